@@ -1,0 +1,797 @@
+//! Encoding and decoding of message bodies (PROTOCOL.md §1.2).
+//!
+//! Encoding writes what msgspec writes for tractor's tagged structs: a map,
+//! `msg_type` first, then every field in declaration order, defaults
+//! included; smallest integer and string forms; nil for `None`.
+//!
+//! Decoding accepts what msgspec accepts: keys in any order, unknown keys
+//! ignored, defaults for absent optional fields. It rejects, each with its
+//! own [`DecodeError`]: a truncated body, a non-map body, a missing or
+//! unknown `msg_type`, a missing required field, a repeated field, a value
+//! of the wrong type or out of range, a string that is not UTF-8, and bytes
+//! after the message. Payload fields are only checked to be one well-formed
+//! value and are kept as [`Raw`] slices of the body.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::addr::Address;
+use crate::error::{DecodeError, EncodeError};
+use crate::msg::{
+    Aid, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec, Start,
+    StartAck, Started, Stop, Yield,
+};
+use crate::msgpack::{
+    self, Budget, Int, Kind, ReadError, Reader, write_array_len, write_bool, write_map_len,
+    write_nil, write_str, write_uint,
+};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+/// Field names of each message, in wire order after `msg_type`.
+fn fields_of(t: MsgType) -> &'static [&'static str] {
+    match t {
+        MsgType::Aid => &["name", "uuid", "pid", "is_registrar", "is_probe"],
+        MsgType::SpawnSpec => &[
+            "_parent_main_data",
+            "_runtime_vars",
+            "enable_modules",
+            "reg_addrs",
+            "bind_addrs",
+        ],
+        MsgType::Start => &["cid", "ns", "func", "kwargs", "uid", "pld_spec"],
+        MsgType::StartAck => &["cid", "functype"],
+        MsgType::Started | MsgType::Yield | MsgType::Return | MsgType::CancelAck => &["cid", "pld"],
+        MsgType::Stop => &["cid"],
+        MsgType::Error => &[
+            "src_uid",
+            "src_type_str",
+            "boxed_type_str",
+            "relay_path",
+            "message",
+            "tb_str",
+            "canceller",
+            "sender",
+            "cid",
+            "_bad_msg",
+            "_bad_msg_as_dict",
+        ],
+    }
+}
+
+const MAX_FIELDS: usize = 11;
+
+impl Msg {
+    /// Decodes one message body, sharing `body`'s buffer for payloads.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tractor_protocol::{DecodeError, Msg, MsgType};
+    ///
+    /// // {"msg_type": "Stop", "cid": "c1"}
+    /// let body = Bytes::from_static(b"\x82\xa8msg_type\xa4Stop\xa3cid\xa2c1");
+    /// let msg = Msg::decode(body)?;
+    /// assert_eq!(msg.msg_type(), MsgType::Stop);
+    /// assert_eq!(msg.cid(), Some("c1"));
+    ///
+    /// // The same map without its cid.
+    /// let bad = Bytes::from_static(b"\x81\xa8msg_type\xa4Stop");
+    /// assert!(matches!(
+    ///     Msg::decode(bad),
+    ///     Err(DecodeError::MissingField { msg_type: MsgType::Stop, field: "cid", .. })
+    /// ));
+    /// # Ok::<(), DecodeError>(())
+    /// ```
+    pub fn decode(body: Bytes) -> Result<Msg, DecodeError> {
+        Decoder {
+            body: &body,
+            shared: Some(&body),
+            msg_type: MsgType::Aid,
+            cid: None,
+        }
+        .run()
+    }
+
+    /// Decodes one message body, copying payloads out of `body`.
+    pub fn decode_slice(body: &[u8]) -> Result<Msg, DecodeError> {
+        Decoder {
+            body,
+            shared: None,
+            msg_type: MsgType::Aid,
+            cid: None,
+        }
+        .run()
+    }
+
+    /// Appends the message body to `out`.
+    ///
+    /// Nothing is appended if the message is refused.
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.check()?;
+        let start = out.len();
+        self.write(out);
+        let len = out.len() - start;
+        if u32::try_from(len).is_err() {
+            out.truncate(start);
+            return Err(EncodeError::TooLarge {
+                msg_type: self.msg_type(),
+                len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends one frame, the 4-byte little-endian body length then the
+    /// body, to `out`.
+    ///
+    /// Call it once per message on the same buffer to batch many frames
+    /// into one write. Nothing is appended if the message is refused.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tractor_protocol::{Msg, Stop};
+    ///
+    /// let mut out = BytesMut::new();
+    /// Msg::from(Stop { cid: "c1".into() }).encode_frame(&mut out)?;
+    /// assert_eq!(&out[..], b"\x16\x00\x00\x00\x82\xa8msg_type\xa4Stop\xa3cid\xa2c1");
+    /// # Ok::<(), tractor_protocol::EncodeError>(())
+    /// ```
+    pub fn encode_frame(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.check()?;
+        let start = out.len();
+        out.put_u32_le(0);
+        self.write(out);
+        let len = out.len() - start - 4;
+        match u32::try_from(len) {
+            Ok(n) => {
+                out[start..start + 4].copy_from_slice(&n.to_le_bytes());
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(EncodeError::TooLarge {
+                    msg_type: self.msg_type(),
+                    len,
+                })
+            }
+        }
+    }
+
+    /// The message as JSON text: every field in wire order, payloads
+    /// decoded generically (the wire inspector's output).
+    pub fn to_json(&self) -> String {
+        let mut body = BytesMut::new();
+        self.write(&mut body);
+        let mut s = String::new();
+        msgpack::render_json(&body, Budget::FULL, &mut s);
+        s
+    }
+
+    /// Refuses what a peer would reject, before anything is written.
+    fn check(&self) -> Result<(), EncodeError> {
+        let must_be_map = |field: &'static str, raw: &Raw| {
+            if raw.kind() == Kind::Map {
+                Ok(())
+            } else {
+                Err(EncodeError::NotAMap {
+                    msg_type: self.msg_type(),
+                    field,
+                    found: raw.kind(),
+                })
+            }
+        };
+        match self {
+            Msg::SpawnSpec(m) => {
+                must_be_map("_parent_main_data", &m.parent_main_data)?;
+                must_be_map("_runtime_vars", &m.runtime_vars)
+            }
+            Msg::Start(m) => must_be_map("kwargs", &m.kwargs),
+            Msg::Error(m) => {
+                if let Some(raw) = &m.bad_msg {
+                    must_be_map("_bad_msg", raw)?;
+                }
+                if let Some(raw) = &m.bad_msg_as_dict {
+                    must_be_map("_bad_msg_as_dict", raw)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self, out: &mut impl BufMut) {
+        let t = self.msg_type();
+        write_map_len(out, 1 + fields_of(t).len());
+        write_str(out, "msg_type");
+        write_str(out, t.as_str());
+        match self {
+            Msg::Aid(m) => {
+                write_str(out, "name");
+                write_str(out, &m.name);
+                write_str(out, "uuid");
+                write_str(out, &m.uuid);
+                write_str(out, "pid");
+                match m.pid {
+                    Some(pid) => write_uint(out, u64::from(pid)),
+                    None => write_nil(out),
+                }
+                write_str(out, "is_registrar");
+                match m.is_registrar {
+                    Some(b) => write_bool(out, b),
+                    None => write_nil(out),
+                }
+                write_str(out, "is_probe");
+                write_bool(out, m.is_probe);
+            }
+            Msg::SpawnSpec(m) => {
+                write_str(out, "_parent_main_data");
+                out.put_slice(m.parent_main_data.as_bytes());
+                write_str(out, "_runtime_vars");
+                out.put_slice(m.runtime_vars.as_bytes());
+                write_str(out, "enable_modules");
+                write_map_len(out, m.enable_modules.len());
+                for (name, path) in &m.enable_modules {
+                    write_str(out, name);
+                    write_str(out, path);
+                }
+                write_str(out, "reg_addrs");
+                write_addrs(out, &m.reg_addrs);
+                write_str(out, "bind_addrs");
+                match &m.bind_addrs {
+                    Some(a) => write_addrs(out, a),
+                    None => write_nil(out),
+                }
+            }
+            Msg::Start(m) => {
+                write_str(out, "cid");
+                write_str(out, &m.cid);
+                write_str(out, "ns");
+                write_str(out, &m.ns);
+                write_str(out, "func");
+                write_str(out, &m.func);
+                write_str(out, "kwargs");
+                out.put_slice(m.kwargs.as_bytes());
+                write_str(out, "uid");
+                write_uid(out, &m.uid);
+                write_str(out, "pld_spec");
+                write_str(out, &m.pld_spec);
+            }
+            Msg::StartAck(m) => {
+                write_str(out, "cid");
+                write_str(out, &m.cid);
+                write_str(out, "functype");
+                write_str(out, m.functype.as_str());
+            }
+            Msg::Started(Started { cid, pld })
+            | Msg::Yield(Yield { cid, pld })
+            | Msg::Return(Return { cid, pld }) => {
+                write_str(out, "cid");
+                write_str(out, cid);
+                write_str(out, "pld");
+                out.put_slice(pld.as_bytes());
+            }
+            Msg::Stop(m) => {
+                write_str(out, "cid");
+                write_str(out, &m.cid);
+            }
+            Msg::CancelAck(m) => {
+                write_str(out, "cid");
+                write_str(out, &m.cid);
+                write_str(out, "pld");
+                write_bool(out, m.pld);
+            }
+            Msg::Error(m) => {
+                write_str(out, "src_uid");
+                write_uid(out, &m.src_uid);
+                write_str(out, "src_type_str");
+                write_str(out, &m.src_type_str);
+                write_str(out, "boxed_type_str");
+                write_str(out, &m.boxed_type_str);
+                write_str(out, "relay_path");
+                write_array_len(out, m.relay_path.len());
+                for uid in &m.relay_path {
+                    write_uid(out, uid);
+                }
+                write_str(out, "message");
+                write_opt_str(out, m.message.as_deref());
+                write_str(out, "tb_str");
+                write_str(out, &m.tb_str);
+                write_str(out, "canceller");
+                write_opt_uid(out, m.canceller.as_ref());
+                write_str(out, "sender");
+                write_opt_uid(out, m.sender.as_ref());
+                write_str(out, "cid");
+                write_opt_str(out, m.cid.as_deref());
+                write_str(out, "_bad_msg");
+                write_opt_raw(out, m.bad_msg.as_ref());
+                write_str(out, "_bad_msg_as_dict");
+                write_opt_raw(out, m.bad_msg_as_dict.as_ref());
+            }
+        }
+    }
+}
+
+fn write_uid(out: &mut impl BufMut, uid: &Uid) {
+    write_array_len(out, 2);
+    write_str(out, &uid.name);
+    write_str(out, &uid.uuid);
+}
+
+fn write_opt_uid(out: &mut impl BufMut, uid: Option<&Uid>) {
+    match uid {
+        Some(uid) => write_uid(out, uid),
+        None => write_nil(out),
+    }
+}
+
+fn write_opt_str(out: &mut impl BufMut, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => write_nil(out),
+    }
+}
+
+fn write_opt_raw(out: &mut impl BufMut, raw: Option<&Raw>) {
+    match raw {
+        Some(raw) => out.put_slice(raw.as_bytes()),
+        None => write_nil(out),
+    }
+}
+
+fn write_addrs(out: &mut impl BufMut, addrs: &[Address]) {
+    write_array_len(out, addrs.len());
+    for addr in addrs {
+        write_array_len(out, 2);
+        match addr {
+            Address::Tcp { host, port } => {
+                write_str(out, host);
+                write_uint(out, u64::from(*port));
+            }
+            Address::Uds { dir, file } => {
+                write_str(out, dir);
+                write_str(out, file);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding.
+
+/// Where one field's value starts in the body.
+type Slot = usize;
+
+struct Decoder<'a> {
+    body: &'a [u8],
+    /// The body as shared bytes, when payloads may borrow it.
+    shared: Option<&'a Bytes>,
+    msg_type: MsgType,
+    cid: Option<String>,
+}
+
+impl<'a> Decoder<'a> {
+    fn run(mut self) -> Result<Msg, DecodeError> {
+        let len = self.body.len();
+        let structural = |e| DecodeError::structural(e, len);
+        let mut r = Reader::new(self.body);
+        let n = match r.read_map_len() {
+            Ok(n) => n,
+            Err(ReadError::WrongKind { found, .. }) => {
+                // Say "not a map" only for a value that is whole; a broken
+                // body is reported as broken.
+                msgpack::validate_one(self.body)
+                    .map_err(|e| DecodeError::from_value_error(e, len))?;
+                return Err(DecodeError::NotAMap { found });
+            }
+            Err(e) => return Err(structural(e)),
+        };
+        let entries_start = r.pos();
+
+        // Pass 1: find the tag. It comes first from every known encoder, so
+        // this usually reads one key.
+        let mut msg_type = None;
+        for _ in 0..n {
+            let key = read_key(&mut r, None, len)?;
+            if key == "msg_type" {
+                let offset = r.pos();
+                let name = r.read_str().map_err(|e| match e {
+                    ReadError::WrongKind { found, .. } => DecodeError::WrongType {
+                        msg_type: None,
+                        field: "msg_type",
+                        expected: "str",
+                        found,
+                        cid: None,
+                        offset,
+                    },
+                    ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
+                        msg_type: None,
+                        field: Some("msg_type"),
+                        offset,
+                    },
+                    e => structural(e),
+                })?;
+                msg_type =
+                    Some(
+                        MsgType::from_name(name).ok_or_else(|| DecodeError::UnknownMsgType {
+                            name: name.to_owned(),
+                        })?,
+                    );
+                break;
+            }
+            r.skip().map_err(structural)?;
+        }
+        let msg_type = msg_type.ok_or(DecodeError::MissingMsgType)?;
+        self.msg_type = msg_type;
+
+        // Pass 2: check the whole map and note where each known field is.
+        let names = fields_of(msg_type);
+        let mut slots: [Option<Slot>; MAX_FIELDS] = [None; MAX_FIELDS];
+        let mut r = Reader::at(self.body, entries_start);
+        let mut tag_seen = false;
+        for _ in 0..n {
+            let key = read_key(&mut r, Some(msg_type), len)?;
+            let slot = r.pos();
+            r.skip().map_err(structural)?;
+            if key == "msg_type" {
+                if tag_seen {
+                    return Err(self.duplicate("msg_type"));
+                }
+                tag_seen = true;
+            } else if let Some(i) = names.iter().position(|f| *f == key) {
+                if slots[i].is_some() {
+                    return Err(self.duplicate(names[i]));
+                }
+                slots[i] = Some(slot);
+            }
+            // Unknown keys are ignored, as msgspec ignores them.
+        }
+        if !r.is_empty() {
+            return Err(DecodeError::TrailingBytes {
+                offset: r.pos(),
+                len,
+            });
+        }
+
+        // The cid first, so that every later error can name the dialog.
+        if let Some(i) = names.iter().position(|f| *f == "cid") {
+            if let Some(slot) = slots[i] {
+                self.cid = self.opt_str(slot, "cid")?;
+            }
+        }
+        let field = |i: usize| slots[i];
+        Ok(match msg_type {
+            MsgType::Aid => Msg::Aid(Aid {
+                name: self.req(field(0), "name", Self::str)?,
+                uuid: self.req(field(1), "uuid", Self::str)?,
+                pid: self.opt(field(2), "pid", Self::pid)?,
+                is_registrar: self.opt(field(3), "is_registrar", Self::bool)?,
+                is_probe: self
+                    .dflt(field(4), "is_probe", Self::bool)?
+                    .unwrap_or(false),
+            }),
+            MsgType::SpawnSpec => Msg::SpawnSpec(SpawnSpec {
+                parent_main_data: self.req(field(0), "_parent_main_data", Self::raw_map)?,
+                runtime_vars: self.req(field(1), "_runtime_vars", Self::raw_map)?,
+                enable_modules: self.req(field(2), "enable_modules", Self::str_map)?,
+                reg_addrs: self.req(field(3), "reg_addrs", Self::addrs)?,
+                bind_addrs: self.opt(field(4), "bind_addrs", Self::addrs)?,
+            }),
+            MsgType::Start => Msg::Start(Start {
+                cid: self.req_cid(field(0))?,
+                ns: self.req(field(1), "ns", Self::str)?,
+                func: self.req(field(2), "func", Self::str)?,
+                kwargs: self.req(field(3), "kwargs", Self::raw_map)?,
+                uid: self.req(field(4), "uid", Self::uid)?,
+                pld_spec: self
+                    .dflt(field(5), "pld_spec", Self::str)?
+                    .unwrap_or_else(|| DEFAULT_PLD_SPEC.to_owned()),
+            }),
+            MsgType::StartAck => Msg::StartAck(StartAck {
+                cid: self.req_cid(field(0))?,
+                functype: self.req(field(1), "functype", Self::functype)?,
+            }),
+            MsgType::Started => Msg::Started(Started {
+                cid: self.req_cid(field(0))?,
+                pld: self.req(field(1), "pld", Self::raw)?,
+            }),
+            MsgType::Yield => Msg::Yield(Yield {
+                cid: self.req_cid(field(0))?,
+                pld: self.req(field(1), "pld", Self::raw)?,
+            }),
+            MsgType::Return => Msg::Return(Return {
+                cid: self.req_cid(field(0))?,
+                pld: self.req(field(1), "pld", Self::raw)?,
+            }),
+            MsgType::Stop => Msg::Stop(Stop {
+                cid: self.req_cid(field(0))?,
+            }),
+            MsgType::CancelAck => Msg::CancelAck(CancelAck {
+                cid: self.req_cid(field(0))?,
+                pld: self.req(field(1), "pld", Self::bool)?,
+            }),
+            MsgType::Error => Msg::Error(Error {
+                src_uid: self.req(field(0), "src_uid", Self::uid)?,
+                src_type_str: self.req(field(1), "src_type_str", Self::str)?,
+                boxed_type_str: self.req(field(2), "boxed_type_str", Self::str)?,
+                relay_path: self.req(field(3), "relay_path", Self::uids)?,
+                message: self.opt(field(4), "message", Self::str)?,
+                tb_str: self
+                    .dflt(field(5), "tb_str", Self::str)?
+                    .unwrap_or_default(),
+                canceller: self.opt(field(6), "canceller", Self::uid)?,
+                sender: self.opt(field(7), "sender", Self::uid)?,
+                cid: self.cid.clone(),
+                bad_msg: self.opt(field(9), "_bad_msg", Self::raw_map)?,
+                bad_msg_as_dict: self.opt(field(10), "_bad_msg_as_dict", Self::raw_map)?,
+            }),
+        })
+    }
+
+    fn duplicate(&self, field: &'static str) -> DecodeError {
+        DecodeError::DuplicateField {
+            msg_type: self.msg_type,
+            field,
+            cid: self.cid.clone(),
+        }
+    }
+
+    /// A required field.
+    fn req<T>(
+        &self,
+        slot: Option<Slot>,
+        field: &'static str,
+        read: fn(&Self, &mut Reader<'a>, &'static str) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let slot = slot.ok_or_else(|| DecodeError::MissingField {
+            msg_type: self.msg_type,
+            field,
+            cid: self.cid.clone(),
+        })?;
+        read(self, &mut Reader::at(self.body, slot), field)
+    }
+
+    /// A field with a default: `None` when absent; nil is not allowed.
+    fn dflt<T>(
+        &self,
+        slot: Option<Slot>,
+        field: &'static str,
+        read: fn(&Self, &mut Reader<'a>, &'static str) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        slot.map(|slot| read(self, &mut Reader::at(self.body, slot), field))
+            .transpose()
+    }
+
+    /// A field that may be absent or nil; both give `None`.
+    fn opt<T>(
+        &self,
+        slot: Option<Slot>,
+        field: &'static str,
+        read: fn(&Self, &mut Reader<'a>, &'static str) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        let Some(slot) = slot else { return Ok(None) };
+        let mut r = Reader::at(self.body, slot);
+        if r.read_nil() {
+            return Ok(None);
+        }
+        read(self, &mut r, field).map(Some)
+    }
+
+    fn req_cid(&self, slot: Option<Slot>) -> Result<String, DecodeError> {
+        // Already read and kept in `self.cid`; nil is not a valid cid here.
+        match (&self.cid, slot) {
+            (Some(cid), _) => Ok(cid.clone()),
+            (None, None) => Err(DecodeError::MissingField {
+                msg_type: self.msg_type,
+                field: "cid",
+                cid: None,
+            }),
+            (None, Some(slot)) => self.req(Some(slot), "cid", Self::str),
+        }
+    }
+
+    fn opt_str(&self, slot: Slot, field: &'static str) -> Result<Option<String>, DecodeError> {
+        self.opt(Some(slot), field, Self::str)
+    }
+
+    fn fail(&self, field: &'static str, expected: &'static str, e: ReadError) -> DecodeError {
+        match e {
+            ReadError::WrongKind { offset, found } => DecodeError::WrongType {
+                msg_type: Some(self.msg_type),
+                field,
+                expected,
+                found,
+                cid: self.cid.clone(),
+                offset,
+            },
+            ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
+                msg_type: Some(self.msg_type),
+                field: Some(field),
+                offset,
+            },
+            // The map pass has already walked every value.
+            e => DecodeError::structural(e, self.body.len()),
+        }
+    }
+
+    fn invalid(&self, field: &'static str, reason: String) -> DecodeError {
+        DecodeError::InvalidValue {
+            msg_type: self.msg_type,
+            field,
+            reason,
+            cid: self.cid.clone(),
+        }
+    }
+
+    fn str(&self, r: &mut Reader<'a>, field: &'static str) -> Result<String, DecodeError> {
+        r.read_str()
+            .map(str::to_owned)
+            .map_err(|e| self.fail(field, "str", e))
+    }
+
+    fn bool(&self, r: &mut Reader<'a>, field: &'static str) -> Result<bool, DecodeError> {
+        r.read_bool().map_err(|e| self.fail(field, "bool", e))
+    }
+
+    fn pid(&self, r: &mut Reader<'a>, field: &'static str) -> Result<u32, DecodeError> {
+        let v = r.read_int().map_err(|e| self.fail(field, "int", e))?;
+        match v {
+            Int::Unsigned(u) => u32::try_from(u).ok(),
+            Int::Signed(_) => None,
+        }
+        .ok_or_else(|| self.invalid(field, format!("{} is not a process id", show_int(v))))
+    }
+
+    fn functype(&self, r: &mut Reader<'a>, field: &'static str) -> Result<FuncType, DecodeError> {
+        let s = r.read_str().map_err(|e| self.fail(field, "str", e))?;
+        FuncType::from_name(s).ok_or_else(|| {
+            self.invalid(
+                field,
+                format!(
+                    "unknown functype {s:?}, expected \"asyncfunc\", \"asyncgen\" or \"context\""
+                ),
+            )
+        })
+    }
+
+    fn raw(&self, r: &mut Reader<'a>, _field: &'static str) -> Result<Raw, DecodeError> {
+        let start = r.pos();
+        r.skip()
+            .map_err(|e| DecodeError::structural(e, self.body.len()))?;
+        let end = r.pos();
+        Ok(Raw::from_checked(match self.shared {
+            Some(b) => b.slice(start..end),
+            None => Bytes::copy_from_slice(&self.body[start..end]),
+        }))
+    }
+
+    fn raw_map(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Raw, DecodeError> {
+        let kind = r.peek_kind().map_err(|e| self.fail(field, "map", e))?;
+        if kind != Kind::Map {
+            return Err(self.fail(
+                field,
+                "map",
+                ReadError::WrongKind {
+                    offset: r.pos(),
+                    found: kind,
+                },
+            ));
+        }
+        self.raw(r, field)
+    }
+
+    fn array_len(
+        &self,
+        r: &mut Reader<'a>,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<usize, DecodeError> {
+        r.read_array_len()
+            .map_err(|e| self.fail(field, expected, e))
+    }
+
+    fn uid(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Uid, DecodeError> {
+        const EXPECTED: &str = "a [name, uuid] pair of str";
+        let n = self.array_len(r, field, EXPECTED)?;
+        if n != 2 {
+            return Err(self.invalid(field, format!("expected {EXPECTED}, found an array of {n}")));
+        }
+        Ok(Uid {
+            name: self.str(r, field)?,
+            uuid: self.str(r, field)?,
+        })
+    }
+
+    fn uids(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Vec<Uid>, DecodeError> {
+        let n = self.array_len(r, field, "an array of uids")?;
+        // `n` is bounded by the bytes left (see `read_array_len`).
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.uid(r, field)?);
+        }
+        Ok(out)
+    }
+
+    fn addr(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Address, DecodeError> {
+        const EXPECTED: &str = "an address, [host, port] or [dir, file]";
+        let n = self.array_len(r, field, EXPECTED)?;
+        if n != 2 {
+            return Err(self.invalid(field, format!("expected {EXPECTED}, found an array of {n}")));
+        }
+        let first = self.str(r, field)?;
+        match r
+            .peek_kind()
+            .map_err(|e| self.fail(field, "int or str", e))?
+        {
+            Kind::Str => Ok(Address::Uds {
+                dir: first,
+                file: self.str(r, field)?,
+            }),
+            Kind::Int => {
+                let v = r.read_int().map_err(|e| self.fail(field, "int", e))?;
+                let port = match v {
+                    Int::Unsigned(u) => u16::try_from(u).ok(),
+                    Int::Signed(_) => None,
+                }
+                .ok_or_else(|| {
+                    self.invalid(field, format!("port {} is out of range", show_int(v)))
+                })?;
+                Ok(Address::Tcp { host: first, port })
+            }
+            found => Err(self.fail(
+                field,
+                "a port (int) or a socket file name (str)",
+                ReadError::WrongKind {
+                    offset: r.pos(),
+                    found,
+                },
+            )),
+        }
+    }
+
+    fn addrs(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Vec<Address>, DecodeError> {
+        let n = self.array_len(r, field, "an array of addresses")?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.addr(r, field)?);
+        }
+        Ok(out)
+    }
+
+    fn str_map(
+        &self,
+        r: &mut Reader<'a>,
+        field: &'static str,
+    ) -> Result<Vec<(String, String)>, DecodeError> {
+        let n = r
+            .read_map_len()
+            .map_err(|e| self.fail(field, "a map of str to str", e))?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push((self.str(r, field)?, self.str(r, field)?));
+        }
+        Ok(out)
+    }
+}
+
+/// Reads a map key, which must be a UTF-8 string.
+fn read_key<'a>(
+    r: &mut Reader<'a>,
+    msg_type: Option<MsgType>,
+    len: usize,
+) -> Result<&'a str, DecodeError> {
+    r.read_str().map_err(|e| match e {
+        ReadError::WrongKind { offset, found } => DecodeError::NonStrKey { offset, found },
+        ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
+            msg_type,
+            field: None,
+            offset,
+        },
+        e => DecodeError::structural(e, len),
+    })
+}
+
+fn show_int(v: Int) -> String {
+    match v {
+        Int::Unsigned(u) => u.to_string(),
+        Int::Signed(i) => i.to_string(),
+    }
+}

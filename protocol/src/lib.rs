@@ -1,0 +1,77 @@
+//! The sans-IO core of tractor for Rust.
+//!
+//! tractor runs actors as OS processes that talk over TCP or Unix sockets.
+//! This crate holds everything about that conversation that does not need
+//! a socket, a process, a clock or an async runtime, so that the tokio and
+//! smol adapters (and anyone embedding tractor in their own transport)
+//! behave identically.
+//!
+//! It is wire-compatible with Python's `tractor`: the frames it writes are
+//! byte for byte the ones a Python actor writes, and it reads anything a
+//! Python actor sends.
+//!
+//! # The wire layer
+//!
+//! * [`Msg`] and its variants: every message of the protocol, from the
+//!   [`Aid`] handshake to the boxed remote [`Error`].
+//! * [`Raw`]: a payload kept undecoded until the receiving dialog reads it
+//!   as any `serde::Deserialize` type; any `serde::Serialize` value can be
+//!   written into one.
+//! * [`FrameDecoder`] and [`Msg::encode_frame`]: length-prefixed framing,
+//!   incremental on the way in, batched on the way out.
+//! * [`LockStatus`] and [`LockRelease`]: the debugger's TTY-lock payloads.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use tractor_protocol::{FrameDecoder, Msg, Raw, Yield};
+//!
+//! // Encode two stream items into one buffer, as one write would send them.
+//! let mut wire = BytesMut::new();
+//! for item in [1u32, 2] {
+//!     Msg::from(Yield::new("cid-1", Raw::encode(&item)?)).encode_frame(&mut wire)?;
+//! }
+//!
+//! // The receiving side splits the bytes back into messages.
+//! let mut decoder = FrameDecoder::new();
+//! let mut got = Vec::new();
+//! while let Some(frame) = decoder.decode(&mut wire)? {
+//!     if let Msg::Yield(y) = frame.msg()? {
+//!         got.push(y.decode_pld::<u32>()?);
+//!     }
+//! }
+//! assert_eq!(got, [1, 2]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Robustness
+//!
+//! Bytes from the network never cause a panic or an allocation larger than
+//! the frame that carried them. Frames are bounded
+//! ([`DEFAULT_MAX_FRAME_LEN`]), refused before their body is buffered, and
+//! every malformed message yields a [`DecodeError`] that names the message
+//! type, the `cid` when readable, the field, and what was expected.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod addr;
+mod codec;
+mod error;
+mod frame;
+mod msg;
+mod msgpack;
+mod raw;
+mod tty_lock;
+mod uid;
+
+pub use addr::Address;
+pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
+pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
+pub use msg::{
+    Aid, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec, Start,
+    StartAck, Started, Stop, Yield,
+};
+pub use msgpack::Kind;
+pub use raw::Raw;
+pub use tty_lock::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS};
+pub use uid::Uid;

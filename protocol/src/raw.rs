@@ -1,0 +1,170 @@
+//! Undecoded payloads: the first stage of two-stage decoding (PROTOCOL.md §1.3).
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{DecodeError, PayloadEncodeError, PayloadError};
+use crate::msg::MsgType;
+use crate::msgpack::{self, Budget, Kind};
+
+/// One msgpack value kept as bytes until someone asks for a type.
+///
+/// Payload-carrying fields (`pld`, `kwargs`, `_runtime_vars`, …) are not
+/// decoded with the message: the receiving dialog decides what type it
+/// expects, as Python's `msgspec.Raw` does. A `Raw` taken from a received
+/// frame shares that frame's buffer, so holding or forwarding it copies
+/// nothing, and re-encoding it writes exactly the bytes that arrived.
+///
+/// A `Raw` always holds exactly one well-formed msgpack value.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use tractor_protocol::Raw;
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct Quote {
+///     symbol: String,
+///     price: f64,
+/// }
+///
+/// let raw = Raw::encode(&Quote { symbol: "XBT".into(), price: 1.5 })?;
+/// // Structs travel as maps, like msgspec structs do.
+/// assert_eq!(raw.to_json(), r#"{"symbol": "XBT", "price": 1.5}"#);
+/// assert_eq!(raw.decode::<Quote>()?, Quote { symbol: "XBT".into(), price: 1.5 });
+/// // The wrong type is a typed error, not a panic.
+/// assert!(raw.decode::<Vec<u32>>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Raw(Bytes);
+
+impl Raw {
+    /// The msgpack `nil` (Python `None`).
+    pub const NIL: Raw = Raw(Bytes::from_static(&[0xc0]));
+
+    /// An empty map, `{}`.
+    pub const EMPTY_MAP: Raw = Raw(Bytes::from_static(&[0x80]));
+
+    /// Encodes any serializable value.
+    ///
+    /// Structs are written as maps keyed by field name (msgspec's layout);
+    /// sequences and tuples as arrays; `None` and `()` as nil. Byte strings
+    /// become msgpack `bin` (Python `bytes`) only through `serde_bytes` or
+    /// [`bytes::Bytes`]; a plain `Vec<u8>` is an array of integers.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Raw, PayloadEncodeError> {
+        let mut out = Vec::new();
+        value
+            .serialize(&mut rmp_serde::Serializer::new(&mut out).with_struct_map())
+            .map_err(|e| PayloadEncodeError {
+                type_name: std::any::type_name::<T>(),
+                reason: e.to_string(),
+            })?;
+        Ok(Raw(Bytes::from(out)))
+    }
+
+    /// Wraps bytes that already hold one msgpack value, e.g. a payload
+    /// forwarded from another dialog, after checking that they do.
+    pub fn from_msgpack(bytes: impl Into<Bytes>) -> Result<Raw, DecodeError> {
+        let bytes = bytes.into();
+        msgpack::validate_one(&bytes).map_err(|e| DecodeError::from_value_error(e, bytes.len()))?;
+        Ok(Raw(bytes))
+    }
+
+    /// Wraps bytes the caller has already checked.
+    pub(crate) fn from_checked(bytes: Bytes) -> Raw {
+        Raw(bytes)
+    }
+
+    /// Decodes the value as `T`.
+    ///
+    /// The error carries no message context; reading through a message
+    /// (e.g. [`Yield::decode_pld`](crate::Yield::decode_pld)) adds the
+    /// message type and `cid`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        self.decode_in(None, None, "value")
+    }
+
+    pub(crate) fn decode_in<T: DeserializeOwned>(
+        &self,
+        msg_type: Option<MsgType>,
+        cid: Option<&str>,
+        field: &'static str,
+    ) -> Result<T, PayloadError> {
+        let fail = |reason: String| PayloadError {
+            msg_type,
+            cid: cid.map(str::to_owned),
+            field,
+            expected: std::any::type_name::<T>(),
+            found: self.kind(),
+            reason,
+        };
+        let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
+        let value = T::deserialize(&mut de).map_err(|e| fail(e.to_string()))?;
+        // `T` may stop early (e.g. a fixed-size array read from a longer one
+        // is already an error, but a hand-written impl may not consume all).
+        if de.position() as usize != self.0.len() {
+            return Err(fail(format!(
+                "only {} of {} bytes were used",
+                de.position(),
+                self.0.len()
+            )));
+        }
+        Ok(value)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The encoded bytes, without copying.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The kind of the value.
+    pub fn kind(&self) -> Kind {
+        Kind::of(self.0[0])
+    }
+
+    /// Whether the value is nil.
+    pub fn is_nil(&self) -> bool {
+        self.0[..] == [0xc0]
+    }
+
+    /// The value as JSON text, in wire order.
+    ///
+    /// `bin` values are shown as `{"__bytes_hex__": "…"}`, non-string map
+    /// keys as strings, non-finite floats as `"NaN"`/`"Infinity"`: the
+    /// notation of the wire inspector and of the golden vectors.
+    pub fn to_json(&self) -> String {
+        let mut s = String::new();
+        msgpack::render_json(&self.0, Budget::FULL, &mut s);
+        s
+    }
+}
+
+impl Default for Raw {
+    /// Nil.
+    fn default() -> Self {
+        Raw::NIL
+    }
+}
+
+/// A one-line preview: JSON cut to about 72 bytes.
+impl fmt::Display for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        msgpack::render_json(&self.0, Budget::SHORT, &mut s);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Raw({self})")
+    }
+}

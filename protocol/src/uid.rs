@@ -1,0 +1,104 @@
+//! Actor identities.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// An actor's unique id: its name and a uuid, on the wire the 2-array
+/// `[name, uuid]` (PROTOCOL.md §2).
+///
+/// Python tractor uses `str(uuid.uuid4())` for the uuid, but any string is
+/// accepted: identity is the pair, compared as text.
+///
+/// `Display` prints `name[uuid…]` with the uuid cut to 8 characters, the way
+/// logs show it; the alternate form (`{:#}`) prints the full uuid.
+///
+/// ```
+/// use tractor_protocol::Uid;
+///
+/// let uid = Uid::new("worker", "9b1e2c3d-0000-4000-8000-000000000000");
+/// assert_eq!(uid.to_string(), "worker[9b1e2c3d…]");
+/// assert_eq!(format!("{uid:#}"), "worker[9b1e2c3d-0000-4000-8000-000000000000]");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uid {
+    /// The actor's name, chosen by whoever spawned it.
+    pub name: String,
+    /// The actor's uuid, unique per process lifetime.
+    pub uuid: String,
+}
+
+impl Uid {
+    /// Builds a uid from its two parts.
+    pub fn new(name: impl Into<String>, uuid: impl Into<String>) -> Self {
+        Uid {
+            name: name.into(),
+            uuid: uuid.into(),
+        }
+    }
+}
+
+/// `s` cut to 8 characters followed by `…` when it is longer than 12, for
+/// ids in one-line log forms.
+pub(crate) fn short_id(s: &str) -> ShortId<'_> {
+    ShortId(s)
+}
+
+pub(crate) struct ShortId<'a>(&'a str);
+
+impl fmt::Display for ShortId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.chars().count() > 12 {
+            let cut: String = self.0.chars().take(8).collect();
+            write!(f, "{cut}…")
+        } else {
+            f.write_str(self.0)
+        }
+    }
+}
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            write!(f, "{}[{}]", self.name, self.uuid)
+        } else {
+            write!(f, "{}[{}]", self.name, short_id(&self.uuid))
+        }
+    }
+}
+
+impl Serialize for Uid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(&self.name)?;
+        t.serialize_element(&self.uuid)?;
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Uid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Uid;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a [name, uuid] pair of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Uid, A::Error> {
+                let name = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let uuid = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::invalid_length(3, &self));
+                }
+                Ok(Uid { name, uuid })
+            }
+        }
+        d.deserialize_tuple(2, V)
+    }
+}
