@@ -452,10 +452,10 @@ impl<'a> Decoder<'a> {
         }
 
         // The cid first, so that every later error can name the dialog.
-        if let Some(i) = names.iter().position(|f| *f == "cid") {
-            if let Some(slot) = slots[i] {
-                self.cid = self.opt_str(slot, "cid")?;
-            }
+        if let Some(i) = names.iter().position(|f| *f == "cid")
+            && let Some(slot) = slots[i]
+        {
+            self.cid = self.opt_str(slot, "cid")?;
         }
         let field = |i: usize| slots[i];
         Ok(match msg_type {

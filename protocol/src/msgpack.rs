@@ -434,7 +434,7 @@ impl Budget {
 pub(crate) fn render_json(buf: &[u8], budget: Budget, out: &mut String) {
     let mut r = Reader::new(buf);
     let mut renderer = Renderer { budget, out };
-    if renderer.value(&mut r, 0).is_err() {
+    if let Err(Stop::Malformed) = renderer.value(&mut r, 0) {
         renderer.out.push_str("<malformed>");
     }
 }
@@ -444,40 +444,44 @@ struct Renderer<'o> {
     out: &'o mut String,
 }
 
-/// The renderer stopped: the budget ran out (the `…` is written) or the
-/// input was malformed.
-struct Stop;
+/// Why the renderer stopped early.
+enum Stop {
+    /// The output reached its length budget; the `…` is written.
+    Budget,
+    /// The input is not well-formed msgpack.
+    Malformed,
+}
 
 impl Renderer<'_> {
     fn check_len(&mut self) -> Result<(), Stop> {
         if self.out.len() > self.budget.max_len {
             self.out.push('…');
-            return Err(Stop);
+            return Err(Stop::Budget);
         }
         Ok(())
     }
 
     fn value(&mut self, r: &mut Reader<'_>, depth: usize) -> Result<(), Stop> {
         self.check_len()?;
-        let kind = r.peek_kind().map_err(|_| Stop)?;
+        let kind = r.peek_kind().map_err(|_| Stop::Malformed)?;
         match kind {
             Kind::Nil => {
                 r.read_nil();
                 self.out.push_str("null");
             }
             Kind::Bool => {
-                let v = r.read_bool().map_err(|_| Stop)?;
+                let v = r.read_bool().map_err(|_| Stop::Malformed)?;
                 self.out.push_str(if v { "true" } else { "false" });
             }
-            Kind::Int => match r.read_int().map_err(|_| Stop)? {
+            Kind::Int => match r.read_int().map_err(|_| Stop::Malformed)? {
                 Int::Unsigned(v) => self.push_display(v),
                 Int::Signed(v) => self.push_display(v),
             },
             Kind::Float => {
-                let raw = r.skip().map_err(|_| Stop)?;
+                let raw = r.skip().map_err(|_| Stop::Malformed)?;
                 let v = match raw.len() {
                     5 => f64::from(f32::from_be_bytes([raw[1], raw[2], raw[3], raw[4]])),
-                    _ => f64::from_be_bytes(raw[1..9].try_into().map_err(|_| Stop)?),
+                    _ => f64::from_be_bytes(raw[1..9].try_into().map_err(|_| Stop::Malformed)?),
                 };
                 if v.is_nan() {
                     self.out.push_str("\"NaN\"");
@@ -494,11 +498,11 @@ impl Renderer<'_> {
                 }
             }
             Kind::Str => {
-                let (bytes, _) = r.read_str_bytes().map_err(|_| Stop)?;
-                self.push_json_str(&String::from_utf8_lossy(bytes));
+                let (bytes, _) = r.read_str_bytes().map_err(|_| Stop::Malformed)?;
+                self.push_json_str(&String::from_utf8_lossy(bytes))?;
             }
             Kind::Bin => {
-                let raw = r.skip().map_err(|_| Stop)?;
+                let raw = r.skip().map_err(|_| Stop::Malformed)?;
                 let header = match raw[0] {
                     0xc4 => 2,
                     0xc5 => 3,
@@ -509,7 +513,7 @@ impl Renderer<'_> {
                 self.out.push_str("\"}");
             }
             Kind::Ext => {
-                let raw = r.skip().map_err(|_| Stop)?;
+                let raw = r.skip().map_err(|_| Stop::Malformed)?;
                 let header = match raw[0] {
                     0xc7 => 2,
                     0xc8 => 3,
@@ -524,11 +528,11 @@ impl Renderer<'_> {
                 self.out.push_str("\"}");
             }
             Kind::Array => {
-                let n = r.read_array_len().map_err(|_| Stop)?;
+                let n = r.read_array_len().map_err(|_| Stop::Malformed)?;
                 if depth >= self.budget.max_depth {
                     self.out.push_str("[…]");
                     for _ in 0..n {
-                        r.skip().map_err(|_| Stop)?;
+                        r.skip().map_err(|_| Stop::Malformed)?;
                     }
                     return Ok(());
                 }
@@ -542,11 +546,11 @@ impl Renderer<'_> {
                 self.out.push(']');
             }
             Kind::Map => {
-                let n = r.read_map_len().map_err(|_| Stop)?;
+                let n = r.read_map_len().map_err(|_| Stop::Malformed)?;
                 if depth >= self.budget.max_depth {
                     self.out.push_str("{…}");
                     for _ in 0..2 * n {
-                        r.skip().map_err(|_| Stop)?;
+                        r.skip().map_err(|_| Stop::Malformed)?;
                     }
                     return Ok(());
                 }
@@ -555,7 +559,7 @@ impl Renderer<'_> {
                     if i > 0 {
                         self.out.push_str(", ");
                     }
-                    if r.peek_kind().map_err(|_| Stop)? == Kind::Str {
+                    if r.peek_kind().map_err(|_| Stop::Malformed)? == Kind::Str {
                         self.value(r, depth + 1)?;
                     } else {
                         let mut key = String::new();
@@ -567,14 +571,14 @@ impl Renderer<'_> {
                             out: &mut key,
                         };
                         inner.value(r, 0)?;
-                        self.push_json_str(&key);
+                        self.push_json_str(&key)?;
                     }
                     self.out.push_str(": ");
                     self.value(r, depth + 1)?;
                 }
                 self.out.push('}');
             }
-            Kind::Reserved => return Err(Stop),
+            Kind::Reserved => return Err(Stop::Malformed),
         }
         Ok(())
     }
@@ -591,13 +595,13 @@ impl Renderer<'_> {
             self.out.push(HEX[usize::from(b & 0x0f)] as char);
             if self.out.len() > self.budget.max_len {
                 self.out.push('…');
-                return Err(Stop);
+                return Err(Stop::Budget);
             }
         }
         Ok(())
     }
 
-    fn push_json_str(&mut self, s: &str) {
+    fn push_json_str(&mut self, s: &str) -> Result<(), Stop> {
         self.out.push('"');
         for c in s.chars() {
             match c {
@@ -614,10 +618,11 @@ impl Renderer<'_> {
             }
             if self.out.len() > self.budget.max_len {
                 self.out.push('…');
-                return;
+                return Err(Stop::Budget);
             }
         }
         self.out.push('"');
+        Ok(())
     }
 }
 

@@ -32,7 +32,7 @@ fn read_json(name: &str) -> Value {
 }
 
 pub fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
@@ -123,4 +123,31 @@ pub fn transcripts() -> Vec<Transcript> {
             }
         })
         .collect()
+}
+
+/// Hand-built msgpack, for bodies no correct encoder would produce.
+pub mod mp {
+    use serde::Serialize;
+
+    /// Any scalar or sequence, as rmp-serde encodes it.
+    pub fn val(v: impl Serialize) -> Vec<u8> {
+        rmp_serde::to_vec(&v).expect("encodes")
+    }
+
+    /// A map with these entries, in this order, duplicates allowed.
+    pub fn map(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        assert!(entries.len() < 16);
+        let mut out = vec![0x80 | entries.len() as u8];
+        for (k, v) in entries {
+            out.extend_from_slice(k);
+            out.extend_from_slice(v);
+        }
+        out
+    }
+
+    /// A map with string keys.
+    pub fn obj(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let entries: Vec<_> = entries.iter().map(|(k, v)| (val(k), v.clone())).collect();
+        map(&entries)
+    }
 }

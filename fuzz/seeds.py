@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Writes the fuzz seed corpus from the golden vectors.
+
+The vectors recorded from Python tractor are the best starting points: real
+frames of every message type. They are read from ../shared/vectors (or
+$TRACTOR_VECTORS_DIR) and written under fuzz/corpus/<target>/, which git
+ignores, so no copy of them is committed.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import sys
+
+here = pathlib.Path(__file__).resolve().parent
+vectors = pathlib.Path(
+    os.environ.get("TRACTOR_VECTORS_DIR", here.parent.parent / "shared" / "vectors")
+)
+if not (vectors / "msgs.json").is_file():
+    sys.exit(f"seeds.py: no golden vectors in {vectors}")
+
+
+def write(target: str, data: bytes) -> None:
+    out = here / "corpus" / target
+    out.mkdir(parents=True, exist_ok=True)
+    (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+count = 0
+for v in json.loads((vectors / "msgs.json").read_text()):
+    write("msg_decode", bytes.fromhex(v["msgpack_hex"]))
+    # frame_decoder's first byte picks chunk sizes and the frame limit.
+    write("frame_decoder", b"\x01" + bytes.fromhex(v["frame_hex"]))
+    count += 1
+
+for path in sorted(vectors.glob("transcript-*.json")):
+    wire = json.loads(path.read_text())["wire"]
+    frames = [bytes.fromhex(w["frame_hex"]) for w in wire]
+    for frame in frames:
+        write("msg_decode", frame[4:])
+    stream = b"".join(frames)
+    for knob in (b"\x00", b"\x2a", b"\x80"):
+        write("frame_decoder", knob + stream)
+    count += len(frames)
+
+print(f"seeds.py: {count} seeds from {vectors}")
