@@ -45,6 +45,13 @@ impl Raw {
     /// The msgpack `nil` (Python `None`).
     pub const NIL: Raw = Raw(Bytes::from_static(&[0xc0]));
 
+    /// How deep containers may nest in a payload read by [`Raw::decode`].
+    ///
+    /// Each level costs the deserializer a stack frame; 128 levels stay well
+    /// inside a 2 MiB task stack even in debug builds, and far exceed what
+    /// tractor payloads use.
+    pub const MAX_DEPTH: usize = 128;
+
     /// An empty map, `{}`.
     pub const EMPTY_MAP: Raw = Raw(Bytes::from_static(&[0x80]));
 
@@ -53,7 +60,9 @@ impl Raw {
     /// Structs are written as maps keyed by field name (msgspec's layout);
     /// sequences and tuples as arrays; `None` and `()` as nil. Byte strings
     /// become msgpack `bin` (Python `bytes`) only through `serde_bytes` or
-    /// [`bytes::Bytes`]; a plain `Vec<u8>` is an array of integers.
+    /// [`bytes::Bytes`]; a plain `Vec<u8>` is an array of integers. An `f32`
+    /// is written as float32, which Python reads as a `float` like any
+    /// other; use `f64` for the float64 bytes Python itself writes.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Raw, PayloadEncodeError> {
         let mut out = Vec::new();
         value
@@ -80,6 +89,9 @@ impl Raw {
 
     /// Decodes the value as `T`.
     ///
+    /// Containers may nest [`Raw::MAX_DEPTH`] deep; deeper input is refused
+    /// rather than followed, so a hostile payload cannot exhaust the stack.
+    ///
     /// The error carries no message context; reading through a message
     /// (e.g. [`Yield::decode_pld`](crate::Yield::decode_pld)) adds the
     /// message type and `cid`.
@@ -102,6 +114,7 @@ impl Raw {
             reason,
         };
         let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
+        de.set_max_depth(Raw::MAX_DEPTH);
         let value = T::deserialize(&mut de).map_err(|e| fail(e.to_string()))?;
         // `T` may stop early (e.g. a fixed-size array read from a longer one
         // is already an error, but a hand-written impl may not consume all).

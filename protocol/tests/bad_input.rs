@@ -540,3 +540,41 @@ fn refused_outgoing_messages_write_nothing() {
     );
     assert_eq!(&out[..], b"keep");
 }
+
+#[test]
+fn deeply_nested_payloads_fail_cleanly_on_a_small_stack() {
+    // 100 000 nested arrays: valid msgpack, 100 kB, and far deeper than any
+    // recursive decoder should follow. Run where a tokio worker would, on a
+    // 2 MiB stack.
+    let mut pld = vec![0x91; 100_000];
+    pld.push(0xc0);
+    let body = obj(&[("msg_type", val("Yield")), ("cid", val(CID)), ("pld", pld)]);
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let Msg::Yield(y) = decode(&body).expect("structure is fine") else {
+                panic!("not a Yield")
+            };
+            // Nesting within the limit still reads.
+            let mut fine = vec![0x91; Raw::MAX_DEPTH - 2];
+            fine.push(0xc0);
+            Raw::from_msgpack(fine)
+                .unwrap()
+                .decode::<serde::de::IgnoredAny>()
+                .unwrap();
+            let json = y.pld.to_json();
+            let line = y.to_string();
+            (
+                y.decode_pld::<serde::de::IgnoredAny>().is_err(),
+                json.len(),
+                line.len(),
+            )
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let (refused, json_len, line_len) = outcome;
+    assert!(refused, "the typed read hits the depth limit");
+    assert!(json_len < 2_000, "rendering elides what is too deep");
+    assert!(line_len < 200);
+}
