@@ -6,6 +6,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::text::clean;
+
 /// Where an actor listens: a TCP endpoint or a Unix-domain socket file.
 ///
 /// On the wire both are 2-arrays and the kind is told by the type of the
@@ -70,10 +72,14 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Address::Uds { dir, file } if dir.ends_with('/') => write!(f, "{dir}{file}"),
-            Address::Uds { dir, file } => write!(f, "{dir}/{file}"),
+            Address::Tcp { host, port } if host.contains(':') => {
+                write!(f, "[{}]:{port}", clean(host))
+            }
+            Address::Tcp { host, port } => write!(f, "{}:{port}", clean(host)),
+            Address::Uds { dir, file } if dir.ends_with('/') => {
+                write!(f, "{}{}", clean(dir), clean(file))
+            }
+            Address::Uds { dir, file } => write!(f, "{}/{}", clean(dir), clean(file)),
         }
     }
 }

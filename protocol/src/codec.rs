@@ -16,6 +16,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::addr::Address;
 use crate::error::{DecodeError, EncodeError};
+use crate::frame::HEADER_LEN;
 use crate::msg::{
     Aid, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec, Start,
     StartAck, Started, Stop, Yield,
@@ -82,42 +83,34 @@ impl Msg {
     /// # Ok::<(), DecodeError>(())
     /// ```
     pub fn decode(body: Bytes) -> Result<Msg, DecodeError> {
-        Decoder {
-            body: &body,
-            shared: Some(&body),
-            msg_type: MsgType::Aid,
-            cid: None,
-        }
-        .run()
+        decode(&body, Some(&body))
     }
 
     /// Decodes one message body, copying payloads out of `body`.
     pub fn decode_slice(body: &[u8]) -> Result<Msg, DecodeError> {
-        Decoder {
-            body,
-            shared: None,
-            msg_type: MsgType::Aid,
-            cid: None,
-        }
-        .run()
+        decode(body, None)
     }
 
     /// Appends the message body to `out`.
     ///
     /// Nothing is appended if the message is refused.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode_sized(out).map(drop)
+    }
+
+    /// [`Msg::encode`], returning the body length, which fits a frame header.
+    fn encode_sized(&self, out: &mut BytesMut) -> Result<u32, EncodeError> {
         self.check()?;
         let start = out.len();
         self.write(out);
         let len = out.len() - start;
-        if u32::try_from(len).is_err() {
+        u32::try_from(len).map_err(|_| {
             out.truncate(start);
-            return Err(EncodeError::TooLarge {
+            EncodeError::TooLarge {
                 msg_type: self.msg_type(),
                 len,
-            });
-        }
-        Ok(())
+            }
+        })
     }
 
     /// Appends one frame, the 4-byte little-endian body length then the
@@ -136,22 +129,16 @@ impl Msg {
     /// # Ok::<(), tractor_protocol::EncodeError>(())
     /// ```
     pub fn encode_frame(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        self.check()?;
         let start = out.len();
         out.put_u32_le(0);
-        self.write(out);
-        let len = out.len() - start - 4;
-        match u32::try_from(len) {
-            Ok(n) => {
-                out[start..start + 4].copy_from_slice(&n.to_le_bytes());
+        match self.encode_sized(out) {
+            Ok(len) => {
+                out[start..start + HEADER_LEN].copy_from_slice(&len.to_le_bytes());
                 Ok(())
             }
-            Err(_) => {
+            Err(e) => {
                 out.truncate(start);
-                Err(EncodeError::TooLarge {
-                    msg_type: self.msg_type(),
-                    len,
-                })
+                Err(e)
             }
         }
     }
@@ -360,6 +347,128 @@ fn write_addrs(out: &mut impl BufMut, addrs: &[Address]) {
 /// Where one field's value starts in the body.
 type Slot = usize;
 
+/// Decodes one body; payloads share `shared` when given.
+fn decode(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
+    let len = body.len();
+    let mut r = Reader::new(body);
+    let n = match r.read_map_len() {
+        Ok(n) => n,
+        Err(ReadError::WrongKind { found, .. }) => {
+            // Say "not a map" only of a value that is whole; a broken body
+            // is reported as broken.
+            r.skip().map_err(|b| DecodeError::broken(b, len))?;
+            return Err(DecodeError::NotAMap { found });
+        }
+        Err(e) => return Err(key_error(e, None, len)),
+    };
+    let entries = r.pos();
+    let msg_type = find_tag(&mut r, n, len)?;
+
+    // Check the whole map and note where each known field starts.
+    let names = fields_of(msg_type);
+    let mut slots: [Option<Slot>; MAX_FIELDS] = [None; MAX_FIELDS];
+    let mut duplicate = None;
+    let mut tag_seen = false;
+    let mut r = Reader::at(body, entries);
+    for _ in 0..n {
+        let key = r
+            .read_str()
+            .map_err(|e| key_error(e, Some(msg_type), len))?;
+        let slot = r.pos();
+        r.skip().map_err(|b| DecodeError::broken(b, len))?;
+        if key == "msg_type" {
+            if tag_seen {
+                duplicate = duplicate.or(Some("msg_type"));
+            }
+            tag_seen = true;
+        } else if let Some(i) = names.iter().position(|f| *f == key) {
+            if slots[i].is_some() {
+                duplicate = duplicate.or(Some(names[i]));
+            }
+            slots[i] = Some(slot);
+        }
+        // Unknown keys are ignored, as msgspec ignores them.
+    }
+    if !r.is_empty() {
+        return Err(DecodeError::TrailingBytes {
+            offset: r.pos(),
+            len,
+        });
+    }
+
+    let mut d = Decoder {
+        body,
+        shared,
+        msg_type,
+        cid: None,
+    };
+    // The cid first, so that every later error can name the dialog; a
+    // repeated cid names none.
+    if duplicate != Some("cid")
+        && let Some(i) = names.iter().position(|f| *f == "cid")
+        && let Some(slot) = slots[i]
+    {
+        d.cid = d.opt(Some(slot), "cid", Decoder::str)?;
+    }
+    if let Some(field) = duplicate {
+        // msgspec lets the last one win; an ambiguous message is refused
+        // here instead, so no two readers can see different values.
+        return Err(DecodeError::DuplicateField {
+            msg_type,
+            field,
+            cid: d.cid,
+        });
+    }
+    d.fields(&slots)
+}
+
+/// Finds the `msg_type` entry. It comes first from every known encoder, so
+/// this usually reads one key.
+fn find_tag(r: &mut Reader<'_>, n: usize, len: usize) -> Result<MsgType, DecodeError> {
+    for _ in 0..n {
+        let key = r.read_str().map_err(|e| key_error(e, None, len))?;
+        if key != "msg_type" {
+            r.skip().map_err(|b| DecodeError::broken(b, len))?;
+            continue;
+        }
+        let offset = r.pos();
+        let name = r.read_str().map_err(|e| match e {
+            ReadError::WrongKind { found, .. } => DecodeError::WrongType {
+                msg_type: None,
+                field: "msg_type",
+                expected: "str",
+                found,
+                cid: None,
+                offset,
+            },
+            ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
+                msg_type: None,
+                field: Some("msg_type"),
+                offset,
+            },
+            ReadError::Broken(b) => DecodeError::broken(b, len),
+        })?;
+        return MsgType::from_name(name).ok_or_else(|| DecodeError::UnknownMsgType {
+            name: name.to_owned(),
+        });
+    }
+    Err(DecodeError::MissingMsgType)
+}
+
+/// Maps an error met while reading a map key, which must be a UTF-8 string.
+fn key_error(e: ReadError, msg_type: Option<MsgType>, len: usize) -> DecodeError {
+    match e {
+        ReadError::WrongKind { offset, found } => DecodeError::NonStrKey { offset, found },
+        ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
+            msg_type,
+            field: None,
+            offset,
+        },
+        ReadError::Broken(b) => DecodeError::broken(b, len),
+    }
+}
+
+/// Reads the fields of one message whose type and structure are known good.
 struct Decoder<'a> {
     body: &'a [u8],
     /// The body as shared bytes, when payloads may borrow it.
@@ -369,96 +478,9 @@ struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
-    fn run(mut self) -> Result<Msg, DecodeError> {
-        let len = self.body.len();
-        let structural = |e| DecodeError::structural(e, len);
-        let mut r = Reader::new(self.body);
-        let n = match r.read_map_len() {
-            Ok(n) => n,
-            Err(ReadError::WrongKind { found, .. }) => {
-                // Say "not a map" only for a value that is whole; a broken
-                // body is reported as broken.
-                msgpack::validate_one(self.body)
-                    .map_err(|e| DecodeError::from_value_error(e, len))?;
-                return Err(DecodeError::NotAMap { found });
-            }
-            Err(e) => return Err(structural(e)),
-        };
-        let entries_start = r.pos();
-
-        // Pass 1: find the tag. It comes first from every known encoder, so
-        // this usually reads one key.
-        let mut msg_type = None;
-        for _ in 0..n {
-            let key = read_key(&mut r, None, len)?;
-            if key == "msg_type" {
-                let offset = r.pos();
-                let name = r.read_str().map_err(|e| match e {
-                    ReadError::WrongKind { found, .. } => DecodeError::WrongType {
-                        msg_type: None,
-                        field: "msg_type",
-                        expected: "str",
-                        found,
-                        cid: None,
-                        offset,
-                    },
-                    ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
-                        msg_type: None,
-                        field: Some("msg_type"),
-                        offset,
-                    },
-                    e => structural(e),
-                })?;
-                msg_type =
-                    Some(
-                        MsgType::from_name(name).ok_or_else(|| DecodeError::UnknownMsgType {
-                            name: name.to_owned(),
-                        })?,
-                    );
-                break;
-            }
-            r.skip().map_err(structural)?;
-        }
-        let msg_type = msg_type.ok_or(DecodeError::MissingMsgType)?;
-        self.msg_type = msg_type;
-
-        // Pass 2: check the whole map and note where each known field is.
-        let names = fields_of(msg_type);
-        let mut slots: [Option<Slot>; MAX_FIELDS] = [None; MAX_FIELDS];
-        let mut r = Reader::at(self.body, entries_start);
-        let mut tag_seen = false;
-        for _ in 0..n {
-            let key = read_key(&mut r, Some(msg_type), len)?;
-            let slot = r.pos();
-            r.skip().map_err(structural)?;
-            if key == "msg_type" {
-                if tag_seen {
-                    return Err(self.duplicate("msg_type"));
-                }
-                tag_seen = true;
-            } else if let Some(i) = names.iter().position(|f| *f == key) {
-                if slots[i].is_some() {
-                    return Err(self.duplicate(names[i]));
-                }
-                slots[i] = Some(slot);
-            }
-            // Unknown keys are ignored, as msgspec ignores them.
-        }
-        if !r.is_empty() {
-            return Err(DecodeError::TrailingBytes {
-                offset: r.pos(),
-                len,
-            });
-        }
-
-        // The cid first, so that every later error can name the dialog.
-        if let Some(i) = names.iter().position(|f| *f == "cid")
-            && let Some(slot) = slots[i]
-        {
-            self.cid = self.opt_str(slot, "cid")?;
-        }
+    fn fields(&self, slots: &[Option<Slot>; MAX_FIELDS]) -> Result<Msg, DecodeError> {
         let field = |i: usize| slots[i];
-        Ok(match msg_type {
+        Ok(match self.msg_type {
             MsgType::Aid => Msg::Aid(Aid {
                 name: self.req(field(0), "name", Self::str)?,
                 uuid: self.req(field(1), "uuid", Self::str)?,
@@ -526,14 +548,6 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn duplicate(&self, field: &'static str) -> DecodeError {
-        DecodeError::DuplicateField {
-            msg_type: self.msg_type,
-            field,
-            cid: self.cid.clone(),
-        }
-    }
-
     /// A required field.
     fn req<T>(
         &self,
@@ -588,10 +602,6 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn opt_str(&self, slot: Slot, field: &'static str) -> Result<Option<String>, DecodeError> {
-        self.opt(Some(slot), field, Self::str)
-    }
-
     fn fail(&self, field: &'static str, expected: &'static str, e: ReadError) -> DecodeError {
         match e {
             ReadError::WrongKind { offset, found } => DecodeError::WrongType {
@@ -607,8 +617,9 @@ impl<'a> Decoder<'a> {
                 field: Some(field),
                 offset,
             },
-            // The map pass has already walked every value.
-            e => DecodeError::structural(e, self.body.len()),
+            // Unreachable after the map pass walked every value, but mapped
+            // all the same.
+            ReadError::Broken(b) => DecodeError::broken(b, self.body.len()),
         }
     }
 
@@ -655,7 +666,7 @@ impl<'a> Decoder<'a> {
     fn raw(&self, r: &mut Reader<'a>, _field: &'static str) -> Result<Raw, DecodeError> {
         let start = r.pos();
         r.skip()
-            .map_err(|e| DecodeError::structural(e, self.body.len()))?;
+            .map_err(|b| DecodeError::broken(b, self.body.len()))?;
         let end = r.pos();
         Ok(Raw::from_checked(match self.shared {
             Some(b) => b.slice(start..end),
@@ -664,7 +675,9 @@ impl<'a> Decoder<'a> {
     }
 
     fn raw_map(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Raw, DecodeError> {
-        let kind = r.peek_kind().map_err(|e| self.fail(field, "map", e))?;
+        let kind = r
+            .peek_kind()
+            .map_err(|b| self.fail(field, "map", b.into()))?;
         if kind != Kind::Map {
             return Err(self.fail(
                 field,
@@ -702,8 +715,7 @@ impl<'a> Decoder<'a> {
 
     fn uids(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Vec<Uid>, DecodeError> {
         let n = self.array_len(r, field, "an array of uids")?;
-        // `n` is bounded by the bytes left (see `read_array_len`).
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(capacity(n));
         for _ in 0..n {
             out.push(self.uid(r, field)?);
         }
@@ -719,7 +731,7 @@ impl<'a> Decoder<'a> {
         let first = self.str(r, field)?;
         match r
             .peek_kind()
-            .map_err(|e| self.fail(field, "int or str", e))?
+            .map_err(|b| self.fail(field, "int or str", b.into()))?
         {
             Kind::Str => Ok(Address::Uds {
                 dir: first,
@@ -749,7 +761,7 @@ impl<'a> Decoder<'a> {
 
     fn addrs(&self, r: &mut Reader<'a>, field: &'static str) -> Result<Vec<Address>, DecodeError> {
         let n = self.array_len(r, field, "an array of addresses")?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(capacity(n));
         for _ in 0..n {
             out.push(self.addr(r, field)?);
         }
@@ -764,7 +776,7 @@ impl<'a> Decoder<'a> {
         let n = r
             .read_map_len()
             .map_err(|e| self.fail(field, "a map of str to str", e))?;
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(capacity(n));
         for _ in 0..n {
             out.push((self.str(r, field)?, self.str(r, field)?));
         }
@@ -772,21 +784,14 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// Reads a map key, which must be a UTF-8 string.
-fn read_key<'a>(
-    r: &mut Reader<'a>,
-    msg_type: Option<MsgType>,
-    len: usize,
-) -> Result<&'a str, DecodeError> {
-    r.read_str().map_err(|e| match e {
-        ReadError::WrongKind { offset, found } => DecodeError::NonStrKey { offset, found },
-        ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
-            msg_type,
-            field: None,
-            offset,
-        },
-        e => DecodeError::structural(e, len),
-    })
+/// Room to reserve for `n` announced items.
+///
+/// Never trusted beyond a few: a `Uid` takes 48 bytes in memory and 3 on the
+/// wire, so reserving what a header announces would let a frame of nils cost
+/// 16 times its size before the first item fails. Past this the vector grows
+/// with the items that really decode.
+fn capacity(n: usize) -> usize {
+    n.min(16)
 }
 
 fn show_int(v: Int) -> String {

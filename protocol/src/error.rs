@@ -7,8 +7,8 @@
 use std::fmt;
 
 use crate::msg::MsgType;
-use crate::msgpack::{Kind, ReadError, ValueError};
-use crate::uid::short_id;
+use crate::msgpack::{Broken, Kind, ValueError};
+use crate::text::short_id;
 
 /// A message body that cannot be decoded.
 ///
@@ -18,17 +18,15 @@ use crate::uid::short_id;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The body ends inside a value.
-    #[error(
-        "truncated message: the value at byte {offset} runs past the end of the {len}-byte body"
-    )]
+    /// The input ends inside a value.
+    #[error("truncated: the value at byte {offset} runs past the end of the {len}-byte input")]
     Truncated {
         /// Offset of the value that does not fit.
         offset: usize,
-        /// Length of the body.
+        /// Length of the input.
         len: usize,
     },
-    /// The body uses the marker byte `0xc1`, which msgpack reserves.
+    /// The input uses the marker byte `0xc1`, which msgpack reserves.
     #[error("malformed msgpack: reserved marker 0xc1 at byte {offset}")]
     ReservedMarker {
         /// Offset of the marker.
@@ -115,12 +113,12 @@ pub enum DecodeError {
         /// Offset of the string.
         offset: usize,
     },
-    /// Bytes follow the complete message value.
-    #[error("{} trailing bytes after the message value, which ends at byte {offset}", .len - .offset)]
+    /// Bytes follow the complete value.
+    #[error("{} trailing byte(s) after the value that ends at byte {offset}", .len - .offset)]
     TrailingBytes {
-        /// Where the message value ends.
+        /// Where the value ends.
         offset: usize,
-        /// Length of the body.
+        /// Length of the input.
         len: usize,
     },
 }
@@ -153,23 +151,17 @@ impl DecodeError {
         }
     }
 
-    /// Maps a low-level read error that has no field context.
-    pub(crate) fn structural(e: ReadError, len: usize) -> DecodeError {
-        match e {
-            ReadError::Truncated { offset } => DecodeError::Truncated { offset, len },
-            ReadError::Reserved { offset } => DecodeError::ReservedMarker { offset },
-            ReadError::InvalidUtf8 { offset } => DecodeError::InvalidUtf8 {
-                msg_type: None,
-                field: None,
-                offset,
-            },
-            ReadError::WrongKind { offset, found } => DecodeError::NonStrKey { offset, found },
+    /// Input that is not msgpack at all.
+    pub(crate) fn broken(b: Broken, len: usize) -> DecodeError {
+        match b {
+            Broken::Truncated { offset } => DecodeError::Truncated { offset, len },
+            Broken::Reserved { offset } => DecodeError::ReservedMarker { offset },
         }
     }
 
     pub(crate) fn from_value_error(e: ValueError, len: usize) -> DecodeError {
         match e {
-            ValueError::Read(e) => DecodeError::structural(e, len),
+            ValueError::Broken(b) => DecodeError::broken(b, len),
             ValueError::Trailing { offset, len } => DecodeError::TrailingBytes { offset, len },
         }
     }
@@ -191,6 +183,23 @@ fn at(msg_type: Option<MsgType>, cid: &Option<String>) -> impl fmt::Display + '_
         }
     }
     At(msg_type, cid)
+}
+
+fn payload_place<'a>(
+    msg_type: Option<MsgType>,
+    cid: &'a Option<String>,
+    field: &'static str,
+) -> impl fmt::Display + 'a {
+    struct Place<'a>(Option<MsgType>, &'a Option<String>, &'static str);
+    impl fmt::Display for Place<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.0 {
+                Some(t) => write!(f, "`{}` of {}", self.2, at(Some(t), self.1)),
+                None => f.write_str("payload"),
+            }
+        }
+    }
+    Place(msg_type, cid, field)
 }
 
 fn place(msg_type: Option<MsgType>, field: Option<&'static str>) -> String {
@@ -246,13 +255,14 @@ pub struct PayloadEncodeError {
 /// payload came in, the field, the type that was expected and the kind of
 /// value that was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{field}` of {} does not decode as `{expected}` (found {found}): {reason}", at(*.msg_type, .cid))]
+#[error("{} does not decode as `{expected}` (found {found}): {reason}", payload_place(*.msg_type, .cid, .field))]
 pub struct PayloadError {
     /// The message the payload came in, if it was read through one.
     pub msg_type: Option<MsgType>,
     /// The dialog the payload belongs to, if known.
     pub cid: Option<String>,
-    /// The field holding the payload (`pld`, `kwargs`, …).
+    /// The field holding the payload (`pld`, `kwargs`, …), or `"value"`
+    /// for a [`Raw`](crate::Raw) read on its own.
     pub field: &'static str,
     /// The Rust type that was asked for.
     pub expected: &'static str,

@@ -153,7 +153,9 @@ impl FrameDecoder {
         let Some(len) = self.check_header(buf)? else {
             return Ok(None);
         };
-        if buf.len() < HEADER_LEN + len {
+        // `check_header` saw the header, so the subtraction cannot wrap;
+        // `HEADER_LEN + len` could, on 32-bit targets with a 4 GiB limit.
+        if buf.len() - HEADER_LEN < len {
             return Ok(None);
         }
         buf.advance(HEADER_LEN);
@@ -162,7 +164,7 @@ impl FrameDecoder {
             offset: self.offset,
             body,
         };
-        self.offset += (HEADER_LEN + len) as u64;
+        self.offset += HEADER_LEN as u64 + len as u64;
         Ok(Some(frame))
     }
 
@@ -170,7 +172,7 @@ impl FrameDecoder {
     /// one is complete (or the header is invalid), at least 1 otherwise.
     pub fn bytes_needed(&self, buf: &[u8]) -> usize {
         match self.check_header(buf) {
-            Ok(Some(len)) => (HEADER_LEN + len).saturating_sub(buf.len()),
+            Ok(Some(len)) => len.saturating_sub(buf.len() - HEADER_LEN),
             Ok(None) => HEADER_LEN - buf.len(),
             Err(_) => 0,
         }
@@ -182,7 +184,7 @@ impl FrameDecoder {
             return Ok(());
         }
         let need = match self.check_header(buf)? {
-            Some(len) => HEADER_LEN + len,
+            Some(len) => HEADER_LEN.saturating_add(len),
             None => HEADER_LEN,
         };
         Err(FrameError::UnexpectedEof {

@@ -61,6 +61,7 @@ mod frame;
 mod msg;
 mod msgpack;
 mod raw;
+mod text;
 mod tty_lock;
 mod uid;
 

@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use crate::addr::Address;
 use crate::error::PayloadError;
 use crate::raw::Raw;
-use crate::uid::{Uid, short_id};
+use crate::text::{clean, short_id};
+use crate::uid::Uid;
 
 /// The value Python tractor always puts in [`Start::pld_spec`].
 pub const DEFAULT_PLD_SPEC: &str = "typing.Any";
@@ -386,7 +387,7 @@ from_variant!(
 
 impl fmt::Display for Aid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Aid {}[{}]", self.name, short_id(&self.uuid))?;
+        write!(f, "Aid {}[{}]", clean(&self.name), short_id(&self.uuid))?;
         if let Some(pid) = self.pid {
             write!(f, " pid={pid}")?;
         }
@@ -419,11 +420,7 @@ impl<T: fmt::Display> fmt::Display for List<'_, T> {
 
 impl fmt::Display for SpawnSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let modules: Vec<&str> = self
-            .enable_modules
-            .iter()
-            .map(|(m, _)| m.as_str())
-            .collect();
+        let modules: Vec<_> = self.enable_modules.iter().map(|(m, _)| clean(m)).collect();
         write!(
             f,
             "SpawnSpec modules={} reg_addrs={}",
@@ -443,8 +440,8 @@ impl fmt::Display for Start {
             f,
             "Start cid={} {}:{} from {} kwargs={}",
             short_id(&self.cid),
-            self.ns,
-            self.func,
+            clean(&self.ns),
+            clean(&self.func),
             self.uid,
             self.kwargs
         )?;
@@ -491,9 +488,9 @@ impl fmt::Display for Error {
         if let Some(cid) = &self.cid {
             write!(f, " cid={}", short_id(cid))?;
         }
-        write!(f, " {}", self.boxed_type_str)?;
+        write!(f, " {}", clean(&self.boxed_type_str))?;
         if self.src_type_str != self.boxed_type_str {
-            write!(f, "({})", self.src_type_str)?;
+            write!(f, "({})", clean(&self.src_type_str))?;
         }
         write!(f, " from {} via {}", self.src_uid, List(&self.relay_path))?;
         if let Some(c) = &self.canceller {

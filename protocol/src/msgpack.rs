@@ -73,17 +73,30 @@ impl fmt::Display for Kind {
     }
 }
 
+/// The input is not msgpack at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// The value starting at `offset` runs past the end of the input.
+    Truncated { offset: usize },
+    /// The marker at `offset` is `0xc1`.
+    Reserved { offset: usize },
+}
+
 /// What went wrong while reading; the caller adds which message and field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadError {
-    /// The value starting at `offset` runs past the end of the input.
-    Truncated { offset: usize },
+    /// The input is not msgpack.
+    Broken(Broken),
     /// The value at `offset` is of another kind than the one asked for.
     WrongKind { offset: usize, found: Kind },
     /// The string at `offset` is not UTF-8.
     InvalidUtf8 { offset: usize },
-    /// The marker at `offset` is `0xc1`.
-    Reserved { offset: usize },
+}
+
+impl From<Broken> for ReadError {
+    fn from(b: Broken) -> Self {
+        ReadError::Broken(b)
+    }
 }
 
 /// An integer as read, before the caller narrows it.
@@ -121,16 +134,16 @@ impl<'a> Reader<'a> {
         self.pos == self.buf.len()
     }
 
-    fn take(&mut self, n: usize, offset: usize) -> Result<&'a [u8], ReadError> {
+    fn take(&mut self, n: usize, offset: usize) -> Result<&'a [u8], Broken> {
         if n > self.remaining() {
-            return Err(ReadError::Truncated { offset });
+            return Err(Broken::Truncated { offset });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
     }
 
-    fn be(&mut self, n: usize, offset: usize) -> Result<u64, ReadError> {
+    fn be(&mut self, n: usize, offset: usize) -> Result<u64, Broken> {
         Ok(self
             .take(n, offset)?
             .iter()
@@ -138,19 +151,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The kind of the next value, without consuming it.
-    pub(crate) fn peek_kind(&self) -> Result<Kind, ReadError> {
+    pub(crate) fn peek_kind(&self) -> Result<Kind, Broken> {
         self.buf
             .get(self.pos)
             .map(|m| Kind::of(*m))
-            .ok_or(ReadError::Truncated { offset: self.pos })
+            .ok_or(Broken::Truncated { offset: self.pos })
     }
 
-    fn marker(&mut self) -> Result<(u8, usize), ReadError> {
+    fn marker(&mut self) -> Result<(u8, usize), Broken> {
         let offset = self.pos;
-        let m = *self
-            .buf
-            .get(offset)
-            .ok_or(ReadError::Truncated { offset })?;
+        let m = *self.buf.get(offset).ok_or(Broken::Truncated { offset })?;
         self.pos += 1;
         Ok((m, offset))
     }
@@ -175,7 +185,7 @@ impl<'a> Reader<'a> {
         // Every entry needs at least two bytes: refuse before anyone sizes a
         // buffer from `n`.
         if n.saturating_mul(2) > self.remaining() as u64 {
-            return Err(ReadError::Truncated { offset });
+            return Err(Broken::Truncated { offset }.into());
         }
         Ok(n as usize)
     }
@@ -190,7 +200,7 @@ impl<'a> Reader<'a> {
             _ => return Err(self.wrong(offset, m)),
         };
         if n > self.remaining() as u64 {
-            return Err(ReadError::Truncated { offset });
+            return Err(Broken::Truncated { offset }.into());
         }
         Ok(n as usize)
     }
@@ -256,7 +266,7 @@ impl<'a> Reader<'a> {
     /// Iterative: `pending` counts the values still owed by open containers,
     /// so hostile nesting costs no stack. A container that announces more
     /// items than there are bytes left fails at once.
-    pub(crate) fn skip(&mut self) -> Result<&'a [u8], ReadError> {
+    pub(crate) fn skip(&mut self) -> Result<&'a [u8], Broken> {
         let start = self.pos;
         let mut pending: u64 = 1;
         while pending > 0 {
@@ -267,7 +277,7 @@ impl<'a> Reader<'a> {
                 0x80..=0x8f => (2 * u64::from(m & 0x0f), 0),
                 0x90..=0x9f => (u64::from(m & 0x0f), 0),
                 0xa0..=0xbf => (0, u64::from(m & 0x1f)),
-                0xc1 => return Err(ReadError::Reserved { offset }),
+                0xc1 => return Err(Broken::Reserved { offset }),
                 0xc4 | 0xd9 => (0, self.be(1, offset)?),
                 0xc5 | 0xda => (0, self.be(2, offset)?),
                 0xc6 | 0xdb => (0, self.be(4, offset)?),
@@ -291,12 +301,12 @@ impl<'a> Reader<'a> {
                 0xdf => (2 * self.be(4, offset)?, 0),
             };
             if data > self.remaining() as u64 {
-                return Err(ReadError::Truncated { offset });
+                return Err(Broken::Truncated { offset });
             }
             self.pos += data as usize;
             pending += items;
             if pending > self.remaining() as u64 {
-                return Err(ReadError::Truncated { offset });
+                return Err(Broken::Truncated { offset });
             }
         }
         Ok(&self.buf[start..self.pos])
@@ -306,8 +316,8 @@ impl<'a> Reader<'a> {
 /// Checks that `buf` holds exactly one msgpack value and returns its kind.
 pub(crate) fn validate_one(buf: &[u8]) -> Result<Kind, ValueError> {
     let mut r = Reader::new(buf);
-    let kind = r.peek_kind().map_err(ValueError::Read)?;
-    r.skip().map_err(ValueError::Read)?;
+    let kind = r.peek_kind().map_err(ValueError::Broken)?;
+    r.skip().map_err(ValueError::Broken)?;
     if !r.is_empty() {
         return Err(ValueError::Trailing {
             offset: r.pos(),
@@ -320,7 +330,7 @@ pub(crate) fn validate_one(buf: &[u8]) -> Result<Kind, ValueError> {
 /// Why a buffer is not exactly one msgpack value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueError {
-    Read(ReadError),
+    Broken(Broken),
     Trailing { offset: usize, len: usize },
 }
 
@@ -411,10 +421,17 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    /// Everything, down to a depth no sane payload reaches.
+    /// Everything, down to 100 levels of nesting: beyond what payloads use,
+    /// and within the 128 levels common JSON readers accept.
     pub(crate) const FULL: Budget = Budget {
         max_len: usize::MAX,
-        max_depth: 256,
+        max_depth: 100,
+    };
+    /// A non-string map key: a scalar, or a container shown as `[…]`/`{…}`,
+    /// so that rendering a key never recurses into another key.
+    pub(crate) const KEY: Budget = Budget {
+        max_len: 40,
+        max_depth: 0,
     };
     /// A one-line preview for logs.
     pub(crate) const SHORT: Budget = Budget {
@@ -530,7 +547,7 @@ impl Renderer<'_> {
             Kind::Array => {
                 let n = r.read_array_len().map_err(|_| Stop::Malformed)?;
                 if depth >= self.budget.max_depth {
-                    self.out.push_str("[…]");
+                    self.out.push_str("\"[…]\"");
                     for _ in 0..n {
                         r.skip().map_err(|_| Stop::Malformed)?;
                     }
@@ -548,7 +565,7 @@ impl Renderer<'_> {
             Kind::Map => {
                 let n = r.read_map_len().map_err(|_| Stop::Malformed)?;
                 if depth >= self.budget.max_depth {
-                    self.out.push_str("{…}");
+                    self.out.push_str("\"{…}\"");
                     for _ in 0..2 * n {
                         r.skip().map_err(|_| Stop::Malformed)?;
                     }
@@ -562,16 +579,14 @@ impl Renderer<'_> {
                     if r.peek_kind().map_err(|_| Stop::Malformed)? == Kind::Str {
                         self.value(r, depth + 1)?;
                     } else {
-                        let mut key = String::new();
-                        let mut inner = Renderer {
-                            budget: Budget {
-                                max_len: usize::MAX,
-                                max_depth: self.budget.max_depth.saturating_sub(depth + 1),
-                            },
-                            out: &mut key,
-                        };
-                        inner.value(r, 0)?;
-                        self.push_json_str(&key)?;
+                        // A key JSON cannot hold is shown as the string of
+                        // its own JSON form, kept short and flat: quoting
+                        // nested keys level by level would double the
+                        // output at each level.
+                        let key = r.skip().map_err(|_| Stop::Malformed)?;
+                        let mut text = String::new();
+                        render_json(key, Budget::KEY, &mut text);
+                        self.push_json_str(&text)?;
                     }
                     self.out.push_str(": ");
                     self.value(r, depth + 1)?;
@@ -610,7 +625,8 @@ impl Renderer<'_> {
                 '\n' => self.out.push_str("\\n"),
                 '\r' => self.out.push_str("\\r"),
                 '\t' => self.out.push_str("\\t"),
-                c if u32::from(c) < 0x20 => {
+                // C0, DEL and C1 controls, so that no terminal acts on them.
+                c if c.is_control() => {
                     use fmt::Write;
                     let _ = write!(self.out, "\\u{:04x}", u32::from(c));
                 }
@@ -688,12 +704,12 @@ mod tests {
         let hostile = [0xdd, 0xff, 0xff, 0xff, 0xff];
         assert_eq!(
             Reader::new(&hostile).skip(),
-            Err(ReadError::Truncated { offset: 0 })
+            Err(Broken::Truncated { offset: 0 })
         );
         let hostile_map = [0x91, 0xdf, 0xff, 0xff, 0xff, 0xff, 0x00];
         assert_eq!(
             Reader::new(&hostile_map).skip(),
-            Err(ReadError::Truncated { offset: 1 })
+            Err(Broken::Truncated { offset: 1 })
         );
     }
 
@@ -702,15 +718,18 @@ mod tests {
         let mut deep = vec![0x91; 1_000_000];
         deep.push(0xc0);
         assert_eq!(Reader::new(&deep).skip().map(<[u8]>::len), Ok(deep.len()));
-        // The renderer elides instead of recursing that far.
-        assert!(json(&deep).contains("[…]"));
+        // The renderer elides instead of recursing that far, and the output
+        // stays JSON.
+        let text = json(&deep);
+        assert!(text.contains("\"[…]\""));
+        serde_json::from_str::<serde_json::Value>(&text).unwrap();
     }
 
     #[test]
     fn reserved_marker_is_rejected() {
         assert_eq!(
             Reader::new(&[0x92, 0x01, 0xc1]).skip(),
-            Err(ReadError::Reserved { offset: 2 })
+            Err(Broken::Reserved { offset: 2 })
         );
         assert_eq!(json(&[0x92, 0x01, 0xc1]), "[1, <malformed>");
     }
@@ -726,6 +745,24 @@ mod tests {
         assert_eq!(
             json(&buf),
             r#"{"a": [1, {"b": [2, 3]}], "c": {"d": {"__bytes_hex__": "78"}}, "1": -1.5, "e": null}"#
+        );
+    }
+
+    #[test]
+    fn nested_non_string_keys_render_in_bounded_space() {
+        // {{{…{1: nil}: nil}…: nil}: nil}, 40 levels of maps used as keys:
+        // quoting each level inside the next would double the output 40
+        // times over.
+        let mut buf = vec![0x81; 40];
+        buf.push(0x01);
+        buf.extend(std::iter::repeat_n(0xc0, 40));
+        let text = json(&buf);
+        assert!(text.len() < 200, "{} bytes: {text}", text.len());
+        assert_eq!(text, r#"{"\"{…}\"": null}"#);
+        // Scalar keys keep their value.
+        assert_eq!(
+            json(&[0x82, 0x01, 0xc3, 0xc2, 0xc0]),
+            r#"{"1": true, "false": null}"#
         );
     }
 

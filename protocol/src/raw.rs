@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{DecodeError, PayloadEncodeError, PayloadError};
 use crate::msg::MsgType;
 use crate::msgpack::{self, Budget, Kind};
+use crate::text::cleaned;
 
 /// One msgpack value kept as bytes until someone asks for a type.
 ///
@@ -111,7 +112,8 @@ impl Raw {
             field,
             expected: std::any::type_name::<T>(),
             found: self.kind(),
-            reason,
+            // The text may quote the payload, which came from a peer.
+            reason: cleaned(&reason),
         };
         let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
         de.set_max_depth(Raw::MAX_DEPTH);

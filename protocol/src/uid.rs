@@ -6,6 +6,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::text::{clean, short_id};
+
 /// An actor's unique id: its name and a uuid, on the wire the 2-array
 /// `[name, uuid]` (PROTOCOL.md §2).
 ///
@@ -13,7 +15,8 @@ use serde::{Deserialize, Serialize};
 /// accepted: identity is the pair, compared as text.
 ///
 /// `Display` prints `name[uuid…]` with the uuid cut to 8 characters, the way
-/// logs show it; the alternate form (`{:#}`) prints the full uuid.
+/// logs show it; the alternate form (`{:#}`) prints the full uuid. Control
+/// characters are escaped in both.
 ///
 /// ```
 /// use tractor_protocol::Uid;
@@ -40,31 +43,12 @@ impl Uid {
     }
 }
 
-/// `s` cut to 8 characters followed by `…` when it is longer than 12, for
-/// ids in one-line log forms.
-pub(crate) fn short_id(s: &str) -> ShortId<'_> {
-    ShortId(s)
-}
-
-pub(crate) struct ShortId<'a>(&'a str);
-
-impl fmt::Display for ShortId<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.chars().count() > 12 {
-            let cut: String = self.0.chars().take(8).collect();
-            write!(f, "{cut}…")
-        } else {
-            f.write_str(self.0)
-        }
-    }
-}
-
 impl fmt::Display for Uid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
-            write!(f, "{}[{}]", self.name, self.uuid)
+            write!(f, "{}[{}]", clean(&self.name), clean(&self.uuid))
         } else {
-            write!(f, "{}[{}]", self.name, short_id(&self.uuid))
+            write!(f, "{}[{}]", clean(&self.name), short_id(&self.uuid))
         }
     }
 }

@@ -47,12 +47,17 @@ fn truncated_body() {
     assert_eq!(e, DecodeError::Truncated { offset: 0, len: 0 });
     assert_eq!(
         e.to_string(),
-        "truncated message: the value at byte 0 runs past the end of the 0-byte body"
+        "truncated: the value at byte 0 runs past the end of the 0-byte input"
     );
 }
 
 #[test]
 fn not_a_map() {
+    // Also when bytes follow: the first thing wrong is the kind.
+    assert_eq!(
+        err(&[0x92, 0x01, 0x02, 0xc0]),
+        DecodeError::NotAMap { found: Kind::Array }
+    );
     assert_eq!(
         err(&val([1, 2])),
         DecodeError::NotAMap { found: Kind::Array }
@@ -357,7 +362,7 @@ fn trailing_bytes() {
     );
     assert_eq!(
         e.to_string(),
-        format!("1 trailing bytes after the message value, which ends at byte {len}")
+        format!("1 trailing byte(s) after the value that ends at byte {len}")
     );
 }
 

@@ -60,3 +60,31 @@ fn private_fields_and_tracebacks_stay_out() {
         }
     }
 }
+
+#[test]
+fn peer_text_cannot_forge_log_lines() {
+    use tractor_protocol::{Address, Raw, SpawnSpec, Start, Uid};
+
+    let start = Start::new(
+        "c1\nINFO fake",
+        "mod\nERROR forged line",
+        "f\u{1b}[31m",
+        Raw::EMPTY_MAP,
+        Uid::new("evil\r", "u\u{85}"),
+    );
+    let line = Msg::from(start).to_string();
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+    assert!(line.contains(r"mod\nERROR forged line"), "{line}");
+    let spec = SpawnSpec {
+        parent_main_data: Raw::EMPTY_MAP,
+        runtime_vars: Raw::EMPTY_MAP,
+        enable_modules: vec![("m\n".into(), "/p".into())],
+        reg_addrs: vec![Address::tcp("h\n", 1), Address::uds("d\t", "f\u{7f}")],
+        bind_addrs: None,
+    };
+    let line = Msg::from(spec).to_string();
+    assert_eq!(
+        line,
+        r"SpawnSpec modules=[m\n] reg_addrs=[h\n:1, d\t/f\u{7f}]"
+    );
+}

@@ -138,6 +138,7 @@ fn text() -> impl Strategy<Value = String> {
     // Short text of any script, and lengths around every header boundary.
     prop_oneof![
         8 => "\\PC{0,40}",
+        1 => "[a-z\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{202e}]{0,12}",
         1 => "[a-z]{30,33}",
         1 => "[a-z]{254,257}",
         1 => prop_oneof![Just(65535usize), Just(65536)].prop_map(|n| "é".repeat(n / 2) + &"x".repeat(n % 2)),
@@ -393,9 +394,11 @@ proptest! {
         back.encode(&mut again).unwrap();
         prop_assert_eq!(&again[..], &ours[..]);
 
-        // The JSON form is JSON, and the one-line form is one line.
+        // The JSON form is JSON, and the one-line form is one line with no
+        // control character a peer could use to forge or colour a log.
         serde_json::from_str::<serde_json::Value>(&msg.to_json()).unwrap();
-        prop_assert!(!msg.to_string().contains('\n'));
+        let line = msg.to_string();
+        prop_assert!(!line.chars().any(char::is_control), "{:?}", line);
     }
 
     #[test]
