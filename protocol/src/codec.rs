@@ -7,10 +7,12 @@
 //! Decoding accepts what msgspec accepts: keys in any order, unknown keys
 //! ignored, defaults for absent optional fields. It rejects, each with its
 //! own [`DecodeError`]: a truncated body, a non-map body, a missing or
-//! unknown `msg_type`, a missing required field, a repeated field, a value
-//! of the wrong type or out of range, a string that is not UTF-8, and bytes
-//! after the message. Payload fields are only checked to be one well-formed
-//! value and are kept as [`Raw`] slices of the body.
+//! unknown `msg_type`, a missing required field, a value of the wrong type
+//! or out of range, a string that is not UTF-8, and bytes after the message.
+//! It also rejects a repeated key, where msgspec keeps the last value: no
+//! encoder writes one, and refusing it means no two readers of a frame can
+//! disagree on its content. Payload fields are only checked to be one
+//! well-formed value and are kept as [`Raw`] slices of the body.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
