@@ -385,25 +385,22 @@ pub(crate) fn write_str(out: &mut impl BufMut, s: &str) {
 }
 
 pub(crate) fn write_array_len(out: &mut impl BufMut, n: usize) {
-    if n < 16 {
-        out.put_u8(0x90 | n as u8);
-    } else if n <= usize::from(u16::MAX) {
-        out.put_u8(0xdc);
-        out.put_u16(n as u16);
-    } else {
-        out.put_u8(0xdd);
-        out.put_u32(n as u32);
-    }
+    write_container_len(out, n, [0x90, 0xdc, 0xdd]);
 }
 
 pub(crate) fn write_map_len(out: &mut impl BufMut, n: usize) {
+    write_container_len(out, n, [0x80, 0xde, 0xdf]);
+}
+
+/// A container header: the fix form up to 15 items, then 16- and 32-bit.
+fn write_container_len(out: &mut impl BufMut, n: usize, [fix, m16, m32]: [u8; 3]) {
     if n < 16 {
-        out.put_u8(0x80 | n as u8);
+        out.put_u8(fix | n as u8);
     } else if n <= usize::from(u16::MAX) {
-        out.put_u8(0xde);
+        out.put_u8(m16);
         out.put_u16(n as u16);
     } else {
-        out.put_u8(0xdf);
+        out.put_u8(m32);
         out.put_u32(n as u32);
     }
 }

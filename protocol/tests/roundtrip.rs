@@ -324,7 +324,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
         )
     });
     let error = (
-        (uid(), text(), text(), prop::collection::vec(uid(), 0..4)),
+        (uid(), text(), text(), prop::collection::vec(uid(), 0..20)),
         (
             prop::option::of(text()),
             text(),
