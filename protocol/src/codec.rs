@@ -361,6 +361,7 @@ fn decode(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
             r.skip().map_err(|b| DecodeError::broken(b, len))?;
             return Err(DecodeError::NotAMap { found });
         }
+        // A header that runs past the end; reported as such.
         Err(e) => return Err(key_error(e, None, len)),
     };
     let entries = r.pos();
