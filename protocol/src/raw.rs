@@ -118,8 +118,8 @@ impl Raw {
         let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
         de.set_max_depth(Raw::MAX_DEPTH);
         let value = T::deserialize(&mut de).map_err(|e| fail(e.to_string()))?;
-        // `T` may stop early (e.g. a fixed-size array read from a longer one
-        // is already an error, but a hand-written impl may not consume all).
+        // A hand-written `Deserialize` may leave part of the value unread;
+        // the payload must be exactly the value asked for.
         if de.position() as usize != self.0.len() {
             return Err(fail(format!(
                 "only {} of {} bytes were used",
