@@ -43,6 +43,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The actor core
+//!
+//! [`Actor`] is one actor's protocol state machine: the handshake on every
+//! channel, routing by `(peer uid, cid)`, and every dialog from `Start` to
+//! its one outcome. It reads no clock and touches no socket; a driver feeds
+//! it inputs (`handle_*` calls, each with `now`) and carries out its
+//! outputs. The driver keeps one rule: **after every input or operation,
+//! call [`Actor::poll_output`] until it returns [`Output::Timeout`]**, then
+//! wait for IO or that deadline. See the [`Actor`] docs for the full table
+//! of inputs and outputs.
+//!
 //! # Robustness
 //!
 //! Bytes from the network never cause a panic or an allocation larger than
@@ -54,6 +65,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod actor;
 mod addr;
 mod codec;
 mod error;
@@ -65,6 +77,13 @@ mod text;
 mod tty_lock;
 mod uid;
 
+pub use actor::{
+    Action, Actor, ActorConfig, CONTEXT_CANCELLED, CancelCause, ChannelId, ChannelOrigin, ChildId,
+    CloseReason, DEFAULT_HANDSHAKE_TIMEOUT, DialogError, DialogId, Endpoints, Event, Incoming,
+    LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, Output,
+    REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role, STREAM_OVERRUN, TaskError, Transmit,
+    UsageError, Violation, pack_error,
+};
 pub use addr::Address;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};

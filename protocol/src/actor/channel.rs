@@ -1,0 +1,168 @@
+//! One connection: framing both ways and the handshake (PROTOCOL.md §3.1).
+//!
+//! ```text
+//!            connect()                      handle_accepted()
+//!               |                                  |
+//!               v                                  |
+//!          +------------+  handle_connected()      |
+//!          | Connecting |----------------------+   |
+//!          +------------+                      v   v
+//!               |                      +-------------------+
+//!     handle_connect_failed()          |    Handshaking    |  our Aid is sent at once;
+//!               |                      +-------------------+  the peer's must be the
+//!               |                        |  Aid   |     | first message, before the
+//!               |           (probe) Aid  |        |     | handshake deadline
+//!               |            <-----------+        v     |
+//!               |                           +--------+  | anything else, a bad
+//!               |                           |  Open  |  | frame, the deadline
+//!               |                           +--------+  |
+//!               |                               |       |
+//!               v          EOF, error, close()  v       v
+//!          +---------------------------------------------+
+//!          |  Closed: the channel's state is dropped      |
+//!          +---------------------------------------------+
+//! ```
+//!
+//! Both ends send their `Aid` without waiting for the other's, which is
+//! what Python does, so either order of arrival works.
+
+use bytes::BytesMut;
+
+use crate::frame::{FrameDecoder, FrameError};
+use crate::msg::{Aid, Msg};
+
+use super::ids::ChannelId;
+
+/// Who opened the channel, and what for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrigin {
+    /// A peer connected to one of our listeners.
+    Accepted,
+    /// We connected to a peer.
+    Connected,
+    /// We connected only to learn what listens there (a registrar probe):
+    /// our `Aid` says `is_probe`, and the channel closes after the peer's.
+    Probe,
+}
+
+/// Where the channel is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChannelState {
+    /// Waiting for the driver's `handle_connected`.
+    Connecting,
+    /// Our `Aid` is sent; the peer's has not arrived.
+    Handshaking,
+    /// The peer is known; messages flow.
+    Open { peer: Aid },
+}
+
+/// Why a channel closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the connection between frames.
+    #[error("the peer closed the connection")]
+    Eof,
+    /// The driver reported the connection broken.
+    #[error("the connection broke: {0}")]
+    Broken(String),
+    /// The connection could not be made.
+    #[error("could not connect: {0}")]
+    ConnectFailed(String),
+    /// This actor closed it.
+    #[error("closed by this actor")]
+    Local,
+    /// The peer's `Aid` did not arrive in time.
+    #[error("no handshake from the peer within {0:?}")]
+    HandshakeTimeout(std::time::Duration),
+    /// The peer's first message was not an `Aid`.
+    #[error("invalid actor handshake: {0}")]
+    InvalidHandshake(String),
+    /// The byte stream could not be split into frames.
+    #[error("unreadable stream: {0}")]
+    Frame(#[from] FrameError),
+    /// The peer kept sending messages that do not decode.
+    #[error("{0} undecodable messages in a row")]
+    TooManyBadMessages(u32),
+    /// The peer only probed us, or we only probed the peer.
+    #[error("probe finished")]
+    Probe,
+}
+
+/// One connection's framing and handshake state.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) id: ChannelId,
+    pub(crate) origin: ChannelOrigin,
+    pub(crate) state: ChannelState,
+    decoder: FrameDecoder,
+    inbuf: BytesMut,
+    /// Frames waiting to be written.
+    pub(crate) out: BytesMut,
+    /// Whether `id` is in the actor's transmit queue.
+    pub(crate) queued: bool,
+    /// Undecodable messages received in a row.
+    pub(crate) bad_messages: u32,
+}
+
+impl Channel {
+    pub(crate) fn new(
+        id: ChannelId,
+        origin: ChannelOrigin,
+        state: ChannelState,
+        max_frame_len: u32,
+    ) -> Self {
+        Channel {
+            id,
+            origin,
+            state,
+            decoder: FrameDecoder::with_max_frame_len(max_frame_len),
+            inbuf: BytesMut::new(),
+            out: BytesMut::new(),
+            queued: false,
+            bad_messages: 0,
+        }
+    }
+
+    /// The peer's identity, once the handshake is done.
+    pub(crate) fn peer(&self) -> Option<&Aid> {
+        match &self.state {
+            ChannelState::Open { peer } => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// Whether frames written now can leave: the driver has a connection.
+    pub(crate) fn is_connected(&self) -> bool {
+        !matches!(self.state, ChannelState::Connecting)
+    }
+
+    /// Appends one message to the outgoing bytes.
+    pub(crate) fn write(&mut self, msg: &Msg) {
+        if let Err(e) = msg.encode_frame(&mut self.out) {
+            // Only an outgoing message the core built wrongly, or a payload
+            // over 4 GiB, can get here; drop it rather than poison the stream.
+            tracing::error!(channel = %self.id, error = %e, "message not sent");
+        }
+    }
+
+    /// Takes in bytes read from the connection.
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        self.inbuf.extend_from_slice(data);
+    }
+
+    /// The next complete frame's message, or why the stream is unusable.
+    ///
+    /// `Ok(Some(Err(_)))` is one message that does not decode; the stream
+    /// itself is still fine.
+    pub(crate) fn next_msg(
+        &mut self,
+    ) -> Result<Option<Result<Msg, crate::DecodeError>>, FrameError> {
+        Ok(self.decoder.decode(&mut self.inbuf)?.map(|f| f.msg()))
+    }
+
+    /// Whether the peer stopped in the middle of a frame.
+    pub(crate) fn partial_frame(&self) -> Result<(), FrameError> {
+        self.decoder.finish(&self.inbuf)
+    }
+}

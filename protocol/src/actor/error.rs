@@ -1,0 +1,439 @@
+//! Errors that cross actors: boxing a failure into an `Error` message and
+//! unboxing a received one (PROTOCOL.md §7).
+//!
+//! A task fails with a [`TaskError`]: either something it raised itself
+//! ([`LocalError`], a type name, a message and a traceback), or a
+//! [`RemoteError`] it received from another actor and lets propagate. Boxing
+//! follows Python's `pack_error` exactly, so that a chain of relays looks the
+//! same whichever implementation each hop runs:
+//!
+//! * a local error: `src_uid` = this actor, `src_type_str` = `boxed_type_str`
+//!   = its type name;
+//! * a remote error boxed once (its boxed type is not `RemoteActorError`):
+//!   `src_uid` and `src_type_str` are kept, `boxed_type_str` becomes
+//!   `RemoteActorError`;
+//! * anything else (a remote error already relayed, a `ContextCancelled`, …):
+//!   `src_uid` = this actor and both types = the boxed type name;
+//!
+//! and in every case this actor's uid is appended to `relay_path` and
+//! `tb_str` is this hop's own traceback.
+
+use std::fmt;
+
+use crate::msg;
+use crate::uid::Uid;
+
+/// Boxed type name of a cancelled context.
+pub const CONTEXT_CANCELLED: &str = "ContextCancelled";
+/// Boxed type name of a relayed remote error.
+pub const REMOTE_ACTOR_ERROR: &str = "RemoteActorError";
+/// Boxed type name of an overrun stream.
+pub const STREAM_OVERRUN: &str = "StreamOverrun";
+/// Boxed type name of a payload that failed its type check.
+pub const MSG_TYPE_ERROR: &str = "MsgTypeError";
+/// Boxed type name of a call into a namespace the actor does not expose.
+pub const MODULE_NOT_EXPOSED: &str = "ModuleNotExposed";
+
+/// A failure raised in this actor.
+///
+/// `type_name` travels as `src_type_str`/`boxed_type_str`: prefer Python's
+/// builtin names where they fit (`ValueError`, `RuntimeError`, `TypeError`,
+/// `KeyError`, …) so that Python peers can resolve them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalError {
+    /// The error's type name.
+    pub type_name: String,
+    /// What happened, for people.
+    pub message: String,
+    /// Where it happened: a backtrace or any text (sent as `tb_str`).
+    pub traceback: String,
+}
+
+impl LocalError {
+    /// An error of type `type_name` with `message` and no traceback.
+    pub fn new(type_name: impl Into<String>, message: impl Into<String>) -> Self {
+        LocalError {
+            type_name: type_name.into(),
+            message: message.into(),
+            traceback: String::new(),
+        }
+    }
+
+    /// The same error with a traceback.
+    pub fn with_traceback(mut self, traceback: impl Into<String>) -> Self {
+        self.traceback = traceback.into();
+        self
+    }
+}
+
+impl fmt::Display for LocalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.type_name, self.message)
+    }
+}
+
+impl std::error::Error for LocalError {}
+
+/// How a received error is meant to be handled, from its boxed type
+/// (PROTOCOL.md §7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteErrorKind {
+    /// The dialog was cancelled; [`RemoteError::canceller`] says by whom.
+    ContextCancelled,
+    /// A payload failed its type check.
+    MsgTypeError,
+    /// Any other failure, `RemoteActorError` in Python.
+    RemoteActorError,
+}
+
+/// An error received from a peer: the `Error` message, unboxed.
+///
+/// Everything the message carried is kept, so relaying it further boxes it
+/// exactly as Python would, and [`RemoteError::message`] gives back the
+/// wire form.
+///
+/// `Display` shows the source actor, the relay path, the message and the
+/// remote traceback:
+///
+/// ```text
+/// RemoteActorError: remote task raised a 'ValueError'
+///  |_src_uid=('leaf', '133b1141-…')
+///  |_relay_uid=('mid', '5ad6f325-…')
+///  |_boxed_type=RemoteActorError
+///  |_message: remote task raised a 'ValueError'
+///  +------ remote traceback (from 'mid') ------
+///  | Traceback (most recent call last):
+///  | …
+///  +------
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    // Boxed: an `Error` message is large, and errors travel by value.
+    msg: Box<msg::Error>,
+}
+
+impl RemoteError {
+    /// Unboxes a received message.
+    pub fn from_message(msg: msg::Error) -> Self {
+        RemoteError { msg: Box::new(msg) }
+    }
+
+    /// The message as received.
+    pub fn message(&self) -> &msg::Error {
+        &self.msg
+    }
+
+    /// Gives back the message.
+    pub fn into_message(self) -> msg::Error {
+        *self.msg
+    }
+
+    /// How to treat the error.
+    pub fn kind(&self) -> RemoteErrorKind {
+        match self.msg.boxed_type_str.as_str() {
+            CONTEXT_CANCELLED => RemoteErrorKind::ContextCancelled,
+            MSG_TYPE_ERROR => RemoteErrorKind::MsgTypeError,
+            _ => RemoteErrorKind::RemoteActorError,
+        }
+    }
+
+    /// Type name of the error boxed at the last hop.
+    pub fn boxed_type(&self) -> &str {
+        &self.msg.boxed_type_str
+    }
+
+    /// Type name of the original error.
+    pub fn src_type(&self) -> &str {
+        &self.msg.src_type_str
+    }
+
+    /// The actor the error came from.
+    pub fn src_uid(&self) -> &Uid {
+        &self.msg.src_uid
+    }
+
+    /// Every actor that packed the error, oldest first.
+    pub fn relay_path(&self) -> &[Uid] {
+        &self.msg.relay_path
+    }
+
+    /// The last actor that packed the error: the one that sent it to us.
+    pub fn relay_uid(&self) -> Option<&Uid> {
+        self.msg.relay_path.last()
+    }
+
+    /// The traceback text of the last hop.
+    pub fn tb_str(&self) -> &str {
+        &self.msg.tb_str
+    }
+
+    /// The human message, empty if none was sent.
+    pub fn text(&self) -> &str {
+        self.msg.message.as_deref().unwrap_or("")
+    }
+
+    /// `ContextCancelled` only: the actor that asked for the cancel.
+    pub fn canceller(&self) -> Option<&Uid> {
+        self.msg.canceller.as_ref()
+    }
+
+    /// `StreamOverrun` only: the actor whose items overran the receiver.
+    pub fn sender(&self) -> Option<&Uid> {
+        self.msg.sender.as_ref()
+    }
+
+    /// Whether the error was relayed by an actor other than its source
+    /// (Python's `is_inception`).
+    pub fn is_inception(&self) -> bool {
+        self.msg.boxed_type_str != self.msg.src_type_str
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.msg;
+        let kind = match self.kind() {
+            RemoteErrorKind::ContextCancelled => CONTEXT_CANCELLED,
+            RemoteErrorKind::MsgTypeError => MSG_TYPE_ERROR,
+            RemoteErrorKind::RemoteActorError => REMOTE_ACTOR_ERROR,
+        };
+        write!(f, "{kind}: remote task raised a '{}'", m.src_type_str)?;
+        write!(f, "\n |_src_uid={}", PyUid(&m.src_uid))?;
+        if m.relay_path.len() > 1
+            && let Some(relay) = m.relay_path.last()
+        {
+            write!(f, "\n |_relay_uid={}", PyUid(relay))?;
+        }
+        if m.boxed_type_str != m.src_type_str {
+            write!(f, "\n |_boxed_type={}", m.boxed_type_str)?;
+        }
+        if let Some(c) = &m.canceller {
+            write!(f, "\n |_canceller={}", PyUid(c))?;
+        }
+        if let Some(s) = &m.sender {
+            write!(f, "\n |_sender={}", PyUid(s))?;
+        }
+        if let Some(cid) = &m.cid {
+            write!(f, "\n |_cid={cid}")?;
+        }
+        let text = self.text().trim_end();
+        if !text.is_empty() {
+            write!(f, "\n |_message: {}", text.replace('\n', "\n |  "))?;
+        }
+        let tb = m.tb_str.trim_end();
+        if !tb.is_empty() {
+            let from = m.relay_path.last().unwrap_or(&m.src_uid);
+            write!(
+                f,
+                "\n +------ remote traceback (from '{}') ------",
+                from.name
+            )?;
+            for line in tb.lines() {
+                write!(f, "\n | {line}")?;
+            }
+            f.write_str("\n +------")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// A uid the way Python prints a tuple: `('name', 'uuid')`.
+struct PyUid<'a>(&'a Uid);
+
+impl fmt::Display for PyUid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "('{}', '{}')",
+            self.0.name.escape_debug(),
+            self.0.uuid.escape_debug()
+        )
+    }
+}
+
+/// Why a task failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// It raised an error of its own.
+    Local(LocalError),
+    /// An error received from another actor propagated out of it.
+    Remote(RemoteError),
+}
+
+impl From<LocalError> for TaskError {
+    fn from(e: LocalError) -> Self {
+        TaskError::Local(e)
+    }
+}
+
+impl From<RemoteError> for TaskError {
+    fn from(e: RemoteError) -> Self {
+        TaskError::Remote(e)
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Local(e) => e.fmt(f),
+            TaskError::Remote(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// Boxes `err`, raised in actor `me`, for the dialog `cid` (nil for a
+/// runtime-level failure), per PROTOCOL.md §7.1.
+///
+/// `traceback` is this hop's own traceback; for a local error it is the
+/// error's own.
+pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str) -> msg::Error {
+    match err {
+        TaskError::Local(e) => msg::Error {
+            src_uid: me.clone(),
+            src_type_str: e.type_name.clone(),
+            boxed_type_str: e.type_name.clone(),
+            relay_path: vec![me.clone()],
+            message: Some(e.message.clone()),
+            tb_str: if traceback.is_empty() {
+                e.traceback.clone()
+            } else {
+                traceback.to_owned()
+            },
+            canceller: None,
+            sender: None,
+            cid: cid.map(str::to_owned),
+            bad_msg: None,
+            bad_msg_as_dict: None,
+        },
+        TaskError::Remote(e) => {
+            let prev = e.message();
+            let once_boxed = prev.boxed_type_str != REMOTE_ACTOR_ERROR
+                && prev.boxed_type_str != CONTEXT_CANCELLED
+                && prev.boxed_type_str != MSG_TYPE_ERROR;
+            let (src_uid, src_type_str, boxed_type_str, message) = if once_boxed {
+                (
+                    prev.src_uid.clone(),
+                    prev.src_type_str.clone(),
+                    REMOTE_ACTOR_ERROR.to_owned(),
+                    format!("remote task raised a '{}'\n", prev.src_type_str),
+                )
+            } else {
+                // Python packs such errors under their own class: a relayed
+                // `ContextCancelled` stays one, an already relayed
+                // `RemoteActorError` restarts the chain here.
+                (
+                    me.clone(),
+                    prev.boxed_type_str.clone(),
+                    prev.boxed_type_str.clone(),
+                    prev.message.clone().unwrap_or_default(),
+                )
+            };
+            let mut relay_path = prev.relay_path.clone();
+            relay_path.push(me.clone());
+            msg::Error {
+                src_uid,
+                src_type_str,
+                boxed_type_str,
+                relay_path,
+                message: Some(message),
+                tb_str: traceback.to_owned(),
+                canceller: prev.canceller.clone(),
+                sender: prev.sender.clone(),
+                cid: cid.map(str::to_owned),
+                bad_msg: prev.bad_msg.clone(),
+                bad_msg_as_dict: prev.bad_msg_as_dict.clone(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uid(n: &str) -> Uid {
+        Uid::new(n, format!("{n}-uuid"))
+    }
+
+    #[test]
+    fn relays_follow_pack_error() {
+        let leaf = pack_error(
+            &LocalError::new("ValueError", "leaf failure").into(),
+            &uid("leaf"),
+            Some("c1"),
+            "leaf tb",
+        );
+        assert_eq!(
+            (leaf.src_type_str.as_str(), leaf.boxed_type_str.as_str()),
+            ("ValueError", "ValueError")
+        );
+        assert_eq!(leaf.relay_path, [uid("leaf")]);
+        assert_eq!(leaf.tb_str, "leaf tb");
+
+        // One relay keeps the source and boxes as RemoteActorError.
+        let mid = pack_error(
+            &RemoteError::from_message(leaf).into(),
+            &uid("mid"),
+            Some("c2"),
+            "mid tb",
+        );
+        assert_eq!(mid.src_uid, uid("leaf"));
+        assert_eq!(
+            (mid.src_type_str.as_str(), mid.boxed_type_str.as_str()),
+            ("ValueError", "RemoteActorError")
+        );
+        assert_eq!(mid.relay_path, [uid("leaf"), uid("mid")]);
+        assert_eq!(
+            mid.message.as_deref(),
+            Some("remote task raised a 'ValueError'\n")
+        );
+        assert_eq!(
+            (mid.tb_str.as_str(), mid.cid.as_deref()),
+            ("mid tb", Some("c2"))
+        );
+
+        // A second relay restarts the chain at the relaying actor.
+        let root = pack_error(
+            &RemoteError::from_message(mid).into(),
+            &uid("root"),
+            None,
+            "",
+        );
+        assert_eq!(root.src_uid, uid("root"));
+        assert_eq!(
+            (root.src_type_str.as_str(), root.boxed_type_str.as_str()),
+            ("RemoteActorError", "RemoteActorError")
+        );
+        assert_eq!(root.relay_path, [uid("leaf"), uid("mid"), uid("root")]);
+        assert_eq!(root.cid, None);
+    }
+
+    #[test]
+    fn display_names_source_relay_and_traceback() {
+        let leaf = pack_error(
+            &LocalError::new("ValueError", "leaf failure").into(),
+            &uid("leaf"),
+            None,
+            "Traceback:\n  leaf.rs:1",
+        );
+        let mid = pack_error(
+            &RemoteError::from_message(leaf).into(),
+            &uid("mid"),
+            None,
+            "mid tb",
+        );
+        let text = RemoteError::from_message(mid).to_string();
+        assert!(
+            text.starts_with("RemoteActorError: remote task raised a 'ValueError'"),
+            "{text}"
+        );
+        assert!(text.contains("src_uid=('leaf', 'leaf-uuid')"), "{text}");
+        assert!(text.contains("relay_uid=('mid', 'mid-uuid')"), "{text}");
+        assert!(text.contains("remote traceback (from 'mid')"), "{text}");
+        assert!(text.contains(" | mid tb"), "{text}");
+    }
+}

@@ -1,0 +1,1029 @@
+//! One actor's protocol state, driven from outside: see [`Actor`].
+
+mod channel;
+mod dialog;
+mod endpoints;
+mod error;
+mod ids;
+mod rng;
+mod timer;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::addr::Address;
+use crate::frame::DEFAULT_MAX_FRAME_LEN;
+use crate::msg::{self, Aid, FuncType, Msg, StartAck};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+pub use channel::{ChannelOrigin, CloseReason};
+pub use dialog::{DialogError, Incoming, Role, Violation};
+pub use endpoints::{Endpoints, LookupError};
+pub use error::{
+    CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, REMOTE_ACTOR_ERROR,
+    RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
+};
+pub use ids::{ChannelId, ChildId, DialogId};
+
+use channel::{Channel, ChannelState};
+use dialog::{CalleePhase, Dialog, OpenerPhase, Phase};
+use rng::Rng;
+use timer::{Timer, TimerTable};
+
+/// How long an inbound handshake may take, as in Python (`_server.py`).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Undecodable messages tolerated in a row on one channel before it is
+/// closed; Python gives up at the fifth (PROTOCOL.md §1.4).
+pub const MAX_BAD_MESSAGES: u32 = 5;
+
+/// Who an actor is and how it behaves.
+#[derive(Debug, Clone)]
+pub struct ActorConfig {
+    /// The actor's name.
+    pub name: String,
+    /// The actor's uuid; with the name, its uid.
+    pub uuid: String,
+    /// The OS process id, sent in the handshake.
+    pub pid: Option<u32>,
+    /// Whether this actor is a registrar.
+    pub is_registrar: bool,
+    /// The functions peers may call.
+    pub endpoints: Endpoints,
+    /// How long a peer has to send its `Aid` on a new channel. Python waits
+    /// forever on connections it opened; we use this for both directions.
+    pub handshake_timeout: Duration,
+    /// The largest frame body accepted.
+    pub max_frame_len: u32,
+    /// Seeds the generator of new cids. Drivers pass something random;
+    /// simulations a fixed value.
+    pub seed: u64,
+}
+
+impl ActorConfig {
+    /// A configuration with defaults: not a registrar, nothing exposed.
+    pub fn new(name: impl Into<String>, uuid: impl Into<String>) -> Self {
+        ActorConfig {
+            name: name.into(),
+            uuid: uuid.into(),
+            pid: None,
+            is_registrar: false,
+            endpoints: Endpoints::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            seed: 0,
+        }
+    }
+}
+
+/// What the driver must do next; see [`Actor`].
+#[derive(Debug)]
+#[must_use]
+pub enum Output {
+    /// Write these bytes to the channel.
+    Transmit(Transmit),
+    /// Carry out this action.
+    Action(Action),
+    /// Tell the application.
+    Event(Event),
+    /// Nothing else to do until this deadline (or any input).
+    Timeout(Option<Instant>),
+}
+
+/// Bytes for one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to write.
+    pub channel: ChannelId,
+    /// One or more whole frames.
+    pub data: Bytes,
+}
+
+/// Something for the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Open a connection to `addr` for `channel`, then call
+    /// [`Actor::handle_connected`] or [`Actor::handle_connect_failed`].
+    Connect {
+        /// The channel the connection is for.
+        channel: ChannelId,
+        /// Where to connect.
+        addr: Address,
+    },
+    /// Close the connection (after writing what was transmitted for it).
+    /// The channel id is dead from now on.
+    Close {
+        /// The channel.
+        channel: ChannelId,
+    },
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A channel finished its handshake.
+    ChannelOpened {
+        /// The channel.
+        channel: ChannelId,
+        /// Who is on the other end.
+        peer: Aid,
+    },
+    /// A channel closed; its id is dead. Dialogs that ran on it have
+    /// failed (openers) or been asked to stop (callees).
+    ChannelClosed {
+        /// The channel.
+        channel: ChannelId,
+        /// Who was on the other end, if the handshake got that far.
+        peer: Option<Uid>,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A probe learned what listens at an address; the channel is closing.
+    ProbeAnswered {
+        /// The probe's channel.
+        channel: ChannelId,
+        /// The identity the listener sent.
+        peer: Aid,
+    },
+    /// A peer asks us to run a function. Answer with [`Actor::accept`]
+    /// (then [`Actor::finish`]) or [`Actor::reject`].
+    Invoke {
+        /// The new dialog.
+        dialog: DialogId,
+        /// Who asked.
+        peer: Uid,
+        /// The namespace.
+        ns: String,
+        /// The function.
+        func: String,
+        /// Its keyword arguments (a map).
+        kwargs: Raw,
+        /// The kind of endpoint, from the RPC table.
+        kind: FuncType,
+    },
+    /// The dialog has input for [`Actor::recv`]. Emitted once until the
+    /// input is taken.
+    Readable {
+        /// The dialog.
+        dialog: DialogId,
+    },
+    /// A function we run should stop: its result can no longer be
+    /// delivered. Call [`Actor::finish`] when it has.
+    Cancel {
+        /// The dialog.
+        dialog: DialogId,
+        /// Why.
+        cause: CancelCause,
+    },
+    /// A peer sent something the protocol does not allow; it was dropped,
+    /// and any dialog it broke has failed.
+    Violation {
+        /// The channel it came on.
+        channel: ChannelId,
+        /// What it was.
+        violation: Violation,
+    },
+}
+
+/// Why a running function is asked to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelCause {
+    /// The channel to the caller closed.
+    ChannelClosed,
+}
+
+/// A local misuse of the API: the operation was refused and changed
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// No such dialog (it never existed or has ended).
+    #[error("no dialog {0}")]
+    UnknownDialog(DialogId),
+    /// No such open channel.
+    #[error("channel {0} is not open")]
+    ChannelNotOpen(ChannelId),
+    /// The operation does not fit the dialog's role or state.
+    #[error("{op} is not possible on {dialog}: {why}")]
+    InvalidState {
+        /// The operation.
+        op: &'static str,
+        /// The dialog.
+        dialog: DialogId,
+        /// What is in the way.
+        why: &'static str,
+    },
+}
+
+///  One actor's protocol state, driven from outside.
+///
+///  [`Actor`] holds everything an actor knows about its connections and
+///  dialogs, and decides every message it sends. It never touches a socket,
+///  a clock or a task: a *driver* (an adapter such as `tractor-tokio`, a test
+///  harness, or your own event loop) feeds it what happened and carries out
+///  what it asks.
+///
+///  # The driver's one rule
+///
+///  **After every call that takes `now` (every `handle_*` and every user
+///  operation), call [`Actor::poll_output`] until it returns
+///  [`Output::Timeout`]; then wait for IO, or for that deadline and call
+///  [`Actor::handle_timeout`].**
+///
+///  The outputs are:
+///
+///  * [`Output::Transmit`]: bytes to write to one channel, all frames queued
+///    for it coalesced into one buffer (one write per wake-up);
+///  * [`Output::Action`]: something to do: connect, close a channel;
+///  * [`Output::Event`]: something the application should know: a channel
+///    opened, a peer asks us to run a function, a dialog has input;
+///  * [`Output::Timeout`]: the next deadline, after which the driver calls
+///    [`Actor::handle_timeout`]; `None` means no deadline.
+///
+///  Transmits come before actions, so a channel's last frames are written
+///  before the [`Action::Close`] that follows them.
+///
+///  # Inputs
+///
+///  | the driver saw | it calls |
+///  |---|---|
+///  | a listener accepted a connection | [`Actor::handle_accepted`] |
+///  | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
+///  | bytes arrived | [`Actor::handle_data`] |
+///  | a connection ended (EOF or error) | [`Actor::handle_closed`] |
+///  | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
+///
+///  and the application's operations are methods too: [`Actor::connect`],
+///  [`Actor::call`], [`Actor::recv`], [`Actor::accept`], [`Actor::finish`], ….
+#[derive(Debug)]
+pub struct Actor {
+    config: ActorConfig,
+    uid: Uid,
+    rng: Rng,
+    next_id: u64,
+    channels: HashMap<ChannelId, Channel>,
+    dialogs: HashMap<DialogId, Dialog>,
+    /// Routing: (peer uid, cid) to dialog (PROTOCOL.md §1.5).
+    routes: HashMap<(Uid, String), DialogId>,
+    timers: TimerTable,
+    transmits: VecDeque<ChannelId>,
+    /// Last bytes of channels that are closing.
+    flushes: VecDeque<Transmit>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Actor {
+    /// A new actor with no channels.
+    pub fn new(config: ActorConfig) -> Self {
+        let uid = Uid::new(config.name.clone(), config.uuid.clone());
+        let rng = Rng::new(config.seed);
+        Actor {
+            config,
+            uid,
+            rng,
+            next_id: 0,
+            channels: HashMap::new(),
+            dialogs: HashMap::new(),
+            routes: HashMap::new(),
+            timers: TimerTable::default(),
+            transmits: VecDeque::new(),
+            flushes: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// This actor's uid.
+    pub fn uid(&self) -> &Uid {
+        &self.uid
+    }
+
+    /// This actor's configuration.
+    pub fn config(&self) -> &ActorConfig {
+        &self.config
+    }
+
+    /// The `Aid` this actor sends in handshakes.
+    pub fn aid(&self) -> Aid {
+        Aid {
+            name: self.config.name.clone(),
+            uuid: self.config.uuid.clone(),
+            pid: self.config.pid,
+            // A non-registrar must say `false`: a probe reads nil as "is a
+            // registrar" (PROTOCOL.md §2.1).
+            is_registrar: Some(self.config.is_registrar),
+            is_probe: false,
+        }
+    }
+
+    /// The peer of an open channel.
+    pub fn peer(&self, channel: ChannelId) -> Option<&Aid> {
+        self.channels.get(&channel).and_then(Channel::peer)
+    }
+
+    /// How many channels and dialogs the actor tracks; zero of each once
+    /// everything has closed and ended.
+    pub fn live_state(&self) -> (usize, usize) {
+        (self.channels.len(), self.dialogs.len())
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    // -----------------------------------------------------------------
+    // Outputs
+
+    /// The next thing the driver must do. Call until it returns
+    /// [`Output::Timeout`], after every input and operation.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(t) = self.flushes.pop_front() {
+            return Output::Transmit(t);
+        }
+        while let Some(id) = self.transmits.pop_front() {
+            let Some(ch) = self.channels.get_mut(&id) else {
+                continue;
+            };
+            ch.queued = false;
+            if ch.out.is_empty() {
+                continue;
+            }
+            return Output::Transmit(Transmit {
+                channel: id,
+                data: ch.out.split().freeze(),
+            });
+        }
+        if let Some(action) = self.actions.pop_front() {
+            return Output::Action(action);
+        }
+        if let Some(event) = self.events.pop_front() {
+            return Output::Event(event);
+        }
+        Output::Timeout(self.timers.next())
+    }
+
+    // -----------------------------------------------------------------
+    // Channels
+
+    /// A listener accepted a connection: returns its channel. Our `Aid` is
+    /// sent at once and the peer's awaited.
+    pub fn handle_accepted(&mut self, now: Instant) -> ChannelId {
+        let id = ChannelId(self.next_id());
+        let ch = Channel::new(
+            id,
+            ChannelOrigin::Accepted,
+            ChannelState::Handshaking,
+            self.config.max_frame_len,
+        );
+        self.channels.insert(id, ch);
+        self.start_handshake(now, id);
+        id
+    }
+
+    /// Opens a channel to `addr`: emits [`Action::Connect`].
+    pub fn connect(&mut self, addr: Address) -> ChannelId {
+        self.open_outbound(addr, ChannelOrigin::Connected)
+    }
+
+    /// Opens a channel to `addr` only to learn what listens there: the
+    /// answer comes as [`Event::ProbeAnswered`], after which the channel
+    /// closes (PROTOCOL.md §3.1).
+    pub fn probe(&mut self, addr: Address) -> ChannelId {
+        self.open_outbound(addr, ChannelOrigin::Probe)
+    }
+
+    fn open_outbound(&mut self, addr: Address, origin: ChannelOrigin) -> ChannelId {
+        let id = ChannelId(self.next_id());
+        let ch = Channel::new(
+            id,
+            origin,
+            ChannelState::Connecting,
+            self.config.max_frame_len,
+        );
+        self.channels.insert(id, ch);
+        self.actions
+            .push_back(Action::Connect { channel: id, addr });
+        id
+    }
+
+    /// The connection asked for by [`Action::Connect`] is up.
+    pub fn handle_connected(&mut self, now: Instant, channel: ChannelId) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if ch.state != ChannelState::Connecting {
+            return;
+        }
+        ch.state = ChannelState::Handshaking;
+        self.start_handshake(now, channel);
+    }
+
+    /// The connection asked for by [`Action::Connect`] could not be made.
+    pub fn handle_connect_failed(&mut self, _now: Instant, channel: ChannelId, reason: String) {
+        self.drop_channel(channel, CloseReason::ConnectFailed(reason), false);
+    }
+
+    fn start_handshake(&mut self, now: Instant, channel: ChannelId) {
+        let mut aid = self.aid();
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if ch.origin == ChannelOrigin::Probe {
+            // A prober is nobody: Python sends nil, which it reads as "is a
+            // registrar", and `registry-probe` as the name.
+            aid.name = "registry-probe".to_owned();
+            aid.uuid = self.rng.uuid4();
+            aid.is_registrar = None;
+            aid.is_probe = true;
+        }
+        ch.write(&Msg::Aid(aid));
+        self.timers.set(
+            Timer::Handshake(channel),
+            now + self.config.handshake_timeout,
+        );
+        self.queue_transmit(channel);
+    }
+
+    /// Bytes arrived on a channel.
+    pub fn handle_data(&mut self, now: Instant, channel: ChannelId, data: &[u8]) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        ch.feed(data);
+        loop {
+            let Some(ch) = self.channels.get_mut(&channel) else {
+                return;
+            };
+            match ch.next_msg() {
+                Ok(None) => return,
+                Ok(Some(Ok(msg))) => {
+                    ch.bad_messages = 0;
+                    self.on_msg(now, channel, msg);
+                }
+                Ok(Some(Err(e))) => self.on_undecodable(channel, e),
+                Err(e) => {
+                    self.close_channel(channel, CloseReason::Frame(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A connection ended: the peer closed it or it broke (`error`).
+    pub fn handle_closed(&mut self, _now: Instant, channel: ChannelId, error: Option<String>) {
+        let Some(ch) = self.channels.get(&channel) else {
+            return;
+        };
+        let reason = match (error, ch.partial_frame()) {
+            (Some(e), _) => CloseReason::Broken(e),
+            (None, Err(e)) => CloseReason::Frame(e),
+            (None, Ok(())) => CloseReason::Eof,
+        };
+        self.drop_channel(channel, reason, false);
+    }
+
+    /// Closes a channel: what was queued for it is still transmitted, then
+    /// [`Action::Close`] follows.
+    pub fn close(&mut self, _now: Instant, channel: ChannelId) {
+        self.close_channel(channel, CloseReason::Local);
+    }
+
+    fn close_channel(&mut self, channel: ChannelId, reason: CloseReason) {
+        self.drop_channel(channel, reason, true);
+    }
+
+    /// Forgets a channel, failing what depended on it.
+    fn drop_channel(&mut self, channel: ChannelId, reason: CloseReason, emit_close: bool) {
+        let Some(mut ch) = self.channels.remove(&channel) else {
+            return;
+        };
+        self.timers.stop(Timer::Handshake(channel));
+        if emit_close && ch.is_connected() {
+            // What is queued still goes out, before the close.
+            if !ch.out.is_empty() {
+                self.flushes.push_back(Transmit {
+                    channel,
+                    data: ch.out.split().freeze(),
+                });
+            }
+            self.actions.push_back(Action::Close { channel });
+        }
+        let was_open = ch.peer().is_some();
+        let peer = ch.peer().map(Aid::uid);
+        let dialogs: Vec<DialogId> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| d.channel == channel)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dialogs {
+            self.on_channel_lost(id, channel, &reason);
+        }
+        // The application hears of channels it saw open or asked for; an
+        // inbound connection that never finished its handshake is only
+        // logged, and an answered probe has said all it had to.
+        let asked_for = ch.origin != ChannelOrigin::Accepted;
+        if (was_open || asked_for) && reason != CloseReason::Probe {
+            self.events.push_back(Event::ChannelClosed {
+                channel,
+                peer,
+                reason,
+            });
+        } else {
+            tracing::debug!(%channel, %reason, "channel closed");
+        }
+    }
+
+    fn queue_transmit(&mut self, channel: ChannelId) {
+        if let Some(ch) = self.channels.get_mut(&channel)
+            && ch.is_connected()
+            && !ch.queued
+            && !ch.out.is_empty()
+        {
+            ch.queued = true;
+            self.transmits.push_back(channel);
+        }
+    }
+
+    fn send(&mut self, channel: ChannelId, msg: &Msg) {
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            tracing::trace!(%channel, %msg, "send");
+            ch.write(msg);
+            self.queue_transmit(channel);
+        }
+    }
+
+    /// A deadline passed. Call when the time from [`Output::Timeout`] is
+    /// reached (calling early or late is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            match timer {
+                Timer::Handshake(channel) => {
+                    let timeout = self.config.handshake_timeout;
+                    self.close_channel(channel, CloseReason::HandshakeTimeout(timeout));
+                }
+            }
+        }
+    }
+
+    fn on_undecodable(&mut self, channel: ChannelId, e: crate::DecodeError) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if !matches!(ch.state, ChannelState::Open { .. }) {
+            self.close_channel(channel, CloseReason::InvalidHandshake(e.to_string()));
+            return;
+        }
+        ch.bad_messages += 1;
+        let n = ch.bad_messages;
+        let peer = ch.peer().map(Aid::uid);
+        tracing::warn!(%channel, error = %e, "undecodable message");
+        // A bad message that names its dialog fails that dialog, as a
+        // `MsgTypeError` blamed on the peer does in Python.
+        if let (Some(cid), Some(peer)) = (e.cid(), peer.clone())
+            && let Some(&id) = self.routes.get(&(peer.clone(), cid.to_owned()))
+        {
+            self.fail_dialog(
+                id,
+                DialogError::Protocol {
+                    peer,
+                    violation: Violation::Undecodable(e.clone()),
+                },
+            );
+        }
+        self.events.push_back(Event::Violation {
+            channel,
+            violation: Violation::Undecodable(e),
+        });
+        if n >= MAX_BAD_MESSAGES {
+            self.close_channel(channel, CloseReason::TooManyBadMessages(n));
+        }
+    }
+
+    fn on_msg(&mut self, now: Instant, channel: ChannelId, msg: Msg) {
+        tracing::trace!(%channel, %msg, "recv");
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        let peer = match &ch.state {
+            ChannelState::Open { peer } => peer.uid(),
+            ChannelState::Connecting => return,
+            ChannelState::Handshaking => {
+                let Msg::Aid(peer) = msg else {
+                    let what = format!("expected Aid, got {}", msg.msg_type());
+                    self.close_channel(channel, CloseReason::InvalidHandshake(what));
+                    return;
+                };
+                self.on_handshake(now, channel, peer);
+                return;
+            }
+        };
+        match msg {
+            Msg::Start(start) => self.on_start(now, channel, peer, start),
+            Msg::Aid(_) | Msg::SpawnSpec(_) => {
+                let violation = Violation::OutOfPlace {
+                    msg_type: msg.msg_type().as_str(),
+                };
+                self.events
+                    .push_back(Event::Violation { channel, violation });
+            }
+            other => self.on_dialog_msg(channel, peer, other),
+        }
+    }
+
+    fn on_handshake(&mut self, _now: Instant, channel: ChannelId, peer: Aid) {
+        self.timers.stop(Timer::Handshake(channel));
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        match ch.origin {
+            ChannelOrigin::Probe => {
+                self.events
+                    .push_back(Event::ProbeAnswered { channel, peer });
+                self.close_channel(channel, CloseReason::Probe);
+            }
+            ChannelOrigin::Accepted if peer.is_probe => {
+                // A probe only wanted our `Aid`, which is already queued;
+                // it never becomes a peer (scenario disc-probe-no-phantom-peer).
+                self.close_channel(channel, CloseReason::Probe);
+            }
+            ChannelOrigin::Accepted | ChannelOrigin::Connected => {
+                ch.state = ChannelState::Open { peer: peer.clone() };
+                self.events
+                    .push_back(Event::ChannelOpened { channel, peer });
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Dialogs: the callee side
+
+    fn on_start(&mut self, _now: Instant, channel: ChannelId, peer: Uid, start: msg::Start) {
+        if start.uid != peer {
+            // Python crashes its RPC loop here; we refuse the one request.
+            let violation = Violation::UidMismatch {
+                claimed: start.uid.clone(),
+                peer: peer.clone(),
+            };
+            let err = LocalError::new("RuntimeError", violation.to_string());
+            self.send_error(channel, &err.into(), Some(&start.cid));
+            self.events
+                .push_back(Event::Violation { channel, violation });
+            return;
+        }
+        let key = (peer.clone(), start.cid.clone());
+        if self.routes.contains_key(&key) {
+            let violation = Violation::DuplicateCid { cid: start.cid };
+            self.events
+                .push_back(Event::Violation { channel, violation });
+            return;
+        }
+        let kind = match self.config.endpoints.lookup(&start.ns, &start.func) {
+            Ok(kind) => kind,
+            Err(e) => {
+                let err = match e {
+                    LookupError::ModuleNotExposed => LocalError::new(
+                        MODULE_NOT_EXPOSED,
+                        format!(
+                            "namespace {:?} is not exposed by actor {}",
+                            start.ns, self.uid
+                        ),
+                    ),
+                    LookupError::NoSuchFunction => LocalError::new(
+                        "AttributeError",
+                        format!("namespace {:?} has no function {:?}", start.ns, start.func),
+                    ),
+                };
+                self.send_error(channel, &err.into(), Some(&start.cid));
+                return;
+            }
+        };
+        let id = DialogId(self.next_id());
+        self.routes.insert(key, id);
+        self.dialogs.insert(
+            id,
+            Dialog {
+                cid: start.cid,
+                peer: peer.clone(),
+                channel,
+                kind,
+                phase: Phase::Callee(CalleePhase::Invoked),
+                inbox: VecDeque::new(),
+                notified: false,
+                orphaned: false,
+            },
+        );
+        self.events.push_back(Event::Invoke {
+            dialog: id,
+            peer,
+            ns: start.ns,
+            func: start.func,
+            kwargs: start.kwargs,
+            kind,
+        });
+    }
+
+    /// Confirms that an invoked function runs: sends `StartAck`.
+    ///
+    /// Call once the arguments are known to fit; if they do not, call
+    /// [`Actor::reject`] instead, so that the caller gets the error without
+    /// a `StartAck`, as Python does for a bad call (scenario rpc-bad-kwargs).
+    pub fn accept(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.orphaned {
+            return Ok(());
+        }
+        if d.phase != Phase::Callee(CalleePhase::Invoked) {
+            return Err(UsageError::InvalidState {
+                op: "accept",
+                dialog,
+                why: "it is not a newly invoked function",
+            });
+        }
+        d.phase = Phase::Callee(CalleePhase::Running);
+        let msg = Msg::StartAck(StartAck {
+            cid: d.cid.clone(),
+            functype: d.kind,
+        });
+        let channel = d.channel;
+        self.send(channel, &msg);
+        Ok(())
+    }
+
+    /// Refuses an invoked function before it runs: sends `Error` without a
+    /// `StartAck`.
+    pub fn reject(
+        &mut self,
+        _now: Instant,
+        dialog: DialogId,
+        err: TaskError,
+    ) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.orphaned {
+            self.remove_dialog(dialog);
+            return Ok(());
+        }
+        if d.phase != Phase::Callee(CalleePhase::Invoked) {
+            return Err(UsageError::InvalidState {
+                op: "reject",
+                dialog,
+                why: "it is not a newly invoked function",
+            });
+        }
+        let (channel, cid) = (d.channel, d.cid.clone());
+        self.send_error(channel, &err, Some(&cid));
+        self.remove_dialog(dialog);
+        Ok(())
+    }
+
+    /// Ends a function this actor runs: sends `Return` with its value, or
+    /// `Error` boxing its failure.
+    pub fn finish(
+        &mut self,
+        _now: Instant,
+        dialog: DialogId,
+        outcome: Result<Raw, TaskError>,
+    ) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.orphaned && d.role() == Role::Callee {
+            self.remove_dialog(dialog);
+            return Ok(());
+        }
+        if d.phase != Phase::Callee(CalleePhase::Running) {
+            return Err(UsageError::InvalidState {
+                op: "finish",
+                dialog,
+                why: "it is not a running function (accept it first)",
+            });
+        }
+        let (channel, cid) = (d.channel, d.cid.clone());
+        match outcome {
+            Ok(pld) => self.send(channel, &Msg::Return(msg::Return { cid, pld })),
+            Err(err) => self.send_error(channel, &err, Some(&cid)),
+        }
+        self.remove_dialog(dialog);
+        Ok(())
+    }
+
+    fn send_error(&mut self, channel: ChannelId, err: &TaskError, cid: Option<&str>) {
+        let traceback = match err {
+            TaskError::Local(e) => e.traceback.clone(),
+            TaskError::Remote(_) => String::new(),
+        };
+        let boxed = pack_error(err, &self.uid, cid, &traceback);
+        self.send(channel, &Msg::Error(boxed));
+    }
+
+    // -----------------------------------------------------------------
+    // Dialogs: the opener side
+
+    /// Calls `ns:func(**kwargs)` as a plain async function on the peer of
+    /// `channel` (Python's `Portal.run`). The outcome arrives through
+    /// [`Actor::recv`]: [`Incoming::Return`] or [`Incoming::Error`].
+    pub fn call(
+        &mut self,
+        _now: Instant,
+        channel: ChannelId,
+        ns: &str,
+        func: &str,
+        kwargs: Raw,
+    ) -> Result<DialogId, UsageError> {
+        let peer = self
+            .peer(channel)
+            .map(Aid::uid)
+            .ok_or(UsageError::ChannelNotOpen(channel))?;
+        let cid = self.rng.uuid4();
+        let start = msg::Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
+        let id = DialogId(self.next_id());
+        self.routes.insert((peer.clone(), cid.clone()), id);
+        self.dialogs.insert(
+            id,
+            Dialog {
+                cid,
+                peer,
+                channel,
+                kind: FuncType::AsyncFunc,
+                phase: Phase::Opener(OpenerPhase::AwaitAck),
+                inbox: VecDeque::new(),
+                notified: false,
+                orphaned: false,
+            },
+        );
+        self.send(channel, &Msg::Start(start));
+        Ok(id)
+    }
+
+    /// Takes the dialog's next input. After a final one
+    /// ([`Incoming::is_final`]) the dialog id is dead.
+    pub fn recv(&mut self, dialog: DialogId) -> Result<Option<Incoming>, UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        let item = d.inbox.pop_front();
+        if d.inbox.is_empty() {
+            d.notified = false;
+        }
+        if let Some(item) = &item
+            && item.is_final()
+            && d.phase == Phase::Opener(OpenerPhase::Done)
+        {
+            self.remove_dialog(dialog);
+        }
+        Ok(item)
+    }
+
+    /// The cid of a dialog, as on the wire.
+    pub fn cid(&self, dialog: DialogId) -> Option<&str> {
+        self.dialogs.get(&dialog).map(|d| d.cid.as_str())
+    }
+
+    fn on_dialog_msg(&mut self, channel: ChannelId, peer: Uid, msg: Msg) {
+        let msg_type = msg.msg_type().as_str();
+        let Some(cid) = msg.cid().map(str::to_owned) else {
+            // A cid-less `Error` is a runtime-level failure of the peer;
+            // Python drops it too (PROTOCOL.md §7.4).
+            if let Msg::Error(e) = msg {
+                tracing::warn!(%channel, error = %RemoteError::from_message(e), "runtime error from peer");
+            }
+            return;
+        };
+        let Some(&id) = self.routes.get(&(peer.clone(), cid.clone())) else {
+            let violation = Violation::UnknownDialog { msg_type, cid };
+            self.events
+                .push_back(Event::Violation { channel, violation });
+            return;
+        };
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        let unexpected = |state: &'static str| Violation::Unexpected {
+            msg_type,
+            cid: cid.clone(),
+            state,
+        };
+        let violation = match (d.phase, msg) {
+            (Phase::Opener(OpenerPhase::AwaitAck), Msg::StartAck(ack)) => {
+                if ack.functype == d.kind {
+                    d.phase = Phase::Opener(OpenerPhase::AwaitOutcome);
+                    return;
+                }
+                Violation::WrongFuncType {
+                    cid: cid.clone(),
+                    expected: d.kind,
+                    found: ack.functype,
+                }
+            }
+            (Phase::Opener(OpenerPhase::AwaitOutcome), Msg::Return(ret)) => {
+                self.deliver_final(id, Incoming::Return(ret.pld));
+                return;
+            }
+            (Phase::Opener(OpenerPhase::AwaitAck | OpenerPhase::AwaitOutcome), Msg::Error(e)) => {
+                let err = DialogError::Remote(RemoteError::from_message(e));
+                self.deliver_final(id, Incoming::Error(err));
+                return;
+            }
+            (Phase::Opener(OpenerPhase::AwaitAck), _) => unexpected("awaiting StartAck"),
+            (Phase::Opener(OpenerPhase::AwaitOutcome), _) => unexpected("awaiting the result"),
+            (Phase::Opener(OpenerPhase::Done), _) => unexpected("finished"),
+            (Phase::Callee(_), _) => unexpected("running the called function"),
+        };
+        if d.role() == Role::Opener && d.phase != Phase::Opener(OpenerPhase::Done) {
+            self.fail_dialog(
+                id,
+                DialogError::Protocol {
+                    peer,
+                    violation: violation.clone(),
+                },
+            );
+        }
+        self.events
+            .push_back(Event::Violation { channel, violation });
+    }
+
+    /// Queues the final input of an opener's dialog.
+    fn deliver_final(&mut self, id: DialogId, item: Incoming) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        d.phase = Phase::Opener(OpenerPhase::Done);
+        // The cid is finished: later messages for it are unknown.
+        let key = (d.peer.clone(), d.cid.clone());
+        d.inbox.push_back(item);
+        self.routes.remove(&key);
+        self.notify(id);
+    }
+
+    fn notify(&mut self, id: DialogId) {
+        if let Some(d) = self.dialogs.get_mut(&id)
+            && !d.notified
+            && !d.inbox.is_empty()
+        {
+            d.notified = true;
+            self.events.push_back(Event::Readable { dialog: id });
+        }
+    }
+
+    /// Ends a dialog with a local failure.
+    fn fail_dialog(&mut self, id: DialogId, err: DialogError) {
+        let Some(d) = self.dialogs.get(&id) else {
+            return;
+        };
+        match d.role() {
+            Role::Opener => self.deliver_final(id, Incoming::Error(err)),
+            Role::Callee => {
+                tracing::warn!(dialog = %id, error = %err, "called function's dialog broken");
+            }
+        }
+    }
+
+    fn on_channel_lost(&mut self, id: DialogId, channel: ChannelId, reason: &CloseReason) {
+        let Some(d) = self.dialogs.get(&id) else {
+            return;
+        };
+        match d.phase {
+            Phase::Opener(OpenerPhase::Done) => {}
+            Phase::Opener(_) => self.deliver_final(
+                id,
+                Incoming::Error(DialogError::TransportClosed {
+                    channel,
+                    reason: reason.clone(),
+                }),
+            ),
+            Phase::Callee(_) => {
+                // Nothing can reach the caller any more; the function is
+                // asked to stop and its outcome will be dropped. Python
+                // leaves such tasks running (PROTOCOL.md §8.4).
+                let key = (d.peer.clone(), d.cid.clone());
+                self.routes.remove(&key);
+                if let Some(d) = self.dialogs.get_mut(&id) {
+                    d.orphaned = true;
+                }
+                self.events.push_back(Event::Cancel {
+                    dialog: id,
+                    cause: CancelCause::ChannelClosed,
+                });
+            }
+        }
+    }
+
+    fn dialog_mut(&mut self, dialog: DialogId) -> Result<&mut Dialog, UsageError> {
+        self.dialogs
+            .get_mut(&dialog)
+            .ok_or(UsageError::UnknownDialog(dialog))
+    }
+
+    fn remove_dialog(&mut self, id: DialogId) {
+        if let Some(d) = self.dialogs.remove(&id) {
+            let key = (d.peer, d.cid);
+            if self.routes.get(&key) == Some(&id) {
+                self.routes.remove(&key);
+            }
+        }
+    }
+}
