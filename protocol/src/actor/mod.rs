@@ -221,46 +221,46 @@ pub enum UsageError {
     },
 }
 
-///  One actor's protocol state, driven from outside.
+/// One actor's protocol state, driven from outside.
 ///
-///  [`Actor`] holds everything an actor knows about its connections and
-///  dialogs, and decides every message it sends. It never touches a socket,
-///  a clock or a task: a *driver* (an adapter such as `tractor-tokio`, a test
-///  harness, or your own event loop) feeds it what happened and carries out
-///  what it asks.
+/// [`Actor`] holds everything an actor knows about its connections and
+/// dialogs, and decides every message it sends. It never touches a socket,
+/// a clock or a task: a *driver* (an adapter such as `tractor-tokio`, a test
+/// harness, or your own event loop) feeds it what happened and carries out
+/// what it asks.
 ///
-///  # The driver's one rule
+/// # The driver's one rule
 ///
-///  **After every call that takes `now` (every `handle_*` and every user
-///  operation), call [`Actor::poll_output`] until it returns
-///  [`Output::Timeout`]; then wait for IO, or for that deadline and call
-///  [`Actor::handle_timeout`].**
+/// **After every call that takes `now` (every `handle_*` and every user
+/// operation), call [`Actor::poll_output`] until it returns
+/// [`Output::Timeout`]; then wait for IO, or for that deadline and call
+/// [`Actor::handle_timeout`].**
 ///
-///  The outputs are:
+/// The outputs are:
 ///
-///  * [`Output::Transmit`]: bytes to write to one channel, all frames queued
-///    for it coalesced into one buffer (one write per wake-up);
-///  * [`Output::Action`]: something to do: connect, close a channel;
-///  * [`Output::Event`]: something the application should know: a channel
-///    opened, a peer asks us to run a function, a dialog has input;
-///  * [`Output::Timeout`]: the next deadline, after which the driver calls
-///    [`Actor::handle_timeout`]; `None` means no deadline.
+/// * [`Output::Transmit`]: bytes to write to one channel, all frames queued
+///   for it coalesced into one buffer (one write per wake-up);
+/// * [`Output::Action`]: something to do: connect, close a channel;
+/// * [`Output::Event`]: something the application should know: a channel
+///   opened, a peer asks us to run a function, a dialog has input;
+/// * [`Output::Timeout`]: the next deadline, after which the driver calls
+///   [`Actor::handle_timeout`]; `None` means no deadline.
 ///
-///  Transmits come before actions, so a channel's last frames are written
-///  before the [`Action::Close`] that follows them.
+/// Transmits come before actions, so a channel's last frames are written
+/// before the [`Action::Close`] that follows them.
 ///
-///  # Inputs
+/// # Inputs
 ///
-///  | the driver saw | it calls |
-///  |---|---|
-///  | a listener accepted a connection | [`Actor::handle_accepted`] |
-///  | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
-///  | bytes arrived | [`Actor::handle_data`] |
-///  | a connection ended (EOF or error) | [`Actor::handle_closed`] |
-///  | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
+/// | the driver saw | it calls |
+/// |---|---|
+/// | a listener accepted a connection | [`Actor::handle_accepted`] |
+/// | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
+/// | bytes arrived | [`Actor::handle_data`] |
+/// | a connection ended (EOF or error) | [`Actor::handle_closed`] |
+/// | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
 ///
-///  and the application's operations are methods too: [`Actor::connect`],
-///  [`Actor::call`], [`Actor::recv`], [`Actor::accept`], [`Actor::finish`], ….
+/// and the application's operations are methods too: [`Actor::connect`],
+/// [`Actor::call`], [`Actor::recv`], [`Actor::accept`], [`Actor::finish`], ….
 #[derive(Debug)]
 pub struct Actor {
     config: ActorConfig,
