@@ -78,11 +78,12 @@ mod tty_lock;
 mod uid;
 
 pub use actor::{
-    Action, Actor, ActorConfig, CONTEXT_CANCELLED, CancelCause, ChannelId, ChannelOrigin, ChildId,
-    CloseReason, DEFAULT_HANDSHAKE_TIMEOUT, DialogError, DialogId, Endpoints, Event, Incoming,
-    LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, Output,
-    REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role, STREAM_OVERRUN, TaskError, Transmit,
-    UsageError, Violation, pack_error,
+    ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED,
+    CancelCause, ChannelId, ChannelOrigin, ChildId, CloseReason, ContextOptions,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogId, Endpoints, Event,
+    Incoming, LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR,
+    OVERRUN_BACKLOG, Output, REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role,
+    STREAM_OVERRUN, TaskError, Transmit, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};

@@ -1,34 +1,47 @@
 //! Dialog state: one `cid`, from `Start` to its single outcome.
 //!
-//! An `asyncfunc` dialog (PROTOCOL.md §4.3, §6), as its opener sees it:
+//! The opener (the side that sent `Start`, PROTOCOL.md §5.1):
 //!
 //! ```text
-//!   call() --Start--> +----------+ StartAck(asyncfunc) +---------------+
-//!                     | AwaitAck |-------------------->| AwaitOutcome  |
-//!                     +----------+                     +---------------+
-//!                        |  Error, or anything else       | Return | Error
-//!                        v                                v        v
-//!                     +------------------------------------------------+
-//!                     | Done: the outcome is queued for recv(); once    |
-//!                     | it is taken, the dialog's state is dropped      |
-//!                     +------------------------------------------------+
+//!  call() / open_context() / open_stream_from() / cancel_actor()
+//!     |
+//!     | Start
+//!     v
+//! +----------+  StartAck(context)  +--------------+  Started
+//! | AwaitAck |-------------------->| AwaitStarted |----------+
+//! +----------+                     +--------------+          |
+//!     |  StartAck(asyncfunc, asyncgen)                        v
+//!     +---------------------------------------------->+-----------+ Yield*, Stop
+//!                                                      |  Running  |<-----------+
+//!                                                      +-----------+------------+
+//!   Error at any point, Return (asyncfunc, context),        |
+//!   Stop (asyncgen), CancelAck (runtime calls),              |
+//!   the channel closing, a cancel deadline                  v
+//!  ------------------------------------------------> +-----------+
+//!                                                     |   Done    |  the outcome waits in the
+//!                                                     +-----------+  inbox; routes are gone
 //! ```
 //!
-//! and as its callee sees it:
+//! A `call` dialog is forgotten once its outcome is taken; a context or a
+//! stream lives until the application leaves it ([`Actor::leave`]), as
+//! Python's `async with` block does.
+//!
+//! The callee (the side that runs the function, §5.2):
 //!
 //! ```text
-//!   Start --> lookup --(not found)--> Error, no StartAck, no state kept
-//!               |
-//!               v  Event::Invoke
-//!          +---------+  accept() --StartAck-->  +---------+  finish(Ok) --Return-->
-//!          | Invoked |                          | Running |  finish(Err) --Error-->  Done
-//!          +---------+  reject() --Error-->     +---------+
-//!                       Done (no StartAck, as for a lookup failure)
+//!  Start --lookup fails--> Error (no StartAck), nothing kept
+//!    |
+//!    v Event::Invoke
+//! +---------+ accept(): StartAck  +---------+ started(): Started (context)
+//! | Invoked |-------------------->| Running |---- open_stream(), send(): Yield,
+//! +---------+                     +---------+     close_stream(): Stop
+//!    | reject(): Error               | finish(): [Stop,] Return | Error
+//!    v                               v            (asyncgen: Stop | Error)
+//!  forgotten                      forgotten, then CancelAck for every
+//!                                 `_cancel_task` that waited on it
 //! ```
 //!
-//! If the channel a dialog runs on closes, the opener's outcome is a
-//! transport-closed error at once, and the callee's task is asked to stop;
-//! nothing more is sent for it.
+//! [`Actor::leave`]: super::Actor::leave
 
 use std::collections::VecDeque;
 
@@ -38,7 +51,7 @@ use crate::uid::Uid;
 
 use super::channel::CloseReason;
 use super::error::RemoteError;
-use super::ids::ChannelId;
+use super::ids::{ChannelId, DialogId};
 
 /// Which end of the dialog this actor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +62,36 @@ pub enum Role {
     Callee,
 }
 
+/// What a dialog is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An application endpoint of this kind.
+    Func(FuncType),
+    /// Our `self.cancel` request to a peer (Python's `Portal.cancel_actor`).
+    CancelActor,
+    /// Our `self._cancel_task` request for the context `target`.
+    CancelTask { target: Option<DialogId> },
+}
+
+impl Kind {
+    /// The functype the peer must acknowledge.
+    pub(crate) fn functype(self) -> FuncType {
+        match self {
+            Kind::Func(t) => t,
+            Kind::CancelActor | Kind::CancelTask { .. } => FuncType::AsyncFunc,
+        }
+    }
+}
+
 /// The opener's progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpenerPhase {
     /// `Start` sent, waiting for `StartAck`.
     AwaitAck,
-    /// Acknowledged; waiting for the outcome.
-    AwaitOutcome,
+    /// A context: acknowledged, waiting for `Started`.
+    AwaitStarted,
+    /// Running: results, stream items, the outcome may come.
+    Running,
     /// The outcome is known.
     Done,
 }
@@ -75,6 +111,45 @@ pub(crate) enum Phase {
     Callee(CalleePhase),
 }
 
+/// Our own side of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LocalStream {
+    /// Not opened (yet).
+    Unopened,
+    /// Open: we may send `Yield`s.
+    Open,
+    /// Closed: our `Stop` is sent, or was not needed.
+    Closed,
+}
+
+/// Options of a context dialog (Python's `open_context` / `open_stream`
+/// arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextOptions {
+    /// How many received messages may wait for the application before
+    /// the peer's stream overruns (Python's `msg_buffer_size`).
+    pub msg_buffer_size: usize,
+    /// Keep receiving past the buffer instead of failing the peer with
+    /// `StreamOverrun`; up to [`OVERRUN_BACKLOG`] more, the oldest
+    /// dropped beyond that.
+    pub allow_overruns: bool,
+}
+
+/// Extra stream items kept when overruns are allowed, as in Python.
+pub const OVERRUN_BACKLOG: usize = 616;
+
+/// Python's default `msg_buffer_size`.
+pub const DEFAULT_MSG_BUFFER_SIZE: usize = 64;
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions {
+            msg_buffer_size: DEFAULT_MSG_BUFFER_SIZE,
+            allow_overruns: false,
+        }
+    }
+}
+
 /// Something a dialog received, in order, for the application.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -82,16 +157,17 @@ pub enum Incoming {
     Started(Raw),
     /// One stream item.
     Yield(Raw),
-    /// The peer closed its side of the stream.
+    /// The peer closed its side of the stream. For a legacy `asyncgen`
+    /// stream this is the end of the dialog.
     Stop,
     /// The final result. Nothing follows.
     Return(Raw),
-    /// The dialog failed. Nothing follows.
+    /// The dialog failed. Nothing follows for an opener.
     Error(DialogError),
 }
 
 impl Incoming {
-    /// Whether nothing can follow this.
+    /// Whether nothing can follow this for an opener: a result or an error.
     pub fn is_final(&self) -> bool {
         matches!(self, Incoming::Return(_) | Incoming::Error(_))
     }
@@ -104,6 +180,22 @@ pub enum DialogError {
     /// The peer sent an `Error`.
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    /// Our own cancel request took effect: the callee answered with the
+    /// `ContextCancelled` naming us as canceller (kept in `error`), or
+    /// acknowledged the request with no outcome left to send. Python's
+    /// opener swallows this (PROTOCOL.md §5.4); it is not a failure of
+    /// the callee.
+    #[error("cancelled as requested")]
+    CancelledAsRequested {
+        /// The callee's `ContextCancelled`, if one came.
+        error: Option<RemoteError>,
+    },
+    /// A cancel request was not acknowledged in time.
+    #[error("the cancel request was not acknowledged within {after:?}")]
+    CancelTimeout {
+        /// How long we waited.
+        after: std::time::Duration,
+    },
     /// The channel the dialog ran on closed before the outcome arrived.
     #[error("transport closed on {channel} before the dialog ended: {reason}")]
     TransportClosed {
@@ -141,7 +233,7 @@ pub enum Violation {
         msg_type: &'static str,
         /// The dialog.
         cid: String,
-        /// What the dialog was waiting for.
+        /// What the dialog was doing.
         state: &'static str,
     },
     /// `StartAck` named another kind of endpoint than the one called.
@@ -168,6 +260,15 @@ pub enum Violation {
         /// The channel's peer.
         peer: Uid,
     },
+    /// A runtime request (`ns="self"`) we do not serve, or with bad
+    /// arguments.
+    #[error("bad runtime request self.{func}: {why}")]
+    BadRuntimeRequest {
+        /// The function asked for.
+        func: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A message that does not decode.
     #[error("undecodable message: {0}")]
     Undecodable(crate::DecodeError),
@@ -179,13 +280,28 @@ pub enum Violation {
     },
 }
 
+/// What a cancel owes or has asked for.
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    /// Who asked for the cancel (first asker wins, as in Python).
+    pub(crate) canceller: Option<Uid>,
+    /// Opener: we asked the callee to cancel.
+    pub(crate) requested: bool,
+    /// Callee: `_cancel_task` requests waiting for the function to end, to
+    /// be answered with `CancelAck`.
+    pub(crate) acks_owed: Vec<(ChannelId, String)>,
+    /// Callee: an `Error` the opener sent (only ever `StreamOverrun`),
+    /// raised in place of a plain cancellation.
+    pub(crate) remote_error: Option<RemoteError>,
+}
+
 /// One dialog's state.
 #[derive(Debug)]
 pub(crate) struct Dialog {
     pub(crate) cid: String,
     pub(crate) peer: Uid,
     pub(crate) channel: ChannelId,
-    pub(crate) kind: FuncType,
+    pub(crate) kind: Kind,
     pub(crate) phase: Phase,
     /// Received and not yet taken by the application.
     pub(crate) inbox: VecDeque<Incoming>,
@@ -194,13 +310,66 @@ pub(crate) struct Dialog {
     /// Callee only: the caller is unreachable; whatever the function does
     /// now is dropped.
     pub(crate) orphaned: bool,
+    /// Context: `Started` was sent (callee) or received (opener).
+    pub(crate) started: bool,
+    pub(crate) local_stream: LocalStream,
+    /// The peer sent `Stop`.
+    pub(crate) remote_stopped: bool,
+    /// The application took the peer's `Stop` from the inbox.
+    pub(crate) stop_taken: bool,
+    /// The application took the outcome (`Return` or `Error`): the
+    /// dialog is over for it, even if not yet left.
+    pub(crate) outcome_taken: bool,
+    pub(crate) cancel: CancelState,
+    /// Opener: the outcome was a `ContextCancelled` sent by the callee
+    /// itself; leaving then needs no `_cancel_task` (§5.1).
+    pub(crate) callee_cancelled: bool,
+    pub(crate) options: ContextOptions,
 }
 
 impl Dialog {
+    pub(crate) fn new(
+        cid: String,
+        peer: Uid,
+        channel: ChannelId,
+        kind: Kind,
+        phase: Phase,
+    ) -> Self {
+        Dialog {
+            cid,
+            peer,
+            channel,
+            kind,
+            phase,
+            inbox: VecDeque::new(),
+            notified: false,
+            orphaned: false,
+            started: false,
+            local_stream: LocalStream::Unopened,
+            remote_stopped: false,
+            stop_taken: false,
+            outcome_taken: false,
+            cancel: CancelState::default(),
+            callee_cancelled: false,
+            options: ContextOptions::default(),
+        }
+    }
+
     pub(crate) fn role(&self) -> Role {
         match self.phase {
             Phase::Opener(_) => Role::Opener,
             Phase::Callee(_) => Role::Callee,
         }
+    }
+
+    /// Whether the application holds this dialog (everything but our own
+    /// `_cancel_task` requests).
+    pub(crate) fn is_app(&self) -> bool {
+        !matches!(self.kind, Kind::CancelTask { .. })
+    }
+
+    /// Received stream items waiting in the inbox.
+    pub(crate) fn queued(&self) -> usize {
+        self.inbox.len()
     }
 }

@@ -260,6 +260,10 @@ pub enum TaskError {
     Local(LocalError),
     /// An error received from another actor propagated out of it.
     Remote(RemoteError),
+    /// It stopped because it was cancelled. The core turns this into the
+    /// right answer for the caller: a `ContextCancelled` naming the
+    /// canceller, or the caller's own error if it sent one.
+    Cancelled,
 }
 
 impl From<LocalError> for TaskError {
@@ -279,6 +283,7 @@ impl fmt::Display for TaskError {
         match self {
             TaskError::Local(e) => e.fmt(f),
             TaskError::Remote(e) => e.fmt(f),
+            TaskError::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -292,6 +297,7 @@ impl std::error::Error for TaskError {}
 /// error's own.
 pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str) -> msg::Error {
     match err {
+        TaskError::Cancelled => cancelled(me, me, cid),
         TaskError::Local(e) => msg::Error {
             src_uid: me.clone(),
             src_type_str: e.type_name.clone(),
@@ -348,6 +354,58 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
                 bad_msg_as_dict: prev.bad_msg_as_dict.clone(),
             }
         }
+    }
+}
+
+/// The `ContextCancelled` a callee `me` sends when its task for `cid` was
+/// cancelled at `canceller`'s request (itself, for a self-cancel).
+pub(crate) fn cancelled(me: &Uid, canceller: &Uid, cid: Option<&str>) -> msg::Error {
+    let message = if canceller == me {
+        format!("'{}'-side task cancelled itself", me.name)
+    } else {
+        format!(
+            "'{}'-side task was cancelled by its '{}'-side peer\n<= canceller: {}\n=> cancellee: {}",
+            me.name,
+            canceller.name,
+            PyUid(canceller),
+            PyUid(me)
+        )
+    };
+    msg::Error {
+        src_uid: me.clone(),
+        src_type_str: CONTEXT_CANCELLED.to_owned(),
+        boxed_type_str: CONTEXT_CANCELLED.to_owned(),
+        relay_path: vec![me.clone()],
+        tb_str: format!("{CONTEXT_CANCELLED}: {message}\n"),
+        message: Some(message),
+        canceller: Some(canceller.clone()),
+        sender: None,
+        cid: cid.map(str::to_owned),
+        bad_msg: None,
+        bad_msg_as_dict: None,
+    }
+}
+
+/// The `StreamOverrun` a receiver `me` sends when `sender`'s items for
+/// `cid` overflowed its buffer of `capacity`.
+pub(crate) fn overrun(me: &Uid, sender: &Uid, cid: &str, capacity: usize) -> msg::Error {
+    let message = format!(
+        "on IPC context:\n<= sender: {}\n=> overrun: {}\n  |_cid: {cid}\n  |_buffer: {capacity} messages\n",
+        PyUid(sender),
+        PyUid(me)
+    );
+    msg::Error {
+        src_uid: me.clone(),
+        src_type_str: STREAM_OVERRUN.to_owned(),
+        boxed_type_str: STREAM_OVERRUN.to_owned(),
+        relay_path: vec![me.clone()],
+        tb_str: format!("{STREAM_OVERRUN}: {message}"),
+        message: Some(message),
+        canceller: None,
+        sender: Some(sender.clone()),
+        cid: Some(cid.to_owned()),
+        bad_msg: None,
+        bad_msg_as_dict: None,
     }
 }
 

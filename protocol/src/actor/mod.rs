@@ -1,10 +1,12 @@
 //! One actor's protocol state, driven from outside: see [`Actor`].
 
+mod callee;
 mod channel;
 mod dialog;
 mod endpoints;
 mod error;
 mod ids;
+mod opener;
 mod rng;
 mod timer;
 
@@ -15,21 +17,25 @@ use bytes::Bytes;
 
 use crate::addr::Address;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
-use crate::msg::{self, Aid, FuncType, Msg, StartAck};
+use crate::msg::{Aid, FuncType, Msg};
 use crate::raw::Raw;
 use crate::uid::Uid;
 
 pub use channel::{ChannelOrigin, CloseReason};
-pub use dialog::{DialogError, Incoming, Role, Violation};
+pub use dialog::{
+    ContextOptions, DEFAULT_MSG_BUFFER_SIZE, DialogError, Incoming, OVERRUN_BACKLOG, Role,
+    Violation,
+};
 pub use endpoints::{Endpoints, LookupError};
 pub use error::{
     CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, REMOTE_ACTOR_ERROR,
     RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
 pub use ids::{ChannelId, ChildId, DialogId};
+pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 
 use channel::{Channel, ChannelState};
-use dialog::{CalleePhase, Dialog, OpenerPhase, Phase};
+use dialog::Dialog;
 use rng::Rng;
 use timer::{Timer, TimerTable};
 
@@ -172,13 +178,23 @@ pub enum Event {
         /// The dialog.
         dialog: DialogId,
     },
-    /// A function we run should stop: its result can no longer be
-    /// delivered. Call [`Actor::finish`] when it has.
+    /// A function we run should stop. Call [`Actor::finish`] when it has,
+    /// with [`TaskError::Cancelled`] if it stopped because of this (its
+    /// caller then gets a `ContextCancelled`), or with whatever outcome it
+    /// reached first.
     Cancel {
         /// The dialog.
         dialog: DialogId,
         /// Why.
         cause: CancelCause,
+    },
+    /// A peer asked this whole actor to cancel (`self.cancel`, Python's
+    /// `Portal.cancel_actor`). Every function we run has been sent
+    /// [`Event::Cancel`]; the `CancelAck` goes out once they have all
+    /// finished. The application should wind the actor down.
+    ActorCancelRequested {
+        /// Who asked.
+        by: Uid,
     },
     /// A peer sent something the protocol does not allow; it was dropped,
     /// and any dialog it broke has failed.
@@ -194,7 +210,26 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CancelCause {
-    /// The channel to the caller closed.
+    /// The caller cancelled the dialog (`self._cancel_task`, Python's
+    /// `Context.cancel`).
+    Requested {
+        /// Who asked.
+        by: Uid,
+    },
+    /// The whole actor is being cancelled (`self.cancel`).
+    ActorCancel {
+        /// Who asked.
+        by: Uid,
+    },
+    /// The function cancelled its own dialog ([`Actor::cancel`] on the
+    /// callee side).
+    SelfCancel,
+    /// The caller sent an `Error` into the dialog (Python only ever sends
+    /// `StreamOverrun` this way); finishing with [`TaskError::Cancelled`]
+    /// relays that error back.
+    RemoteError(RemoteError),
+    /// The channel to the caller closed: whatever the function does now
+    /// goes nowhere.
     ChannelClosed,
 }
 
@@ -209,7 +244,12 @@ pub enum UsageError {
     /// No such open channel.
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
-    /// The operation does not fit the dialog's role or state.
+    /// Keyword arguments must be a map (Python binds them by name).
+    #[error("keyword arguments must be a map, not {0}")]
+    KwargsNotAMap(crate::Kind),
+    /// The operation does not fit the dialog's role or state. Python
+    /// raises `RuntimeError` in the offending task for these (e.g. a
+    /// second `started()`).
     #[error("{op} is not possible on {dialog}: {why}")]
     InvalidState {
         /// The operation.
@@ -271,6 +311,12 @@ pub struct Actor {
     dialogs: HashMap<DialogId, Dialog>,
     /// Routing: (peer uid, cid) to dialog (PROTOCOL.md §1.5).
     routes: HashMap<(Uid, String), DialogId>,
+    /// Recently finished dialogs: late messages for them are dropped
+    /// quietly instead of reported (PROTOCOL.md §5.3 races).
+    finished: VecDeque<(Uid, String)>,
+    /// An actor-wide cancel in progress: who asked, and the `CancelAck`s
+    /// owed once every function has finished.
+    cancelling: Option<(Uid, Vec<(ChannelId, String)>)>,
     timers: TimerTable,
     transmits: VecDeque<ChannelId>,
     /// Last bytes of channels that are closing.
@@ -292,6 +338,8 @@ impl Actor {
             channels: HashMap::new(),
             dialogs: HashMap::new(),
             routes: HashMap::new(),
+            finished: VecDeque::new(),
+            cancelling: None,
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             flushes: VecDeque::new(),
@@ -553,7 +601,7 @@ impl Actor {
         }
     }
 
-    fn send(&mut self, channel: ChannelId, msg: &Msg) {
+    fn send_msg(&mut self, channel: ChannelId, msg: &Msg) {
         if let Some(ch) = self.channels.get_mut(&channel) {
             tracing::trace!(%channel, %msg, "send");
             ch.write(msg);
@@ -570,6 +618,7 @@ impl Actor {
                     let timeout = self.config.handshake_timeout;
                     self.close_channel(channel, CloseReason::HandshakeTimeout(timeout));
                 }
+                Timer::CancelAck(dialog) => self.on_cancel_timeout(dialog),
             }
         }
     }
@@ -659,370 +708,6 @@ impl Actor {
                 ch.state = ChannelState::Open { peer: peer.clone() };
                 self.events
                     .push_back(Event::ChannelOpened { channel, peer });
-            }
-        }
-    }
-
-    // -----------------------------------------------------------------
-    // Dialogs: the callee side
-
-    fn on_start(&mut self, _now: Instant, channel: ChannelId, peer: Uid, start: msg::Start) {
-        if start.uid != peer {
-            // Python crashes its RPC loop here; we refuse the one request.
-            let violation = Violation::UidMismatch {
-                claimed: start.uid.clone(),
-                peer: peer.clone(),
-            };
-            let err = LocalError::new("RuntimeError", violation.to_string());
-            self.send_error(channel, &err.into(), Some(&start.cid));
-            self.events
-                .push_back(Event::Violation { channel, violation });
-            return;
-        }
-        let key = (peer.clone(), start.cid.clone());
-        if self.routes.contains_key(&key) {
-            let violation = Violation::DuplicateCid { cid: start.cid };
-            self.events
-                .push_back(Event::Violation { channel, violation });
-            return;
-        }
-        let kind = match self.config.endpoints.lookup(&start.ns, &start.func) {
-            Ok(kind) => kind,
-            Err(e) => {
-                let err = match e {
-                    LookupError::ModuleNotExposed => LocalError::new(
-                        MODULE_NOT_EXPOSED,
-                        format!(
-                            "namespace {:?} is not exposed by actor {}",
-                            start.ns, self.uid
-                        ),
-                    ),
-                    LookupError::NoSuchFunction => LocalError::new(
-                        "AttributeError",
-                        format!("namespace {:?} has no function {:?}", start.ns, start.func),
-                    ),
-                };
-                self.send_error(channel, &err.into(), Some(&start.cid));
-                return;
-            }
-        };
-        let id = DialogId(self.next_id());
-        self.routes.insert(key, id);
-        self.dialogs.insert(
-            id,
-            Dialog {
-                cid: start.cid,
-                peer: peer.clone(),
-                channel,
-                kind,
-                phase: Phase::Callee(CalleePhase::Invoked),
-                inbox: VecDeque::new(),
-                notified: false,
-                orphaned: false,
-            },
-        );
-        self.events.push_back(Event::Invoke {
-            dialog: id,
-            peer,
-            ns: start.ns,
-            func: start.func,
-            kwargs: start.kwargs,
-            kind,
-        });
-    }
-
-    /// Confirms that an invoked function runs: sends `StartAck`.
-    ///
-    /// Call once the arguments are known to fit; if they do not, call
-    /// [`Actor::reject`] instead, so that the caller gets the error without
-    /// a `StartAck`, as Python does for a bad call (scenario rpc-bad-kwargs).
-    pub fn accept(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
-        let d = self.dialog_mut(dialog)?;
-        if d.orphaned {
-            return Ok(());
-        }
-        if d.phase != Phase::Callee(CalleePhase::Invoked) {
-            return Err(UsageError::InvalidState {
-                op: "accept",
-                dialog,
-                why: "it is not a newly invoked function",
-            });
-        }
-        d.phase = Phase::Callee(CalleePhase::Running);
-        let msg = Msg::StartAck(StartAck {
-            cid: d.cid.clone(),
-            functype: d.kind,
-        });
-        let channel = d.channel;
-        self.send(channel, &msg);
-        Ok(())
-    }
-
-    /// Refuses an invoked function before it runs: sends `Error` without a
-    /// `StartAck`.
-    pub fn reject(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        err: TaskError,
-    ) -> Result<(), UsageError> {
-        let d = self.dialog_mut(dialog)?;
-        if d.orphaned {
-            self.remove_dialog(dialog);
-            return Ok(());
-        }
-        if d.phase != Phase::Callee(CalleePhase::Invoked) {
-            return Err(UsageError::InvalidState {
-                op: "reject",
-                dialog,
-                why: "it is not a newly invoked function",
-            });
-        }
-        let (channel, cid) = (d.channel, d.cid.clone());
-        self.send_error(channel, &err, Some(&cid));
-        self.remove_dialog(dialog);
-        Ok(())
-    }
-
-    /// Ends a function this actor runs: sends `Return` with its value, or
-    /// `Error` boxing its failure.
-    pub fn finish(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        outcome: Result<Raw, TaskError>,
-    ) -> Result<(), UsageError> {
-        let d = self.dialog_mut(dialog)?;
-        if d.orphaned && d.role() == Role::Callee {
-            self.remove_dialog(dialog);
-            return Ok(());
-        }
-        if d.phase != Phase::Callee(CalleePhase::Running) {
-            return Err(UsageError::InvalidState {
-                op: "finish",
-                dialog,
-                why: "it is not a running function (accept it first)",
-            });
-        }
-        let (channel, cid) = (d.channel, d.cid.clone());
-        match outcome {
-            Ok(pld) => self.send(channel, &Msg::Return(msg::Return { cid, pld })),
-            Err(err) => self.send_error(channel, &err, Some(&cid)),
-        }
-        self.remove_dialog(dialog);
-        Ok(())
-    }
-
-    fn send_error(&mut self, channel: ChannelId, err: &TaskError, cid: Option<&str>) {
-        let traceback = match err {
-            TaskError::Local(e) => e.traceback.clone(),
-            TaskError::Remote(_) => String::new(),
-        };
-        let boxed = pack_error(err, &self.uid, cid, &traceback);
-        self.send(channel, &Msg::Error(boxed));
-    }
-
-    // -----------------------------------------------------------------
-    // Dialogs: the opener side
-
-    /// Calls `ns:func(**kwargs)` as a plain async function on the peer of
-    /// `channel` (Python's `Portal.run`). The outcome arrives through
-    /// [`Actor::recv`]: [`Incoming::Return`] or [`Incoming::Error`].
-    pub fn call(
-        &mut self,
-        _now: Instant,
-        channel: ChannelId,
-        ns: &str,
-        func: &str,
-        kwargs: Raw,
-    ) -> Result<DialogId, UsageError> {
-        let peer = self
-            .peer(channel)
-            .map(Aid::uid)
-            .ok_or(UsageError::ChannelNotOpen(channel))?;
-        let cid = self.rng.uuid4();
-        let start = msg::Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
-        let id = DialogId(self.next_id());
-        self.routes.insert((peer.clone(), cid.clone()), id);
-        self.dialogs.insert(
-            id,
-            Dialog {
-                cid,
-                peer,
-                channel,
-                kind: FuncType::AsyncFunc,
-                phase: Phase::Opener(OpenerPhase::AwaitAck),
-                inbox: VecDeque::new(),
-                notified: false,
-                orphaned: false,
-            },
-        );
-        self.send(channel, &Msg::Start(start));
-        Ok(id)
-    }
-
-    /// Takes the dialog's next input. After a final one
-    /// ([`Incoming::is_final`]) the dialog id is dead.
-    pub fn recv(&mut self, dialog: DialogId) -> Result<Option<Incoming>, UsageError> {
-        let d = self.dialog_mut(dialog)?;
-        let item = d.inbox.pop_front();
-        if d.inbox.is_empty() {
-            d.notified = false;
-        }
-        if let Some(item) = &item
-            && item.is_final()
-            && d.phase == Phase::Opener(OpenerPhase::Done)
-        {
-            self.remove_dialog(dialog);
-        }
-        Ok(item)
-    }
-
-    /// The cid of a dialog, as on the wire.
-    pub fn cid(&self, dialog: DialogId) -> Option<&str> {
-        self.dialogs.get(&dialog).map(|d| d.cid.as_str())
-    }
-
-    fn on_dialog_msg(&mut self, channel: ChannelId, peer: Uid, msg: Msg) {
-        let msg_type = msg.msg_type().as_str();
-        let Some(cid) = msg.cid().map(str::to_owned) else {
-            // A cid-less `Error` is a runtime-level failure of the peer;
-            // Python drops it too (PROTOCOL.md §7.4).
-            if let Msg::Error(e) = msg {
-                tracing::warn!(%channel, error = %RemoteError::from_message(e), "runtime error from peer");
-            }
-            return;
-        };
-        let Some(&id) = self.routes.get(&(peer.clone(), cid.clone())) else {
-            let violation = Violation::UnknownDialog { msg_type, cid };
-            self.events
-                .push_back(Event::Violation { channel, violation });
-            return;
-        };
-        let Some(d) = self.dialogs.get_mut(&id) else {
-            return;
-        };
-        let unexpected = |state: &'static str| Violation::Unexpected {
-            msg_type,
-            cid: cid.clone(),
-            state,
-        };
-        let violation = match (d.phase, msg) {
-            (Phase::Opener(OpenerPhase::AwaitAck), Msg::StartAck(ack)) => {
-                if ack.functype == d.kind {
-                    d.phase = Phase::Opener(OpenerPhase::AwaitOutcome);
-                    return;
-                }
-                Violation::WrongFuncType {
-                    cid: cid.clone(),
-                    expected: d.kind,
-                    found: ack.functype,
-                }
-            }
-            (Phase::Opener(OpenerPhase::AwaitOutcome), Msg::Return(ret)) => {
-                self.deliver_final(id, Incoming::Return(ret.pld));
-                return;
-            }
-            (Phase::Opener(OpenerPhase::AwaitAck | OpenerPhase::AwaitOutcome), Msg::Error(e)) => {
-                let err = DialogError::Remote(RemoteError::from_message(e));
-                self.deliver_final(id, Incoming::Error(err));
-                return;
-            }
-            (Phase::Opener(OpenerPhase::AwaitAck), _) => unexpected("awaiting StartAck"),
-            (Phase::Opener(OpenerPhase::AwaitOutcome), _) => unexpected("awaiting the result"),
-            (Phase::Opener(OpenerPhase::Done), _) => unexpected("finished"),
-            (Phase::Callee(_), _) => unexpected("running the called function"),
-        };
-        if d.role() == Role::Opener && d.phase != Phase::Opener(OpenerPhase::Done) {
-            self.fail_dialog(
-                id,
-                DialogError::Protocol {
-                    peer,
-                    violation: violation.clone(),
-                },
-            );
-        }
-        self.events
-            .push_back(Event::Violation { channel, violation });
-    }
-
-    /// Queues the final input of an opener's dialog.
-    fn deliver_final(&mut self, id: DialogId, item: Incoming) {
-        let Some(d) = self.dialogs.get_mut(&id) else {
-            return;
-        };
-        d.phase = Phase::Opener(OpenerPhase::Done);
-        // The cid is finished: later messages for it are unknown.
-        let key = (d.peer.clone(), d.cid.clone());
-        d.inbox.push_back(item);
-        self.routes.remove(&key);
-        self.notify(id);
-    }
-
-    fn notify(&mut self, id: DialogId) {
-        if let Some(d) = self.dialogs.get_mut(&id)
-            && !d.notified
-            && !d.inbox.is_empty()
-        {
-            d.notified = true;
-            self.events.push_back(Event::Readable { dialog: id });
-        }
-    }
-
-    /// Ends a dialog with a local failure.
-    fn fail_dialog(&mut self, id: DialogId, err: DialogError) {
-        let Some(d) = self.dialogs.get(&id) else {
-            return;
-        };
-        match d.role() {
-            Role::Opener => self.deliver_final(id, Incoming::Error(err)),
-            Role::Callee => {
-                tracing::warn!(dialog = %id, error = %err, "called function's dialog broken");
-            }
-        }
-    }
-
-    fn on_channel_lost(&mut self, id: DialogId, channel: ChannelId, reason: &CloseReason) {
-        let Some(d) = self.dialogs.get(&id) else {
-            return;
-        };
-        match d.phase {
-            Phase::Opener(OpenerPhase::Done) => {}
-            Phase::Opener(_) => self.deliver_final(
-                id,
-                Incoming::Error(DialogError::TransportClosed {
-                    channel,
-                    reason: reason.clone(),
-                }),
-            ),
-            Phase::Callee(_) => {
-                // Nothing can reach the caller any more; the function is
-                // asked to stop and its outcome will be dropped. Python
-                // leaves such tasks running (PROTOCOL.md §8.4).
-                let key = (d.peer.clone(), d.cid.clone());
-                self.routes.remove(&key);
-                if let Some(d) = self.dialogs.get_mut(&id) {
-                    d.orphaned = true;
-                }
-                self.events.push_back(Event::Cancel {
-                    dialog: id,
-                    cause: CancelCause::ChannelClosed,
-                });
-            }
-        }
-    }
-
-    fn dialog_mut(&mut self, dialog: DialogId) -> Result<&mut Dialog, UsageError> {
-        self.dialogs
-            .get_mut(&dialog)
-            .ok_or(UsageError::UnknownDialog(dialog))
-    }
-
-    fn remove_dialog(&mut self, id: DialogId) {
-        if let Some(d) = self.dialogs.remove(&id) {
-            let key = (d.peer, d.cid);
-            if self.routes.get(&key) == Some(&id) {
-                self.routes.remove(&key);
             }
         }
     }

@@ -3,13 +3,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::ids::ChannelId;
+use super::ids::{ChannelId, DialogId};
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Timer {
     /// The peer's `Aid` must arrive by then (PROTOCOL.md §3.1).
     Handshake(ChannelId),
+    /// Our cancel request (the dialog) must be acknowledged by then.
+    CancelAck(DialogId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].

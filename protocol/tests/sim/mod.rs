@@ -24,7 +24,11 @@ use tractor_protocol::{
 };
 
 mod service;
+mod tasks;
+#[allow(unused_imports)]
 pub use service::{Reply, Service};
+#[allow(unused_imports)]
+pub use tasks::{Log, Task, TaskCx, Tasks};
 
 /// One message as it crossed the simulated network.
 #[derive(Debug, Clone)]
@@ -449,6 +453,18 @@ impl Sim {
         }
     }
 
+    /// Lets `d` of simulated time pass, doing everything due meanwhile.
+    pub fn sleep(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.next_due().is_some_and(|t| t <= until) {
+            self.step();
+        }
+        self.now = until;
+        for node in 0..self.nodes.len() {
+            self.drain(node);
+        }
+    }
+
     /// Simulated time since the start.
     pub fn elapsed(&self) -> Duration {
         self.now - self.start
@@ -487,6 +503,38 @@ impl Sim {
             false
         });
         got.expect("a final input")
+    }
+
+    /// Takes everything the dialog has received so far.
+    pub fn take(&mut self, node: usize, dialog: DialogId) -> Vec<Incoming> {
+        let mut items = Vec::new();
+        while let Ok(Some(item)) = self.nodes[node].actor.recv(dialog) {
+            items.push(item);
+        }
+        items
+    }
+
+    /// Runs until the dialog has received something that matches `want`,
+    /// and returns everything received up to and including it.
+    pub fn recv_until(
+        &mut self,
+        node: usize,
+        dialog: DialogId,
+        limit: Duration,
+        mut want: impl FnMut(&Incoming) -> bool,
+    ) -> Vec<Incoming> {
+        let mut items = Vec::new();
+        self.run_until(limit, |s| {
+            while let Ok(Some(item)) = s.nodes[node].actor.recv(dialog) {
+                let hit = want(&item);
+                items.push(item);
+                if hit {
+                    return true;
+                }
+            }
+            false
+        });
+        items
     }
 
     /// Asserts that node `node` holds no channel and no dialog.

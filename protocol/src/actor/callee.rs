@@ -1,0 +1,416 @@
+//! The callee side: requests from peers, the runtime namespace `self`, the
+//! functions this actor runs, and cancelling them (PROTOCOL.md §4, §5.2,
+//! §5.4, §8.1).
+
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use crate::msg::{self, FuncType, Msg, StartAck};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+use super::dialog::{CalleePhase, Dialog, Kind, LocalStream, Phase};
+use super::error::{self, LocalError, MODULE_NOT_EXPOSED, TaskError, pack_error};
+use super::{
+    Actor, CancelCause, ChannelId, DialogId, Event, LookupError, Role, UsageError, Violation,
+};
+
+impl Actor {
+    pub(super) fn on_start(
+        &mut self,
+        _now: Instant,
+        channel: ChannelId,
+        peer: Uid,
+        start: msg::Start,
+    ) {
+        if start.uid != peer {
+            // Python crashes its RPC loop here; we refuse the one request.
+            let violation = Violation::UidMismatch {
+                claimed: start.uid.clone(),
+                peer: peer.clone(),
+            };
+            let err = LocalError::new("RuntimeError", violation.to_string());
+            self.send_error(channel, &err.into(), Some(&start.cid));
+            self.events
+                .push_back(Event::Violation { channel, violation });
+            return;
+        }
+        if start.ns == "self" {
+            self.on_runtime_request(channel, peer, start);
+            return;
+        }
+        let key = (peer.clone(), start.cid.clone());
+        if self.routes.contains_key(&key) {
+            let violation = Violation::DuplicateCid { cid: start.cid };
+            self.events
+                .push_back(Event::Violation { channel, violation });
+            return;
+        }
+        if self.cancelling.is_some() {
+            let err = LocalError::new(
+                "RuntimeError",
+                format!("actor {} is cancelling and takes no new calls", self.uid),
+            );
+            self.send_error(channel, &err.into(), Some(&start.cid));
+            return;
+        }
+        let kind = match self.config.endpoints.lookup(&start.ns, &start.func) {
+            Ok(kind) => kind,
+            Err(e) => {
+                let err = match e {
+                    LookupError::ModuleNotExposed => LocalError::new(
+                        MODULE_NOT_EXPOSED,
+                        format!(
+                            "namespace {:?} is not exposed by actor {}",
+                            start.ns, self.uid
+                        ),
+                    ),
+                    LookupError::NoSuchFunction => LocalError::new(
+                        "AttributeError",
+                        format!("namespace {:?} has no function {:?}", start.ns, start.func),
+                    ),
+                };
+                self.send_error(channel, &err.into(), Some(&start.cid));
+                return;
+            }
+        };
+        let id = DialogId(self.next_id());
+        self.routes.insert(key, id);
+        let dialog = Dialog::new(
+            start.cid,
+            peer.clone(),
+            channel,
+            Kind::Func(kind),
+            Phase::Callee(CalleePhase::Invoked),
+        );
+        self.dialogs.insert(id, dialog);
+        self.events.push_back(Event::Invoke {
+            dialog: id,
+            peer,
+            ns: start.ns,
+            func: start.func,
+            kwargs: start.kwargs,
+            kind,
+        });
+    }
+
+    /// `Start(ns="self")`: the runtime's own methods (PROTOCOL.md §4.2).
+    fn on_runtime_request(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {
+        let ack = |cid: &str| {
+            Msg::StartAck(StartAck {
+                cid: cid.to_owned(),
+                functype: FuncType::AsyncFunc,
+            })
+        };
+        match start.func.as_str() {
+            "cancel" => {
+                self.send_msg(channel, &ack(&start.cid));
+                self.on_actor_cancel(channel, peer, start.cid);
+            }
+            "_cancel_task" => {
+                #[derive(Deserialize)]
+                struct Args {
+                    cid: String,
+                }
+                let target = match start.decode_kwargs::<Args>() {
+                    Ok(args) => args.cid,
+                    Err(e) => {
+                        let err = LocalError::new("TypeError", e.to_string());
+                        self.send_error(channel, &err.into(), Some(&start.cid));
+                        return;
+                    }
+                };
+                self.send_msg(channel, &ack(&start.cid));
+                self.on_cancel_task(channel, peer, start.cid, target);
+            }
+            other => {
+                // Python raises AttributeError uncaught here and tears the
+                // actor down; we answer the one request.
+                let violation = Violation::BadRuntimeRequest {
+                    func: other.to_owned(),
+                    why: "no such runtime method".to_owned(),
+                };
+                let err = LocalError::new("AttributeError", violation.to_string());
+                self.send_error(channel, &err.into(), Some(&start.cid));
+                self.events
+                    .push_back(Event::Violation { channel, violation });
+            }
+        }
+    }
+
+    /// `self._cancel_task`: cancel the function the peer started with cid
+    /// `target` over this channel; answer once it has ended.
+    fn on_cancel_task(&mut self, channel: ChannelId, peer: Uid, cid: String, target: String) {
+        let found = self
+            .routes
+            .get(&(peer.clone(), target))
+            .copied()
+            .filter(|id| {
+                self.dialogs
+                    .get(id)
+                    .is_some_and(|d| d.channel == channel && d.role() == Role::Callee)
+            });
+        let Some(id) = found else {
+            // Unknown or already finished: nothing to wait for (§5.3 races).
+            self.send_cancel_ack(channel, cid);
+            return;
+        };
+        if let Some(d) = self.dialogs.get_mut(&id) {
+            d.cancel.acks_owed.push((channel, cid));
+        }
+        self.request_cancel(id, peer.clone(), CancelCause::Requested { by: peer });
+    }
+
+    /// `self.cancel`: cancel every function this actor runs, then answer.
+    fn on_actor_cancel(&mut self, channel: ChannelId, peer: Uid, cid: String) {
+        match &mut self.cancelling {
+            Some((_, owed)) => owed.push((channel, cid)),
+            None => {
+                self.cancelling = Some((peer.clone(), vec![(channel, cid)]));
+                let running: Vec<DialogId> = self
+                    .dialogs
+                    .iter()
+                    .filter(|(_, d)| d.role() == Role::Callee && d.is_app() && !d.orphaned)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in running {
+                    let cause = CancelCause::ActorCancel { by: peer.clone() };
+                    self.request_cancel(id, peer.clone(), cause);
+                }
+                self.events
+                    .push_back(Event::ActorCancelRequested { by: peer });
+            }
+        }
+        self.check_actor_cancelled();
+    }
+
+    /// Sends the actor-wide `CancelAck`s once no function runs any more.
+    pub(super) fn check_actor_cancelled(&mut self) {
+        let busy = self
+            .dialogs
+            .values()
+            .any(|d| d.role() == Role::Callee && d.is_app());
+        if busy {
+            return;
+        }
+        let owed = match &mut self.cancelling {
+            Some((_, owed)) => std::mem::take(owed),
+            None => return,
+        };
+        for (channel, cid) in owed {
+            self.send_cancel_ack(channel, cid);
+        }
+    }
+
+    fn send_cancel_ack(&mut self, channel: ChannelId, cid: String) {
+        self.send_msg(channel, &Msg::CancelAck(msg::CancelAck { cid, pld: true }));
+    }
+
+    /// Asks a running function to stop; `canceller` is kept if it is the
+    /// first to ask.
+    pub(super) fn request_cancel(&mut self, id: DialogId, canceller: Uid, cause: CancelCause) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        if d.cancel.canceller.is_none() {
+            d.cancel.canceller = Some(canceller);
+        }
+        self.events.push_back(Event::Cancel { dialog: id, cause });
+    }
+
+    /// Confirms that an invoked function runs: sends `StartAck`.
+    ///
+    /// Call once the arguments are known to fit; if they do not, call
+    /// [`Actor::reject`] instead, so that the caller gets the error without
+    /// a `StartAck`, as Python does for a bad call (scenario rpc-bad-kwargs).
+    pub fn accept(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.orphaned {
+            return Ok(());
+        }
+        if d.phase != Phase::Callee(CalleePhase::Invoked) {
+            return Err(UsageError::InvalidState {
+                op: "accept",
+                dialog,
+                why: "it is not a newly invoked function",
+            });
+        }
+        d.phase = Phase::Callee(CalleePhase::Running);
+        let msg = Msg::StartAck(StartAck {
+            cid: d.cid.clone(),
+            functype: d.kind.functype(),
+        });
+        let channel = d.channel;
+        self.send_msg(channel, &msg);
+        Ok(())
+    }
+
+    /// Refuses an invoked function before it runs: sends `Error` without a
+    /// `StartAck`.
+    pub fn reject(
+        &mut self,
+        _now: Instant,
+        dialog: DialogId,
+        err: TaskError,
+    ) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.phase != Phase::Callee(CalleePhase::Invoked) {
+            return Err(UsageError::InvalidState {
+                op: "reject",
+                dialog,
+                why: "it is not a newly invoked function",
+            });
+        }
+        if !d.orphaned {
+            let (channel, cid) = (d.channel, d.cid.clone());
+            self.send_error(channel, &err, Some(&cid));
+        }
+        self.callee_done(dialog);
+        Ok(())
+    }
+
+    /// Sends a context's first value (`Context.started`). Only once.
+    pub fn started(
+        &mut self,
+        _now: Instant,
+        dialog: DialogId,
+        value: Raw,
+    ) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.kind != Kind::Func(FuncType::Context) || d.role() != Role::Callee {
+            return Err(UsageError::InvalidState {
+                op: "started",
+                dialog,
+                why: "only the callee of a context sends Started",
+            });
+        }
+        if d.phase != Phase::Callee(CalleePhase::Running) {
+            return Err(UsageError::InvalidState {
+                op: "started",
+                dialog,
+                why: "the function has not been accepted",
+            });
+        }
+        if d.started {
+            return Err(UsageError::InvalidState {
+                op: "started",
+                dialog,
+                why: "Started was already sent",
+            });
+        }
+        d.started = true;
+        if d.orphaned {
+            return Ok(());
+        }
+        let msg = Msg::Started(msg::Started {
+            cid: d.cid.clone(),
+            pld: value,
+        });
+        let channel = d.channel;
+        self.send_msg(channel, &msg);
+        Ok(())
+    }
+
+    /// Ends a function this actor runs, with its outcome: a value (sent as
+    /// `Return`; a legacy stream just ends with `Stop`), an error (boxed in
+    /// `Error`), or [`TaskError::Cancelled`] after an [`Event::Cancel`].
+    ///
+    /// A context's open stream is closed first, as leaving Python's stream
+    /// block does. Then every `_cancel_task` that waited for this function
+    /// is answered.
+    pub fn finish(
+        &mut self,
+        _now: Instant,
+        dialog: DialogId,
+        outcome: Result<Raw, TaskError>,
+    ) -> Result<(), UsageError> {
+        let d = self.dialog_mut(dialog)?;
+        if d.role() != Role::Callee {
+            return Err(UsageError::InvalidState {
+                op: "finish",
+                dialog,
+                why: "only a called function finishes; an opener leaves",
+            });
+        }
+        if d.phase == Phase::Callee(CalleePhase::Invoked) && outcome.is_ok() {
+            return Err(UsageError::InvalidState {
+                op: "finish",
+                dialog,
+                why: "the function was never accepted",
+            });
+        }
+        if d.orphaned {
+            self.callee_done(dialog);
+            return Ok(());
+        }
+        let (channel, cid, kind) = (d.channel, d.cid.clone(), d.kind);
+        let remote_error = d.cancel.remote_error.clone();
+        let canceller = d.cancel.canceller.clone();
+        if kind == Kind::Func(FuncType::Context) {
+            self.end_local_stream(dialog);
+        }
+        match (kind, outcome) {
+            (Kind::Func(FuncType::AsyncGen), Ok(_)) => {
+                self.send_msg(channel, &Msg::Stop(msg::Stop { cid }));
+            }
+            (_, Ok(pld)) => self.send_msg(channel, &Msg::Return(msg::Return { cid, pld })),
+            (_, Err(TaskError::Cancelled)) => match (remote_error, kind) {
+                // The caller's own error cancelled us: it goes back to them
+                // (boxed once more), as Python raises it in place of the
+                // cancellation.
+                (Some(e), _) => self.send_error(channel, &TaskError::Remote(e), Some(&cid)),
+                // A cancelled generator still ends its stream (§4.3).
+                (None, Kind::Func(FuncType::AsyncGen)) => {
+                    self.send_msg(channel, &Msg::Stop(msg::Stop { cid }));
+                }
+                (None, _) => {
+                    let canceller = canceller.unwrap_or_else(|| self.uid.clone());
+                    let err = error::cancelled(&self.uid, &canceller, Some(&cid));
+                    self.send_msg(channel, &Msg::Error(err));
+                }
+            },
+            (_, Err(err)) => self.send_error(channel, &err, Some(&cid)),
+        }
+        self.callee_done(dialog);
+        Ok(())
+    }
+
+    /// Forgets a finished callee dialog and answers what waited for it.
+    fn callee_done(&mut self, id: DialogId) {
+        let Some(d) = self.remove_dialog(id) else {
+            return;
+        };
+        for (channel, cid) in d.cancel.acks_owed {
+            self.send_cancel_ack(channel, cid);
+        }
+        self.check_actor_cancelled();
+    }
+
+    /// Sends `Stop` for our open stream unless the peer's `Stop` was already
+    /// seen by the application (then nothing is echoed, §5.3).
+    pub(super) fn end_local_stream(&mut self, id: DialogId) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        if d.local_stream != LocalStream::Open {
+            d.local_stream = LocalStream::Closed;
+            return;
+        }
+        d.local_stream = LocalStream::Closed;
+        if d.remote_stopped && d.stop_taken {
+            return;
+        }
+        let (channel, cid) = (d.channel, d.cid.clone());
+        self.send_msg(channel, &Msg::Stop(msg::Stop { cid }));
+    }
+
+    pub(super) fn send_error(&mut self, channel: ChannelId, err: &TaskError, cid: Option<&str>) {
+        let traceback = match err {
+            TaskError::Local(e) => e.traceback.clone(),
+            TaskError::Remote(_) | TaskError::Cancelled => String::new(),
+        };
+        let boxed = pack_error(err, &self.uid, cid, &traceback);
+        self.send_msg(channel, &Msg::Error(boxed));
+    }
+}
