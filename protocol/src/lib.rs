@@ -83,7 +83,7 @@ pub use actor::{
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogId, Endpoints, Event,
     Incoming, LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR,
     OVERRUN_BACKLOG, Output, REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role,
-    STREAM_OVERRUN, TaskError, Transmit, UsageError, Violation, pack_error,
+    STREAM_OVERRUN, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};

@@ -40,6 +40,13 @@ impl Actor {
             self.on_runtime_request(channel, peer, start);
             return;
         }
+        if self.config.serve_tty_lock
+            && start.ns == crate::tty_lock::TTY_LOCK_NS
+            && start.func == crate::tty_lock::TTY_LOCK_FUNC
+        {
+            self.on_tty_lock_request(channel, peer, start);
+            return;
+        }
         let key = (peer.clone(), start.cid.clone());
         if self.routes.contains_key(&key) {
             let violation = Violation::DuplicateCid { cid: start.cid };
@@ -124,6 +131,9 @@ impl Actor {
                 self.send_msg(channel, &ack(&start.cid));
                 self.on_cancel_task(channel, peer, start.cid, target);
             }
+            func if self.config.is_registrar && super::registrar::METHODS.contains(&func) => {
+                self.on_registrar_request(channel, start);
+            }
             other => {
                 // Python raises AttributeError uncaught here and tears the
                 // actor down; we answer the one request.
@@ -156,6 +166,15 @@ impl Actor {
             self.send_cancel_ack(channel, cid);
             return;
         };
+        if self
+            .dialogs
+            .get(&id)
+            .is_some_and(|d| d.kind == Kind::TtyLock)
+        {
+            self.drop_tty_claim(id, Some(&peer));
+            self.send_cancel_ack(channel, cid);
+            return;
+        }
         if let Some(d) = self.dialogs.get_mut(&id) {
             d.cancel.acks_owed.push((channel, cid));
         }

@@ -71,6 +71,8 @@ pub(crate) enum Kind {
     CancelActor,
     /// Our `self._cancel_task` request for the context `target`.
     CancelTask { target: Option<DialogId> },
+    /// A peer's request for the terminal, served by the core (root only).
+    TtyLock,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
         match self {
             Kind::Func(t) => t,
             Kind::CancelActor | Kind::CancelTask { .. } => FuncType::AsyncFunc,
+            Kind::TtyLock => FuncType::Context,
         }
     }
 }
@@ -363,9 +366,9 @@ impl Dialog {
     }
 
     /// Whether the application holds this dialog (everything but our own
-    /// `_cancel_task` requests).
+    /// `_cancel_task` requests and the terminal locks the core serves).
     pub(crate) fn is_app(&self) -> bool {
-        !matches!(self.kind, Kind::CancelTask { .. })
+        matches!(self.kind, Kind::Func(_) | Kind::CancelActor)
     }
 
     /// Received stream items waiting in the inbox.

@@ -7,8 +7,10 @@ mod endpoints;
 mod error;
 mod ids;
 mod opener;
+mod registrar;
 mod rng;
 mod timer;
+mod tty;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -33,11 +35,14 @@ pub use error::{
 };
 pub use ids::{ChannelId, ChildId, DialogId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use tty::TtyTicket;
 
 use channel::{Channel, ChannelState};
 use dialog::Dialog;
+use registrar::Registry;
 use rng::Rng;
 use timer::{Timer, TimerTable};
+use tty::TtyLock;
 
 /// How long an inbound handshake may take, as in Python (`_server.py`).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,8 +60,12 @@ pub struct ActorConfig {
     pub uuid: String,
     /// The OS process id, sent in the handshake.
     pub pid: Option<u32>,
-    /// Whether this actor is a registrar.
+    /// Whether this actor is a registrar: it then serves the registrar
+    /// requests of PROTOCOL.md §9.3 and lists itself.
     pub is_registrar: bool,
+    /// Whether this actor serves the debugger's terminal lock (the root of
+    /// a tree does).
+    pub serve_tty_lock: bool,
     /// The functions peers may call.
     pub endpoints: Endpoints,
     /// How long a peer has to send its `Aid` on a new channel. Python waits
@@ -77,6 +86,7 @@ impl ActorConfig {
             uuid: uuid.into(),
             pid: None,
             is_registrar: false,
+            serve_tty_lock: false,
             endpoints: Endpoints::new(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
@@ -195,6 +205,12 @@ pub enum Event {
     ActorCancelRequested {
         /// Who asked.
         by: Uid,
+    },
+    /// The terminal is ours: one of this actor's own REPLs, queued with
+    /// [`Actor::acquire_tty_lock`], may run.
+    TtyLockAcquired {
+        /// The claim that was granted.
+        ticket: TtyTicket,
     },
     /// A peer sent something the protocol does not allow; it was dropped,
     /// and any dialog it broke has failed.
@@ -317,6 +333,9 @@ pub struct Actor {
     /// An actor-wide cancel in progress: who asked, and the `CancelAck`s
     /// owed once every function has finished.
     cancelling: Option<(Uid, Vec<(ChannelId, String)>)>,
+    registry: Registry,
+    accept_addrs: Vec<Address>,
+    tty: TtyLock,
     timers: TimerTable,
     transmits: VecDeque<ChannelId>,
     /// Last bytes of channels that are closing.
@@ -340,6 +359,9 @@ impl Actor {
             routes: HashMap::new(),
             finished: VecDeque::new(),
             cancelling: None,
+            registry: Registry::default(),
+            accept_addrs: Vec::new(),
+            tty: TtyLock::default(),
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             flushes: VecDeque::new(),
@@ -554,6 +576,7 @@ impl Actor {
             return;
         };
         self.timers.stop(Timer::Handshake(channel));
+        self.registry.drop_waiters(channel);
         if emit_close && ch.is_connected() {
             // What is queued still goes out, before the close.
             if !ch.out.is_empty() {

@@ -377,6 +377,7 @@ impl Actor {
         };
         let result = match d.phase {
             Phase::Opener(phase) => self.opener_msg(id, phase, msg),
+            Phase::Callee(_) if d.kind == Kind::TtyLock => self.tty_lock_msg(id, msg),
             Phase::Callee(_) => self.callee_msg(id, msg),
         };
         if let Err(state) = result {
@@ -497,7 +498,7 @@ impl Actor {
                     }
                     Ok(())
                 }
-                Kind::Func(_) => Err("running an application dialog"),
+                Kind::Func(_) | Kind::TtyLock => Err("running an application dialog"),
             },
             (
                 OpenerPhase::AwaitAck | OpenerPhase::AwaitStarted | OpenerPhase::Running,
@@ -652,6 +653,7 @@ impl Actor {
                     reason: reason.clone(),
                 }),
             ),
+            Phase::Callee(_) if d.kind == Kind::TtyLock => self.tty_claim_lost(id),
             Phase::Callee(_) => {
                 // Nothing can reach the caller any more; the function is
                 // asked to stop and its outcome will be dropped. Python
@@ -689,7 +691,7 @@ impl Actor {
                     );
                 }
             }
-            Kind::Func(_) => {}
+            Kind::Func(_) | Kind::TtyLock => {}
         }
     }
 

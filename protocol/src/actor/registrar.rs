@@ -1,0 +1,269 @@
+//! The registrar: which actor listens where (PROTOCOL.md §9).
+//!
+//! An actor configured as registrar answers these `ns="self"` requests,
+//! each with `StartAck(asyncfunc)` then `Return`:
+//!
+//! | request | kwargs | returns |
+//! |---|---|---|
+//! | `register_actor` | `uid`, `addr` | nil; the address joins the uid's list and leaves any other uid's; waiters for the name wake |
+//! | `unregister_actor` | `uid` | nil |
+//! | `find_actor` | `name` | the addresses of the first uid whose name *or uuid* equals `name` (as Python matches), or nil |
+//! | `wait_for_actor` | `name` | all addresses of uids with exactly that name; held until one registers |
+//! | `get_registry` | — | map `"name.uuid"` → addresses |
+//! | `delete_addr` | `addr` | the uid that held it, or nil; a uid left with no address is dropped |
+//!
+//! Python also checks that a registered address is loopback or private;
+//! we register what we are told, so that tests and containers with other
+//! address plans work, and leave policing addresses to the listener.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::addr::Address;
+use crate::msg::{self, FuncType, Msg, StartAck};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+use super::error::LocalError;
+use super::{Actor, ChannelId};
+
+/// The registrar's table, in registration order.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    entries: Vec<(Uid, Vec<Address>)>,
+    /// `wait_for_actor` requests not answered yet: channel, cid, name.
+    waiters: Vec<(ChannelId, String, String)>,
+}
+
+impl Registry {
+    pub(crate) fn register(&mut self, uid: Uid, addr: Address) {
+        for (other, addrs) in &mut self.entries {
+            if *other != uid {
+                addrs.retain(|a| *a != addr);
+            }
+        }
+        self.entries
+            .retain(|(u, addrs)| *u == uid || !addrs.is_empty());
+        match self.entries.iter_mut().find(|(u, _)| *u == uid) {
+            Some((_, addrs)) => {
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+            None => self.entries.push((uid, vec![addr])),
+        }
+    }
+
+    fn unregister(&mut self, uid: &Uid) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|(u, _)| u != uid);
+        self.entries.len() != before
+    }
+
+    fn find(&self, name: &str) -> Option<&[Address]> {
+        self.entries
+            .iter()
+            .find(|(u, _)| u.name == name || u.uuid == name)
+            .map(|(_, a)| a.as_slice())
+    }
+
+    fn all_named(&self, name: &str) -> Vec<Address> {
+        self.entries
+            .iter()
+            .filter(|(u, _)| u.name == name)
+            .flat_map(|(_, a)| a.iter().cloned())
+            .collect()
+    }
+
+    fn delete_addr(&mut self, addr: &Address) -> Option<Uid> {
+        let (uid, addrs) = self.entries.iter_mut().find(|(_, a)| a.contains(addr))?;
+        addrs.retain(|a| a != addr);
+        let uid = uid.clone();
+        self.entries.retain(|(_, a)| !a.is_empty());
+        Some(uid)
+    }
+
+    /// The table, for inspection.
+    pub(crate) fn entries(&self) -> &[(Uid, Vec<Address>)] {
+        &self.entries
+    }
+
+    /// Forgets the waiters of a closed channel.
+    pub(crate) fn drop_waiters(&mut self, channel: ChannelId) {
+        self.waiters.retain(|(c, _, _)| *c != channel);
+    }
+}
+
+/// `get_registry`'s answer: `"name.uuid"` → addresses, in order.
+struct Table<'a>(&'a [(Uid, Vec<Address>)]);
+
+impl Serialize for Table<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (uid, addrs) in self.0 {
+            map.serialize_entry(&format!("{}.{}", uid.name, uid.uuid), addrs)?;
+        }
+        map.end()
+    }
+}
+
+/// The registrar requests this core serves.
+pub(crate) const METHODS: [&str; 6] = [
+    "register_actor",
+    "unregister_actor",
+    "find_actor",
+    "wait_for_actor",
+    "get_registry",
+    "delete_addr",
+];
+
+impl Actor {
+    /// Serves one registrar request; `start.func` is one of [`METHODS`].
+    pub(super) fn on_registrar_request(&mut self, channel: ChannelId, start: msg::Start) {
+        #[derive(Deserialize)]
+        struct Register {
+            uid: Uid,
+            addr: Address,
+        }
+        #[derive(Deserialize)]
+        struct ByUid {
+            uid: Uid,
+        }
+        #[derive(Deserialize)]
+        struct ByName {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct ByAddr {
+            addr: Address,
+        }
+        let cid = start.cid.clone();
+        let reply: Result<Option<Raw>, String> = match start.func.as_str() {
+            "register_actor" => start.decode_kwargs::<Register>().map_err(|e| e.to_string()).map(|k| {
+                let name = k.uid.name.clone();
+                self.registry.register(k.uid, k.addr);
+                self.wake_waiters(&name);
+                Some(Raw::NIL)
+            }),
+            "unregister_actor" => start.decode_kwargs::<ByUid>().map_err(|e| e.to_string()).map(|k| {
+                if !self.registry.unregister(&k.uid) {
+                    tracing::warn!(uid = %k.uid, "unregister of an actor that was not registered");
+                }
+                Some(Raw::NIL)
+            }),
+            "find_actor" => start
+                .decode_kwargs::<ByName>()
+                .map_err(|e| e.to_string())
+                .map(|k| Some(encode(&self.registry.find(&k.name)))),
+            "wait_for_actor" => start.decode_kwargs::<ByName>().map_err(|e| e.to_string()).map(|k| {
+                let found = self.registry.all_named(&k.name);
+                if found.is_empty() {
+                    self.registry.waiters.push((channel, cid.clone(), k.name));
+                    None
+                } else {
+                    Some(encode(&found))
+                }
+            }),
+            "get_registry" => Ok(Some(encode(&Table(self.registry.entries())))),
+            "delete_addr" => start
+                .decode_kwargs::<ByAddr>()
+                .map_err(|e| e.to_string())
+                .map(|k| Some(encode(&self.registry.delete_addr(&k.addr)))),
+            _ => Err("not a registrar method".to_owned()),
+        };
+        match reply {
+            Err(why) => {
+                // Bad arguments: the call fails before it runs, no StartAck.
+                let err = LocalError::new("TypeError", format!("self.{}: {why}", start.func));
+                self.send_error(channel, &err.into(), Some(&cid));
+            }
+            Ok(reply) => {
+                self.send_msg(
+                    channel,
+                    &Msg::StartAck(StartAck {
+                        cid: cid.clone(),
+                        functype: FuncType::AsyncFunc,
+                    }),
+                );
+                if let Some(pld) = reply {
+                    self.send_msg(channel, &Msg::Return(msg::Return { cid, pld }));
+                }
+            }
+        }
+    }
+
+    fn wake_waiters(&mut self, name: &str) {
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.registry.waiters)
+            .into_iter()
+            .partition(|(_, _, n)| n == name);
+        self.registry.waiters = waiting;
+        if ready.is_empty() {
+            return;
+        }
+        let pld = encode(&self.registry.all_named(name));
+        for (channel, cid, _) in ready {
+            self.send_msg(
+                channel,
+                &Msg::Return(msg::Return {
+                    cid,
+                    pld: pld.clone(),
+                }),
+            );
+        }
+    }
+
+    /// The registrar's table: every registered actor and its addresses, in
+    /// registration order. Empty unless this actor is a registrar.
+    pub fn registry(&self) -> &[(Uid, Vec<Address>)] {
+        self.registry.entries()
+    }
+
+    /// Records this actor's own listening addresses. A registrar lists
+    /// itself under them, without any message (Python's `LocalPortal`).
+    pub fn set_accept_addrs(&mut self, addrs: Vec<Address>) {
+        if self.config.is_registrar {
+            for addr in &addrs {
+                self.registry.register(self.uid.clone(), addr.clone());
+            }
+            let name = self.uid.name.clone();
+            self.wake_waiters(&name);
+        }
+        self.accept_addrs = addrs;
+    }
+
+    /// This actor's listening addresses, as set by the driver.
+    pub fn accept_addrs(&self) -> &[Address] {
+        &self.accept_addrs
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Raw {
+    // Addresses, uids and strings always encode.
+    Raw::encode(value).expect("registrar replies encode")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uid(n: &str, u: &str) -> Uid {
+        Uid::new(n, u)
+    }
+
+    #[test]
+    fn an_address_belongs_to_one_uid() {
+        let mut r = Registry::default();
+        let a = Address::tcp("127.0.0.1", 1);
+        r.register(uid("x", "1"), a.clone());
+        r.register(uid("x", "1"), a.clone());
+        assert_eq!(r.entries(), [(uid("x", "1"), vec![a.clone()])]);
+        // Another uid takes the address over; the first is left with none
+        // and dropped.
+        r.register(uid("y", "2"), a.clone());
+        assert_eq!(r.entries(), [(uid("y", "2"), vec![a.clone()])]);
+        assert_eq!(r.find("2"), Some(&[a.clone()][..]), "a uuid matches too");
+        assert_eq!(r.delete_addr(&a), Some(uid("y", "2")));
+        assert!(r.entries().is_empty());
+        assert_eq!(r.delete_addr(&a), None);
+    }
+}
