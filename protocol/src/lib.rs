@@ -81,9 +81,10 @@ pub use actor::{
     ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED,
     CancelCause, ChannelId, ChannelOrigin, ChildId, CloseReason, ContextOptions,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogId, Endpoints, Event,
-    Incoming, LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR,
-    OVERRUN_BACKLOG, Output, REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role,
-    STREAM_OVERRUN, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
+    ExitStatus, Incoming, LocalError, LookupError, MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED,
+    MSG_TYPE_ERROR, OVERRUN_BACKLOG, Output, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER,
+    REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Signal,
+    SpawnRequest, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};

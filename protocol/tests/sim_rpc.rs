@@ -41,7 +41,11 @@ fn root_and_worker(seed: u64) -> (Sim, usize, usize) {
         .handle("app.math", "slow_square", |kw| {
             let a: Args = kw.decode().unwrap();
             // Later calls answer sooner, so replies overtake each other.
-            Reply::After(Duration::from_millis(100 - a.x as u64), Ok(int(a.x * a.x)))
+            // 5 ms apart: more than the network jitter.
+            Reply::After(
+                Duration::from_millis(200 - 5 * a.x as u64),
+                Ok(int(a.x * a.x)),
+            )
         })
         .handle("app.math", "fail", |_| {
             Reply::Now(Err(LocalError::new("ValueError", "no good")

@@ -73,6 +73,8 @@ pub(crate) enum Kind {
     CancelTask { target: Option<DialogId> },
     /// A peer's request for the terminal, served by the core (root only).
     TtyLock,
+    /// The supervisor's `self.cancel` to a child it reaps.
+    Reap { child: super::ids::ChildId },
 }
 
 impl Kind {
@@ -80,7 +82,7 @@ impl Kind {
     pub(crate) fn functype(self) -> FuncType {
         match self {
             Kind::Func(t) => t,
-            Kind::CancelActor | Kind::CancelTask { .. } => FuncType::AsyncFunc,
+            Kind::CancelActor | Kind::CancelTask { .. } | Kind::Reap { .. } => FuncType::AsyncFunc,
             Kind::TtyLock => FuncType::Context,
         }
     }

@@ -9,6 +9,7 @@ mod ids;
 mod opener;
 mod registrar;
 mod rng;
+mod supervise;
 mod timer;
 mod tty;
 
@@ -35,12 +36,16 @@ pub use error::{
 };
 pub use ids::{ChannelId, ChildId, DialogId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use supervise::{
+    ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, RuntimeVars, Signal, SpawnRequest,
+};
 pub use tty::TtyTicket;
 
 use channel::{Channel, ChannelState};
 use dialog::Dialog;
 use registrar::Registry;
 use rng::Rng;
+use supervise::Child;
 use timer::{Timer, TimerTable};
 use tty::TtyLock;
 
@@ -136,6 +141,30 @@ pub enum Action {
         /// The channel.
         channel: ChannelId,
     },
+    /// Start a child actor process; then call [`Actor::handle_spawned`]
+    /// or [`Actor::handle_spawn_failed`], and [`Actor::handle_process_exited`]
+    /// when it ends.
+    Spawn {
+        /// The child.
+        child: ChildId,
+        /// Its uid, which it must use in its handshake (a Python child takes
+        /// it as `--uid "('name', 'uuid')"`).
+        uid: Uid,
+        /// Where it connects back to (`--parent_addr`); `None` if this
+        /// actor has no accept address yet.
+        parent_addr: Option<Address>,
+        /// Whether the debugger is on in the child.
+        debug_mode: bool,
+    },
+    /// Send a signal to a child's process.
+    Signal {
+        /// The child.
+        child: ChildId,
+        /// Its process id.
+        pid: u32,
+        /// Which signal.
+        signal: Signal,
+    },
 }
 
 /// Something the application should know.
@@ -212,6 +241,45 @@ pub enum Event {
         /// The claim that was granted.
         ticket: TtyTicket,
     },
+    /// A child could not be started; it is forgotten.
+    SpawnFailed {
+        /// The child.
+        child: ChildId,
+        /// Why.
+        reason: String,
+    },
+    /// A child connected back and was sent its `SpawnSpec`: `channel` is
+    /// the way to it (Python's portal to the child).
+    ChildConnected {
+        /// The child.
+        child: ChildId,
+        /// Its spawn channel.
+        channel: ChannelId,
+    },
+    /// A child's process ended; it is forgotten.
+    ChildExited {
+        /// The child.
+        child: ChildId,
+        /// Its uid.
+        uid: Uid,
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// The parent sent this actor its boot configuration (in a child, right
+    /// after [`Actor::connect_parent`]'s handshake). The runtime vars are
+    /// already applied; the application binds its listeners and registers.
+    SpawnSpecReceived {
+        /// The configuration.
+        spec: crate::msg::SpawnSpec,
+    },
+    /// The channel to the parent closed. Every function this actor runs has
+    /// been sent [`Event::Cancel`]; the actor should exit.
+    ParentLost {
+        /// The parent channel.
+        channel: ChannelId,
+        /// Why it closed.
+        reason: CloseReason,
+    },
     /// A peer sent something the protocol does not allow; it was dropped,
     /// and any dialog it broke has failed.
     Violation {
@@ -247,6 +315,8 @@ pub enum CancelCause {
     /// The channel to the caller closed: whatever the function does now
     /// goes nowhere.
     ChannelClosed,
+    /// This actor lost its parent and cancels itself.
+    ParentLost,
 }
 
 /// A local misuse of the API: the operation was refused and changed
@@ -336,6 +406,12 @@ pub struct Actor {
     registry: Registry,
     accept_addrs: Vec<Address>,
     tty: TtyLock,
+    children: HashMap<ChildId, Child>,
+    runtime_vars: RuntimeVars,
+    /// A child's channel to its parent.
+    parent: Option<ChannelId>,
+    /// The parent's `SpawnSpec` has not arrived yet.
+    awaiting_spawn_spec: bool,
     timers: TimerTable,
     transmits: VecDeque<ChannelId>,
     /// Last bytes of channels that are closing.
@@ -362,6 +438,10 @@ impl Actor {
             registry: Registry::default(),
             accept_addrs: Vec::new(),
             tty: TtyLock::default(),
+            children: HashMap::new(),
+            runtime_vars: RuntimeVars::default(),
+            parent: None,
+            awaiting_spawn_spec: false,
             timers: TimerTable::default(),
             transmits: VecDeque::new(),
             flushes: VecDeque::new(),
@@ -598,6 +678,14 @@ impl Actor {
         for id in dialogs {
             self.on_channel_lost(id, channel, &reason);
         }
+        for child in self.children.values_mut() {
+            if child.channel == Some(channel) {
+                child.channel = None;
+            }
+        }
+        if self.parent == Some(channel) {
+            self.on_parent_lost(channel, reason.clone());
+        }
         // The application hears of channels it saw open or asked for; an
         // inbound connection that never finished its handshake is only
         // logged, and an answered probe has said all it had to.
@@ -642,6 +730,7 @@ impl Actor {
                     self.close_channel(channel, CloseReason::HandshakeTimeout(timeout));
                 }
                 Timer::CancelAck(dialog) => self.on_cancel_timeout(dialog),
+                Timer::Reap(child) => self.on_reap_timer(now, child),
             }
         }
     }
@@ -698,6 +787,19 @@ impl Actor {
                 return;
             }
         };
+        if self.parent == Some(channel) && self.awaiting_spawn_spec {
+            match msg {
+                Msg::SpawnSpec(spec) => self.on_spawn_spec(channel, spec),
+                other => {
+                    let what = format!(
+                        "expected SpawnSpec from the parent, got {}",
+                        other.msg_type()
+                    );
+                    self.close_channel(channel, CloseReason::InvalidHandshake(what));
+                }
+            }
+            return;
+        }
         match msg {
             Msg::Start(start) => self.on_start(now, channel, peer, start),
             Msg::Aid(_) | Msg::SpawnSpec(_) => {
@@ -707,7 +809,7 @@ impl Actor {
                 self.events
                     .push_back(Event::Violation { channel, violation });
             }
-            other => self.on_dialog_msg(channel, peer, other),
+            other => self.on_dialog_msg(now, channel, peer, other),
         }
     }
 
@@ -728,9 +830,14 @@ impl Actor {
                 self.close_channel(channel, CloseReason::Probe);
             }
             ChannelOrigin::Accepted | ChannelOrigin::Connected => {
+                let origin = ch.origin;
                 ch.state = ChannelState::Open { peer: peer.clone() };
+                let uid = peer.uid();
                 self.events
                     .push_back(Event::ChannelOpened { channel, peer });
+                if origin == ChannelOrigin::Accepted {
+                    self.maybe_child_connected(channel, &uid);
+                }
             }
         }
     }

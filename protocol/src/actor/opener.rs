@@ -350,7 +350,7 @@ impl Actor {
     }
 
     /// Everything a dialog receives after its `Start`.
-    pub(super) fn on_dialog_msg(&mut self, channel: ChannelId, peer: Uid, msg: Msg) {
+    pub(super) fn on_dialog_msg(&mut self, now: Instant, channel: ChannelId, peer: Uid, msg: Msg) {
         let msg_type = msg.msg_type().as_str();
         let Some(cid) = msg.cid().map(str::to_owned) else {
             // A cid-less `Error` is a runtime-level failure of the peer;
@@ -376,7 +376,7 @@ impl Actor {
             return;
         };
         let result = match d.phase {
-            Phase::Opener(phase) => self.opener_msg(id, phase, msg),
+            Phase::Opener(phase) => self.opener_msg(now, id, phase, msg),
             Phase::Callee(_) if d.kind == Kind::TtyLock => self.tty_lock_msg(id, msg),
             Phase::Callee(_) => self.callee_msg(id, msg),
         };
@@ -406,6 +406,7 @@ impl Actor {
     /// fit.
     fn opener_msg(
         &mut self,
+        now: Instant,
         id: DialogId,
         phase: OpenerPhase,
         msg: Msg,
@@ -496,6 +497,10 @@ impl Actor {
                         let err = DialogError::CancelledAsRequested { error: None };
                         self.deliver_final(target, Incoming::Error(err));
                     }
+                    Ok(())
+                }
+                Kind::Reap { child } => {
+                    self.on_reap_acked(now, id, child);
                     Ok(())
                 }
                 Kind::Func(_) | Kind::TtyLock => Err("running an application dialog"),
@@ -641,7 +646,7 @@ impl Actor {
         };
         match d.phase {
             Phase::Opener(OpenerPhase::Done) => {}
-            Phase::Opener(_) if matches!(d.kind, Kind::CancelTask { .. }) => {
+            Phase::Opener(_) if matches!(d.kind, Kind::CancelTask { .. } | Kind::Reap { .. }) => {
                 // A runtime request: nobody waits on it but its target,
                 // which fails on its own account.
                 self.remove_dialog(id);
@@ -691,7 +696,7 @@ impl Actor {
                     );
                 }
             }
-            Kind::Func(_) | Kind::TtyLock => {}
+            Kind::Func(_) | Kind::TtyLock | Kind::Reap { .. } => {}
         }
     }
 

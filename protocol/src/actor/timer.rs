@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::ids::{ChannelId, DialogId};
+use super::ids::{ChannelId, ChildId, DialogId};
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12,6 +12,8 @@ pub(crate) enum Timer {
     Handshake(ChannelId),
     /// Our cancel request (the dialog) must be acknowledged by then.
     CancelAck(DialogId),
+    /// The next step of reaping a child is due.
+    Reap(ChildId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].

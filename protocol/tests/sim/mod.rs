@@ -43,9 +43,16 @@ pub struct Cx<'a> {
     pub actor: &'a mut Actor,
     pub now: Instant,
     wakes: &'a mut Vec<(Duration, u64)>,
+    exit: &'a mut Option<i32>,
 }
 
 impl Cx<'_> {
+    /// Ends this actor's process with `code` once the current callback
+    /// returns (its connections close after what it sent).
+    pub fn exit(&mut self, code: i32) {
+        *self.exit = Some(code);
+    }
+
     /// Asks for [`App::on_wake`] with `token` after `delay`.
     pub fn wake_after(&mut self, delay: Duration, token: u64) {
         self.wakes.push((delay, token));
@@ -74,7 +81,16 @@ pub struct Node {
     pub addr: Address,
     pub alive: bool,
     timeout: Option<Instant>,
+    /// Set when the node's process is a child of another node.
+    pub parent: Option<(usize, tractor_protocol::ChildId)>,
+    /// The process ignores SIGTERM (a hung or shielded task).
+    pub ignores_term: bool,
+    /// How the process ended, once it has.
+    pub exit: Option<tractor_protocol::ExitStatus>,
 }
+
+/// Builds the application of a spawned child, by the child's name.
+pub type Template = Box<dyn FnMut(&str) -> Option<(ActorConfig, Box<dyn App>)>>;
 
 enum Delivery {
     Data { bytes: Bytes },
@@ -103,6 +119,9 @@ pub struct Sim {
     /// Every message sent between actors, in send order.
     pub wire: Vec<Wire>,
     decoders: HashMap<(usize, ChannelId), (FrameDecoder, BytesMut)>,
+    /// Makes the applications of spawned children.
+    pub templates: Option<Template>,
+    next_port: u16,
     pub min_latency: Duration,
     pub max_latency: Duration,
 }
@@ -123,6 +142,8 @@ impl Sim {
             rng: seed ^ 0x5eed,
             wire: Vec::new(),
             decoders: HashMap::new(),
+            templates: None,
+            next_port: 40000,
             min_latency: Duration::from_micros(50),
             max_latency: Duration::from_millis(2),
         }
@@ -153,13 +174,26 @@ impl Sim {
         config.seed = self.random();
         config.pid = Some(1000 + index as u32);
         self.listeners.insert(addr.clone(), index);
+        self.add_boxed(config, addr, Box::new(app))
+    }
+
+    fn add_boxed(&mut self, mut config: ActorConfig, addr: Address, app: Box<dyn App>) -> usize {
+        let index = self.nodes.len();
+        config.seed = self.random();
+        config.pid = Some(1000 + index as u32);
+        self.listeners.insert(addr.clone(), index);
+        let mut actor = Actor::new(config);
+        actor.set_accept_addrs(vec![addr.clone()]);
         self.nodes.push(Node {
-            actor: Actor::new(config),
-            app: Box::new(app),
+            actor,
+            app,
             events: Vec::new(),
             addr,
             alive: true,
             timeout: None,
+            parent: None,
+            ignores_term: false,
+            exit: None,
         });
         index
     }
@@ -173,15 +207,20 @@ impl Sim {
     /// take effect.
     pub fn with<T>(&mut self, node: usize, f: impl FnOnce(&mut Cx<'_>) -> T) -> T {
         let mut wakes = Vec::new();
+        let mut exit = None;
         let now = self.now;
         let n = &mut self.nodes[node];
         let out = f(&mut Cx {
             actor: &mut n.actor,
             now,
             wakes: &mut wakes,
+            exit: &mut exit,
         });
         self.schedule_wakes(node, wakes);
         self.drain(node);
+        if let Some(code) = exit {
+            self.end_process(node, Some(code), None, None);
+        }
         out
     }
 
@@ -205,6 +244,7 @@ impl Sim {
                 Output::Action(a) => self.act(node, a),
                 Output::Event(e) => {
                     let mut wakes = Vec::new();
+                    let mut exit = None;
                     let now = self.now;
                     let n = &mut self.nodes[node];
                     n.events.push(e.clone());
@@ -213,10 +253,17 @@ impl Sim {
                             actor: &mut n.actor,
                             now,
                             wakes: &mut wakes,
+                            exit: &mut exit,
                         },
                         &e,
                     );
                     self.schedule_wakes(node, wakes);
+                    if let Some(code) = exit {
+                        // Flush what the actor queued, then end.
+                        self.drain_transmits(node);
+                        self.end_process(node, Some(code), None, None);
+                        return;
+                    }
                 }
                 Output::Timeout(t) => {
                     self.nodes[node].timeout = t;
@@ -303,7 +350,112 @@ impl Sim {
                     );
                 }
             }
+            Action::Spawn {
+                child,
+                uid,
+                parent_addr,
+                ..
+            } => {
+                let now = self.now;
+                let made = self.templates.as_mut().and_then(|t| t(&uid.name));
+                let Some((mut config, app)) = made else {
+                    self.nodes[node].actor.handle_spawn_failed(
+                        now,
+                        child,
+                        "no such program".into(),
+                    );
+                    return;
+                };
+                config.name = uid.name.clone();
+                config.uuid = uid.uuid.clone();
+                self.next_port += 1;
+                let addr = tcp(self.next_port);
+                let kid = self.add_boxed(config, addr, app);
+                self.nodes[kid].parent = Some((node, child));
+                let pid = 1000 + kid as u32;
+                self.nodes[node].actor.handle_spawned(now, child, pid);
+                if let Some(parent_addr) = parent_addr {
+                    self.with(kid, |cx| {
+                        cx.actor.connect_parent(parent_addr);
+                    });
+                }
+            }
+            Action::Signal { pid, signal, .. } => {
+                let kid = (pid - 1000) as usize;
+                if !self.nodes[kid].alive {
+                    return;
+                }
+                match signal {
+                    tractor_protocol::Signal::Terminate if self.nodes[kid].ignores_term => {}
+                    tractor_protocol::Signal::Terminate => {
+                        self.end_process(kid, None, Some(15), Some("killed"))
+                    }
+                    tractor_protocol::Signal::Kill => {
+                        self.end_process(kid, None, Some(9), Some("killed"))
+                    }
+                }
+            }
             other => panic!("the simulator does not handle {other:?}"),
+        }
+    }
+
+    /// Writes out what a node queued, without handling its events.
+    fn drain_transmits(&mut self, node: usize) {
+        loop {
+            match self.nodes[node].actor.poll_output() {
+                Output::Transmit(t) => self.transmit(node, t.channel, t.data),
+                Output::Action(Action::Close { channel }) => {
+                    self.act(node, Action::Close { channel })
+                }
+                Output::Timeout(_) => return,
+                _ => {}
+            }
+        }
+    }
+
+    /// Ends a node's process: its connections close (after what it sent,
+    /// or reset if it was killed), and its parent hears of the exit.
+    pub fn end_process(
+        &mut self,
+        node: usize,
+        code: Option<i32>,
+        signal: Option<i32>,
+        reset: Option<&str>,
+    ) {
+        if !self.nodes[node].alive {
+            return;
+        }
+        self.nodes[node].alive = false;
+        let status = tractor_protocol::ExitStatus { code, signal };
+        self.nodes[node].exit = Some(status);
+        self.listeners.retain(|_, n| *n != node);
+        let channels: Vec<_> = self
+            .links
+            .keys()
+            .filter(|(n, _)| *n == node)
+            .map(|(_, c)| *c)
+            .collect();
+        for channel in channels {
+            if let Some((peer, peer_channel)) = self.links.remove(&(node, channel)) {
+                self.links.remove(&(peer, peer_channel));
+                let error = reset.map(|r| r.to_owned());
+                self.send_along(
+                    node,
+                    channel,
+                    peer,
+                    peer_channel,
+                    Delivery::Closed { error },
+                );
+            }
+        }
+        if let Some((parent, child)) = self.nodes[node].parent
+            && self.nodes[parent].alive
+        {
+            let now = self.now;
+            self.nodes[parent]
+                .actor
+                .handle_process_exited(now, child, status);
+            self.drain(parent);
         }
     }
 
@@ -325,29 +477,10 @@ impl Sim {
         self.drain(node);
     }
 
-    /// Kills an actor: its connections reset, it does nothing more.
+    /// Kills an actor (SIGKILL from outside): its connections reset, it
+    /// does nothing more, its parent hears of the exit.
     pub fn crash(&mut self, node: usize) {
-        self.nodes[node].alive = false;
-        let channels: Vec<_> = self
-            .links
-            .keys()
-            .filter(|(n, _)| *n == node)
-            .map(|(_, c)| *c)
-            .collect();
-        for channel in channels {
-            if let Some((peer, peer_channel)) = self.links.remove(&(node, channel)) {
-                self.links.remove(&(peer, peer_channel));
-                self.send_along(
-                    node,
-                    channel,
-                    peer,
-                    peer_channel,
-                    Delivery::Closed {
-                        error: Some("connection reset".into()),
-                    },
-                );
-            }
-        }
+        self.end_process(node, None, Some(9), Some("connection reset"));
     }
 
     /// The next moment something happens.
@@ -397,17 +530,22 @@ impl Sim {
             let (node, token) = self.wakes.remove(&key).unwrap();
             if self.nodes[node].alive {
                 let mut wakes = Vec::new();
+                let mut exit = None;
                 let n = &mut self.nodes[node];
                 n.app.on_wake(
                     &mut Cx {
                         actor: &mut n.actor,
                         now,
                         wakes: &mut wakes,
+                        exit: &mut exit,
                     },
                     token,
                 );
                 self.schedule_wakes(node, wakes);
                 self.drain(node);
+                if let Some(code) = exit {
+                    self.end_process(node, Some(code), None, None);
+                }
             }
             return true;
         }

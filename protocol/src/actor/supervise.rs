@@ -1,0 +1,451 @@
+//! Children: spawning, the `SpawnSpec` step, reaping; and, in a child, its
+//! parent (PROTOCOL.md §3.2–§3.4, §8).
+//!
+//! A child's life as its parent's core sees it:
+//!
+//! ```text
+//!  spawn() --Action::Spawn--> Starting --handle_spawned(pid)--> Booting
+//!                                                                  |
+//!           the child connects back and its Aid carries its uid:   |
+//!           SpawnSpec is sent, Event::ChildConnected               v
+//!                                                               Running
+//!  cancel_child():                                                 |
+//!    self.cancel ----CancelAck-----------------+                   |
+//!      | no CancelAck in 0.5 s                 v                   |
+//!      v                                   AwaitExit               |
+//!    SIGTERM (not in debug mode) ---------> (1.6 s) --> SIGKILL    |
+//!                                                                  v
+//!  handle_process_exited() at any point ------------------> Event::ChildExited
+//! ```
+//!
+//! Every wait is a timer-table entry and every signal an action: the core
+//! decides, the driver sends the signal and reports the exit.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::addr::Address;
+use crate::msg::{self, Msg};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+use super::channel::CloseReason;
+use super::dialog::{Dialog, Kind, OpenerPhase, Phase};
+use super::ids::{ChannelId, ChildId, DialogId};
+use super::timer::Timer;
+use super::{Action, Actor, CancelCause, Event, Role};
+
+/// How long a child has to acknowledge `self.cancel` before it is sent
+/// SIGTERM (Python's `Portal.cancel_timeout`).
+pub const REAP_CANCEL_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long a child has to exit once cancelled or terminated before it is
+/// sent SIGKILL (Python's hard reap, `terminate_after=1.6`).
+pub const REAP_KILL_AFTER: Duration = Duration::from_millis(1600);
+
+/// The process-wide settings a tree shares, sent to every child in its
+/// `SpawnSpec` (`_runtime_vars`, PROTOCOL.md §3.4), keys in Python's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeVars {
+    /// Whether this actor is the root of the tree.
+    #[serde(rename = "_is_root")]
+    pub is_root: bool,
+    /// The root's first accept address: where the terminal lock is asked for.
+    #[serde(rename = "_root_mailbox", with = "maybe_addr")]
+    pub root_mailbox: Option<Address>,
+    /// Every accept address of the root.
+    #[serde(rename = "_root_addrs")]
+    pub root_addrs: Vec<Address>,
+    /// Transports children listen on: `["tcp"]` or `["uds"]`.
+    #[serde(rename = "_enable_tpts")]
+    pub enable_transports: Vec<String>,
+    /// Registrar addresses.
+    #[serde(rename = "_registry_addrs")]
+    pub registry_addrs: Vec<Address>,
+    /// Whether the multi-process debugger is on.
+    #[serde(rename = "_debug_mode")]
+    pub debug_mode: bool,
+    /// Python only; always false.
+    #[serde(default)]
+    pub repl_fixture: bool,
+    /// Python only (sync pause support).
+    #[serde(default)]
+    pub use_greenback: bool,
+    /// Whether SIGUSR1 dumps the task tree.
+    #[serde(default)]
+    pub use_stackscope: bool,
+    /// Python only: the child runs trio as an asyncio guest.
+    #[serde(rename = "_is_infected_aio", default)]
+    pub is_infected_aio: bool,
+}
+
+impl Default for RuntimeVars {
+    fn default() -> Self {
+        RuntimeVars {
+            is_root: true,
+            root_mailbox: None,
+            root_addrs: Vec::new(),
+            enable_transports: vec!["tcp".to_owned()],
+            registry_addrs: Vec::new(),
+            debug_mode: false,
+            repl_fixture: false,
+            use_greenback: false,
+            use_stackscope: false,
+            is_infected_aio: false,
+        }
+    }
+}
+
+/// `_root_mailbox`: an address, or nil / `[nil, nil]` before the root has
+/// one.
+mod maybe_addr {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        addr: &Option<Address>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        addr.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Address>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Addr(Address),
+            Unset(#[allow(dead_code)] Option<(Option<()>, Option<()>)>),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Addr(a) => Some(a),
+            Either::Unset(_) => None,
+        })
+    }
+}
+
+/// What to spawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnRequest {
+    /// The child's name.
+    pub name: String,
+    /// Namespaces the child may serve, with the source path Python uses to
+    /// import them (empty for Rust children): `enable_modules`.
+    pub enable_modules: Vec<(String, String)>,
+    /// Addresses the child must listen on; `None` lets it pick.
+    pub bind_addrs: Option<Vec<Address>>,
+    /// Whether the debugger is on in the child (defaults to the tree's).
+    pub debug_mode: Option<bool>,
+}
+
+impl SpawnRequest {
+    /// A child named `name`, serving nothing, listening where it likes.
+    pub fn new(name: impl Into<String>) -> Self {
+        SpawnRequest {
+            name: name.into(),
+            enable_modules: Vec::new(),
+            bind_addrs: None,
+            debug_mode: None,
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// The exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// A signal for the driver to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: please stop now.
+    Terminate,
+    /// SIGKILL: the last resort.
+    Kill,
+}
+
+/// Where a child is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildPhase {
+    /// The driver is starting the process.
+    Starting,
+    /// The process runs; it has not connected back yet.
+    Booting,
+    /// Connected, `SpawnSpec` sent.
+    Running,
+}
+
+/// Where a child's reaping is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reap {
+    /// Not being reaped.
+    No,
+    /// `self.cancel` sent; its dialog.
+    Cancelling(DialogId),
+    /// Asked to stop (acknowledged, or terminated): waiting for the exit.
+    AwaitExit,
+    /// Killed: waiting for the exit report.
+    Killed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) uid: Uid,
+    pub(crate) request: SpawnRequest,
+    pub(crate) phase: ChildPhase,
+    pub(crate) pid: Option<u32>,
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) reap: Reap,
+}
+
+impl Actor {
+    /// Starts a child actor: emits [`Action::Spawn`]. When it has connected
+    /// back and been sent its `SpawnSpec`, [`Event::ChildConnected`] gives
+    /// the channel to it; when its process ends, [`Event::ChildExited`].
+    pub fn spawn(&mut self, _now: Instant, request: SpawnRequest) -> ChildId {
+        let id = ChildId(self.next_id());
+        let uid = Uid::new(request.name.clone(), self.rng.uuid4());
+        let debug_mode = request.debug_mode.unwrap_or(self.runtime_vars.debug_mode);
+        self.actions.push_back(Action::Spawn {
+            child: id,
+            uid: uid.clone(),
+            parent_addr: self.accept_addrs.first().cloned(),
+            debug_mode,
+        });
+        self.children.insert(
+            id,
+            Child {
+                uid,
+                request,
+                phase: ChildPhase::Starting,
+                pid: None,
+                channel: None,
+                reap: Reap::No,
+            },
+        );
+        id
+    }
+
+    /// The child's process runs, as `pid`.
+    pub fn handle_spawned(&mut self, _now: Instant, child: ChildId, pid: u32) {
+        if let Some(c) = self.children.get_mut(&child)
+            && c.phase == ChildPhase::Starting
+        {
+            c.phase = ChildPhase::Booting;
+            c.pid = Some(pid);
+        }
+    }
+
+    /// The child's process could not be started.
+    pub fn handle_spawn_failed(&mut self, _now: Instant, child: ChildId, reason: String) {
+        if self.children.remove(&child).is_some() {
+            self.events.push_back(Event::SpawnFailed { child, reason });
+        }
+    }
+
+    /// The child's process ended; its state is dropped.
+    pub fn handle_process_exited(&mut self, _now: Instant, child: ChildId, status: ExitStatus) {
+        let Some(c) = self.children.remove(&child) else {
+            return;
+        };
+        self.timers.stop(Timer::Reap(child));
+        if let Reap::Cancelling(dialog) = c.reap {
+            self.remove_dialog(dialog);
+        }
+        self.events.push_back(Event::ChildExited {
+            child,
+            uid: c.uid,
+            status,
+        });
+    }
+
+    /// A channel finished its handshake with a peer claiming `peer`: if it
+    /// is a child we wait for, this is its spawn channel.
+    pub(super) fn maybe_child_connected(&mut self, channel: ChannelId, peer: &Uid) {
+        let Some((&id, child)) = self
+            .children
+            .iter_mut()
+            .find(|(_, c)| c.uid == *peer && c.channel.is_none() && c.phase != ChildPhase::Running)
+        else {
+            return;
+        };
+        child.phase = ChildPhase::Running;
+        child.channel = Some(channel);
+        let mut vars = self.runtime_vars.clone();
+        vars.is_root = false;
+        if let Some(debug) = child.request.debug_mode {
+            vars.debug_mode = debug;
+        }
+        let spec = msg::SpawnSpec {
+            parent_main_data: Raw::EMPTY_MAP,
+            runtime_vars: Raw::encode(&vars).expect("runtime vars encode"),
+            enable_modules: child.request.enable_modules.clone(),
+            reg_addrs: self.runtime_vars.registry_addrs.clone(),
+            bind_addrs: child.request.bind_addrs.clone(),
+        };
+        self.send_msg(channel, &Msg::SpawnSpec(spec));
+        self.events
+            .push_back(Event::ChildConnected { child: id, channel });
+    }
+
+    /// Reaps a child: asks it to cancel, then escalates to SIGTERM and
+    /// SIGKILL if it does not go (PROTOCOL.md §8.2). In debug mode SIGTERM
+    /// is skipped and SIGKILL waits while the terminal lock is held, so
+    /// that no REPL is killed mid-session. Reaping twice does nothing more.
+    pub fn cancel_child(&mut self, now: Instant, child: ChildId) {
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
+        if c.reap != Reap::No {
+            return;
+        }
+        let peer = c.uid.clone();
+        let channel = c.channel.filter(|ch| self.peer(*ch).is_some());
+        match channel {
+            Some(channel) => {
+                let uid = self.uid.clone();
+                let id = DialogId(self.next_id());
+                let cid = self.rng.uuid4();
+                let start = msg::Start::new(cid.clone(), "self", "cancel", Raw::EMPTY_MAP, uid);
+                self.routes.insert((peer.clone(), cid.clone()), id);
+                let dialog = Dialog::new(
+                    cid,
+                    peer,
+                    channel,
+                    Kind::Reap { child },
+                    Phase::Opener(OpenerPhase::AwaitAck),
+                );
+                self.dialogs.insert(id, dialog);
+                self.send_msg(channel, &Msg::Start(start));
+                self.set_reap(child, Reap::Cancelling(id), now + REAP_CANCEL_TIMEOUT);
+            }
+            None => self.escalate(now, child),
+        }
+    }
+
+    /// The child acknowledged `self.cancel`.
+    pub(super) fn on_reap_acked(&mut self, now: Instant, dialog: DialogId, child: ChildId) {
+        self.remove_dialog(dialog);
+        if self
+            .children
+            .get(&child)
+            .is_some_and(|c| c.reap == Reap::Cancelling(dialog))
+        {
+            self.set_reap(child, Reap::AwaitExit, now + REAP_KILL_AFTER);
+        }
+    }
+
+    /// The reap deadline of a child passed.
+    pub(super) fn on_reap_timer(&mut self, now: Instant, child: ChildId) {
+        let Some(c) = self.children.get(&child) else {
+            return;
+        };
+        match c.reap {
+            Reap::Cancelling(dialog) => {
+                self.remove_dialog(dialog);
+                self.escalate(now, child);
+            }
+            Reap::AwaitExit => {
+                if self.runtime_vars.debug_mode && self.tty_lock_holder().is_some() {
+                    // Someone is in a REPL: look again soon.
+                    self.set_reap(child, Reap::AwaitExit, now + REAP_CANCEL_TIMEOUT);
+                    return;
+                }
+                self.signal(child, Signal::Kill);
+                self.set_reap(child, Reap::Killed, now + REAP_KILL_AFTER);
+            }
+            Reap::Killed => {
+                // The exit report is the driver's to give; ask again.
+                self.signal(child, Signal::Kill);
+                self.set_reap(child, Reap::Killed, now + REAP_KILL_AFTER);
+            }
+            Reap::No => {}
+        }
+    }
+
+    /// No acknowledgment: SIGTERM (not in debug mode), then the kill
+    /// deadline.
+    fn escalate(&mut self, now: Instant, child: ChildId) {
+        if !self.runtime_vars.debug_mode {
+            self.signal(child, Signal::Terminate);
+        }
+        self.set_reap(child, Reap::AwaitExit, now + REAP_KILL_AFTER);
+    }
+
+    fn set_reap(&mut self, child: ChildId, reap: Reap, deadline: Instant) {
+        if let Some(c) = self.children.get_mut(&child) {
+            c.reap = reap;
+            self.timers.set(Timer::Reap(child), deadline);
+        }
+    }
+
+    fn signal(&mut self, child: ChildId, signal: Signal) {
+        if let Some(pid) = self.children.get(&child).and_then(|c| c.pid) {
+            self.actions
+                .push_back(Action::Signal { child, pid, signal });
+        }
+    }
+
+    /// The children of this actor, with their uids.
+    pub fn children(&self) -> impl Iterator<Item = (ChildId, &Uid)> {
+        self.children.iter().map(|(id, c)| (*id, &c.uid))
+    }
+
+    /// The tree's shared settings as this actor knows them.
+    pub fn runtime_vars(&self) -> &RuntimeVars {
+        &self.runtime_vars
+    }
+
+    /// Sets the tree's shared settings (the root does; a child takes them
+    /// from its `SpawnSpec`).
+    pub fn set_runtime_vars(&mut self, vars: RuntimeVars) {
+        self.runtime_vars = vars;
+    }
+
+    /// Connects to the parent at `addr` (a child's first act): after the
+    /// handshake the parent's `SpawnSpec` arrives as
+    /// [`Event::SpawnSpecReceived`]. If this channel is ever lost, the actor
+    /// cancels itself: [`Event::ParentLost`].
+    pub fn connect_parent(&mut self, addr: Address) -> ChannelId {
+        let id = self.connect(addr);
+        self.parent = Some(id);
+        self.awaiting_spawn_spec = true;
+        id
+    }
+
+    /// The first message on the parent channel after the handshake.
+    pub(super) fn on_spawn_spec(&mut self, channel: ChannelId, spec: msg::SpawnSpec) {
+        self.awaiting_spawn_spec = false;
+        match spec.decode_runtime_vars::<RuntimeVars>() {
+            Ok(vars) => self.runtime_vars = vars,
+            Err(e) => tracing::warn!(%channel, error = %e, "parent's runtime vars not understood"),
+        }
+        self.events.push_back(Event::SpawnSpecReceived { spec });
+    }
+
+    /// The parent channel closed: nobody is left to report to, so the actor
+    /// cancels everything it runs (Python leaves such children orphaned,
+    /// PROTOCOL.md §8.4).
+    pub(super) fn on_parent_lost(&mut self, channel: ChannelId, reason: CloseReason) {
+        self.parent = None;
+        let me = self.uid.clone();
+        if self.cancelling.is_none() {
+            self.cancelling = Some((me.clone(), Vec::new()));
+        }
+        let running: Vec<DialogId> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| d.role() == Role::Callee && d.is_app() && !d.orphaned)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in running {
+            self.request_cancel(id, me.clone(), CancelCause::ParentLost);
+        }
+        self.events.push_back(Event::ParentLost { channel, reason });
+    }
+}

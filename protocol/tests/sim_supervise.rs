@@ -1,0 +1,453 @@
+//! Spawning, reaping and parent loss in the simulated network, with
+//! simulated processes. Tests named after a scenario id of SCENARIOS.md
+//! check that scenario.
+
+mod sim;
+
+use std::time::Duration;
+
+use tractor_protocol::{
+    ActorConfig, CancelCause, ChannelId, ChildId, ContextOptions, DialogError, Endpoints, Event,
+    ExitStatus, FuncType, Incoming, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw, RuntimeVars,
+    SpawnRequest, TaskError,
+};
+
+use sim::{App, Cx, Log, Sim, Task, TaskCx, Tasks, tcp};
+
+const SECOND: Duration = Duration::from_secs(1);
+const NS: &str = "app.kids";
+
+/// A child program: serves `NS` functions, exits once cancelled or
+/// orphaned, as a tractor child process does.
+struct ChildProgram {
+    tasks: Tasks,
+    /// Ignore cancellation entirely (a task stuck in sync code).
+    stubborn: bool,
+}
+
+impl App for ChildProgram {
+    fn on_event(&mut self, cx: &mut Cx<'_>, event: &Event) {
+        match event {
+            Event::SpawnSpecReceived { .. } => self.tasks.log.push("booted"),
+            Event::Cancel { .. } if self.stubborn => {}
+            // A child whose runtime was cancelled, or whose parent is gone,
+            // exits once its functions have ended (the core has sent the
+            // CancelAck by then).
+            Event::ParentLost { .. } => {
+                self.tasks.on_event(cx, event);
+                cx.exit(0);
+            }
+            _ => self.tasks.on_event(cx, event),
+        }
+        if matches!(event, Event::ActorCancelRequested { .. }) && !self.stubborn {
+            cx.exit(0);
+        }
+    }
+    fn on_wake(&mut self, cx: &mut Cx<'_>, token: u64) {
+        self.tasks.on_wake(cx, token);
+    }
+}
+
+struct Answer;
+impl Task for Answer {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor
+            .finish(cx.now, cx.dialog, Ok(Raw::encode(&42).unwrap()))
+            .unwrap();
+    }
+}
+
+struct Forever {
+    log: Log,
+}
+impl Task for Forever {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.started(cx.now, cx.dialog, Raw::NIL).unwrap();
+    }
+    fn on_cancel(&mut self, cx: &mut TaskCx<'_>, cause: &CancelCause) {
+        self.log.push(format!("forever cancelled: {cause:?}"));
+        let _ = cx
+            .actor
+            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
+    }
+}
+
+struct Tree {
+    sim: Sim,
+    root: usize,
+    log: Log,
+}
+
+fn tree(seed: u64, stubborn: bool) -> Tree {
+    let mut sim = Sim::new(seed);
+    let mut cfg = Sim::config("root");
+    cfg.is_registrar = true;
+    cfg.serve_tty_lock = true;
+    let root = sim.add(cfg, tcp(1616), sim::Idle);
+    sim.nodes[root].actor.set_runtime_vars(RuntimeVars {
+        root_mailbox: Some(tcp(1616)),
+        root_addrs: vec![tcp(1616)],
+        registry_addrs: vec![tcp(1616)],
+        ..RuntimeVars::default()
+    });
+    let log = Log::default();
+    let l = log.clone();
+    sim.templates = Some(Box::new(move |name| {
+        let mut cfg = ActorConfig::new(name, "");
+        cfg.endpoints = Endpoints::new()
+            .expose(NS, "answer", FuncType::AsyncFunc)
+            .expose(NS, "forever", FuncType::Context);
+        let l2 = l.clone();
+        let tasks =
+            Tasks::new(&l)
+                .serve(NS, "answer", |_| Answer)
+                .serve(NS, "forever", move |_| Forever { log: l2.clone() });
+        Some((
+            cfg,
+            Box::new(ChildProgram { tasks, stubborn }) as Box<dyn App>,
+        ))
+    }));
+    Tree { sim, root, log }
+}
+
+impl Tree {
+    fn spawn(&mut self, name: &str, ignores_term: bool) -> (ChildId, ChannelId, usize) {
+        let child = self.sim.with(self.root, |cx| {
+            cx.actor.spawn(cx.now, SpawnRequest::new(name))
+        });
+        let node = self.sim.nodes.len() - 1;
+        self.sim.nodes[node].ignores_term = ignores_term;
+        let mut channel = None;
+        let root = self.root;
+        self.sim.run_until(SECOND, |s| {
+            channel = s.nodes[root].events.iter().find_map(|e| match e {
+                Event::ChildConnected { child: c, channel } if *c == child => Some(*channel),
+                _ => None,
+            });
+            channel.is_some()
+        });
+        (child, channel.unwrap(), node)
+    }
+
+    fn exited(&self, child: ChildId) -> Option<ExitStatus> {
+        self.sim.nodes[self.root]
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::ChildExited {
+                    child: c, status, ..
+                } if *c == child => Some(*status),
+                _ => None,
+            })
+    }
+}
+
+#[test]
+fn spawn_handshake_and_spawn_spec_follow_d1() {
+    let mut t = tree(1, false);
+    let (_, _, node) = t.spawn("worker", false);
+    t.sim.settle(SECOND);
+    // D1: both Aids, then the parent's SpawnSpec on the spawn channel.
+    assert_eq!(t.sim.wire_types(t.root, node), ["Aid", "SpawnSpec"]);
+    assert_eq!(t.sim.wire_types(node, t.root), ["Aid"]);
+    assert!(t.log.contains("booted"));
+    // The child took the tree's runtime vars, as a child.
+    let vars = t.sim.nodes[node].actor.runtime_vars();
+    assert!(!vars.is_root);
+    assert_eq!(vars.root_mailbox, Some(tcp(1616)));
+    assert_eq!(vars.registry_addrs, [tcp(1616)]);
+    let spec = t.sim.wire.iter().find_map(|w| match &w.msg {
+        tractor_protocol::Msg::SpawnSpec(s) => Some(s.clone()),
+        _ => None,
+    });
+    let spec = spec.unwrap();
+    assert_eq!(spec.reg_addrs, [tcp(1616)]);
+    assert_eq!(spec.bind_addrs, None);
+    assert_eq!(spec.parent_main_data, Raw::EMPTY_MAP);
+}
+
+#[test]
+fn spawn_one_shot_result_then_graceful_reap() {
+    // run_in_actor: call, result, then self.cancel, CancelAck, exit (D2).
+    let mut t = tree(2, false);
+    let (child, ch, node) = t.spawn("one_shot", false);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.call(cx.now, ch, NS, "answer", Raw::EMPTY_MAP)
+        })
+        .unwrap();
+    assert_eq!(
+        t.sim.outcome(t.root, d, SECOND),
+        Incoming::Return(Raw::encode(&42).unwrap())
+    );
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim.run_until(SECOND, |s| s.nodes[node].exit.is_some());
+    t.sim.settle(SECOND);
+    assert_eq!(
+        t.exited(child),
+        Some(ExitStatus {
+            code: Some(0),
+            signal: None
+        })
+    );
+    assert!(
+        t.sim.now - t0 < REAP_CANCEL_TIMEOUT,
+        "no escalation was needed"
+    );
+    assert_eq!(
+        t.sim.wire_types(node, t.root),
+        ["Aid", "StartAck", "Return", "StartAck", "CancelAck"]
+    );
+    assert_eq!(t.sim.nodes[t.root].actor.children().count(), 0);
+    assert_eq!(t.sim.nodes[t.root].actor.live_state(), (0, 0));
+}
+
+#[test]
+fn fault_grandchild_sync_blocked_is_terminated() {
+    // The child never acknowledges the cancel: SIGTERM after 0.5 s.
+    let mut t = tree(3, true);
+    let (child, ch, node) = t.spawn("stuck", false);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "forever",
+                Raw::EMPTY_MAP,
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(5 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(t.sim.now - t0, REAP_CANCEL_TIMEOUT);
+    assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(15));
+    // The context fails at once instead of hanging.
+    let outcome = t
+        .sim
+        .recv_until(t.root, d, SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Incoming::Error(DialogError::TransportClosed { .. })
+        ),
+        "{outcome:?}"
+    );
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(15));
+    assert_eq!(t.sim.nodes[t.root].actor.live_state(), (0, 0));
+}
+
+#[test]
+fn fault_shield_hung_child_hard_kill() {
+    // Ignores the cancel and SIGTERM: SIGKILL after a further 1.6 s.
+    let mut t = tree(4, true);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "forever",
+                Raw::EMPTY_MAP,
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(10 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(t.sim.now - t0, REAP_CANCEL_TIMEOUT + REAP_KILL_AFTER);
+    assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+}
+
+#[test]
+fn debug_mode_never_terminates_and_waits_for_the_terminal() {
+    let mut t = tree(5, true);
+    let mut vars = t.sim.nodes[t.root].actor.runtime_vars().clone();
+    vars.debug_mode = true;
+    t.sim.nodes[t.root].actor.set_runtime_vars(vars);
+    let (child, ch, node) = t.spawn("debugged", true);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "forever",
+                Raw::EMPTY_MAP,
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    // Someone is in a REPL for 5 s.
+    let ticket = t.sim.nodes[t.root].actor.acquire_tty_lock();
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim.sleep(5 * SECOND);
+    assert!(
+        t.sim.nodes[node].exit.is_none(),
+        "nothing is killed while the terminal is held"
+    );
+    t.sim
+        .with(t.root, |cx| cx.actor.release_tty_lock_local(ticket));
+    t.sim
+        .run_until(5 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(
+        t.sim.nodes[node].exit.unwrap().signal,
+        Some(9),
+        "SIGKILL, never SIGTERM"
+    );
+    assert!(t.sim.now - t0 >= 5 * SECOND);
+    t.sim.settle(SECOND);
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+}
+
+#[test]
+fn fault_parent_dies() {
+    // The parent is killed while the child runs a context: the child sees
+    // its parent go, cancels its functions and exits: no orphan.
+    let mut t = tree(6, false);
+    let (_, ch, node) = t.spawn("orphan", false);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "forever",
+                Raw::EMPTY_MAP,
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let root = t.root;
+    t.sim.crash(root);
+    t.sim.run_until(SECOND, |s| s.nodes[node].exit.is_some());
+    // The context ran over the parent channel, so it was cancelled as that
+    // channel closed; the actor as a whole then saw its parent gone.
+    assert!(
+        t.log
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("forever cancelled: ChannelClosed"))
+    );
+    assert!(
+        t.sim.nodes[node]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ParentLost { .. }))
+    );
+    assert_eq!(t.sim.nodes[node].exit.unwrap().code, Some(0));
+}
+
+#[test]
+fn fault_child_sigkilled() {
+    let mut t = tree(7, false);
+    let (child, ch, node) = t.spawn("victim", false);
+    let d = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "forever",
+                Raw::EMPTY_MAP,
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    t.sim.crash(node);
+    let outcome = t
+        .sim
+        .recv_until(t.root, d, SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    assert!(matches!(
+        outcome,
+        Incoming::Error(DialogError::TransportClosed { .. })
+    ));
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+    // Reaping a child that is already gone does nothing.
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim.settle(SECOND);
+    assert_eq!(t.sim.nodes[t.root].actor.live_state(), (0, 0));
+}
+
+#[test]
+fn cancel_some_cancels_all_reaps_every_child() {
+    // One-cancels-all: the nursery cancels all its children; each goes
+    // through the graceful path.
+    let mut t = tree(8, false);
+    let kids: Vec<_> = (0..4).map(|i| t.spawn(&format!("kid{i}"), false)).collect();
+    for &(child, _, _) in &kids {
+        t.sim
+            .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    }
+    t.sim.settle(SECOND);
+    for &(child, _, node) in &kids {
+        assert_eq!(
+            t.exited(child),
+            Some(ExitStatus {
+                code: Some(0),
+                signal: None
+            })
+        );
+        assert_eq!(t.sim.nodes[node].exit.unwrap().code, Some(0));
+    }
+    assert_eq!(t.sim.nodes[t.root].actor.live_state(), (0, 0));
+}
+
+#[test]
+fn spawn_failure_is_reported() {
+    let mut t = tree(9, false);
+    t.sim.templates = None;
+    let child = t.sim.with(t.root, |cx| {
+        cx.actor.spawn(cx.now, SpawnRequest::new("ghost"))
+    });
+    assert!(t.sim.nodes[t.root].events.iter().any(|e| matches!(
+        e,
+        Event::SpawnFailed { child: c, .. } if *c == child
+    )));
+    assert_eq!(t.sim.nodes[t.root].actor.children().count(), 0);
+}
