@@ -130,6 +130,11 @@ mod maybe_addr {
 pub struct SpawnRequest {
     /// The child's name.
     pub name: String,
+    /// The child's uuid; a fresh one if `None`.
+    pub uuid: Option<String>,
+    /// `_parent_main_data` for a Python child (`__main__` re-import hints);
+    /// an empty map by default, which Rust children ignore.
+    pub parent_main_data: Raw,
     /// Namespaces the child may serve, with the source path Python uses to
     /// import them (empty for Rust children): `enable_modules`.
     pub enable_modules: Vec<(String, String)>,
@@ -144,6 +149,8 @@ impl SpawnRequest {
     pub fn new(name: impl Into<String>) -> Self {
         SpawnRequest {
             name: name.into(),
+            uuid: None,
+            parent_main_data: Raw::EMPTY_MAP,
             enable_modules: Vec::new(),
             bind_addrs: None,
             debug_mode: None,
@@ -209,7 +216,11 @@ impl Actor {
     /// the channel to it; when its process ends, [`Event::ChildExited`].
     pub fn spawn(&mut self, _now: Instant, request: SpawnRequest) -> ChildId {
         let id = ChildId(self.next_id());
-        let uid = Uid::new(request.name.clone(), self.rng.uuid4());
+        let uuid = match &request.uuid {
+            Some(u) => u.clone(),
+            None => self.rng.uuid4(),
+        };
+        let uid = Uid::new(request.name.clone(), uuid);
         let debug_mode = request.debug_mode.unwrap_or(self.runtime_vars.debug_mode);
         self.actions.push_back(Action::Spawn {
             child: id,
@@ -282,7 +293,7 @@ impl Actor {
             vars.debug_mode = debug;
         }
         let spec = msg::SpawnSpec {
-            parent_main_data: Raw::EMPTY_MAP,
+            parent_main_data: child.request.parent_main_data.clone(),
             runtime_vars: Raw::encode(&vars).expect("runtime vars encode"),
             enable_modules: child.request.enable_modules.clone(),
             reg_addrs: self.runtime_vars.registry_addrs.clone(),

@@ -74,6 +74,7 @@ pub fn vector(name: &str) -> Vector {
 /// One frame sent in a recorded conversation.
 pub struct WireFrame {
     pub seq: u64,
+    pub t_ms: f64,
     pub actor: String,
     pub peer: String,
     pub conn: String,
@@ -85,6 +86,18 @@ pub struct WireFrame {
 pub struct Transcript {
     pub scenario: String,
     pub wire: Vec<WireFrame>,
+    /// (name, uuid, pid) of every actor.
+    pub actors: Vec<(String, String, u32)>,
+    /// The registrar's address, as recorded.
+    pub registrar_addr: Value,
+}
+
+/// The transcript of one scenario.
+pub fn transcript(scenario: &str) -> Transcript {
+    transcripts()
+        .into_iter()
+        .find(|t| t.scenario == scenario)
+        .unwrap_or_else(|| panic!("no transcript for {scenario}"))
 }
 
 pub fn transcripts() -> Vec<Transcript> {
@@ -109,6 +122,7 @@ pub fn transcripts() -> Vec<Transcript> {
                 .iter()
                 .map(|w| WireFrame {
                     seq: w["seq"].as_u64().expect("seq"),
+                    t_ms: w["t_ms"].as_f64().unwrap_or(0.0),
                     actor: w["actor"].as_str().expect("actor").to_owned(),
                     peer: w["peer"].as_str().expect("peer").to_owned(),
                     conn: w["conn"].as_str().expect("conn").to_owned(),
@@ -117,9 +131,25 @@ pub fn transcripts() -> Vec<Transcript> {
                     frame: hex(w["frame_hex"].as_str().expect("frame_hex")),
                 })
                 .collect();
+            let actors = t["actors"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            (
+                                x["name"].as_str().unwrap().to_owned(),
+                                x["uuid"].as_str().unwrap().to_owned(),
+                                x["pid"].as_u64().unwrap() as u32,
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             Transcript {
                 scenario: t["scenario"].as_str().unwrap_or(&name).to_owned(),
                 wire,
+                actors,
+                registrar_addr: t["registrar_addr"].clone(),
             }
         })
         .collect()
