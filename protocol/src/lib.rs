@@ -87,6 +87,11 @@ pub use actor::{
     SpawnRequest, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
+
+/// Entry points for cargo-fuzz targets (only built under `cfg(fuzzing)`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use actor::fuzzing;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
 pub use msg::{

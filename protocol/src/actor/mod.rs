@@ -5,6 +5,8 @@ mod channel;
 mod dialog;
 mod endpoints;
 mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 mod ids;
 mod opener;
 mod registrar;

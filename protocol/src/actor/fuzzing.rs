@@ -1,0 +1,358 @@
+//! Drives one actor with an arbitrary sequence of inputs, for fuzzing.
+//!
+//! The bytes are read as a program: open a channel (its peer's handshake
+//! included, under a fixed identity, so that inputs get past it), deliver a
+//! message built from the next bytes (with cids drawn from a small pool and
+//! from live dialogs, so that they hit something), deliver raw bytes, let
+//! time pass, close a channel, or perform an application operation on a
+//! dialog. After every step the driver's rule is applied and these hold:
+//!
+//! * nothing panics;
+//! * every frame the actor writes decodes;
+//! * state stays bounded by what the input created;
+//! * once every channel is closed and every dialog ended, no state is left.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::frame::FrameDecoder;
+use crate::msg::{self, Aid, FuncType, Msg};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+use super::{Actor, ActorConfig, ChannelId, DialogId, Endpoints, Event, Output, TaskError};
+
+/// Reads the input a byte at a time, then zeros.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> Option<T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(items[usize::from(self.byte()) % items.len()])
+        }
+    }
+
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = usize::from(self.byte()).min(max).min(self.0.len());
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        head.to_vec()
+    }
+
+    fn done(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+const NS: &str = "fuzz";
+const CIDS: [&str; 4] = ["c0", "c1", "c2", "c3"];
+
+fn peer() -> Uid {
+    Uid::new("peer", "00000000-0000-4000-8000-000000000000")
+}
+
+/// Runs one program; panics if an invariant breaks.
+pub fn dialogs(data: &[u8]) {
+    let mut config = ActorConfig::new("fuzzed", "11111111-1111-4111-8111-111111111111");
+    config.is_registrar = true;
+    config.serve_tty_lock = true;
+    config.endpoints = Endpoints::new()
+        .expose(NS, "func", FuncType::AsyncFunc)
+        .expose(NS, "ctx", FuncType::Context)
+        .expose(NS, "gen", FuncType::AsyncGen);
+    let mut actor = Actor::new(config);
+    let mut now = Instant::now();
+    let mut input = Input(data);
+    let mut channels: Vec<ChannelId> = Vec::new();
+    let mut dialogs: Vec<DialogId> = Vec::new();
+    let mut written: Vec<(ChannelId, FrameDecoder, BytesMut)> = Vec::new();
+    let mut steps = 0usize;
+
+    while !input.done() {
+        steps += 1;
+        match input.byte() % 8 {
+            0 => {
+                let ch = actor.handle_accepted(now);
+                let aid = Msg::Aid(Aid {
+                    name: peer().name,
+                    uuid: peer().uuid,
+                    pid: Some(1),
+                    is_registrar: Some(false),
+                    is_probe: input.byte() == 0xff,
+                });
+                feed(&mut actor, now, ch, &aid);
+                channels.push(ch);
+            }
+            1 => {
+                if let Some(ch) = input.pick(&channels) {
+                    let msg = message(&mut input, &actor, &dialogs);
+                    feed(&mut actor, now, ch, &msg);
+                }
+            }
+            2 => {
+                if let Some(ch) = input.pick(&channels) {
+                    let bytes = input.bytes(64);
+                    actor.handle_data(now, ch, &bytes);
+                }
+            }
+            3 => {
+                now += Duration::from_millis(u64::from(input.byte()) * 20);
+                actor.handle_timeout(now);
+            }
+            4 => {
+                if let Some(ch) = input.pick(&channels) {
+                    actor.handle_closed(now, ch, None);
+                    channels.retain(|c| *c != ch);
+                }
+            }
+            5 => {
+                if let Some(d) = input.pick(&dialogs) {
+                    operate(&mut actor, now, d, &mut input);
+                }
+            }
+            6 => {
+                if let Some(ch) = input.pick(&channels) {
+                    let opened = match input.byte() % 4 {
+                        0 => actor.call(now, ch, NS, "func", Raw::EMPTY_MAP),
+                        1 => actor.open_context(
+                            now,
+                            ch,
+                            NS,
+                            "ctx",
+                            Raw::EMPTY_MAP,
+                            Default::default(),
+                        ),
+                        2 => actor.open_stream_from(now, ch, NS, "gen", Raw::EMPTY_MAP),
+                        _ => actor.cancel_actor(now, ch),
+                    };
+                    if let Ok(d) = opened {
+                        dialogs.push(d);
+                    }
+                }
+            }
+            _ => {
+                let ch = actor.connect(crate::Address::tcp("127.0.0.1", 1));
+                if input.byte().is_multiple_of(2) {
+                    actor.handle_connected(now, ch);
+                    channels.push(ch);
+                } else {
+                    actor.handle_connect_failed(now, ch, "refused".into());
+                }
+            }
+        }
+        drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+        let (live_channels, live_dialogs) = actor.live_state();
+        assert!(
+            live_channels <= steps && live_dialogs <= 4 * steps,
+            "state grows past the input"
+        );
+    }
+
+    // Wind everything down: every channel closes, every function finishes,
+    // every opened dialog is left; nothing may remain.
+    for ch in channels.clone() {
+        actor.handle_closed(now, ch, None);
+    }
+    drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+    for d in dialogs.clone() {
+        let _ = actor.finish(now, d, Err(TaskError::Cancelled));
+        let _ = actor.reject(now, d, TaskError::Cancelled);
+        while let Ok(Some(_)) = actor.recv(d) {}
+        let _ = actor.leave(now, d, true);
+    }
+    now += Duration::from_secs(60);
+    actor.handle_timeout(now);
+    drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+    assert_eq!(
+        actor.live_state(),
+        (0, 0),
+        "state left after everything ended"
+    );
+}
+
+fn feed(actor: &mut Actor, now: Instant, ch: ChannelId, msg: &Msg) {
+    let mut buf = BytesMut::new();
+    if msg.encode_frame(&mut buf).is_ok() {
+        actor.handle_data(now, ch, &buf);
+    }
+}
+
+/// A message for the actor, aimed at something that exists.
+fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
+    let live: Vec<String> = dialogs
+        .iter()
+        .filter_map(|d| actor.cid(*d).map(str::to_owned))
+        .collect();
+    let cid = match input.byte() % 2 {
+        0 if !live.is_empty() => live[usize::from(input.byte()) % live.len()].clone(),
+        _ => CIDS[usize::from(input.byte()) % CIDS.len()].to_owned(),
+    };
+    let pld = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
+    match input.byte() % 12 {
+        0 | 1 => {
+            let (ns, func) = match input.byte() % 8 {
+                0 => (NS, "func"),
+                1 => (NS, "ctx"),
+                2 => (NS, "gen"),
+                3 => ("self", "cancel"),
+                4 => ("self", "_cancel_task"),
+                5 => ("self", "wait_for_actor"),
+                6 => (crate::tty_lock::TTY_LOCK_NS, crate::tty_lock::TTY_LOCK_FUNC),
+                _ => ("nowhere", "nothing"),
+            };
+            let kwargs = match func {
+                "_cancel_task" => {
+                    #[derive(serde::Serialize)]
+                    struct K {
+                        cid: String,
+                    }
+                    Raw::encode(&K { cid: cid.clone() }).expect("kwargs encode")
+                }
+                "wait_for_actor" => {
+                    #[derive(serde::Serialize)]
+                    struct K {
+                        name: &'static str,
+                    }
+                    Raw::encode(&K { name: "peer" }).expect("kwargs encode")
+                }
+                _ => Raw::EMPTY_MAP,
+            };
+            let uid = if input.byte() == 0xff {
+                Uid::new("liar", "x")
+            } else {
+                peer()
+            };
+            Msg::Start(msg::Start::new(cid, ns, func, kwargs, uid))
+        }
+        2 => Msg::StartAck(msg::StartAck {
+            cid,
+            functype: [FuncType::AsyncFunc, FuncType::Context, FuncType::AsyncGen]
+                [usize::from(input.byte()) % 3],
+        }),
+        3 => Msg::Started(msg::Started::new(cid, pld)),
+        4 | 5 => Msg::Yield(msg::Yield::new(cid, pld)),
+        6 => Msg::Stop(msg::Stop { cid }),
+        7 => Msg::Return(msg::Return::new(cid, pld)),
+        8 => Msg::CancelAck(msg::CancelAck { cid, pld: true }),
+        9 => {
+            let boxed =
+                ["ContextCancelled", "StreamOverrun", "ValueError"][usize::from(input.byte()) % 3];
+            Msg::Error(msg::Error {
+                src_uid: peer(),
+                src_type_str: boxed.to_owned(),
+                boxed_type_str: boxed.to_owned(),
+                relay_path: vec![peer()],
+                message: None,
+                tb_str: String::new(),
+                canceller: (input.byte().is_multiple_of(2)).then(|| actor.uid().clone()),
+                sender: None,
+                cid: Some(cid),
+                bad_msg: None,
+                bad_msg_as_dict: None,
+            })
+        }
+        10 => Msg::SpawnSpec(msg::SpawnSpec {
+            parent_main_data: Raw::EMPTY_MAP,
+            runtime_vars: Raw::EMPTY_MAP,
+            enable_modules: Vec::new(),
+            reg_addrs: Vec::new(),
+            bind_addrs: None,
+        }),
+        _ => Msg::Aid(Aid {
+            name: "again".into(),
+            uuid: "again".into(),
+            pid: None,
+            is_registrar: None,
+            is_probe: false,
+        }),
+    }
+}
+
+/// One application operation on a dialog; refusals are fine, panics not.
+fn operate(actor: &mut Actor, now: Instant, d: DialogId, input: &mut Input<'_>) {
+    let value = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
+    let _ = match input.byte() % 11 {
+        0 => actor.accept(now, d),
+        1 => actor.reject(now, d, TaskError::Cancelled),
+        2 => actor.started(now, d, value),
+        3 => actor.open_stream(now, d),
+        4 => actor.send(now, d, value),
+        5 => actor.close_stream(now, d),
+        6 => actor.cancel(now, d),
+        7 => actor.finish(now, d, Ok(value)),
+        8 => actor.finish(now, d, Err(TaskError::Cancelled)),
+        9 => actor.leave(now, d, input.byte().is_multiple_of(2)),
+        _ => actor.recv(d).map(drop),
+    };
+}
+
+/// The driver's rule, checking that every written frame decodes.
+fn drain(
+    actor: &mut Actor,
+    dialogs: &mut Vec<DialogId>,
+    channels: &mut Vec<ChannelId>,
+    written: &mut Vec<(ChannelId, FrameDecoder, BytesMut)>,
+) {
+    loop {
+        match actor.poll_output() {
+            Output::Transmit(t) => {
+                let i = match written.iter().position(|(c, _, _)| *c == t.channel) {
+                    Some(i) => i,
+                    None => {
+                        written.push((t.channel, FrameDecoder::new(), BytesMut::new()));
+                        written.len() - 1
+                    }
+                };
+                let (_, decoder, buf) = &mut written[i];
+                buf.extend_from_slice(&t.data);
+                while let Some(frame) = decoder.decode(buf).expect("our frames are well-formed") {
+                    frame.msg().expect("our messages decode");
+                }
+            }
+            Output::Action(super::Action::Close { channel }) => channels.retain(|c| *c != channel),
+            Output::Action(_) => {}
+            Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
+            Output::Event(Event::ChannelClosed { channel, .. }) => {
+                channels.retain(|c| *c != channel)
+            }
+            Output::Event(_) => {}
+            Output::Timeout(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_programs_hold_the_invariants() {
+        // The fuzz target's job, on stable and in a few seconds: seeded
+        // random programs of growing length.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in (8..4000).step_by(13) {
+            let program: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            dialogs(&program);
+        }
+    }
+}
