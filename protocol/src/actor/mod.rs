@@ -486,6 +486,22 @@ impl Actor {
         (self.channels.len(), self.dialogs.len())
     }
 
+    /// Whether the actor holds nothing that lives on: no channel, dialog,
+    /// route, deadline, child, terminal claim or registrar waiter. What it
+    /// keeps regardless (its identity, the registrar's table, a bounded
+    /// memory of finished dialogs) does not count.
+    pub fn is_idle(&self) -> bool {
+        self.channels.is_empty()
+            && self.dialogs.is_empty()
+            && self.routes.is_empty()
+            && self.timers.next().is_none()
+            && self.children.is_empty()
+            && self.tty.is_idle()
+            && self.registry.is_idle()
+            && self.transmits.is_empty()
+            && self.flushes.is_empty()
+    }
+
     fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

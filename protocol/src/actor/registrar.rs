@@ -88,6 +88,10 @@ impl Registry {
         &self.entries
     }
 
+    pub(crate) fn is_idle(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
     /// Forgets the waiters of a closed channel.
     pub(crate) fn drop_waiters(&mut self, channel: ChannelId) {
         self.waiters.retain(|(c, _, _)| *c != channel);

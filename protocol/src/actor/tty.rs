@@ -53,6 +53,12 @@ pub(crate) struct TtyLock {
     blocked: HashSet<Uid>,
 }
 
+impl TtyLock {
+    pub(crate) fn is_idle(&self) -> bool {
+        self.holder.is_none() && self.queue.is_empty()
+    }
+}
+
 impl Actor {
     /// A peer asks for the terminal.
     pub(super) fn on_tty_lock_request(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {

@@ -98,6 +98,7 @@ enum Delivery {
 }
 
 struct Pending {
+    from: usize,
     node: usize,
     channel: ChannelId,
     what: Delivery,
@@ -118,6 +119,9 @@ pub struct Sim {
     rng: u64,
     /// Every message sent between actors, in send order.
     pub wire: Vec<Wire>,
+    /// Every message delivered to an actor, in arrival order.
+    pub arrivals: Vec<Wire>,
+    arrival_decoders: HashMap<(usize, ChannelId), (FrameDecoder, BytesMut)>,
     decoders: HashMap<(usize, ChannelId), (FrameDecoder, BytesMut)>,
     /// Makes the applications of spawned children.
     pub templates: Option<Template>,
@@ -141,6 +145,8 @@ impl Sim {
             seq: 0,
             rng: seed ^ 0x5eed,
             wire: Vec::new(),
+            arrivals: Vec::new(),
+            arrival_decoders: HashMap::new(),
             decoders: HashMap::new(),
             templates: None,
             next_port: 40000,
@@ -307,6 +313,7 @@ impl Sim {
         self.in_flight.insert(
             (due, self.seq),
             Pending {
+                from,
                 node: to,
                 channel: to_channel,
                 what,
@@ -514,6 +521,20 @@ impl Sim {
             if self.nodes[p.node].alive {
                 match p.what {
                     Delivery::Data { bytes } => {
+                        let (decoder, buf) = self
+                            .arrival_decoders
+                            .entry((p.node, p.channel))
+                            .or_default();
+                        buf.extend_from_slice(&bytes);
+                        while let Ok(Some(frame)) = decoder.decode(buf) {
+                            if let Ok(msg) = frame.msg() {
+                                self.arrivals.push(Wire {
+                                    from: p.from,
+                                    to: p.node,
+                                    msg,
+                                });
+                            }
+                        }
                         self.nodes[p.node].actor.handle_data(now, p.channel, &bytes)
                     }
                     Delivery::Closed { error } => self.nodes[p.node]
@@ -675,13 +696,13 @@ impl Sim {
         items
     }
 
-    /// Asserts that node `node` holds no channel and no dialog.
+    /// Asserts that node `node` holds nothing that lives on.
     pub fn assert_clean(&self, node: usize) {
-        assert_eq!(
-            self.nodes[node].actor.live_state(),
-            (0, 0),
-            "{} still holds state",
-            self.nodes[node].actor.uid()
+        let actor = &self.nodes[node].actor;
+        assert!(
+            actor.is_idle(),
+            "{} still holds state: {actor:?}",
+            actor.uid()
         );
     }
 }
