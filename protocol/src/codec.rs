@@ -33,7 +33,15 @@ use crate::uid::Uid;
 /// Field names of each message, in wire order after `msg_type`.
 fn fields_of(t: MsgType) -> &'static [&'static str] {
     match t {
-        MsgType::Aid => &["name", "uuid", "pid", "is_registrar", "is_probe"],
+        // `credit_flow` is our extension, written only when set.
+        MsgType::Aid => &[
+            "name",
+            "uuid",
+            "pid",
+            "is_registrar",
+            "is_probe",
+            "credit_flow",
+        ],
         MsgType::SpawnSpec => &[
             "_parent_main_data",
             "_runtime_vars",
@@ -45,6 +53,7 @@ fn fields_of(t: MsgType) -> &'static [&'static str] {
         MsgType::StartAck => &["cid", "functype"],
         MsgType::Started | MsgType::Yield | MsgType::Return | MsgType::CancelAck => &["cid", "pld"],
         MsgType::Stop => &["cid"],
+        MsgType::Credit => &["cid", "n"],
         MsgType::Error => &[
             "src_uid",
             "src_type_str",
@@ -189,7 +198,11 @@ impl Msg {
 
     fn write(&self, out: &mut impl BufMut) {
         let t = self.msg_type();
-        write_map_len(out, 1 + fields_of(t).len());
+        let absent = match self {
+            Msg::Aid(a) if a.credit_flow.is_none() => 1,
+            _ => 0,
+        };
+        write_map_len(out, 1 + fields_of(t).len() - absent);
         write_str(out, "msg_type");
         write_str(out, t.as_str());
         match self {
@@ -210,6 +223,16 @@ impl Msg {
                 }
                 write_str(out, "is_probe");
                 write_bool(out, m.is_probe);
+                if let Some(v) = m.credit_flow {
+                    write_str(out, "credit_flow");
+                    write_uint(out, u64::from(v));
+                }
+            }
+            Msg::Credit(m) => {
+                write_str(out, "cid");
+                write_str(out, &m.cid);
+                write_str(out, "n");
+                write_uint(out, u64::from(m.n));
             }
             Msg::SpawnSpec(m) => {
                 write_str(out, "_parent_main_data");
@@ -492,6 +515,7 @@ impl<'a> Decoder<'a> {
                 is_probe: self
                     .dflt(field(4), "is_probe", Self::bool)?
                     .unwrap_or(false),
+                credit_flow: self.opt(field(5), "credit_flow", Self::pid)?,
             }),
             MsgType::SpawnSpec => Msg::SpawnSpec(SpawnSpec {
                 parent_main_data: self.req(field(0), "_parent_main_data", Self::raw_map)?,
@@ -525,6 +549,10 @@ impl<'a> Decoder<'a> {
             MsgType::Return => Msg::Return(Return {
                 cid: self.req_cid(field(0))?,
                 pld: self.req(field(1), "pld", Self::raw)?,
+            }),
+            MsgType::Credit => Msg::Credit(crate::msg::Credit {
+                cid: self.req_cid(field(0))?,
+                n: self.req(field(1), "n", Self::pid)?,
             }),
             MsgType::Stop => Msg::Stop(Stop {
                 cid: self.req_cid(field(0))?,

@@ -46,11 +46,13 @@ pub enum MsgType {
     CancelAck,
     /// [`Error`]
     Error,
+    /// [`Credit`], an extension only sent between our own actors.
+    Credit,
 }
 
 impl MsgType {
-    /// Every message type, in catalogue order.
-    pub const ALL: [MsgType; 10] = [
+    /// Every message type of Python tractor's catalogue, in its order.
+    pub const PYTHON: [MsgType; 10] = [
         MsgType::Aid,
         MsgType::SpawnSpec,
         MsgType::Start,
@@ -62,6 +64,27 @@ impl MsgType {
         MsgType::CancelAck,
         MsgType::Error,
     ];
+
+    /// Every message type, extensions last.
+    pub const ALL: [MsgType; 11] = [
+        MsgType::Aid,
+        MsgType::SpawnSpec,
+        MsgType::Start,
+        MsgType::StartAck,
+        MsgType::Started,
+        MsgType::Yield,
+        MsgType::Stop,
+        MsgType::Return,
+        MsgType::CancelAck,
+        MsgType::Error,
+        MsgType::Credit,
+    ];
+
+    /// Whether Python tractor knows this type; an extension is only ever
+    /// sent to a peer that said it speaks it.
+    pub fn is_extension(self) -> bool {
+        self == MsgType::Credit
+    }
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -76,6 +99,7 @@ impl MsgType {
             MsgType::Return => "Return",
             MsgType::CancelAck => "CancelAck",
             MsgType::Error => "Error",
+            MsgType::Credit => "Credit",
         }
     }
 
@@ -105,6 +129,10 @@ pub struct Aid {
     pub is_registrar: Option<bool>,
     /// Whether the connection only probes for a registrar.
     pub is_probe: bool,
+    /// The version of credit-based flow control the sender speaks
+    /// ([`Credit`]); sent under the extra key `credit_flow`, which Python
+    /// ignores, and absent from Python's own `Aid`s.
+    pub credit_flow: Option<u32>,
 }
 
 impl Aid {
@@ -309,6 +337,17 @@ pub struct Error {
     pub bad_msg_as_dict: Option<Raw>,
 }
 
+/// Grants the receiver of a dialog's stream items more room: the peer may
+/// send `n` more `Yield`s (an extension, only between actors whose `Aid`
+/// announced `credit_flow`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    /// The dialog.
+    pub cid: String,
+    /// How many more items may be sent.
+    pub n: u32,
+}
+
 /// Any message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
@@ -332,6 +371,8 @@ pub enum Msg {
     CancelAck(CancelAck),
     /// [`Error`]
     Error(Error),
+    /// [`Credit`]
+    Credit(Credit),
 }
 
 impl Msg {
@@ -348,6 +389,7 @@ impl Msg {
             Msg::Return(_) => MsgType::Return,
             Msg::CancelAck(_) => MsgType::CancelAck,
             Msg::Error(_) => MsgType::Error,
+            Msg::Credit(_) => MsgType::Credit,
         }
     }
 
@@ -364,6 +406,7 @@ impl Msg {
             Msg::Return(m) => Some(&m.cid),
             Msg::CancelAck(m) => Some(&m.cid),
             Msg::Error(m) => m.cid.as_deref(),
+            Msg::Credit(m) => Some(&m.cid),
         }
     }
 }
@@ -379,7 +422,7 @@ macro_rules! from_variant {
 }
 
 from_variant!(
-    Aid, SpawnSpec, Start, StartAck, Started, Yield, Stop, Return, CancelAck, Error
+    Aid, SpawnSpec, Start, StartAck, Started, Yield, Stop, Return, CancelAck, Error, Credit
 );
 
 // ---------------------------------------------------------------------------
@@ -398,6 +441,9 @@ impl fmt::Display for Aid {
         }
         if self.is_probe {
             f.write_str(" probe")?;
+        }
+        if let Some(v) = self.credit_flow {
+            write!(f, " credit_flow={v}")?;
         }
         Ok(())
     }
@@ -511,6 +557,12 @@ impl fmt::Display for Error {
     }
 }
 
+impl fmt::Display for Credit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credit cid={} n={}", short_id(&self.cid), self.n)
+    }
+}
+
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -524,6 +576,7 @@ impl fmt::Display for Msg {
             Msg::Return(m) => m.fmt(f),
             Msg::CancelAck(m) => m.fmt(f),
             Msg::Error(m) => m.fmt(f),
+            Msg::Credit(m) => m.fmt(f),
         }
     }
 }

@@ -80,6 +80,8 @@ enum Mirror {
         pid: Option<u32>,
         is_registrar: Option<bool>,
         is_probe: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        credit_flow: Option<u32>,
     },
     SpawnSpec {
         _parent_main_data: Value,
@@ -118,6 +120,10 @@ enum Mirror {
     CancelAck {
         cid: String,
         pld: bool,
+    },
+    Credit {
+        cid: String,
+        n: u32,
     },
     Error {
         src_uid: Uid,
@@ -212,8 +218,16 @@ fn cid() -> impl Strategy<Value = String> {
 /// A message and its mirror.
 fn message() -> impl Strategy<Value = (Msg, Mirror)> {
     let pid = prop::option::of(uint(u32::MAX.into()).prop_map(|p| p as u32));
-    let aid = (text(), text(), pid, any::<Option<bool>>(), any::<bool>()).prop_map(
-        |(name, uuid, pid, is_registrar, is_probe)| {
+    let flow = prop::option::of(uint(u32::MAX.into()).prop_map(|v| v as u32));
+    let aid = (
+        text(),
+        text(),
+        pid,
+        any::<Option<bool>>(),
+        any::<bool>(),
+        flow,
+    )
+        .prop_map(|(name, uuid, pid, is_registrar, is_probe, credit_flow)| {
             (
                 Msg::Aid(Aid {
                     name: name.clone(),
@@ -221,6 +235,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                     pid,
                     is_registrar,
                     is_probe,
+                    credit_flow,
                 }),
                 Mirror::Aid {
                     name,
@@ -228,10 +243,20 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                     pid,
                     is_registrar,
                     is_probe,
+                    credit_flow,
                 },
             )
-        },
-    );
+        });
+    let credit = (cid(), uint(u32::MAX.into())).prop_map(|(cid, n)| {
+        let n = n as u32;
+        (
+            Msg::Credit(tractor_protocol::Credit {
+                cid: cid.clone(),
+                n,
+            }),
+            Mirror::Credit { cid, n },
+        )
+    });
     let spawn_spec = (
         map_value(),
         map_value(),
@@ -374,7 +399,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
             },
         );
     prop_oneof![
-        aid, spawn_spec, start, start_ack, payload, stop, cancel_ack, error
+        aid, spawn_spec, start, start_ack, payload, stop, cancel_ack, credit, error
     ]
 }
 

@@ -92,6 +92,11 @@ impl Actor {
             Phase::Callee(CalleePhase::Invoked),
         );
         self.dialogs.insert(id, dialog);
+        // The opener's grant follows its Start at once: be ready to count it
+        // before the application even accepts.
+        if matches!(kind, FuncType::Context | FuncType::AsyncGen) {
+            self.start_credits(id, false, true);
+        }
         self.events.push_back(Event::Invoke {
             dialog: id,
             peer,
@@ -256,12 +261,18 @@ impl Actor {
             });
         }
         d.phase = Phase::Callee(CalleePhase::Running);
+        let kind = d.kind;
         let msg = Msg::StartAck(StartAck {
             cid: d.cid.clone(),
             functype: d.kind.functype(),
         });
         let channel = d.channel;
         self.send_msg(channel, &msg);
+        // Our grant goes out with the StartAck; the peer's may already have
+        // come with its Start (see `on_start`).
+        if kind == Kind::Func(FuncType::Context) {
+            self.start_credits(dialog, true, false);
+        }
         Ok(())
     }
 

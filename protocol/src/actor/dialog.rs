@@ -330,6 +330,11 @@ pub(crate) struct Dialog {
     /// itself; leaving then needs no `_cancel_task` (§5.1).
     pub(crate) callee_cancelled: bool,
     pub(crate) options: ContextOptions,
+    /// Items we may still send: `None` when the peer does not use credits.
+    pub(crate) credit_out: Option<u32>,
+    /// Room we have granted in total, and items taken but not yet granted
+    /// back: `None` when the peer does not use credits.
+    pub(crate) credit_in: Option<(u32, u32)>,
 }
 
 impl Dialog {
@@ -357,6 +362,8 @@ impl Dialog {
             cancel: CancelState::default(),
             callee_cancelled: false,
             options: ContextOptions::default(),
+            credit_out: None,
+            credit_in: None,
         }
     }
 

@@ -92,6 +92,8 @@ pub fn dialogs(data: &[u8]) {
                     pid: Some(1),
                     is_registrar: Some(false),
                     is_probe: input.byte() == 0xff,
+                    // Half the peers speak credits, half do not.
+                    credit_flow: input.byte().is_multiple_of(2).then_some(1),
                 });
                 feed(&mut actor, now, ch, &aid);
                 channels.push(ch);
@@ -200,7 +202,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
         _ => CIDS[usize::from(input.byte()) % CIDS.len()].to_owned(),
     };
     let pld = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
-    match input.byte() % 12 {
+    match input.byte() % 13 {
         0 | 1 => {
             let (ns, func) = match input.byte() % 8 {
                 0 => (NS, "func"),
@@ -246,6 +248,10 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
         6 => Msg::Stop(msg::Stop { cid }),
         7 => Msg::Return(msg::Return::new(cid, pld)),
         8 => Msg::CancelAck(msg::CancelAck { cid, pld: true }),
+        11 => Msg::Credit(msg::Credit {
+            cid,
+            n: u32::from(input.byte()),
+        }),
         9 => {
             let boxed =
                 ["ContextCancelled", "StreamOverrun", "ValueError"][usize::from(input.byte()) % 3];
@@ -276,6 +282,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
             pid: None,
             is_registrar: None,
             is_probe: false,
+            credit_flow: None,
         }),
     }
 }

@@ -83,6 +83,10 @@ pub struct ActorConfig {
     /// Seeds the generator of new cids. Drivers pass something random;
     /// simulations a fixed value.
     pub seed: u64,
+    /// Offer credit-based flow control to peers (see [`Actor`]); peers
+    /// that do not offer it, Python ones included, get Python's
+    /// overrun behaviour.
+    pub flow_control: bool,
 }
 
 impl ActorConfig {
@@ -98,6 +102,7 @@ impl ActorConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             seed: 0,
+            flow_control: true,
         }
     }
 }
@@ -219,6 +224,12 @@ pub enum Event {
         /// The dialog.
         dialog: DialogId,
     },
+    /// The peer has room for more stream items again, after
+    /// [`Actor::send`] refused with [`UsageError::NoCredit`].
+    Writable {
+        /// The dialog.
+        dialog: DialogId,
+    },
     /// A function we run should stop. Call [`Actor::finish`] when it has,
     /// with [`TaskError::Cancelled`] if it stopped because of this (its
     /// caller then gets a `ContextCancelled`), or with whatever outcome it
@@ -332,6 +343,10 @@ pub enum UsageError {
     /// No such open channel.
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
+    /// The peer has no room for more stream items now: wait for
+    /// [`Event::Writable`] (credit-based flow control, see [`Actor`]).
+    #[error("{0}: the peer has no room for more items yet")]
+    NoCredit(DialogId),
     /// Keyword arguments must be a map (Python binds them by name).
     #[error("keyword arguments must be a map, not {0}")]
     KwargsNotAMap(crate::Kind),
@@ -389,6 +404,28 @@ pub enum UsageError {
 ///
 /// and the application's operations are methods too: [`Actor::connect`],
 /// [`Actor::call`], [`Actor::recv`], [`Actor::accept`], [`Actor::finish`], ….
+///
+/// # Flow control
+///
+/// Python tractor has none: a receiver whose buffer (64 messages by
+/// default) fills up drops the next item and fails the sender with
+/// `StreamOverrun`. We keep that behaviour towards any peer that does not
+/// offer better, and between our own actors use credits instead:
+///
+/// * **Negotiation.** Our `Aid` carries one extra key, `credit_flow: 1`.
+///   Python ignores keys it does not know (msgspec's default), so this is
+///   safe to send to anyone; Python's `Aid` never has it. A channel uses
+///   credits only if both `Aid`s announced them.
+/// * **Grants.** The receiving side of a stream grants its buffer size with
+///   a [`Credit`](crate::Credit) message right after the `Start` (opener)
+///   or `StartAck` (callee) of a context or legacy stream, then grants
+///   again as the application takes items with [`Actor::recv`], once half
+///   a buffer has been taken.
+/// * **Sending.** [`Actor::send`] spends one credit per item and, with none
+///   left, refuses with [`UsageError::NoCredit`]; [`Event::Writable`] says
+///   when more arrived. No item is dropped and no overrun occurs.
+///
+/// `Credit` is never sent to a peer that did not announce `credit_flow`.
 #[derive(Debug)]
 pub struct Actor {
     config: ActorConfig,
@@ -472,6 +509,7 @@ impl Actor {
             // registrar" (PROTOCOL.md §2.1).
             is_registrar: Some(self.config.is_registrar),
             is_probe: false,
+            credit_flow: self.config.flow_control.then_some(1),
         }
     }
 
@@ -611,6 +649,7 @@ impl Actor {
             aid.uuid = self.rng.uuid4();
             aid.is_registrar = None;
             aid.is_probe = true;
+            aid.credit_flow = None;
         }
         ch.write(&Msg::Aid(aid));
         self.timers.set(

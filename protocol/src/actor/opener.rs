@@ -40,7 +40,14 @@ impl Actor {
         func: &str,
         kwargs: Raw,
     ) -> Result<DialogId, UsageError> {
-        self.open(channel, Kind::Func(FuncType::AsyncFunc), ns, func, kwargs)
+        self.open(
+            channel,
+            Kind::Func(FuncType::AsyncFunc),
+            ns,
+            func,
+            kwargs,
+            ContextOptions::default(),
+        )
     }
 
     /// Opens a context with `ns:func(**kwargs)` on the peer of `channel`
@@ -56,11 +63,14 @@ impl Actor {
         kwargs: Raw,
         options: ContextOptions,
     ) -> Result<DialogId, UsageError> {
-        let id = self.open(channel, Kind::Func(FuncType::Context), ns, func, kwargs)?;
-        if let Some(d) = self.dialogs.get_mut(&id) {
-            d.options = options;
-        }
-        Ok(id)
+        self.open(
+            channel,
+            Kind::Func(FuncType::Context),
+            ns,
+            func,
+            kwargs,
+            options,
+        )
     }
 
     /// Opens a legacy one-way stream from the async generator `ns:func` on
@@ -75,7 +85,14 @@ impl Actor {
         func: &str,
         kwargs: Raw,
     ) -> Result<DialogId, UsageError> {
-        self.open(channel, Kind::Func(FuncType::AsyncGen), ns, func, kwargs)
+        self.open(
+            channel,
+            Kind::Func(FuncType::AsyncGen),
+            ns,
+            func,
+            kwargs,
+            ContextOptions::default(),
+        )
     }
 
     /// Asks the peer of `channel` to cancel itself (Python's
@@ -88,7 +105,14 @@ impl Actor {
         now: Instant,
         channel: ChannelId,
     ) -> Result<DialogId, UsageError> {
-        let id = self.open(channel, Kind::CancelActor, "self", "cancel", Raw::EMPTY_MAP)?;
+        let id = self.open(
+            channel,
+            Kind::CancelActor,
+            "self",
+            "cancel",
+            Raw::EMPTY_MAP,
+            ContextOptions::default(),
+        )?;
         self.timers
             .set(Timer::CancelAck(id), now + ACTOR_CANCEL_TIMEOUT);
         Ok(id)
@@ -101,6 +125,7 @@ impl Actor {
         ns: &str,
         func: &str,
         kwargs: Raw,
+        options: ContextOptions,
     ) -> Result<DialogId, UsageError> {
         let peer = self
             .peer(channel)
@@ -113,16 +138,70 @@ impl Actor {
         let start = msg::Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
         let id = DialogId(self.next_id());
         self.routes.insert((peer.clone(), cid.clone()), id);
-        let dialog = Dialog::new(
+        let mut dialog = Dialog::new(
             cid,
             peer,
             channel,
             kind,
             Phase::Opener(OpenerPhase::AwaitAck),
         );
+        dialog.options = options;
         self.dialogs.insert(id, dialog);
         self.send_msg(channel, &Msg::Start(start));
+        match kind {
+            Kind::Func(FuncType::Context) => self.start_credits(id, true, true),
+            Kind::Func(FuncType::AsyncGen) => self.start_credits(id, true, false),
+            _ => {}
+        }
         Ok(id)
+    }
+
+    /// Sets up credits for a starting dialog, if its peer uses them: we
+    /// grant our buffer for what we `receive`, and wait for the peer's
+    /// grant before we `send`.
+    pub(super) fn start_credits(&mut self, id: DialogId, receive: bool, send: bool) {
+        let Some(d) = self.dialogs.get(&id) else {
+            return;
+        };
+        let uses = self.config.flow_control
+            && self
+                .peer(d.channel)
+                .is_some_and(|p| p.credit_flow.is_some_and(|v| v >= 1));
+        if !uses {
+            return;
+        }
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        if send {
+            d.credit_out = Some(0);
+        }
+        if receive {
+            let window = u32::try_from(d.options.msg_buffer_size.max(1)).unwrap_or(u32::MAX);
+            d.credit_in = Some((window, 0));
+            let (channel, cid) = (d.channel, d.cid.clone());
+            self.send_msg(channel, &Msg::Credit(msg::Credit { cid, n: window }));
+        }
+    }
+
+    /// Grants back what the application has taken, half a buffer at a time.
+    fn replenish(&mut self, id: DialogId) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        let half = (d.options.msg_buffer_size / 2).max(1);
+        let done = d.phase == Phase::Opener(OpenerPhase::Done);
+        let Some((granted, owed)) = d.credit_in.as_mut() else {
+            return;
+        };
+        *owed += 1;
+        if (*owed as usize) < half || done {
+            return;
+        }
+        let n = std::mem::take(owed);
+        *granted = granted.saturating_add(n);
+        let (channel, cid) = (d.channel, d.cid.clone());
+        self.send_msg(channel, &Msg::Credit(msg::Credit { cid, n }));
     }
 
     /// Sets a context's buffer and overrun policy (Python's `open_context`
@@ -132,7 +211,21 @@ impl Actor {
         dialog: DialogId,
         options: ContextOptions,
     ) -> Result<(), UsageError> {
-        self.dialog_mut(dialog)?.options = options;
+        let d = self.dialog_mut(dialog)?;
+        let grow = options
+            .msg_buffer_size
+            .saturating_sub(d.options.msg_buffer_size);
+        d.options = options;
+        // A bigger buffer is more room for the peer (a smaller one cannot
+        // take back what was granted).
+        if grow > 0
+            && let Some((granted, _)) = d.credit_in.as_mut()
+        {
+            let n = u32::try_from(grow).unwrap_or(u32::MAX);
+            *granted = granted.saturating_add(n);
+            let (channel, cid) = (d.channel, d.cid.clone());
+            self.send_msg(channel, &Msg::Credit(msg::Credit { cid, n }));
+        }
         Ok(())
     }
 
@@ -147,6 +240,7 @@ impl Actor {
         if d.inbox.is_empty() {
             d.notified = false;
         }
+        let took_item = matches!(item, Some(Incoming::Yield(_)));
         match &item {
             Some(Incoming::Stop) => d.stop_taken = true,
             Some(i) if i.is_final() => d.outcome_taken = true,
@@ -157,6 +251,8 @@ impl Actor {
             && matches!(d.kind, Kind::Func(FuncType::AsyncFunc) | Kind::CancelActor);
         if forget {
             self.remove_dialog(dialog);
+        } else if took_item {
+            self.replenish(dialog);
         }
         Ok(item)
     }
@@ -231,6 +327,11 @@ impl Actor {
         if d.orphaned {
             return Ok(());
         }
+        match d.credit_out.as_mut() {
+            Some(0) => return Err(UsageError::NoCredit(dialog)),
+            Some(n) => *n -= 1,
+            None => {}
+        }
         let (channel, cid) = (d.channel, d.cid.clone());
         self.send_msg(channel, &Msg::Yield(msg::Yield { cid, pld: item }));
         Ok(())
@@ -295,6 +396,7 @@ impl Actor {
             "self",
             "_cancel_task",
             kwargs,
+            ContextOptions::default(),
         ) {
             self.timers
                 .set(Timer::CancelAck(id), now + CONTEXT_CANCEL_TIMEOUT);
@@ -372,6 +474,10 @@ impl Actor {
             }
             return;
         };
+        if let Msg::Credit(c) = &msg {
+            self.on_credit(id, c.n);
+            return;
+        }
         let Some(d) = self.dialogs.get(&id) else {
             return;
         };
@@ -565,6 +671,22 @@ impl Actor {
         }
     }
 
+    /// The peer granted room for `n` more items.
+    fn on_credit(&mut self, id: DialogId, n: u32) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        let Some(credit) = d.credit_out.as_mut() else {
+            // We never asked this peer for credits; nothing to do.
+            return;
+        };
+        let was_empty = *credit == 0;
+        *credit = credit.saturating_add(n);
+        if was_empty && n > 0 && d.is_app() {
+            self.events.push_back(Event::Writable { dialog: id });
+        }
+    }
+
     /// Queues a stream item, enforcing the buffer (§5.5).
     fn deliver_yield(&mut self, id: DialogId, item: Raw) {
         let me = self.uid.clone();
@@ -576,10 +698,20 @@ impl Actor {
             return;
         }
         let capacity = d.options.msg_buffer_size;
-        if d.queued() < capacity {
+        // Python's buffer holds every message of the dialog; our credits
+        // count stream items only.
+        let queued = if d.credit_in.is_some() {
+            d.inbox
+                .iter()
+                .filter(|i| matches!(i, Incoming::Yield(_)))
+                .count()
+        } else {
+            d.queued()
+        };
+        if queued < capacity {
             self.deliver(id, Incoming::Yield(item));
         } else if d.options.allow_overruns {
-            if d.queued() >= capacity + super::OVERRUN_BACKLOG
+            if queued >= capacity + super::OVERRUN_BACKLOG
                 && let Some(oldest) = d.inbox.iter().position(|i| matches!(i, Incoming::Yield(_)))
             {
                 d.inbox.remove(oldest);

@@ -98,6 +98,8 @@ impl Actor {
             Phase::Callee(CalleePhase::Running),
         );
         self.dialogs.insert(id, dialog);
+        // The requester streams its release to us: give it room.
+        self.start_credits(id, true, false);
         self.tty.queue.push_back(Claim::Remote(id));
         self.grant_tty();
     }

@@ -51,6 +51,10 @@ pub trait Task {
     fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
         let _ = cx;
     }
+    /// The peer has room for more stream items again.
+    fn on_writable(&mut self, cx: &mut TaskCx<'_>) {
+        let _ = cx;
+    }
 }
 
 type Factory = Box<dyn FnMut(&Raw) -> Box<dyn Task>>;
@@ -151,6 +155,7 @@ impl App for Tasks {
                 self.run(cx, *dialog, |t, tcx| t.on_invoke(tcx));
             }
             Event::Readable { dialog } => self.run(cx, *dialog, |t, tcx| t.on_readable(tcx)),
+            Event::Writable { dialog } => self.run(cx, *dialog, |t, tcx| t.on_writable(tcx)),
             Event::Cancel { dialog, cause } => {
                 self.log.push(
                     format!("cancel {cause:?}")

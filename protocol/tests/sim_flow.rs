@@ -1,0 +1,192 @@
+//! Credit-based flow control between our own actors, and Python's overrun
+//! behaviour with a peer that does not offer it.
+
+mod sim;
+
+use std::time::Duration;
+
+use tractor_protocol::{
+    ContextOptions, DialogId, Endpoints, FuncType, Incoming, Raw, STREAM_OVERRUN, UsageError,
+};
+
+use sim::{Idle, Log, Sim, Task, TaskCx, Tasks, tcp};
+
+const NS: &str = "app.flow";
+
+/// Streams `0..n` as fast as the peer lets it.
+struct Producer {
+    next: u64,
+    n: u64,
+    blocked: u64,
+}
+
+impl Producer {
+    fn pump(&mut self, cx: &mut TaskCx<'_>) {
+        while self.next < self.n {
+            match cx
+                .actor
+                .send(cx.now, cx.dialog, Raw::encode(&self.next).unwrap())
+            {
+                Ok(()) => self.next += 1,
+                Err(UsageError::NoCredit(_)) => {
+                    self.blocked += 1;
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        cx.actor.close_stream(cx.now, cx.dialog).unwrap();
+        cx.actor
+            .finish(cx.now, cx.dialog, Ok(Raw::encode(&self.blocked).unwrap()))
+            .unwrap();
+    }
+}
+
+impl Task for Producer {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.started(cx.now, cx.dialog, Raw::NIL).unwrap();
+        cx.actor.open_stream(cx.now, cx.dialog).unwrap();
+        self.pump(cx);
+    }
+    fn on_writable(&mut self, cx: &mut TaskCx<'_>) {
+        self.pump(cx);
+    }
+    fn on_readable(&mut self, cx: &mut TaskCx<'_>) {
+        while let Ok(Some(_)) = cx.actor.recv(cx.dialog) {}
+    }
+}
+
+fn pair(seed: u64, consumer_flow: bool) -> (Sim, usize, usize, tractor_protocol::ChannelId) {
+    let mut sim = Sim::new(seed);
+    let mut cfg = Sim::config("consumer");
+    cfg.flow_control = consumer_flow;
+    let consumer = sim.add(cfg, tcp(1), Idle);
+    let mut cfg = Sim::config("producer");
+    cfg.endpoints = Endpoints::new().expose(NS, "produce", FuncType::Context);
+    let tasks = Tasks::new(&Log::default()).serve(NS, "produce", |kw| Producer {
+        next: 0,
+        n: kw
+            .decode::<std::collections::BTreeMap<String, u64>>()
+            .unwrap()["n"],
+        blocked: 0,
+    });
+    let producer = sim.add(cfg, tcp(2), tasks);
+    let ch = sim.connect(consumer, producer);
+    (sim, consumer, producer, ch)
+}
+
+fn open(
+    sim: &mut Sim,
+    consumer: usize,
+    ch: tractor_protocol::ChannelId,
+    n: u64,
+    buffer: usize,
+) -> DialogId {
+    let mut kw = std::collections::BTreeMap::new();
+    kw.insert("n", n);
+    let opts = ContextOptions {
+        msg_buffer_size: buffer,
+        allow_overruns: false,
+    };
+    sim.with(consumer, |cx| {
+        cx.actor
+            .open_context(cx.now, ch, NS, "produce", Raw::encode(&kw).unwrap(), opts)
+    })
+    .unwrap()
+}
+
+/// Reads one item per millisecond until the outcome, checking that no more
+/// than `buffer` items ever wait, and returns the items.
+fn slow_read(sim: &mut Sim, consumer: usize, d: DialogId, buffer: usize) -> (Vec<u64>, Incoming) {
+    let mut items = Vec::new();
+    loop {
+        sim.sleep(Duration::from_millis(1));
+        let mut waiting = Vec::new();
+        while let Ok(Some(item)) = sim.nodes[consumer].actor.recv(d) {
+            waiting.push(item);
+        }
+        let yields = waiting
+            .iter()
+            .filter(|i| matches!(i, Incoming::Yield(_)))
+            .count();
+        assert!(
+            yields <= buffer,
+            "{yields} items waited in a buffer of {buffer}"
+        );
+        for item in waiting {
+            match item {
+                Incoming::Yield(v) => items.push(v.decode().unwrap()),
+                Incoming::Started(_) | Incoming::Stop => {}
+                outcome => return (items, outcome),
+            }
+        }
+        assert!(sim.elapsed() < Duration::from_secs(60), "hung");
+    }
+}
+
+#[test]
+fn a_fast_producer_waits_for_a_slow_consumer() {
+    let (mut sim, consumer, producer, ch) = pair(1, true);
+    let d = open(&mut sim, consumer, ch, 1000, 64);
+    let (items, outcome) = slow_read(&mut sim, consumer, d, 64);
+    assert_eq!(items, (0..1000).collect::<Vec<_>>(), "every item, in order");
+    let Incoming::Return(blocked) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        blocked.decode::<u64>().unwrap() > 10,
+        "the producer was held back"
+    );
+    // No overrun, and grants came in batches of half a buffer.
+    assert!(
+        !sim.wire
+            .iter()
+            .any(|w| matches!(&w.msg, tractor_protocol::Msg::Error(_)))
+    );
+    let grants = sim
+        .wire_types(consumer, producer)
+        .iter()
+        .filter(|t| **t == "Credit")
+        .count();
+    assert!(
+        (1000 / 32..=1000 / 32 + 2).contains(&grants),
+        "{grants} grants"
+    );
+    sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
+        .unwrap();
+    sim.settle(Duration::from_secs(1));
+    assert_eq!(sim.nodes[consumer].actor.live_state().1, 0);
+    assert_eq!(sim.nodes[producer].actor.live_state().1, 0);
+}
+
+#[test]
+fn a_one_item_buffer_works_with_credits() {
+    let (mut sim, consumer, _, ch) = pair(2, true);
+    let d = open(&mut sim, consumer, ch, 100, 1);
+    let (items, outcome) = slow_read(&mut sim, consumer, d, 1);
+    assert_eq!(items.len(), 100);
+    assert!(matches!(outcome, Incoming::Return(_)));
+}
+
+#[test]
+fn without_credits_the_peer_overruns_as_in_python() {
+    // The consumer does not offer credits (as a Python actor): the producer
+    // sends freely and the consumer's full buffer fails it.
+    let (mut sim, consumer, producer, ch) = pair(3, false);
+    let d = open(&mut sim, consumer, ch, 1000, 64);
+    sim.settle(Duration::from_secs(1));
+    assert!(!sim.wire_types(consumer, producer).contains(&"Credit"));
+    assert!(!sim.wire_types(producer, consumer).contains(&"Credit"));
+    let errors: Vec<_> = sim
+        .wire
+        .iter()
+        .filter_map(|w| match &w.msg {
+            tractor_protocol::Msg::Error(e) if w.from == consumer => Some(e.boxed_type_str.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(errors.iter().all(|e| e == STREAM_OVERRUN) && !errors.is_empty());
+    sim.with(consumer, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+}
