@@ -1102,3 +1102,118 @@ fn a_finished_task_refuses_further_operations() {
     ok(t.root_op(|a, now| a.leave(now, d, false)));
     t.assert_no_dialogs();
 }
+
+#[test]
+fn ctx_opener_cancels_echo_child() {
+    // Cancel before opening our stream, with it open (after a sibling sent
+    // 'yo' on it: ctx-cancel-from-sibling-task), and after closing it.
+    for when in ["pre_stream", "post_stream_open", "post_stream_close"] {
+        let mut t = tree(50);
+        let d = t.open("echo", Raw::EMPTY_MAP);
+        assert_eq!(t.next(d), Incoming::Started(raw("ready")));
+        let mut before = Vec::new();
+        if when != "pre_stream" {
+            ok(t.root_op(|a, now| a.open_stream(now, d)));
+            ok(t.root_op(|a, now| a.send(now, d, raw("yo"))));
+            if when == "post_stream_close" {
+                ok(t.root_op(|a, now| a.close_stream(now, d)));
+            }
+        }
+        ok(t.root_op(|a, now| a.cancel(now, d)));
+        let items = t.sim.recv_until(t.root, d, SECOND, Incoming::is_final);
+        before.extend(
+            items
+                .iter()
+                .filter(|i| matches!(i, Incoming::Yield(_)))
+                .cloned(),
+        );
+        if when == "post_stream_open" {
+            assert_eq!(
+                before,
+                [Incoming::Yield(raw("yo"))],
+                "the echo first, then the cancel"
+            );
+        }
+        let outcome = items.last().unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Incoming::Error(DialogError::CancelledAsRequested { error: Some(_) })
+                    | Incoming::Return(_)
+            ),
+            "{when}: {outcome:?}"
+        );
+        // Re-opening the stream of the cancelled context is refused.
+        assert!(t.root_op(|a, now| a.open_stream(now, d)).is_err(), "{when}");
+        ok(t.root_op(|a, now| a.leave(now, d, false)));
+        // The channel is still up.
+        assert!(t.sim.nodes[t.root].actor.peer(t.ch).is_some(), "{when}");
+        t.assert_no_dialogs();
+    }
+}
+
+#[test]
+fn err_not_masked_by_finally_cancel() {
+    // The child's task raises while a cancel request is in flight: the
+    // application's error is what the opener gets, not a ContextCancelled.
+    struct RaisesOnCancel;
+    impl Task for RaisesOnCancel {
+        fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+            ok(cx.actor.accept(cx.now, cx.dialog));
+            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
+        }
+        fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
+            let err = LocalError::new("RuntimeError", "raised in finally");
+            ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
+        }
+    }
+    let mut sim = Sim::new(51);
+    let root = sim.add(Sim::config("root"), tcp(1), Idle);
+    let mut cfg = Sim::config("child");
+    cfg.endpoints = Endpoints::new().expose(NS, "raises", FuncType::Context);
+    let child = sim.add(
+        cfg,
+        tcp(2),
+        Tasks::new(&Log::default()).serve(NS, "raises", |_| RaisesOnCancel),
+    );
+    let ch = sim.connect(root, child);
+    let d = ok(sim.with(root, |cx| {
+        cx.actor.open_context(
+            cx.now,
+            ch,
+            NS,
+            "raises",
+            Raw::EMPTY_MAP,
+            ContextOptions::default(),
+        )
+    }));
+    sim.recv_until(root, d, SECOND, |_| true);
+    ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
+    let outcome = sim
+        .recv_until(root, d, SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    let err = remote(outcome);
+    assert_eq!(err.boxed_type(), "RuntimeError");
+    ok(sim.with(root, |cx| cx.actor.leave(cx.now, d, true)));
+}
+
+#[test]
+fn rpc_ctx_to_self_invalid() {
+    let mut sim = Sim::new(52);
+    let root = sim.add(Sim::config("root"), tcp(1), Idle);
+    let ch = sim.connect(root, root);
+    let refused = sim.with(root, |cx| {
+        cx.actor.open_context(
+            cx.now,
+            ch,
+            NS,
+            "anything",
+            Raw::EMPTY_MAP,
+            ContextOptions::default(),
+        )
+    });
+    let err = refused.unwrap_err();
+    assert_eq!(err, UsageError::SelfDialog(ch));
+    assert!(err.to_string().contains("invalid operation"));
+}

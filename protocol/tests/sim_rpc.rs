@@ -450,3 +450,26 @@ fn a_result_after_the_caller_left_goes_nowhere() {
     sim.assert_clean(worker);
     assert_eq!(sim.wire_types(worker, root), ["Aid", "StartAck"]);
 }
+
+#[test]
+fn disc_foreign_listener_rejected() {
+    // Something accepts the probe's connection and hangs up without a
+    // handshake: the prober hears a close, never an answer, and can tell
+    // "occupied but did not answer" from a registrar.
+    let (mut sim, _, worker) = root_and_worker(15);
+    let probe = sim.with(worker, |cx| cx.actor.probe(tcp(1616)));
+    sim.break_channel(worker, probe);
+    sim.settle(SECOND);
+    let answered = sim.events_of(worker, |e| {
+        matches!(e, Event::ProbeAnswered { .. }).then_some(())
+    });
+    assert!(answered.is_empty());
+    let closed = sim.events_of(worker, |e| match e {
+        Event::ChannelClosed {
+            channel, reason, ..
+        } if *channel == probe => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(closed, [CloseReason::Broken("connection reset".into())]);
+    sim.assert_clean(worker);
+}

@@ -347,6 +347,10 @@ pub enum UsageError {
     /// [`Event::Writable`] (credit-based flow control, see [`Actor`]).
     #[error("{0}: the peer has no room for more items yet")]
     NoCredit(DialogId),
+    /// The channel leads back to this very actor: a dialog with oneself is
+    /// not possible over the wire.
+    #[error("{0} leads back to this actor: a dialog with oneself is an invalid operation")]
+    SelfDialog(ChannelId),
     /// Keyword arguments must be a map (Python binds them by name).
     #[error("keyword arguments must be a map, not {0}")]
     KwargsNotAMap(crate::Kind),

@@ -134,6 +134,11 @@ impl Actor {
         if kwargs.kind() != crate::Kind::Map {
             return Err(UsageError::KwargsNotAMap(kwargs.kind()));
         }
+        // A channel to ourselves would route both ends of the dialog to one
+        // (uid, cid) entry; Python refuses it too ("Invalid Operation").
+        if peer == self.uid {
+            return Err(UsageError::SelfDialog(channel));
+        }
         let cid = self.rng.uuid4();
         let start = msg::Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
         let id = DialogId(self.next_id());
