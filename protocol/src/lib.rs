@@ -46,13 +46,87 @@
 //! # The actor core
 //!
 //! [`Actor`] is one actor's protocol state machine: the handshake on every
-//! channel, routing by `(peer uid, cid)`, and every dialog from `Start` to
-//! its one outcome. It reads no clock and touches no socket; a driver feeds
-//! it inputs (`handle_*` calls, each with `now`) and carries out its
-//! outputs. The driver keeps one rule: **after every input or operation,
-//! call [`Actor::poll_output`] until it returns [`Output::Timeout`]**, then
-//! wait for IO or that deadline. See the [`Actor`] docs for the full table
-//! of inputs and outputs.
+//! channel, routing by `(peer uid, cid)`, every dialog from `Start` to its
+//! one outcome, cancellation, the registrar, the debugger's terminal lock
+//! and the supervision of children. It reads no clock and touches no
+//! socket; a driver feeds it inputs (`handle_*` calls, each with `now`) and
+//! carries out its outputs. The driver keeps one rule: **after every input
+//! or operation, call [`Actor::poll_output`] until it returns
+//! [`Output::Timeout`]**, then wait for IO or that deadline. See the
+//! [`Actor`] docs for the full table of inputs and outputs.
+//!
+//! Here is a complete driver, with two actors in one process and a `Vec`
+//! for a network: the client calls `math:square` on the server.
+//!
+//! ```
+//! use std::time::Instant;
+//! use tractor_protocol::{
+//!     Action, Actor, ActorConfig, Address, ChannelId, Endpoints, Event, FuncType, Incoming,
+//!     Output, Raw,
+//! };
+//!
+//! let now = Instant::now();
+//! let mut config = ActorConfig::new("server", "00000000-0000-4000-8000-000000000001");
+//! config.endpoints = Endpoints::new().expose("math", "square", FuncType::AsyncFunc);
+//! let mut actors = [
+//!     Actor::new(ActorConfig::new("client", "00000000-0000-4000-8000-000000000002")),
+//!     Actor::new(config),
+//! ];
+//! // Our "network": each channel's other end, and the bytes in flight.
+//! let mut links: Vec<((usize, ChannelId), (usize, ChannelId))> = Vec::new();
+//! let mut wire: Vec<(usize, ChannelId, Vec<u8>)> = Vec::new();
+//!
+//! let channel = actors[0].connect(Address::tcp("127.0.0.1", 1616));
+//! let mut call = None;
+//! let mut answer = None;
+//! while answer.is_none() {
+//!     for me in 0..2 {
+//!         // The driver's rule: poll until Timeout.
+//!         loop {
+//!             match actors[me].poll_output() {
+//!                 Output::Transmit(t) => {
+//!                     let (to, ch) = links.iter().find(|(a, _)| *a == (me, t.channel)).unwrap().1;
+//!                     wire.push((to, ch, t.data.to_vec()));
+//!                 }
+//!                 Output::Action(Action::Connect { channel, .. }) => {
+//!                     // "Connect" to the server: it accepts, we are connected.
+//!                     let accepted = actors[1].handle_accepted(now);
+//!                     links.push(((0, channel), (1, accepted)));
+//!                     links.push(((1, accepted), (0, channel)));
+//!                     actors[0].handle_connected(now, channel);
+//!                 }
+//!                 Output::Action(_) => {}
+//!                 Output::Event(Event::ChannelOpened { channel, .. }) if me == 0 => {
+//!                     let kwargs = Raw::encode(&[("x", 7)].into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
+//!                     call = Some(actors[0].call(now, channel, "math", "square", kwargs)?);
+//!                 }
+//!                 Output::Event(Event::Invoke { dialog, kwargs, .. }) => {
+//!                     // The server's application runs the function.
+//!                     #[derive(serde::Deserialize)]
+//!                     struct Args { x: i64 }
+//!                     let args: Args = kwargs.decode()?;
+//!                     actors[1].accept(now, dialog)?;
+//!                     actors[1].finish(now, dialog, Ok(Raw::encode(&(args.x * args.x))?))?;
+//!                 }
+//!                 Output::Event(Event::Readable { dialog }) => {
+//!                     if let Some(Incoming::Return(v)) = actors[0].recv(dialog)? {
+//!                         answer = Some(v.decode::<i64>()?);
+//!                     }
+//!                 }
+//!                 Output::Event(_) => {}
+//!                 Output::Timeout(_) => break,
+//!             }
+//!         }
+//!     }
+//!     // Deliver what was written.
+//!     for (to, ch, bytes) in wire.drain(..) {
+//!         actors[to].handle_data(now, ch, &bytes);
+//!     }
+//! }
+//! assert!(call.is_some());
+//! assert_eq!(answer, Some(49));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Robustness
 //!
