@@ -451,3 +451,89 @@ fn spawn_failure_is_reported() {
     )));
     assert_eq!(t.sim.nodes[t.root].actor.children().count(), 0);
 }
+
+#[test]
+fn nursery_one_cancels_all_then_done() {
+    // Two children in a nursery; one's task fails, the application cancels
+    // the nursery: every child is reaped, then the closed nursery is done.
+    let mut t = tree(10, false);
+    let nursery = t.sim.nodes[t.root].actor.open_nursery();
+    let mut kids = Vec::new();
+    for name in ["a", "b"] {
+        let child = t
+            .sim
+            .with(t.root, |cx| {
+                cx.actor.spawn_in(cx.now, nursery, SpawnRequest::new(name))
+            })
+            .unwrap();
+        let node = t.sim.nodes.len() - 1;
+        kids.push((child, node));
+    }
+    let root = t.root;
+    t.sim.run_until(SECOND, |s| {
+        s.nodes[root]
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::ChildConnected { .. }))
+            .count()
+            == 2
+    });
+    t.sim
+        .with(root, |cx| cx.actor.cancel_nursery(cx.now, nursery));
+    // No more children after one-cancels-all.
+    let refused = t.sim.with(root, |cx| {
+        cx.actor
+            .spawn_in(cx.now, nursery, SpawnRequest::new("late"))
+    });
+    assert_eq!(
+        refused,
+        Err(tractor_protocol::UsageError::NurseryClosed(nursery))
+    );
+    t.sim.with(root, |cx| cx.actor.close_nursery(nursery));
+    t.sim.settle(5 * SECOND);
+    for (child, node) in kids {
+        assert_eq!(
+            t.exited(child),
+            Some(ExitStatus {
+                code: Some(0),
+                signal: None
+            })
+        );
+        assert!(t.sim.nodes[node].exit.is_some());
+    }
+    let done: Vec<_> = t.sim.nodes[root]
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::NurseryDone { nursery: n } if *n == nursery))
+        .collect();
+    assert_eq!(done.len(), 1);
+    t.sim.assert_clean(root);
+}
+
+#[test]
+fn closing_a_nursery_waits_for_its_daemons() {
+    let mut t = tree(11, false);
+    let nursery = t.sim.nodes[t.root].actor.open_nursery();
+    let child = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor
+                .spawn_in(cx.now, nursery, SpawnRequest::new("daemon"))
+        })
+        .unwrap();
+    t.sim.settle(SECOND);
+    t.sim.with(t.root, |cx| cx.actor.close_nursery(nursery));
+    t.sim.settle(SECOND);
+    // A daemon is not cancelled by the block's end: the nursery waits.
+    let done = |t: &Tree| {
+        t.sim.nodes[t.root]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::NurseryDone { .. }))
+    };
+    assert!(!done(&t));
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim.settle(SECOND);
+    assert!(done(&t));
+}

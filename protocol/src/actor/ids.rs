@@ -32,3 +32,8 @@ handle! {
     /// One child actor of this actor's nursery.
     ChildId, "child"
 }
+
+handle! {
+    /// A group of children supervised together (Python's actor nursery).
+    NurseryId, "nursery"
+}

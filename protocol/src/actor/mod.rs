@@ -36,7 +36,7 @@ pub use error::{
     CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, REMOTE_ACTOR_ERROR,
     RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
-pub use ids::{ChannelId, ChildId, DialogId};
+pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use supervise::{
     ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, RuntimeVars, Signal, SpawnRequest,
@@ -47,7 +47,7 @@ use channel::{Channel, ChannelState};
 use dialog::Dialog;
 use registrar::Registry;
 use rng::Rng;
-use supervise::Child;
+use supervise::{Child, Nursery};
 use timer::{Timer, TimerTable};
 use tty::TtyLock;
 
@@ -278,6 +278,11 @@ pub enum Event {
         /// How it ended.
         status: ExitStatus,
     },
+    /// A closed nursery's last child has exited.
+    NurseryDone {
+        /// The nursery.
+        nursery: NurseryId,
+    },
     /// The parent sent this actor its boot configuration (in a child, right
     /// after [`Actor::connect_parent`]'s handshake). The runtime vars are
     /// already applied; the application binds its listeners and registers.
@@ -351,6 +356,10 @@ pub enum UsageError {
     /// not possible over the wire.
     #[error("{0} leads back to this actor: a dialog with oneself is an invalid operation")]
     SelfDialog(ChannelId),
+    /// The nursery was cancelled or closed, or never existed: no more
+    /// children go into it.
+    #[error("{0} takes no more children")]
+    NurseryClosed(NurseryId),
     /// Keyword arguments must be a map (Python binds them by name).
     #[error("keyword arguments must be a map, not {0}")]
     KwargsNotAMap(crate::Kind),
@@ -450,6 +459,7 @@ pub struct Actor {
     accept_addrs: Vec<Address>,
     tty: TtyLock,
     children: HashMap<ChildId, Child>,
+    nurseries: HashMap<NurseryId, Nursery>,
     runtime_vars: RuntimeVars,
     /// A child's channel to its parent.
     parent: Option<ChannelId>,
@@ -482,6 +492,7 @@ impl Actor {
             accept_addrs: Vec::new(),
             tty: TtyLock::default(),
             children: HashMap::new(),
+            nurseries: HashMap::new(),
             runtime_vars: RuntimeVars::default(),
             parent: None,
             awaiting_spawn_spec: false,
@@ -538,6 +549,7 @@ impl Actor {
             && self.routes.is_empty()
             && self.timers.next().is_none()
             && self.children.is_empty()
+            && self.nurseries.is_empty()
             && self.tty.is_idle()
             && self.registry.is_idle()
             && self.transmits.is_empty()

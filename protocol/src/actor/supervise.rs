@@ -20,6 +20,10 @@
 //!
 //! Every wait is a timer-table entry and every signal an action: the core
 //! decides, the driver sends the signal and reports the exit.
+//!
+//! Children may be grouped in nurseries ([`Actor::open_nursery`]): one
+//! failure cancels them all ([`Actor::cancel_nursery`]), and a closed
+//! nursery reports [`Event::NurseryDone`] when its last child has exited.
 
 use std::time::{Duration, Instant};
 
@@ -32,7 +36,7 @@ use crate::uid::Uid;
 
 use super::channel::CloseReason;
 use super::dialog::{Dialog, Kind, OpenerPhase, Phase};
-use super::ids::{ChannelId, ChildId, DialogId};
+use super::ids::{ChannelId, ChildId, DialogId, NurseryId};
 use super::timer::Timer;
 use super::{Action, Actor, CancelCause, Event, Role};
 
@@ -187,6 +191,16 @@ pub(crate) enum ChildPhase {
     Running,
 }
 
+/// A nursery's state.
+#[derive(Debug, Default)]
+pub(crate) struct Nursery {
+    /// One-cancels-all happened: every child is being reaped and no more
+    /// may be spawned.
+    pub(crate) cancelled: bool,
+    /// The nursery's block ended: once its last child exits, it is done.
+    pub(crate) closing: bool,
+}
+
 /// Where a child's reaping is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reap {
@@ -202,6 +216,7 @@ pub(crate) enum Reap {
 
 #[derive(Debug)]
 pub(crate) struct Child {
+    pub(crate) nursery: Option<NurseryId>,
     pub(crate) uid: Uid,
     pub(crate) request: SpawnRequest,
     pub(crate) phase: ChildPhase,
@@ -214,7 +229,79 @@ impl Actor {
     /// Starts a child actor: emits [`Action::Spawn`]. When it has connected
     /// back and been sent its `SpawnSpec`, [`Event::ChildConnected`] gives
     /// the channel to it; when its process ends, [`Event::ChildExited`].
-    pub fn spawn(&mut self, _now: Instant, request: SpawnRequest) -> ChildId {
+    pub fn spawn(&mut self, now: Instant, request: SpawnRequest) -> ChildId {
+        self.spawn_child(now, None, request)
+    }
+
+    /// Opens a nursery: a group of children supervised together.
+    pub fn open_nursery(&mut self) -> NurseryId {
+        let id = NurseryId(self.next_id());
+        self.nurseries.insert(id, Nursery::default());
+        id
+    }
+
+    /// Spawns a child into a nursery; refused once the nursery has been
+    /// cancelled or closed.
+    pub fn spawn_in(
+        &mut self,
+        now: Instant,
+        nursery: NurseryId,
+        request: SpawnRequest,
+    ) -> Result<ChildId, super::UsageError> {
+        match self.nurseries.get(&nursery) {
+            Some(n) if !n.cancelled && !n.closing => {
+                Ok(self.spawn_child(now, Some(nursery), request))
+            }
+            _ => Err(super::UsageError::NurseryClosed(nursery)),
+        }
+    }
+
+    /// One-cancels-all: reaps every child of the nursery (each through
+    /// [`Actor::cancel_child`]'s sequence) and refuses new ones. Call it
+    /// when any task of the nursery failed, or the nursery is cancelled.
+    pub fn cancel_nursery(&mut self, now: Instant, nursery: NurseryId) {
+        let Some(n) = self.nurseries.get_mut(&nursery) else {
+            return;
+        };
+        n.cancelled = true;
+        let kids: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.nursery == Some(nursery))
+            .map(|(id, _)| *id)
+            .collect();
+        for child in kids {
+            self.cancel_child(now, child);
+        }
+        self.check_nursery(nursery);
+    }
+
+    /// The nursery's block has ended: no more children will be added.
+    /// [`Event::NurseryDone`] follows once every child has exited (at once
+    /// if none is left); daemons are not cancelled by this, as in Python.
+    pub fn close_nursery(&mut self, nursery: NurseryId) {
+        if let Some(n) = self.nurseries.get_mut(&nursery) {
+            n.closing = true;
+        }
+        self.check_nursery(nursery);
+    }
+
+    /// Reports a closed nursery whose children are all gone, and forgets it.
+    fn check_nursery(&mut self, nursery: NurseryId) {
+        let closing = self.nurseries.get(&nursery).is_some_and(|n| n.closing);
+        let busy = self.children.values().any(|c| c.nursery == Some(nursery));
+        if closing && !busy {
+            self.nurseries.remove(&nursery);
+            self.events.push_back(Event::NurseryDone { nursery });
+        }
+    }
+
+    fn spawn_child(
+        &mut self,
+        _now: Instant,
+        nursery: Option<NurseryId>,
+        request: SpawnRequest,
+    ) -> ChildId {
         let id = ChildId(self.next_id());
         let uuid = match &request.uuid {
             Some(u) => u.clone(),
@@ -231,6 +318,7 @@ impl Actor {
         self.children.insert(
             id,
             Child {
+                nursery,
                 uid,
                 request,
                 phase: ChildPhase::Starting,
@@ -254,8 +342,11 @@ impl Actor {
 
     /// The child's process could not be started.
     pub fn handle_spawn_failed(&mut self, _now: Instant, child: ChildId, reason: String) {
-        if self.children.remove(&child).is_some() {
+        if let Some(c) = self.children.remove(&child) {
             self.events.push_back(Event::SpawnFailed { child, reason });
+            if let Some(n) = c.nursery {
+                self.check_nursery(n);
+            }
         }
     }
 
@@ -273,6 +364,9 @@ impl Actor {
             uid: c.uid,
             status,
         });
+        if let Some(n) = c.nursery {
+            self.check_nursery(n);
+        }
     }
 
     /// A channel finished its handshake with a peer claiming `peer`: if it
