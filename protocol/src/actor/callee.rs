@@ -82,16 +82,13 @@ impl Actor {
                 return;
             }
         };
-        let id = DialogId(self.next_id());
-        self.routes.insert(key, id);
-        let dialog = Dialog::new(
+        let id = self.add_dialog(Dialog::new(
             start.cid,
             peer.clone(),
             channel,
             Kind::Func(kind),
             Phase::Callee(CalleePhase::Invoked),
-        );
-        self.dialogs.insert(id, dialog);
+        ));
         // The opener's grant follows its Start at once: be ready to count it
         // before the application even accepts.
         if matches!(kind, FuncType::Context | FuncType::AsyncGen) {

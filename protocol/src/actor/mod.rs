@@ -561,6 +561,28 @@ impl Actor {
         self.next_id
     }
 
+    /// Tracks a new dialog and routes `(peer, cid)` to it.
+    fn add_dialog(&mut self, dialog: Dialog) -> DialogId {
+        let id = DialogId(self.next_id());
+        self.routes
+            .insert((dialog.peer.clone(), dialog.cid.clone()), id);
+        self.dialogs.insert(id, dialog);
+        id
+    }
+
+    /// Asks every function this actor runs to stop, on behalf of `by`.
+    fn cancel_running(&mut self, by: &Uid, cause: CancelCause) {
+        let running: Vec<DialogId> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| d.role() == Role::Callee && d.is_app() && !d.orphaned)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in running {
+            self.request_cancel(id, by.clone(), cause.clone());
+        }
+    }
+
     // -----------------------------------------------------------------
     // Outputs
 

@@ -118,7 +118,7 @@ impl Actor {
         Ok(id)
     }
 
-    fn open(
+    pub(super) fn open(
         &mut self,
         channel: ChannelId,
         kind: Kind,
@@ -141,8 +141,6 @@ impl Actor {
         }
         let cid = self.rng.uuid4();
         let start = msg::Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
-        let id = DialogId(self.next_id());
-        self.routes.insert((peer.clone(), cid.clone()), id);
         let mut dialog = Dialog::new(
             cid,
             peer,
@@ -151,7 +149,7 @@ impl Actor {
             Phase::Opener(OpenerPhase::AwaitAck),
         );
         dialog.options = options;
-        self.dialogs.insert(id, dialog);
+        let id = self.add_dialog(dialog);
         self.send_msg(channel, &Msg::Start(start));
         match kind {
             Kind::Func(FuncType::Context) => self.start_credits(id, true, true),

@@ -35,10 +35,10 @@ use crate::raw::Raw;
 use crate::uid::Uid;
 
 use super::channel::CloseReason;
-use super::dialog::{Dialog, Kind, OpenerPhase, Phase};
+use super::dialog::Kind;
 use super::ids::{ChannelId, ChildId, DialogId, NurseryId};
 use super::timer::Timer;
-use super::{Action, Actor, CancelCause, Event, Role};
+use super::{Action, Actor, CancelCause, Event};
 
 /// How long a child has to acknowledge `self.cancel` before it is sent
 /// SIGTERM (Python's `Portal.cancel_timeout`).
@@ -409,26 +409,21 @@ impl Actor {
         if c.reap != Reap::No {
             return;
         }
-        let peer = c.uid.clone();
         let channel = c.channel.filter(|ch| self.peer(*ch).is_some());
-        match channel {
-            Some(channel) => {
-                let uid = self.uid.clone();
-                let id = DialogId(self.next_id());
-                let cid = self.rng.uuid4();
-                let start = msg::Start::new(cid.clone(), "self", "cancel", Raw::EMPTY_MAP, uid);
-                self.routes.insert((peer.clone(), cid.clone()), id);
-                let dialog = Dialog::new(
-                    cid,
-                    peer,
-                    channel,
-                    Kind::Reap { child },
-                    Phase::Opener(OpenerPhase::AwaitAck),
-                );
-                self.dialogs.insert(id, dialog);
-                self.send_msg(channel, &Msg::Start(start));
-                self.set_reap(child, Reap::Cancelling(id), now + REAP_CANCEL_TIMEOUT);
-            }
+        let kind = Kind::Reap { child };
+        let asked = channel.and_then(|ch| {
+            self.open(
+                ch,
+                kind,
+                "self",
+                "cancel",
+                Raw::EMPTY_MAP,
+                Default::default(),
+            )
+            .ok()
+        });
+        match asked {
+            Some(id) => self.set_reap(child, Reap::Cancelling(id), now + REAP_CANCEL_TIMEOUT),
             None => self.escalate(now, child),
         }
     }
@@ -542,15 +537,7 @@ impl Actor {
         if self.cancelling.is_none() {
             self.cancelling = Some((me.clone(), Vec::new()));
         }
-        let running: Vec<DialogId> = self
-            .dialogs
-            .iter()
-            .filter(|(_, d)| d.role() == Role::Callee && d.is_app() && !d.orphaned)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in running {
-            self.request_cancel(id, me.clone(), CancelCause::ParentLost);
-        }
+        self.cancel_running(&me, CancelCause::ParentLost);
         self.events.push_back(Event::ParentLost { channel, reason });
     }
 }

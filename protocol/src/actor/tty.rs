@@ -88,16 +88,13 @@ impl Actor {
             self.send_error(channel, &err.into(), Some(&start.cid));
             return;
         }
-        let id = DialogId(self.next_id());
-        self.routes.insert(key, id);
-        let dialog = Dialog::new(
+        let id = self.add_dialog(Dialog::new(
             start.cid,
             peer,
             channel,
             Kind::TtyLock,
             Phase::Callee(CalleePhase::Running),
-        );
-        self.dialogs.insert(id, dialog);
+        ));
         // The requester streams its release to us: give it room.
         self.start_credits(id, true, false);
         self.tty.queue.push_back(Claim::Remote(id));
