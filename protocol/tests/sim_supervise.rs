@@ -113,6 +113,22 @@ fn tree(seed: u64, stubborn: bool) -> Tree {
 }
 
 impl Tree {
+    /// Opens the `forever` context on a child.
+    fn open_forever(&mut self, ch: ChannelId) -> tractor_protocol::DialogId {
+        self.sim
+            .with(self.root, |cx| {
+                cx.actor.open_context(
+                    cx.now,
+                    ch,
+                    NS,
+                    "forever",
+                    Raw::EMPTY_MAP,
+                    ContextOptions::default(),
+                )
+            })
+            .unwrap()
+    }
+
     fn spawn(&mut self, name: &str, ignores_term: bool) -> (ChildId, ChannelId, usize) {
         let child = self.sim.with(self.root, |cx| {
             cx.actor.spawn(cx.now, SpawnRequest::new(name))
@@ -212,19 +228,7 @@ fn fault_grandchild_sync_blocked_is_terminated() {
     // The child never acknowledges the cancel: SIGTERM after 0.5 s.
     let mut t = tree(3, true);
     let (child, ch, node) = t.spawn("stuck", false);
-    let d = t
-        .sim
-        .with(t.root, |cx| {
-            cx.actor.open_context(
-                cx.now,
-                ch,
-                NS,
-                "forever",
-                Raw::EMPTY_MAP,
-                ContextOptions::default(),
-            )
-        })
-        .unwrap();
+    let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     let t0 = t.sim.now;
     t.sim
@@ -259,19 +263,7 @@ fn fault_shield_hung_child_hard_kill() {
     // Ignores the cancel and SIGTERM: SIGKILL after a further 1.6 s.
     let mut t = tree(4, true);
     let (child, ch, node) = t.spawn("hung", true);
-    let d = t
-        .sim
-        .with(t.root, |cx| {
-            cx.actor.open_context(
-                cx.now,
-                ch,
-                NS,
-                "forever",
-                Raw::EMPTY_MAP,
-                ContextOptions::default(),
-            )
-        })
-        .unwrap();
+    let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     let t0 = t.sim.now;
     t.sim
@@ -294,19 +286,7 @@ fn debug_mode_never_terminates_and_waits_for_the_terminal() {
     vars.debug_mode = true;
     t.sim.nodes[t.root].actor.set_runtime_vars(vars);
     let (child, ch, node) = t.spawn("debugged", true);
-    let d = t
-        .sim
-        .with(t.root, |cx| {
-            cx.actor.open_context(
-                cx.now,
-                ch,
-                NS,
-                "forever",
-                Raw::EMPTY_MAP,
-                ContextOptions::default(),
-            )
-        })
-        .unwrap();
+    let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     // Someone is in a REPL for 5 s.
     let ticket = t.sim.nodes[t.root].actor.acquire_tty_lock();
@@ -340,19 +320,7 @@ fn fault_parent_dies() {
     // its parent go, cancels its functions and exits: no orphan.
     let mut t = tree(6, false);
     let (_, ch, node) = t.spawn("orphan", false);
-    let d = t
-        .sim
-        .with(t.root, |cx| {
-            cx.actor.open_context(
-                cx.now,
-                ch,
-                NS,
-                "forever",
-                Raw::EMPTY_MAP,
-                ContextOptions::default(),
-            )
-        })
-        .unwrap();
+    let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     let root = t.root;
     t.sim.crash(root);
@@ -378,19 +346,7 @@ fn fault_parent_dies() {
 fn fault_child_sigkilled() {
     let mut t = tree(7, false);
     let (child, ch, node) = t.spawn("victim", false);
-    let d = t
-        .sim
-        .with(t.root, |cx| {
-            cx.actor.open_context(
-                cx.now,
-                ch,
-                NS,
-                "forever",
-                Raw::EMPTY_MAP,
-                ContextOptions::default(),
-            )
-        })
-        .unwrap();
+    let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     t.sim.crash(node);
     let outcome = t

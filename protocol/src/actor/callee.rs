@@ -189,16 +189,7 @@ impl Actor {
             Some((_, owed)) => owed.push((channel, cid)),
             None => {
                 self.cancelling = Some((peer.clone(), vec![(channel, cid)]));
-                let running: Vec<DialogId> = self
-                    .dialogs
-                    .iter()
-                    .filter(|(_, d)| d.role() == Role::Callee && d.is_app() && !d.orphaned)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in running {
-                    let cause = CancelCause::ActorCancel { by: peer.clone() };
-                    self.request_cancel(id, peer.clone(), cause);
-                }
+                self.cancel_running(&peer, CancelCause::ActorCancel { by: peer.clone() });
                 self.events
                     .push_back(Event::ActorCancelRequested { by: peer });
             }
