@@ -570,20 +570,7 @@ fn child_of_debug_pause() {
 #[test]
 fn mid_of_nested_error_relay() {
     let t = transcript("nested_error_relay");
-    let spec = find(&t, |w| w.actor == "mid" && w.msg_type == "SpawnSpec");
-    let leaf = t.actors.iter().find(|a| a.0 == "leaf").unwrap();
-    let request = SpawnRequest {
-        uuid: Some(leaf.1.clone()),
-        parent_main_data: raw(spec["_parent_main_data"].clone()),
-        enable_modules: serde_json::from_value::<serde_json::Map<String, Value>>(
-            spec["enable_modules"].clone(),
-        )
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_str().unwrap().to_owned()))
-        .collect(),
-        ..SpawnRequest::new("leaf")
-    };
+    let request = request_for(&t, "leaf");
     replay_child(
         "nested_error_relay",
         "mid",

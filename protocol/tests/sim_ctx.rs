@@ -395,6 +395,37 @@ impl Tree {
     }
 }
 
+/// A root and a child serving one context `func` with the tasks `make`
+/// builds; the root opens it. Returns the simulator, both nodes, the
+/// channel and the dialog.
+fn lone_context<T: Task + 'static>(
+    seed: u64,
+    func: &'static str,
+    make: impl FnMut(&Raw) -> T + 'static,
+) -> (Sim, usize, usize, ChannelId, DialogId) {
+    let mut sim = Sim::new(seed);
+    let root = sim.add(Sim::config("root"), tcp(1), Idle);
+    let mut cfg = Sim::config("child");
+    cfg.endpoints = Endpoints::new().expose(NS, func, FuncType::Context);
+    let child = sim.add(
+        cfg,
+        tcp(2),
+        Tasks::new(&Log::default()).serve(NS, func, make),
+    );
+    let ch = sim.connect(root, child);
+    let d = ok(sim.with(root, |cx| {
+        cx.actor.open_context(
+            cx.now,
+            ch,
+            NS,
+            func,
+            Raw::EMPTY_MAP,
+            ContextOptions::default(),
+        )
+    }));
+    (sim, root, child, ch, d)
+}
+
 fn remote(item: Incoming) -> RemoteError {
     match item {
         Incoming::Error(DialogError::Remote(e)) => e,
@@ -963,26 +994,7 @@ fn cancel_request_without_answer_times_out() {
         }
         fn on_cancel(&mut self, _: &mut TaskCx<'_>, _: &CancelCause) {}
     }
-    let mut sim = Sim::new(42);
-    let root = sim.add(Sim::config("root"), tcp(1), Idle);
-    let mut cfg = Sim::config("stubborn");
-    cfg.endpoints = Endpoints::new().expose(NS, "stubborn", FuncType::Context);
-    let child = sim.add(
-        cfg,
-        tcp(2),
-        Tasks::new(&Log::default()).serve(NS, "stubborn", |_| Stubborn),
-    );
-    let ch = sim.connect(root, child);
-    let d = ok(sim.with(root, |cx| {
-        cx.actor.open_context(
-            cx.now,
-            ch,
-            NS,
-            "stubborn",
-            Raw::EMPTY_MAP,
-            ContextOptions::default(),
-        )
-    }));
+    let (mut sim, root, _child, _ch, d) = lone_context(42, "stubborn", |_| Stubborn);
     sim.recv_until(root, d, SECOND, |_| true);
     let t0 = sim.now;
     ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
@@ -1013,26 +1025,7 @@ fn illegal_sequences_are_typed_errors() {
             // The API will not do this, so the test forges the frame below.
         }
     }
-    let mut sim = Sim::new(43);
-    let root = sim.add(Sim::config("root"), tcp(1), Idle);
-    let mut cfg = Sim::config("rogue");
-    cfg.endpoints = Endpoints::new().expose(NS, "rogue", FuncType::Context);
-    let rogue = sim.add(
-        cfg,
-        tcp(2),
-        Tasks::new(&Log::default()).serve(NS, "rogue", |_| YieldFirst),
-    );
-    let ch = sim.connect(root, rogue);
-    let d = ok(sim.with(root, |cx| {
-        cx.actor.open_context(
-            cx.now,
-            ch,
-            NS,
-            "rogue",
-            Raw::EMPTY_MAP,
-            ContextOptions::default(),
-        )
-    }));
+    let (mut sim, root, rogue, ch, d) = lone_context(43, "rogue", |_| YieldFirst);
     sim.run_until(SECOND, |s| s.wire_types(rogue, root).contains(&"StartAck"));
     sim.sleep(Duration::from_millis(10));
     let cid = sim.nodes[root].actor.cid(d).unwrap().to_owned();
@@ -1167,26 +1160,7 @@ fn err_not_masked_by_finally_cancel() {
             ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
         }
     }
-    let mut sim = Sim::new(51);
-    let root = sim.add(Sim::config("root"), tcp(1), Idle);
-    let mut cfg = Sim::config("child");
-    cfg.endpoints = Endpoints::new().expose(NS, "raises", FuncType::Context);
-    let child = sim.add(
-        cfg,
-        tcp(2),
-        Tasks::new(&Log::default()).serve(NS, "raises", |_| RaisesOnCancel),
-    );
-    let ch = sim.connect(root, child);
-    let d = ok(sim.with(root, |cx| {
-        cx.actor.open_context(
-            cx.now,
-            ch,
-            NS,
-            "raises",
-            Raw::EMPTY_MAP,
-            ContextOptions::default(),
-        )
-    }));
+    let (mut sim, root, _child, _ch, d) = lone_context(51, "raises", |_| RaisesOnCancel);
     sim.recv_until(root, d, SECOND, |_| true);
     ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
     let outcome = sim
