@@ -1,13 +1,226 @@
 //! tractor for Rust on [tokio](https://tokio.rs).
 //!
-//! This crate binds the sans-IO core, `tractor-protocol`, to tokio: TCP and
-//! Unix-domain sockets, child processes, timers and signals. It owns no
-//! protocol logic of its own: every decision (what to send, when a dialog
-//! fails, which child to reap) is taken by the core, and this crate only
-//! performs the IO the core asks for and feeds the results back in.
+//! Actors are processes; a root spawns children through an actor nursery,
+//! talks to them through portals, contexts and streams, and never leaves
+//! one behind. The API is [`tractor_driver`]'s, re-exported here with the
+//! runtime filled in: this crate only supplies tokio's sockets, processes,
+//! timers and signals ([`Tokio`]); every protocol decision is taken by the
+//! sans-IO core, `tractor-protocol`.
 //!
-//! It will offer the user API: the root actor, actor nurseries, portals,
-//! contexts, message streams and the registrar client.
+//! ```no_run
+//! use tractor_tokio::{ActorOptions, Config, Error, Functions};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Square {
+//!     x: i64,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     // Everything any actor of this program can serve.
+//!     let functions = Functions::new()
+//!         .rpc("math", "square", |a: Square| async move { Ok(a.x * a.x) });
+//!     // In a child process this call becomes the child and never returns.
+//!     tractor_tokio::open_root_actor(Config::new("root", functions), |root| async move {
+//!         root.open_nursery(|n| async move {
+//!             let portal = n
+//!                 .start_actor("squarer", ActorOptions::new().enable_modules(["math"]))
+//!                 .await?;
+//!             let nine: i64 = portal.run("math", "square", Square { x: 3 }).await?;
+//!             assert_eq!(nine, 9);
+//!             portal.cancel_actor().await?;
+//!             Ok(())
+//!         })
+//!         .await
+//!     })
+//!     .await
+//! }
+//! ```
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tractor_driver::runtime::{
+    BoxFuture, Connection, Listener, Process, ReadHalf, SignalKind, SignalStream, StdListener,
+    Target, WriteHalf,
+};
+
+pub use tractor_driver::*;
+
+/// The tokio runtime as tractor's [`Runtime`]: tasks go to the current
+/// tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn connect(&self, target: Target) -> BoxFuture<'static, io::Result<Connection>> {
+        Box::pin(async move {
+            Ok(match target {
+                Target::Tcp(addr) => {
+                    let s = tokio::net::TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    let (r, w) = s.into_split();
+                    connection(r, w)
+                }
+                Target::Unix(path) => {
+                    let (r, w) = tokio::net::UnixStream::connect(path).await?.into_split();
+                    connection(r, w)
+                }
+            })
+        })
+    }
+
+    fn listen(&self, listener: StdListener) -> io::Result<Box<dyn Listener>> {
+        Ok(match listener {
+            StdListener::Tcp(l) => Box::new(TcpListener(tokio::net::TcpListener::from_std(l)?)),
+            StdListener::Unix(l) => Box::new(UnixListener(tokio::net::UnixListener::from_std(l)?)),
+        })
+    }
+
+    fn spawn_process(&self, command: std::process::Command) -> io::Result<Box<dyn Process>> {
+        let child = tokio::process::Command::from(command).spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("the child has no pid"))?;
+        Ok(Box::new(Child { child, pid }))
+    }
+
+    fn signal(&self, signal: SignalKind) -> io::Result<Box<dyn SignalStream>> {
+        use tokio::signal::unix::SignalKind as K;
+        let kind = match signal {
+            SignalKind::Interrupt => K::interrupt(),
+            SignalKind::Terminate => K::terminate(),
+            SignalKind::User1 => K::user_defined1(),
+        };
+        Ok(Box::new(Signal(tokio::signal::unix::signal(kind)?)))
+    }
+}
+
+/// Runs the root actor of a tree around `body` on tokio (see
+/// [`tractor_driver::open_root_actor`]). In a child process this becomes
+/// the child and never returns.
+pub async fn open_root_actor<F, Fut, T>(config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorHandle) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    tractor_driver::open_root_actor(Arc::new(Tokio), config, body).await
+}
+
+/// Runs a long-lived RPC server as the root, on tokio (see
+/// [`tractor_driver::run_daemon`]).
+pub async fn run_daemon(config: Config) -> Result<()> {
+    tractor_driver::run_daemon(Arc::new(Tokio), config).await
+}
+
+fn connection<R, W>(r: R, w: W) -> Connection
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    Connection {
+        reader: Box::new(Reader(r)),
+        writer: Box::new(Writer(w)),
+    }
+}
+
+struct Reader<R>(R);
+
+impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
+    fn poll_read(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+struct Writer<W>(W);
+
+impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
+    fn poll_write(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+struct TcpListener(tokio::net::TcpListener);
+
+impl Listener for TcpListener {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connection>> {
+        self.0.poll_accept(cx).map(|r| {
+            r.and_then(|(s, _)| {
+                s.set_nodelay(true)?;
+                let (r, w) = s.into_split();
+                Ok(connection(r, w))
+            })
+        })
+    }
+}
+
+struct UnixListener(tokio::net::UnixListener);
+
+impl Listener for UnixListener {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connection>> {
+        self.0.poll_accept(cx).map(|r| {
+            r.map(|(s, _)| {
+                let (r, w) = s.into_split();
+                connection(r, w)
+            })
+        })
+    }
+}
+
+struct Child {
+    child: tokio::process::Child,
+    pid: u32,
+}
+
+impl Process for Child {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn wait(self: Box<Self>) -> BoxFuture<'static, io::Result<ExitStatus>> {
+        let mut child = self.child;
+        Box::pin(async move { child.wait().await })
+    }
+}
+
+struct Signal(tokio::signal::unix::Signal);
+
+impl SignalStream for Signal {
+    fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<()>> {
+        self.0.poll_recv(cx)
+    }
+}

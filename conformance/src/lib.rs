@@ -1,9 +1,271 @@
 //! The conformance suite of tractor for Rust.
 //!
-//! Each behaviour listed in the tractor scenario catalogue is implemented
-//! here once, by its scenario id, and run against every combination of
-//! adapters ({tokio, smol} parent × {tokio, smol} child) over TCP and Unix
-//! sockets. Scenarios that are not run are listed with the reason.
+//! Each behaviour of the tractor scenario catalogue that needs real
+//! processes is implemented once, by its scenario id, in the
+//! `tractor-conformance` program, and run by the tests in `tests/` over
+//! TCP and Unix sockets. `tests/scenarios.txt` lists every catalogue id the
+//! suite does not run, with the reason.
+//!
+//! This library is the harness: [`Tree`] runs one scenario program as the
+//! root of a real process tree, isolated from every other tree (its own
+//! runtime directory for sockets, its own registrar), and afterwards checks
+//! that no process of the tree survives and no socket file is left.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// How long anything may take before the harness calls it a hang.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// The environment variable that marks every process of one tree; children
+/// inherit it.
+pub const MARKER: &str = "TRACTOR_CONFORMANCE_TREE";
+
+/// One isolated actor tree.
+#[derive(Debug)]
+pub struct Tree {
+    marker: String,
+    dir: PathBuf,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// A fresh tree: its own marker and runtime directory.
+    pub fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let marker = format!("{}-{n}-{nanos}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("tractor-conf-{marker}"));
+        std::fs::create_dir_all(&dir).expect("a runtime directory");
+        Tree { marker, dir }
+    }
+
+    /// The directory where the tree's Unix sockets live.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.join("tractor")
+    }
+
+    /// Starts `program args…` as the tree's root.
+    pub fn spawn(&self, program: &Path, args: &[&str]) -> Running {
+        let mut child = Command::new(program)
+            .args(args)
+            .env(MARKER, &self.marker)
+            .env("XDG_RUNTIME_DIR", &self.dir)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the scenario program starts");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let (etx, stderr_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            let _ = etx.send(s);
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: stderr_rx,
+        }
+    }
+
+    /// Runs `program args…` to its end.
+    pub fn run(&self, program: &Path, args: &[&str]) -> Run {
+        self.spawn(program, args).finish(self)
+    }
+
+    /// Processes of this tree still alive: `(pid, command line)`.
+    pub fn survivors(&self) -> Vec<(u32, String)> {
+        let needle = format!("{MARKER}={}", self.marker);
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(env) = std::fs::read(e.path().join("environ")) else {
+                continue;
+            };
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                let cmd = std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                    .unwrap_or_default();
+                found.push((pid, cmd));
+            }
+        }
+        found
+    }
+
+    /// Socket files left in the tree's runtime directory.
+    pub fn leftover_sockets(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.socket_dir())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Asserts that the tree left nothing behind: no process (zombies
+    /// included) and no socket file. A process still exiting gets until
+    /// [`HANG`].
+    pub fn assert_clean(&self) {
+        let deadline = Instant::now() + HANG;
+        while !self.survivors().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let survivors = self.survivors();
+        assert!(
+            survivors.is_empty(),
+            "processes survived the tree: {survivors:#?}"
+        );
+        let sockets = self.leftover_sockets();
+        assert!(sockets.is_empty(), "socket files left behind: {sockets:?}");
+    }
+
+    fn kill_all(&self) {
+        for (pid, _) in self.survivors() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // A failed test must not leak its processes into the next one.
+        self.kill_all();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A root process running.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Receiver<String>,
+}
+
+impl Running {
+    /// The root's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the program prints `line` (panics after [`HANG`]).
+    pub fn wait_for_line(&mut self, line: &str) {
+        let deadline = Instant::now() + HANG;
+        while !self.seen.iter().any(|l| l == line) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("no {line:?} from the program; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Sends a signal to the root (`"INT"`, `"KILL"`, …).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits for the root to exit (panics after [`HANG`], killing the tree).
+    pub fn finish(mut self, tree: &Tree) -> Run {
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("waiting for the root") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                tree.kill_all();
+                panic!("the tree hung; output so far: {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut stdout = self.seen;
+        stdout.extend(self.lines.iter());
+        let stderr = self.stderr.recv().unwrap_or_default();
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: status.code(),
+            signal: status.signal(),
+            facts: stdout
+                .iter()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// What a finished root printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// Its stdout lines.
+    pub stdout: Vec<String>,
+    /// Its stderr.
+    pub stderr: String,
+    /// Its `key=value` lines.
+    pub facts: BTreeMap<String, String>,
+}
+
+impl Run {
+    /// Asserts that the scenario passed: exit code 0 and `ok` printed.
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.code == Some(0) && self.stdout.last().is_some_and(|l| l == "ok"),
+            "the scenario failed ({:?}):\n{}\n{}",
+            self.code,
+            self.stdout.join("\n"),
+            self.stderr
+        );
+        self
+    }
+
+    /// One printed fact.
+    pub fn fact(&self, key: &str) -> &str {
+        self.facts
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no fact {key:?} in {:?}\n{}", self.stdout, self.stderr))
+    }
+}

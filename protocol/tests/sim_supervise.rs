@@ -130,9 +130,9 @@ impl Tree {
     }
 
     fn spawn(&mut self, name: &str, ignores_term: bool) -> (ChildId, ChannelId, usize) {
-        let child = self.sim.with(self.root, |cx| {
-            cx.actor.spawn(cx.now, SpawnRequest::new(name))
-        });
+        let child = self
+            .sim
+            .with(self.root, |cx| cx.actor.spawn(cx.now, request(name)));
         let node = self.sim.nodes.len() - 1;
         self.sim.nodes[node].ignores_term = ignores_term;
         let mut channel = None;
@@ -398,9 +398,9 @@ fn cancel_some_cancels_all_reaps_every_child() {
 fn spawn_failure_is_reported() {
     let mut t = tree(9, false);
     t.sim.templates = None;
-    let child = t.sim.with(t.root, |cx| {
-        cx.actor.spawn(cx.now, SpawnRequest::new("ghost"))
-    });
+    let child = t
+        .sim
+        .with(t.root, |cx| cx.actor.spawn(cx.now, request("ghost")));
     assert!(t.sim.nodes[t.root].events.iter().any(|e| matches!(
         e,
         Event::SpawnFailed { child: c, .. } if *c == child
@@ -419,7 +419,7 @@ fn nursery_one_cancels_all_then_done() {
         let child = t
             .sim
             .with(t.root, |cx| {
-                cx.actor.spawn_in(cx.now, nursery, SpawnRequest::new(name))
+                cx.actor.spawn_in(cx.now, nursery, request(name))
             })
             .unwrap();
         let node = t.sim.nodes.len() - 1;
@@ -438,8 +438,7 @@ fn nursery_one_cancels_all_then_done() {
         .with(root, |cx| cx.actor.cancel_nursery(cx.now, nursery));
     // No more children after one-cancels-all.
     let refused = t.sim.with(root, |cx| {
-        cx.actor
-            .spawn_in(cx.now, nursery, SpawnRequest::new("late"))
+        cx.actor.spawn_in(cx.now, nursery, request("late"))
     });
     assert_eq!(
         refused,
@@ -473,8 +472,7 @@ fn closing_a_nursery_waits_for_its_daemons() {
     let child = t
         .sim
         .with(t.root, |cx| {
-            cx.actor
-                .spawn_in(cx.now, nursery, SpawnRequest::new("daemon"))
+            cx.actor.spawn_in(cx.now, nursery, request("daemon"))
         })
         .unwrap();
     t.sim.settle(SECOND);
@@ -492,4 +490,12 @@ fn closing_a_nursery_waits_for_its_daemons() {
         .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
     t.sim.settle(SECOND);
     assert!(done(&t));
+}
+
+/// A child that serves the test namespace: its parent enables it.
+fn request(name: &str) -> SpawnRequest {
+    SpawnRequest {
+        enable_modules: vec![(NS.to_owned(), String::new())],
+        ..SpawnRequest::new(name)
+    }
 }

@@ -78,6 +78,12 @@ impl Endpoints {
         funcs.get(func).copied().ok_or(LookupError::NoSuchFunction)
     }
 
+    /// Keeps only the namespaces `keep` accepts: how a child narrows the
+    /// functions its program has to the `enable_modules` its parent sent.
+    pub fn retain_namespaces(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.namespaces.retain(|ns, _| keep(ns));
+    }
+
     /// The exposed namespaces, sorted: what a parent lists in a child's
     /// `enable_modules`.
     pub fn namespaces(&self) -> impl Iterator<Item = &str> {

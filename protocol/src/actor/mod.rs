@@ -528,6 +528,24 @@ impl Actor {
         }
     }
 
+    /// Makes this actor a registrar, or not: for a root that found no
+    /// registrar when it probed. Call it before accepting connections; the
+    /// `Aid` sent from then on says so.
+    pub fn set_registrar(&mut self, is_registrar: bool) {
+        self.config.is_registrar = is_registrar;
+    }
+
+    /// Cancels this actor on its own behalf (a signal, a local decision):
+    /// every function it runs is sent [`Event::Cancel`], as for a peer's
+    /// `self.cancel`, and nothing is acknowledged to anyone.
+    pub fn cancel_self(&mut self) {
+        let me = self.uid.clone();
+        if self.cancelling.is_none() {
+            self.cancelling = Some((me.clone(), Vec::new()));
+        }
+        self.cancel_running(&me, CancelCause::ActorCancel { by: me.clone() });
+    }
+
     /// The peer of an open channel.
     pub fn peer(&self, channel: ChannelId) -> Option<&Aid> {
         self.channels.get(&channel).and_then(Channel::peer)
@@ -537,6 +555,15 @@ impl Actor {
     /// everything has closed and ended.
     pub fn live_state(&self) -> (usize, usize) {
         (self.channels.len(), self.dialogs.len())
+    }
+
+    /// How many functions this actor runs for its peers (invoked and not
+    /// finished).
+    pub fn running_functions(&self) -> usize {
+        self.dialogs
+            .values()
+            .filter(|d| d.role() == Role::Callee && d.is_app())
+            .count()
     }
 
     /// Whether the actor holds nothing that lives on: no channel, dialog,

@@ -521,6 +521,10 @@ impl Actor {
     /// The first message on the parent channel after the handshake.
     pub(super) fn on_spawn_spec(&mut self, channel: ChannelId, spec: msg::SpawnSpec) {
         self.awaiting_spawn_spec = false;
+        // A child serves exactly the namespaces its parent enabled.
+        self.config
+            .endpoints
+            .retain_namespaces(|ns| spec.enable_modules.iter().any(|(m, _)| m == ns));
         match spec.decode_runtime_vars::<RuntimeVars>() {
             Ok(vars) => self.runtime_vars = vars,
             Err(e) => tracing::warn!(%channel, error = %e, "parent's runtime vars not understood"),

@@ -1,0 +1,814 @@
+//! Entry points: the root actor, a child process, a daemon; the current
+//! actor; discovery through the registrar.
+
+use std::collections::BTreeMap;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tractor_protocol::{
+    Actor, ActorConfig as CoreConfig, Address, ChildArgs, Raw, RuntimeVars, Uid,
+};
+
+use crate::engine::{Conn, Settings, Shared};
+use crate::error::{Error, ErrorKind, Result};
+use crate::functions::{Functions, encode_args};
+use crate::nursery::{ActorNursery, open_nursery};
+use crate::portal::{ChannelLease, Portal, decode};
+use crate::runtime::{Runtime, SignalKind};
+use crate::transport::{self, Transport};
+
+/// How long unregistering may take at exit, as in Python.
+const UNREGISTER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long an exiting actor waits for its connections to flush.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A root actor's settings (Python's `open_root_actor` arguments).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The root's name.
+    pub name: String,
+    /// Registrar addresses; empty means the transport's default (TCP
+    /// `127.0.0.1:1616`). The first root that finds no registrar there
+    /// becomes the registrar.
+    pub registry_addrs: Vec<Address>,
+    /// The tree's transport.
+    pub transport: Transport,
+    /// Addresses the root listens on, besides the registrar's if it is
+    /// one; by default one of the transport's, picked at random.
+    pub bind_addrs: Vec<Address>,
+    /// Namespaces the root itself serves.
+    pub enable_modules: Vec<String>,
+    /// The log level, passed to every child.
+    pub loglevel: Option<String>,
+    /// The multi-process debugger (for the whole tree).
+    pub debug_mode: bool,
+    /// Every function this program can serve, in any of its actors.
+    pub functions: Functions,
+}
+
+impl Config {
+    /// A root named `name` serving `functions` to its children, with
+    /// Python's defaults otherwise.
+    pub fn new(name: impl Into<String>, functions: Functions) -> Self {
+        Config {
+            name: name.into(),
+            registry_addrs: Vec::new(),
+            transport: Transport::Tcp,
+            bind_addrs: Vec::new(),
+            enable_modules: Vec::new(),
+            loglevel: std::env::var("TRACTOR_LOGLEVEL").ok(),
+            debug_mode: false,
+            functions,
+        }
+    }
+
+    /// Uses these registrar addresses.
+    pub fn registry_addrs(mut self, addrs: impl IntoIterator<Item = Address>) -> Self {
+        self.registry_addrs = addrs.into_iter().collect();
+        self
+    }
+
+    /// Uses this transport.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Serves these namespaces in the root too.
+    pub fn enable_modules<S: Into<String>>(mut self, ns: impl IntoIterator<Item = S>) -> Self {
+        self.enable_modules.extend(ns.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// The actor this process runs, once one does.
+static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
+fn set_current(shared: Option<Arc<Shared>>) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = shared;
+}
+
+/// The actor this process runs, if one is running.
+pub fn current_actor() -> Option<ActorHandle> {
+    CURRENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .map(|shared| ActorHandle { shared })
+}
+
+/// Whether this process is the root of its tree (it was not started as a
+/// child by a parent actor).
+pub fn is_root_process() -> bool {
+    child_args().is_none()
+}
+
+/// This process's child command line, if it is a child.
+fn child_args() -> Option<ChildArgs> {
+    ChildArgs::parse(std::env::args().skip(1)).ok().flatten()
+}
+
+/// The actor running in this process: its identity, its nurseries, and
+/// discovery of other actors.
+#[derive(Clone)]
+pub struct ActorHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ActorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ActorHandle({})", self.shared.uid)
+    }
+}
+
+impl ActorHandle {
+    /// This actor's uid.
+    pub fn uid(&self) -> &Uid {
+        &self.shared.uid
+    }
+
+    /// Where this actor accepts connections.
+    pub fn accept_addrs(&self) -> Vec<Address> {
+        self.shared.with(|st, _| st.actor.accept_addrs().to_vec())
+    }
+
+    /// Whether this actor is the registrar of its tree.
+    pub fn is_registrar(&self) -> bool {
+        self.shared.with(|st, _| st.actor.config().is_registrar)
+    }
+
+    /// The registrar addresses this tree uses.
+    pub fn registry_addrs(&self) -> Vec<Address> {
+        self.shared
+            .with(|st, _| st.actor.runtime_vars().registry_addrs.clone())
+    }
+
+    /// Waits `duration`, on this actor's runtime (handy in code that runs
+    /// on either adapter).
+    pub async fn sleep(&self, duration: Duration) {
+        self.shared.rt.sleep_until(Instant::now() + duration).await;
+    }
+
+    /// Runs `task` in the background on this actor's runtime.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.shared.rt.spawn(Box::pin(task));
+    }
+
+    /// Opens an actor nursery for `body`; returns when the body has ended
+    /// and every child has exited (see [`ActorNursery`]).
+    pub async fn open_nursery<F, Fut, T>(&self, body: F) -> Result<T>
+    where
+        F: FnOnce(ActorNursery) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        open_nursery(self.shared.clone(), body).await
+    }
+
+    /// A portal to the actor named `name` (or with that uuid), if the
+    /// registrar knows one: an existing connection is reused, else one is
+    /// opened to its preferred address and closed with the last clone of
+    /// the portal (Python's `find_actor`).
+    pub async fn find_actor(&self, name: &str) -> Result<Option<Portal>> {
+        if let Some(p) = self.connected_portal(name) {
+            return Ok(Some(p));
+        }
+        #[derive(Serialize)]
+        struct Args<'a> {
+            name: &'a str,
+        }
+        for reg in self.registry_addrs() {
+            let addrs: Option<Vec<Address>> = self
+                .registrar_call(&reg, "find_actor", &Args { name })
+                .await?;
+            if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
+                return self.portal_at(&addr).await.map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A portal to the actor named `name`, waiting until one registers
+    /// (Python's `wait_for_actor`).
+    pub async fn wait_for_actor(&self, name: &str) -> Result<Portal> {
+        if let Some(p) = self.connected_portal(name) {
+            return Ok(p);
+        }
+        #[derive(Serialize)]
+        struct Args<'a> {
+            name: &'a str,
+        }
+        let reg = self
+            .registry_addrs()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::runtime("no registrar is configured"))?;
+        let addrs: Vec<Address> = self
+            .registrar_call(&reg, "wait_for_actor", &Args { name })
+            .await?;
+        let addr = transport::prefer(&addrs)
+            .ok_or_else(|| Error::runtime(format!("the registrar listed no address for {name}")))?;
+        self.portal_at(&addr).await
+    }
+
+    /// The preferred address of the actor named `name`, if registered
+    /// (Python's `query_actor`).
+    pub async fn query_actor(&self, name: &str) -> Result<Option<Address>> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            name: &'a str,
+        }
+        for reg in self.registry_addrs() {
+            let addrs: Option<Vec<Address>> = self
+                .registrar_call(&reg, "find_actor", &Args { name })
+                .await?;
+            if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
+                return Ok(Some(addr));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The registrar's whole table: `"name.uuid"` to addresses.
+    pub async fn get_registry(&self) -> Result<BTreeMap<String, Vec<Address>>> {
+        let reg = self
+            .registry_addrs()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::runtime("no registrar is configured"))?;
+        self.registrar_call(&reg, "get_registry", &()).await
+    }
+
+    /// A portal over an already open channel to an actor of that name.
+    fn connected_portal(&self, name: &str) -> Option<Portal> {
+        let found = self.shared.with(|st, _| {
+            st.conns.iter().find_map(|(ch, c)| match c {
+                Conn::Open(aid) if aid.name == name || aid.uuid == name => Some((*ch, aid.uid())),
+                _ => None,
+            })
+        });
+        found.map(|(channel, peer)| Portal {
+            shared: self.shared.clone(),
+            channel,
+            peer,
+            child: None,
+            result: None,
+            _lease: None,
+        })
+    }
+
+    /// Connects to `addr`; the channel lives as long as the portal.
+    pub async fn portal_at(&self, addr: &Address) -> Result<Portal> {
+        let (channel, aid) = self.shared.connect(addr).await?;
+        let lease = Arc::new(ChannelLease {
+            shared: self.shared.clone(),
+            channel,
+        });
+        Ok(Portal {
+            shared: self.shared.clone(),
+            channel,
+            peer: aid.uid(),
+            child: None,
+            result: None,
+            _lease: Some(lease),
+        })
+    }
+
+    /// Calls a registrar method, answering locally if we are the registrar.
+    async fn registrar_call<T: DeserializeOwned>(
+        &self,
+        reg: &Address,
+        func: &str,
+        args: &impl Serialize,
+    ) -> Result<T> {
+        if self.is_registrar() && self.accept_addrs().contains(reg) {
+            return self.local_registrar(func, args).await;
+        }
+        let portal = self.portal_at(reg).await?;
+        portal.run("self", func, args).await
+    }
+
+    /// The registrar's answers, from our own table.
+    async fn local_registrar<T: DeserializeOwned>(
+        &self,
+        func: &str,
+        args: &impl Serialize,
+    ) -> Result<T> {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+        }
+        let args: Raw = encode_args(args)?;
+        let table = |st: &crate::engine::State| st.actor.registry().to_vec();
+        let raw = match func {
+            "find_actor" => {
+                let Named { name } = decode(&args)?;
+                let found = self.shared.with(|st, _| {
+                    table(st)
+                        .into_iter()
+                        .find(|(uid, _)| uid.name == name || uid.uuid == name)
+                        .map(|(_, addrs)| addrs)
+                });
+                Raw::encode(&found)
+            }
+            "wait_for_actor" => {
+                let Named { name } = decode(&args)?;
+                let addrs = self
+                    .shared
+                    .wait(|st, _| {
+                        let all: Vec<Address> = table(st)
+                            .into_iter()
+                            .filter(|(uid, _)| uid.name == name)
+                            .flat_map(|(_, a)| a)
+                            .collect();
+                        (!all.is_empty()).then_some(all)
+                    })
+                    .await;
+                Raw::encode(&addrs)
+            }
+            "get_registry" => {
+                let map: BTreeMap<String, Vec<Address>> = self.shared.with(|st, _| {
+                    table(st)
+                        .into_iter()
+                        .map(|(uid, a)| (format!("{}.{}", uid.name, uid.uuid), a))
+                        .collect()
+                });
+                Raw::encode(&map)
+            }
+            other => return Err(Error::runtime(format!("no local registrar method {other}"))),
+        };
+        decode(&raw.map_err(|e| Error::runtime(e.to_string()))?)
+    }
+
+    /// Registers this actor's addresses with every registrar.
+    async fn register(&self) -> Result<()> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            uid: &'a Uid,
+            addr: &'a Address,
+        }
+        if self.is_registrar() {
+            return Ok(());
+        }
+        let uid = self.uid().clone();
+        for reg in self.registry_addrs() {
+            for addr in self.accept_addrs() {
+                let _: () = self
+                    .registrar_call(
+                        &reg,
+                        "register_actor",
+                        &Args {
+                            uid: &uid,
+                            addr: &addr,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes this actor from every registrar, giving each a moment.
+    async fn unregister(&self) {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            uid: &'a Uid,
+        }
+        if self.is_registrar() {
+            return;
+        }
+        let uid = self.uid().clone();
+        for reg in self.registry_addrs() {
+            let args = Args { uid: &uid };
+            let call = self.registrar_call::<()>(&reg, "unregister_actor", &args);
+            match timeout(&self.shared, UNREGISTER_TIMEOUT, call).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => tracing::debug!(%reg, error = %e, "unregistering failed"),
+                None => tracing::debug!(%reg, "unregistering timed out"),
+            }
+        }
+    }
+}
+
+/// `fut`, unless `after` passes first.
+async fn timeout<T>(
+    shared: &Arc<Shared>,
+    after: Duration,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let mut fut = pin!(fut);
+    let mut sleep = shared.rt.sleep_until(Instant::now() + after);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        sleep.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn new_uuid(seed: u64) -> String {
+    // Version-4 layout from 128 random-ish bits.
+    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (a, b) = (next(), next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Binds the listeners of an actor and records them in the core.
+fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
+    let mut bound = Vec::new();
+    for addr in addrs {
+        let (listener, at) = transport::bind(addr)
+            .map_err(|e| Error::runtime(format!("cannot listen on {addr}: {e}")))?;
+        let listener = shared.rt.listen(listener)?;
+        shared.start_listener(listener);
+        bound.push(at);
+    }
+    shared.with(|st, _| st.actor.set_accept_addrs(bound.clone()));
+    Ok(bound)
+}
+
+/// Winds an actor down: children reaped, unregistered, listeners closed,
+/// connections flushed.
+async fn teardown(handle: &ActorHandle) {
+    let shared = &handle.shared;
+    shared.with(|st, now| {
+        let children: Vec<_> = st.actor.children().map(|(c, _)| c).collect();
+        for child in children {
+            st.actor.cancel_child(now, child);
+        }
+    });
+    shared
+        .wait(|st, _| st.actor.children().next().is_none().then_some(()))
+        .await;
+    tracing::debug!("teardown: children reaped");
+    handle.unregister().await;
+    tracing::debug!("teardown: unregistered");
+    let addrs = handle.accept_addrs();
+    shared.stop_listeners();
+    for addr in &addrs {
+        transport::unbind(addr);
+    }
+    // Functions still running were cancelled; give them their moment.
+    let idle = shared.wait(|st, _| (st.actor.live_state().1 == 0).then_some(()));
+    if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
+        tracing::debug!("teardown: functions still running");
+    }
+    shared.close_all_channels();
+    let flushed = shared.wait(|st, _| (st.io_tasks == 0).then_some(()));
+    if timeout(shared, FLUSH_TIMEOUT, flushed).await.is_none() {
+        tracing::debug!("teardown: connections not flushed");
+    }
+    shared.set_stopping();
+}
+
+/// Runs the root actor of a tree around `body`.
+pub async fn open_root_actor<F, Fut, T>(rt: Arc<dyn Runtime>, config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorHandle) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    if let Some(code) = maybe_run_child(&rt, &config.functions).await {
+        exit_process(code);
+    }
+    let handle = start_root(rt, &config).await?;
+    let out = run_body(&handle, body(handle.clone())).await;
+    teardown(&handle).await;
+    set_current(None);
+    out
+}
+
+/// Runs a long-lived RPC server as the root (Python's `run_daemon`): it
+/// serves `config.enable_modules` until cancelled by a peer or by SIGINT.
+pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    open_root_actor(rt, config, |actor| async move {
+        actor
+            .shared
+            .wait(|st, _| st.cancel_requested.is_some().then_some(()))
+            .await;
+        Ok(())
+    })
+    .await
+}
+
+/// If this process is a child, runs it and returns its exit code.
+async fn maybe_run_child(rt: &Arc<dyn Runtime>, functions: &Functions) -> Option<i32> {
+    let args = match ChildArgs::parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => return None,
+        Err(e) => {
+            eprintln!("{e}");
+            return Some(2);
+        }
+    };
+    Some(run_child(rt.clone(), functions.clone(), args).await)
+}
+
+fn exit_process(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle> {
+    if CURRENT.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+        return Err(Error::runtime("an actor already runs in this process"));
+    }
+    let uds_dir = transport::runtime_dir()?;
+    let seed = random_seed();
+    let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
+    core.pid = Some(std::process::id());
+    core.serve_tty_lock = true;
+    core.seed = seed;
+    core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
+    let settings = Settings {
+        loglevel: config.loglevel.clone(),
+        uds_dir: uds_dir.clone(),
+    };
+    let shared = Shared::new(
+        rt,
+        Actor::new(core),
+        Arc::new(config.functions.clone()),
+        settings,
+    );
+    let registry_addrs = if config.registry_addrs.is_empty() {
+        vec![config.transport.default_registry(&uds_dir)]
+    } else {
+        config.registry_addrs.clone()
+    };
+    // Is there a registrar already? (PROTOCOL.md §9.1)
+    let mut found = false;
+    for addr in &registry_addrs {
+        if let Some(aid) = shared.probe(addr).await {
+            if aid.is_registrar != Some(false) {
+                found = true;
+            } else {
+                return Err(Error::runtime(format!(
+                    "{addr} is taken by {}, which is not a registrar",
+                    aid.uid()
+                )));
+            }
+        }
+    }
+    let mut binds = config.bind_addrs.clone();
+    if found {
+        if binds.is_empty() {
+            binds.push(transport::random_addr(
+                config.transport,
+                &uds_dir,
+                &config.name,
+            ));
+        }
+    } else {
+        shared.with(|st, _| st.actor.set_registrar(true));
+        let mut all = registry_addrs.clone();
+        all.extend(binds);
+        binds = all;
+    }
+    let bound = listen(&shared, &binds)?;
+    let registry_addrs = if found {
+        registry_addrs
+    } else {
+        // As bound: a registrar asked for at port 0 got a real one.
+        bound[..registry_addrs.len()].to_vec()
+    };
+    let vars = RuntimeVars {
+        is_root: true,
+        root_mailbox: bound.first().cloned(),
+        root_addrs: bound.clone(),
+        enable_transports: vec![config.transport.key().to_owned()],
+        registry_addrs,
+        debug_mode: config.debug_mode,
+        ..RuntimeVars::default()
+    };
+    shared.with(|st, _| st.actor.set_runtime_vars(vars));
+    let handle = ActorHandle {
+        shared: shared.clone(),
+    };
+    if let Err(e) = handle.register().await {
+        teardown(&handle).await;
+        return Err(e);
+    }
+    set_current(Some(shared));
+    tracing::info!(uid = %handle.uid(), addrs = ?bound, registrar = !found, "root actor up");
+    Ok(handle)
+}
+
+/// Runs the root's body until it ends, SIGINT arrives, or a peer cancels
+/// this actor.
+async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>) -> Result<T> {
+    let shared = handle.shared.clone();
+    let mut sigint = shared.rt.signal(SignalKind::Interrupt).ok();
+    let mut body = pin!(body);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = body.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        if let Some(s) = sigint.as_mut()
+            && let Poll::Ready(Some(())) = s.poll_recv(cx)
+        {
+            tracing::info!("SIGINT: cancelling the tree");
+            return Poll::Ready(Err(ErrorKind::Interrupted.into()));
+        }
+        shared
+            .poll_state(cx, |st| st.cancel_requested.clone())
+            .map(|by| {
+                tracing::info!(%by, "root cancelled");
+                Err(ErrorKind::Cancelled.into())
+            })
+    })
+    .await
+}
+
+/// How long a child may take to wind down before it exits regardless; a
+/// parent waits [`tractor_protocol::REAP_KILL_AFTER`] before killing it.
+const WIND_DOWN: Duration = Duration::from_millis(1500);
+
+/// Ends the process after [`WIND_DOWN`], removing its socket files first.
+fn watchdog(addrs: Vec<Address>) {
+    std::thread::spawn(move || {
+        std::thread::sleep(WIND_DOWN);
+        tracing::warn!("winding down took too long: exiting");
+        for addr in &addrs {
+            transport::unbind(addr);
+        }
+        exit_process(1);
+    });
+}
+
+/// Watches, from a plain thread, that the parent process lives: a child
+/// whose runtime is stalled (a function blocking every worker) cannot
+/// react to the parent's death itself, so this thread gives it
+/// [`WIND_DOWN`] to go, then ends it.
+fn orphan_guard(shared: &Arc<Shared>) {
+    let parent = nix::unistd::getppid();
+    let addrs = Arc::downgrade(shared);
+    std::thread::spawn(move || {
+        while nix::unistd::getppid() == parent {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let bound = addrs
+            .upgrade()
+            .map(|s| s.with(|st, _| st.actor.accept_addrs().to_vec()))
+            .unwrap_or_default();
+        watchdog(bound);
+    });
+}
+
+/// A child's whole life; returns its exit code.
+async fn run_child(rt: Arc<dyn Runtime>, functions: Functions, args: ChildArgs) -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        // If the parent dies before it could reap us, the kernel sends us
+        // SIGTERM, which cancels this actor like a lost parent channel:
+        // no orphans even when nothing else notices.
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    }
+    let uds_dir = match transport::runtime_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tractor child {}: {e}", args.uid);
+            return 1;
+        }
+    };
+    let seed = random_seed();
+    let mut core = CoreConfig::new(args.uid.name.clone(), args.uid.uuid.clone());
+    core.pid = Some(std::process::id());
+    core.seed = seed;
+    core.endpoints = functions.endpoints(None);
+    let settings = Settings {
+        loglevel: args.loglevel.clone(),
+        uds_dir: uds_dir.clone(),
+    };
+    let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
+    // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a
+    // parent's escalation, or its death) cancel this actor gracefully, even
+    // while it boots; a parent that gets no answer still ends it with
+    // SIGKILL.
+    let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
+        .into_iter()
+        .filter_map(|k| shared.rt.signal(k).ok())
+        .collect();
+    orphan_guard(&shared);
+    // Served functions may ask for their actor as soon as they run.
+    set_current(Some(shared.clone()));
+    shared.defer_calls();
+    let parent = args.parent_addr.clone();
+    let channel = shared.with(|st, _| {
+        let ch = st.actor.connect_parent(parent.clone());
+        st.conns.insert(ch, Conn::Pending);
+        ch
+    });
+    let handle = ActorHandle {
+        shared: shared.clone(),
+    };
+    let spec = shared
+        .wait(|st, _| {
+            if let Some(spec) = st.spawn_spec.take() {
+                return Some(Some(spec));
+            }
+            match st.conns.get(&channel) {
+                Some(Conn::Closed(_)) | None => Some(None),
+                _ if st.parent_lost => Some(None),
+                _ => None,
+            }
+        })
+        .await;
+    let Some(spec) = spec else {
+        eprintln!(
+            "tractor child {}: could not reach the parent at {parent}",
+            args.uid
+        );
+        teardown(&handle).await;
+        return 1;
+    };
+    let vars = shared.with(|st, _| st.actor.runtime_vars().clone());
+    let transport = vars
+        .enable_transports
+        .first()
+        .and_then(|k| Transport::from_key(k))
+        .unwrap_or_default();
+    let binds = match spec.bind_addrs.clone().filter(|b| !b.is_empty()) {
+        Some(b) => b,
+        None => vec![transport::random_addr(transport, &uds_dir, &args.uid.name)],
+    };
+    if let Err(e) = listen(&shared, &binds) {
+        eprintln!("tractor child {}: {e}", args.uid);
+        teardown(&handle).await;
+        return 1;
+    }
+    if let Err(e) = handle.register().await {
+        tracing::warn!(error = %e, "could not register with the registrar");
+    }
+    shared.serve();
+    // Serve until a peer cancels us, the parent goes, or a signal.
+    let mut interrupted = false;
+    poll_fn(|cx| {
+        for s in signals.iter_mut() {
+            if let Poll::Ready(Some(())) = s.poll_recv(cx) {
+                interrupted = true;
+                return Poll::Ready(());
+            }
+        }
+        shared.poll_state(cx, |st| {
+            (st.cancel_requested.is_some() || st.parent_lost).then_some(())
+        })
+    })
+    .await;
+    if interrupted {
+        shared.with(|st, _| st.actor.cancel_self());
+    }
+    // From here on the child only winds down. If that stalls (a function
+    // blocks its thread, the parent is gone and cannot kill us), a plain
+    // thread ends the process: no orphan outlives its tree.
+    watchdog(handle.accept_addrs());
+    teardown(&handle).await;
+    set_current(None);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_look_like_version_4() {
+        let u = new_uuid(12345);
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+        assert_ne!(u, new_uuid(12346));
+    }
+}

@@ -1,0 +1,838 @@
+//! The engine: one actor core driven by tasks on a [`Runtime`].
+//!
+//! The core ([`Actor`]) sits behind one mutex with the little state the
+//! engine keeps beside it (wakers, connection and child progress). Every
+//! operation locks, calls the core, then *drains* it: polls its outputs
+//! until a deadline and carries each out (bytes to a channel's writer,
+//! connects, spawns, signals, events to the tasks waiting for them). The
+//! lock is never held across an await, and user code never runs under it.
+//!
+//! Per connection there are two tasks: a reader feeding the core and a
+//! writer flushing what the core transmitted. One timer task serves the
+//! core's single deadline; one task per listener accepts; one per child
+//! process waits for its exit.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::poll_fn;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tractor_protocol::{
+    Action, Actor, Address, Aid, CancelCause, ChannelId, ChildArgs, ChildId, CloseReason, DialogId,
+    Event, ExitStatus, NurseryId, Output, Signal, SpawnSpec, Uid,
+};
+
+use crate::functions::Functions;
+use crate::runtime::{BoxFuture, Connection, Listener, Runtime};
+use crate::transport;
+
+/// What the engine was told at start and never changes.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The log level children are started with.
+    pub(crate) loglevel: Option<String>,
+    /// Where Unix sockets live.
+    pub(crate) uds_dir: PathBuf,
+}
+
+/// One actor: the core, and the runtime that drives it.
+pub(crate) struct Shared {
+    pub(crate) rt: Arc<dyn Runtime>,
+    pub(crate) uid: Uid,
+    pub(crate) functions: Arc<Functions>,
+    pub(crate) settings: Settings,
+    state: Mutex<State>,
+}
+
+/// How a connection asked for by this actor is doing.
+#[derive(Debug, Clone)]
+pub(crate) enum Conn {
+    /// Connecting or handshaking.
+    Pending,
+    /// Open, with this peer.
+    Open(Aid),
+    /// A probe got this answer.
+    Probed(Aid),
+    /// Closed or failed.
+    Closed(CloseReason),
+}
+
+/// A child as the engine tracks it, beside the core's own record.
+#[derive(Debug)]
+pub(crate) struct ChildState {
+    pub(crate) name: String,
+    pub(crate) nursery: Option<NurseryId>,
+    pub(crate) program: Option<PathBuf>,
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) failed: Option<String>,
+    pub(crate) exited: Option<ExitStatus>,
+}
+
+/// Waiters of one dialog, and its pending cancellation.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    wakers: Vec<Waker>,
+    pub(crate) cancel: Option<CancelCause>,
+}
+
+impl Slot {
+    fn wake(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+fn add_waker(wakers: &mut Vec<Waker>, cx: &Context<'_>) {
+    if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+        wakers.push(cx.waker().clone());
+    }
+}
+
+/// The engine's state, under the one lock.
+pub(crate) struct State {
+    pub(crate) actor: Actor,
+    chans: HashMap<ChannelId, Arc<ChanCtl>>,
+    pub(crate) conns: HashMap<ChannelId, Conn>,
+    pub(crate) dialogs: HashMap<DialogId, Slot>,
+    pub(crate) children: HashMap<ChildId, ChildState>,
+    pub(crate) nurseries_done: HashSet<NurseryId>,
+    waiters: Vec<Waker>,
+    deadline: Option<Instant>,
+    timer_waker: Option<Waker>,
+    /// A peer asked this actor to cancel (`self.cancel`), or a signal did.
+    pub(crate) cancel_requested: Option<Uid>,
+    pub(crate) parent_lost: bool,
+    pub(crate) spawn_spec: Option<SpawnSpec>,
+    /// The actor is shutting down: listeners and the timer stop once
+    /// nothing needs them.
+    pub(crate) stopping: bool,
+    /// Reader and writer tasks still running.
+    pub(crate) io_tasks: usize,
+    listeners: Vec<Arc<ChanCtl>>,
+    /// Calls that arrived while a child was still booting; they run once
+    /// it serves (Python starts its RPC loop only then, PROTOCOL.md §3.3).
+    deferred: Option<Vec<Invoke>>,
+}
+
+/// A call to run.
+struct Invoke {
+    dialog: DialogId,
+    ns: String,
+    func: String,
+    kwargs: tractor_protocol::Raw,
+    kind: tractor_protocol::FuncType,
+}
+
+impl State {
+    /// Wakes every general waiter (they re-check their condition).
+    pub(crate) fn wake_all(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Registers a dialog so its events reach waiters.
+    pub(crate) fn track(&mut self, dialog: DialogId) {
+        self.dialogs.entry(dialog).or_default();
+    }
+
+    /// Waits for the dialog's next event.
+    pub(crate) fn watch(&mut self, dialog: DialogId, cx: &Context<'_>) {
+        add_waker(&mut self.dialogs.entry(dialog).or_default().wakers, cx);
+    }
+}
+
+/// A connection's outgoing queue and its tasks' wakers.
+#[derive(Default)]
+pub(crate) struct ChanCtl {
+    q: Mutex<ChanQ>,
+}
+
+#[derive(Default)]
+struct ChanQ {
+    out: VecDeque<Bytes>,
+    closing: bool,
+    writer: Option<Waker>,
+    reader: Option<Waker>,
+}
+
+impl ChanCtl {
+    fn lock(&self) -> MutexGuard<'_, ChanQ> {
+        self.q.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, data: Bytes) {
+        let mut q = self.lock();
+        q.out.push_back(data);
+        if let Some(w) = q.writer.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        let mut q = self.lock();
+        q.closing = true;
+        for w in [q.writer.take(), q.reader.take()].into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        rt: Arc<dyn Runtime>,
+        actor: Actor,
+        functions: Arc<Functions>,
+        settings: Settings,
+    ) -> Arc<Self> {
+        let uid = actor.uid().clone();
+        let shared = Arc::new(Shared {
+            rt,
+            uid,
+            functions,
+            settings,
+            state: Mutex::new(State {
+                actor,
+                chans: HashMap::new(),
+                conns: HashMap::new(),
+                dialogs: HashMap::new(),
+                children: HashMap::new(),
+                nurseries_done: HashSet::new(),
+                waiters: Vec::new(),
+                deadline: None,
+                timer_waker: None,
+                cancel_requested: None,
+                parent_lost: false,
+                spawn_spec: None,
+                stopping: false,
+                io_tasks: 0,
+                listeners: Vec::new(),
+                deferred: None,
+            }),
+        });
+        let timer = shared.clone();
+        shared
+            .rt
+            .spawn(Box::pin(async move { timer.run_timer().await }));
+        shared
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state, then carries out what the core asks.
+    pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
+        let mut st = self.lock();
+        let r = f(&mut st, Instant::now());
+        self.drain(&mut st);
+        r
+    }
+
+    /// Waits until `f` returns a value; it runs under the lock each time the
+    /// state may have changed (any general wake-up).
+    pub(crate) async fn wait<T>(
+        self: &Arc<Self>,
+        mut f: impl FnMut(&mut State, Instant) -> Option<T>,
+    ) -> T {
+        poll_fn(|cx| {
+            let mut st = self.lock();
+            let r = f(&mut st, Instant::now());
+            self.drain(&mut st);
+            match r {
+                Some(v) => Poll::Ready(v),
+                None => {
+                    add_waker(&mut st.waiters, cx);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Like [`Shared::wait`], for one dialog's events.
+    pub(crate) fn poll_dialog<T>(
+        self: &Arc<Self>,
+        dialog: DialogId,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut State, Instant) -> Option<T>,
+    ) -> Poll<T> {
+        let mut st = self.lock();
+        let r = f(&mut st, Instant::now());
+        if r.is_none() {
+            st.watch(dialog, cx);
+        }
+        self.drain(&mut st);
+        match r {
+            Some(v) => Poll::Ready(v),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Polls the core until its next deadline, carrying out every output.
+    fn drain(self: &Arc<Self>, st: &mut State) {
+        loop {
+            match st.actor.poll_output() {
+                Output::Transmit(t) => match st.chans.get(&t.channel) {
+                    Some(ctl) => ctl.push(t.data),
+                    None => tracing::debug!(channel = %t.channel, "transmit for a gone channel"),
+                },
+                Output::Action(action) => self.act(st, action),
+                Output::Event(event) => self.on_event(st, event),
+                Output::Timeout(deadline) => {
+                    if deadline != st.deadline {
+                        st.deadline = deadline;
+                        if let Some(w) = st.timer_waker.take() {
+                            w.wake();
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn act(self: &Arc<Self>, st: &mut State, action: Action) {
+        match action {
+            Action::Connect { channel, addr } => {
+                let ctl = Arc::new(ChanCtl::default());
+                st.chans.insert(channel, ctl.clone());
+                st.conns.insert(channel, Conn::Pending);
+                let target = transport::target(&addr);
+                let shared = self.clone();
+                self.rt.spawn(Box::pin(async move {
+                    let conn = match target {
+                        Ok(t) => shared.rt.connect(t).await,
+                        Err(e) => Err(e),
+                    };
+                    match conn {
+                        Ok(conn) => {
+                            shared.with(|st, now| {
+                                shared.start_io(st, channel, ctl, conn);
+                                st.actor.handle_connected(now, channel);
+                            });
+                        }
+                        Err(e) => shared.with(|st, now| {
+                            st.actor
+                                .handle_connect_failed(now, channel, format!("{addr}: {e}"))
+                        }),
+                    }
+                }));
+            }
+            Action::Close { channel } => {
+                if let Some(ctl) = st.chans.remove(&channel) {
+                    ctl.close();
+                }
+            }
+            Action::Spawn {
+                child,
+                uid,
+                parent_addr,
+                debug_mode: _,
+            } => self.spawn_child(st, child, uid, parent_addr),
+            Action::Signal { child, pid, signal } => {
+                let sig = match signal {
+                    Signal::Terminate => nix::sys::signal::Signal::SIGTERM,
+                    Signal::Kill => nix::sys::signal::Signal::SIGKILL,
+                };
+                tracing::debug!(%child, pid, ?sig, "signalling child");
+                // The pid is ours until we reap it, which the core hears of
+                // before it could ask for another signal.
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
+                if let Err(e) = nix::sys::signal::kill(pid, sig) {
+                    tracing::debug!(%child, error = %e, "signal not delivered");
+                }
+            }
+            other => tracing::warn!(?other, "unsupported action"),
+        }
+    }
+
+    fn spawn_child(
+        self: &Arc<Self>,
+        st: &mut State,
+        child: ChildId,
+        uid: Uid,
+        parent_addr: Option<Address>,
+    ) {
+        let now = Instant::now();
+        let Some(parent_addr) = parent_addr else {
+            st.actor
+                .handle_spawn_failed(now, child, "this actor has no accept address".into());
+            return;
+        };
+        let program = st.children.get(&child).and_then(|c| c.program.clone());
+        let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
+            Ok(p) => p,
+            Err(e) => {
+                st.actor.handle_spawn_failed(now, child, e.to_string());
+                return;
+            }
+        };
+        let args = ChildArgs {
+            uid,
+            parent_addr,
+            loglevel: self.settings.loglevel.clone(),
+        };
+        let mut cmd = std::process::Command::new(&program);
+        cmd.args(args.to_args());
+        match self.rt.spawn_process(cmd) {
+            Ok(process) => {
+                let pid = process.pid();
+                st.actor.handle_spawned(now, child, pid);
+                let shared = self.clone();
+                self.rt.spawn(Box::pin(async move {
+                    let status = match process.wait().await {
+                        Ok(s) => exit_status(s),
+                        Err(e) => {
+                            tracing::warn!(%child, error = %e, "waiting for a child failed");
+                            ExitStatus {
+                                code: None,
+                                signal: None,
+                            }
+                        }
+                    };
+                    shared.with(|st, now| {
+                        if let Some(c) = st.children.get(&child) {
+                            // A crashed child leaves its socket file behind.
+                            transport::remove_socket_file(&shared.settings.uds_dir, &c.name, pid);
+                        }
+                        st.actor.handle_process_exited(now, child, status)
+                    });
+                }));
+            }
+            Err(e) => {
+                st.actor
+                    .handle_spawn_failed(now, child, format!("{}: {e}", program.display()));
+            }
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, st: &mut State, event: Event) {
+        match event {
+            Event::ChannelOpened { channel, peer } => {
+                if let Some(c) = st.conns.get_mut(&channel) {
+                    *c = Conn::Open(peer);
+                }
+                st.wake_all();
+            }
+            Event::ChannelClosed {
+                channel, reason, ..
+            } => {
+                if let Some(ctl) = st.chans.remove(&channel) {
+                    ctl.close();
+                }
+                if let Some(c) = st.conns.get_mut(&channel) {
+                    *c = Conn::Closed(reason);
+                }
+                st.wake_all();
+            }
+            Event::ProbeAnswered { channel, peer } => {
+                st.conns.insert(channel, Conn::Probed(peer));
+                st.wake_all();
+            }
+            Event::Invoke {
+                dialog,
+                ns,
+                func,
+                kwargs,
+                kind,
+                ..
+            } => {
+                st.track(dialog);
+                let call = Invoke {
+                    dialog,
+                    ns,
+                    func,
+                    kwargs,
+                    kind,
+                };
+                match st.deferred.as_mut() {
+                    Some(later) => later.push(call),
+                    None => self.run(call),
+                }
+            }
+            Event::Readable { dialog } | Event::Writable { dialog } => {
+                if let Some(slot) = st.dialogs.get_mut(&dialog) {
+                    slot.wake();
+                }
+            }
+            Event::Cancel { dialog, cause } => {
+                let slot = st.dialogs.entry(dialog).or_default();
+                slot.cancel.get_or_insert(cause);
+                slot.wake();
+            }
+            Event::ActorCancelRequested { by } => {
+                tracing::info!(%by, "actor cancel requested");
+                st.cancel_requested.get_or_insert(by);
+                st.wake_all();
+            }
+            Event::SpawnFailed { child, reason } => {
+                if let Some(c) = st.children.get_mut(&child) {
+                    c.failed = Some(reason);
+                }
+                st.wake_all();
+            }
+            Event::ChildConnected { child, channel } => {
+                if let Some(c) = st.children.get_mut(&child) {
+                    c.channel = Some(channel);
+                }
+                st.wake_all();
+            }
+            Event::ChildExited { child, uid, status } => {
+                tracing::debug!(%child, %uid, ?status, "child exited");
+                if let Some(c) = st.children.get_mut(&child) {
+                    c.exited = Some(status);
+                }
+                st.wake_all();
+            }
+            Event::NurseryDone { nursery } => {
+                st.nurseries_done.insert(nursery);
+                st.wake_all();
+            }
+            Event::SpawnSpecReceived { spec } => {
+                st.spawn_spec = Some(spec);
+                st.wake_all();
+            }
+            Event::ParentLost { reason, .. } => {
+                if st.cancel_requested.is_none() {
+                    tracing::info!(%reason, "lost the parent: cancelling");
+                }
+                st.parent_lost = true;
+                st.wake_all();
+            }
+            Event::Violation { channel, violation } => {
+                tracing::warn!(%channel, %violation, "protocol violation");
+            }
+            other => tracing::debug!(?other, "event not handled"),
+        }
+    }
+
+    fn run(self: &Arc<Self>, call: Invoke) {
+        let shared = self.clone();
+        let Invoke {
+            dialog,
+            ns,
+            func,
+            kwargs,
+            kind,
+        } = call;
+        self.rt.spawn(Box::pin(async move {
+            crate::functions::run_callee(shared, dialog, ns, func, kwargs, kind).await
+        }));
+    }
+
+    /// Holds calls back until [`Shared::serve`] (a booting child).
+    pub(crate) fn defer_calls(self: &Arc<Self>) {
+        self.lock().deferred.get_or_insert_with(Vec::new);
+    }
+
+    /// Runs the calls held back, and every call from now on.
+    pub(crate) fn serve(self: &Arc<Self>) {
+        let calls = self.lock().deferred.take().unwrap_or_default();
+        for call in calls {
+            self.run(call);
+        }
+    }
+
+    /// Starts the reader and writer of a new connection.
+    fn start_io(
+        self: &Arc<Self>,
+        st: &mut State,
+        channel: ChannelId,
+        ctl: Arc<ChanCtl>,
+        conn: Connection,
+    ) {
+        let Connection { reader, writer } = conn;
+        st.chans.insert(channel, ctl.clone());
+        st.io_tasks += 2;
+        let shared = self.clone();
+        let rctl = ctl.clone();
+        self.rt.spawn(Box::pin(async move {
+            shared.run_reader(channel, rctl, reader).await;
+            shared.with(|st, _| {
+                st.io_tasks -= 1;
+                st.wake_all();
+            });
+        }));
+        let shared = self.clone();
+        self.rt.spawn(Box::pin(async move {
+            shared.run_writer(channel, ctl, writer).await;
+            shared.with(|st, _| {
+                st.io_tasks -= 1;
+                st.wake_all();
+            });
+        }));
+    }
+
+    async fn run_reader(
+        self: &Arc<Self>,
+        channel: ChannelId,
+        ctl: Arc<ChanCtl>,
+        mut reader: Box<dyn crate::runtime::ReadHalf>,
+    ) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let read = poll_fn(|cx| {
+                {
+                    let mut q = ctl.lock();
+                    if q.closing {
+                        return Poll::Ready(None);
+                    }
+                    q.reader = Some(cx.waker().clone());
+                }
+                reader.poll_read(cx, &mut buf).map(Some)
+            })
+            .await;
+            match read {
+                None => return,
+                Some(Ok(0)) => {
+                    self.with(|st, now| st.actor.handle_closed(now, channel, None));
+                    return;
+                }
+                Some(Ok(n)) => self.with(|st, now| st.actor.handle_data(now, channel, &buf[..n])),
+                Some(Err(e)) => {
+                    self.with(|st, now| st.actor.handle_closed(now, channel, Some(e.to_string())));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn run_writer(
+        self: &Arc<Self>,
+        channel: ChannelId,
+        ctl: Arc<ChanCtl>,
+        mut writer: Box<dyn crate::runtime::WriteHalf>,
+    ) {
+        loop {
+            let next = poll_fn(|cx| {
+                let mut q = ctl.lock();
+                if let Some(b) = q.out.pop_front() {
+                    return Poll::Ready(Some(b));
+                }
+                if q.closing {
+                    return Poll::Ready(None);
+                }
+                q.writer = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            let Some(mut data) = next else {
+                let _ = poll_fn(|cx| writer.poll_shutdown(cx)).await;
+                return;
+            };
+            while !data.is_empty() {
+                match poll_fn(|cx| writer.poll_write(cx, &data)).await {
+                    Ok(0) => {
+                        self.with(|st, now| {
+                            st.actor
+                                .handle_closed(now, channel, Some("write returned zero".into()))
+                        });
+                        return;
+                    }
+                    Ok(n) => {
+                        let _ = data.split_to(n);
+                    }
+                    Err(e) => {
+                        self.with(|st, now| {
+                            st.actor.handle_closed(now, channel, Some(e.to_string()))
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        let mut sleep: Option<(Instant, BoxFuture<'static, ()>)> = None;
+        loop {
+            let fire = poll_fn(|cx| {
+                let mut st = self.lock();
+                st.timer_waker = Some(cx.waker().clone());
+                if st.stopping && st.deadline.is_none() && st.actor.is_idle() {
+                    return Poll::Ready(false);
+                }
+                let Some(deadline) = st.deadline else {
+                    sleep = None;
+                    return Poll::Pending;
+                };
+                drop(st);
+                if sleep.as_ref().is_none_or(|(d, _)| *d != deadline) {
+                    sleep = Some((deadline, self.rt.sleep_until(deadline)));
+                }
+                match sleep.as_mut() {
+                    Some((_, s)) => s.as_mut().poll(cx).map(|()| true),
+                    None => Poll::Pending,
+                }
+            })
+            .await;
+            if !fire {
+                return;
+            }
+            sleep = None;
+            self.with(|st, now| st.actor.handle_timeout(now));
+        }
+    }
+
+    /// Accepts connections on `listener` until the actor stops.
+    pub(crate) fn start_listener(self: &Arc<Self>, mut listener: Box<dyn Listener>) {
+        let ctl = Arc::new(ChanCtl::default());
+        self.lock().listeners.push(ctl.clone());
+        let shared = self.clone();
+        self.rt.spawn(Box::pin(async move {
+            loop {
+                let accepted = poll_fn(|cx| {
+                    if ctl.is_closing() {
+                        return Poll::Ready(None);
+                    }
+                    ctl.lock().reader = Some(cx.waker().clone());
+                    listener.poll_accept(cx).map(Some)
+                })
+                .await;
+                match accepted {
+                    None => return,
+                    Some(Ok(conn)) => shared.with(|st, now| {
+                        let channel = st.actor.handle_accepted(now);
+                        let chan_ctl = Arc::new(ChanCtl::default());
+                        shared.start_io(st, channel, chan_ctl, conn);
+                    }),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "accept failed");
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Stops accepting connections.
+    pub(crate) fn stop_listeners(self: &Arc<Self>) {
+        let listeners = std::mem::take(&mut self.lock().listeners);
+        for l in listeners {
+            l.close();
+        }
+    }
+
+    /// Opens a channel to `addr` and waits for its handshake.
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        addr: &Address,
+    ) -> crate::Result<(ChannelId, Aid)> {
+        let channel = self.with(|st, _| st.actor.connect(addr.clone()));
+        self.wait_open(channel, addr).await
+    }
+
+    pub(crate) async fn wait_open(
+        self: &Arc<Self>,
+        channel: ChannelId,
+        addr: &Address,
+    ) -> crate::Result<(ChannelId, Aid)> {
+        let result = self
+            .wait(|st, _| match st.conns.get(&channel) {
+                Some(Conn::Pending) => None,
+                Some(Conn::Open(peer)) => Some(Ok(peer.clone())),
+                Some(Conn::Probed(peer)) => Some(Ok(peer.clone())),
+                Some(Conn::Closed(reason)) => Some(Err(reason.to_string())),
+                None => Some(Err("the connection was forgotten".into())),
+            })
+            .await;
+        self.with(|st, _| {
+            if !matches!(st.conns.get(&channel), Some(Conn::Open(_))) {
+                st.conns.remove(&channel);
+            }
+        });
+        result.map(|peer| (channel, peer)).map_err(|reason| {
+            crate::ErrorKind::Connect {
+                addr: addr.to_string(),
+                reason,
+            }
+            .into()
+        })
+    }
+
+    /// Asks who listens at `addr`: `None` if nobody does.
+    pub(crate) async fn probe(self: &Arc<Self>, addr: &Address) -> Option<Aid> {
+        let channel = self.with(|st, _| {
+            let ch = st.actor.probe(addr.clone());
+            st.conns.insert(ch, Conn::Pending);
+            ch
+        });
+        self.wait(|st, _| match st.conns.get(&channel) {
+            Some(Conn::Pending) => None,
+            Some(Conn::Probed(peer)) => {
+                let peer = peer.clone();
+                st.conns.remove(&channel);
+                Some(Some(peer))
+            }
+            _ => {
+                st.conns.remove(&channel);
+                Some(None)
+            }
+        })
+        .await
+    }
+
+    /// Closes a channel this actor opened.
+    pub(crate) fn close_channel(self: &Arc<Self>, channel: ChannelId) {
+        self.with(|st, now| {
+            st.conns.remove(&channel);
+            st.actor.close(now, channel);
+        });
+    }
+
+    /// Closes every connection (what is queued for each is still sent).
+    pub(crate) fn close_all_channels(self: &Arc<Self>) {
+        self.with(|st, now| {
+            let channels: Vec<_> = st.chans.keys().copied().collect();
+            for ch in channels {
+                st.conns.remove(&ch);
+                st.actor.close(now, ch);
+            }
+        });
+    }
+
+    /// One poll of [`Shared::wait`]: checks `f` and, if it has nothing,
+    /// registers `cx` under the same lock, so that no wake-up is lost.
+    pub(crate) fn poll_state<T>(
+        self: &Arc<Self>,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut State) -> Option<T>,
+    ) -> Poll<T> {
+        let mut st = self.lock();
+        match f(&mut st) {
+            Some(v) => Poll::Ready(v),
+            None => {
+                add_waker(&mut st.waiters, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Shuts the engine down once idle: the timer and every listener stop.
+    pub(crate) fn set_stopping(self: &Arc<Self>) {
+        self.with(|st, _| {
+            st.stopping = true;
+            if let Some(w) = st.timer_waker.take() {
+                w.wake();
+            }
+        });
+        self.stop_listeners();
+    }
+}
+
+/// A std exit status as the core reports it.
+fn exit_status(s: std::process::ExitStatus) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    ExitStatus {
+        code: s.code(),
+        signal: s.signal(),
+    }
+}

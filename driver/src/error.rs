@@ -1,0 +1,385 @@
+//! The one error type of the user API.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tractor_protocol::{
+    DialogError, LocalError, PayloadEncodeError, PayloadError, RemoteError, RemoteErrorKind,
+    TaskError, Uid, UsageError,
+};
+
+/// Shorthand for results of the user API.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Anything that went wrong in an actor, here or in another process.
+///
+/// An `Error` is cheap to clone (a result may be read more than once, as
+/// Python's `Portal.wait_for_result` allows) and converts from any
+/// `std::error::Error`, so functions served to other actors can use `?` on
+/// whatever they call. It does not itself implement `std::error::Error`
+/// (that would forbid the blanket conversion, as with `anyhow`); use
+/// [`Error::kind`] to inspect it, or convert it into a
+/// `Box<dyn std::error::Error + Send + Sync>`.
+///
+/// A remote error displays like Python tractor's: the actor that raised,
+/// the relay path, the boxed type, the message and the remote traceback.
+#[derive(Clone)]
+pub struct Error(Arc<ErrorKind>);
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Raised in another actor and shipped here (possibly relayed).
+    #[error("{0}")]
+    Remote(RemoteError),
+    /// Raised in this actor: a type name, a message and a backtrace.
+    #[error("{0}")]
+    Local(LocalError),
+    /// A dialog with another actor failed without a remote error: its
+    /// channel dropped, a cancel request went unanswered, the peer broke
+    /// the protocol.
+    #[error("{0}")]
+    Dialog(DialogError),
+    /// An operation that the current state does not allow.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    /// Several actors failed together (Python's exception group): each
+    /// error names its actor.
+    #[error("{} errors in the actor nursery:{}", .0.len(), Group(.0))]
+    Group(Vec<Error>),
+    /// This task was cancelled: its actor is shutting down, or the peer
+    /// that asked for it cancelled it.
+    #[error("cancelled")]
+    Cancelled,
+    /// SIGINT (ctrl-c) reached the root actor: the tree was cancelled.
+    #[error("interrupted by SIGINT: the actor tree was cancelled")]
+    Interrupted,
+    /// A child actor could not be started.
+    #[error("could not spawn actor {name:?}: {reason}")]
+    Spawn {
+        /// The child's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Connecting to an actor failed.
+    #[error("could not connect to {addr}: {reason}")]
+    Connect {
+        /// Where.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stream ended: the peer closed its side.
+    #[error("the stream has ended")]
+    EndOfStream,
+    /// A setup problem: bad configuration, an address in use, no runtime.
+    #[error("{0}")]
+    Runtime(String),
+    /// An operating-system error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Group<'a>(&'a [Error]);
+
+impl fmt::Display for Group<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            write!(f, "\n+-- {} --", i + 1)?;
+            for line in e.to_string().lines() {
+                write!(f, "\n| {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// An error of Python type `type_name` (`ValueError`, `RuntimeError`,
+    /// … or any name), with a backtrace of where it was made.
+    ///
+    /// ```
+    /// use tractor_driver::{Error, ErrorKind};
+    ///
+    /// let e = Error::raise("ValueError", "the answer must be 42");
+    /// assert_eq!(e.to_string(), "ValueError: the answer must be 42");
+    /// assert!(matches!(e.kind(), ErrorKind::Local(l) if l.type_name == "ValueError"));
+    /// ```
+    pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
+        let trace = trim_backtrace(&std::backtrace::Backtrace::force_capture().to_string());
+        LocalError::new(type_name, message)
+            .with_traceback(trace)
+            .into()
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// The remote error this is, if it came from another actor (directly,
+    /// or as a dialog's failure).
+    pub fn remote(&self) -> Option<&RemoteError> {
+        match &*self.0 {
+            ErrorKind::Remote(e) | ErrorKind::Dialog(DialogError::Remote(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a cancellation (ours, or a `ContextCancelled` from
+    /// a peer) rather than a failure.
+    pub fn is_cancelled(&self) -> bool {
+        match &*self.0 {
+            ErrorKind::Cancelled | ErrorKind::Interrupted => true,
+            ErrorKind::Dialog(DialogError::CancelledAsRequested { .. }) => true,
+            ErrorKind::Group(errors) => errors.iter().all(Error::is_cancelled),
+            _ => self
+                .remote()
+                .is_some_and(|e| e.kind() == RemoteErrorKind::ContextCancelled),
+        }
+    }
+
+    /// The errors of a group, or this one error alone.
+    pub fn errors(&self) -> Vec<Error> {
+        match &*self.0 {
+            ErrorKind::Group(errors) => errors.clone(),
+            _ => vec![self.clone()],
+        }
+    }
+
+    /// One error for several: itself if alone, else a group.
+    pub(crate) fn group(mut errors: Vec<Error>) -> Option<Error> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ErrorKind::Group(errors).into()),
+        }
+    }
+
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
+        ErrorKind::Runtime(message.into()).into()
+    }
+
+    /// How this error leaves a function served to another actor: a remote
+    /// error is relayed (its source kept), anything else is boxed as raised
+    /// here.
+    pub(crate) fn to_task_error(&self) -> TaskError {
+        match &*self.0 {
+            ErrorKind::Remote(e) | ErrorKind::Dialog(DialogError::Remote(e)) => {
+                TaskError::Remote(e.clone())
+            }
+            ErrorKind::Dialog(DialogError::CancelledAsRequested { error: Some(e) }) => {
+                TaskError::Remote(e.clone())
+            }
+            ErrorKind::Local(l) => TaskError::Local(l.clone()),
+            ErrorKind::Cancelled => TaskError::Cancelled,
+            other => {
+                let type_name = match other {
+                    ErrorKind::Group(_) => "ExceptionGroup",
+                    ErrorKind::Interrupted => "KeyboardInterrupt",
+                    ErrorKind::Io(_) => "OSError",
+                    ErrorKind::Connect { .. } => "ConnectionError",
+                    ErrorKind::EndOfStream => "StopAsyncIteration",
+                    ErrorKind::Dialog(DialogError::TransportClosed { .. }) => "TransportClosed",
+                    _ => "RuntimeError",
+                };
+                TaskError::Local(LocalError::new(type_name, other.to_string()))
+            }
+        }
+    }
+
+    /// The actor an error came from, for errors that name one.
+    pub fn source_actor(&self) -> Option<&Uid> {
+        self.remote().map(RemoteError::src_uid)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(e: E) -> Self {
+        // Our own error types keep their meaning; anything else is boxed
+        // under its type's name.
+        let any: Box<dyn std::any::Any> = Box::new(e);
+        let any = match any.downcast::<ErrorKind>() {
+            Ok(kind) => return Error(Arc::new(*kind)),
+            Err(any) => any,
+        };
+        let any = match any.downcast::<RemoteError>() {
+            Ok(e) => return ErrorKind::Remote(*e).into(),
+            Err(any) => any,
+        };
+        let any = match any.downcast::<DialogError>() {
+            Ok(e) => return ErrorKind::Dialog(*e).into(),
+            Err(any) => any,
+        };
+        let any = match any.downcast::<UsageError>() {
+            Ok(e) => return ErrorKind::Usage(*e).into(),
+            Err(any) => any,
+        };
+        let any = match any.downcast::<LocalError>() {
+            Ok(e) => return ErrorKind::Local(*e).into(),
+            Err(any) => any,
+        };
+        let any = match any.downcast::<std::io::Error>() {
+            Ok(e) => return ErrorKind::Io(*e).into(),
+            Err(any) => any,
+        };
+        let e = any.downcast::<E>().expect("the value is an E");
+        let message = e.to_string();
+        let mut source = e.source();
+        let mut message = message;
+        while let Some(s) = source {
+            message.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        Error::raise(short_type_name::<E>(), message)
+    }
+}
+
+impl From<PayloadErrorWrap> for Error {
+    fn from(e: PayloadErrorWrap) -> Self {
+        Error::raise("TypeError", e.0)
+    }
+}
+
+/// A payload that does not fit the expected type, or cannot be encoded.
+pub(crate) struct PayloadErrorWrap(pub(crate) String);
+
+impl From<PayloadError> for PayloadErrorWrap {
+    fn from(e: PayloadError) -> Self {
+        PayloadErrorWrap(e.to_string())
+    }
+}
+
+impl From<PayloadEncodeError> for PayloadErrorWrap {
+    fn from(e: PayloadEncodeError) -> Self {
+        PayloadErrorWrap(e.to_string())
+    }
+}
+
+/// The part of a backtrace that shows the application: from the caller of
+/// the error's constructor down to the frame where the actor runtime
+/// polled the served function (the frames below are the runtime's).
+pub(crate) fn trim_backtrace(full: &str) -> String {
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in full.lines() {
+        let is_frame = line
+            .trim_start()
+            .split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match frames.last_mut() {
+            Some(frame) if !is_frame => frame.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    fn name<'a>(f: &[&'a str]) -> &'a str {
+        f.first().copied().unwrap_or_default()
+    }
+    let noise = [
+        "std::backtrace",
+        "tractor_driver::error::",
+        "<tractor_driver::error::",
+    ];
+    let kept: Vec<String> = frames
+        .iter()
+        .skip_while(|f| noise.iter().any(|n| name(f).contains(n)) || name(f).contains("::from"))
+        .take_while(|f| !name(f).contains("tractor_driver::functions::"))
+        .map(|f| f.join("\n"))
+        .collect();
+    if kept.is_empty() {
+        full.to_owned()
+    } else {
+        kept.join("\n")
+    }
+}
+
+/// `core::num::error::ParseIntError` → `ParseIntError`.
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.0 {
+            // A local error shows its backtrace only in the alternate form.
+            ErrorKind::Local(l) if f.alternate() && !l.traceback.is_empty() => {
+                write!(f, "{l}\n{}", l.traceback)
+            }
+            kind => fmt::Display::fmt(kind, f),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `main` returning `Err` prints Debug: show what people need.
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An [`Error`] as a `std::error::Error`.
+#[derive(Debug)]
+pub struct StdError(pub Error);
+
+impl fmt::Display for StdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StdError {}
+
+impl From<Error> for Box<dyn std::error::Error + Send + Sync> {
+    fn from(e: Error) -> Self {
+        Box::new(StdError(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_errors_are_boxed_under_their_type_name() {
+        let e: Error = "x".parse::<i32>().unwrap_err().into();
+        match e.kind() {
+            ErrorKind::Local(l) => {
+                assert_eq!(l.type_name, "ParseIntError");
+                assert_eq!(l.message, "invalid digit found in string");
+                assert!(!l.traceback.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn our_own_errors_keep_their_kind() {
+        let usage = UsageError::KwargsNotAMap(tractor_protocol::Kind::Nil);
+        let e: Error = usage.clone().into();
+        assert!(matches!(e.kind(), ErrorKind::Usage(u) if *u == usage));
+        let io: Error = std::io::Error::other("disk").into();
+        assert!(matches!(io.kind(), ErrorKind::Io(_)));
+    }
+
+    #[test]
+    fn groups_list_every_error() {
+        let g = Error::group(vec![
+            Error::raise("ValueError", "one"),
+            Error::raise("KeyError", "two"),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.to_string(),
+            "2 errors in the actor nursery:\n+-- 1 --\n| ValueError: one\n+-- 2 --\n| KeyError: two"
+        );
+        assert_eq!(g.errors().len(), 2);
+        assert!(Error::group(Vec::new()).is_none());
+        assert!(matches!(
+            g.to_task_error(),
+            TaskError::Local(l) if l.type_name == "ExceptionGroup"
+        ));
+    }
+}

@@ -1,0 +1,358 @@
+//! The functions a program offers to other actors, and how a call into one
+//! runs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Once};
+use std::task::{Context as TaskContext, Poll};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tractor_protocol::{DialogId, Endpoints, FuncType, LocalError, Raw, TaskError};
+
+use crate::engine::Shared;
+use crate::error::{Error, ErrorKind, PayloadErrorWrap, Result};
+use crate::portal::{Context, MsgStream};
+use crate::runtime::BoxFuture;
+
+type Call = dyn Fn(Invocation) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync;
+
+/// What a call into a served function gets.
+pub(crate) struct Invocation {
+    shared: Arc<Shared>,
+    dialog: DialogId,
+    kwargs: Raw,
+}
+
+struct Handler {
+    kind: FuncType,
+    call: Arc<Call>,
+}
+
+/// The functions a program can serve to other actors, by `(ns, func)`.
+///
+/// A program declares its whole catalogue once and passes it to the entry
+/// point (the root, or a child started from the same binary). Which of
+/// these an actor really serves is decided per actor, by namespace, as in
+/// Python: the root serves its `enable_modules`, a child what its parent
+/// enabled for it. A call into another namespace fails with
+/// `ModuleNotExposed`.
+///
+/// Arguments travel as a keyword map (`Start.kwargs`): a function takes one
+/// `serde` struct whose fields are the keyword names, or `()` for none.
+/// Pick Python's module path and function name as `(ns, func)` to stand in
+/// for a Python function, or any dotted name for a Rust one.
+///
+/// ```
+/// use tractor_driver::{Context, Functions, Error};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Square { x: i64 }
+///
+/// let functions = Functions::new()
+///     .rpc("math", "square", |a: Square| async move { Ok::<_, Error>(a.x * a.x) })
+///     .context("math", "counter", |ctx: Context, (): ()| async move {
+///         ctx.started(0u32).await?;
+///         Ok::<_, Error>(())
+///     });
+/// assert!(functions.contains("math", "square"));
+/// ```
+#[derive(Default, Clone)]
+pub struct Functions {
+    handlers: BTreeMap<(String, String), Handler>,
+}
+
+impl Clone for Handler {
+    fn clone(&self) -> Self {
+        Handler {
+            kind: self.kind,
+            call: self.call.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.handlers.keys()).finish()
+    }
+}
+
+impl Functions {
+    /// No functions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves an async function (Python's plain `async def`, called with
+    /// `Portal::run`): its arguments, then its one result.
+    pub fn rpc<A, T, F, Fut>(self, ns: &str, func: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let name = format!("{ns}:{func}");
+        self.add(ns, func, FuncType::AsyncFunc, move |inv: Invocation| {
+            let args = decode_args::<A>(&name, &inv.kwargs)?;
+            let fut = f(args);
+            Ok(Box::pin(async move { encode_result(fut.await?) }))
+        })
+    }
+
+    /// Serves a context function (Python's `@tractor.context`): it gets a
+    /// [`Context`] to send `started`, open a two-way stream, and ends with
+    /// its result.
+    pub fn context<A, T, F, Fut>(self, ns: &str, func: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        T: Serialize + Send + 'static,
+        F: Fn(Context, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let name = format!("{ns}:{func}");
+        self.add(ns, func, FuncType::Context, move |inv: Invocation| {
+            let args = decode_args::<A>(&name, &inv.kwargs)?;
+            let ctx = Context::callee(inv.shared, inv.dialog);
+            let fut = f(ctx, args);
+            Ok(Box::pin(async move { encode_result(fut.await?) }))
+        })
+    }
+
+    /// Serves a one-way stream (Python's async generator, read with
+    /// `Portal::open_stream_from`): it sends items on the [`MsgStream`] it
+    /// gets, and the stream ends when it returns.
+    pub fn stream<A, F, Fut>(self, ns: &str, func: &str, f: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        F: Fn(MsgStream, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let name = format!("{ns}:{func}");
+        self.add(ns, func, FuncType::AsyncGen, move |inv: Invocation| {
+            let args = decode_args::<A>(&name, &inv.kwargs)?;
+            let stream = MsgStream::generator(inv.shared, inv.dialog);
+            let fut = f(stream, args);
+            Ok(Box::pin(async move {
+                fut.await?;
+                Ok(Raw::NIL)
+            }))
+        })
+    }
+
+    fn add(
+        mut self,
+        ns: &str,
+        func: &str,
+        kind: FuncType,
+        call: impl Fn(Invocation) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync + 'static,
+    ) -> Self {
+        self.handlers.insert(
+            (ns.to_owned(), func.to_owned()),
+            Handler {
+                kind,
+                call: Arc::new(call),
+            },
+        );
+        self
+    }
+
+    /// Adds every function of `other` (its entries win on a clash).
+    pub fn merge(mut self, other: Functions) -> Self {
+        self.handlers.extend(other.handlers);
+        self
+    }
+
+    /// Whether `(ns, func)` is in the catalogue.
+    pub fn contains(&self, ns: &str, func: &str) -> bool {
+        self.handlers
+            .contains_key(&(ns.to_owned(), func.to_owned()))
+    }
+
+    /// The catalogue as the core's RPC table, restricted to `namespaces`.
+    pub(crate) fn endpoints(&self, namespaces: Option<&[String]>) -> Endpoints {
+        let mut e = Endpoints::new();
+        for ((ns, func), h) in &self.handlers {
+            e.insert(ns.clone(), func.clone(), h.kind);
+        }
+        if let Some(keep) = namespaces {
+            e.retain_namespaces(|ns| keep.iter().any(|k| k == ns));
+            for ns in keep {
+                if e.namespaces().all(|n| n != ns) {
+                    e = e.expose_namespace(ns.clone());
+                }
+            }
+        }
+        e
+    }
+
+    fn get(&self, ns: &str, func: &str) -> Option<&Handler> {
+        self.handlers.get(&(ns.to_owned(), func.to_owned()))
+    }
+}
+
+/// Reads keyword arguments into `A`; `()` also takes an empty map.
+pub(crate) fn decode_args<A: DeserializeOwned>(name: &str, kwargs: &Raw) -> Result<A> {
+    match kwargs.decode::<A>() {
+        Ok(a) => Ok(a),
+        Err(e) => {
+            if kwargs.as_bytes() == Raw::EMPTY_MAP.as_bytes()
+                && let Ok(a) = Raw::NIL.decode::<A>()
+            {
+                return Ok(a);
+            }
+            Err(Error::raise(
+                "TypeError",
+                format!("{name}() got bad arguments: {e}"),
+            ))
+        }
+    }
+}
+
+/// Writes arguments as a keyword map; `()` becomes an empty map.
+pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Raw> {
+    let raw = Raw::encode(args).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+    if raw.is_nil() {
+        return Ok(Raw::EMPTY_MAP);
+    }
+    Ok(raw)
+}
+
+fn encode_result<T: Serialize>(value: T) -> Result<Raw> {
+    Raw::encode(&value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))
+}
+
+/// Runs one invoked function to its end, and reports its outcome.
+pub(crate) async fn run_callee(
+    shared: Arc<Shared>,
+    dialog: DialogId,
+    ns: String,
+    func: String,
+    kwargs: Raw,
+    kind: FuncType,
+) {
+    let handler = shared
+        .functions
+        .get(&ns, &func)
+        .filter(|h| h.kind == kind)
+        .cloned();
+    let prepared = match handler {
+        Some(h) => (h.call)(Invocation {
+            shared: shared.clone(),
+            dialog,
+            kwargs,
+        }),
+        None => Err(Error::raise(
+            "AttributeError",
+            format!("{ns}:{func} is not served as a {kind} by this program"),
+        )),
+    };
+    let fut = match prepared {
+        Ok(fut) => fut,
+        Err(e) => {
+            shared.with(|st, now| {
+                st.dialogs.remove(&dialog);
+                let _ = st.actor.reject(now, dialog, e.to_task_error());
+                st.wake_all();
+            });
+            return;
+        }
+    };
+    if shared.with(|st, now| st.actor.accept(now, dialog)).is_err() {
+        return;
+    }
+    let outcome = Cancellable {
+        fut,
+        shared: shared.clone(),
+        dialog,
+    }
+    .await;
+    let outcome = outcome.map_err(|e| e.to_task_error());
+    if let Err(TaskError::Local(e)) = &outcome {
+        tracing::debug!(%ns, %func, error = %e, "served function failed");
+    }
+    shared.with(|st, now| {
+        st.dialogs.remove(&dialog);
+        if let Err(e) = st.actor.finish(now, dialog, outcome) {
+            tracing::debug!(%dialog, error = %e, "finish refused");
+        }
+        // Teardown waits for running functions to end.
+        st.wake_all();
+    });
+}
+
+/// A served function's future, dropped as soon as the core asks for its
+/// cancellation; a panic in it becomes its error.
+struct Cancellable {
+    fut: BoxFuture<'static, Result<Raw>>,
+    shared: Arc<Shared>,
+    dialog: DialogId,
+}
+
+impl Future for Cancellable {
+    type Output = Result<Raw>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let dialog = self.dialog;
+        let cancelled = self.shared.with(|st, _| {
+            st.watch(dialog, cx);
+            st.dialogs
+                .get(&dialog)
+                .is_some_and(|slot| slot.cancel.is_some())
+        });
+        if cancelled {
+            return Poll::Ready(Err(ErrorKind::Cancelled.into()));
+        }
+        let fut = &mut self.fut;
+        catch_panic(|| fut.as_mut().poll(cx))
+    }
+}
+
+std::thread_local! {
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static LAST_PANIC: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Polls `f`, turning a panic into the task's error: the panic message,
+/// where it happened, and a backtrace.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result<T>> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_TASK.with(|t| t.get()) {
+                let place = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                let trace = crate::error::trim_backtrace(
+                    &std::backtrace::Backtrace::force_capture().to_string(),
+                );
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some((place, trace)));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    IN_TASK.with(|t| t.set(true));
+    let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+    IN_TASK.with(|t| t.set(false));
+    match r {
+        Ok(p) => p,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-text payload".into());
+            let (place, trace) = LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_default();
+            Poll::Ready(Err(LocalError::new("Panic", format!("{what}{place}"))
+                .with_traceback(trace)
+                .into()))
+        }
+    }
+}

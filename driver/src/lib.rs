@@ -1,0 +1,55 @@
+//! tractor for Rust: the actor runtime and user API, written once for any
+//! async runtime.
+//!
+//! An *actor* is an OS process with its own async runtime. A root actor
+//! spawns children through an [`ActorNursery`], calls their functions
+//! through a [`Portal`], opens [`Context`]s and [`MsgStream`]s with them,
+//! and never outlives them: a nursery's scope ends only once each child
+//! has exited and been reaped. Errors travel up the tree, cancellation
+//! down.
+//!
+//! This crate holds everything above the sans-IO core
+//! (`tractor-protocol`) that does not depend on a particular runtime; it
+//! talks to the runtime through the small [`Runtime`] trait. Use it
+//! through an adapter crate, `tractor-tokio` or `tractor-smol`, which
+//! implement that trait and re-export this API.
+//!
+//! # Processes
+//!
+//! A child is this very program started again with Python's child command
+//! line (`-m tractor._child --uid … --parent_addr …`). The entry point
+//! ([`open_root_actor`], [`run_daemon`]) recognises it and turns the
+//! process into the child: it connects back to its parent, serves the
+//! functions its parent enabled, and exits when cancelled or when the
+//! parent goes. So call the entry point early in `main`, before work that
+//! only the root should do; whatever runs before it runs in every child.
+//!
+//! Decisions where Python's behaviour is a flaw:
+//!
+//! * A child whose parent disappears cancels itself (and on Linux the
+//!   kernel kills it if its parent dies without reaping it).
+//! * A dialog whose connection drops fails at once instead of hanging.
+//! * A cancelled function is dropped at its next await point, the way
+//!   tokio aborts a task; it cannot run cleanup code after that.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod actor;
+mod engine;
+mod error;
+mod functions;
+mod nursery;
+mod portal;
+pub mod runtime;
+mod transport;
+
+pub use actor::{ActorHandle, Config, current_actor, is_root_process, open_root_actor, run_daemon};
+pub use error::{Error, ErrorKind, Result, StdError};
+pub use functions::Functions;
+pub use nursery::{ActorNursery, ActorOptions};
+pub use portal::{Context, Items, MsgStream, Portal};
+pub use runtime::Runtime;
+pub use transport::{Transport, runtime_dir};
+
+pub use tractor_protocol::{Address, ContextOptions, RemoteError, Role, Uid};

@@ -1,0 +1,305 @@
+//! Actor nurseries: children spawned together, supervised together.
+
+use std::future::{Future, poll_fn};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+use serde::Serialize;
+use tractor_protocol::{Address, ChildId, NurseryId, RemoteErrorKind, SpawnRequest, Uid};
+
+use crate::engine::{ChildState, Shared};
+use crate::error::{Error, ErrorKind, Result};
+use crate::functions::encode_args;
+use crate::portal::{Portal, ResultCell};
+
+/// How to start a child actor.
+#[derive(Debug, Clone, Default)]
+pub struct ActorOptions {
+    /// The namespaces it serves (Python's `enable_modules`).
+    pub enable_modules: Vec<String>,
+    /// The program to run; by default this very program (it must reach a
+    /// tractor entry point, which turns it into the child).
+    pub program: Option<PathBuf>,
+    /// Addresses it must listen on; by default one it picks.
+    pub bind_addrs: Option<Vec<Address>>,
+    /// The debugger for this child (default: the tree's setting).
+    pub debug_mode: Option<bool>,
+}
+
+impl ActorOptions {
+    /// Default options: serve nothing, run this program.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves these namespaces too.
+    pub fn enable_modules<S: Into<String>>(mut self, ns: impl IntoIterator<Item = S>) -> Self {
+        self.enable_modules.extend(ns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs another program as the child.
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
+}
+
+/// One `run_in_actor` child whose result the nursery waits for.
+struct OneShot {
+    child: ChildId,
+    uid: Uid,
+    cell: Arc<ResultCell>,
+    done: bool,
+}
+
+/// A group of child actors supervised together (Python's `ActorNursery`).
+///
+/// Get one with [`ActorHandle::open_nursery`](crate::ActorHandle::open_nursery):
+/// the nursery lives as long as the body given there, and the call does
+/// not return before every child has exited and been reaped. Clones share
+/// the nursery.
+#[derive(Clone)]
+pub struct ActorNursery {
+    shared: Arc<Shared>,
+    id: NurseryId,
+    one_shots: Arc<Mutex<Vec<OneShot>>>,
+}
+
+impl std::fmt::Debug for ActorNursery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ActorNursery({})", self.id)
+    }
+}
+
+/// Reaps a nursery whose scope was dropped before its end.
+struct Guard {
+    shared: Arc<Shared>,
+    id: NurseryId,
+    armed: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.armed {
+            let id = self.id;
+            tracing::debug!(nursery = %id, "nursery dropped: reaping its children");
+            self.shared.with(|st, now| {
+                st.actor.cancel_nursery(now, id);
+                st.actor.close_nursery(id);
+            });
+        }
+    }
+}
+
+pub(crate) async fn open_nursery<F, Fut, T>(shared: Arc<Shared>, body: F) -> Result<T>
+where
+    F: FnOnce(ActorNursery) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let id = shared.with(|st, _| st.actor.open_nursery());
+    let mut guard = Guard {
+        shared: shared.clone(),
+        id,
+        armed: true,
+    };
+    let nursery = ActorNursery {
+        shared: shared.clone(),
+        id,
+        one_shots: Arc::new(Mutex::new(Vec::new())),
+    };
+    let out = body(nursery.clone()).await;
+    let (value, mut errors) = match out {
+        Ok(v) => (Some(v), Vec::new()),
+        Err(e) => (None, vec![e]),
+    };
+    if errors.is_empty() {
+        errors = nursery.collect_results().await;
+    }
+    if !errors.is_empty() {
+        shared.with(|st, now| st.actor.cancel_nursery(now, id));
+    }
+    shared.with(|st, _| st.actor.close_nursery(id));
+    shared
+        .wait(|st, _| st.nurseries_done.remove(&id).then_some(()))
+        .await;
+    guard.armed = false;
+    // Errors that arrived while the others were reaped count too; the
+    // cancellations the reaping caused do not.
+    for one in nursery.lock().iter_mut().filter(|o| !o.done) {
+        let waker = std::task::Waker::noop();
+        if let Poll::Ready(Err(e)) = one.cell.poll(&mut std::task::Context::from_waker(waker))
+            && is_failure(&e)
+            // The body may have failed with this very error already.
+            && !errors.iter().any(|known| known.remote() == e.remote())
+        {
+            errors.push(e);
+        }
+    }
+    shared.with(|st, _| st.children.retain(|_, c| c.nursery != Some(id)));
+    match Error::group(errors) {
+        Some(e) => Err(e),
+        None => Ok(value.expect("a value when nothing failed")),
+    }
+}
+
+/// A remote failure, not a cancellation or a lost connection caused by
+/// reaping.
+fn is_failure(e: &Error) -> bool {
+    e.remote()
+        .is_some_and(|r| r.kind() != RemoteErrorKind::ContextCancelled)
+}
+
+impl ActorNursery {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OneShot>> {
+        self.one_shots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a daemon actor (Python's `start_actor`): it serves
+    /// `options.enable_modules` until cancelled. The nursery's end waits
+    /// for it; cancel it with [`Portal::cancel_actor`] or
+    /// [`ActorNursery::cancel`].
+    pub async fn start_actor(&self, name: &str, options: ActorOptions) -> Result<Portal> {
+        let request = SpawnRequest {
+            enable_modules: options
+                .enable_modules
+                .iter()
+                .map(|ns| (ns.clone(), String::new()))
+                .collect(),
+            bind_addrs: options.bind_addrs.clone(),
+            debug_mode: options.debug_mode,
+            ..SpawnRequest::new(name)
+        };
+        let id = self.id;
+        let child = self.shared.with(|st, now| {
+            let child = st.actor.spawn_in(now, id, request)?;
+            st.children.insert(
+                child,
+                ChildState {
+                    name: name.to_owned(),
+                    nursery: Some(id),
+                    program: options.program.clone(),
+                    channel: None,
+                    failed: None,
+                    exited: None,
+                },
+            );
+            Ok::<_, Error>(child)
+        })?;
+        let connected = self
+            .shared
+            .wait(|st, _| {
+                let c = st.children.get(&child)?;
+                if let Some(reason) = &c.failed {
+                    return Some(Err(reason.clone()));
+                }
+                if let Some(ch) = c.channel {
+                    let peer = st.actor.peer(ch).map(|a| a.uid());
+                    return Some(
+                        peer.map(|p| (ch, p))
+                            .ok_or_else(|| "its channel closed".into()),
+                    );
+                }
+                if let Some(status) = c.exited {
+                    return Some(Err(format!(
+                        "it exited before connecting back ({status:?})"
+                    )));
+                }
+                None
+            })
+            .await;
+        let (channel, peer) = connected.map_err(|reason| {
+            Error::from(ErrorKind::Spawn {
+                name: name.to_owned(),
+                reason,
+            })
+        })?;
+        Ok(Portal {
+            shared: self.shared.clone(),
+            channel,
+            peer,
+            child: Some(child),
+            result: None,
+            _lease: None,
+        })
+    }
+
+    /// Starts an actor that runs one function, `ns:func(**args)`, and
+    /// exits after it (Python's `run_in_actor`). Its result is read with
+    /// [`Portal::wait_for_result`], or by the nursery at its end: an error
+    /// there cancels every other child, and the nursery fails with it.
+    pub async fn run_in_actor(
+        &self,
+        name: &str,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+        options: ActorOptions,
+    ) -> Result<Portal> {
+        let kwargs = encode_args(&args)?;
+        let mut options = options;
+        if !options.enable_modules.iter().any(|m| m == ns) {
+            options.enable_modules.push(ns.to_owned());
+        }
+        let mut portal = self.start_actor(name, options).await?;
+        let cell = portal.start_call(ns, func, kwargs)?;
+        self.lock().push(OneShot {
+            child: portal.child.expect("a child's portal"),
+            uid: portal.peer.clone(),
+            cell: cell.clone(),
+            done: false,
+        });
+        portal.result = Some(cell);
+        Ok(portal)
+    }
+
+    /// Cancels every child (Python's `ActorNursery.cancel`): each is asked
+    /// to cancel, then terminated and killed if it does not go in time.
+    /// Returns when all have exited; no more children may be started.
+    pub async fn cancel(&self) {
+        let id = self.id;
+        self.shared.with(|st, now| st.actor.cancel_nursery(now, id));
+        self.shared
+            .wait(|st, _| {
+                let busy = st
+                    .children
+                    .values()
+                    .any(|c| c.nursery == Some(id) && c.exited.is_none() && c.failed.is_none());
+                (!busy).then_some(())
+            })
+            .await;
+    }
+
+    /// Waits for every `run_in_actor` result; the first failure cancels
+    /// the nursery. Returns the failures.
+    async fn collect_results(&self) -> Vec<Error> {
+        poll_fn(|cx| {
+            let mut one_shots = self.lock();
+            let mut pending = false;
+            for one in one_shots.iter_mut().filter(|o| !o.done) {
+                match one.cell.poll(cx) {
+                    Poll::Pending => pending = true,
+                    Poll::Ready(Ok(_)) => {
+                        one.done = true;
+                        // Its work is done: the child goes.
+                        let child = one.child;
+                        self.shared
+                            .with(|st, now| st.actor.cancel_child(now, child));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        one.done = true;
+                        tracing::debug!(uid = %one.uid, error = %e, "run_in_actor failed");
+                        return Poll::Ready(vec![e]);
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(Vec::new())
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,659 @@
+//! Talking to another actor: [`Portal`], [`Context`] and [`MsgStream`].
+
+use std::future::poll_fn;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tractor_protocol::{
+    ChannelId, ChildId, ContextOptions, DialogError, DialogId, Incoming, Raw, Role, Uid, UsageError,
+};
+
+use crate::engine::Shared;
+use crate::error::{Error, ErrorKind, PayloadErrorWrap, Result};
+use crate::functions::encode_args;
+
+/// A dialog's failure as the user sees it.
+pub(crate) fn dialog_error(e: DialogError) -> Error {
+    match e {
+        DialogError::Remote(r) => ErrorKind::Remote(r).into(),
+        other => ErrorKind::Dialog(other).into(),
+    }
+}
+
+/// Decodes a payload into the type the caller expects.
+pub(crate) fn decode<T: DeserializeOwned>(raw: &Raw) -> Result<T> {
+    raw.decode::<T>()
+        .map_err(|e| Error::from(PayloadErrorWrap::from(e)))
+}
+
+/// Closes a channel when the last portal using it goes: for channels
+/// opened to reach a discovered actor.
+pub(crate) struct ChannelLease {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) channel: ChannelId,
+}
+
+impl Drop for ChannelLease {
+    fn drop(&mut self) {
+        self.shared.close_channel(self.channel);
+    }
+}
+
+/// A one-shot call's outcome, shared by everyone who may wait for it.
+pub(crate) struct ResultCell {
+    shared: Arc<Shared>,
+    dialog: DialogId,
+    outcome: Mutex<Option<Result<Raw>>>,
+}
+
+impl ResultCell {
+    pub(crate) fn new(shared: Arc<Shared>, dialog: DialogId) -> Arc<Self> {
+        Arc::new(ResultCell {
+            shared,
+            dialog,
+            outcome: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn poll(&self, cx: &mut TaskContext<'_>) -> Poll<Result<Raw>> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = outcome.as_ref() {
+            return Poll::Ready(o.clone());
+        }
+        let got = poll_call(&self.shared, self.dialog, cx);
+        if let Poll::Ready(o) = &got {
+            *outcome = Some(o.clone());
+        }
+        got
+    }
+}
+
+impl Drop for ResultCell {
+    fn drop(&mut self) {
+        let taken = self.outcome.get_mut().map(|o| o.is_some()).unwrap_or(true);
+        if !taken {
+            // Nobody will read it: the core may forget the call.
+            let dialog = self.dialog;
+            self.shared.with(|st, now| {
+                st.dialogs.remove(&dialog);
+                let _ = st.actor.leave(now, dialog, true);
+            });
+        }
+    }
+}
+
+/// Polls a call dialog for its outcome; the core forgets the dialog once
+/// it is taken.
+fn poll_call(
+    shared: &Arc<Shared>,
+    dialog: DialogId,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Result<Raw>> {
+    shared.poll_dialog(dialog, cx, |st, _| {
+        loop {
+            match st.actor.recv(dialog) {
+                Ok(Some(Incoming::Return(v))) => {
+                    st.dialogs.remove(&dialog);
+                    return Some(Ok(v));
+                }
+                Ok(Some(Incoming::Error(e))) => {
+                    st.dialogs.remove(&dialog);
+                    return Some(Err(dialog_error(e)));
+                }
+                Ok(Some(other)) => tracing::debug!(%dialog, ?other, "ignored in a call"),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    })
+}
+
+/// Cancels a call nobody waits for any more.
+struct CallGuard {
+    shared: Arc<Shared>,
+    dialog: DialogId,
+    done: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let dialog = self.dialog;
+            self.shared.with(|st, now| {
+                st.dialogs.remove(&dialog);
+                let _ = st.actor.cancel(now, dialog);
+                let _ = st.actor.leave(now, dialog, true);
+            });
+        }
+    }
+}
+
+/// A handle to another actor: call its functions, open contexts and
+/// streams with it, cancel it.
+///
+/// A portal to a child comes from [`ActorNursery`](crate::ActorNursery);
+/// one to any actor from discovery ([`find_actor`](crate::ActorHandle::find_actor)).
+/// Portals are cheap to clone.
+#[derive(Clone)]
+pub struct Portal {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) channel: ChannelId,
+    pub(crate) peer: Uid,
+    pub(crate) child: Option<ChildId>,
+    pub(crate) result: Option<Arc<ResultCell>>,
+    pub(crate) _lease: Option<Arc<ChannelLease>>,
+}
+
+impl std::fmt::Debug for Portal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Portal({} on {})", self.peer, self.channel)
+    }
+}
+
+impl Portal {
+    /// The actor on the other side.
+    pub fn peer(&self) -> &Uid {
+        &self.peer
+    }
+
+    /// Calls `ns:func(**args)` and waits for its result (Python's
+    /// `Portal.run_from_ns`, and `Portal.run` given a function's path).
+    ///
+    /// `args` serialises to a keyword map: a struct with named fields, a
+    /// map, or `()` for no arguments. Dropping the future cancels the call
+    /// in the other actor.
+    pub async fn run<T: DeserializeOwned>(
+        &self,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+    ) -> Result<T> {
+        let raw = self.run_raw(ns, func, encode_args(&args)?).await?;
+        decode(&raw)
+    }
+
+    /// The same as [`Portal::run`]: Python's name for calling by namespace.
+    pub async fn run_from_ns<T: DeserializeOwned>(
+        &self,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+    ) -> Result<T> {
+        self.run(ns, func, args).await
+    }
+
+    pub(crate) async fn run_raw(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Raw> {
+        let shared = self.shared.clone();
+        let dialog = shared.with(|st, now| {
+            let d = st.actor.call(now, self.channel, ns, func, kwargs)?;
+            st.track(d);
+            Ok::<_, UsageError>(d)
+        })?;
+        let mut guard = CallGuard {
+            shared,
+            dialog,
+            done: false,
+        };
+        let out = poll_fn(|cx| poll_call(&guard.shared, dialog, cx)).await;
+        guard.done = true;
+        out
+    }
+
+    /// Starts a call whose result is read later.
+    pub(crate) fn start_call(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Arc<ResultCell>> {
+        let dialog = self.shared.with(|st, now| {
+            let d = st.actor.call(now, self.channel, ns, func, kwargs)?;
+            st.track(d);
+            Ok::<_, UsageError>(d)
+        })?;
+        Ok(ResultCell::new(self.shared.clone(), dialog))
+    }
+
+    /// The result of the function this actor was started to run
+    /// ([`ActorNursery::run_in_actor`](crate::ActorNursery::run_in_actor));
+    /// it may be read more than once.
+    pub async fn wait_for_result<T: DeserializeOwned>(&self) -> Result<T> {
+        let Some(cell) = &self.result else {
+            return Err(Error::runtime(format!(
+                "{} was not started with run_in_actor: it has no result to wait for",
+                self.peer
+            )));
+        };
+        let raw = poll_fn(|cx| cell.poll(cx)).await?;
+        decode(&raw)
+    }
+
+    /// Opens a context with the context function `ns:func` (Python's
+    /// `Portal.open_context`), and waits for the value it sends with
+    /// `started`.
+    ///
+    /// Leaving the context (dropping it) before its result arrived cancels
+    /// the function in the other actor, as leaving Python's block early
+    /// does; [`Context::wait_for_result`] waits for it instead.
+    pub async fn open_context<S: DeserializeOwned>(
+        &self,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+    ) -> Result<(Context, S)> {
+        self.open_context_with(ns, func, args, ContextOptions::default())
+            .await
+    }
+
+    /// [`Portal::open_context`] with a buffer size and overrun policy.
+    pub async fn open_context_with<S: DeserializeOwned>(
+        &self,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+        options: ContextOptions,
+    ) -> Result<(Context, S)> {
+        let kwargs = encode_args(&args)?;
+        let dialog = self.shared.with(|st, now| {
+            let d = st
+                .actor
+                .open_context(now, self.channel, ns, func, kwargs, options)?;
+            st.track(d);
+            Ok::<_, UsageError>(d)
+        })?;
+        let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
+        loop {
+            match dlg.next().await {
+                Incoming::Started(v) => {
+                    let first = decode(&v)?;
+                    return Ok((Context { dlg }, first));
+                }
+                Incoming::Return(_) => {
+                    return Err(Error::runtime(format!(
+                        "{ns}:{func} returned without calling started()"
+                    )));
+                }
+                Incoming::Error(e) => {
+                    let e = dialog_error(e);
+                    dlg.set_outcome(Err(e.clone()));
+                    return Err(e);
+                }
+                other => tracing::debug!(?other, "before Started"),
+            }
+        }
+    }
+
+    /// Opens a one-way stream from the generator `ns:func` (Python's
+    /// legacy `Portal.open_stream_from`).
+    pub async fn open_stream_from(
+        &self,
+        ns: &str,
+        func: &str,
+        args: impl Serialize,
+    ) -> Result<MsgStream> {
+        let kwargs = encode_args(&args)?;
+        let dialog = self.shared.with(|st, now| {
+            let d = st
+                .actor
+                .open_stream_from(now, self.channel, ns, func, kwargs)?;
+            st.track(d);
+            Ok::<_, UsageError>(d)
+        })?;
+        let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
+        Ok(MsgStream {
+            dlg,
+            side: StreamSide::From,
+        })
+    }
+
+    /// Asks the actor to cancel itself (Python's `Portal.cancel_actor`).
+    ///
+    /// For a child, this is its supervisor's reaping: a cancel request,
+    /// then SIGTERM and SIGKILL if it does not go in time; it returns when
+    /// the process has exited. For any other actor, `Ok(true)` says it
+    /// acknowledged, `Ok(false)` that it did not answer in time.
+    pub async fn cancel_actor(&self) -> Result<bool> {
+        if let Some(child) = self.child {
+            self.shared
+                .with(|st, now| st.actor.cancel_child(now, child));
+            self.shared
+                .wait(|st, _| {
+                    st.children
+                        .get(&child)
+                        .is_none_or(|c| c.exited.is_some() || c.failed.is_some())
+                        .then_some(())
+                })
+                .await;
+            return Ok(true);
+        }
+        let shared = self.shared.clone();
+        let dialog = shared.with(|st, now| {
+            let d = st.actor.cancel_actor(now, self.channel)?;
+            st.track(d);
+            Ok::<_, UsageError>(d)
+        })?;
+        match poll_fn(|cx| poll_call(&shared, dialog, cx)).await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Dialog(DialogError::CancelTimeout { .. })
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Dialog(DialogError::TransportClosed { .. })
+                ) =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// One dialog held by the application.
+pub(crate) struct Dlg {
+    shared: Arc<Shared>,
+    dialog: DialogId,
+    role: Role,
+    peer: Uid,
+    outcome: Mutex<Option<Result<Raw>>>,
+}
+
+impl Dlg {
+    fn new(shared: Arc<Shared>, dialog: DialogId, role: Role, peer: Uid) -> Arc<Self> {
+        Arc::new(Dlg {
+            shared,
+            dialog,
+            role,
+            peer,
+            outcome: Mutex::new(None),
+        })
+    }
+
+    fn outcome(&self) -> Option<Result<Raw>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_outcome(&self, o: Result<Raw>) {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+    }
+
+    fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Incoming> {
+        let dialog = self.dialog;
+        self.shared.poll_dialog(dialog, cx, |st, _| {
+            match st.actor.recv(dialog) {
+                Ok(Some(i)) => Some(i),
+                Ok(None) => None,
+                // The dialog is gone: its outcome was taken already.
+                Err(e) => Some(Incoming::Error(DialogError::Protocol {
+                    peer: self.peer.clone(),
+                    violation: tractor_protocol::Violation::Unexpected {
+                        msg_type: "recv",
+                        cid: e.to_string(),
+                        state: "ended",
+                    },
+                })),
+            }
+        })
+    }
+
+    async fn next(&self) -> Incoming {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn op<R>(
+        &self,
+        f: impl FnOnce(
+            &mut tractor_protocol::Actor,
+            std::time::Instant,
+            DialogId,
+        ) -> std::result::Result<R, UsageError>,
+    ) -> Result<R> {
+        let dialog = self.dialog;
+        Ok(self.shared.with(|st, now| f(&mut st.actor, now, dialog))?)
+    }
+}
+
+impl Drop for Dlg {
+    fn drop(&mut self) {
+        if self.role == Role::Opener {
+            let failed = !matches!(self.outcome(), Some(Ok(_)));
+            let dialog = self.dialog;
+            self.shared.with(|st, now| {
+                st.dialogs.remove(&dialog);
+                let _ = st.actor.leave(now, dialog, failed);
+            });
+        }
+    }
+}
+
+/// One side of a context: a task pair across two actors, with a `started`
+/// handshake, an optional two-way stream and one result (Python's
+/// `tractor.Context`).
+///
+/// The opener gets it from [`Portal::open_context`]; the function it runs
+/// gets the other side as its first argument.
+#[derive(Clone)]
+pub struct Context {
+    dlg: Arc<Dlg>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Context({} with {})", self.dlg.dialog, self.dlg.peer)
+    }
+}
+
+impl Context {
+    pub(crate) fn callee(shared: Arc<Shared>, dialog: DialogId) -> Self {
+        let peer = shared.uid.clone();
+        Context {
+            dlg: Dlg::new(shared, dialog, Role::Callee, peer),
+        }
+    }
+
+    /// Which side this is.
+    pub fn side(&self) -> Role {
+        self.dlg.role
+    }
+
+    /// The context's id on the wire.
+    pub fn cid(&self) -> Option<String> {
+        let dialog = self.dlg.dialog;
+        self.dlg
+            .shared
+            .with(|st, _| st.actor.cid(dialog).map(str::to_owned))
+    }
+
+    /// Sends the first value to the opener (callee only, once).
+    pub async fn started<T: Serialize>(&self, value: T) -> Result<()> {
+        let raw = Raw::encode(&value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+        self.dlg.op(|a, now, d| a.started(now, d, raw))
+    }
+
+    /// Opens this side's stream: from now on both sides may send and
+    /// receive.
+    pub async fn open_stream(&self) -> Result<MsgStream> {
+        self.dlg.op(|a, now, d| a.open_stream(now, d))?;
+        Ok(MsgStream {
+            dlg: self.dlg.clone(),
+            side: StreamSide::Context,
+        })
+    }
+
+    /// Cancels the context. From the opener: the callee is asked to stop,
+    /// and [`Context::wait_for_result`] then reports the cancellation. From
+    /// the callee: the function cancels itself.
+    pub fn cancel(&self) -> Result<()> {
+        self.dlg.op(|a, now, d| a.cancel(now, d))
+    }
+
+    /// Waits for the callee's result (opener only). Stream items still
+    /// queued are dropped, as Python drains them.
+    pub async fn wait_for_result<T: DeserializeOwned>(&self) -> Result<T> {
+        if self.dlg.role != Role::Opener {
+            return Err(Error::runtime(
+                "only the opener of a context waits for its result",
+            ));
+        }
+        loop {
+            if let Some(o) = self.dlg.outcome() {
+                return decode(&o?);
+            }
+            match self.dlg.next().await {
+                Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
+                Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
+                Incoming::Yield(_) => tracing::debug!("dropping an unread stream item"),
+                Incoming::Started(_) | Incoming::Stop => {}
+            }
+        }
+    }
+}
+
+/// Which kind of stream a [`MsgStream`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamSide {
+    /// A context's two-way stream.
+    Context,
+    /// A served generator's sending end.
+    Generator,
+    /// A legacy stream's receiving end.
+    From,
+}
+
+/// A stream of messages inside a context (both ways) or from a generator
+/// (one way), Python's `MsgStream`.
+///
+/// Items are any `serde` values; each [`MsgStream::receive`] names the type
+/// it expects. Dropping a context's stream closes this side (a `Stop` to
+/// the peer); [`MsgStream::into_items`] gives a `futures` `Stream`.
+pub struct MsgStream {
+    dlg: Arc<Dlg>,
+    side: StreamSide,
+}
+
+impl std::fmt::Debug for MsgStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MsgStream({} with {})", self.dlg.dialog, self.dlg.peer)
+    }
+}
+
+impl MsgStream {
+    pub(crate) fn generator(shared: Arc<Shared>, dialog: DialogId) -> Self {
+        let peer = shared.uid.clone();
+        MsgStream {
+            dlg: Dlg::new(shared, dialog, Role::Callee, peer),
+            side: StreamSide::Generator,
+        }
+    }
+
+    /// Sends one item; waits while the peer has no room for it (between
+    /// our actors, credit-based flow control; towards Python, never).
+    pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
+        if self.side == StreamSide::From {
+            return Err(Error::runtime("a stream from a generator only receives"));
+        }
+        let raw = Raw::encode(item).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+        let dialog = self.dlg.dialog;
+        poll_fn(|cx| {
+            self.dlg.shared.poll_dialog(dialog, cx, |st, now| {
+                match st.actor.send(now, dialog, raw.clone()) {
+                    Ok(()) => Some(Ok(())),
+                    Err(UsageError::NoCredit(_)) => None,
+                    Err(e) => Some(Err(e.into())),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Receives the next item. When the peer has closed its side, or the
+    /// dialog has ended, this is an [`ErrorKind::EndOfStream`] error (or
+    /// the dialog's own error).
+    pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
+        match self.next::<T>().await {
+            Some(r) => r,
+            None => Err(ErrorKind::EndOfStream.into()),
+        }
+    }
+
+    /// The next item, or `None` at the end of the stream.
+    pub async fn next<T: DeserializeOwned>(&self) -> Option<Result<T>> {
+        poll_fn(|cx| self.poll_item(cx)).await
+    }
+
+    fn poll_item<T: DeserializeOwned>(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T>>> {
+        if self.side == StreamSide::Generator {
+            return Poll::Ready(Some(Err(Error::runtime("a generator's stream only sends"))));
+        }
+        loop {
+            if let Some(o) = self.dlg.outcome() {
+                return Poll::Ready(o.err().map(Err));
+            }
+            let incoming = match self.dlg.poll_next(cx) {
+                Poll::Ready(i) => i,
+                Poll::Pending => return Poll::Pending,
+            };
+            match incoming {
+                Incoming::Yield(v) => return Poll::Ready(Some(decode(&v))),
+                Incoming::Stop => return Poll::Ready(None),
+                Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
+                Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
+                Incoming::Started(_) => {}
+            }
+        }
+    }
+
+    /// Closes this side of the stream: the peer's `receive` ends.
+    pub fn close(&self) -> Result<()> {
+        if self.side == StreamSide::Context {
+            self.dlg.op(|a, now, d| a.close_stream(now, d))?;
+        }
+        Ok(())
+    }
+
+    /// The items as a `futures` `Stream` of `T`.
+    pub fn into_items<T: DeserializeOwned>(self) -> Items<T> {
+        Items {
+            stream: self,
+            _item: PhantomData,
+        }
+    }
+}
+
+impl Drop for MsgStream {
+    fn drop(&mut self) {
+        if self.side == StreamSide::Context {
+            let _ = self.close();
+        }
+    }
+}
+
+/// A [`MsgStream`] as a `futures_core::Stream` of `T`.
+#[derive(Debug)]
+pub struct Items<T> {
+    stream: MsgStream,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Items<T> {
+    /// The stream back, for sending.
+    pub fn stream(&self) -> &MsgStream {
+        &self.stream
+    }
+}
+
+impl<T: DeserializeOwned> futures_core::Stream for Items<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T>>> {
+        self.stream.poll_item(cx)
+    }
+}

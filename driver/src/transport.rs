@@ -1,0 +1,258 @@
+//! Addresses to sockets: binding listeners, where Unix sockets live, and
+//! cleaning up after them (PROTOCOL.md §12).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use tractor_protocol::Address;
+
+use crate::runtime::{StdListener, Target};
+
+/// Which transport an actor tree uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// TCP on the loopback interface.
+    #[default]
+    Tcp,
+    /// Unix-domain sockets in the per-user runtime directory.
+    Uds,
+}
+
+impl Transport {
+    /// Python's key for it: `"tcp"` or `"uds"`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Uds => "uds",
+        }
+    }
+
+    pub(crate) fn from_key(key: &str) -> Option<Transport> {
+        match key {
+            "tcp" => Some(Transport::Tcp),
+            "uds" => Some(Transport::Uds),
+            _ => None,
+        }
+    }
+
+    /// Python's default registrar address for this transport: TCP
+    /// `127.0.0.1:1616`, or `registry@1616.sock` in the runtime directory.
+    pub fn default_registry(self, uds_dir: &Path) -> Address {
+        match self {
+            Transport::Tcp => Address::tcp("127.0.0.1", 1616),
+            Transport::Uds => Address::uds(uds_dir.to_string_lossy(), "registry@1616.sock"),
+        }
+    }
+}
+
+/// Where to connect for `addr`.
+pub(crate) fn target(addr: &Address) -> io::Result<Target> {
+    match addr {
+        Address::Tcp { host, port } => {
+            let ip: IpAddr = host.parse().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{host:?} is not an IP address"),
+                )
+            })?;
+            Ok(Target::Tcp(SocketAddr::new(ip, *port)))
+        }
+        Address::Uds { dir, file } => Ok(Target::Unix(Path::new(dir).join(file))),
+    }
+}
+
+/// The per-user directory for Unix sockets, created with mode 0700 if
+/// missing: `$XDG_RUNTIME_DIR/tractor`, else `/run/user/<uid>/tractor`,
+/// else `<tmp>/tractor-<uid>` (where Python's `platformdirs` would look).
+pub fn runtime_dir() -> io::Result<PathBuf> {
+    let uid = nix::unistd::getuid();
+    let base = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("tractor"),
+        _ => {
+            let run = PathBuf::from(format!("/run/user/{uid}"));
+            if run.is_dir() {
+                run.join("tractor")
+            } else {
+                std::env::temp_dir().join(format!("tractor-{uid}"))
+            }
+        }
+    };
+    if !base.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&base)?;
+    }
+    let meta = std::fs::metadata(&base)?;
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != uid.as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} belongs to another user", base.display()),
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(base)
+}
+
+/// `<name>@<pid>.sock`, or `actor.<hash>@<pid>.sock` for names that cannot
+/// be a file name.
+pub(crate) fn socket_file(dir: &Path, name: &str, pid: u32) -> String {
+    let plain = format!("{name}@{pid}.sock");
+    let too_long = dir.as_os_str().len() + 1 + plain.len() >= 108;
+    if name.contains('/') || name.contains('\0') || name.is_empty() || too_long {
+        // FNV-1a, 128 bits as two halves: only needs to be stable and
+        // unlikely to clash.
+        let mut h = [0xcbf2_9ce4_8422_2325u64, 0x8422_2325_cbf2_9ce4u64];
+        for (i, b) in name.bytes().enumerate() {
+            let k = i % 2;
+            h[k] ^= u64::from(b);
+            h[k] = h[k].wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        return format!("actor.{:016x}{:016x}@{pid}.sock", h[0], h[1]);
+    }
+    plain
+}
+
+/// Removes a gone actor's socket file, if it left one.
+pub(crate) fn remove_socket_file(dir: &Path, name: &str, pid: u32) {
+    let path = dir.join(socket_file(dir, name, pid));
+    if path.exists() {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "removed a stale socket file"),
+            Err(e) => tracing::debug!(path = %path.display(), error = %e, "socket file stays"),
+        }
+    }
+}
+
+/// A fresh address of `transport` for this actor.
+pub(crate) fn random_addr(transport: Transport, dir: &Path, name: &str) -> Address {
+    match transport {
+        Transport::Tcp => Address::tcp("127.0.0.1", 0),
+        Transport::Uds => Address::uds(
+            dir.to_string_lossy(),
+            socket_file(dir, name, std::process::id()),
+        ),
+    }
+}
+
+/// Binds a listener at `addr`; returns it with the address really bound
+/// (the port the OS chose for port 0).
+///
+/// A socket file left by a crashed actor is removed first; one that an
+/// actor still listens on is an error.
+pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
+    match addr {
+        Address::Tcp { .. } => {
+            let Target::Tcp(sa) = target(addr)? else {
+                unreachable!("a TCP address has a TCP target")
+            };
+            let l = std::net::TcpListener::bind(sa)?;
+            l.set_nonblocking(true)?;
+            let bound = l.local_addr()?;
+            Ok((
+                StdListener::Tcp(l),
+                Address::tcp(bound.ip().to_string(), bound.port()),
+            ))
+        }
+        Address::Uds { dir, file } => {
+            let path = Path::new(dir).join(file);
+            if path.exists() {
+                match std::os::unix::net::UnixStream::connect(&path) {
+                    Ok(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AddrInUse,
+                            format!("an actor already listens on {}", path.display()),
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::info!(path = %path.display(), "removing a stale socket file");
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+            }
+            let l = std::os::unix::net::UnixListener::bind(&path)?;
+            l.set_nonblocking(true)?;
+            Ok((StdListener::Unix(l), addr.clone()))
+        }
+    }
+}
+
+/// Removes our own socket file on the way out.
+pub(crate) fn unbind(addr: &Address) {
+    if let Address::Uds { dir, file } = addr {
+        let _ = std::fs::remove_file(Path::new(dir).join(file));
+    }
+}
+
+/// Python's `prefer_addr`: a Unix socket over local TCP over remote TCP,
+/// the latest entry winning among equals.
+pub(crate) fn prefer(addrs: &[Address]) -> Option<Address> {
+    let rank = |a: &Address| match a {
+        Address::Uds { .. } => 2,
+        Address::Tcp { host, .. } => match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => 1,
+            _ => 0,
+        },
+    };
+    addrs
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, a)| (rank(a), *i))
+        .map(|(_, a)| a.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_files_are_named_like_python_s() {
+        let dir = Path::new("/run/user/1000/tractor");
+        assert_eq!(socket_file(dir, "root", 42), "root@42.sock");
+        let odd = socket_file(dir, "a/b", 42);
+        assert!(
+            odd.starts_with("actor.") && odd.ends_with("@42.sock"),
+            "{odd}"
+        );
+        assert_eq!(odd, socket_file(dir, "a/b", 42), "stable");
+        assert_ne!(odd, socket_file(dir, "a/c", 42));
+        let long = "x".repeat(120);
+        assert!(socket_file(dir, &long, 1).len() < 60);
+    }
+
+    #[test]
+    fn prefer_picks_uds_then_loopback_then_latest() {
+        let remote = Address::tcp("10.0.0.1", 1);
+        let local = Address::tcp("127.0.0.1", 2);
+        let local2 = Address::tcp("127.0.0.1", 3);
+        let uds = Address::uds("/d", "f.sock");
+        assert_eq!(
+            prefer(&[remote.clone(), local.clone()]),
+            Some(local.clone())
+        );
+        assert_eq!(prefer(&[local.clone(), local2.clone()]), Some(local2));
+        assert_eq!(prefer(&[uds.clone(), local, remote]), Some(uds));
+        assert_eq!(prefer(&[]), None);
+    }
+
+    #[test]
+    fn stale_socket_files_are_replaced_live_ones_refused() {
+        let dir = std::env::temp_dir().join(format!("tractor-bind-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let addr = Address::uds(dir.to_string_lossy(), "t@1.sock");
+        // A file nobody listens on: a crashed actor's.
+        drop(std::os::unix::net::UnixListener::bind(dir.join("t@1.sock")).unwrap());
+        let (live, _) = bind(&addr).expect("the stale file is replaced");
+        let err = bind(&addr).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(live);
+        unbind(&addr);
+        assert!(!dir.join("t@1.sock").exists());
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}
