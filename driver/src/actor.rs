@@ -178,19 +178,10 @@ impl ActorHandle {
         if let Some(p) = self.connected_portal(name) {
             return Ok(Some(p));
         }
-        #[derive(Serialize)]
-        struct Args<'a> {
-            name: &'a str,
+        match self.query_actor(name).await? {
+            Some(addr) => self.portal_at(&addr).await.map(Some),
+            None => Ok(None),
         }
-        for reg in self.registry_addrs() {
-            let addrs: Option<Vec<Address>> = self
-                .registrar_call(&reg, "find_actor", &Args { name })
-                .await?;
-            if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
-                return self.portal_at(&addr).await.map(Some);
-            }
-        }
-        Ok(None)
     }
 
     /// A portal to the actor named `name`, waiting until one registers
