@@ -215,6 +215,33 @@ async fn aggregate(out: MsgStream, n: u32) -> Result<()> {
     .await
 }
 
+/// Spawns `count` one-shot actors that raise `AssertionError` (each beside
+/// a daemon, if `with_daemons`).
+async fn asserters(
+    n: &tractor_driver::ActorNursery,
+    count: usize,
+    with_daemons: bool,
+) -> Result<()> {
+    for i in 0..count {
+        if with_daemons {
+            n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+        }
+        let raise = Raise {
+            type_name: "AssertionError".into(),
+            message: format!("one-shot {i} asserts"),
+        };
+        n.run_in_actor(
+            &format!("asserter-{i}"),
+            NS,
+            "raise",
+            raise,
+            ActorOptions::new(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn fact(key: &str, value: impl std::fmt::Display) {
     println!("{key}={value}");
 }
@@ -614,24 +641,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "cancel-some-cancels-all-ria" => {
             for count in [1usize, 3] {
                 let out = root
-                    .open_nursery(|n| async move {
-                        for i in 0..count {
-                            n.start_actor(&format!("daemon-{i}"), daemon()).await?;
-                            let raise = Raise {
-                                type_name: "AssertionError".into(),
-                                message: format!("one-shot {i}"),
-                            };
-                            n.run_in_actor(
-                                &format!("asserter-{i}"),
-                                NS,
-                                "raise",
-                                raise,
-                                ActorOptions::new(),
-                            )
-                            .await?;
-                        }
-                        Ok(())
-                    })
+                    .open_nursery(|n| async move { asserters(&n, count, true).await })
                     .await;
                 let e = out.expect_err("the one-shots fail");
                 fact(&format!("n{count}"), describe(&e));
@@ -652,23 +662,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "err-boxed-assertion" | "err-multierror" => {
             let count = if id == "err-multierror" { 2 } else { 1 };
             let out = root
-                .open_nursery(|n| async move {
-                    for i in 0..count {
-                        let raise = Raise {
-                            type_name: "AssertionError".into(),
-                            message: format!("child {i} asserts"),
-                        };
-                        n.run_in_actor(
-                            &format!("asserter-{i}"),
-                            NS,
-                            "raise",
-                            raise,
-                            ActorOptions::new(),
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
+                .open_nursery(|n| async move { asserters(&n, count, false).await })
                 .await;
             let e = out.expect_err("the children fail");
             fact("error", describe(&e));
