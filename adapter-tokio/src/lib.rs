@@ -124,6 +124,18 @@ where
     tractor_driver::open_root_actor(Arc::new(Tokio), config, body).await
 }
 
+/// Opens an actor nursery on tokio, in a root actor started for it with
+/// `config` when this process runs none yet (see
+/// [`tractor_driver::open_nursery`]). In a child process this becomes the
+/// child and never returns.
+pub async fn open_nursery<F, Fut, T>(config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorNursery) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    tractor_driver::open_nursery(Arc::new(Tokio), config, body).await
+}
+
 /// Runs a long-lived RPC server as the root, on tokio (see
 /// [`tractor_driver::run_daemon`]).
 pub async fn run_daemon(config: Config) -> Result<()> {

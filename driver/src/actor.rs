@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
-    Actor, ActorConfig as CoreConfig, Address, ChildArgs, Raw, RuntimeVars, Uid,
+    Actor, ActorConfig as CoreConfig, Address, ChildArgs, Raw, ReapTimeouts, RuntimeVars, Uid,
 };
 
 use crate::engine::{Conn, Settings, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::{Functions, encode_args};
-use crate::nursery::{ActorNursery, open_nursery};
+use crate::nursery::{self, ActorNursery};
 use crate::portal::{ChannelLease, Portal, decode};
 use crate::runtime::{Runtime, SignalKind};
 use crate::transport::{self, Transport};
@@ -48,6 +48,10 @@ pub struct Config {
     pub loglevel: Option<String>,
     /// The multi-process debugger (for the whole tree).
     pub debug_mode: bool,
+    /// How long the root gives a child at each step of reaping it: cancel
+    /// request, SIGTERM, SIGKILL (Python's timings by default). Children
+    /// reap their own children with the defaults.
+    pub reap: ReapTimeouts,
     /// Every function this program can serve, in any of its actors.
     pub functions: Functions,
 }
@@ -64,6 +68,7 @@ impl Config {
             enable_modules: Vec::new(),
             loglevel: std::env::var("TRACTOR_LOGLEVEL").ok(),
             debug_mode: false,
+            reap: ReapTimeouts::default(),
             functions,
         }
     }
@@ -77,6 +82,19 @@ impl Config {
     /// Uses this transport.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// Uses this log level in the root and passes it to every child
+    /// (`TRACTOR_LOGLEVEL` is the default).
+    pub fn loglevel(mut self, level: impl Into<String>) -> Self {
+        self.loglevel = Some(level.into());
+        self
+    }
+
+    /// Reaps children with these timeouts.
+    pub fn reap_timeouts(mut self, reap: ReapTimeouts) -> Self {
+        self.reap = reap;
         self
     }
 
@@ -138,6 +156,13 @@ impl ActorHandle {
         self.shared.with(|st, _| st.actor.accept_addrs().to_vec())
     }
 
+    /// The log level the tree (or this actor's parent) chose for it, as
+    /// Python's `--loglevel`; `None` when none was set. Installing a
+    /// `tracing` subscriber that honours it is the program's choice.
+    pub fn loglevel(&self) -> Option<&str> {
+        self.shared.settings.loglevel.as_deref()
+    }
+
     /// Whether this actor is the registrar of its tree.
     pub fn is_registrar(&self) -> bool {
         self.shared.with(|st, _| st.actor.config().is_registrar)
@@ -167,7 +192,7 @@ impl ActorHandle {
         F: FnOnce(ActorNursery) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        open_nursery(self.shared.clone(), body).await
+        nursery::open_nursery(self.shared.clone(), body).await
     }
 
     /// A portal to the actor named `name` (or with that uuid), if the
@@ -500,6 +525,28 @@ where
     out
 }
 
+/// Opens an actor nursery in this process's actor, or, when none runs,
+/// in a root actor started for it with `config` and torn down after it
+/// (Python's implicit root: `open_nursery` with no `open_root_actor`).
+///
+/// Like [`open_root_actor`], in a child process this call becomes the
+/// child and never returns, so call it early in `main`.
+pub async fn open_nursery<F, Fut, T>(rt: Arc<dyn Runtime>, config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorNursery) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    if let Some(actor) = current_actor() {
+        return actor.open_nursery(body).await;
+    }
+    open_root_actor(
+        rt,
+        config,
+        |root| async move { root.open_nursery(body).await },
+    )
+    .await
+}
+
 /// Runs a long-lived RPC server as the root (Python's `run_daemon`): it
 /// serves `config.enable_modules` until cancelled by a peer or by SIGINT.
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
@@ -543,6 +590,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     core.pid = Some(std::process::id());
     core.serve_tty_lock = true;
     core.seed = seed;
+    core.reap = config.reap;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
     let settings = Settings {
         loglevel: config.loglevel.clone(),

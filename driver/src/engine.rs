@@ -66,6 +66,7 @@ pub(crate) struct ChildState {
     pub(crate) name: String,
     pub(crate) nursery: Option<NurseryId>,
     pub(crate) program: Option<PathBuf>,
+    pub(crate) loglevel: Option<String>,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) failed: Option<String>,
     pub(crate) exited: Option<ExitStatus>,
@@ -368,7 +369,10 @@ impl Shared {
                 .handle_spawn_failed(now, child, "this actor has no accept address".into());
             return;
         };
-        let program = st.children.get(&child).and_then(|c| c.program.clone());
+        let (program, loglevel) = match st.children.get(&child) {
+            Some(c) => (c.program.clone(), c.loglevel.clone()),
+            None => (None, None),
+        };
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
             Ok(p) => p,
             Err(e) => {
@@ -379,7 +383,7 @@ impl Shared {
         let args = ChildArgs {
             uid,
             parent_addr,
-            loglevel: self.settings.loglevel.clone(),
+            loglevel: loglevel.or_else(|| self.settings.loglevel.clone()),
         };
         let mut cmd = std::process::Command::new(&program);
         cmd.args(args.to_args());

@@ -74,6 +74,13 @@ pub enum ErrorKind {
     /// A stream ended: the peer closed its side.
     #[error("the stream has ended")]
     EndOfStream,
+    /// A broadcast receiver fell behind its stream by this many items,
+    /// which it will never see; it reads on from the oldest item held.
+    #[error("a broadcast receiver lagged {0} items behind its stream")]
+    Lagged(u64),
+    /// The resource was closed by this side: a closed broadcast receiver.
+    #[error("the resource is closed")]
+    Closed,
     /// A setup problem: bad configuration, an address in use, no runtime.
     #[error("{0}")]
     Runtime(String),
@@ -182,6 +189,8 @@ impl Error {
                     ErrorKind::Io(_) => "OSError",
                     ErrorKind::Connect { .. } => "ConnectionError",
                     ErrorKind::EndOfStream => "StopAsyncIteration",
+                    ErrorKind::Lagged(_) => "Lagged",
+                    ErrorKind::Closed => "ClosedResourceError",
                     ErrorKind::Dialog(DialogError::TransportClosed { .. }) => "TransportClosed",
                     _ => "RuntimeError",
                 };

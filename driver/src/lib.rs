@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 mod actor;
+mod broadcast;
 mod engine;
 mod error;
 mod functions;
@@ -44,7 +45,10 @@ mod portal;
 pub mod runtime;
 mod transport;
 
-pub use actor::{ActorHandle, Config, current_actor, is_root_process, open_root_actor, run_daemon};
+pub use actor::{
+    ActorHandle, Config, current_actor, is_root_process, open_nursery, open_root_actor, run_daemon,
+};
+pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use functions::Functions;
 pub use nursery::{ActorNursery, ActorOptions};
@@ -52,4 +56,4 @@ pub use portal::{Context, Items, MsgStream, Portal};
 pub use runtime::Runtime;
 pub use transport::{Transport, runtime_dir};
 
-pub use tractor_protocol::{Address, ContextOptions, RemoteError, Role, Uid};
+pub use tractor_protocol::{Address, ContextOptions, ReapTimeouts, RemoteError, Role, Uid};

@@ -25,6 +25,8 @@ pub struct ActorOptions {
     pub bind_addrs: Option<Vec<Address>>,
     /// The debugger for this child (default: the tree's setting).
     pub debug_mode: Option<bool>,
+    /// Its log level (default: this actor's).
+    pub loglevel: Option<String>,
 }
 
 impl ActorOptions {
@@ -36,6 +38,12 @@ impl ActorOptions {
     /// Serves these namespaces too.
     pub fn enable_modules<S: Into<String>>(mut self, ns: impl IntoIterator<Item = S>) -> Self {
         self.enable_modules.extend(ns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Gives the child this log level instead of this actor's.
+    pub fn loglevel(mut self, level: impl Into<String>) -> Self {
+        self.loglevel = Some(level.into());
         self
     }
 
@@ -180,6 +188,7 @@ impl ActorNursery {
                     name: name.to_owned(),
                     nursery: Some(id),
                     program: options.program.clone(),
+                    loglevel: options.loglevel.clone(),
                     channel: None,
                     failed: None,
                     exited: None,

@@ -12,6 +12,7 @@ use tractor_protocol::{
     ChannelId, ChildId, ContextOptions, DialogError, DialogId, Incoming, Raw, Role, Uid, UsageError,
 };
 
+use crate::broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY, Fanout, Next};
 use crate::engine::Shared;
 use crate::error::{Error, ErrorKind, PayloadErrorWrap, Result};
 use crate::functions::encode_args;
@@ -361,6 +362,14 @@ pub(crate) struct Dlg {
     role: Role,
     peer: Uid,
     outcome: Mutex<Option<Result<Raw>>>,
+    /// The broadcast window, once the stream has a subscriber.
+    fanout: Mutex<Option<Fanout<Raw>>>,
+}
+
+impl std::fmt::Debug for Dlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} with {}", self.dialog, self.peer)
+    }
 }
 
 impl Dlg {
@@ -371,6 +380,7 @@ impl Dlg {
             role,
             peer,
             outcome: Mutex::new(None),
+            fanout: Mutex::new(None),
         })
     }
 
@@ -406,6 +416,73 @@ impl Dlg {
 
     async fn next(&self) -> Incoming {
         poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next stream item straight from the dialog: `None` once the peer
+    /// closed its side, the dialog's error once it failed.
+    fn poll_raw(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Raw>>> {
+        loop {
+            if let Some(o) = self.outcome() {
+                return Poll::Ready(o.err().map(Err));
+            }
+            let incoming = match self.poll_next(cx) {
+                Poll::Ready(i) => i,
+                Poll::Pending => return Poll::Pending,
+            };
+            match incoming {
+                Incoming::Yield(v) => return Poll::Ready(Some(Ok(v))),
+                Incoming::Stop => return Poll::Ready(None),
+                Incoming::Return(v) => self.set_outcome(Ok(v)),
+                Incoming::Error(e) => self.set_outcome(Err(dialog_error(e))),
+                Incoming::Started(_) => {}
+            }
+        }
+    }
+
+    /// Runs `f` on the broadcast window, making it on first use with the
+    /// stream itself as its first subscriber.
+    pub(crate) fn with_fanout<R>(&self, f: impl FnOnce(&mut Fanout<Raw>) -> R) -> R {
+        let mut g = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
+        f(g.get_or_insert_with(|| {
+            let mut fanout = Fanout::new(DEFAULT_BROADCAST_CAPACITY);
+            let stream = fanout.add();
+            debug_assert_eq!(stream, STREAM_SUB);
+            fanout
+        }))
+    }
+
+    /// The next item for subscriber `sub`, pulling from the dialog when it
+    /// has read everything held. Without a broadcast window this reads the
+    /// dialog directly (the stream itself before anyone subscribed).
+    pub(crate) fn poll_sub(
+        &self,
+        sub: u64,
+        raise_on_lag: bool,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Raw>>> {
+        let mut g = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(fanout) = g.as_mut() else {
+            return self.poll_raw(cx);
+        };
+        loop {
+            match fanout.next(sub) {
+                Next::Item(raw) => return Poll::Ready(Some(Ok(raw))),
+                Next::Lagged(n) if raise_on_lag => {
+                    return Poll::Ready(Some(Err(ErrorKind::Lagged(n).into())));
+                }
+                Next::Lagged(n) => {
+                    tracing::warn!(dialog = %self.dialog, n, "a broadcast receiver lagged")
+                }
+                Next::End(end) => return Poll::Ready(end.map(Err)),
+                Next::Closed => return Poll::Ready(Some(Err(ErrorKind::Closed.into()))),
+                Next::Empty => match self.poll_raw(cx) {
+                    Poll::Ready(Some(Ok(raw))) => fanout.push(raw),
+                    Poll::Ready(Some(Err(e))) => fanout.finish(Some(e)),
+                    Poll::Ready(None) => fanout.finish(None),
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        }
     }
 
     fn op<R>(
@@ -517,6 +594,9 @@ impl Context {
     }
 }
 
+/// The broadcast subscriber id of a stream itself.
+const STREAM_SUB: u64 = 0;
+
 /// Which kind of stream a [`MsgStream`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamSide {
@@ -593,22 +673,27 @@ impl MsgStream {
         if self.side == StreamSide::Generator {
             return Poll::Ready(Some(Err(Error::runtime("a generator's stream only sends"))));
         }
-        loop {
-            if let Some(o) = self.dlg.outcome() {
-                return Poll::Ready(o.err().map(Err));
-            }
-            let incoming = match self.dlg.poll_next(cx) {
-                Poll::Ready(i) => i,
-                Poll::Pending => return Poll::Pending,
-            };
-            match incoming {
-                Incoming::Yield(v) => return Poll::Ready(Some(decode(&v))),
-                Incoming::Stop => return Poll::Ready(None),
-                Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
-                Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
-                Incoming::Started(_) => {}
-            }
+        self.dlg
+            .poll_sub(STREAM_SUB, true, cx)
+            .map(|o| o.map(|r| r.and_then(|raw| decode(&raw))))
+    }
+
+    /// A broadcast receiver of this stream's items, for fan-out to many
+    /// local tasks (Python's `MsgStream.subscribe`).
+    ///
+    /// Each receiver gets every item that arrives after it subscribed;
+    /// from the first subscription on, this stream's own `receive` reads
+    /// the same way, as one more subscriber. Up to
+    /// [`DEFAULT_BROADCAST_CAPACITY`] items are held for the slowest
+    /// receiver; one that falls further behind gets
+    /// [`ErrorKind::Lagged`]. Keep the stream itself alive while its
+    /// receivers read: dropping it closes this side.
+    pub fn subscribe(&self) -> Result<BroadcastReceiver> {
+        if self.side == StreamSide::Generator {
+            return Err(Error::runtime("a generator's stream only sends"));
         }
+        let id = self.dlg.with_fanout(Fanout::add);
+        Ok(BroadcastReceiver::new(self.dlg.clone(), id))
     }
 
     /// Closes this side of the stream: the peer's `receive` ends.
@@ -621,10 +706,7 @@ impl MsgStream {
 
     /// The items as a `futures` `Stream` of `T`.
     pub fn into_items<T: DeserializeOwned>(self) -> Items<T> {
-        Items {
-            stream: self,
-            _item: PhantomData,
-        }
+        Items::new(self)
     }
 }
 
@@ -633,20 +715,38 @@ impl Drop for MsgStream {
         if self.side == StreamSide::Context {
             let _ = self.close();
         }
+        if self.dlg.fanout.lock().is_ok_and(|f| f.is_some()) {
+            self.dlg.with_fanout(|f| f.remove(STREAM_SUB));
+        }
     }
 }
 
-/// A [`MsgStream`] as a `futures_core::Stream` of `T`.
+/// The items of a [`MsgStream`] or a [`BroadcastReceiver`] as a
+/// `futures_core::Stream` of `T`.
 #[derive(Debug)]
-pub struct Items<T> {
-    stream: MsgStream,
+pub struct Items<T, S = MsgStream> {
+    source: S,
     _item: PhantomData<fn() -> T>,
+}
+
+impl<T, S> Items<T, S> {
+    pub(crate) fn new(source: S) -> Self {
+        Items {
+            source,
+            _item: PhantomData,
+        }
+    }
+
+    /// What the items come from.
+    pub fn get_ref(&self) -> &S {
+        &self.source
+    }
 }
 
 impl<T> Items<T> {
     /// The stream back, for sending.
     pub fn stream(&self) -> &MsgStream {
-        &self.stream
+        &self.source
     }
 }
 
@@ -654,6 +754,14 @@ impl<T: DeserializeOwned> futures_core::Stream for Items<T> {
     type Item = Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T>>> {
-        self.stream.poll_item(cx)
+        self.source.poll_item(cx)
+    }
+}
+
+impl<T: DeserializeOwned> futures_core::Stream for Items<T, BroadcastReceiver> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T>>> {
+        self.source.poll_item(cx)
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tractor_protocol::{
     ActorConfig, CancelCause, ChannelId, ChildId, ContextOptions, DialogError, Endpoints, Event,
-    ExitStatus, FuncType, Incoming, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw, RuntimeVars,
-    SpawnRequest, TaskError,
+    ExitStatus, FuncType, Incoming, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw, ReapTimeouts,
+    RuntimeVars, SpawnRequest, TaskError,
 };
 
 use sim::{App, Cx, Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -81,8 +81,14 @@ struct Tree {
 }
 
 fn tree(seed: u64, stubborn: bool) -> Tree {
+    tree_reaping(seed, stubborn, ReapTimeouts::default())
+}
+
+/// A tree whose root reaps with `reap`.
+fn tree_reaping(seed: u64, stubborn: bool, reap: ReapTimeouts) -> Tree {
     let mut sim = Sim::new(seed);
     let mut cfg = Sim::config("root");
+    cfg.reap = reap;
     cfg.is_registrar = true;
     cfg.serve_tty_lock = true;
     let root = sim.add(cfg, tcp(1616), sim::Idle);
@@ -277,6 +283,28 @@ fn fault_shield_hung_child_hard_kill() {
     t.sim
         .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
         .unwrap();
+}
+
+#[test]
+fn reaping_timeouts_are_the_supervisor_s_to_choose() {
+    // The same hung child as above, reaped on a slower schedule.
+    let reap = ReapTimeouts {
+        cancel_ack: 2 * SECOND,
+        kill_after: 3 * SECOND,
+    };
+    let mut t = tree_reaping(4, true, reap);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(t.sim.now - t0, reap.cancel_ack + reap.kill_after);
+    assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
 }
 
 #[test]

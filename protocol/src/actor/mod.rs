@@ -39,7 +39,8 @@ pub use error::{
 pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use supervise::{
-    ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, RuntimeVars, Signal, SpawnRequest,
+    ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
+    SpawnRequest,
 };
 pub use tty::TtyTicket;
 
@@ -87,6 +88,8 @@ pub struct ActorConfig {
     /// that do not offer it, Python ones included, get Python's
     /// overrun behaviour.
     pub flow_control: bool,
+    /// How long this actor gives a child at each step of reaping it.
+    pub reap: ReapTimeouts,
 }
 
 impl ActorConfig {
@@ -103,6 +106,7 @@ impl ActorConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             seed: 0,
             flow_control: true,
+            reap: ReapTimeouts::default(),
         }
     }
 }

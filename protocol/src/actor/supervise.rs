@@ -48,6 +48,27 @@ pub const REAP_CANCEL_TIMEOUT: Duration = Duration::from_millis(500);
 /// sent SIGKILL (Python's hard reap, `terminate_after=1.6`).
 pub const REAP_KILL_AFTER: Duration = Duration::from_millis(1600);
 
+/// How long a supervisor gives a child at each step of reaping it
+/// (PROTOCOL.md §8): first a cancel request, then SIGTERM, then SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReapTimeouts {
+    /// How long the child has to acknowledge `self.cancel` before SIGTERM.
+    pub cancel_ack: Duration,
+    /// How long the child has to exit once cancelled or terminated before
+    /// SIGKILL.
+    pub kill_after: Duration,
+}
+
+impl Default for ReapTimeouts {
+    /// Python's timings: [`REAP_CANCEL_TIMEOUT`] and [`REAP_KILL_AFTER`].
+    fn default() -> Self {
+        ReapTimeouts {
+            cancel_ack: REAP_CANCEL_TIMEOUT,
+            kill_after: REAP_KILL_AFTER,
+        }
+    }
+}
+
 /// The process-wide settings a tree shares, sent to every child in its
 /// `SpawnSpec` (`_runtime_vars`, PROTOCOL.md §3.4), keys in Python's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -423,7 +444,11 @@ impl Actor {
             .ok()
         });
         match asked {
-            Some(id) => self.set_reap(child, Reap::Cancelling(id), now + REAP_CANCEL_TIMEOUT),
+            Some(id) => self.set_reap(
+                child,
+                Reap::Cancelling(id),
+                now + self.config.reap.cancel_ack,
+            ),
             None => self.escalate(now, child),
         }
     }
@@ -436,7 +461,7 @@ impl Actor {
             .get(&child)
             .is_some_and(|c| c.reap == Reap::Cancelling(dialog))
         {
-            self.set_reap(child, Reap::AwaitExit, now + REAP_KILL_AFTER);
+            self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
         }
     }
 
@@ -453,16 +478,16 @@ impl Actor {
             Reap::AwaitExit => {
                 if self.runtime_vars.debug_mode && self.tty_lock_holder().is_some() {
                     // Someone is in a REPL: look again soon.
-                    self.set_reap(child, Reap::AwaitExit, now + REAP_CANCEL_TIMEOUT);
+                    self.set_reap(child, Reap::AwaitExit, now + self.config.reap.cancel_ack);
                     return;
                 }
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + REAP_KILL_AFTER);
+                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
             }
             Reap::Killed => {
                 // The exit report is the driver's to give; ask again.
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + REAP_KILL_AFTER);
+                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
             }
             Reap::No => {}
         }
@@ -474,7 +499,7 @@ impl Actor {
         if !self.runtime_vars.debug_mode {
             self.signal(child, Signal::Terminate);
         }
-        self.set_reap(child, Reap::AwaitExit, now + REAP_KILL_AFTER);
+        self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
     }
 
     fn set_reap(&mut self, child: ChildId, reap: Reap, deadline: Instant) {
