@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tractor_protocol::{
     Action, Actor, Address, Aid, CancelCause, ChannelId, ChildArgs, ChildId, CloseReason, DialogId,
     Event, ExitStatus, NurseryId, Output, Signal, SpawnSpec, Uid,
@@ -85,6 +85,33 @@ impl Slot {
             w.wake();
         }
     }
+}
+
+/// How many queued bytes one write may carry: the frames queued behind
+/// `first`, joined up to this size, go out in a single write.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// `first` and the frames queued after it, joined while they fit in
+/// [`WRITE_BATCH`].
+fn coalesce(first: Bytes, queued: &mut VecDeque<Bytes>) -> Bytes {
+    let more = queued
+        .iter()
+        .scan(first.len(), |len, b| {
+            *len += b.len();
+            (*len <= WRITE_BATCH).then_some(())
+        })
+        .count();
+    if more == 0 {
+        return first;
+    }
+    let mut joined = BytesMut::with_capacity(
+        first.len() + queued.iter().take(more).map(Bytes::len).sum::<usize>(),
+    );
+    joined.extend_from_slice(&first);
+    for b in queued.drain(..more) {
+        joined.extend_from_slice(&b);
+    }
+    joined.freeze()
 }
 
 fn add_waker(wakers: &mut Vec<Waker>, cx: &Context<'_>) {
@@ -619,8 +646,8 @@ impl Shared {
         loop {
             let next = poll_fn(|cx| {
                 let mut q = ctl.lock();
-                if let Some(b) = q.out.pop_front() {
-                    return Poll::Ready(Some(b));
+                if let Some(first) = q.out.pop_front() {
+                    return Poll::Ready(Some(coalesce(first, &mut q.out)));
                 }
                 if q.closing {
                     return Poll::Ready(None);
@@ -838,5 +865,33 @@ fn exit_status(s: std::process::ExitStatus) -> ExitStatus {
     ExitStatus {
         code: s.code(),
         signal: s.signal(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_frames_go_out_together_up_to_the_batch_size() {
+        let frame = |n: usize, b: u8| Bytes::from(vec![b; n]);
+        let mut q: VecDeque<Bytes> = [frame(3, 2), frame(4, 3)].into();
+        let out = coalesce(frame(2, 1), &mut q);
+        assert_eq!(&out[..], &[1, 1, 2, 2, 2, 3, 3, 3, 3]);
+        assert!(q.is_empty());
+
+        let mut q: VecDeque<Bytes> = [frame(WRITE_BATCH - 10, 2), frame(1, 3)].into();
+        let out = coalesce(frame(10, 1), &mut q);
+        assert_eq!(out.len(), WRITE_BATCH);
+        assert_eq!(q.len(), 1, "the frame that does not fit waits");
+
+        let big = frame(WRITE_BATCH * 2, 9);
+        let mut q: VecDeque<Bytes> = [frame(1, 3)].into();
+        assert_eq!(
+            coalesce(big.clone(), &mut q),
+            big,
+            "a large frame goes alone"
+        );
+        assert_eq!(q.len(), 1);
     }
 }
