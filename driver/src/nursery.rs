@@ -168,6 +168,14 @@ impl ActorNursery {
     /// `options.enable_modules` until cancelled. The nursery's end waits
     /// for it; cancel it with [`Portal::cancel_actor`] or
     /// [`ActorNursery::cancel`].
+    ///
+    /// It returns once the child has connected back, which may be before
+    /// the child has registered with the registrar; the child registers
+    /// before it serves its first call, so discovery finds it once it has
+    /// answered one (or use [`ActorHandle::wait_for_actor`] from another
+    /// actor).
+    ///
+    /// [`ActorHandle::wait_for_actor`]: crate::ActorHandle::wait_for_actor
     pub async fn start_actor(&self, name: &str, options: ActorOptions) -> Result<Portal> {
         let request = SpawnRequest {
             enable_modules: options

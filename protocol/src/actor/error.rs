@@ -346,7 +346,14 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
                 boxed_type_str,
                 relay_path,
                 message: Some(message),
-                tb_str: traceback.to_owned(),
+                // As in Python, the relay's traceback ends with the error it
+                // relays, shown in full: the origin's message and traceback
+                // survive every hop.
+                tb_str: if traceback.is_empty() {
+                    format!("{e}\n")
+                } else {
+                    format!("{}\n{e}\n", traceback.trim_end())
+                },
                 canceller: prev.canceller.clone(),
                 sender: prev.sender.clone(),
                 cid: cid.map(str::to_owned),
@@ -449,10 +456,18 @@ mod tests {
             mid.message.as_deref(),
             Some("remote task raised a 'ValueError'\n")
         );
-        assert_eq!(
-            (mid.tb_str.as_str(), mid.cid.as_deref()),
-            ("mid tb", Some("c2"))
+        assert_eq!(mid.cid.as_deref(), Some("c2"));
+        // The relay's traceback, then the relayed error in full.
+        assert!(
+            mid.tb_str
+                .starts_with("mid tb\nRemoteActorError: remote task raised a 'ValueError'")
         );
+        assert!(
+            mid.tb_str.contains("|_message: leaf failure"),
+            "{}",
+            mid.tb_str
+        );
+        assert!(mid.tb_str.contains("| leaf tb"), "{}", mid.tb_str);
 
         // A second relay restarts the chain at the relaying actor.
         let root = pack_error(
