@@ -117,7 +117,14 @@ impl Raw {
         };
         let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
         de.set_max_depth(Raw::MAX_DEPTH);
-        let value = T::deserialize(&mut de).map_err(|e| fail(e.to_string()))?;
+        // The path names the field that did not fit, e.g. `width` or `items[3]`.
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "." | "?" => fail(e.into_inner().to_string()),
+                _ => fail(format!("at {path}: {}", e.into_inner())),
+            }
+        })?;
         // A hand-written `Deserialize` may leave part of the value unread;
         // the payload must be exactly the value asked for.
         if de.position() as usize != self.0.len() {

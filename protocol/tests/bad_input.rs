@@ -583,3 +583,31 @@ fn deeply_nested_payloads_fail_cleanly_on_a_small_stack() {
     assert!(json_len < 2_000, "rendering elides what is too deep");
     assert!(line_len < 200);
 }
+
+#[test]
+fn a_payload_that_does_not_fit_names_the_field() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Area {
+        width: i64,
+        height: i64,
+    }
+    #[derive(serde::Serialize)]
+    struct Sent {
+        height: i64,
+        width: &'static str,
+    }
+    let raw = Raw::encode(&Sent {
+        height: 2,
+        width: "wide",
+    })
+    .unwrap();
+    let e = raw.decode::<Area>().expect_err("a string is no i64");
+    assert!(e.reason.starts_with("at width: "), "{e}");
+    // A mismatch at the top names no path.
+    let e = Raw::encode(&1)
+        .unwrap()
+        .decode::<Area>()
+        .expect_err("1 is no map");
+    assert!(!e.reason.starts_with("at "), "{e}");
+}
