@@ -105,7 +105,9 @@ impl fmt::Display for Group<'_> {
 
 impl Error {
     /// An error of Python type `type_name` (`ValueError`, `RuntimeError`,
-    /// … or any name), with a backtrace of where it was made.
+    /// … or any name), with its traceback: where it was made, and a
+    /// backtrace when `RUST_BACKTRACE` asks for one, as Rust's own panics
+    /// do (a backtrace costs tens of milliseconds to print the first time).
     ///
     /// ```
     /// use tractor_driver::{Error, ErrorKind};
@@ -114,10 +116,10 @@ impl Error {
     /// assert_eq!(e.to_string(), "ValueError: the answer must be 42");
     /// assert!(matches!(e.kind(), ErrorKind::Local(l) if l.type_name == "ValueError"));
     /// ```
+    #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
-        let trace = trim_backtrace(&std::backtrace::Backtrace::force_capture().to_string());
         LocalError::new(type_name, message)
-            .with_traceback(trace)
+            .with_traceback(traceback(std::panic::Location::caller()))
             .into()
     }
 
@@ -206,6 +208,7 @@ impl Error {
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    #[track_caller]
     fn from(e: E) -> Self {
         // Our own error types keep their meaning; anything else is boxed
         // under its type's name.
@@ -247,6 +250,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
 }
 
 impl From<PayloadErrorWrap> for Error {
+    #[track_caller]
     fn from(e: PayloadErrorWrap) -> Self {
         Error::raise("TypeError", e.0)
     }
@@ -264,6 +268,28 @@ impl From<PayloadError> for PayloadErrorWrap {
 impl From<PayloadEncodeError> for PayloadErrorWrap {
     fn from(e: PayloadEncodeError) -> Self {
         PayloadErrorWrap(e.to_string())
+    }
+}
+
+/// An error's traceback, as its `tb_str` carries it to other actors.
+///
+/// Rust's convention decides how much: with `RUST_BACKTRACE` (or
+/// `RUST_LIB_BACKTRACE`) set, a backtrace of the application's frames;
+/// without, only `at` the place the error was made, and a hint. Turning a
+/// backtrace into text costs tens of milliseconds the first time a process
+/// does it (it reads the binary's symbols), which an error path that
+/// cancels a whole tree should not pay unasked.
+pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
+    let bt = std::backtrace::Backtrace::capture();
+    if bt.status() == std::backtrace::BacktraceStatus::Captured {
+        trim_backtrace(&bt.to_string())
+    } else {
+        format!(
+            "  at {}:{}:{}\n  (set RUST_BACKTRACE=1 for a backtrace)",
+            at.file(),
+            at.line(),
+            at.column()
+        )
     }
 }
 
@@ -361,6 +387,32 @@ mod tests {
                 assert!(!l.traceback.is_empty());
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_traceback_names_where_the_error_was_made() {
+        fn parse() -> Result<i32> {
+            let n = "x".parse::<i32>()?;
+            Ok(n)
+        }
+        let question_mark = line!() - 3;
+        let e = parse().unwrap_err();
+        let ErrorKind::Local(l) = e.kind() else {
+            panic!("{e:?}")
+        };
+        if std::env::var_os("RUST_BACKTRACE").is_none()
+            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
+        {
+            // Without a backtrace: the `?` that converted the error.
+            let at = format!("driver/src/error.rs:{question_mark}:");
+            assert!(l.traceback.contains(&at), "{}", l.traceback);
+            assert!(l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
+        } else {
+            // A backtrace (this test's own frames are trimmed as the
+            // runtime's, being in this module).
+            assert!(l.traceback.contains("call_once"), "{}", l.traceback);
+            assert!(!l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
         }
     }
 

@@ -278,8 +278,10 @@ pub(crate) async fn run_callee(
         if let Err(e) = st.actor.finish(now, dialog, outcome) {
             tracing::debug!(%dialog, error = %e, "finish refused");
         }
-        // Teardown waits for running functions to end.
-        st.wake_all();
+        // Teardown waits for the last running function to end.
+        if st.actor.running_functions() == 0 {
+            st.wake_all();
+        }
     });
 }
 
@@ -327,9 +329,10 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
                     .location()
                     .map(|l| format!(" at {}:{}", l.file(), l.line()))
                     .unwrap_or_default();
-                let trace = crate::error::trim_backtrace(
-                    &std::backtrace::Backtrace::force_capture().to_string(),
-                );
+                let trace = info
+                    .location()
+                    .map(crate::error::traceback)
+                    .unwrap_or_default();
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some((place, trace)));
             } else {
                 previous(info);

@@ -813,6 +813,7 @@ fn stream_overrun_allowed() {
     let opts = ContextOptions {
         msg_buffer_size: 1,
         allow_overruns: true,
+        ..ContextOptions::default()
     };
     let d = t.open_with("flood", kw("n", 200), opts);
     t.sim.settle(SECOND);

@@ -6,7 +6,8 @@ mod sim;
 use std::time::Duration;
 
 use tractor_protocol::{
-    ContextOptions, DialogId, Endpoints, FuncType, Incoming, Raw, STREAM_OVERRUN, UsageError,
+    ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogId, Endpoints, FuncType,
+    Incoming, Raw, STREAM_OVERRUN, UsageError,
 };
 
 use sim::{Idle, Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -88,6 +89,7 @@ fn open(
     let opts = ContextOptions {
         msg_buffer_size: buffer,
         allow_overruns: false,
+        credit_window: buffer,
     };
     sim.with(consumer, |cx| {
         cx.actor
@@ -189,4 +191,45 @@ fn without_credits_the_peer_overruns_as_in_python() {
     assert!(errors.iter().all(|e| e == STREAM_OVERRUN) && !errors.is_empty());
     sim.with(consumer, |cx| cx.actor.leave(cx.now, d, true))
         .unwrap();
+}
+
+#[test]
+fn the_default_window_lets_more_than_python_s_buffer_wait() {
+    // Our actors grant more than Python's 64-message buffer; the receiver
+    // must hold what it granted without calling it an overrun.
+    let (mut sim, consumer, producer, ch) = pair(3, true);
+    let kw = std::collections::BTreeMap::from([("n", 2000u64)]);
+    let d = sim
+        .with(consumer, |cx| {
+            cx.actor.open_context(
+                cx.now,
+                ch,
+                NS,
+                "produce",
+                Raw::encode(&kw).unwrap(),
+                ContextOptions::default(),
+            )
+        })
+        .unwrap();
+    // Let the producer fill the window before anything is read.
+    sim.sleep(Duration::from_millis(50));
+    let mut items: Vec<u64> = Vec::new();
+    while let Ok(Some(item)) = sim.nodes[consumer].actor.recv(d) {
+        if let Incoming::Yield(v) = item {
+            items.push(v.decode().unwrap());
+        }
+    }
+    assert!(
+        items.len() > DEFAULT_MSG_BUFFER_SIZE && items.len() <= DEFAULT_CREDIT_WINDOW,
+        "{} items waited",
+        items.len()
+    );
+    let (rest, outcome) = slow_read(&mut sim, consumer, d, DEFAULT_CREDIT_WINDOW);
+    items.extend(rest);
+    assert_eq!(items, (0..2000).collect::<Vec<_>>());
+    assert!(matches!(outcome, Incoming::Return(_)), "{outcome:?}");
+    assert!(
+        !sim.wire_types(consumer, producer).contains(&"Error"),
+        "no overrun"
+    );
 }

@@ -138,7 +138,15 @@ pub struct ContextOptions {
     /// `StreamOverrun`; up to [`OVERRUN_BACKLOG`] more, the oldest
     /// dropped beyond that.
     pub allow_overruns: bool,
+    /// With a peer that uses credits (our own actors): how many items it
+    /// may send ahead of the application, granted again half at a time.
+    /// Larger than Python's buffer so that a stream between two of our
+    /// actors never waits for a grant while the receiver keeps up.
+    pub credit_window: usize,
 }
+
+/// The default [`ContextOptions::credit_window`].
+pub const DEFAULT_CREDIT_WINDOW: usize = 512;
 
 /// Extra stream items kept when overruns are allowed, as in Python.
 pub const OVERRUN_BACKLOG: usize = 616;
@@ -151,6 +159,7 @@ impl Default for ContextOptions {
         ContextOptions {
             msg_buffer_size: DEFAULT_MSG_BUFFER_SIZE,
             allow_overruns: false,
+            credit_window: DEFAULT_CREDIT_WINDOW,
         }
     }
 }

@@ -28,8 +28,8 @@ use crate::uid::Uid;
 
 pub use channel::{ChannelOrigin, CloseReason};
 pub use dialog::{
-    ContextOptions, DEFAULT_MSG_BUFFER_SIZE, DialogError, Incoming, OVERRUN_BACKLOG, Role,
-    Violation,
+    ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogError, Incoming,
+    OVERRUN_BACKLOG, Role, Violation,
 };
 pub use endpoints::{Endpoints, LookupError};
 pub use error::{

@@ -180,7 +180,7 @@ impl Actor {
             d.credit_out = Some(0);
         }
         if receive {
-            let window = u32::try_from(d.options.msg_buffer_size.max(1)).unwrap_or(u32::MAX);
+            let window = u32::try_from(d.options.credit_window.max(1)).unwrap_or(u32::MAX);
             d.credit_in = Some((window, 0));
             let (channel, cid) = (d.channel, d.cid.clone());
             self.send_msg(channel, &Msg::Credit(msg::Credit { cid, n: window }));
@@ -192,7 +192,7 @@ impl Actor {
         let Some(d) = self.dialogs.get_mut(&id) else {
             return;
         };
-        let half = (d.options.msg_buffer_size / 2).max(1);
+        let half = (d.options.credit_window / 2).max(1);
         let done = d.phase == Phase::Opener(OpenerPhase::Done);
         let Some((granted, owed)) = d.credit_in.as_mut() else {
             return;
@@ -216,8 +216,8 @@ impl Actor {
     ) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         let grow = options
-            .msg_buffer_size
-            .saturating_sub(d.options.msg_buffer_size);
+            .credit_window
+            .saturating_sub(d.options.credit_window);
         d.options = options;
         // A bigger buffer is more room for the peer (a smaller one cannot
         // take back what was granted).
@@ -700,16 +700,23 @@ impl Actor {
             // Our side left its stream block: late items are discarded.
             return;
         }
-        let capacity = d.options.msg_buffer_size;
         // Python's buffer holds every message of the dialog; our credits
-        // count stream items only.
-        let queued = if d.credit_in.is_some() {
-            d.inbox
-                .iter()
-                .filter(|i| matches!(i, Incoming::Yield(_)))
-                .count()
+        // count stream items only, up to the window we grant.
+        let (capacity, queued) = if d.credit_in.is_some() {
+            let capacity = d.options.credit_window.max(d.options.msg_buffer_size);
+            // The inbox holds a few other messages at most: count the
+            // items only when it could be full.
+            let queued = if d.inbox.len() < capacity {
+                d.inbox.len()
+            } else {
+                d.inbox
+                    .iter()
+                    .filter(|i| matches!(i, Incoming::Yield(_)))
+                    .count()
+            };
+            (capacity, queued)
         } else {
-            d.queued()
+            (d.options.msg_buffer_size, d.queued())
         };
         if queued < capacity {
             self.deliver(id, Incoming::Yield(item));
