@@ -3,8 +3,9 @@
 //! Each behaviour of the tractor scenario catalogue that needs real
 //! processes is implemented once, by its scenario id, in the
 //! `tractor-conformance` program, and run by the tests in `tests/` over
-//! TCP and Unix sockets. `tests/scenarios.txt` lists every catalogue id the
-//! suite does not run, with the reason.
+//! TCP and Unix sockets. `tests/scenarios.txt` lists every tier-1 and
+//! tier-2 catalogue id of the suite's prefixes: the test that runs it, or
+//! why it is not run here (`tests/catalogue.rs` keeps it complete).
 //!
 //! This library is the harness: [`Tree`] runs one scenario program as the
 //! root of a real process tree, isolated from every other tree (its own
@@ -189,6 +190,23 @@ impl Running {
             match self.lines.recv_timeout(left) {
                 Ok(l) => self.seen.push(l),
                 Err(_) => panic!("no {line:?} from the program; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits until the program prints the fact `key=…` and returns its
+    /// value (panics after [`HANG`]).
+    pub fn wait_for_fact(&mut self, key: &str) -> String {
+        let prefix = format!("{key}=");
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(v) = self.seen.iter().find_map(|l| l.strip_prefix(&prefix)) {
+                return v.to_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("no fact {key:?} from the program; saw {:?}", self.seen),
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tractor_conformance::{Run, Tree};
+use tractor_conformance::{Run, Running, Tree};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 const TRANSPORTS: [&str; 2] = ["tcp", "uds"];
@@ -23,6 +23,52 @@ fn passes(id: &str, check: impl Fn(&Run)) {
         let r = run(id, t);
         r.assert_ok();
         check(&r);
+    }
+}
+
+/// Runs a scenario that ends in a KeyboardInterrupt (the root fails with
+/// `Interrupted`) on both transports; `check` sees each run.
+fn interrupted(id: &str, check: impl Fn(&Run)) {
+    for t in TRANSPORTS {
+        let r = run(id, t);
+        assert_eq!(r.code, Some(1), "{r:?}");
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+        check(&r);
+    }
+}
+
+/// A tree whose registrar is another root program, a daemon: returns the
+/// tree, the daemon and the registrar argument the tree's roots take.
+fn registrar(transport: &str) -> (Tree, Running, String) {
+    let tree = Tree::new();
+    // Port 0 (the daemon reports the real one) or a socket file.
+    let asked = if transport == "tcp" {
+        "0"
+    } else {
+        "registry@conformance.sock"
+    };
+    let mut daemon = tree.spawn(Path::new(PROGRAM), &["registrar-daemon", transport, asked]);
+    let reg = daemon.wait_for_fact("registry");
+    daemon.wait_for_line("ready=true");
+    (tree, daemon, reg)
+}
+
+/// Stops the registrar daemon with SIGINT and checks the tree is gone.
+fn stop(tree: &Tree, daemon: Running) {
+    daemon.signal("INT");
+    let r = daemon.finish(tree);
+    assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+    tree.assert_clean();
+}
+
+/// Runs a passing scenario against a registrar daemon, on both transports.
+fn passes_with_registrar(id: &str, check: impl Fn(&Run)) {
+    for t in TRANSPORTS {
+        let (tree, daemon, reg) = registrar(t);
+        let r = tree.run(Path::new(PROGRAM), &[id, t, &reg]);
+        r.assert_ok();
+        check(&r);
+        stop(&tree, daemon);
     }
 }
 
@@ -48,6 +94,14 @@ fn spawn_child_not_root_and_distinct() {
     passes("spawn-child-not-root", |r| {
         assert_eq!(r.fact("child_is_root"), "false");
         assert_eq!(r.fact("child_is_registrar"), "false");
+    });
+}
+
+#[test]
+fn spawn_one_root_in_sub() {
+    passes("spawn-one-root-in-sub", |r| {
+        assert_eq!(r.fact("error"), "remote:RuntimeError:RuntimeError");
+        assert_eq!(r.fact("message"), "an actor already runs in this process");
     });
 }
 
@@ -311,12 +365,18 @@ fn disc_self_registered() {
 
 #[test]
 fn disc_reg_then_unreg_and_find_miss() {
-    passes("disc-reg-then-unreg", |r| {
+    // Also disc-get-registry-example: on Unix sockets the tree uses the
+    // transport's default registrar address; on TCP each tree takes a free
+    // port instead, so that trees can run side by side.
+    for t in TRANSPORTS {
+        let r = run("disc-reg-then-unreg", t);
+        r.assert_ok();
+        assert_eq!(r.fact("default_registry"), (t == "uds").to_string());
         assert_eq!(r.fact("missing"), "true");
         assert_eq!(r.fact("found"), "actor");
         assert_eq!(r.fact("registered"), "true");
         assert_eq!(r.fact("unregistered"), "true");
-    });
+    }
 }
 
 #[test]
@@ -326,4 +386,743 @@ fn tpt_root_passes_tpt_to_sub() {
         r.assert_ok();
         assert_eq!(r.fact("child_transport"), t);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Spawning and lifetimes
+
+#[test]
+fn spawn_no_runtime() {
+    // No actor before the root opens (nothing to discover with) or after.
+    passes("spawn-no-runtime", |r| {
+        assert_eq!(r.fact("before"), "true");
+        assert_eq!(r.fact("inside"), "true");
+        assert_eq!(r.fact("after"), "true");
+    });
+}
+
+#[test]
+fn spawn_root_only_runtime() {
+    passes("spawn-root-only-runtime", |r| {
+        assert_eq!(r.fact("iterations"), "10");
+        assert_eq!(r.fact("registrar"), "true");
+        assert_eq!(r.fact("registered"), "root");
+    });
+}
+
+#[test]
+fn spawn_implicit_root() {
+    passes("spawn-implicit-root", |r| {
+        assert_eq!(r.fact("before"), "true");
+        assert_eq!(r.fact("root"), "root");
+        assert_eq!(r.fact("registrar"), "true");
+        assert_eq!(r.fact("hi"), "hi from kid");
+        assert_eq!(r.fact("after"), "true");
+    });
+}
+
+#[test]
+fn spawn_runtime_vars_reset() {
+    // A second root in the same process starts clean after the first (run
+    // with the debugger on) is gone.
+    passes("spawn-runtime-vars-reset", |r| {
+        assert_eq!(r.fact("between"), "true");
+        assert_eq!(r.fact("new_uid"), "true");
+        assert_eq!(r.fact("registrar"), "true");
+        assert_eq!(r.fact("registered"), "root");
+        assert_eq!(r.fact("hi"), "hi from kid");
+    });
+}
+
+#[test]
+fn spawn_loglevel_propagated() {
+    passes("spawn-loglevel-propagated", |r| {
+        for level in ["debug", "cancel", "critical"] {
+            assert_eq!(r.fact(level), level);
+            // The child's stderr is the root's.
+            let line = format!("loglevel log-{level} Some(\"{level}\")");
+            assert!(r.stderr.contains(&line), "no {line:?} in {}", r.stderr);
+        }
+    });
+}
+
+#[test]
+fn spawn_worker_pool() {
+    passes("spawn-worker-pool", |r| {
+        assert_eq!(r.fact("completed"), "6");
+        assert_eq!(r.fact("primes"), "1000003,1000033,1000037,1000039");
+    });
+}
+
+#[test]
+fn spawn_nested_tree_inside_out() {
+    // Also ctx-nested-started-result: the leaf names come with `started`,
+    // the squares with the result.
+    passes("spawn-nested-tree-inside-out", |r| {
+        assert_eq!(r.fact("started"), "leaf_1,leaf_2");
+        assert_eq!(r.fact("result"), "[1, 4, 9, 16]");
+        assert_eq!(r.fact("leaves_listed"), "0");
+    });
+}
+
+#[test]
+fn spawn_lifetime_stack_on_error() {
+    passes("spawn-lifetime-stack-on-error", |r| {
+        assert_eq!(r.fact("outcome"), "remote:AssertionError:AssertionError");
+        assert_eq!(r.fact("file_left"), "false");
+    });
+}
+
+#[test]
+fn spawn_lifetime_stack_on_cancel() {
+    passes("spawn-lifetime-stack-on-cancel", |r| {
+        assert_eq!(r.fact("held"), "true");
+        assert_eq!(r.fact("outcome"), "local:TimeoutError: the parent gave up");
+        assert_eq!(r.fact("file_left"), "false");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// RPC
+
+#[test]
+fn rpc_callback_exposed() {
+    passes("rpc-callback-exposed", |r| {
+        assert_eq!(r.fact("result"), "hi from root")
+    });
+}
+
+#[test]
+fn rpc_sibling_discovery_call() {
+    // Also rpc-run-by-name-string: each sibling calls the other by
+    // namespace and function name.
+    passes("rpc-sibling-discovery-call", |r| {
+        assert_eq!(r.fact("donny"), "hi from gretchen");
+        assert_eq!(r.fact("gretchen"), "hi from donny");
+    });
+}
+
+#[test]
+fn rpc_cancel_actor_ack() {
+    passes("rpc-cancel-actor-ack", |r| {
+        assert_eq!(r.fact("streamed"), "5");
+        assert_eq!(r.fact("acked"), "true");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Contexts
+
+#[test]
+fn ctx_stop_after_return_ignored() {
+    passes("ctx-stop-after-return-ignored", |r| {
+        assert_eq!(r.fact("stream"), "opened");
+        assert_eq!(r.fact("result"), "yo");
+        assert_eq!(r.fact("after"), "hi from returner");
+    });
+}
+
+#[test]
+fn ctx_parent_error_in_block() {
+    passes("ctx-parent-error-in-block", |r| {
+        for open in ["false", "true"] {
+            assert_eq!(
+                r.fact(&format!("error_stream_{open}")),
+                "local:ValueError: the opener's block fails"
+            );
+        }
+        assert_eq!(r.fact("remote_ended_stream_false"), "1");
+        assert_eq!(r.fact("remote_ended_stream_true"), "2");
+    });
+}
+
+#[test]
+fn ctx_cancel_by_opener_silent() {
+    // Also cancel-ctxc-self-requested-absorbed. Our `wait_for_result`
+    // reports the cancellation this side asked for as an error that
+    // `is_cancelled()`, where Python's `result()` returns quietly.
+    passes("ctx-cancel-by-opener-silent", |r| {
+        for open in ["false", "true"] {
+            assert_eq!(r.fact(&format!("outcome_stream_{open}")), "cancelled");
+            assert_eq!(r.fact(&format!("requested_by_root_stream_{open}")), "true");
+        }
+        assert_eq!(r.fact("remote_ended_stream_false"), "1");
+        assert_eq!(r.fact("remote_ended_stream_true"), "2");
+        assert_eq!(r.fact("after"), "hi from blocker");
+    });
+}
+
+#[test]
+fn ctx_cancel_actor_raises_ctxc() {
+    // Also cancel-ctxc-actor-cancel-raised.
+    passes("ctx-cancel-actor-raises-ctxc", |r| {
+        let ctxc = "remote:ContextCancelled:ContextCancelled";
+        assert_eq!(r.fact("acked"), "true");
+        assert_eq!(r.fact("outcome"), ctxc);
+        assert_eq!(r.fact("canceller"), "root");
+        assert_eq!(r.fact("again"), ctxc);
+    });
+}
+
+#[test]
+fn ctx_cancel_after_child_returned() {
+    passes("ctx-cancel-after-child-returned", |r| {
+        assert_eq!(r.fact("late_cancel"), "accepted");
+        assert_eq!(r.fact("result_via_actor_false"), "yo");
+        assert_eq!(r.fact("acked"), "true");
+        assert_eq!(r.fact("result_via_actor_true"), "yo");
+    });
+}
+
+#[test]
+fn ctx_opener_cancels_echo_child() {
+    passes("ctx-opener-cancels-echo-child", |r| {
+        assert_eq!(r.fact("outcome_pre_stream"), "cancelled_by_root");
+        assert_eq!(r.fact("outcome_post_stream_open"), "cancelled_by_root");
+        // With our side closed the echo may return its count first.
+        let closed = r.fact("outcome_post_stream_close");
+        assert!(
+            closed == "cancelled_by_root" || closed == "returned:1",
+            "{closed}"
+        );
+        for when in ["pre_stream", "post_stream_open", "post_stream_close"] {
+            assert_eq!(r.fact(&format!("reopen_{when}")), "true", "{when}");
+        }
+    });
+}
+
+#[test]
+fn ctx_opener_waits_for_child() {
+    passes("ctx-opener-waits-for-child", |r| {
+        assert_eq!(r.fact("timed_out"), "true");
+        assert_eq!(r.fact("outcome"), "cancelled");
+        assert_eq!(r.fact("requested_by_root"), "true");
+    });
+}
+
+#[test]
+fn ctx_cancel_from_sibling_task() {
+    passes("ctx-cancel-from-sibling-task", |r| {
+        assert_eq!(r.fact("received"), "yo");
+        assert_eq!(r.fact("end"), "eoc");
+        assert_eq!(r.fact("outcome"), "cancelled");
+        assert_eq!(r.fact("requested_by_root"), "true");
+        assert_eq!(r.fact("remote_ended"), "1");
+    });
+}
+
+#[test]
+fn ctx_child_self_cancel() {
+    passes("ctx-child-self-cancel", |r| {
+        assert_eq!(r.fact("error"), "remote:ContextCancelled:ContextCancelled");
+        assert_eq!(r.fact("canceller"), "selfish");
+        assert_eq!(r.fact("tb_says_itself"), "true");
+        assert_eq!(r.fact("open_stream_refused"), "true");
+    });
+}
+
+#[test]
+fn ctx_unserializable_started() {
+    // Also err-not-swallowed-by-peer-ctxc: the child's own encoding error
+    // wins over the peer context it cancels on the way out.
+    passes("ctx-unserializable-started", |r| {
+        assert_eq!(r.fact("error"), "remote:TypeError:TypeError")
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Streams and broadcast
+
+#[test]
+fn stream_reqresp_on_top() {
+    passes("stream-reqresp-on-top", |r| {
+        assert_eq!(r.fact("pongs"), "3");
+        assert_eq!(r.fact("answered"), "3");
+        assert_eq!(r.fact("saw_yo"), "true");
+    });
+}
+
+#[test]
+fn stream_consumer_respawn() {
+    passes("stream-consumer-respawn", |r| {
+        assert_eq!(r.fact("received"), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]");
+        assert_eq!(r.fact("restarts"), "6");
+    });
+}
+
+#[test]
+fn stream_infinite_cancelled_by_timeout() {
+    passes("stream-infinite-cancelled-by-timeout", |r| {
+        assert_eq!(r.fact("timed_out"), "true");
+        assert_eq!(r.fact("cancelled"), "true");
+    });
+}
+
+#[test]
+fn stream_ctx_plus_legacy_kbi() {
+    interrupted("stream-ctx-plus-legacy-kbi", |r| {
+        assert_eq!(r.fact("echoed"), "7");
+        assert_eq!(r.fact("legacy_first"), "0");
+    });
+}
+
+#[test]
+fn stream_local_fanout_22() {
+    passes("stream-local-fanout-22", |r| {
+        assert_eq!(r.fact("subscribers"), "22");
+        assert_eq!(r.fact("all_got_all"), "true");
+        assert_eq!(r.fact("all_ended_eoc"), "true");
+    });
+}
+
+#[test]
+fn stream_fanout_echo_10() {
+    passes("stream-fanout-echo-10", |r| {
+        assert_eq!(r.fact("readers"), "11");
+        assert_eq!(r.fact("all_in_order"), "true");
+        assert_eq!(r.fact("echoed"), "1000");
+    });
+}
+
+#[test]
+fn stream_fanout_go_signal() {
+    passes("stream-fanout-go-signal", |r| {
+        assert_eq!(r.fact("all_got_ticks"), "true");
+        assert_eq!(r.fact("all_ended_cleanly"), "true");
+    });
+}
+
+#[test]
+fn bcast_subscribe_after_close() {
+    passes("bcast-subscribe-after-close", |r| {
+        assert_eq!(r.fact("subscribe"), "local:the resource is closed");
+        assert_eq!(r.fact("receive"), "local:the resource is closed");
+        assert_eq!(r.fact("stream"), "3");
+    });
+}
+
+const LAGGED_100: &str = "a broadcast receiver lagged 100 items behind its stream";
+
+#[test]
+fn bcast_lag() {
+    passes("bcast-lag", |r| {
+        for side in ["subscriber", "opener"] {
+            assert_eq!(r.fact(&format!("lag_{side}")), LAGGED_100);
+            assert_eq!(r.fact(&format!("resumes_at_{side}")), "100");
+        }
+    });
+}
+
+#[test]
+fn bcast_no_raise_on_lag() {
+    interrupted("bcast-no-raise-on-lag", |r| {
+        assert_eq!(r.fact("slow_first"), "100")
+    });
+}
+
+#[test]
+fn bcast_fast_sub_cancelled() {
+    passes("bcast-fast-sub-cancelled", |r| {
+        assert_eq!(r.fact("fast_took"), "20");
+        assert_eq!(r.fact("slow_got_all"), "true");
+    });
+}
+
+#[test]
+fn bcast_first_recver_cancelled() {
+    passes("bcast-first-recver-cancelled", |r| {
+        assert_eq!(r.fact("cancelled_waiting"), "true");
+        assert_eq!(r.fact("stream_got"), "5");
+        assert_eq!(r.fact("sub_got"), "5");
+    });
+}
+
+#[test]
+fn bcast_slow_consumers_lag_out() {
+    passes("bcast-slow-consumers-lag-out", |r| {
+        assert_eq!(r.fact("fast_lags"), "0");
+        assert_eq!(r.fact("slow_lag"), LAGGED_100);
+        assert_eq!(r.fact("slow_window"), "true");
+        assert_eq!(r.fact("original_lag"), LAGGED_100);
+        assert_eq!(r.fact("fast_after_close"), "local:the resource is closed");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation
+
+#[test]
+fn cancel_kbi_in_nursery() {
+    interrupted("cancel-kbi-in-nursery", |r| {
+        assert_eq!(r.fact("ready"), "true")
+    });
+}
+
+#[test]
+fn cancel_cluster_kbi() {
+    interrupted("cancel-cluster-kbi", |r| {
+        assert_eq!(r.fact("ready"), "true")
+    });
+}
+
+#[test]
+fn cancel_sigint_from_child_task() {
+    interrupted("cancel-sigint-from-child-task", |r| {
+        assert_eq!(r.fact("ready"), "true")
+    });
+}
+
+#[test]
+fn cancel_some_cancels_all_daemon_fails() {
+    passes("cancel-some-cancels-all-daemon-fails", |r| {
+        let one = "remote:AssertionError:AssertionError";
+        assert_eq!(r.fact("quick_false"), one);
+        assert_eq!(r.fact("quick_true"), one);
+    });
+}
+
+#[test]
+fn cancel_some_cancels_all_delayed_ria() {
+    // The first failure cancels the others; those already failed count,
+    // the cancellations it caused do not: one to three failures.
+    passes("cancel-some-cancels-all-delayed-ria", |r| {
+        let count: usize = r.fact("count").parse().unwrap();
+        assert!((1..=3).contains(&count), "{count}");
+        let members: Vec<&str> = r.fact("members").split(';').collect();
+        assert_eq!(members.len(), count);
+        assert!(
+            members
+                .iter()
+                .all(|m| *m == "remote:AssertionError:AssertionError"),
+            "{members:?}"
+        );
+    });
+}
+
+#[test]
+fn cancel_graceful_before_hard_reap() {
+    // The scenario's reaping timeouts are far beyond the harness's
+    // patience: only the graceful cancel can end the daemon, whose
+    // cancelled function prints as it goes.
+    interrupted("cancel-graceful-before-hard-reap", |r| {
+        assert!(r.stdout.iter().any(|l| l == "dropped=daemon"), "{r:?}")
+    });
+}
+
+#[test]
+fn cancel_midstream_at_various_delays() {
+    // Cut after a number of items rather than a delay: the same cuts on
+    // every machine.
+    passes("cancel-midstream-at-various-delays", |r| {
+        assert_eq!(r.fact("cut_after"), "[0, 1, 10, 500]")
+    });
+}
+
+#[test]
+fn cancel_oob_bg_opener() {
+    // cancel-oob-bg-opener-self-cancel (ctx.cancel() then the actor) and
+    // cancel-oob-bg-opener-actor-cancel (the actor only), from the parent
+    // task while a background task waits in the context.
+    passes("cancel-oob-bg-opener-self-cancel", |r| {
+        assert_eq!(r.fact("acked_actor_only_false"), "true");
+        assert_eq!(r.fact("outcome_actor_only_false"), "cancelled_by_root");
+        assert_eq!(r.fact("acked_actor_only_true"), "true");
+        assert_eq!(
+            r.fact("outcome_actor_only_true"),
+            "remote:ContextCancelled:ContextCancelled:root"
+        );
+    });
+}
+
+#[test]
+fn cancel_peer_canceller() {
+    passes("cancel-peer-canceller", |r| {
+        let ctxc = "remote:ContextCancelled:ContextCancelled";
+        assert_eq!(r.fact("acked"), "true");
+        assert_eq!(r.fact("sleeper_outcome"), ctxc);
+        assert_eq!(r.fact("sleeper_canceller"), "canceller");
+        assert_eq!(r.fact("requested_by_root"), "false");
+        // cancel-peer-canceller-observer-side: the sibling saw the same.
+        assert_eq!(r.fact("caller_saw"), format!("{ctxc}:canceller"));
+    });
+}
+
+#[test]
+fn cancel_peer_spawned_service() {
+    passes("cancel-peer-spawned-service", |r| {
+        assert_eq!(r.fact("spawned"), "little_bro");
+        assert_eq!(r.fact("root_echoed"), "10");
+        assert_eq!(r.fact("client_cancelled_by_root"), "true");
+        assert_eq!(r.fact("spawned_gone"), "true");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+#[test]
+fn err_boxed_from_daemons_example() {
+    passes("err-boxed-from-daemons-example", |r| {
+        assert_eq!(r.fact("error"), "remote:AssertionError:AssertionError")
+    });
+}
+
+#[test]
+fn err_multierror_25_during_spawn() {
+    // Failing at once, or after a pause while later ones still spawn. The
+    // first failure cancels the one-shots that have not run yet; only the
+    // failures are reported, so up to 25.
+    passes("err-multierror-25-during-spawn", |r| {
+        for delay in ["0", "200"] {
+            let count: usize = r.fact(&format!("count_{delay}")).parse().unwrap();
+            assert!((1..=25).contains(&count), "{delay}: {count}");
+            assert_eq!(r.fact(&format!("all_assertions_{delay}")), "true");
+        }
+    });
+}
+
+#[test]
+fn err_unregistered_relayed() {
+    passes("err-unregistered-relayed", |r| {
+        assert_eq!(r.fact("boxed_type"), "UnregisteredAppError");
+        assert_eq!(r.fact("src_type"), "UnregisteredAppError");
+        assert_eq!(r.fact("message"), "nobody registered this error");
+        assert_eq!(r.fact("tb_str"), "true");
+        assert_eq!(
+            r.fact("header"),
+            "RemoteActorError: remote task raised a 'UnregisteredAppError'"
+        );
+    });
+}
+
+#[test]
+fn err_rae_repr_fields() {
+    passes("err-inception-relay", |r| {
+        for part in [
+            "RemoteActorError: remote task raised a 'RuntimeError'",
+            "|_src_uid=('leaf-1-0', '",
+            "|_relay_uid=('mid', '",
+            "|_boxed_type=RemoteActorError",
+            "remote traceback (from 'mid')",
+        ] {
+            assert!(r.stderr.contains(part), "no {part:?} in {}", r.stderr);
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Discovery
+
+#[test]
+fn disc_duplicate_name() {
+    // With the root as registrar, and with a registrar daemon.
+    let check = |r: &Run| {
+        assert_eq!(r.fact("found"), "doggy");
+        assert_eq!(r.fact("one_of_them"), "true");
+        assert_eq!(r.fact("registered"), "2");
+        assert_eq!(r.fact("after_cancel"), "0");
+    };
+    passes("disc-duplicate-name", check);
+    passes_with_registrar("disc-duplicate-name", check);
+}
+
+#[test]
+fn disc_registry_dump() {
+    passes("disc-registry-dump", |r| {
+        assert_eq!(r.fact("root_listed"), "true");
+        assert_eq!(r.fact("keys_split"), "true");
+        assert_eq!(r.fact("child_listed"), "true");
+    });
+}
+
+#[test]
+fn disc_unregister_on_cancel() {
+    // A KeyboardInterrupt in the root's nursery...
+    passes("disc-unregister-on-cancel", |r| {
+        assert_eq!(r.fact("before"), "root");
+        assert_eq!(r.fact("during"), "root,sub-0,sub-1,sub-2");
+        assert_eq!(r.fact("error"), "interrupted");
+        assert_eq!(r.fact("after"), "root");
+    });
+    // ...and SIGINT, which ends the root: a registrar daemon outlives it
+    // and is asked afterwards.
+    for t in TRANSPORTS {
+        let (tree, daemon, reg) = registrar(t);
+        let r = tree.run(Path::new(PROGRAM), &["disc-unregister-on-sigint", t, &reg]);
+        assert_eq!(r.fact("during"), "registrar,root,sub-0,sub-1,sub-2");
+        assert_eq!(r.fact("root_error"), "interrupted");
+        let probe = tree.run(Path::new(PROGRAM), &["registry-probe", t, &reg]);
+        probe.assert_ok();
+        assert_eq!(probe.fact("registered"), "probe,registrar");
+        stop(&tree, daemon);
+    }
+}
+
+#[test]
+fn disc_unregister_on_cancel_remote() {
+    passes_with_registrar("disc-unregister-on-cancel-remote", |r| {
+        assert_eq!(r.fact("before"), "registrar,root");
+        assert_eq!(r.fact("during"), "registrar,root,sub-0,sub-1,sub-2");
+        assert_eq!(r.fact("error"), "interrupted");
+        assert_eq!(r.fact("after"), "registrar,root");
+    });
+}
+
+#[test]
+fn disc_unregister_after_explicit_close() {
+    passes("disc-unregister-after-explicit-close", |r| {
+        assert_eq!(r.fact("during"), "root,sub-0,sub-1,sub-2");
+        assert_eq!(r.fact("error"), "interrupted");
+        assert_eq!(r.fact("after"), "root");
+    });
+}
+
+#[test]
+fn disc_non_registrar_child_finds_root() {
+    passes_with_registrar("disc-non-registrar-child-finds-root", |r| {
+        assert_eq!(r.fact("root_is_registrar"), "false");
+        assert_eq!(r.fact("found"), "root");
+        assert_eq!(r.fact("same_uid"), "true");
+    });
+}
+
+fn non_registrar_binds(r: &Run) {
+    assert_eq!(r.fact("registrar"), "false");
+    assert_eq!(r.fact("listeners"), "1");
+    assert_eq!(r.fact("not_the_registry"), "true");
+    assert_eq!(r.fact("same_bindspace"), "true");
+    if r.fact("transport") == "tcp" {
+        assert_eq!(r.fact("port_set"), "true");
+    }
+}
+
+#[test]
+fn disc_non_registrar_random_bind() {
+    passes_with_registrar("disc-non-registrar-random-bind", |r| {
+        non_registrar_binds(r);
+        if r.fact("transport") == "uds" {
+            assert!(r.fact("file").starts_with("root@"), "{r:?}");
+        }
+    });
+}
+
+#[test]
+fn disc_non_registrar_binds_exact() {
+    passes_with_registrar("disc-non-registrar-binds-exact", |r| {
+        non_registrar_binds(r);
+        if r.fact("transport") == "uds" {
+            assert_eq!(r.fact("file"), "exact@conformance.sock");
+        }
+    });
+}
+
+#[test]
+fn disc_cancel_remote_registrar() {
+    // Ours differs in one point: the daemon's process ends with its root
+    // actor, where Python's process stays up without a runtime.
+    for t in TRANSPORTS {
+        let (tree, daemon, reg) = registrar(t);
+        let r = tree.run(
+            Path::new(PROGRAM),
+            &["disc-cancel-remote-registrar", t, &reg],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("peer"), "registrar");
+        assert_eq!(r.fact("acked"), "true");
+        assert_eq!(r.fact("after"), "true");
+        let d = daemon.finish(&tree);
+        assert_eq!(d.fact("root_error"), "cancelled");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn disc_nursery_forwards_bind() {
+    passes("disc-nursery-forwards-bind", |r| {
+        assert_eq!(r.fact("root"), "root");
+        assert_eq!(r.fact("listeners"), "2");
+        assert_eq!(r.fact("forwarded"), "true");
+    });
+}
+
+#[test]
+fn disc_registrar_bind_union() {
+    // A registrar asked to bind its own Unix-socket address as well: one
+    // listener, on the registry address (the other cases are in
+    // disc_nursery_forwards_bind).
+    let r = run("disc-registrar-bind-union", "uds");
+    r.assert_ok();
+    assert_eq!(r.fact("listeners"), "1");
+    assert_eq!(r.fact("registry_bound"), "true");
+}
+
+// ---------------------------------------------------------------------------
+// Transports
+
+#[test]
+fn tpt_proto_mismatch() {
+    // A registrar address of the other transport fails before any spawn,
+    // naming the fields and the protocols.
+    passes("tpt-proto-mismatch", |r| {
+        let e = r.fact("error");
+        for word in ["registry_addrs", "enable_transports", "tcp", "uds"] {
+            assert!(e.contains(word), "{word} missing from {e}");
+        }
+    });
+}
+
+#[test]
+fn tpt_uds_bindspace_created() {
+    let r = run("tpt-uds-bindspace-created", "uds");
+    r.assert_ok();
+    assert_eq!(r.fact("dir_before"), "false");
+    assert_eq!(r.fact("dir_created"), "true");
+    assert_eq!(r.fact("registrar"), "true");
+    assert_eq!(r.fact("bound"), "true");
+    assert_eq!(r.fact("registry"), "true");
+    assert_eq!(r.fact("left_in_dir"), "0");
+}
+
+#[test]
+fn tpt_uds_example() {
+    let r = run("tpt-uds-example", "uds");
+    r.assert_ok();
+    assert_eq!(r.fact("registry"), "registry@1616.sock");
+    assert_eq!(r.fact("child_listeners"), "1");
+    assert_eq!(r.fact("child_addr_ok"), "true");
+}
+
+#[test]
+fn tpt_uds_double_listen() {
+    // A second listener on the registrar's address fails, on either
+    // transport, and leaves the registrar serving.
+    for t in TRANSPORTS {
+        let (tree, daemon, reg) = registrar(t);
+        let r = tree.run(Path::new(PROGRAM), &["tpt-uds-double-listen", t, &reg]);
+        r.assert_ok();
+        assert!(r.fact("error").starts_with("cannot listen on"), "{r:?}");
+        let probe = tree.run(Path::new(PROGRAM), &["registry-probe", t, &reg]);
+        probe.assert_ok();
+        assert_eq!(probe.fact("registered"), "probe,registrar");
+        stop(&tree, daemon);
+    }
+}
+
+#[test]
+fn tpt_rt_dir_secure() {
+    passes("tpt-rt-dir-secure", |r| {
+        assert_eq!(r.fact("fresh"), "true");
+        assert_eq!(r.fact("file_refused"), "true");
+        assert_eq!(r.fact("file_kept"), "true");
+        assert_eq!(r.fact("existing_mode"), "700");
+        assert_eq!(r.fact("created_mode"), "700");
+    });
+}
+
+#[test]
+fn tpt_handshake_garbage() {
+    passes("tpt-handshake-garbage", |r| {
+        assert_eq!(r.fact("garbage"), "closed");
+        assert_eq!(r.fact("after"), "hi from kid");
+    });
 }

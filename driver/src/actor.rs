@@ -462,17 +462,64 @@ fn new_uuid(seed: u64) -> String {
 }
 
 /// Binds the listeners of an actor and records them in the core.
+/// Listens on each of `addrs` (an address given twice once, except TCP
+/// port 0); if one
+/// fails, those already bound are closed and their socket files removed.
 fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
     let mut bound = Vec::new();
+    let mut seen = Vec::new();
     for addr in addrs {
-        let (listener, at) = transport::bind(addr)
-            .map_err(|e| Error::runtime(format!("cannot listen on {addr}: {e}")))?;
-        let listener = shared.rt.listen(listener)?;
-        shared.start_listener(listener);
-        bound.push(at);
+        // Port 0 asks for a fresh port each time it is given.
+        let any_port = matches!(addr, Address::Tcp { port: 0, .. });
+        if !any_port && seen.contains(&addr) {
+            continue;
+        }
+        seen.push(addr);
+        let adopted = transport::bind(addr)
+            .map_err(|e| Error::runtime(format!("cannot listen on {addr}: {e}")))
+            .and_then(|(listener, at)| match shared.rt.listen(listener) {
+                Ok(l) => Ok((l, at)),
+                Err(e) => {
+                    transport::unbind(&at);
+                    Err(e.into())
+                }
+            });
+        match adopted {
+            Ok((listener, at)) => {
+                shared.start_listener(listener);
+                bound.push(at);
+            }
+            Err(e) => {
+                shared.stop_listeners();
+                bound.iter().for_each(transport::unbind);
+                return Err(e);
+            }
+        }
     }
     shared.with(|st, _| st.actor.set_accept_addrs(bound.clone()));
     Ok(bound)
+}
+
+/// Refuses addresses of another transport than the tree's, before anything
+/// is spawned (a peer would otherwise wait for a handshake that never
+/// comes).
+fn check_transport(config: &Config, registry_addrs: &[Address]) -> Result<()> {
+    let tpt = config.transport;
+    let named = [
+        ("registry_addrs", registry_addrs),
+        ("bind_addrs", &config.bind_addrs[..]),
+    ];
+    for (field, addrs) in named {
+        if let Some(other) = addrs.iter().find(|a| Transport::of(a) != tpt) {
+            return Err(Error::runtime(format!(
+                "{field} has {other}, a {} address, but the tree's transport \
+                 (enable_transports) is {}",
+                Transport::of(other).key(),
+                tpt.key()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Winds an actor down: children reaped, unregistered, listeners closed,
@@ -497,7 +544,7 @@ async fn teardown(handle: &ActorHandle) {
         transport::unbind(addr);
     }
     // Functions still running were cancelled; give them their moment.
-    let idle = shared.wait(|st, _| (st.actor.live_state().1 == 0).then_some(()));
+    let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
         tracing::debug!("teardown: functions still running");
     }
@@ -515,6 +562,11 @@ where
     F: FnOnce(ActorHandle) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    // Checked before the child command line: a function running in a
+    // child that opens a root must fail, not start the child again.
+    if current_actor().is_some() {
+        return Err(Error::runtime("an actor already runs in this process"));
+    }
     if let Some(code) = maybe_run_child(&rt, &config.functions).await {
         exit_process(code);
     }
@@ -585,6 +637,12 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         return Err(Error::runtime("an actor already runs in this process"));
     }
     let uds_dir = transport::runtime_dir()?;
+    let registry_addrs = if config.registry_addrs.is_empty() {
+        vec![config.transport.default_registry(&uds_dir)]
+    } else {
+        config.registry_addrs.clone()
+    };
+    check_transport(config, &registry_addrs)?;
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
     core.pid = Some(std::process::id());
@@ -602,11 +660,6 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         Arc::new(config.functions.clone()),
         settings,
     );
-    let registry_addrs = if config.registry_addrs.is_empty() {
-        vec![config.transport.default_registry(&uds_dir)]
-    } else {
-        config.registry_addrs.clone()
-    };
     // Is there a registrar already? (PROTOCOL.md §9.1)
     let mut found = false;
     for addr in &registry_addrs {

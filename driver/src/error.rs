@@ -119,7 +119,7 @@ impl Error {
     #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
         LocalError::new(type_name, message)
-            .with_traceback(traceback(std::panic::Location::caller()))
+            .with_traceback(traceback(std::panic::Location::caller(), false))
             .into()
     }
 
@@ -134,6 +134,17 @@ impl Error {
         match &*self.0 {
             ErrorKind::Remote(e) | ErrorKind::Dialog(DialogError::Remote(e)) => Some(e),
             _ => None,
+        }
+    }
+
+    /// For a cancellation a peer reported (`ContextCancelled`), the actor
+    /// that asked for it: ourselves for a cancel we requested, or another.
+    pub fn canceller(&self) -> Option<&Uid> {
+        match &*self.0 {
+            ErrorKind::Dialog(DialogError::CancelledAsRequested { error: Some(e) }) => {
+                e.canceller()
+            }
+            _ => self.remote().and_then(RemoteError::canceller),
         }
     }
 
@@ -279,10 +290,10 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
 /// backtrace into text costs tens of milliseconds the first time a process
 /// does it (it reads the binary's symbols), which an error path that
 /// cancels a whole tree should not pay unasked.
-pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
+pub(crate) fn traceback(at: &std::panic::Location<'_>, in_panic_hook: bool) -> String {
     let bt = std::backtrace::Backtrace::capture();
     if bt.status() == std::backtrace::BacktraceStatus::Captured {
-        trim_backtrace(&bt.to_string())
+        trim_backtrace(&bt.to_string(), in_panic_hook)
     } else {
         format!(
             "  at {}:{}:{}\n  (set RUST_BACKTRACE=1 for a backtrace)",
@@ -294,9 +305,10 @@ pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
 }
 
 /// The part of a backtrace that shows the application: from the caller of
-/// the error's constructor down to the frame where the actor runtime
-/// polled the served function (the frames below are the runtime's).
-pub(crate) fn trim_backtrace(full: &str) -> String {
+/// the error's constructor (or, `after_panic`, the frame that panicked)
+/// down to the frame where the actor runtime polled the served function
+/// (the frames below are the runtime's).
+pub(crate) fn trim_backtrace(full: &str, after_panic: bool) -> String {
     let mut frames: Vec<Vec<&str>> = Vec::new();
     for line in full.lines() {
         let is_frame = line
@@ -316,7 +328,26 @@ pub(crate) fn trim_backtrace(full: &str) -> String {
         "tractor_driver::error::",
         "<tractor_driver::error::",
     ];
-    let kept: Vec<String> = frames
+    // A panic's trace starts in the panic hook: the application's frames
+    // begin after the standard library's panic machinery.
+    let machinery = [
+        "core::panicking::",
+        "std::panicking::",
+        "rust_begin_unwind",
+        "__rust_end_short_backtrace",
+    ];
+    let is_machinery = |f: &Vec<&str>| machinery.iter().any(|n| name(f).contains(n));
+    let start = match frames.iter().position(is_machinery) {
+        Some(first) if after_panic => {
+            first
+                + frames[first..]
+                    .iter()
+                    .take_while(|f| is_machinery(f))
+                    .count()
+        }
+        _ => 0,
+    };
+    let kept: Vec<String> = frames[start..]
         .iter()
         .skip_while(|f| noise.iter().any(|n| name(f).contains(n)) || name(f).contains("::from"))
         .take_while(|f| !name(f).contains("tractor_driver::functions::"))

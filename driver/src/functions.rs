@@ -329,10 +329,10 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
                     .location()
                     .map(|l| format!(" at {}:{}", l.file(), l.line()))
                     .unwrap_or_default();
-                let trace = info
-                    .location()
-                    .map(crate::error::traceback)
-                    .unwrap_or_default();
+                let trace = match info.location() {
+                    Some(at) => crate::error::traceback(at, true),
+                    None => String::new(),
+                };
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some((place, trace)));
             } else {
                 previous(info);

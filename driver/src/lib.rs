@@ -56,4 +56,7 @@ pub use portal::{Context, Items, MsgStream, Portal};
 pub use runtime::Runtime;
 pub use transport::{Transport, runtime_dir};
 
-pub use tractor_protocol::{Address, ContextOptions, ReapTimeouts, RemoteError, Role, Uid};
+pub use tractor_protocol::{
+    Address, ContextOptions, DialogError, LocalError, ReapTimeouts, RemoteError, RemoteErrorKind,
+    Role, Uid, UsageError,
+};

@@ -2,6 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -73,6 +74,9 @@ pub struct ActorNursery {
     shared: Arc<Shared>,
     id: NurseryId,
     one_shots: Arc<Mutex<Vec<OneShot>>>,
+    /// [`ActorNursery::cancel`] was called: the cancellations it causes
+    /// are not failures.
+    cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for ActorNursery {
@@ -116,6 +120,7 @@ where
         shared: shared.clone(),
         id,
         one_shots: Arc::new(Mutex::new(Vec::new())),
+        cancelled: Arc::new(AtomicBool::new(false)),
     };
     let out = body(nursery.clone()).await;
     let (value, mut errors) = match out {
@@ -275,6 +280,7 @@ impl ActorNursery {
     /// to cancel, then terminated and killed if it does not go in time.
     /// Returns when all have exited; no more children may be started.
     pub async fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
         let id = self.id;
         self.shared.with(|st, now| st.actor.cancel_nursery(now, id));
         self.shared
@@ -306,6 +312,10 @@ impl ActorNursery {
                     }
                     Poll::Ready(Err(e)) => {
                         one.done = true;
+                        if self.cancelled.load(Ordering::SeqCst) && !is_failure(&e) {
+                            // Cancelled with the nursery, as asked.
+                            continue;
+                        }
                         tracing::debug!(uid = %one.uid, error = %e, "run_in_actor failed");
                         return Poll::Ready(vec![e]);
                     }

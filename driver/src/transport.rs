@@ -21,6 +21,14 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The transport of an address.
+    pub fn of(addr: &Address) -> Transport {
+        match addr {
+            Address::Tcp { .. } => Transport::Tcp,
+            Address::Uds { .. } => Transport::Uds,
+        }
+    }
+
     /// Python's key for it: `"tcp"` or `"uds"`.
     pub fn key(self) -> &'static str {
         match self {
@@ -160,6 +168,11 @@ pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
             ))
         }
         Address::Uds { dir, file } => {
+            // The directory may not exist yet: make it, private to us.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
             let path = Path::new(dir).join(file);
             if path.exists() {
                 match std::os::unix::net::UnixStream::connect(&path) {

@@ -1,20 +1,31 @@
 //! The conformance suite's actor program: every function the scenarios
 //! call, and every scenario as a root.
 //!
-//! `tractor-conformance <scenario-id> [tcp|uds]` runs one scenario as the
-//! root of a real tree and prints `facts` (one `key=value` per line) that
-//! the tests check, then `ok`. Started by a parent as a child, the same
-//! program serves the functions below.
+//! `tractor-conformance <scenario-id> [tcp|uds] [registrar]` runs one
+//! scenario as the root of a real tree and prints `facts` (one `key=value`
+//! per line) that the tests check, then `ok`. With `registrar` (a TCP port
+//! on the loopback interface, or a socket file in the runtime directory)
+//! the root uses that registrar, typically the `registrar-daemon` scenario
+//! running as another program; otherwise the tree has its own. Started by
+//! a parent as a child, the same program serves the functions below.
+//!
+//! A few scenarios (`spawn-one-root-in-sub`, `tpt-proto-mismatch`,
+//! `tpt-uds-bindspace-created`, `disc-registrar-bind-union` on Unix
+//! sockets) state behaviour the runtime does not have yet;
+//! `tests/scenarios.txt` says so, and no test runs them.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tractor_driver::{
-    ActorHandle, ActorOptions, Config, Context, Error, ErrorKind, Functions, MsgStream, Result,
-    Runtime, Transport, current_actor, is_root_process,
+    ActorHandle, ActorOptions, Address, Config, Context, Error, ErrorKind, Functions, MsgStream,
+    ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
 };
 
 const NS: &str = "conf";
@@ -123,10 +134,11 @@ fn functions() -> Functions {
             Ok(())
         })
         .context(NS, "echo", |ctx: Context, (): ()| async move {
+            let _finally = Tracked;
             ctx.started(()).await?;
             let stream = ctx.open_stream().await?;
             let mut count = 0u32;
-            while let Some(item) = stream.next::<i64>().await {
+            while let Some(item) = stream.next::<Item>().await {
                 stream.send(&item?).await?;
                 count += 1;
             }
@@ -160,6 +172,7 @@ fn functions() -> Functions {
         .stream(NS, "aggregate", |out: MsgStream, c: Count| async move {
             aggregate(out, c.n).await
         })
+        .merge(more_functions())
 }
 
 /// Spawns a leaf (or a subtree) that fails, and lets its error climb.
@@ -259,16 +272,17 @@ macro_rules! check {
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+type SendBoxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs futures concurrently on the current task.
-async fn join_all<'a, T>(futs: Vec<Boxed<'a, T>>) -> Vec<T> {
-    let mut futs: Vec<Option<Boxed<'a, T>>> = futs.into_iter().map(Some).collect();
-    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+async fn join_all<F: Future + Unpin>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Option<F>> = futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
         for (i, f) in futs.iter_mut().enumerate() {
             if let Some(fut) = f {
-                match fut.as_mut().poll(cx) {
+                match Pin::new(fut).poll(cx) {
                     std::task::Poll::Ready(v) => {
                         out[i] = Some(v);
                         *f = None;
@@ -629,9 +643,17 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             .await
         }
         "cancel-nursery-cancel-daemon" => {
+            // A daemon and a one-shot that never returns: cancelling the
+            // nursery ends both, and the nursery itself ends without error.
             root.open_nursery(|n| async move {
                 let p = n.start_actor("idle", daemon()).await?;
                 let () = p.run(NS, "do_nothing", ()).await?;
+                let sleeper = n
+                    .run_in_actor("sleeper", NS, "sleep_forever", (), ActorOptions::new())
+                    .await?;
+                // The one-shot's function is running once a call to it is
+                // answered.
+                let () = sleeper.run(NS, "do_nothing", ()).await?;
                 n.cancel().await;
                 fact("cancelled", true);
                 Ok(())
@@ -682,7 +704,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             let r = e.remote().expect("a remote error");
             check!(r.text().contains("the child panicked on purpose"), "{e}");
             check!(
-                r.tb_str().contains("tractor_conformance"),
+                r.tb_str().contains("tractor-conformance.rs:"),
                 "no backtrace: {}",
                 r.tb_str()
             );
@@ -725,6 +747,13 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "disc-reg-then-unreg" | "disc-find-miss-none" => {
+            let transport = root.accept_addrs()[0].transport();
+            let default = match transport {
+                "tcp" => Transport::Tcp,
+                _ => Transport::Uds,
+            }
+            .default_registry(&tractor_driver::runtime_dir()?);
+            fact("default_registry", root.registry_addrs() == [default]);
             let missing = root.find_actor("no_such_svc").await?;
             fact("missing", missing.is_none());
             let r = root.clone();
@@ -804,8 +833,2559 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             })
             .await
         }
+        "spawn-root-only-runtime" => spawn_root_only_runtime(root).await,
+        "spawn-one-root-in-sub" => spawn_one_root_in_sub(root).await,
+        "spawn-loglevel-propagated" => spawn_loglevel_propagated(root).await,
+        "spawn-worker-pool" => spawn_worker_pool(root).await,
+        "spawn-nested-tree-inside-out" | "ctx-nested-started-result" => {
+            spawn_nested_tree(root).await
+        }
+        "spawn-lifetime-stack-on-error" => spawn_lifetime_stack(root, true).await,
+        "spawn-lifetime-stack-on-cancel" => spawn_lifetime_stack(root, false).await,
+        "rpc-callback-exposed" => rpc_callback_exposed(root).await,
+        "rpc-run-by-name-string" | "rpc-sibling-discovery-call" => rpc_siblings(root).await,
+        "rpc-cancel-actor-ack" => rpc_cancel_actor_ack(root).await,
+        "ctx-stop-after-return-ignored" => ctx_stop_after_return(root).await,
+        "ctx-parent-error-in-block" => ctx_parent_error_in_block(root).await,
+        "ctx-cancel-by-opener-silent" => ctx_cancel_by_opener(root).await,
+        "ctx-cancel-actor-raises-ctxc" => ctx_cancel_actor_raises(root).await,
+        "ctx-cancel-after-child-returned" => ctx_cancel_after_return(root).await,
+        "ctx-opener-cancels-echo-child" => ctx_opener_cancels_echo(root).await,
+        "ctx-opener-waits-for-child" => ctx_opener_waits(root).await,
+        "ctx-cancel-from-sibling-task" => ctx_cancel_from_sibling_task(root).await,
+        "ctx-child-self-cancel" => ctx_child_self_cancel(root).await,
+        "ctx-unserializable-started" => ctx_unserializable_started(root).await,
+        "stream-reqresp-on-top" => stream_reqresp(root).await,
+        "stream-consumer-respawn" => stream_consumer_respawn(root).await,
+        "stream-infinite-cancelled-by-timeout" => stream_infinite_timeout(root).await,
+        "stream-ctx-plus-legacy-kbi" => stream_ctx_plus_legacy_kbi(root).await,
+        "stream-local-fanout-22" => bcast_local_fanout(root).await,
+        "stream-fanout-echo-10" => bcast_fanout_echo(root).await,
+        "stream-fanout-go-signal" => bcast_go_signal(root).await,
+        "bcast-subscribe-after-close" => bcast_subscribe_after_close(root).await,
+        "bcast-lag" => bcast_lag(root).await,
+        "bcast-no-raise-on-lag" => bcast_no_raise_on_lag(root).await,
+        "bcast-fast-sub-cancelled" => bcast_fast_sub_cancelled(root).await,
+        "bcast-first-recver-cancelled" => bcast_first_recver_cancelled(root).await,
+        "bcast-slow-consumers-lag-out" => bcast_slow_consumers(root).await,
+        "cancel-kbi-in-nursery" => cancel_kbi_in_nursery(root).await,
+        "cancel-cluster-kbi" => cancel_cluster_kbi(root).await,
+        "cancel-sigint-from-child-task" => cancel_sigint_from_child_task(root).await,
+        "cancel-some-cancels-all-daemon-fails" => cancel_daemon_fails(root).await,
+        "cancel-some-cancels-all-delayed-ria" => cancel_delayed_ria(root).await,
+        "cancel-graceful-before-hard-reap" => cancel_graceful_before_hard_reap(root).await,
+        "cancel-midstream-at-various-delays" => cancel_midstream(root).await,
+        "err-boxed-from-daemons-example" => err_boxed_from_daemons(root).await,
+        "err-multierror-25-during-spawn" => err_multierror_during_spawn(root).await,
+        "err-unregistered-relayed" => err_unregistered(root).await,
+        "disc-duplicate-name" => disc_duplicate_name(root).await,
+        "disc-registry-dump" => disc_registry_dump(root).await,
+        "disc-unregister-on-cancel" | "disc-unregister-on-cancel-remote" => {
+            disc_unregister_on_cancel(root, false).await
+        }
+        "disc-unregister-after-explicit-close" => disc_unregister_on_cancel(root, true).await,
+        "disc-unregister-on-sigint" => disc_unregister_on_sigint(root).await,
+        "disc-non-registrar-child-finds-root" => disc_child_finds_root(root).await,
+        "disc-non-registrar-random-bind" | "disc-non-registrar-binds-exact" => {
+            disc_non_registrar_binds(root).await
+        }
+        "disc-cancel-remote-registrar" => disc_cancel_remote_registrar(root).await,
+        "cancel-oob-bg-opener-self-cancel" | "cancel-oob-bg-opener-actor-cancel" => {
+            cancel_oob_bg_opener(root).await
+        }
+        "cancel-peer-canceller" | "cancel-peer-canceller-observer-side" => {
+            cancel_peer_canceller(root).await
+        }
+        "cancel-peer-spawned-service" => cancel_peer_spawned_service(root).await,
+        "registrar-daemon" => registrar_daemon(root).await,
+        "registry-probe" => registry_probe(root).await,
+        "tpt-uds-example" => tpt_uds_example(root).await,
+        "disc-registrar-bind-union" => {
+            let addrs = root.accept_addrs();
+            fact("listeners", addrs.len());
+            fact(
+                "registry_bound",
+                root.registry_addrs().iter().all(|r| addrs.contains(r)),
+            );
+            Ok(())
+        }
+        "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
         other => Err(Error::raise("KeyError", format!("no scenario {other:?}"))),
     }
+}
+
+// ---------------------------------------------------------------------------
+// More of the program's functions, and helpers for the scenarios below.
+
+#[derive(Serialize, Deserialize)]
+struct Number {
+    n: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Other {
+    other: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Delay {
+    ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Guarded {
+    path: String,
+    raise: bool,
+}
+
+/// Any item the echo servers pass back.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+enum Item {
+    Int(i64),
+    Text(String),
+}
+
+/// A value with no wire form: serialising it fails.
+struct Unserializable;
+
+impl Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value has no wire form"))
+    }
+}
+
+/// An application's own error type, known to no registry.
+#[derive(Debug)]
+struct UnregisteredAppError(String);
+
+impl std::fmt::Display for UnregisteredAppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnregisteredAppError {}
+
+/// How many functions holding a [`Tracked`] ended in this process, by
+/// returning or by being cancelled: their `finally` ran.
+static DROPS: AtomicU32 = AtomicU32::new(0);
+
+/// Counts into [`DROPS`] when dropped.
+struct Tracked;
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Prints `dropped=<actor>` on the tree's stdout when dropped: the
+/// function holding it was cancelled, and the actor lived to run its
+/// cleanup.
+struct PrintOnDrop(String);
+
+impl Drop for PrintOnDrop {
+    fn drop(&mut self) {
+        use std::io::Write;
+        println!("dropped={}", self.0);
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Removes a file when dropped.
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether `open_stream` was refused after a context cancelled itself.
+static SELF_CANCEL_REFUSED: AtomicBool = AtomicBool::new(false);
+
+fn is_prime(n: u64) -> bool {
+    n >= 2
+        && (2..)
+            .take_while(|i| i * i <= n)
+            .all(|i| !n.is_multiple_of(i))
+}
+
+fn not_found(name: &str) -> Error {
+    Error::raise("LookupError", format!("no actor named {name}"))
+}
+
+fn more_functions() -> Functions {
+    Functions::new()
+        .rpc(NS, "is_prime", |n: Number| async move { Ok(is_prime(n.n)) })
+        .rpc(NS, "call_root", |(): ()| async move {
+            let root = me()
+                .find_actor("root")
+                .await?
+                .ok_or_else(|| not_found("root"))?;
+            root.run::<String>(NS, "hi", ()).await
+        })
+        .rpc(NS, "find_root", |(): ()| async move {
+            let root = me()
+                .find_actor("root")
+                .await?
+                .ok_or_else(|| not_found("root"))?;
+            Ok((root.peer().name.clone(), root.peer().uuid.clone()))
+        })
+        .rpc(NS, "greet_sibling", |o: Other| async move {
+            let sibling = me().wait_for_actor(&o.other).await?;
+            sibling.run::<String>(NS, "hi", ()).await
+        })
+        .rpc(NS, "cancel_peer", |o: Other| async move {
+            let peer = me()
+                .find_actor(&o.other)
+                .await?
+                .ok_or_else(|| not_found(&o.other))?;
+            peer.cancel_actor().await
+        })
+        .rpc(NS, "wait_drops", |c: Count| async move {
+            let me = me();
+            until(&me, || DROPS.load(Ordering::SeqCst) >= c.n).await;
+            Ok(DROPS.load(Ordering::SeqCst))
+        })
+        .rpc(NS, "guard_forever", |(): ()| async move {
+            let _finally = PrintOnDrop(me().uid().name.clone());
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .rpc(NS, "raise_after", |d: Delay| async move {
+            me().sleep(Duration::from_millis(d.ms)).await;
+            Err::<(), _>(Error::raise("AssertionError", "a one-shot fails late"))
+        })
+        .rpc(NS, "raise_unregistered", |(): ()| async move {
+            Err::<(), _>(UnregisteredAppError("nobody registered this error".into()).into())
+        })
+        .rpc(NS, "accept_addrs", |(): ()| async move {
+            Ok(me().accept_addrs())
+        })
+        .rpc(NS, "loglevel", |(): ()| async move {
+            let me = me();
+            let level = me.loglevel().map(str::to_owned);
+            eprintln!("loglevel {} {level:?}", me.uid().name);
+            Ok(level)
+        })
+        .rpc(NS, "registry_has_me", |(): ()| async move {
+            let me = me();
+            let key = format!("{}.{}", me.uid().name, me.uid().uuid);
+            Ok(me.get_registry().await?.contains_key(&key))
+        })
+        .rpc(NS, "guarded_file", |g: Guarded| async move {
+            std::fs::write(&g.path, b"held by a child")?;
+            let _finally = Unlink(g.path.clone());
+            if g.raise {
+                return Err(Error::raise(
+                    "AssertionError",
+                    "the child fails holding a file",
+                ));
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .rpc(NS, "open_root_here", |(): ()| async move {
+            let rt: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
+            let config = Config::new("nested", Functions::new());
+            tractor_driver::open_root_actor(rt, config, |_| async { Ok(()) }).await
+        })
+        .rpc(NS, "self_cancel_refused", |(): ()| async move {
+            Ok(SELF_CANCEL_REFUSED.load(Ordering::SeqCst))
+        })
+        .context(NS, "block_tracked", |ctx: Context, (): ()| async move {
+            let _finally = Tracked;
+            ctx.started(()).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .context(NS, "guard_ctx", |ctx: Context, (): ()| async move {
+            let _finally = PrintOnDrop(me().uid().name.clone());
+            ctx.started(()).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .context(NS, "self_cancel", |ctx: Context, (): ()| async move {
+            ctx.cancel()?;
+            let refused = ctx.open_stream().await.is_err();
+            SELF_CANCEL_REFUSED.store(refused, Ordering::SeqCst);
+            // The next await point ends the function: it cancelled itself.
+            me().sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        })
+        .context(NS, "supervisor", |ctx: Context, (): ()| async move {
+            supervise_leaves(ctx).await
+        })
+        .context(NS, "reqresp", |ctx: Context, (): ()| async move {
+            reqresp(ctx).await
+        })
+        .context(
+            NS,
+            "unserializable_started",
+            |ctx: Context, (): ()| async move {
+                // Hold a context and its stream with a peer (the root)...
+                let root = me()
+                    .find_actor("root")
+                    .await?
+                    .ok_or_else(|| not_found("root"))?;
+                let (peer, ()) = root.open_context(NS, "block_forever", ()).await?;
+                let stream = peer.open_stream().await?;
+                let out = ctx.started(Unserializable).await;
+                // ...and cancel it on the way out, as a `finally` would.
+                drop(stream);
+                let _ = peer.cancel();
+                out
+            },
+        )
+        .context(NS, "stream_until_done", |ctx: Context, (): ()| async move {
+            stream_until_done(ctx).await
+        })
+        .context(NS, "ticks", |ctx: Context, (): ()| async move {
+            ctx.started(()).await?;
+            let stream = ctx.open_stream().await?;
+            let go: String = stream.receive().await?;
+            check!(go == "go", "expected go, got {go:?}");
+            for i in 0..5u32 {
+                stream.send(&i).await?;
+            }
+            stream.close()?;
+            Ok(())
+        })
+        .context(NS, "spawn_server", |ctx: Context, (): ()| async move {
+            // Spawns a daemon for each name it is sent, and keeps them
+            // until it ends.
+            ctx.started(()).await?;
+            let stream = ctx.open_stream().await?;
+            me().open_nursery(|n| async move {
+                while let Some(name) = stream.next::<String>().await {
+                    let name = name?;
+                    n.start_actor(&name, daemon()).await?;
+                    stream.send(&name).await?;
+                }
+                Ok(())
+            })
+            .await
+        })
+        .context(NS, "client", |ctx: Context, s: Spawn| async move {
+            spawn_client(ctx, s).await
+        })
+        .context(NS, "feed_peer", |ctx: Context, o: Other| async move {
+            feed_peer(ctx, o.other).await
+        })
+        .stream(NS, "count_forever", |out: MsgStream, (): ()| async move {
+            let mut i = 0u64;
+            loop {
+                out.send(&i).await?;
+                i += 1;
+                yield_now().await;
+            }
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+}
+
+/// Spawns two leaves, names them in `started`, squares 1..=4 on them round
+/// robin, and cancels them before returning the squares.
+async fn supervise_leaves(ctx: Context) -> Result<Vec<i64>> {
+    me().open_nursery(|n| async move {
+        let names = ["leaf_1", "leaf_2"];
+        let mut leaves = Vec::new();
+        for name in names {
+            leaves.push(n.start_actor(name, daemon()).await?);
+        }
+        ctx.started(names).await?;
+        let calls: Vec<SendBoxed<'_, Result<i64>>> = (1..=4i64)
+            .map(|i| {
+                let leaf = leaves[(i as usize - 1) % leaves.len()].clone();
+                Box::pin(async move { leaf.run::<i64>(NS, "square", Data { data: i }).await })
+                    as SendBoxed<'_, _>
+            })
+            .collect();
+        let squares: Result<Vec<i64>> = join_all(calls).await.into_iter().collect();
+        // The leaves go first, then the supervisor returns.
+        n.cancel().await;
+        squares
+    })
+    .await
+}
+
+/// One task feeds `yo` every few milliseconds while another answers each
+/// `ping` with a `pong`, on the same stream; returns the pongs sent.
+async fn reqresp(ctx: Context) -> Result<u32> {
+    ctx.started(()).await?;
+    let stream = ctx.open_stream().await?;
+    let feed = async {
+        while stream.send("yo").await.is_ok() {
+            me().sleep(Duration::from_millis(10)).await;
+        }
+        std::future::pending::<std::convert::Infallible>().await
+    };
+    let answer = async {
+        let mut pongs = 0u32;
+        while let Some(m) = stream.next::<String>().await {
+            if m? == "ping" {
+                stream.send("pong").await?;
+                pongs += 1;
+            }
+        }
+        Ok(pongs)
+    };
+    match race(answer, feed).await {
+        Either::Left(r) => r,
+        Either::Right(never) => match never {},
+    }
+}
+
+/// Streams 0, 1, 2, … until the opener sends `done`, then closes its
+/// stream and returns how many items it sent.
+async fn stream_until_done(ctx: Context) -> Result<u64> {
+    ctx.started(()).await?;
+    let stream = ctx.open_stream().await?;
+    let sent = std::sync::atomic::AtomicU64::new(0);
+    let feed = async {
+        loop {
+            let i = sent.load(Ordering::SeqCst);
+            stream.send(&i).await?;
+            sent.store(i + 1, Ordering::SeqCst);
+            yield_now().await;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), Error>(())
+    };
+    let done = async {
+        while let Some(m) = stream.next::<String>().await {
+            if m? == "done" {
+                return Ok(());
+            }
+        }
+        Err(Error::raise("EOFError", "the opener left without done"))
+    };
+    match race(done, feed).await {
+        Either::Left(r) => r?,
+        Either::Right(r) => r?,
+    }
+    stream.close()?;
+    Ok(sent.load(Ordering::SeqCst))
+}
+
+/// Streams integers through an echo of the actor `peer` until that ends;
+/// returns how it ended and who cancelled it.
+async fn feed_peer(ctx: Context, peer: String) -> Result<String> {
+    let peer = me().wait_for_actor(&peer).await?;
+    let (link, ()) = peer.open_context(NS, "echo", ()).await?;
+    let stream = link.open_stream().await?;
+    // Linked up: now the opener may go on.
+    ctx.started(()).await?;
+    let mut i = 0i64;
+    let end = loop {
+        if let Err(e) = stream.send(&i).await {
+            break Some(e);
+        }
+        match stream.next::<i64>().await {
+            Some(Ok(_)) => i += 1,
+            Some(Err(e)) => break Some(e),
+            None => break None,
+        }
+    };
+    let end = match end {
+        Some(e) => e,
+        None => match link.wait_for_result::<u32>().await {
+            Ok(n) => return Ok(format!("returned:{n}")),
+            Err(e) => e,
+        },
+    };
+    Ok(format!("{}:{}", describe(&end), canceller(&end)))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Spawn {
+    server: String,
+    name: String,
+}
+
+/// Asks the spawn server for a daemon, echoes 100 items with it, reports
+/// its name in `started`, then holds on until cancelled.
+async fn spawn_client(ctx: Context, s: Spawn) -> Result<()> {
+    let me = me();
+    let server = me.wait_for_actor(&s.server).await?;
+    let (spawning, ()) = server.open_context(NS, "spawn_server", ()).await?;
+    let requests = spawning.open_stream().await?;
+    requests.send(&s.name).await?;
+    let spawned: String = requests.receive().await?;
+    let bro = me.wait_for_actor(&spawned).await?;
+    let (echo, ()) = bro.open_context(NS, "echo", ()).await?;
+    let items = echo.open_stream().await?;
+    for i in 0..100i64 {
+        items.send(&i).await?;
+        let back: i64 = items.receive().await?;
+        check!(back == i, "{back} for {i}");
+    }
+    drop(items);
+    echo.wait_for_result::<u32>().await?;
+    ctx.started(&spawned).await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Either of two outcomes.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls `a`, then `b`, until one finishes; the other is dropped, which
+/// cancels it.
+async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(v));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Polls `a` and `b` until both finish.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("a finished"), rb.expect("b finished"))
+}
+
+/// Lets the other futures of this task run once.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Resolves once `cond` holds; for a condition the same task changes (no
+/// waker needed: it is polled right after the future that changes it).
+fn when(cond: impl Fn() -> bool) -> impl Future<Output = ()> {
+    poll_fn(move |_| {
+        if cond() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// Waits until `cond` holds, for conditions that another task, thread or
+/// process changes: it looks again every few milliseconds, which changes
+/// how long the wait takes and nothing else.
+async fn until(actor: &ActorHandle, mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        actor.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A cancellation requested by this side of a context names `by` as its
+/// canceller.
+fn requested_by(e: &Error, by: &ActorHandle) -> bool {
+    matches!(e.kind(), ErrorKind::Dialog(_))
+        && e.to_string() == "cancelled as requested"
+        && e.canceller() == Some(by.uid())
+}
+
+/// The canceller named by a `ContextCancelled`.
+fn canceller(e: &Error) -> String {
+    e.canceller().map(|u| u.name.clone()).unwrap_or_default()
+}
+
+fn interrupted() -> Error {
+    ErrorKind::Interrupted.into()
+}
+
+/// A file in the tree's runtime directory (removed with the tree).
+fn tree_file(name: &str) -> Result<String> {
+    let dir = std::env::var("XDG_RUNTIME_DIR")
+        .map_err(|_| Error::raise("OSError", "XDG_RUNTIME_DIR is not set"))?;
+    Ok(format!("{dir}/{name}"))
+}
+
+fn registry_names(reg: &std::collections::BTreeMap<String, Vec<Address>>) -> Vec<String> {
+    let mut names: Vec<String> = reg
+        .keys()
+        .map(|k| k.rsplit_once('.').map_or(k.as_str(), |(n, _)| n).to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios, one function each.
+
+async fn spawn_root_only_runtime(root: ActorHandle) -> Result<()> {
+    let mut iterations = 0;
+    for _ in 0..10 {
+        root.sleep(Duration::from_millis(10)).await;
+        iterations += 1;
+    }
+    fact("iterations", iterations);
+    fact("registrar", root.is_registrar());
+    fact(
+        "registered",
+        registry_names(&root.get_registry().await?).join(","),
+    );
+    Ok(())
+}
+
+async fn spawn_one_root_in_sub(root: ActorHandle) -> Result<()> {
+    let out = root
+        .open_nursery(|n| async move {
+            n.run_in_actor("nested", NS, "open_root_here", (), ActorOptions::new())
+                .await?;
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("a second root in a child must fail");
+    fact("error", describe(&e));
+    if let Some(r) = e.remote() {
+        fact("message", r.text());
+    }
+    Ok(())
+}
+
+async fn spawn_loglevel_propagated(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        for level in ["debug", "cancel", "critical"] {
+            let p = n
+                .run_in_actor(
+                    &format!("log-{level}"),
+                    NS,
+                    "loglevel",
+                    (),
+                    ActorOptions::new().loglevel(level),
+                )
+                .await?;
+            let got: Option<String> = p.wait_for_result().await?;
+            fact(level, got.unwrap_or_default());
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn spawn_worker_pool(root: ActorHandle) -> Result<()> {
+    const INPUTS: [u64; 6] = [
+        1_000_003, 1_000_033, 1_000_035, 1_000_037, 1_000_039, 1_000_041,
+    ];
+    root.open_nursery(|n| async move {
+        let mut pool = Vec::new();
+        for i in 0..4 {
+            pool.push(n.start_actor(&format!("worker-{i}"), daemon()).await?);
+        }
+        // Every input at once, spread over the pool; results recorded as
+        // they come back.
+        let done = RefCell::new(Vec::new());
+        let calls: Vec<Boxed<'_, Result<()>>> = INPUTS
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let worker = pool[i % pool.len()].clone();
+                let done = &done;
+                Box::pin(async move {
+                    let prime: bool = worker.run(NS, "is_prime", Number { n: x }).await?;
+                    done.borrow_mut().push((x, prime));
+                    Ok::<_, Error>(())
+                }) as Boxed<'_, _>
+            })
+            .collect();
+        for r in join_all(calls).await {
+            r?;
+        }
+        let mut done = done.into_inner();
+        fact("completed", done.len());
+        done.sort();
+        let primes: Vec<String> = done
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(x, _)| x.to_string())
+            .collect();
+        fact("primes", primes.join(","));
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn spawn_nested_tree(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("supervisor", daemon()).await?;
+        let (ctx, leaves): (_, Vec<String>) = p.open_context(NS, "supervisor", ()).await?;
+        let squares: Vec<i64> = ctx.wait_for_result().await?;
+        fact("started", leaves.join(","));
+        fact("result", format!("{squares:?}"));
+        // The supervisor cancelled its leaves before it returned: the
+        // registrar lists none of them any more.
+        let mut listed = 0;
+        for leaf in &leaves {
+            if root.query_actor(leaf).await?.is_some() {
+                listed += 1;
+            }
+        }
+        fact("leaves_listed", listed);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn spawn_lifetime_stack(root: ActorHandle, on_error: bool) -> Result<()> {
+    let path = tree_file("lifetime-file")?;
+    let r = root.clone();
+    let p2 = path.clone();
+    let out = r
+        .open_nursery(|n| async move {
+            let guarded = Guarded {
+                path: p2.clone(),
+                raise: on_error,
+            };
+            let p = n
+                .run_in_actor("holder", NS, "guarded_file", guarded, ActorOptions::new())
+                .await?;
+            if on_error {
+                return Ok(());
+            }
+            until(&root, || std::path::Path::new(&p2).exists()).await;
+            fact("held", true);
+            // The parent's timeout: the child never returns by itself, and
+            // the timeout leaves the nursery, which cancels the child.
+            let timeout = root.sleep(Duration::from_millis(100));
+            match race(p.wait_for_result::<()>(), timeout).await {
+                Either::Left(r) => Err(Error::raise(
+                    "AssertionError",
+                    format!("a child sleeping forever returned {r:?}"),
+                )),
+                Either::Right(()) => Err(Error::raise("TimeoutError", "the parent gave up")),
+            }
+        })
+        .await;
+    match out {
+        Ok(()) => fact("outcome", "ok"),
+        Err(e) => fact("outcome", describe(&e)),
+    }
+    fact("file_left", std::path::Path::new(&path).exists());
+    Ok(())
+}
+
+async fn spawn_runtime_vars_reset(rt: Arc<dyn Runtime>, transport: Transport) -> Result<()> {
+    let mut first = configure("", transport, None)?;
+    first.debug_mode = true;
+    let first_uid = tractor_driver::open_root_actor(rt.clone(), first, |root| async move {
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("kid", daemon()).await?;
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await?;
+        Ok(root.uid().clone())
+    })
+    .await?;
+    fact("between", current_actor().is_none());
+    let second = configure("", transport, None)?;
+    tractor_driver::open_root_actor(rt, second, |root| async move {
+        fact("new_uid", root.uid().uuid != first_uid.uuid);
+        fact("registrar", root.is_registrar());
+        fact(
+            "registered",
+            registry_names(&root.get_registry().await?).join(","),
+        );
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("kid", daemon()).await?;
+            let hi: String = p.run(NS, "hi", ()).await?;
+            fact("hi", hi);
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
+async fn spawn_implicit_root(rt: Arc<dyn Runtime>, transport: Transport, bind: bool) -> Result<()> {
+    let mut config = configure("", transport, None)?;
+    let extra = match transport {
+        Transport::Tcp => Address::tcp("127.0.0.1", 0),
+        _ => Address::uds(
+            tractor_driver::runtime_dir()?.to_string_lossy(),
+            "forwarded@conformance.sock",
+        ),
+    };
+    if bind {
+        config.bind_addrs = vec![extra.clone()];
+    }
+    fact("before", current_actor().is_none());
+    tractor_driver::open_nursery(rt, config, |n| async move {
+        let root = current_actor().expect("the nursery runs in an actor");
+        fact("root", &root.uid().name);
+        fact("registrar", root.is_registrar());
+        let addrs = root.accept_addrs();
+        fact("listeners", addrs.len());
+        if bind {
+            let forwarded = match &extra {
+                Address::Tcp { .. } => addrs[1..]
+                    .iter()
+                    .any(|a| matches!(a, Address::Tcp { port, .. } if *port > 0)),
+                _ => addrs.contains(&extra),
+            };
+            fact("forwarded", forwarded);
+        }
+        let p = n.start_actor("kid", daemon()).await?;
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("hi", hi);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await?;
+    fact("after", current_actor().is_none());
+    Ok(())
+}
+
+async fn rpc_callback_exposed(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n
+            .run_in_actor("caller", NS, "call_root", (), ActorOptions::new())
+            .await?;
+        let got: String = p.wait_for_result().await?;
+        fact("result", got);
+        Ok(())
+    })
+    .await
+}
+
+async fn rpc_siblings(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let greet = |other: &str| Other {
+            other: other.to_owned(),
+        };
+        let donny = n
+            .run_in_actor(
+                "donny",
+                NS,
+                "greet_sibling",
+                greet("gretchen"),
+                ActorOptions::new(),
+            )
+            .await?;
+        let gretchen = n
+            .run_in_actor(
+                "gretchen",
+                NS,
+                "greet_sibling",
+                greet("donny"),
+                ActorOptions::new(),
+            )
+            .await?;
+        fact("donny", donny.wait_for_result::<String>().await?);
+        fact("gretchen", gretchen.wait_for_result::<String>().await?);
+        Ok(())
+    })
+    .await
+}
+
+async fn rpc_cancel_actor_ack(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let s = p.open_stream_from(NS, "range", Count { n: 5 }).await?;
+        let mut got = 0;
+        while let Some(v) = s.next::<u32>().await {
+            v?;
+            got += 1;
+        }
+        drop(s);
+        fact("streamed", got);
+        // Through discovery, not the supervisor's portal: a plain cancel
+        // request, which the actor acknowledges.
+        let remote = root
+            .find_actor("streamer")
+            .await?
+            .ok_or_else(|| not_found("streamer"))?;
+        fact("acked", remote.cancel_actor().await?);
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_stop_after_return(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("returner", daemon()).await?;
+        let (ctx, first): (_, i64) = p
+            .open_context(NS, "started_plus_one", Data { data: 1 })
+            .await?;
+        check!(first == 2, "{first}");
+        // A round trip on the same channel: the child's Return is in
+        // before our stream opens.
+        let () = p.run(NS, "do_nothing", ()).await?;
+        match ctx.open_stream().await {
+            // Closing it sends a Stop the finished child ignores.
+            Ok(stream) => {
+                drop(stream);
+                fact("stream", "opened");
+            }
+            Err(e) => fact("stream", describe(&e)),
+        }
+        let r: String = ctx.wait_for_result().await?;
+        fact("result", r);
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("after", hi);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("ctx", daemon()).await?;
+        for (i, open_stream) in [false, true].into_iter().enumerate() {
+            let out: Result<()> = async {
+                let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
+                let _stream = if open_stream {
+                    Some(ctx.open_stream().await?)
+                } else {
+                    None
+                };
+                Err(Error::raise("ValueError", "the opener's block fails"))
+            }
+            .await;
+            let e = out.expect_err("the block raised");
+            fact(&format!("error_stream_{open_stream}"), describe(&e));
+            // Leaving the block cancelled the remote task: its drop guard
+            // ran (this waits for it).
+            let drops: u32 = p.run(NS, "wait_drops", Count { n: i as u32 + 1 }).await?;
+            fact(&format!("remote_ended_stream_{open_stream}"), drops);
+        }
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("blocker", daemon()).await?;
+        for (i, open_stream) in [false, true].into_iter().enumerate() {
+            let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
+            let stream = if open_stream {
+                Some(ctx.open_stream().await?)
+            } else {
+                None
+            };
+            ctx.cancel()?;
+            let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+            fact(&format!("outcome_stream_{open_stream}"), describe(&e));
+            fact(
+                &format!("requested_by_root_stream_{open_stream}"),
+                requested_by(&e, &root),
+            );
+            drop(stream);
+            let drops: u32 = p.run(NS, "wait_drops", Count { n: i as u32 + 1 }).await?;
+            fact(&format!("remote_ended_stream_{open_stream}"), drops);
+        }
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("after", hi);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_cancel_actor_raises(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("blocker", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
+        let remote = root
+            .find_actor("blocker")
+            .await?
+            .ok_or_else(|| not_found("blocker"))?;
+        fact("acked", remote.cancel_actor().await?);
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("outcome", describe(&e));
+        fact("canceller", canceller(&e));
+        // Asking again gives the same error.
+        let again = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("again", describe(&again));
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_cancel_after_return(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        for via_actor in [false, true] {
+            let name = format!("returner-{via_actor}");
+            let p = n.start_actor(&name, daemon()).await?;
+            let (ctx, _): (_, i64) = p
+                .open_context(NS, "started_plus_one", Data { data: 1 })
+                .await?;
+            // A round trip first, as the catalogue's pause: the child's
+            // Return comes before the late cancel.
+            let () = p.run(NS, "do_nothing", ()).await?;
+            if via_actor {
+                let remote = root
+                    .find_actor(&name)
+                    .await?
+                    .ok_or_else(|| not_found(&name))?;
+                fact("acked", remote.cancel_actor().await?);
+            } else {
+                let late = ctx.cancel();
+                fact(
+                    "late_cancel",
+                    late.map_or_else(|e| describe(&e), |()| "accepted".into()),
+                );
+            }
+            let r: String = ctx.wait_for_result().await?;
+            fact(&format!("result_via_actor_{via_actor}"), r);
+            if !via_actor {
+                p.cancel_actor().await?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        for when in ["pre_stream", "post_stream_open", "post_stream_close"] {
+            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+            let mut stream = None;
+            if when != "pre_stream" {
+                let s = ctx.open_stream().await?;
+                s.send(&7i64).await?;
+                let back: i64 = s.receive().await?;
+                check!(back == 7, "{back}");
+                stream = Some(s);
+            }
+            if when == "post_stream_close" {
+                drop(stream.take());
+            }
+            ctx.cancel()?;
+            let outcome = match ctx.wait_for_result::<u32>().await {
+                Ok(count) => format!("returned:{count}"),
+                Err(e) if requested_by(&e, &root) => "cancelled_by_root".into(),
+                Err(e) => describe(&e),
+            };
+            fact(&format!("outcome_{when}"), outcome);
+            let reopen = ctx.open_stream().await;
+            fact(&format!("reopen_{when}"), reopen.is_err());
+            drop(stream);
+            // The channel is still up.
+            let hi: String = p.run(NS, "hi", ()).await?;
+            check!(hi == "hi from echoer", "{hi}");
+        }
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        // The echo ends only when our side of the stream does: waiting for
+        // its result can only time out.
+        let timeout = root.sleep(Duration::from_millis(100));
+        match race(ctx.wait_for_result::<u32>(), timeout).await {
+            Either::Left(r) => {
+                return Err(Error::raise(
+                    "AssertionError",
+                    format!("the echo ended by itself: {r:?}"),
+                ));
+            }
+            Either::Right(()) => fact("timed_out", true),
+        }
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<u32>().await.expect_err("cancelled");
+        fact("outcome", describe(&e));
+        fact("requested_by_root", requested_by(&e, &root));
+        drop(stream);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let seen = Cell::new(false);
+        let iterate = async {
+            let mut got = Vec::new();
+            let end = loop {
+                match stream.next::<String>().await {
+                    Some(Ok(v)) => {
+                        got.push(v);
+                        seen.set(true);
+                    }
+                    Some(Err(e)) => break Some(e),
+                    None => break None,
+                }
+            };
+            (got, end)
+        };
+        let cancel = async {
+            stream.send("yo").await?;
+            when(|| seen.get()).await;
+            ctx.cancel()
+        };
+        let ((got, end), cancelled) = join2(iterate, cancel).await;
+        cancelled?;
+        fact("received", got.join(","));
+        // The cancelled echo closed its side as it went: the iteration
+        // ends, and the cancellation is the context's outcome.
+        fact("end", end.map_or_else(|| "eoc".into(), |e| describe(&e)));
+        let e = ctx.wait_for_result::<u32>().await.expect_err("cancelled");
+        fact("outcome", describe(&e));
+        fact("requested_by_root", requested_by(&e, &root));
+        drop(stream);
+        // The child's finally ran; the channel is still up.
+        let drops: u32 = p.run(NS, "wait_drops", Count { n: 1 }).await?;
+        fact("remote_ended", drops);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("selfish", daemon()).await?;
+        let e = match p.open_context::<()>(NS, "self_cancel", ()).await {
+            Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("cancelled"),
+            Err(e) => e,
+        };
+        fact("error", describe(&e));
+        fact("canceller", canceller(&e));
+        if let Some(r) = e.remote() {
+            fact("tb_says_itself", r.tb_str().contains("itself"));
+        }
+        let refused: bool = p.run(NS, "self_cancel_refused", ()).await?;
+        fact("open_stream_refused", refused);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn ctx_unserializable_started(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("encoder", daemon()).await?;
+        let e = match p.open_context::<()>(NS, "unserializable_started", ()).await {
+            Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("fails"),
+            Err(e) => e,
+        };
+        fact("error", describe(&e));
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn stream_reqresp(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("server", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "reqresp", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut yos = 0;
+        // The child's feed runs by itself...
+        while stream.receive::<String>().await? != "yo" {}
+        yos += 1;
+        // ...and answers requests on the same stream meanwhile.
+        let mut pongs = 0;
+        for _ in 0..3 {
+            stream.send("ping").await?;
+            loop {
+                match stream.receive::<String>().await?.as_str() {
+                    "pong" => break,
+                    "yo" => yos += 1,
+                    other => return Err(Error::raise("ValueError", other.to_owned())),
+                }
+            }
+            pongs += 1;
+        }
+        drop(stream);
+        let answered: u32 = ctx.wait_for_result().await?;
+        fact("pongs", pongs);
+        fact("answered", answered);
+        fact("saw_yo", yos > 0);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let s = p.open_stream_from(NS, "range", Count { n: 11 }).await?;
+        let got = RefCell::new(Vec::new());
+        let mut restarts = 0;
+        loop {
+            // A consumer cancelled after each even value, then started
+            // again on the same stream.
+            let cancel_me = Cell::new(false);
+            let consumer = async {
+                while let Some(v) = s.next::<u32>().await {
+                    let v = v?;
+                    got.borrow_mut().push(v);
+                    if v % 2 == 0 {
+                        cancel_me.set(true);
+                        yield_now().await;
+                    }
+                }
+                Ok::<(), Error>(())
+            };
+            match race(consumer, when(|| cancel_me.get())).await {
+                Either::Left(r) => {
+                    r?;
+                    break;
+                }
+                Either::Right(()) => restarts += 1,
+            }
+        }
+        fact("received", format!("{:?}", got.into_inner()));
+        fact("restarts", restarts);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn stream_infinite_timeout(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let s = p.open_stream_from(NS, "count_forever", ()).await?;
+        let consume = async {
+            while let Some(v) = s.next::<u64>().await {
+                v?;
+            }
+            Ok::<(), Error>(())
+        };
+        match race(consume, root.sleep(Duration::from_millis(100))).await {
+            Either::Left(r) => {
+                return Err(Error::raise(
+                    "AssertionError",
+                    format!("an endless stream ended: {r:?}"),
+                ));
+            }
+            Either::Right(()) => fact("timed_out", true),
+        }
+        drop(s);
+        n.cancel().await;
+        fact("cancelled", true);
+        Ok(())
+    })
+    .await
+}
+
+async fn stream_ctx_plus_legacy_kbi(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("both", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let echo = ctx.open_stream().await?;
+        let legacy = p.open_stream_from(NS, "count_forever", ()).await?;
+        echo.send(&7i64).await?;
+        let back: i64 = echo.receive().await?;
+        let first: u64 = legacy.receive().await?;
+        fact("echoed", back);
+        fact("legacy_first", first);
+        Err(interrupted())
+    })
+    .await
+}
+
+async fn cancel_kbi_in_nursery(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("idle", daemon()).await?;
+        let () = p.run(NS, "do_nothing", ()).await?;
+        fact("ready", true);
+        Err(interrupted())
+    })
+    .await
+}
+
+async fn cancel_cluster_kbi(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        for i in 0..2 {
+            n.run_in_actor(
+                &format!("worker-{i}"),
+                NS,
+                "sleep_forever",
+                (),
+                ActorOptions::new(),
+            )
+            .await?;
+        }
+        root.wait_for_actor("worker-1").await?;
+        fact("ready", true);
+        Err(interrupted())
+    })
+    .await
+}
+
+async fn cancel_sigint_from_child_task(root: ActorHandle) -> Result<()> {
+    let spawner = root.clone();
+    root.spawn(async move {
+        let _ = spawner
+            .open_nursery(|n| async move {
+                for i in 0..3 {
+                    n.run_in_actor(
+                        &format!("sleeper-{i}"),
+                        NS,
+                        "sleep_forever",
+                        (),
+                        ActorOptions::new(),
+                    )
+                    .await?;
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await;
+    });
+    root.wait_for_actor("sleeper-2").await?;
+    fact("ready", true);
+    nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT)
+        .map_err(|e| Error::raise("OSError", e.to_string()))?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn cancel_daemon_fails(root: ActorHandle) -> Result<()> {
+    for quick in [false, true] {
+        let out = root
+            .open_nursery(|n| async move {
+                let mut daemons = Vec::new();
+                for i in 0..3 {
+                    daemons.push(n.start_actor(&format!("daemon-{i}"), daemon()).await?);
+                }
+                let func = if quick { "do_nothing" } else { "sleep_forever" };
+                let mut one_shots = Vec::new();
+                for i in 0..3 {
+                    let name = format!("one-shot-{i}");
+                    one_shots.push(
+                        n.run_in_actor(&name, NS, func, (), ActorOptions::new())
+                            .await?,
+                    );
+                }
+                if quick {
+                    for o in &one_shots {
+                        o.wait_for_result::<()>().await?;
+                    }
+                }
+                let raise = Raise {
+                    type_name: "AssertionError".into(),
+                    message: "a daemon's call fails".into(),
+                };
+                daemons[0].run::<()>(NS, "raise", raise).await?;
+                Ok(())
+            })
+            .await;
+        let e = out.expect_err("the daemon's call failed");
+        fact(&format!("quick_{quick}"), describe(&e));
+    }
+    Ok(())
+}
+
+async fn cancel_delayed_ria(root: ActorHandle) -> Result<()> {
+    let out = root
+        .open_nursery(|n| async move {
+            for i in 0..3 {
+                let p = n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+                let () = p.run(NS, "do_nothing", ()).await?;
+            }
+            for i in 0..3 {
+                n.run_in_actor(
+                    &format!("late-{i}"),
+                    NS,
+                    "raise_after",
+                    Delay { ms: 100 },
+                    ActorOptions::new(),
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("the one-shots fail");
+    let errors = e.errors();
+    fact("count", errors.len());
+    let all: Vec<String> = errors.iter().map(describe).collect();
+    fact("members", all.join(";"));
+    Ok(())
+}
+
+async fn cancel_graceful_before_hard_reap(root: ActorHandle) -> Result<()> {
+    let body_done = Cell::new(false);
+    let flag = &body_done;
+    let spawner = root.clone();
+    let nursery = root.open_nursery(move |n| async move {
+        let p = n.start_actor("daemon", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "guard_ctx", ()).await?;
+        // Keep the daemon's function running past the body.
+        spawner.spawn(async move {
+            let _ = ctx.wait_for_result::<()>().await;
+        });
+        flag.set(true);
+        Ok(())
+    });
+    // A sibling task raises a KeyboardInterrupt once the nursery waits for
+    // its daemon.
+    match race(nursery, when(|| body_done.get())).await {
+        Either::Left(r) => {
+            r?;
+            Err(Error::raise(
+                "AssertionError",
+                "the nursery ended with its daemon running",
+            ))
+        }
+        Either::Right(()) => Err(interrupted()),
+    }
+}
+
+async fn cancel_midstream(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("aggregator", daemon()).await?;
+        let mut cut = Vec::new();
+        for k in [0usize, 1, 10, 500] {
+            let s = p
+                .open_stream_from(NS, "aggregate", Count { n: 1000 })
+                .await?;
+            let mut got = Vec::new();
+            while got.len() < k {
+                match s.next::<u32>().await {
+                    Some(v) => got.push(v?),
+                    None => break,
+                }
+            }
+            check!(
+                got == (0..k as u32).collect::<Vec<_>>(),
+                "got {} items out of order",
+                got.len()
+            );
+            // Cancelled mid-stream; the aggregator lives on.
+            drop(s);
+            let hi: String = p.run(NS, "hi", ()).await?;
+            check!(hi == "hi from aggregator", "{hi}");
+            cut.push(got.len());
+        }
+        fact("cut_after", format!("{cut:?}"));
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn err_boxed_from_daemons(root: ActorHandle) -> Result<()> {
+    let out = root
+        .open_nursery(|n| async move {
+            for i in 0..3 {
+                n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+            }
+            asserters(&n, 1, false).await
+        })
+        .await;
+    fact("error", describe(&out.expect_err("the one-shot fails")));
+    Ok(())
+}
+
+async fn err_multierror_during_spawn(root: ActorHandle) -> Result<()> {
+    for delay in [0u64, 200] {
+        let out = root
+            .open_nursery(|n| async move {
+                for i in 0..25 {
+                    n.run_in_actor(
+                        &format!("asserter-{i}"),
+                        NS,
+                        "raise_after",
+                        Delay { ms: delay },
+                        ActorOptions::new(),
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+            .await;
+        let e = out.expect_err("the one-shots fail");
+        let errors = e.errors();
+        let all_asserts = errors
+            .iter()
+            .all(|e| describe(e) == "remote:AssertionError:AssertionError");
+        fact(&format!("count_{delay}"), errors.len());
+        fact(&format!("all_assertions_{delay}"), all_asserts);
+    }
+    Ok(())
+}
+
+async fn err_unregistered(root: ActorHandle) -> Result<()> {
+    let out = root
+        .open_nursery(|n| async move {
+            n.run_in_actor("raiser", NS, "raise_unregistered", (), ActorOptions::new())
+                .await?;
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("the child fails");
+    let r = e
+        .remote()
+        .ok_or_else(|| Error::raise("AssertionError", format!("not remote: {e}")))?;
+    fact("boxed_type", r.boxed_type());
+    fact("src_type", r.src_type());
+    fact("message", r.text());
+    fact("tb_str", !r.tb_str().is_empty());
+    fact(
+        "header",
+        e.to_string().lines().next().unwrap_or_default().to_owned(),
+    );
+    Ok(())
+}
+
+async fn disc_duplicate_name(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let a = n.start_actor("doggy", daemon()).await?;
+        let b = n.start_actor("doggy", daemon()).await?;
+        check!(a.peer().uuid != b.peer().uuid, "two actors, one uuid");
+        let found = root.wait_for_actor("doggy").await?;
+        fact("found", &found.peer().name);
+        fact(
+            "one_of_them",
+            found.peer().uuid == a.peer().uuid || found.peer().uuid == b.peer().uuid,
+        );
+        let count = |reg: &std::collections::BTreeMap<String, Vec<Address>>| {
+            reg.keys().filter(|k| k.starts_with("doggy.")).count()
+        };
+        // A child registers once it listens, after its parent's spawn
+        // returned: both entries, under their own uids, in time.
+        while count(&root.get_registry().await?) < 2 {
+            root.sleep(Duration::from_millis(5)).await;
+        }
+        fact("registered", count(&root.get_registry().await?));
+        drop(found);
+        n.cancel().await;
+        fact("after_cancel", count(&root.get_registry().await?));
+        Ok(())
+    })
+    .await
+}
+
+async fn disc_registry_dump(root: ActorHandle) -> Result<()> {
+    let reg = root.get_registry().await?;
+    let own = format!("{}.{}", root.uid().name, root.uid().uuid);
+    fact("root_listed", reg.contains_key(&own));
+    fact(
+        "keys_split",
+        reg.keys().all(|k| {
+            k.rsplit_once('.')
+                .is_some_and(|(n, u)| !n.is_empty() && u.len() == 36)
+        }),
+    );
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("lister", daemon()).await?;
+        let listed: bool = p.run(NS, "registry_has_me", ()).await?;
+        fact("child_listed", listed);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn disc_unregister_on_cancel(root: ActorHandle, streaming: bool) -> Result<()> {
+    let before = registry_names(&root.get_registry().await?);
+    fact("before", before.join(","));
+    let inner = root.clone();
+    let out = root
+        .open_nursery(|n| async move {
+            let root = inner;
+            let mut streams = Vec::new();
+            for i in 0..3 {
+                let p = n.start_actor(&format!("sub-{i}"), daemon()).await?;
+                if streaming {
+                    streams.push(p.open_stream_from(NS, "count_forever", ()).await?);
+                }
+            }
+            for i in 0..3 {
+                root.wait_for_actor(&format!("sub-{i}")).await?;
+            }
+            fact(
+                "during",
+                registry_names(&root.get_registry().await?).join(","),
+            );
+            for s in &streams {
+                for _ in 0..10 {
+                    s.receive::<u64>().await?;
+                }
+            }
+            // Close the streams explicitly, then a KeyboardInterrupt.
+            drop(streams);
+            Err::<(), _>(interrupted())
+        })
+        .await;
+    fact("error", describe(&out.expect_err("interrupted")));
+    fact(
+        "after",
+        registry_names(&root.get_registry().await?).join(","),
+    );
+    Ok(())
+}
+
+async fn disc_unregister_on_sigint(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        for i in 0..3 {
+            n.start_actor(&format!("sub-{i}"), daemon()).await?;
+        }
+        for i in 0..3 {
+            root.wait_for_actor(&format!("sub-{i}")).await?;
+        }
+        fact(
+            "during",
+            registry_names(&root.get_registry().await?).join(","),
+        );
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT)
+            .map_err(|e| Error::raise("OSError", e.to_string()))?;
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn disc_child_finds_root(root: ActorHandle) -> Result<()> {
+    fact("root_is_registrar", root.is_registrar());
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n
+            .run_in_actor("child", NS, "find_root", (), ActorOptions::new())
+            .await?;
+        let (name, uuid): (String, String) = p.wait_for_result().await?;
+        fact("found", name);
+        fact("same_uid", uuid == root.uid().uuid);
+        Ok(())
+    })
+    .await
+}
+
+async fn disc_non_registrar_binds(root: ActorHandle) -> Result<()> {
+    let addrs = root.accept_addrs();
+    let reg = root.registry_addrs();
+    fact("registrar", root.is_registrar());
+    fact("listeners", addrs.len());
+    let (addr, reg) = (&addrs[0], &reg[0]);
+    fact("transport", addr.transport());
+    fact("not_the_registry", addr != reg);
+    match (addr, reg) {
+        (Address::Tcp { host, port }, Address::Tcp { host: rhost, .. }) => {
+            fact("same_bindspace", host == rhost);
+            fact("port_set", *port > 0);
+        }
+        (Address::Uds { dir, file }, Address::Uds { dir: rdir, .. }) => {
+            fact("same_bindspace", dir == rdir);
+            fact("file", file);
+        }
+        _ => fact("same_bindspace", false),
+    }
+    Ok(())
+}
+
+async fn disc_cancel_remote_registrar(root: ActorHandle) -> Result<()> {
+    let reg = root.registry_addrs()[0].clone();
+    let p = root.portal_at(&reg).await?;
+    fact("peer", &p.peer().name);
+    fact("acked", p.cancel_actor().await?);
+    drop(p);
+    // Once its runtime is gone, connecting to it fails. (While it winds
+    // down, a call may still connect and then fail otherwise.)
+    loop {
+        match root.get_registry().await {
+            Err(e) if matches!(e.kind(), ErrorKind::Connect { .. }) => break,
+            _ => root.sleep(Duration::from_millis(5)).await,
+        }
+    }
+    fact("after", true);
+    Ok(())
+}
+
+async fn cancel_oob_bg_opener(root: ActorHandle) -> Result<()> {
+    fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        for actor_only in [false, true] {
+            let name = format!("oob-{actor_only}");
+            let p = n.start_actor(&name, daemon()).await?;
+            let slot = Arc::new(std::sync::Mutex::new(None::<Context>));
+            let outcome = Arc::new(std::sync::Mutex::new(None::<String>));
+            // The context is entered in a background task, which blocks.
+            let (bg_slot, bg_outcome, me) = (slot.clone(), outcome.clone(), root.clone());
+            root.spawn(async move {
+                let got = match p.open_context::<()>(NS, "block_forever", ()).await {
+                    Ok((ctx, ())) => {
+                        *lock(&bg_slot) = Some(ctx.clone());
+                        match ctx.wait_for_result::<()>().await {
+                            Ok(()) => "returned".into(),
+                            Err(e) if requested_by(&e, &me) => "cancelled_by_root".into(),
+                            Err(e) => format!("{}:{}", describe(&e), canceller(&e)),
+                        }
+                    }
+                    Err(e) => describe(&e),
+                };
+                *lock(&bg_outcome) = Some(got);
+            });
+            until(&root, || lock(&slot).is_some()).await;
+            // The parent task cancels, out of band.
+            if !actor_only {
+                let ctx = lock(&slot).clone();
+                ctx.map(|c| c.cancel()).transpose()?;
+            }
+            let remote = root
+                .find_actor(&name)
+                .await?
+                .ok_or_else(|| not_found(&name))?;
+            fact(
+                &format!("acked_actor_only_{actor_only}"),
+                remote.cancel_actor().await?,
+            );
+            until(&root, || lock(&outcome).is_some()).await;
+            let got = lock(&outcome).take().unwrap_or_default();
+            fact(&format!("outcome_actor_only_{actor_only}"), got);
+            lock(&slot).take();
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn cancel_peer_canceller(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let sleeper = n.start_actor("sleeper", daemon()).await?;
+        let caller = n.start_actor("just_caller", daemon()).await?;
+        let canceller_p = n.start_actor("canceller", daemon()).await?;
+        let (sleeper_ctx, ()) = sleeper.open_context(NS, "block_tracked", ()).await?;
+        let peer = Other {
+            other: "sleeper".into(),
+        };
+        let (caller_ctx, ()) = caller.open_context(NS, "feed_peer", peer).await?;
+        // A third actor cancels the sleeper.
+        let peer = Other {
+            other: "sleeper".into(),
+        };
+        let acked: bool = canceller_p.run(NS, "cancel_peer", peer).await?;
+        fact("acked", acked);
+        let e = sleeper_ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("cancelled");
+        fact("sleeper_outcome", describe(&e));
+        fact("sleeper_canceller", canceller(&e));
+        fact("requested_by_root", requested_by(&e, &root));
+        // The sibling streaming into the sleeper saw the same canceller.
+        let seen: String = caller_ctx.wait_for_result().await?;
+        fact("caller_saw", seen);
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn cancel_peer_spawned_service(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        n.start_actor("spawn_server", daemon()).await?;
+        let client = n.start_actor("client", daemon()).await?;
+        let request = Spawn {
+            server: "spawn_server".into(),
+            name: "little_bro".into(),
+        };
+        let (client_ctx, spawned): (_, String) = client.open_context(NS, "client", request).await?;
+        fact("spawned", &spawned);
+        // The root finds the grandchild by name and talks to it too.
+        let bro = root
+            .find_actor(&spawned)
+            .await?
+            .ok_or_else(|| not_found(&spawned))?;
+        let (echo, ()) = bro.open_context(NS, "echo", ()).await?;
+        let items = echo.open_stream().await?;
+        for i in 0..10i64 {
+            items.send(&i).await?;
+            let back: i64 = items.receive().await?;
+            check!(back == i, "{back} for {i}");
+        }
+        drop(items);
+        fact("root_echoed", echo.wait_for_result::<u32>().await?);
+        drop((echo, bro));
+        client_ctx.cancel()?;
+        let e = client_ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("cancelled");
+        fact("client_cancelled_by_root", requested_by(&e, &root));
+        // The client's request went with it, and the server's spawn with
+        // that: the grandchild is reaped and unregistered.
+        while root.query_actor(&spawned).await?.is_some() {
+            root.sleep(Duration::from_millis(5)).await;
+        }
+        fact("spawned_gone", true);
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn registrar_daemon(root: ActorHandle) -> Result<()> {
+    fact("registrar", root.is_registrar());
+    // Where the tree's other roots find it (a port 0 got a real one).
+    match &root.registry_addrs()[0] {
+        Address::Tcp { port, .. } => fact("registry", port),
+        Address::Uds { file, .. } => fact("registry", file),
+    }
+    fact("ready", true);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn registry_probe(root: ActorHandle) -> Result<()> {
+    fact("registrar", root.is_registrar());
+    fact(
+        "registered",
+        registry_names(&root.get_registry().await?).join(","),
+    );
+    Ok(())
+}
+
+async fn tpt_uds_example(root: ActorHandle) -> Result<()> {
+    let dir = tractor_driver::runtime_dir()?
+        .to_string_lossy()
+        .into_owned();
+    let reg = root.registry_addrs();
+    fact(
+        "registry",
+        match &reg[0] {
+            Address::Uds { dir: d, file } if *d == dir => file.clone(),
+            other => other.to_string(),
+        },
+    );
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("kid", daemon()).await?;
+        let pid: u32 = p.run(NS, "pid", ()).await?;
+        let addrs: Vec<Address> = p.run(NS, "accept_addrs", ()).await?;
+        fact("child_listeners", addrs.len());
+        let expected = format!("kid@{pid}.sock");
+        fact(
+            "child_addr_ok",
+            matches!(&addrs[0], Address::Uds { dir: d, file } if *d == dir && *file == expected),
+        );
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn tpt_handshake_garbage(root: ActorHandle) -> Result<()> {
+    let addr = root.accept_addrs()[0].clone();
+    let outcome = Arc::new(std::sync::Mutex::new(None));
+    let out = outcome.clone();
+    std::thread::spawn(move || {
+        let got = send_garbage(&addr);
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(got);
+    });
+    until(&root, || {
+        outcome.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    })
+    .await;
+    let got = outcome
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    fact("garbage", got);
+    // The root still serves.
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("kid", daemon()).await?;
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("after", hi);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Connects to `addr`, sends a frame no decoder accepts (an empty body)
+/// instead of a handshake, and reads until the peer closes: `closed`, or
+/// why not.
+fn send_garbage(addr: &Address) -> String {
+    use std::io::{Read, Write};
+    fn talk(mut s: impl Read + Write) -> std::io::Result<()> {
+        s.write_all(&[0, 0, 0, 0])?;
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink)?;
+        Ok(())
+    }
+    let limit = Some(Duration::from_secs(30));
+    let r = match addr {
+        Address::Tcp { host, port } => std::net::TcpStream::connect((host.as_str(), *port))
+            .and_then(|s| {
+                s.set_read_timeout(limit)?;
+                talk(s)
+            }),
+        Address::Uds { dir, file } => std::os::unix::net::UnixStream::connect(
+            std::path::Path::new(dir).join(file),
+        )
+        .and_then(|s| {
+            s.set_read_timeout(limit)?;
+            talk(s)
+        }),
+    };
+    match r {
+        Ok(()) => "closed".into(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "closed".into(),
+        Err(e) => format!("not closed: {e}"),
+    }
+}
+
+async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "stream_until_done", ()).await?;
+        let stream = ctx.open_stream().await?;
+        // 22 subscribers, each its own task. All subscribe before any
+        // reads: a subscriber sees the items that arrive after it joined.
+        let counts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::new(AtomicU32::new(0));
+        let subs = (0..22)
+            .map(|_| stream.subscribe())
+            .collect::<Result<Vec<_>>>()?;
+        for sub in subs {
+            let (counts, seen) = (counts.clone(), seen.clone());
+            me().spawn(async move {
+                let mut count = 0u64;
+                let mut end = "eoc".to_owned();
+                while let Some(v) = sub.next::<u64>().await {
+                    match v {
+                        Ok(v) if v == count => count += 1,
+                        Ok(v) => {
+                            end = format!("out of order: {v} at {count}");
+                            break;
+                        }
+                        Err(e) => {
+                            end = describe(&e);
+                            break;
+                        }
+                    }
+                    seen.fetch_max(count as u32, Ordering::SeqCst);
+                }
+                counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((count, end));
+            });
+        }
+        let me = me();
+        until(&me, || seen.load(Ordering::SeqCst) >= 20).await;
+        stream.send("done").await?;
+        // Every subscriber reads to the end of the stream before the
+        // result is read (reading it drops any item still unread).
+        until(&me, || {
+            counts.lock().unwrap_or_else(|e| e.into_inner()).len() == 22
+        })
+        .await;
+        let sent: u64 = ctx.wait_for_result().await?;
+        let counts = counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        fact("subscribers", counts.len());
+        fact("all_got_all", counts.iter().all(|(c, _)| *c == sent));
+        fact("all_ended_eoc", counts.iter().all(|(_, e)| e == "eoc"));
+        drop(stream);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        const N: i64 = 1000;
+        let mut readers: Vec<Boxed<'_, Result<bool>>> = Vec::new();
+        for _ in 0..10 {
+            let sub = stream.subscribe()?;
+            readers.push(Box::pin(async move {
+                for i in 0..N {
+                    if sub.receive::<i64>().await? != i {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }));
+        }
+        // The stream itself reads as one more subscriber.
+        let own = &stream;
+        readers.push(Box::pin(async move {
+            for i in 0..N {
+                if own.receive::<i64>().await? != i {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }));
+        let send = async {
+            for i in 0..N {
+                stream.send(&i).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (sent, read) = join2(send, join_all(readers)).await;
+        sent?;
+        let read: Result<Vec<bool>> = read.into_iter().collect();
+        let read = read?;
+        fact("readers", read.len());
+        fact("all_in_order", read.iter().all(|ok| *ok));
+        drop(stream);
+        let echoed: u32 = ctx.wait_for_result().await?;
+        fact("echoed", echoed);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("ticker", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "ticks", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subs = (0..3)
+            .map(|_| stream.subscribe())
+            .collect::<Result<Vec<_>>>()?;
+        for sub in subs {
+            let results = results.clone();
+            me().spawn(async move {
+                let mut got = Vec::new();
+                let mut clean = true;
+                while let Some(v) = sub.next::<u32>().await {
+                    match v {
+                        Ok(v) => got.push(v),
+                        Err(_) => {
+                            clean = false;
+                            break;
+                        }
+                    }
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((got, clean));
+            });
+        }
+        stream.send("go").await?;
+        let me = me();
+        until(&me, || {
+            results.lock().unwrap_or_else(|e| e.into_inner()).len() == 3
+        })
+        .await;
+        let results = results.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        fact(
+            "all_got_ticks",
+            results.iter().all(|(got, _)| *got == [0, 1, 2, 3, 4]),
+        );
+        fact("all_ended_cleanly", results.iter().all(|(_, clean)| *clean));
+        drop(stream);
+        ctx.wait_for_result::<()>().await?;
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let sub = stream.subscribe()?;
+        sub.close();
+        let again = sub.subscribe().map(|_| ()).map_err(|e| describe(&e));
+        fact(
+            "subscribe",
+            again.err().unwrap_or_else(|| "accepted".into()),
+        );
+        let recv = sub.receive::<i64>().await.map_err(|e| describe(&e));
+        fact("receive", recv.err().unwrap_or_else(|| "received".into()));
+        sub.close();
+        // The stream itself is unaffected.
+        stream.send(&3i64).await?;
+        fact("stream", stream.receive::<i64>().await?);
+        drop(stream);
+        ctx.wait_for_result::<u32>().await?;
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Items echoed in the lag scenarios: 100 more than a broadcast window
+/// holds, so that a reader who waits for the end falls out of it.
+const LAG_ITEMS: i64 = tractor_driver::DEFAULT_BROADCAST_CAPACITY as i64 + 100;
+
+async fn bcast_lag(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        for slow_opener in [false, true] {
+            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+            let stream = ctx.open_stream().await?;
+            let sub = stream.subscribe()?;
+            let read_fast = async {
+                for i in 0..LAG_ITEMS {
+                    let v: i64 = if slow_opener {
+                        sub.receive().await?
+                    } else {
+                        stream.receive().await?
+                    };
+                    check!(v == i, "{v} at {i}");
+                }
+                Ok::<(), Error>(())
+            };
+            let send = async {
+                for i in 0..LAG_ITEMS {
+                    stream.send(&i).await?;
+                }
+                Ok::<(), Error>(())
+            };
+            let (sent, read) = join2(send, read_fast).await;
+            sent?;
+            read?;
+            // The slow side never read: it fell out of the window.
+            let first = if slow_opener {
+                stream.receive::<i64>().await
+            } else {
+                sub.receive::<i64>().await
+            };
+            let lag = first.map_err(|e| e.to_string()).err().unwrap_or_default();
+            let next = if slow_opener {
+                stream.receive::<i64>().await?
+            } else {
+                sub.receive::<i64>().await?
+            };
+            let side = if slow_opener { "opener" } else { "subscriber" };
+            fact(&format!("lag_{side}"), lag);
+            fact(&format!("resumes_at_{side}"), next);
+            drop(sub);
+            drop(stream);
+            ctx.wait_for_result::<u32>().await?;
+        }
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let slow = stream.subscribe()?.raise_on_lag(false);
+        let send = async {
+            for i in 0..LAG_ITEMS {
+                stream.send(&i).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let fast = async {
+            for i in 0..LAG_ITEMS {
+                let v: i64 = stream.receive().await?;
+                check!(v == i, "{v} at {i}");
+            }
+            Ok::<(), Error>(())
+        };
+        let (sent, read) = join2(send, fast).await;
+        sent?;
+        read?;
+        // No Lagged: the slow subscriber reads on from the oldest item held.
+        fact("slow_first", slow.receive::<i64>().await?);
+        Err(interrupted())
+    })
+    .await
+}
+
+async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        const N: i64 = 1000;
+        let sub = stream.subscribe()?;
+        let taken = Cell::new(0);
+        let fast = async {
+            loop {
+                sub.receive::<i64>().await?;
+                taken.set(taken.get() + 1);
+                yield_now().await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), Error>(())
+        };
+        // The fast subscriber is cancelled after 20 items.
+        let fast = async {
+            match race(fast, when(|| taken.get() >= 20)).await {
+                Either::Left(r) => r,
+                Either::Right(()) => Ok(()),
+            }
+        };
+        let slow = async {
+            let mut got = Vec::new();
+            for _ in 0..N {
+                got.push(stream.receive::<i64>().await?);
+                yield_now().await;
+            }
+            Ok::<Vec<i64>, Error>(got)
+        };
+        let send = async {
+            for i in 0..N {
+                stream.send(&i).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let ((sent, fast), got) = join2(join2(send, fast), slow).await;
+        sent?;
+        fast?;
+        let got = got?;
+        drop(sub);
+        fact("fast_took", taken.get());
+        fact("slow_got_all", got == (0..N).collect::<Vec<_>>());
+        drop(stream);
+        ctx.wait_for_result::<u32>().await?;
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let sub = stream.subscribe()?;
+        // The subscriber waits for the stream, and is cancelled waiting.
+        let polled = Cell::new(false);
+        let first = async {
+            polled.set(true);
+            sub.receive::<i64>().await
+        };
+        match race(first, when(|| polled.get())).await {
+            Either::Left(r) => {
+                return Err(Error::raise(
+                    "AssertionError",
+                    format!("received before anything was sent: {r:?}"),
+                ));
+            }
+            Either::Right(()) => fact("cancelled_waiting", true),
+        }
+        stream.send(&5i64).await?;
+        // Another receiver gets the value.
+        fact("stream_got", stream.receive::<i64>().await?);
+        fact("sub_got", sub.receive::<i64>().await?);
+        drop(sub);
+        drop(stream);
+        ctx.wait_for_result::<u32>().await?;
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("echoer", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let fast = stream.subscribe()?;
+        let slow = fast.subscribe()?;
+        let send = async {
+            for i in 0..LAG_ITEMS {
+                stream.send(&i).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let read = async {
+            let mut lags = 0;
+            for i in 0..LAG_ITEMS {
+                match fast.receive::<i64>().await {
+                    Ok(v) => check!(v == i, "{v} at {i}"),
+                    Err(e) if matches!(e.kind(), ErrorKind::Lagged(_)) => lags += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<u32, Error>(lags)
+        };
+        let (sent, lags) = join2(send, read).await;
+        sent?;
+        fact("fast_lags", lags?);
+        // The slow subscriber lags once, then reads the window: the last
+        // DEFAULT_BROADCAST_CAPACITY items, in order.
+        let lag = slow.receive::<i64>().await.err().map(|e| e.to_string());
+        fact("slow_lag", lag.unwrap_or_default());
+        let mut window = Vec::new();
+        for _ in 0..tractor_driver::DEFAULT_BROADCAST_CAPACITY {
+            window.push(slow.receive::<i64>().await?);
+        }
+        fact(
+            "slow_window",
+            window
+                == (LAG_ITEMS - tractor_driver::DEFAULT_BROADCAST_CAPACITY as i64..LAG_ITEMS)
+                    .collect::<Vec<_>>(),
+        );
+        // The stream itself never read either.
+        let original = stream.receive::<i64>().await.err().map(|e| e.to_string());
+        fact("original_lag", original.unwrap_or_default());
+        // The fast one closes (twice: harmless), and is closed after.
+        fast.close();
+        fast.close();
+        let closed = fast.receive::<i64>().await.err().map(|e| describe(&e));
+        fact("fast_after_close", closed.unwrap_or_default());
+        drop((fast, slow));
+        drop(stream);
+        ctx.wait_for_result::<u32>().await?;
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The root's settings for scenario `id`: its own registrar (on a free TCP
+/// port, or in the tree's runtime directory), or the one given.
+fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<Config> {
+    let name = match id {
+        "registrar-daemon" => "registrar",
+        "registry-probe" => "probe",
+        _ => "root",
+    };
+    let mut config = Config::new(name, functions())
+        .transport(transport)
+        .enable_modules([NS]);
+    match registry {
+        Some(r) => config = config.registry_addrs([registry_addr(transport, r)?]),
+        // Each tree its own registrar, on a free port.
+        None if transport == Transport::Tcp => {
+            config = config.registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        }
+        None => {}
+    }
+    match id {
+        "cancel-graceful-before-hard-reap" => {
+            // Only the graceful path can end the daemon in time: a hard
+            // reap would outlast the harness's patience.
+            let never = Duration::from_secs(600);
+            config = config.reap_timeouts(ReapTimeouts {
+                cancel_ack: never,
+                kill_after: never,
+            });
+        }
+        "disc-non-registrar-binds-exact" => {
+            config.bind_addrs = vec![match transport {
+                Transport::Tcp => Address::tcp("127.0.0.1", 0),
+                _ => Address::uds(
+                    tractor_driver::runtime_dir()?.to_string_lossy(),
+                    "exact@conformance.sock",
+                ),
+            }];
+        }
+        "tpt-uds-double-listen" => config.bind_addrs = config.registry_addrs.clone(),
+        "disc-registrar-bind-union" if transport == Transport::Uds => {
+            // A registrar asked to bind its own address once more.
+            let reg = Transport::Uds.default_registry(&tractor_driver::runtime_dir()?);
+            config = config.registry_addrs([reg.clone()]);
+            config.bind_addrs = vec![reg];
+        }
+        _ => {}
+    }
+    Ok(config)
+}
+
+/// A registrar given on the command line: a TCP port on the loopback
+/// interface, or a socket file in the runtime directory.
+fn registry_addr(transport: Transport, spec: &str) -> Result<Address> {
+    Ok(match transport {
+        Transport::Tcp => Address::tcp(
+            "127.0.0.1",
+            spec.parse::<u16>()
+                .map_err(|e| Error::raise("ValueError", format!("port {spec:?}: {e}")))?,
+        ),
+        _ => Address::uds(tractor_driver::runtime_dir()?.to_string_lossy(), spec),
+    })
+}
+
+/// Scenarios about the runtime itself run around the root (or without
+/// one); every other runs as the root's body.
+async fn run(id: &str, transport: Transport, registry: Option<&str>) -> Result<()> {
+    let rt: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
+    let root_only = |_: ActorHandle| async { Ok(()) };
+    match id {
+        "spawn-no-runtime" => {
+            // No actor, so no handle to discover anything with.
+            fact("before", current_actor().is_none());
+            let config = configure(id, transport, registry)?;
+            tractor_driver::open_root_actor(rt, config, |root| async move {
+                fact(
+                    "inside",
+                    current_actor().is_some_and(|a| a.uid() == root.uid()),
+                );
+                Ok(())
+            })
+            .await?;
+            fact("after", current_actor().is_none());
+            Ok(())
+        }
+        "spawn-runtime-vars-reset" => spawn_runtime_vars_reset(rt, transport).await,
+        "spawn-implicit-root" => spawn_implicit_root(rt, transport, false).await,
+        "disc-nursery-forwards-bind" => spawn_implicit_root(rt, transport, true).await,
+        "tpt-proto-mismatch" => {
+            let (enabled, reg) = match transport {
+                Transport::Tcp => (Transport::Uds, Address::tcp("127.0.0.1", 0)),
+                _ => (
+                    Transport::Tcp,
+                    Address::uds(
+                        tractor_driver::runtime_dir()?.to_string_lossy(),
+                        "registry@1616.sock",
+                    ),
+                ),
+            };
+            let config = configure(id, enabled, None)?.registry_addrs([reg]);
+            match tractor_driver::open_root_actor(rt, config, root_only).await {
+                Err(e) => {
+                    fact("error", e.to_string().replace('\n', " "));
+                    Ok(())
+                }
+                Ok(()) => Err(Error::raise(
+                    "AssertionError",
+                    "a root started with a registrar of another transport",
+                )),
+            }
+        }
+        "tpt-uds-double-listen" => {
+            let config = configure(id, transport, registry)?;
+            match tractor_driver::open_root_actor(rt, config, root_only).await {
+                Err(e) => {
+                    fact("error", e.to_string().replace('\n', " "));
+                    Ok(())
+                }
+                Ok(()) => Err(Error::raise(
+                    "AssertionError",
+                    "a second listener bound the registrar's address",
+                )),
+            }
+        }
+        "tpt-rt-dir-secure" => {
+            rt_dir_secure()?;
+            let config = configure(id, transport, registry)?;
+            tractor_driver::open_root_actor(rt, config, root_only).await
+        }
+        "tpt-uds-bindspace-created" => bindspace_created(rt).await,
+        _ => {
+            let config = configure(id, transport, registry)?;
+            tractor_driver::open_root_actor(rt, config, |root| scenario(id, root)).await
+        }
+    }
+}
+
+/// How the runtime directory is chosen: refused when a file is in the
+/// way, made private when it exists, created private when it does not.
+fn rt_dir_secure() -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let base = std::path::PathBuf::from(tree_file("tractor")?);
+    let mode = |p: &std::path::Path| -> Result<String> {
+        Ok(format!(
+            "{:o}",
+            std::fs::metadata(p)?.permissions().mode() & 0o777
+        ))
+    };
+    fact("fresh", !base.exists());
+    std::fs::write(&base, b"not a directory")?;
+    fact("file_refused", tractor_driver::runtime_dir().is_err());
+    fact("file_kept", base.is_file());
+    std::fs::remove_file(&base)?;
+    std::fs::DirBuilder::new().mode(0o755).create(&base)?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755))?;
+    fact("existing_mode", mode(&tractor_driver::runtime_dir()?)?);
+    std::fs::remove_dir(&base)?;
+    fact("created_mode", mode(&tractor_driver::runtime_dir()?)?);
+    Ok(())
+}
+
+/// A Unix-socket registrar in a directory that does not exist yet.
+async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
+    let doggy = tractor_driver::runtime_dir()?.join("doggy");
+    fact("dir_before", doggy.exists());
+    let reg = Address::uds(doggy.to_string_lossy(), "registry@doggy.sock");
+    let config = configure("", Transport::Uds, None)?.registry_addrs([reg.clone()]);
+    let dir = doggy.clone();
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        fact("dir_created", dir.is_dir());
+        fact("registrar", root.is_registrar());
+        fact("bound", root.accept_addrs().contains(&reg));
+        fact("registry", root.registry_addrs() == [reg]);
+        Ok(())
+    })
+    .await?;
+    fact("left_in_dir", std::fs::read_dir(&doggy)?.count());
+    std::fs::remove_dir(&doggy)?;
+    Ok(())
 }
 
 fn main() {
@@ -816,32 +3396,24 @@ fn main() {
             .with_ansi(false)
             .init();
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // A child's command line is the runtime's own, not a scenario's.
+    let args: Vec<String> = if is_root_process() {
+        std::env::args().skip(1).collect()
+    } else {
+        Vec::new()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let code = rt.block_on(async move {
-        let runtime: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
         let id = args.first().cloned().unwrap_or_default();
         let transport = match args.get(1).map(String::as_str) {
             Some("uds") => Transport::Uds,
             _ => Transport::Tcp,
         };
-        let mut config = Config::new("root", functions())
-            .transport(transport)
-            .enable_modules([NS]);
-        if transport == Transport::Tcp {
-            // Each tree its own registrar, on a free port.
-            config = config.registry_addrs([tractor_driver::Address::tcp("127.0.0.1", 0)]);
-        }
-        let out = tractor_driver::open_root_actor(runtime, config, |root| {
-            let id = id.clone();
-            async move { scenario(&id, root).await }
-        })
-        .await;
-        match out {
+        match run(&id, transport, args.get(2).map(String::as_str)).await {
             Ok(()) => {
                 println!("ok");
                 0

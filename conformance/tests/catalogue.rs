@@ -1,0 +1,164 @@
+//! Keeps `scenarios.txt` honest: every tier-1 and tier-2 scenario of
+//! SCENARIOS.md with a prefix this suite is about is listed exactly once,
+//! either with the test of `processes.rs` that runs it or with the reason
+//! it is not run here, and every test it names exists.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The catalogue prefixes of behaviour between real actors.
+const PREFIXES: [&str; 11] = [
+    "spawn-", "rpc-", "ctx-", "stream-", "bcast-", "cancel-", "err-", "fault-", "disc-", "maddr-",
+    "tpt-",
+];
+
+/// The kinds of reason a scenario is not run here (`tag: why`).
+const REASONS: [&str; 5] = ["sim", "python-only", "api", "design", "gap"];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// SCENARIOS.md, read where the protocol tests read the shared vectors:
+/// `../shared` beside the repository, or beside `$TRACTOR_VECTORS_DIR`.
+fn catalogue() -> String {
+    let spec = match std::env::var_os("TRACTOR_VECTORS_DIR") {
+        Some(dir) => PathBuf::from(dir).join("../spec"),
+        None => repo().join("../shared/spec"),
+    };
+    let path = spec.join("SCENARIOS.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: check out the shared specification beside the repository \
+             or set TRACTOR_VECTORS_DIR",
+            path.display()
+        )
+    })
+}
+
+/// The ids of tiers 1 and 2 with one of [`PREFIXES`], in catalogue order.
+fn tier_ids(text: &str) -> Vec<String> {
+    let start = text.find("### Tier 1").expect("a tier 1 section");
+    let end = text.find("### Tier 3").expect("a tier 3 section");
+    let mut ids = Vec::new();
+    for word in text[start..end].split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        let word = word.trim_end_matches('-');
+        if PREFIXES
+            .iter()
+            .any(|p| word.starts_with(p) && word.len() > p.len())
+            && !ids.iter().any(|i| i == word)
+        {
+            ids.push(word.to_owned());
+        }
+    }
+    ids
+}
+
+/// The lines of `scenarios.txt`: `(line number, id, target)`.
+fn listed() -> Vec<(usize, String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(n, l)| {
+            let (id, target) = l
+                .split_once(char::is_whitespace)
+                .unwrap_or_else(|| panic!("scenarios.txt:{}: an id and a target", n + 1));
+            (n + 1, id.to_owned(), target.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Whether `source` defines a `#[test]` function `name`.
+fn has_test(source: &str, name: &str) -> bool {
+    let lines: Vec<&str> = source.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        l.trim_start().starts_with(&format!("fn {name}("))
+            && i > 0
+            && lines[i - 1].trim() == "#[test]"
+    })
+}
+
+#[test]
+fn every_scenario_is_listed_exactly_once() {
+    let ids = tier_ids(&catalogue());
+    assert!(ids.len() > 100, "found only {} ids", ids.len());
+    let mut count: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (line, id, _) in listed() {
+        count.entry(id).or_default().push(line);
+    }
+    let missing: Vec<_> = ids.iter().filter(|id| !count.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "scenarios missing from scenarios.txt: {missing:?}"
+    );
+    let twice: Vec<_> = count.iter().filter(|(_, lines)| lines.len() > 1).collect();
+    assert!(twice.is_empty(), "listed more than once: {twice:?}");
+    let unknown: Vec<_> = count.keys().filter(|id| !ids.contains(id)).collect();
+    assert!(
+        unknown.is_empty(),
+        "ids in scenarios.txt that tiers 1 and 2 of SCENARIOS.md do not list: {unknown:?}"
+    );
+}
+
+#[test]
+fn every_target_is_a_real_test_or_a_reason() {
+    let processes = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/processes.rs"),
+    )
+    .expect("tests/processes.rs");
+    for (line, id, target) in listed() {
+        let at = format!("scenarios.txt:{line} ({id})");
+        if let Some(rest) = target.strip_prefix("processes::") {
+            let name = rest.split_whitespace().next().unwrap_or_default();
+            assert!(
+                has_test(&processes, name),
+                "{at}: no #[test] fn {name} in tests/processes.rs"
+            );
+            continue;
+        }
+        let (tag, why) = target
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{at}: `processes::test` or `tag: reason`, got {target:?}"));
+        assert!(
+            REASONS.contains(&tag),
+            "{at}: unknown reason tag {tag:?} (one of {REASONS:?})"
+        );
+        let why = why.trim();
+        if tag == "sim" {
+            // The simulator's test that covers it, then why not here.
+            let cited = why.split_whitespace().next().unwrap_or_default();
+            let (file, test) = cited
+                .split_once("::")
+                .unwrap_or_else(|| panic!("{at}: sim: cite `file::test` first"));
+            let path = if file.contains('/') {
+                repo().join("protocol").join(file)
+            } else {
+                repo().join("protocol/tests").join(format!("{file}.rs"))
+            };
+            let source = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{at}: {}: {e}", path.display()));
+            assert!(
+                source.contains(&format!("fn {test}(")),
+                "{at}: no fn {test} in {}",
+                path.display()
+            );
+        } else {
+            assert!(why.len() >= 20, "{at}: say precisely why: {why:?}");
+        }
+    }
+}
+
+#[test]
+fn the_parser_finds_known_ids_and_fails_on_a_missing_one() {
+    let text = "### Tier 1\n* **Spawning:** spawn-one, rpc-two,\n  ctx-three\n\
+                * **Other:** msg-skipped, log-skipped\n### Tier 2\n* bcast-four (x)\n### Tier 3\n\
+                * spawn-never";
+    assert_eq!(
+        tier_ids(text),
+        ["spawn-one", "rpc-two", "ctx-three", "bcast-four"]
+    );
+    assert!(has_test("#[test]\nfn a_test() {}", "a_test"));
+    assert!(!has_test("fn helper() {}", "helper"));
+}
