@@ -35,6 +35,11 @@
 //! (`*_in_task_*`) rather than from the root's body, which runs where the
 //! program blocks on it.
 //!
+//! Run it with `RUST_BACKTRACE` unset, as users run programs: with it set,
+//! every error carries a backtrace, and printing the first one costs a
+//! process tens of milliseconds, which the teardown figure would show (the
+//! summary's `rust_backtrace` says which it was).
+//!
 //! The tree runs on Unix sockets with a registrar of its own. Afterwards
 //! the program checks that no process of it is left and no socket file or
 //! scratch directory remains; the summary says so (`"clean"`), and the
@@ -173,6 +178,15 @@ async fn bench_tree(rt: Arc<dyn Runtime>, adapter: &'static str) -> i32 {
         .int("of", figures.len() as u64)
         .bool("all_met", met == figures.len())
         .bool("clean", clean)
+        // With a backtrace asked for, every error prints one: the first
+        // costs tens of milliseconds per process, which teardown shows.
+        .bool(
+            "rust_backtrace",
+            ["RUST_LIB_BACKTRACE", "RUST_BACKTRACE"]
+                .iter()
+                .find_map(std::env::var_os)
+                .is_some_and(|v| v != "0"),
+        )
         .num("elapsed_s", started.elapsed().as_secs_f64(), 1)
         .print();
     if clean { 0 } else { 1 }
