@@ -98,6 +98,18 @@ fn spawn_child_not_root_and_distinct() {
 }
 
 #[test]
+fn spawn_debug_flag_inherited() {
+    passes("spawn-debug-flag-inherited", |r| {
+        assert_eq!(r.fact("root"), "true");
+        assert_eq!(r.fact("child"), "true");
+    });
+    // And off by default.
+    passes("spawn-child-not-root", |r| {
+        assert_eq!(r.fact("child_debug_mode"), "false");
+    });
+}
+
+#[test]
 fn spawn_one_root_in_sub() {
     passes("spawn-one-root-in-sub", |r| {
         assert_eq!(r.fact("error"), "remote:RuntimeError:RuntimeError");
@@ -224,6 +236,16 @@ fn stream_3_level_aggregate() {
 fn cancel_nursery_cancel_daemon() {
     passes("cancel-nursery-cancel-daemon", |r| {
         assert_eq!(r.fact("cancelled"), "true")
+    });
+}
+
+#[test]
+fn cancel_nursery_dropped_mid_flight() {
+    // Not a catalogue id: dropping a nursery's future (a `select!` that
+    // lost) still cancels and reaps its children.
+    passes("cancel-nursery-dropped", |r| {
+        assert_eq!(r.fact("dropped"), "true");
+        assert_eq!(r.fact("reaped"), "2");
     });
 }
 

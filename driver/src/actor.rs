@@ -163,6 +163,12 @@ impl ActorHandle {
         self.shared.settings.loglevel.as_deref()
     }
 
+    /// Whether the multi-process debugger is on for this actor (the tree's
+    /// flag, sent to every child in its spawn spec, or the child's own).
+    pub fn debug_mode(&self) -> bool {
+        self.shared.with(|st, _| st.actor.runtime_vars().debug_mode)
+    }
+
     /// Whether this actor is the registrar of its tree.
     pub fn is_registrar(&self) -> bool {
         self.shared.with(|st, _| st.actor.config().is_registrar)

@@ -69,6 +69,11 @@ fn functions() -> Functions {
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
         .rpc(NS, "cellar_door", |v: Value| async move { Ok(v.value) })
         .rpc(NS, "is_root", |(): ()| async move { Ok(is_root_process()) })
+        .rpc(
+            NS,
+            "debug_mode",
+            |(): ()| async move { Ok(me().debug_mode()) },
+        )
         .rpc(NS, "pid", |(): ()| async move { Ok(std::process::id()) })
         .rpc(NS, "am_registrar", |(): ()| async move {
             Ok(me().is_registrar())
@@ -374,6 +379,8 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                     let r: bool = p.run(NS, "is_root", ()).await?;
                     let pid: u32 = p.run(NS, "pid", ()).await?;
                     let reg: bool = p.run(NS, "am_registrar", ()).await?;
+                    let debug: bool = p.run(NS, "debug_mode", ()).await?;
+                    fact("child_debug_mode", debug);
                     p.cancel_actor().await?;
                     Ok((r, pid, reg))
                 })
@@ -641,6 +648,47 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 Ok(())
             })
             .await
+        }
+        "spawn-debug-flag-inherited" => {
+            fact("root", root.debug_mode());
+            root.open_nursery(|n| async move {
+                let child = n
+                    .run_in_actor("debugged", NS, "debug_mode", (), ActorOptions::new())
+                    .await?;
+                let flag: bool = child.wait_for_result().await?;
+                fact("child", flag);
+                Ok(())
+            })
+            .await
+        }
+        "cancel-nursery-dropped" => {
+            // The nursery's future is dropped while its children run: they
+            // are still cancelled and reaped, before the root goes on.
+            let pids = Arc::new(std::sync::Mutex::new(Vec::<u32>::new()));
+            let seen = pids.clone();
+            let nursery = root.open_nursery(|n| async move {
+                for i in 0..2 {
+                    let p = n.start_actor(&format!("dropped-{i}"), daemon()).await?;
+                    let pid: u32 = p.run(NS, "pid", ()).await?;
+                    seen.lock().expect("pids").push(pid);
+                }
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+            let both = until(&root, || pids.lock().expect("pids").len() == 2);
+            if let Either::Left(out) = race(nursery, both).await {
+                out?;
+                return Err(Error::raise("AssertionError", "the nursery ended"));
+            }
+            fact("dropped", true);
+            let pids = pids.lock().expect("pids").clone();
+            until(&root, || {
+                pids.iter()
+                    .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+            })
+            .await;
+            fact("reaped", pids.len());
+            Ok(())
         }
         "cancel-nursery-cancel-daemon" => {
             // A daemon and a one-shot that never returns: cancelling the
@@ -3228,6 +3276,7 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         None => {}
     }
     match id {
+        "spawn-debug-flag-inherited" => config.debug_mode = true,
         "cancel-graceful-before-hard-reap" => {
             // Only the graceful path can end the daemon in time: a hard
             // reap would outlast the harness's patience.
