@@ -30,11 +30,17 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// inherit it.
 pub const MARKER: &str = "TRACTOR_CONFORMANCE_TREE";
 
+/// The environment variable that picks the conformance program's adapter:
+/// `smol`, or tokio when unset. Children inherit it, unless a scenario
+/// gives a child another (mixed trees).
+pub const ADAPTER: &str = "TRACTOR_CONFORMANCE_ADAPTER";
+
 /// One isolated actor tree.
 #[derive(Debug)]
 pub struct Tree {
     marker: String,
     dir: PathBuf,
+    adapter: Option<String>,
 }
 
 impl Default for Tree {
@@ -55,7 +61,18 @@ impl Tree {
         let marker = format!("{}-{n}-{nanos}", std::process::id());
         let dir = std::env::temp_dir().join(format!("tractor-conf-{marker}"));
         std::fs::create_dir_all(&dir).expect("a runtime directory");
-        Tree { marker, dir }
+        Tree {
+            marker,
+            dir,
+            adapter: None,
+        }
+    }
+
+    /// Runs the tree's programs on this adapter (`tokio` or `smol`):
+    /// [`ADAPTER`] is set for the root, and children inherit it.
+    pub fn adapter(mut self, adapter: &str) -> Self {
+        self.adapter = Some(adapter.to_owned());
+        self
     }
 
     /// The directory where the tree's Unix sockets live.
@@ -65,7 +82,11 @@ impl Tree {
 
     /// Starts `program args…` as the tree's root.
     pub fn spawn(&self, program: &Path, args: &[&str]) -> Running {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        if let Some(a) = &self.adapter {
+            command.env(ADAPTER, a);
+        }
+        let mut child = command
             .args(args)
             .env(MARKER, &self.marker)
             .env("XDG_RUNTIME_DIR", &self.dir)

@@ -1,26 +1,34 @@
-//! Scenarios with real process trees, by catalogue id, on TCP and Unix
-//! sockets. Every run ends with the check that the tree left no process
-//! and no socket file behind.
+//! Scenarios with real process trees, by catalogue id, on both adapters
+//! (tokio and smol) over TCP and Unix sockets. Every run ends with the
+//! check that the tree left no process and no socket file behind.
 
 use std::path::Path;
 
 use tractor_conformance::{Run, Running, Tree};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
-const TRANSPORTS: [&str; 2] = ["tcp", "uds"];
+/// Every scenario runs on each adapter over each transport.
+const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+const CASES: [(&str, &str); 4] = [
+    ("tokio", "tcp"),
+    ("tokio", "uds"),
+    ("smol", "tcp"),
+    ("smol", "uds"),
+];
 
-/// Runs scenario `id` over `transport` and checks the tree is gone.
-fn run(id: &str, transport: &str) -> Run {
-    let tree = Tree::new();
+/// Runs scenario `id` on `adapter` over `transport` and checks the tree
+/// is gone.
+fn run(id: &str, adapter: &str, transport: &str) -> Run {
+    let tree = Tree::new().adapter(adapter);
     let run = tree.run(Path::new(PROGRAM), &[id, transport]);
     tree.assert_clean();
     run
 }
 
-/// Runs a passing scenario on both transports; `check` sees each run.
+/// Runs a passing scenario on both adapters and transports; `check` sees each run.
 fn passes(id: &str, check: impl Fn(&Run)) {
-    for t in TRANSPORTS {
-        let r = run(id, t);
+    for (a, t) in CASES {
+        let r = run(id, a, t);
         r.assert_ok();
         check(&r);
     }
@@ -29,8 +37,8 @@ fn passes(id: &str, check: impl Fn(&Run)) {
 /// Runs a scenario that ends in a KeyboardInterrupt (the root fails with
 /// `Interrupted`) on both transports; `check` sees each run.
 fn interrupted(id: &str, check: impl Fn(&Run)) {
-    for t in TRANSPORTS {
-        let r = run(id, t);
+    for (a, t) in CASES {
+        let r = run(id, a, t);
         assert_eq!(r.code, Some(1), "{r:?}");
         assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
         check(&r);
@@ -39,8 +47,8 @@ fn interrupted(id: &str, check: impl Fn(&Run)) {
 
 /// A tree whose registrar is another root program, a daemon: returns the
 /// tree, the daemon and the registrar argument the tree's roots take.
-fn registrar(transport: &str) -> (Tree, Running, String) {
-    let tree = Tree::new();
+fn registrar(adapter: &str, transport: &str) -> (Tree, Running, String) {
+    let tree = Tree::new().adapter(adapter);
     // Port 0 (the daemon reports the real one) or a socket file.
     let asked = if transport == "tcp" {
         "0"
@@ -63,8 +71,8 @@ fn stop(tree: &Tree, daemon: Running) {
 
 /// Runs a passing scenario against a registrar daemon, on both transports.
 fn passes_with_registrar(id: &str, check: impl Fn(&Run)) {
-    for t in TRANSPORTS {
-        let (tree, daemon, reg) = registrar(t);
+    for (a, t) in CASES {
+        let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &[id, t, &reg]);
         r.assert_ok();
         check(&r);
@@ -260,8 +268,8 @@ fn cancel_some_cancels_all_ria() {
 
 #[test]
 fn cancel_sigint_root() {
-    for t in TRANSPORTS {
-        let r = run("cancel-sigint-root", t);
+    for (a, t) in CASES {
+        let r = run("cancel-sigint-root", a, t);
         assert_eq!(r.code, Some(1), "{r:?}");
         assert_eq!(r.fact("ready"), "true");
         assert_eq!(r.fact("root_error"), "interrupted");
@@ -270,8 +278,8 @@ fn cancel_sigint_root() {
 
 #[test]
 fn cancel_sigint_from_outside() {
-    for t in TRANSPORTS {
-        let tree = Tree::new();
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigint-external", t]);
         root.wait_for_line("ready=true");
         root.signal("INT");
@@ -285,8 +293,8 @@ fn cancel_sigint_from_outside() {
 fn fault_parent_dies_no_orphans() {
     // The root is SIGKILLed with a daemon and a one-shot running: they
     // notice and go (and the kernel's parent-death signal backs that up).
-    for t in TRANSPORTS {
-        let tree = Tree::new();
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["fault-parent-dies", t]);
         root.wait_for_line("ready=true");
         let root_pid = root.pid();
@@ -390,8 +398,8 @@ fn disc_reg_then_unreg_and_find_miss() {
     // Also disc-get-registry-example: on Unix sockets the tree uses the
     // transport's default registrar address; on TCP each tree takes a free
     // port instead, so that trees can run side by side.
-    for t in TRANSPORTS {
-        let r = run("disc-reg-then-unreg", t);
+    for (a, t) in CASES {
+        let r = run("disc-reg-then-unreg", a, t);
         r.assert_ok();
         assert_eq!(r.fact("default_registry"), (t == "uds").to_string());
         assert_eq!(r.fact("missing"), "true");
@@ -403,8 +411,8 @@ fn disc_reg_then_unreg_and_find_miss() {
 
 #[test]
 fn tpt_root_passes_tpt_to_sub() {
-    for t in TRANSPORTS {
-        let r = run("tpt-root-passes-tpt-to-sub", t);
+    for (a, t) in CASES {
+        let r = run("tpt-root-passes-tpt-to-sub", a, t);
         r.assert_ok();
         assert_eq!(r.fact("child_transport"), t);
     }
@@ -968,8 +976,8 @@ fn disc_unregister_on_cancel() {
     });
     // ...and SIGINT, which ends the root: a registrar daemon outlives it
     // and is asked afterwards.
-    for t in TRANSPORTS {
-        let (tree, daemon, reg) = registrar(t);
+    for (a, t) in CASES {
+        let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &["disc-unregister-on-sigint", t, &reg]);
         assert_eq!(r.fact("during"), "registrar,root,sub-0,sub-1,sub-2");
         assert_eq!(r.fact("root_error"), "interrupted");
@@ -1042,8 +1050,8 @@ fn disc_non_registrar_binds_exact() {
 fn disc_cancel_remote_registrar() {
     // Ours differs in one point: the daemon's process ends with its root
     // actor, where Python's process stays up without a runtime.
-    for t in TRANSPORTS {
-        let (tree, daemon, reg) = registrar(t);
+    for (a, t) in CASES {
+        let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(
             Path::new(PROGRAM),
             &["disc-cancel-remote-registrar", t, &reg],
@@ -1072,10 +1080,12 @@ fn disc_registrar_bind_union() {
     // A registrar asked to bind its own Unix-socket address as well: one
     // listener, on the registry address (the other cases are in
     // disc_nursery_forwards_bind).
-    let r = run("disc-registrar-bind-union", "uds");
-    r.assert_ok();
-    assert_eq!(r.fact("listeners"), "1");
-    assert_eq!(r.fact("registry_bound"), "true");
+    for a in ADAPTERS {
+        let r = run("disc-registrar-bind-union", a, "uds");
+        r.assert_ok();
+        assert_eq!(r.fact("listeners"), "1");
+        assert_eq!(r.fact("registry_bound"), "true");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1095,31 +1105,35 @@ fn tpt_proto_mismatch() {
 
 #[test]
 fn tpt_uds_bindspace_created() {
-    let r = run("tpt-uds-bindspace-created", "uds");
-    r.assert_ok();
-    assert_eq!(r.fact("dir_before"), "false");
-    assert_eq!(r.fact("dir_created"), "true");
-    assert_eq!(r.fact("registrar"), "true");
-    assert_eq!(r.fact("bound"), "true");
-    assert_eq!(r.fact("registry"), "true");
-    assert_eq!(r.fact("left_in_dir"), "0");
+    for a in ADAPTERS {
+        let r = run("tpt-uds-bindspace-created", a, "uds");
+        r.assert_ok();
+        assert_eq!(r.fact("dir_before"), "false");
+        assert_eq!(r.fact("dir_created"), "true");
+        assert_eq!(r.fact("registrar"), "true");
+        assert_eq!(r.fact("bound"), "true");
+        assert_eq!(r.fact("registry"), "true");
+        assert_eq!(r.fact("left_in_dir"), "0");
+    }
 }
 
 #[test]
 fn tpt_uds_example() {
-    let r = run("tpt-uds-example", "uds");
-    r.assert_ok();
-    assert_eq!(r.fact("registry"), "registry@1616.sock");
-    assert_eq!(r.fact("child_listeners"), "1");
-    assert_eq!(r.fact("child_addr_ok"), "true");
+    for a in ADAPTERS {
+        let r = run("tpt-uds-example", a, "uds");
+        r.assert_ok();
+        assert_eq!(r.fact("registry"), "registry@1616.sock");
+        assert_eq!(r.fact("child_listeners"), "1");
+        assert_eq!(r.fact("child_addr_ok"), "true");
+    }
 }
 
 #[test]
 fn tpt_uds_double_listen() {
     // A second listener on the registrar's address fails, on either
     // transport, and leaves the registrar serving.
-    for t in TRANSPORTS {
-        let (tree, daemon, reg) = registrar(t);
+    for (a, t) in CASES {
+        let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &["tpt-uds-double-listen", t, &reg]);
         r.assert_ok();
         assert!(r.fact("error").starts_with("cannot listen on"), "{r:?}");
@@ -1146,5 +1160,24 @@ fn tpt_handshake_garbage() {
     passes("tpt-handshake-garbage", |r| {
         assert_eq!(r.fact("garbage"), "closed");
         assert_eq!(r.fact("after"), "hi from kid");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Mixed trees: one protocol, two adapters
+
+#[test]
+fn mixed_trees_both_ways() {
+    // A tokio root with smol children, and a smol root with tokio children:
+    // RPC, a context with a stream, cancellation and an error relayed
+    // across the boundary.
+    passes("mixed-tree", |r| {
+        let root = r.fact("root_adapter");
+        let other = if root == "tokio" { "smol" } else { "tokio" };
+        assert_eq!(r.fact("child_adapter"), other);
+        assert_eq!(r.fact("streamed"), "2,3");
+        assert_eq!(r.fact("cancelled"), "true");
+        assert_eq!(r.fact("error"), "remote:RemoteActorError:RuntimeError");
+        assert_eq!(r.fact("relay"), "mid");
     });
 }

@@ -67,6 +67,7 @@ pub(crate) struct ChildState {
     pub(crate) nursery: Option<NurseryId>,
     pub(crate) program: Option<PathBuf>,
     pub(crate) loglevel: Option<String>,
+    pub(crate) env: Vec<(String, String)>,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) failed: Option<String>,
     pub(crate) exited: Option<ExitStatus>,
@@ -396,9 +397,9 @@ impl Shared {
                 .handle_spawn_failed(now, child, "this actor has no accept address".into());
             return;
         };
-        let (program, loglevel) = match st.children.get(&child) {
-            Some(c) => (c.program.clone(), c.loglevel.clone()),
-            None => (None, None),
+        let (program, loglevel, env) = match st.children.get(&child) {
+            Some(c) => (c.program.clone(), c.loglevel.clone(), c.env.clone()),
+            None => (None, None, Vec::new()),
         };
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
             Ok(p) => p,
@@ -413,7 +414,7 @@ impl Shared {
             loglevel: loglevel.or_else(|| self.settings.loglevel.clone()),
         };
         let mut cmd = std::process::Command::new(&program);
-        cmd.args(args.to_args());
+        cmd.args(args.to_args()).envs(env);
         match self.rt.spawn_process(cmd) {
             Ok(process) => {
                 let pid = process.pid();

@@ -28,6 +28,9 @@ pub struct ActorOptions {
     pub debug_mode: Option<bool>,
     /// Its log level (default: this actor's).
     pub loglevel: Option<String>,
+    /// Environment variables set for its process, besides those it
+    /// inherits from this one.
+    pub env: Vec<(String, String)>,
 }
 
 impl ActorOptions {
@@ -45,6 +48,13 @@ impl ActorOptions {
     /// Gives the child this log level instead of this actor's.
     pub fn loglevel(mut self, level: impl Into<String>) -> Self {
         self.loglevel = Some(level.into());
+        self
+    }
+
+    /// Sets an environment variable for the child's process (and so,
+    /// unless they change it, for its own children).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -202,6 +212,7 @@ impl ActorNursery {
                     nursery: Some(id),
                     program: options.program.clone(),
                     loglevel: options.loglevel.clone(),
+                    env: options.env.clone(),
                     channel: None,
                     failed: None,
                     exited: None,

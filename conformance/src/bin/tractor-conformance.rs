@@ -23,6 +23,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tractor_conformance::ADAPTER;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, Error, ErrorKind, Functions, MsgStream,
     ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
@@ -74,6 +75,7 @@ fn functions() -> Functions {
             "debug_mode",
             |(): ()| async move { Ok(me().debug_mode()) },
         )
+        .rpc(NS, "adapter", |(): ()| async move { Ok(adapter_name()) })
         .rpc(NS, "pid", |(): ()| async move { Ok(std::process::id()) })
         .rpc(NS, "am_registrar", |(): ()| async move {
             Ok(me().is_registrar())
@@ -402,7 +404,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "spawn-one-root-per-proc" => {
-            let rt: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
+            let rt = runtime();
             let second =
                 tractor_driver::open_root_actor(rt, Config::new("again", functions()), |_| async {
                     Ok(())
@@ -649,6 +651,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             })
             .await
         }
+        "mixed-tree" => mixed_tree(root).await,
         "spawn-debug-flag-inherited" => {
             fact("root", root.debug_mode());
             root.open_nursery(|n| async move {
@@ -1136,7 +1139,7 @@ fn more_functions() -> Functions {
             Ok(())
         })
         .rpc(NS, "open_root_here", |(): ()| async move {
-            let rt: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
+            let rt = runtime();
             let config = Config::new("nested", Functions::new());
             tractor_driver::open_root_actor(rt, config, |_| async { Ok(()) }).await
         })
@@ -3323,7 +3326,7 @@ fn registry_addr(transport: Transport, spec: &str) -> Result<Address> {
 /// Scenarios about the runtime itself run around the root (or without
 /// one); every other runs as the root's body.
 async fn run(id: &str, transport: Transport, registry: Option<&str>) -> Result<()> {
-    let rt: Arc<dyn Runtime> = Arc::new(tractor_tokio::Tokio);
+    let rt = runtime();
     let root_only = |_: ActorHandle| async { Ok(()) };
     match id {
         "spawn-no-runtime" => {
@@ -3451,12 +3454,7 @@ fn main() {
     } else {
         Vec::new()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let code = rt.block_on(async move {
+    let root = async move {
         let id = args.first().cloned().unwrap_or_default();
         let transport = match args.get(1).map(String::as_str) {
             Some("uds") => Transport::Uds,
@@ -3473,6 +3471,95 @@ fn main() {
                 1
             }
         }
-    });
+    };
+    let code = if on_smol() {
+        smol::block_on(root)
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(root)
+    };
     std::process::exit(code);
+}
+
+/// A tree of both adapters: the root on this process's, its children on
+/// the other. RPC, a context with a stream, an error relayed across, and
+/// cancellation all cross the boundary.
+async fn mixed_tree(root: ActorHandle) -> Result<()> {
+    let other = if on_smol() { "tokio" } else { "smol" };
+    fact("root_adapter", adapter_name());
+    let on_other = move || ActorOptions::new().env(ADAPTER, other);
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("other", daemon().env(ADAPTER, other)).await?;
+        let theirs: String = p.run(NS, "adapter", ()).await?;
+        fact("child_adapter", theirs);
+        let (ctx, first): (_, i64) = p.open_context(NS, "pingpong", Data { data: 1 }).await?;
+        let stream = ctx.open_stream().await?;
+        for _ in 0..3 {
+            stream.send("ping").await?;
+            let pong: String = stream.receive().await?;
+            check!(pong == "pong", "{pong}");
+        }
+        drop(stream);
+        let count: u32 = ctx.wait_for_result().await?;
+        fact("streamed", format!("{first},{count}"));
+        // A one-shot that never returns, cancelled with the nursery below.
+        let sleeper = n
+            .run_in_actor("sleeper", NS, "sleep_forever", (), on_other())
+            .await?;
+        let () = sleeper.run(NS, "do_nothing", ()).await?;
+        p.cancel_actor().await?;
+        n.cancel().await;
+        fact("cancelled", true);
+        Ok(())
+    })
+    .await?;
+    // An error raised two levels down, relayed by a middle actor of the
+    // other adapter.
+    let out = root
+        .open_nursery(|n| async move {
+            n.run_in_actor(
+                "mid",
+                NS,
+                "relay",
+                Depth {
+                    depth: 1,
+                    breadth: 1,
+                },
+                on_other(),
+            )
+            .await?;
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("the leaf fails");
+    fact("error", describe(&e));
+    let r = e.remote().expect("a remote error");
+    fact(
+        "relay",
+        r.relay_uid().map(|u| u.name.clone()).unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// The adapter this process runs on.
+fn adapter_name() -> &'static str {
+    if on_smol() { "smol" } else { "tokio" }
+}
+
+/// Whether this process runs on smol ([`ADAPTER`] says so) or tokio.
+fn on_smol() -> bool {
+    std::env::var(ADAPTER).is_ok_and(|a| a == "smol")
+}
+
+/// This process's runtime, for the entry points.
+fn runtime() -> Arc<dyn Runtime> {
+    if on_smol() {
+        Arc::new(tractor_smol::Smol)
+    } else {
+        Arc::new(tractor_tokio::Tokio)
+    }
 }
