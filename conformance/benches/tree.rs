@@ -47,7 +47,8 @@
 //!
 //! The workloads use only the runtime-independent API (`tractor_driver`);
 //! an adapter contributes its `Runtime` and a way to block on a future
-//! (see [`run_tokio`]).
+//! ([`run_tokio`], [`run_smol`]). Both adapters are measured in one run,
+//! tokio first, each tree's actors on its own adapter.
 
 #![forbid(unsafe_code)]
 
@@ -95,7 +96,25 @@ fn main() {
     if let Ok(mode) = std::env::var(HELPER) {
         helper(&mode);
     }
-    std::process::exit(run_tokio());
+    if !tractor_driver::is_root_process() {
+        // An actor of a tree: the adapter its parent benchmarks.
+        let smol = std::env::var(ADAPTER).is_ok_and(|a| a == "smol");
+        std::process::exit(if smol { run_smol() } else { run_tokio() });
+    }
+    // Both adapters, one after the other, in one run.
+    let tokio = run_tokio();
+    let smol = run_smol();
+    std::process::exit(tokio.max(smol));
+}
+
+/// Tells a child which adapter to run on.
+const ADAPTER: &str = "TRACTOR_TREE_BENCH_ADAPTER";
+
+/// The adapter the tree being measured runs on.
+static CURRENT_ADAPTER: Mutex<&str> = Mutex::new("tokio");
+
+fn run_smol() -> i32 {
+    smol::block_on(bench_tree(Arc::new(tractor_smol::Smol), "smol"))
 }
 
 /// The benchmark on tokio. Another adapter needs the same: its runtime,
@@ -143,6 +162,7 @@ fn functions() -> Functions {
 /// Runs the whole benchmark as the root of a tree on `rt` and prints it;
 /// in a child process this becomes the child. Returns the exit code.
 async fn bench_tree(rt: Arc<dyn Runtime>, adapter: &'static str) -> i32 {
+    *CURRENT_ADAPTER.lock().unwrap_or_else(|e| e.into_inner()) = adapter;
     let started = Instant::now();
     let dir = match tractor_driver::runtime_dir() {
         Ok(d) => d,
@@ -270,7 +290,10 @@ async fn run_figures(
 }
 
 fn daemon_options() -> ActorOptions {
-    ActorOptions::new().enable_modules([NS])
+    let adapter = *CURRENT_ADAPTER.lock().unwrap_or_else(|e| e.into_inner());
+    ActorOptions::new()
+        .enable_modules([NS])
+        .env(ADAPTER, adapter)
 }
 
 // ---------------------------------------------------------------------------
