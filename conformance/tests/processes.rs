@@ -380,9 +380,16 @@ fn err_inception_relay() {
 
 #[test]
 fn err_nested_multierrors() {
+    // Every leaf fails at about the same time, and each nursery cancels
+    // its other children at its first failure: how many failures reach
+    // each level before that cancellation is a race. So the shape of what
+    // the root gets varies (one relayed error, a relayed group, a group of
+    // mid's own); what holds is that it comes through mid and carries a
+    // leaf's own failure.
     passes("err-nested-multierrors", |r| {
-        assert_eq!(r.fact("error"), "remote:RemoteActorError:ExceptionGroup");
-        assert_eq!(r.fact("relay"), "mid");
+        assert!(r.fact("error").starts_with("remote:"), "{r:?}");
+        assert!(r.fact("src") == "mid" || r.fact("relay") == "mid", "{r:?}");
+        assert!(r.stderr.contains("|_message: leaf-1-"), "{}", r.stderr);
     });
 }
 
