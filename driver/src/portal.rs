@@ -715,8 +715,10 @@ impl Drop for MsgStream {
         if self.side == StreamSide::Context {
             let _ = self.close();
         }
-        if self.dlg.fanout.lock().is_ok_and(|f| f.is_some()) {
-            self.dlg.with_fanout(|f| f.remove(STREAM_SUB));
+        // Once there are subscribers, the stream no longer holds them back.
+        let mut fanout = self.dlg.fanout.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = fanout.as_mut() {
+            f.remove(STREAM_SUB);
         }
     }
 }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tractor_conformance::ADAPTER;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, Error, ErrorKind, Functions, MsgStream,
-    ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
+    Portal, ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
 };
 
 const NS: &str = "conf";
@@ -329,14 +329,12 @@ fn describe(e: &Error) -> String {
 async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
     match id {
         "spawn-daemon-call-twice" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("frank", daemon()).await?;
+            with_daemon(&root, "frank", |p| async move {
                 let a: String = p.run(NS, "hi", ()).await?;
                 let b: String = p.run(NS, "hi", ()).await?;
                 fact("first", &a);
                 fact("second", &b);
                 check!(a == "hi from frank" && a == b, "got {a:?} and {b:?}");
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
@@ -448,11 +446,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             } else {
                 (NS, "no_such_function")
             };
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("frank", daemon()).await?;
+            with_daemon(&root, "frank", |p| async move {
                 let e = p.run::<()>(ns, func, ()).await.expect_err("must fail");
                 fact("error", describe(&e));
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
@@ -480,8 +476,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "rpc-concurrent-calls-one-portal" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("pool", daemon()).await?;
+            with_daemon(&root, "pool", |p| async move {
                 let calls = (0..50i64)
                     .map(|i| {
                         let p = p.clone();
@@ -499,7 +494,6 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                     "results {results:?}"
                 );
                 fact("calls", results.len());
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
@@ -518,8 +512,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "ctx-started-value" | "ctx-result-returned" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("ctx", daemon()).await?;
+            with_daemon(&root, "ctx", |p| async move {
                 let (ctx, first): (_, i64) = p
                     .open_context(NS, "started_plus_one", Data { data: 10 })
                     .await?;
@@ -527,7 +520,6 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 fact("started", first);
                 fact("result", &result);
                 check!(first == 11 && result == "yo", "{first} {result}");
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
@@ -538,21 +530,18 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             } else {
                 "stream_before_started"
             };
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("ctx", daemon()).await?;
+            with_daemon(&root, "ctx", |p| async move {
                 let e = match p.open_context::<i64>(NS, func, ()).await {
                     Ok((ctx, _)) => ctx.wait_for_result::<()>().await.expect_err("must fail"),
                     Err(e) => e,
                 };
                 fact("error", describe(&e));
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
         }
         "ctx-cancel-blocking-child" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("blocker", daemon()).await?;
+            with_daemon(&root, "blocker", |p| async move {
                 let (ctx, ()) = p.open_context(NS, "block_forever", ()).await?;
                 ctx.cancel()?;
                 let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
@@ -561,14 +550,12 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 // The daemon still serves.
                 let hi: String = p.run(NS, "hi", ()).await?;
                 fact("after", hi);
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
         }
         "ctx-child-closes-stream-immediately" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("closer", daemon()).await?;
+            with_daemon(&root, "closer", |p| async move {
                 let (ctx, ()) = p.open_context(NS, "close_at_once", ()).await?;
                 let stream = ctx.open_stream().await?;
                 let first = stream.next::<i64>().await;
@@ -577,14 +564,12 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 fact("again", describe(&again));
                 let r: String = ctx.wait_for_result().await?;
                 fact("result", r);
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
         }
         "stream-pingpong" => {
-            root.open_nursery(|n| async move {
-                let p = n.start_actor("ponger", daemon()).await?;
+            with_daemon(&root, "ponger", |p| async move {
                 let (ctx, first): (_, i64) =
                     p.open_context(NS, "pingpong", Data { data: 10 }).await?;
                 check!(first == 11, "{first}");
@@ -598,7 +583,6 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 let count: u32 = ctx.wait_for_result().await?;
                 fact("count", count);
                 check!(count == 10, "{count}");
-                p.cancel_actor().await?;
                 Ok(())
             })
             .await
@@ -1660,12 +1644,7 @@ async fn spawn_runtime_vars_reset(rt: Arc<dyn Runtime>, transport: Transport) ->
     let mut first = configure("", transport, None)?;
     first.debug_mode = true;
     let first_uid = tractor_driver::open_root_actor(rt.clone(), first, |root| async move {
-        root.open_nursery(|n| async move {
-            let p = n.start_actor("kid", daemon()).await?;
-            p.cancel_actor().await?;
-            Ok(())
-        })
-        .await?;
+        with_daemon(&root, "kid", |_| async { Ok(()) }).await?;
         Ok(root.uid().clone())
     })
     .await?;
@@ -1678,11 +1657,9 @@ async fn spawn_runtime_vars_reset(rt: Arc<dyn Runtime>, transport: Transport) ->
             "registered",
             registry_names(&root.get_registry().await?).join(","),
         );
-        root.open_nursery(|n| async move {
-            let p = n.start_actor("kid", daemon()).await?;
+        with_daemon(&root, "kid", |p| async move {
             let hi: String = p.run(NS, "hi", ()).await?;
             fact("hi", hi);
-            p.cancel_actor().await?;
             Ok(())
         })
         .await
@@ -1796,8 +1773,7 @@ async fn rpc_cancel_actor_ack(root: ActorHandle) -> Result<()> {
 }
 
 async fn ctx_stop_after_return(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("returner", daemon()).await?;
+    with_daemon(&root, "returner", |p| async move {
         let (ctx, first): (_, i64) = p
             .open_context(NS, "started_plus_one", Data { data: 1 })
             .await?;
@@ -1817,7 +1793,6 @@ async fn ctx_stop_after_return(root: ActorHandle) -> Result<()> {
         fact("result", r);
         let hi: String = p.run(NS, "hi", ()).await?;
         fact("after", hi);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -2049,8 +2024,7 @@ async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()> {
 }
 
 async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("selfish", daemon()).await?;
+    with_daemon(&root, "selfish", |p| async move {
         let e = match p.open_context::<()>(NS, "self_cancel", ()).await {
             Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("cancelled"),
             Err(e) => e,
@@ -2062,29 +2036,25 @@ async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
         }
         let refused: bool = p.run(NS, "self_cancel_refused", ()).await?;
         fact("open_stream_refused", refused);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn ctx_unserializable_started(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("encoder", daemon()).await?;
+    with_daemon(&root, "encoder", |p| async move {
         let e = match p.open_context::<()>(NS, "unserializable_started", ()).await {
             Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("fails"),
             Err(e) => e,
         };
         fact("error", describe(&e));
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn stream_reqresp(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("server", daemon()).await?;
+    with_daemon(&root, "server", |p| async move {
         let (ctx, ()) = p.open_context(NS, "reqresp", ()).await?;
         let stream = ctx.open_stream().await?;
         let mut yos = 0;
@@ -2109,7 +2079,6 @@ async fn stream_reqresp(root: ActorHandle) -> Result<()> {
         fact("pongs", pongs);
         fact("answered", answered);
         fact("saw_yo", yos > 0);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -2483,11 +2452,9 @@ async fn disc_registry_dump(root: ActorHandle) -> Result<()> {
                 .is_some_and(|(n, u)| !n.is_empty() && u.len() == 36)
         }),
     );
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("lister", daemon()).await?;
+    with_daemon(&root, "lister", |p| async move {
         let listed: bool = p.run(NS, "registry_has_me", ()).await?;
         fact("child_listed", listed);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -2769,8 +2736,7 @@ async fn tpt_uds_example(root: ActorHandle) -> Result<()> {
             other => other.to_string(),
         },
     );
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("kid", daemon()).await?;
+    with_daemon(&root, "kid", |p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
         let addrs: Vec<Address> = p.run(NS, "accept_addrs", ()).await?;
         fact("child_listeners", addrs.len());
@@ -2779,7 +2745,6 @@ async fn tpt_uds_example(root: ActorHandle) -> Result<()> {
             "child_addr_ok",
             matches!(&addrs[0], Address::Uds { dir: d, file } if *d == dir && *file == expected),
         );
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -2804,11 +2769,9 @@ async fn tpt_handshake_garbage(root: ActorHandle) -> Result<()> {
         .unwrap_or_default();
     fact("garbage", got);
     // The root still serves.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("kid", daemon()).await?;
+    with_daemon(&root, "kid", |p| async move {
         let hi: String = p.run(NS, "hi", ()).await?;
         fact("after", hi);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -2848,8 +2811,7 @@ fn send_garbage(addr: &Address) -> String {
 }
 
 async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("streamer", daemon()).await?;
+    with_daemon(&root, "streamer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "stream_until_done", ()).await?;
         let stream = ctx.open_stream().await?;
         // 22 subscribers, each its own task. All subscribe before any
@@ -2899,15 +2861,13 @@ async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
         fact("all_got_all", counts.iter().all(|(c, _)| *c == sent));
         fact("all_ended_eoc", counts.iter().all(|(_, e)| e == "eoc"));
         drop(stream);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         const N: i64 = 1000;
@@ -2948,15 +2908,13 @@ async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
         drop(stream);
         let echoed: u32 = ctx.wait_for_result().await?;
         fact("echoed", echoed);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("ticker", daemon()).await?;
+    with_daemon(&root, "ticker", |p| async move {
         let (ctx, ()) = p.open_context(NS, "ticks", ()).await?;
         let stream = ctx.open_stream().await?;
         let results = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -2997,15 +2955,13 @@ async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
         fact("all_ended_cleanly", results.iter().all(|(_, clean)| *clean));
         drop(stream);
         ctx.wait_for_result::<()>().await?;
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         let sub = stream.subscribe()?;
@@ -3023,7 +2979,6 @@ async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
         fact("stream", stream.receive::<i64>().await?);
         drop(stream);
         ctx.wait_for_result::<u32>().await?;
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -3034,8 +2989,7 @@ async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
 const LAG_ITEMS: i64 = tractor_driver::DEFAULT_BROADCAST_CAPACITY as i64 + 100;
 
 async fn bcast_lag(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         for slow_opener in [false, true] {
             let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
             let stream = ctx.open_stream().await?;
@@ -3079,7 +3033,6 @@ async fn bcast_lag(root: ActorHandle) -> Result<()> {
             drop(stream);
             ctx.wait_for_result::<u32>().await?;
         }
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -3115,8 +3068,7 @@ async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
 }
 
 async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         const N: i64 = 1000;
@@ -3161,15 +3113,13 @@ async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
         fact("slow_got_all", got == (0..N).collect::<Vec<_>>());
         drop(stream);
         ctx.wait_for_result::<u32>().await?;
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         let sub = stream.subscribe()?;
@@ -3195,15 +3145,13 @@ async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()> {
         drop(sub);
         drop(stream);
         ctx.wait_for_result::<u32>().await?;
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
 }
 
 async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&root, "echoer", |p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         let fast = stream.subscribe()?;
@@ -3253,7 +3201,6 @@ async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
         drop((fast, slow));
         drop(stream);
         ctx.wait_for_result::<u32>().await?;
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -3548,6 +3495,23 @@ async fn mixed_tree(root: ActorHandle) -> Result<()> {
 /// The adapter this process runs on.
 fn adapter_name() -> &'static str {
     if on_smol() { "smol" } else { "tokio" }
+}
+
+/// Runs `body` with a daemon named `name` (serving this program's
+/// namespace) in a nursery of its own, then cancels the daemon, which must
+/// acknowledge.
+async fn with_daemon<F, Fut, T>(root: &ActorHandle, name: &str, body: F) -> Result<T>
+where
+    F: FnOnce(Portal) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    root.open_nursery(|n| async move {
+        let p = n.start_actor(name, daemon()).await?;
+        let out = body(p.clone()).await?;
+        p.cancel_actor().await?;
+        Ok(out)
+    })
+    .await
 }
 
 /// Whether this process runs on smol ([`ADAPTER`] says so) or tokio.
