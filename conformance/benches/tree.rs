@@ -108,7 +108,7 @@ fn main() {
 }
 
 /// Tells a child which adapter to run on.
-const ADAPTER: &str = "TRACTOR_TREE_BENCH_ADAPTER";
+const ADAPTER: &str = tractor_conformance::ADAPTER;
 
 /// The adapter the tree being measured runs on.
 static CURRENT_ADAPTER: Mutex<&str> = Mutex::new("tokio");

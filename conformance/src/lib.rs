@@ -30,10 +30,11 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// inherit it.
 pub const MARKER: &str = "TRACTOR_CONFORMANCE_TREE";
 
-/// The environment variable that picks the conformance program's adapter:
+/// The environment variable that picks the adapter of a program built with
+/// both (the conformance program, the examples, the tree benchmark):
 /// `smol`, or tokio when unset. Children inherit it, unless a scenario
 /// gives a child another (mixed trees).
-pub const ADAPTER: &str = "TRACTOR_CONFORMANCE_ADAPTER";
+pub const ADAPTER: &str = "TRACTOR_ADAPTER";
 
 /// One isolated actor tree.
 #[derive(Debug)]

@@ -20,6 +20,7 @@ use crate::functions::{Functions, encode_args};
 use crate::nursery::{self, ActorNursery};
 use crate::portal::{ChannelLease, Portal, decode};
 use crate::runtime::{Runtime, SignalKind};
+use crate::task::JoinHandle;
 use crate::transport::{self, Transport};
 
 /// How long unregistering may take at exit, as in Python.
@@ -186,9 +187,22 @@ impl ActorHandle {
         self.shared.rt.sleep_until(Instant::now() + duration).await;
     }
 
-    /// Runs `task` in the background on this actor's runtime.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.shared.rt.spawn(Box::pin(task));
+    /// Runs `task` in the background on this actor's runtime (handy in
+    /// code that runs on either adapter); the returned handle yields its
+    /// output, and dropping it detaches the task.
+    ///
+    /// ```no_run
+    /// # async fn demo(actor: tractor_driver::ActorHandle) -> tractor_driver::Result<()> {
+    /// let doubled = actor.spawn(async { 21 * 2 });
+    /// assert_eq!(doubled.await?, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> JoinHandle<T> {
+        crate::task::spawn(&*self.shared.rt, task)
     }
 
     /// Opens an actor nursery for `body`; returns when the body has ended

@@ -43,6 +43,7 @@ mod functions;
 mod nursery;
 mod portal;
 pub mod runtime;
+mod task;
 mod transport;
 
 pub use actor::{
@@ -54,6 +55,7 @@ pub use functions::Functions;
 pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{Context, Items, MsgStream, Portal};
 pub use runtime::Runtime;
+pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{

@@ -11,7 +11,7 @@
 //! Each one-shot returns what it heard; the director prints both lines.
 
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{ActorOptions, Address, Config, Error, Functions, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions, current_actor};
 
 #[derive(Serialize, Deserialize)]
 struct SayHello {
@@ -37,42 +37,43 @@ fn functions() -> Functions {
         })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("director", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            println!("Alright... Action!");
-            // Arguments always travel by name.
-            let donny = n
-                .run_in_actor(
-                    "donny",
-                    "scene",
-                    "say_hello",
-                    SayHello {
-                        other_actor: "gretchen".into(),
-                    },
-                    ActorOptions::new(),
-                )
-                .await?;
-            let gretchen = n
-                .run_in_actor(
-                    "gretchen",
-                    "scene",
-                    "say_hello",
-                    SayHello {
-                        other_actor: "donny".into(),
-                    },
-                    ActorOptions::new(),
-                )
-                .await?;
-            println!("{}", gretchen.wait_for_result::<String>().await?);
-            println!("{}", donny.wait_for_result::<String>().await?);
-            println!("CUT! Donny, you're supposed to say...");
-            Ok(())
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config =
+            Config::new("director", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            root.open_nursery(|n| async move {
+                println!("Alright... Action!");
+                // Arguments always travel by name.
+                let donny = n
+                    .run_in_actor(
+                        "donny",
+                        "scene",
+                        "say_hello",
+                        SayHello {
+                            other_actor: "gretchen".into(),
+                        },
+                        ActorOptions::new(),
+                    )
+                    .await?;
+                let gretchen = n
+                    .run_in_actor(
+                        "gretchen",
+                        "scene",
+                        "say_hello",
+                        SayHello {
+                            other_actor: "donny".into(),
+                        },
+                        ActorOptions::new(),
+                    )
+                    .await?;
+                println!("{}", gretchen.wait_for_result::<String>().await?);
+                println!("{}", donny.wait_for_result::<String>().await?);
+                println!("CUT! Donny, you're supposed to say...");
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

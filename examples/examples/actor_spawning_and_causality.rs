@@ -12,7 +12,7 @@
 //! to read, as many times as needed.
 
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{
+use tractor_examples::{
     ActorOptions, Address, Config, Error, Functions, current_actor, is_root_process,
 };
 
@@ -42,43 +42,44 @@ fn functions() -> Functions {
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    // In a child process this call becomes the child and never returns.
-    let config =
-        Config::new("director", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        println!(
-            "root actor {} runs in pid {}",
-            root.uid(),
-            std::process::id()
-        );
-        let portal = root
-            .open_nursery(|n| async move {
-                let portal = n
-                    .run_in_actor(
-                        "some_linguist",
-                        "linguist",
-                        "cellar_door",
-                        (),
-                        ActorOptions::new(),
-                    )
-                    .await?;
-                println!("spawned {} to run linguist:cellar_door", portal.peer());
-                let line: Line = portal.wait_for_result().await?;
-                println!(
-                    "inside the nursery: {} (pid {}) says {:?}",
-                    line.speaker, line.pid, line.words
-                );
-                // Hand the portal out of the nursery's scope.
-                Ok(portal)
-            })
-            .await?;
-        println!("the nursery has ended: some_linguist has exited and been reaped");
-        // The result was kept: reading it again needs no process.
-        let again: Line = portal.wait_for_result().await?;
-        println!("after the nursery, the result is still {:?}", again.words);
-        Ok(())
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        // In a child process this call becomes the child and never returns.
+        let config =
+            Config::new("director", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            println!(
+                "root actor {} runs in pid {}",
+                root.uid(),
+                std::process::id()
+            );
+            let portal = root
+                .open_nursery(|n| async move {
+                    let portal = n
+                        .run_in_actor(
+                            "some_linguist",
+                            "linguist",
+                            "cellar_door",
+                            (),
+                            ActorOptions::new(),
+                        )
+                        .await?;
+                    println!("spawned {} to run linguist:cellar_door", portal.peer());
+                    let line: Line = portal.wait_for_result().await?;
+                    println!(
+                        "inside the nursery: {} (pid {}) says {:?}",
+                        line.speaker, line.pid, line.words
+                    );
+                    // Hand the portal out of the nursery's scope.
+                    Ok(portal)
+                })
+                .await?;
+            println!("the nursery has ended: some_linguist has exited and been reaped");
+            // The result was kept: reading it again needs no process.
+            let again: Line = portal.wait_for_result().await?;
+            println!("after the nursery, the result is still {:?}", again.words);
+            Ok(())
+        })
+        .await
     })
-    .await
 }

@@ -16,8 +16,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use futures_lite::future;
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{ActorOptions, Address, Config, Error, Functions, MsgStream, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions, MsgStream, current_actor};
 
 const SEED: u64 = 1000;
 
@@ -66,9 +67,12 @@ async fn aggregate(out: MsgStream, seed: u64) -> Result<(), Error> {
         let mut seen = HashSet::new();
         let mut merged = 0;
         while !(a_done && b_done) {
-            let (from_a, item) = tokio::select! {
-                item = a.next::<u64>(), if !a_done => (true, item),
-                item = b.next::<u64>(), if !b_done => (false, item),
+            let from_a = async { (true, a.next::<u64>().await) };
+            let from_b = async { (false, b.next::<u64>().await) };
+            let (from_a, item) = match (a_done, b_done) {
+                (false, false) => future::or(from_a, from_b).await,
+                (false, true) => from_a.await,
+                (true, _) => from_b.await,
             };
             match item {
                 None if from_a => a_done = true,
@@ -95,46 +99,47 @@ async fn aggregate(out: MsgStream, seed: u64) -> Result<(), Error> {
     .await
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("streaming_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            let pre_start = Instant::now();
-            let opts = ActorOptions::new().enable_modules(["streaming"]);
-            let aggregator = n.start_actor("aggregator", opts).await?;
-            let stream = aggregator
-                .open_stream_from("streaming", "aggregate", Seed { seed: SEED })
-                .await?;
-            let start = Instant::now();
-            let mut values = Vec::new();
-            while let Some(v) = stream.next::<u64>().await {
-                values.push(v?);
-            }
-            let stream_time = start.elapsed();
-            let cancelled = aggregator.cancel_actor().await?;
-            println!("aggregator cancelled: {cancelled}");
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config = Config::new("streaming_root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            root.open_nursery(|n| async move {
+                let pre_start = Instant::now();
+                let opts = ActorOptions::new().enable_modules(["streaming"]);
+                let aggregator = n.start_actor("aggregator", opts).await?;
+                let stream = aggregator
+                    .open_stream_from("streaming", "aggregate", Seed { seed: SEED })
+                    .await?;
+                let start = Instant::now();
+                let mut values = Vec::new();
+                while let Some(v) = stream.next::<u64>().await {
+                    values.push(v?);
+                }
+                let stream_time = start.elapsed();
+                let cancelled = aggregator.cancel_actor().await?;
+                println!("aggregator cancelled: {cancelled}");
 
-            let expected: Vec<u64> = (0..SEED).collect();
-            if values != expected {
-                return Err(Error::raise(
-                    "AssertionError",
-                    format!("got {} values, not 0..{SEED} in order", values.len()),
-                ));
-            }
-            println!(
-                "received {} values from the aggregator: 0..{SEED}, in order, each once",
-                values.len()
-            );
-            println!(
-                "stream time {:.3}s, stream + spawn time {:.3}s",
-                stream_time.as_secs_f64(),
-                pre_start.elapsed().as_secs_f64()
-            );
-            Ok(())
+                let expected: Vec<u64> = (0..SEED).collect();
+                if values != expected {
+                    return Err(Error::raise(
+                        "AssertionError",
+                        format!("got {} values, not 0..{SEED} in order", values.len()),
+                    ));
+                }
+                println!(
+                    "received {} values from the aggregator: 0..{SEED}, in order, each once",
+                    values.len()
+                );
+                println!(
+                    "stream time {:.3}s, stream + spawn time {:.3}s",
+                    stream_time.as_secs_f64(),
+                    pre_start.elapsed().as_secs_f64()
+                );
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tractor_tokio::{ActorOptions, Address, Config, Error, Functions};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions};
 
 /// How many questions this process has been asked (per process: only the
 /// daemon's copy ever moves).
@@ -28,31 +28,32 @@ fn functions() -> Functions {
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("audience", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            let opts = ActorOptions::new().enable_modules(["theatre"]);
-            let frank = n.start_actor("frank", opts).await?;
-            println!("started the daemon {}", frank.peer());
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config =
+            Config::new("audience", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            root.open_nursery(|n| async move {
+                let opts = ActorOptions::new().enable_modules(["theatre"]);
+                let frank = n.start_actor("frank", opts).await?;
+                println!("started the daemon {}", frank.peer());
 
-            let first: String = frank.run("theatre", "movie_theatre_question", ()).await?;
-            println!("frank: {first}");
-            // The daemon is still there: ask again.
-            let second: String = frank.run("theatre", "movie_theatre_question", ()).await?;
-            println!("frank: {second}");
+                let first: String = frank.run("theatre", "movie_theatre_question", ()).await?;
+                println!("frank: {first}");
+                // The daemon is still there: ask again.
+                let second: String = frank.run("theatre", "movie_theatre_question", ()).await?;
+                println!("frank: {second}");
 
-            // A daemon never ends by itself; without this the nursery
-            // would wait for it forever.
-            let cancelled = frank.cancel_actor().await?;
-            println!("frank cancelled: {cancelled}");
+                // A daemon never ends by itself; without this the nursery
+                // would wait for it forever.
+                let cancelled = frank.cancel_actor().await?;
+                println!("frank cancelled: {cancelled}");
+                Ok(())
+            })
+            .await?;
+            println!("the nursery has exited: frank is gone");
             Ok(())
         })
-        .await?;
-        println!("the nursery has exited: frank is gone");
-        Ok(())
+        .await
     })
-    .await
 }

@@ -19,7 +19,7 @@
 //! Every act ends with its nursery, so every process is gone at the end
 //! and the program exits normally.
 
-use tractor_tokio::{ActorOptions, Address, Config, Error, Functions, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions, current_actor};
 
 fn functions() -> Functions {
     Functions::new()
@@ -58,76 +58,78 @@ fn path(e: &Error) -> String {
     names.join(" -> ")
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config = Config::new("root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        println!("== 1. a daemon raises");
-        let out = root
-            .open_nursery(|n| async move {
-                let mut daemons = Vec::new();
-                for i in 0..3 {
-                    daemons.push(n.start_actor(&format!("actor_{i}"), daemon()).await?);
-                }
-                let e = daemons[1]
-                    .run::<()>("errors", "assert_err", ())
-                    .await
-                    .expect_err("assert_err always fails");
-                println!("{e}");
-                // Out of the nursery with it: the daemons are cancelled.
-                Err::<(), _>(e)
-            })
-            .await;
-        let e = out.expect_err("the nursery fails");
-        let r = e.remote().expect("a remote error");
-        println!(
-            "the nursery cancelled its 3 daemons and failed with {}'s {}",
-            r.src_uid().name,
-            r.src_type()
-        );
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config =
+            Config::new("root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            println!("== 1. a daemon raises");
+            let out = root
+                .open_nursery(|n| async move {
+                    let mut daemons = Vec::new();
+                    for i in 0..3 {
+                        daemons.push(n.start_actor(&format!("actor_{i}"), daemon()).await?);
+                    }
+                    let e = daemons[1]
+                        .run::<()>("errors", "assert_err", ())
+                        .await
+                        .expect_err("assert_err always fails");
+                    println!("{e}");
+                    // Out of the nursery with it: the daemons are cancelled.
+                    Err::<(), _>(e)
+                })
+                .await;
+            let e = out.expect_err("the nursery fails");
+            let r = e.remote().expect("a remote error");
+            println!(
+                "the nursery cancelled its 3 daemons and failed with {}'s {}",
+                r.src_uid().name,
+                r.src_type()
+            );
 
-        println!("== 2. a leaf raises, its parent relays");
-        let out = root
-            .open_nursery(|n| async move {
-                let middle = n.start_actor("middle", daemon()).await?;
-                middle.run::<()>("errors", "delegate", ()).await
-            })
-            .await;
-        let e = out.expect_err("the leaf fails");
-        println!("{e}");
-        println!("it came up the tree: {} -> root", path(&e));
+            println!("== 2. a leaf raises, its parent relays");
+            let out = root
+                .open_nursery(|n| async move {
+                    let middle = n.start_actor("middle", daemon()).await?;
+                    middle.run::<()>("errors", "delegate", ()).await
+                })
+                .await;
+            let e = out.expect_err("the leaf fails");
+            println!("{e}");
+            println!("it came up the tree: {} -> root", path(&e));
 
-        println!("== 3. several children fail");
-        let out = root
-            .open_nursery(|n| async move {
-                let mut asserters = Vec::new();
-                for i in 0..3 {
-                    let name = format!("asserter_{i}");
-                    let opts = ActorOptions::new();
-                    asserters.push(
-                        n.run_in_actor(&name, "errors", "assert_err", (), opts)
-                            .await?,
-                    );
-                }
-                // Wait until each has failed; the nursery then reports
-                // every failure, not only the first.
-                for a in &asserters {
-                    let failed = a.wait_for_result::<()>().await.is_err();
-                    println!("{} failed: {failed}", a.peer().name);
-                }
-                Ok(())
-            })
-            .await;
-        let group = out.expect_err("the asserters fail");
-        println!("{group}");
-        let sources: Vec<String> = group.errors().iter().map(path).collect();
-        println!(
-            "{} errors in one group, from {}",
-            sources.len(),
-            sources.join(", ")
-        );
-        println!("Look Ma, those actors failed hard, and the tree is clean");
-        Ok(())
+            println!("== 3. several children fail");
+            let out = root
+                .open_nursery(|n| async move {
+                    let mut asserters = Vec::new();
+                    for i in 0..3 {
+                        let name = format!("asserter_{i}");
+                        let opts = ActorOptions::new();
+                        asserters.push(
+                            n.run_in_actor(&name, "errors", "assert_err", (), opts)
+                                .await?,
+                        );
+                    }
+                    // Wait until each has failed; the nursery then reports
+                    // every failure, not only the first.
+                    for a in &asserters {
+                        let failed = a.wait_for_result::<()>().await.is_err();
+                        println!("{} failed: {failed}", a.peer().name);
+                    }
+                    Ok(())
+                })
+                .await;
+            let group = out.expect_err("the asserters fail");
+            println!("{group}");
+            let sources: Vec<String> = group.errors().iter().map(path).collect();
+            println!(
+                "{} errors in one group, from {}",
+                sources.len(),
+                sources.join(", ")
+            );
+            println!("Look Ma, those actors failed hard, and the tree is clean");
+            Ok(())
+        })
+        .await
     })
-    .await
 }

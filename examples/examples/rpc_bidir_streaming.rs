@@ -11,7 +11,7 @@
 //! reads the context's result: how many pings the daemon answered.
 
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{ActorOptions, Address, Config, Context, Error, Functions};
+use tractor_examples::{ActorOptions, Address, Config, Context, Error, Functions};
 
 const ROUNDS: u32 = 10;
 
@@ -46,39 +46,40 @@ fn functions() -> Functions {
     )
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("pingpong_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            let opts = ActorOptions::new().enable_modules(["pingpong"]);
-            let portal = n.start_actor("rpc_server", opts).await?;
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config = Config::new("pingpong_root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            root.open_nursery(|n| async move {
+                let opts = ActorOptions::new().enable_modules(["pingpong"]);
+                let portal = n.start_actor("rpc_server", opts).await?;
 
-            let (ctx, sent): (_, i64) = portal
-                .open_context("pingpong", "simple_rpc", Data { data: 10 })
-                .await?;
-            println!("rpc_server started with {sent}");
-            let stream = ctx.open_stream().await?;
-            let mut pongs = 0;
-            for _ in 0..ROUNDS {
-                stream.send("ping").await?;
-                let reply: String = stream.receive().await?;
-                if reply == "pong" {
-                    pongs += 1;
+                let (ctx, sent): (_, i64) = portal
+                    .open_context("pingpong", "simple_rpc", Data { data: 10 })
+                    .await?;
+                println!("rpc_server started with {sent}");
+                let stream = ctx.open_stream().await?;
+                let mut pongs = 0;
+                for _ in 0..ROUNDS {
+                    stream.send("ping").await?;
+                    let reply: String = stream.receive().await?;
+                    if reply == "pong" {
+                        pongs += 1;
+                    }
                 }
-            }
-            println!("sent {ROUNDS} pings, got {pongs} pongs");
-            // Closing our side ends the server's loop and its function.
-            stream.close()?;
-            let answered: u32 = ctx.wait_for_result().await?;
-            println!("rpc_server answered {answered} pings");
+                println!("sent {ROUNDS} pings, got {pongs} pongs");
+                // Closing our side ends the server's loop and its function.
+                stream.close()?;
+                let answered: u32 = ctx.wait_for_result().await?;
+                println!("rpc_server answered {answered} pings");
 
-            let cancelled = portal.cancel_actor().await?;
-            println!("rpc_server cancelled: {cancelled}");
-            Ok(())
+                let cancelled = portal.cancel_actor().await?;
+                println!("rpc_server cancelled: {cancelled}");
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

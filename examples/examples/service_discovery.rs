@@ -14,7 +14,7 @@
 //!   (`find_actor`), and sees that an unknown name finds nothing;
 //! * cancels the service and sees that its name is gone.
 
-use tractor_tokio::{ActorOptions, Address, Config, Error, Functions, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions, current_actor};
 
 const SERVICE: &str = "some_actor_name";
 
@@ -25,68 +25,69 @@ fn functions() -> Functions {
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("discovery_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        let registrar = root.registry_addrs();
-        println!(
-            "the registrar listens on {}; this root is it: {}",
-            registrar
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            root.is_registrar()
-        );
-        let me = root.clone();
-        root.open_nursery(|n| async move {
-            let root = me;
-            let opts = ActorOptions::new().enable_modules(["service"]);
-            let service = n.start_actor(SERVICE, opts).await?;
-
-            // `start_actor` returns once the child has connected back. A
-            // child registers before it serves its first call, so once it
-            // has answered one, the registrar lists it.
-            let who: String = service.run("service", "whoami", ()).await?;
-            println!("started {who}");
-
-            // Every registered actor, as `name.uuid`.
-            let table = root.get_registry().await?;
-            println!("the registrar knows {} actors:", table.len());
-            for (key, addrs) in &table {
-                let name = key.split('.').next().unwrap_or(key);
-                let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                println!("  {name} at {}", addrs.join(", "));
-            }
-
-            // By name alone: no address was passed around.
-            let found = root.wait_for_actor(SERVICE).await?;
-            println!("wait_for_actor({SERVICE:?}): a portal to {}", found.peer());
-            match root.query_actor(SERVICE).await? {
-                Some(addr) => println!("query_actor({SERVICE:?}): listening on {addr}"),
-                None => println!("query_actor({SERVICE:?}): not registered"),
-            }
-            if let Some(portal) = root.find_actor(SERVICE).await? {
-                println!("find_actor({SERVICE:?}): a portal to {}", portal.peer());
-            }
-            let missing = root.find_actor("no_such_actor").await?;
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config = Config::new("discovery_root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            let registrar = root.registry_addrs();
             println!(
-                "find_actor(\"no_such_actor\") found something: {}",
-                missing.is_some()
+                "the registrar listens on {}; this root is it: {}",
+                registrar
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                root.is_registrar()
             );
+            let me = root.clone();
+            root.open_nursery(|n| async move {
+                let root = me;
+                let opts = ActorOptions::new().enable_modules(["service"]);
+                let service = n.start_actor(SERVICE, opts).await?;
 
-            // An actor unregisters on its way out.
-            service.cancel_actor().await?;
-            let after = root.query_actor(SERVICE).await?;
-            println!(
-                "after cancelling it, {SERVICE} is registered: {}",
-                after.is_some()
-            );
-            Ok(())
+                // `start_actor` returns once the child has connected back. A
+                // child registers before it serves its first call, so once it
+                // has answered one, the registrar lists it.
+                let who: String = service.run("service", "whoami", ()).await?;
+                println!("started {who}");
+
+                // Every registered actor, as `name.uuid`.
+                let table = root.get_registry().await?;
+                println!("the registrar knows {} actors:", table.len());
+                for (key, addrs) in &table {
+                    let name = key.split('.').next().unwrap_or(key);
+                    let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                    println!("  {name} at {}", addrs.join(", "));
+                }
+
+                // By name alone: no address was passed around.
+                let found = root.wait_for_actor(SERVICE).await?;
+                println!("wait_for_actor({SERVICE:?}): a portal to {}", found.peer());
+                match root.query_actor(SERVICE).await? {
+                    Some(addr) => println!("query_actor({SERVICE:?}): listening on {addr}"),
+                    None => println!("query_actor({SERVICE:?}): not registered"),
+                }
+                if let Some(portal) = root.find_actor(SERVICE).await? {
+                    println!("find_actor({SERVICE:?}): a portal to {}", portal.peer());
+                }
+                let missing = root.find_actor("no_such_actor").await?;
+                println!(
+                    "find_actor(\"no_such_actor\") found something: {}",
+                    missing.is_some()
+                );
+
+                // An actor unregisters on its way out.
+                service.cancel_actor().await?;
+                let after = root.query_actor(SERVICE).await?;
+                println!(
+                    "after cancelling it, {SERVICE} is registered: {}",
+                    after.is_some()
+                );
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

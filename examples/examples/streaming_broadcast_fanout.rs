@@ -16,7 +16,9 @@
 //! subscriber is in place before anything is sent.
 
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{ActorOptions, Address, BroadcastReceiver, Config, Context, Error, Functions};
+use tractor_examples::{
+    ActorOptions, Address, BroadcastReceiver, Config, Context, Error, Functions,
+};
 
 #[derive(Serialize, Deserialize)]
 struct Count {
@@ -55,56 +57,59 @@ async fn consume(name: String, ticks: BroadcastReceiver) -> Result<(String, Vec<
     Ok((name, got))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("fanout_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            let opts = ActorOptions::new().enable_modules(["ticker"]);
-            let portal = n.start_actor("ticker", opts).await?;
-            let (ctx, count): (_, u32) = portal
-                .open_context("ticker", "tick_stream", Count { count: 5 })
-                .await?;
-            println!("the ticker will send {count} ticks");
-            let stream = ctx.open_stream().await?;
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config =
+            Config::new("fanout_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            // Local tasks run on the actor's runtime, whichever it is.
+            let me = root.clone();
+            root.open_nursery(|n| async move {
+                let opts = ActorOptions::new().enable_modules(["ticker"]);
+                let portal = n.start_actor("ticker", opts).await?;
+                let (ctx, count): (_, u32) = portal
+                    .open_context("ticker", "tick_stream", Count { count: 5 })
+                    .await?;
+                println!("the ticker will send {count} ticks");
+                let stream = ctx.open_stream().await?;
 
-            // Subscribing is immediate: each receiver is in place as soon
-            // as it exists, before any tick is sent.
-            let sub_0 = stream.subscribe()?;
-            let sub_1 = stream.subscribe()?;
-            // A receiver makes more receivers of the same stream.
-            let sub_2 = sub_0.subscribe()?;
-            let quitter = stream.subscribe()?;
+                // Subscribing is immediate: each receiver is in place as soon
+                // as it exists, before any tick is sent.
+                let sub_0 = stream.subscribe()?;
+                let sub_1 = stream.subscribe()?;
+                // A receiver makes more receivers of the same stream.
+                let sub_2 = sub_0.subscribe()?;
+                let quitter = stream.subscribe()?;
 
-            let mut tasks = Vec::new();
-            for (name, rx) in [("sub_0", sub_0), ("sub_1", sub_1), ("sub_2", sub_2)] {
-                tasks.push(tokio::spawn(consume(name.to_owned(), rx)));
-            }
-            let leaving = tokio::spawn(async move {
-                let mut got = Vec::new();
-                for _ in 0..2 {
-                    got.push(quitter.receive::<u32>().await?);
+                let mut tasks = Vec::new();
+                for (name, rx) in [("sub_0", sub_0), ("sub_1", sub_1), ("sub_2", sub_2)] {
+                    tasks.push(me.spawn(consume(name.to_owned(), rx)));
                 }
-                // Unsubscribes; the others read on.
-                quitter.close();
-                Ok::<_, Error>(got)
-            });
+                let leaving = me.spawn(async move {
+                    let mut got = Vec::new();
+                    for _ in 0..2 {
+                        got.push(quitter.receive::<u32>().await?);
+                    }
+                    // Unsubscribes; the others read on.
+                    quitter.close();
+                    Ok::<_, Error>(got)
+                });
 
-            stream.send("go").await?;
-            for task in tasks {
-                let (name, ticks) = task.await??;
-                println!("{name}: stream ended, got {ticks:?}");
-            }
-            let early = leaving.await??;
-            println!("quitter: left after {early:?}");
+                stream.send("go").await?;
+                for task in tasks {
+                    let (name, ticks) = task.await??;
+                    println!("{name}: stream ended, got {ticks:?}");
+                }
+                let early = leaving.await??;
+                println!("quitter: left after {early:?}");
 
-            let sent: u32 = ctx.wait_for_result().await?;
-            println!("the ticker returned: it sent {sent} ticks");
-            portal.cancel_actor().await?;
-            Ok(())
+                let sent: u32 = ctx.wait_for_result().await?;
+                println!("the ticker returned: it sent {sent} ticks");
+                portal.cancel_actor().await?;
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

@@ -20,7 +20,7 @@
 //! A payload error fails only its own call: the daemon serves on.
 
 use serde::{Deserialize, Serialize};
-use tractor_tokio::{ActorOptions, Address, Config, Context, Error, ErrorKind, Functions};
+use tractor_examples::{ActorOptions, Address, Config, Context, Error, ErrorKind, Functions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Point {
@@ -120,90 +120,92 @@ fn describe(e: &Error) -> String {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("typed_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    tractor_tokio::open_root_actor(config, |root| async move {
-        root.open_nursery(|n| async move {
-            let opts = ActorOptions::new().enable_modules(["geometry"]);
-            let portal = n.start_actor("scaler", opts).await?;
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config =
+            Config::new("typed_root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        tractor_examples::open_root_actor(config, |root| async move {
+            root.open_nursery(|n| async move {
+                let opts = ActorOptions::new().enable_modules(["geometry"]);
+                let portal = n.start_actor("scaler", opts).await?;
 
-            let args = Scale {
-                factor: 3,
-                label: "triple".into(),
-            };
-            let (ctx, origin): (_, Point) = portal.open_context("geometry", "scaler", args).await?;
-            println!("started: {origin:?}");
-            let stream = ctx.open_stream().await?;
-            let shapes = [
-                Shape::Dot(Point { x: 1, y: 2 }),
-                Shape::Segment {
-                    from: Point { x: 0, y: 1 },
-                    to: Point { x: -2, y: 5 },
-                },
-                Shape::Nothing,
-            ];
-            for shape in &shapes {
-                stream.send(shape).await?;
-                let back: Shape = stream.receive().await?;
-                if back != shape.scaled(3) {
-                    return Err(Error::raise(
-                        "AssertionError",
-                        format!("{shape:?} came back as {back:?}"),
-                    ));
+                let args = Scale {
+                    factor: 3,
+                    label: "triple".into(),
+                };
+                let (ctx, origin): (_, Point) =
+                    portal.open_context("geometry", "scaler", args).await?;
+                println!("started: {origin:?}");
+                let stream = ctx.open_stream().await?;
+                let shapes = [
+                    Shape::Dot(Point { x: 1, y: 2 }),
+                    Shape::Segment {
+                        from: Point { x: 0, y: 1 },
+                        to: Point { x: -2, y: 5 },
+                    },
+                    Shape::Nothing,
+                ];
+                for shape in &shapes {
+                    stream.send(shape).await?;
+                    let back: Shape = stream.receive().await?;
+                    if back != shape.scaled(3) {
+                        return Err(Error::raise(
+                            "AssertionError",
+                            format!("{shape:?} came back as {back:?}"),
+                        ));
+                    }
+                    println!("sent {shape:?}, got {back:?}");
                 }
-                println!("sent {shape:?}, got {back:?}");
-            }
-            stream.close()?;
-            let summary: Summary = ctx.wait_for_result().await?;
-            println!("result: {summary:?}");
+                stream.close()?;
+                let summary: Summary = ctx.wait_for_result().await?;
+                println!("result: {summary:?}");
 
-            println!("-- payloads that do not fit --");
-            let e = portal
-                .open_context::<Point>("geometry", "sloppy", ())
-                .await
-                .expect_err("a string is no Point");
-            println!("started as a Point: {}", describe(&e));
-            let e = portal
-                .run::<Point>("geometry", "name", ())
-                .await
-                .expect_err("a string is no Point");
-            println!("result as a Point: {}", describe(&e));
-            #[derive(Serialize)]
-            struct NotARect<'a> {
-                width: u32,
-                depth: &'a str,
-            }
-            let e = portal
-                .run::<u64>(
-                    "geometry",
-                    "area",
-                    NotARect {
-                        width: 6,
-                        depth: "deep",
-                    },
-                )
-                .await
-                .expect_err("the daemon cannot read these arguments");
-            println!("arguments of area: {}", describe(&e));
+                println!("-- payloads that do not fit --");
+                let e = portal
+                    .open_context::<Point>("geometry", "sloppy", ())
+                    .await
+                    .expect_err("a string is no Point");
+                println!("started as a Point: {}", describe(&e));
+                let e = portal
+                    .run::<Point>("geometry", "name", ())
+                    .await
+                    .expect_err("a string is no Point");
+                println!("result as a Point: {}", describe(&e));
+                #[derive(Serialize)]
+                struct NotARect<'a> {
+                    width: u32,
+                    depth: &'a str,
+                }
+                let e = portal
+                    .run::<u64>(
+                        "geometry",
+                        "area",
+                        NotARect {
+                            width: 6,
+                            depth: "deep",
+                        },
+                    )
+                    .await
+                    .expect_err("the daemon cannot read these arguments");
+                println!("arguments of area: {}", describe(&e));
 
-            // The daemon is unharmed.
-            let area: u64 = portal
-                .run(
-                    "geometry",
-                    "area",
-                    Rect {
-                        width: 6,
-                        height: 7,
-                    },
-                )
-                .await?;
-            println!("area of a 6x7 rectangle: {area}");
-            portal.cancel_actor().await?;
-            Ok(())
+                // The daemon is unharmed.
+                let area: u64 = portal
+                    .run(
+                        "geometry",
+                        "area",
+                        Rect {
+                            width: 6,
+                            height: 7,
+                        },
+                    )
+                    .await?;
+                println!("area of a 6x7 rectangle: {area}");
+                portal.cancel_actor().await?;
+                Ok(())
+            })
+            .await
         })
         .await
     })
-    .await
 }

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use tractor_tokio::{ActorOptions, Address, Config, Context, Error, Functions, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Context, Error, Functions, current_actor};
 
 fn functions() -> Functions {
     Functions::new().context("procs", "target", |ctx: Context, (): ()| async move {
@@ -40,74 +40,76 @@ fn still_running(pids: &[u32]) -> Option<Vec<u32>> {
     })
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    let config =
-        Config::new("we_are_processes", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    let mut pids = Vec::new();
-    let outcome = tractor_tokio::open_root_actor(config, |root| {
-        let pids = &mut pids;
-        async move {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            println!(
-                "root in pid {} spawns {cores} workers, one per core",
-                std::process::id()
-            );
-            root.open_nursery(|n| async move {
-                // Spawn every worker concurrently, each in its own task.
-                let mut spawning = tokio::task::JoinSet::new();
-                for i in 0..cores {
-                    let n = n.clone();
-                    spawning.spawn(async move {
-                        let opts = ActorOptions::new().enable_modules(["procs"]);
-                        let portal = n.start_actor(&format!("worker_{i}"), opts).await?;
-                        let (ctx, (name, pid)): (Context, (String, u32)) =
-                            portal.open_context("procs", "target", ()).await?;
-                        Ok::<_, Error>((ctx, name, pid))
-                    });
-                }
-                // The contexts stay open while the workers run.
-                let mut contexts = Vec::new();
-                while let Some(joined) = spawning.join_next().await {
-                    let (ctx, name, pid) = joined??;
-                    println!("Yo, {name} is running in pid {pid}");
-                    pids.push(pid);
-                    contexts.push(ctx);
-                }
-                println!("This process tree will self-destruct in 0.5 s...");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                // You could have done this yourself: fail on purpose. The
-                // error cancels the nursery, which reaps every worker, and
-                // then leaves the root actor.
-                Err::<(), _>(Error::raise("Exception", "Self destructed"))
-            })
-            .await
+fn main() -> Result<(), Error> {
+    tractor_examples::block_on(async {
+        let config = Config::new("we_are_processes", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+        let mut pids = Vec::new();
+        let outcome = tractor_examples::open_root_actor(config, |root| {
+            let pids = &mut pids;
+            async move {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                println!(
+                    "root in pid {} spawns {cores} workers, one per core",
+                    std::process::id()
+                );
+                let me = root.clone();
+                root.open_nursery(|n| async move {
+                    // Spawn every worker concurrently, each in its own task.
+                    let mut spawning = Vec::new();
+                    for i in 0..cores {
+                        let n = n.clone();
+                        spawning.push(me.spawn(async move {
+                            let opts = ActorOptions::new().enable_modules(["procs"]);
+                            let portal = n.start_actor(&format!("worker_{i}"), opts).await?;
+                            let (ctx, (name, pid)): (Context, (String, u32)) =
+                                portal.open_context("procs", "target", ()).await?;
+                            Ok::<_, Error>((ctx, name, pid))
+                        }));
+                    }
+                    // The contexts stay open while the workers run.
+                    let mut contexts = Vec::new();
+                    for joined in spawning {
+                        let (ctx, name, pid) = joined.await??;
+                        println!("Yo, {name} is running in pid {pid}");
+                        pids.push(pid);
+                        contexts.push(ctx);
+                    }
+                    println!("This process tree will self-destruct in 0.5 s...");
+                    me.sleep(Duration::from_millis(500)).await;
+                    // You could have done this yourself: fail on purpose. The
+                    // error cancels the nursery, which reaps every worker, and
+                    // then leaves the root actor.
+                    Err::<(), _>(Error::raise("Exception", "Self destructed"))
+                })
+                .await
+            }
+        })
+        .await;
+        // Only the original process gets here: the actor tree is gone.
+        let Err(e) = outcome else {
+            return Err(Error::raise(
+                "AssertionError",
+                "the tree should have failed",
+            ));
+        };
+        println!("caught: {e}");
+        match still_running(&pids) {
+            Some(survivors) if !survivors.is_empty() => Err(Error::raise(
+                "AssertionError",
+                format!("workers survived: {survivors:?}"),
+            )),
+            Some(_) => {
+                println!(
+                    "Zombies contained: all {} worker processes are gone",
+                    pids.len()
+                );
+                Ok(())
+            }
+            None => {
+                println!("Zombies contained (no /proc here to double-check)");
+                Ok(())
+            }
         }
     })
-    .await;
-    // Only the original process gets here: the actor tree is gone.
-    let Err(e) = outcome else {
-        return Err(Error::raise(
-            "AssertionError",
-            "the tree should have failed",
-        ));
-    };
-    println!("caught: {e}");
-    match still_running(&pids) {
-        Some(survivors) if !survivors.is_empty() => Err(Error::raise(
-            "AssertionError",
-            format!("workers survived: {survivors:?}"),
-        )),
-        Some(_) => {
-            println!(
-                "Zombies contained: all {} worker processes are gone",
-                pids.len()
-            );
-            Ok(())
-        }
-        None => {
-            println!("Zombies contained (no /proc here to double-check)");
-            Ok(())
-        }
-    }
 }

@@ -4,6 +4,79 @@
 //!
 //! Each program is an example of this package, run with
 //! `cargo run -p tractor-examples --example <name>`.
+//!
+//! # Either adapter
+//!
+//! Every example runs on tokio by default, and on smol with
+//! `TRACTOR_ADAPTER=smol` in its environment; its children inherit the
+//! variable, so the whole tree runs on the adapter chosen. The examples
+//! reach the API through this crate, which re-exports it and adds the two
+//! calls that depend on the runtime: [`block_on`] and the entry points
+//! ([`open_root_actor`]). A program of your own names its adapter
+//! directly instead:
+//!
+//! ```text
+//! #[tokio::main]                       fn main() -> Result<(), Error> {
+//! async fn main() -> Result<(), Error> {   smol::block_on(
+//!     tractor_tokio::open_root_actor(          tractor_smol::open_root_actor(
+//!         config, body).await                      config, body))
+//! }                                        }
+//! ```
+//!
+//! Everything else (portals, contexts, streams, [`ActorHandle::sleep`],
+//! [`ActorHandle::spawn`]) is the same on both.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use tractor_driver::*;
+
+/// The environment variable that picks the adapter: `smol`, or tokio when
+/// unset or anything else.
+pub const ADAPTER: &str = "TRACTOR_ADAPTER";
+
+/// Whether this process runs on smol ([`ADAPTER`] says so) or on tokio.
+pub fn on_smol() -> bool {
+    std::env::var(ADAPTER).is_ok_and(|a| a == "smol")
+}
+
+/// The chosen adapter's name: `smol` or `tokio`.
+pub fn adapter_name() -> &'static str {
+    if on_smol() { "smol" } else { "tokio" }
+}
+
+/// The chosen adapter's [`Runtime`].
+pub fn runtime() -> Arc<dyn Runtime> {
+    if on_smol() {
+        Arc::new(tractor_smol::Smol)
+    } else {
+        Arc::new(tractor_tokio::Tokio)
+    }
+}
+
+/// Runs `main` to its end on the chosen runtime: smol's `block_on`, or a
+/// multi-threaded tokio runtime.
+pub fn block_on<F: Future>(main: F) -> F::Output {
+    if on_smol() {
+        smol::block_on(main)
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(main)
+    }
+}
+
+/// [`tractor_driver::open_root_actor`] on the chosen adapter: in a child
+/// process this becomes the child and never returns.
+pub async fn open_root_actor<F, Fut, T>(config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorHandle) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    tractor_driver::open_root_actor(runtime(), config, body).await
+}

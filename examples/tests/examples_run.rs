@@ -17,15 +17,31 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-/// Runs an example in a tree of its own, checks that it succeeded and left
-/// no process or socket behind, and returns what it printed.
-fn run(name: &str) -> String {
-    let tree = Tree::new();
+/// The adapters every example runs on, by their `TRACTOR_ADAPTER` value.
+const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+
+/// Runs an example on `adapter` in a tree of its own, checks that it
+/// succeeded and left no process or socket behind, and returns what it
+/// printed.
+fn run(name: &str, adapter: &str) -> String {
+    // Shown with a failing test's output: which adapter's run it was.
+    eprintln!("{name} on {adapter}");
+    let tree = Tree::new().adapter(adapter);
     let run = tree.run(&example(name), &[]);
     tree.assert_clean();
     let out = run.stdout.join("\n");
-    assert_eq!(run.code, Some(0), "{name} failed:\n{out}\n{}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{name} failed on {adapter}:\n{out}\n{}",
+        run.stderr
+    );
     out
+}
+
+/// What the example printed on each adapter, one run after the other.
+fn on_both(name: &str) -> impl Iterator<Item = String> + '_ {
+    ADAPTERS.into_iter().map(move |adapter| run(name, adapter))
 }
 
 /// The line of `out` that starts with `prefix`.
@@ -51,251 +67,271 @@ fn number_after(text: &str, marker: &str) -> u64 {
 
 #[test]
 fn tour_runs_a_whole_tree_and_cleans_up() {
-    let out = run("tour");
-    assert!(out.contains("3² = 9"), "{out}");
-    assert!(out.contains(r#"sent "tree", got "TREE""#), "{out}");
-    assert!(out.contains("it echoed 3 words"), "{out}");
-    assert!(out.contains("raised in leaf["), "{out}");
-    assert!(out.contains("relayed by middle["), "{out}");
-    // The leaf's own message and backtrace survive the relay.
-    assert!(out.contains("|_message: the leaf gives up"), "{out}");
-    assert!(out.contains("remote traceback (from 'leaf')"), "{out}");
-    assert!(out.ends_with("no child process is left"), "{out}");
+    for adapter in ADAPTERS {
+        let out = run("tour", adapter);
+        // The root and its children run on the adapter chosen.
+        let on = format!(", on {adapter})");
+        assert!(line(&out, "1. root actor tour[").ends_with(&on), "{out}");
+        assert!(
+            line(&out, "2. spawned a daemon actor: worker[").ends_with(&on),
+            "{out}"
+        );
+        assert!(out.contains("3² = 9"), "{out}");
+        assert!(out.contains(r#"sent "tree", got "TREE""#), "{out}");
+        assert!(out.contains("it echoed 3 words"), "{out}");
+        assert!(out.contains("raised in leaf["), "{out}");
+        assert!(out.contains("relayed by middle["), "{out}");
+        // The leaf's own message and backtrace survive the relay.
+        assert!(out.contains("|_message: the leaf gives up"), "{out}");
+        assert!(out.contains("remote traceback (from 'leaf')"), "{out}");
+        assert!(out.ends_with("no child process is left"), "{out}");
+    }
 }
 
 #[test]
 fn a_one_shot_result_outlives_its_actor() {
-    let out = run("actor_spawning_and_causality");
-    let root_pid = number_after(line(&out, "root actor director["), "pid ");
-    let inside = line(&out, "inside the nursery: ");
-    assert!(
-        inside.starts_with("inside the nursery: some_linguist (pid "),
-        "{out}"
-    );
-    assert!(inside.ends_with(r#"says "Dang that's beautiful""#), "{out}");
-    let child_pid = number_after(inside, "pid ");
-    assert_ne!(root_pid, child_pid, "the function ran in the root:\n{out}");
-    // Read again once the child has been reaped.
-    let lines: Vec<&str> = out.lines().collect();
-    let ended = lines
-        .iter()
-        .position(|l| l.starts_with("the nursery has ended"))
-        .expect("the nursery ends");
-    assert_eq!(
-        lines.get(ended + 1),
-        Some(&r#"after the nursery, the result is still "Dang that's beautiful""#),
-        "{out}"
-    );
+    for out in on_both("actor_spawning_and_causality") {
+        let root_pid = number_after(line(&out, "root actor director["), "pid ");
+        let inside = line(&out, "inside the nursery: ");
+        assert!(
+            inside.starts_with("inside the nursery: some_linguist (pid "),
+            "{out}"
+        );
+        assert!(inside.ends_with(r#"says "Dang that's beautiful""#), "{out}");
+        let child_pid = number_after(inside, "pid ");
+        assert_ne!(root_pid, child_pid, "the function ran in the root:\n{out}");
+        // Read again once the child has been reaped.
+        let lines: Vec<&str> = out.lines().collect();
+        let ended = lines
+            .iter()
+            .position(|l| l.starts_with("the nursery has ended"))
+            .expect("the nursery ends");
+        assert_eq!(
+            lines.get(ended + 1),
+            Some(&r#"after the nursery, the result is still "Dang that's beautiful""#),
+            "{out}"
+        );
+    }
 }
 
 #[test]
 fn a_daemon_answers_twice_then_is_cancelled() {
-    let out = run("movie_theatre_question");
-    let first = line(&out, "frank: have you ever seen a portal? (question 1,");
-    let second = line(&out, "frank: have you ever seen a portal? (question 2,");
-    // The same process answered both.
-    assert_eq!(
-        number_after(first, "in pid "),
-        number_after(second, "in pid "),
-        "{out}"
-    );
-    assert!(out.contains("frank cancelled: true"), "{out}");
-    assert!(
-        out.ends_with("the nursery has exited: frank is gone"),
-        "{out}"
-    );
+    for out in on_both("movie_theatre_question") {
+        let first = line(&out, "frank: have you ever seen a portal? (question 1,");
+        let second = line(&out, "frank: have you ever seen a portal? (question 2,");
+        // The same process answered both.
+        assert_eq!(
+            number_after(first, "in pid "),
+            number_after(second, "in pid "),
+            "{out}"
+        );
+        assert!(out.contains("frank cancelled: true"), "{out}");
+        assert!(
+            out.ends_with("the nursery has exited: frank is gone"),
+            "{out}"
+        );
+    }
 }
 
 #[test]
 fn a_failing_root_takes_one_worker_per_core_down_with_it() {
-    let out = run("we_are_processes");
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let root_pid = number_after(line(&out, "root in pid "), "pid ");
-    let mut pids: Vec<u64> = out
-        .lines()
-        .filter(|l| l.starts_with("Yo, worker_"))
-        .map(|l| number_after(l, "running in pid "))
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    assert_eq!(pids.len(), cores, "one process per core:\n{out}");
-    assert!(!pids.contains(&root_pid), "{out}");
-    for i in 0..cores {
-        assert!(out.contains(&format!("Yo, worker_{i} is running")), "{out}");
+    for out in on_both("we_are_processes") {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let root_pid = number_after(line(&out, "root in pid "), "pid ");
+        let mut pids: Vec<u64> = out
+            .lines()
+            .filter(|l| l.starts_with("Yo, worker_"))
+            .map(|l| number_after(l, "running in pid "))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids.len(), cores, "one process per core:\n{out}");
+        assert!(!pids.contains(&root_pid), "{out}");
+        for i in 0..cores {
+            assert!(out.contains(&format!("Yo, worker_{i} is running")), "{out}");
+        }
+        assert!(out.contains("caught: Exception: Self destructed"), "{out}");
+        assert!(
+            out.ends_with(&format!(
+                "Zombies contained: all {cores} worker processes are gone"
+            )),
+            "{out}"
+        );
     }
-    assert!(out.contains("caught: Exception: Self destructed"), "{out}");
-    assert!(
-        out.ends_with(&format!(
-            "Zombies contained: all {cores} worker processes are gone"
-        )),
-        "{out}"
-    );
 }
 
 #[test]
 fn two_peers_find_each_other_through_the_registrar() {
-    let out = run("a_trynamic_first_scene");
-    assert_eq!(
-        out,
-        "Alright... Action!\n\
-         gretchen asked donny, who said: Hi my name is donny\n\
-         donny asked gretchen, who said: Hi my name is gretchen\n\
-         CUT! Donny, you're supposed to say..."
-    );
+    for out in on_both("a_trynamic_first_scene") {
+        assert_eq!(
+            out,
+            "Alright... Action!\n\
+             gretchen asked donny, who said: Hi my name is donny\n\
+             donny asked gretchen, who said: Hi my name is gretchen\n\
+             CUT! Donny, you're supposed to say..."
+        );
+    }
 }
 
 #[test]
 fn an_aggregator_merges_two_streams_into_one() {
-    let out = run("full_fledged_streaming_service");
-    assert!(
-        out.contains("aggregator: merged 2000 items from 2 streamers, sent 1000 up"),
-        "{out}"
-    );
-    assert!(
-        out.contains("received 1000 values from the aggregator: 0..1000, in order, each once"),
-        "{out}"
-    );
-    assert!(out.contains("aggregator cancelled: true"), "{out}");
+    for out in on_both("full_fledged_streaming_service") {
+        assert!(
+            out.contains("aggregator: merged 2000 items from 2 streamers, sent 1000 up"),
+            "{out}"
+        );
+        assert!(
+            out.contains("received 1000 values from the aggregator: 0..1000, in order, each once"),
+            "{out}"
+        );
+        assert!(out.contains("aggregator cancelled: true"), "{out}");
+    }
 }
 
 #[test]
 fn remote_errors_climb_the_tree_alone_or_in_groups() {
-    let out = run("remote_error_propagation");
-    // Act 1: the daemon's own error, with its traceback.
-    let act1 = &out[..out.find("== 2.").expect("act 2")];
-    assert!(
-        act1.contains("RemoteActorError: remote task raised a 'AssertionError'"),
-        "{out}"
-    );
-    assert!(act1.contains(" |_src_uid=('actor_1', '"), "{out}");
-    assert!(act1.contains(" |_message: actor_1 asserts 0"), "{out}");
-    assert!(
-        act1.contains(" +------ remote traceback (from 'actor_1') ------"),
-        "{out}"
-    );
-    assert!(act1.contains("remote_error_propagation.rs:"), "{out}");
-    assert!(
-        act1.contains(
-            "the nursery cancelled its 3 daemons and failed with actor_1's AssertionError"
-        ),
-        "{out}"
-    );
-    // Act 2: relayed by the middle actor.
-    let act2 = &out[out.find("== 2.").unwrap()..out.find("== 3.").expect("act 3")];
-    assert!(act2.contains(" |_src_uid=('leaf', '"), "{out}");
-    assert!(act2.contains(" |_relay_uid=('middle', '"), "{out}");
-    assert!(act2.contains(" |_boxed_type=RemoteActorError"), "{out}");
-    assert!(
-        act2.contains("it came up the tree: leaf -> middle -> root"),
-        "{out}"
-    );
-    // Act 3: every failure, in one group.
-    let act3 = &out[out.find("== 3.").unwrap()..];
-    assert!(act3.contains("3 errors in the actor nursery:"), "{out}");
-    for i in 0..3 {
+    for out in on_both("remote_error_propagation") {
+        // Act 1: the daemon's own error, with its traceback.
+        let act1 = &out[..out.find("== 2.").expect("act 2")];
         assert!(
-            act3.contains(&format!("asserter_{i} failed: true")),
+            act1.contains("RemoteActorError: remote task raised a 'AssertionError'"),
+            "{out}"
+        );
+        assert!(act1.contains(" |_src_uid=('actor_1', '"), "{out}");
+        assert!(act1.contains(" |_message: actor_1 asserts 0"), "{out}");
+        assert!(
+            act1.contains(" +------ remote traceback (from 'actor_1') ------"),
+            "{out}"
+        );
+        assert!(act1.contains("remote_error_propagation.rs:"), "{out}");
+        assert!(
+            act1.contains(
+                "the nursery cancelled its 3 daemons and failed with actor_1's AssertionError"
+            ),
+            "{out}"
+        );
+        // Act 2: relayed by the middle actor.
+        let act2 = &out[out.find("== 2.").unwrap()..out.find("== 3.").expect("act 3")];
+        assert!(act2.contains(" |_src_uid=('leaf', '"), "{out}");
+        assert!(act2.contains(" |_relay_uid=('middle', '"), "{out}");
+        assert!(act2.contains(" |_boxed_type=RemoteActorError"), "{out}");
+        assert!(
+            act2.contains("it came up the tree: leaf -> middle -> root"),
+            "{out}"
+        );
+        // Act 3: every failure, in one group.
+        let act3 = &out[out.find("== 3.").unwrap()..];
+        assert!(act3.contains("3 errors in the actor nursery:"), "{out}");
+        for i in 0..3 {
+            assert!(
+                act3.contains(&format!("asserter_{i} failed: true")),
+                "{out}"
+            );
+            assert!(
+                act3.contains(&format!("|  |_src_uid=('asserter_{i}', '")),
+                "{out}"
+            );
+        }
+        assert!(
+            act3.contains("3 errors in one group, from asserter_0, asserter_1, asserter_2"),
             "{out}"
         );
         assert!(
-            act3.contains(&format!("|  |_src_uid=('asserter_{i}', '")),
+            out.ends_with("Look Ma, those actors failed hard, and the tree is clean"),
             "{out}"
         );
     }
-    assert!(
-        act3.contains("3 errors in one group, from asserter_0, asserter_1, asserter_2"),
-        "{out}"
-    );
-    assert!(
-        out.ends_with("Look Ma, those actors failed hard, and the tree is clean"),
-        "{out}"
-    );
 }
 
 #[test]
 fn a_context_streams_ping_pong_both_ways() {
-    let out = run("rpc_bidir_streaming");
-    assert_eq!(
-        out,
-        "rpc_server started with 11\n\
-         sent 10 pings, got 10 pongs\n\
-         rpc_server answered 10 pings\n\
-         rpc_server cancelled: true"
-    );
+    for out in on_both("rpc_bidir_streaming") {
+        assert_eq!(
+            out,
+            "rpc_server started with 11\n\
+             sent 10 pings, got 10 pongs\n\
+             rpc_server answered 10 pings\n\
+             rpc_server cancelled: true"
+        );
+    }
 }
 
 #[test]
 fn the_registrar_lists_and_locates_actors() {
-    let out = run("service_discovery");
-    let registrar = line(&out, "the registrar listens on 127.0.0.1:");
-    assert!(registrar.ends_with("this root is it: true"), "{out}");
-    let registrar_port = number_after(registrar, "127.0.0.1:");
-    assert!(out.contains("the registrar knows 2 actors:"), "{out}");
-    let root_entry = line(&out, "  discovery_root at 127.0.0.1:");
-    assert_eq!(number_after(root_entry, "127.0.0.1:"), registrar_port);
-    let service_port = number_after(line(&out, "  some_actor_name at 127.0.0.1:"), "127.0.0.1:");
-    assert_ne!(service_port, registrar_port, "{out}");
-    let queried = line(&out, r#"query_actor("some_actor_name"): listening on "#);
-    assert_eq!(number_after(queried, "127.0.0.1:"), service_port, "{out}");
-    assert!(
-        out.contains(r#"wait_for_actor("some_actor_name"): a portal to some_actor_name["#),
-        "{out}"
-    );
-    assert!(
-        out.contains(r#"find_actor("some_actor_name"): a portal to some_actor_name["#),
-        "{out}"
-    );
-    assert!(
-        out.contains(r#"find_actor("no_such_actor") found something: false"#),
-        "{out}"
-    );
-    assert!(
-        out.ends_with("after cancelling it, some_actor_name is registered: false"),
-        "{out}"
-    );
+    for out in on_both("service_discovery") {
+        let registrar = line(&out, "the registrar listens on 127.0.0.1:");
+        assert!(registrar.ends_with("this root is it: true"), "{out}");
+        let registrar_port = number_after(registrar, "127.0.0.1:");
+        assert!(out.contains("the registrar knows 2 actors:"), "{out}");
+        let root_entry = line(&out, "  discovery_root at 127.0.0.1:");
+        assert_eq!(number_after(root_entry, "127.0.0.1:"), registrar_port);
+        let service_port =
+            number_after(line(&out, "  some_actor_name at 127.0.0.1:"), "127.0.0.1:");
+        assert_ne!(service_port, registrar_port, "{out}");
+        let queried = line(&out, r#"query_actor("some_actor_name"): listening on "#);
+        assert_eq!(number_after(queried, "127.0.0.1:"), service_port, "{out}");
+        assert!(
+            out.contains(r#"wait_for_actor("some_actor_name"): a portal to some_actor_name["#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"find_actor("some_actor_name"): a portal to some_actor_name["#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#"find_actor("no_such_actor") found something: false"#),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("after cancelling it, some_actor_name is registered: false"),
+            "{out}"
+        );
+    }
 }
 
 #[test]
 fn typed_payloads_round_trip_and_misfits_fail_clearly() {
-    let out = run("typed_payloads");
-    assert!(out.contains("started: Point { x: 0, y: 0 }"), "{out}");
-    assert!(
-        out.contains("sent Dot(Point { x: 1, y: 2 }), got Dot(Point { x: 3, y: 6 })"),
-        "{out}"
-    );
-    assert!(
-        out.contains("got Segment { from: Point { x: 0, y: 3 }, to: Point { x: -6, y: 15 } }"),
-        "{out}"
-    );
-    assert!(out.contains("sent Nothing, got Nothing"), "{out}");
-    assert!(
-        out.contains(r#"result: Summary { label: "triple", shapes: 3 }"#),
-        "{out}"
-    );
-    let started = line(&out, "started as a Point: ");
-    assert!(started.contains("local TypeError"), "{out}");
-    assert!(started.contains("Point"), "{out}");
-    assert!(started.contains("this is no Point"), "{out}");
-    let result = line(&out, "result as a Point: ");
-    assert!(result.contains("local TypeError"), "{out}");
-    assert!(result.contains(r#"string "geometry""#), "{out}");
-    let args = line(&out, "arguments of area: ");
-    assert!(args.contains("remote TypeError from scaler"), "{out}");
-    assert!(args.contains("geometry:area() got bad arguments"), "{out}");
-    assert!(args.contains("missing field `height`"), "{out}");
-    assert!(out.ends_with("area of a 6x7 rectangle: 42"), "{out}");
+    for out in on_both("typed_payloads") {
+        assert!(out.contains("started: Point { x: 0, y: 0 }"), "{out}");
+        assert!(
+            out.contains("sent Dot(Point { x: 1, y: 2 }), got Dot(Point { x: 3, y: 6 })"),
+            "{out}"
+        );
+        assert!(
+            out.contains("got Segment { from: Point { x: 0, y: 3 }, to: Point { x: -6, y: 15 } }"),
+            "{out}"
+        );
+        assert!(out.contains("sent Nothing, got Nothing"), "{out}");
+        assert!(
+            out.contains(r#"result: Summary { label: "triple", shapes: 3 }"#),
+            "{out}"
+        );
+        let started = line(&out, "started as a Point: ");
+        assert!(started.contains("local TypeError"), "{out}");
+        assert!(started.contains("Point"), "{out}");
+        assert!(started.contains("this is no Point"), "{out}");
+        let result = line(&out, "result as a Point: ");
+        assert!(result.contains("local TypeError"), "{out}");
+        assert!(result.contains(r#"string "geometry""#), "{out}");
+        let args = line(&out, "arguments of area: ");
+        assert!(args.contains("remote TypeError from scaler"), "{out}");
+        assert!(args.contains("geometry:area() got bad arguments"), "{out}");
+        assert!(args.contains("missing field `height`"), "{out}");
+        assert!(out.ends_with("area of a 6x7 rectangle: 42"), "{out}");
+    }
 }
 
 #[test]
 fn every_subscriber_gets_every_tick() {
-    let out = run("streaming_broadcast_fanout");
-    assert_eq!(
-        out,
-        "the ticker will send 5 ticks\n\
-         sub_0: stream ended, got [0, 1, 2, 3, 4]\n\
-         sub_1: stream ended, got [0, 1, 2, 3, 4]\n\
-         sub_2: stream ended, got [0, 1, 2, 3, 4]\n\
-         quitter: left after [0, 1]\n\
-         the ticker returned: it sent 5 ticks"
-    );
+    for out in on_both("streaming_broadcast_fanout") {
+        assert_eq!(
+            out,
+            "the ticker will send 5 ticks\n\
+             sub_0: stream ended, got [0, 1, 2, 3, 4]\n\
+             sub_1: stream ended, got [0, 1, 2, 3, 4]\n\
+             sub_2: stream ended, got [0, 1, 2, 3, 4]\n\
+             quitter: left after [0, 1]\n\
+             the ticker returned: it sent 5 ticks"
+        );
+    }
 }

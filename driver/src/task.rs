@@ -1,0 +1,230 @@
+//! Background tasks on an actor's runtime, each with a handle that yields
+//! its output: the part of `tokio::spawn` that code written for either
+//! adapter needs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{ErrorKind, Result};
+use crate::functions::catch_panic;
+use crate::runtime::{BoxFuture, Runtime};
+
+/// A task started with [`ActorHandle::spawn`](crate::ActorHandle::spawn).
+///
+/// Awaiting it yields the task's output, or an error when the task
+/// panicked (the panic's message and place, as for a served function) or
+/// was dropped by its runtime before it finished ([`ErrorKind::Cancelled`]).
+/// Dropping the handle detaches the task, which runs on; a panic in a
+/// detached task is logged.
+#[derive(Debug)]
+pub struct JoinHandle<T> {
+    slot: Arc<Mutex<Slot<T>>>,
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    out: Option<Result<T>>,
+    waker: Option<Waker>,
+    finished: bool,
+    detached: bool,
+}
+
+impl<T> Slot<T> {
+    fn finish(&mut self, out: Result<T>) {
+        self.finished = true;
+        match out {
+            Err(e) if self.detached => tracing::error!("a detached task failed: {e}"),
+            out => self.out = Some(out),
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+fn lock<T>(slot: &Mutex<Slot<T>>) -> MutexGuard<'_, Slot<T>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts `fut` on `rt` and returns its handle.
+pub(crate) fn spawn<T, F>(rt: &dyn Runtime, fut: F) -> JoinHandle<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(Slot {
+        out: None,
+        waker: None,
+        finished: false,
+        detached: false,
+    }));
+    rt.spawn(Box::pin(Task {
+        fut: Box::pin(fut),
+        slot: slot.clone(),
+    }));
+    JoinHandle { slot }
+}
+
+impl<T> JoinHandle<T> {
+    /// Whether the task has ended (its output may not be taken yet).
+    pub fn is_finished(&self) -> bool {
+        lock(&self.slot).finished
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T>;
+
+    /// # Panics
+    ///
+    /// When polled again after it returned the output.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let mut slot = lock(&self.slot);
+        if let Some(out) = slot.out.take() {
+            return Poll::Ready(out);
+        }
+        assert!(!slot.finished, "a JoinHandle polled after it completed");
+        slot.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        lock(&self.slot).detached = true;
+    }
+}
+
+/// The spawned future: catches its panic and hands its output over.
+struct Task<T> {
+    fut: BoxFuture<'static, T>,
+    slot: Arc<Mutex<Slot<T>>>,
+}
+
+impl<T> Future for Task<T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let fut = &mut self.fut;
+        match catch_panic(|| fut.as_mut().poll(cx).map(Ok)) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => {
+                lock(&self.slot).finish(out);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    /// A runtime that drops the task unfinished (it is shutting down)
+    /// leaves its handle a cancellation rather than a hang.
+    fn drop(&mut self) {
+        let mut slot = lock(&self.slot);
+        if !slot.finished {
+            slot.finish(Err(ErrorKind::Cancelled.into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::runtime::{
+        Connection, Listener, Process, SignalKind, SignalStream, StdListener, Target,
+    };
+
+    /// A runtime that only queues tasks, for the test to poll by hand.
+    #[derive(Default)]
+    struct Queue(Mutex<Vec<BoxFuture<'static, ()>>>);
+
+    impl Runtime for Queue {
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            self.0.lock().unwrap().push(task);
+        }
+        fn sleep_until(&self, _: Instant) -> BoxFuture<'static, ()> {
+            Box::pin(std::future::pending())
+        }
+        fn connect(&self, _: Target) -> BoxFuture<'static, io::Result<Connection>> {
+            Box::pin(async { Err(io::ErrorKind::Unsupported.into()) })
+        }
+        fn listen(&self, _: StdListener) -> io::Result<Box<dyn Listener>> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn spawn_process(&self, _: std::process::Command) -> io::Result<Box<dyn Process>> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    impl Queue {
+        /// Polls the one queued task once; whether it finished.
+        fn run_once(&self) -> bool {
+            let mut tasks = self.0.lock().unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            tasks[0].as_mut().poll(&mut cx).is_ready()
+        }
+    }
+
+    fn poll<T>(h: &mut JoinHandle<T>) -> Poll<Result<T>> {
+        Pin::new(h).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn the_handle_yields_the_output_once_the_task_ends() {
+        let rt = Queue::default();
+        let mut h = spawn(&rt, async { 7 });
+        assert!(poll(&mut h).is_pending());
+        assert!(!h.is_finished());
+        assert!(rt.run_once());
+        assert!(h.is_finished());
+        match poll(&mut h) {
+            Poll::Ready(Ok(7)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_the_handles_error() {
+        let rt = Queue::default();
+        let mut h = spawn(&rt, async { panic!("the task gives up") });
+        assert!(rt.run_once());
+        match poll(&mut h) {
+            Poll::Ready(Err(e)) => {
+                let shown = e.to_string();
+                assert!(shown.contains("the task gives up"), "{shown}");
+                assert!(shown.contains("task.rs"), "{shown}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_task_dropped_unfinished_cancels_its_handle() {
+        let rt = Queue::default();
+        let mut h = spawn(&rt, std::future::pending::<u8>());
+        assert!(!rt.run_once());
+        rt.0.lock().unwrap().clear();
+        match poll(&mut h) {
+            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_detached_task_runs_on() {
+        let rt = Queue::default();
+        let done = Arc::new(Mutex::new(false));
+        let flag = done.clone();
+        drop(spawn(&rt, async move { *flag.lock().unwrap() = true }));
+        assert!(rt.run_once());
+        assert!(*done.lock().unwrap());
+    }
+}
