@@ -45,7 +45,6 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -57,10 +56,8 @@ use std::time::Instant;
 
 use smol::Async;
 use smol::stream::Stream;
-use tractor_driver::runtime::{
-    BoxFuture, Connection, Listener, Process, ReadHalf, SignalKind, SignalStream, StdListener,
-    Target, WriteHalf,
-};
+// The runtime trait's vocabulary: what this crate implements.
+use tractor_driver::runtime::*;
 
 pub use tractor_driver::*;
 
@@ -115,34 +112,7 @@ impl Runtime for Smol {
     }
 }
 
-/// Runs the root actor of a tree around `body` on smol (see
-/// [`tractor_driver::open_root_actor`]). In a child process this becomes
-/// the child and never returns.
-pub async fn open_root_actor<F, Fut, T>(config: Config, body: F) -> Result<T>
-where
-    F: FnOnce(ActorHandle) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    tractor_driver::open_root_actor(Arc::new(Smol), config, body).await
-}
-
-/// Opens an actor nursery on smol, in a root actor started for it with
-/// `config` when this process runs none yet (see
-/// [`tractor_driver::open_nursery`]). In a child process this becomes the
-/// child and never returns.
-pub async fn open_nursery<F, Fut, T>(config: Config, body: F) -> Result<T>
-where
-    F: FnOnce(ActorNursery) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    tractor_driver::open_nursery(Arc::new(Smol), config, body).await
-}
-
-/// Runs a long-lived RPC server as the root, on smol (see
-/// [`tractor_driver::run_daemon`]).
-pub async fn run_daemon(config: Config) -> Result<()> {
-    tractor_driver::run_daemon(Arc::new(Smol), config).await
-}
+entry_points!(Smol);
 
 /// A socket both halves of a connection use at once: reads and writes
 /// go through shared references, as `Async` allows for sockets.

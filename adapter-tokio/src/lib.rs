@@ -40,19 +40,15 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::ExitStatus;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tractor_driver::runtime::{
-    BoxFuture, Connection, Listener, Process, ReadHalf, SignalKind, SignalStream, StdListener,
-    Target, WriteHalf,
-};
+// The runtime trait's vocabulary: what this crate implements.
+use tractor_driver::runtime::*;
 
 pub use tractor_driver::*;
 
@@ -113,34 +109,7 @@ impl Runtime for Tokio {
     }
 }
 
-/// Runs the root actor of a tree around `body` on tokio (see
-/// [`tractor_driver::open_root_actor`]). In a child process this becomes
-/// the child and never returns.
-pub async fn open_root_actor<F, Fut, T>(config: Config, body: F) -> Result<T>
-where
-    F: FnOnce(ActorHandle) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    tractor_driver::open_root_actor(Arc::new(Tokio), config, body).await
-}
-
-/// Opens an actor nursery on tokio, in a root actor started for it with
-/// `config` when this process runs none yet (see
-/// [`tractor_driver::open_nursery`]). In a child process this becomes the
-/// child and never returns.
-pub async fn open_nursery<F, Fut, T>(config: Config, body: F) -> Result<T>
-where
-    F: FnOnce(ActorNursery) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    tractor_driver::open_nursery(Arc::new(Tokio), config, body).await
-}
-
-/// Runs a long-lived RPC server as the root, on tokio (see
-/// [`tractor_driver::run_daemon`]).
-pub async fn run_daemon(config: Config) -> Result<()> {
-    tractor_driver::run_daemon(Arc::new(Tokio), config).await
-}
+entry_points!(Tokio);
 
 fn connection<R, W>(r: R, w: W) -> Connection
 where

@@ -121,3 +121,64 @@ pub enum SignalKind {
     /// SIGUSR1.
     User1,
 }
+
+/// Defines an adapter crate's entry points, `open_root_actor`,
+/// `open_nursery` and `run_daemon`, as the driver's own with the runtime
+/// `$rt` filled in. This is what `tractor-tokio` and `tractor-smol` do; a
+/// crate binding another runtime does the same after implementing
+/// [`Runtime`].
+///
+/// ```
+/// # use std::io;
+/// # use std::time::Instant;
+/// # use tractor_driver::runtime::*;
+/// /// A runtime of one's own.
+/// #[derive(Clone, Copy)]
+/// pub struct Mine;
+/// # impl Runtime for Mine {
+/// #     fn spawn(&self, _: BoxFuture<'static, ()>) { unimplemented!() }
+/// #     fn sleep_until(&self, _: Instant) -> BoxFuture<'static, ()> { unimplemented!() }
+/// #     fn connect(&self, _: Target) -> BoxFuture<'static, io::Result<Connection>> { unimplemented!() }
+/// #     fn listen(&self, _: StdListener) -> io::Result<Box<dyn Listener>> { unimplemented!() }
+/// #     fn spawn_process(&self, _: std::process::Command) -> io::Result<Box<dyn Process>> { unimplemented!() }
+/// #     fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> { unimplemented!() }
+/// # }
+///
+/// tractor_driver::entry_points!(Mine);
+/// ```
+#[macro_export]
+macro_rules! entry_points {
+    ($rt:expr) => {
+        /// Runs the root actor of a tree around `body` on this crate's
+        /// runtime (see [`tractor_driver::open_root_actor`]). In a child
+        /// process this becomes the child and never returns.
+        pub async fn open_root_actor<F, Fut, T>(
+            config: $crate::Config,
+            body: F,
+        ) -> $crate::Result<T>
+        where
+            F: FnOnce($crate::ActorHandle) -> Fut,
+            Fut: ::std::future::Future<Output = $crate::Result<T>>,
+        {
+            $crate::open_root_actor(::std::sync::Arc::new($rt), config, body).await
+        }
+
+        /// Opens an actor nursery on this crate's runtime, in a root actor
+        /// started for it with `config` when this process runs none yet
+        /// (see [`tractor_driver::open_nursery`]). In a child process this
+        /// becomes the child and never returns.
+        pub async fn open_nursery<F, Fut, T>(config: $crate::Config, body: F) -> $crate::Result<T>
+        where
+            F: FnOnce($crate::ActorNursery) -> Fut,
+            Fut: ::std::future::Future<Output = $crate::Result<T>>,
+        {
+            $crate::open_nursery(::std::sync::Arc::new($rt), config, body).await
+        }
+
+        /// Runs a long-lived RPC server as the root, on this crate's
+        /// runtime (see [`tractor_driver::run_daemon`]).
+        pub async fn run_daemon(config: $crate::Config) -> $crate::Result<()> {
+            $crate::run_daemon(::std::sync::Arc::new($rt), config).await
+        }
+    };
+}
