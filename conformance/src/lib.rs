@@ -81,17 +81,26 @@ impl Tree {
         self.dir.join("tractor")
     }
 
-    /// Starts `program args…` as the tree's root.
-    pub fn spawn(&self, program: &Path, args: &[&str]) -> Running {
+    /// The command that starts `program args…` as the tree's root, with
+    /// the tree's marker, runtime directory and adapter; its standard
+    /// streams are the caller's to choose (a pty, say).
+    pub fn command(&self, program: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(program);
         if let Some(a) = &self.adapter {
             command.env(ADAPTER, a);
         }
-        let mut child = command
+        command
             .args(args)
             .env(MARKER, &self.marker)
             .env("XDG_RUNTIME_DIR", &self.dir)
-            .env("RUST_BACKTRACE", "1")
+            .env("RUST_BACKTRACE", "1");
+        command
+    }
+
+    /// Starts `program args…` as the tree's root.
+    pub fn spawn(&self, program: &Path, args: &[&str]) -> Running {
+        let mut child = self
+            .command(program, args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

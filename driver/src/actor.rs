@@ -140,6 +140,12 @@ pub struct ActorHandle {
     shared: Arc<Shared>,
 }
 
+impl ActorHandle {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
 impl std::fmt::Debug for ActorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ActorHandle({})", self.shared.uid)
@@ -563,6 +569,10 @@ async fn teardown(handle: &ActorHandle) {
     for addr in &addrs {
         transport::unbind(addr);
     }
+    // A live REPL holds its function back from cancellation: wait for it.
+    shared
+        .wait(|_, _| (!crate::debug::repl_live()).then_some(()))
+        .await;
     // Functions still running were cancelled; give them their moment.
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
@@ -592,6 +602,14 @@ where
     }
     let handle = start_root(rt, &config).await?;
     let out = run_body(&handle, body(handle.clone())).await;
+    if let Err(e) = &out {
+        crate::debug::crashed(
+            &handle.shared,
+            format!("{} (the root's body)", config.name),
+            e,
+        )
+        .await;
+    }
     teardown(&handle).await;
     set_current(None);
     out
@@ -748,9 +766,17 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
         if let Poll::Ready(v) = body.as_mut().poll(cx) {
             return Poll::Ready(v);
         }
-        if let Some(s) = sigint.as_mut()
+        while let Some(s) = sigint.as_mut()
             && let Poll::Ready(Some(())) = s.poll_recv(cx)
         {
+            if repl_in_tree(&shared) {
+                // The REPL keeps the terminal: ctrl-c is not for the tree.
+                tracing::warn!("ignoring SIGINT while a debug REPL is in use");
+                if crate::debug::repl_live() {
+                    crate::debug::reprompt();
+                }
+                continue;
+            }
             tracing::info!("SIGINT: cancelling the tree");
             return Poll::Ready(Err(ErrorKind::Interrupted.into()));
         }
@@ -764,14 +790,34 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
     .await
 }
 
+/// Whether a debug REPL runs in this actor, or (the root) a child holds
+/// the tree's terminal lock (the core drops a claim whose channel closed).
+fn repl_in_tree(shared: &Arc<Shared>) -> bool {
+    crate::debug::repl_live() || shared.with(|st, _| st.actor.tty_lock_holder().is_some())
+}
+
 /// How long a child may take to wind down before it exits regardless; a
 /// parent waits [`tractor_protocol::REAP_KILL_AFTER`] before killing it.
 const WIND_DOWN: Duration = Duration::from_millis(1500);
 
 /// Ends the process after [`WIND_DOWN`], removing its socket files first.
 fn watchdog(addrs: Vec<Address>) {
+    let start = Instant::now();
     std::thread::spawn(move || {
-        std::thread::sleep(WIND_DOWN);
+        // A REPL live meanwhile holds winding down back: the time counts
+        // from its end.
+        loop {
+            let from = crate::debug::last_repl_end().map_or(start, |end| end.max(start));
+            let due = from + WIND_DOWN;
+            let now = Instant::now();
+            if crate::debug::repl_live() {
+                std::thread::sleep(WIND_DOWN);
+            } else if now < due {
+                std::thread::sleep(due - now);
+            } else {
+                break;
+            }
+        }
         tracing::warn!("winding down took too long: exiting");
         for addr in &addrs {
             transport::unbind(addr);
@@ -831,7 +877,7 @@ async fn run_child(rt: Arc<dyn Runtime>, functions: Functions, args: ChildArgs) 
     // SIGKILL.
     let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
         .into_iter()
-        .filter_map(|k| shared.rt.signal(k).ok())
+        .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
         .collect();
     orphan_guard(&shared);
     // Served functions may ask for their actor as soon as they run.
@@ -887,9 +933,19 @@ async fn run_child(rt: Arc<dyn Runtime>, functions: Functions, args: ChildArgs) 
     shared.serve();
     // Serve until a peer cancels us, the parent goes, or a signal.
     let mut interrupted = false;
+    let debug = vars.debug_mode;
     poll_fn(|cx| {
-        for s in signals.iter_mut() {
-            if let Poll::Ready(Some(())) = s.poll_recv(cx) {
+        for (kind, s) in signals.iter_mut() {
+            while let Poll::Ready(Some(())) = s.poll_recv(cx) {
+                // In debug mode ctrl-c is the root's to handle (it cancels
+                // the tree once no REPL holds the terminal).
+                if debug && *kind == SignalKind::Interrupt {
+                    if crate::debug::repl_live() {
+                        crate::debug::reprompt();
+                    }
+                    tracing::debug!("SIGINT left to the root in debug mode");
+                    continue;
+                }
                 interrupted = true;
                 return Poll::Ready(());
             }

@@ -22,7 +22,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tractor_protocol::{
     Action, Actor, Address, Aid, CancelCause, ChannelId, ChildArgs, ChildId, CloseReason, DialogId,
-    Event, ExitStatus, NurseryId, Output, Signal, SpawnSpec, Uid,
+    Event, ExitStatus, NurseryId, Output, Signal, SpawnSpec, TtyTicket, Uid,
 };
 
 use crate::functions::Functions;
@@ -145,6 +145,9 @@ pub(crate) struct State {
     /// Calls that arrived while a child was still booting; they run once
     /// it serves (Python starts its RPC loop only then, PROTOCOL.md §3.3).
     deferred: Option<Vec<Invoke>>,
+    /// The root's own REPLs that were given the terminal and have not yet
+    /// noticed.
+    pub(crate) tty_granted: HashSet<TtyTicket>,
 }
 
 /// A call to run.
@@ -161,6 +164,14 @@ impl State {
     pub(crate) fn wake_all(&mut self) {
         for w in self.waiters.drain(..) {
             w.wake();
+        }
+    }
+
+    /// Wakes every waiter, general and per dialog.
+    pub(crate) fn wake_everything(&mut self) {
+        self.wake_all();
+        for slot in self.dialogs.values_mut() {
+            slot.wake();
         }
     }
 
@@ -245,6 +256,7 @@ impl Shared {
                 io_tasks: 0,
                 listeners: Vec::new(),
                 deferred: None,
+                tty_granted: HashSet::new(),
             }),
         });
         let timer = shared.clone();
@@ -538,6 +550,10 @@ impl Shared {
                     tracing::info!(%reason, "lost the parent: cancelling");
                 }
                 st.parent_lost = true;
+                st.wake_all();
+            }
+            Event::TtyLockAcquired { ticket } => {
+                st.tty_granted.insert(ticket);
                 st.wake_all();
             }
             Event::Violation { channel, violation } => {

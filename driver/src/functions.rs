@@ -269,6 +269,11 @@ pub(crate) async fn run_callee(
         dialog,
     }
     .await;
+    // In debug mode a failure opens a REPL here first, before the error
+    // travels on.
+    if let Err(e) = &outcome {
+        crate::debug::crashed(&shared, format!("{ns}:{func}"), e).await;
+    }
     let outcome = outcome.map_err(|e| e.to_task_error());
     if let Err(TaskError::Local(e)) = &outcome {
         tracing::debug!(%ns, %func, error = %e, "served function failed");
@@ -304,7 +309,8 @@ impl Future for Cancellable {
                 .get(&dialog)
                 .is_some_and(|slot| slot.cancel.is_some())
         });
-        if cancelled {
+        // A live REPL holds cancellation back until it ends (it wakes us).
+        if cancelled && !crate::debug::repl_live() {
             return Poll::Ready(Err(ErrorKind::Cancelled.into()));
         }
         let fut = &mut self.fut;

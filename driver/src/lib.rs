@@ -37,6 +37,7 @@
 
 mod actor;
 mod broadcast;
+pub mod debug;
 mod engine;
 mod error;
 mod functions;
@@ -50,6 +51,7 @@ pub use actor::{
     ActorHandle, Config, current_actor, is_root_process, open_nursery, open_root_actor, run_daemon,
 };
 pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
+pub use debug::{pause, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use functions::Functions;
 pub use nursery::{ActorNursery, ActorOptions};

@@ -32,6 +32,15 @@ struct Slot<T> {
 }
 
 impl<T> Slot<T> {
+    fn new() -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Slot {
+            out: None,
+            waker: None,
+            finished: false,
+            detached: false,
+        }))
+    }
+
     fn finish(&mut self, out: Result<T>) {
         self.finished = true;
         match out {
@@ -54,16 +63,36 @@ where
     F: Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    let slot = Arc::new(Mutex::new(Slot {
-        out: None,
-        waker: None,
-        finished: false,
-        detached: false,
-    }));
+    let slot = Slot::new();
     rt.spawn(Box::pin(Task {
         fut: Box::pin(fut),
         slot: slot.clone(),
     }));
+    JoinHandle { slot }
+}
+
+/// Runs the blocking `f` on a thread of its own; the handle yields what
+/// it returns, or its panic as an error.
+pub(crate) fn spawn_thread<T, F>(name: &str, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = Slot::new();
+    let theirs = slot.clone();
+    let run = move || {
+        let mut f = Some(f);
+        let out = catch_panic(|| Poll::Ready(Ok(f.take().expect("runs once")())));
+        let Poll::Ready(out) = out else {
+            unreachable!("a blocking call is always ready")
+        };
+        lock(&theirs).finish(out);
+    };
+    if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(run) {
+        lock(&slot).finish(Err(crate::Error::runtime(format!(
+            "could not start a thread: {e}"
+        ))));
+    }
     JoinHandle { slot }
 }
 

@@ -68,6 +68,27 @@ fn functions() -> Functions {
             Ok(format!("hi from {}", me().uid().name))
         })
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
+        // The debugger's scenarios (dbg-*).
+        .rpc(NS, "pause_then_return", |(): ()| async move {
+            let answer = 42;
+            tractor_driver::pause!(answer).await?;
+            Ok("resumed".to_owned())
+        })
+        .rpc(NS, "spawn_pauser", |(): ()| async move {
+            me().open_nursery(|n| async move {
+                let leaf = n
+                    .run_in_actor("leaf", NS, "pause_then_return", (), ActorOptions::new())
+                    .await?;
+                leaf.wait_for_result::<String>().await
+            })
+            .await
+        })
+        .rpc(NS, "name_error", |(): ()| async move {
+            Err::<(), _>(Error::raise(
+                "NameError",
+                "name 'doggypants' is not defined",
+            ))
+        })
         .rpc(NS, "cellar_door", |v: Value| async move { Ok(v.value) })
         .rpc(NS, "is_root", |(): ()| async move { Ok(is_root_process()) })
         .rpc(
@@ -328,6 +349,30 @@ fn describe(e: &Error) -> String {
 
 async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
     match id {
+        "dbg-root-pause" => {
+            let answer = 42;
+            tractor_driver::pause!(answer).await?;
+            fact("after_pause", true);
+            Ok(())
+        }
+        "dbg-child-pause" | "dbg-grandchild-pause" | "dbg-child-crash-then-root" => {
+            let func = match id {
+                "dbg-child-pause" => "pause_then_return",
+                "dbg-grandchild-pause" => "spawn_pauser",
+                _ => "name_error",
+            };
+            let name = func.replace('_', "-");
+            let got: String = root
+                .open_nursery(|n| async move {
+                    let p = n
+                        .run_in_actor(&name, NS, func, (), ActorOptions::new())
+                        .await?;
+                    p.wait_for_result().await
+                })
+                .await?;
+            fact("result", got);
+            Ok(())
+        }
         "spawn-daemon-call-twice" => {
             with_daemon(&root, "frank", |p| async move {
                 let a: String = p.run(NS, "hi", ()).await?;
@@ -3227,6 +3272,7 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
     }
     match id {
         "spawn-debug-flag-inherited" => config.debug_mode = true,
+        _ if id.starts_with("dbg-") => config.debug_mode = true,
         "cancel-graceful-before-hard-reap" => {
             // Only the graceful path can end the daemon in time: a hard
             // reap would outlast the harness's patience.

@@ -82,13 +82,15 @@ impl Actor {
                 return;
             }
         };
-        let id = self.add_dialog(Dialog::new(
+        let mut dialog = Dialog::new(
             start.cid,
             peer.clone(),
             channel,
             Kind::Func(kind),
             Phase::Callee(CalleePhase::Invoked),
-        ));
+        );
+        dialog.endpoint = Some((start.ns.clone(), start.func.clone()));
+        let id = self.add_dialog(dialog);
         // The opener's grant follows its Start at once: be ready to count it
         // before the application even accepts.
         if matches!(kind, FuncType::Context | FuncType::AsyncGen) {

@@ -317,6 +317,8 @@ pub(crate) struct Dialog {
     pub(crate) channel: ChannelId,
     pub(crate) kind: Kind,
     pub(crate) phase: Phase,
+    /// The function's namespace and name, for listings.
+    pub(crate) endpoint: Option<(String, String)>,
     /// Received and not yet taken by the application.
     pub(crate) inbox: VecDeque<Incoming>,
     /// A `Readable` event was emitted and the inbox not drained since.
@@ -360,6 +362,7 @@ impl Dialog {
             channel,
             kind,
             phase,
+            endpoint: None,
             inbox: VecDeque::new(),
             notified: false,
             orphaned: false,
@@ -392,5 +395,76 @@ impl Dialog {
     /// Received stream items waiting in the inbox.
     pub(crate) fn queued(&self) -> usize {
         self.inbox.len()
+    }
+
+    /// What a listing shows of this dialog.
+    pub(crate) fn info(&self) -> DialogInfo {
+        let kind = match self.kind {
+            Kind::Func(f) => f.to_string(),
+            Kind::CancelActor | Kind::Reap { .. } => "cancel-actor".into(),
+            Kind::CancelTask { .. } => "cancel-task".into(),
+            Kind::TtyLock => "tty-lock".into(),
+        };
+        let state = if self.cancel.canceller.is_some() || self.cancel.requested {
+            "cancelling"
+        } else {
+            match self.phase {
+                Phase::Opener(OpenerPhase::AwaitAck) => "awaiting ack",
+                Phase::Opener(OpenerPhase::AwaitStarted) => "awaiting started",
+                Phase::Opener(OpenerPhase::Done) => "done",
+                Phase::Callee(CalleePhase::Invoked) => "invoked",
+                Phase::Opener(_) | Phase::Callee(_) => match self.local_stream {
+                    LocalStream::Open if self.remote_stopped => "draining",
+                    LocalStream::Open => "streaming",
+                    _ if self.started && self.remote_stopped => "draining",
+                    _ => "running",
+                },
+            }
+        };
+        DialogInfo {
+            cid: self.cid.clone(),
+            peer: self.peer.clone(),
+            role: self.role(),
+            kind,
+            endpoint: self.endpoint.clone(),
+            state,
+        }
+    }
+}
+
+/// One dialog as [`Actor::dialogs`](super::Actor::dialogs) lists it: for
+/// people looking into a live actor (the debugger, task-tree dumps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialogInfo {
+    /// Its id on the wire.
+    pub cid: String,
+    /// The other actor.
+    pub peer: Uid,
+    /// Which end we are.
+    pub role: Role,
+    /// The kind of call (`asyncfunc`, `context`, `cancel-actor`, …).
+    pub kind: String,
+    /// The function's namespace and name, when known.
+    pub endpoint: Option<(String, String)>,
+    /// Where it stands: `awaiting ack`, `awaiting started`, `running`,
+    /// `streaming`, `draining`, `cancelling`, `done` or `invoked`.
+    pub state: &'static str,
+}
+
+impl std::fmt::Display for DialogInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.role {
+            Role::Opener => "->",
+            Role::Callee => "<-",
+        };
+        match &self.endpoint {
+            Some((ns, func)) => write!(f, "{ns}:{func}")?,
+            None => write!(f, "({})", self.kind)?,
+        }
+        write!(
+            f,
+            " {} {side} {} [{}, cid {}]",
+            self.kind, self.peer, self.state, self.cid
+        )
     }
 }

@@ -28,8 +28,8 @@ use crate::uid::Uid;
 
 pub use channel::{ChannelOrigin, CloseReason};
 pub use dialog::{
-    ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogError, Incoming,
-    OVERRUN_BACKLOG, Role, Violation,
+    ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogInfo,
+    Incoming, OVERRUN_BACKLOG, Role, Violation,
 };
 pub use endpoints::{Endpoints, LookupError};
 pub use error::{
@@ -559,6 +559,14 @@ impl Actor {
     /// everything has closed and ended.
     pub fn live_state(&self) -> (usize, usize) {
         (self.channels.len(), self.dialogs.len())
+    }
+
+    /// Every dialog this actor is part of, by cid: what the debugger and
+    /// task-tree dumps show of a live actor.
+    pub fn dialogs(&self) -> Vec<DialogInfo> {
+        let mut all: Vec<_> = self.dialogs.values().map(Dialog::info).collect();
+        all.sort_by(|a, b| a.cid.cmp(&b.cid));
+        all
     }
 
     /// How many functions this actor runs for its peers (invoked and not

@@ -149,6 +149,7 @@ impl Actor {
             Phase::Opener(OpenerPhase::AwaitAck),
         );
         dialog.options = options;
+        dialog.endpoint = Some((ns.to_owned(), func.to_owned()));
         let id = self.add_dialog(dialog);
         self.send_msg(channel, &Msg::Start(start));
         match kind {

@@ -1,0 +1,140 @@
+//! The debugger through a real terminal: each scenario runs as a tree
+//! whose root sits on a pty, driven like a person at the keyboard (type a
+//! command, wait for the output), on each adapter; afterwards no process
+//! or socket of the tree is left.
+
+use std::path::Path;
+
+use rexpect::session::{PtySession, spawn_command};
+use tractor_conformance::Tree;
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
+
+/// The REPL's prompt.
+const PROMPT: &str = "(Pdb+) ";
+
+const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+
+/// Generous: only a hang should ever reach it.
+const HANG_MS: u64 = 60_000;
+
+/// Starts scenario `id` on `adapter` with its root on a pty.
+fn start(tree: &Tree, id: &str) -> PtySession {
+    let command = tree.command(Path::new(PROGRAM), &[id, "tcp"]);
+    spawn_command(command, Some(HANG_MS)).expect("the scenario starts on a pty")
+}
+
+/// Reads up to `needle`, failing with what was read.
+fn expect(p: &mut PtySession, needle: &str) -> String {
+    match p.exp_string(needle) {
+        Ok(before) => before,
+        Err(e) => panic!("waiting for {needle:?}: {e}"),
+    }
+}
+
+/// Everything up to the end, and the exit code.
+fn finish(mut p: PtySession) -> (String, i32) {
+    let rest = p.exp_eof().expect("the tree exits");
+    let status = p.process().wait().expect("the root is reaped");
+    let code = match status {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("the root ended with {other:?}:\n{rest}"),
+    };
+    (rest, code)
+}
+
+/// A banner up to the prompt: `reason` and the actor named.
+fn repl(p: &mut PtySession, reason: &str, actor: &str) -> String {
+    expect(p, &format!("Opening a REPL in {reason} actor"));
+    let banner = expect(p, PROMPT);
+    assert!(banner.contains(&format!("|_{actor}[")), "{banner}");
+    banner
+}
+
+#[test]
+fn dbg_root_pause_continue_and_quit() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-root-pause");
+        let banner = repl(&mut p, "paused", "root");
+        // The source around the pause, its line marked.
+        assert!(banner.contains("-> "), "{banner}");
+        assert!(banner.contains("pause!(answer)"), "{banner}");
+        p.send_line("v").unwrap();
+        expect(&mut p, "answer = 42");
+        expect(&mut p, PROMPT);
+        p.send_line("c").unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 0, "{adapter}: {rest}");
+        assert!(rest.contains("after_pause=true"), "{adapter}: {rest}");
+        tree.assert_clean();
+
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-root-pause");
+        repl(&mut p, "paused", "root");
+        p.send_line("q").unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 1, "{adapter}: {rest}");
+        assert!(rest.contains("BdbQuit"), "{adapter}: {rest}");
+        assert!(!rest.contains("after_pause"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn dbg_child_pause_survives_ctrl_c_mashing() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-child-pause");
+        repl(&mut p, "paused", "pause-then-return");
+        // ctrl-c reaches the whole foreground group: the REPL only prompts
+        // again, and nothing is cancelled.
+        for _ in 0..3 {
+            p.send_control('c').unwrap();
+            expect(&mut p, PROMPT);
+        }
+        p.send_line("ctx").unwrap();
+        expect(&mut p, "pause_then_return asyncfunc <- root[");
+        expect(&mut p, PROMPT);
+        p.send_line("c").unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 0, "{adapter}: {rest}");
+        assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn dbg_grandchild_pause_takes_the_roots_lock() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-grandchild-pause");
+        repl(&mut p, "paused", "leaf");
+        p.send_line("c").unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 0, "{adapter}: {rest}");
+        assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn dbg_child_crash_then_root() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-child-crash-then-root");
+        // First the failing child, on its own error...
+        let child = repl(&mut p, "crashed", "name-error");
+        assert!(child.contains("NameError"), "{child}");
+        p.send_line("c").unwrap();
+        // ...then the root, on the error boxed with its source.
+        let root = repl(&mut p, "crashed", "root");
+        assert!(root.contains("NameError"), "{root}");
+        assert!(root.contains("src_uid=('name-error'"), "{root}");
+        p.send_line("c").unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 1, "{adapter}: {rest}");
+        assert!(rest.contains("NameError"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
