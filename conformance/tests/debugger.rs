@@ -138,3 +138,55 @@ fn dbg_child_crash_then_root() {
         tree.assert_clean();
     }
 }
+
+#[test]
+fn dbg_multi_daemon_no_clobber() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-multi-daemon-no-clobber");
+        // Two REPLs, one after the other in either order: each screen up
+        // to its prompt holds exactly one whole banner.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let screen = expect(&mut p, PROMPT);
+            assert_eq!(
+                screen.matches("Opening a REPL in").count(),
+                1,
+                "{adapter}: two REPLs at once:\n{screen}"
+            );
+            let who = if screen.contains("|_bp-forever[") {
+                assert!(
+                    screen.contains("Opening a REPL in paused actor"),
+                    "{screen}"
+                );
+                "bp-forever"
+            } else {
+                assert!(screen.contains("|_name-error["), "{screen}");
+                assert!(
+                    screen.contains("Opening a REPL in crashed actor"),
+                    "{screen}"
+                );
+                assert!(screen.contains("NameError"), "{screen}");
+                "name-error"
+            };
+            seen.push(who);
+            // The REPL answers with nothing of another's in between.
+            p.send_line("h").unwrap();
+            let answer = expect(&mut p, PROMPT);
+            assert!(answer.contains("q, quit"), "{adapter}: {answer}");
+            assert!(
+                !answer.contains("Opening a REPL"),
+                "{adapter}: another REPL printed over {who}'s:\n{answer}"
+            );
+            p.send_line("c").unwrap();
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, ["bp-forever", "name-error"], "{adapter}");
+        let (rest, code) = finish(p);
+        assert_eq!(code, 0, "{adapter}: {rest}");
+        assert!(!rest.contains("Opening a REPL"), "{adapter}: {rest}");
+        assert!(rest.contains("paused=resumed"), "{adapter}: {rest}");
+        assert!(rest.contains("crashed="), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}

@@ -355,6 +355,25 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             fact("after_pause", true);
             Ok(())
         }
+        "dbg-multi-daemon-no-clobber" => {
+            root.open_nursery(|n| async move {
+                let bp = n.start_actor("bp-forever", daemon()).await?;
+                let ne = n.start_actor("name-error", daemon()).await?;
+                // One pauses while the other crashes: both want the
+                // terminal at once.
+                let (paused, crashed) = smol::future::zip(
+                    bp.run::<String>(NS, "pause_then_return", ()),
+                    ne.run::<()>(NS, "name_error", ()),
+                )
+                .await;
+                fact("paused", paused?);
+                let e = crashed.expect_err("name_error fails");
+                fact("crashed", describe(&e));
+                n.cancel().await;
+                Ok(())
+            })
+            .await
+        }
         "dbg-child-pause" | "dbg-grandchild-pause" | "dbg-child-crash-then-root" => {
             let func = match id {
                 "dbg-child-pause" => "pause_then_return",
