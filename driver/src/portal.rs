@@ -254,10 +254,36 @@ impl Portal {
         options: ContextOptions,
     ) -> Result<(Context, S)> {
         let kwargs = encode_args(&args)?;
+        self.context_started(&format!("{ns}:{func}"), |a, now| {
+            a.open_context(now, self.channel, ns, func, kwargs, options)
+        })
+        .await
+    }
+
+    /// Asks the peer, the root, for the tree's terminal on behalf of the
+    /// task `task`: the core's lock request (PROTOCOL.md §10.2), until the
+    /// root grants it with `Started(LockStatus)`.
+    pub(crate) async fn request_tty_lock(
+        &self,
+        task: (&str, i64),
+    ) -> Result<(Context, tractor_protocol::LockStatus)> {
+        self.context_started("the terminal lock", |a, now| {
+            a.request_tty_lock(now, self.channel, task)
+        })
+        .await
+    }
+
+    /// Opens a context with `open` and waits for its `Started` value.
+    async fn context_started<S: DeserializeOwned>(
+        &self,
+        what: &str,
+        open: impl FnOnce(
+            &mut tractor_protocol::Actor,
+            std::time::Instant,
+        ) -> std::result::Result<DialogId, UsageError>,
+    ) -> Result<(Context, S)> {
         let dialog = self.shared.with(|st, now| {
-            let d = st
-                .actor
-                .open_context(now, self.channel, ns, func, kwargs, options)?;
+            let d = open(&mut st.actor, now)?;
             st.track(d);
             Ok::<_, UsageError>(d)
         })?;
@@ -270,7 +296,7 @@ impl Portal {
                 }
                 Incoming::Return(_) => {
                     return Err(Error::runtime(format!(
-                        "{ns}:{func} returned without calling started()"
+                        "{what} returned without calling started()"
                     )));
                 }
                 Incoming::Error(e) => {
@@ -563,6 +589,14 @@ impl Context {
             dlg: self.dlg.clone(),
             side: StreamSide::Context,
         })
+    }
+
+    /// Gives the terminal back on a lock context from
+    /// [`Portal::request_tty_lock`]: the core's release, then the root's
+    /// final status.
+    pub(crate) async fn release_tty_lock(&self) -> Result<tractor_protocol::LockStatus> {
+        self.dlg.op(|a, now, d| a.release_tty_lock(now, d))?;
+        self.wait_for_result().await
     }
 
     /// Cancels the context. From the opener: the callee is asked to stop,

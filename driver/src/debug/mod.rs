@@ -38,12 +38,11 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde::Serialize;
-use tractor_protocol::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS, TtyTicket};
+use tractor_protocol::TtyTicket;
 
 use crate::engine::Shared;
 use crate::error::{Error, Result};
-use crate::portal::{Context, MsgStream, Portal};
+use crate::portal::{Context, Portal};
 use crate::{ActorHandle, current_actor};
 
 pub(crate) use repl::reprompt;
@@ -249,14 +248,8 @@ impl Drop for Live {
 enum TreeLock {
     /// The root's own claim.
     Root { _held: RootTicket },
-    /// A child's lock context with the root.
-    Child {
-        ctx: Context,
-        stream: MsgStream,
-        cid: String,
-        me: ActorHandle,
-        _portal: Portal,
-    },
+    /// A child's lock context with the root, on a connection of its own.
+    Child { ctx: Context, _portal: Portal },
 }
 
 /// A claim on the root's lock, withdrawn when dropped.
@@ -298,63 +291,30 @@ impl TreeLock {
             return Ok(TreeLock::Root { _held: held });
         }
         let root = root.ok_or_else(|| Error::runtime("no root address to ask for the terminal"))?;
-        #[derive(Serialize)]
-        struct Request<'a> {
-            subactor_task_uid: (&'a str, i64),
-        }
         let id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
         // A connection of its own, as Python's requester opens.
         let portal = me.portal_at(&root).await?;
-        let (ctx, status): (Context, LockStatus) = portal
-            .open_context(
-                TTY_LOCK_NS,
-                TTY_LOCK_FUNC,
-                Request {
-                    subactor_task_uid: (task, id),
-                },
-            )
-            .await?;
+        let (ctx, status) = portal.request_tty_lock((task, id)).await?;
         if !status.locked || status.subactor_uid != *me.uid() {
             return Err(Error::runtime(format!(
                 "the root answered the lock request with {status:?}"
             )));
         }
-        let stream = ctx.open_stream().await?;
         Ok(TreeLock::Child {
             ctx,
-            stream,
-            cid: status.cid,
-            me: me.clone(),
             _portal: portal,
         })
     }
 
     async fn release(self) {
-        let TreeLock::Child {
-            ctx,
-            stream,
-            cid,
-            me,
-            _portal,
-        } = self
-        else {
+        let TreeLock::Child { ctx, _portal } = self else {
             return;
         };
-        let release = LockRelease {
-            subactor_uid: me.uid().clone(),
-            cid,
-        };
-        let released = async {
-            stream.send(&release).await?;
-            ctx.wait_for_result::<LockStatus>().await
-        };
-        match released.await {
+        match ctx.release_tty_lock().await {
             Ok(status) if !status.locked => {}
             Ok(status) => tracing::warn!(?status, "the root still reports the terminal locked"),
             Err(e) => tracing::warn!(error = %e, "releasing the terminal failed"),
         }
-        // Our Stop goes last, after the root's result, as Python's does.
-        drop(stream);
     }
 }
 
