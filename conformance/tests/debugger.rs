@@ -43,6 +43,16 @@ fn finish(mut p: PtySession) -> (String, i32) {
     (rest, code)
 }
 
+/// Continues at the prompt, then checks how the tree ended and that it
+/// left nothing behind; returns the output after the REPL.
+fn continue_to_end(mut p: PtySession, tree: &Tree, adapter: &str, code: i32) -> String {
+    p.send_line("c").unwrap();
+    let (rest, got) = finish(p);
+    assert_eq!(got, code, "{adapter}: {rest}");
+    tree.assert_clean();
+    rest
+}
+
 /// A banner up to the prompt: `reason` and the actor named.
 fn repl(p: &mut PtySession, reason: &str, actor: &str) -> String {
     expect(p, &format!("Opening a REPL in {reason} actor"));
@@ -63,11 +73,8 @@ fn dbg_root_pause_continue_and_quit() {
         p.send_line("v").unwrap();
         expect(&mut p, "answer = 42");
         expect(&mut p, PROMPT);
-        p.send_line("c").unwrap();
-        let (rest, code) = finish(p);
-        assert_eq!(code, 0, "{adapter}: {rest}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
         assert!(rest.contains("after_pause=true"), "{adapter}: {rest}");
-        tree.assert_clean();
 
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-root-pause");
@@ -96,11 +103,8 @@ fn dbg_child_pause_survives_ctrl_c_mashing() {
         p.send_line("ctx").unwrap();
         expect(&mut p, "pause_then_return asyncfunc <- root[");
         expect(&mut p, PROMPT);
-        p.send_line("c").unwrap();
-        let (rest, code) = finish(p);
-        assert_eq!(code, 0, "{adapter}: {rest}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
         assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
-        tree.assert_clean();
     }
 }
 
@@ -110,11 +114,8 @@ fn dbg_grandchild_pause_takes_the_roots_lock() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-grandchild-pause");
         repl(&mut p, "paused", "leaf");
-        p.send_line("c").unwrap();
-        let (rest, code) = finish(p);
-        assert_eq!(code, 0, "{adapter}: {rest}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
         assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
-        tree.assert_clean();
     }
 }
 
@@ -131,11 +132,8 @@ fn dbg_child_crash_then_root() {
         let root = repl(&mut p, "crashed", "root");
         assert!(root.contains("NameError"), "{root}");
         assert!(root.contains("src_uid=('name-error'"), "{root}");
-        p.send_line("c").unwrap();
-        let (rest, code) = finish(p);
-        assert_eq!(code, 1, "{adapter}: {rest}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
         assert!(rest.contains("NameError"), "{adapter}: {rest}");
-        tree.assert_clean();
     }
 }
 

@@ -304,11 +304,8 @@ pub(crate) fn traceback(at: &std::panic::Location<'_>, in_panic_hook: bool) -> S
     }
 }
 
-/// The part of a backtrace that shows the application: from the caller of
-/// the error's constructor (or, `after_panic`, the frame that panicked)
-/// down to the frame where the actor runtime polled the served function
-/// (the frames below are the runtime's).
-pub(crate) fn trim_backtrace(full: &str, after_panic: bool) -> String {
+/// A backtrace's frames, each its numbered line and the lines under it.
+pub(crate) fn backtrace_frames(full: &str) -> Vec<Vec<&str>> {
     let mut frames: Vec<Vec<&str>> = Vec::new();
     for line in full.lines() {
         let is_frame = line
@@ -320,6 +317,15 @@ pub(crate) fn trim_backtrace(full: &str, after_panic: bool) -> String {
             _ => frames.push(vec![line]),
         }
     }
+    frames
+}
+
+/// The part of a backtrace that shows the application: from the caller of
+/// the error's constructor (or, `after_panic`, the frame that panicked)
+/// down to the frame where the actor runtime polled the served function
+/// (the frames below are the runtime's).
+pub(crate) fn trim_backtrace(full: &str, after_panic: bool) -> String {
+    let frames = backtrace_frames(full);
     fn name<'a>(f: &[&'a str]) -> &'a str {
         f.first().copied().unwrap_or_default()
     }

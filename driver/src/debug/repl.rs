@@ -138,23 +138,10 @@ fn backtrace(stop: &Stop) -> String {
 /// The application's frames of a backtrace taken in `pause`: from its
 /// caller down to the first frame of the actor runtime.
 fn app_frames(full: &str) -> String {
-    let mut frames: Vec<String> = Vec::new();
-    for line in full.lines() {
-        let is_frame = line
-            .trim_start()
-            .split_once(':')
-            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        match frames.last_mut() {
-            Some(frame) if !is_frame => {
-                frame.push('\n');
-                frame.push_str(line);
-            }
-            _ => frames.push(line.to_owned()),
-        }
-    }
     let ours = |f: &String| f.contains("tractor_driver::") || f.contains("std::backtrace");
-    let kept: Vec<String> = frames
+    let kept: Vec<String> = crate::error::backtrace_frames(full)
         .into_iter()
+        .map(|f| f.join("\n"))
         .skip_while(ours)
         .take_while(|f| !ours(f))
         .collect();
