@@ -188,3 +188,21 @@ fn dbg_multi_daemon_no_clobber() {
         tree.assert_clean();
     }
 }
+
+#[test]
+fn dbg_child_quit_opens_only_the_roots_crash_repl() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-child-pause");
+        repl(&mut p, "paused", "pause-then-return");
+        p.send_line("q").unwrap();
+        // No second REPL in the child that quit: the next is the root's,
+        // on the quit boxed with its source.
+        let root = repl(&mut p, "crashed", "root");
+        assert!(!root.contains("Opening a REPL"), "{root}");
+        assert!(root.contains("BdbQuit"), "{root}");
+        assert!(root.contains("src_uid=('pause-then-return'"), "{root}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(rest.contains("BdbQuit"), "{adapter}: {rest}");
+    }
+}

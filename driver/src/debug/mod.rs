@@ -41,7 +41,7 @@ use std::time::Instant;
 use tractor_protocol::TtyTicket;
 
 use crate::engine::Shared;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::portal::{Context, Portal};
 use crate::{ActorHandle, current_actor};
 
@@ -171,9 +171,11 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
     }
 }
 
+/// This actor's own quit: the user just left a REPL here, and does not
+/// want another (a quit relayed from a child still opens one, as Python
+/// does).
 fn is_quit(error: &Error) -> bool {
-    let shown = error.to_string();
-    shown.contains(QUIT)
+    matches!(error.kind(), ErrorKind::Local(e) if e.type_name == QUIT)
 }
 
 /// The error type of leaving a REPL with `q`, as Python's.
