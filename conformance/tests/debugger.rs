@@ -206,3 +206,23 @@ fn dbg_child_quit_opens_only_the_roots_crash_repl() {
         assert!(rest.contains("BdbQuit"), "{adapter}: {rest}");
     }
 }
+
+#[test]
+fn dbg_post_mortem_api() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-post-mortem-api");
+        // The child's own crash REPL first...
+        repl(&mut p, "crashed", "name-error");
+        p.send_line("c").unwrap();
+        // ...then the root's manual one, named as such, on the boxed error.
+        let root = repl(&mut p, "crashed", "root");
+        assert!(root.contains("|_post_mortem at "), "{root}");
+        assert!(root.contains("src_uid=('name-error'"), "{root}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
+        assert!(
+            rest.contains("handled=remote:NameError"),
+            "{adapter}: {rest}"
+        );
+    }
+}

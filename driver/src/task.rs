@@ -81,9 +81,7 @@ where
     let slot = Slot::new();
     let theirs = slot.clone();
     let run = move || {
-        let mut f = Some(f);
-        let out = catch_panic(|| Poll::Ready(Ok(f.take().expect("runs once")())));
-        let Poll::Ready(out) = out else {
+        let Poll::Ready(out) = catch_panic(move || Poll::Ready(Ok(f()))) else {
             unreachable!("a blocking call is always ready")
         };
         lock(&theirs).finish(out);

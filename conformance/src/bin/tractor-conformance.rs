@@ -355,6 +355,16 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             fact("after_pause", true);
             Ok(())
         }
+        "dbg-post-mortem-api" => {
+            // The root catches the child's error and looks at it by hand;
+            // having handled it, the tree ends well.
+            let e = one_shot(&root, "name-error", "name_error")
+                .await
+                .expect_err("name_error fails");
+            tractor_driver::post_mortem(&e).await?;
+            fact("handled", describe(&e));
+            Ok(())
+        }
         "dbg-multi-daemon-no-clobber" => {
             root.open_nursery(|n| async move {
                 let bp = n.start_actor("bp-forever", daemon()).await?;
@@ -791,13 +801,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "err-panic-relayed" => {
-            let out = root
-                .open_nursery(|n| async move {
-                    n.run_in_actor("panicker", NS, "panic", (), ActorOptions::new())
-                        .await?;
-                    Ok(())
-                })
-                .await;
+            let out = one_shot(&root, "panicker", "panic").await;
             let e = out.expect_err("the child panics");
             fact("error", describe(&e));
             let r = e.remote().expect("a remote error");
@@ -1565,13 +1569,7 @@ async fn spawn_root_only_runtime(root: ActorHandle) -> Result<()> {
 }
 
 async fn spawn_one_root_in_sub(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            n.run_in_actor("nested", NS, "open_root_here", (), ActorOptions::new())
-                .await?;
-            Ok(())
-        })
-        .await;
+    let out = one_shot(&root, "nested", "open_root_here").await;
     let e = out.expect_err("a second root in a child must fail");
     fact("error", describe(&e));
     if let Some(r) = e.remote() {
@@ -2454,13 +2452,7 @@ async fn err_multierror_during_spawn(root: ActorHandle) -> Result<()> {
 }
 
 async fn err_unregistered(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            n.run_in_actor("raiser", NS, "raise_unregistered", (), ActorOptions::new())
-                .await?;
-            Ok(())
-        })
-        .await;
+    let out = one_shot(&root, "raiser", "raise_unregistered").await;
     let e = out.expect_err("the child fails");
     let r = e
         .remote()
@@ -3575,6 +3567,17 @@ where
         let out = body(p.clone()).await?;
         p.cancel_actor().await?;
         Ok(out)
+    })
+    .await
+}
+
+/// Runs `NS:func` in a one-shot child `name`, in a nursery of its own:
+/// the nursery's outcome.
+async fn one_shot(root: &ActorHandle, name: &str, func: &str) -> Result<()> {
+    root.open_nursery(|n| async move {
+        n.run_in_actor(name, NS, func, (), ActorOptions::new())
+            .await?;
+        Ok(())
     })
     .await
 }

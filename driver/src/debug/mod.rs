@@ -73,9 +73,10 @@ struct Site {
 }
 
 impl Site {
-    fn here(at: &'static Location<'static>, values: Vec<(String, String)>) -> Self {
+    /// The site of a call to `what` at `at`.
+    fn here(what: &str, at: &'static Location<'static>, values: Vec<(String, String)>) -> Self {
         Site {
-            task: format!("pause at {}:{}:{}", at.file(), at.line(), at.column()),
+            task: format!("{what} at {}:{}:{}", at.file(), at.line(), at.column()),
             file: Some((at.file().to_owned(), at.line())),
             values,
             backtrace: std::backtrace::Backtrace::force_capture(),
@@ -99,7 +100,7 @@ impl Site {
 /// other, wait for the terminal in turn.
 #[track_caller]
 pub fn pause() -> impl Future<Output = Result<()>> + Send + 'static {
-    let site = Site::here(Location::caller(), Vec::new());
+    let site = Site::here("pause", Location::caller(), Vec::new());
     enter(site, Reason::Paused)
 }
 
@@ -111,7 +112,10 @@ pub fn pause_with_values(
     values: Vec<(&'static str, String)>,
 ) -> impl Future<Output = Result<()>> + Send + 'static {
     let values = values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
-    enter(Site::here(Location::caller(), values), Reason::Paused)
+    enter(
+        Site::here("pause", Location::caller(), values),
+        Reason::Paused,
+    )
 }
 
 /// Pauses like [`pause()`], and shows the values named in the REPL
@@ -141,11 +145,7 @@ macro_rules! pause {
 /// Needs debug mode.
 #[track_caller]
 pub fn post_mortem(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
-    let mut site = Site::here(Location::caller(), Vec::new());
-    site.task = format!(
-        "post_mortem at {}",
-        site.task.trim_start_matches("pause at ")
-    );
+    let mut site = Site::here("post_mortem", Location::caller(), Vec::new());
     if let Some(at) = site_of(&format!("{error:#}")) {
         site.file = Some(at);
     }
