@@ -14,6 +14,7 @@ use tractor_protocol::{
     Actor, ActorConfig as CoreConfig, Address, ChildArgs, Raw, ReapTimeouts, RuntimeVars, Uid,
 };
 
+use crate::debug::DebugFilter;
 use crate::engine::{Conn, Settings, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::{Functions, encode_args};
@@ -55,6 +56,9 @@ pub struct Config {
     pub reap: ReapTimeouts,
     /// Every function this program can serve, in any of its actors.
     pub functions: Functions,
+    /// In debug mode, which failures open a crash REPL (all but
+    /// cancellations by default), in every actor of this program.
+    pub debug_filter: Option<DebugFilter>,
 }
 
 impl Config {
@@ -71,7 +75,23 @@ impl Config {
             debug_mode: false,
             reap: ReapTimeouts::default(),
             functions,
+            debug_filter: None,
         }
+    }
+
+    /// Opens crash REPLs (in debug mode) only on the failures `keep`
+    /// accepts; cancellations never open one.
+    ///
+    /// ```
+    /// use tractor_driver::{Config, Functions};
+    ///
+    /// let config = Config::new("root", Functions::new())
+    ///     .debug_filter(|e| !e.to_string().contains("KeyError"));
+    /// # let _ = config;
+    /// ```
+    pub fn debug_filter(mut self, keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
+        self.debug_filter = Some(DebugFilter::new(keep));
+        self
     }
 
     /// Uses these registrar addresses.
@@ -143,6 +163,10 @@ pub struct ActorHandle {
 impl ActorHandle {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    pub(crate) fn of(shared: Arc<Shared>) -> Self {
+        ActorHandle { shared }
     }
 }
 
@@ -553,6 +577,7 @@ fn check_transport(config: &Config, registry_addrs: &[Address]) -> Result<()> {
 async fn teardown(handle: &ActorHandle) {
     let shared = &handle.shared;
     shared.with(|st, now| {
+        st.winding_down = true;
         let children: Vec<_> = st.actor.children().map(|(c, _)| c).collect();
         for child in children {
             st.actor.cancel_child(now, child);
@@ -569,15 +594,16 @@ async fn teardown(handle: &ActorHandle) {
     for addr in &addrs {
         transport::unbind(addr);
     }
-    // A live REPL holds its function back from cancellation: wait for it.
-    shared
-        .wait(|_, _| (!crate::debug::repl_live()).then_some(()))
-        .await;
-    // Functions still running were cancelled; give them their moment.
+    // A REPL live or due holds functions back from cancellation: wait for
+    // it. Functions still running were cancelled; give them their moment
+    // (a cancelled function's cleanup may pause, shielded, meanwhile).
+    let no_repl = || shared.wait(|_, _| (!crate::debug::held()).then_some(()));
+    no_repl().await;
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
         tracing::debug!("teardown: functions still running");
     }
+    no_repl().await;
     shared.close_all_channels();
     let flushed = shared.wait(|st, _| (st.io_tasks == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, flushed).await.is_none() {
@@ -597,7 +623,7 @@ where
     if current_actor().is_some() {
         return Err(Error::runtime("an actor already runs in this process"));
     }
-    if let Some(code) = maybe_run_child(&rt, &config.functions).await {
+    if let Some(code) = maybe_run_child(&rt, &config).await {
         exit_process(code);
     }
     let handle = start_root(rt, &config).await?;
@@ -651,7 +677,7 @@ pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
 }
 
 /// If this process is a child, runs it and returns its exit code.
-async fn maybe_run_child(rt: &Arc<dyn Runtime>, functions: &Functions) -> Option<i32> {
+async fn maybe_run_child(rt: &Arc<dyn Runtime>, config: &Config) -> Option<i32> {
     let args = match ChildArgs::parse(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => return None,
@@ -660,7 +686,8 @@ async fn maybe_run_child(rt: &Arc<dyn Runtime>, functions: &Functions) -> Option
             return Some(2);
         }
     };
-    Some(run_child(rt.clone(), functions.clone(), args).await)
+    let program = (config.functions.clone(), config.debug_filter.clone());
+    Some(run_child(rt.clone(), program, args).await)
 }
 
 fn exit_process(code: i32) -> ! {
@@ -691,6 +718,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     let settings = Settings {
         loglevel: config.loglevel.clone(),
         uds_dir: uds_dir.clone(),
+        debug_filter: config.debug_filter.clone(),
     };
     let shared = Shared::new(
         rt,
@@ -761,9 +789,10 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
 async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>) -> Result<T> {
     let shared = handle.shared.clone();
     let mut sigint = shared.rt.signal(SignalKind::Interrupt).ok();
-    let mut body = pin!(body);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = body.as_mut().poll(cx) {
+    // Boxed to be dropped by hand, below.
+    let mut body = Box::pin(body);
+    let out = poll_fn(|cx| {
+        if let Poll::Ready(v) = crate::task::polling(|| body.as_mut().poll(cx)) {
             return Poll::Ready(v);
         }
         while let Some(s) = sigint.as_mut()
@@ -787,7 +816,13 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
                 Err(ErrorKind::Cancelled.into())
             })
     })
-    .await
+    .await;
+    if out.as_ref().is_err_and(Error::is_cancelled) {
+        // The body's drops run as cancelled code (see `debug`).
+        shared.with(|st, _| st.winding_down = true);
+    }
+    crate::task::polling(|| drop(body));
+    out
 }
 
 /// Whether a debug REPL runs in this actor, or (the root) a child holds
@@ -810,7 +845,7 @@ fn watchdog(addrs: Vec<Address>) {
             let from = crate::debug::last_repl_end().map_or(start, |end| end.max(start));
             let due = from + WIND_DOWN;
             let now = Instant::now();
-            if crate::debug::repl_live() {
+            if crate::debug::held() {
                 std::thread::sleep(WIND_DOWN);
             } else if now < due {
                 std::thread::sleep(due - now);
@@ -846,7 +881,11 @@ fn orphan_guard(shared: &Arc<Shared>) {
 }
 
 /// A child's whole life; returns its exit code.
-async fn run_child(rt: Arc<dyn Runtime>, functions: Functions, args: ChildArgs) -> i32 {
+async fn run_child(
+    rt: Arc<dyn Runtime>,
+    (functions, debug_filter): (Functions, Option<DebugFilter>),
+    args: ChildArgs,
+) -> i32 {
     #[cfg(target_os = "linux")]
     {
         // If the parent dies before it could reap us, the kernel sends us
@@ -869,6 +908,7 @@ async fn run_child(rt: Arc<dyn Runtime>, functions: Functions, args: ChildArgs) 
     let settings = Settings {
         loglevel: args.loglevel.clone(),
         uds_dir: uds_dir.clone(),
+        debug_filter,
     };
     let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a

@@ -36,6 +36,8 @@ pub(crate) struct Settings {
     pub(crate) loglevel: Option<String>,
     /// Where Unix sockets live.
     pub(crate) uds_dir: PathBuf,
+    /// Which failures open a crash REPL in debug mode.
+    pub(crate) debug_filter: Option<crate::debug::DebugFilter>,
 }
 
 /// One actor: the core, and the runtime that drives it.
@@ -139,6 +141,8 @@ pub(crate) struct State {
     /// The actor is shutting down: listeners and the timer stop once
     /// nothing needs them.
     pub(crate) stopping: bool,
+    /// The actor's teardown has begun (or its root body was dropped).
+    pub(crate) winding_down: bool,
     /// Reader and writer tasks still running.
     pub(crate) io_tasks: usize,
     listeners: Vec<Arc<ChanCtl>>,
@@ -253,6 +257,7 @@ impl Shared {
                 parent_lost: false,
                 spawn_spec: None,
                 stopping: false,
+                winding_down: false,
                 io_tasks: 0,
                 listeners: Vec::new(),
                 deferred: None,

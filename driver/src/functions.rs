@@ -264,7 +264,7 @@ pub(crate) async fn run_callee(
         return;
     }
     let outcome = Cancellable {
-        fut,
+        fut: Some(fut),
         shared: shared.clone(),
         dialog,
     }
@@ -293,9 +293,37 @@ pub(crate) async fn run_callee(
 /// A served function's future, dropped as soon as the core asks for its
 /// cancellation; a panic in it becomes its error.
 struct Cancellable {
-    fut: BoxFuture<'static, Result<Raw>>,
+    fut: Option<BoxFuture<'static, Result<Raw>>>,
     shared: Arc<Shared>,
     dialog: DialogId,
+}
+
+std::thread_local! {
+    /// The call whose function this thread is polling or dropping.
+    static CURRENT_CALL: std::cell::Cell<Option<DialogId>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` as part of `dialog`'s function.
+fn in_call<R>(dialog: DialogId, f: impl FnOnce() -> R) -> R {
+    let before = CURRENT_CALL.with(|c| c.replace(Some(dialog)));
+    let r = crate::task::polling(f);
+    CURRENT_CALL.with(|c| c.set(before));
+    r
+}
+
+/// The served call whose code runs on this thread now, if any.
+pub(crate) fn current_call() -> Option<DialogId> {
+    CURRENT_CALL.with(|c| c.get())
+}
+
+impl Drop for Cancellable {
+    fn drop(&mut self) {
+        // The function's own drops (its guards' cleanup) run as part of it,
+        // and can tell whether it was cancelled.
+        if let Some(fut) = self.fut.take() {
+            in_call(self.dialog, || drop(fut));
+        }
+    }
 }
 
 impl Future for Cancellable {
@@ -309,12 +337,17 @@ impl Future for Cancellable {
                 .get(&dialog)
                 .is_some_and(|slot| slot.cancel.is_some())
         });
-        // A live REPL holds cancellation back until it ends (it wakes us).
-        if cancelled && !crate::debug::repl_live() {
+        // A REPL live or due holds cancellation back until it ends (its
+        // end wakes us).
+        if cancelled && !crate::debug::held() {
             return Poll::Ready(Err(ErrorKind::Cancelled.into()));
         }
-        let fut = &mut self.fut;
-        catch_panic(|| fut.as_mut().poll(cx))
+        let Some(fut) = self.fut.as_mut() else {
+            return Poll::Ready(Err(Error::runtime(
+                "a served function polled after it ended",
+            )));
+        };
+        in_call(dialog, || catch_panic(|| fut.as_mut().poll(cx)))
     }
 }
 

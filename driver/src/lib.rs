@@ -51,7 +51,7 @@ pub use actor::{
     ActorHandle, Config, current_actor, is_root_process, open_nursery, open_root_actor, run_daemon,
 };
 pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
-pub use debug::{pause, post_mortem};
+pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use functions::Functions;
 pub use nursery::{ActorNursery, ActorOptions};

@@ -11,6 +11,50 @@ use crate::error::{ErrorKind, Result};
 use crate::functions::catch_panic;
 use crate::runtime::{BoxFuture, Runtime};
 
+std::thread_local! {
+    /// This thread is polling one of the actor's tasks (or the root's body).
+    static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` marked as a poll of one of the actor's tasks, so that code in
+/// it can tell it must not block this thread (see [`in_task`]).
+pub(crate) fn polling<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            POLLING.with(|p| p.set(self.0));
+        }
+    }
+    let _reset = Reset(POLLING.with(|p| p.replace(true)));
+    f()
+}
+
+/// Whether this thread is polling one of the actor's tasks: blocking it
+/// could stall the very runtime a blocking call waits for.
+pub(crate) fn in_task() -> bool {
+    POLLING.with(|p| p.get())
+}
+
+/// Waits for `fut` on this thread, parking it in between (for threads
+/// outside the runtime: [`in_task`] is false).
+pub(crate) fn wait_here<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
 /// A task started with [`ActorHandle::spawn`](crate::ActorHandle::spawn).
 ///
 /// Awaiting it yields the task's output, or an error when the task
@@ -135,7 +179,7 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let fut = &mut self.fut;
-        match catch_panic(|| fut.as_mut().poll(cx).map(Ok)) {
+        match polling(|| catch_panic(|| fut.as_mut().poll(cx).map(Ok))) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 lock(&self.slot).finish(out);

@@ -29,11 +29,45 @@
 //! the values given to `pause!`, `ctx` the actor's open contexts and
 //! calls, `gdb` a debugger attached to this process in the same terminal,
 //! `h` help. End of input continues.
+//!
+//! # Cancellation
+//!
+//! Once a REPL has the terminal it runs to its end: a caller cancelled
+//! meanwhile (its future dropped) leaves it to finish in the background,
+//! so the lock is never released under a REPL still reading. Before that,
+//! while it waits for the terminal, a pause is as cancellable as any wait.
+//!
+//! A task whose cancellation is under way (its call was cancelled, it runs
+//! in the drop of a cancelled function, or its actor is cancelling or
+//! winding down) gets an error from [`pause()`] and [`post_mortem`] at
+//! once, rather than a REPL that would never open: use
+//! [`pause_shielded`] or [`post_mortem_shielded`] there. Those start at
+//! their call, run to their end whatever happens to their caller, and hold
+//! back the cancellation of this actor's functions and its teardown until
+//! the REPL is over; awaiting them is optional.
+//!
+//! # Sync code
+//!
+//! [`pause_blocking`] stops a plain thread (`std::thread::spawn`, a
+//! runtime's blocking pool) in the same REPL, taking the same lock. From
+//! code that an async task polls it fails at once instead: blocking there
+//! could stall the runtime thread that must serve the lock. Await
+//! [`pause()`] in async code. [`crash_handler`] runs plain code, such as a
+//! command-line entry point with no actor, and opens a REPL on its error
+//! or panic.
+//!
+//! # Which crashes
+//!
+//! Every error of a served function or a root body opens a crash REPL in
+//! debug mode, except cancellations and interrupts; a
+//! [`DebugFilter`] set on the program's [`Config`](crate::Config) narrows
+//! that further.
 
 mod repl;
 
+use std::fmt;
 use std::future::Future;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -43,6 +77,7 @@ use tractor_protocol::TtyTicket;
 use crate::engine::Shared;
 use crate::error::{Error, ErrorKind, Result};
 use crate::portal::{Context, Portal};
+use crate::task::JoinHandle;
 use crate::{ActorHandle, current_actor};
 
 pub(crate) use repl::reprompt;
@@ -51,7 +86,11 @@ use repl::{Outcome, Reason, Stop};
 /// REPLs live in this process.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// When the last REPL of this process ended.
+/// Shielded and blocking pauses of this process, from their call to their
+/// end.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// When the last REPL or held pause of this process ended.
 static LAST_END: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Whether a REPL is live in this process.
@@ -59,9 +98,49 @@ pub(crate) fn repl_live() -> bool {
     LIVE.load(Ordering::SeqCst) > 0
 }
 
-/// When the last REPL ended, if one did.
+/// Whether a REPL is live, or a shielded or blocking pause is under way,
+/// in this process: cancellation and teardown wait for it.
+pub(crate) fn held() -> bool {
+    repl_live() || HELD.load(Ordering::SeqCst) > 0
+}
+
+/// When the last REPL (or held pause) ended, if one did.
 pub(crate) fn last_repl_end() -> Option<Instant> {
     *LAST_END.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Which crash REPLs open: given a failure (never a cancellation, which
+/// opens none), whether to stop on it. Set it with
+/// [`Config::debug_filter`](crate::Config::debug_filter); it applies in
+/// every actor of the program.
+#[derive(Clone)]
+pub struct DebugFilter(Arc<dyn Fn(&Error) -> bool + Send + Sync>);
+
+impl DebugFilter {
+    /// A filter stopping on the errors `keep` accepts.
+    ///
+    /// ```
+    /// use tractor_driver::debug::DebugFilter;
+    ///
+    /// // Only errors whose type (or, for a remote error, boxed type) is
+    /// // not a KeyError.
+    /// let filter = DebugFilter::new(|e| !format!("{e}").contains("KeyError"));
+    /// # let _ = filter;
+    /// ```
+    pub fn new(keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
+        DebugFilter(Arc::new(keep))
+    }
+
+    /// Whether `error` opens a REPL.
+    pub fn keeps(&self, error: &Error) -> bool {
+        (self.0)(error)
+    }
+}
+
+impl fmt::Debug for DebugFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DebugFilter")
+    }
 }
 
 /// Where and why a task stops.
@@ -82,11 +161,23 @@ impl Site {
             backtrace: std::backtrace::Backtrace::force_capture(),
         }
     }
+
+    /// The site of a post-mortem on `error` called at `at`: the error's
+    /// own place when its text names one.
+    fn of_error(what: &str, at: &'static Location<'static>, error: &Error) -> (Self, Reason) {
+        let shown = format!("{error:#}");
+        let mut site = Site::here(what, at, Vec::new());
+        if let Some(place) = site_of(&shown) {
+            site.file = Some(place);
+        }
+        (site, Reason::Crashed(shown))
+    }
 }
 
 /// Stops this task in a REPL, once the tree's terminal is ours; returns
 /// when the user continues, or fails with a `BdbQuit` error when they
-/// quit. Needs debug mode (an error says so otherwise).
+/// quit. Needs debug mode (an error says so otherwise), and fails at once
+/// where cancellation is under way (see the [module docs](self)).
 ///
 /// ```no_run
 /// # async fn demo() -> tractor_driver::Result<()> {
@@ -101,7 +192,7 @@ impl Site {
 #[track_caller]
 pub fn pause() -> impl Future<Output = Result<()>> + Send + 'static {
     let site = Site::here("pause", Location::caller(), Vec::new());
-    enter(site, Reason::Paused)
+    stop(site, Reason::Paused)
 }
 
 /// [`pause()`] showing `values` (names and their `{:#?}`) in the REPL; what
@@ -112,10 +203,8 @@ pub fn pause_with_values(
     values: Vec<(&'static str, String)>,
 ) -> impl Future<Output = Result<()>> + Send + 'static {
     let values = values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
-    enter(
-        Site::here("pause", Location::caller(), values),
-        Reason::Paused,
-    )
+    let site = Site::here("pause", Location::caller(), values);
+    stop(site, Reason::Paused)
 }
 
 /// Pauses like [`pause()`], and shows the values named in the REPL
@@ -140,25 +229,162 @@ macro_rules! pause {
     };
 }
 
+/// A pause that works where cancellation is under way: in a cancelled
+/// call, in the drop of a cancelled function (a guard's cleanup), in an
+/// actor winding down. It starts at this call and runs to its end even if
+/// the returned future is dropped; until then this actor's functions are
+/// not cancelled and its teardown waits. Awaiting the future yields the
+/// REPL's outcome.
+///
+/// ```no_run
+/// struct Guard;
+///
+/// impl Drop for Guard {
+///     fn drop(&mut self) {
+///         // Runs even when the function holding the guard is cancelled.
+///         drop(tractor_driver::debug::pause_shielded());
+///     }
+/// }
+/// ```
+#[track_caller]
+pub fn pause_shielded() -> impl Future<Output = Result<()>> + Send + 'static {
+    let site = Site::here("pause_shielded", Location::caller(), Vec::new());
+    shielded(site, Reason::Paused)
+}
+
 /// Opens a REPL on `error` (a post-mortem), as a crash does on its own;
 /// returns when the user leaves it, with `Err(BdbQuit)` if they quit.
-/// Needs debug mode.
+/// Needs debug mode, and fails at once where cancellation is under way
+/// ([`post_mortem_shielded`] works there).
 #[track_caller]
 pub fn post_mortem(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
-    let mut site = Site::here("post_mortem", Location::caller(), Vec::new());
-    if let Some(at) = site_of(&format!("{error:#}")) {
-        site.file = Some(at);
+    let (site, reason) = Site::of_error("post_mortem", Location::caller(), error);
+    stop(site, reason)
+}
+
+/// [`post_mortem`] shielded from cancellation, as [`pause_shielded`] is.
+#[track_caller]
+pub fn post_mortem_shielded(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
+    let (site, reason) = Site::of_error("post_mortem_shielded", Location::caller(), error);
+    shielded(site, reason)
+}
+
+/// Stops this thread in a REPL, as [`pause()`] stops a task: for sync
+/// code on a thread outside the runtime (`std::thread::spawn`, a blocking
+/// pool). It takes the tree's terminal like any pause, and the actor's
+/// teardown waits for it.
+///
+/// Called from code an async task polls, it fails at once: that thread
+/// may be the one the lock needs. Await [`pause()`] there.
+///
+/// ```no_run
+/// std::thread::spawn(|| {
+///     tractor_driver::debug::pause_blocking().expect("paused");
+/// });
+/// ```
+#[track_caller]
+pub fn pause_blocking() -> Result<()> {
+    let site = Site::here("pause_blocking", Location::caller(), Vec::new());
+    if crate::task::in_task() {
+        return Err(Error::runtime(
+            "pause_blocking() called from async code, whose thread it could stall: await pause() there",
+        ));
     }
-    enter(site, Reason::Crashed(format!("{error:#}")))
+    let me = debugged_actor()?;
+    if let Some(why) = cancelling(&me) {
+        return Err(refused(why));
+    }
+    crate::task::wait_here(held_session(me, site, Reason::Paused))?
+}
+
+/// Runs `f`, plain code such as a command-line entry point, and opens a
+/// REPL on its failure before passing it on: an `Err` is returned after
+/// the REPL, a panic resumes after it.
+///
+/// With no actor in the process the REPL opens on the terminal directly;
+/// inside an actor in debug mode it takes the tree's terminal like
+/// [`pause_blocking`] (and without debug mode it opens none).
+///
+/// ```no_run
+/// fn main() -> Result<(), String> {
+///     tractor_driver::debug::crash_handler(|| {
+///         let n: u32 = "nope".parse().map_err(|e| format!("bad count: {e}"))?;
+///         Ok(println!("{n}"))
+///     })
+/// }
+/// ```
+#[track_caller]
+pub fn crash_handler<T, E: fmt::Display>(
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let at = Location::caller();
+    let outcome = crate::functions::catch_panic(|| std::task::Poll::Ready(Ok(f())));
+    let std::task::Poll::Ready(outcome) = outcome else {
+        unreachable!("a blocking call is always ready")
+    };
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            crash_repl(at, format!("{e}"));
+            Err(e)
+        }
+        Err(panic) => {
+            let shown = format!("{panic:#}");
+            crash_repl(at, shown.clone());
+            eprintln!("{shown}");
+            std::panic::resume_unwind(Box::new(shown))
+        }
+    }
+}
+
+/// The REPL of [`crash_handler`], on a failure shown as `shown`.
+fn crash_repl(at: &'static Location<'static>, shown: String) {
+    let mut site = Site::here("crash_handler", at, Vec::new());
+    if let Some(place) = site_of(&shown) {
+        site.file = Some(place);
+    }
+    let reason = Reason::Crashed(shown);
+    let Some(me) = current_actor() else {
+        // Alone in the process: the terminal is ours.
+        let name = std::env::args()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "main".into());
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            repl::on_terminal(&site.into_stop(name, reason, Vec::new()))
+        }));
+        return;
+    };
+    if !me.debug_mode() {
+        return;
+    }
+    if crate::task::in_task() {
+        tracing::warn!("crash_handler() in async code opens no REPL: use post_mortem() there");
+        return;
+    }
+    if let Err(e) = crate::task::wait_here(held_session(me, site, reason)).and_then(|r| r) {
+        tracing::debug!(error = %e, "crash REPL ended");
+    }
 }
 
 /// The crash REPL of a served function or a root body that failed with
-/// `error`, in debug mode; cancellations and interrupts never enter it.
+/// `error`, in debug mode; cancellations, interrupts and what the
+/// program's [`DebugFilter`] rejects never enter it.
 pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
     let debug = shared.with(|st, _| st.actor.runtime_vars().debug_mode);
     if !debug || error.is_cancelled() || is_quit(error) {
         return;
     }
+    if let Some(filter) = &shared.settings.debug_filter
+        && !filter.keeps(error)
+    {
+        return;
+    }
+    let me = ActorHandle::of(shared.clone());
     let shown = format!("{error:#}");
     let site = Site {
         task,
@@ -166,7 +392,8 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
         values: Vec::new(),
         backtrace: std::backtrace::Backtrace::disabled(),
     };
-    if let Err(e) = enter(site, Reason::Crashed(shown)).await {
+    let _hold = Hold::new(shared.clone());
+    if let Err(e) = session(me, site, Reason::Crashed(shown)).await {
         tracing::debug!(error = %e, "crash REPL ended");
     }
 }
@@ -181,7 +408,8 @@ fn is_quit(error: &Error) -> bool {
 /// The error type of leaving a REPL with `q`, as Python's.
 const QUIT: &str = "BdbQuit";
 
-async fn enter(site: Site, reason: Reason) -> Result<()> {
+/// This process's actor, if it runs in debug mode.
+fn debugged_actor() -> Result<ActorHandle> {
     let me = current_actor().ok_or_else(|| {
         Error::runtime(
             "pause() needs an actor: call it inside open_root_actor or a served function",
@@ -192,25 +420,95 @@ async fn enter(site: Site, reason: Reason) -> Result<()> {
             "pause() needs debug mode: set Config::debug_mode on the root, or ActorOptions::debug_mode for this actor",
         ));
     }
+    Ok(me)
+}
+
+/// Why a stop here would never open, if cancellation is under way for
+/// the code running on this thread.
+fn cancelling(me: &ActorHandle) -> Option<&'static str> {
+    let call = crate::functions::current_call();
+    me.shared().with(|st, _| {
+        if call.is_some_and(|d| st.dialogs.get(&d).is_some_and(|s| s.cancel.is_some())) {
+            Some("its call was cancelled")
+        } else if st.cancel_requested.is_some() {
+            Some("its actor is cancelling")
+        } else if st.winding_down {
+            Some("its actor is winding down")
+        } else {
+            None
+        }
+    })
+}
+
+/// The error of a stop refused because cancellation is under way.
+fn refused(why: &str) -> Error {
+    Error::runtime(format!(
+        "cannot pause: {why}, so this task would never reach a REPL; use pause_shielded() or post_mortem_shielded() to stop here anyway"
+    ))
+}
+
+/// An unshielded stop: checked now, then the session.
+fn stop(site: Site, reason: Reason) -> impl Future<Output = Result<()>> + Send + 'static {
+    let checked = debugged_actor().and_then(|me| match cancelling(&me) {
+        Some(why) => Err(refused(why)),
+        None => Ok(me),
+    });
+    async move { session(checked?, site, reason).await }
+}
+
+/// A shielded stop: started now, in a task of its own, holding
+/// cancellation back until it ends.
+fn shielded(site: Site, reason: Reason) -> impl Future<Output = Result<()>> + Send + 'static {
+    let started = debugged_actor().map(|me| held_session(me, site, reason));
+    async move { started?.await? }
+}
+
+/// A session in a task of its own, held from now to its end.
+fn held_session(me: ActorHandle, site: Site, reason: Reason) -> JoinHandle<Result<()>> {
+    let hold = Hold::new(me.shared().clone());
+    let runner = me.clone();
+    runner.spawn(async move {
+        let _hold = hold;
+        session(me, site, reason).await
+    })
+}
+
+/// Takes the tree's terminal, then runs the REPL. Once the lock is ours
+/// the REPL and the lock's release run in a task of their own, so a
+/// caller dropped meanwhile cannot release the terminal under a REPL
+/// still reading it.
+async fn session(me: ActorHandle, site: Site, reason: Reason) -> Result<()> {
     let lock = TreeLock::acquire(&me, &site.task).await?;
     let shared = me.shared().clone();
-    let stop = Stop {
-        actor: me.uid().to_string(),
-        pid: std::process::id(),
-        task: site.task,
-        reason,
-        file: site.file,
-        values: site.values,
-        backtrace: site.backtrace,
-        dialogs: shared.with(|st, _| st.actor.dialogs().iter().map(|d| d.to_string()).collect()),
-    };
+    let dialogs = shared.with(|st, _| st.actor.dialogs().iter().map(|d| d.to_string()).collect());
+    let stop = site.into_stop(me.uid().to_string(), reason, dialogs);
     let live = Live::enter(shared);
-    let outcome = crate::task::spawn_thread("tractor-repl", move || repl::on_terminal(&stop)).await;
-    drop(live);
-    lock.release().await;
-    match outcome? {
+    let repl = me.spawn(async move {
+        let outcome =
+            crate::task::spawn_thread("tractor-repl", move || repl::on_terminal(&stop)).await;
+        drop(live);
+        lock.release().await;
+        outcome
+    });
+    match repl.await?? {
         Outcome::Continue => Ok(()),
         Outcome::Quit => Err(Error::raise(QUIT, "quit from the debugger")),
+    }
+}
+
+impl Site {
+    /// What the REPL shows of this site in `actor`.
+    fn into_stop(self, actor: String, reason: Reason, dialogs: Vec<String>) -> Stop {
+        Stop {
+            actor,
+            pid: std::process::id(),
+            task: self.task,
+            reason,
+            file: self.file,
+            values: self.values,
+            backtrace: self.backtrace,
+            dialogs,
+        }
     }
 }
 
@@ -223,6 +521,13 @@ fn site_of(shown: &str) -> Option<(String, u32)> {
         let line = parts.next()?.parse::<u32>().ok()?;
         Some((parts.next()?.to_owned(), line))
     })
+}
+
+/// Marks an end: what waited for the REPL or pause may go on.
+fn ended(shared: &Arc<Shared>) {
+    *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    // Cancellations held back meanwhile may go on.
+    shared.with(|st, _| st.wake_everything());
 }
 
 /// One live REPL: counted while it lasts; its end wakes what waited for it.
@@ -239,10 +544,28 @@ impl Live {
 
 impl Drop for Live {
     fn drop(&mut self) {
-        *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         LIVE.fetch_sub(1, Ordering::SeqCst);
-        // Cancellations held back while the REPL ran may go on.
-        self.shared.with(|st, _| st.wake_everything());
+        ended(&self.shared);
+    }
+}
+
+/// One shielded, blocking or crash stop under way, from its call to its
+/// end: cancellation and teardown wait for it.
+struct Hold {
+    shared: Arc<Shared>,
+}
+
+impl Hold {
+    fn new(shared: Arc<Shared>) -> Self {
+        HELD.fetch_add(1, Ordering::SeqCst);
+        Hold { shared }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::SeqCst);
+        ended(&self.shared);
     }
 }
 
