@@ -53,13 +53,27 @@ use tractor_driver::runtime::*;
 pub use tractor_driver::*;
 
 /// The tokio runtime as tractor's [`Runtime`]: tasks go to the current
-/// tokio runtime.
+/// tokio runtime (from a thread outside it, to the one the actor started
+/// on).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
+/// The runtime of the first task spawned in this process: where tasks
+/// spawned from outside any runtime go.
+static HOME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+
 impl Runtime for Tokio {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        tokio::spawn(task);
+        match tokio::runtime::Handle::try_current() {
+            Ok(here) => {
+                HOME.get_or_init(|| here.clone());
+                here.spawn(task);
+            }
+            Err(_) => match HOME.get() {
+                Some(home) => drop(home.spawn(task)),
+                None => panic!("tractor-tokio: no tokio runtime to spawn on"),
+            },
+        }
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {

@@ -226,3 +226,127 @@ fn dbg_post_mortem_api() {
         );
     }
 }
+
+#[test]
+fn dbg_shielded_pause_in_a_cancelled_functions_cleanup() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-shielded-pause");
+        // The cleanup's unshielded pause fails at once, with the hint...
+        let refused = expect(&mut p, "pause_shielded()");
+        assert!(
+            refused.contains("unshielded pause refused: ")
+                && refused.contains("its call was cancelled"),
+            "{adapter}: {refused}"
+        );
+        // ...and its shielded one opens, though the call is over.
+        let between = expect(&mut p, "Opening a REPL in paused actor");
+        let banner = expect(&mut p, PROMPT);
+        assert!(banner.contains("|_cancelled-before-pause["), "{banner}");
+        assert!(banner.contains("|_pause_shielded at "), "{banner}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
+        // The root saw its call cancelled (before the REPL or after).
+        let all = format!("{refused}{between}{banner}{rest}");
+        assert!(all.contains("result=cancelled"), "{adapter}: {all}");
+        assert!(!all.contains("went through"), "{adapter}: {all}");
+    }
+}
+
+#[test]
+fn dbg_stale_lock_after_the_holder_is_killed() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-stale-lock");
+        let banner = repl(&mut p, "paused", "pauser");
+        let pid: i32 = banner
+            .split("(pid ")
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {banner}"));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("the pauser is killed");
+        // The call fails, the root takes the terminal back: its own pause
+        // opens...
+        expect(&mut p, "call=");
+        repl(&mut p, "paused", "root");
+        p.send_line("c").unwrap();
+        expect(&mut p, "waiting_for_ctrl_c=true");
+        // ...and ctrl-c cancels the tree again.
+        p.send_control('c').unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 1, "{adapter}: {rest}");
+        assert!(rest.contains("root_error=interrupted"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn dbg_sync_pause_from_threads() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-sync-pause-threads");
+        expect(&mut p, "in_task_refused=true");
+        let root = repl(&mut p, "paused", "root");
+        assert!(root.contains("|_pause_blocking at "), "{root}");
+        p.send_line("c").unwrap();
+        let child = repl(&mut p, "paused", "sync-pauser");
+        assert!(child.contains("|_pause_blocking at "), "{child}");
+        let rest = continue_to_end(p, &tree, adapter, 0);
+        assert!(rest.contains("child_thread=resumed"), "{adapter}: {rest}");
+    }
+}
+
+#[test]
+fn dbg_debug_filter_skips_what_it_rejects() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-debug-filter");
+        // No REPL for the KeyError, in the child or the root: the first
+        // is the NameError child's.
+        let before = expect(&mut p, "filtered=remote:KeyError");
+        assert!(!before.contains("Opening a REPL"), "{adapter}: {before}");
+        let child = repl(&mut p, "crashed", "name-error");
+        assert!(!child.contains("KeyError"), "{adapter}: {child}");
+        p.send_line("c").unwrap();
+        let root = repl(&mut p, "crashed", "root");
+        assert!(root.contains("NameError"), "{root}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(rest.contains("NameError"), "{adapter}: {rest}");
+    }
+}
+
+#[test]
+fn dbg_crash_handler_in_plain_code() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-crash-handler");
+        let banner = plain_crash(&mut p);
+        assert!(banner.contains("bad count: invalid digit"), "{banner}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(
+            rest.contains("after_repl=Err(\"bad count"),
+            "{adapter}: {rest}"
+        );
+
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-crash-handler-panic");
+        let banner = plain_crash(&mut p);
+        assert!(banner.contains("panicked on purpose"), "{banner}");
+        let rest = continue_to_end(p, &tree, adapter, 101);
+        assert!(rest.contains("panicked on purpose"), "{adapter}: {rest}");
+        assert!(!rest.contains("after_repl"), "{adapter}: {rest}");
+    }
+}
+
+/// The crash REPL of plain code, named after the program, with no actor.
+fn plain_crash(p: &mut PtySession) -> String {
+    expect(p, "Opening a REPL in crashed actor");
+    let banner = expect(p, PROMPT);
+    assert!(banner.contains("|_tractor-conformance (pid "), "{banner}");
+    assert!(banner.contains("|_crash_handler at "), "{banner}");
+    banner
+}

@@ -24,7 +24,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// socket files are handled once, here) and handed over as non-blocking
 /// std sockets; connections and processes are the runtime's own.
 pub trait Runtime: Send + Sync + 'static {
-    /// Runs a task in the background, detached.
+    /// Runs a task in the background, detached. It may be called from any
+    /// thread, including one outside the runtime (a thread stopped by
+    /// `debug::pause_blocking`).
     fn spawn(&self, task: BoxFuture<'static, ()>);
 
     /// Completes at `deadline`.

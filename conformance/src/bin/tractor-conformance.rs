@@ -31,6 +31,10 @@ use tractor_driver::{
 
 const NS: &str = "conf";
 
+/// In a child of scenario dbg-debug-filter: the error type that opens no
+/// crash REPL.
+const SKIP_CRASH: &str = "CONF_SKIP_CRASH";
+
 #[derive(Serialize, Deserialize)]
 struct Value {
     value: Option<String>,
@@ -83,6 +87,20 @@ fn functions() -> Functions {
             })
             .await
         })
+        .context(
+            NS,
+            "cancelled_before_pause",
+            |ctx: Context, (): ()| async move {
+                let _cleanup = PauseOnDrop;
+                ctx.started(()).await?;
+                std::future::pending::<Result<()>>().await
+            },
+        )
+        .rpc(
+            NS,
+            "sync_pause",
+            |(): ()| async move { pause_in_thread().await },
+        )
         .rpc(NS, "name_error", |(): ()| async move {
             Err::<(), _>(Error::raise(
                 "NameError",
@@ -283,6 +301,42 @@ async fn asserters(
     Ok(())
 }
 
+/// Pauses from its drop, as a cancelled function's cleanup would.
+struct PauseOnDrop;
+
+impl Drop for PauseOnDrop {
+    fn drop(&mut self) {
+        // Unshielded, in a cancelled call: refused at once.
+        match smol::future::block_on(tractor_driver::pause()) {
+            Err(e) => eprintln!("unshielded pause refused: {e}"),
+            Ok(()) => eprintln!("unshielded pause went through"),
+        }
+        // Shielded: runs in the background, and holds teardown back.
+        drop(tractor_driver::pause_shielded());
+    }
+}
+
+/// Pauses a plain thread, as sync code would, and waits for it.
+async fn pause_in_thread() -> Result<String> {
+    let (tx, rx) = smol::channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send_blocking(tractor_driver::pause_blocking());
+    });
+    rx.recv()
+        .await
+        .map_err(|_| Error::raise("RuntimeError", "the pausing thread vanished"))??;
+    Ok("resumed".into())
+}
+
+/// The type of an error, or of the error a remote one boxes.
+fn error_type(e: &Error) -> String {
+    match (e.kind(), e.remote()) {
+        (ErrorKind::Local(l), _) => l.type_name.clone(),
+        (_, Some(r)) => r.boxed_type().to_string(),
+        _ => String::new(),
+    }
+}
+
 fn fact(key: &str, value: impl std::fmt::Display) {
     println!("{key}={value}");
 }
@@ -354,6 +408,85 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             tractor_driver::pause!(answer).await?;
             fact("after_pause", true);
             Ok(())
+        }
+        "dbg-shielded-pause" => {
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("cancelled-before-pause", daemon()).await?;
+                let (ctx, ()) = p.open_context(NS, "cancelled_before_pause", ()).await?;
+                // The child's cleanup pauses, shielded, as it is cancelled.
+                ctx.cancel()?;
+                let out = ctx.wait_for_result::<()>().await;
+                fact(
+                    "result",
+                    out.err().map(|e| describe(&e)).unwrap_or_default(),
+                );
+                // The child holds the terminal: it is reaped after its REPL.
+                n.cancel().await;
+                Ok(())
+            })
+            .await
+        }
+        "dbg-stale-lock" => {
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("pauser", daemon()).await?;
+                // The pauser is killed in its REPL, holding the terminal.
+                let lost = p.run::<String>(NS, "pause_then_return", ()).await;
+                fact("call", lost.err().map(|e| describe(&e)).unwrap_or_default());
+                // The root took the lock back: it can pause, and ctrl-c
+                // works again after.
+                tractor_driver::pause().await?;
+                fact("waiting_for_ctrl_c", true);
+                loop {
+                    me().sleep(Duration::from_secs(3600)).await;
+                }
+            })
+            .await
+        }
+        "dbg-sync-pause-threads" => {
+            // In code a task polls, blocking is refused...
+            let refused = tractor_driver::pause_blocking()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            fact("in_task_refused", refused.contains("async code"));
+            // ...and works from a thread of the root, and of a child.
+            fact("root_thread", pause_in_thread().await?);
+            let child: String = root
+                .open_nursery(|n| async move {
+                    let p = n
+                        .run_in_actor("sync-pauser", NS, "sync_pause", (), ActorOptions::new())
+                        .await?;
+                    p.wait_for_result().await
+                })
+                .await?;
+            fact("child_thread", child);
+            Ok(())
+        }
+        "dbg-debug-filter" => {
+            // The program's filter passes KeyErrors by: no REPL for it,
+            // in the child or here...
+            let raise = Raise {
+                type_name: "KeyError".into(),
+                message: "no such key".into(),
+            };
+            let e = root
+                .open_nursery(|n| async move {
+                    let options = ActorOptions::new().env(SKIP_CRASH, "KeyError");
+                    n.run_in_actor("key-error", NS, "raise", raise, options)
+                        .await?;
+                    Ok(())
+                })
+                .await
+                .expect_err("raise fails");
+            fact("filtered", describe(&e));
+            // ...while a NameError stops in each.
+            root.open_nursery(|n| async move {
+                let options = ActorOptions::new().env(SKIP_CRASH, "KeyError");
+                n.run_in_actor("name-error", NS, "name_error", (), options)
+                    .await?;
+                Ok(())
+            })
+            .await
         }
         "dbg-post-mortem-api" => {
             // The root catches the child's error and looks at it by hand;
@@ -3283,6 +3416,15 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
     }
     match id {
         "spawn-debug-flag-inherited" => config.debug_mode = true,
+        "dbg-debug-filter" => {
+            config.debug_mode = true;
+            config = config.debug_filter(|e| error_type(e) != "KeyError");
+        }
+        // The same program's children: the filter rides in their
+        // environment.
+        _ if let Ok(skip) = std::env::var(SKIP_CRASH) => {
+            config = config.debug_filter(move |e| error_type(e) != skip);
+        }
         _ if id.starts_with("dbg-") => config.debug_mode = true,
         "cancel-graceful-before-hard-reap" => {
             // Only the graceful path can end the daemon in time: a hard
@@ -3451,6 +3593,27 @@ fn main() {
             .with_writer(std::io::stderr)
             .with_ansi(false)
             .init();
+    }
+    // Plain code, no actor: a failure stops in a REPL, then goes on.
+    match std::env::args().nth(1).as_deref() {
+        Some("dbg-crash-handler") => {
+            let out = tractor_driver::debug::crash_handler(|| {
+                "12x".parse::<u32>().map_err(|e| format!("bad count: {e}"))
+            });
+            fact("after_repl", format!("{out:?}"));
+            std::process::exit(i32::from(out.is_err()));
+        }
+        Some("dbg-crash-handler-panic") => {
+            tractor_driver::debug::crash_handler(|| {
+                if std::hint::black_box(true) {
+                    panic!("the entry point panicked on purpose");
+                }
+                Ok::<(), String>(())
+            })
+            .ok();
+            fact("after_repl", "unreachable");
+        }
+        _ => {}
     }
     // A child's command line is the runtime's own, not a scenario's.
     let args: Vec<String> = if is_root_process() {
