@@ -45,6 +45,13 @@ impl ActorOptions {
         self
     }
 
+    /// Turns the debugger on or off for this child, whatever the tree's
+    /// setting (Python's per-actor `debug_mode`).
+    pub fn debug_mode(mut self, on: bool) -> Self {
+        self.debug_mode = Some(on);
+        self
+    }
+
     /// Gives the child this log level instead of this actor's.
     pub fn loglevel(mut self, level: impl Into<String>) -> Self {
         self.loglevel = Some(level.into());

@@ -412,12 +412,12 @@ const QUIT: &str = "BdbQuit";
 fn debugged_actor() -> Result<ActorHandle> {
     let me = current_actor().ok_or_else(|| {
         Error::runtime(
-            "pause() needs an actor: call it inside open_root_actor or a served function",
+            "the debugger needs an actor: pause inside open_root_actor or a served function (crash_handler serves plain code)",
         )
     })?;
     if !me.debug_mode() {
         return Err(Error::runtime(
-            "pause() needs debug mode: set Config::debug_mode on the root, or ActorOptions::debug_mode for this actor",
+            "the debugger needs debug mode: set Config::debug_mode on the root, or ActorOptions::debug_mode for this actor",
         ));
     }
     Ok(me)
