@@ -54,9 +54,32 @@ fn tier_ids(text: &str) -> Vec<String> {
     ids
 }
 
+/// The debugger's ids (tier 3, its "Debugger" item), in catalogue order.
+fn debugger_ids(text: &str) -> Vec<String> {
+    let start = text.find("* **Debugger:**").expect("a debugger item");
+    let end = start
+        + text[start..]
+            .find("* **Dumps:**")
+            .expect("the item after it");
+    let mut ids: Vec<String> = Vec::new();
+    for word in text[start..end].split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        if word.starts_with("dbg-") && !ids.iter().any(|i| i == word) {
+            ids.push(word.to_owned());
+        }
+    }
+    ids
+}
+
 /// The lines of `scenarios.txt`: `(line number, id, target)`.
 fn listed() -> Vec<(usize, String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios.txt");
+    listed_in("scenarios.txt")
+}
+
+/// The lines of the list `file` (under tests/): `(line number, id, target)`.
+fn listed_in(file: &str) -> Vec<(usize, String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .enumerate()
@@ -64,7 +87,7 @@ fn listed() -> Vec<(usize, String, String)> {
         .map(|(n, l)| {
             let (id, target) = l
                 .split_once(char::is_whitespace)
-                .unwrap_or_else(|| panic!("scenarios.txt:{}: an id and a target", n + 1));
+                .unwrap_or_else(|| panic!("{file}:{}: an id and a target", n + 1));
             (n + 1, id.to_owned(), target.trim().to_owned())
         })
         .collect()
@@ -151,6 +174,50 @@ fn every_target_is_a_real_test_or_a_reason() {
 }
 
 #[test]
+fn every_debugger_scenario_is_listed_once_with_a_real_test_or_a_reason() {
+    let ids = debugger_ids(&catalogue());
+    assert!(ids.len() >= 20, "found only {} debugger ids", ids.len());
+    let listed = listed_in("debugger.txt");
+    let names: Vec<&String> = listed.iter().map(|(_, id, _)| id).collect();
+    assert_eq!(
+        names,
+        ids.iter().collect::<Vec<_>>(),
+        "debugger.txt must list the debugger's ids once each, in catalogue order"
+    );
+    let read = |path: &str| {
+        std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let debugger = read("conformance/tests/debugger.rs");
+    let examples = read("examples/tests/debugging_run.rs");
+    for (line, id, target) in listed {
+        let at = format!("debugger.txt:{line} ({id})");
+        let test = |rest: &str| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if let Some(rest) = target.strip_prefix("debugger::") {
+            assert!(
+                has_test(&debugger, &test(rest)),
+                "{at}: no such test in debugger.rs"
+            );
+        } else if let Some(rest) = target.strip_prefix("examples::") {
+            assert!(
+                has_test(&examples, &test(rest)),
+                "{at}: no such test in debugging_run.rs"
+            );
+        } else {
+            let (tag, why) = target
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{at}: a test or `tag: reason`, got {target:?}"));
+            assert!(REASONS.contains(&tag) && tag != "sim", "{at}: tag {tag:?}");
+            assert!(why.trim().len() >= 20, "{at}: say precisely why: {why:?}");
+        }
+    }
+}
+
+#[test]
 fn the_parser_finds_known_ids_and_fails_on_a_missing_one() {
     let text = "### Tier 1\n* **Spawning:** spawn-one, rpc-two,\n  ctx-three\n\
                 * **Other:** msg-skipped, log-skipped\n### Tier 2\n* bcast-four (x)\n### Tier 3\n\
@@ -160,5 +227,8 @@ fn the_parser_finds_known_ids_and_fails_on_a_missing_one() {
         ["spawn-one", "rpc-two", "ctx-three", "bcast-four"]
     );
     assert!(has_test("#[test]\nfn a_test() {}", "a_test"));
+    let text =
+        "* **Debugger:**\n  * core: dbg-one, dbg-two,\n    dbg-one\n* **Dumps:** dump-x, dbg-no";
+    assert_eq!(debugger_ids(text), ["dbg-one", "dbg-two"]);
     assert!(!has_test("fn helper() {}", "helper"));
 }

@@ -350,3 +350,64 @@ fn plain_crash(p: &mut PtySession) -> String {
     assert!(banner.contains("|_crash_handler at "), "{banner}");
     banner
 }
+
+#[test]
+fn dbg_root_crash_repl() {
+    for adapter in ADAPTERS {
+        for command in ["c", "q"] {
+            let tree = Tree::new().adapter(adapter);
+            let mut p = start(&tree, "dbg-root-crash-repl");
+            let banner = repl(&mut p, "crashed", "root");
+            assert!(banner.contains("AssertionError: assert 0"), "{banner}");
+            // Either way the error goes on after the REPL.
+            p.send_line(command).unwrap();
+            let (rest, code) = finish(p);
+            assert_eq!(code, 1, "{adapter} {command}: {rest}");
+            assert!(
+                rest.contains("AssertionError"),
+                "{adapter} {command}: {rest}"
+            );
+            tree.assert_clean();
+        }
+    }
+}
+
+#[test]
+fn dbg_nested_errors_stop_at_every_level() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-nested-errors");
+        let leaf = repl(&mut p, "crashed", "name-error");
+        assert!(leaf.contains("NameError"), "{leaf}");
+        p.send_line("c").unwrap();
+        let middle = repl(&mut p, "crashed", "spawn-error");
+        assert!(middle.contains("src_uid=('name-error'"), "{middle}");
+        p.send_line("c").unwrap();
+        let root = repl(&mut p, "crashed", "root");
+        assert!(root.contains("src_uid=('name-error'"), "{root}");
+        assert!(root.contains("relay_uid=('spawn-error'"), "{root}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(rest.contains("NameError"), "{adapter}: {rest}");
+    }
+}
+
+#[test]
+fn dbg_root_timeout_while_a_child_is_in_its_crash_repl() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-root-timeout-child-crash");
+        let child = repl(&mut p, "crashed", "key-error");
+        assert!(child.contains("KeyError"), "{child}");
+        // The root's time runs out meanwhile; the REPL stays.
+        expect(&mut p, "gave_up=true");
+        p.send_line("h").unwrap();
+        expect(&mut p, "q, quit");
+        expect(&mut p, PROMPT);
+        p.send_line("c").unwrap();
+        // Then the root's own crash, on its timeout.
+        let root = repl(&mut p, "crashed", "root");
+        assert!(root.contains("TooSlowError"), "{root}");
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(rest.contains("TooSlowError"), "{adapter}: {rest}");
+    }
+}

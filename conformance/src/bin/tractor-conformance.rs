@@ -101,6 +101,9 @@ fn functions() -> Functions {
             "sync_pause",
             |(): ()| async move { pause_in_thread().await },
         )
+        .rpc(NS, "spawn_error", |(): ()| async move {
+            one_shot(&me(), "name-error", "name_error").await
+        })
         .rpc(NS, "name_error", |(): ()| async move {
             Err::<(), _>(Error::raise(
                 "NameError",
@@ -408,6 +411,31 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             tractor_driver::pause!(answer).await?;
             fact("after_pause", true);
             Ok(())
+        }
+        "dbg-root-crash-repl" => Err(Error::raise("AssertionError", "assert 0")),
+        "dbg-nested-errors" => {
+            // An error two levels down: a REPL per level as it climbs.
+            one_shot(&root, "spawn-error", "spawn_error").await
+        }
+        "dbg-root-timeout-child-crash" => {
+            let crash = root.open_nursery(|n| async move {
+                let raise = Raise {
+                    type_name: "KeyError".into(),
+                    message: "'missing'".into(),
+                };
+                n.run_in_actor("key-error", NS, "raise", raise, ActorOptions::new())
+                    .await?
+                    .wait_for_result::<()>()
+                    .await
+            });
+            // The root gives up while the child is in its crash REPL: the
+            // nursery it drops reaps the child only after the REPL.
+            let give_up = async {
+                root.sleep(Duration::from_secs(3)).await;
+                fact("gave_up", true);
+                Err(Error::raise("TooSlowError", "the root gave up after 3 s"))
+            };
+            smol::future::or(crash, give_up).await
         }
         "dbg-shielded-pause" => {
             root.open_nursery(|n| async move {
