@@ -122,9 +122,9 @@ impl DebugFilter {
     /// ```
     /// use tractor_driver::debug::DebugFilter;
     ///
-    /// // Only errors whose type (or, for a remote error, boxed type) is
-    /// // not a KeyError.
-    /// let filter = DebugFilter::new(|e| !format!("{e}").contains("KeyError"));
+    /// // No REPL for errors whose text names a KeyError (a remote error's
+    /// // text names the type it boxes).
+    /// let filter = DebugFilter::new(|e| !e.to_string().contains("KeyError"));
     /// # let _ = filter;
     /// ```
     pub fn new(keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
