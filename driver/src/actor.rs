@@ -86,7 +86,7 @@ impl Config {
     /// use tractor_driver::{Config, Functions};
     ///
     /// let config = Config::new("root", Functions::new())
-    ///     .debug_filter(|e| !e.to_string().contains("KeyError"));
+    ///     .debug_filter(|e| e.type_name() != Some("KeyError"));
     /// # let _ = config;
     /// ```
     pub fn debug_filter(mut self, keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {

@@ -137,6 +137,22 @@ impl Error {
         }
     }
 
+    /// The Python type name of the failure: a local error's own, or the
+    /// type a remote error boxes (what `Config::debug_filter` predicates
+    /// usually look at).
+    ///
+    /// ```
+    /// let e = tractor_driver::Error::raise("KeyError", "'missing'");
+    /// assert_eq!(e.type_name(), Some("KeyError"));
+    /// ```
+    pub fn type_name(&self) -> Option<&str> {
+        match (&*self.0, self.remote()) {
+            (ErrorKind::Local(e), _) => Some(&e.type_name),
+            (_, Some(r)) => Some(r.boxed_type()),
+            _ => None,
+        }
+    }
+
     /// For a cancellation a peer reported (`ContextCancelled`), the actor
     /// that asked for it: ourselves for a cancel we requested, or another.
     pub fn canceller(&self) -> Option<&Uid> {

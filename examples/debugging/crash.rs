@@ -18,7 +18,7 @@
 //!    (`src_uid=('name_error', …)`). After `c` there, the program ends with
 //!    the error, and every process of the tree is gone.
 
-use tractor_examples::{ActorOptions, Address, Config, Error, ErrorKind, Functions};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions};
 
 fn functions() -> Functions {
     Functions::new()
@@ -33,21 +33,12 @@ fn functions() -> Functions {
         })
 }
 
-/// The type of an error, or of the one a remote error boxes.
-fn error_type(e: &Error) -> String {
-    match (e.kind(), e.remote()) {
-        (ErrorKind::Local(l), _) => l.type_name.clone(),
-        (_, Some(r)) => r.boxed_type().to_string(),
-        _ => String::new(),
-    }
-}
-
 fn main() -> Result<(), Error> {
     tractor_examples::block_on(async {
         let mut config = Config::new("root", functions())
             .registry_addrs([Address::tcp("127.0.0.1", 0)])
             // Every actor of this program skips the REPL for KeyErrors.
-            .debug_filter(|e| error_type(e) != "KeyError");
+            .debug_filter(|e| e.type_name() != Some("KeyError"));
         config.debug_mode = true;
         tractor_examples::open_root_actor(config, |root| async move {
             let handled = root

@@ -4,23 +4,10 @@
 //! behind. The pty tests of the conformance suite drive the same features
 //! by hand.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{ADAPTERS, example};
 use tractor_conformance::Tree;
-
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
-
-/// An example's binary; `cargo test` builds examples beside the tests.
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary's path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
 
 /// Runs `name` on every adapter; checks its exit code and that it left
 /// nothing behind; gives what it printed (stdout, then stderr) and each

@@ -1,24 +1,10 @@
 //! Every example runs to completion as a real process tree and leaves
 //! nothing behind.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{ADAPTERS, example};
 use tractor_conformance::Tree;
-
-/// An example's binary; `cargo test` builds examples beside the tests.
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary's path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
-
-/// The adapters every example runs on, by their `TRACTOR_ADAPTER` value.
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
 
 /// Runs an example on `adapter` in a tree of its own, checks that it
 /// succeeded and left no process or socket behind, and returns what it

@@ -331,15 +331,6 @@ async fn pause_in_thread() -> Result<String> {
     Ok("resumed".into())
 }
 
-/// The type of an error, or of the error a remote one boxes.
-fn error_type(e: &Error) -> String {
-    match (e.kind(), e.remote()) {
-        (ErrorKind::Local(l), _) => l.type_name.clone(),
-        (_, Some(r)) => r.boxed_type().to_string(),
-        _ => String::new(),
-    }
-}
-
 fn fact(key: &str, value: impl std::fmt::Display) {
     println!("{key}={value}");
 }
@@ -3446,12 +3437,12 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         "spawn-debug-flag-inherited" => config.debug_mode = true,
         "dbg-debug-filter" => {
             config.debug_mode = true;
-            config = config.debug_filter(|e| error_type(e) != "KeyError");
+            config = config.debug_filter(|e| e.type_name() != Some("KeyError"));
         }
         // The same program's children: the filter rides in their
         // environment.
         _ if let Ok(skip) = std::env::var(SKIP_CRASH) => {
-            config = config.debug_filter(move |e| error_type(e) != skip);
+            config = config.debug_filter(move |e| e.type_name() != Some(skip.as_str()));
         }
         _ if id.starts_with("dbg-") => config.debug_mode = true,
         "cancel-graceful-before-hard-reap" => {

@@ -122,9 +122,8 @@ impl DebugFilter {
     /// ```
     /// use tractor_driver::debug::DebugFilter;
     ///
-    /// // No REPL for errors whose text names a KeyError (a remote error's
-    /// // text names the type it boxes).
-    /// let filter = DebugFilter::new(|e| !e.to_string().contains("KeyError"));
+    /// // No REPL for a KeyError, raised here or boxed in a remote error.
+    /// let filter = DebugFilter::new(|e| e.type_name() != Some("KeyError"));
     /// # let _ = filter;
     /// ```
     pub fn new(keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
