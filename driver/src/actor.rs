@@ -113,6 +113,13 @@ impl Config {
         self
     }
 
+    /// Turns the debugger on for the whole tree (or off), as the
+    /// `debug_mode` field does.
+    pub fn debug_mode(mut self, on: bool) -> Self {
+        self.debug_mode = on;
+        self
+    }
+
     /// Reaps children with these timeouts.
     pub fn reap_timeouts(mut self, reap: ReapTimeouts) -> Self {
         self.reap = reap;

@@ -35,11 +35,11 @@ fn functions() -> Functions {
 
 fn main() -> Result<(), Error> {
     tractor_examples::block_on(async {
-        let mut config = Config::new("root", functions())
+        let config = Config::new("root", functions())
             .registry_addrs([Address::tcp("127.0.0.1", 0)])
+            .debug_mode(true)
             // Every actor of this program skips the REPL for KeyErrors.
             .debug_filter(|e| e.type_name() != Some("KeyError"));
-        config.debug_mode = true;
         tractor_examples::open_root_actor(config, |root| async move {
             let handled = root
                 .open_nursery(|n| async move {

@@ -50,9 +50,9 @@ fn daemon() -> ActorOptions {
 
 fn main() -> Result<(), Error> {
     tractor_examples::block_on(async {
-        let mut config =
-            Config::new("root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-        config.debug_mode = true;
+        let config = Config::new("root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)])
+            .debug_mode(true);
         tractor_examples::open_root_actor(config, |root| async move {
             root.open_nursery(|n| async move {
                 let pauser = n.start_actor("bp_forever", daemon()).await?;

@@ -49,10 +49,10 @@ fn functions() -> Functions {
 
 fn main() -> Result<(), Error> {
     tractor_examples::block_on(async {
-        let mut config =
-            Config::new("root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-        // For the whole tree: every child inherits it.
-        config.debug_mode = true;
+        let config = Config::new("root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)])
+            // For the whole tree: every child inherits it.
+            .debug_mode(true);
         tractor_examples::open_root_actor(config, |root| async move {
             let answer = 42;
             let names = vec!["child", "middle", "grandchild"];

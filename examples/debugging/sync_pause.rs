@@ -39,9 +39,9 @@ fn functions() -> Functions {
 
 fn main() -> Result<(), Error> {
     tractor_examples::block_on(async {
-        let mut config =
-            Config::new("root", functions()).registry_addrs([Address::tcp("127.0.0.1", 0)]);
-        config.debug_mode = true;
+        let config = Config::new("root", functions())
+            .registry_addrs([Address::tcp("127.0.0.1", 0)])
+            .debug_mode(true);
         tractor_examples::open_root_actor(config, |root| async move {
             let refused = pause_blocking().expect_err("refused in async code");
             println!("in async code: {refused}");

@@ -470,14 +470,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             fact("in_task_refused", refused.contains("async code"));
             // ...and works from a thread of the root, and of a child.
             fact("root_thread", pause_in_thread().await?);
-            let child: String = root
-                .open_nursery(|n| async move {
-                    let p = n
-                        .run_in_actor("sync-pauser", NS, "sync_pause", (), ActorOptions::new())
-                        .await?;
-                    p.wait_for_result().await
-                })
-                .await?;
+            let child: String = one_shot_result(&root, "sync-pauser", "sync_pause").await?;
             fact("child_thread", child);
             Ok(())
         }
@@ -542,15 +535,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 "dbg-grandchild-pause" => "spawn_pauser",
                 _ => "name_error",
             };
-            let name = func.replace('_', "-");
-            let got: String = root
-                .open_nursery(|n| async move {
-                    let p = n
-                        .run_in_actor(&name, NS, func, (), ActorOptions::new())
-                        .await?;
-                    p.wait_for_result().await
-                })
-                .await?;
+            let got: String = one_shot_result(&root, &func.replace('_', "-"), func).await?;
             fact("result", got);
             Ok(())
         }
@@ -3760,6 +3745,22 @@ async fn one_shot(root: &ActorHandle, name: &str, func: &str) -> Result<()> {
         n.run_in_actor(name, NS, func, (), ActorOptions::new())
             .await?;
         Ok(())
+    })
+    .await
+}
+
+/// Runs `NS:func` in a one-shot child `name`, in a nursery of its own,
+/// and waits for its result.
+async fn one_shot_result<T: serde::de::DeserializeOwned + Send + 'static>(
+    root: &ActorHandle,
+    name: &str,
+    func: &str,
+) -> Result<T> {
+    root.open_nursery(|n| async move {
+        let p = n
+            .run_in_actor(name, NS, func, (), ActorOptions::new())
+            .await?;
+        p.wait_for_result().await
     })
     .await
 }

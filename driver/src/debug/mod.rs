@@ -391,7 +391,7 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
         values: Vec::new(),
         backtrace: std::backtrace::Backtrace::disabled(),
     };
-    let _hold = Hold::new(shared.clone());
+    let _hold = Counted::new(&HELD, shared.clone());
     if let Err(e) = session(me, site, Reason::Crashed(shown)).await {
         tracing::debug!(error = %e, "crash REPL ended");
     }
@@ -464,7 +464,7 @@ fn shielded(site: Site, reason: Reason) -> impl Future<Output = Result<()>> + Se
 
 /// A session in a task of its own, held from now to its end.
 fn held_session(me: ActorHandle, site: Site, reason: Reason) -> JoinHandle<Result<()>> {
-    let hold = Hold::new(me.shared().clone());
+    let hold = Counted::new(&HELD, me.shared().clone());
     let runner = me.clone();
     runner.spawn(async move {
         let _hold = hold;
@@ -481,7 +481,7 @@ async fn session(me: ActorHandle, site: Site, reason: Reason) -> Result<()> {
     let shared = me.shared().clone();
     let dialogs = shared.with(|st, _| st.actor.dialogs().iter().map(|d| d.to_string()).collect());
     let stop = site.into_stop(me.uid().to_string(), reason, dialogs);
-    let live = Live::enter(shared);
+    let live = Counted::new(&LIVE, shared);
     let repl = me.spawn(async move {
         let outcome =
             crate::task::spawn_thread("tractor-repl", move || repl::on_terminal(&stop)).await;
@@ -522,49 +522,27 @@ fn site_of(shown: &str) -> Option<(String, u32)> {
     })
 }
 
-/// Marks an end: what waited for the REPL or pause may go on.
-fn ended(shared: &Arc<Shared>) {
-    *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-    // Cancellations held back meanwhile may go on.
-    shared.with(|st, _| st.wake_everything());
-}
-
-/// One live REPL: counted while it lasts; its end wakes what waited for it.
-struct Live {
+/// One REPL live ([`LIVE`]), or one shielded, blocking or crash stop under
+/// way from its call to its end ([`HELD`]): counted while it lasts; its end
+/// wakes what waited for it (held-back cancellation, teardown).
+struct Counted {
+    count: &'static AtomicUsize,
     shared: Arc<Shared>,
 }
 
-impl Live {
-    fn enter(shared: Arc<Shared>) -> Self {
-        LIVE.fetch_add(1, Ordering::SeqCst);
-        Live { shared }
+impl Counted {
+    fn new(count: &'static AtomicUsize, shared: Arc<Shared>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Counted { count, shared }
     }
 }
 
-impl Drop for Live {
+impl Drop for Counted {
     fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
-        ended(&self.shared);
-    }
-}
-
-/// One shielded, blocking or crash stop under way, from its call to its
-/// end: cancellation and teardown wait for it.
-struct Hold {
-    shared: Arc<Shared>,
-}
-
-impl Hold {
-    fn new(shared: Arc<Shared>) -> Self {
-        HELD.fetch_add(1, Ordering::SeqCst);
-        Hold { shared }
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        HELD.fetch_sub(1, Ordering::SeqCst);
-        ended(&self.shared);
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        // Cancellations held back meanwhile may go on.
+        self.shared.with(|st, _| st.wake_everything());
     }
 }
 
