@@ -217,7 +217,7 @@ fn dbg_post_mortem_api() {
         p.send_line("c").unwrap();
         // ...then the root's manual one, named as such, on the boxed error.
         let root = repl(&mut p, "crashed", "root");
-        assert!(root.contains("|_post_mortem at "), "{root}");
+        assert!(root.contains(": post_mortem at "), "{root}");
         assert!(root.contains("src_uid=('name-error'"), "{root}");
         let rest = continue_to_end(p, &tree, adapter, 0);
         assert!(
@@ -243,7 +243,7 @@ fn dbg_shielded_pause_in_a_cancelled_functions_cleanup() {
         let between = expect(&mut p, "Opening a REPL in paused actor");
         let banner = expect(&mut p, PROMPT);
         assert!(banner.contains("|_cancelled-before-pause["), "{banner}");
-        assert!(banner.contains("|_pause_shielded at "), "{banner}");
+        assert!(banner.contains(": pause_shielded at "), "{banner}");
         let rest = continue_to_end(p, &tree, adapter, 0);
         // The root saw its call cancelled (before the REPL or after).
         let all = format!("{refused}{between}{banner}{rest}");
@@ -291,10 +291,10 @@ fn dbg_sync_pause_from_threads() {
         let mut p = start(&tree, "dbg-sync-pause-threads");
         expect(&mut p, "in_task_refused=true");
         let root = repl(&mut p, "paused", "root");
-        assert!(root.contains("|_pause_blocking at "), "{root}");
+        assert!(root.contains(": pause_blocking at "), "{root}");
         p.send_line("c").unwrap();
         let child = repl(&mut p, "paused", "sync-pauser");
-        assert!(child.contains("|_pause_blocking at "), "{child}");
+        assert!(child.contains(": pause_blocking at "), "{child}");
         let rest = continue_to_end(p, &tree, adapter, 0);
         assert!(rest.contains("child_thread=resumed"), "{adapter}: {rest}");
     }
@@ -347,7 +347,7 @@ fn plain_crash(p: &mut PtySession) -> String {
     expect(p, "Opening a REPL in crashed actor");
     let banner = expect(p, PROMPT);
     assert!(banner.contains("|_tractor-conformance (pid "), "{banner}");
-    assert!(banner.contains("|_crash_handler at "), "{banner}");
+    assert!(banner.contains(": crash_handler at "), "{banner}");
     banner
 }
 

@@ -636,12 +636,7 @@ where
     let handle = start_root(rt, &config).await?;
     let out = run_body(&handle, body(handle.clone())).await;
     if let Err(e) = &out {
-        crate::debug::crashed(
-            &handle.shared,
-            format!("{} (the root's body)", config.name),
-            e,
-        )
-        .await;
+        crate::debug::crashed(&handle.shared, &crate::task::MAIN, e).await;
     }
     teardown(&handle).await;
     set_current(None);
@@ -799,7 +794,8 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
     // Boxed to be dropped by hand, below.
     let mut body = Box::pin(body);
     let out = poll_fn(|cx| {
-        if let Poll::Ready(v) = crate::task::polling(|| body.as_mut().poll(cx)) {
+        if let Poll::Ready(v) = crate::task::polling(&crate::task::MAIN, || body.as_mut().poll(cx))
+        {
             return Poll::Ready(v);
         }
         while let Some(s) = sigint.as_mut()
@@ -828,7 +824,7 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
         // The body's drops run as cancelled code (see `debug`).
         shared.with(|st, _| st.winding_down = true);
     }
-    crate::task::polling(|| drop(body));
+    crate::task::polling(&crate::task::MAIN, || drop(body));
     out
 }
 

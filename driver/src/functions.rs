@@ -263,16 +263,19 @@ pub(crate) async fn run_callee(
     if shared.with(|st, now| st.actor.accept(now, dialog)).is_err() {
         return;
     }
+    // Python names a served call's task after its function.
+    let name: Arc<str> = func.as_str().into();
     let outcome = Cancellable {
         fut: Some(fut),
         shared: shared.clone(),
         dialog,
+        func: name.clone(),
     }
     .await;
     // In debug mode a failure opens a REPL here first, before the error
     // travels on.
     if let Err(e) = &outcome {
-        crate::debug::crashed(&shared, format!("{ns}:{func}"), e).await;
+        crate::debug::crashed(&shared, &name, e).await;
     }
     let outcome = outcome.map_err(|e| e.to_task_error());
     if let Err(TaskError::Local(e)) = &outcome {
@@ -296,6 +299,8 @@ struct Cancellable {
     fut: Option<BoxFuture<'static, Result<Raw>>>,
     shared: Arc<Shared>,
     dialog: DialogId,
+    /// The task's name: the function's.
+    func: Arc<str>,
 }
 
 std::thread_local! {
@@ -303,10 +308,10 @@ std::thread_local! {
     static CURRENT_CALL: std::cell::Cell<Option<DialogId>> = const { std::cell::Cell::new(None) };
 }
 
-/// Runs `f` as part of `dialog`'s function.
-fn in_call<R>(dialog: DialogId, f: impl FnOnce() -> R) -> R {
+/// Runs `f` as part of `dialog`'s function, the task named `func`.
+fn in_call<R>(dialog: DialogId, func: &Arc<str>, f: impl FnOnce() -> R) -> R {
     let before = CURRENT_CALL.with(|c| c.replace(Some(dialog)));
-    let r = crate::task::polling(f);
+    let r = crate::task::polling(func, f);
     CURRENT_CALL.with(|c| c.set(before));
     r
 }
@@ -321,7 +326,7 @@ impl Drop for Cancellable {
         // The function's own drops (its guards' cleanup) run as part of it,
         // and can tell whether it was cancelled.
         if let Some(fut) = self.fut.take() {
-            in_call(self.dialog, || drop(fut));
+            in_call(self.dialog, &self.func, || drop(fut));
         }
     }
 }
@@ -342,12 +347,13 @@ impl Future for Cancellable {
         if cancelled && !crate::debug::held() {
             return Poll::Ready(Err(ErrorKind::Cancelled.into()));
         }
-        let Some(fut) = self.fut.as_mut() else {
+        let this = &mut *self;
+        let Some(fut) = this.fut.as_mut() else {
             return Poll::Ready(Err(Error::runtime(
                 "a served function polled after it ended",
             )));
         };
-        in_call(dialog, || catch_panic(|| fut.as_mut().poll(cx)))
+        in_call(dialog, &this.func, || catch_panic(|| fut.as_mut().poll(cx)))
     }
 }
 

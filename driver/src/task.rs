@@ -2,9 +2,10 @@
 //! its output: the part of `tokio::spawn` that code written for either
 //! adapter needs.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{ErrorKind, Result};
@@ -12,27 +13,41 @@ use crate::functions::catch_panic;
 use crate::runtime::{BoxFuture, Runtime};
 
 std::thread_local! {
-    /// This thread is polling one of the actor's tasks (or the root's body).
-    static POLLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The name of the actor's task (or the root's body) this thread is
+    /// polling, if it polls one.
+    static POLLING: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` marked as a poll of one of the actor's tasks, so that code in
-/// it can tell it must not block this thread (see [`in_task`]).
-pub(crate) fn polling<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
+/// The name of a task spawned by [`ActorHandle::spawn`](crate::ActorHandle::spawn).
+pub(crate) static SPAWNED: LazyLock<Arc<str>> = LazyLock::new(|| "task".into());
+
+/// The name of the root's body, as Python's root task is usually named.
+pub(crate) static MAIN: LazyLock<Arc<str>> = LazyLock::new(|| "main".into());
+
+/// Runs `f` marked as a poll of the actor's task `name`, so that code in
+/// it can tell it must not block this thread (see [`in_task`]) and which
+/// task it runs in (see [`task_name`]).
+pub(crate) fn polling<R>(name: &Arc<str>, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<Arc<str>>);
     impl Drop for Reset {
         fn drop(&mut self) {
-            POLLING.with(|p| p.set(self.0));
+            POLLING.with(|p| *p.borrow_mut() = self.0.take());
         }
     }
-    let _reset = Reset(POLLING.with(|p| p.replace(true)));
+    let _reset = Reset(POLLING.with(|p| p.replace(Some(name.clone()))));
     f()
 }
 
 /// Whether this thread is polling one of the actor's tasks: blocking it
 /// could stall the very runtime a blocking call waits for.
 pub(crate) fn in_task() -> bool {
-    POLLING.with(|p| p.get())
+    POLLING.with(|p| p.borrow().is_some())
+}
+
+/// The name of the task this thread is polling: a served call's function
+/// name, `main` for the root's body, `task` for a spawned task.
+pub(crate) fn task_name() -> Option<Arc<str>> {
+    POLLING.with(|p| p.borrow().clone())
 }
 
 /// Waits for `fut` on this thread, parking it in between (for threads
@@ -179,7 +194,7 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let fut = &mut self.fut;
-        match polling(|| catch_panic(|| fut.as_mut().poll(cx).map(Ok))) {
+        match polling(&SPAWNED, || catch_panic(|| fut.as_mut().poll(cx).map(Ok))) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 lock(&self.slot).finish(out);

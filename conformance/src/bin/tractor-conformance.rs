@@ -66,6 +66,12 @@ fn me() -> ActorHandle {
     current_actor().expect("an actor runs")
 }
 
+async fn pause_then_return() -> Result<String> {
+    let answer = 42;
+    tractor_driver::pause!(answer).await?;
+    Ok("resumed".to_owned())
+}
+
 fn functions() -> Functions {
     Functions::new()
         .rpc(NS, "hi", |(): ()| async move {
@@ -73,10 +79,11 @@ fn functions() -> Functions {
         })
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
         // The debugger's scenarios (dbg-*).
-        .rpc(NS, "pause_then_return", |(): ()| async move {
-            let answer = 42;
-            tractor_driver::pause!(answer).await?;
-            Ok("resumed".to_owned())
+        .rpc(NS, "pause_then_return", |(): ()| pause_then_return())
+        // The same, under the name a Python parent calls it by in the
+        // recorded `debug_pause` conversation (tests/python_root.rs).
+        .rpc("__main__", "pause_then_return", |(): ()| {
+            pause_then_return()
         })
         .rpc(NS, "spawn_pauser", |(): ()| async move {
             me().open_nursery(|n| async move {

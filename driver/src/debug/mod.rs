@@ -144,7 +144,11 @@ impl fmt::Debug for DebugFilter {
 
 /// Where and why a task stops.
 struct Site {
+    /// The task's name (Python's task name): what the tree's lock request
+    /// carries.
     task: String,
+    /// The call that stopped it and where (`pause at src/a.rs:3:9`).
+    place: Option<String>,
     file: Option<(String, u32)>,
     values: Vec<(String, String)>,
     backtrace: std::backtrace::Backtrace,
@@ -154,7 +158,13 @@ impl Site {
     /// The site of a call to `what` at `at`.
     fn here(what: &str, at: &'static Location<'static>, values: Vec<(String, String)>) -> Self {
         Site {
-            task: format!("{what} at {}:{}:{}", at.file(), at.line(), at.column()),
+            task: task_name(),
+            place: Some(format!(
+                "{what} at {}:{}:{}",
+                at.file(),
+                at.line(),
+                at.column()
+            )),
             file: Some((at.file().to_owned(), at.line())),
             values,
             backtrace: std::backtrace::Backtrace::force_capture(),
@@ -373,7 +383,9 @@ fn crash_repl(at: &'static Location<'static>, shown: String) {
 /// The crash REPL of a served function or a root body that failed with
 /// `error`, in debug mode; cancellations, interrupts and what the
 /// program's [`DebugFilter`] rejects never enter it.
-pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
+/// The REPL of a task named `task` that failed with `error`, if debug mode
+/// and the filter want one.
+pub(crate) async fn crashed(shared: &Arc<Shared>, task: &str, error: &Error) {
     let debug = shared.with(|st, _| st.actor.runtime_vars().debug_mode);
     if !debug || error.is_cancelled() || is_quit(error) {
         return;
@@ -386,7 +398,8 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: String, error: &Error) {
     let me = ActorHandle::of(shared.clone());
     let shown = format!("{error:#}");
     let site = Site {
-        task,
+        task: task.to_owned(),
+        place: None,
         file: site_of(&shown),
         values: Vec::new(),
         backtrace: std::backtrace::Backtrace::disabled(),
@@ -476,20 +489,32 @@ fn held_session(me: ActorHandle, site: Site, reason: Reason) -> JoinHandle<Resul
 /// the REPL and the lock's release run in a task of their own, so a
 /// caller dropped meanwhile cannot release the terminal under a REPL
 /// still reading it.
+///
+/// The caller goes on as soon as the REPL ends, while the release goes on
+/// in that task (held, so teardown waits for it), as Python's paused task
+/// returns before the root acknowledges the release.
 async fn session(me: ActorHandle, site: Site, reason: Reason) -> Result<()> {
     let lock = TreeLock::acquire(&me, &site.task).await?;
     let shared = me.shared().clone();
     let dialogs = shared.with(|st, _| st.actor.dialogs().iter().map(|d| d.to_string()).collect());
     let stop = site.into_stop(me.uid().to_string(), reason, dialogs);
-    let live = Counted::new(&LIVE, shared);
-    let repl = me.spawn(async move {
+    let live = Counted::new(&LIVE, shared.clone());
+    let releasing = Counted::new(&HELD, shared.clone());
+    let ended = Arc::new(Mutex::new(None));
+    let theirs = ended.clone();
+    drop(me.spawn(async move {
         let outcome =
             crate::task::spawn_thread("tractor-repl", move || repl::on_terminal(&stop)).await;
+        *theirs.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+        // Its end wakes the caller.
         drop(live);
         lock.release().await;
-        outcome
-    });
-    match repl.await?? {
+        drop(releasing);
+    }));
+    let outcome = shared
+        .wait(|_, _| ended.lock().unwrap_or_else(|e| e.into_inner()).take())
+        .await;
+    match outcome? {
         Outcome::Continue => Ok(()),
         Outcome::Quit => Err(Error::raise(QUIT, "quit from the debugger")),
     }
@@ -502,12 +527,27 @@ impl Site {
             actor,
             pid: std::process::id(),
             task: self.task,
+            place: self.place,
             reason,
             file: self.file,
             values: self.values,
             backtrace: self.backtrace,
             dialogs,
         }
+    }
+}
+
+/// The name of the task (or thread) running this code: a served call's
+/// function name, `main` for the root's body, `task` for a spawned task,
+/// or the thread's name.
+fn task_name() -> String {
+    if let Some(name) = crate::task::task_name() {
+        return name.to_string();
+    }
+    let thread = std::thread::current();
+    match thread.name() {
+        Some(name) => format!("thread {name}"),
+        None => format!("{:?}", thread.id()),
     }
 }
 

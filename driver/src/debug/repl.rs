@@ -29,6 +29,7 @@ pub(crate) struct Stop {
     pub(crate) actor: String,
     pub(crate) pid: u32,
     pub(crate) task: String,
+    pub(crate) place: Option<String>,
     pub(crate) reason: Reason,
     pub(crate) file: Option<(String, u32)>,
     pub(crate) values: Vec<(String, String)>,
@@ -74,9 +75,14 @@ pub(crate) fn run(
         Reason::Crashed(_) => "Opening a REPL in crashed actor",
     };
     let _ = writeln!(out, "\n{}", paint("1;33", headline));
+    let place = stop
+        .place
+        .as_deref()
+        .map(|p| format!(": {p}"))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        ">(\n|_{} (pid {})\n  |_{}\n",
+        ">(\n|_{} (pid {})\n  |_{}{place}\n",
         stop.actor, stop.pid, stop.task
     );
     if let Reason::Crashed(error) = &stop.reason {
@@ -246,7 +252,8 @@ mod tests {
         Stop {
             actor: "child[f0713999…]".into(),
             pid: 42,
-            task: "pause at driver/src/debug/repl.rs:3:1".into(),
+            task: "pause_then_return".into(),
+            place: Some("pause at driver/src/debug/repl.rs:3:1".into()),
             reason,
             file: Some(("driver/src/debug/repl.rs".into(), 3)),
             values: vec![("x".into(), "3".into())],
@@ -275,7 +282,7 @@ mod tests {
         assert!(out.contains("Opening a REPL in paused actor"), "{out}");
         assert!(out.contains("|_child[f0713999…] (pid 42)"), "{out}");
         assert!(
-            out.contains("|_pause at driver/src/debug/repl.rs:3:1"),
+            out.contains("|_pause_then_return: pause at driver/src/debug/repl.rs:3:1"),
             "{out}"
         );
         // The stop's line is marked in the source shown.
