@@ -42,6 +42,7 @@ pub struct Tree {
     marker: String,
     dir: PathBuf,
     adapter: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Default for Tree {
@@ -66,6 +67,7 @@ impl Tree {
             marker,
             dir,
             adapter: None,
+            env: Vec::new(),
         }
     }
 
@@ -74,6 +76,18 @@ impl Tree {
     pub fn adapter(mut self, adapter: &str) -> Self {
         self.adapter = Some(adapter.to_owned());
         self
+    }
+
+    /// Sets `key=value` in the root's environment (children inherit it).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The tree's temporary directory (`TMPDIR` of its processes): where
+    /// their task-tree dump logs go.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.dir.clone()
     }
 
     /// The directory where the tree's Unix sockets live.
@@ -93,7 +107,9 @@ impl Tree {
             .args(args)
             .env(MARKER, &self.marker)
             .env("XDG_RUNTIME_DIR", &self.dir)
-            .env("RUST_BACKTRACE", "1");
+            .env("TMPDIR", &self.dir)
+            .env("RUST_BACKTRACE", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 

@@ -50,6 +50,10 @@ pub struct Config {
     pub loglevel: Option<String>,
     /// The multi-process debugger (for the whole tree).
     pub debug_mode: bool,
+    /// Task-tree dumps on `SIGUSR1` in every actor of the tree (see
+    /// [`stackscope`](crate::stackscope)); `TRACTOR_ENABLE_STACKSCOPE` set
+    /// to anything non-empty is the default.
+    pub stack_on_sig: bool,
     /// How long the root gives a child at each step of reaping it: cancel
     /// request, SIGTERM, SIGKILL (Python's timings by default). Children
     /// reap their own children with the defaults.
@@ -73,6 +77,7 @@ impl Config {
             enable_modules: Vec::new(),
             loglevel: std::env::var("TRACTOR_LOGLEVEL").ok(),
             debug_mode: false,
+            stack_on_sig: crate::stackscope::env_enabled(),
             reap: ReapTimeouts::default(),
             functions,
             debug_filter: None,
@@ -120,6 +125,13 @@ impl Config {
         self
     }
 
+    /// Turns task-tree dumps on `SIGUSR1` on for the whole tree (or off),
+    /// as the `stack_on_sig` field does (Python's `enable_stack_on_sig`).
+    pub fn enable_stack_on_sig(mut self, on: bool) -> Self {
+        self.stack_on_sig = on;
+        self
+    }
+
     /// Reaps children with these timeouts.
     pub fn reap_timeouts(mut self, reap: ReapTimeouts) -> Self {
         self.reap = reap;
@@ -138,6 +150,11 @@ static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
 
 fn set_current(shared: Option<Arc<Shared>>) {
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = shared;
+}
+
+/// The actor this process runs, if one is running (the engine's side).
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// The actor this process runs, if one is running.
@@ -235,6 +252,7 @@ impl ActorHandle {
     /// # Ok(())
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn<T: Send + 'static>(
         &self,
         task: impl Future<Output = T> + Send + 'static,
@@ -771,8 +789,12 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         enable_transports: vec![config.transport.key().to_owned()],
         registry_addrs,
         debug_mode: config.debug_mode,
+        use_stackscope: config.stack_on_sig,
         ..RuntimeVars::default()
     };
+    if config.stack_on_sig || config.debug_mode {
+        crate::stackscope::enable();
+    }
     shared.with(|st, _| st.actor.set_runtime_vars(vars));
     let handle = ActorHandle {
         shared: shared.clone(),
@@ -793,9 +815,10 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
     let mut sigint = shared.rt.signal(SignalKind::Interrupt).ok();
     // Boxed to be dropped by hand, below.
     let mut body = Box::pin(body);
+    let main =
+        crate::stackscope::Tracked::new(crate::task::MAIN.clone(), crate::stackscope::Kind::Main);
     let out = poll_fn(|cx| {
-        if let Poll::Ready(v) = crate::task::polling(&crate::task::MAIN, || body.as_mut().poll(cx))
-        {
+        if let Poll::Ready(v) = main.poll(|| body.as_mut().poll(cx)) {
             return Poll::Ready(v);
         }
         while let Some(s) = sigint.as_mut()
@@ -824,7 +847,7 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
         // The body's drops run as cancelled code (see `debug`).
         shared.with(|st, _| st.winding_down = true);
     }
-    crate::task::polling(&crate::task::MAIN, || drop(body));
+    main.poll(|| drop(body));
     out
 }
 
@@ -896,6 +919,10 @@ async fn run_child(
         // no orphans even when nothing else notices.
         let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
     }
+    // Before anything could hang: a parent may signal us at any time.
+    if crate::stackscope::env_enabled() {
+        crate::stackscope::enable();
+    }
     let uds_dir = match transport::runtime_dir() {
         Ok(d) => d,
         Err(e) => {
@@ -956,6 +983,10 @@ async fn run_child(
         return 1;
     };
     let vars = shared.with(|st, _| st.actor.runtime_vars().clone());
+    // As Python's child: on if the tree asks, or in debug mode.
+    if vars.use_stackscope || vars.debug_mode {
+        crate::stackscope::enable();
+    }
     let transport = vars
         .enable_transports
         .first()

@@ -17,7 +17,7 @@ use std::future::poll_fn;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tractor_protocol::{
@@ -265,14 +265,31 @@ impl Shared {
             }),
         });
         let timer = shared.clone();
-        shared
-            .rt
-            .spawn(Box::pin(async move { timer.run_timer().await }));
+        shared.rt.spawn(crate::stackscope::runtime_task(
+            "timer".to_owned(),
+            async move { timer.run_timer().await },
+        ));
         shared
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the state, if its lock comes free within `patience` (for
+    /// task-tree dumps, which must not hang on a task that holds it).
+    pub(crate) fn peek<R>(&self, patience: Duration, f: impl FnOnce(&State) -> R) -> Option<R> {
+        let deadline = Instant::now() + patience;
+        loop {
+            match self.state.try_lock() {
+                Ok(st) => return Some(f(&st)),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(f(&p.into_inner())),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
     }
 
     /// Runs `f` on the state, then carries out what the core asks.
@@ -354,24 +371,27 @@ impl Shared {
                 st.conns.insert(channel, Conn::Pending);
                 let target = transport::target(&addr);
                 let shared = self.clone();
-                self.rt.spawn(Box::pin(async move {
-                    let conn = match target {
-                        Ok(t) => shared.rt.connect(t).await,
-                        Err(e) => Err(e),
-                    };
-                    match conn {
-                        Ok(conn) => {
-                            shared.with(|st, now| {
-                                shared.start_io(st, channel, ctl, conn);
-                                st.actor.handle_connected(now, channel);
-                            });
+                self.rt.spawn(crate::stackscope::runtime_task(
+                    format!("connecting {channel} to {addr}"),
+                    async move {
+                        let conn = match target {
+                            Ok(t) => shared.rt.connect(t).await,
+                            Err(e) => Err(e),
+                        };
+                        match conn {
+                            Ok(conn) => {
+                                shared.with(|st, now| {
+                                    shared.start_io(st, channel, ctl, conn);
+                                    st.actor.handle_connected(now, channel);
+                                });
+                            }
+                            Err(e) => shared.with(|st, now| {
+                                st.actor
+                                    .handle_connect_failed(now, channel, format!("{addr}: {e}"))
+                            }),
                         }
-                        Err(e) => shared.with(|st, now| {
-                            st.actor
-                                .handle_connect_failed(now, channel, format!("{addr}: {e}"))
-                        }),
-                    }
-                }));
+                    },
+                ));
             }
             Action::Close { channel } => {
                 if let Some(ctl) = st.chans.remove(&channel) {
@@ -437,25 +457,32 @@ impl Shared {
                 let pid = process.pid();
                 st.actor.handle_spawned(now, child, pid);
                 let shared = self.clone();
-                self.rt.spawn(Box::pin(async move {
-                    let status = match process.wait().await {
-                        Ok(s) => exit_status(s),
-                        Err(e) => {
-                            tracing::warn!(%child, error = %e, "waiting for a child failed");
-                            ExitStatus {
-                                code: None,
-                                signal: None,
+                self.rt.spawn(crate::stackscope::runtime_task(
+                    format!("waiting for {} (pid {pid})", args.uid),
+                    async move {
+                        let status = match process.wait().await {
+                            Ok(s) => exit_status(s),
+                            Err(e) => {
+                                tracing::warn!(%child, error = %e, "waiting for a child failed");
+                                ExitStatus {
+                                    code: None,
+                                    signal: None,
+                                }
                             }
-                        }
-                    };
-                    shared.with(|st, now| {
-                        if let Some(c) = st.children.get(&child) {
-                            // A crashed child leaves its socket file behind.
-                            transport::remove_socket_file(&shared.settings.uds_dir, &c.name, pid);
-                        }
-                        st.actor.handle_process_exited(now, child, status)
-                    });
-                }));
+                        };
+                        shared.with(|st, now| {
+                            if let Some(c) = st.children.get(&child) {
+                                // A crashed child leaves its socket file behind.
+                                transport::remove_socket_file(
+                                    &shared.settings.uds_dir,
+                                    &c.name,
+                                    pid,
+                                );
+                            }
+                            st.actor.handle_process_exited(now, child, status)
+                        });
+                    },
+                ));
             }
             Err(e) => {
                 st.actor
@@ -608,21 +635,27 @@ impl Shared {
         st.io_tasks += 2;
         let shared = self.clone();
         let rctl = ctl.clone();
-        self.rt.spawn(Box::pin(async move {
-            shared.run_reader(channel, rctl, reader).await;
-            shared.with(|st, _| {
-                st.io_tasks -= 1;
-                st.wake_all();
-            });
-        }));
+        self.rt.spawn(crate::stackscope::runtime_task(
+            format!("reader of {channel}"),
+            async move {
+                shared.run_reader(channel, rctl, reader).await;
+                shared.with(|st, _| {
+                    st.io_tasks -= 1;
+                    st.wake_all();
+                });
+            },
+        ));
         let shared = self.clone();
-        self.rt.spawn(Box::pin(async move {
-            shared.run_writer(channel, ctl, writer).await;
-            shared.with(|st, _| {
-                st.io_tasks -= 1;
-                st.wake_all();
-            });
-        }));
+        self.rt.spawn(crate::stackscope::runtime_task(
+            format!("writer of {channel}"),
+            async move {
+                shared.run_writer(channel, ctl, writer).await;
+                shared.with(|st, _| {
+                    st.io_tasks -= 1;
+                    st.wake_all();
+                });
+            },
+        ));
     }
 
     async fn run_reader(
@@ -741,29 +774,32 @@ impl Shared {
         let ctl = Arc::new(ChanCtl::default());
         self.lock().listeners.push(ctl.clone());
         let shared = self.clone();
-        self.rt.spawn(Box::pin(async move {
-            loop {
-                let accepted = poll_fn(|cx| {
-                    if ctl.is_closing() {
-                        return Poll::Ready(None);
-                    }
-                    ctl.lock().reader = Some(cx.waker().clone());
-                    listener.poll_accept(cx).map(Some)
-                })
-                .await;
-                match accepted {
-                    None => return,
-                    Some(Ok(conn)) => shared.with(|st, now| {
-                        let channel = st.actor.handle_accepted(now);
-                        let chan_ctl = Arc::new(ChanCtl::default());
-                        shared.start_io(st, channel, chan_ctl, conn);
-                    }),
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "accept failed");
+        self.rt.spawn(crate::stackscope::runtime_task(
+            "listener".to_owned(),
+            async move {
+                loop {
+                    let accepted = poll_fn(|cx| {
+                        if ctl.is_closing() {
+                            return Poll::Ready(None);
+                        }
+                        ctl.lock().reader = Some(cx.waker().clone());
+                        listener.poll_accept(cx).map(Some)
+                    })
+                    .await;
+                    match accepted {
+                        None => return,
+                        Some(Ok(conn)) => shared.with(|st, now| {
+                            let channel = st.actor.handle_accepted(now);
+                            let chan_ctl = Arc::new(ChanCtl::default());
+                            shared.start_io(st, channel, chan_ctl, conn);
+                        }),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "accept failed");
+                        }
                     }
                 }
-            }
-        }));
+            },
+        ));
     }
 
     /// Stops accepting connections.

@@ -16,6 +16,7 @@ use crate::engine::Shared;
 use crate::error::{Error, ErrorKind, PayloadErrorWrap, Result};
 use crate::portal::{Context, MsgStream};
 use crate::runtime::BoxFuture;
+use crate::stackscope::{Kind, Tracked};
 
 type Call = dyn Fn(Invocation) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync;
 
@@ -269,7 +270,7 @@ pub(crate) async fn run_callee(
         fut: Some(fut),
         shared: shared.clone(),
         dialog,
-        func: name.clone(),
+        tracked: Tracked::new(name.clone(), Kind::Call(dialog)),
     }
     .await;
     // In debug mode a failure opens a REPL here first, before the error
@@ -299,8 +300,8 @@ struct Cancellable {
     fut: Option<BoxFuture<'static, Result<Raw>>>,
     shared: Arc<Shared>,
     dialog: DialogId,
-    /// The task's name: the function's.
-    func: Arc<str>,
+    /// The task on record, named after the function.
+    tracked: Tracked,
 }
 
 std::thread_local! {
@@ -308,10 +309,10 @@ std::thread_local! {
     static CURRENT_CALL: std::cell::Cell<Option<DialogId>> = const { std::cell::Cell::new(None) };
 }
 
-/// Runs `f` as part of `dialog`'s function, the task named `func`.
-fn in_call<R>(dialog: DialogId, func: &Arc<str>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` as part of `dialog`'s function, the task `tracked`.
+fn in_call<R>(dialog: DialogId, tracked: &Tracked, f: impl FnOnce() -> R) -> R {
     let before = CURRENT_CALL.with(|c| c.replace(Some(dialog)));
-    let r = crate::task::polling(func, f);
+    let r = tracked.poll(f);
     CURRENT_CALL.with(|c| c.set(before));
     r
 }
@@ -326,7 +327,7 @@ impl Drop for Cancellable {
         // The function's own drops (its guards' cleanup) run as part of it,
         // and can tell whether it was cancelled.
         if let Some(fut) = self.fut.take() {
-            in_call(self.dialog, &self.func, || drop(fut));
+            in_call(self.dialog, &self.tracked, || drop(fut));
         }
     }
 }
@@ -353,7 +354,9 @@ impl Future for Cancellable {
                 "a served function polled after it ended",
             )));
         };
-        in_call(dialog, &this.func, || catch_panic(|| fut.as_mut().poll(cx)))
+        in_call(dialog, &this.tracked, || {
+            catch_panic(|| fut.as_mut().poll(cx))
+        })
     }
 }
 

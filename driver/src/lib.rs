@@ -44,6 +44,7 @@ mod functions;
 mod nursery;
 mod portal;
 pub mod runtime;
+pub mod stackscope;
 mod task;
 mod transport;
 

@@ -2,8 +2,8 @@
 //! its output: the part of `tokio::spawn` that code written for either
 //! adapter needs.
 
-use std::cell::RefCell;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -11,12 +11,7 @@ use std::task::{Context, Poll, Waker};
 use crate::error::{ErrorKind, Result};
 use crate::functions::catch_panic;
 use crate::runtime::{BoxFuture, Runtime};
-
-std::thread_local! {
-    /// The name of the actor's task (or the root's body) this thread is
-    /// polling, if it polls one.
-    static POLLING: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
-}
+use crate::stackscope::{Kind, Tracked};
 
 /// The name of a task spawned by [`ActorHandle::spawn`](crate::ActorHandle::spawn).
 pub(crate) static SPAWNED: LazyLock<Arc<str>> = LazyLock::new(|| "task".into());
@@ -24,30 +19,16 @@ pub(crate) static SPAWNED: LazyLock<Arc<str>> = LazyLock::new(|| "task".into());
 /// The name of the root's body, as Python's root task is usually named.
 pub(crate) static MAIN: LazyLock<Arc<str>> = LazyLock::new(|| "main".into());
 
-/// Runs `f` marked as a poll of the actor's task `name`, so that code in
-/// it can tell it must not block this thread (see [`in_task`]) and which
-/// task it runs in (see [`task_name`]).
-pub(crate) fn polling<R>(name: &Arc<str>, f: impl FnOnce() -> R) -> R {
-    struct Reset(Option<Arc<str>>);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            POLLING.with(|p| *p.borrow_mut() = self.0.take());
-        }
-    }
-    let _reset = Reset(POLLING.with(|p| p.replace(Some(name.clone()))));
-    f()
-}
-
 /// Whether this thread is polling one of the actor's tasks: blocking it
 /// could stall the very runtime a blocking call waits for.
 pub(crate) fn in_task() -> bool {
-    POLLING.with(|p| p.borrow().is_some())
+    crate::stackscope::current_task().is_some()
 }
 
 /// The name of the task this thread is polling: a served call's function
 /// name, `main` for the root's body, `task` for a spawned task.
 pub(crate) fn task_name() -> Option<Arc<str>> {
-    POLLING.with(|p| p.borrow().clone())
+    crate::stackscope::current_task()
 }
 
 /// Waits for `fut` on this thread, parking it in between (for threads
@@ -116,7 +97,9 @@ fn lock<T>(slot: &Mutex<Slot<T>>) -> MutexGuard<'_, Slot<T>> {
     slot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts `fut` on `rt` and returns its handle.
+/// Starts `fut` on `rt` and returns its handle; the task is on record as
+/// spawned by the caller.
+#[track_caller]
 pub(crate) fn spawn<T, F>(rt: &dyn Runtime, fut: F) -> JoinHandle<T>
 where
     F: Future<Output = T> + Send + 'static,
@@ -126,6 +109,7 @@ where
     rt.spawn(Box::pin(Task {
         fut: Box::pin(fut),
         slot: slot.clone(),
+        tracked: Tracked::new(SPAWNED.clone(), Kind::Spawned(Location::caller())),
     }));
     JoinHandle { slot }
 }
@@ -187,14 +171,19 @@ impl<T> Drop for JoinHandle<T> {
 struct Task<T> {
     fut: BoxFuture<'static, T>,
     slot: Arc<Mutex<Slot<T>>>,
+    tracked: Tracked,
 }
 
 impl<T> Future for Task<T> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let fut = &mut self.fut;
-        match polling(&SPAWNED, || catch_panic(|| fut.as_mut().poll(cx).map(Ok))) {
+        let this = &mut *self;
+        let fut = &mut this.fut;
+        match this
+            .tracked
+            .poll(|| catch_panic(|| fut.as_mut().poll(cx).map(Ok)))
+        {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 lock(&self.slot).finish(out);

@@ -154,7 +154,7 @@ mod uid;
 
 pub use actor::{
     ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED,
-    CancelCause, ChannelId, ChannelOrigin, ChildId, CloseReason, ContextOptions,
+    CancelCause, ChannelId, ChannelOrigin, ChildId, ChildInfo, CloseReason, ContextOptions,
     DEFAULT_CREDIT_WINDOW, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError,
     DialogId, DialogInfo, Endpoints, Event, ExitStatus, Incoming, LocalError, LookupError,
     MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output,

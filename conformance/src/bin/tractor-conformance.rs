@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tractor_conformance::ADAPTER;
+use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, Error, ErrorKind, Functions, MsgStream,
     Portal, ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
@@ -84,6 +85,25 @@ fn functions() -> Functions {
         // recorded `debug_pause` conversation (tests/python_root.rs).
         .rpc("__main__", "pause_then_return", |(): ()| {
             pause_then_return()
+        })
+        // A child whose own child hangs in sync code (dump-*).
+        .rpc(NS, "hang_with_grandchild", |(): ()| async move {
+            me().open_nursery(|n| async move {
+                let p = n.start_actor("sync-hanger", daemon()).await?;
+                p.run::<()>(NS, "hang_sync", ())
+                    .traced("waiting on the sync hanger")
+                    .await
+            })
+            .await
+        })
+        .rpc(NS, "hang_sync", |(): ()| async move {
+            async {
+                fact("hanging", "sync-hanger");
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+            .traced("sleeping in sync code")
+            .await;
+            Ok(())
         })
         .rpc(NS, "spawn_pauser", |(): ()| async move {
             me().open_nursery(|n| async move {
@@ -449,6 +469,17 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 // The child holds the terminal: it is reaped after its REPL.
                 n.cancel().await;
                 Ok(())
+            })
+            .await
+        }
+        "dump-sigusr1-hierarchical" | "dump-env-propagation" => {
+            // A tree hung two levels down, in sync code; the test signals
+            // the root, then interrupts it.
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("hanger", daemon()).await?;
+                p.run::<()>(NS, "hang_with_grandchild", ())
+                    .traced("waiting on the hanger")
+                    .await
             })
             .await
         }
@@ -3437,6 +3468,9 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
             config = config.debug_filter(move |e| e.type_name() != Some(skip.as_str()));
         }
         _ if id.starts_with("dbg-") => config.debug_mode = true,
+        // dump-env-propagation: only TRACTOR_ENABLE_STACKSCOPE, from the
+        // test, turns dumps on.
+        "dump-sigusr1-hierarchical" => config = config.enable_stack_on_sig(true),
         "cancel-graceful-before-hard-reap" => {
             // Only the graceful path can end the daemon in time: a hard
             // reap would outlast the harness's patience.

@@ -398,7 +398,7 @@ impl Dialog {
     }
 
     /// What a listing shows of this dialog.
-    pub(crate) fn info(&self) -> DialogInfo {
+    pub(crate) fn info(&self, id: DialogId) -> DialogInfo {
         let kind = match self.kind {
             Kind::Func(f) => f.to_string(),
             Kind::CancelActor | Kind::Reap { .. } => "cancel-actor".into(),
@@ -422,6 +422,7 @@ impl Dialog {
             }
         };
         DialogInfo {
+            id,
             cid: self.cid.clone(),
             peer: self.peer.clone(),
             role: self.role(),
@@ -436,6 +437,8 @@ impl Dialog {
 /// people looking into a live actor (the debugger, task-tree dumps).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DialogInfo {
+    /// Its id in this actor.
+    pub id: DialogId,
     /// Its id on the wire.
     pub cid: String,
     /// The other actor.

@@ -39,7 +39,7 @@ pub use error::{
 pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use supervise::{
-    ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
+    ChildInfo, ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
     SpawnRequest,
 };
 pub use tty::TtyTicket;
@@ -564,7 +564,7 @@ impl Actor {
     /// Every dialog this actor is part of, by cid: what the debugger and
     /// task-tree dumps show of a live actor.
     pub fn dialogs(&self) -> Vec<DialogInfo> {
-        let mut all: Vec<_> = self.dialogs.values().map(Dialog::info).collect();
+        let mut all: Vec<_> = self.dialogs.iter().map(|(id, d)| d.info(*id)).collect();
         all.sort_by(|a, b| a.cid.cmp(&b.cid));
         all
     }

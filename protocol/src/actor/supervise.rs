@@ -201,6 +201,23 @@ pub enum Signal {
     Kill,
 }
 
+/// One child as [`Actor::children_info`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInfo {
+    /// Its id in this actor.
+    pub id: ChildId,
+    /// Its identity.
+    pub uid: Uid,
+    /// Its process, once started.
+    pub pid: Option<u32>,
+    /// Its nursery and that nursery's state (`open`, `closing`,
+    /// `cancelled`), if it has one.
+    pub nursery: Option<(NurseryId, &'static str)>,
+    /// Where it stands: `starting`, `booting`, `running`, `cancelling`,
+    /// `exiting` or `killed`.
+    pub state: &'static str,
+}
+
 /// Where a child is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChildPhase {
@@ -519,6 +536,44 @@ impl Actor {
     /// The children of this actor, with their uids.
     pub fn children(&self) -> impl Iterator<Item = (ChildId, &Uid)> {
         self.children.iter().map(|(id, c)| (*id, &c.uid))
+    }
+
+    /// Every child not yet reaped, by nursery then spawn order: what
+    /// task-tree dumps show of a live actor.
+    pub fn children_info(&self) -> Vec<ChildInfo> {
+        let mut all: Vec<_> = self
+            .children
+            .iter()
+            .map(|(id, c)| {
+                let state = match (c.reap, c.phase) {
+                    (Reap::Cancelling(_), _) => "cancelling",
+                    (Reap::AwaitExit, _) => "exiting",
+                    (Reap::Killed, _) => "killed",
+                    (Reap::No, ChildPhase::Starting) => "starting",
+                    (Reap::No, ChildPhase::Booting) => "booting",
+                    (Reap::No, ChildPhase::Running) => "running",
+                };
+                let nursery = c.nursery.map(|n| {
+                    let nursery = self.nurseries.get(&n);
+                    let state = match nursery {
+                        Some(n) if n.cancelled => "cancelled",
+                        Some(n) if n.closing => "closing",
+                        Some(_) => "open",
+                        None => "done",
+                    };
+                    (n, state)
+                });
+                ChildInfo {
+                    id: *id,
+                    uid: c.uid.clone(),
+                    pid: c.pid,
+                    nursery,
+                    state,
+                }
+            })
+            .collect();
+        all.sort_by_key(|c| (c.nursery.map(|n| n.0), c.id));
+        all
     }
 
     /// The tree's shared settings as this actor knows them.

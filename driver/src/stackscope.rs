@@ -1,0 +1,539 @@
+//! Seeing inside a live actor: task-tree dumps on `SIGUSR1`.
+//!
+//! Every task an actor runs is on record: the root's body (`main`), each
+//! function served to a peer (named after the function, with its cid and
+//! peer), each task of [`ActorHandle::spawn`](crate::ActorHandle::spawn),
+//! and the runtime's own (connection readers and writers, listeners,
+//! child reapers). With dumps enabled, each poll of a task also records
+//! where it waits: every future of tractor's API notes the place in your
+//! code that awaits it, and [`Traced::traced`] does the same for any
+//! future of yours.
+//!
+//! On `SIGUSR1` the actor writes its tree — tasks with their await sites,
+//! nurseries with their children, open contexts and streams with their
+//! state, threads with their kernel wait — to stderr and appends it to
+//! `tractor-stackscope-<pid>.log` in the temporary directory; then it
+//! sends `SIGUSR1` on to each of its children, so a whole tree dumps parent
+//! before child, as Python tractor's does (mixed trees dump together).
+//!
+//! The dump runs on a thread of its own, so a tree hung in a task that
+//! never yields (or a runtime whose every thread is blocked) still dumps;
+//! a task blocked inside a poll shows as such, with the thread it blocks
+//! and that thread's kernel wait channel.
+//!
+//! Dumps are on when [`Config::enable_stack_on_sig`](crate::Config) says
+//! so (every child inherits it through the tree's runtime variables), when
+//! the tree runs in debug mode, or when `TRACTOR_ENABLE_STACKSCOPE` is set
+//! to anything non-empty in a process's environment. Otherwise `SIGUSR1`
+//! keeps its default action, as in Python.
+//!
+//! ```
+//! use tractor_driver::stackscope::Traced;
+//!
+//! # async fn demo() {
+//! // Shows in a dump as `waiting for prices at src/main.rs:…` while pending.
+//! let prices = async { 42 }.traced("waiting for prices").await;
+//! # let _ = prices;
+//! # }
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::io::Write as _;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tractor_protocol::DialogId;
+
+use crate::actor::current_shared;
+
+/// The environment variable that turns dumps on in any process of a tree
+/// (children inherit it).
+pub const ENV: &str = "TRACTOR_ENABLE_STACKSCOPE";
+
+/// The line that ends each actor's dump; Python's reads the same.
+pub(crate) fn end_marker(uid: &tractor_protocol::Uid) -> String {
+    format!("end-of-('{}', '{}')", uid.name, uid.uuid)
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether the environment asks for dumps.
+pub(crate) fn env_enabled() -> bool {
+    std::env::var_os(ENV).is_some_and(|v| !v.is_empty())
+}
+
+/// What a task is, for the dump.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// The root's body.
+    Main,
+    /// A task of `ActorHandle::spawn`, spawned here.
+    Spawned(&'static Location<'static>),
+    /// A function served to a peer: its dialog.
+    Call(DialogId),
+    /// The runtime's own.
+    Runtime,
+}
+
+/// One place a task waits.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    what: &'static str,
+    at: &'static Location<'static>,
+}
+
+#[derive(Debug, Default)]
+struct Trace {
+    /// In a poll since then, on this thread (its kernel id).
+    polling: Option<(Instant, i32)>,
+    /// Traced futures entered in the poll under way, outermost first.
+    entered: Vec<Frame>,
+    /// Pending traced futures of the poll under way, innermost first.
+    building: Vec<(usize, Frame)>,
+    /// Pending traced futures at the end of the last poll.
+    waiting: Vec<(usize, Frame)>,
+    /// When the last poll ended.
+    idle_since: Option<Instant>,
+}
+
+/// One task on record.
+#[derive(Debug)]
+pub(crate) struct TaskRecord {
+    id: u64,
+    /// A served call's function name, `main` for the root's body, `task`
+    /// for a spawned task, or what the runtime calls its own.
+    name: Arc<str>,
+    kind: Kind,
+    trace: Mutex<Trace>,
+}
+
+impl TaskRecord {
+    fn trace(&self) -> MutexGuard<'_, Trace> {
+        self.trace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+static TASKS: Mutex<BTreeMap<u64, Arc<TaskRecord>>> = Mutex::new(BTreeMap::new());
+static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+
+fn tasks() -> MutexGuard<'static, BTreeMap<u64, Arc<TaskRecord>>> {
+    TASKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A task's place on record, for as long as the task lives.
+#[derive(Debug)]
+pub(crate) struct Tracked(Arc<TaskRecord>);
+
+impl Tracked {
+    /// Puts a task named `name` on record.
+    pub(crate) fn new(name: Arc<str>, kind: Kind) -> Self {
+        let record = Arc::new(TaskRecord {
+            id: NEXT_TASK.fetch_add(1, Ordering::Relaxed),
+            name,
+            kind,
+            trace: Mutex::new(Trace::default()),
+        });
+        tasks().insert(record.id, record.clone());
+        Tracked(record)
+    }
+
+    /// Runs `f` as a poll of this task: code in it can tell which task it
+    /// runs in, and (with dumps on) where the task waits is recorded.
+    pub(crate) fn poll<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Reset(Option<(Arc<TaskRecord>, usize)>, bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                let mine = CURRENT.with(|c| c.replace(self.0.take()));
+                if self.1
+                    && let Some((record, _)) = mine
+                {
+                    let mut t = record.trace();
+                    t.polling = None;
+                    t.entered.clear();
+                    t.waiting = std::mem::take(&mut t.building);
+                    t.idle_since = Some(Instant::now());
+                }
+            }
+        }
+        let on = enabled();
+        if on {
+            let mut t = self.0.trace();
+            t.polling = Some((Instant::now(), nix::unistd::gettid().as_raw()));
+            t.building.clear();
+        }
+        let before = CURRENT.with(|c| c.replace(Some((self.0.clone(), 0))));
+        let _reset = Reset(before, on);
+        f()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        tasks().remove(&self.0.id);
+    }
+}
+
+std::thread_local! {
+    /// The task this thread polls, and how deep in traced futures.
+    static CURRENT: RefCell<Option<(Arc<TaskRecord>, usize)>> = const { RefCell::new(None) };
+}
+
+/// The name of the task this thread polls, if it polls one.
+pub(crate) fn current_task() -> Option<Arc<str>> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(r, _)| r.name.clone()))
+}
+
+/// A runtime task: `fut`, on record as `name`.
+pub(crate) fn runtime_task(
+    name: String,
+    fut: impl Future<Output = ()> + Send + 'static,
+) -> crate::runtime::BoxFuture<'static, ()> {
+    let tracked = Tracked::new(name.into(), Kind::Runtime);
+    let mut fut = Box::pin(fut);
+    Box::pin(std::future::poll_fn(move |cx| {
+        tracked.poll(|| fut.as_mut().poll(cx))
+    }))
+}
+
+pin_project_lite::pin_project! {
+    /// A future that records where it is awaited while pending (see
+    /// [`Traced::traced`]).
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct TracedFuture<F> {
+        #[pin]
+        inner: F,
+        frame: Frame,
+    }
+}
+
+impl<F: Future> Future for TracedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if !enabled() {
+            return this.inner.poll(cx);
+        }
+        let frame = *this.frame;
+        let Some((record, depth)) = CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            let (record, depth) = c.as_mut()?;
+            *depth += 1;
+            Some((record.clone(), *depth - 1))
+        }) else {
+            return this.inner.poll(cx);
+        };
+        record.trace().entered.push(frame);
+        struct Leave<'a>(&'a TaskRecord);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.trace().entered.pop();
+                CURRENT.with(|c| {
+                    if let Some((_, depth)) = c.borrow_mut().as_mut() {
+                        *depth = depth.saturating_sub(1);
+                    }
+                });
+            }
+        }
+        let leave = Leave(&record);
+        let out = this.inner.poll(cx);
+        drop(leave);
+        if out.is_pending() {
+            record.trace().building.push((depth, frame));
+        }
+        out
+    }
+}
+
+/// Marks a future's await site for task-tree dumps: while it is pending,
+/// a dump shows `what` and the place that called `traced`.
+pub trait Traced: Future + Sized {
+    /// This future, recorded as `what` at the caller's place while
+    /// pending (only when dumps are on; otherwise a plain poll).
+    #[track_caller]
+    fn traced(self, what: &'static str) -> TracedFuture<Self> {
+        traced_at(what, Location::caller(), self)
+    }
+}
+
+impl<F: Future> Traced for F {}
+
+/// `fut`, recorded as `what` at `at` while pending.
+pub(crate) fn traced_at<F: Future>(
+    what: &'static str,
+    at: &'static Location<'static>,
+    fut: F,
+) -> TracedFuture<F> {
+    TracedFuture {
+        inner: fut,
+        frame: Frame { what, at },
+    }
+}
+
+/// Turns dumps on in this process: `SIGUSR1` dumps the task tree from now
+/// on. Idempotent.
+pub(crate) fn enable() {
+    static HANDLER: OnceLock<()> = OnceLock::new();
+    ENABLED.store(true, Ordering::SeqCst);
+    HANDLER.get_or_init(|| {
+        let signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1]) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(target: "tractor::devx", error = %e, "no task-tree dumps: SIGUSR1 handler refused");
+                return;
+            }
+        };
+        let started = std::thread::Builder::new()
+            .name("tractor-stackscope".into())
+            .spawn(move || {
+                let mut signals = signals;
+                for _ in signals.forever() {
+                    on_signal();
+                }
+            });
+        match started {
+            Ok(_) => tracing::info!(
+                target: "tractor::devx",
+                pid = std::process::id(),
+                "enabling task-tree dumps on SIGUSR1"
+            ),
+            Err(e) => {
+                tracing::warn!(target: "tractor::devx", error = %e, "no task-tree dumps: no thread")
+            }
+        }
+    });
+}
+
+/// The log file dumps are appended to.
+pub fn log_path(pid: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tractor-stackscope-{pid}.log"))
+}
+
+fn on_signal() {
+    let (text, children) = render();
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+    let path = log_path(std::process::id());
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = appended {
+        tracing::warn!(target: "tractor::devx", path = %path.display(), error = %e, "task-tree dump not logged");
+    }
+    // Parent before child: each child dumps once it hears of it.
+    for (uid, pid) in children {
+        tracing::info!(target: "tractor::devx", child = %uid, pid, "relaying SIGUSR1 to sub-actor");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGUSR1,
+        );
+    }
+}
+
+/// This actor's task tree as text.
+pub fn dump() -> String {
+    render().0
+}
+
+/// The dump, and the children to relay it to.
+fn render() -> (String, Vec<(String, u32)>) {
+    let now = Instant::now();
+    let pid = std::process::id();
+    let mut out = String::new();
+    let shared = current_shared();
+    let uid = shared.as_ref().map(|s| s.uid.clone());
+    let title = match &uid {
+        Some(u) => format!("('{}', '{}')", u.name, u.uuid),
+        None => "(no actor)".to_owned(),
+    };
+    let _ = writeln!(out, "\n======== task tree of {title}, pid {pid} ========");
+    // The actor's state, if its lock comes free soon: a task hung while
+    // holding it must not hang the dump.
+    let state = shared.as_ref().and_then(|s| {
+        s.peek(Duration::from_millis(500), |st| {
+            (
+                st.actor.dialogs(),
+                st.actor.children_info(),
+                st.actor.runtime_vars().is_root,
+            )
+        })
+    });
+    let (dialogs, children) = match state {
+        Some((dialogs, children, is_root)) => {
+            let _ = writeln!(out, "{}", if is_root { "root actor" } else { "sub-actor" });
+            (dialogs, children)
+        }
+        None if shared.is_some() => {
+            let _ = writeln!(
+                out,
+                "(the actor's state is locked: dialogs and children not shown)"
+            );
+            (Vec::new(), Vec::new())
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let threads = threads();
+    let records: Vec<Arc<TaskRecord>> = tasks().values().cloned().collect();
+    let _ = writeln!(out, "tasks ({}):", records.len());
+    for r in &records {
+        let what = match &r.kind {
+            Kind::Main => "main: the root's body".to_owned(),
+            Kind::Spawned(at) => format!("task spawned at {at}"),
+            Kind::Call(d) => match dialogs.iter().find(|i| i.id == *d) {
+                Some(i) => format!("call {i}"),
+                None => format!("call {}", r.name),
+            },
+            Kind::Runtime => format!("runtime: {}", r.name),
+        };
+        let _ = writeln!(out, "  [{}] {what}", r.id);
+        let t = r.trace();
+        if let Some((since, tid)) = t.polling {
+            let thread = threads
+                .iter()
+                .find(|th| th.tid == tid)
+                .map(|th| {
+                    format!(
+                        "thread {} '{}' ({}, wchan {})",
+                        th.tid, th.name, th.state, th.wchan
+                    )
+                })
+                .unwrap_or_else(|| format!("thread {tid}"));
+            let _ = writeln!(
+                out,
+                "      running a poll for {:.1?} on {thread}",
+                now.duration_since(since)
+            );
+            for (depth, f) in t.entered.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "        {:indent$}inside {} at {}",
+                    "",
+                    f.what,
+                    f.at,
+                    indent = depth * 2
+                );
+            }
+        } else if t.waiting.is_empty() {
+            match t.idle_since {
+                Some(since) => {
+                    let _ = writeln!(
+                        out,
+                        "      waiting for {:.1?} (at no traced site)",
+                        now.duration_since(since)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "      no poll seen since dumps were enabled");
+                }
+            }
+        } else {
+            let waited = t
+                .idle_since
+                .map(|s| now.duration_since(s))
+                .unwrap_or_default();
+            let _ = writeln!(out, "      waiting for {waited:.1?}:");
+            for (depth, f) in t.waiting.iter().rev() {
+                let _ = writeln!(
+                    out,
+                    "        {:indent$}{} at {}",
+                    "",
+                    f.what,
+                    f.at,
+                    indent = depth * 2
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "children ({}):", children.len());
+    for c in &children {
+        let nursery = match c.nursery {
+            Some((n, state)) => format!("{n} [{state}]"),
+            None => "no nursery".to_owned(),
+        };
+        let pid = c
+            .pid
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_else(|| "no pid yet".into());
+        let _ = writeln!(out, "  {} {pid}: {} ({nursery})", c.uid, c.state);
+    }
+    let _ = writeln!(out, "contexts and calls ({}):", dialogs.len());
+    for d in &dialogs {
+        let _ = writeln!(out, "  {d}");
+    }
+    let _ = writeln!(out, "threads ({}):", threads.len());
+    for th in &threads {
+        let _ = writeln!(
+            out,
+            "  {} '{}' {} wchan {}",
+            th.tid, th.name, th.state, th.wchan
+        );
+    }
+    if let Some(u) = &uid {
+        let _ = writeln!(out, "{}", end_marker(u));
+    }
+    let relay = children
+        .iter()
+        .filter_map(|c| c.pid.map(|p| (c.uid.to_string(), p)))
+        .collect();
+    (out, relay)
+}
+
+/// One thread of this process, as the kernel shows it.
+struct ThreadInfo {
+    tid: i32,
+    name: String,
+    state: String,
+    wchan: String,
+}
+
+fn threads() -> Vec<ThreadInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut all: Vec<ThreadInfo> = dir
+        .flatten()
+        .filter_map(|e| {
+            let tid = e.file_name().to_str()?.parse().ok()?;
+            let read = |f: &str| {
+                std::fs::read_to_string(e.path().join(f))
+                    .map(|s| s.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            let stat = read("stat");
+            // The state follows the name's closing parenthesis.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("?")
+                .to_owned();
+            let wchan = match read("wchan") {
+                w if w.is_empty() || w == "0" => "-".to_owned(),
+                w => w,
+            };
+            Some(ThreadInfo {
+                tid,
+                name: read("comm"),
+                state,
+                wchan,
+            })
+        })
+        .collect();
+    all.sort_by_key(|t| t.tid);
+    all
+}
