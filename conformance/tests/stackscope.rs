@@ -74,10 +74,13 @@ fn dump_hung_tree(tree: Tree, id: &str, adapter: &str) {
         root_log.contains("main: the root's body"),
         "{adapter}: {root_log}"
     );
-    assert!(
-        root_log.contains(&format!("waiting on the hanger at {SOURCE}")),
-        "{adapter}: {root_log}"
-    );
+    // tractor's own futures note where user code awaits them.
+    for api in ["ActorHandle::open_nursery", "Portal::run"] {
+        assert!(
+            root_log.contains(&format!("{api} at {SOURCE}")),
+            "{adapter}: {root_log}"
+        );
+    }
     assert!(
         root_log.contains(&format!("pid {hanger}: running")),
         "{adapter}: {root_log}"
@@ -91,10 +94,17 @@ fn dump_hung_tree(tree: Tree, id: &str, adapter: &str) {
         hanger_log.contains("call conf:hang_with_grandchild asyncfunc <- root["),
         "{adapter}: {hanger_log}"
     );
-    assert!(
-        hanger_log.contains(&format!("waiting on the sync hanger at {SOURCE}")),
-        "{adapter}: {hanger_log}"
-    );
+    // A future of the user's own, traced, among tractor's.
+    for site in [
+        "ActorHandle::open_nursery",
+        "  waiting on the sync hanger",
+        "    Portal::run",
+    ] {
+        assert!(
+            hanger_log.contains(&format!("{site} at {SOURCE}")),
+            "{adapter}: {hanger_log}"
+        );
+    }
     assert!(
         hanger_log.contains(&format!("pid {sync_hanger}: running")),
         "{adapter}: {hanger_log}"

@@ -237,8 +237,11 @@ impl ActorHandle {
 
     /// Waits `duration`, on this actor's runtime (handy in code that runs
     /// on either adapter).
-    pub async fn sleep(&self, duration: Duration) {
-        self.shared.rt.sleep_until(Instant::now() + duration).await;
+    #[track_caller]
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
+        crate::stackscope::api("ActorHandle::sleep", async move {
+            self.shared.rt.sleep_until(Instant::now() + duration).await;
+        })
     }
 
     /// Runs `task` in the background on this actor's runtime (handy in
@@ -262,77 +265,93 @@ impl ActorHandle {
 
     /// Opens an actor nursery for `body`; returns when the body has ended
     /// and every child has exited (see [`ActorNursery`]).
-    pub async fn open_nursery<F, Fut, T>(&self, body: F) -> Result<T>
+    #[track_caller]
+    pub fn open_nursery<F, Fut, T>(&self, body: F) -> impl Future<Output = Result<T>>
     where
         F: FnOnce(ActorNursery) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        nursery::open_nursery(self.shared.clone(), body).await
+        crate::stackscope::api("ActorHandle::open_nursery", async move {
+            nursery::open_nursery(self.shared.clone(), body).await
+        })
     }
 
     /// A portal to the actor named `name` (or with that uuid), if the
     /// registrar knows one: an existing connection is reused, else one is
     /// opened to its preferred address and closed with the last clone of
     /// the portal (Python's `find_actor`).
-    pub async fn find_actor(&self, name: &str) -> Result<Option<Portal>> {
-        if let Some(p) = self.connected_portal(name) {
-            return Ok(Some(p));
-        }
-        match self.query_actor(name).await? {
-            Some(addr) => self.portal_at(&addr).await.map(Some),
-            None => Ok(None),
-        }
+    #[track_caller]
+    pub fn find_actor(&self, name: &str) -> impl Future<Output = Result<Option<Portal>>> {
+        crate::stackscope::api("ActorHandle::find_actor", async move {
+            if let Some(p) = self.connected_portal(name) {
+                return Ok(Some(p));
+            }
+            match self.query_actor(name).await? {
+                Some(addr) => self.portal_at(&addr).await.map(Some),
+                None => Ok(None),
+            }
+        })
     }
 
     /// A portal to the actor named `name`, waiting until one registers
     /// (Python's `wait_for_actor`).
-    pub async fn wait_for_actor(&self, name: &str) -> Result<Portal> {
-        if let Some(p) = self.connected_portal(name) {
-            return Ok(p);
-        }
-        #[derive(Serialize)]
-        struct Args<'a> {
-            name: &'a str,
-        }
-        let reg = self
-            .registry_addrs()
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::runtime("no registrar is configured"))?;
-        let addrs: Vec<Address> = self
-            .registrar_call(&reg, "wait_for_actor", &Args { name })
-            .await?;
-        let addr = transport::prefer(&addrs)
-            .ok_or_else(|| Error::runtime(format!("the registrar listed no address for {name}")))?;
-        self.portal_at(&addr).await
+    #[track_caller]
+    pub fn wait_for_actor(&self, name: &str) -> impl Future<Output = Result<Portal>> {
+        crate::stackscope::api("ActorHandle::wait_for_actor", async move {
+            if let Some(p) = self.connected_portal(name) {
+                return Ok(p);
+            }
+            #[derive(Serialize)]
+            struct Args<'a> {
+                name: &'a str,
+            }
+            let reg = self
+                .registry_addrs()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::runtime("no registrar is configured"))?;
+            let addrs: Vec<Address> = self
+                .registrar_call(&reg, "wait_for_actor", &Args { name })
+                .await?;
+            let addr = transport::prefer(&addrs).ok_or_else(|| {
+                Error::runtime(format!("the registrar listed no address for {name}"))
+            })?;
+            self.portal_at(&addr).await
+        })
     }
 
     /// The preferred address of the actor named `name`, if registered
     /// (Python's `query_actor`).
-    pub async fn query_actor(&self, name: &str) -> Result<Option<Address>> {
-        #[derive(Serialize)]
-        struct Args<'a> {
-            name: &'a str,
-        }
-        for reg in self.registry_addrs() {
-            let addrs: Option<Vec<Address>> = self
-                .registrar_call(&reg, "find_actor", &Args { name })
-                .await?;
-            if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
-                return Ok(Some(addr));
+    #[track_caller]
+    pub fn query_actor(&self, name: &str) -> impl Future<Output = Result<Option<Address>>> {
+        crate::stackscope::api("ActorHandle::query_actor", async move {
+            #[derive(Serialize)]
+            struct Args<'a> {
+                name: &'a str,
             }
-        }
-        Ok(None)
+            for reg in self.registry_addrs() {
+                let addrs: Option<Vec<Address>> = self
+                    .registrar_call(&reg, "find_actor", &Args { name })
+                    .await?;
+                if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
+                    return Ok(Some(addr));
+                }
+            }
+            Ok(None)
+        })
     }
 
     /// The registrar's whole table: `"name.uuid"` to addresses.
-    pub async fn get_registry(&self) -> Result<BTreeMap<String, Vec<Address>>> {
-        let reg = self
-            .registry_addrs()
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::runtime("no registrar is configured"))?;
-        self.registrar_call(&reg, "get_registry", &()).await
+    #[track_caller]
+    pub fn get_registry(&self) -> impl Future<Output = Result<BTreeMap<String, Vec<Address>>>> {
+        crate::stackscope::api("ActorHandle::get_registry", async move {
+            let reg = self
+                .registry_addrs()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::runtime("no registrar is configured"))?;
+            self.registrar_call(&reg, "get_registry", &()).await
+        })
     }
 
     /// A portal over an already open channel to an actor of that name.
@@ -354,19 +373,22 @@ impl ActorHandle {
     }
 
     /// Connects to `addr`; the channel lives as long as the portal.
-    pub async fn portal_at(&self, addr: &Address) -> Result<Portal> {
-        let (channel, aid) = self.shared.connect(addr).await?;
-        let lease = Arc::new(ChannelLease {
-            shared: self.shared.clone(),
-            channel,
-        });
-        Ok(Portal {
-            shared: self.shared.clone(),
-            channel,
-            peer: aid.uid(),
-            child: None,
-            result: None,
-            _lease: Some(lease),
+    #[track_caller]
+    pub fn portal_at(&self, addr: &Address) -> impl Future<Output = Result<Portal>> {
+        crate::stackscope::api("ActorHandle::portal_at", async move {
+            let (channel, aid) = self.shared.connect(addr).await?;
+            let lease = Arc::new(ChannelLease {
+                shared: self.shared.clone(),
+                channel,
+            });
+            Ok(Portal {
+                shared: self.shared.clone(),
+                channel,
+                peer: aid.uid(),
+                child: None,
+                result: None,
+                _lease: Some(lease),
+            })
         })
     }
 

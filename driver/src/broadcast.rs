@@ -189,16 +189,22 @@ impl BroadcastReceiver {
 
     /// Receives the next item; at the end of the stream this is an
     /// [`ErrorKind::EndOfStream`] error (or the stream's own error).
-    pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
-        match self.next::<T>().await {
-            Some(r) => r,
-            None => Err(ErrorKind::EndOfStream.into()),
-        }
+    #[track_caller]
+    pub fn receive<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("BroadcastReceiver::receive", async move {
+            match self.next::<T>().await {
+                Some(r) => r,
+                None => Err(ErrorKind::EndOfStream.into()),
+            }
+        })
     }
 
     /// The next item, or `None` at the end of the stream.
-    pub async fn next<T: DeserializeOwned>(&self) -> Option<Result<T>> {
-        poll_fn(|cx| self.poll_item(cx)).await
+    #[track_caller]
+    pub fn next<T: DeserializeOwned>(&self) -> impl Future<Output = Option<Result<T>>> {
+        crate::stackscope::api("BroadcastReceiver::next", async move {
+            poll_fn(|cx| self.poll_item(cx)).await
+        })
     }
 
     pub(crate) fn poll_item<T: DeserializeOwned>(

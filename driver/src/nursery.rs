@@ -198,70 +198,77 @@ impl ActorNursery {
     /// actor).
     ///
     /// [`ActorHandle::wait_for_actor`]: crate::ActorHandle::wait_for_actor
-    pub async fn start_actor(&self, name: &str, options: ActorOptions) -> Result<Portal> {
-        let request = SpawnRequest {
-            enable_modules: options
-                .enable_modules
-                .iter()
-                .map(|ns| (ns.clone(), String::new()))
-                .collect(),
-            bind_addrs: options.bind_addrs.clone(),
-            debug_mode: options.debug_mode,
-            ..SpawnRequest::new(name)
-        };
-        let id = self.id;
-        let child = self.shared.with(|st, now| {
-            let child = st.actor.spawn_in(now, id, request)?;
-            st.children.insert(
-                child,
-                ChildState {
+    #[track_caller]
+    pub fn start_actor(
+        &self,
+        name: &str,
+        options: ActorOptions,
+    ) -> impl Future<Output = Result<Portal>> {
+        crate::stackscope::api("ActorNursery::start_actor", async move {
+            let request = SpawnRequest {
+                enable_modules: options
+                    .enable_modules
+                    .iter()
+                    .map(|ns| (ns.clone(), String::new()))
+                    .collect(),
+                bind_addrs: options.bind_addrs.clone(),
+                debug_mode: options.debug_mode,
+                ..SpawnRequest::new(name)
+            };
+            let id = self.id;
+            let child = self.shared.with(|st, now| {
+                let child = st.actor.spawn_in(now, id, request)?;
+                st.children.insert(
+                    child,
+                    ChildState {
+                        name: name.to_owned(),
+                        nursery: Some(id),
+                        program: options.program.clone(),
+                        loglevel: options.loglevel.clone(),
+                        env: options.env.clone(),
+                        channel: None,
+                        failed: None,
+                        exited: None,
+                    },
+                );
+                Ok::<_, Error>(child)
+            })?;
+            let connected = self
+                .shared
+                .wait(|st, _| {
+                    let c = st.children.get(&child)?;
+                    if let Some(reason) = &c.failed {
+                        return Some(Err(reason.clone()));
+                    }
+                    if let Some(ch) = c.channel {
+                        let peer = st.actor.peer(ch).map(|a| a.uid());
+                        return Some(
+                            peer.map(|p| (ch, p))
+                                .ok_or_else(|| "its channel closed".into()),
+                        );
+                    }
+                    if let Some(status) = c.exited {
+                        return Some(Err(format!(
+                            "it exited before connecting back ({status:?})"
+                        )));
+                    }
+                    None
+                })
+                .await;
+            let (channel, peer) = connected.map_err(|reason| {
+                Error::from(ErrorKind::Spawn {
                     name: name.to_owned(),
-                    nursery: Some(id),
-                    program: options.program.clone(),
-                    loglevel: options.loglevel.clone(),
-                    env: options.env.clone(),
-                    channel: None,
-                    failed: None,
-                    exited: None,
-                },
-            );
-            Ok::<_, Error>(child)
-        })?;
-        let connected = self
-            .shared
-            .wait(|st, _| {
-                let c = st.children.get(&child)?;
-                if let Some(reason) = &c.failed {
-                    return Some(Err(reason.clone()));
-                }
-                if let Some(ch) = c.channel {
-                    let peer = st.actor.peer(ch).map(|a| a.uid());
-                    return Some(
-                        peer.map(|p| (ch, p))
-                            .ok_or_else(|| "its channel closed".into()),
-                    );
-                }
-                if let Some(status) = c.exited {
-                    return Some(Err(format!(
-                        "it exited before connecting back ({status:?})"
-                    )));
-                }
-                None
+                    reason,
+                })
+            })?;
+            Ok(Portal {
+                shared: self.shared.clone(),
+                channel,
+                peer,
+                child: Some(child),
+                result: None,
+                _lease: None,
             })
-            .await;
-        let (channel, peer) = connected.map_err(|reason| {
-            Error::from(ErrorKind::Spawn {
-                name: name.to_owned(),
-                reason,
-            })
-        })?;
-        Ok(Portal {
-            shared: self.shared.clone(),
-            channel,
-            peer,
-            child: Some(child),
-            result: None,
-            _lease: None,
         })
     }
 
@@ -269,47 +276,53 @@ impl ActorNursery {
     /// exits after it (Python's `run_in_actor`). Its result is read with
     /// [`Portal::wait_for_result`], or by the nursery at its end: an error
     /// there cancels every other child, and the nursery fails with it.
-    pub async fn run_in_actor(
+    #[track_caller]
+    pub fn run_in_actor(
         &self,
         name: &str,
         ns: &str,
         func: &str,
         args: impl Serialize,
         options: ActorOptions,
-    ) -> Result<Portal> {
-        let kwargs = encode_args(&args)?;
-        let mut options = options;
-        if !options.enable_modules.iter().any(|m| m == ns) {
-            options.enable_modules.push(ns.to_owned());
-        }
-        let mut portal = self.start_actor(name, options).await?;
-        let cell = portal.start_call(ns, func, kwargs)?;
-        self.lock().push(OneShot {
-            child: portal.child.expect("a child's portal"),
-            uid: portal.peer.clone(),
-            cell: cell.clone(),
-            done: false,
-        });
-        portal.result = Some(cell);
-        Ok(portal)
+    ) -> impl Future<Output = Result<Portal>> {
+        crate::stackscope::api("ActorNursery::run_in_actor", async move {
+            let kwargs = encode_args(&args)?;
+            let mut options = options;
+            if !options.enable_modules.iter().any(|m| m == ns) {
+                options.enable_modules.push(ns.to_owned());
+            }
+            let mut portal = self.start_actor(name, options).await?;
+            let cell = portal.start_call(ns, func, kwargs)?;
+            self.lock().push(OneShot {
+                child: portal.child.expect("a child's portal"),
+                uid: portal.peer.clone(),
+                cell: cell.clone(),
+                done: false,
+            });
+            portal.result = Some(cell);
+            Ok(portal)
+        })
     }
 
     /// Cancels every child (Python's `ActorNursery.cancel`): each is asked
     /// to cancel, then terminated and killed if it does not go in time.
     /// Returns when all have exited; no more children may be started.
-    pub async fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        let id = self.id;
-        self.shared.with(|st, now| st.actor.cancel_nursery(now, id));
-        self.shared
-            .wait(|st, _| {
-                let busy = st
-                    .children
-                    .values()
-                    .any(|c| c.nursery == Some(id) && c.exited.is_none() && c.failed.is_none());
-                (!busy).then_some(())
-            })
-            .await;
+    #[track_caller]
+    pub fn cancel(&self) -> impl Future<Output = ()> {
+        crate::stackscope::api("ActorNursery::cancel", async move {
+            self.cancelled.store(true, Ordering::SeqCst);
+            let id = self.id;
+            self.shared.with(|st, now| st.actor.cancel_nursery(now, id));
+            self.shared
+                .wait(|st, _| {
+                    let busy = st
+                        .children
+                        .values()
+                        .any(|c| c.nursery == Some(id) && c.exited.is_none() && c.failed.is_none());
+                    (!busy).then_some(())
+                })
+                .await;
+        })
     }
 
     /// Waits for every `run_in_actor` result; the first failure cancels

@@ -167,24 +167,30 @@ impl Portal {
     /// `args` serialises to a keyword map: a struct with named fields, a
     /// map, or `()` for no arguments. Dropping the future cancels the call
     /// in the other actor.
-    pub async fn run<T: DeserializeOwned>(
+    #[track_caller]
+    pub fn run<T: DeserializeOwned>(
         &self,
         ns: &str,
         func: &str,
         args: impl Serialize,
-    ) -> Result<T> {
-        let raw = self.run_raw(ns, func, encode_args(&args)?).await?;
-        decode(&raw)
+    ) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("Portal::run", async move {
+            let raw = self.run_raw(ns, func, encode_args(&args)?).await?;
+            decode(&raw)
+        })
     }
 
     /// The same as [`Portal::run`]: Python's name for calling by namespace.
-    pub async fn run_from_ns<T: DeserializeOwned>(
+    #[track_caller]
+    pub fn run_from_ns<T: DeserializeOwned>(
         &self,
         ns: &str,
         func: &str,
         args: impl Serialize,
-    ) -> Result<T> {
-        self.run(ns, func, args).await
+    ) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("Portal::run_from_ns", async move {
+            self.run(ns, func, args).await
+        })
     }
 
     pub(crate) async fn run_raw(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Raw> {
@@ -217,15 +223,18 @@ impl Portal {
     /// The result of the function this actor was started to run
     /// ([`ActorNursery::run_in_actor`](crate::ActorNursery::run_in_actor));
     /// it may be read more than once.
-    pub async fn wait_for_result<T: DeserializeOwned>(&self) -> Result<T> {
-        let Some(cell) = &self.result else {
-            return Err(Error::runtime(format!(
-                "{} was not started with run_in_actor: it has no result to wait for",
-                self.peer
-            )));
-        };
-        let raw = poll_fn(|cx| cell.poll(cx)).await?;
-        decode(&raw)
+    #[track_caller]
+    pub fn wait_for_result<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("Portal::wait_for_result", async move {
+            let Some(cell) = &self.result else {
+                return Err(Error::runtime(format!(
+                    "{} was not started with run_in_actor: it has no result to wait for",
+                    self.peer
+                )));
+            };
+            let raw = poll_fn(|cx| cell.poll(cx)).await?;
+            decode(&raw)
+        })
     }
 
     /// Opens a context with the context function `ns:func` (Python's
@@ -235,29 +244,35 @@ impl Portal {
     /// Leaving the context (dropping it) before its result arrived cancels
     /// the function in the other actor, as leaving Python's block early
     /// does; [`Context::wait_for_result`] waits for it instead.
-    pub async fn open_context<S: DeserializeOwned>(
+    #[track_caller]
+    pub fn open_context<S: DeserializeOwned>(
         &self,
         ns: &str,
         func: &str,
         args: impl Serialize,
-    ) -> Result<(Context, S)> {
-        self.open_context_with(ns, func, args, ContextOptions::default())
-            .await
+    ) -> impl Future<Output = Result<(Context, S)>> {
+        crate::stackscope::api("Portal::open_context", async move {
+            self.open_context_with(ns, func, args, ContextOptions::default())
+                .await
+        })
     }
 
     /// [`Portal::open_context`] with a buffer size and overrun policy.
-    pub async fn open_context_with<S: DeserializeOwned>(
+    #[track_caller]
+    pub fn open_context_with<S: DeserializeOwned>(
         &self,
         ns: &str,
         func: &str,
         args: impl Serialize,
         options: ContextOptions,
-    ) -> Result<(Context, S)> {
-        let kwargs = encode_args(&args)?;
-        self.context_started(&format!("{ns}:{func}"), |a, now| {
-            a.open_context(now, self.channel, ns, func, kwargs, options)
+    ) -> impl Future<Output = Result<(Context, S)>> {
+        crate::stackscope::api("Portal::open_context_with", async move {
+            let kwargs = encode_args(&args)?;
+            self.context_started(&format!("{ns}:{func}"), |a, now| {
+                a.open_context(now, self.channel, ns, func, kwargs, options)
+            })
+            .await
         })
-        .await
     }
 
     /// Asks the peer, the root, for the tree's terminal on behalf of the
@@ -311,24 +326,27 @@ impl Portal {
 
     /// Opens a one-way stream from the generator `ns:func` (Python's
     /// legacy `Portal.open_stream_from`).
-    pub async fn open_stream_from(
+    #[track_caller]
+    pub fn open_stream_from(
         &self,
         ns: &str,
         func: &str,
         args: impl Serialize,
-    ) -> Result<MsgStream> {
-        let kwargs = encode_args(&args)?;
-        let dialog = self.shared.with(|st, now| {
-            let d = st
-                .actor
-                .open_stream_from(now, self.channel, ns, func, kwargs)?;
-            st.track(d);
-            Ok::<_, UsageError>(d)
-        })?;
-        let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
-        Ok(MsgStream {
-            dlg,
-            side: StreamSide::From,
+    ) -> impl Future<Output = Result<MsgStream>> {
+        crate::stackscope::api("Portal::open_stream_from", async move {
+            let kwargs = encode_args(&args)?;
+            let dialog = self.shared.with(|st, now| {
+                let d = st
+                    .actor
+                    .open_stream_from(now, self.channel, ns, func, kwargs)?;
+                st.track(d);
+                Ok::<_, UsageError>(d)
+            })?;
+            let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
+            Ok(MsgStream {
+                dlg,
+                side: StreamSide::From,
+            })
         })
     }
 
@@ -338,46 +356,49 @@ impl Portal {
     /// then SIGTERM and SIGKILL if it does not go in time; it returns when
     /// the process has exited. For any other actor, `Ok(true)` says it
     /// acknowledged, `Ok(false)` that it did not answer in time.
-    pub async fn cancel_actor(&self) -> Result<bool> {
-        if let Some(child) = self.child {
-            self.shared
-                .with(|st, now| st.actor.cancel_child(now, child));
-            self.shared
-                .wait(|st, _| {
-                    st.children
-                        .get(&child)
-                        .is_none_or(|c| c.exited.is_some() || c.failed.is_some())
-                        .then_some(())
-                })
-                .await;
-            return Ok(true);
-        }
-        let shared = self.shared.clone();
-        let dialog = shared.with(|st, now| {
-            let d = st.actor.cancel_actor(now, self.channel)?;
-            st.track(d);
-            Ok::<_, UsageError>(d)
-        })?;
-        match poll_fn(|cx| poll_call(&shared, dialog, cx)).await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Dialog(DialogError::CancelTimeout { .. })
-                ) =>
-            {
-                Ok(false)
+    #[track_caller]
+    pub fn cancel_actor(&self) -> impl Future<Output = Result<bool>> {
+        crate::stackscope::api("Portal::cancel_actor", async move {
+            if let Some(child) = self.child {
+                self.shared
+                    .with(|st, now| st.actor.cancel_child(now, child));
+                self.shared
+                    .wait(|st, _| {
+                        st.children
+                            .get(&child)
+                            .is_none_or(|c| c.exited.is_some() || c.failed.is_some())
+                            .then_some(())
+                    })
+                    .await;
+                return Ok(true);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Dialog(DialogError::TransportClosed { .. })
-                ) =>
-            {
-                Ok(true)
+            let shared = self.shared.clone();
+            let dialog = shared.with(|st, now| {
+                let d = st.actor.cancel_actor(now, self.channel)?;
+                st.track(d);
+                Ok::<_, UsageError>(d)
+            })?;
+            match poll_fn(|cx| poll_call(&shared, dialog, cx)).await {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Dialog(DialogError::CancelTimeout { .. })
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Dialog(DialogError::TransportClosed { .. })
+                    ) =>
+                {
+                    Ok(true)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
+        })
     }
 }
 
@@ -576,18 +597,24 @@ impl Context {
     }
 
     /// Sends the first value to the opener (callee only, once).
-    pub async fn started<T: Serialize>(&self, value: T) -> Result<()> {
-        let raw = Raw::encode(&value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
-        self.dlg.op(|a, now, d| a.started(now, d, raw))
+    #[track_caller]
+    pub fn started<T: Serialize>(&self, value: T) -> impl Future<Output = Result<()>> {
+        crate::stackscope::api("Context::started", async move {
+            let raw = Raw::encode(&value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+            self.dlg.op(|a, now, d| a.started(now, d, raw))
+        })
     }
 
     /// Opens this side's stream: from now on both sides may send and
     /// receive.
-    pub async fn open_stream(&self) -> Result<MsgStream> {
-        self.dlg.op(|a, now, d| a.open_stream(now, d))?;
-        Ok(MsgStream {
-            dlg: self.dlg.clone(),
-            side: StreamSide::Context,
+    #[track_caller]
+    pub fn open_stream(&self) -> impl Future<Output = Result<MsgStream>> {
+        crate::stackscope::api("Context::open_stream", async move {
+            self.dlg.op(|a, now, d| a.open_stream(now, d))?;
+            Ok(MsgStream {
+                dlg: self.dlg.clone(),
+                side: StreamSide::Context,
+            })
         })
     }
 
@@ -608,23 +635,26 @@ impl Context {
 
     /// Waits for the callee's result (opener only). Stream items still
     /// queued are dropped, as Python drains them.
-    pub async fn wait_for_result<T: DeserializeOwned>(&self) -> Result<T> {
-        if self.dlg.role != Role::Opener {
-            return Err(Error::runtime(
-                "only the opener of a context waits for its result",
-            ));
-        }
-        loop {
-            if let Some(o) = self.dlg.outcome() {
-                return decode(&o?);
+    #[track_caller]
+    pub fn wait_for_result<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("Context::wait_for_result", async move {
+            if self.dlg.role != Role::Opener {
+                return Err(Error::runtime(
+                    "only the opener of a context waits for its result",
+                ));
             }
-            match self.dlg.next().await {
-                Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
-                Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
-                Incoming::Yield(_) => tracing::debug!("dropping an unread stream item"),
-                Incoming::Started(_) | Incoming::Stop => {}
+            loop {
+                if let Some(o) = self.dlg.outcome() {
+                    return decode(&o?);
+                }
+                match self.dlg.next().await {
+                    Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
+                    Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
+                    Incoming::Yield(_) => tracing::debug!("dropping an unread stream item"),
+                    Incoming::Started(_) | Incoming::Stop => {}
+                }
             }
-        }
+        })
     }
 }
 
@@ -670,37 +700,46 @@ impl MsgStream {
 
     /// Sends one item; waits while the peer has no room for it (between
     /// our actors, credit-based flow control; towards Python, never).
-    pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
-        if self.side == StreamSide::From {
-            return Err(Error::runtime("a stream from a generator only receives"));
-        }
-        let raw = Raw::encode(item).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
-        let dialog = self.dlg.dialog;
-        poll_fn(|cx| {
-            self.dlg.shared.poll_dialog(dialog, cx, |st, now| {
-                match st.actor.send(now, dialog, raw.clone()) {
-                    Ok(()) => Some(Ok(())),
-                    Err(UsageError::NoCredit(_)) => None,
-                    Err(e) => Some(Err(e.into())),
-                }
+    #[track_caller]
+    pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> impl Future<Output = Result<()>> {
+        crate::stackscope::api("MsgStream::send", async move {
+            if self.side == StreamSide::From {
+                return Err(Error::runtime("a stream from a generator only receives"));
+            }
+            let raw = Raw::encode(item).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+            let dialog = self.dlg.dialog;
+            poll_fn(|cx| {
+                self.dlg.shared.poll_dialog(dialog, cx, |st, now| {
+                    match st.actor.send(now, dialog, raw.clone()) {
+                        Ok(()) => Some(Ok(())),
+                        Err(UsageError::NoCredit(_)) => None,
+                        Err(e) => Some(Err(e.into())),
+                    }
+                })
             })
+            .await
         })
-        .await
     }
 
     /// Receives the next item. When the peer has closed its side, or the
     /// dialog has ended, this is an [`ErrorKind::EndOfStream`] error (or
     /// the dialog's own error).
-    pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
-        match self.next::<T>().await {
-            Some(r) => r,
-            None => Err(ErrorKind::EndOfStream.into()),
-        }
+    #[track_caller]
+    pub fn receive<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
+        crate::stackscope::api("MsgStream::receive", async move {
+            match self.next::<T>().await {
+                Some(r) => r,
+                None => Err(ErrorKind::EndOfStream.into()),
+            }
+        })
     }
 
     /// The next item, or `None` at the end of the stream.
-    pub async fn next<T: DeserializeOwned>(&self) -> Option<Result<T>> {
-        poll_fn(|cx| self.poll_item(cx)).await
+    #[track_caller]
+    pub fn next<T: DeserializeOwned>(&self) -> impl Future<Output = Option<Result<T>>> {
+        crate::stackscope::api("MsgStream::next", async move {
+            poll_fn(|cx| self.poll_item(cx)).await
+        })
     }
 
     fn poll_item<T: DeserializeOwned>(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T>>> {

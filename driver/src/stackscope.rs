@@ -269,6 +269,13 @@ pub trait Traced: Future + Sized {
 
 impl<F: Future> Traced for F {}
 
+/// A future of tractor's API, recorded as `what` at the place in user
+/// code that called it (every caller up to there tracks its caller).
+#[track_caller]
+pub(crate) fn api<F: Future>(what: &'static str, fut: F) -> TracedFuture<F> {
+    traced_at(what, Location::caller(), fut)
+}
+
 /// `fut`, recorded as `what` at `at` while pending.
 pub(crate) fn traced_at<F: Future>(
     what: &'static str,

@@ -477,9 +477,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             // the root, then interrupts it.
             root.open_nursery(|n| async move {
                 let p = n.start_actor("hanger", daemon()).await?;
-                p.run::<()>(NS, "hang_with_grandchild", ())
-                    .traced("waiting on the hanger")
-                    .await
+                p.run::<()>(NS, "hang_with_grandchild", ()).await
             })
             .await
         }

@@ -201,7 +201,7 @@ impl Site {
 #[track_caller]
 pub fn pause() -> impl Future<Output = Result<()>> + Send + 'static {
     let site = Site::here("pause", Location::caller(), Vec::new());
-    stop(site, Reason::Paused)
+    crate::stackscope::api("pause", stop(site, Reason::Paused))
 }
 
 /// [`pause()`] showing `values` (names and their `{:#?}`) in the REPL; what
@@ -213,7 +213,7 @@ pub fn pause_with_values(
 ) -> impl Future<Output = Result<()>> + Send + 'static {
     let values = values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
     let site = Site::here("pause", Location::caller(), values);
-    stop(site, Reason::Paused)
+    crate::stackscope::api("pause", stop(site, Reason::Paused))
 }
 
 /// Pauses like [`pause()`], and shows the values named in the REPL
@@ -258,7 +258,7 @@ macro_rules! pause {
 #[track_caller]
 pub fn pause_shielded() -> impl Future<Output = Result<()>> + Send + 'static {
     let site = Site::here("pause_shielded", Location::caller(), Vec::new());
-    shielded(site, Reason::Paused)
+    crate::stackscope::api("pause_shielded", shielded(site, Reason::Paused))
 }
 
 /// Opens a REPL on `error` (a post-mortem), as a crash does on its own;
@@ -268,14 +268,14 @@ pub fn pause_shielded() -> impl Future<Output = Result<()>> + Send + 'static {
 #[track_caller]
 pub fn post_mortem(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
     let (site, reason) = Site::of_error("post_mortem", Location::caller(), error);
-    stop(site, reason)
+    crate::stackscope::api("post_mortem", stop(site, reason))
 }
 
 /// [`post_mortem`] shielded from cancellation, as [`pause_shielded`] is.
 #[track_caller]
 pub fn post_mortem_shielded(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
     let (site, reason) = Site::of_error("post_mortem_shielded", Location::caller(), error);
-    shielded(site, reason)
+    crate::stackscope::api("post_mortem_shielded", shielded(site, reason))
 }
 
 /// Stops this thread in a REPL, as [`pause()`] stops a task: for sync
