@@ -484,6 +484,18 @@ fn spawn_loglevel_propagated() {
 }
 
 #[test]
+fn spawn_proctitle() {
+    passes("spawn-proctitle", |r| {
+        // Python's `_subactor[<name>@<pid>]`, less the pid (`ps` shows it
+        // in a column of its own).
+        assert_eq!(r.fact("arg0"), "_subactor[proctitle_boi]");
+        // comm: the same, cut to the kernel's 15 bytes.
+        assert_eq!(r.fact("comm"), "_subactor[proct");
+        assert!(!r.fact("root_comm").starts_with("_subactor["));
+    });
+}
+
+#[test]
 fn spawn_worker_pool() {
     passes("spawn-worker-pool", |r| {
         assert_eq!(r.fact("completed"), "6");
@@ -1187,4 +1199,36 @@ fn mixed_trees_both_ways() {
         assert_eq!(r.fact("error"), "remote:RemoteActorError:RuntimeError");
         assert_eq!(r.fact("relay"), "mid");
     });
+}
+
+#[test]
+fn log_level_from_the_environment_names_each_actor() {
+    for adapter in ADAPTERS {
+        // The root sets no level: TRACTOR_LOGLEVEL, inherited, sets every
+        // process's, and each logs to the console under its own name.
+        let tree = Tree::new()
+            .adapter(adapter)
+            .env("TRACTOR_LOGLEVEL", "cancel");
+        let r = tree.run(Path::new(PROGRAM), &["cancel-nursery-cancel-daemon", "tcp"]);
+        r.assert_ok();
+        tree.assert_clean();
+        let line = |actor: &str| {
+            r.stderr.lines().any(|l| {
+                l.contains(&format!(" [{actor}["))
+                    && l.contains("] cancel tractor::cancel: actor cancel requested")
+            })
+        };
+        assert!(line("idle"), "{adapter}: {}", r.stderr);
+        // Below `cancel`, nothing of the runtime's shows.
+        assert!(
+            !r.stderr.contains(" runtime tractor::"),
+            "{adapter}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains(" transport tractor::"),
+            "{adapter}: {}",
+            r.stderr
+        );
+    }
 }

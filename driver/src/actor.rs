@@ -75,7 +75,7 @@ impl Config {
             transport: Transport::Tcp,
             bind_addrs: Vec::new(),
             enable_modules: Vec::new(),
-            loglevel: std::env::var("TRACTOR_LOGLEVEL").ok(),
+            loglevel: None,
             debug_mode: false,
             stack_on_sig: crate::stackscope::env_enabled(),
             reap: ReapTimeouts::default(),
@@ -111,8 +111,9 @@ impl Config {
         self
     }
 
-    /// Uses this log level in the root and passes it to every child
-    /// (`TRACTOR_LOGLEVEL` is the default).
+    /// Uses this log level in the root and passes it to every child;
+    /// `TRACTOR_LOGLEVEL` overrides it in any process where it is set (see
+    /// [`log`](crate::log)).
     pub fn loglevel(mut self, level: impl Into<String>) -> Self {
         self.loglevel = Some(level.into());
         self
@@ -211,9 +212,11 @@ impl ActorHandle {
         self.shared.with(|st, _| st.actor.accept_addrs().to_vec())
     }
 
-    /// The log level the tree (or this actor's parent) chose for it, as
-    /// Python's `--loglevel`; `None` when none was set. Installing a
-    /// `tracing` subscriber that honours it is the program's choice.
+    /// The log level this actor runs with: `TRACTOR_LOGLEVEL` if set, else
+    /// what the tree (or this actor's parent) chose for it, as Python's
+    /// `--loglevel`; `None` when none was set. With a level, an actor whose
+    /// program installed no `tracing` subscriber logs to the console (see
+    /// [`log`](crate::log)).
     pub fn loglevel(&self) -> Option<&str> {
         self.shared.settings.loglevel.as_deref()
     }
@@ -501,8 +504,12 @@ impl ActorHandle {
             let call = self.registrar_call::<()>(&reg, "unregister_actor", &args);
             match timeout(&self.shared, UNREGISTER_TIMEOUT, call).await {
                 Some(Ok(())) => {}
-                Some(Err(e)) => tracing::debug!(%reg, error = %e, "unregistering failed"),
-                None => tracing::debug!(%reg, "unregistering timed out"),
+                Some(Err(e)) => {
+                    tracing::debug!(target: "tractor::runtime", %reg, error = %e, "unregistering failed")
+                }
+                None => {
+                    tracing::debug!(target: "tractor::runtime", %reg, "unregistering timed out")
+                }
             }
         }
     }
@@ -633,9 +640,9 @@ async fn teardown(handle: &ActorHandle) {
     shared
         .wait(|st, _| st.actor.children().next().is_none().then_some(()))
         .await;
-    tracing::debug!("teardown: children reaped");
+    tracing::debug!(target: "tractor::cancel", "teardown: children reaped");
     handle.unregister().await;
-    tracing::debug!("teardown: unregistered");
+    tracing::debug!(target: "tractor::runtime", "teardown: unregistered");
     let addrs = handle.accept_addrs();
     shared.stop_listeners();
     for addr in &addrs {
@@ -648,13 +655,13 @@ async fn teardown(handle: &ActorHandle) {
     no_repl().await;
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
-        tracing::debug!("teardown: functions still running");
+        tracing::debug!(target: "tractor::runtime", "teardown: functions still running");
     }
     no_repl().await;
     shared.close_all_channels();
     let flushed = shared.wait(|st, _| (st.io_tasks == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, flushed).await.is_none() {
-        tracing::debug!("teardown: connections not flushed");
+        tracing::debug!(target: "tractor::runtime", "teardown: connections not flushed");
     }
     shared.set_stopping();
 }
@@ -752,13 +759,18 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     check_transport(config, &registry_addrs)?;
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
+    crate::log::set_actor(&Uid::new(core.name.clone(), core.uuid.clone()));
     core.pid = Some(std::process::id());
     core.serve_tty_lock = true;
     core.seed = seed;
     core.reap = config.reap;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
+    let loglevel = crate::log::effective(config.loglevel.clone());
+    if let Some(level) = &loglevel {
+        crate::log::install(level);
+    }
     let settings = Settings {
-        loglevel: config.loglevel.clone(),
+        loglevel,
         uds_dir: uds_dir.clone(),
         debug_filter: config.debug_filter.clone(),
     };
@@ -826,7 +838,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         return Err(e);
     }
     set_current(Some(shared));
-    tracing::info!(uid = %handle.uid(), addrs = ?bound, registrar = !found, "root actor up");
+    tracing::info!(target: "tractor::runtime", uid = %handle.uid(), addrs = ?bound, registrar = !found, "root actor up");
     Ok(handle)
 }
 
@@ -848,19 +860,19 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
         {
             if repl_in_tree(&shared) {
                 // The REPL keeps the terminal: ctrl-c is not for the tree.
-                tracing::warn!("ignoring SIGINT while a debug REPL is in use");
+                tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
                 if crate::debug::repl_live() {
                     crate::debug::reprompt();
                 }
                 continue;
             }
-            tracing::info!("SIGINT: cancelling the tree");
+            tracing::info!(target: "tractor::cancel", "SIGINT: cancelling the tree");
             return Poll::Ready(Err(ErrorKind::Interrupted.into()));
         }
         shared
             .poll_state(cx, |st| st.cancel_requested.clone())
             .map(|by| {
-                tracing::info!(%by, "root cancelled");
+                tracing::info!(target: "tractor::cancel", %by, "root cancelled");
                 Err(ErrorKind::Cancelled.into())
             })
     })
@@ -901,7 +913,7 @@ fn watchdog(addrs: Vec<Address>) {
                 break;
             }
         }
-        tracing::warn!("winding down took too long: exiting");
+        tracing::warn!(target: "tractor::runtime", "winding down took too long: exiting");
         for addr in &addrs {
             transport::unbind(addr);
         }
@@ -940,6 +952,15 @@ async fn run_child(
         // SIGTERM, which cancels this actor like a lost parent channel:
         // no orphans even when nothing else notices.
         let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+        // `comm` (what `ps -o comm`, `top` and zombie scans show) gets the
+        // title too, as far as its 15 bytes go.
+        let title = crate::engine::proc_title(&args.uid.name);
+        let mut comm: String = title.chars().take(15).collect();
+        while comm.len() > 15 {
+            comm.pop();
+        }
+        // The process's own (its main thread's), whichever thread runs this.
+        let _ = std::fs::write("/proc/self/comm", comm);
     }
     // Before anything could hang: a parent may signal us at any time.
     if crate::stackscope::env_enabled() {
@@ -957,8 +978,13 @@ async fn run_child(
     core.pid = Some(std::process::id());
     core.seed = seed;
     core.endpoints = functions.endpoints(None);
+    crate::log::set_actor(&args.uid);
+    let loglevel = crate::log::effective(args.loglevel.clone());
+    if let Some(level) = &loglevel {
+        crate::log::install(level);
+    }
     let settings = Settings {
-        loglevel: args.loglevel.clone(),
+        loglevel,
         uds_dir: uds_dir.clone(),
         debug_filter,
     };
@@ -1024,7 +1050,7 @@ async fn run_child(
         return 1;
     }
     if let Err(e) = handle.register().await {
-        tracing::warn!(error = %e, "could not register with the registrar");
+        tracing::warn!(target: "tractor::runtime", error = %e, "could not register with the registrar");
     }
     shared.serve();
     // Serve until a peer cancels us, the parent goes, or a signal.
@@ -1039,7 +1065,7 @@ async fn run_child(
                     if crate::debug::repl_live() {
                         crate::debug::reprompt();
                     }
-                    tracing::debug!("SIGINT left to the root in debug mode");
+                    tracing::debug!(target: "tractor::runtime", "SIGINT left to the root in debug mode");
                     continue;
                 }
                 interrupted = true;

@@ -40,6 +40,13 @@ pub(crate) struct Settings {
     pub(crate) debug_filter: Option<crate::debug::DebugFilter>,
 }
 
+/// The process title of a child actor named `name`: the first word of its
+/// command line, and (cut to the kernel's 15 bytes) its `comm`, which
+/// still shows once the process is a zombie.
+pub(crate) fn proc_title(name: &str) -> String {
+    format!("_subactor[{name}]")
+}
+
 /// One actor: the core, and the runtime that drives it.
 pub(crate) struct Shared {
     pub(crate) rt: Arc<dyn Runtime>,
@@ -346,7 +353,9 @@ impl Shared {
             match st.actor.poll_output() {
                 Output::Transmit(t) => match st.chans.get(&t.channel) {
                     Some(ctl) => ctl.push(t.data),
-                    None => tracing::debug!(channel = %t.channel, "transmit for a gone channel"),
+                    None => {
+                        tracing::debug!(target: "tractor::transport", channel = %t.channel, "transmit for a gone channel")
+                    }
                 },
                 Output::Action(action) => self.act(st, action),
                 Output::Event(event) => self.on_event(st, event),
@@ -409,15 +418,15 @@ impl Shared {
                     Signal::Terminate => nix::sys::signal::Signal::SIGTERM,
                     Signal::Kill => nix::sys::signal::Signal::SIGKILL,
                 };
-                tracing::debug!(%child, pid, ?sig, "signalling child");
+                tracing::debug!(target: "tractor::cancel", %child, pid, ?sig, "signalling child");
                 // The pid is ours until we reap it, which the core hears of
                 // before it could ask for another signal.
                 let pid = nix::unistd::Pid::from_raw(pid as i32);
                 if let Err(e) = nix::sys::signal::kill(pid, sig) {
-                    tracing::debug!(%child, error = %e, "signal not delivered");
+                    tracing::debug!(target: "tractor::cancel", %child, error = %e, "signal not delivered");
                 }
             }
-            other => tracing::warn!(?other, "unsupported action"),
+            other => tracing::warn!(target: "tractor::runtime", ?other, "unsupported action"),
         }
     }
 
@@ -451,6 +460,9 @@ impl Shared {
             loglevel: loglevel.or_else(|| self.settings.loglevel.clone()),
         };
         let mut cmd = std::process::Command::new(&program);
+        // The child's title in `ps` and `/proc/<pid>/cmdline`, as Python's
+        // `_subactor[<name>@<pid>]` (the pid is `ps`'s own column here).
+        std::os::unix::process::CommandExt::arg0(&mut cmd, proc_title(&args.uid.name));
         cmd.args(args.to_args()).envs(env);
         match self.rt.spawn_process(cmd) {
             Ok(process) => {
@@ -463,7 +475,7 @@ impl Shared {
                         let status = match process.wait().await {
                             Ok(s) => exit_status(s),
                             Err(e) => {
-                                tracing::warn!(%child, error = %e, "waiting for a child failed");
+                                tracing::warn!(target: "tractor::runtime", %child, error = %e, "waiting for a child failed");
                                 ExitStatus {
                                     code: None,
                                     signal: None,
@@ -546,7 +558,7 @@ impl Shared {
                 slot.wake();
             }
             Event::ActorCancelRequested { by } => {
-                tracing::info!(%by, "actor cancel requested");
+                tracing::info!(target: "tractor::cancel", %by, "actor cancel requested");
                 st.cancel_requested.get_or_insert(by);
                 st.wake_all();
             }
@@ -563,7 +575,7 @@ impl Shared {
                 st.wake_all();
             }
             Event::ChildExited { child, uid, status } => {
-                tracing::debug!(%child, %uid, ?status, "child exited");
+                tracing::debug!(target: "tractor::runtime", %child, %uid, ?status, "child exited");
                 if let Some(c) = st.children.get_mut(&child) {
                     c.exited = Some(status);
                 }
@@ -579,7 +591,7 @@ impl Shared {
             }
             Event::ParentLost { reason, .. } => {
                 if st.cancel_requested.is_none() {
-                    tracing::info!(%reason, "lost the parent: cancelling");
+                    tracing::info!(target: "tractor::cancel", %reason, "lost the parent: cancelling");
                 }
                 st.parent_lost = true;
                 st.wake_all();
@@ -589,9 +601,9 @@ impl Shared {
                 st.wake_all();
             }
             Event::Violation { channel, violation } => {
-                tracing::warn!(%channel, %violation, "protocol violation");
+                tracing::warn!(target: "tractor::transport", %channel, %violation, "protocol violation");
             }
-            other => tracing::debug!(?other, "event not handled"),
+            other => tracing::debug!(target: "tractor::runtime", ?other, "event not handled"),
         }
     }
 
@@ -794,7 +806,7 @@ impl Shared {
                             shared.start_io(st, channel, chan_ctl, conn);
                         }),
                         Some(Err(e)) => {
-                            tracing::warn!(error = %e, "accept failed");
+                            tracing::warn!(target: "tractor::transport", error = %e, "accept failed");
                         }
                     }
                 }

@@ -280,12 +280,12 @@ pub(crate) async fn run_callee(
     }
     let outcome = outcome.map_err(|e| e.to_task_error());
     if let Err(TaskError::Local(e)) = &outcome {
-        tracing::debug!(%ns, %func, error = %e, "served function failed");
+        tracing::debug!(target: "tractor::runtime", %ns, %func, error = %e, "served function failed");
     }
     shared.with(|st, now| {
         st.dialogs.remove(&dialog);
         if let Err(e) = st.actor.finish(now, dialog, outcome) {
-            tracing::debug!(%dialog, error = %e, "finish refused");
+            tracing::debug!(target: "tractor::runtime", %dialog, error = %e, "finish refused");
         }
         // Teardown waits for the last running function to end.
         if st.actor.running_functions() == 0 {

@@ -41,6 +41,7 @@ pub mod debug;
 mod engine;
 mod error;
 mod functions;
+pub mod log;
 mod nursery;
 mod portal;
 pub mod runtime;

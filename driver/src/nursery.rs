@@ -113,7 +113,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if self.armed {
             let id = self.id;
-            tracing::debug!(nursery = %id, "nursery dropped: reaping its children");
+            tracing::debug!(target: "tractor::cancel", nursery = %id, "nursery dropped: reaping its children");
             self.shared.with(|st, now| {
                 st.actor.cancel_nursery(now, id);
                 st.actor.close_nursery(id);
@@ -347,7 +347,7 @@ impl ActorNursery {
                             // Cancelled with the nursery, as asked.
                             continue;
                         }
-                        tracing::debug!(uid = %one.uid, error = %e, "run_in_actor failed");
+                        tracing::debug!(target: "tractor::cancel", uid = %one.uid, error = %e, "run_in_actor failed");
                         return Poll::Ready(vec![e]);
                     }
                 }

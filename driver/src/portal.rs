@@ -105,7 +105,9 @@ fn poll_call(
                     st.dialogs.remove(&dialog);
                     return Some(Err(dialog_error(e)));
                 }
-                Ok(Some(other)) => tracing::debug!(%dialog, ?other, "ignored in a call"),
+                Ok(Some(other)) => {
+                    tracing::debug!(target: "tractor::cancel", %dialog, ?other, "ignored in a call")
+                }
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e.into())),
             }
@@ -319,7 +321,7 @@ impl Portal {
                     dlg.set_outcome(Err(e.clone()));
                     return Err(e);
                 }
-                other => tracing::debug!(?other, "before Started"),
+                other => tracing::debug!(target: "tractor::runtime", ?other, "before Started"),
             }
         }
     }
@@ -518,7 +520,7 @@ impl Dlg {
                     return Poll::Ready(Some(Err(ErrorKind::Lagged(n).into())));
                 }
                 Next::Lagged(n) => {
-                    tracing::warn!(dialog = %self.dialog, n, "a broadcast receiver lagged")
+                    tracing::warn!(target: "tractor::runtime", dialog = %self.dialog, n, "a broadcast receiver lagged")
                 }
                 Next::End(end) => return Poll::Ready(end.map(Err)),
                 Next::Closed => return Poll::Ready(Some(Err(ErrorKind::Closed.into()))),
@@ -650,7 +652,9 @@ impl Context {
                 match self.dlg.next().await {
                     Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
                     Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
-                    Incoming::Yield(_) => tracing::debug!("dropping an unread stream item"),
+                    Incoming::Yield(_) => {
+                        tracing::debug!(target: "tractor::runtime", "dropping an unread stream item")
+                    }
                     Incoming::Started(_) | Incoming::Stop => {}
                 }
             }

@@ -84,7 +84,9 @@ impl<T> Slot<T> {
     fn finish(&mut self, out: Result<T>) {
         self.finished = true;
         match out {
-            Err(e) if self.detached => tracing::error!("a detached task failed: {e}"),
+            Err(e) if self.detached => {
+                tracing::error!(target: "tractor::runtime", "a detached task failed: {e}")
+            }
             out => self.out = Some(out),
         }
         if let Some(w) = self.waker.take() {

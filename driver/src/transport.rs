@@ -131,8 +131,12 @@ pub(crate) fn remove_socket_file(dir: &Path, name: &str, pid: u32) {
     let path = dir.join(socket_file(dir, name, pid));
     if path.exists() {
         match std::fs::remove_file(&path) {
-            Ok(()) => tracing::debug!(path = %path.display(), "removed a stale socket file"),
-            Err(e) => tracing::debug!(path = %path.display(), error = %e, "socket file stays"),
+            Ok(()) => {
+                tracing::debug!(target: "tractor::transport", path = %path.display(), "removed a stale socket file")
+            }
+            Err(e) => {
+                tracing::debug!(target: "tractor::transport", path = %path.display(), error = %e, "socket file stays")
+            }
         }
     }
 }
@@ -183,7 +187,7 @@ pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
                         ));
                     }
                     Err(_) => {
-                        tracing::info!(path = %path.display(), "removing a stale socket file");
+                        tracing::info!(target: "tractor::transport", path = %path.display(), "removing a stale socket file");
                         std::fs::remove_file(&path)?;
                     }
                 }

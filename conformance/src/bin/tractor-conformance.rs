@@ -472,6 +472,22 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             })
             .await
         }
+        "spawn-proctitle" => {
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("proctitle_boi", daemon()).await?;
+                let pid: u32 = p.run(NS, "pid", ()).await?;
+                let proc = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+                let cmdline = proc("cmdline");
+                let arg0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                fact("arg0", String::from_utf8_lossy(arg0));
+                fact("comm", String::from_utf8_lossy(&proc("comm")).trim());
+                let mine = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+                fact("root_comm", mine.trim());
+                n.cancel().await;
+                Ok(())
+            })
+            .await
+        }
         "dump-sigusr1-hierarchical" | "dump-env-propagation" => {
             // A tree hung two levels down, in sync code; the test signals
             // the root, then interrupts it.

@@ -372,11 +372,11 @@ fn crash_repl(at: &'static Location<'static>, shown: String) {
         return;
     }
     if crate::task::in_task() {
-        tracing::warn!("crash_handler() in async code opens no REPL: use post_mortem() there");
+        tracing::warn!(target: "tractor::pdb", "crash_handler() in async code opens no REPL: use post_mortem() there");
         return;
     }
     if let Err(e) = crate::task::wait_here(held_session(me, site, reason)).and_then(|r| r) {
-        tracing::debug!(error = %e, "crash REPL ended");
+        tracing::debug!(target: "tractor::pdb", error = %e, "crash REPL ended");
     }
 }
 
@@ -406,7 +406,7 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: &str, error: &Error) {
     };
     let _hold = Counted::new(&HELD, shared.clone());
     if let Err(e) = session(me, site, Reason::Crashed(shown)).await {
-        tracing::debug!(error = %e, "crash REPL ended");
+        tracing::debug!(target: "tractor::pdb", error = %e, "crash REPL ended");
     }
 }
 
@@ -654,8 +654,12 @@ impl TreeLock {
         };
         match ctx.release_tty_lock().await {
             Ok(status) if !status.locked => {}
-            Ok(status) => tracing::warn!(?status, "the root still reports the terminal locked"),
-            Err(e) => tracing::warn!(error = %e, "releasing the terminal failed"),
+            Ok(status) => {
+                tracing::warn!(target: "tractor::pdb", ?status, "the root still reports the terminal locked")
+            }
+            Err(e) => {
+                tracing::warn!(target: "tractor::pdb", error = %e, "releasing the terminal failed")
+            }
         }
     }
 }

@@ -142,7 +142,7 @@ impl Channel {
         if let Err(e) = msg.encode_frame(&mut self.out) {
             // Only an outgoing message the core built wrongly, or a payload
             // over 4 GiB, can get here; drop it rather than poison the stream.
-            tracing::error!(channel = %self.id, error = %e, "message not sent");
+            tracing::error!(target: "tractor::runtime", channel = %self.id, error = %e, "message not sent");
         }
     }
 

@@ -831,7 +831,7 @@ impl Actor {
                 reason,
             });
         } else {
-            tracing::debug!(%channel, %reason, "channel closed");
+            tracing::debug!(target: "tractor::runtime", %channel, %reason, "channel closed");
         }
     }
 
@@ -848,7 +848,7 @@ impl Actor {
 
     fn send_msg(&mut self, channel: ChannelId, msg: &Msg) {
         if let Some(ch) = self.channels.get_mut(&channel) {
-            tracing::trace!(%channel, %msg, "send");
+            tracing::trace!(target: "tractor::transport", %channel, %msg, "send");
             ch.write(msg);
             self.queue_transmit(channel);
         }
@@ -880,7 +880,7 @@ impl Actor {
         ch.bad_messages += 1;
         let n = ch.bad_messages;
         let peer = ch.peer().map(Aid::uid);
-        tracing::warn!(%channel, error = %e, "undecodable message");
+        tracing::warn!(target: "tractor::runtime", %channel, error = %e, "undecodable message");
         // A bad message that names its dialog fails that dialog, as a
         // `MsgTypeError` blamed on the peer does in Python.
         if let (Some(cid), Some(peer)) = (e.cid(), peer.clone())
@@ -904,7 +904,7 @@ impl Actor {
     }
 
     fn on_msg(&mut self, now: Instant, channel: ChannelId, msg: Msg) {
-        tracing::trace!(%channel, %msg, "recv");
+        tracing::trace!(target: "tractor::transport", %channel, %msg, "recv");
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };

@@ -463,14 +463,14 @@ impl Actor {
             // Python drops it too (PROTOCOL.md §7.4).
             if let Msg::Error(e) = msg {
                 let e = RemoteError::from_message(e);
-                tracing::warn!(%channel, error = %e, "runtime error from peer");
+                tracing::warn!(target: "tractor::runtime", %channel, error = %e, "runtime error from peer");
             }
             return;
         };
         let key = (peer.clone(), cid.clone());
         let Some(&id) = self.routes.get(&key) else {
             if self.finished.contains(&key) {
-                tracing::debug!(%channel, msg_type, %cid, "late message for a finished dialog");
+                tracing::debug!(target: "tractor::runtime", %channel, msg_type, %cid, "late message for a finished dialog");
             } else {
                 let violation = Violation::UnknownDialog { msg_type, cid };
                 self.events
@@ -878,7 +878,7 @@ impl Actor {
         match d.role() {
             Role::Opener => self.deliver_final(id, Incoming::Error(err)),
             Role::Callee => {
-                tracing::warn!(dialog = %id, error = %err, "called function's dialog broken");
+                tracing::warn!(target: "tractor::runtime", dialog = %id, error = %err, "called function's dialog broken");
             }
         }
     }

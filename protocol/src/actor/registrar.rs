@@ -151,7 +151,7 @@ impl Actor {
             }),
             "unregister_actor" => start.decode_kwargs::<ByUid>().map_err(|e| e.to_string()).map(|k| {
                 if !self.registry.unregister(&k.uid) {
-                    tracing::warn!(uid = %k.uid, "unregister of an actor that was not registered");
+                    tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
                 }
                 Some(Raw::NIL)
             }),

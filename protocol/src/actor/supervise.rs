@@ -607,7 +607,9 @@ impl Actor {
             .retain_namespaces(|ns| spec.enable_modules.iter().any(|(m, _)| m == ns));
         match spec.decode_runtime_vars::<RuntimeVars>() {
             Ok(vars) => self.runtime_vars = vars,
-            Err(e) => tracing::warn!(%channel, error = %e, "parent's runtime vars not understood"),
+            Err(e) => {
+                tracing::warn!(target: "tractor::runtime", %channel, error = %e, "parent's runtime vars not understood")
+            }
         }
         self.events.push_back(Event::SpawnSpecReceived { spec });
     }

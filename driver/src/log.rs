@@ -1,0 +1,192 @@
+//! Logging, with Python tractor's levels.
+//!
+//! The runtime logs through `tracing`, under one target per part of it:
+//! `tractor::transport` (connections and frames), `tractor::runtime`
+//! (actors, dialogs, children), `tractor::devx` (task-tree dumps),
+//! `tractor::cancel` (cancellation and reaping) and `tractor::pdb` (the
+//! debugger). Any `tracing` subscriber can filter on them (say
+//! `RUST_LOG=tractor::cancel=debug`).
+//!
+//! Or let the runtime log to the console: a log level given to the root
+//! ([`Config::loglevel`](crate::Config::loglevel)) is passed to every
+//! child, and in each process `TRACTOR_LOGLEVEL`, when set, overrides it.
+//! Given a level, an actor whose program has installed no subscriber
+//! installs [`console`]: one line per event on stderr, naming the actor.
+//! Levels filter as in Python: a level shows its own records and every
+//! record above it, in this order: `transport` (5), `debug` (10),
+//! `runtime` (15), `devx` (17), `info` (20), `cancel` (22), `warning`
+//! (30), `error` (40), `critical` (50), `pdb` (500).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::OnceLock;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::prelude::*;
+
+/// The environment variable that sets (and overrides) the log level of
+/// every process of a tree.
+pub const ENV: &str = "TRACTOR_LOGLEVEL";
+
+/// Python tractor's level names and numbers, lowest first.
+pub const LEVELS: [(&str, u32); 10] = [
+    ("transport", 5),
+    ("debug", 10),
+    ("runtime", 15),
+    ("devx", 17),
+    ("info", 20),
+    ("cancel", 22),
+    ("warning", 30),
+    ("error", 40),
+    ("critical", 50),
+    ("pdb", 500),
+];
+
+/// The number of level `name` (case-insensitive; `trace` is `transport`,
+/// `warn` is `warning`).
+pub fn level_number(name: &str) -> Option<u32> {
+    let name = name.to_ascii_lowercase();
+    let name = match name.as_str() {
+        "trace" => "transport",
+        "warn" => "warning",
+        other => other,
+    };
+    LEVELS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The level a process runs with: `TRACTOR_LOGLEVEL` if set, else
+/// `given` (the root's config, or a child's `--loglevel`).
+pub(crate) fn effective(given: Option<String>) -> Option<String> {
+    std::env::var(ENV).ok().filter(|v| !v.is_empty()).or(given)
+}
+
+/// The Python number of a `tracing` event: its tractor part's level,
+/// raised to its own `tracing` level's.
+fn number_of(meta: &Metadata<'_>) -> u32 {
+    let by_level = match *meta.level() {
+        Level::TRACE => 5,
+        Level::DEBUG => 10,
+        Level::INFO => 20,
+        Level::WARN => 30,
+        Level::ERROR => 40,
+    };
+    let by_part = meta
+        .target()
+        .strip_prefix("tractor::")
+        .and_then(level_number)
+        .unwrap_or(0);
+    by_level.max(by_part)
+}
+
+/// The actor the console lines name, once this process runs one.
+static ACTOR: OnceLock<String> = OnceLock::new();
+
+/// Names the actor in console lines from now on.
+pub(crate) fn set_actor(uid: &tractor_protocol::Uid) {
+    let _ = ACTOR.set(uid.to_string());
+}
+
+/// The console layer: events at or above `level` (a name of [`LEVELS`]),
+/// one line each on stderr, like
+/// `12:01:02.345 [child[f0713999…] 4242] cancel tractor::cancel: actor cancel requested by=root[…]`.
+pub fn console<S: Subscriber>(level: &str) -> Option<impl Layer<S>> {
+    let threshold = level_number(level)?;
+    Some(Console { threshold })
+}
+
+struct Console {
+    threshold: u32,
+}
+
+impl<S: Subscriber> Layer<S> for Console {
+    fn enabled(&self, meta: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        number_of(meta) >= self.threshold
+    }
+
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let meta = event.metadata();
+        let number = number_of(meta);
+        let name = LEVELS
+            .iter()
+            .rev()
+            .find(|(_, v)| *v <= number)
+            .map_or("transport", |(n, _)| n);
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let since_midnight = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            % 86_400_000;
+        let (h, m, s, ms) = (
+            since_midnight / 3_600_000,
+            since_midnight / 60_000 % 60,
+            since_midnight / 1000 % 60,
+            since_midnight % 1000,
+        );
+        let actor = ACTOR.get().map_or("(no actor)", String::as_str);
+        let line = format!(
+            "{h:02}:{m:02}:{s:02}.{ms:03} [{actor} {}] {name} {}: {}{}\n",
+            std::process::id(),
+            meta.target(),
+            fields.message,
+            fields.rest
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.rest, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.rest, " {}={value}", field.name());
+        }
+    }
+}
+
+/// Installs [`console`] at `level` as the process's subscriber, unless the
+/// program installed one already or the level is unknown (warned about).
+pub(crate) fn install(level: &str) {
+    let Some(layer) = console(level) else {
+        eprintln!(
+            "tractor: unknown log level {level:?}; known: {}",
+            LEVELS.map(|(n, _)| n).join(", ")
+        );
+        return;
+    };
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_order_as_in_python() {
+        assert_eq!(level_number("CANCEL"), Some(22));
+        assert_eq!(level_number("warn"), Some(30));
+        assert_eq!(level_number("trace"), Some(5));
+        assert_eq!(level_number("verbose"), None);
+        let numbers: Vec<u32> = LEVELS.iter().map(|(_, n)| *n).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    }
+}
