@@ -321,3 +321,30 @@ fn every_subscriber_gets_every_tick() {
         );
     }
 }
+
+#[test]
+fn stackscope_dumps_a_hung_tree_parent_first() {
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let run = tree.run(&example("stackscope"), &[]);
+        tree.assert_clean();
+        assert_eq!(run.code, Some(0), "{adapter}: {run:?}");
+        let out = run.stdout.join("\n");
+        assert_eq!(out.matches("dumped: ").count(), 3, "{adapter}: {out}");
+        // Each actor's tree on stderr, parent before child, with the
+        // line each of them waits at.
+        let at = |needle: &str| {
+            run.stderr
+                .find(needle)
+                .unwrap_or_else(|| panic!("{adapter}: no {needle:?} in:\n{}", run.stderr))
+        };
+        let order = [
+            at("end-of-('root', '"),
+            at("Context::wait_for_result at examples/examples/stackscope.rs:"),
+            at("end-of-('stuck', '"),
+            at("dozing off at examples/examples/stackscope.rs:"),
+            at("end-of-('sleepy', '"),
+        ];
+        assert!(order.is_sorted(), "{adapter}: {}", run.stderr);
+    }
+}
