@@ -81,6 +81,15 @@ fn dump_hung_tree(tree: Tree, id: &str, adapter: &str) {
             "{adapter}: {root_log}"
         );
     }
+    // Its open nursery, holding the hanger.
+    let nursery = root_log
+        .split("nurseries (1):\n  nursery")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{adapter}: no nursery in {root_log}"));
+    assert!(
+        nursery.contains("[open]\n    hanger["),
+        "{adapter}: {root_log}"
+    );
     assert!(
         root_log.contains(&format!("pid {hanger}: running")),
         "{adapter}: {root_log}"

@@ -377,23 +377,24 @@ fn render() -> (String, Vec<(String, u32)>) {
             (
                 st.actor.dialogs(),
                 st.actor.children_info(),
+                st.actor.nurseries_info(),
                 st.actor.runtime_vars().is_root,
             )
         })
     });
-    let (dialogs, children) = match state {
-        Some((dialogs, children, is_root)) => {
+    let (dialogs, children, nurseries) = match state {
+        Some((dialogs, children, nurseries, is_root)) => {
             let _ = writeln!(out, "{}", if is_root { "root actor" } else { "sub-actor" });
-            (dialogs, children)
+            (dialogs, children, nurseries)
         }
         None if shared.is_some() => {
             let _ = writeln!(
                 out,
                 "(the actor's state is locked: dialogs and children not shown)"
             );
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Vec::new())
         }
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     let threads = threads();
     let records: Vec<Arc<TaskRecord>> = tasks().values().cloned().collect();
@@ -467,17 +468,29 @@ fn render() -> (String, Vec<(String, u32)>) {
             }
         }
     }
-    let _ = writeln!(out, "children ({}):", children.len());
-    for c in &children {
-        let nursery = match c.nursery {
-            Some((n, state)) => format!("{n} [{state}]"),
-            None => "no nursery".to_owned(),
-        };
+    let _ = writeln!(out, "nurseries ({}):", nurseries.len());
+    let child_line = |out: &mut String, c: &tractor_protocol::ChildInfo| {
         let pid = c
             .pid
             .map(|p| format!("pid {p}"))
             .unwrap_or_else(|| "no pid yet".into());
-        let _ = writeln!(out, "  {} {pid}: {} ({nursery})", c.uid, c.state);
+        let _ = writeln!(out, "    {} {pid}: {}", c.uid, c.state);
+    };
+    for (n, state) in &nurseries {
+        let _ = writeln!(out, "  {n} [{state}]");
+        for c in children
+            .iter()
+            .filter(|c| c.nursery.is_some_and(|(m, _)| m == *n))
+        {
+            child_line(&mut out, c);
+        }
+    }
+    let loose: Vec<_> = children.iter().filter(|c| c.nursery.is_none()).collect();
+    if !loose.is_empty() {
+        let _ = writeln!(out, "  children outside any nursery:");
+        for c in loose {
+            child_line(&mut out, c);
+        }
     }
     let _ = writeln!(out, "contexts and calls ({}):", dialogs.len());
     for d in &dialogs {

@@ -538,6 +538,27 @@ impl Actor {
         self.children.iter().map(|(id, c)| (*id, &c.uid))
     }
 
+    /// Every nursery not yet done, with its state (`open`, `closing` or
+    /// `cancelled`), in opening order: what task-tree dumps show.
+    pub fn nurseries_info(&self) -> Vec<(NurseryId, &'static str)> {
+        let mut all: Vec<_> = self
+            .nurseries
+            .keys()
+            .map(|n| (*n, self.nursery_state(*n)))
+            .collect();
+        all.sort();
+        all
+    }
+
+    fn nursery_state(&self, n: NurseryId) -> &'static str {
+        match self.nurseries.get(&n) {
+            Some(n) if n.cancelled => "cancelled",
+            Some(n) if n.closing => "closing",
+            Some(_) => "open",
+            None => "done",
+        }
+    }
+
     /// Every child not yet reaped, by nursery then spawn order: what
     /// task-tree dumps show of a live actor.
     pub fn children_info(&self) -> Vec<ChildInfo> {
@@ -553,16 +574,7 @@ impl Actor {
                     (Reap::No, ChildPhase::Booting) => "booting",
                     (Reap::No, ChildPhase::Running) => "running",
                 };
-                let nursery = c.nursery.map(|n| {
-                    let nursery = self.nurseries.get(&n);
-                    let state = match nursery {
-                        Some(n) if n.cancelled => "cancelled",
-                        Some(n) if n.closing => "closing",
-                        Some(_) => "open",
-                        None => "done",
-                    };
-                    (n, state)
-                });
+                let nursery = c.nursery.map(|n| (n, self.nursery_state(n)));
                 ChildInfo {
                     id: *id,
                     uid: c.uid.clone(),
