@@ -25,12 +25,6 @@ pub(crate) fn in_task() -> bool {
     crate::stackscope::current_task().is_some()
 }
 
-/// The name of the task this thread is polling: a served call's function
-/// name, `main` for the root's body, `task` for a spawned task.
-pub(crate) fn task_name() -> Option<Arc<str>> {
-    crate::stackscope::current_task()
-}
-
 /// Waits for `fut` on this thread, parking it in between (for threads
 /// outside the runtime: [`in_task`] is false).
 pub(crate) fn wait_here<F: Future>(fut: F) -> F::Output {

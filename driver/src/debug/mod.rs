@@ -541,7 +541,7 @@ impl Site {
 /// function name, `main` for the root's body, `task` for a spawned task,
 /// or the thread's name.
 fn task_name() -> String {
-    if let Some(name) = crate::task::task_name() {
+    if let Some(name) = crate::stackscope::current_task() {
         return name.to_string();
     }
     let thread = std::thread::current();
