@@ -2,9 +2,9 @@
 """Writes the fuzz seed corpus from the golden vectors.
 
 The vectors recorded from Python tractor are the best starting points: real
-frames of every message type. They are read from ../shared/vectors (or
-$TRACTOR_VECTORS_DIR) and written under fuzz/corpus/<target>/, which git
-ignores, so no copy of them is committed.
+frames of every message type. They are read from the repository's
+spec/vectors (or $TRACTOR_VECTORS_DIR) and written under
+fuzz/corpus/<target>/, which git ignores, so no copy of them is committed.
 """
 
 import hashlib
@@ -15,7 +15,7 @@ import sys
 
 here = pathlib.Path(__file__).resolve().parent
 vectors = pathlib.Path(
-    os.environ.get("TRACTOR_VECTORS_DIR", here.parent.parent / "shared" / "vectors")
+    os.environ.get("TRACTOR_VECTORS_DIR", here.parent / "spec" / "vectors")
 )
 if not (vectors / "msgs.json").is_file():
     sys.exit(f"seeds.py: no golden vectors in {vectors}")

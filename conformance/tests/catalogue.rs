@@ -1,5 +1,5 @@
 //! Keeps `scenarios.txt` honest: every tier-1 and tier-2 scenario of
-//! SCENARIOS.md with a prefix this suite is about is listed exactly once,
+//! spec/SCENARIOS.md with a prefix this suite is about is listed exactly once,
 //! either with the test of `processes.rs` that runs it or with the reason
 //! it is not run here, and every test it names exists.
 
@@ -19,18 +19,19 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// SCENARIOS.md, read where the protocol tests read the shared vectors:
-/// `../shared` beside the repository, or beside `$TRACTOR_VECTORS_DIR`.
+/// spec/SCENARIOS.md: the repository's `spec/`, or the directory above
+/// `$TRACTOR_VECTORS_DIR` when set (where the protocol tests read the
+/// vectors: `spec/vectors`).
 fn catalogue() -> String {
     let spec = match std::env::var_os("TRACTOR_VECTORS_DIR") {
-        Some(dir) => PathBuf::from(dir).join("../spec"),
-        None => repo().join("../shared/spec"),
+        Some(dir) => PathBuf::from(dir).join(".."),
+        None => repo().join("spec"),
     };
     let path = spec.join("SCENARIOS.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}: check out the shared specification beside the repository \
-             or set TRACTOR_VECTORS_DIR",
+            "{}: {e}: the repository's spec/, or the directory above \
+             $TRACTOR_VECTORS_DIR when set",
             path.display()
         )
     })
@@ -121,7 +122,7 @@ fn every_scenario_is_listed_exactly_once() {
     let unknown: Vec<_> = count.keys().filter(|id| !ids.contains(id)).collect();
     assert!(
         unknown.is_empty(),
-        "ids in scenarios.txt that tiers 1 and 2 of SCENARIOS.md do not list: {unknown:?}"
+        "ids in scenarios.txt that tiers 1 and 2 of spec/SCENARIOS.md do not list: {unknown:?}"
     );
 }
 

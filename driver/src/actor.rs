@@ -780,7 +780,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         Arc::new(config.functions.clone()),
         settings,
     );
-    // Is there a registrar already? (PROTOCOL.md §9.1)
+    // Is there a registrar already? (spec/PROTOCOL.md §9.1)
     let mut found = false;
     for addr in &registry_addrs {
         if let Some(aid) = shared.probe(addr).await {

@@ -154,7 +154,7 @@ pub(crate) struct State {
     pub(crate) io_tasks: usize,
     listeners: Vec<Arc<ChanCtl>>,
     /// Calls that arrived while a child was still booting; they run once
-    /// it serves (Python starts its RPC loop only then, PROTOCOL.md §3.3).
+    /// it serves (Python starts its RPC loop only then, spec/PROTOCOL.md §3.3).
     deferred: Option<Vec<Invoke>>,
     /// The root's own REPLs that were given the terminal and have not yet
     /// noticed.

@@ -278,7 +278,7 @@ impl Portal {
     }
 
     /// Asks the peer, the root, for the tree's terminal on behalf of the
-    /// task `task`: the core's lock request (PROTOCOL.md §10.2), until the
+    /// task `task`: the core's lock request (spec/PROTOCOL.md §10.2), until the
     /// root grants it with `Started(LockStatus)`.
     pub(crate) async fn request_tty_lock(
         &self,

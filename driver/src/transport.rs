@@ -1,5 +1,5 @@
 //! Addresses to sockets: binding listeners, where Unix sockets live, and
-//! cleaning up after them (PROTOCOL.md §12).
+//! cleaning up after them (spec/PROTOCOL.md §12).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

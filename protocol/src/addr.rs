@@ -1,4 +1,4 @@
-//! Transport addresses as they travel on the wire (PROTOCOL.md §12).
+//! Transport addresses as they travel on the wire (spec/PROTOCOL.md §12).
 
 use std::fmt;
 

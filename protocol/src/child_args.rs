@@ -1,4 +1,4 @@
-//! The command line a parent gives a child process (PROTOCOL.md §3.2).
+//! The command line a parent gives a child process (spec/PROTOCOL.md §3.2).
 //!
 //! Python spawns `python -m tractor._child --uid "('name', 'uuid')"
 //! --parent_addr "('127.0.0.1', 40123)" [--loglevel LEVEL]`, both values

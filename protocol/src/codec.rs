@@ -1,4 +1,4 @@
-//! Encoding and decoding of message bodies (PROTOCOL.md §1.2).
+//! Encoding and decoding of message bodies (spec/PROTOCOL.md §1.2).
 //!
 //! Encoding writes what msgspec writes for tractor's tagged structs: a map,
 //! `msg_type` first, then every field in declaration order, defaults

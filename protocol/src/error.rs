@@ -13,7 +13,7 @@ use crate::text::short_id;
 /// A message body that cannot be decoded.
 ///
 /// Decoding is strict about structure and field types and lenient about
-/// extra keys, as Python's decoder is (PROTOCOL.md §1.2): unknown keys are
+/// extra keys, as Python's decoder is (spec/PROTOCOL.md §1.2): unknown keys are
 /// skipped, missing fields that have a default take it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -140,7 +140,7 @@ impl DecodeError {
     /// The `cid` of the message the error was found in, when it was readable.
     ///
     /// Lets a receiver fail just the dialog the bad message belongs to, as
-    /// Python does for a `MsgTypeError` (PROTOCOL.md §1.4).
+    /// Python does for a `MsgTypeError` (spec/PROTOCOL.md §1.4).
     pub fn cid(&self) -> Option<&str> {
         match self {
             DecodeError::MissingField { cid, .. }
@@ -214,7 +214,7 @@ fn place(msg_type: Option<MsgType>, field: Option<&'static str>) -> String {
 /// A message that cannot be encoded.
 ///
 /// Outgoing messages are checked before any byte is written, so a peer never
-/// receives something it would reject (PROTOCOL.md §1.4: a Python actor may
+/// receives something it would reject (spec/PROTOCOL.md §1.4: a Python actor may
 /// tear itself down on a malformed frame).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -1,4 +1,4 @@
-//! Length-prefixed framing (PROTOCOL.md §1.1).
+//! Length-prefixed framing (spec/PROTOCOL.md §1.1).
 //!
 //! A frame is a 4-byte little-endian body length followed by the body, one
 //! msgpack message. Python tractor puts no bound on the length; we do, and

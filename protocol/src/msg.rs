@@ -1,4 +1,4 @@
-//! The message catalogue (PROTOCOL.md §2).
+//! The message catalogue (spec/PROTOCOL.md §2).
 //!
 //! Every message is a msgpack map whose first key is `msg_type`, followed by
 //! the fields below in the order they are declared here. Type and field

@@ -1,7 +1,7 @@
 //! The subset of msgpack the wire needs, written by hand.
 //!
 //! Messages are encoded field by field rather than through serde so that the
-//! bytes are exactly the ones msgspec produces (PROTOCOL.md §1.2), and decoded
+//! bytes are exactly the ones msgspec produces (spec/PROTOCOL.md §1.2), and decoded
 //! by hand so that payload fields can be kept as undecoded slices of the
 //! frame (§1.3) and every failure can name the message and field it hit.
 //!

@@ -1,4 +1,4 @@
-//! Undecoded payloads: the first stage of two-stage decoding (PROTOCOL.md §1.3).
+//! Undecoded payloads: the first stage of two-stage decoding (spec/PROTOCOL.md §1.3).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Payloads of the debugger's TTY-lock context (PROTOCOL.md §2.8, §10).
+//! Payloads of the debugger's TTY-lock context (spec/PROTOCOL.md §2.8, §10).
 //!
 //! A child that wants the terminal opens the context
 //! `tractor.devx.debug._tty_lock:lock_stdio_for_peer` on the root; the root

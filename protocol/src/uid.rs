@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::text::{clean, short_id};
 
 /// An actor's unique id: its name and a uuid, on the wire the 2-array
-/// `[name, uuid]` (PROTOCOL.md §2).
+/// `[name, uuid]` (spec/PROTOCOL.md §2).
 ///
 /// Python tractor uses `str(uuid.uuid4())` for the uuid, but any string is
 /// accepted: identity is the pair, compared as text.

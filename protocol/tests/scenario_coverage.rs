@@ -1,5 +1,5 @@
 //! Keeps `scenarios.txt` honest: every tier-1 and tier-2 scenario of
-//! SCENARIOS.md with a core prefix is listed, and every test it names
+//! spec/SCENARIOS.md with a core prefix is listed, and every test it names
 //! exists.
 
 mod common;
@@ -11,7 +11,7 @@ const PREFIXES: [&str; 6] = ["ctx-", "cancel-", "err-", "stream-", "disc-", "rpc
 
 /// The scenario ids of tiers 1 and 2 with a core prefix.
 fn tier_ids() -> Vec<String> {
-    let path = common::vectors_dir().join("../spec/SCENARIOS.md");
+    let path = common::vectors_dir().join("../SCENARIOS.md");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let start = text.find("### Tier 1").expect("a tier 1 section");
     let end = text.find("### Tier 3").expect("a tier 3 section");
@@ -50,7 +50,7 @@ fn every_core_scenario_is_listed() {
     let unknown: Vec<_> = listed.keys().filter(|id| !ids.contains(id)).collect();
     assert!(
         unknown.is_empty(),
-        "ids in scenarios.txt that SCENARIOS.md does not list: {unknown:?}"
+        "ids in scenarios.txt that spec/SCENARIOS.md does not list: {unknown:?}"
     );
 }
 

@@ -1,5 +1,5 @@
 //! Contexts, streams and cancellation in the simulated network. Tests named
-//! after a scenario id of SCENARIOS.md check that scenario.
+//! after a scenario id of spec/SCENARIOS.md check that scenario.
 
 mod sim;
 
@@ -549,7 +549,7 @@ fn stream_pingpong() {
     }
     ok(t.root_op(|a, now| a.close_stream(now, d)));
     // The child's loop ends on our Stop and returns its count; it echoes
-    // no Stop of its own (DIALOGS.md D3).
+    // no Stop of its own (spec/DIALOGS.md D3).
     assert_eq!(t.outcome(d), Incoming::Return(raw(10)));
     assert!(t.log.contains("echo saw end of stream"));
     ok(t.root_op(|a, now| a.leave(now, d, false)));

@@ -1,5 +1,5 @@
 //! Channels and plain RPC in the simulated network. Tests named after a
-//! scenario id of SCENARIOS.md check that scenario.
+//! scenario id of spec/SCENARIOS.md check that scenario.
 
 mod sim;
 

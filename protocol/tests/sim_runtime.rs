@@ -1,6 +1,6 @@
 //! The runtime services the core serves itself: the registrar and the
 //! debugger's terminal lock. Tests named after a scenario id of
-//! SCENARIOS.md check that scenario.
+//! spec/SCENARIOS.md check that scenario.
 
 mod sim;
 

@@ -1,5 +1,5 @@
 //! Spawning, reaping and parent loss in the simulated network, with
-//! simulated processes. Tests named after a scenario id of SCENARIOS.md
+//! simulated processes. Tests named after a scenario id of spec/SCENARIOS.md
 //! check that scenario.
 
 mod sim;

@@ -9,7 +9,7 @@
 //! (a crash REPL, before the error travels on).
 //!
 //! Before it prints anything a REPL takes the tree's terminal lock, which
-//! the root serves (PROTOCOL.md §10): a child asks for it over IPC with
+//! the root serves (spec/PROTOCOL.md §10): a child asks for it over IPC with
 //! the same context as Python's (`lock_stdio_for_peer`), so a Rust child
 //! can pause under a Python root and the other way round. Requests are
 //! served first come, first served across the tree; while a REPL is live:

@@ -1,5 +1,5 @@
 //! The callee side: requests from peers, the runtime namespace `self`, the
-//! functions this actor runs, and cancelling them (PROTOCOL.md §4, §5.2,
+//! functions this actor runs, and cancelling them (spec/PROTOCOL.md §4, §5.2,
 //! §5.4, §8.1).
 
 use std::time::Instant;
@@ -106,7 +106,7 @@ impl Actor {
         });
     }
 
-    /// `Start(ns="self")`: the runtime's own methods (PROTOCOL.md §4.2).
+    /// `Start(ns="self")`: the runtime's own methods (spec/PROTOCOL.md §4.2).
     fn on_runtime_request(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {
         let ack = |cid: &str| {
             Msg::StartAck(StartAck {

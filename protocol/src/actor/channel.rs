@@ -1,4 +1,4 @@
-//! One connection: framing both ways and the handshake (PROTOCOL.md §3.1).
+//! One connection: framing both ways and the handshake (spec/PROTOCOL.md §3.1).
 //!
 //! ```text
 //!            connect()                      handle_accepted()

@@ -1,6 +1,6 @@
 //! Dialog state: one `cid`, from `Start` to its single outcome.
 //!
-//! The opener (the side that sent `Start`, PROTOCOL.md §5.1):
+//! The opener (the side that sent `Start`, spec/PROTOCOL.md §5.1):
 //!
 //! ```text
 //!  call() / open_context() / open_stream_from() / cancel_actor()
@@ -197,7 +197,7 @@ pub enum DialogError {
     /// Our own cancel request took effect: the callee answered with the
     /// `ContextCancelled` naming us as canceller (kept in `error`), or
     /// acknowledged the request with no outcome left to send. Python's
-    /// opener swallows this (PROTOCOL.md §5.4); it is not a failure of
+    /// opener swallows this (spec/PROTOCOL.md §5.4); it is not a failure of
     /// the callee.
     #[error("cancelled as requested")]
     CancelledAsRequested {

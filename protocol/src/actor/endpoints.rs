@@ -6,7 +6,7 @@
 //! of namespaces is the allowlist. A `Start` for a namespace that is not
 //! exposed fails with `ModuleNotExposed`, one for an unknown function of an
 //! exposed namespace with `AttributeError`, both without a `StartAck`, as
-//! Python answers (PROTOCOL.md §4.1).
+//! Python answers (spec/PROTOCOL.md §4.1).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! Errors that cross actors: boxing a failure into an `Error` message and
-//! unboxing a received one (PROTOCOL.md §7).
+//! unboxing a received one (spec/PROTOCOL.md §7).
 //!
 //! A task fails with a [`TaskError`]: either something it raised itself
 //! ([`LocalError`], a type name, a message and a traceback), or a
@@ -75,7 +75,7 @@ impl fmt::Display for LocalError {
 impl std::error::Error for LocalError {}
 
 /// How a received error is meant to be handled, from its boxed type
-/// (PROTOCOL.md §7.2).
+/// (spec/PROTOCOL.md §7.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemoteErrorKind {
     /// The dialog was cancelled; [`RemoteError::canceller`] says by whom.
@@ -291,7 +291,7 @@ impl fmt::Display for TaskError {
 impl std::error::Error for TaskError {}
 
 /// Boxes `err`, raised in actor `me`, for the dialog `cid` (nil for a
-/// runtime-level failure), per PROTOCOL.md §7.1.
+/// runtime-level failure), per spec/PROTOCOL.md §7.1.
 ///
 /// `traceback` is this hop's own traceback; for a local error it is the
 /// error's own.

@@ -56,7 +56,7 @@ use tty::TtyLock;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Undecodable messages tolerated in a row on one channel before it is
-/// closed; Python gives up at the fifth (PROTOCOL.md §1.4).
+/// closed; Python gives up at the fifth (spec/PROTOCOL.md §1.4).
 pub const MAX_BAD_MESSAGES: u32 = 5;
 
 /// Who an actor is and how it behaves.
@@ -69,7 +69,7 @@ pub struct ActorConfig {
     /// The OS process id, sent in the handshake.
     pub pid: Option<u32>,
     /// Whether this actor is a registrar: it then serves the registrar
-    /// requests of PROTOCOL.md §9.3 and lists itself.
+    /// requests of spec/PROTOCOL.md §9.3 and lists itself.
     pub is_registrar: bool,
     /// Whether this actor serves the debugger's terminal lock (the root of
     /// a tree does).
@@ -451,10 +451,10 @@ pub struct Actor {
     next_id: u64,
     channels: HashMap<ChannelId, Channel>,
     dialogs: HashMap<DialogId, Dialog>,
-    /// Routing: (peer uid, cid) to dialog (PROTOCOL.md §1.5).
+    /// Routing: (peer uid, cid) to dialog (spec/PROTOCOL.md §1.5).
     routes: HashMap<(Uid, String), DialogId>,
     /// Recently finished dialogs: late messages for them are dropped
-    /// quietly instead of reported (PROTOCOL.md §5.3 races).
+    /// quietly instead of reported (spec/PROTOCOL.md §5.3 races).
     finished: VecDeque<(Uid, String)>,
     /// An actor-wide cancel in progress: who asked, and the `CancelAck`s
     /// owed once every function has finished.
@@ -525,7 +525,7 @@ impl Actor {
             uuid: self.config.uuid.clone(),
             pid: self.config.pid,
             // A non-registrar must say `false`: a probe reads nil as "is a
-            // registrar" (PROTOCOL.md §2.1).
+            // registrar" (spec/PROTOCOL.md §2.1).
             is_registrar: Some(self.config.is_registrar),
             is_probe: false,
             credit_flow: self.config.flow_control.then_some(1),
@@ -678,7 +678,7 @@ impl Actor {
 
     /// Opens a channel to `addr` only to learn what listens there: the
     /// answer comes as [`Event::ProbeAnswered`], after which the channel
-    /// closes (PROTOCOL.md §3.1).
+    /// closes (spec/PROTOCOL.md §3.1).
     pub fn probe(&mut self, addr: Address) -> ChannelId {
         self.open_outbound(addr, ChannelOrigin::Probe)
     }

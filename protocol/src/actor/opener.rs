@@ -1,5 +1,5 @@
 //! Opening dialogs, streams both ways, cancel requests, and everything a
-//! dialog receives after its `Start` (PROTOCOL.md §4–§6).
+//! dialog receives after its `Start` (spec/PROTOCOL.md §4–§6).
 
 use std::time::{Duration, Instant};
 
@@ -460,7 +460,7 @@ impl Actor {
         let msg_type = msg.msg_type().as_str();
         let Some(cid) = msg.cid().map(str::to_owned) else {
             // A cid-less `Error` is a runtime-level failure of the peer;
-            // Python drops it too (PROTOCOL.md §7.4).
+            // Python drops it too (spec/PROTOCOL.md §7.4).
             if let Msg::Error(e) = msg {
                 let e = RemoteError::from_message(e);
                 tracing::warn!(target: "tractor::runtime", %channel, error = %e, "runtime error from peer");
@@ -805,7 +805,7 @@ impl Actor {
             Phase::Callee(_) => {
                 // Nothing can reach the caller any more; the function is
                 // asked to stop and its outcome will be dropped. Python
-                // leaves such tasks running (PROTOCOL.md §8.4).
+                // leaves such tasks running (spec/PROTOCOL.md §8.4).
                 d.orphaned = true;
                 d.cancel.acks_owed.retain(|(c, _)| *c != channel);
                 let key = (d.peer.clone(), d.cid.clone());

@@ -1,4 +1,4 @@
-//! The registrar: which actor listens where (PROTOCOL.md §9).
+//! The registrar: which actor listens where (spec/PROTOCOL.md §9).
 //!
 //! An actor configured as registrar answers these `ns="self"` requests,
 //! each with `StartAck(asyncfunc)` then `Return`:

@@ -1,5 +1,5 @@
 //! Children: spawning, the `SpawnSpec` step, reaping; and, in a child, its
-//! parent (PROTOCOL.md §3.2–§3.4, §8).
+//! parent (spec/PROTOCOL.md §3.2–§3.4, §8).
 //!
 //! A child's life as its parent's core sees it:
 //!
@@ -49,7 +49,7 @@ pub const REAP_CANCEL_TIMEOUT: Duration = Duration::from_millis(500);
 pub const REAP_KILL_AFTER: Duration = Duration::from_millis(1600);
 
 /// How long a supervisor gives a child at each step of reaping it
-/// (PROTOCOL.md §8): first a cancel request, then SIGTERM, then SIGKILL.
+/// (spec/PROTOCOL.md §8): first a cancel request, then SIGTERM, then SIGKILL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReapTimeouts {
     /// How long the child has to acknowledge `self.cancel` before SIGTERM.
@@ -70,7 +70,7 @@ impl Default for ReapTimeouts {
 }
 
 /// The process-wide settings a tree shares, sent to every child in its
-/// `SpawnSpec` (`_runtime_vars`, PROTOCOL.md §3.4), keys in Python's order.
+/// `SpawnSpec` (`_runtime_vars`, spec/PROTOCOL.md §3.4), keys in Python's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeVars {
     /// Whether this actor is the root of the tree.
@@ -437,7 +437,7 @@ impl Actor {
     }
 
     /// Reaps a child: asks it to cancel, then escalates to SIGTERM and
-    /// SIGKILL if it does not go (PROTOCOL.md §8.2). In debug mode SIGTERM
+    /// SIGKILL if it does not go (spec/PROTOCOL.md §8.2). In debug mode SIGTERM
     /// is skipped and SIGKILL waits while the terminal lock is held, so
     /// that no REPL is killed mid-session. Reaping twice does nothing more.
     pub fn cancel_child(&mut self, now: Instant, child: ChildId) {
@@ -628,7 +628,7 @@ impl Actor {
 
     /// The parent channel closed: nobody is left to report to, so the actor
     /// cancels everything it runs (Python leaves such children orphaned,
-    /// PROTOCOL.md §8.4).
+    /// spec/PROTOCOL.md §8.4).
     pub(super) fn on_parent_lost(&mut self, channel: ChannelId, reason: CloseReason) {
         self.parent = None;
         let me = self.uid.clone();

@@ -8,7 +8,7 @@ use super::ids::{ChannelId, ChildId, DialogId};
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Timer {
-    /// The peer's `Aid` must arrive by then (PROTOCOL.md §3.1).
+    /// The peer's `Aid` must arrive by then (spec/PROTOCOL.md §3.1).
     Handshake(ChannelId),
     /// Our cancel request (the dialog) must be acknowledged by then.
     CancelAck(DialogId),

@@ -1,4 +1,4 @@
-//! The tree-wide terminal lock of the debugger (PROTOCOL.md §10).
+//! The tree-wide terminal lock of the debugger (spec/PROTOCOL.md §10).
 //!
 //! The root serves it: requests (the context
 //! `tractor.devx.debug._tty_lock:lock_stdio_for_peer`) and the root's own

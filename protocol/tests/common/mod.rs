@@ -1,8 +1,8 @@
 //! Access to the golden vectors recorded from Python tractor.
 //!
-//! They are read from `../shared/vectors` beside the repository at test
-//! time (or from `$TRACTOR_VECTORS_DIR`), never copied, so that new vectors
-//! are picked up as they are added.
+//! They live in the repository's `spec/vectors` (or, to try other
+//! recordings, in `$TRACTOR_VECTORS_DIR`) and are read at test time, so
+//! that new vectors are picked up as they are added.
 
 #![allow(dead_code)]
 
@@ -13,12 +13,12 @@ use serde_json::Value;
 pub fn vectors_dir() -> PathBuf {
     let dir = match std::env::var_os("TRACTOR_VECTORS_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors"),
     };
     assert!(
         dir.join("msgs.json").is_file(),
-        "golden vectors not found in {}: check out the shared vectors beside the repository \
-         or set TRACTOR_VECTORS_DIR",
+        "golden vectors not found in {}: the repository's spec/vectors, or \
+         $TRACTOR_VECTORS_DIR when set",
         dir.display()
     );
     dir
