@@ -44,4 +44,37 @@ for path in sorted(vectors.glob("transcript-*.json")):
         write("frame_decoder", knob + stream)
     count += len(frames)
 
+# dialogs: programs for `tractor_protocol::fuzzing::dialogs` (its module
+# docs give the format: one opcode byte, `% 8`, then the step's own bytes).
+# Each program replays what one actor of a recorded conversation received
+# on one connection: opcode 0 opens a channel whose peer handshake is built
+# in (the next bytes: not a probe; credits, or Python's flow without them),
+# then opcode 2 delivers the recorded frames after that handshake as raw
+# data (a channel pick, a length of at most 64, the bytes), then opcode 3
+# lets time pass so that timers fire.
+CHUNK = 64
+
+
+def program(frames: list[bytes], credits: bool) -> bytes:
+    out = bytearray([0, 0, 0 if credits else 1])
+    stream = b"".join(frames)
+    for i in range(0, len(stream), CHUNK):
+        piece = stream[i : i + CHUNK]
+        out += bytes([2, 0, len(piece)]) + piece
+    out += bytes([3, 0xFF])
+    return bytes(out)
+
+
+for path in sorted(vectors.glob("transcript-*.json")):
+    wire = json.loads(path.read_text())["wire"]
+    received: dict[tuple[str, str], list[bytes]] = {}
+    for w in wire:
+        if w["msg_type"] != "Aid":
+            key = (w["conn"], w["peer"])
+            received.setdefault(key, []).append(bytes.fromhex(w["frame_hex"]))
+    for frames in received.values():
+        for credits in (False, True):
+            write("dialogs", program(frames, credits))
+            count += 1
+
 print(f"seeds.py: {count} seeds from {vectors}")

@@ -108,7 +108,6 @@ impl Tree {
             .env(MARKER, &self.marker)
             .env("XDG_RUNTIME_DIR", &self.dir)
             .env("TMPDIR", &self.dir)
-            .env("RUST_BACKTRACE", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }

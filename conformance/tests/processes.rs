@@ -257,12 +257,29 @@ fn cancel_nursery_dropped_mid_flight() {
     });
 }
 
+/// How many AssertionErrors a described error holds: itself, or every
+/// member of its group; fails on anything else.
+fn assertion_failures(described: &str) -> usize {
+    let one = "remote:AssertionError:AssertionError";
+    if described == one {
+        return 1;
+    }
+    let members = described
+        .strip_prefix("group[")
+        .and_then(|g| g.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("not an AssertionError or a group: {described}"));
+    let members: Vec<&str> = members.split(',').collect();
+    assert!(members.iter().all(|m| *m == one), "{described}");
+    members.len()
+}
+
 #[test]
 fn cancel_some_cancels_all_ria() {
+    // The first failure cancels the others: one that had not run its
+    // function yet reports no failure (see scenarios.txt), so one to three.
     passes("cancel-some-cancels-all-ria", |r| {
-        let one = "remote:AssertionError:AssertionError";
-        assert_eq!(r.fact("n1"), one);
-        assert_eq!(r.fact("n3"), format!("group[{one},{one},{one}]"));
+        assert_eq!(assertion_failures(r.fact("n1")), 1);
+        assert!((1..=3).contains(&assertion_failures(r.fact("n3"))), "{r:?}");
     });
 }
 
@@ -355,9 +372,13 @@ fn err_boxed_assertion() {
 
 #[test]
 fn err_multierror() {
+    // Both fail; the second may be cancelled by the first's failure before
+    // its function ran (see cancel_some_cancels_all_ria).
     passes("err-multierror", |r| {
-        let one = "remote:AssertionError:AssertionError";
-        assert_eq!(r.fact("error"), format!("group[{one},{one}]"));
+        assert!(
+            (1..=2).contains(&assertion_failures(r.fact("error"))),
+            "{r:?}"
+        );
     });
 }
 

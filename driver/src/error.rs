@@ -105,9 +105,9 @@ impl fmt::Display for Group<'_> {
 
 impl Error {
     /// An error of Python type `type_name` (`ValueError`, `RuntimeError`,
-    /// … or any name), with its traceback: where it was made, and a
-    /// backtrace when `RUST_BACKTRACE` asks for one, as Rust's own panics
-    /// do (a backtrace costs tens of milliseconds to print the first time).
+    /// … or any name), with its traceback: where it was made, and the
+    /// application's frames of a backtrace when `RUST_BACKTRACE` asks for
+    /// one, as Rust's own panics do.
     ///
     /// ```
     /// use tractor_driver::{Error, ErrorKind};
@@ -119,7 +119,7 @@ impl Error {
     #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
         LocalError::new(type_name, message)
-            .with_traceback(traceback(std::panic::Location::caller(), false))
+            .with_traceback(traceback(std::panic::Location::caller()))
             .into()
     }
 
@@ -300,85 +300,22 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
 
 /// An error's traceback, as its `tb_str` carries it to other actors.
 ///
-/// Rust's convention decides how much: with `RUST_BACKTRACE` (or
-/// `RUST_LIB_BACKTRACE`) set, a backtrace of the application's frames;
-/// without, only `at` the place the error was made, and a hint. Turning a
-/// backtrace into text costs tens of milliseconds the first time a process
-/// does it (it reads the binary's symbols), which an error path that
-/// cancels a whole tree should not pay unasked.
-pub(crate) fn traceback(at: &std::panic::Location<'_>, in_panic_hook: bool) -> String {
-    let bt = std::backtrace::Backtrace::capture();
-    if bt.status() == std::backtrace::BacktraceStatus::Captured {
-        trim_backtrace(&bt.to_string(), in_panic_hook)
+/// Always the place the error was made (`at`: the `?` or the
+/// [`Error::raise`], or where a panic happened), whatever the build
+/// profile. Then Rust's convention decides: with `RUST_BACKTRACE` (or
+/// `RUST_LIB_BACKTRACE`) set, the application's frames of a backtrace
+/// (see `trace`: only those are resolved, which keeps the first error of
+/// a process cheap); without, a hint.
+pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
+    let place = format!("  at {}:{}:{}", at.file(), at.line(), at.column());
+    if !crate::trace::enabled() {
+        return format!("{place}\n  (set RUST_BACKTRACE=1 for a backtrace)");
+    }
+    let frames = crate::trace::Trace::capture().app_frames();
+    if frames.is_empty() {
+        place
     } else {
-        format!(
-            "  at {}:{}:{}\n  (set RUST_BACKTRACE=1 for a backtrace)",
-            at.file(),
-            at.line(),
-            at.column()
-        )
-    }
-}
-
-/// A backtrace's frames, each its numbered line and the lines under it.
-pub(crate) fn backtrace_frames(full: &str) -> Vec<Vec<&str>> {
-    let mut frames: Vec<Vec<&str>> = Vec::new();
-    for line in full.lines() {
-        let is_frame = line
-            .trim_start()
-            .split_once(':')
-            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        match frames.last_mut() {
-            Some(frame) if !is_frame => frame.push(line),
-            _ => frames.push(vec![line]),
-        }
-    }
-    frames
-}
-
-/// The part of a backtrace that shows the application: from the caller of
-/// the error's constructor (or, `after_panic`, the frame that panicked)
-/// down to the frame where the actor runtime polled the served function
-/// (the frames below are the runtime's).
-pub(crate) fn trim_backtrace(full: &str, after_panic: bool) -> String {
-    let frames = backtrace_frames(full);
-    fn name<'a>(f: &[&'a str]) -> &'a str {
-        f.first().copied().unwrap_or_default()
-    }
-    let noise = [
-        "std::backtrace",
-        "tractor_driver::error::",
-        "<tractor_driver::error::",
-    ];
-    // A panic's trace starts in the panic hook: the application's frames
-    // begin after the standard library's panic machinery.
-    let machinery = [
-        "core::panicking::",
-        "std::panicking::",
-        "rust_begin_unwind",
-        "__rust_end_short_backtrace",
-    ];
-    let is_machinery = |f: &Vec<&str>| machinery.iter().any(|n| name(f).contains(n));
-    let start = match frames.iter().position(is_machinery) {
-        Some(first) if after_panic => {
-            first
-                + frames[first..]
-                    .iter()
-                    .take_while(|f| is_machinery(f))
-                    .count()
-        }
-        _ => 0,
-    };
-    let kept: Vec<String> = frames[start..]
-        .iter()
-        .skip_while(|f| noise.iter().any(|n| name(f).contains(n)) || name(f).contains("::from"))
-        .take_while(|f| !name(f).contains("tractor_driver::functions::"))
-        .map(|f| f.join("\n"))
-        .collect();
-    if kept.is_empty() {
-        full.to_owned()
-    } else {
-        kept.join("\n")
+        format!("{place}\n{}", crate::trace::render(&frames))
     }
 }
 
@@ -454,18 +391,16 @@ mod tests {
         let ErrorKind::Local(l) = e.kind() else {
             panic!("{e:?}")
         };
-        if std::env::var_os("RUST_BACKTRACE").is_none()
-            && std::env::var_os("RUST_LIB_BACKTRACE").is_none()
-        {
-            // Without a backtrace: the `?` that converted the error.
-            let at = format!("driver/src/error.rs:{question_mark}:");
-            assert!(l.traceback.contains(&at), "{}", l.traceback);
-            assert!(l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
-        } else {
-            // A backtrace (this test's own frames are trimmed as the
-            // runtime's, being in this module).
-            assert!(l.traceback.contains("call_once"), "{}", l.traceback);
+        // In any build profile, with or without a backtrace: the `?`
+        // that converted the error, first.
+        let at = format!("  at driver/src/error.rs:{question_mark}:");
+        assert!(l.traceback.starts_with(&at), "{}", l.traceback);
+        if crate::trace::enabled() {
+            // This crate's own frames are the library's, not shown.
             assert!(!l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
+            assert!(!l.traceback.contains("tractor_driver::"), "{}", l.traceback);
+        } else {
+            assert!(l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
         }
     }
 

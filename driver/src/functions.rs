@@ -378,7 +378,7 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
                     .map(|l| format!(" at {}:{}", l.file(), l.line()))
                     .unwrap_or_default();
                 let trace = match info.location() {
-                    Some(at) => crate::error::traceback(at, true),
+                    Some(at) => crate::error::traceback(at),
                     None => String::new(),
                 };
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some((place, trace)));

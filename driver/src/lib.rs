@@ -47,6 +47,7 @@ mod portal;
 pub mod runtime;
 pub mod stackscope;
 mod task;
+mod trace;
 mod transport;
 
 pub use actor::{

@@ -151,7 +151,7 @@ struct Site {
     place: Option<String>,
     file: Option<(String, u32)>,
     values: Vec<(String, String)>,
-    backtrace: std::backtrace::Backtrace,
+    backtrace: crate::trace::Trace,
 }
 
 impl Site {
@@ -167,7 +167,7 @@ impl Site {
             )),
             file: Some((at.file().to_owned(), at.line())),
             values,
-            backtrace: std::backtrace::Backtrace::force_capture(),
+            backtrace: crate::trace::Trace::capture(),
         }
     }
 
@@ -402,7 +402,7 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: &str, error: &Error) {
         place: None,
         file: site_of(&shown),
         values: Vec::new(),
-        backtrace: std::backtrace::Backtrace::disabled(),
+        backtrace: crate::trace::Trace::default(),
     };
     let _hold = Counted::new(&HELD, shared.clone());
     if let Err(e) = session(me, site, Reason::Crashed(shown)).await {

@@ -33,7 +33,8 @@ pub(crate) struct Stop {
     pub(crate) reason: Reason,
     pub(crate) file: Option<(String, u32)>,
     pub(crate) values: Vec<(String, String)>,
-    pub(crate) backtrace: std::backtrace::Backtrace,
+    /// The stack at the stop (empty if none was captured).
+    pub(crate) backtrace: crate::trace::Trace,
     pub(crate) dialogs: Vec<String>,
 }
 
@@ -131,31 +132,18 @@ gdb           attach rust-gdb (or gdb) to this process; quit it to come back
 ";
 
 fn backtrace(stop: &Stop) -> String {
-    use std::backtrace::BacktraceStatus;
-    if stop.backtrace.status() != BacktraceStatus::Captured {
+    if stop.backtrace.is_empty() {
         return match &stop.reason {
             Reason::Crashed(_) => "the error above shows where it was raised\n".into(),
             Reason::Paused => "no backtrace was captured\n".into(),
         };
     }
-    format!("{}\n", app_frames(&stop.backtrace.to_string()))
-}
-
-/// The application's frames of a backtrace taken in `pause`: from its
-/// caller down to the first frame of the actor runtime.
-fn app_frames(full: &str) -> String {
-    let ours = |f: &String| f.contains("tractor_driver::") || f.contains("std::backtrace");
-    let kept: Vec<String> = crate::error::backtrace_frames(full)
-        .into_iter()
-        .map(|f| f.join("\n"))
-        .skip_while(ours)
-        .take_while(|f| !ours(f))
-        .collect();
-    if kept.is_empty() {
-        full.to_owned()
-    } else {
-        kept.join("\n")
+    // From the caller of `pause` down to the first frame of the runtime.
+    let frames = stop.backtrace.app_frames();
+    if frames.is_empty() {
+        return "no frames of the application: the stop is in tractor's own code\n".into();
     }
+    format!("{}\n", crate::trace::render(&frames))
 }
 
 fn values(stop: &Stop) -> String {
@@ -257,7 +245,7 @@ mod tests {
             reason,
             file: Some(("driver/src/debug/repl.rs".into(), 3)),
             values: vec![("x".into(), "3".into())],
-            backtrace: std::backtrace::Backtrace::disabled(),
+            backtrace: crate::trace::Trace::default(),
             dialogs: vec!["ns:func context <- root[ebdb…] [streaming, cid c1]".into()],
         }
     }
@@ -319,19 +307,12 @@ mod tests {
     }
 
     #[test]
-    fn the_backtrace_shows_the_applications_frames() {
-        let full = "   0: std::backtrace::Backtrace::force_capture
-             at /rustc/library/std/src/backtrace.rs:1:1
-   1: tractor_driver::debug::Site::here
-   2: app::handler::{{closure}}
-             at ./src/main.rs:12:5
-   3: app::main
-   4: tractor_driver::functions::run_callee
-   5: tokio::runtime::park";
-        assert_eq!(
-            app_frames(full),
-            "   2: app::handler::{{closure}}\n             at ./src/main.rs:12:5\n   3: app::main"
-        );
+    fn the_backtrace_leaves_out_tractors_own_frames() {
+        // Every frame of a unit test of this crate is the library's own.
+        let mut s = stop(Reason::Paused);
+        s.backtrace = crate::trace::Trace::capture();
+        let (_, out, _) = session(&s, "w\nc\n");
+        assert!(out.contains("no frames of the application"), "{out}");
     }
 
     #[test]

@@ -1,0 +1,422 @@
+//! Backtraces that an error path can afford.
+//!
+//! Rust's own `Backtrace` resolves every frame of the stack when it is
+//! printed: the async runtime's, the standard library's, the C library's
+//! (whose separate debug information a system may have installed). The
+//! first time a process does so it reads most of the debug information of
+//! every object involved, which costs tens of milliseconds in a release
+//! build and most of a second, with ~90 MB of memory, in a debug build.
+//! An actor that fails pays this on the path that cancels a tree.
+//!
+//! Here a [`Trace`] records only the stack's return addresses (a few
+//! microseconds), and [`Trace::app_frames`] resolves, one by one from the
+//! top, only as many frames as it takes to find the application's: it
+//! skips tractor's and the standard library's own frames above them, keeps
+//! the application's (dropping library glue between them), and stops at
+//! the first frame where a runtime polls a task (the served function's
+//! call, the root's body, a spawned task, the executor, a thread's start).
+//! It never reaches the frames below, so it never loads what they need.
+//! Each address is resolved once per process.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Frames recorded at most (from the top).
+const MAX_DEPTH: usize = 128;
+/// Frames resolved at most for one trace.
+const MAX_RESOLVED: usize = 64;
+/// Application frames shown at most.
+const MAX_SHOWN: usize = 24;
+/// Resolved addresses remembered at most (then the cache starts afresh).
+const CACHE_LIMIT: usize = 8192;
+
+/// Whether errors carry a backtrace: Rust's convention, read once, as the
+/// standard library reads it (`RUST_LIB_BACKTRACE` first, then
+/// `RUST_BACKTRACE`; `0` means no).
+pub(crate) fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        let on = |v: std::ffi::OsString| v != "0";
+        match std::env::var_os("RUST_LIB_BACKTRACE") {
+            Some(v) => on(v),
+            None => std::env::var_os("RUST_BACKTRACE").is_some_and(on),
+        }
+    })
+}
+
+/// A stack, as return addresses; nothing resolved yet.
+#[derive(Clone, Default)]
+pub(crate) struct Trace {
+    ips: Box<[usize]>,
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trace({} frames)", self.ips.len())
+    }
+}
+
+impl Trace {
+    /// The stack of the caller.
+    #[inline(never)]
+    pub(crate) fn capture() -> Trace {
+        let mut ips = Vec::with_capacity(48);
+        backtrace::trace(|frame| {
+            ips.push(frame.ip() as usize);
+            ips.len() < MAX_DEPTH
+        });
+        Trace { ips: ips.into() }
+    }
+
+    /// Whether nothing was recorded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ips.is_empty()
+    }
+
+    /// The application's frames, innermost first (see the module docs).
+    pub(crate) fn app_frames(&self) -> Vec<Symbol> {
+        let mut symbols = self
+            .ips
+            .iter()
+            .take(MAX_RESOLVED)
+            .flat_map(|&ip| resolved(ip).to_vec());
+        select(&mut symbols)
+    }
+}
+
+/// One function of a frame (an inlined call gives several per frame).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Symbol {
+    /// The demangled path, without its hash.
+    pub(crate) name: String,
+    /// Where, when the binary has line information.
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) column: Option<u32>,
+}
+
+impl Symbol {
+    #[cfg(test)]
+    pub(crate) fn named(name: &str) -> Symbol {
+        Symbol {
+            name: name.to_owned(),
+            file: None,
+            line: None,
+            column: None,
+        }
+    }
+}
+
+/// What an address resolves to, resolved once per process.
+fn resolved(ip: usize) -> Arc<[Symbol]> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<[Symbol]>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&ip) {
+        return hit.clone();
+    }
+    let mut out = Vec::new();
+    // A return address points after its call: look the call up.
+    let at = std::ptr::without_provenance_mut(ip.saturating_sub(1));
+    backtrace::resolve(at, |s| {
+        out.push(Symbol {
+            name: s.name().map(|n| format!("{n:#}")).unwrap_or_default(),
+            file: s.filename().map(short_path),
+            line: s.lineno(),
+            column: s.colno(),
+        })
+    });
+    let out: Arc<[Symbol]> = out.into();
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(ip, out.clone());
+    out
+}
+
+/// A source path, relative to the working directory when under it (as
+/// Rust's own backtraces print it).
+fn short_path(path: &std::path::Path) -> String {
+    static CWD: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    let cwd = CWD.get_or_init(|| std::env::current_dir().ok());
+    match cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()) {
+        Some(rel) => format!("./{}", rel.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// What a frame is to the application.
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    /// The application's own code: shown.
+    App,
+    /// tractor's, the standard library's or another library's own code:
+    /// not shown.
+    Library,
+    /// A place where a runtime polls a task or a thread starts: the
+    /// application's frames end here.
+    Boundary,
+    /// One of tractor's frames where it polls a task of the application
+    /// (a served call, the root's body, a spawned task): the end, once
+    /// the application's frames have begun.
+    Driver,
+}
+
+/// Crates whose frames are not the application's.
+const LIBRARIES: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "test",
+    "backtrace",
+    "tractor_driver",
+    "tractor_protocol",
+    "tractor_tokio",
+    "tractor_smol",
+    "tokio",
+    "futures",
+    "futures_core",
+    "futures_util",
+    "futures_lite",
+    "async_io",
+    "async_executor",
+    "async_task",
+    "async_channel",
+    "async_lock",
+    "async_process",
+    "async_signal",
+    "blocking",
+    "smol",
+    "polling",
+    "event_listener",
+    "pin_project_lite",
+    "tracing",
+    "tracing_core",
+    "tracing_subscriber",
+    "serde",
+    "rmp_serde",
+    "__rustc",
+];
+
+/// Where runtimes poll tasks or threads begin.
+const BOUNDARIES: &[&str] = &[
+    "tokio::runtime::",
+    "async_executor::",
+    "async_task::",
+    "async_io::driver::block_on",
+    "futures_lite::future::block_on",
+    "std::rt::",
+    "std::thread::",
+    "std::sys::thread::",
+    "std::sys::pal::",
+    "std::sys::backtrace::__rust_begin_short_backtrace",
+];
+
+/// tractor's modules that poll the application's tasks.
+const DRIVERS: &[&str] = &[
+    "tractor_driver::functions::",
+    "tractor_driver::actor::",
+    "tractor_driver::task::",
+    "tractor_driver::engine::",
+];
+
+fn class(name: &str) -> Class {
+    let path = name.trim_start_matches('<');
+    if BOUNDARIES.iter().any(|b| path.starts_with(b)) {
+        return Class::Boundary;
+    }
+    if DRIVERS.iter().any(|d| path.starts_with(d)) {
+        return Class::Driver;
+    }
+    let Some((krate, _)) = path.split_once("::") else {
+        // A symbol without a path: C code (`main`, a thread's start) or
+        // a runtime's own trampoline.
+        return if name.is_empty() || name.starts_with("__rust") {
+            Class::Library
+        } else {
+            Class::Boundary
+        };
+    };
+    let is_ident =
+        !krate.is_empty() && krate.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_ident || LIBRARIES.contains(&krate) {
+        Class::Library
+    } else {
+        Class::App
+    }
+}
+
+/// The application's symbols of a stack, innermost first: those above its
+/// first application frame are skipped whatever they are (the capture, the
+/// error's construction, a panic's machinery and hook), then application
+/// frames are kept and library frames skipped until a boundary.
+fn select(symbols: &mut dyn Iterator<Item = Symbol>) -> Vec<Symbol> {
+    let mut kept = Vec::new();
+    for symbol in symbols {
+        match class(&symbol.name) {
+            Class::Boundary => break,
+            Class::Driver if !kept.is_empty() => break,
+            Class::App => {
+                kept.push(symbol);
+                if kept.len() == MAX_SHOWN {
+                    break;
+                }
+            }
+            Class::Driver | Class::Library => {}
+        }
+    }
+    kept
+}
+
+/// Frames as Rust prints a backtrace, numbered from 0.
+pub(crate) fn render(frames: &[Symbol]) -> String {
+    let mut out = String::new();
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = write!(out, "{i:>4}: {}", f.name);
+        if let Some(file) = &f.file {
+            let _ = write!(out, "\n             at {file}");
+            if let Some(line) = f.line {
+                let _ = write!(out, ":{line}");
+                if let Some(col) = f.column {
+                    let _ = write!(out, ":{col}");
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(stack: &[&str]) -> Vec<String> {
+        select(&mut stack.iter().map(|n| Symbol::named(n)))
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
+    #[test]
+    fn an_error_made_in_a_served_function_shows_its_frames_only() {
+        let stack = [
+            "backtrace::backtrace::trace",
+            "tractor_driver::trace::Trace::capture",
+            "tractor_driver::error::traceback",
+            "<tractor_driver::error::Error as core::convert::From<E>>::from",
+            "<core::result::Result<T,F> as core::ops::try_trait::FromResidual<core::result::Result<core::convert::Infallible,E>>>::from_residual",
+            "my_app::parse",
+            "my_app::square::{{closure}}",
+            "<core::pin::Pin<P> as core::future::future::Future>::poll",
+            "my_app::serve::{{closure}}",
+            "tractor_driver::functions::Functions::rpc::{{closure}}",
+            "tokio::runtime::task::raw::poll",
+            "start_thread",
+        ];
+        assert_eq!(
+            names(&stack),
+            [
+                "my_app::parse",
+                "my_app::square::{{closure}}",
+                "my_app::serve::{{closure}}"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_panic_skips_its_machinery_and_the_hook() {
+        let stack = [
+            "tractor_driver::trace::Trace::capture",
+            "tractor_driver::error::traceback",
+            "tractor_driver::functions::catch_panic::{{closure}}::{{closure}}",
+            "std::panicking::panic_with_hook",
+            "std::panicking::begin_panic_handler::{{closure}}",
+            "std::sys::backtrace::__rust_end_short_backtrace",
+            "__rustc::rust_begin_unwind",
+            "core::panicking::panic_fmt",
+            "my_app::boom",
+            "tractor_driver::functions::catch_panic",
+            "my_app::never_shown",
+        ];
+        assert_eq!(names(&stack), ["my_app::boom"]);
+    }
+
+    #[test]
+    fn library_frames_between_the_applications_are_dropped() {
+        let stack = [
+            "tractor_driver::portal::decode",
+            "tractor_driver::portal::Portal::run::{{closure}}",
+            "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
+            "my_app::caller::{{closure}}",
+            "tractor_driver::nursery::open_nursery::{{closure}}",
+            "my_app::main::{{closure}}",
+            "tractor_driver::actor::run_body::{{closure}}",
+            "my_app::unreachable",
+        ];
+        assert_eq!(
+            names(&stack),
+            ["my_app::caller::{{closure}}", "my_app::main::{{closure}}"]
+        );
+    }
+
+    #[test]
+    fn an_error_the_library_raises_shows_no_frames() {
+        let stack = [
+            "tractor_driver::error::traceback",
+            "tractor_driver::functions::decode_args",
+            "tractor_driver::functions::run_callee::{{closure}}",
+            "tokio::runtime::task::harness::poll_future",
+            "libc_frame_that_must_not_be_resolved",
+        ];
+        assert!(names(&stack).is_empty());
+    }
+
+    #[test]
+    fn c_frames_and_thread_starts_end_the_walk() {
+        assert_eq!(names(&["my_app::f", "main", "my_app::g"]), ["my_app::f"]);
+        assert_eq!(
+            names(&["my_app::f", "std::rt::lang_start::{{closure}}", "my_app::g"]),
+            ["my_app::f"]
+        );
+        assert_eq!(
+            names(&[
+                "my_app::f",
+                "async_task::raw::RawTask<F,T,S,M>::run",
+                "x::y"
+            ]),
+            ["my_app::f"]
+        );
+    }
+
+    #[test]
+    fn a_real_capture_finds_this_test() {
+        #[inline(never)]
+        fn here() -> Trace {
+            Trace::capture()
+        }
+        let trace = here();
+        assert!(!trace.is_empty());
+        // The test harness runs tests on threads of its own, so the walk
+        // ends at the thread's start; this crate is a library, so its
+        // test frames count as the library's: nothing of the application
+        // is left, and the walk resolved what lies above the boundary
+        // without failing.
+        let frames = trace.app_frames();
+        assert!(
+            frames.iter().all(|f| !f.name.starts_with("tractor_driver")),
+            "{frames:?}"
+        );
+        // Rendering keeps Rust's numbered layout.
+        let text = render(&[Symbol {
+            name: "my_app::f".into(),
+            file: Some("./src/main.rs".into()),
+            line: Some(3),
+            column: Some(9),
+        }]);
+        assert_eq!(text, "   0: my_app::f\n             at ./src/main.rs:3:9");
+    }
+}
