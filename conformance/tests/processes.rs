@@ -307,6 +307,175 @@ fn cancel_sigint_from_outside() {
 }
 
 #[test]
+fn cancel_sigterm_root() {
+    // Ours: SIGTERM to a root with children and grandchildren cancels the
+    // tree as SIGINT does. The root's reaping timeouts are far beyond the
+    // harness's patience, so only graceful cancellation ends the children
+    // in time; each actor's cancelled function drops its guard.
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
+        let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigterm-root", t]);
+        root.wait_for_line("ready=true");
+        let up = tree.survivors();
+        assert_eq!(
+            up.len(),
+            5,
+            "root, two children, two grandchildren: {up:#?}"
+        );
+        root.signal("TERM");
+        let r = root.finish(&tree);
+        // Nothing outlives the root: it reaped its children, which reaped
+        // theirs.
+        assert_eq!(tree.survivors(), [], "{a}/{t}: {r:?}");
+        assert_eq!(tree.leftover_sockets(), Vec::<std::path::PathBuf>::new());
+        assert_eq!((r.code, r.signal), (Some(143), None), "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("root_error"), "terminated");
+        assert!(r.stderr.contains("terminated by SIGTERM"), "{r:?}");
+        for name in ["mid", "sibling", "grandchild"] {
+            let dropped = format!("dropped={name}");
+            assert!(r.stdout.contains(&dropped), "{a}/{t}: no {dropped}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn cancel_second_signal_during_teardown() {
+    // Ours: a second SIGTERM or SIGINT while the root winds down kills its
+    // children at once; the root still ends with the first signal's error
+    // and nothing is left.
+    for (i, (a, t)) in CASES.into_iter().enumerate() {
+        let tree = Tree::new().adapter(a);
+        let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigterm-root", t]);
+        root.wait_for_line("ready=true");
+        root.signal("TERM");
+        // The teardown is under way: a cancelled function has gone.
+        root.wait_for_line("dropped=sibling");
+        root.signal(["TERM", "INT"][i % 2]);
+        let r = root.finish(&tree);
+        tree.assert_clean();
+        assert_eq!(r.code, Some(143), "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("root_error"), "terminated");
+    }
+}
+
+/// How many calls and stream items the daemon of `log-tree-story` serves.
+const STORY_CALLS: usize = 40;
+
+#[test]
+fn log_tree_story() {
+    // Ours: at `info` the log tells a tree's story, one line per event,
+    // and nothing per call or per stream item.
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
+        let r = tree.run(Path::new(PROGRAM), &["log-tree-story", t]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("items"), STORY_CALLS.to_string());
+        assert_eq!(r.fact("ctx_cancelled"), "true");
+        let pid = format!("pid={}", r.fact("teller_pid"));
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+        let story: [&[&str]; 9] = [
+            &["[root[", " info ", "spawned child=teller[", &pid],
+            &["[teller[", " info ", "actor up", "addrs="],
+            &[
+                "[teller[",
+                " info ",
+                "registered with the registrar registrar=",
+            ],
+            &["[root[", " info ", "registered uid=teller[", "addr="],
+            &[
+                "[root[",
+                " cancel ",
+                "cancelling context func=conf:block_forever peer=teller[",
+            ],
+            &[
+                "[teller[",
+                " cancel ",
+                "cancelled by its caller func=conf:block_forever by=root[",
+            ],
+            &["[root[", " cancel ", "cancelling actor actor=teller["],
+            &["[teller[", " cancel ", "actor cancel requested by=root["],
+            &[
+                "[root[",
+                " info ",
+                "exited child=teller[",
+                &pid,
+                "exit=code 0 reaped=normally",
+            ],
+        ];
+        for parts in story {
+            assert!(
+                has(parts),
+                "{a}/{t}: no line with {parts:?} in:\n{}",
+                r.stderr
+            );
+        }
+        assert!(
+            lines.len() < STORY_CALLS,
+            "{a}/{t}: {} lines at info:\n{}",
+            lines.len(),
+            r.stderr
+        );
+        for per_call in ["func=conf:hi", "func=hi", "serving", " msg="] {
+            assert!(
+                !r.stderr.contains(per_call),
+                "{a}/{t}: {per_call:?} at info:\n{}",
+                r.stderr
+            );
+        }
+    }
+    // The calls and items are there, lower down.
+    for a in ADAPTERS {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "transport");
+        let r = tree.run(Path::new(PROGRAM), &["log-tree-story", "tcp"]);
+        tree.assert_clean();
+        r.assert_ok();
+        let count = |needle: &str| r.stderr.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(
+            count(" debug tractor::transport: serving ns=conf func=hi "),
+            STORY_CALLS
+        );
+        assert!(count(" transport tractor::transport: send ") >= 2 * STORY_CALLS);
+        assert!(count("msg=Yield") >= 2 * STORY_CALLS, "{a}");
+        assert_eq!(count("spawned child=teller["), 1, "{a}: the story too");
+    }
+}
+
+#[test]
+fn log_daemon_wait_notice() {
+    // Ours: a nursery whose body has ended while daemons run says so once,
+    // at info, naming those still running; the program cancels them when
+    // it sees the words.
+    for (a, t) in CASES {
+        let tree = Tree::new()
+            .adapter(a)
+            .env("TRACTOR_LOGLEVEL", "info")
+            .env("TRACTOR_DAEMON_WAIT_NOTICE", "0.1");
+        let r = tree.run(Path::new(PROGRAM), &["log-daemon-wait", t]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("body_ended"), "true");
+        assert_eq!(r.fact("notices"), "1");
+        let notices: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("daemon actor"))
+            .collect();
+        assert_eq!(notices.len(), 1, "{a}/{t}:\n{}", r.stderr);
+        let expected = "] info tractor::runtime: the nursery's body has ended; it waits for \
+                        2 daemon actors: daemon-a, daemon-b — cancel them";
+        assert!(
+            notices[0].starts_with(|c: char| c.is_ascii_digit())
+                && notices[0].contains("[root[")
+                && notices[0].contains(expected),
+            "{a}/{t}: {}",
+            notices[0]
+        );
+    }
+}
+
+#[test]
 fn fault_parent_dies_no_orphans() {
     // The root is SIGKILLed with a daemon and a one-shot running: they
     // notice and go (and the kernel's parent-death signal backs that up).

@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::functions::{Functions, encode_args};
 use crate::nursery::{self, ActorNursery};
 use crate::portal::{ChannelLease, Portal, decode};
-use crate::runtime::{Runtime, SignalKind};
+use crate::runtime::{Runtime, SignalKind, SignalStream};
 use crate::task::JoinHandle;
 use crate::transport::{self, Transport};
 
@@ -484,6 +484,7 @@ impl ActorHandle {
                         },
                     )
                     .await?;
+                tracing::info!(target: "tractor::runtime", registrar = %reg, %addr, "registered with the registrar");
             }
         }
         Ok(())
@@ -503,7 +504,9 @@ impl ActorHandle {
             let args = Args { uid: &uid };
             let call = self.registrar_call::<()>(&reg, "unregister_actor", &args);
             match timeout(&self.shared, UNREGISTER_TIMEOUT, call).await {
-                Some(Ok(())) => {}
+                Some(Ok(())) => {
+                    tracing::debug!(target: "tractor::runtime", %reg, "unregistered from the registrar")
+                }
                 Some(Err(e)) => {
                     tracing::debug!(target: "tractor::runtime", %reg, error = %e, "unregistering failed")
                 }
@@ -633,6 +636,10 @@ async fn teardown(handle: &ActorHandle) {
     shared.with(|st, now| {
         st.winding_down = true;
         let children: Vec<_> = st.actor.children().map(|(c, _)| c).collect();
+        if !children.is_empty() {
+            let names = crate::log::list(st.actor.children().map(|(_, u)| u));
+            tracing::info!(target: "tractor::cancel", children = %names, "winding down: cancelling the children");
+        }
         for child in children {
             st.actor.cancel_child(now, child);
         }
@@ -640,7 +647,7 @@ async fn teardown(handle: &ActorHandle) {
     shared
         .wait(|st, _| st.actor.children().next().is_none().then_some(()))
         .await;
-    tracing::debug!(target: "tractor::cancel", "teardown: children reaped");
+    tracing::debug!(target: "tractor::runtime", "teardown: children reaped");
     handle.unregister().await;
     tracing::debug!(target: "tractor::runtime", "teardown: unregistered");
     let addrs = handle.accept_addrs();
@@ -681,11 +688,14 @@ where
         exit_process(code);
     }
     let handle = start_root(rt, &config).await?;
-    let out = run_body(&handle, body(handle.clone())).await;
+    let mut signals = RootSignals::new(&handle.shared);
+    let out = run_body(&handle, &mut signals, body(handle.clone())).await;
+    let shared = &handle.shared;
     if let Err(e) = &out {
-        crate::debug::crashed(&handle.shared, &crate::task::MAIN, e).await;
+        let crashed = crate::debug::crashed(shared, &crate::task::MAIN, e);
+        signals.hurrying(shared, crashed).await;
     }
-    teardown(&handle).await;
+    signals.hurrying(shared, teardown(&handle)).await;
     set_current(None);
     out
 }
@@ -713,7 +723,7 @@ where
 }
 
 /// Runs a long-lived RPC server as the root (Python's `run_daemon`): it
-/// serves `config.enable_modules` until cancelled by a peer or by SIGINT.
+/// serves `config.enable_modules` until cancelled by a peer, SIGINT or SIGTERM.
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     open_root_actor(rt, config, |actor| async move {
         actor
@@ -838,15 +848,86 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         return Err(e);
     }
     set_current(Some(shared));
-    tracing::info!(target: "tractor::runtime", uid = %handle.uid(), addrs = ?bound, registrar = !found, "root actor up");
+    tracing::info!(target: "tractor::runtime", uid = %handle.uid(), addrs = %crate::log::list(&bound), registrar = !found, "root actor up");
     Ok(handle)
 }
 
-/// Runs the root's body until it ends, SIGINT arrives, or a peer cancels
-/// this actor.
-async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>) -> Result<T> {
+/// The signals that cancel a root's tree, SIGINT and SIGTERM, heard from
+/// the start of its body to the end of its teardown.
+///
+/// The first cancels the tree gracefully: the body is dropped and each
+/// child asked to cancel. SIGINT is ignored while a debug REPL holds the
+/// terminal (ctrl-c is the REPL's); SIGTERM, which no terminal key sends,
+/// cancels the tree regardless, and a REPL open then still runs to its end
+/// before its actor goes. Either one arriving while the root winds down
+/// kills its children at once (SIGKILL; their own children then go as
+/// orphans do), so a second ctrl-c or SIGTERM never waits on a slow child.
+struct RootSignals {
+    streams: Vec<(SignalKind, Box<dyn SignalStream>)>,
+}
+
+impl RootSignals {
+    fn new(shared: &Arc<Shared>) -> Self {
+        let streams = [SignalKind::Interrupt, SignalKind::Terminate]
+            .into_iter()
+            .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
+            .collect();
+        RootSignals { streams }
+    }
+
+    /// The next signal delivered.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<SignalKind> {
+        for (kind, s) in &mut self.streams {
+            if let Poll::Ready(Some(())) = s.poll_recv(cx) {
+                return Poll::Ready(*kind);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Runs `fut`, part of the root's wind-down, killing the children at
+    /// each SIGINT or SIGTERM meanwhile (but for SIGINT while a REPL holds
+    /// the terminal).
+    async fn hurrying<T>(&mut self, shared: &Arc<Shared>, fut: impl Future<Output = T>) -> T {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+            while let Poll::Ready(kind) = self.poll(cx) {
+                if kind == SignalKind::Interrupt && repl_in_tree(shared) {
+                    tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
+                    if crate::debug::repl_live() {
+                        crate::debug::reprompt();
+                    }
+                    continue;
+                }
+                let name = signal_name(kind);
+                tracing::warn!(target: "tractor::cancel", "{name} while winding down: killing the children");
+                shared.kill_children();
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+fn signal_name(kind: SignalKind) -> &'static str {
+    match kind {
+        SignalKind::Interrupt => "SIGINT",
+        SignalKind::Terminate => "SIGTERM",
+        SignalKind::User1 => "SIGUSR1",
+    }
+}
+
+/// Runs the root's body until it ends, SIGINT or SIGTERM arrives, or a
+/// peer cancels this actor.
+async fn run_body<T>(
+    handle: &ActorHandle,
+    signals: &mut RootSignals,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
     let shared = handle.shared.clone();
-    let mut sigint = shared.rt.signal(SignalKind::Interrupt).ok();
     // Boxed to be dropped by hand, below.
     let mut body = Box::pin(body);
     let main =
@@ -855,9 +936,14 @@ async fn run_body<T>(handle: &ActorHandle, body: impl Future<Output = Result<T>>
         if let Poll::Ready(v) = main.poll(|| body.as_mut().poll(cx)) {
             return Poll::Ready(v);
         }
-        while let Some(s) = sigint.as_mut()
-            && let Poll::Ready(Some(())) = s.poll_recv(cx)
-        {
+        while let Poll::Ready(kind) = signals.poll(cx) {
+            if kind == SignalKind::Terminate {
+                if repl_in_tree(&shared) {
+                    tracing::info!(target: "tractor::cancel", "SIGTERM: a debug REPL is in use; it ends first");
+                }
+                tracing::info!(target: "tractor::cancel", "SIGTERM: cancelling the tree");
+                return Poll::Ready(Err(ErrorKind::Terminated.into()));
+            }
             if repl_in_tree(&shared) {
                 // The REPL keeps the terminal: ctrl-c is not for the tree.
                 tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
@@ -1049,6 +1135,13 @@ async fn run_child(
         teardown(&handle).await;
         return 1;
     }
+    tracing::info!(
+        target: "tractor::runtime",
+        uid = %args.uid,
+        addrs = %crate::log::list(handle.accept_addrs()),
+        parent = %parent,
+        "actor up"
+    );
     if let Err(e) = handle.register().await {
         tracing::warn!(target: "tractor::runtime", error = %e, "could not register with the registrar");
     }

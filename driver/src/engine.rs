@@ -159,6 +159,16 @@ pub(crate) struct State {
     /// The root's own REPLs that were given the terminal and have not yet
     /// noticed.
     pub(crate) tty_granted: HashSet<TtyTicket>,
+    /// Each child process running: its pid and the strongest signal sent
+    /// to it (for the log line of its exit).
+    procs: HashMap<ChildId, Proc>,
+}
+
+/// A child process, as its exit's log line tells it.
+#[derive(Debug, Clone, Copy)]
+struct Proc {
+    pid: u32,
+    signalled: Option<Signal>,
 }
 
 /// A call to run.
@@ -269,6 +279,7 @@ impl Shared {
                 listeners: Vec::new(),
                 deferred: None,
                 tty_granted: HashSet::new(),
+                procs: HashMap::new(),
             }),
         });
         let timer = shared.clone();
@@ -418,7 +429,25 @@ impl Shared {
                     Signal::Terminate => nix::sys::signal::Signal::SIGTERM,
                     Signal::Kill => nix::sys::signal::Signal::SIGKILL,
                 };
-                tracing::debug!(target: "tractor::cancel", %child, pid, ?sig, "signalling child");
+                let uid = st
+                    .actor
+                    .children()
+                    .find(|(c, _)| *c == child)
+                    .map(|(_, u)| u.clone());
+                let uid = uid.map_or_else(|| child.to_string(), |u| u.to_string());
+                match signal {
+                    Signal::Terminate => {
+                        tracing::info!(target: "tractor::cancel", child = %uid, pid, "not gone when asked: terminating (SIGTERM)")
+                    }
+                    Signal::Kill => {
+                        tracing::warn!(target: "tractor::cancel", child = %uid, pid, "still running: killing (SIGKILL)")
+                    }
+                }
+                if let Some(p) = st.procs.get_mut(&child)
+                    && p.signalled != Some(Signal::Kill)
+                {
+                    p.signalled = Some(signal);
+                }
                 // The pid is ours until we reap it, which the core hears of
                 // before it could ask for another signal.
                 let pid = nix::unistd::Pid::from_raw(pid as i32);
@@ -467,6 +496,14 @@ impl Shared {
         match self.rt.spawn_process(cmd) {
             Ok(process) => {
                 let pid = process.pid();
+                tracing::info!(target: "tractor::runtime", child = %args.uid, pid, "spawned");
+                st.procs.insert(
+                    child,
+                    Proc {
+                        pid,
+                        signalled: None,
+                    },
+                );
                 st.actor.handle_spawned(now, child, pid);
                 let shared = self.clone();
                 self.rt.spawn(crate::stackscope::runtime_task(
@@ -512,8 +549,12 @@ impl Shared {
                 st.wake_all();
             }
             Event::ChannelClosed {
-                channel, reason, ..
+                channel,
+                reason,
+                peer,
             } => {
+                let peer = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
+                tracing::debug!(target: "tractor::runtime", %channel, %peer, %reason, "channel closed");
                 if let Some(ctl) = st.chans.remove(&channel) {
                     ctl.close();
                 }
@@ -553,6 +594,7 @@ impl Shared {
                 }
             }
             Event::Cancel { dialog, cause } => {
+                log_cancel(st, dialog, &cause);
                 let slot = st.dialogs.entry(dialog).or_default();
                 slot.cancel.get_or_insert(cause);
                 slot.wake();
@@ -563,19 +605,26 @@ impl Shared {
                 st.wake_all();
             }
             Event::SpawnFailed { child, reason } => {
+                st.procs.remove(&child);
+                let name = st.children.get(&child).map(|c| c.name.clone());
+                let name = name.unwrap_or_else(|| child.to_string());
+                tracing::warn!(target: "tractor::runtime", child = %name, %reason, "spawn failed");
                 if let Some(c) = st.children.get_mut(&child) {
                     c.failed = Some(reason);
                 }
                 st.wake_all();
             }
             Event::ChildConnected { child, channel } => {
+                if let Some(peer) = st.actor.peer(channel) {
+                    tracing::debug!(target: "tractor::runtime", child = %peer.uid(), %channel, "connected back");
+                }
                 if let Some(c) = st.children.get_mut(&child) {
                     c.channel = Some(channel);
                 }
                 st.wake_all();
             }
             Event::ChildExited { child, uid, status } => {
-                tracing::debug!(target: "tractor::runtime", %child, %uid, ?status, "child exited");
+                log_exit(&uid, st.procs.remove(&child), status);
                 if let Some(c) = st.children.get_mut(&child) {
                     c.exited = Some(status);
                 }
@@ -603,7 +652,7 @@ impl Shared {
             Event::Violation { channel, violation } => {
                 tracing::warn!(target: "tractor::transport", %channel, %violation, "protocol violation");
             }
-            other => tracing::debug!(target: "tractor::runtime", ?other, "event not handled"),
+            other => tracing::debug!(target: "tractor::transport", ?other, "event not handled"),
         }
     }
 
@@ -917,6 +966,27 @@ impl Shared {
         }
     }
 
+    /// Kills every child process at once (SIGKILL), reaping or not: a
+    /// second SIGINT or SIGTERM during the root's teardown. Each is still
+    /// waited for, and its exit reported.
+    pub(crate) fn kill_children(self: &Arc<Self>) {
+        self.with(|st, _| {
+            let uids: HashMap<ChildId, Uid> =
+                st.actor.children().map(|(c, u)| (c, u.clone())).collect();
+            for (child, p) in st.procs.iter_mut() {
+                let uid = uids.get(child).map_or_else(|| child.to_string(), Uid::to_string);
+                tracing::warn!(target: "tractor::cancel", child = %uid, pid = p.pid, "killing at once: SIGKILL");
+                p.signalled = Some(Signal::Kill);
+                // The pid is ours until the core hears of its exit, under
+                // this lock.
+                let pid = nix::unistd::Pid::from_raw(p.pid as i32);
+                if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+                    tracing::debug!(target: "tractor::cancel", %child, error = %e, "signal not delivered");
+                }
+            }
+        });
+    }
+
     /// Shuts the engine down once idle: the timer and every listener stop.
     pub(crate) fn set_stopping(self: &Arc<Self>) {
         self.with(|st, _| {
@@ -926,6 +996,59 @@ impl Shared {
             }
         });
         self.stop_listeners();
+    }
+}
+
+/// Logs a served function's cancellation: at `cancel` when its caller
+/// asked for it (a context or call cancelled), else (the whole actor is
+/// cancelling, the channel went) one line at `debug`.
+fn log_cancel(st: &State, dialog: DialogId, cause: &CancelCause) {
+    let info = st.actor.dialogs().into_iter().find(|d| d.id == dialog);
+    let func = info
+        .as_ref()
+        .and_then(|d| d.endpoint.as_ref())
+        .map_or_else(|| dialog.to_string(), |(ns, f)| format!("{ns}:{f}"));
+    match cause {
+        CancelCause::Requested { by } => {
+            tracing::info!(target: "tractor::cancel", %func, %by, "cancelled by its caller")
+        }
+        other => {
+            tracing::debug!(target: "tractor::transport", %func, cause = ?other, "cancelled")
+        }
+    }
+}
+
+/// How a child's process ended, as its exit's log line says it: its exit
+/// code or the signal that ended it, and how it was reaped: `normally`
+/// (this actor sent it no signal), `terminated` (sent SIGTERM) or `killed`
+/// (sent SIGKILL).
+fn describe_exit(status: ExitStatus, signalled: Option<Signal>) -> (String, &'static str) {
+    let name = |n: i32| {
+        nix::sys::signal::Signal::try_from(n)
+            .map_or_else(|_| format!("signal {n}"), |s| s.as_str().to_owned())
+    };
+    let exit = match (status.code, status.signal) {
+        (Some(code), _) => format!("code {code}"),
+        (None, Some(n)) => name(n),
+        (None, None) => "unknown".to_owned(),
+    };
+    let reaped = match signalled {
+        None => "normally",
+        Some(Signal::Terminate) => "terminated",
+        Some(Signal::Kill) => "killed",
+    };
+    (exit, reaped)
+}
+
+/// Logs a child's exit: at `info`, or `warning` when it had to be killed.
+fn log_exit(uid: &Uid, proc: Option<Proc>, status: ExitStatus) {
+    let pid = proc.map(|p| p.pid).unwrap_or_default();
+    let signalled = proc.and_then(|p| p.signalled);
+    let (exit, reaped) = describe_exit(status, signalled);
+    if signalled == Some(Signal::Kill) {
+        tracing::warn!(target: "tractor::runtime", child = %uid, pid, %exit, reaped, "exited");
+    } else {
+        tracing::info!(target: "tractor::runtime", child = %uid, pid, %exit, reaped, "exited");
     }
 }
 
@@ -941,6 +1064,39 @@ fn exit_status(s: std::process::ExitStatus) -> ExitStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exits_say_how_the_child_went() {
+        let code = |c| ExitStatus {
+            code: Some(c),
+            signal: None,
+        };
+        let signal = |n| ExitStatus {
+            code: None,
+            signal: Some(n),
+        };
+        assert_eq!(describe_exit(code(0), None), ("code 0".into(), "normally"));
+        assert_eq!(
+            describe_exit(code(1), Some(Signal::Terminate)),
+            ("code 1".into(), "terminated")
+        );
+        assert_eq!(
+            describe_exit(signal(15), Some(Signal::Terminate)),
+            ("SIGTERM".into(), "terminated")
+        );
+        assert_eq!(
+            describe_exit(signal(9), Some(Signal::Kill)),
+            ("SIGKILL".into(), "killed")
+        );
+        assert_eq!(
+            describe_exit(signal(11), None),
+            ("SIGSEGV".into(), "normally")
+        );
+        assert_eq!(
+            describe_exit(signal(99), None),
+            ("signal 99".into(), "normally")
+        );
+    }
 
     #[test]
     fn queued_frames_go_out_together_up_to_the_batch_size() {

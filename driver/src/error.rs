@@ -55,6 +55,13 @@ pub enum ErrorKind {
     /// SIGINT (ctrl-c) reached the root actor: the tree was cancelled.
     #[error("interrupted by SIGINT: the actor tree was cancelled")]
     Interrupted,
+    /// SIGTERM reached the root actor: the tree was cancelled, as for
+    /// SIGINT but even while a debug REPL holds the terminal. The process
+    /// is still alive and the program decides how it exits; the shell's
+    /// convention for a process SIGTERM ended is exit code 143 (128 + 15),
+    /// which the conformance program uses.
+    #[error("terminated by SIGTERM: the actor tree was cancelled")]
+    Terminated,
     /// A child actor could not be started.
     #[error("could not spawn actor {name:?}: {reason}")]
     Spawn {
@@ -168,7 +175,7 @@ impl Error {
     /// a peer) rather than a failure.
     pub fn is_cancelled(&self) -> bool {
         match &*self.0 {
-            ErrorKind::Cancelled | ErrorKind::Interrupted => true,
+            ErrorKind::Cancelled | ErrorKind::Interrupted | ErrorKind::Terminated => true,
             ErrorKind::Dialog(DialogError::CancelledAsRequested { .. }) => true,
             ErrorKind::Group(errors) => errors.iter().all(Error::is_cancelled),
             _ => self
@@ -215,6 +222,9 @@ impl Error {
                 let type_name = match other {
                     ErrorKind::Group(_) => "ExceptionGroup",
                     ErrorKind::Interrupted => "KeyboardInterrupt",
+                    // What a Python program's SIGTERM handler raises, by
+                    // the usual idiom (`sys.exit(128 + signum)`).
+                    ErrorKind::Terminated => "SystemExit",
                     ErrorKind::Io(_) => "OSError",
                     ErrorKind::Connect { .. } => "ConnectionError",
                     ErrorKind::EndOfStream => "StopAsyncIteration",

@@ -264,6 +264,7 @@ pub(crate) async fn run_callee(
     if shared.with(|st, now| st.actor.accept(now, dialog)).is_err() {
         return;
     }
+    tracing::debug!(target: "tractor::transport", %ns, %func, %dialog, "serving");
     // Python names a served call's task after its function.
     let name: Arc<str> = func.as_str().into();
     let outcome = Cancellable {

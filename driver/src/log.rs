@@ -1,7 +1,7 @@
 //! Logging, with Python tractor's levels.
 //!
 //! The runtime logs through `tracing`, under one target per part of it:
-//! `tractor::transport` (connections and frames), `tractor::runtime`
+//! `tractor::transport` (connections, frames, single calls), `tractor::runtime`
 //! (actors, dialogs, children), `tractor::devx` (task-tree dumps),
 //! `tractor::cancel` (cancellation and reaping) and `tractor::pdb` (the
 //! debugger). Any `tracing` subscriber can filter on them (say
@@ -16,10 +16,29 @@
 //! record above it, in this order: `transport` (5), `debug` (10),
 //! `runtime` (15), `devx` (17), `info` (20), `cancel` (22), `warning`
 //! (30), `error` (40), `critical` (50), `pdb` (500).
+//!
+//! An event's number is its part's, raised to its `tracing` level's (an
+//! `info!` under `tractor::runtime` is 20, a `debug!` there 15). What each
+//! level adds:
+//!
+//! * `info` and `cancel`: the story of the tree, one line per event. Each
+//!   actor up (its addresses), each child spawned (name, pid) and its exit
+//!   (exit code or signal, and whether it was reaped normally, terminated
+//!   or killed), each registration with the registrar (on both sides),
+//!   every cancellation (who cancelled which actor, nursery or context,
+//!   signals and lost parents), and a nursery waiting on daemons (see
+//!   [`DAEMON_WAIT_NOTICE`]).
+//! * `runtime`: the steps between: children connecting back,
+//!   unregistering, channels closing, teardown's stages, failed calls.
+//! * `debug` (`debug!` under `tractor::transport`): one line per call
+//!   served, per call cancelled with its actor, per message a call ignored,
+//!   per stream item dropped unread.
+//! * `transport`: every message sent and received.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -30,6 +49,38 @@ use tracing_subscriber::prelude::*;
 /// The environment variable that sets (and overrides) the log level of
 /// every process of a tree.
 pub const ENV: &str = "TRACTOR_LOGLEVEL";
+
+/// How long a nursery whose body has ended waits on daemon children
+/// (started with `start_actor`, still running) before it says so, once, at
+/// `info`: the body is over, but the nursery waits until each daemon is
+/// cancelled (`Portal::cancel_actor`) or the nursery is
+/// (`ActorNursery::cancel`). [`DAEMON_WAIT_ENV`] changes it.
+pub const DAEMON_WAIT_NOTICE: Duration = Duration::from_secs(5);
+
+/// The environment variable that sets [`DAEMON_WAIT_NOTICE`] in seconds
+/// (fractions allowed, say `0.5`); children inherit it.
+pub const DAEMON_WAIT_ENV: &str = "TRACTOR_DAEMON_WAIT_NOTICE";
+
+/// [`DAEMON_WAIT_NOTICE`], or what [`DAEMON_WAIT_ENV`] says.
+pub(crate) fn daemon_wait_notice() -> Duration {
+    std::env::var(DAEMON_WAIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .unwrap_or(DAEMON_WAIT_NOTICE)
+}
+
+/// `items`, shown and joined with `, ` (addresses, names).
+pub(crate) fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{item}");
+    }
+    out
+}
 
 /// Python tractor's level names and numbers, lowest first.
 pub const LEVELS: [(&str, u32); 10] = [
@@ -188,5 +239,11 @@ mod tests {
         assert_eq!(level_number("verbose"), None);
         let numbers: Vec<u32> = LEVELS.iter().map(|(_, n)| *n).collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn lists_join_with_commas() {
+        assert_eq!(list(["a", "b", "c"]), "a, b, c");
+        assert_eq!(list(Vec::<String>::new()), "");
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tractor_protocol::{Address, ChildId, NurseryId, RemoteErrorKind, SpawnRequest, Uid};
@@ -13,6 +14,7 @@ use crate::engine::{ChildState, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::encode_args;
 use crate::portal::{Portal, ResultCell};
+use crate::runtime::BoxFuture;
 
 /// How to start a child actor.
 #[derive(Debug, Clone, Default)]
@@ -144,15 +146,18 @@ where
         Ok(v) => (Some(v), Vec::new()),
         Err(e) => (None, vec![e]),
     };
+    let mut notice = DaemonNotice::new(&nursery);
     if errors.is_empty() {
-        errors = nursery.collect_results().await;
+        errors = notice.during(nursery.collect_results()).await;
     }
     if !errors.is_empty() {
+        let error = errors[0].type_name().unwrap_or("error").to_owned();
+        tracing::info!(target: "tractor::cancel", nursery = %id, %error, "the nursery failed: cancelling its children");
         shared.with(|st, now| st.actor.cancel_nursery(now, id));
     }
     shared.with(|st, _| st.actor.close_nursery(id));
-    shared
-        .wait(|st, _| st.nurseries_done.remove(&id).then_some(()))
+    notice
+        .during(shared.wait(|st, _| st.nurseries_done.remove(&id).then_some(())))
         .await;
     guard.armed = false;
     // Errors that arrived while the others were reaped count too; the
@@ -174,6 +179,69 @@ where
     }
 }
 
+/// The nursery's one notice, at `info`, that its body has ended and it
+/// waits on daemons: given [`crate::log::DAEMON_WAIT_NOTICE`] after the
+/// body's end if daemons it has not cancelled still run, else looked for
+/// again as long after, until the nursery is done. It runs on the
+/// runtime's clock, beside the wait, and delays nothing.
+struct DaemonNotice {
+    nursery: ActorNursery,
+    after: Duration,
+    deadline: Instant,
+    sleep: Option<BoxFuture<'static, ()>>,
+    said: bool,
+}
+
+impl DaemonNotice {
+    /// Counts from now: the body has just ended.
+    fn new(nursery: &ActorNursery) -> Self {
+        // A floor, so that a wait on one-shots never spins.
+        let after = crate::log::daemon_wait_notice().max(Duration::from_millis(10));
+        DaemonNotice {
+            nursery: nursery.clone(),
+            after,
+            deadline: Instant::now() + after,
+            sleep: None,
+            said: false,
+        }
+    }
+
+    /// `fut`, with the notice given meanwhile if due.
+    async fn during<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+            while !self.said {
+                let deadline = self.deadline;
+                let rt = &self.nursery.shared.rt;
+                let sleep = self.sleep.get_or_insert_with(|| rt.sleep_until(deadline));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    break;
+                }
+                self.sleep = None;
+                let daemons = self.nursery.running_daemons();
+                if daemons.is_empty() {
+                    self.deadline = Instant::now() + self.after;
+                    continue;
+                }
+                self.said = true;
+                let (n, s) = (daemons.len(), if daemons.len() == 1 { "" } else { "s" });
+                let names = crate::log::list(daemons);
+                tracing::info!(
+                    target: "tractor::runtime",
+                    nursery = %self.nursery.id,
+                    "the nursery's body has ended; it waits for {n} daemon actor{s}: {names} \
+                     — cancel them (Portal::cancel_actor) or the nursery (ActorNursery::cancel)"
+                );
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
 /// A remote failure, not a cancellation or a lost connection caused by
 /// reaping.
 fn is_failure(e: &Error) -> bool {
@@ -184,6 +252,23 @@ fn is_failure(e: &Error) -> bool {
 impl ActorNursery {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OneShot>> {
         self.one_shots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The names of this nursery's daemons (not `run_in_actor` children)
+    /// that run and are not being cancelled, in spawn order.
+    fn running_daemons(&self) -> Vec<String> {
+        let one_shots: Vec<ChildId> = self.lock().iter().map(|o| o.child).collect();
+        let id = self.id;
+        self.shared.with(|st, _| {
+            st.actor
+                .children_info()
+                .into_iter()
+                .filter(|c| c.nursery.is_some_and(|(n, _)| n == id))
+                .filter(|c| matches!(c.state, "starting" | "booting" | "running"))
+                .filter(|c| !one_shots.contains(&c.id))
+                .map(|c| c.uid.name)
+                .collect()
+        })
     }
 
     /// Starts a daemon actor (Python's `start_actor`): it serves
@@ -312,6 +397,14 @@ impl ActorNursery {
         crate::stackscope::api("ActorNursery::cancel", async move {
             self.cancelled.store(true, Ordering::SeqCst);
             let id = self.id;
+            let children = self.shared.with(|st, _| {
+                let all = st.actor.children_info().into_iter();
+                crate::log::list(
+                    all.filter(|c| c.nursery.is_some_and(|(n, _)| n == id))
+                        .map(|c| c.uid),
+                )
+            });
+            tracing::info!(target: "tractor::cancel", nursery = %id, %children, "cancelling the nursery");
             self.shared.with(|st, now| st.actor.cancel_nursery(now, id));
             self.shared
                 .wait(|st, _| {

@@ -106,7 +106,7 @@ fn poll_call(
                     return Some(Err(dialog_error(e)));
                 }
                 Ok(Some(other)) => {
-                    tracing::debug!(target: "tractor::cancel", %dialog, ?other, "ignored in a call")
+                    tracing::debug!(target: "tractor::transport", %dialog, ?other, "ignored in a call")
                 }
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e.into())),
@@ -321,7 +321,7 @@ impl Portal {
                     dlg.set_outcome(Err(e.clone()));
                     return Err(e);
                 }
-                other => tracing::debug!(target: "tractor::runtime", ?other, "before Started"),
+                other => tracing::debug!(target: "tractor::transport", ?other, "before Started"),
             }
         }
     }
@@ -361,6 +361,7 @@ impl Portal {
     #[track_caller]
     pub fn cancel_actor(&self) -> impl Future<Output = Result<bool>> {
         crate::stackscope::api("Portal::cancel_actor", async move {
+            tracing::info!(target: "tractor::cancel", actor = %self.peer, "cancelling actor");
             if let Some(child) = self.child {
                 self.shared
                     .with(|st, now| st.actor.cancel_child(now, child));
@@ -632,7 +633,21 @@ impl Context {
     /// and [`Context::wait_for_result`] then reports the cancellation. From
     /// the callee: the function cancels itself.
     pub fn cancel(&self) -> Result<()> {
-        self.dlg.op(|a, now, d| a.cancel(now, d))
+        self.dlg.op(|a, now, d| {
+            let func = a
+                .dialogs()
+                .into_iter()
+                .find(|i| i.id == d)
+                .and_then(|i| i.endpoint)
+                .map_or_else(|| d.to_string(), |(ns, f)| format!("{ns}:{f}"));
+            let peer = &self.dlg.peer;
+            if self.dlg.role == Role::Opener {
+                tracing::info!(target: "tractor::cancel", %func, %peer, "cancelling context");
+            } else {
+                tracing::info!(target: "tractor::cancel", %func, caller = %peer, "cancelling its own context");
+            }
+            a.cancel(now, d)
+        })
     }
 
     /// Waits for the callee's result (opener only). Stream items still
@@ -653,7 +668,7 @@ impl Context {
                     Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
                     Incoming::Error(e) => self.dlg.set_outcome(Err(dialog_error(e))),
                     Incoming::Yield(_) => {
-                        tracing::debug!(target: "tractor::runtime", "dropping an unread stream item")
+                        tracing::debug!(target: "tractor::transport", "dropping an unread stream item")
                     }
                     Incoming::Started(_) | Incoming::Stop => {}
                 }

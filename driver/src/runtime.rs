@@ -118,7 +118,8 @@ pub trait SignalStream: Send + 'static {
 pub enum SignalKind {
     /// SIGINT (ctrl-c): the tree is cancelled gracefully.
     Interrupt,
-    /// SIGTERM.
+    /// SIGTERM: as SIGINT, but not a terminal key, so even while a debug
+    /// REPL is live.
     Terminate,
     /// SIGUSR1.
     User1,

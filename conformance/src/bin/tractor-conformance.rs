@@ -433,6 +433,7 @@ fn describe(e: &Error) -> String {
             format!("group[{}]", parts.join(","))
         }
         ErrorKind::Interrupted => "interrupted".into(),
+        ErrorKind::Terminated => "terminated".into(),
         _ => match e.remote() {
             Some(r) => format!("remote:{}:{}", r.boxed_type(), r.src_type()),
             None if e.is_cancelled() => "cancelled".into(),
@@ -1223,6 +1224,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
+        "cancel-sigterm-root" => cancel_sigterm_root(root).await,
+        "log-tree-story" => log_tree_story(root).await,
+        "log-daemon-wait" => log_daemon_wait(root).await,
         other => Err(Error::raise("KeyError", format!("no scenario {other:?}"))),
     }
 }
@@ -1414,6 +1418,11 @@ fn more_functions() -> Functions {
             std::future::pending::<()>().await;
             Ok(())
         })
+        .context(
+            NS,
+            "hold_grandchildren",
+            |ctx: Context, (): ()| async move { hold_grandchildren(ctx).await },
+        )
         .context(NS, "guard_ctx", |ctx: Context, (): ()| async move {
             let _finally = PrintOnDrop(me().uid().name.clone());
             ctx.started(()).await?;
@@ -3506,8 +3515,8 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         // dump-env-propagation: only TRACTOR_ENABLE_STACKSCOPE, from the
         // test, turns dumps on.
         "dump-sigusr1-hierarchical" => config = config.enable_stack_on_sig(true),
-        "cancel-graceful-before-hard-reap" => {
-            // Only the graceful path can end the daemon in time: a hard
+        "cancel-graceful-before-hard-reap" | "cancel-sigterm-root" => {
+            // Only the graceful path can end the children in time: a hard
             // reap would outlast the harness's patience.
             let never = Duration::from_secs(600);
             config = config.reap_timeouts(ReapTimeouts {
@@ -3534,6 +3543,147 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         _ => {}
     }
     Ok(config)
+}
+
+/// A middle actor's context: a daemon grandchild holding a context and a
+/// one-shot grandchild asleep, each with a guard that prints when
+/// dropped, as is this function's own. Started once all are in place.
+async fn hold_grandchildren(ctx: Context) -> Result<()> {
+    let _finally = PrintOnDrop(me().uid().name.clone());
+    me().open_nursery(|n| async move {
+        let g = n.start_actor("grandchild", daemon()).await?;
+        let (_held, ()) = g.open_context(NS, "guard_ctx", ()).await?;
+        let sleeper = n
+            .run_in_actor(
+                "grandchild-sleeper",
+                NS,
+                "sleep_forever",
+                (),
+                ActorOptions::new(),
+            )
+            .await?;
+        // It serves (a call answered), so its registration is done.
+        let _: u32 = sleeper.run(NS, "pid", ()).await?;
+        ctx.started(()).await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await
+}
+
+/// A tree of children and grandchildren, each holding a guard; the test
+/// sends the root SIGTERM once it is up.
+async fn cancel_sigterm_root(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let mid = n.start_actor("mid", daemon()).await?;
+        let (_mid_ctx, ()) = mid.open_context(NS, "hold_grandchildren", ()).await?;
+        let sibling = n.start_actor("sibling", daemon()).await?;
+        let (_sibling_ctx, ()) = sibling.open_context(NS, "guard_ctx", ()).await?;
+        fact("ready", true);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await
+}
+
+/// How many calls and stream items the story's daemon serves: more than
+/// the story has lines.
+const STORY_CALLS: u32 = 40;
+
+/// A small tree's life, to be read in its log: a daemon spawned, called,
+/// streamed from, a context with it cancelled, then the daemon cancelled.
+async fn log_tree_story(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let teller = n.start_actor("teller", daemon()).await?;
+        for _ in 0..STORY_CALLS {
+            let _: String = teller.run(NS, "hi", ()).await?;
+        }
+        let stream = teller
+            .open_stream_from(NS, "range", Count { n: STORY_CALLS })
+            .await?;
+        let mut items = 0;
+        while let Some(item) = stream.next::<u32>().await {
+            item?;
+            items += 1;
+        }
+        fact("items", items);
+        let (ctx, ()) = teller.open_context(NS, "block_forever", ()).await?;
+        ctx.cancel()?;
+        let out = ctx.wait_for_result::<()>().await;
+        fact("ctx_cancelled", out.is_err_and(|e| e.is_cancelled()));
+        fact("teller_pid", teller.run::<u32>(NS, "pid", ()).await?);
+        fact("acked", teller.cancel_actor().await?);
+        Ok(())
+    })
+    .await
+}
+
+/// How many times the nursery said it waits on daemons (this process's
+/// console, seen by [`DaemonNoticeSeen`]).
+static NOTICES: AtomicU32 = AtomicU32::new(0);
+
+/// The task waiting for the first notice.
+static NOTICE_WAITER: std::sync::Mutex<Option<std::task::Waker>> = std::sync::Mutex::new(None);
+
+/// A layer beside the console that counts the nursery's notices that it
+/// waits on daemons, and wakes [`NOTICE_WAITER`].
+struct DaemonNoticeSeen;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DaemonNoticeSeen {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        if m.0.contains("daemon actor") {
+            NOTICES.fetch_add(1, Ordering::SeqCst);
+            if let Some(w) = NOTICE_WAITER
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// The root's body ends with two daemons running (a third was cancelled
+/// before): the nursery says so, and a task that waited for its words
+/// cancels them.
+async fn log_daemon_wait(root: ActorHandle) -> Result<()> {
+    let me = root.clone();
+    root.open_nursery(|n| async move {
+        let a = n.start_actor("daemon-a", daemon()).await?;
+        let b = n.start_actor("daemon-b", daemon()).await?;
+        let c = n.start_actor("daemon-c", daemon()).await?;
+        // Gone before the body ends: not named.
+        c.cancel_actor().await?;
+        me.spawn(async move {
+            poll_fn(|cx| {
+                *NOTICE_WAITER.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+                if NOTICES.load(Ordering::SeqCst) > 0 {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            let _ = a.cancel_actor().await;
+            let _ = b.cancel_actor().await;
+        });
+        fact("body_ended", true);
+        Ok(())
+    })
+    .await?;
+    fact("notices", NOTICES.load(Ordering::SeqCst));
+    Ok(())
 }
 
 /// A registrar given on the command line: a TCP port on the loopback
@@ -3667,7 +3817,15 @@ async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 }
 
 fn main() {
-    if std::env::var_os("RUST_LOG").is_some() {
+    if std::env::args().nth(1).as_deref() == Some("log-daemon-wait") && is_root_process() {
+        // The console, and an eye on it for the nursery's notice.
+        use tracing_subscriber::prelude::*;
+        let level = std::env::var(tractor_driver::log::ENV).unwrap_or_else(|_| "info".into());
+        tracing_subscriber::registry()
+            .with(tractor_driver::log::console(&level).expect("a known level"))
+            .with(DaemonNoticeSeen)
+            .init();
+    } else if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_writer(std::io::stderr)
@@ -3715,7 +3873,13 @@ fn main() {
             Err(e) => {
                 fact("root_error", describe(&e));
                 eprintln!("{e:#}");
-                1
+                // A SIGTERMed tree exits as a process SIGTERM ended
+                // reads in a shell: 128 + 15.
+                if matches!(e.kind(), ErrorKind::Terminated) {
+                    143
+                } else {
+                    1
+                }
             }
         }
     };

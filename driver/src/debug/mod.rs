@@ -17,7 +17,8 @@
 //! * ctrl-c does not tear the tree down: the REPL's actor and the root
 //!   ignore SIGINT (the REPL prints its prompt again), and in debug mode a
 //!   child leaves ctrl-c to the root, which cancels the tree over IPC once
-//!   no REPL is live;
+//!   no REPL is live; SIGTERM, which no terminal key sends, cancels the
+//!   tree at once, and the REPL still runs to its end;
 //! * cancellation waits: a function whose actor has a live REPL is
 //!   cancelled only after the REPL ends, and a parent does not kill a
 //!   child that holds the lock.

@@ -470,7 +470,7 @@ impl Actor {
         let key = (peer.clone(), cid.clone());
         let Some(&id) = self.routes.get(&key) else {
             if self.finished.contains(&key) {
-                tracing::debug!(target: "tractor::runtime", %channel, msg_type, %cid, "late message for a finished dialog");
+                tracing::debug!(target: "tractor::transport", %channel, msg_type, %cid, "late message for a finished dialog");
             } else {
                 let violation = Violation::UnknownDialog { msg_type, cid };
                 self.events

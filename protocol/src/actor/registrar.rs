@@ -145,12 +145,15 @@ impl Actor {
         let reply: Result<Option<Raw>, String> = match start.func.as_str() {
             "register_actor" => start.decode_kwargs::<Register>().map_err(|e| e.to_string()).map(|k| {
                 let name = k.uid.name.clone();
+                tracing::info!(target: "tractor::runtime", uid = %k.uid, addr = %k.addr, "registered");
                 self.registry.register(k.uid, k.addr);
                 self.wake_waiters(&name);
                 Some(Raw::NIL)
             }),
             "unregister_actor" => start.decode_kwargs::<ByUid>().map_err(|e| e.to_string()).map(|k| {
-                if !self.registry.unregister(&k.uid) {
+                if self.registry.unregister(&k.uid) {
+                    tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered");
+                } else {
                     tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
                 }
                 Some(Raw::NIL)
