@@ -9,10 +9,11 @@
 //!
 //! Tasks run on smol's global executor (`smol::spawn`; its thread count is
 //! `SMOL_THREADS`, one by default); the program blocks on its root with
-//! `smol::block_on`.
+//! `smol::block_on`. `use tractor_smol::prelude::*;` ([`prelude`]) brings
+//! in what a program needs, this crate's entry points included.
 //!
 //! ```no_run
-//! use tractor_smol::{ActorOptions, Config, Error, Functions};
+//! use tractor_smol::prelude::*;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Square {
@@ -25,7 +26,7 @@
 //!         .rpc("math", "square", |a: Square| async move { Ok(a.x * a.x) });
 //!     smol::block_on(async {
 //!         // In a child process this call becomes the child and never returns.
-//!         tractor_smol::open_root_actor(Config::new("root", functions), |root| async move {
+//!         open_root_actor(Config::new("root", functions), |root| async move {
 //!             root.open_nursery(|n| async move {
 //!                 let portal = n
 //!                     .start_actor("squarer", ActorOptions::new().enable_modules(["math"]))

@@ -5,10 +5,12 @@
 //! one behind. The API is [`tractor_driver`]'s, re-exported here with the
 //! runtime filled in: this crate only supplies tokio's sockets, processes,
 //! timers and signals ([`Tokio`]); every protocol decision is taken by the
-//! sans-IO core, `tractor-protocol`.
+//! sans-IO core, `tractor-protocol`. `use tractor_tokio::prelude::*;`
+//! ([`prelude`]) brings in what a program needs, this crate's entry points
+//! included.
 //!
 //! ```no_run
-//! use tractor_tokio::{ActorOptions, Config, Error, Functions};
+//! use tractor_tokio::prelude::*;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Square {
@@ -21,7 +23,7 @@
 //!     let functions = Functions::new()
 //!         .rpc("math", "square", |a: Square| async move { Ok(a.x * a.x) });
 //!     // In a child process this call becomes the child and never returns.
-//!     tractor_tokio::open_root_actor(Config::new("root", functions), |root| async move {
+//!     open_root_actor(Config::new("root", functions), |root| async move {
 //!         root.open_nursery(|n| async move {
 //!             let portal = n
 //!                 .start_actor("squarer", ActorOptions::new().enable_modules(["math"]))
@@ -34,6 +36,38 @@
 //!         .await
 //!     })
 //!     .await
+//! }
+//! ```
+//!
+//! The futures of the API borrow only the handle they were called on, and
+//! are `Send`: start many actors at once, and call them from tasks of
+//! your own, each owning a clone of a portal.
+//!
+//! ```no_run
+//! use tractor_tokio::prelude::*;
+//!
+//! async fn fan_out(n: ActorNursery) -> Result<Vec<i64>> {
+//!     let opts = ActorOptions::new().enable_modules(["math"]);
+//!     let workers = n
+//!         .start_actors((0..4).map(|i| (format!("worker-{i}"), opts.clone())))
+//!         .await?;
+//!     let tasks: Vec<_> = (0..16i64)
+//!         .map(|x| {
+//!             let worker = workers[x as usize % workers.len()].clone();
+//!             tokio::spawn(async move {
+//!                 #[derive(serde::Serialize)]
+//!                 struct Square {
+//!                     x: i64,
+//!                 }
+//!                 worker.run::<i64>("math", "square", Square { x }).await
+//!             })
+//!         })
+//!         .collect();
+//!     let mut squares = Vec::new();
+//!     for task in tasks {
+//!         squares.push(task.await??);
+//!     }
+//!     Ok(squares)
 //! }
 //! ```
 

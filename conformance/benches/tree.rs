@@ -346,7 +346,7 @@ async fn spawn(
             let base = off_thread(move || spawn_baseline(&exe, &path)).await?;
             let t0 = Instant::now();
             let portal = n
-                .start_actor(&format!("{PREFIX}spawn"), daemon_options())
+                .start_actor(format!("{PREFIX}spawn"), daemon_options())
                 .await?;
             let t1 = Instant::now();
             portal.run::<()>(NS, "noop", ()).await?;
@@ -442,7 +442,7 @@ async fn rpc(
     root.open_nursery(|n| async move {
         let mut helper = Helper::start(exe, &scratch.join("pong.sock"), "pong", &[ack, ret])?;
         let portal = n
-            .start_actor(&format!("{PREFIX}rpc"), daemon_options())
+            .start_actor(format!("{PREFIX}rpc"), daemon_options())
             .await?;
         rpc_round(&portal, counts.rpc_warmup).await?;
         helper = ping_pong(helper, request.clone(), reply_len, counts.rpc_warmup)
@@ -538,7 +538,7 @@ async fn stream(
     let s = &mut samples;
     root.open_nursery(|n| async move {
         let portal = n
-            .start_actor(&format!("{PREFIX}stream"), daemon_options())
+            .start_actor(format!("{PREFIX}stream"), daemon_options())
             .await?;
         // A warm-up, which also gives the size of our `Yield` frames.
         let (_, cid) = stream_round(&portal, counts.stream_warmup).await?;

@@ -693,6 +693,24 @@ fn spawn_worker_pool() {
     });
 }
 
+/// `ActorNursery::start_actors`, on both adapters and transports: one
+/// poll of the batch has started every child (each then answers with its
+/// own name, from the pid it was started as), twelve tasks call the
+/// workers at once, names borrowed from temporaries work, and a batch
+/// with a child that cannot start leaves none of its children behind.
+#[test]
+fn spawn_start_actors() {
+    passes("spawn-start-actors", |r| {
+        assert_eq!(r.fact("started_at_first_poll"), "4");
+        assert_eq!(r.fact("order"), "worker-0,worker-1,worker-2,worker-3");
+        assert_eq!(r.fact("answers"), "12");
+        assert_eq!(r.fact("distinct_pids"), "4");
+        assert_eq!(r.fact("extra"), "hi from extra-0,hi from extra-1");
+        assert_eq!(r.fact("doomed_error"), "spawn:doomed-1");
+        assert_eq!(r.fact("doomed_left"), "0");
+    });
+}
+
 #[test]
 fn spawn_nested_tree_inside_out() {
     // Also ctx-nested-started-result: the leaf names come with `started`,

@@ -18,6 +18,7 @@ use crate::debug::DebugFilter;
 use crate::engine::{Conn, Settings, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::{Functions, encode_args};
+use crate::future::ApiFuture;
 use crate::nursery::{self, ActorNursery};
 use crate::portal::{ChannelLease, Portal, decode};
 use crate::runtime::{Runtime, SignalKind, SignalStream};
@@ -282,26 +283,30 @@ impl ActorHandle {
     /// A portal to the actor named `name` (or with that uuid), if the
     /// registrar knows one: an existing connection is reused, else one is
     /// opened to its preferred address and closed with the last clone of
-    /// the portal (Python's `find_actor`).
+    /// the portal (Python's `find_actor`). The name is copied at once: the
+    /// future borrows only this handle.
     #[track_caller]
-    pub fn find_actor(&self, name: &str) -> impl Future<Output = Result<Option<Portal>>> {
-        crate::stackscope::api("ActorHandle::find_actor", async move {
-            if let Some(p) = self.connected_portal(name) {
+    pub fn find_actor(&self, name: impl Into<String>) -> ApiFuture<'_, Result<Option<Portal>>> {
+        let name = name.into();
+        ApiFuture::new("ActorHandle::find_actor", async move {
+            if let Some(p) = self.connected_portal(&name) {
                 return Ok(Some(p));
             }
-            match self.query_actor(name).await? {
-                Some(addr) => self.portal_at(&addr).await.map(Some),
+            match self.lookup(&name).await? {
+                Some(addr) => self.connect_portal(&addr).await.map(Some),
                 None => Ok(None),
             }
         })
     }
 
     /// A portal to the actor named `name`, waiting until one registers
-    /// (Python's `wait_for_actor`).
+    /// (Python's `wait_for_actor`). The name is copied at once: the future
+    /// borrows only this handle.
     #[track_caller]
-    pub fn wait_for_actor(&self, name: &str) -> impl Future<Output = Result<Portal>> {
-        crate::stackscope::api("ActorHandle::wait_for_actor", async move {
-            if let Some(p) = self.connected_portal(name) {
+    pub fn wait_for_actor(&self, name: impl Into<String>) -> ApiFuture<'_, Result<Portal>> {
+        let name = name.into();
+        ApiFuture::new("ActorHandle::wait_for_actor", async move {
+            if let Some(p) = self.connected_portal(&name) {
                 return Ok(p);
             }
             #[derive(Serialize)]
@@ -314,34 +319,41 @@ impl ActorHandle {
                 .next()
                 .ok_or_else(|| Error::runtime("no registrar is configured"))?;
             let addrs: Vec<Address> = self
-                .registrar_call(&reg, "wait_for_actor", &Args { name })
+                .registrar_call(&reg, "wait_for_actor", &Args { name: &name })
                 .await?;
             let addr = transport::prefer(&addrs).ok_or_else(|| {
                 Error::runtime(format!("the registrar listed no address for {name}"))
             })?;
-            self.portal_at(&addr).await
+            self.connect_portal(&addr).await
         })
     }
 
     /// The preferred address of the actor named `name`, if registered
-    /// (Python's `query_actor`).
+    /// (Python's `query_actor`). The name is copied at once: the future
+    /// borrows only this handle.
     #[track_caller]
-    pub fn query_actor(&self, name: &str) -> impl Future<Output = Result<Option<Address>>> {
-        crate::stackscope::api("ActorHandle::query_actor", async move {
-            #[derive(Serialize)]
-            struct Args<'a> {
-                name: &'a str,
-            }
-            for reg in self.registry_addrs() {
-                let addrs: Option<Vec<Address>> = self
-                    .registrar_call(&reg, "find_actor", &Args { name })
-                    .await?;
-                if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
-                    return Ok(Some(addr));
-                }
-            }
-            Ok(None)
+    pub fn query_actor(&self, name: impl Into<String>) -> ApiFuture<'_, Result<Option<Address>>> {
+        let name = name.into();
+        ApiFuture::new("ActorHandle::query_actor", async move {
+            self.lookup(&name).await
         })
+    }
+
+    /// Asks each registrar in turn for `name`'s preferred address.
+    async fn lookup(&self, name: &str) -> Result<Option<Address>> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            name: &'a str,
+        }
+        for reg in self.registry_addrs() {
+            let addrs: Option<Vec<Address>> = self
+                .registrar_call(&reg, "find_actor", &Args { name })
+                .await?;
+            if let Some(addr) = addrs.as_deref().and_then(transport::prefer) {
+                return Ok(Some(addr));
+            }
+        }
+        Ok(None)
     }
 
     /// The registrar's whole table: `"name.uuid"` to addresses.
@@ -375,23 +387,31 @@ impl ActorHandle {
         })
     }
 
-    /// Connects to `addr`; the channel lives as long as the portal.
+    /// Connects to `addr`; the channel lives as long as the portal (and
+    /// its clones). The address is copied at once: the future borrows only
+    /// this handle.
     #[track_caller]
-    pub fn portal_at(&self, addr: &Address) -> impl Future<Output = Result<Portal>> {
-        crate::stackscope::api("ActorHandle::portal_at", async move {
-            let (channel, aid) = self.shared.connect(addr).await?;
-            let lease = Arc::new(ChannelLease {
-                shared: self.shared.clone(),
-                channel,
-            });
-            Ok(Portal {
-                shared: self.shared.clone(),
-                channel,
-                peer: aid.uid(),
-                child: None,
-                result: None,
-                _lease: Some(lease),
-            })
+    pub fn portal_at(&self, addr: &Address) -> ApiFuture<'_, Result<Portal>> {
+        let addr = addr.clone();
+        ApiFuture::new("ActorHandle::portal_at", async move {
+            self.connect_portal(&addr).await
+        })
+    }
+
+    /// A portal over a new channel to `addr`, closed with its last clone.
+    async fn connect_portal(&self, addr: &Address) -> Result<Portal> {
+        let (channel, aid) = self.shared.connect(addr).await?;
+        let lease = Arc::new(ChannelLease {
+            shared: self.shared.clone(),
+            channel,
+        });
+        Ok(Portal {
+            shared: self.shared.clone(),
+            channel,
+            peer: aid.uid(),
+            child: None,
+            result: None,
+            _lease: Some(lease),
         })
     }
 
@@ -405,7 +425,7 @@ impl ActorHandle {
         if self.is_registrar() && self.accept_addrs().contains(reg) {
             return self.local_registrar(func, args).await;
         }
-        let portal = self.portal_at(reg).await?;
+        let portal = self.connect_portal(reg).await?;
         portal.run("self", func, args).await
     }
 

@@ -12,7 +12,15 @@
 //! (`tractor-protocol`) that does not depend on a particular runtime; it
 //! talks to the runtime through the small [`Runtime`] trait. Use it
 //! through an adapter crate, `tractor-tokio` or `tractor-smol`, which
-//! implement that trait and re-export this API.
+//! implement that trait and re-export this API; their `prelude`
+//! (`use tractor_tokio::prelude::*;`) is this crate's [`prelude`] plus
+//! their entry points.
+//!
+//! The calls that take names or values (spawning, RPC, contexts,
+//! discovery) copy the names and encode the values at once, and return an
+//! [`ApiFuture`] that borrows only the handle called: such futures can be
+//! built in a loop, collected, awaited together, and moved into tasks
+//! together with a clone of their handle.
 //!
 //! # Processes
 //!
@@ -41,9 +49,11 @@ pub mod debug;
 mod engine;
 mod error;
 mod functions;
+mod future;
 pub mod log;
 mod nursery;
 mod portal;
+pub mod prelude;
 pub mod runtime;
 pub mod stackscope;
 mod task;
@@ -57,6 +67,7 @@ pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use functions::Functions;
+pub use future::ApiFuture;
 pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{Context, Items, MsgStream, Portal};
 pub use runtime::Runtime;

@@ -8,11 +8,14 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tractor_protocol::{Address, ChildId, NurseryId, RemoteErrorKind, SpawnRequest, Uid};
+use tractor_protocol::{
+    Address, ChannelId, ChildId, NurseryId, RemoteErrorKind, SpawnRequest, Uid,
+};
 
-use crate::engine::{ChildState, Shared};
+use crate::engine::{ChildState, Shared, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::encode_args;
+use crate::future::ApiFuture;
 use crate::portal::{Portal, ResultCell};
 use crate::runtime::BoxFuture;
 
@@ -242,6 +245,62 @@ impl DaemonNotice {
     }
 }
 
+/// Children of one start call that have not all connected back: dropped
+/// armed, it cancels them.
+struct Batch {
+    shared: Arc<Shared>,
+    children: Vec<ChildId>,
+    armed: bool,
+}
+
+impl Batch {
+    /// Asks every child of the batch to go (reaping each as
+    /// [`Portal::cancel_actor`] does); disarms.
+    fn cancel(&mut self) {
+        self.armed = false;
+        if self.children.is_empty() {
+            return;
+        }
+        tracing::debug!(target: "tractor::cancel", children = self.children.len(), "cancelling an unfinished start of children");
+        let children = &self.children;
+        self.shared.with(|st, now| {
+            for child in children {
+                st.actor.cancel_child(now, *child);
+            }
+        });
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self.armed {
+            self.cancel();
+        }
+    }
+}
+
+/// Where a starting child stands: `None` while it boots, its channel and
+/// uid once it has connected back, why not if it never will.
+fn connection(st: &State, child: ChildId) -> Option<std::result::Result<(ChannelId, Uid), String>> {
+    let c = st.children.get(&child)?;
+    if let Some(reason) = &c.failed {
+        return Some(Err(reason.clone()));
+    }
+    if let Some(ch) = c.channel {
+        let peer = st.actor.peer(ch).map(|a| a.uid());
+        return Some(
+            peer.map(|p| (ch, p))
+                .ok_or_else(|| "its channel closed".into()),
+        );
+    }
+    if let Some(status) = c.exited {
+        return Some(Err(format!(
+            "it exited before connecting back ({status:?})"
+        )));
+    }
+    None
+}
+
 /// A remote failure, not a cancellation or a lost connection caused by
 /// reaping.
 fn is_failure(e: &Error) -> bool {
@@ -282,102 +341,224 @@ impl ActorNursery {
     /// answered one (or use [`ActorHandle::wait_for_actor`] from another
     /// actor).
     ///
+    /// The name is copied at once: the future borrows only the nursery,
+    /// so names may be made on the spot. The process is started when the
+    /// future is first polled; dropping the future before it returns
+    /// cancels the child (the nursery still waits for it to exit). To
+    /// start several children, [`ActorNursery::start_actors`] starts them
+    /// all at once.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::{ActorNursery, ActorOptions, Result};
+    /// # async fn demo(n: ActorNursery) -> Result<()> {
+    /// let opts = ActorOptions::new().enable_modules(["math"]);
+    /// let one = n.start_actor("squarer", opts.clone()).await?;
+    /// let spawns: Vec<_> = (0..3)
+    ///     .map(|i| n.start_actor(format!("worker-{i}"), opts.clone()))
+    ///     .collect();
+    /// for spawn in spawns {
+    ///     // Each child starts when its future is first polled.
+    ///     let portal = spawn.await?;
+    /// #   let _ = portal;
+    /// }
+    /// # let _ = one;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// [`ActorHandle::wait_for_actor`]: crate::ActorHandle::wait_for_actor
     #[track_caller]
     pub fn start_actor(
         &self,
-        name: &str,
+        name: impl Into<String>,
         options: ActorOptions,
-    ) -> impl Future<Output = Result<Portal>> {
-        crate::stackscope::api("ActorNursery::start_actor", async move {
-            let request = SpawnRequest {
-                enable_modules: options
-                    .enable_modules
-                    .iter()
-                    .map(|ns| (ns.clone(), String::new()))
-                    .collect(),
-                bind_addrs: options.bind_addrs.clone(),
-                debug_mode: options.debug_mode,
-                ..SpawnRequest::new(name)
-            };
-            let id = self.id;
-            let child = self.shared.with(|st, now| {
-                let child = st.actor.spawn_in(now, id, request)?;
+    ) -> ApiFuture<'_, Result<Portal>> {
+        let batch = vec![(name.into(), options)];
+        ApiFuture::new("ActorNursery::start_actor", async move {
+            let mut portals = self.start_batch(batch).await?;
+            Ok(portals.pop().expect("one portal for one child"))
+        })
+    }
+
+    /// Starts several daemon actors at once, each as
+    /// [`ActorNursery::start_actor`] does, and returns their portals in the
+    /// order given, once every one has connected back.
+    ///
+    /// Every process is started before any is waited for, so the children
+    /// boot side by side: the batch takes about as long as its slowest
+    /// child, not the sum of them all.
+    ///
+    /// If a child cannot be started, or exits or loses its channel before
+    /// the whole batch has connected, the others of the batch (which have
+    /// no portal yet) are cancelled, and the call fails with that child's
+    /// [`ErrorKind::Spawn`] error once they have all exited: no child of a
+    /// failed batch outlives the call. The nursery's other children are
+    /// left alone; returning the error from the nursery's body cancels
+    /// them, as any failure does. Dropping the future before it returns
+    /// cancels the whole batch the same way, without waiting.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::{ActorNursery, ActorOptions, Result};
+    /// # async fn demo(n: ActorNursery) -> Result<()> {
+    /// let opts = ActorOptions::new().enable_modules(["math"]);
+    /// let workers = n
+    ///     .start_actors((0..4).map(|i| (format!("worker-{i}"), opts.clone())))
+    ///     .await?;
+    /// assert_eq!(workers.len(), 4);
+    /// assert_eq!(workers[2].peer().name, "worker-2");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn start_actors<N: Into<String>>(
+        &self,
+        actors: impl IntoIterator<Item = (N, ActorOptions)>,
+    ) -> ApiFuture<'_, Result<Vec<Portal>>> {
+        let batch: Vec<(String, ActorOptions)> = actors
+            .into_iter()
+            .map(|(name, options)| (name.into(), options))
+            .collect();
+        ApiFuture::new("ActorNursery::start_actors", self.start_batch(batch))
+    }
+
+    /// Starts every child of `batch`, then waits until all have connected
+    /// back (see [`ActorNursery::start_actors`]).
+    async fn start_batch(&self, batch: Vec<(String, ActorOptions)>) -> Result<Vec<Portal>> {
+        let id = self.id;
+        let names: Vec<String> = batch.iter().map(|(name, _)| name.clone()).collect();
+        // Every spawn is issued under one lock, and the processes are all
+        // started (back to back, as the lock is released) before any of
+        // them is waited for.
+        let (children, refused) = self.shared.with(|st, now| {
+            let mut children = Vec::with_capacity(batch.len());
+            for (name, options) in batch {
+                let request = SpawnRequest {
+                    enable_modules: options
+                        .enable_modules
+                        .iter()
+                        .map(|ns| (ns.clone(), String::new()))
+                        .collect(),
+                    bind_addrs: options.bind_addrs,
+                    debug_mode: options.debug_mode,
+                    ..SpawnRequest::new(&name)
+                };
+                let child = match st.actor.spawn_in(now, id, request) {
+                    Ok(child) => child,
+                    Err(e) => return (children, Some(Error::from(e))),
+                };
                 st.children.insert(
                     child,
                     ChildState {
-                        name: name.to_owned(),
+                        name,
                         nursery: Some(id),
-                        program: options.program.clone(),
-                        loglevel: options.loglevel.clone(),
-                        env: options.env.clone(),
+                        program: options.program,
+                        loglevel: options.loglevel,
+                        env: options.env,
                         channel: None,
                         failed: None,
                         exited: None,
                     },
                 );
-                Ok::<_, Error>(child)
-            })?;
-            let connected = self
-                .shared
-                .wait(|st, _| {
-                    let c = st.children.get(&child)?;
-                    if let Some(reason) = &c.failed {
-                        return Some(Err(reason.clone()));
+                children.push(child);
+            }
+            (children, None)
+        });
+        // Until every child has connected, dropping this cancels them all.
+        let mut batch = Batch {
+            shared: self.shared.clone(),
+            children,
+            armed: true,
+        };
+        let failed = match refused {
+            Some(e) => Err(e),
+            None => {
+                let outcome = self
+                    .shared
+                    .wait(|st, _| {
+                        let mut all = Vec::with_capacity(batch.children.len());
+                        for (i, child) in batch.children.iter().enumerate() {
+                            match connection(st, *child) {
+                                Some(Ok(connected)) => all.push(connected),
+                                Some(Err(reason)) => return Some(Err((i, reason))),
+                                None => {}
+                            }
+                        }
+                        (all.len() == batch.children.len()).then_some(Ok(all))
+                    })
+                    .await;
+                match outcome {
+                    Ok(connected) => {
+                        batch.armed = false;
+                        let portals = connected
+                            .into_iter()
+                            .zip(&batch.children)
+                            .map(|((channel, peer), child)| Portal {
+                                shared: self.shared.clone(),
+                                channel,
+                                peer,
+                                child: Some(*child),
+                                result: None,
+                                _lease: None,
+                            })
+                            .collect();
+                        return Ok(portals);
                     }
-                    if let Some(ch) = c.channel {
-                        let peer = st.actor.peer(ch).map(|a| a.uid());
-                        return Some(
-                            peer.map(|p| (ch, p))
-                                .ok_or_else(|| "its channel closed".into()),
-                        );
-                    }
-                    if let Some(status) = c.exited {
-                        return Some(Err(format!(
-                            "it exited before connecting back ({status:?})"
-                        )));
-                    }
-                    None
-                })
-                .await;
-            let (channel, peer) = connected.map_err(|reason| {
-                Error::from(ErrorKind::Spawn {
-                    name: name.to_owned(),
-                    reason,
-                })
-            })?;
-            Ok(Portal {
-                shared: self.shared.clone(),
-                channel,
-                peer,
-                child: Some(child),
-                result: None,
-                _lease: None,
+                    Err((i, reason)) => Err(Error::from(ErrorKind::Spawn {
+                        name: names[i].clone(),
+                        reason,
+                    })),
+                }
+            }
+        };
+        // The rest of the batch goes, and is gone before the error returns.
+        batch.cancel();
+        let children = std::mem::take(&mut batch.children);
+        self.shared
+            .wait(|st, _| {
+                children
+                    .iter()
+                    .all(|child| {
+                        st.children
+                            .get(child)
+                            .is_none_or(|c| c.exited.is_some() || c.failed.is_some())
+                    })
+                    .then_some(())
             })
-        })
+            .await;
+        failed
     }
 
     /// Starts an actor that runs one function, `ns:func(**args)`, and
     /// exits after it (Python's `run_in_actor`). Its result is read with
     /// [`Portal::wait_for_result`], or by the nursery at its end: an error
     /// there cancels every other child, and the nursery fails with it.
+    ///
+    /// The names are copied and `args` encoded at once: the future borrows
+    /// only the nursery; an encoding error fails it before any child is
+    /// started.
     #[track_caller]
     pub fn run_in_actor(
         &self,
-        name: &str,
-        ns: &str,
-        func: &str,
+        name: impl Into<String>,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
         options: ActorOptions,
-    ) -> impl Future<Output = Result<Portal>> {
-        crate::stackscope::api("ActorNursery::run_in_actor", async move {
-            let kwargs = encode_args(&args)?;
+    ) -> ApiFuture<'_, Result<Portal>> {
+        let (name, ns, func) = (name.into(), ns.into(), func.into());
+        let kwargs = encode_args(&args);
+        ApiFuture::new("ActorNursery::run_in_actor", async move {
+            let kwargs = kwargs?;
             let mut options = options;
-            if !options.enable_modules.iter().any(|m| m == ns) {
-                options.enable_modules.push(ns.to_owned());
+            if !options.enable_modules.contains(&ns) {
+                options.enable_modules.push(ns.clone());
             }
-            let mut portal = self.start_actor(name, options).await?;
-            let cell = portal.start_call(ns, func, kwargs)?;
+            let mut portal = self
+                .start_batch(vec![(name, options)])
+                .await?
+                .pop()
+                .expect("one portal for one child");
+            let cell = portal.start_call(&ns, &func, kwargs)?;
             self.lock().push(OneShot {
                 child: portal.child.expect("a child's portal"),
                 uid: portal.peer.clone(),

@@ -16,6 +16,7 @@ use crate::broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY, Fanout, Ne
 use crate::engine::Shared;
 use crate::error::{Error, ErrorKind, PayloadErrorWrap, Result};
 use crate::functions::encode_args;
+use crate::future::ApiFuture;
 
 /// A dialog's failure as the user sees it.
 pub(crate) fn dialog_error(e: DialogError) -> Error {
@@ -23,6 +24,11 @@ pub(crate) fn dialog_error(e: DialogError) -> Error {
         DialogError::Remote(r) => ErrorKind::Remote(r).into(),
         other => ErrorKind::Dialog(other).into(),
     }
+}
+
+/// Encodes a value to send.
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Raw> {
+    Raw::encode(value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))
 }
 
 /// Decodes a payload into the type the caller expects.
@@ -140,7 +146,37 @@ impl Drop for CallGuard {
 ///
 /// A portal to a child comes from [`ActorNursery`](crate::ActorNursery);
 /// one to any actor from discovery ([`find_actor`](crate::ActorHandle::find_actor)).
-/// Portals are cheap to clone.
+///
+/// A portal is a handle to a channel, and its clones are handles to the
+/// same one: cheap (a few reference counts), and equal in every way.
+/// Calls, contexts and streams through any of them are separate dialogs
+/// over that channel, so many tasks may use one portal at once, each
+/// with its own clone (or, within one task, through `&Portal`); the
+/// futures of its calls borrow only the portal and are `Send`. A clone
+/// of a child's portal can [`cancel_actor`](Portal::cancel_actor) it
+/// like the original; a clone of a
+/// [`run_in_actor`](crate::ActorNursery::run_in_actor) portal reads the
+/// same result ([`wait_for_result`](Portal::wait_for_result)); a channel
+/// discovery opened closes when the last clone of its portal is dropped.
+/// Dropping a child's portal, or every clone of it, does not stop the
+/// child: [`cancel_actor`](Portal::cancel_actor) or its nursery does.
+///
+/// ```no_run
+/// # use tractor_driver::{ActorHandle, Portal, Result};
+/// # async fn demo(actor: ActorHandle, portal: Portal) -> Result<()> {
+/// let tasks: Vec<_> = (0..4)
+///     .map(|i| {
+///         let portal = portal.clone();
+///         actor.spawn(async move { portal.run::<String>("math", "hi", ()).await })
+///     })
+///     .collect();
+/// for task in tasks {
+///     let hi: String = task.await??;
+/// #   let _ = hi;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Portal {
     pub(crate) shared: Arc<Shared>,
@@ -167,31 +203,64 @@ impl Portal {
     /// `Portal.run_from_ns`, and `Portal.run` given a function's path).
     ///
     /// `args` serialises to a keyword map: a struct with named fields, a
-    /// map, or `()` for no arguments. Dropping the future cancels the call
-    /// in the other actor.
+    /// map, or `()` for no arguments; it is encoded at once, so the future
+    /// borrows only the portal (see [`ApiFuture`]). Dropping the future
+    /// cancels the call in the other actor.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::{Portal, Result};
+    /// # async fn demo(portal: Portal) -> Result<()> {
+    /// #[derive(serde::Serialize)]
+    /// struct Square {
+    ///     x: i64,
+    /// }
+    /// let nine: i64 = portal.run("math", "square", Square { x: 3 }).await?;
+    /// // Many calls at once over one portal, each its own dialog.
+    /// let calls: Vec<_> = (0..4)
+    ///     .map(|x| portal.run::<i64>("math", "square", Square { x }))
+    ///     .collect();
+    /// # let _ = (nine, calls);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[track_caller]
     pub fn run<T: DeserializeOwned>(
         &self,
-        ns: &str,
-        func: &str,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
-    ) -> impl Future<Output = Result<T>> {
-        crate::stackscope::api("Portal::run", async move {
-            let raw = self.run_raw(ns, func, encode_args(&args)?).await?;
-            decode(&raw)
-        })
+    ) -> ApiFuture<'_, Result<T>> {
+        self.call("Portal::run", ns.into(), func.into(), encode_args(&args))
     }
 
     /// The same as [`Portal::run`]: Python's name for calling by namespace.
     #[track_caller]
     pub fn run_from_ns<T: DeserializeOwned>(
         &self,
-        ns: &str,
-        func: &str,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
-    ) -> impl Future<Output = Result<T>> {
-        crate::stackscope::api("Portal::run_from_ns", async move {
-            self.run(ns, func, args).await
+    ) -> ApiFuture<'_, Result<T>> {
+        self.call(
+            "Portal::run_from_ns",
+            ns.into(),
+            func.into(),
+            encode_args(&args),
+        )
+    }
+
+    /// The future of [`Portal::run`], its arguments encoded (or not).
+    #[track_caller]
+    fn call<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        ns: String,
+        func: String,
+        kwargs: Result<Raw>,
+    ) -> ApiFuture<'_, Result<T>> {
+        ApiFuture::new(what, async move {
+            let raw = self.run_raw(&ns, &func, kwargs?).await?;
+            decode(&raw)
         })
     }
 
@@ -241,7 +310,7 @@ impl Portal {
 
     /// Opens a context with the context function `ns:func` (Python's
     /// `Portal.open_context`), and waits for the value it sends with
-    /// `started`.
+    /// `started`. `args` is encoded at once, as for [`Portal::run`].
     ///
     /// Leaving the context (dropping it) before its result arrived cancels
     /// the function in the other actor, as leaving Python's block early
@@ -249,29 +318,51 @@ impl Portal {
     #[track_caller]
     pub fn open_context<S: DeserializeOwned>(
         &self,
-        ns: &str,
-        func: &str,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
-    ) -> impl Future<Output = Result<(Context, S)>> {
-        crate::stackscope::api("Portal::open_context", async move {
-            self.open_context_with(ns, func, args, ContextOptions::default())
-                .await
-        })
+    ) -> ApiFuture<'_, Result<(Context, S)>> {
+        self.context(
+            "Portal::open_context",
+            ns.into(),
+            func.into(),
+            encode_args(&args),
+            ContextOptions::default(),
+        )
     }
 
     /// [`Portal::open_context`] with a buffer size and overrun policy.
     #[track_caller]
     pub fn open_context_with<S: DeserializeOwned>(
         &self,
-        ns: &str,
-        func: &str,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
         options: ContextOptions,
-    ) -> impl Future<Output = Result<(Context, S)>> {
-        crate::stackscope::api("Portal::open_context_with", async move {
-            let kwargs = encode_args(&args)?;
+    ) -> ApiFuture<'_, Result<(Context, S)>> {
+        self.context(
+            "Portal::open_context_with",
+            ns.into(),
+            func.into(),
+            encode_args(&args),
+            options,
+        )
+    }
+
+    /// The future of [`Portal::open_context_with`].
+    #[track_caller]
+    fn context<S: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        ns: String,
+        func: String,
+        kwargs: Result<Raw>,
+        options: ContextOptions,
+    ) -> ApiFuture<'_, Result<(Context, S)>> {
+        ApiFuture::new(what, async move {
+            let kwargs = kwargs?;
             self.context_started(&format!("{ns}:{func}"), |a, now| {
-                a.open_context(now, self.channel, ns, func, kwargs, options)
+                a.open_context(now, self.channel, &ns, &func, kwargs, options)
             })
             .await
         })
@@ -327,20 +418,22 @@ impl Portal {
     }
 
     /// Opens a one-way stream from the generator `ns:func` (Python's
-    /// legacy `Portal.open_stream_from`).
+    /// legacy `Portal.open_stream_from`); `args` is encoded at once, as for
+    /// [`Portal::run`].
     #[track_caller]
     pub fn open_stream_from(
         &self,
-        ns: &str,
-        func: &str,
+        ns: impl Into<String>,
+        func: impl Into<String>,
         args: impl Serialize,
-    ) -> impl Future<Output = Result<MsgStream>> {
-        crate::stackscope::api("Portal::open_stream_from", async move {
-            let kwargs = encode_args(&args)?;
+    ) -> ApiFuture<'_, Result<MsgStream>> {
+        let (ns, func, kwargs) = (ns.into(), func.into(), encode_args(&args));
+        ApiFuture::new("Portal::open_stream_from", async move {
+            let kwargs = kwargs?;
             let dialog = self.shared.with(|st, now| {
                 let d = st
                     .actor
-                    .open_stream_from(now, self.channel, ns, func, kwargs)?;
+                    .open_stream_from(now, self.channel, &ns, &func, kwargs)?;
                 st.track(d);
                 Ok::<_, UsageError>(d)
             })?;
@@ -599,11 +692,13 @@ impl Context {
             .with(|st, _| st.actor.cid(dialog).map(str::to_owned))
     }
 
-    /// Sends the first value to the opener (callee only, once).
+    /// Sends the first value to the opener (callee only, once). The value
+    /// is encoded at once: the future borrows only the context.
     #[track_caller]
-    pub fn started<T: Serialize>(&self, value: T) -> impl Future<Output = Result<()>> {
-        crate::stackscope::api("Context::started", async move {
-            let raw = Raw::encode(&value).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+    pub fn started<T: Serialize>(&self, value: T) -> ApiFuture<'_, Result<()>> {
+        let raw = encode(&value);
+        ApiFuture::new("Context::started", async move {
+            let raw = raw?;
             self.dlg.op(|a, now, d| a.started(now, d, raw))
         })
     }
@@ -718,14 +813,16 @@ impl MsgStream {
     }
 
     /// Sends one item; waits while the peer has no room for it (between
-    /// our actors, credit-based flow control; towards Python, never).
+    /// our actors, credit-based flow control; towards Python, never). The
+    /// item is encoded at once: the future borrows only the stream.
     #[track_caller]
-    pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> impl Future<Output = Result<()>> {
-        crate::stackscope::api("MsgStream::send", async move {
+    pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> ApiFuture<'_, Result<()>> {
+        let raw = encode(item);
+        ApiFuture::new("MsgStream::send", async move {
             if self.side == StreamSide::From {
                 return Err(Error::runtime("a stream from a generator only receives"));
             }
-            let raw = Raw::encode(item).map_err(|e| Error::from(PayloadErrorWrap::from(e)))?;
+            let raw = raw?;
             let dialog = self.dlg.dialog;
             poll_fn(|cx| {
                 self.dlg.shared.poll_dialog(dialog, cx, |st, now| {

@@ -127,9 +127,16 @@ pub enum SignalKind {
 
 /// Defines an adapter crate's entry points, `open_root_actor`,
 /// `open_nursery` and `run_daemon`, as the driver's own with the runtime
-/// `$rt` filled in. This is what `tractor-tokio` and `tractor-smol` do; a
-/// crate binding another runtime does the same after implementing
-/// [`Runtime`].
+/// `$rt` filled in, and its `prelude`: the driver's
+/// [`prelude`](crate::prelude) plus those entry points. This is what
+/// `tractor-tokio` and `tractor-smol` do; a crate binding another runtime
+/// does the same after implementing [`Runtime`].
+///
+/// Invoke it where the crate re-exports the driver (`pub use
+/// tractor_driver::*;`): the `prelude` it defines there takes the place
+/// of the driver's, which the glob would otherwise bring in. Other crates
+/// see only the adapter's; inside the adapter crate itself, name it by its
+/// path (`crate::prelude`), as a bare `prelude` is ambiguous there.
 ///
 /// ```
 /// # use std::io;
@@ -147,7 +154,18 @@ pub enum SignalKind {
 /// #     fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> { unimplemented!() }
 /// # }
 ///
+/// pub use tractor_driver::*;
 /// tractor_driver::entry_points!(Mine);
+///
+/// mod program {
+///     // The crate's prelude: the driver's, and the entry points on `Mine`.
+///     use crate::prelude::*;
+///
+///     pub fn start() -> impl std::future::Future<Output = Result<()>> {
+///         run_daemon(Config::new("daemon", Functions::new()))
+///     }
+/// }
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! entry_points {
@@ -182,6 +200,47 @@ macro_rules! entry_points {
         /// runtime (see [`tractor_driver::run_daemon`]).
         pub async fn run_daemon(config: $crate::Config) -> $crate::Result<()> {
             $crate::run_daemon(::std::sync::Arc::new($rt), config).await
+        }
+
+        pub mod prelude {
+            //! The names nearly every program uses, for a glob import: the
+            //! driver's prelude (`tractor_driver::prelude`) and this crate's
+            //! entry points, which run on its runtime.
+            //!
+            #![doc = concat!("```no_run\nuse ", module_path!(), "::*;")]
+            //!
+            //! /// Everything the actors of this program serve.
+            //! fn functions() -> Functions {
+            //!     Functions::new().rpc("procs", "pid", |(): ()| async move { Ok(std::process::id()) })
+            //! }
+            //!
+            //! /// The root: workers started at once, each asked its pid. In a
+            //! /// child process, the call becomes the child and never returns.
+            //! async fn tree() -> Result<Vec<u32>> {
+            //!     let config = Config::new("root", functions());
+            //!     open_root_actor(config, |root| async move {
+            //!         root.open_nursery(|n| async move {
+            //!             let opts = ActorOptions::new().enable_modules(["procs"]);
+            //!             let workers = n
+            //!                 .start_actors((0..3).map(|i| (format!("worker-{i}"), opts.clone())))
+            //!                 .await?;
+            //!             let mut pids = Vec::new();
+            //!             for worker in &workers {
+            //!                 pids.push(worker.run("procs", "pid", ()).await?);
+            //!             }
+            //!             n.cancel().await;
+            //!             Ok(pids)
+            //!         })
+            //!         .await
+            //!     })
+            //!     .await
+            //! }
+            //! # let _ = tree;
+            //! ```
+
+            pub use $crate::prelude::*;
+
+            pub use super::{open_nursery, open_root_actor, run_daemon};
         }
     };
 }

@@ -68,7 +68,7 @@ fn main() -> Result<(), Error> {
                 .open_nursery(|n| async move {
                     let mut daemons = Vec::new();
                     for i in 0..3 {
-                        daemons.push(n.start_actor(&format!("actor_{i}"), daemon()).await?);
+                        daemons.push(n.start_actor(format!("actor_{i}"), daemon()).await?);
                     }
                     let e = daemons[1]
                         .run::<()>("errors", "assert_err", ())

@@ -5,8 +5,8 @@
 //! cargo run -p tractor-examples --example we_are_processes
 //! ```
 //!
-//! The root spawns one worker per core, all at once, and opens a context
-//! with each. A worker reports its name and process id through `started`,
+//! The root starts one worker per core, all at once
+//! (`ActorNursery::start_actors`), and opens a context with each. A worker reports its name and process id through `started`,
 //! then waits forever. Half a second later the root fails on purpose. The
 //! failure cancels the nursery: every worker is cancelled and reaped, and
 //! the root actor has ended, before the error reaches `main`, which checks
@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use tractor_examples::{ActorOptions, Address, Config, Context, Error, Functions, current_actor};
+use tractor_examples::prelude::*;
 
 fn functions() -> Functions {
     Functions::new().context("procs", "target", |ctx: Context, (): ()| async move {
@@ -41,11 +41,11 @@ fn still_running(pids: &[u32]) -> Option<Vec<u32>> {
 }
 
 fn main() -> Result<(), Error> {
-    tractor_examples::block_on(async {
+    block_on(async {
         let config = Config::new("we_are_processes", functions())
             .registry_addrs([Address::tcp("127.0.0.1", 0)]);
         let mut pids = Vec::new();
-        let outcome = tractor_examples::open_root_actor(config, |root| {
+        let outcome = open_root_actor(config, |root| {
             let pids = &mut pids;
             async move {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -55,22 +55,17 @@ fn main() -> Result<(), Error> {
                 );
                 let me = root.clone();
                 root.open_nursery(|n| async move {
-                    // Spawn every worker concurrently, each in its own task.
-                    let mut spawning = Vec::new();
-                    for i in 0..cores {
-                        let n = n.clone();
-                        spawning.push(me.spawn(async move {
-                            let opts = ActorOptions::new().enable_modules(["procs"]);
-                            let portal = n.start_actor(&format!("worker_{i}"), opts).await?;
-                            let (ctx, (name, pid)): (Context, (String, u32)) =
-                                portal.open_context("procs", "target", ()).await?;
-                            Ok::<_, Error>((ctx, name, pid))
-                        }));
-                    }
+                    // Every worker's process starts at once; this returns
+                    // when all have connected back.
+                    let opts = ActorOptions::new().enable_modules(["procs"]);
+                    let workers = n
+                        .start_actors((0..cores).map(|i| (format!("worker_{i}"), opts.clone())))
+                        .await?;
                     // The contexts stay open while the workers run.
                     let mut contexts = Vec::new();
-                    for joined in spawning {
-                        let (ctx, name, pid) = joined.await??;
+                    for portal in &workers {
+                        let (ctx, (name, pid)): (Context, (String, u32)) =
+                            portal.open_context("procs", "target", ()).await?;
                         println!("Yo, {name} is running in pid {pid}");
                         pids.push(pid);
                         contexts.push(ctx);

@@ -80,3 +80,14 @@ where
 {
     tractor_driver::open_root_actor(runtime(), config, body).await
 }
+
+/// The names nearly every example uses, for a glob import: the driver's
+/// prelude (see [`tractor_driver::prelude`]) and this crate's
+/// [`block_on`] and [`open_root_actor`], which pick the adapter. A program
+/// of your own imports its adapter's prelude instead
+/// (`use tractor_tokio::prelude::*;`).
+pub mod prelude {
+    pub use tractor_driver::prelude::*;
+
+    pub use super::{block_on, open_root_actor};
+}

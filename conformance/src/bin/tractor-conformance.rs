@@ -313,14 +313,14 @@ async fn asserters(
 ) -> Result<()> {
     for i in 0..count {
         if with_daemons {
-            n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+            n.start_actor(format!("daemon-{i}"), daemon()).await?;
         }
         let raise = Raise {
             type_name: "AssertionError".into(),
             message: format!("one-shot {i} asserts"),
         };
         n.run_in_actor(
-            &format!("asserter-{i}"),
+            format!("asserter-{i}"),
             NS,
             "raise",
             raise,
@@ -699,15 +699,12 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "spawn-many-concurrent" => {
             let out = root
                 .open_nursery(|n| async move {
+                    // Each future borrows only the nursery: built in a
+                    // loop, awaited together.
                     let spawns = (0..4)
-                        .map(|i| {
-                            let n = n.clone();
-                            Box::pin(async move {
-                                n.start_actor(&format!("worker-{i}"), daemon()).await
-                            }) as Boxed<'_, _>
-                        })
+                        .map(|i| n.start_actor(format!("worker-{i}"), daemon()))
                         .collect();
-                    let portals: Vec<Result<tractor_driver::Portal>> = join_all(spawns).await;
+                    let portals: Vec<Result<Portal>> = join_all(spawns).await;
                     let mut pids = std::collections::BTreeSet::new();
                     for p in &portals {
                         let p = p.as_ref().map_err(Clone::clone)?;
@@ -939,7 +936,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             let seen = pids.clone();
             let nursery = root.open_nursery(|n| async move {
                 for i in 0..2 {
-                    let p = n.start_actor(&format!("dropped-{i}"), daemon()).await?;
+                    let p = n.start_actor(format!("dropped-{i}"), daemon()).await?;
                     let pid: u32 = p.run(NS, "pid", ()).await?;
                     seen.lock().expect("pids").push(pid);
                 }
@@ -1151,6 +1148,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "spawn-one-root-in-sub" => spawn_one_root_in_sub(root).await,
         "spawn-loglevel-propagated" => spawn_loglevel_propagated(root).await,
         "spawn-worker-pool" => spawn_worker_pool(root).await,
+        "spawn-start-actors" => spawn_start_actors(root).await,
         "spawn-nested-tree-inside-out" | "ctx-nested-started-result" => {
             spawn_nested_tree(root).await
         }
@@ -1802,7 +1800,7 @@ async fn spawn_loglevel_propagated(root: ActorHandle) -> Result<()> {
         for level in ["debug", "cancel", "critical"] {
             let p = n
                 .run_in_actor(
-                    &format!("log-{level}"),
+                    format!("log-{level}"),
                     NS,
                     "loglevel",
                     (),
@@ -1824,7 +1822,7 @@ async fn spawn_worker_pool(root: ActorHandle) -> Result<()> {
     root.open_nursery(|n| async move {
         let mut pool = Vec::new();
         for i in 0..4 {
-            pool.push(n.start_actor(&format!("worker-{i}"), daemon()).await?);
+            pool.push(n.start_actor(format!("worker-{i}"), daemon()).await?);
         }
         // Every input at once, spread over the pool; results recorded as
         // they come back.
@@ -1854,6 +1852,156 @@ async fn spawn_worker_pool(root: ActorHandle) -> Result<()> {
             .map(|(x, _)| x.to_string())
             .collect();
         fact("primes", primes.join(","));
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+/// The children this actor's own record lists with a process, by name,
+/// among `names` (read from its task-tree dump: a child line is
+/// `name[uuid] pid N: state`).
+fn children_with_pids(names: &[String]) -> std::collections::BTreeMap<String, u32> {
+    let dump = tractor_driver::stackscope::dump();
+    let mut found = std::collections::BTreeMap::new();
+    for line in dump.lines().map(str::trim_start) {
+        let Some(name) = names.iter().find(|n| line.starts_with(&format!("{n}["))) else {
+            continue;
+        };
+        let pid = line
+            .split_once(" pid ")
+            .and_then(|(_, rest)| rest.split(':').next())
+            .and_then(|pid| pid.parse().ok());
+        if let Some(pid) = pid {
+            found.insert(name.clone(), pid);
+        }
+    }
+    found
+}
+
+/// Polls `fut` once: its output if that finished it.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// `ActorNursery::start_actors`: a batch of daemons started at once, used
+/// from many tasks; a batch with a child that cannot start leaves none of
+/// its children behind.
+async fn spawn_start_actors(root: ActorHandle) -> Result<()> {
+    let me = root.clone();
+    root.open_nursery(|n| async move {
+        let names: Vec<String> = (0..4).map(|i| format!("worker-{i}")).collect();
+        let mut batch = n.start_actors(names.iter().map(|name| (name, daemon())));
+        // One poll issues every spawn of the batch before it waits for any
+        // child to connect back: all four are running processes by then.
+        let first = poll_once(&mut batch).await;
+        let started = children_with_pids(&names);
+        fact("started_at_first_poll", started.len());
+        check!(
+            started.len() == names.len(),
+            "after one poll only {started:?} were started"
+        );
+        let portals = match first {
+            Poll::Ready(portals) => portals?,
+            Poll::Pending => batch.await?,
+        };
+        let order: Vec<&str> = portals.iter().map(|p| p.peer().name.as_str()).collect();
+        fact("order", order.join(","));
+        check!(order == names, "portals in the order {order:?}");
+
+        // Three tasks per worker call it at once, each through its own
+        // clone of the worker's portal.
+        let mut tasks = Vec::new();
+        for portal in &portals {
+            for _ in 0..3 {
+                let portal = portal.clone();
+                tasks.push(me.spawn(async move {
+                    let hi: String = portal.run(NS, "hi", ()).await?;
+                    let pid: u32 = portal.run(NS, "pid", ()).await?;
+                    Ok::<_, Error>((portal.peer().name.clone(), hi, pid))
+                }));
+            }
+        }
+        let mut answers = 0;
+        for task in tasks {
+            let (name, hi, pid) = task.await??;
+            check!(hi == format!("hi from {name}"), "{name} answered {hi:?}");
+            check!(
+                started.get(&name) == Some(&pid),
+                "{name} answered from pid {pid}, started as {:?}",
+                started.get(&name)
+            );
+            answers += 1;
+        }
+        fact("answers", answers);
+        let pids: std::collections::BTreeSet<u32> = started.values().copied().collect();
+        fact("distinct_pids", pids.len());
+        check!(
+            pids.len() == names.len() && !pids.contains(&std::process::id()),
+            "pids {pids:?}"
+        );
+
+        // Names borrowed from temporaries, futures awaited together.
+        #[allow(clippy::needless_borrows_for_generic_args)]
+        let extra: Vec<Result<Portal>> = join_all(
+            (0..2)
+                .map(|i| n.start_actor(&format!("extra-{i}"), daemon()))
+                .collect(),
+        )
+        .await;
+        let mut extra_names = Vec::new();
+        for p in extra {
+            let p = p?;
+            let hi: String = p.run(NS, "hi", ()).await?;
+            extra_names.push(hi);
+        }
+        fact("extra", extra_names.join(","));
+
+        // A batch whose middle child cannot start: the others are cancelled
+        // and gone before the error comes back.
+        let doomed: Vec<String> = ["doomed-0", "doomed-1", "doomed-2"]
+            .map(String::from)
+            .into();
+        let options = |i: usize| match i {
+            1 => daemon().program("/nonexistent/tractor-conformance"),
+            _ => daemon(),
+        };
+        let mut failing = n.start_actors(
+            doomed
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.as_str(), options(i))),
+        );
+        // The first poll finds doomed-1 failed and cancels the other two
+        // (SIGTERM, as they have not connected back): what is left of them
+        // to see here may already be going.
+        let first = poll_once(&mut failing).await;
+        let doomed_pids = children_with_pids(&doomed);
+        let e = match first {
+            Poll::Ready(r) => r.expect_err("a child cannot start"),
+            Poll::Pending => failing.await.expect_err("a child cannot start"),
+        };
+        let spawn_error = matches!(e.kind(), ErrorKind::Spawn { name, .. } if name == "doomed-1");
+        fact(
+            "doomed_error",
+            if spawn_error {
+                "spawn:doomed-1"
+            } else {
+                "other"
+            },
+        );
+        check!(spawn_error, "the batch failed with {e}");
+        let left = children_with_pids(&doomed);
+        let alive: Vec<&u32> = doomed_pids
+            .values()
+            .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        fact("doomed_left", left.len() + alive.len());
+        check!(
+            left.is_empty() && alive.is_empty(),
+            "after the failed batch: listed {left:?}, running {alive:?}"
+        );
+
         n.cancel().await;
         Ok(())
     })
@@ -2461,7 +2609,7 @@ async fn cancel_cluster_kbi(root: ActorHandle) -> Result<()> {
     r.open_nursery(|n| async move {
         for i in 0..2 {
             n.run_in_actor(
-                &format!("worker-{i}"),
+                format!("worker-{i}"),
                 NS,
                 "sleep_forever",
                 (),
@@ -2483,7 +2631,7 @@ async fn cancel_sigint_from_child_task(root: ActorHandle) -> Result<()> {
             .open_nursery(|n| async move {
                 for i in 0..3 {
                     n.run_in_actor(
-                        &format!("sleeper-{i}"),
+                        format!("sleeper-{i}"),
                         NS,
                         "sleep_forever",
                         (),
@@ -2510,7 +2658,7 @@ async fn cancel_daemon_fails(root: ActorHandle) -> Result<()> {
             .open_nursery(|n| async move {
                 let mut daemons = Vec::new();
                 for i in 0..3 {
-                    daemons.push(n.start_actor(&format!("daemon-{i}"), daemon()).await?);
+                    daemons.push(n.start_actor(format!("daemon-{i}"), daemon()).await?);
                 }
                 let func = if quick { "do_nothing" } else { "sleep_forever" };
                 let mut one_shots = Vec::new();
@@ -2544,12 +2692,12 @@ async fn cancel_delayed_ria(root: ActorHandle) -> Result<()> {
     let out = root
         .open_nursery(|n| async move {
             for i in 0..3 {
-                let p = n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+                let p = n.start_actor(format!("daemon-{i}"), daemon()).await?;
                 let () = p.run(NS, "do_nothing", ()).await?;
             }
             for i in 0..3 {
                 n.run_in_actor(
-                    &format!("late-{i}"),
+                    format!("late-{i}"),
                     NS,
                     "raise_after",
                     Delay { ms: 100 },
@@ -2633,7 +2781,7 @@ async fn err_boxed_from_daemons(root: ActorHandle) -> Result<()> {
     let out = root
         .open_nursery(|n| async move {
             for i in 0..3 {
-                n.start_actor(&format!("daemon-{i}"), daemon()).await?;
+                n.start_actor(format!("daemon-{i}"), daemon()).await?;
             }
             asserters(&n, 1, false).await
         })
@@ -2648,7 +2796,7 @@ async fn err_multierror_during_spawn(root: ActorHandle) -> Result<()> {
             .open_nursery(|n| async move {
                 for i in 0..25 {
                     n.run_in_actor(
-                        &format!("asserter-{i}"),
+                        format!("asserter-{i}"),
                         NS,
                         "raise_after",
                         Delay { ms: delay },
@@ -2744,13 +2892,13 @@ async fn disc_unregister_on_cancel(root: ActorHandle, streaming: bool) -> Result
             let root = inner;
             let mut streams = Vec::new();
             for i in 0..3 {
-                let p = n.start_actor(&format!("sub-{i}"), daemon()).await?;
+                let p = n.start_actor(format!("sub-{i}"), daemon()).await?;
                 if streaming {
                     streams.push(p.open_stream_from(NS, "count_forever", ()).await?);
                 }
             }
             for i in 0..3 {
-                root.wait_for_actor(&format!("sub-{i}")).await?;
+                root.wait_for_actor(format!("sub-{i}")).await?;
             }
             fact(
                 "during",
@@ -2778,10 +2926,10 @@ async fn disc_unregister_on_sigint(root: ActorHandle) -> Result<()> {
     let r = root.clone();
     r.open_nursery(|n| async move {
         for i in 0..3 {
-            n.start_actor(&format!("sub-{i}"), daemon()).await?;
+            n.start_actor(format!("sub-{i}"), daemon()).await?;
         }
         for i in 0..3 {
-            root.wait_for_actor(&format!("sub-{i}")).await?;
+            root.wait_for_actor(format!("sub-{i}")).await?;
         }
         fact(
             "during",
