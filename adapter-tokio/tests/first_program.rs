@@ -13,7 +13,12 @@ fn example(name: &str) -> PathBuf {
         dir.pop();
     }
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo test -p tractor-tokio` builds the examples, \
+         `--test first_program` alone does not",
+        path.display()
+    );
     path
 }
 
