@@ -1,13 +1,17 @@
-//! tractor for Rust on [tokio](https://tokio.rs).
+//! tractor for Rust on [tokio](https://tokio.rs): structured concurrency
+//! across processes, wire-compatible with Python's
+//! [`tractor`](https://github.com/goodboy/tractor).
 //!
-//! Actors are processes; a root spawns children through an actor nursery,
-//! talks to them through portals, contexts and streams, and never leaves
-//! one behind. The API is [`tractor_driver`]'s, re-exported here with the
-//! runtime filled in: this crate only supplies tokio's sockets, processes,
-//! timers and signals ([`Tokio`]); every protocol decision is taken by the
-//! sans-IO core, `tractor-protocol`. `use tractor_tokio::prelude::*;`
-//! ([`prelude`]) brings in what a program needs, this crate's entry points
-//! included.
+//! An *actor* is an OS process running its own async runtime. A root
+//! actor spawns children through an actor nursery and waits for them as a
+//! task nursery waits for its tasks; it calls them through portals, talks
+//! with them through contexts and streams, and never leaves one behind.
+//! Errors climb the tree, cancellation goes down it. This crate runs the
+//! actors on tokio ([`Tokio`]: its sockets, processes, timers and
+//! signals); `tractor-smol` offers the same API on smol, and every
+//! protocol decision is taken by the sans-IO core, `tractor-protocol`.
+//! `use tractor_tokio::prelude::*;` ([`prelude`]) brings in what a program
+//! needs, this crate's entry points included.
 //!
 //! ```no_run
 //! use tractor_tokio::prelude::*;
@@ -18,7 +22,7 @@
 //! }
 //!
 //! #[tokio::main]
-//! async fn main() -> Result<(), Error> {
+//! async fn main() -> Result<()> {
 //!     // Everything any actor of this program can serve.
 //!     let functions = Functions::new()
 //!         .rpc("math", "square", |a: Square| async move { Ok(a.x * a.x) });
@@ -38,6 +42,215 @@
 //!     .await
 //! }
 //! ```
+//!
+//! # Children are this program
+//!
+//! A child actor is this very program, started again with Python's child
+//! command line: `-m tractor._child --uid "('squarer', '<uuid>')"
+//! --parent_addr "('127.0.0.1', 40123)"`. The entry point
+//! ([`open_root_actor`], [`open_nursery`], [`run_daemon`]) recognises it
+//! and turns the process into that child: it connects back to its
+//! parent, serves the namespaces its parent enabled for it, and exits
+//! when cancelled, without ever returning into `main`. So **call the
+//! entry point first in `main`**: whatever runs before it (reading
+//! arguments, opening files, printing) runs in every child too.
+//!
+//! [`Functions`] is the catalogue of everything the program's actors can
+//! serve, by `(namespace, function)`, handed to the entry point in every
+//! process; [`ActorOptions::enable_modules`] chooses which namespaces a
+//! child serves. A child may also be another program that reaches a
+//! tractor entry point ([`ActorOptions::program`]).
+//!
+//! # Roots, nurseries, daemons and one-shots
+//!
+//! * The **root** is the actor of the process nobody spawned.
+//!   [`open_root_actor`] runs it around a body that gets its
+//!   [`ActorHandle`]; [`open_nursery`] starts one for the span of a
+//!   nursery when the process runs none.
+//! * A **nursery** ([`ActorNursery`], from [`ActorHandle::open_nursery`])
+//!   starts children, and its scope ends only once each has exited and
+//!   been reaped. When its body or a child fails, it cancels the other
+//!   children and fails with that error (several at once come out
+//!   together, [`ErrorKind::Group`]).
+//! * A **daemon** ([`ActorNursery::start_actor`], many at once with
+//!   [`ActorNursery::start_actors`]) serves calls until cancelled. The
+//!   nursery waits for it: end it with [`Portal::cancel_actor`] or
+//!   [`ActorNursery::cancel`].
+//! * A **one-shot** ([`ActorNursery::run_in_actor`]) runs one function
+//!   and exits; [`Portal::wait_for_result`] reads its result, and the
+//!   nursery's end waits for it.
+//!
+//! Each child comes with a [`Portal`]: [`Portal::run`] calls one of its
+//! functions, [`Portal::open_context`] opens a context with it.
+//!
+//! ```no_run
+//! use tractor_tokio::prelude::*;
+//!
+//! async fn one_shot(root: ActorHandle) -> Result<String> {
+//!     root.open_nursery(|n| async move {
+//!         // Runs `greeter:hello(who="root")` in a new child, which then exits.
+//!         #[derive(serde::Serialize)]
+//!         struct Hello {
+//!             who: &'static str,
+//!         }
+//!         let hello = Hello { who: "root" };
+//!         let opts = ActorOptions::new();
+//!         let child = n.run_in_actor("greeter", "greeter", "hello", hello, opts).await?;
+//!         child.wait_for_result().await
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! # Contexts and streams
+//!
+//! A context is a pair of tasks, one in each actor. The serving side is a
+//! function added with [`Functions::context`]: it gets a [`Context`],
+//! sends a first value with [`Context::started`], may open a two-way
+//! [`MsgStream`] with [`Context::open_stream`], and ends with a result.
+//! The calling side opens it with [`Portal::open_context`], which returns
+//! once that first value arrives, opens its own end of the stream, and
+//! reads the result with [`Context::wait_for_result`].
+//!
+//! ```no_run
+//! use tractor_tokio::prelude::*;
+//!
+//! fn functions() -> Functions {
+//!     // The serving side: `started`, then the stream, then a result.
+//!     Functions::new().context("echo", "shout", |ctx: Context, (): ()| async move {
+//!         ctx.started("ready").await?;
+//!         let stream = ctx.open_stream().await?;
+//!         let mut echoed = 0u32;
+//!         // Ends when the caller closes its end of the stream.
+//!         while let Some(word) = stream.next::<String>().await {
+//!             stream.send(&word?.to_uppercase()).await?;
+//!             echoed += 1;
+//!         }
+//!         Ok(echoed)
+//!     })
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<()> {
+//!     open_root_actor(Config::new("root", functions()), |root| async move {
+//!         root.open_nursery(|n| async move {
+//!             let opts = ActorOptions::new().enable_modules(["echo"]);
+//!             let portal = n.start_actor("echoer", opts).await?;
+//!             // The calling side: returns with the value sent by `started`.
+//!             let (ctx, first): (Context, String) =
+//!                 portal.open_context("echo", "shout", ()).await?;
+//!             assert_eq!(first, "ready");
+//!             let stream = ctx.open_stream().await?;
+//!             for word in ["hello", "tree"] {
+//!                 stream.send(word).await?;
+//!                 let back: String = stream.receive().await?;
+//!                 assert_eq!(back, word.to_uppercase());
+//!             }
+//!             // Closing our end ends the loop over there, and the function.
+//!             stream.close()?;
+//!             let echoed: u32 = ctx.wait_for_result().await?;
+//!             assert_eq!(echoed, 2);
+//!             portal.cancel_actor().await?;
+//!             Ok(())
+//!         })
+//!         .await
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! Items and results are any `serde` values; every receiving call names
+//! the type it expects. [`MsgStream::subscribe`] fans one stream out to
+//! many local tasks; [`Functions::stream`] with
+//! [`Portal::open_stream_from`] is the older one-way stream.
+//!
+//! # Cancellation
+//!
+//! Cancelling a call, a context or an actor drops the futures running
+//! there at their next await point, as tokio's `JoinHandle::abort` does:
+//! code after that point never runs, so cleanup belongs in `Drop`. The
+//! caller gets Python's `ContextCancelled`. Cancellation goes down the
+//! tree: an actor cancels its children before it exits, a child whose
+//! parent is gone cancels itself, and dropping a call's future cancels
+//! the call in the other actor. SIGINT or SIGTERM to the root cancels the
+//! whole tree, and the entry point returns [`ErrorKind::Interrupted`] or
+//! [`ErrorKind::Terminated`] once every process is gone.
+//!
+//! # Errors
+//!
+//! One type, [`Error`]: cheap to clone, and converted from any
+//! `std::error::Error`, so served functions use `?`; [`Error::raise`]
+//! makes one under a Python type name, and a panic arrives as `Panic`.
+//! An error climbs the tree: the caller gets it, a nursery whose child
+//! failed cancels the other children and fails with it, and so on up to
+//! the root. [`Error::remote`] gives what came from another actor (a
+//! [`RemoteError`]): the actor that raised it
+//! ([`RemoteError::src_uid`]), the relay path
+//! ([`RemoteError::relay_path`]), its type and its traceback. It prints
+//! like Python's, each hop keeping its own message and traceback:
+//!
+//! ```text
+//! RemoteActorError: remote task raised a 'ValueError'
+//!  |_src_uid=('leaf', '831e4d25-…')
+//!  |_relay_uid=('middle', '37e09c22-…')
+//!  |_boxed_type=RemoteActorError
+//!  |_message: remote task raised a 'ValueError'
+//!  +------ remote traceback (from 'middle') ------
+//!  | RemoteActorError: remote task raised a 'ValueError'
+//!  |  |_src_uid=('leaf', '831e4d25-…')
+//!  |  |_message: the leaf gives up
+//!  |  +------ remote traceback (from 'leaf') ------
+//!  |  |   at src/main.rs:65:26
+//!  |  +------
+//!  +------
+//! ```
+//!
+//! A traceback says where the error was made; with `RUST_BACKTRACE` set
+//! it adds the application's frames of a backtrace.
+//!
+//! # The registrar and transports
+//!
+//! Actors find each other by name ([`ActorHandle::find_actor`],
+//! [`ActorHandle::wait_for_actor`]) through the registrar, at the
+//! addresses of [`Config::registry_addrs`]. Empty (the default) means the
+//! transport's default address: TCP `127.0.0.1:1616`, as in Python, or
+//! `registry@1616.sock` in the runtime directory ([`runtime_dir`]) with
+//! Unix sockets ([`Config::transport`] with [`Transport::Uds`]). A root
+//! that finds no registrar there becomes the registrar; others register
+//! with it, so programs on one machine find each other. A registrar of
+//! the tree's own, on a port the OS picks, keeps trees apart (tests, say):
+//!
+//! ```
+//! use tractor_tokio::prelude::*;
+//! use tractor_tokio::Transport;
+//!
+//! // TCP, a registrar of its own on a free port.
+//! let alone = Config::new("root", Functions::new())
+//!     .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+//! // Unix sockets, the default registrar: `registry@1616.sock`.
+//! let local = Config::new("root", Functions::new()).transport(Transport::Uds);
+//! # let _ = (alone, local);
+//! ```
+//!
+//! Children inherit the registrar and the transport.
+//!
+//! # Logging
+//!
+//! The runtime logs through `tracing`, under the targets
+//! `tractor::transport`, `tractor::runtime`, `tractor::devx`,
+//! `tractor::cancel` and `tractor::pdb`. Without a subscriber of your own,
+//! [`Config::loglevel`] (passed to every child) or `TRACTOR_LOGLEVEL` in
+//! the environment (which wins, in any process where it is set) makes
+//! each actor log to stderr, filtered by Python's levels: `info` tells
+//! the tree's story (spawns, exits, registrations, cancellations),
+//! `cancel` only its cancellations, `runtime` the steps between, `debug`
+//! each call, `transport` every message. See [`log`] for all of them.
+//!
+//! ```text
+//! TRACTOR_LOGLEVEL=info cargo run
+//! ```
+//!
+//! # Many calls at once
 //!
 //! The futures of the API borrow only the handle they were called on, and
 //! are `Send`: start many actors at once, and call them from tasks of

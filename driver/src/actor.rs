@@ -89,8 +89,7 @@ impl Config {
     /// accepts; cancellations never open one.
     ///
     /// ```
-    /// use tractor_driver::{Config, Functions};
-    ///
+    /// # use tractor_driver::prelude::*;
     /// let config = Config::new("root", Functions::new())
     ///     .debug_filter(|e| e.type_name() != Some("KeyError"));
     /// # let _ = config;
@@ -253,7 +252,8 @@ impl ActorHandle {
     /// output, and dropping it detaches the task.
     ///
     /// ```no_run
-    /// # async fn demo(actor: tractor_driver::ActorHandle) -> tractor_driver::Result<()> {
+    /// # use tractor_driver::prelude::*;
+    /// # async fn demo(actor: ActorHandle) -> Result<()> {
     /// let doubled = actor.spawn(async { 21 * 2 });
     /// assert_eq!(doubled.await?, 42);
     /// # Ok(())
@@ -724,7 +724,7 @@ where
 /// in a root actor started for it with `config` and torn down after it
 /// (Python's implicit root: `open_nursery` with no `open_root_actor`).
 ///
-/// Like [`open_root_actor`], in a child process this call becomes the
+/// Like `open_root_actor`, in a child process this call becomes the
 /// child and never returns, so call it early in `main`.
 pub async fn open_nursery<F, Fut, T>(rt: Arc<dyn Runtime>, config: Config, body: F) -> Result<T>
 where

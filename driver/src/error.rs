@@ -117,8 +117,7 @@ impl Error {
     /// one, as Rust's own panics do.
     ///
     /// ```
-    /// use tractor_driver::{Error, ErrorKind};
-    ///
+    /// # use tractor_driver::prelude::*;
     /// let e = Error::raise("ValueError", "the answer must be 42");
     /// assert_eq!(e.to_string(), "ValueError: the answer must be 42");
     /// assert!(matches!(e.kind(), ErrorKind::Local(l) if l.type_name == "ValueError"));
@@ -149,7 +148,8 @@ impl Error {
     /// usually look at).
     ///
     /// ```
-    /// let e = tractor_driver::Error::raise("KeyError", "'missing'");
+    /// # use tractor_driver::Error;
+    /// let e = Error::raise("KeyError", "'missing'");
     /// assert_eq!(e.type_name(), Some("KeyError"));
     /// ```
     pub fn type_name(&self) -> Option<&str> {

@@ -47,8 +47,7 @@ struct Handler {
 /// for a Python function, or any dotted name for a Rust one.
 ///
 /// ```
-/// use tractor_driver::{Context, Functions, Error};
-///
+/// # use tractor_driver::prelude::*;
 /// #[derive(serde::Deserialize)]
 /// struct Square { x: i64 }
 ///

@@ -154,8 +154,9 @@ pub enum SignalKind {
 /// #     fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> { unimplemented!() }
 /// # }
 ///
-/// pub use tractor_driver::*;
-/// tractor_driver::entry_points!(Mine);
+/// // At the root of the crate, which re-exports the driver's API:
+/// # pub use tractor_driver::*;
+/// entry_points!(Mine);
 ///
 /// mod program {
 ///     // The crate's prelude: the driver's, and the entry points on `Mine`.
@@ -170,9 +171,37 @@ pub enum SignalKind {
 #[macro_export]
 macro_rules! entry_points {
     ($rt:expr) => {
-        /// Runs the root actor of a tree around `body` on this crate's
-        /// runtime (see [`tractor_driver::open_root_actor`]). In a child
-        /// process this becomes the child and never returns.
+        /// Runs this program's root actor around `body`, on this crate's
+        /// runtime (Python's `open_root_actor`), and returns what `body`
+        /// returned once the actor has wound down: every child reaped,
+        /// the actor unregistered, its sockets closed.
+        ///
+        /// **In a child process this call becomes the child and never
+        /// returns.** A child is this same program started again with
+        /// Python's child command line; this call recognises it, connects
+        /// back to the parent, serves what the parent enabled and ends the
+        /// process when cancelled. So call it first in `main`: whatever
+        /// runs before it runs in every child too.
+        ///
+        /// `body` gets the root's [`ActorHandle`], to open nurseries
+        /// ([`ActorHandle::open_nursery`]) and find actors through the
+        /// registrar. The root becomes the registrar when none answers at
+        /// [`Config::registry_addrs`]. An error of `body` is returned once
+        /// the tree is torn down; SIGINT or SIGTERM cancels the tree, and
+        /// the call returns [`ErrorKind::Interrupted`] or
+        /// [`ErrorKind::Terminated`]. It fails at once if an actor already
+        /// runs in this process.
+        ///
+        #[doc = concat!("```no_run\nuse ", module_path!(), "::prelude::*;")]
+        ///
+        /// async fn tree(functions: Functions) -> Result<String> {
+        ///     open_root_actor(Config::new("root", functions), |root| async move {
+        ///         Ok(root.uid().to_string())
+        ///     })
+        ///     .await
+        /// }
+        /// # let _ = tree;
+        /// ```
         pub async fn open_root_actor<F, Fut, T>(
             config: $crate::Config,
             body: F,
@@ -184,10 +213,28 @@ macro_rules! entry_points {
             $crate::open_root_actor(::std::sync::Arc::new($rt), config, body).await
         }
 
-        /// Opens an actor nursery on this crate's runtime, in a root actor
-        /// started for it with `config` when this process runs none yet
-        /// (see [`tractor_driver::open_nursery`]). In a child process this
-        /// becomes the child and never returns.
+        /// Opens an actor nursery on this crate's runtime: in this
+        /// process's actor if one runs, else in a root actor started with
+        /// `config` for it and torn down after it (Python's implicit root,
+        /// `open_nursery` without `open_root_actor`). `config` is not used
+        /// when an actor already runs.
+        ///
+        /// As with [`open_root_actor`], in a child process this call
+        /// becomes the child and never returns: call it first in `main`.
+        ///
+        #[doc = concat!("```no_run\nuse ", module_path!(), "::prelude::*;")]
+        ///
+        /// async fn tree(functions: Functions) -> Result<()> {
+        ///     open_nursery(Config::new("root", functions), |n| async move {
+        ///         let opts = ActorOptions::new().enable_modules(["work"]);
+        ///         let worker = n.start_actor("worker", opts).await?;
+        ///         worker.cancel_actor().await?;
+        ///         Ok(())
+        ///     })
+        ///     .await
+        /// }
+        /// # let _ = tree;
+        /// ```
         pub async fn open_nursery<F, Fut, T>(config: $crate::Config, body: F) -> $crate::Result<T>
         where
             F: FnOnce($crate::ActorNursery) -> Fut,
@@ -196,16 +243,31 @@ macro_rules! entry_points {
             $crate::open_nursery(::std::sync::Arc::new($rt), config, body).await
         }
 
-        /// Runs a long-lived RPC server as the root, on this crate's
-        /// runtime (see [`tractor_driver::run_daemon`]).
+        /// Runs this program as a long-lived root that only serves
+        /// (Python's `run_daemon`), on this crate's runtime: the
+        /// namespaces of [`Config::enable_modules`], to any actor that
+        /// connects, until a peer cancels it ([`Portal::cancel_actor`]),
+        /// or SIGINT or SIGTERM does. In a child process this call becomes
+        /// the child, as [`open_root_actor`] does.
+        ///
+        #[doc = concat!("```no_run\nuse ", module_path!(), "::prelude::*;")]
+        ///
+        /// async fn serve(functions: Functions) -> Result<()> {
+        ///     let config = Config::new("service", functions)
+        ///         .enable_modules(["math"])
+        ///         .registry_addrs([Address::tcp("127.0.0.1", 1616)]);
+        ///     run_daemon(config).await
+        /// }
+        /// # let _ = serve;
+        /// ```
         pub async fn run_daemon(config: $crate::Config) -> $crate::Result<()> {
             $crate::run_daemon(::std::sync::Arc::new($rt), config).await
         }
 
         pub mod prelude {
             //! The names nearly every program uses, for a glob import: the
-            //! driver's prelude (`tractor_driver::prelude`) and this crate's
-            //! entry points, which run on its runtime.
+            //! API's handles, options and errors, and this crate's entry
+            //! points, which run on its runtime.
             //!
             #![doc = concat!("```no_run\nuse ", module_path!(), "::*;")]
             //!

@@ -28,9 +28,9 @@
 //! keeps its default action, as in Python.
 //!
 //! ```
-//! use tractor_driver::stackscope::Traced;
-//!
+//! # use tractor_driver::prelude::*;
 //! # async fn demo() {
+//! // `.traced` comes with the prelude (`stackscope::Traced`).
 //! // Shows in a dump as `waiting for prices at src/main.rs:…` while pending.
 //! let prices = async { 42 }.traced("waiting for prices").await;
 //! # let _ = prices;

@@ -71,8 +71,9 @@ pub fn block_on<F: Future>(main: F) -> F::Output {
     }
 }
 
-/// [`tractor_driver::open_root_actor`] on the chosen adapter: in a child
-/// process this becomes the child and never returns.
+/// Runs the root actor around `body` on the chosen adapter, as
+/// `tractor_tokio::open_root_actor` or `tractor_smol::open_root_actor`
+/// does: in a child process this becomes the child and never returns.
 pub async fn open_root_actor<F, Fut, T>(config: Config, body: F) -> Result<T>
 where
     F: FnOnce(ActorHandle) -> Fut,
@@ -82,7 +83,7 @@ where
 }
 
 /// The names nearly every example uses, for a glob import: the driver's
-/// prelude (see [`tractor_driver::prelude`]) and this crate's
+/// prelude (`tractor_driver::prelude`) and this crate's
 /// [`block_on`] and [`open_root_actor`], which pick the adapter. A program
 /// of your own imports its adapter's prelude instead
 /// (`use tractor_tokio::prelude::*;`).

@@ -16,8 +16,7 @@ use crate::text::clean;
 /// integer and a socket file name as a string.
 ///
 /// ```
-/// use tractor_protocol::Address;
-///
+/// # use tractor_protocol::Address;
 /// assert_eq!(Address::tcp("127.0.0.1", 1616).to_string(), "127.0.0.1:1616");
 /// assert_eq!(Address::tcp("::1", 1616).to_string(), "[::1]:1616");
 /// assert_eq!(

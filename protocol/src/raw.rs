@@ -61,7 +61,7 @@ impl Raw {
     /// Structs are written as maps keyed by field name (msgspec's layout);
     /// sequences and tuples as arrays; `None` and `()` as nil. Byte strings
     /// become msgpack `bin` (Python `bytes`) only through `serde_bytes` or
-    /// [`bytes::Bytes`]; a plain `Vec<u8>` is an array of integers. An `f32`
+    /// `bytes::Bytes`; a plain `Vec<u8>` is an array of integers. An `f32`
     /// is written as float32, which Python reads as a `float` like any
     /// other; use `f64` for the float64 bytes Python itself writes.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Raw, PayloadEncodeError> {

@@ -19,8 +19,7 @@ use crate::text::{clean, short_id};
 /// characters are escaped in both.
 ///
 /// ```
-/// use tractor_protocol::Uid;
-///
+/// # use tractor_protocol::Uid;
 /// let uid = Uid::new("worker", "9b1e2c3d-0000-4000-8000-000000000000");
 /// assert_eq!(uid.to_string(), "worker[9b1e2c3d…]");
 /// assert_eq!(format!("{uid:#}"), "worker[9b1e2c3d-0000-4000-8000-000000000000]");

@@ -121,8 +121,7 @@ impl DebugFilter {
     /// A filter stopping on the errors `keep` accepts.
     ///
     /// ```
-    /// use tractor_driver::debug::DebugFilter;
-    ///
+    /// # use tractor_driver::debug::DebugFilter;
     /// // No REPL for a KeyError, raised here or boxed in a remote error.
     /// let filter = DebugFilter::new(|e| e.type_name() != Some("KeyError"));
     /// # let _ = filter;
@@ -190,8 +189,9 @@ impl Site {
 /// where cancellation is under way (see the [module docs](self)).
 ///
 /// ```no_run
-/// # async fn demo() -> tractor_driver::Result<()> {
-/// tractor_driver::pause().await?;
+/// # use tractor_driver::{Result, pause};
+/// # async fn demo() -> Result<()> {
+/// pause().await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -221,9 +221,10 @@ pub fn pause_with_values(
 /// (command `v`), each as `{:#?}`.
 ///
 /// ```no_run
-/// # async fn demo() -> tractor_driver::Result<()> {
+/// # use tractor_driver::{Result, pause};
+/// # async fn demo() -> Result<()> {
 /// let (x, y) = (3, vec!["a", "b"]);
-/// tractor_driver::pause!(x, y).await?;
+/// pause!(x, y).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -247,12 +248,13 @@ macro_rules! pause {
 /// REPL's outcome.
 ///
 /// ```no_run
+/// # use tractor_driver::debug;
 /// struct Guard;
 ///
 /// impl Drop for Guard {
 ///     fn drop(&mut self) {
 ///         // Runs even when the function holding the guard is cancelled.
-///         drop(tractor_driver::debug::pause_shielded());
+///         drop(debug::pause_shielded());
 ///     }
 /// }
 /// ```
@@ -288,8 +290,9 @@ pub fn post_mortem_shielded(error: &Error) -> impl Future<Output = Result<()>> +
 /// may be the one the lock needs. Await [`pause()`] there.
 ///
 /// ```no_run
+/// # use tractor_driver::debug;
 /// std::thread::spawn(|| {
-///     tractor_driver::debug::pause_blocking().expect("paused");
+///     debug::pause_blocking().expect("paused");
 /// });
 /// ```
 #[track_caller]
@@ -316,8 +319,9 @@ pub fn pause_blocking() -> Result<()> {
 /// [`pause_blocking`] (and without debug mode it opens none).
 ///
 /// ```no_run
+/// # use tractor_driver::debug;
 /// fn main() -> Result<(), String> {
-///     tractor_driver::debug::crash_handler(|| {
+///     debug::crash_handler(|| {
 ///         let n: u32 = "nope".parse().map_err(|e| format!("bad count: {e}"))?;
 ///         Ok(println!("{n}"))
 ///     })

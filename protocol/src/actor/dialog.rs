@@ -135,7 +135,7 @@ pub struct ContextOptions {
     /// the peer's stream overruns (Python's `msg_buffer_size`).
     pub msg_buffer_size: usize,
     /// Keep receiving past the buffer instead of failing the peer with
-    /// `StreamOverrun`; up to [`OVERRUN_BACKLOG`] more, the oldest
+    /// `StreamOverrun`; up to 616 more (`OVERRUN_BACKLOG`), the oldest
     /// dropped beyond that.
     pub allow_overruns: bool,
     /// With a peer that uses credits (our own actors): how many items it

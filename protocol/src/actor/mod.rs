@@ -353,7 +353,7 @@ pub enum UsageError {
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
     /// The peer has no room for more stream items now: wait for
-    /// [`Event::Writable`] (credit-based flow control, see [`Actor`]).
+    /// `Event::Writable` (credit-based flow control, in the `Actor` docs).
     #[error("{0}: the peer has no room for more items yet")]
     NoCredit(DialogId),
     /// The channel leads back to this very actor: a dialog with oneself is

@@ -60,7 +60,8 @@ pub struct ReapTimeouts {
 }
 
 impl Default for ReapTimeouts {
-    /// Python's timings: [`REAP_CANCEL_TIMEOUT`] and [`REAP_KILL_AFTER`].
+    /// Python's timings: `cancel_ack` 0.5 s (`REAP_CANCEL_TIMEOUT`) and
+    /// `kill_after` 1.6 s (`REAP_KILL_AFTER`).
     fn default() -> Self {
         ReapTimeouts {
             cancel_ack: REAP_CANCEL_TIMEOUT,
