@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tractor_conformance::Tree;
+use tractor_conformance::{Tree, number_after};
 
 /// The example's binary; `cargo test` builds examples beside the tests.
 fn example(name: &str) -> PathBuf {
@@ -84,18 +84,7 @@ fn the_first_program_runs_a_root_and_a_child_and_leaves_nothing() {
         panic!("one line expected:\n{out}\n{}", run.stderr);
     };
     // "root (pid R) got: hello root, from pid C"
-    let pid_after = |marker: &str| -> u32 {
-        let at = line
-            .find(marker)
-            .unwrap_or_else(|| panic!("no {marker:?} in {line:?}"));
-        let digits: String = line[at + marker.len()..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits
-            .parse()
-            .unwrap_or_else(|_| panic!("no pid after {marker:?} in {line:?}"))
-    };
+    let pid_after = |marker: &str| number_after(line, marker) as u32;
     assert!(line.starts_with("root (pid "), "{line}");
     assert!(line.contains(") got: hello root, from pid "), "{line}");
     assert_eq!(pid_after("root (pid "), root_pid, "{line}");

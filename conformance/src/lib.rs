@@ -333,3 +333,18 @@ impl Run {
             .unwrap_or_else(|| panic!("no fact {key:?} in {:?}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// The number printed right after `marker` in `text` (a pid, a port);
+/// panics, naming both, if there is none.
+pub fn number_after(text: &str, marker: &str) -> u64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text:?}"));
+    let digits: String = text[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {marker:?} in {text:?}"))
+}

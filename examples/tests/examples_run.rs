@@ -4,7 +4,7 @@
 mod common;
 
 use common::{ADAPTERS, example};
-use tractor_conformance::Tree;
+use tractor_conformance::{Tree, number_after};
 
 /// Runs an example on `adapter` in a tree of its own, checks that it
 /// succeeded and left no process or socket behind, and returns what it
@@ -35,20 +35,6 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
     out.lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{out}"))
-}
-
-/// The number printed right after `marker` in `text`.
-fn number_after(text: &str, marker: &str) -> u64 {
-    let at = text
-        .find(marker)
-        .unwrap_or_else(|| panic!("no {marker:?} in {text:?}"));
-    let digits: String = text[at + marker.len()..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {marker:?} in {text:?}"))
 }
 
 #[test]
