@@ -76,13 +76,69 @@ impl Trace {
 
     /// The application's frames, innermost first (see the module docs).
     pub(crate) fn app_frames(&self) -> Vec<Symbol> {
-        let mut symbols = self
-            .ips
-            .iter()
-            .take(MAX_RESOLVED)
-            .flat_map(|&ip| resolved(ip).to_vec());
+        let mut symbols = own_frames(&self.ips, own_code()).flat_map(|ip| resolved(ip).to_vec());
         select(&mut symbols)
     }
+}
+
+/// The addresses of `ips` to resolve, lazily: at most [`MAX_RESOLVED`],
+/// and, when `own` (this program's code) is known, none outside it.
+/// Frames outside it above the first one inside are skipped; the first
+/// one outside below it ends the walk, unresolved: it is C code (a
+/// thread's start, the C library's `main` caller, a callback's caller),
+/// and resolving it may mean reading a system library's whole debug
+/// information, or, in a stripped program, be all there is to find.
+fn own_frames<'a>(ips: &'a [usize], own: &'a [(usize, usize)]) -> impl Iterator<Item = usize> + 'a {
+    let mut inside_yet = false;
+    ips.iter()
+        .take(MAX_RESOLVED)
+        .scan((), move |(), &ip| {
+            if own.is_empty() || own.iter().any(|&(lo, hi)| (lo..hi).contains(&ip)) {
+                inside_yet = true;
+                Some(Some(ip))
+            } else if inside_yet {
+                None
+            } else {
+                Some(None)
+            }
+        })
+        .flatten()
+}
+
+/// Where this program's own code is mapped (Linux: the executable's
+/// mappings in `/proc/self/maps`); empty where that cannot be told,
+/// which resolves every frame the walk reaches.
+fn own_code() -> &'static [(usize, usize)] {
+    static OWN: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+    OWN.get_or_init(|| {
+        let (Ok(exe), Ok(maps)) = (
+            std::fs::read_link("/proc/self/exe"),
+            std::fs::read_to_string("/proc/self/maps"),
+        ) else {
+            return Vec::new();
+        };
+        let exe = exe.to_string_lossy();
+        maps.lines()
+            .filter_map(|line| executable_mapping(line, &exe))
+            .collect()
+    })
+}
+
+/// The range of one line of `/proc/self/maps` if it maps code of `exe`:
+/// `start-end perms offset dev inode path`.
+fn executable_mapping(line: &str, exe: &str) -> Option<(usize, usize)> {
+    let mut fields = line.splitn(6, ' ');
+    let range = fields.next()?;
+    let perms = fields.next()?;
+    let path = fields.nth(3)?.trim_start();
+    if !perms.contains('x') || path != exe {
+        return None;
+    }
+    let (lo, hi) = range.split_once('-')?;
+    Some((
+        usize::from_str_radix(lo, 16).ok()?,
+        usize::from_str_radix(hi, 16).ok()?,
+    ))
 }
 
 /// One function of a frame (an inlined call gives several per frame).
@@ -390,6 +446,52 @@ mod tests {
             ]),
             ["my_app::f"]
         );
+    }
+
+    #[test]
+    fn frames_outside_the_program_are_never_resolved() {
+        let own = [(0x1000, 0x2000), (0x5000, 0x6000)];
+        let walk = |ips: &[usize]| own_frames(ips, &own).collect::<Vec<_>>();
+        // Above the program's first frame: skipped; below it: the end.
+        assert_eq!(
+            walk(&[0x9000, 0x1100, 0x5100, 0x7000, 0x1200]),
+            [0x1100, 0x5100]
+        );
+        // Where the program's code is not known, every frame is.
+        let all: Vec<usize> = own_frames(&[0x9000, 0x1100], &[]).collect();
+        assert_eq!(all, [0x9000, 0x1100]);
+        let many = vec![0x1100; 2 * MAX_RESOLVED];
+        assert_eq!(own_frames(&many, &own).count(), MAX_RESOLVED);
+    }
+
+    #[test]
+    fn the_programs_mappings_are_read_from_proc() {
+        let exe = "/opt/app/bin/server";
+        let line = |perms: &str, path: &str| {
+            format!(
+                "5581a2c4d000-5581a2e51000 {perms} 00045000 103:02 1234567                   {path}"
+            )
+        };
+        assert_eq!(
+            executable_mapping(&line("r-xp", exe), exe),
+            Some((0x5581a2c4d000, 0x5581a2e51000))
+        );
+        assert_eq!(executable_mapping(&line("r--p", exe), exe), None);
+        assert_eq!(
+            executable_mapping(&line("r-xp", "/usr/lib/libc.so.6"), exe),
+            None
+        );
+        assert_eq!(
+            executable_mapping("7ffd1c5e2000-7ffd1c5e4000 r-xp 00000000 00:00 0", exe),
+            None
+        );
+        // This test's own binary is mapped, and its code is found there.
+        if std::path::Path::new("/proc/self/maps").exists() {
+            let here = Trace::capture();
+            let own = own_code();
+            assert!(!own.is_empty());
+            assert!(own.iter().any(|&(lo, hi)| (lo..hi).contains(&here.ips[0])));
+        }
     }
 
     #[test]
