@@ -317,15 +317,27 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
 /// (see `trace`: only those are resolved, which keeps the first error of
 /// a process cheap); without, a hint.
 pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
-    let place = format!("  at {}:{}:{}", at.file(), at.line(), at.column());
-    if !crate::trace::enabled() {
-        return format!("{place}\n  (set RUST_BACKTRACE=1 for a backtrace)");
-    }
-    let frames = crate::trace::Trace::capture().app_frames();
-    if frames.is_empty() {
-        place
-    } else {
-        format!("{place}\n{}", crate::trace::render(&frames))
+    let trace = crate::trace::enabled().then(crate::trace::Trace::capture);
+    render_traceback(place(at), trace)
+}
+
+/// A traceback's first line: `  at file:line:column`.
+pub(crate) fn place(at: &std::panic::Location<'_>) -> String {
+    format!("  at {}:{}:{}", at.file(), at.line(), at.column())
+}
+
+/// The traceback of an error made at `place` (its first line, or empty if
+/// unknown), with the application's frames of `trace` when backtraces are
+/// on (`Some`), or the hint that turns them on.
+pub(crate) fn render_traceback(place: String, trace: Option<crate::trace::Trace>) -> String {
+    let rest = match trace {
+        None => "  (set RUST_BACKTRACE=1 for a backtrace)".to_owned(),
+        Some(trace) => crate::trace::render(&trace.app_frames()),
+    };
+    match (place.is_empty(), rest.is_empty()) {
+        (_, true) => place,
+        (true, false) => rest,
+        (false, false) => format!("{place}\n{rest}"),
     }
 }
 

@@ -362,7 +362,18 @@ impl Future for Cancellable {
 
 std::thread_local! {
     static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static LAST_PANIC: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
+    static LAST_PANIC: std::cell::RefCell<Option<Panicked>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What the panic hook records of a panic in a task: where, and the stack.
+/// Nothing is resolved in the hook: a panic there would abort the process.
+struct Panicked {
+    /// ` at file:line`, for the message.
+    place: String,
+    /// The traceback's first line.
+    at: String,
+    /// The stack, if backtraces are on.
+    trace: Option<crate::trace::Trace>,
 }
 
 /// Polls `f`, turning a panic into the task's error: the panic message,
@@ -373,15 +384,15 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if IN_TASK.with(|t| t.get()) {
-                let place = info
-                    .location()
-                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                    .unwrap_or_default();
-                let trace = match info.location() {
-                    Some(at) => crate::error::traceback(at),
-                    None => String::new(),
+                let panicked = Panicked {
+                    place: info
+                        .location()
+                        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                        .unwrap_or_default(),
+                    at: info.location().map(crate::error::place).unwrap_or_default(),
+                    trace: crate::trace::enabled().then(crate::trace::Trace::capture),
                 };
-                LAST_PANIC.with(|p| *p.borrow_mut() = Some((place, trace)));
+                LAST_PANIC.with(|p| *p.borrow_mut() = Some(panicked));
             } else {
                 previous(info);
             }
@@ -398,9 +409,10 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with a non-text payload".into());
-            let (place, trace) = LAST_PANIC
-                .with(|p| p.borrow_mut().take())
-                .unwrap_or_default();
+            let (place, trace) = match LAST_PANIC.with(|p| p.borrow_mut().take()) {
+                Some(p) => (p.place, crate::error::render_traceback(p.at, p.trace)),
+                None => Default::default(),
+            };
             Poll::Ready(Err(LocalError::new("Panic", format!("{what}{place}"))
                 .with_traceback(trace)
                 .into()))

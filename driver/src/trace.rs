@@ -15,8 +15,18 @@
 //! the application's (dropping library glue between them), and stops at
 //! the first frame where a runtime polls a task (the served function's
 //! call, the root's body, a spawned task, the executor, a thread's start).
-//! It never reaches the frames below, so it never loads what they need.
-//! Each address is resolved once per process.
+//! It never reaches the frames below, so it never loads what they need;
+//! and it never resolves a frame outside the program's own code (the C
+//! library's, where threads start), whose resolution could read a system
+//! library's whole debug information. Each address is resolved once per
+//! process.
+//!
+//! The `backtrace` crate serialises captures and resolutions behind one
+//! lock: while a thread resolves for the first time (reading the debug
+//! information; a few tens of milliseconds in a large debug build), a
+//! capture on another thread waits for it. A panic while resolving (a bug
+//! of the symbolisation crates) costs the frames, never the process: the
+//! panic hook only captures, and resolution happens later, guarded.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -58,7 +68,8 @@ impl std::fmt::Debug for Trace {
 }
 
 impl Trace {
-    /// The stack of the caller.
+    /// The stack of the caller (see the module docs on waiting for
+    /// another thread's resolution).
     #[inline(never)]
     pub(crate) fn capture() -> Trace {
         let mut ips = Vec::with_capacity(48);
@@ -74,71 +85,80 @@ impl Trace {
         self.ips.is_empty()
     }
 
-    /// The application's frames, innermost first (see the module docs).
+    /// The application's frames, innermost first (see the module docs);
+    /// none if resolving them failed.
     pub(crate) fn app_frames(&self) -> Vec<Symbol> {
-        let mut symbols = own_frames(&self.ips, own_code()).flat_map(|ip| resolved(ip).to_vec());
-        select(&mut symbols)
+        std::panic::catch_unwind(|| {
+            let mut symbols =
+                own_frames(&self.ips, own_code()).flat_map(|ip| resolved(ip).to_vec());
+            select(&mut symbols)
+        })
+        .unwrap_or_default()
     }
 }
 
-/// The addresses of `ips` to resolve, lazily: at most [`MAX_RESOLVED`],
-/// and, when `own` (this program's code) is known, none outside it.
-/// Frames outside it above the first one inside are skipped; the first
-/// one outside below it ends the walk, unresolved: it is C code (a
-/// thread's start, the C library's `main` caller, a callback's caller),
-/// and resolving it may mean reading a system library's whole debug
-/// information, or, in a stripped program, be all there is to find.
+/// The addresses of `ips` to resolve, lazily: only those inside `own`
+/// (this program's code, when known), at most [`MAX_RESOLVED`] of them.
+/// The others are C code (a thread's start, the C library's call of
+/// `main`, a callback's caller) or another shared object's: resolving
+/// them may mean reading a system library's whole debug information, and
+/// they are never the application's Rust frames. They are skipped, never
+/// ending the walk by themselves: the boundaries do, by name.
 fn own_frames<'a>(ips: &'a [usize], own: &'a [(usize, usize)]) -> impl Iterator<Item = usize> + 'a {
-    let mut inside_yet = false;
     ips.iter()
+        .copied()
+        .filter(move |&ip| own.is_empty() || own.iter().any(|&(lo, hi)| (lo..hi).contains(&ip)))
         .take(MAX_RESOLVED)
-        .scan((), move |(), &ip| {
-            if own.is_empty() || own.iter().any(|&(lo, hi)| (lo..hi).contains(&ip)) {
-                inside_yet = true;
-                Some(Some(ip))
-            } else if inside_yet {
-                None
-            } else {
-                Some(None)
-            }
-        })
-        .flatten()
 }
 
-/// Where this program's own code is mapped (Linux: the executable's
-/// mappings in `/proc/self/maps`); empty where that cannot be told,
-/// which resolves every frame the walk reaches.
+/// Where this program's own code is mapped (Linux, from
+/// `/proc/self/maps`): the executable's code, and the code of the file
+/// this crate was linked into if that is another (a shared object, or a
+/// program started through the dynamic loader). Empty where that cannot
+/// be told, which resolves every frame the walk reaches.
 fn own_code() -> &'static [(usize, usize)] {
     static OWN: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
     OWN.get_or_init(|| {
-        let (Ok(exe), Ok(maps)) = (
-            std::fs::read_link("/proc/self/exe"),
-            std::fs::read_to_string("/proc/self/maps"),
-        ) else {
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
             return Vec::new();
         };
-        let exe = exe.to_string_lossy();
+        let here = own_code as fn() -> &'static [(usize, usize)] as usize;
+        let exe = std::fs::read_link("/proc/self/exe")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ours = maps
+            .lines()
+            .filter_map(mapping)
+            .find(|m| (m.lo..m.hi).contains(&here))
+            .map(|m| m.path.to_owned())
+            .unwrap_or_default();
         maps.lines()
-            .filter_map(|line| executable_mapping(line, &exe))
+            .filter_map(mapping)
+            .filter(|m| m.code && !m.path.is_empty() && (m.path == exe || m.path == ours))
+            .map(|m| (m.lo, m.hi))
             .collect()
     })
 }
 
-/// The range of one line of `/proc/self/maps` if it maps code of `exe`:
-/// `start-end perms offset dev inode path`.
-fn executable_mapping(line: &str, exe: &str) -> Option<(usize, usize)> {
+/// One line of `/proc/self/maps`: `start-end perms offset dev inode path`.
+struct Mapping<'a> {
+    lo: usize,
+    hi: usize,
+    code: bool,
+    path: &'a str,
+}
+
+fn mapping(line: &str) -> Option<Mapping<'_>> {
     let mut fields = line.splitn(6, ' ');
-    let range = fields.next()?;
+    let (lo, hi) = fields.next()?.split_once('-')?;
     let perms = fields.next()?;
-    let path = fields.nth(3)?.trim_start();
-    if !perms.contains('x') || path != exe {
-        return None;
-    }
-    let (lo, hi) = range.split_once('-')?;
-    Some((
-        usize::from_str_radix(lo, 16).ok()?,
-        usize::from_str_radix(hi, 16).ok()?,
-    ))
+    let path = fields.nth(3).map_or("", str::trim_start);
+    Some(Mapping {
+        lo: usize::from_str_radix(lo, 16).ok()?,
+        hi: usize::from_str_radix(hi, 16).ok()?,
+        code: perms.contains('x'),
+        path,
+    })
 }
 
 /// One function of a frame (an inlined call gives several per frame).
@@ -172,9 +192,9 @@ fn resolved(ip: usize) -> Arc<[Symbol]> {
         return hit.clone();
     }
     let mut out = Vec::new();
-    // A return address points after its call: look the call up.
-    let at = std::ptr::without_provenance_mut(ip.saturating_sub(1));
-    backtrace::resolve(at, |s| {
+    // A return address points after its call; `resolve` looks up the
+    // byte before it, the call.
+    backtrace::resolve(std::ptr::without_provenance_mut(ip), |s| {
         out.push(Symbol {
             name: s.name().map(|n| format!("{n:#}")).unwrap_or_default(),
             file: s.filename().map(short_path),
@@ -235,6 +255,14 @@ const LIBRARIES: &[&str] = &[
     "futures_core",
     "futures_util",
     "futures_lite",
+    "futures_executor",
+    "futures_channel",
+    "futures_task",
+    "tokio_util",
+    "tokio_stream",
+    "async_std",
+    "async_global_executor",
+    "pin_project",
     "async_io",
     "async_executor",
     "async_task",
@@ -263,18 +291,19 @@ const BOUNDARIES: &[&str] = &[
     "async_io::driver::block_on",
     "futures_lite::future::block_on",
     "std::rt::",
-    "std::thread::",
     "std::sys::thread::",
     "std::sys::pal::",
     "std::sys::backtrace::__rust_begin_short_backtrace",
 ];
 
-/// tractor's modules that poll the application's tasks.
+/// Where tractor polls the application's tasks: a served call (and every
+/// task guarded against panics), the root's body, a spawned task. Other
+/// frames of tractor's (a nursery's scope around its body, a portal's
+/// call) lie between the application's and are skipped.
 const DRIVERS: &[&str] = &[
     "tractor_driver::functions::",
-    "tractor_driver::actor::",
+    "tractor_driver::actor::run_body",
     "tractor_driver::task::",
-    "tractor_driver::engine::",
 ];
 
 fn class(name: &str) -> Class {
@@ -403,19 +432,50 @@ mod tests {
 
     #[test]
     fn library_frames_between_the_applications_are_dropped() {
+        // A portal call inside a nursery's body, inside the root's body:
+        // the frames of the nursery's scope (in `actor` and `nursery`) lie
+        // between the body and the code that opened the nursery.
         let stack = [
             "tractor_driver::portal::decode",
             "tractor_driver::portal::Portal::run::{{closure}}",
             "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
             "my_app::caller::{{closure}}",
             "tractor_driver::nursery::open_nursery::{{closure}}",
+            "tractor_driver::actor::ActorHandle::open_nursery::{{closure}}",
+            "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
+            "my_app::outer_caller::{{closure}}",
             "my_app::main::{{closure}}",
-            "tractor_driver::actor::run_body::{{closure}}",
+            "tractor_driver::actor::run_body::{{closure}}::{{closure}}",
             "my_app::unreachable",
         ];
         assert_eq!(
             names(&stack),
-            ["my_app::caller::{{closure}}", "my_app::main::{{closure}}"]
+            [
+                "my_app::caller::{{closure}}",
+                "my_app::outer_caller::{{closure}}",
+                "my_app::main::{{closure}}"
+            ]
+        );
+    }
+
+    #[test]
+    fn thread_locals_and_scoped_threads_are_no_boundary() {
+        let stack = [
+            "my_app::parse_it",
+            "my_app::in_tls::{{closure}}",
+            "std::thread::local::LocalKey<T>::with",
+            "my_app::in_tls",
+            "my_app::served::{{closure}}",
+            "tractor_driver::functions::Functions::rpc::{{closure}}",
+        ];
+        assert_eq!(
+            names(&stack),
+            [
+                "my_app::parse_it",
+                "my_app::in_tls::{{closure}}",
+                "my_app::in_tls",
+                "my_app::served::{{closure}}"
+            ]
         );
     }
 
@@ -452,10 +512,10 @@ mod tests {
     fn frames_outside_the_program_are_never_resolved() {
         let own = [(0x1000, 0x2000), (0x5000, 0x6000)];
         let walk = |ips: &[usize]| own_frames(ips, &own).collect::<Vec<_>>();
-        // Above the program's first frame: skipped; below it: the end.
+        // Outside: skipped wherever they are, never resolved.
         assert_eq!(
             walk(&[0x9000, 0x1100, 0x5100, 0x7000, 0x1200]),
-            [0x1100, 0x5100]
+            [0x1100, 0x5100, 0x1200]
         );
         // Where the program's code is not known, every frame is.
         let all: Vec<usize> = own_frames(&[0x9000, 0x1100], &[]).collect();
@@ -466,25 +526,18 @@ mod tests {
 
     #[test]
     fn the_programs_mappings_are_read_from_proc() {
-        let exe = "/opt/app/bin/server";
-        let line = |perms: &str, path: &str| {
-            format!(
-                "5581a2c4d000-5581a2e51000 {perms} 00045000 103:02 1234567                   {path}"
-            )
-        };
-        assert_eq!(
-            executable_mapping(&line("r-xp", exe), exe),
-            Some((0x5581a2c4d000, 0x5581a2e51000))
-        );
-        assert_eq!(executable_mapping(&line("r--p", exe), exe), None);
-        assert_eq!(
-            executable_mapping(&line("r-xp", "/usr/lib/libc.so.6"), exe),
-            None
-        );
-        assert_eq!(
-            executable_mapping("7ffd1c5e2000-7ffd1c5e4000 r-xp 00000000 00:00 0", exe),
-            None
-        );
+        let line = "5581a2c4d000-5581a2e51000 r-xp 00045000 103:02 1234567                   /opt/my app/bin/server";
+        let m = mapping(line).expect("a mapping");
+        assert_eq!((m.lo, m.hi, m.code), (0x5581a2c4d000, 0x5581a2e51000, true));
+        assert_eq!(m.path, "/opt/my app/bin/server");
+        let data =
+            mapping("5581a2e51000-5581a2e60000 rw-p 00000000 103:02 1234567  /opt/app/bin/server")
+                .expect("a mapping");
+        assert!(!data.code);
+        let anonymous =
+            mapping("7ffd1c5e2000-7ffd1c5e4000 r-xp 00000000 00:00 0").expect("a mapping");
+        assert_eq!(anonymous.path, "");
+        assert!(mapping("garbage").is_none());
         // This test's own binary is mapped, and its code is found there.
         if std::path::Path::new("/proc/self/maps").exists() {
             let here = Trace::capture();
