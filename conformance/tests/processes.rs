@@ -1410,6 +1410,39 @@ fn mixed_trees_both_ways() {
 }
 
 #[test]
+fn log_nursery_failure_names_its_source() {
+    // Ours: a failing nursery's line at `cancel` names the error's own
+    // type and the actors it came from and through, not the box it
+    // travelled in (RemoteActorError).
+    for a in ADAPTERS {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "cancel");
+        let r = tree.run(Path::new(PROGRAM), &["mixed-tree", "tcp"]);
+        r.assert_ok();
+        tree.assert_clean();
+        let failed = |actor: &str| {
+            r.stderr
+                .lines()
+                .find(|l| {
+                    l.contains(&format!(" [{actor}["))
+                        && l.contains("the nursery failed: cancelling its children")
+                })
+                .unwrap_or_else(|| panic!("{a}: no failure of {actor}'s nursery:\n{}", r.stderr))
+        };
+        let root = failed("root");
+        assert!(
+            root.contains(" error=RuntimeError from leaf-1-0[") && root.contains("] via mid["),
+            "{a}: {root}"
+        );
+        let mid = failed("mid");
+        assert!(
+            mid.contains(" error=RuntimeError from leaf-1-0["),
+            "{a}: {mid}"
+        );
+        assert!(!mid.contains(" via "), "{a}: {mid}");
+    }
+}
+
+#[test]
 fn log_level_from_the_environment_names_each_actor() {
     for adapter in ADAPTERS {
         // The root sets no level: TRACTOR_LOGLEVEL, inherited, sets every

@@ -1052,6 +1052,16 @@ fn describe_exit(status: ExitStatus, signalled: Option<Signal>) -> (String, &'st
     (exit, reaped)
 }
 
+/// How a process ended, in words: `exit code 101`, `killed by SIGKILL`.
+pub(crate) fn exit_words(status: ExitStatus) -> String {
+    let (exit, _) = describe_exit(status, None);
+    match (status.code, status.signal) {
+        (Some(_), _) => format!("exit {exit}"),
+        (None, Some(_)) => format!("killed by {exit}"),
+        (None, None) => "an unknown exit status".to_owned(),
+    }
+}
+
 /// Logs a child's exit: at `info`, or `warning` when it had to be killed.
 fn log_exit(uid: &Uid, proc: Option<Proc>, status: ExitStatus) {
     let pid = proc.map(|p| p.pid).unwrap_or_default();
