@@ -439,6 +439,10 @@ fn log_tree_story() {
         assert!(count(" transport tractor::transport: send ") >= 2 * STORY_CALLS);
         assert!(count("msg=Yield") >= 2 * STORY_CALLS, "{a}");
         assert_eq!(count("spawned child=teller["), 1, "{a}: the story too");
+        // The root is the registrar at port 0 (a port the OS picks): it
+        // looks for no other there, where nothing can listen.
+        assert_eq!(count("127.0.0.1:0"), 0, "{a}:\n{}", r.stderr);
+        assert_eq!(count("registrar=true"), 1, "{a}: the root is the registrar");
     }
 }
 

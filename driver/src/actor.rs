@@ -38,7 +38,11 @@ pub struct Config {
     pub name: String,
     /// Registrar addresses; empty means the transport's default (TCP
     /// `127.0.0.1:1616`). The first root that finds no registrar there
-    /// becomes the registrar.
+    /// becomes the registrar. TCP port 0 makes this root the registrar, on
+    /// a port the OS picks (children and [`ActorHandle::registry_addrs`]
+    /// get the port bound): nothing can listen on port 0, so no registrar
+    /// is looked for there (should another address of the list find one,
+    /// the port-0 address is dropped).
     pub registry_addrs: Vec<Address>,
     /// The tree's transport.
     pub transport: Transport,
@@ -99,7 +103,16 @@ impl Config {
         self
     }
 
-    /// Uses these registrar addresses.
+    /// Uses these registrar addresses (see the field
+    /// [`registry_addrs`](Config#structfield.registry_addrs)); TCP port 0
+    /// gives the tree a registrar of its own, the root, on a free port.
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// let alone = Config::new("root", Functions::new())
+    ///     .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+    /// # let _ = alone;
+    /// ```
     pub fn registry_addrs(mut self, addrs: impl IntoIterator<Item = Address>) -> Self {
         self.registry_addrs = addrs.into_iter().collect();
         self
@@ -588,6 +601,11 @@ fn new_uuid(seed: u64) -> String {
     )
 }
 
+/// Whether `addr` is TCP port 0: any port, which the OS picks at binding.
+fn any_port(addr: &Address) -> bool {
+    matches!(addr, Address::Tcp { port: 0, .. })
+}
+
 /// Binds the listeners of an actor and records them in the core.
 /// Listens on each of `addrs` (an address given twice once, except TCP
 /// port 0); if one
@@ -597,8 +615,7 @@ fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
     let mut seen = Vec::new();
     for addr in addrs {
         // Port 0 asks for a fresh port each time it is given.
-        let any_port = matches!(addr, Address::Tcp { port: 0, .. });
-        if !any_port && seen.contains(&addr) {
+        if !any_port(addr) && seen.contains(&addr) {
             continue;
         }
         seen.push(addr);
@@ -810,9 +827,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         Arc::new(config.functions.clone()),
         settings,
     );
-    // Is there a registrar already? (spec/PROTOCOL.md §9.1)
+    // Is there a registrar already? (spec/PROTOCOL.md §9.1) Nothing listens
+    // on TCP port 0: such an address asks this root to be the registrar on
+    // a port the OS picks, and is not probed.
     let mut found = false;
-    for addr in &registry_addrs {
+    for addr in registry_addrs.iter().filter(|a| !any_port(a)) {
         if let Some(aid) = shared.probe(addr).await {
             if aid.is_registrar != Some(false) {
                 found = true;
@@ -841,7 +860,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     }
     let bound = listen(&shared, &binds)?;
     let registry_addrs = if found {
+        // Another root is the registrar: a port-0 address names nobody.
         registry_addrs
+            .into_iter()
+            .filter(|a| !any_port(a))
+            .collect()
     } else {
         // As bound: a registrar asked for at port 0 got a real one.
         bound[..registry_addrs.len()].to_vec()
