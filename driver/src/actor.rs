@@ -666,10 +666,9 @@ fn check_transport(config: &Config, registry_addrs: &[Address]) -> Result<()> {
     Ok(())
 }
 
-/// Winds an actor down: children reaped, unregistered, listeners closed,
-/// connections flushed.
-async fn teardown(handle: &ActorHandle) {
-    let shared = &handle.shared;
+/// Winds the actor down from now on, and asks each child to cancel (a
+/// child already asked is left to its reaping).
+fn cancel_children(shared: &Arc<Shared>) {
     shared.with(|st, now| {
         st.winding_down = true;
         let children: Vec<_> = st.actor.children().map(|(c, _)| c).collect();
@@ -681,6 +680,13 @@ async fn teardown(handle: &ActorHandle) {
             st.actor.cancel_child(now, child);
         }
     });
+}
+
+/// Winds an actor down: children reaped, unregistered, listeners closed,
+/// connections flushed.
+async fn teardown(handle: &ActorHandle) {
+    let shared = &handle.shared;
+    cancel_children(shared);
     shared
         .wait(|st, _| st.actor.children().next().is_none().then_some(()))
         .await;
@@ -734,7 +740,35 @@ where
     }
     signals.hurrying(shared, teardown(&handle)).await;
     set_current(None);
-    out
+    match signals.late {
+        Some(kind) => with_late_signal(out, kind),
+        None => out,
+    }
+}
+
+/// The entry point's outcome when the first SIGINT or SIGTERM came while
+/// the root wound down after a body that ended on its own: the signal's
+/// error replaces a success (or a cancellation by a peer), and joins a
+/// failure of the body, after it, in a group.
+fn with_late_signal<T>(out: Result<T>, kind: SignalKind) -> Result<T> {
+    let signal = signal_error(kind);
+    match out {
+        Ok(_) => Err(signal),
+        Err(e) if e.is_cancelled() => Err(signal),
+        Err(e) => {
+            let mut errors = e.errors();
+            errors.push(signal);
+            Err(Error::group(errors).unwrap_or_else(|| signal_error(kind)))
+        }
+    }
+}
+
+/// The error a root returns when `kind` cancelled its tree.
+fn signal_error(kind: SignalKind) -> Error {
+    match kind {
+        SignalKind::Terminate => ErrorKind::Terminated.into(),
+        _ => ErrorKind::Interrupted.into(),
+    }
 }
 
 /// Opens an actor nursery in this process's actor, or, when none runs,
@@ -896,26 +930,43 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
 }
 
 /// The signals that cancel a root's tree, SIGINT and SIGTERM, heard from
-/// the start of its body to the end of its teardown.
+/// the start of its body to the end of its teardown (outside that span
+/// they have their default action: see `signals`).
 ///
 /// The first cancels the tree gracefully: the body is dropped and each
 /// child asked to cancel. SIGINT is ignored while a debug REPL holds the
 /// terminal (ctrl-c is the REPL's); SIGTERM, which no terminal key sends,
 /// cancels the tree regardless, and a REPL open then still runs to its end
-/// before its actor goes. Either one arriving while the root winds down
-/// kills its children at once (SIGKILL; their own children then go as
-/// orphans do), so a second ctrl-c or SIGTERM never waits on a slow child.
+/// before its actor goes. A first signal that comes while the root winds
+/// down after its body ended on its own is the first all the same: the
+/// children are asked to cancel (as the teardown does anyway), and the
+/// entry point reports the signal (see `with_late_signal`). The next one
+/// while the root winds down kills its children at once (SIGKILL; their
+/// own children then go as orphans do), so a second ctrl-c or SIGTERM
+/// never waits on a slow child.
 struct RootSignals {
     streams: Vec<(SignalKind, Box<dyn SignalStream>)>,
+    /// The first signal heard: it cancelled the tree.
+    heard: Option<SignalKind>,
+    /// That first signal, if it came during a wind-down it did not start.
+    late: Option<SignalKind>,
+    /// Dropped after the streams.
+    _listening: crate::signals::Listening,
 }
 
 impl RootSignals {
     fn new(shared: &Arc<Shared>) -> Self {
+        let listening = crate::signals::listen();
         let streams = [SignalKind::Interrupt, SignalKind::Terminate]
             .into_iter()
             .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
             .collect();
-        RootSignals { streams }
+        RootSignals {
+            streams,
+            heard: None,
+            late: None,
+            _listening: listening,
+        }
     }
 
     /// The next signal delivered.
@@ -928,9 +979,9 @@ impl RootSignals {
         Poll::Pending
     }
 
-    /// Runs `fut`, part of the root's wind-down, killing the children at
-    /// each SIGINT or SIGTERM meanwhile (but for SIGINT while a REPL holds
-    /// the terminal).
+    /// Runs `fut`, part of the root's wind-down, meanwhile cancelling the
+    /// tree at a first SIGINT or SIGTERM and killing the children at any
+    /// after it (but for SIGINT while a REPL holds the terminal).
     async fn hurrying<T>(&mut self, shared: &Arc<Shared>, fut: impl Future<Output = T>) -> T {
         let mut fut = pin!(fut);
         poll_fn(|cx| {
@@ -946,8 +997,15 @@ impl RootSignals {
                     continue;
                 }
                 let name = signal_name(kind);
-                tracing::warn!(target: "tractor::cancel", "{name} while winding down: killing the children");
-                shared.kill_children();
+                if self.heard.is_none() {
+                    self.heard = Some(kind);
+                    self.late = Some(kind);
+                    tracing::info!(target: "tractor::cancel", "{name} while winding down: cancelling the tree");
+                    cancel_children(shared);
+                } else {
+                    tracing::warn!(target: "tractor::cancel", "{name} again while winding down: killing the children");
+                    shared.kill_children();
+                }
             }
             Poll::Pending
         })
@@ -981,6 +1039,7 @@ async fn run_body<T>(
         }
         while let Poll::Ready(kind) = signals.poll(cx) {
             if kind == SignalKind::Terminate {
+                signals.heard = Some(kind);
                 if repl_in_tree(&shared) {
                     tracing::info!(target: "tractor::cancel", "SIGTERM: a debug REPL is in use; it ends first");
                 }
@@ -995,6 +1054,7 @@ async fn run_body<T>(
                 }
                 continue;
             }
+            signals.heard = Some(kind);
             tracing::info!(target: "tractor::cancel", "SIGINT: cancelling the tree");
             return Poll::Ready(Err(ErrorKind::Interrupted.into()));
         }
@@ -1121,7 +1181,9 @@ async fn run_child(
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a
     // parent's escalation, or its death) cancel this actor gracefully, even
     // while it boots; a parent that gets no answer still ends it with
-    // SIGKILL.
+    // SIGKILL. They are heard (not given their default action) until the
+    // process exits.
+    let _listening = crate::signals::listen();
     let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
         .into_iter()
         .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
