@@ -3,8 +3,10 @@
 //! check that the tree left no process and no socket file behind.
 
 use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
 
-use tractor_conformance::{Run, Running, Tree};
+use tractor_conformance::{HANG, Run, Running, Tree};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 /// Every scenario runs on each adapter over each transport.
@@ -342,19 +344,109 @@ fn cancel_sigterm_root() {
 fn cancel_second_signal_during_teardown() {
     // Ours: a second SIGTERM or SIGINT while the root winds down kills its
     // children at once; the root still ends with the first signal's error
-    // and nothing is left.
+    // and nothing is left. The child cannot cancel (it is stopped) and the
+    // root's reaping timeouts are far beyond the harness's patience: only
+    // the kill ends it in time.
     for (i, (a, t)) in CASES.into_iter().enumerate() {
-        let tree = Tree::new().adapter(a);
-        let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigterm-root", t]);
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
+        let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-second-signal", t]);
+        let pid = root.wait_for_fact("stuck_pid");
         root.wait_for_line("ready=true");
         root.signal("TERM");
-        // The teardown is under way: a cancelled function has gone.
-        root.wait_for_line("dropped=sibling");
+        // The first was acted on: the tree is being cancelled.
+        root.wait_for_line("signal_heard=1");
+        let second = Instant::now();
         root.signal(["TERM", "INT"][i % 2]);
         let r = root.finish(&tree);
+        assert!(
+            second.elapsed() < HANG / 2,
+            "{a}/{t}: the second signal took {:?}",
+            second.elapsed()
+        );
         tree.assert_clean();
         assert_eq!(r.code, Some(143), "{a}/{t}: {r:?}");
         assert_eq!(r.fact("root_error"), "terminated");
+        let has = |parts: &[&str]| {
+            r.stderr
+                .lines()
+                .any(|l| parts.iter().all(|p| l.contains(p)))
+        };
+        let pid = format!("pid={pid}");
+        assert!(
+            has(&["killing at once: SIGKILL", "child=stuck[", &pid]),
+            "{a}/{t}: no SIGKILL line:\n{}",
+            r.stderr
+        );
+        assert!(
+            has(&["exited child=stuck[", &pid, "exit=SIGKILL reaped=killed"]),
+            "{a}/{t}: not reaped as killed:\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn cancel_first_signal_during_wind_down() {
+    // Ours: the root's body has ended on its own and its teardown waits on
+    // a child slow to cancel (stopped until the test lets it go on). A
+    // first SIGTERM or SIGINT then cancels the tree as any first signal
+    // does: the child goes gracefully, not killed, and the entry point
+    // reports the signal instead of the body's success.
+    for (i, (a, t)) in CASES.into_iter().enumerate() {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
+        let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-signal-during-wind-down", t]);
+        let pid = root.wait_for_fact("slow_pid");
+        root.wait_for_line("body_ended=true");
+        let (signal, error, code) = [("TERM", "terminated", 143), ("INT", "interrupted", 1)][i % 2];
+        root.signal(signal);
+        root.wait_for_line("signal_heard=1");
+        // The child goes on, finds the cancel request and goes (a child
+        // killed at the signal is gone already: then this does nothing).
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        let r = root.finish(&tree);
+        tree.assert_clean();
+        assert_eq!((r.code, r.signal), (Some(code), None), "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("root_error"), error, "{a}/{t}");
+        let sig = format!("SIG{signal} while winding down: cancelling the tree");
+        assert!(r.stderr.contains(&sig), "{a}/{t}:\n{}", r.stderr);
+        let asked = r
+            .stderr
+            .lines()
+            .any(|l| l.contains(" [slow[") && l.contains("actor cancel requested by=root["));
+        assert!(asked, "{a}/{t}: the child was not asked:\n{}", r.stderr);
+        let pid = format!("pid={pid}");
+        let exit = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("exited child=slow[") && l.contains(&pid))
+            .unwrap_or_else(|| panic!("{a}/{t}: no exit line:\n{}", r.stderr));
+        assert!(exit.contains(" reaped=normally"), "{a}/{t}: {exit}");
+        assert!(!r.stderr.contains("SIGKILL"), "{a}/{t}:\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn signal_default_outside_roots() {
+    // Ours: once its root has ended, a process that goes on dies by SIGINT
+    // or SIGTERM, as any Rust program does; a root started after still
+    // hears them and cancels its tree.
+    for a in ADAPTERS {
+        for (signal, number, error) in [("TERM", 15, "terminated"), ("INT", 2, "interrupted")] {
+            let tree = Tree::new().adapter(a);
+            let mut root = tree.spawn(Path::new(PROGRAM), &["signal-default-outside-roots", "tcp"]);
+            root.wait_for_line("ready=second");
+            root.signal(signal);
+            root.wait_for_line("ready=after");
+            root.signal(signal);
+            let r = root.finish(&tree);
+            tree.assert_clean();
+            assert_eq!(
+                (r.code, r.signal),
+                (None, Some(number)),
+                "{a}/{signal}: {r:?}"
+            );
+            assert_eq!(r.fact("second_root"), error, "{a}/{signal}");
+        }
     }
 }
 
@@ -439,6 +531,10 @@ fn log_tree_story() {
         assert!(count(" transport tractor::transport: send ") >= 2 * STORY_CALLS);
         assert!(count("msg=Yield") >= 2 * STORY_CALLS, "{a}");
         assert_eq!(count("spawned child=teller["), 1, "{a}: the story too");
+        // The root is the registrar at port 0 (a port the OS picks): it
+        // looks for no other there, where nothing can listen.
+        assert_eq!(count("127.0.0.1:0"), 0, "{a}:\n{}", r.stderr);
+        assert_eq!(count("registrar=true"), 1, "{a}: the root is the registrar");
     }
 }
 
@@ -1407,6 +1503,39 @@ fn mixed_trees_both_ways() {
         assert_eq!(r.fact("error"), "remote:RemoteActorError:RuntimeError");
         assert_eq!(r.fact("relay"), "mid");
     });
+}
+
+#[test]
+fn log_nursery_failure_names_its_source() {
+    // Ours: a failing nursery's line at `cancel` names the error's own
+    // type and the actors it came from and through, not the box it
+    // travelled in (RemoteActorError).
+    for a in ADAPTERS {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "cancel");
+        let r = tree.run(Path::new(PROGRAM), &["mixed-tree", "tcp"]);
+        r.assert_ok();
+        tree.assert_clean();
+        let failed = |actor: &str| {
+            r.stderr
+                .lines()
+                .find(|l| {
+                    l.contains(&format!(" [{actor}["))
+                        && l.contains("the nursery failed: cancelling its children")
+                })
+                .unwrap_or_else(|| panic!("{a}: no failure of {actor}'s nursery:\n{}", r.stderr))
+        };
+        let root = failed("root");
+        assert!(
+            root.contains(" error=RuntimeError from leaf-1-0[") && root.contains("] via mid["),
+            "{a}: {root}"
+        );
+        let mid = failed("mid");
+        assert!(
+            mid.contains(" error=RuntimeError from leaf-1-0["),
+            "{a}: {mid}"
+        );
+        assert!(!mid.contains(" via "), "{a}: {mid}");
+    }
 }
 
 #[test]

@@ -38,7 +38,11 @@ pub struct Config {
     pub name: String,
     /// Registrar addresses; empty means the transport's default (TCP
     /// `127.0.0.1:1616`). The first root that finds no registrar there
-    /// becomes the registrar.
+    /// becomes the registrar. TCP port 0 makes this root the registrar, on
+    /// a port the OS picks (children and [`ActorHandle::registry_addrs`]
+    /// get the port bound): nothing can listen on port 0, so no registrar
+    /// is looked for there (should another address of the list find one,
+    /// the port-0 address is dropped).
     pub registry_addrs: Vec<Address>,
     /// The tree's transport.
     pub transport: Transport,
@@ -99,7 +103,16 @@ impl Config {
         self
     }
 
-    /// Uses these registrar addresses.
+    /// Uses these registrar addresses (see the field
+    /// [`registry_addrs`](Config#structfield.registry_addrs)); TCP port 0
+    /// gives the tree a registrar of its own, the root, on a free port.
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// let alone = Config::new("root", Functions::new())
+    ///     .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+    /// # let _ = alone;
+    /// ```
     pub fn registry_addrs(mut self, addrs: impl IntoIterator<Item = Address>) -> Self {
         self.registry_addrs = addrs.into_iter().collect();
         self
@@ -588,6 +601,11 @@ fn new_uuid(seed: u64) -> String {
     )
 }
 
+/// Whether `addr` is TCP port 0: any port, which the OS picks at binding.
+fn any_port(addr: &Address) -> bool {
+    matches!(addr, Address::Tcp { port: 0, .. })
+}
+
 /// Binds the listeners of an actor and records them in the core.
 /// Listens on each of `addrs` (an address given twice once, except TCP
 /// port 0); if one
@@ -597,8 +615,7 @@ fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
     let mut seen = Vec::new();
     for addr in addrs {
         // Port 0 asks for a fresh port each time it is given.
-        let any_port = matches!(addr, Address::Tcp { port: 0, .. });
-        if !any_port && seen.contains(&addr) {
+        if !any_port(addr) && seen.contains(&addr) {
             continue;
         }
         seen.push(addr);
@@ -649,10 +666,9 @@ fn check_transport(config: &Config, registry_addrs: &[Address]) -> Result<()> {
     Ok(())
 }
 
-/// Winds an actor down: children reaped, unregistered, listeners closed,
-/// connections flushed.
-async fn teardown(handle: &ActorHandle) {
-    let shared = &handle.shared;
+/// Winds the actor down from now on, and asks each child to cancel (a
+/// child already asked is left to its reaping).
+fn cancel_children(shared: &Arc<Shared>) {
     shared.with(|st, now| {
         st.winding_down = true;
         let children: Vec<_> = st.actor.children().map(|(c, _)| c).collect();
@@ -664,6 +680,13 @@ async fn teardown(handle: &ActorHandle) {
             st.actor.cancel_child(now, child);
         }
     });
+}
+
+/// Winds an actor down: children reaped, unregistered, listeners closed,
+/// connections flushed.
+async fn teardown(handle: &ActorHandle) {
+    let shared = &handle.shared;
+    cancel_children(shared);
     shared
         .wait(|st, _| st.actor.children().next().is_none().then_some(()))
         .await;
@@ -717,7 +740,35 @@ where
     }
     signals.hurrying(shared, teardown(&handle)).await;
     set_current(None);
-    out
+    match signals.late {
+        Some(kind) => with_late_signal(out, kind),
+        None => out,
+    }
+}
+
+/// The entry point's outcome when the first SIGINT or SIGTERM came while
+/// the root wound down after a body that ended on its own: the signal's
+/// error replaces a success (or a cancellation by a peer), and joins a
+/// failure of the body, after it, in a group.
+fn with_late_signal<T>(out: Result<T>, kind: SignalKind) -> Result<T> {
+    let signal = signal_error(kind);
+    match out {
+        Ok(_) => Err(signal),
+        Err(e) if e.is_cancelled() => Err(signal),
+        Err(e) => {
+            let mut errors = e.errors();
+            errors.push(signal);
+            Err(Error::group(errors).unwrap_or_else(|| signal_error(kind)))
+        }
+    }
+}
+
+/// The error a root returns when `kind` cancelled its tree.
+fn signal_error(kind: SignalKind) -> Error {
+    match kind {
+        SignalKind::Terminate => ErrorKind::Terminated.into(),
+        _ => ErrorKind::Interrupted.into(),
+    }
 }
 
 /// Opens an actor nursery in this process's actor, or, when none runs,
@@ -810,9 +861,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         Arc::new(config.functions.clone()),
         settings,
     );
-    // Is there a registrar already? (spec/PROTOCOL.md §9.1)
+    // Is there a registrar already? (spec/PROTOCOL.md §9.1) Nothing listens
+    // on TCP port 0: such an address asks this root to be the registrar on
+    // a port the OS picks, and is not probed.
     let mut found = false;
-    for addr in &registry_addrs {
+    for addr in registry_addrs.iter().filter(|a| !any_port(a)) {
         if let Some(aid) = shared.probe(addr).await {
             if aid.is_registrar != Some(false) {
                 found = true;
@@ -841,7 +894,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     }
     let bound = listen(&shared, &binds)?;
     let registry_addrs = if found {
+        // Another root is the registrar: a port-0 address names nobody.
         registry_addrs
+            .into_iter()
+            .filter(|a| !any_port(a))
+            .collect()
     } else {
         // As bound: a registrar asked for at port 0 got a real one.
         bound[..registry_addrs.len()].to_vec()
@@ -873,26 +930,43 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
 }
 
 /// The signals that cancel a root's tree, SIGINT and SIGTERM, heard from
-/// the start of its body to the end of its teardown.
+/// the start of its body to the end of its teardown (outside that span
+/// they have their default action: see `signals`).
 ///
 /// The first cancels the tree gracefully: the body is dropped and each
 /// child asked to cancel. SIGINT is ignored while a debug REPL holds the
 /// terminal (ctrl-c is the REPL's); SIGTERM, which no terminal key sends,
 /// cancels the tree regardless, and a REPL open then still runs to its end
-/// before its actor goes. Either one arriving while the root winds down
-/// kills its children at once (SIGKILL; their own children then go as
-/// orphans do), so a second ctrl-c or SIGTERM never waits on a slow child.
+/// before its actor goes. A first signal that comes while the root winds
+/// down after its body ended on its own is the first all the same: the
+/// children are asked to cancel (as the teardown does anyway), and the
+/// entry point reports the signal (see `with_late_signal`). The next one
+/// while the root winds down kills its children at once (SIGKILL; their
+/// own children then go as orphans do), so a second ctrl-c or SIGTERM
+/// never waits on a slow child.
 struct RootSignals {
     streams: Vec<(SignalKind, Box<dyn SignalStream>)>,
+    /// The first signal heard: it cancelled the tree.
+    heard: Option<SignalKind>,
+    /// That first signal, if it came during a wind-down it did not start.
+    late: Option<SignalKind>,
+    /// Dropped after the streams.
+    _listening: crate::signals::Listening,
 }
 
 impl RootSignals {
     fn new(shared: &Arc<Shared>) -> Self {
+        let listening = crate::signals::listen();
         let streams = [SignalKind::Interrupt, SignalKind::Terminate]
             .into_iter()
             .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
             .collect();
-        RootSignals { streams }
+        RootSignals {
+            streams,
+            heard: None,
+            late: None,
+            _listening: listening,
+        }
     }
 
     /// The next signal delivered.
@@ -905,9 +979,9 @@ impl RootSignals {
         Poll::Pending
     }
 
-    /// Runs `fut`, part of the root's wind-down, killing the children at
-    /// each SIGINT or SIGTERM meanwhile (but for SIGINT while a REPL holds
-    /// the terminal).
+    /// Runs `fut`, part of the root's wind-down, meanwhile cancelling the
+    /// tree at a first SIGINT or SIGTERM and killing the children at any
+    /// after it (but for SIGINT while a REPL holds the terminal).
     async fn hurrying<T>(&mut self, shared: &Arc<Shared>, fut: impl Future<Output = T>) -> T {
         let mut fut = pin!(fut);
         poll_fn(|cx| {
@@ -923,8 +997,15 @@ impl RootSignals {
                     continue;
                 }
                 let name = signal_name(kind);
-                tracing::warn!(target: "tractor::cancel", "{name} while winding down: killing the children");
-                shared.kill_children();
+                if self.heard.is_none() {
+                    self.heard = Some(kind);
+                    self.late = Some(kind);
+                    tracing::info!(target: "tractor::cancel", "{name} while winding down: cancelling the tree");
+                    cancel_children(shared);
+                } else {
+                    tracing::warn!(target: "tractor::cancel", "{name} again while winding down: killing the children");
+                    shared.kill_children();
+                }
             }
             Poll::Pending
         })
@@ -958,6 +1039,7 @@ async fn run_body<T>(
         }
         while let Poll::Ready(kind) = signals.poll(cx) {
             if kind == SignalKind::Terminate {
+                signals.heard = Some(kind);
                 if repl_in_tree(&shared) {
                     tracing::info!(target: "tractor::cancel", "SIGTERM: a debug REPL is in use; it ends first");
                 }
@@ -972,6 +1054,7 @@ async fn run_body<T>(
                 }
                 continue;
             }
+            signals.heard = Some(kind);
             tracing::info!(target: "tractor::cancel", "SIGINT: cancelling the tree");
             return Poll::Ready(Err(ErrorKind::Interrupted.into()));
         }
@@ -1098,7 +1181,9 @@ async fn run_child(
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a
     // parent's escalation, or its death) cancel this actor gracefully, even
     // while it boots; a parent that gets no answer still ends it with
-    // SIGKILL.
+    // SIGKILL. They are heard (not given their default action) until the
+    // process exits.
+    let _listening = crate::signals::listen();
     let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
         .into_iter()
         .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))

@@ -1003,19 +1003,31 @@ impl Shared {
 /// asked for it (a context or call cancelled), else (the whole actor is
 /// cancelling, the channel went) one line at `debug`.
 fn log_cancel(st: &State, dialog: DialogId, cause: &CancelCause) {
-    let info = st.actor.dialogs().into_iter().find(|d| d.id == dialog);
-    let func = info
-        .as_ref()
-        .and_then(|d| d.endpoint.as_ref())
-        .map_or_else(|| dialog.to_string(), |(ns, f)| format!("{ns}:{f}"));
+    // Looked up only for a line that is shown: cancelling many functions
+    // at once stays linear.
+    let func = || dialog_func(&st.actor, dialog);
     match cause {
         CancelCause::Requested { by } => {
-            tracing::info!(target: "tractor::cancel", %func, %by, "cancelled by its caller")
+            if tracing::enabled!(target: "tractor::cancel", tracing::Level::INFO) {
+                let func = func();
+                tracing::info!(target: "tractor::cancel", %func, %by, "cancelled by its caller")
+            }
         }
         other => {
-            tracing::debug!(target: "tractor::transport", %func, cause = ?other, "cancelled")
+            if tracing::enabled!(target: "tractor::transport", tracing::Level::DEBUG) {
+                let func = func();
+                tracing::debug!(target: "tractor::transport", %func, cause = ?other, "cancelled")
+            }
         }
     }
+}
+
+/// A dialog's function as log lines name it (`ns:func`), else its id.
+pub(crate) fn dialog_func(actor: &Actor, dialog: DialogId) -> String {
+    actor
+        .dialog_info(dialog)
+        .and_then(|d| d.endpoint)
+        .map_or_else(|| dialog.to_string(), |(ns, f)| format!("{ns}:{f}"))
 }
 
 /// How a child's process ended, as its exit's log line says it: its exit
@@ -1038,6 +1050,16 @@ fn describe_exit(status: ExitStatus, signalled: Option<Signal>) -> (String, &'st
         Some(Signal::Kill) => "killed",
     };
     (exit, reaped)
+}
+
+/// How a process ended, in words: `exit code 101`, `killed by SIGKILL`.
+pub(crate) fn exit_words(status: ExitStatus) -> String {
+    let (exit, _) = describe_exit(status, None);
+    match (status.code, status.signal) {
+        (Some(_), _) => format!("exit {exit}"),
+        (None, Some(_)) => format!("killed by {exit}"),
+        (None, None) => "an unknown exit status".to_owned(),
+    }
 }
 
 /// Logs a child's exit: at `info`, or `warning` when it had to be killed.

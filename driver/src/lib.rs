@@ -32,6 +32,12 @@
 //! parent goes. So call the entry point early in `main`, before work that
 //! only the root should do; whatever runs before it runs in every child.
 //!
+//! SIGINT and SIGTERM cancel an actor (a root, its whole tree) while it
+//! runs, to the end of its teardown; outside that span they have their
+//! default action, as in any program: a process that goes on after its
+//! root dies by them. A program that handles or ignores one of them itself
+//! before its first actor starts keeps that outside actors (on Linux).
+//!
 //! Decisions where Python's behaviour is a flaw:
 //!
 //! * A child whose parent disappears cancels itself (and on Linux the
@@ -55,6 +61,7 @@ mod nursery;
 mod portal;
 pub mod prelude;
 pub mod runtime;
+mod signals;
 pub mod stackscope;
 mod task;
 mod trace;

@@ -38,7 +38,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -58,16 +58,49 @@ pub const ENV: &str = "TRACTOR_LOGLEVEL";
 pub const DAEMON_WAIT_NOTICE: Duration = Duration::from_secs(5);
 
 /// The environment variable that sets [`DAEMON_WAIT_NOTICE`] in seconds
-/// (fractions allowed, say `0.5`); children inherit it.
+/// (fractions allowed, say `0.5`); children inherit it. Values under
+/// [`DAEMON_WAIT_FLOOR`] count as it; a value too large for a deadline
+/// (`inf`, `1e30`) means never; one that is not a number of seconds, is
+/// negative or NaN is ignored (with a warning): the default holds.
 pub const DAEMON_WAIT_ENV: &str = "TRACTOR_DAEMON_WAIT_NOTICE";
 
-/// [`DAEMON_WAIT_NOTICE`], or what [`DAEMON_WAIT_ENV`] says.
+/// The shortest [`DAEMON_WAIT_NOTICE`]: a nursery waiting on one-shots
+/// looks for daemons again at this pace at most.
+pub const DAEMON_WAIT_FLOOR: Duration = Duration::from_millis(100);
+
+/// [`DAEMON_WAIT_NOTICE`], or what [`DAEMON_WAIT_ENV`] says (read once per
+/// process).
 pub(crate) fn daemon_wait_notice() -> Duration {
-    std::env::var(DAEMON_WAIT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .unwrap_or(DAEMON_WAIT_NOTICE)
+    static READ: OnceLock<Duration> = OnceLock::new();
+    *READ.get_or_init(|| {
+        let value = std::env::var(DAEMON_WAIT_ENV).ok();
+        parse_daemon_wait(value.as_deref()).unwrap_or_else(|bad| {
+            tracing::warn!(target: "tractor::runtime", value = %bad, "{DAEMON_WAIT_ENV} is not a number of seconds: ignored");
+            DAEMON_WAIT_NOTICE
+        })
+    })
+}
+
+/// The notice's delay for a value of [`DAEMON_WAIT_ENV`]: the default when
+/// unset or empty, at least [`DAEMON_WAIT_FLOOR`], [`Duration::MAX`] (never)
+/// when too large; the value itself back when it is no number of seconds.
+pub(crate) fn parse_daemon_wait(value: Option<&str>) -> Result<Duration, String> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(DAEMON_WAIT_NOTICE);
+    };
+    match text.parse::<f64>() {
+        Ok(secs) if secs >= 0.0 => Ok(Duration::try_from_secs_f64(secs.abs())
+            .unwrap_or(Duration::MAX)
+            .max(DAEMON_WAIT_FLOOR)),
+        // Negative, NaN, or no number at all.
+        _ => Err(text.to_owned()),
+    }
+}
+
+/// When a notice `after` from `now` is due: `None` (never) when that is
+/// beyond what the clock can tell.
+pub(crate) fn notice_deadline(now: Instant, after: Duration) -> Option<Instant> {
+    now.checked_add(after)
 }
 
 /// `items`, shown and joined with `, ` (addresses, names).
@@ -80,6 +113,31 @@ pub(crate) fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> 
         let _ = write!(out, "{item}");
     }
     out
+}
+
+/// A failure as a log line names it: a remote error by its original type,
+/// the actor that raised it and those that relayed it
+/// (`ParseIntError from leaf[…] via middle[…]`), a local one by its type,
+/// each of a group in turn, anything else by its message's first line.
+pub(crate) fn failure(e: &crate::Error) -> String {
+    use crate::ErrorKind;
+    if let Some(r) = e.remote() {
+        let src = r.src_uid();
+        let mut out = format!("{} from {src}", r.src_type());
+        let relays: Vec<_> = r.relay_path().iter().filter(|u| *u != src).collect();
+        if !relays.is_empty() {
+            let _ = write!(out, " via {}", list(relays));
+        }
+        return out;
+    }
+    match e.kind() {
+        ErrorKind::Local(l) => l.type_name.clone(),
+        ErrorKind::Group(errors) => {
+            let each: Vec<String> = errors.iter().map(failure).collect();
+            format!("[{}]", each.join("; "))
+        }
+        _ => e.to_string().lines().next().unwrap_or_default().to_owned(),
+    }
 }
 
 /// Python tractor's level names and numbers, lowest first.
@@ -239,6 +297,70 @@ mod tests {
         assert_eq!(level_number("verbose"), None);
         let numbers: Vec<u32> = LEVELS.iter().map(|(_, n)| *n).collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn daemon_wait_notice_values() {
+        let secs = |v: &str| parse_daemon_wait(Some(v));
+        assert_eq!(parse_daemon_wait(None), Ok(DAEMON_WAIT_NOTICE));
+        assert_eq!(secs(" "), Ok(DAEMON_WAIT_NOTICE));
+        assert_eq!(secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(secs(" 2 "), Ok(Duration::from_secs(2)));
+        // A floor: never a spin.
+        assert_eq!(secs("0"), Ok(DAEMON_WAIT_FLOOR));
+        assert_eq!(secs("-0"), Ok(DAEMON_WAIT_FLOOR));
+        assert_eq!(secs("0.001"), Ok(DAEMON_WAIT_FLOOR));
+        // Beyond a Duration: never.
+        assert_eq!(secs("1e30"), Ok(Duration::MAX));
+        assert_eq!(secs("inf"), Ok(Duration::MAX));
+        // Refused: the caller keeps the default.
+        for bad in ["-1", "NaN", "-inf", "soon", "5s"] {
+            assert_eq!(secs(bad), Err(bad.to_owned()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn daemon_wait_deadlines_never_overflow() {
+        let now = Instant::now();
+        let huge = parse_daemon_wait(Some("1e19")).expect("a number");
+        assert!(huge < Duration::MAX, "a Duration, but past the clock");
+        assert_eq!(notice_deadline(now, huge), None);
+        assert_eq!(notice_deadline(now, Duration::MAX), None);
+        assert_eq!(
+            notice_deadline(now, DAEMON_WAIT_FLOOR),
+            Some(now + DAEMON_WAIT_FLOOR)
+        );
+    }
+
+    #[test]
+    fn failures_name_their_type_and_actors() {
+        use tractor_protocol::{LocalError, RemoteError, TaskError, Uid, pack_error};
+        let leaf = Uid::new("leaf", "831e4d25-0000-4000-8000-000000000000");
+        let middle = Uid::new("middle", "37e09c22-0000-4000-8000-000000000000");
+        let raised = TaskError::Local(LocalError::new("ParseIntError", "invalid digit"));
+        let from_leaf = RemoteError::from_message(pack_error(&raised, &leaf, None, ""));
+        let relayed = pack_error(&TaskError::Remote(from_leaf.clone()), &middle, None, "");
+        let relayed =
+            crate::Error::from(crate::ErrorKind::Remote(RemoteError::from_message(relayed)));
+        assert_eq!(relayed.type_name(), Some("RemoteActorError"));
+        assert_eq!(
+            failure(&relayed),
+            "ParseIntError from leaf[831e4d25…] via middle[37e09c22…]"
+        );
+        let direct = crate::Error::from(crate::ErrorKind::Remote(from_leaf));
+        assert_eq!(failure(&direct), "ParseIntError from leaf[831e4d25…]");
+        let local = crate::Error::raise("KeyError", "'missing'");
+        assert_eq!(failure(&local), "KeyError");
+        let group = crate::Error::group(vec![relayed, local]).expect("two");
+        assert_eq!(
+            failure(&group),
+            "[ParseIntError from leaf[831e4d25…] via middle[37e09c22…]; KeyError]"
+        );
+        let spawn = crate::Error::from(crate::ErrorKind::Spawn {
+            name: "g0".into(),
+            reason: "it exited\nmore".into(),
+        });
+        assert_eq!(failure(&spawn), "could not spawn actor \"g0\": it exited");
     }
 
     #[test]

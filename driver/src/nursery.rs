@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tractor_protocol::{
-    Address, ChannelId, ChildId, NurseryId, RemoteErrorKind, SpawnRequest, Uid,
+    Address, ChannelId, ChildId, ExitStatus, NurseryId, RemoteErrorKind, SpawnRequest, Uid,
 };
 
 use crate::engine::{ChildState, Shared, State};
@@ -154,7 +154,7 @@ where
         errors = notice.during(nursery.collect_results()).await;
     }
     if !errors.is_empty() {
-        let error = errors[0].type_name().unwrap_or("error").to_owned();
+        let error = crate::log::failure(&errors[0]);
         tracing::info!(target: "tractor::cancel", nursery = %id, %error, "the nursery failed: cancelling its children");
         shared.with(|st, now| st.actor.cancel_nursery(now, id));
     }
@@ -190,7 +190,8 @@ where
 struct DaemonNotice {
     nursery: ActorNursery,
     after: Duration,
-    deadline: Instant,
+    /// `None`: never (too far for the clock).
+    deadline: Option<Instant>,
     sleep: Option<BoxFuture<'static, ()>>,
     said: bool,
 }
@@ -198,12 +199,11 @@ struct DaemonNotice {
 impl DaemonNotice {
     /// Counts from now: the body has just ended.
     fn new(nursery: &ActorNursery) -> Self {
-        // A floor, so that a wait on one-shots never spins.
-        let after = crate::log::daemon_wait_notice().max(Duration::from_millis(10));
+        let after = crate::log::daemon_wait_notice();
         DaemonNotice {
             nursery: nursery.clone(),
             after,
-            deadline: Instant::now() + after,
+            deadline: crate::log::notice_deadline(Instant::now(), after),
             sleep: None,
             said: false,
         }
@@ -217,7 +217,9 @@ impl DaemonNotice {
                 return Poll::Ready(v);
             }
             while !self.said {
-                let deadline = self.deadline;
+                let Some(deadline) = self.deadline else {
+                    break;
+                };
                 let rt = &self.nursery.shared.rt;
                 let sleep = self.sleep.get_or_insert_with(|| rt.sleep_until(deadline));
                 if sleep.as_mut().poll(cx).is_pending() {
@@ -226,7 +228,7 @@ impl DaemonNotice {
                 self.sleep = None;
                 let daemons = self.nursery.running_daemons();
                 if daemons.is_empty() {
-                    self.deadline = Instant::now() + self.after;
+                    self.deadline = crate::log::notice_deadline(Instant::now(), self.after);
                     continue;
                 }
                 self.said = true;
@@ -294,11 +296,20 @@ fn connection(st: &State, child: ChildId) -> Option<std::result::Result<(Channel
         );
     }
     if let Some(status) = c.exited {
-        return Some(Err(format!(
-            "it exited before connecting back ({status:?})"
-        )));
+        return Some(Err(exited_early(status)));
     }
     None
+}
+
+/// Why a child that exited before it connected back could not be
+/// started: how it ended, and the likely cause.
+fn exited_early(status: ExitStatus) -> String {
+    format!(
+        "it exited before connecting back ({}); a child runs its program's `main` from the \
+         start, so code before the tractor entry point (parsing arguments, say, or a panic \
+         there) runs in every child too: the child's stderr shows why it ended",
+        crate::engine::exit_words(status)
+    )
 }
 
 /// A remote failure, not a cancellation or a lost connection caused by
@@ -633,5 +644,50 @@ impl ActorNursery {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_gone_before_connecting_back_says_how_and_why() {
+        let code = exited_early(ExitStatus {
+            code: Some(101),
+            signal: None,
+        });
+        assert!(
+            code.starts_with("it exited before connecting back (exit code 101); "),
+            "{code}"
+        );
+        assert!(code.contains("before the tractor entry point"), "{code}");
+        assert!(
+            code.ends_with("the child's stderr shows why it ended"),
+            "{code}"
+        );
+        let killed = exited_early(ExitStatus {
+            code: None,
+            signal: Some(9),
+        });
+        assert!(
+            killed.starts_with("it exited before connecting back (killed by SIGKILL); "),
+            "{killed}"
+        );
+        let unknown = exited_early(ExitStatus {
+            code: None,
+            signal: None,
+        });
+        assert!(unknown.contains("(an unknown exit status)"), "{unknown}");
+        let spawn = Error::from(ErrorKind::Spawn {
+            name: "g0".into(),
+            reason: code,
+        });
+        assert!(
+            spawn.to_string().starts_with(
+                "could not spawn actor \"g0\": it exited before connecting back (exit code 101)"
+            ),
+            "{spawn}"
+        );
     }
 }

@@ -729,17 +729,15 @@ impl Context {
     /// the callee: the function cancels itself.
     pub fn cancel(&self) -> Result<()> {
         self.dlg.op(|a, now, d| {
-            let func = a
-                .dialogs()
-                .into_iter()
-                .find(|i| i.id == d)
-                .and_then(|i| i.endpoint)
-                .map_or_else(|| d.to_string(), |(ns, f)| format!("{ns}:{f}"));
-            let peer = &self.dlg.peer;
-            if self.dlg.role == Role::Opener {
-                tracing::info!(target: "tractor::cancel", %func, %peer, "cancelling context");
-            } else {
-                tracing::info!(target: "tractor::cancel", %func, caller = %peer, "cancelling its own context");
+            // Looked up only for a line that is shown.
+            if tracing::enabled!(target: "tractor::cancel", tracing::Level::INFO) {
+                let func = crate::engine::dialog_func(a, d);
+                let peer = &self.dlg.peer;
+                if self.dlg.role == Role::Opener {
+                    tracing::info!(target: "tractor::cancel", %func, %peer, "cancelling context");
+                } else {
+                    tracing::info!(target: "tractor::cancel", %func, caller = %peer, "cancelling its own context");
+                }
             }
             a.cancel(now, d)
         })

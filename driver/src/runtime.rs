@@ -42,6 +42,12 @@ pub trait Runtime: Send + Sync + 'static {
     fn spawn_process(&self, command: std::process::Command) -> io::Result<Box<dyn Process>>;
 
     /// Starts receiving a signal; it no longer has its default effect.
+    ///
+    /// The driver gives SIGINT and SIGTERM their default action back
+    /// whenever no actor of the process listens (before the root starts,
+    /// after its teardown) through an action of `signal-hook-registry`'s
+    /// handler: receive signals through that registry, as tokio and
+    /// `async-signal` do, so that the action runs.
     fn signal(&self, signal: SignalKind) -> io::Result<Box<dyn SignalStream>>;
 }
 
@@ -189,8 +195,14 @@ macro_rules! entry_points {
         /// [`Config::registry_addrs`]. An error of `body` is returned once
         /// the tree is torn down; SIGINT or SIGTERM cancels the tree, and
         /// the call returns [`ErrorKind::Interrupted`] or
-        /// [`ErrorKind::Terminated`]. It fails at once if an actor already
-        /// runs in this process.
+        /// [`ErrorKind::Terminated`]. The root hears them from the start of
+        /// `body` to the end of its teardown: a first one during the
+        /// teardown after `body` ended on its own still cancels the tree
+        /// gracefully, and its error replaces `body`'s success or joins
+        /// `body`'s failure ([`ErrorKind::Group`], the failure first); a
+        /// second one there kills the children. Outside that span they
+        /// have their default action: the process dies by the signal. It
+        /// fails at once if an actor already runs in this process.
         ///
         #[doc = concat!("```no_run\nuse ", module_path!(), "::prelude::*;")]
         ///

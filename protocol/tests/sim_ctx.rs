@@ -1192,3 +1192,34 @@ fn rpc_ctx_to_self_invalid() {
     assert_eq!(err, UsageError::SelfDialog(ch));
     assert!(err.to_string().contains("invalid operation"));
 }
+
+#[test]
+fn dialog_info_looks_up_one_dialog() {
+    // What `dialogs` lists of one dialog, found by its id alone, on both
+    // sides; nothing once the dialog is gone.
+    let (mut sim, root, child, _ch, d) = lone_context(61, "stubborn", |_| StartThen {
+        value: Raw::NIL,
+        ret: None,
+        delay: None,
+        log: Log::default(),
+    });
+    sim.recv_until(root, d, SECOND, |_| true);
+    let opener = &sim.nodes[root].actor;
+    let listed = opener.dialogs();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let info = opener.dialog_info(d).expect("the open context");
+    assert_eq!(info, listed[0]);
+    assert_eq!(info.endpoint, Some((NS.to_owned(), "stubborn".to_owned())));
+    assert_eq!(info.role, tractor_protocol::Role::Opener);
+    let callee = &sim.nodes[child].actor;
+    let theirs = callee.dialogs();
+    assert!(!theirs.is_empty());
+    for one in theirs {
+        assert_eq!(callee.dialog_info(one.id), Some(one));
+    }
+    ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
+    sim.recv_until(root, d, 10 * SECOND, Incoming::is_final);
+    ok(sim.with(root, |cx| cx.actor.leave(cx.now, d, false)));
+    sim.settle(5 * SECOND);
+    assert_eq!(sim.nodes[root].actor.dialog_info(d), None);
+}

@@ -1223,6 +1223,8 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         }
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
         "cancel-sigterm-root" => cancel_sigterm_root(root).await,
+        "cancel-second-signal" => cancel_second_signal(root).await,
+        "cancel-signal-during-wind-down" => cancel_signal_during_wind_down(root).await,
         "log-tree-story" => log_tree_story(root).await,
         "log-daemon-wait" => log_daemon_wait(root).await,
         other => Err(Error::raise("KeyError", format!("no scenario {other:?}"))),
@@ -3663,9 +3665,13 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         // dump-env-propagation: only TRACTOR_ENABLE_STACKSCOPE, from the
         // test, turns dumps on.
         "dump-sigusr1-hierarchical" => config = config.enable_stack_on_sig(true),
-        "cancel-graceful-before-hard-reap" | "cancel-sigterm-root" => {
-            // Only the graceful path can end the children in time: a hard
-            // reap would outlast the harness's patience.
+        "cancel-graceful-before-hard-reap"
+        | "cancel-sigterm-root"
+        | "cancel-second-signal"
+        | "cancel-signal-during-wind-down" => {
+            // Only the graceful path (or the kill a second signal makes)
+            // can end the children in time: a hard reap would outlast the
+            // harness's patience.
             let never = Duration::from_secs(600);
             config = config.reap_timeouts(ReapTimeouts {
                 cancel_ack: never,
@@ -3734,6 +3740,138 @@ async fn cancel_sigterm_root(root: ActorHandle) -> Result<()> {
     .await
 }
 
+/// Stops process `pid` (SIGSTOP) and waits until it is stopped: a child
+/// that answers nothing and exits by no watchdog of its own, as a wedged
+/// one, until it gets SIGCONT (or SIGKILL).
+async fn freeze(actor: &ActorHandle, pid: u32) -> Result<()> {
+    let target = nix::unistd::Pid::from_raw(pid as i32);
+    nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGSTOP)
+        .map_err(|e| Error::raise("OSError", e.to_string()))?;
+    until(actor, || {
+        // The state follows the command name's closing parenthesis.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+    })
+    .await;
+    Ok(())
+}
+
+/// A daemon that cannot cancel (stopped): the test sends the root SIGTERM,
+/// then a second signal once the first is heard, which must kill it.
+async fn cancel_second_signal(root: ActorHandle) -> Result<()> {
+    let me = root.clone();
+    root.open_nursery(|n| async move {
+        let stuck = n.start_actor("stuck", daemon()).await?;
+        let pid: u32 = stuck.run(NS, "pid", ()).await?;
+        freeze(&me, pid).await?;
+        fact("stuck_pid", pid);
+        fact("ready", true);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await
+}
+
+/// The root's body ends on its own while a daemon cannot cancel yet
+/// (stopped; its nursery's future dropped, so the root's teardown reaps
+/// it): the test signals the root during that wind-down, then lets the
+/// daemon go on, and it is cancelled gracefully.
+async fn cancel_signal_during_wind_down(root: ActorHandle) -> Result<()> {
+    let frozen = Arc::new(AtomicBool::new(false));
+    let set = frozen.clone();
+    let me = root.clone();
+    let nursery = root.open_nursery(|n| async move {
+        let slow = n.start_actor("slow", daemon()).await?;
+        let pid: u32 = slow.run(NS, "pid", ()).await?;
+        freeze(&me, pid).await?;
+        fact("slow_pid", pid);
+        set.store(true, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    if let Either::Left(out) = race(nursery, when(|| frozen.load(Ordering::SeqCst))).await {
+        out?;
+        return Err(Error::raise("AssertionError", "the nursery ended"));
+    }
+    // Printed as the body returns: any signal after it comes during the
+    // wind-down.
+    fact("body_ended", true);
+    Ok(())
+}
+
+/// Two roots in turn, then nothing: SIGINT and SIGTERM have their default
+/// action again once a root has ended, and a root in between still hears
+/// them. The test signals the second root, then the process.
+async fn signal_default_outside_roots(
+    rt: Arc<dyn Runtime>,
+    transport: Transport,
+    registry: Option<&str>,
+) -> Result<()> {
+    let config = configure("signal-default-outside-roots", transport, registry)?;
+    tractor_driver::open_root_actor(rt.clone(), config.clone(), |root| async move {
+        with_daemon(&root, "first", |p| async move {
+            let _: u32 = p.run(NS, "pid", ()).await?;
+            Ok(())
+        })
+        .await
+    })
+    .await?;
+    let second = tractor_driver::open_root_actor(rt, config, |root| async move {
+        root.open_nursery(|n| async move {
+            let _second = n.start_actor("second", daemon()).await?;
+            fact("ready", "second");
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        .await
+    })
+    .await;
+    let Err(e) = second else {
+        return Err(Error::raise("AssertionError", "the second root ended"));
+    };
+    fact("second_root", describe(&e));
+    fact("ready", "after");
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// How many signals the root said it acted on ([`SignalsHeard`]).
+static SIGNALS_HEARD: AtomicU32 = AtomicU32::new(0);
+
+/// A layer beside the console that prints `signal_heard=<n>` each time the
+/// root says it cancels the tree or kills the children for a signal: the
+/// tests' cue that a signal was acted on before they send the next.
+struct SignalsHeard;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SignalsHeard {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "tractor::cancel" {
+            return;
+        }
+        let mut m = Message(String::new());
+        event.record(&mut m);
+        let signal = m.0.starts_with("SIGINT") || m.0.starts_with("SIGTERM");
+        let acted = m.0.contains("cancelling the tree") || m.0.contains("killing the children");
+        if signal && acted {
+            let n = SIGNALS_HEARD.fetch_add(1, Ordering::SeqCst) + 1;
+            fact("signal_heard", n);
+        }
+    }
+}
+
+/// An event's message.
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if f.name() == "message" {
+            self.0 = format!("{v:?}");
+        }
+    }
+}
+
 /// How many calls and stream items the story's daemon serves: more than
 /// the story has lines.
 const STORY_CALLS: u32 = 40;
@@ -3779,14 +3917,6 @@ struct DaemonNoticeSeen;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DaemonNoticeSeen {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                if f.name() == "message" {
-                    self.0 = format!("{v:?}");
-                }
-            }
-        }
         let mut m = Message(String::new());
         event.record(&mut m);
         if m.0.contains("daemon actor") {
@@ -3869,6 +3999,9 @@ async fn run(id: &str, transport: Transport, registry: Option<&str>) -> Result<(
             Ok(())
         }
         "spawn-runtime-vars-reset" => spawn_runtime_vars_reset(rt, transport).await,
+        "signal-default-outside-roots" => {
+            signal_default_outside_roots(rt, transport, registry).await
+        }
         "spawn-implicit-root" => spawn_implicit_root(rt, transport, false).await,
         "disc-nursery-forwards-bind" => spawn_implicit_root(rt, transport, true).await,
         "tpt-proto-mismatch" => {
@@ -3965,13 +4098,24 @@ async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("log-daemon-wait") && is_root_process() {
-        // The console, and an eye on it for the nursery's notice.
+    let watched = [
+        "log-daemon-wait",
+        "cancel-second-signal",
+        "cancel-signal-during-wind-down",
+    ];
+    if std::env::args()
+        .nth(1)
+        .is_some_and(|id| watched.contains(&id.as_str()))
+        && is_root_process()
+    {
+        // The console, and an eye on it for the nursery's notice and the
+        // signals acted on.
         use tracing_subscriber::prelude::*;
         let level = std::env::var(tractor_driver::log::ENV).unwrap_or_else(|_| "info".into());
         tracing_subscriber::registry()
             .with(tractor_driver::log::console(&level).expect("a known level"))
             .with(DaemonNoticeSeen)
+            .with(SignalsHeard)
             .init();
     } else if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()

@@ -569,6 +569,12 @@ impl Actor {
         all
     }
 
+    /// One dialog as [`Actor::dialogs`] lists it, if this actor is part of
+    /// it: a lookup, not a listing (for log lines about one dialog).
+    pub fn dialog_info(&self, id: DialogId) -> Option<DialogInfo> {
+        self.dialogs.get(&id).map(|d| d.info(id))
+    }
+
     /// How many functions this actor runs for its peers (invoked and not
     /// finished).
     pub fn running_functions(&self) -> usize {
