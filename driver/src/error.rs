@@ -78,7 +78,11 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
-    /// A stream ended: the peer closed its side.
+    /// A stream ended: no item will come any more. The peer closed its
+    /// side or the context ended; if this side closed the stream first
+    /// ([`MsgStream::close`](crate::MsgStream::close)), what the peer
+    /// sent after that was dropped, so the end does not mean that every
+    /// item the peer sent was read.
     #[error("the stream has ended")]
     EndOfStream,
     /// A broadcast receiver fell behind its stream by this many items,
