@@ -212,6 +212,24 @@
 //! A traceback says where the error was made; with `RUST_BACKTRACE` set
 //! it adds the application's frames of a backtrace.
 //!
+//! `Error` is not itself a `std::error::Error` (it converts from every
+//! one of them, which rules that out): to hand it to `anyhow` or a
+//! `Box<dyn std::error::Error>`, wrap it in [`StdError`] (in the prelude)
+//! with `.map_err(StdError)?`; a `Box<dyn Error + Send + Sync>` takes it
+//! with a plain `?`.
+//!
+//! ```no_run
+//! use tractor_smol::prelude::*;
+//!
+//! fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//!     let config = Config::new("root", Functions::new());
+//!     let answer = smol::block_on(open_root_actor(config, |_root| async move { Ok(42) }))
+//!         .map_err(StdError)?;
+//!     println!("{answer}");
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # The registrar and transports
 //!
 //! Actors find each other by name ([`ActorHandle::find_actor`],
