@@ -173,7 +173,11 @@
 //! Cancelling a call, a context or an actor drops the futures running
 //! there at their next await point, as dropping a smol `Task` does:
 //! code after that point never runs, so cleanup belongs in `Drop`. The
-//! caller gets Python's `ContextCancelled`. Cancellation goes down the
+//! caller gets Python's `ContextCancelled`. A served function always runs
+//! to its first await point, even if the cancellation came before it was
+//! first polled (as a cancelled trio task runs to its first checkpoint):
+//! one that fails before it waits for anything reports its own error, one
+//! that returns at once its result. Cancellation goes down the
 //! tree: an actor cancels its children before it exits, a child whose
 //! parent is gone cancels itself, and dropping a call's future cancels
 //! the call in the other actor. SIGINT or SIGTERM to the root cancels the
