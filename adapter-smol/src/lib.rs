@@ -173,7 +173,11 @@
 //! Cancelling a call, a context or an actor drops the futures running
 //! there at their next await point, as dropping a smol `Task` does:
 //! code after that point never runs, so cleanup belongs in `Drop`. The
-//! caller gets Python's `ContextCancelled`. Cancellation goes down the
+//! caller gets Python's `ContextCancelled`. A served function always runs
+//! to its first await point, even if the cancellation came before it was
+//! first polled (as a cancelled trio task runs to its first checkpoint):
+//! one that fails before it waits for anything reports its own error, one
+//! that returns at once its result. Cancellation goes down the
 //! tree: an actor cancels its children before it exits, a child whose
 //! parent is gone cancels itself, and dropping a call's future cancels
 //! the call in the other actor. SIGINT or SIGTERM to the root cancels the
@@ -211,6 +215,24 @@
 //!
 //! A traceback says where the error was made; with `RUST_BACKTRACE` set
 //! it adds the application's frames of a backtrace.
+//!
+//! `Error` is not itself a `std::error::Error` (it converts from every
+//! one of them, which rules that out): to hand it to `anyhow` or a
+//! `Box<dyn std::error::Error>`, wrap it in [`StdError`] (in the prelude)
+//! with `.map_err(StdError)?`; a `Box<dyn Error + Send + Sync>` takes it
+//! with a plain `?`.
+//!
+//! ```no_run
+//! use tractor_smol::prelude::*;
+//!
+//! fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//!     let config = Config::new("root", Functions::new());
+//!     let answer = smol::block_on(open_root_actor(config, |_root| async move { Ok(42) }))
+//!         .map_err(StdError)?;
+//!     println!("{answer}");
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # The registrar and transports
 //!

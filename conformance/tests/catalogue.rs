@@ -19,22 +19,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// spec/SCENARIOS.md: the repository's `spec/`, or the directory above
-/// `$TRACTOR_VECTORS_DIR` when set (where the protocol tests read the
-/// vectors: `spec/vectors`).
+/// The repository's spec/SCENARIOS.md: the catalogue is ours, whatever
+/// recordings `$TRACTOR_VECTORS_DIR` points the protocol tests at.
 fn catalogue() -> String {
-    let spec = match std::env::var_os("TRACTOR_VECTORS_DIR") {
-        Some(dir) => PathBuf::from(dir).join(".."),
-        None => repo().join("spec"),
-    };
-    let path = spec.join("SCENARIOS.md");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}: the repository's spec/, or the directory above \
-             $TRACTOR_VECTORS_DIR when set",
-            path.display()
-        )
-    })
+    let path = repo().join("spec/SCENARIOS.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The ids of tiers 1 and 2 with one of [`PREFIXES`], in catalogue order.

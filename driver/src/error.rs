@@ -17,9 +17,36 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Python's `Portal.wait_for_result` allows) and converts from any
 /// `std::error::Error`, so functions served to other actors can use `?` on
 /// whatever they call. It does not itself implement `std::error::Error`
-/// (that would forbid the blanket conversion, as with `anyhow`); use
-/// [`Error::kind`] to inspect it, or convert it into a
-/// `Box<dyn std::error::Error + Send + Sync>`.
+/// (that would forbid the blanket conversion, as with `anyhow`), so `?`
+/// does not turn it into `anyhow::Error` or `Box<dyn std::error::Error>`
+/// by itself: wrap it in [`StdError`], which is one, with
+/// `.map_err(StdError)?`. A `Box<dyn std::error::Error + Send + Sync>`
+/// takes it with a plain `?`. Use [`Error::kind`] to inspect it.
+///
+/// ```
+/// # use tractor_driver::{Result, StdError};
+/// use std::error::Error as _;
+///
+/// fn port(text: &str) -> Result<u16> {
+///     Ok(text.parse::<u16>()?)
+/// }
+///
+/// // Any error type built from a `std::error::Error` (`anyhow::Error`,
+/// // `Box<dyn Error>`, …): through `StdError`.
+/// fn boxed(text: &str) -> std::result::Result<u16, Box<dyn std::error::Error>> {
+///     Ok(port(text).map_err(StdError)?)
+/// }
+///
+/// // A `Box<dyn Error + Send + Sync>`: with `?` as it is.
+/// fn shared(text: &str) -> std::result::Result<u16, Box<dyn std::error::Error + Send + Sync>> {
+///     Ok(port(text)?)
+/// }
+///
+/// assert_eq!(boxed("8080").unwrap(), 8080);
+/// let e = shared("http").unwrap_err();
+/// assert!(e.to_string().contains("ParseIntError"), "{e}");
+/// assert!(e.source().is_none());
+/// ```
 ///
 /// A remote error displays like Python tractor's: the actor that raised,
 /// the relay path, the boxed type, the message and the remote traceback.
@@ -78,7 +105,11 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
-    /// A stream ended: the peer closed its side.
+    /// A stream ended: no item will come any more. The peer closed its
+    /// side or the context ended; if this side closed the stream first
+    /// ([`MsgStream::close`](crate::MsgStream::close)), what the peer
+    /// sent after that was dropped, so the end does not mean that every
+    /// item the peer sent was read.
     #[error("the stream has ended")]
     EndOfStream,
     /// A broadcast receiver fell behind its stream by this many items,
@@ -286,6 +317,8 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     }
 }
 
+// Internal: the type is the crate's own, so the impl stays off the docs.
+#[doc(hidden)]
 impl From<PayloadErrorWrap> for Error {
     #[track_caller]
     fn from(e: PayloadErrorWrap) -> Self {
@@ -367,7 +400,10 @@ impl fmt::Debug for Error {
     }
 }
 
-/// An [`Error`] as a `std::error::Error`.
+/// An [`Error`] as a `std::error::Error`, for error types that take any
+/// of those: `.map_err(StdError)?` turns a tractor result into an
+/// `anyhow::Result` or a `Result<T, Box<dyn std::error::Error>>` (see
+/// [`Error`]). It displays as the error it wraps.
 #[derive(Debug)]
 pub struct StdError(pub Error);
 

@@ -271,6 +271,7 @@ pub(crate) async fn run_callee(
         shared: shared.clone(),
         dialog,
         tracked: Tracked::new(name.clone(), Kind::Call(dialog)),
+        started: false,
     }
     .await;
     // In debug mode a failure opens a REPL here first, before the error
@@ -294,14 +295,26 @@ pub(crate) async fn run_callee(
     });
 }
 
-/// A served function's future, dropped as soon as the core asks for its
-/// cancellation; a panic in it becomes its error.
+/// A served function's future, dropped at its next await point once the
+/// core asks for its cancellation; a panic in it becomes its error.
+///
+/// A function always runs to its first await point, even if its
+/// cancellation came before it was ever polled (a call whose `Start` was
+/// read just before an actor-wide cancel): as a cancelled trio task runs
+/// to its first checkpoint, a function that fails before it awaits
+/// anything reports that failure, not a cancellation. Only a poll that
+/// leaves the function pending counts as an await point: an await that
+/// completes at once (a value already there, a free lock) does not stop
+/// it.
 struct Cancellable {
     fut: Option<BoxFuture<'static, Result<Raw>>>,
     shared: Arc<Shared>,
     dialog: DialogId,
     /// The task on record, named after the function.
     tracked: Tracked,
+    /// The function has been polled once: it has reached its first await
+    /// point, and a cancellation may drop it from now on.
+    started: bool,
 }
 
 std::thread_local! {
@@ -345,7 +358,10 @@ impl Future for Cancellable {
         });
         // A REPL live or due holds cancellation back until it ends (its
         // end wakes us).
-        if cancelled && !crate::debug::held() {
+        let cancel = cancelled && !crate::debug::held();
+        // A function that waits at an await point is dropped there; one
+        // never polled runs to its first.
+        if cancel && self.started {
             return Poll::Ready(Err(ErrorKind::Cancelled.into()));
         }
         let this = &mut *self;
@@ -354,9 +370,18 @@ impl Future for Cancellable {
                 "a served function polled after it ended",
             )));
         };
-        in_call(dialog, &this.tracked, || {
+        this.started = true;
+        match in_call(dialog, &this.tracked, || {
             catch_panic(|| fut.as_mut().poll(cx))
-        })
+        }) {
+            // Its outcome counts even if the cancellation came first: a
+            // failure goes to the caller as it is.
+            Poll::Ready(outcome) => Poll::Ready(outcome),
+            // It has reached its first await point: a pending cancellation
+            // takes effect there.
+            Poll::Pending if cancel => Poll::Ready(Err(ErrorKind::Cancelled.into())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -22,18 +22,31 @@ use crate::stackscope::{TracedFuture, traced_at};
 /// It borrows nothing but the handle the call was made on (`'a`): names
 /// are copied and values encoded when the call is made, before the
 /// future exists. So the names may be temporaries, the futures may be
-/// built in a loop, kept in a `Vec` and awaited together, and a value
-/// that cannot be encoded is not an error of the call but of the future:
-/// awaiting it gives the encoding error, and nothing is sent.
+/// built in a loop and kept in a `Vec`, and a value that cannot be
+/// encoded is not an error of the call but of the future: awaiting it
+/// gives the encoding error, and nothing is sent.
+///
+/// Like any Rust future it does nothing until it is polled: making the
+/// future sends nothing and starts nothing. Futures awaited one after
+/// the other run one after the other; to have them run side by side,
+/// poll them together (a join of your runtime or of the `futures` crate)
+/// or use a call made for it, such as
+/// [`start_actors`](crate::ActorNursery::start_actors) for children.
 ///
 /// ```no_run
 /// # use tractor_driver::{ActorNursery, ActorOptions, ApiFuture, Portal, Result};
-/// # fn demo(n: &ActorNursery) {
+/// # async fn demo(n: &ActorNursery) -> Result<()> {
 /// let opts = ActorOptions::new().enable_modules(["math"]);
 /// let spawns: Vec<ApiFuture<'_, Result<Portal>>> = (0..3)
 ///     .map(|i| n.start_actor(format!("worker-{i}"), opts.clone()))
 ///     .collect();
-/// # drop(spawns);
+/// // No child exists yet; each starts when its turn comes, once the one
+/// // before it has connected back.
+/// for spawn in spawns {
+///     let portal = spawn.await?;
+/// #   let _ = portal;
+/// }
+/// # Ok(())
 /// # }
 /// ```
 ///

@@ -44,7 +44,9 @@
 //!   kernel kills it if its parent dies without reaping it).
 //! * A dialog whose connection drops fails at once instead of hanging.
 //! * A cancelled function is dropped at its next await point, the way
-//!   tokio aborts a task; it cannot run cleanup code after that.
+//!   tokio aborts a task; it cannot run cleanup code after that. It still
+//!   runs to its first await point if it was cancelled before it ever ran,
+//!   so that an error it raises at once is what its caller gets.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -32,7 +32,8 @@
 //!   unregistering, channels closing, teardown's stages, failed calls.
 //! * `debug` (`debug!` under `tractor::transport`): one line per call
 //!   served, per call cancelled with its actor, per message a call ignored,
-//!   per stream item dropped unread.
+//!   per stream item dropped unread or arriving after its stream was
+//!   closed.
 //! * `transport`: every message sent and received.
 
 use std::fmt::Write as _;

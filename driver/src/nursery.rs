@@ -354,25 +354,22 @@ impl ActorNursery {
     ///
     /// The name is copied at once: the future borrows only the nursery,
     /// so names may be made on the spot. The process is started when the
-    /// future is first polled; dropping the future before it returns
-    /// cancels the child (the nursery still waits for it to exit). To
-    /// start several children, [`ActorNursery::start_actors`] starts them
-    /// all at once.
+    /// future is first polled, not when it is made; dropping the future
+    /// before it returns cancels the child (the nursery still waits for it
+    /// to exit). So awaiting several `start_actor` futures in turn starts
+    /// the children in turn, each once the one before has connected back;
+    /// [`ActorNursery::start_actors`] starts them all at once.
     ///
     /// ```no_run
     /// # use tractor_driver::{ActorNursery, ActorOptions, Result};
     /// # async fn demo(n: ActorNursery) -> Result<()> {
     /// let opts = ActorOptions::new().enable_modules(["math"]);
-    /// let one = n.start_actor("squarer", opts.clone()).await?;
-    /// let spawns: Vec<_> = (0..3)
-    ///     .map(|i| n.start_actor(format!("worker-{i}"), opts.clone()))
-    ///     .collect();
-    /// for spawn in spawns {
-    ///     // Each child starts when its future is first polled.
-    ///     let portal = spawn.await?;
-    /// #   let _ = portal;
-    /// }
-    /// # let _ = one;
+    /// let squarer = n.start_actor("squarer", opts.clone()).await?;
+    /// // Three more, booting side by side.
+    /// let workers = n
+    ///     .start_actors((0..3).map(|i| (format!("worker-{i}"), opts.clone())))
+    ///     .await?;
+    /// # let _ = (squarer, workers);
     /// # Ok(())
     /// # }
     /// ```

@@ -835,9 +835,11 @@ impl MsgStream {
         })
     }
 
-    /// Receives the next item. When the peer has closed its side, or the
-    /// dialog has ended, this is an [`ErrorKind::EndOfStream`] error (or
-    /// the dialog's own error).
+    /// Receives the next item. When no item will come any more (the peer
+    /// has closed its side, or the dialog has ended), this is an
+    /// [`ErrorKind::EndOfStream`] error (or the dialog's own error). After
+    /// this side's [`close`](MsgStream::close), items that arrived late
+    /// were dropped before that end.
     #[track_caller]
     pub fn receive<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
         crate::stackscope::api("MsgStream::receive", async move {
@@ -883,7 +885,27 @@ impl MsgStream {
         Ok(BroadcastReceiver::new(self.dlg.clone(), id))
     }
 
-    /// Closes this side of the stream: the peer's `receive` ends.
+    /// Closes this stream, in both directions, as Python's `aclose` does:
+    /// the peer's `receive` ends, and this side stops taking items.
+    ///
+    /// Items already received can still be read. Items the peer sends
+    /// after the close are dropped: each is logged at `debug` under
+    /// `tractor::transport` with the count so far. Reading on after a
+    /// close gives what was received before it, then the end
+    /// ([`ErrorKind::EndOfStream`] from [`receive`](MsgStream::receive),
+    /// `None` from [`next`](MsgStream::next)) once the peer ends its side
+    /// or the context ends: not every item the peer sent.
+    ///
+    /// So, to read a peer's last replies, do not close first: read the
+    /// replies you wait for, then close; or, with a peer that ends its
+    /// side by itself (it closes its stream, or its function returns),
+    /// read until the end and close after. Closing from one task while
+    /// another still reads drops what had not arrived yet.
+    ///
+    /// A legacy one-way stream ([`Portal::open_stream_from`], or a served
+    /// generator's sending end) is not closed by this: it ends with its
+    /// generator, and dropping its receiving end cancels the generator.
+    /// Closing twice is harmless; dropping a context's stream closes it.
     pub fn close(&self) -> Result<()> {
         if self.side == StreamSide::Context {
             self.dlg.op(|a, now, d| a.close_stream(now, d))?;

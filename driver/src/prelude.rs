@@ -32,9 +32,11 @@
 //! `use tractor_tokio::prelude::*;` (or `tractor_smol`'s) is all the
 //! imports a program needs. `Result` here is tractor's, whose error type
 //! defaults to [`Error`]: `Result<T, E>` still names any other result.
+//! [`StdError`] wraps an [`Error`] for code whose errors are
+//! `std::error::Error`s (`.map_err(StdError)?` into `anyhow`).
 
 pub use crate::stackscope::Traced;
 pub use crate::{
     ActorHandle, ActorNursery, ActorOptions, Address, ApiFuture, Config, Context, Error, ErrorKind,
-    Functions, MsgStream, Portal, Result, current_actor, is_root_process,
+    Functions, MsgStream, Portal, Result, StdError, current_actor, is_root_process,
 };

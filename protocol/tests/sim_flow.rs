@@ -233,3 +233,132 @@ fn the_default_window_lets_more_than_python_s_buffer_wait() {
         "no overrun"
     );
 }
+
+/// Counts the core's `debug` reports of stream items dropped after close.
+#[derive(Clone, Default)]
+struct DropReports(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl DropReports {
+    fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl tracing::Subscriber for DropReports {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let meta = event.metadata();
+        if meta.target() != "tractor::transport" || *meta.level() != tracing::Level::DEBUG {
+            return;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if message
+            .0
+            .contains("after this side closed its stream: dropped")
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Items dropped after close, as the consumer's dialog listing counts
+/// them.
+fn dropped(sim: &Sim, consumer: usize, d: DialogId) -> u64 {
+    let all = sim.nodes[consumer].actor.dialogs();
+    let info = all
+        .iter()
+        .find(|i| i.id == d)
+        .expect("the dialog is listed");
+    info.dropped_after_close
+}
+
+#[test]
+fn items_after_close_are_dropped_counted_and_never_hold_the_sender_back() {
+    // The consumer closes its side (both ways, as Python's `aclose`)
+    // without reading, while the producer has a window of items queued
+    // and goes on sending. What came before the close is still read;
+    // everything after it is dropped, logged and counted; and the
+    // producer, which never stops on its own, still ends: a side that no
+    // longer reads never makes its peer wait for credit.
+    let reports = DropReports::default();
+    tracing::subscriber::with_default(reports.clone(), || {
+        let (mut sim, consumer, producer, ch) = pair(5, true);
+        let d = open(&mut sim, consumer, ch, 1000, 64);
+        // The producer fills the window, then waits for a grant.
+        sim.sleep(Duration::from_millis(50));
+        assert_eq!(dropped(&sim, consumer, d), 0);
+        ok_close(&mut sim, consumer, d);
+        let mut items: Vec<u64> = Vec::new();
+        let outcome = loop {
+            sim.sleep(Duration::from_millis(1));
+            let mut end = None;
+            while let Ok(Some(item)) = sim.nodes[consumer].actor.recv(d) {
+                match item {
+                    Incoming::Yield(v) => items.push(v.decode().unwrap()),
+                    Incoming::Started(_) | Incoming::Stop => {}
+                    outcome => end = Some(outcome),
+                }
+            }
+            if let Some(outcome) = end {
+                break outcome;
+            }
+            assert!(sim.elapsed() < Duration::from_secs(60), "the producer hung");
+        };
+        assert!(matches!(outcome, Incoming::Return(_)), "{outcome:?}");
+        assert_eq!(
+            items,
+            (0..64).collect::<Vec<_>>(),
+            "what came before the close"
+        );
+        assert_eq!(dropped(&sim, consumer, d), 1000 - 64);
+        assert_eq!(reports.count(), 1000 - 64);
+        assert!(
+            !sim.wire_types(consumer, producer).contains(&"Error"),
+            "no overrun"
+        );
+        sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
+            .unwrap();
+        sim.settle(Duration::from_secs(1));
+        assert_eq!(sim.nodes[consumer].actor.live_state().1, 0);
+        assert_eq!(sim.nodes[producer].actor.live_state().1, 0);
+    });
+}
+
+#[test]
+fn items_after_close_are_dropped_without_an_overrun_towards_python() {
+    // Without credits (a Python consumer's behaviour) the producer sends
+    // freely: a consumer that closed its side drops every item rather
+    // than failing the producer with an overrun.
+    let (mut sim, consumer, producer, ch) = pair(6, false);
+    let d = open(&mut sim, consumer, ch, 1000, 64);
+    ok_close(&mut sim, consumer, d);
+    let outcome = sim.outcome(consumer, d, Duration::from_secs(10));
+    assert!(matches!(outcome, Incoming::Return(_)), "{outcome:?}");
+    assert_eq!(dropped(&sim, consumer, d), 1000);
+    assert!(!sim.wire_types(consumer, producer).contains(&"Error"));
+    sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
+        .unwrap();
+}
+
+fn ok_close(sim: &mut Sim, consumer: usize, d: DialogId) {
+    sim.with(consumer, |cx| cx.actor.close_stream(cx.now, d))
+        .unwrap();
+}

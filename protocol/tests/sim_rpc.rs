@@ -10,7 +10,7 @@ use tractor_protocol::{
     Raw, RemoteErrorKind, TaskError,
 };
 
-use sim::{Idle, Reply, Service, Sim, tcp};
+use sim::{Idle, Log, Reply, Service, Sim, Task, TaskCx, Tasks, tcp};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -472,4 +472,74 @@ fn disc_foreign_listener_rejected() {
     });
     assert_eq!(closed, [CloseReason::Broken("connection reset".into())]);
     sim.assert_clean(worker);
+}
+
+/// A function whose cancellation came before it ran: it runs to its end
+/// anyway (a driver polls it once), with `outcome`.
+struct RunsDespiteCancel {
+    outcome: Option<Result<Raw, TaskError>>,
+}
+
+impl Task for RunsDespiteCancel {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+    }
+    fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &tractor_protocol::CancelCause) {
+        let outcome = self.outcome.take().expect("one outcome");
+        cx.actor.finish(cx.now, cx.dialog, outcome).unwrap();
+    }
+}
+
+#[test]
+fn a_function_that_ends_after_its_cancel_request_reports_its_own_outcome() {
+    // An actor cancel reaches two functions that then end on their own
+    // (as a driver's function does when its first poll comes after the
+    // cancel): the one that failed sends its error, not a cancellation,
+    // and the one that returned sends its result, as Python's task that
+    // finishes without reaching a checkpoint does. Then the CancelAck.
+    let mut sim = Sim::new(16);
+    let root = sim.add(Sim::config("root"), tcp(1616), Idle);
+    let mut worker = Sim::config("worker");
+    worker.endpoints = Endpoints::new()
+        .expose("app.first", "fails", FuncType::AsyncFunc)
+        .expose("app.first", "returns", FuncType::AsyncFunc);
+    let tasks = Tasks::new(&Log::default())
+        .serve("app.first", "fails", |_| RunsDespiteCancel {
+            outcome: Some(Err(LocalError::new("AssertionError", "at once").into())),
+        })
+        .serve("app.first", "returns", |_| RunsDespiteCancel {
+            outcome: Some(Ok(int(7))),
+        });
+    let worker = sim.add(worker, tcp(2000), tasks);
+    let ch = sim.connect(root, worker);
+    let [fails, returns] = ["fails", "returns"].map(|func| {
+        sim.with(root, |cx| {
+            cx.actor.call(cx.now, ch, "app.first", func, Raw::EMPTY_MAP)
+        })
+        .unwrap()
+    });
+    sim.run_until(SECOND, |s| {
+        s.wire_types(worker, root)
+            .iter()
+            .filter(|t| **t == "StartAck")
+            .count()
+            == 2
+    });
+    let c = sim
+        .with(root, |cx| cx.actor.cancel_actor(cx.now, ch))
+        .unwrap();
+    let e = remote(sim.outcome(root, fails, SECOND));
+    assert_eq!(e.boxed_type(), "AssertionError");
+    assert_ne!(e.kind(), RemoteErrorKind::ContextCancelled);
+    assert_eq!(sim.outcome(root, returns, SECOND), Incoming::Return(int(7)));
+    assert_eq!(
+        sim.outcome(root, c, SECOND),
+        Incoming::Return(Raw::encode(&true).unwrap())
+    );
+    // Both outcomes (in either order) before the CancelAck.
+    let mut sent = sim.wire_types(worker, root);
+    assert_eq!(sent.pop(), Some("CancelAck"));
+    let mut outcomes = sent.split_off(sent.len() - 2);
+    outcomes.sort();
+    assert_eq!(outcomes, ["Error", "Return"]);
 }

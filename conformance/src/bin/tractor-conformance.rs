@@ -1372,7 +1372,11 @@ fn more_functions() -> Functions {
             Ok(())
         })
         .rpc(NS, "raise_after", |d: Delay| async move {
-            me().sleep(Duration::from_millis(d.ms)).await;
+            // No pause at all for 0 (a zero sleep may still yield once):
+            // it asserts before any await point.
+            if d.ms > 0 {
+                me().sleep(Duration::from_millis(d.ms)).await;
+            }
             Err::<(), _>(Error::raise("AssertionError", "a one-shot fails late"))
         })
         .rpc(NS, "raise_unregistered", |(): ()| async move {

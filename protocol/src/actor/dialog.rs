@@ -346,6 +346,9 @@ pub(crate) struct Dialog {
     /// Room we have granted in total, and items taken but not yet granted
     /// back: `None` when the peer does not use credits.
     pub(crate) credit_in: Option<(u32, u32)>,
+    /// Stream items that arrived after our side closed its stream, and
+    /// were dropped.
+    pub(crate) dropped_after_close: u64,
 }
 
 impl Dialog {
@@ -376,6 +379,7 @@ impl Dialog {
             options: ContextOptions::default(),
             credit_out: None,
             credit_in: None,
+            dropped_after_close: 0,
         }
     }
 
@@ -429,6 +433,7 @@ impl Dialog {
             kind,
             endpoint: self.endpoint.clone(),
             state,
+            dropped_after_close: self.dropped_after_close,
         }
     }
 }
@@ -452,6 +457,10 @@ pub struct DialogInfo {
     /// Where it stands: `awaiting ack`, `awaiting started`, `running`,
     /// `streaming`, `draining`, `cancelling`, `done` or `invoked`.
     pub state: &'static str,
+    /// Stream items the peer sent after this side had closed its stream
+    /// ([`Actor::close_stream`](super::Actor::close_stream)): dropped
+    /// unread, as Python drops them.
+    pub dropped_after_close: u64,
 }
 
 impl std::fmt::Display for DialogInfo {
@@ -466,8 +475,12 @@ impl std::fmt::Display for DialogInfo {
         }
         write!(
             f,
-            " {} {side} {} [{}, cid {}]",
+            " {} {side} {} [{}, cid {}",
             self.kind, self.peer, self.state, self.cid
-        )
+        )?;
+        if self.dropped_after_close > 0 {
+            write!(f, ", {} dropped after close", self.dropped_after_close)?;
+        }
+        f.write_str("]")
     }
 }

@@ -344,6 +344,15 @@ impl Actor {
     /// Closes this side's stream of a context (leaving Python's stream
     /// block): sends `Stop`, unless the application already took the
     /// peer's `Stop`. Closing twice is harmless.
+    ///
+    /// It closes both directions, as Python's `aclose` does: items already
+    /// received stay in the inbox for [`Actor::recv`], but stream items
+    /// that arrive afterwards are dropped, each logged at `debug` under
+    /// `tractor::transport`, counted in [`DialogInfo::dropped_after_close`]
+    /// and granted back to a peer that uses credits, so that it never
+    /// waits on us. The peer's `Stop` and the outcome still arrive.
+    ///
+    /// [`DialogInfo::dropped_after_close`]: super::DialogInfo::dropped_after_close
     pub fn close_stream(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
         self.dialog_mut(dialog)?;
         self.end_local_stream(dialog);
@@ -698,7 +707,20 @@ impl Actor {
             return;
         };
         if d.local_stream == LocalStream::Closed {
-            // Our side left its stream block: late items are discarded.
+            // Our side closed its stream, both ways as Python's `aclose`:
+            // late items are dropped, counted and logged, and each is
+            // granted back as if taken, so that a peer still sending never
+            // waits on us.
+            d.dropped_after_close += 1;
+            let (cid, dropped) = (d.cid.clone(), d.dropped_after_close);
+            tracing::debug!(
+                target: "tractor::transport",
+                dialog = %id,
+                %cid,
+                dropped,
+                "stream item after this side closed its stream: dropped"
+            );
+            self.replenish(id);
             return;
         }
         // Python's buffer holds every message of the dialog; our credits
