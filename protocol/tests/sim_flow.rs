@@ -155,11 +155,7 @@ fn a_fast_producer_waits_for_a_slow_consumer() {
         (1000 / 32..=1000 / 32 + 2).contains(&grants),
         "{grants} grants"
     );
-    sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
-        .unwrap();
-    sim.settle(Duration::from_secs(1));
-    assert_eq!(sim.nodes[consumer].actor.live_state().1, 0);
-    assert_eq!(sim.nodes[producer].actor.live_state().1, 0);
+    leave_and_settle(&mut sim, consumer, producer, d);
 }
 
 #[test]
@@ -334,11 +330,7 @@ fn items_after_close_are_dropped_counted_and_never_hold_the_sender_back() {
             !sim.wire_types(consumer, producer).contains(&"Error"),
             "no overrun"
         );
-        sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
-            .unwrap();
-        sim.settle(Duration::from_secs(1));
-        assert_eq!(sim.nodes[consumer].actor.live_state().1, 0);
-        assert_eq!(sim.nodes[producer].actor.live_state().1, 0);
+        leave_and_settle(&mut sim, consumer, producer, d);
     });
 }
 
@@ -356,6 +348,16 @@ fn items_after_close_are_dropped_without_an_overrun_towards_python() {
     assert!(!sim.wire_types(consumer, producer).contains(&"Error"));
     sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
         .unwrap();
+}
+
+/// The consumer leaves the dialog; once things settle, neither side holds
+/// a dialog any more.
+fn leave_and_settle(sim: &mut Sim, consumer: usize, producer: usize, d: DialogId) {
+    sim.with(consumer, |cx| cx.actor.leave(cx.now, d, false))
+        .unwrap();
+    sim.settle(Duration::from_secs(1));
+    assert_eq!(sim.nodes[consumer].actor.live_state().1, 0);
+    assert_eq!(sim.nodes[producer].actor.live_state().1, 0);
 }
 
 fn ok_close(sim: &mut Sim, consumer: usize, d: DialogId) {
