@@ -16,8 +16,9 @@ use crate::stackscope::{TracedFuture, traced_at};
 /// [`start_actors`](crate::ActorNursery::start_actors),
 /// [`run_in_actor`](crate::ActorNursery::run_in_actor), discovery
 /// ([`ActorHandle::find_actor`](crate::ActorHandle::find_actor) and its
-/// kin), [`Context::started`](crate::Context::started) and
-/// [`MsgStream::send`](crate::MsgStream::send).
+/// kin) and [`Context::started`](crate::Context::started).
+/// ([`MsgStream::send`](crate::MsgStream::send) borrows only the stream
+/// too, without the allocation.)
 ///
 /// It borrows nothing but the handle the call was made on (`'a`): names
 /// are copied and values encoded when the call is made, before the
@@ -110,6 +111,7 @@ mod tests {
         actor: ActorHandle,
         n: ActorNursery,
         portal: Portal,
+        items: crate::MsgStream,
     ) -> Result<()> {
         #[derive(serde::Serialize)]
         struct X {
@@ -151,6 +153,11 @@ mod tests {
                 actor.wait_for_actor(&name),
             )
         };
+        // A stream's sends borrow only the stream, not their items.
+        let sends: Vec<_> = (0..3).map(|i| items.send(&format!("item {i}"))).collect();
+        for send in sends {
+            send.await?;
+        }
         for spawn in owned.into_iter().chain(borrowed) {
             spawn.await?;
         }

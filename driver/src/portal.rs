@@ -812,11 +812,17 @@ impl MsgStream {
 
     /// Sends one item; waits while the peer has no room for it (between
     /// our actors, credit-based flow control; towards Python, never). The
-    /// item is encoded at once: the future borrows only the stream.
+    /// item is encoded at once: the future borrows only the stream, not
+    /// the item. Unlike the calls that return an
+    /// [`ApiFuture`](crate::ApiFuture), this one allocates nothing of its
+    /// own per item: it is the streaming hot path.
     #[track_caller]
-    pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> ApiFuture<'_, Result<()>> {
+    pub fn send<'s, T: Serialize + ?Sized>(
+        &'s self,
+        item: &T,
+    ) -> impl Future<Output = Result<()>> + Send + use<'s, T> {
         let raw = encode(item);
-        ApiFuture::new("MsgStream::send", async move {
+        crate::stackscope::api("MsgStream::send", async move {
             if self.side == StreamSide::From {
                 return Err(Error::runtime("a stream from a generator only receives"));
             }
