@@ -989,11 +989,7 @@ impl RootSignals {
                 return Poll::Ready(v);
             }
             while let Poll::Ready(kind) = self.poll(cx) {
-                if kind == SignalKind::Interrupt && repl_in_tree(shared) {
-                    tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
-                    if crate::debug::repl_live() {
-                        crate::debug::reprompt();
-                    }
+                if kind == SignalKind::Interrupt && sigint_for_repl(shared) {
                     continue;
                 }
                 let name = signal_name(kind);
@@ -1011,6 +1007,20 @@ impl RootSignals {
         })
         .await
     }
+}
+
+/// Whether a SIGINT belongs to a debug REPL (one holds the tree's
+/// terminal, so ctrl-c is not for the tree): then it only redraws the
+/// prompt.
+fn sigint_for_repl(shared: &Arc<Shared>) -> bool {
+    if !repl_in_tree(shared) {
+        return false;
+    }
+    tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
+    if crate::debug::repl_live() {
+        crate::debug::reprompt();
+    }
+    true
 }
 
 fn signal_name(kind: SignalKind) -> &'static str {
@@ -1046,12 +1056,7 @@ async fn run_body<T>(
                 tracing::info!(target: "tractor::cancel", "SIGTERM: cancelling the tree");
                 return Poll::Ready(Err(ErrorKind::Terminated.into()));
             }
-            if repl_in_tree(&shared) {
-                // The REPL keeps the terminal: ctrl-c is not for the tree.
-                tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
-                if crate::debug::repl_live() {
-                    crate::debug::reprompt();
-                }
+            if sigint_for_repl(&shared) {
                 continue;
             }
             signals.heard = Some(kind);

@@ -429,12 +429,7 @@ impl Shared {
                     Signal::Terminate => nix::sys::signal::Signal::SIGTERM,
                     Signal::Kill => nix::sys::signal::Signal::SIGKILL,
                 };
-                let uid = st
-                    .actor
-                    .children()
-                    .find(|(c, _)| *c == child)
-                    .map(|(_, u)| u.clone());
-                let uid = uid.map_or_else(|| child.to_string(), |u| u.to_string());
+                let uid = child_name(&st.actor, child);
                 match signal {
                     Signal::Terminate => {
                         tracing::info!(target: "tractor::cancel", child = %uid, pid, "not gone when asked: terminating (SIGTERM)")
@@ -971,10 +966,8 @@ impl Shared {
     /// waited for, and its exit reported.
     pub(crate) fn kill_children(self: &Arc<Self>) {
         self.with(|st, _| {
-            let uids: HashMap<ChildId, Uid> =
-                st.actor.children().map(|(c, u)| (c, u.clone())).collect();
             for (child, p) in st.procs.iter_mut() {
-                let uid = uids.get(child).map_or_else(|| child.to_string(), Uid::to_string);
+                let uid = child_name(&st.actor, *child);
                 tracing::warn!(target: "tractor::cancel", child = %uid, pid = p.pid, "killing at once: SIGKILL");
                 p.signalled = Some(Signal::Kill);
                 // The pid is ours until the core hears of its exit, under
@@ -1020,6 +1013,14 @@ fn log_cancel(st: &State, dialog: DialogId, cause: &CancelCause) {
             }
         }
     }
+}
+
+/// A child as log lines name it: its uid, else its id.
+fn child_name(actor: &Actor, child: ChildId) -> String {
+    actor
+        .children()
+        .find(|(c, _)| *c == child)
+        .map_or_else(|| child.to_string(), |(_, u)| u.to_string())
 }
 
 /// A dialog's function as log lines name it (`ns:func`), else its id.
