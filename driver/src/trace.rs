@@ -233,9 +233,11 @@ enum Class {
     /// A place where a runtime polls a task or a thread starts: the
     /// application's frames end here.
     Boundary,
-    /// One of tractor's frames where it polls a task of the application
-    /// (a served call, the root's body, a spawned task): the end, once
-    /// the application's frames have begun.
+    /// Where the application's code was entered: one of tractor's frames
+    /// where it polls a task of the application (a served call, the
+    /// root's body, a spawned task), or a symbol without a path (C code
+    /// such as `main`, or an unwinder linked in statically). The end once
+    /// the application's frames have begun; above them, skipped.
     Driver,
 }
 
@@ -315,12 +317,12 @@ fn class(name: &str) -> Class {
         return Class::Driver;
     }
     let Some((krate, _)) = path.split_once("::") else {
-        // A symbol without a path: C code (`main`, a thread's start) or
-        // a runtime's own trampoline.
+        // A symbol without a path: C code (`main`, a thread's start, an
+        // unwinder) or a runtime's own trampoline.
         return if name.is_empty() || name.starts_with("__rust") {
             Class::Library
         } else {
-            Class::Boundary
+            Class::Driver
         };
     };
     let is_ident =
@@ -494,6 +496,12 @@ mod tests {
     #[test]
     fn c_frames_and_thread_starts_end_the_walk() {
         assert_eq!(names(&["my_app::f", "main", "my_app::g"]), ["my_app::f"]);
+        // Above the application's frames (an unwinder linked in
+        // statically), C code is skipped.
+        assert_eq!(
+            names(&["_Unwind_Backtrace", "my_app::f", "main"]),
+            ["my_app::f"]
+        );
         assert_eq!(
             names(&["my_app::f", "std::rt::lang_start::{{closure}}", "my_app::g"]),
             ["my_app::f"]
@@ -548,23 +556,26 @@ mod tests {
     }
 
     #[test]
-    fn a_real_capture_finds_this_test() {
+    fn a_real_capture_resolves_its_own_frames() {
         #[inline(never)]
-        fn here() -> Trace {
-            Trace::capture()
+        fn captured_here() -> Trace {
+            std::hint::black_box(Trace::capture())
         }
-        let trace = here();
+        let trace = captured_here();
         assert!(!trace.is_empty());
-        // The test harness runs tests on threads of its own, so the walk
-        // ends at the thread's start; this crate is a library, so its
-        // test frames count as the library's: nothing of the application
-        // is left, and the walk resolved what lies above the boundary
-        // without failing.
-        let frames = trace.app_frames();
+        // The frames of this program are found and named, in any build
+        // profile (the symbol table names them without debug info).
+        let names: Vec<String> = own_frames(&trace.ips, own_code())
+            .flat_map(|ip| resolved(ip).to_vec())
+            .map(|s| s.name)
+            .collect();
         assert!(
-            frames.iter().all(|f| !f.name.starts_with("tractor_driver")),
-            "{frames:?}"
+            names.iter().any(|n| n.ends_with("captured_here")),
+            "{names:#?}"
         );
+        // They are all this library's or the test harness's: none is the
+        // application's.
+        assert_eq!(trace.app_frames(), Vec::new());
         // Rendering keeps Rust's numbered layout.
         let text = render(&[Symbol {
             name: "my_app::f".into(),
