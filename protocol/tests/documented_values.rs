@@ -1,0 +1,21 @@
+//! Values the rustdoc states in words rather than by a link (a link into
+//! this crate would not render on the pages of the crates that re-export
+//! the item): a change of one of them must change those docs too.
+
+use std::time::Duration;
+
+use tractor_protocol::{OVERRUN_BACKLOG, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts};
+
+#[test]
+fn the_values_the_docs_spell_out_hold() {
+    // `ContextOptions::allow_overruns`: "up to 616 more".
+    assert_eq!(OVERRUN_BACKLOG, 616);
+    // `ReapTimeouts::default`: "`cancel_ack` 0.5 s … `kill_after` 1.6 s".
+    assert_eq!(REAP_CANCEL_TIMEOUT, Duration::from_millis(500));
+    assert_eq!(REAP_KILL_AFTER, Duration::from_millis(1600));
+    let reap = ReapTimeouts::default();
+    assert_eq!(
+        (reap.cancel_ack, reap.kill_after),
+        (REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER)
+    );
+}
