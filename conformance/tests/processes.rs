@@ -21,10 +21,31 @@ const CASES: [(&str, &str); 4] = [
 /// Runs scenario `id` on `adapter` over `transport` and checks the tree
 /// is gone.
 fn run(id: &str, adapter: &str, transport: &str) -> Run {
-    let tree = Tree::new().adapter(adapter);
+    run_env(id, adapter, transport, &[])
+}
+
+/// [`run`] with these environment variables set for the whole tree.
+fn run_env(id: &str, adapter: &str, transport: &str, env: &[(&str, &str)]) -> Run {
+    let tree = env
+        .iter()
+        .fold(Tree::new().adapter(adapter), |t, (k, v)| t.env(k, v));
     let run = tree.run(Path::new(PROGRAM), &[id, transport]);
     tree.assert_clean();
     run
+}
+
+/// Runs a passing scenario with backtraces on, then off, whatever the
+/// environment of the test, on both adapters and transports.
+fn passes_with_and_without_backtraces(id: &str, check: impl Fn(&Run)) {
+    for on in ["1", "0"] {
+        let env = [("RUST_BACKTRACE", on), ("RUST_LIB_BACKTRACE", on)];
+        for (a, t) in CASES {
+            let r = run_env(id, a, t, &env);
+            r.assert_ok();
+            assert_eq!(r.fact("backtraces"), (on == "1").to_string(), "{r:?}");
+            check(&r);
+        }
+    }
 }
 
 /// Runs a passing scenario on both adapters and transports; `check` sees each run.
@@ -158,7 +179,7 @@ fn rpc_func_not_found() {
 
 #[test]
 fn rpc_bad_kwargs_is_a_plain_type_error() {
-    passes("rpc-bad-kwargs", |r| {
+    passes_with_and_without_backtraces("rpc-bad-kwargs", |r| {
         assert_eq!(r.fact("error"), "remote:TypeError:TypeError")
     });
 }
@@ -648,7 +669,7 @@ fn err_multierror() {
 
 #[test]
 fn err_panic_relayed_with_backtrace() {
-    passes("err-panic-relayed", |r| {
+    passes_with_and_without_backtraces("err-panic-relayed", |r| {
         assert_eq!(r.fact("error"), "remote:Panic:Panic")
     });
 }

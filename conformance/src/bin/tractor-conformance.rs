@@ -155,7 +155,7 @@ fn functions() -> Functions {
         })
         .rpc(NS, "panic", |(): ()| async move {
             if std::hint::black_box(true) {
-                panic!("the child panicked on purpose");
+                panic_on_purpose();
             }
             Ok(())
         })
@@ -374,16 +374,40 @@ macro_rules! check {
     };
 }
 
+/// The served function `conf:panic`'s panic, in a function of its own
+/// that the optimiser keeps: a named frame in any build profile.
+#[inline(never)]
+fn panic_on_purpose() {
+    panic!("the child panicked on purpose");
+}
+
+/// Whether this tree's actors record backtraces (they inherit the
+/// environment): Rust's convention, as the driver reads it.
+fn backtraces_on() -> bool {
+    match std::env::var_os("RUST_LIB_BACKTRACE") {
+        Some(v) => v != "0",
+        None => std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0"),
+    }
+}
+
 /// A traceback shows where the error was made and, with backtraces on,
-/// only the application's frames: none of the runtime's or tractor's.
+/// only the application's frames: none of the runtime's, the standard
+/// library's or tractor's.
 fn check_short_traceback(tb: &str) -> Result<()> {
     check!(tb.trim_start().starts_with("at "), "no place first: {tb}");
     let runtime = [
         "tokio::",
         "async_executor::",
         "async_task::",
+        "async_io::",
+        "futures",
         "tractor_driver::",
+        "tractor_protocol::",
+        "tractor_tokio::",
+        "tractor_smol::",
         "std::",
+        "core::",
+        "alloc::",
     ];
     check!(
         !tb.lines().any(|l| runtime.iter().any(|r| l.contains(r))),
@@ -753,8 +777,14 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 .await;
             let e = out.expect_err("bad kwargs fail");
             fact("error", describe(&e));
-            // The library raised it: no frames of the runtime travel.
-            check_short_traceback(e.remote().map_or("", |r| r.tb_str()))
+            // The library raised it: only its place travels, with the
+            // hint when backtraces are off; no frame at all.
+            let tb = e.remote().map_or("", |r| r.tb_str());
+            check_short_traceback(tb)?;
+            let lines = if backtraces_on() { 1 } else { 2 };
+            check!(tb.lines().count() == lines, "frames in: {tb}");
+            fact("backtraces", backtraces_on());
+            Ok(())
         }
         "rpc-concurrent-calls-one-portal" => {
             with_daemon(&root, "pool", |p| async move {
@@ -1014,12 +1044,22 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             let r = e.remote().expect("a remote error");
             check!(r.text().contains("the child panicked on purpose"), "{e}");
             // Where it panicked, whatever the build profile.
-            check!(
-                r.tb_str().contains("tractor-conformance.rs:"),
-                "no place: {}",
-                r.tb_str()
-            );
-            check_short_traceback(r.tb_str())
+            let tb = r.tb_str();
+            check!(tb.contains("tractor-conformance.rs:"), "no place: {tb}");
+            check_short_traceback(tb)?;
+            // The function that panicked is a frame with backtraces on; a
+            // hint to turn them on, else.
+            if backtraces_on() {
+                check!(
+                    tb.lines().any(|l| l.trim_start().starts_with("0: ")
+                        && l.contains("tractor_conformance::panic_on_purpose")),
+                    "no frame of the panicking function: {tb}"
+                );
+            } else {
+                check!(tb.contains("(set RUST_BACKTRACE=1"), "no hint: {tb}");
+            }
+            fact("backtraces", backtraces_on());
+            Ok(())
         }
         "err-inception-relay" | "err-nested-multierrors" => {
             let (depth, breadth) = if id == "err-inception-relay" {
