@@ -2047,6 +2047,39 @@ async fn spawn_start_actors(root: ActorHandle) -> Result<()> {
             left.is_empty() && alive.is_empty(),
             "after the failed batch: listed {left:?}, running {alive:?}"
         );
+        // The nursery's other children are untouched by the failed batch.
+        for portal in &portals {
+            let hi: String = portal.run(NS, "hi", ()).await?;
+            check!(hi == format!("hi from {}", portal.peer().name), "{hi}");
+        }
+        fact("workers_after_failed_batch", portals.len());
+
+        // A batch whose future is dropped before it returns: its children
+        // are cancelled and go (their spawns were issued by the first
+        // poll; none can have connected back within it).
+        let dropped: Vec<String> = ["dropped-0", "dropped-1"].map(String::from).into();
+        let mut batch = n.start_actors(dropped.iter().map(|name| (name.as_str(), daemon())));
+        check!(
+            poll_once(&mut batch).await.is_pending(),
+            "a batch ready at once"
+        );
+        fact("dropped_batch_listed", children_with_pids(&dropped).len());
+        drop(batch);
+        // Generously bounded: a child left behind would be listed forever.
+        let mut gone = false;
+        for _ in 0..6000 {
+            if children_with_pids(&dropped).is_empty() {
+                gone = true;
+                break;
+            }
+            me.sleep(Duration::from_millis(5)).await;
+        }
+        fact("dropped_batch_gone", gone);
+        check!(
+            gone,
+            "a dropped batch left {:?}",
+            children_with_pids(&dropped)
+        );
 
         n.cancel().await;
         Ok(())
