@@ -1,26 +1,9 @@
 //! The README's first program is this crate's example `first_program`,
 //! byte for byte, and it runs as a real tree that leaves nothing behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tractor_conformance::{Tree, number_after};
-
-/// The example's binary; `cargo test` builds examples beside the tests.
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().expect("the test binary's path");
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: `cargo test -p tractor-tokio` builds the examples, \
-         `--test first_program` alone does not",
-        path.display()
-    );
-    path
-}
+use tractor_conformance::{Tree, example_binary as example, number_after};
 
 /// The text of README.md between `<!-- {name} -->` and `<!-- /{name} -->`,
 /// inside its one fenced code block.

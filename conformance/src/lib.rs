@@ -325,6 +325,14 @@ impl Run {
         self
     }
 
+    /// The first line of its stderr that contains every one of `parts`
+    /// (a log line, found by what it must say).
+    pub fn stderr_line(&self, parts: &[&str]) -> Option<&str> {
+        self.stderr
+            .lines()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+    }
+
     /// One printed fact.
     pub fn fact(&self, key: &str) -> &str {
         self.facts
@@ -347,4 +355,23 @@ pub fn number_after(text: &str, marker: &str) -> u64 {
     digits
         .parse()
         .unwrap_or_else(|_| panic!("no number after {marker:?} in {text:?}"))
+}
+
+/// The binary of example `name` of the crate whose test calls this:
+/// `cargo test -p <crate>` builds a crate's examples beside its tests (a
+/// test run alone, `--test <file>`, does not, which the panic says).
+pub fn example_binary(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("the test binary's path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo test -p <crate>` builds the examples, \
+         `--test <file>` alone does not",
+        path.display()
+    );
+    path
 }

@@ -390,11 +390,7 @@ fn cancel_second_signal_during_teardown() {
         tree.assert_clean();
         assert_eq!(r.code, Some(143), "{a}/{t}: {r:?}");
         assert_eq!(r.fact("root_error"), "terminated");
-        let has = |parts: &[&str]| {
-            r.stderr
-                .lines()
-                .any(|l| parts.iter().all(|p| l.contains(p)))
-        };
+        let has = |parts: &[&str]| r.stderr_line(parts).is_some();
         let pid = format!("pid={pid}");
         assert!(
             has(&["killing at once: SIGKILL", "child=stuck[", &pid]),
@@ -436,15 +432,12 @@ fn cancel_first_signal_during_wind_down() {
         let sig = format!("SIG{signal} while winding down: cancelling the tree");
         assert!(r.stderr.contains(&sig), "{a}/{t}:\n{}", r.stderr);
         let asked = r
-            .stderr
-            .lines()
-            .any(|l| l.contains(" [slow[") && l.contains("actor cancel requested by=root["));
+            .stderr_line(&[" [slow[", "actor cancel requested by=root["])
+            .is_some();
         assert!(asked, "{a}/{t}: the child was not asked:\n{}", r.stderr);
         let pid = format!("pid={pid}");
         let exit = r
-            .stderr
-            .lines()
-            .find(|l| l.contains("exited child=slow[") && l.contains(&pid))
+            .stderr_line(&["exited child=slow[", &pid])
             .unwrap_or_else(|| panic!("{a}/{t}: no exit line:\n{}", r.stderr));
         assert!(exit.contains(" reaped=normally"), "{a}/{t}: {exit}");
         assert!(!r.stderr.contains("SIGKILL"), "{a}/{t}:\n{}", r.stderr);
@@ -484,15 +477,12 @@ fn log_tree_story() {
     // Ours: at `info` the log tells a tree's story, one line per event,
     // and nothing per call or per stream item.
     for (a, t) in CASES {
-        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
-        let r = tree.run(Path::new(PROGRAM), &["log-tree-story", t]);
-        tree.assert_clean();
+        let r = run_env("log-tree-story", a, t, &[("TRACTOR_LOGLEVEL", "info")]);
         r.assert_ok();
         assert_eq!(r.fact("items"), STORY_CALLS.to_string());
         assert_eq!(r.fact("ctx_cancelled"), "true");
         let pid = format!("pid={}", r.fact("teller_pid"));
-        let lines: Vec<&str> = r.stderr.lines().collect();
-        let has = |parts: &[&str]| lines.iter().any(|l| parts.iter().all(|p| l.contains(p)));
+        let has = |parts: &[&str]| r.stderr_line(parts).is_some();
         let story: [&[&str]; 9] = [
             &["[root[", " info ", "spawned child=teller[", &pid],
             &["[teller[", " info ", "actor up", "addrs="],
@@ -529,10 +519,10 @@ fn log_tree_story() {
                 r.stderr
             );
         }
+        let lines = r.stderr.lines().count();
         assert!(
-            lines.len() < STORY_CALLS,
-            "{a}/{t}: {} lines at info:\n{}",
-            lines.len(),
+            lines < STORY_CALLS,
+            "{a}/{t}: {lines} lines at info:\n{}",
             r.stderr
         );
         for per_call in ["func=conf:hi", "func=hi", "serving", " msg="] {
@@ -545,9 +535,12 @@ fn log_tree_story() {
     }
     // The calls and items are there, lower down.
     for a in ADAPTERS {
-        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "transport");
-        let r = tree.run(Path::new(PROGRAM), &["log-tree-story", "tcp"]);
-        tree.assert_clean();
+        let r = run_env(
+            "log-tree-story",
+            a,
+            "tcp",
+            &[("TRACTOR_LOGLEVEL", "transport")],
+        );
         r.assert_ok();
         let count = |needle: &str| r.stderr.lines().filter(|l| l.contains(needle)).count();
         assert_eq!(
@@ -570,12 +563,11 @@ fn log_daemon_wait_notice() {
     // at info, naming those still running; the program cancels them when
     // it sees the words.
     for (a, t) in CASES {
-        let tree = Tree::new()
-            .adapter(a)
-            .env("TRACTOR_LOGLEVEL", "info")
-            .env("TRACTOR_DAEMON_WAIT_NOTICE", "0.1");
-        let r = tree.run(Path::new(PROGRAM), &["log-daemon-wait", t]);
-        tree.assert_clean();
+        let env = [
+            ("TRACTOR_LOGLEVEL", "info"),
+            ("TRACTOR_DAEMON_WAIT_NOTICE", "0.1"),
+        ];
+        let r = run_env("log-daemon-wait", a, t, &env);
         r.assert_ok();
         assert_eq!(r.fact("body_ended"), "true");
         assert_eq!(r.fact("notices"), "1");
@@ -1542,17 +1534,11 @@ fn log_nursery_failure_names_its_source() {
     // type and the actors it came from and through, not the box it
     // travelled in (RemoteActorError).
     for a in ADAPTERS {
-        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "cancel");
-        let r = tree.run(Path::new(PROGRAM), &["mixed-tree", "tcp"]);
+        let r = run_env("mixed-tree", a, "tcp", &[("TRACTOR_LOGLEVEL", "cancel")]);
         r.assert_ok();
-        tree.assert_clean();
         let failed = |actor: &str| {
-            r.stderr
-                .lines()
-                .find(|l| {
-                    l.contains(&format!(" [{actor}["))
-                        && l.contains("the nursery failed: cancelling its children")
-                })
+            let at = format!(" [{actor}[");
+            r.stderr_line(&[&at, "the nursery failed: cancelling its children"])
                 .unwrap_or_else(|| panic!("{a}: no failure of {actor}'s nursery:\n{}", r.stderr))
         };
         let root = failed("root");
@@ -1574,17 +1560,13 @@ fn log_level_from_the_environment_names_each_actor() {
     for adapter in ADAPTERS {
         // The root sets no level: TRACTOR_LOGLEVEL, inherited, sets every
         // process's, and each logs to the console under its own name.
-        let tree = Tree::new()
-            .adapter(adapter)
-            .env("TRACTOR_LOGLEVEL", "cancel");
-        let r = tree.run(Path::new(PROGRAM), &["cancel-nursery-cancel-daemon", "tcp"]);
+        let env = [("TRACTOR_LOGLEVEL", "cancel")];
+        let r = run_env("cancel-nursery-cancel-daemon", adapter, "tcp", &env);
         r.assert_ok();
-        tree.assert_clean();
         let line = |actor: &str| {
-            r.stderr.lines().any(|l| {
-                l.contains(&format!(" [{actor}["))
-                    && l.contains("] cancel tractor::cancel: actor cancel requested")
-            })
+            let at = format!(" [{actor}[");
+            r.stderr_line(&[&at, "] cancel tractor::cancel: actor cancel requested"])
+                .is_some()
         };
         assert!(line("idle"), "{adapter}: {}", r.stderr);
         // Below `cancel`, nothing of the runtime's shows.

@@ -6,8 +6,8 @@
 //! ```
 //!
 //! The root starts one worker per core, all at once
-//! (`ActorNursery::start_actors`), and opens a context with each. A worker reports its name and process id through `started`,
-//! then waits forever. Half a second later the root fails on purpose. The
+//! (`ActorNursery::start_actors`), and opens a context with each. A worker
+//! reports its name and process id through `started`, then waits forever. Half a second later the root fails on purpose. The
 //! failure cancels the nursery: every worker is cancelled and reaped, and
 //! the root actor has ended, before the error reaches `main`, which checks
 //! that none of the reported processes still exists. (Watch it with
