@@ -1042,7 +1042,7 @@ fn stream_local_fanout_22() {
     passes("stream-local-fanout-22", |r| {
         assert_eq!(r.fact("subscribers"), "22");
         assert_eq!(r.fact("all_got_all"), "true");
-        assert_eq!(r.fact("all_ended_eoc"), "true");
+        assert_eq!(r.fact("ends"), r#"["eoc"]"#);
     });
 }
 

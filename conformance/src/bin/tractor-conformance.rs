@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
-    ActorHandle, ActorOptions, Address, Config, Context, Error, ErrorKind, Functions, MsgStream,
-    Portal, ReapTimeouts, Result, Runtime, Transport, current_actor, is_root_process,
+    ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, Error,
+    ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, Result, Runtime, Transport,
+    current_actor, is_root_process,
 };
 
 const NS: &str = "conf";
@@ -1609,7 +1610,7 @@ async fn reqresp(ctx: Context) -> Result<u32> {
 async fn stream_until_done(ctx: Context) -> Result<u64> {
     ctx.started(()).await?;
     let stream = ctx.open_stream().await?;
-    let sent = std::sync::atomic::AtomicU64::new(0);
+    let sent = AtomicU64::new(0);
     let feed = async {
         loop {
             let i = sent.load(Ordering::SeqCst);
@@ -3323,12 +3324,27 @@ async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
         let subs = (0..22)
             .map(|_| stream.subscribe())
             .collect::<Result<Vec<_>>>()?;
-        for sub in subs {
-            let (counts, seen) = (counts.clone(), seen.clone());
+        // How far each subscriber has read. A subscriber keeps within
+        // half the broadcast window of the slowest one: on a loaded
+        // machine one task can otherwise read a whole window ahead while
+        // another waits for a thread, and the slow one then lags, which
+        // is right but another scenario (bcast-lag).
+        let read: Arc<Vec<AtomicU64>> = Arc::new((0..22).map(|_| AtomicU64::new(0)).collect());
+        let lead = DEFAULT_BROADCAST_CAPACITY as u64 / 2;
+        for (i, sub) in subs.into_iter().enumerate() {
+            let (counts, seen, read) = (counts.clone(), seen.clone(), read.clone());
             me().spawn(async move {
                 let mut count = 0u64;
                 let mut end = "eoc".to_owned();
-                while let Some(v) = sub.next::<u64>().await {
+                loop {
+                    let slowest = || read.iter().map(|r| r.load(Ordering::SeqCst)).min();
+                    until(&me(), || {
+                        slowest().is_none_or(|s| count < s.saturating_add(lead))
+                    })
+                    .await;
+                    let Some(v) = sub.next::<u64>().await else {
+                        break;
+                    };
                     match v {
                         Ok(v) if v == count => count += 1,
                         Ok(v) => {
@@ -3341,7 +3357,10 @@ async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
                         }
                     }
                     seen.fetch_max(count as u32, Ordering::SeqCst);
+                    read[i].store(count, Ordering::SeqCst);
                 }
+                // Done reading: nobody waits for this one any more.
+                read[i].store(u64::MAX, Ordering::SeqCst);
                 counts
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -3361,7 +3380,10 @@ async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
         let counts = counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         fact("subscribers", counts.len());
         fact("all_got_all", counts.iter().all(|(c, _)| *c == sent));
-        fact("all_ended_eoc", counts.iter().all(|(_, e)| e == "eoc"));
+        let mut ends: Vec<&str> = counts.iter().map(|(_, e)| e.as_str()).collect();
+        ends.sort_unstable();
+        ends.dedup();
+        fact("ends", format!("{ends:?}"));
         drop(stream);
         Ok(())
     })
@@ -3488,7 +3510,7 @@ async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
 
 /// Items echoed in the lag scenarios: 100 more than a broadcast window
 /// holds, so that a reader who waits for the end falls out of it.
-const LAG_ITEMS: i64 = tractor_driver::DEFAULT_BROADCAST_CAPACITY as i64 + 100;
+const LAG_ITEMS: i64 = DEFAULT_BROADCAST_CAPACITY as i64 + 100;
 
 async fn bcast_lag(root: ActorHandle) -> Result<()> {
     with_daemon(&root, "echoer", |p| async move {
@@ -3683,14 +3705,13 @@ async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
         let lag = slow.receive::<i64>().await.err().map(|e| e.to_string());
         fact("slow_lag", lag.unwrap_or_default());
         let mut window = Vec::new();
-        for _ in 0..tractor_driver::DEFAULT_BROADCAST_CAPACITY {
+        for _ in 0..DEFAULT_BROADCAST_CAPACITY {
             window.push(slow.receive::<i64>().await?);
         }
         fact(
             "slow_window",
             window
-                == (LAG_ITEMS - tractor_driver::DEFAULT_BROADCAST_CAPACITY as i64..LAG_ITEMS)
-                    .collect::<Vec<_>>(),
+                == (LAG_ITEMS - DEFAULT_BROADCAST_CAPACITY as i64..LAG_ITEMS).collect::<Vec<_>>(),
         );
         // The stream itself never read either.
         let original = stream.receive::<i64>().await.err().map(|e| e.to_string());
