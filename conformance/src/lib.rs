@@ -43,6 +43,11 @@ pub struct Tree {
     dir: PathBuf,
     adapter: Option<String>,
     env: Vec<(String, String)>,
+    /// The processes alive when a root last exited by itself (one killed
+    /// from outside leaves its tree to go on its own).
+    outlived: std::sync::Mutex<Vec<(u32, String)>>,
+    /// The roots started, by pid.
+    roots: std::sync::Mutex<Vec<u32>>,
 }
 
 impl Default for Tree {
@@ -68,6 +73,8 @@ impl Tree {
             dir,
             adapter: None,
             env: Vec::new(),
+            outlived: Default::default(),
+            roots: Default::default(),
         }
     }
 
@@ -121,6 +128,10 @@ impl Tree {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the scenario program starts");
+        self.roots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id());
         let (tx, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
@@ -181,10 +192,17 @@ impl Tree {
             .unwrap_or_default()
     }
 
-    /// Asserts that the tree left nothing behind: no process (zombies
-    /// included) and no socket file. A process still exiting gets until
-    /// [`HANG`].
+    /// Asserts that the tree left nothing behind: no process and no socket
+    /// file. A root that exited by itself must have left no process alive
+    /// at that moment; after a root killed from outside, a process still
+    /// exiting gets until [`HANG`].
     pub fn assert_clean(&self) {
+        let outlived =
+            std::mem::take(&mut *self.outlived.lock().unwrap_or_else(|e| e.into_inner()));
+        assert!(
+            outlived.is_empty(),
+            "processes outlived the root: {outlived:#?}"
+        );
         let deadline = Instant::now() + HANG;
         while !self.survivors().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -279,10 +297,24 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        // The moment the root is gone: whatever of the tree is still
+        // alive outlived it.
+        // Other roots of the tree that still run keep theirs.
+        let mut survivors = tree.survivors();
+        let roots = tree.roots.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let others: Vec<u32> = roots.into_iter().filter(|r| *r != self.pid()).collect();
+        let theirs = below(&others);
+        survivors.retain(|(pid, _)| !others.contains(pid) && !theirs.contains(pid));
+        use std::os::unix::process::ExitStatusExt;
+        if status.signal() != Some(9) {
+            tree.outlived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(survivors);
+        }
         let mut stdout = self.seen;
         stdout.extend(self.lines.iter());
         let stderr = self.stderr.recv().unwrap_or_default();
-        use std::os::unix::process::ExitStatusExt;
         Run {
             code: status.code(),
             signal: status.signal(),
@@ -295,6 +327,34 @@ impl Running {
             stderr,
         }
     }
+}
+
+/// Every process below any of `roots`, as `/proc` shows them now.
+fn below(roots: &[u32]) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                    // `pid (comm) state ppid …`
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    Some((pid, rest.split_ascii_whitespace().nth(1)?.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found: Vec<u32> = Vec::new();
+    let mut frontier = roots.to_vec();
+    while let Some(p) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == p && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
 }
 
 /// What a finished root printed and how it ended.

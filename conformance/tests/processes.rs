@@ -647,6 +647,58 @@ fn fault_grandchild_sync_blocked() {
 }
 
 #[test]
+fn fault_grandchild_sync_blocked_sigint() {
+    // Ours: SIGINT to the root while a grandchild blocks in synchronous
+    // code. Its parent ends it before exiting itself, so nothing of the
+    // tree is alive when the root exits (Tree::assert_clean).
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
+        let mut root = tree.spawn(
+            Path::new(PROGRAM),
+            &["fault-grandchild-sync-blocked-sigint", t],
+        );
+        root.wait_for_line("ready=true");
+        assert_eq!(tree.survivors().len(), 3, "root, child and grandchild run");
+        root.signal("INT");
+        let r = root.finish(&tree);
+        tree.assert_clean();
+        assert_eq!(r.fact("grandchild_blocked"), "true", "{r:?}");
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+    }
+}
+
+#[test]
+fn fault_hung_child_killed_with_its_children() {
+    // Ours: a child that hears nothing (stopped) is killed by the root's
+    // reaper after the cancel request and SIGTERM went unanswered; its
+    // own child goes with it, before the root exits.
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "warning");
+        let mut root = tree.spawn(Path::new(PROGRAM), &["fault-hung-child-with-grandchild", t]);
+        let mid = root.wait_for_fact("mid");
+        let grandchild = root.wait_for_fact("grandchild");
+        root.wait_for_line("ready=true");
+        let up: Vec<String> = tree
+            .survivors()
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        assert!(up.contains(&mid) && up.contains(&grandchild), "{up:?}");
+        let stopped = Command::new("kill").args(["-STOP", &mid]).status();
+        assert!(stopped.is_ok_and(|s| s.success()));
+        root.signal("INT");
+        let r = root.finish(&tree);
+        tree.assert_clean();
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+        assert!(
+            r.stderr_line(&["killing the processes below it too", &grandchild])
+                .is_some(),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn err_boxed_assertion() {
     passes("err-boxed-assertion", |r| {
         assert_eq!(r.fact("error"), "remote:AssertionError:AssertionError")

@@ -1089,7 +1089,8 @@ fn repl_in_tree(shared: &Arc<Shared>) -> bool {
 /// parent waits [`tractor_protocol::REAP_KILL_AFTER`] before killing it.
 const WIND_DOWN: Duration = Duration::from_millis(1500);
 
-/// Ends the process after [`WIND_DOWN`], removing its socket files first.
+/// Ends the process after [`WIND_DOWN`], ending every process below it
+/// and removing its socket files first.
 fn watchdog(addrs: Vec<Address>) {
     let start = Instant::now();
     std::thread::spawn(move || {
@@ -1108,6 +1109,9 @@ fn watchdog(addrs: Vec<Address>) {
             }
         }
         tracing::warn!(target: "tractor::runtime", "winding down took too long: exiting");
+        // Never before what runs below: children that are stuck as well
+        // would outlive us otherwise.
+        crate::reap::end_everything_below();
         for addr in &addrs {
             transport::unbind(addr);
         }
@@ -1140,6 +1144,9 @@ async fn run_child(
     (functions, debug_filter): (Functions, Option<DebugFilter>),
     args: ChildArgs,
 ) -> i32 {
+    // Whatever is orphaned below us comes to us, to end and reap before
+    // we exit (see `reap`).
+    crate::reap::become_subreaper();
     #[cfg(target_os = "linux")]
     {
         // If the parent dies before it could reap us, the kernel sends us
@@ -1289,6 +1296,9 @@ async fn run_child(
     watchdog(handle.accept_addrs());
     teardown(&handle).await;
     set_current(None);
+    // Children were reaped in teardown; what is left below is orphans
+    // handed to us, or processes a function started and left running.
+    crate::reap::end_everything_below();
     0
 }
 

@@ -165,10 +165,13 @@ pub(crate) struct State {
 }
 
 /// A child process, as its exit's log line tells it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Proc {
     pid: u32,
     signalled: Option<Signal>,
+    /// The processes below it that were killed with it: its exit is
+    /// reported once they are dead too.
+    below: Vec<u32>,
 }
 
 /// A call to run.
@@ -438,10 +441,15 @@ impl Shared {
                         tracing::warn!(target: "tractor::cancel", child = %uid, pid, "still running: killing (SIGKILL)")
                     }
                 }
-                if let Some(p) = st.procs.get_mut(&child)
-                    && p.signalled != Some(Signal::Kill)
-                {
-                    p.signalled = Some(signal);
+                if let Some(p) = st.procs.get_mut(&child) {
+                    if p.signalled != Some(Signal::Kill) {
+                        p.signalled = Some(signal);
+                    }
+                    // SIGKILL leaves the child no time to end its own
+                    // children: they go with it, found before it dies.
+                    if signal == Signal::Kill {
+                        p.below.extend(crate::reap::kill_below(pid));
+                    }
                 }
                 // The pid is ours until we reap it, which the core hears of
                 // before it could ask for another signal.
@@ -497,10 +505,12 @@ impl Shared {
                     Proc {
                         pid,
                         signalled: None,
+                        below: Vec::new(),
                     },
                 );
                 st.actor.handle_spawned(now, child, pid);
                 let shared = self.clone();
+                let rt = self.rt.clone();
                 self.rt.spawn(crate::stackscope::runtime_task(
                     format!("waiting for {} (pid {pid})", args.uid),
                     async move {
@@ -514,6 +524,18 @@ impl Shared {
                                 }
                             }
                         };
+                        // Killed with processes below it: gone only once
+                        // they are dead too.
+                        let below = shared.with(|st, _| {
+                            st.procs.get(&child).map(|p| p.below.clone()).unwrap_or_default()
+                        });
+                        let deadline = Instant::now() + crate::reap::DEATH_TIMEOUT;
+                        while !crate::reap::dead(&below) && Instant::now() < deadline {
+                            rt.sleep_until(Instant::now() + Duration::from_millis(2)).await;
+                        }
+                        for p in below {
+                            transport::remove_socket_files_of(&shared.settings.uds_dir, p);
+                        }
                         shared.with(|st, now| {
                             if let Some(c) = st.children.get(&child) {
                                 // A crashed child leaves its socket file behind.
@@ -970,6 +992,7 @@ impl Shared {
                 let uid = child_name(&st.actor, *child);
                 tracing::warn!(target: "tractor::cancel", child = %uid, pid = p.pid, "killing at once: SIGKILL");
                 p.signalled = Some(Signal::Kill);
+                p.below.extend(crate::reap::kill_below(p.pid));
                 // The pid is ours until the core hears of its exit, under
                 // this lock.
                 let pid = nix::unistd::Pid::from_raw(p.pid as i32);
@@ -1065,7 +1088,7 @@ pub(crate) fn exit_words(status: ExitStatus) -> String {
 
 /// Logs a child's exit: at `info`, or `warning` when it had to be killed.
 fn log_exit(uid: &Uid, proc: Option<Proc>, status: ExitStatus) {
-    let pid = proc.map(|p| p.pid).unwrap_or_default();
+    let pid = proc.as_ref().map(|p| p.pid).unwrap_or_default();
     let signalled = proc.and_then(|p| p.signalled);
     let (exit, reaped) = describe_exit(status, signalled);
     if signalled == Some(Signal::Kill) {

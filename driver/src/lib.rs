@@ -62,6 +62,7 @@ pub mod log;
 mod nursery;
 mod portal;
 pub mod prelude;
+mod reap;
 pub mod runtime;
 mod signals;
 pub mod stackscope;

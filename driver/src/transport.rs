@@ -141,6 +141,21 @@ pub(crate) fn remove_socket_file(dir: &Path, name: &str, pid: u32) {
     }
 }
 
+/// Removes the socket files in `dir` of the dead process `pid`, whatever
+/// its actor was called (a process killed below a child).
+pub(crate) fn remove_socket_files_of(dir: &Path, pid: u32) {
+    let suffix = format!("@{pid}.sock");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.ends_with(&suffix)) {
+            let _ = std::fs::remove_file(e.path());
+            tracing::debug!(target: "tractor::transport", path = %e.path().display(), "removed a killed process's socket file");
+        }
+    }
+}
+
 /// A fresh address of `transport` for this actor.
 pub(crate) fn random_addr(transport: Transport, dir: &Path, name: &str) -> Address {
     match transport {

@@ -166,7 +166,8 @@ fn functions() -> Functions {
         })
         .rpc(NS, "block_sync", |(): ()| async move {
             // A function that never reaches an await point again: only
-            // signals can stop it.
+            // signals can stop it. A file tells that it got this far.
+            std::fs::write(blocked_marker(std::process::id()), "")?;
             loop {
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -182,6 +183,8 @@ fn functions() -> Functions {
                 me().spawn(async move {
                     let _ = call.run::<()>(NS, "block_sync", ()).await;
                 });
+                // Started once the grandchild is stuck for good.
+                until(&me(), || blocked_marker(pid).exists()).await;
                 ctx.started(pid).await?;
                 std::future::pending::<()>().await;
                 Ok(())
@@ -1172,6 +1175,35 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             fact("error", describe(&e));
             Ok(())
         }
+        "fault-grandchild-sync-blocked-sigint" => {
+            // Ours: the same tree, ended by SIGINT from outside.
+            root.open_nursery(|n| async move {
+                let mid = n.start_actor("mid", daemon()).await?;
+                let (_ctx, pid): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
+                fact("grandchild_blocked", pid != 0);
+                fact("ready", true);
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await
+        }
+        "fault-hung-child-with-grandchild" => {
+            // Ours: the test stops the child (SIGSTOP: it hears no cancel,
+            // no SIGTERM), then interrupts the root, whose reaper must
+            // kill it, and the grandchild with it (one blocked in sync
+            // code: by itself it would take its wind-down time to go).
+            root.open_nursery(|n| async move {
+                let mid = n.start_actor("mid", daemon()).await?;
+                fact("mid", mid.run::<u32>(NS, "pid", ()).await?);
+                let (_ctx, grandchild): (_, u32) =
+                    mid.open_context(NS, "spawn_blocked", ()).await?;
+                fact("grandchild", grandchild);
+                fact("ready", true);
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await
+        }
         "fault-parent-dies" | "cancel-sigint-external" => {
             root.open_nursery(|n| async move {
                 let a = n.start_actor("orphan-a", daemon()).await?;
@@ -1775,6 +1807,11 @@ fn when(cond: impl Fn() -> bool) -> impl Future<Output = ()> {
 /// Waits until `cond` holds, for conditions that another task, thread or
 /// process changes: it looks again every few milliseconds, which changes
 /// how long the wait takes and nothing else.
+/// The file by which process `pid` tells it is blocked in `block_sync`.
+fn blocked_marker(pid: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("blocked-{pid}"))
+}
+
 async fn until(actor: &ActorHandle, mut cond: impl FnMut() -> bool) {
     while !cond() {
         actor.sleep(Duration::from_millis(5)).await;
