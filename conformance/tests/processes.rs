@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use tractor_conformance::{HANG, Run, Running, Tree};
+use tractor_protocol::{Address, ChildArgs, Uid};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 /// Every scenario runs on each adapter over each transport.
@@ -592,7 +593,8 @@ fn log_daemon_wait_notice() {
 #[test]
 fn fault_parent_dies_no_orphans() {
     // The root is SIGKILLed with a daemon and a one-shot running: they
-    // notice and go (and the kernel's parent-death signal backs that up).
+    // notice their parent channel close and go (and a thread watching
+    // their parent process backs that up).
     for (a, t) in CASES {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["fault-parent-dies", t]);
@@ -624,6 +626,126 @@ fn fault_parent_dies_no_orphans() {
         let again = tree.run(Path::new(PROGRAM), &["disc-self-registered", t]);
         again.assert_ok();
         tree.assert_clean();
+    }
+}
+
+#[test]
+fn fault_spawned_from_exiting_thread() {
+    // Ours: the thread that forked a child exits while the parent lives
+    // (Python spawns from worker threads that end after a few idle
+    // seconds). That is no parent death: the child gets no SIGTERM, serves
+    // calls after the thread is gone, and ends only when cancelled.
+    for (a, t) in CASES {
+        let r = run_env(
+            "fault-spawned-from-exiting-thread",
+            a,
+            t,
+            &[("TRACTOR_LOGLEVEL", "info")],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("spawner_gone"), "true", "{a}/{t}");
+        assert_eq!(r.fact("child_of_root"), "true", "{a}/{t}");
+        assert_eq!(r.fact("sigterm_seen"), "false", "{a}/{t}:\n{}", r.stderr);
+        assert_eq!(r.fact("cancel_acked"), "true", "{a}/{t}");
+        assert_eq!(
+            r.stderr_line(&["lost the parent"]),
+            None,
+            "{a}/{t}:\n{}",
+            r.stderr
+        );
+    }
+}
+
+/// The uuid of the child [`start_child`] starts.
+const LATE_UUID: &str = "5e1d7c2a-9b0f-4d4e-8a61-2f3c4b5d6e7f";
+
+/// Starts the conformance program as a child whose parent, at
+/// 127.0.0.1:`port`, is this test; `TRACTOR_PARENT_PID` (the variable a
+/// Rust parent sets) is `parent_pid`. With `wrapper`, a shell forks it
+/// rather than this process.
+fn start_child(adapter: &str, port: u16, parent_pid: &str, wrapper: bool) -> (Tree, Running) {
+    let args = ChildArgs {
+        uid: Uid::new("late", LATE_UUID),
+        parent_addr: Address::tcp("127.0.0.1", port),
+        loglevel: None,
+    }
+    .to_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tree = Tree::new()
+        .adapter(adapter)
+        .env("TRACTOR_PARENT_PID", parent_pid);
+    let running = if wrapper {
+        // Not the last command, so the shell forks the child and waits.
+        let mut sh = vec!["-c", "\"$0\" \"$@\"; exit $?", PROGRAM];
+        sh.extend(&args);
+        tree.spawn(Path::new("sh"), &sh)
+    } else {
+        tree.spawn(Path::new(PROGRAM), &args)
+    };
+    (tree, running)
+}
+
+/// The first connection to `listener` (non-blocking); panics after
+/// [`HANG`].
+fn accept(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    let deadline = Instant::now() + HANG;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => return stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accepting: {e}"),
+        }
+        assert!(Instant::now() < deadline, "the child never connected");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn fault_parent_gone_before_child_starts() {
+    // Ours: the parent named in TRACTOR_PARENT_PID died before the child
+    // looked (the child's parent process is then a reaper, which polling
+    // getppid() would take for the parent): the child goes at once, without
+    // connecting. The parent is alive when it is an ancestor through a
+    // wrapper, and a value written for another child is not the child's.
+    let gone = {
+        let mut p = Command::new("true").spawn().expect("`true` runs");
+        let pid = p.id();
+        p.wait().expect("reaped");
+        pid
+    };
+    let me = std::process::id();
+    let cases = [
+        (format!("{gone}:{LATE_UUID}"), false, true),
+        (format!("{me}:{LATE_UUID}"), true, false),
+        (format!("{gone}:another-child"), false, false),
+    ];
+    for a in ADAPTERS {
+        for (value, wrapper, is_gone) in &cases {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+            listener.set_nonblocking(true).expect("non-blocking");
+            let port = listener.local_addr().expect("its address").port();
+            let (tree, running) = start_child(a, port, value, *wrapper);
+            let gone_said = format!("the parent process (pid {gone}) is gone");
+            if *is_gone {
+                let r = running.finish(&tree);
+                assert_eq!(r.code, Some(1), "{a} {value}: {r:?}");
+                assert!(r.stderr_line(&[&gone_said]).is_some(), "{a} {value}: {r:?}");
+                // A connection made would wait in the backlog: none was.
+                let e = listener.accept().expect_err("the child never connects");
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{a} {value}");
+            } else {
+                // Alive: it connects, and hanging up on it ends it.
+                drop(accept(&listener));
+                let r = running.finish(&tree);
+                assert_eq!(r.code, Some(1), "{a} {value} wrapper={wrapper}: {r:?}");
+                assert!(r.stderr_line(&[&gone_said]).is_none(), "{a} {value}: {r:?}");
+                assert!(
+                    r.stderr_line(&["could not reach the parent"]).is_some(),
+                    "{a} {value}: {r:?}"
+                );
+            }
+            tree.assert_clean();
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
-    Actor, ActorConfig as CoreConfig, Address, ChildArgs, Raw, ReapTimeouts, RuntimeVars, Uid,
+    Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Raw, ReapTimeouts,
+    RuntimeVars, Uid,
 };
 
 use crate::debug::DebugFilter;
@@ -19,6 +20,7 @@ use crate::engine::{Conn, Settings, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::{Functions, encode_args};
 use crate::future::ApiFuture;
+use crate::lineage::Lineage;
 use crate::nursery::{self, ActorNursery};
 use crate::portal::{ChannelLease, Portal, decode};
 use crate::runtime::{Runtime, SignalKind, SignalStream};
@@ -1119,22 +1121,31 @@ fn watchdog(addrs: Vec<Address>) {
     });
 }
 
-/// Watches, from a plain thread, that the parent process lives: a child
-/// whose runtime is stalled (a function blocking every worker) cannot
-/// react to the parent's death itself, so this thread gives it
-/// [`WIND_DOWN`] to go, then ends it.
-fn orphan_guard(shared: &Arc<Shared>) {
-    let parent = nix::unistd::getppid();
-    let addrs = Arc::downgrade(shared);
+/// Watches, from a plain thread, that the parent process lives: the
+/// backstop for a child whose runtime is stalled (a function blocking
+/// every worker), which cannot react to the parent channel closing.
+/// `parent` is the process the child's [`Lineage`](crate::lineage::Lineage)
+/// said to watch; once `getppid()` names another (the parent died, and a
+/// reaper took the child over), the thread starts the [`watchdog`] (the
+/// child has [`WIND_DOWN`] to go) and closes the parent `channel`, which
+/// cancels the actor as a lost parent does if its runtime still runs.
+///
+/// No parent-death signal backs this up: Linux sends it when the *thread*
+/// that forked the child exits, which is not the parent's death (see
+/// [`lineage`](crate::lineage)).
+fn orphan_guard(shared: &Arc<Shared>, parent: nix::unistd::Pid, channel: ChannelId) {
+    let weak = Arc::downgrade(shared);
     std::thread::spawn(move || {
         while nix::unistd::getppid() == parent {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let bound = addrs
-            .upgrade()
-            .map(|s| s.with(|st, _| st.actor.accept_addrs().to_vec()))
-            .unwrap_or_default();
-        watchdog(bound);
+        let Some(shared) = weak.upgrade() else {
+            watchdog(Vec::new());
+            return;
+        };
+        watchdog(shared.with(|st, _| st.actor.accept_addrs().to_vec()));
+        let reason = format!("the parent process (pid {parent}) is gone");
+        shared.with(|st, now| st.actor.handle_closed(now, channel, Some(reason)));
     });
 }
 
@@ -1144,15 +1155,13 @@ async fn run_child(
     (functions, debug_filter): (Functions, Option<DebugFilter>),
     args: ChildArgs,
 ) -> i32 {
+    // First of all, before the parent could die unseen (see `lineage`).
+    let (lineage, lineage_warning) = crate::lineage::resolve(&args.uid.uuid);
     // Whatever is orphaned below us comes to us, to end and reap before
     // we exit (see `reap`).
     crate::reap::become_subreaper();
     #[cfg(target_os = "linux")]
     {
-        // If the parent dies before it could reap us, the kernel sends us
-        // SIGTERM, which cancels this actor like a lost parent channel:
-        // no orphans even when nothing else notices.
-        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
         // `comm` (what `ps -o comm`, `top` and zombie scans show) gets the
         // title too, as far as its 15 bytes go.
         let title = crate::engine::proc_title(&args.uid.name);
@@ -1184,6 +1193,21 @@ async fn run_child(
     if let Some(level) = &loglevel {
         crate::log::install(level);
     }
+    if let Some(warning) = lineage_warning {
+        tracing::warn!(target: "tractor::runtime", "{warning}: watching the parent process found at start");
+    }
+    let parent_process = match lineage {
+        Lineage::Watch(pid) => pid,
+        Lineage::Gone(pid) => {
+            // Nothing started yet: nothing to wind down.
+            tracing::info!(target: "tractor::cancel", parent_pid = pid, "lost the parent: it died before this child started");
+            eprintln!(
+                "tractor child {}: the parent process (pid {pid}) is gone",
+                args.uid
+            );
+            return 1;
+        }
+    };
     let settings = Settings {
         loglevel,
         uds_dir: uds_dir.clone(),
@@ -1191,16 +1215,14 @@ async fn run_child(
     };
     let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a
-    // parent's escalation, or its death) cancel this actor gracefully, even
-    // while it boots; a parent that gets no answer still ends it with
-    // SIGKILL. They are heard (not given their default action) until the
-    // process exits.
+    // parent's escalation) cancel this actor gracefully, even while it
+    // boots; a parent that gets no answer still ends it with SIGKILL. They
+    // are heard (not given their default action) until the process exits.
     let _listening = crate::signals::listen();
     let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
         .into_iter()
         .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
         .collect();
-    orphan_guard(&shared);
     // Served functions may ask for their actor as soon as they run.
     set_current(Some(shared.clone()));
     shared.defer_calls();
@@ -1210,6 +1232,7 @@ async fn run_child(
         st.conns.insert(ch, Conn::Pending);
         ch
     });
+    orphan_guard(&shared, parent_process, channel);
     let handle = ActorHandle {
         shared: shared.clone(),
     };

@@ -495,7 +495,12 @@ impl Shared {
         // The child's title in `ps` and `/proc/<pid>/cmdline`, as Python's
         // `_subactor[<name>@<pid>]` (the pid is `ps`'s own column here).
         std::os::unix::process::CommandExt::arg0(&mut cmd, proc_title(&args.uid.name));
-        cmd.args(args.to_args()).envs(env);
+        // The command line is Python's; this process's pid goes in the
+        // environment, after the caller's variables (see `lineage`).
+        let parent_pid = crate::lineage::parent_pid_value(&args.uid.uuid);
+        cmd.args(args.to_args())
+            .envs(env)
+            .env(crate::lineage::PARENT_PID_ENV, parent_pid);
         match self.rt.spawn_process(cmd) {
             Ok(process) => {
                 let pid = process.pid();

@@ -40,8 +40,8 @@
 //!
 //! Decisions where Python's behaviour is a flaw:
 //!
-//! * A child whose parent disappears cancels itself (and on Linux the
-//!   kernel kills it if its parent dies without reaping it).
+//! * A child whose parent disappears cancels itself (and a thread watching
+//!   its parent process ends it if its runtime is stalled).
 //! * A dialog whose connection drops fails at once instead of hanging.
 //! * A cancelled function is dropped at its next await point, the way
 //!   tokio aborts a task; it cannot run cleanup code after that. It still
@@ -58,6 +58,7 @@ mod engine;
 mod error;
 mod functions;
 mod future;
+mod lineage;
 pub mod log;
 mod nursery;
 mod portal;

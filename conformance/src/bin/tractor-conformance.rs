@@ -17,10 +17,10 @@
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tractor_conformance::ADAPTER;
@@ -147,6 +147,18 @@ fn functions() -> Functions {
         )
         .rpc(NS, "adapter", |(): ()| async move { Ok(adapter_name()) })
         .rpc(NS, "pid", |(): ()| async move { Ok(std::process::id()) })
+        .rpc(NS, "ppid", |(): ()| async move {
+            Ok(nix::unistd::getppid().as_raw())
+        })
+        // fault-spawned-from-exiting-thread: SIGTERMs counted from the call.
+        .rpc(NS, "watch_sigterm", |(): ()| async move {
+            watch_sigterm().map_err(|e| Error::raise("OSError", format!("SIGTERM: {e}")))
+        })
+        .rpc(
+            NS,
+            "sigterm_seen",
+            |(): ()| async move { Ok(sigterm_seen()) },
+        )
         .rpc(NS, "am_registrar", |(): ()| async move {
             Ok(me().is_registrar())
         })
@@ -360,6 +372,34 @@ async fn pause_in_thread() -> Result<String> {
         .await
         .map_err(|_| Error::raise("RuntimeError", "the pausing thread vanished"))??;
     Ok("resumed".into())
+}
+
+/// Set by this process's own SIGTERM handler, once `watch_sigterm` has
+/// installed it (beside the runtime's, which still cancels the actor).
+static SIGTERM_SEEN: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Starts noting SIGTERM deliveries to this process.
+fn watch_sigterm() -> std::io::Result<()> {
+    let flag = SIGTERM_SEEN.get_or_init(Arc::default);
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone())?;
+    Ok(())
+}
+
+/// Whether SIGTERM came since `watch_sigterm`: queued for the process and
+/// not yet taken by a thread (its `ShdPnd` mask), or delivered (the flag
+/// its handler sets). Read in that order, a signal queued before the call
+/// is seen either way.
+fn sigterm_seen() -> bool {
+    let bit = 1u64 << (signal_hook::consts::SIGTERM - 1);
+    let pending = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("ShdPnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & bit != 0);
+    pending || SIGTERM_SEEN.get().is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
 fn fact(key: &str, value: impl std::fmt::Display) {
@@ -1221,6 +1261,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "spawn-one-root-in-sub" => spawn_one_root_in_sub(root).await,
         "spawn-loglevel-propagated" => spawn_loglevel_propagated(root).await,
         "spawn-worker-pool" => spawn_worker_pool(root).await,
+        "fault-spawned-from-exiting-thread" => spawned_from_exiting_thread(root).await,
         "spawn-start-actors" => spawn_start_actors(root).await,
         "spawn-nested-tree-inside-out" | "ctx-nested-started-result" => {
             spawn_nested_tree(root).await
@@ -1894,6 +1935,64 @@ async fn spawn_loglevel_propagated(root: ActorHandle) -> Result<()> {
             let got: Option<String> = p.wait_for_result().await?;
             fact(level, got.unwrap_or_default());
         }
+        Ok(())
+    })
+    .await
+}
+
+/// A daemon spawned from a plain thread that exits right after: the OS
+/// thread that forked the child ends while the parent process lives on, as
+/// Python's spawning worker threads do. Linux's parent-death signal would
+/// take that for the parent's death and SIGTERM the child; the child must
+/// get no SIGTERM, serve on once the thread is gone, and end only when
+/// the root cancels it.
+async fn spawned_from_exiting_thread(root: ActorHandle) -> Result<()> {
+    // The thread drives the spawn itself; tokio's processes need its
+    // runtime entered.
+    let tokio = tokio::runtime::Handle::try_current().ok();
+    let actor = root.clone();
+    root.open_nursery(|n| async move {
+        let (tx, rx) = smol::channel::bounded(1);
+        let spawner = n.clone();
+        let thread = std::thread::spawn(move || {
+            let _in_tokio = tokio.as_ref().map(tokio::runtime::Handle::enter);
+            let out = smol::future::block_on(async {
+                let p = spawner.start_actor("thread-spawned", daemon()).await?;
+                // Before this thread ends: the child notes SIGTERM from now.
+                p.run::<()>(NS, "watch_sigterm", ()).await?;
+                Ok::<_, Error>(p)
+            });
+            let _ = tx.send_blocking((nix::unistd::gettid(), out));
+        });
+        let (tid, p) = rx
+            .recv()
+            .await
+            .map_err(|_| Error::raise("RuntimeError", "the spawning thread vanished"))?;
+        let p = p?;
+        // Once its /proc entry is gone, the kernel is done with the
+        // thread's exit: a signal it sends the thread's children is queued.
+        let task = std::path::PathBuf::from(format!("/proc/self/task/{tid}"));
+        let deadline = Instant::now() + tractor_conformance::HANG;
+        while task.exists() {
+            check!(Instant::now() < deadline, "the spawning thread never ended");
+            actor.sleep(Duration::from_millis(5)).await;
+        }
+        thread
+            .join()
+            .map_err(|_| Error::raise("RuntimeError", "the spawning thread panicked"))?;
+        fact("spawner_gone", true);
+        for _ in 0..3 {
+            let hi: String = p.run(NS, "hi", ()).await?;
+            check!(hi == "hi from thread-spawned", "{hi}");
+        }
+        let ppid: i32 = p.run(NS, "ppid", ()).await?;
+        fact(
+            "child_of_root",
+            i64::from(ppid) == i64::from(std::process::id()),
+        );
+        let seen: bool = p.run(NS, "sigterm_seen", ()).await?;
+        fact("sigterm_seen", seen);
+        fact("cancel_acked", p.cancel_actor().await?);
         Ok(())
     })
     .await
