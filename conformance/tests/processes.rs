@@ -821,6 +821,55 @@ fn fault_hung_child_killed_with_its_children() {
 }
 
 #[test]
+fn ctx_stream_then_fail_error_not_lost() {
+    // Ours: a stream's end reports its function's failure, and the scoped
+    // form returns it; read, it is not logged as lost.
+    for (a, t) in CASES {
+        let r = run_env(
+            "ctx-stream-then-fail",
+            a,
+            t,
+            &[("TRACTOR_LOGLEVEL", "error")],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("items"), "[0, 1, 2]", "{r:?}");
+        assert_eq!(
+            r.fact("stream_end"),
+            "remote:ValueError:ValueError",
+            "{r:?}"
+        );
+        assert_eq!(r.fact("result"), "remote:ValueError:ValueError", "{r:?}");
+        assert_eq!(r.fact("scoped"), "remote:ValueError:ValueError", "{r:?}");
+        assert_eq!(
+            r.fact("scoped_body_failed"),
+            "local:KeyError: the body gives up",
+            "{r:?}"
+        );
+        assert!(r.stderr_line(&["unread"]).is_none(), "{r:?}");
+    }
+}
+
+#[test]
+fn ctx_error_dropped_unread_is_logged() {
+    // Ours: a context dropped before its function's error was read logs
+    // that error at `error` level.
+    for (a, t) in CASES {
+        let r = run_env(
+            "ctx-error-dropped-unread",
+            a,
+            t,
+            &[("TRACTOR_LOGLEVEL", "error")],
+        );
+        r.assert_ok();
+        assert!(
+            r.stderr_line(&["error", "unread", "ValueError"]).is_some(),
+            "{r:?}"
+        );
+        assert!(r.stderr.contains("failed after started"), "{r:?}");
+    }
+}
+
+#[test]
 fn err_boxed_assertion() {
     passes("err-boxed-assertion", |r| {
         assert_eq!(r.fact("error"), "remote:AssertionError:AssertionError")
@@ -1149,7 +1198,8 @@ fn ctx_opener_waits_for_child() {
 fn ctx_cancel_from_sibling_task() {
     passes("ctx-cancel-from-sibling-task", |r| {
         assert_eq!(r.fact("received"), "yo");
-        assert_eq!(r.fact("end"), "eoc");
+        // As in Python: the iteration ends with the ctxc.
+        assert_eq!(r.fact("end"), "cancelled");
         assert_eq!(r.fact("outcome"), "cancelled");
         assert_eq!(r.fact("requested_by_root"), "true");
         assert_eq!(r.fact("remote_ended"), "1");

@@ -335,12 +335,41 @@ pub(crate) fn current_call() -> Option<DialogId> {
     CURRENT_CALL.with(|c| c.get())
 }
 
+std::thread_local! {
+    /// The function being polled dropped its context's stream: the `Stop`
+    /// waits for the end of the poll.
+    static HELD_STOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a context stream of `dialog` dropped now holds its `Stop` back
+/// until the end of the function's poll (see [`held_stop`]); if so it is
+/// held.
+pub(crate) fn hold_stop(dialog: DialogId) -> bool {
+    let ours = current_call() == Some(dialog);
+    if ours {
+        HELD_STOP.with(|h| h.set(true));
+    }
+    ours
+}
+
+/// Runs `f` (a poll or the drop of a function), and says whether it
+/// dropped its context's stream. A function that fails drops its stream on
+/// the way out, in the same poll: its error then ends the stream for the
+/// opener, with no `Stop` before it that would read as a normal end.
+fn held_stop<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let before = HELD_STOP.with(|h| h.replace(false));
+    let r = f();
+    (r, HELD_STOP.with(|h| h.replace(before)))
+}
+
 impl Drop for Cancellable {
     fn drop(&mut self) {
         // The function's own drops (its guards' cleanup) run as part of it,
         // and can tell whether it was cancelled.
+        // A stream dropped here goes with a cancelled or failed function:
+        // the error that follows ends it.
         if let Some(fut) = self.fut.take() {
-            in_call(self.dialog, &self.tracked, || drop(fut));
+            held_stop(|| in_call(self.dialog, &self.tracked, || drop(fut)));
         }
     }
 }
@@ -371,9 +400,21 @@ impl Future for Cancellable {
             )));
         };
         this.started = true;
-        match in_call(dialog, &this.tracked, || {
-            catch_panic(|| fut.as_mut().poll(cx))
-        }) {
+        let (poll, held) = held_stop(|| {
+            in_call(dialog, &this.tracked, || {
+                catch_panic(|| fut.as_mut().poll(cx))
+            })
+        });
+        // The function dropped its stream and goes on, or returned: the
+        // `Stop` goes now (before the `Return`).
+        if held && !matches!(poll, Poll::Ready(Err(_))) {
+            this.shared.with(|st, now| {
+                if let Err(e) = st.actor.close_stream(now, dialog) {
+                    tracing::debug!(target: "tractor::transport", %dialog, error = %e, "stream not closed");
+                }
+            });
+        }
+        match poll {
             // Its outcome counts even if the cancellation came first: a
             // failure goes to the caller as it is.
             Poll::Ready(outcome) => Poll::Ready(outcome),

@@ -314,7 +314,10 @@ impl Portal {
     ///
     /// Leaving the context (dropping it) before its result arrived cancels
     /// the function in the other actor, as leaving Python's block early
-    /// does; [`Context::wait_for_result`] waits for it instead.
+    /// does; [`Context::wait_for_result`] waits for it instead. An error
+    /// of the function that nobody read is logged at `error` level when
+    /// the context is dropped (or when it comes after);
+    /// [`Portal::with_context`] returns it instead.
     #[track_caller]
     pub fn open_context<S: DeserializeOwned>(
         &self,
@@ -329,6 +332,83 @@ impl Portal {
             encode_args(&args),
             ContextOptions::default(),
         )
+    }
+
+    /// Runs `body` with a context opened with `ns:func` (as
+    /// [`Portal::open_context`] opens it) and the value the function sent
+    /// with `started`, then waits for the function's outcome: the scoped
+    /// form of a context, Python's `async with portal.open_context(…)`
+    /// block, which cannot lose the function's error.
+    ///
+    /// - The body returns `Ok`: the function's outcome is waited for (the
+    ///   body may have read it already with [`Context::wait_for_result`]);
+    ///   its error, if it failed, is the result, else the body's value. A
+    ///   cancellation the body asked for with [`Context::cancel`] is no
+    ///   failure.
+    /// - The body fails: the function is cancelled, as leaving the block
+    ///   early does, and the body's error is the result.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::{Portal, Result};
+    /// # async fn demo(portal: &Portal) -> Result<()> {
+    /// let total = portal
+    ///     .with_context("app", "numbers", (), |ctx, (): ()| async move {
+    ///         let stream = ctx.open_stream().await?;
+    ///         let mut total = 0u64;
+    ///         // A failure of `numbers` ends the stream with its error.
+    ///         while let Some(n) = stream.next::<u64>().await {
+    ///             total += n?;
+    ///         }
+    ///         Ok(total)
+    ///     })
+    ///     .await?;
+    /// # let _ = total;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn with_context<'p, S, T, F, Fut>(
+        &'p self,
+        ns: impl Into<String>,
+        func: impl Into<String>,
+        args: impl Serialize,
+        body: F,
+    ) -> ApiFuture<'p, Result<T>>
+    where
+        S: DeserializeOwned + Send + 'p,
+        T: Send + 'p,
+        F: FnOnce(Context, S) -> Fut + Send + 'p,
+        Fut: Future<Output = Result<T>> + Send + 'p,
+    {
+        let (ns, func, kwargs) = (ns.into(), func.into(), encode_args(&args));
+        ApiFuture::new("Portal::with_context", async move {
+            let kwargs = kwargs?;
+            let (ctx, first) = self
+                .context_started::<S>(&format!("{ns}:{func}"), |a, now| {
+                    a.open_context(
+                        now,
+                        self.channel,
+                        &ns,
+                        &func,
+                        kwargs,
+                        ContextOptions::default(),
+                    )
+                })
+                .await?;
+            match body(ctx.clone(), first).await {
+                Ok(value) => match ctx.wait_for_result::<serde::de::IgnoredAny>().await {
+                    Ok(_) => Ok(value),
+                    Err(e) if asked_for(&e, &self.shared.uid) => Ok(value),
+                    Err(e) => Err(e),
+                },
+                Err(e) => {
+                    if ctx.dlg.outcome().is_none() {
+                        let _ = ctx.cancel();
+                    }
+                    Err(e)
+                }
+            }
+        })
     }
 
     /// [`Portal::open_context`] with a buffer size and overrun policy.
@@ -410,7 +490,7 @@ impl Portal {
                 Incoming::Error(e) => {
                     let e = dialog_error(e);
                     dlg.set_outcome(Err(e.clone()));
-                    return Err(e);
+                    return Err(dlg.observed(e));
                 }
                 other => tracing::debug!(target: "tractor::transport", ?other, "before Started"),
             }
@@ -505,6 +585,9 @@ pub(crate) struct Dlg {
     role: Role,
     peer: Uid,
     outcome: Mutex<Option<Result<Raw>>>,
+    /// The outcome's error reached the application (a stream's end, a
+    /// wait for the result): dropping the dialog need not report it.
+    observed: std::sync::atomic::AtomicBool,
     /// The broadcast window, once the stream has a subscriber.
     fanout: Mutex<Option<Fanout<Raw>>>,
 }
@@ -523,6 +606,7 @@ impl Dlg {
             role,
             peer,
             outcome: Mutex::new(None),
+            observed: std::sync::atomic::AtomicBool::new(false),
             fanout: Mutex::new(None),
         })
     }
@@ -536,6 +620,13 @@ impl Dlg {
 
     fn set_outcome(&self, o: Result<Raw>) {
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+    }
+
+    /// Hands the outcome's error to the application.
+    fn observed(&self, e: Error) -> Error {
+        self.observed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        e
     }
 
     fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Incoming> {
@@ -566,7 +657,7 @@ impl Dlg {
     fn poll_raw(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Raw>>> {
         loop {
             if let Some(o) = self.outcome() {
-                return Poll::Ready(o.err().map(Err));
+                return Poll::Ready(o.err().map(|e| Err(self.observed(e))));
             }
             let incoming = match self.poll_next(cx) {
                 Poll::Ready(i) => i,
@@ -574,7 +665,25 @@ impl Dlg {
             };
             match incoming {
                 Incoming::Yield(v) => return Poll::Ready(Some(Ok(v))),
-                Incoming::Stop => return Poll::Ready(None),
+                Incoming::Stop => {
+                    // A peer that closes its stream on its way out of a
+                    // failure sends its error right behind the `Stop`
+                    // (Python does): when it is here already, it is how
+                    // the stream ended.
+                    let dialog = self.dialog;
+                    match self.shared.with(|st, _| st.actor.recv(dialog)) {
+                        Ok(Some(Incoming::Error(e))) => self.set_outcome(Err(dialog_error(e))),
+                        Ok(Some(Incoming::Return(v))) => {
+                            self.set_outcome(Ok(v));
+                            return Poll::Ready(None);
+                        }
+                        Ok(Some(other)) => {
+                            tracing::debug!(target: "tractor::transport", %dialog, ?other, "after the stream's end");
+                            return Poll::Ready(None);
+                        }
+                        Ok(None) | Err(_) => return Poll::Ready(None),
+                    }
+                }
                 Incoming::Return(v) => self.set_outcome(Ok(v)),
                 Incoming::Error(e) => self.set_outcome(Err(dialog_error(e))),
                 Incoming::Started(_) => {}
@@ -644,14 +753,40 @@ impl Dlg {
 impl Drop for Dlg {
     fn drop(&mut self) {
         if self.role == Role::Opener {
-            let failed = !matches!(self.outcome(), Some(Ok(_)));
             let dialog = self.dialog;
             self.shared.with(|st, now| {
+                // An outcome that arrived unread counts as read now.
+                while self.outcome().is_none() {
+                    match st.actor.recv(dialog) {
+                        Ok(Some(Incoming::Return(v))) => self.set_outcome(Ok(v)),
+                        Ok(Some(Incoming::Error(e))) => self.set_outcome(Err(dialog_error(e))),
+                        Ok(Some(_)) => {}
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                let failed = !matches!(self.outcome(), Some(Ok(_)));
                 st.dialogs.remove(&dialog);
                 let _ = st.actor.leave(now, dialog, failed);
             });
+            // An error nobody read must not vanish: one the program asked
+            // for (its own cancel) is no failure.
+            if let Some(Err(e)) = self.outcome()
+                && !self.observed.load(std::sync::atomic::Ordering::Relaxed)
+                && !asked_for(&e, &self.shared.uid)
+            {
+                tracing::error!(target: "tractor::runtime", peer = %self.peer, "a context was dropped with its error unread: {e}");
+            }
         }
     }
+}
+
+/// Whether `e` is the cancellation this actor asked for itself.
+fn asked_for(e: &Error, me: &Uid) -> bool {
+    e.is_cancelled()
+        && (matches!(
+            e.kind(),
+            ErrorKind::Dialog(DialogError::CancelledAsRequested { .. })
+        ) || e.canceller() == Some(me))
 }
 
 /// One side of a context: a task pair across two actors, with a `started`
@@ -755,7 +890,7 @@ impl Context {
             }
             loop {
                 if let Some(o) = self.dlg.outcome() {
-                    return decode(&o?);
+                    return decode(&o.map_err(|e| self.dlg.observed(e))?);
                 }
                 match self.dlg.next().await {
                     Incoming::Return(v) => self.dlg.set_outcome(Ok(v)),
@@ -927,7 +1062,13 @@ impl MsgStream {
 
 impl Drop for MsgStream {
     fn drop(&mut self) {
-        if self.side == StreamSide::Context {
+        // A served function's own stream, dropped while it runs, closes at
+        // the end of that poll, unless the function failed (see
+        // `functions::hold_stop`).
+        let held = self.side == StreamSide::Context
+            && self.dlg.role == Role::Callee
+            && crate::functions::hold_stop(self.dlg.dialog);
+        if self.side == StreamSide::Context && !held {
             let _ = self.close();
         }
         // Once there are subscribers, the stream no longer holds them back.

@@ -1174,6 +1174,35 @@ fn err_not_masked_by_finally_cancel() {
 }
 
 #[test]
+fn a_failed_function_ends_its_stream_with_its_error() {
+    // The function streams an item and fails with its stream open: the
+    // opener reads the item, then the error; no `Stop` before the error
+    // would read as a normal end. A function that returns still closes
+    // its stream first (ctx_child_closes_stream_immediately).
+    struct StreamsThenFails;
+    impl Task for StreamsThenFails {
+        fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+            ok(cx.actor.accept(cx.now, cx.dialog));
+            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
+            ok(cx.actor.open_stream(cx.now, cx.dialog));
+            ok(cx.actor.send(cx.now, cx.dialog, raw(1)));
+            let err = LocalError::new("ValueError", "failed while streaming");
+            ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
+        }
+    }
+    let (mut sim, root, child, _ch, d) = lone_context(53, "fails", |_| StreamsThenFails);
+    let mut items = sim.recv_until(root, d, SECOND, Incoming::is_final);
+    let err = remote(items.pop().unwrap());
+    assert_eq!(err.boxed_type(), "ValueError");
+    assert_eq!(items, [Incoming::Started(Raw::NIL), Incoming::Yield(raw(1))]);
+    assert_eq!(
+        sim.wire_types(child, root),
+        ["Aid", "StartAck", "Credit", "Started", "Yield", "Error"]
+    );
+    ok(sim.with(root, |cx| cx.actor.leave(cx.now, d, true)));
+}
+
+#[test]
 fn rpc_ctx_to_self_invalid() {
     let mut sim = Sim::new(52);
     let root = sim.add(Sim::config("root"), tcp(1), Idle);

@@ -203,6 +203,19 @@ fn functions() -> Functions {
             })
             .await
         })
+        .context(NS, "stream_then_fail", |ctx: Context, (): ()| async move {
+            // Streams three items, then fails with its stream still open.
+            ctx.started(()).await?;
+            let stream = ctx.open_stream().await?;
+            for i in 0..3u32 {
+                stream.send(&i).await?;
+            }
+            Err::<(), _>(Error::raise("ValueError", "failed after streaming"))
+        })
+        .context(NS, "started_then_fail", |ctx: Context, (): ()| async move {
+            ctx.started(()).await?;
+            Err::<(), _>(Error::raise("ValueError", "failed after started"))
+        })
         .context(NS, "started_plus_one", |ctx: Context, d: Data| async move {
             ctx.started(d.data + 1).await?;
             Ok("yo")
@@ -1240,6 +1253,19 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 fact("grandchild", grandchild);
                 fact("ready", true);
                 std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await
+        }
+        "ctx-stream-then-fail" => ctx_stream_then_fail(root).await,
+        "ctx-error-dropped-unread" => {
+            // Ours: the context is dropped before its function's error is
+            // read; the error is logged, not lost.
+            with_daemon(&root, "failer", |p| async move {
+                let (ctx, ()) = p.open_context(NS, "started_then_fail", ()).await?;
+                drop(ctx);
+                // Later on the same channel: the error has come by then.
+                let _: u32 = p.run(NS, "pid", ()).await?;
                 Ok(())
             })
             .await
@@ -2652,8 +2678,9 @@ async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()> {
         let ((got, end), cancelled) = join2(iterate, cancel).await;
         cancelled?;
         fact("received", got.join(","));
-        // The cancelled echo closed its side as it went: the iteration
-        // ends, and the cancellation is the context's outcome.
+        // The cancelled echo's stream ends with the cancellation (no
+        // `Stop` before it that would read as a normal end), which is also
+        // the context's outcome.
         fact("end", end.map_or_else(|| "eoc".into(), |e| describe(&e)));
         let e = ctx.wait_for_result::<u32>().await.expect_err("cancelled");
         fact("outcome", describe(&e));
@@ -3447,6 +3474,59 @@ fn send_garbage(addr: &Address) -> String {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "closed".into(),
         Err(e) => format!("not closed: {e}"),
     }
+}
+
+/// Ours: a context's function streams three items and fails. Read to its
+/// end, the stream ends with that error; the scoped form returns it
+/// whether or not the body read that far.
+async fn ctx_stream_then_fail(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "streamer", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "stream_then_fail", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut items = Vec::new();
+        let mut end = "none".to_owned();
+        while let Some(item) = stream.next::<u32>().await {
+            match item {
+                Ok(i) => items.push(i),
+                Err(e) => {
+                    end = describe(&e);
+                    break;
+                }
+            }
+        }
+        fact("items", format!("{items:?}"));
+        fact("stream_end", end);
+        fact(
+            "result",
+            describe(&ctx.wait_for_result::<()>().await.unwrap_err()),
+        );
+        drop((stream, ctx));
+        // The scoped form: the body reads one item and is done; the
+        // function's failure is the outcome.
+        let scoped = p
+            .with_context(NS, "stream_then_fail", (), |ctx, ()| async move {
+                let stream = ctx.open_stream().await?;
+                stream.receive::<u32>().await
+            })
+            .await;
+        fact(
+            "scoped",
+            scoped.map_or_else(|e| describe(&e), |v| format!("ok:{v}")),
+        );
+        // A body that fails itself: its error is the outcome, and the
+        // function is cancelled.
+        let failed = p
+            .with_context(NS, "echo", (), |_ctx, ()| async move {
+                Err::<(), _>(Error::raise("KeyError", "the body gives up"))
+            })
+            .await;
+        fact(
+            "scoped_body_failed",
+            failed.map_or_else(|e| describe(&e), |()| "ok".into()),
+        );
+        Ok(())
+    })
+    .await
 }
 
 async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {

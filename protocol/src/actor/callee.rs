@@ -368,7 +368,13 @@ impl Actor {
         let remote_error = d.cancel.remote_error.clone();
         let canceller = d.cancel.canceller.clone();
         if kind == Kind::Func(FuncType::Context) {
-            self.end_local_stream(dialog);
+            if outcome.is_ok() {
+                self.end_local_stream(dialog);
+            } else if let Some(d) = self.dialogs.get_mut(&dialog) {
+                // A failed function's error ends its stream: a `Stop`
+                // before it would read as a normal end to the opener.
+                d.local_stream = LocalStream::Closed;
+            }
         }
         match (kind, outcome) {
             (Kind::Func(FuncType::AsyncGen), Ok(_)) => {

@@ -479,7 +479,19 @@ impl Actor {
         let key = (peer.clone(), cid.clone());
         let Some(&id) = self.routes.get(&key) else {
             if self.finished.contains(&key) {
-                tracing::debug!(target: "tractor::transport", %channel, msg_type, %cid, "late message for a finished dialog");
+                match msg {
+                    // The opener left before the function's failure came
+                    // (a context dropped unread, a call given up): nobody
+                    // will read it, but it is not lost. A cancellation is
+                    // only the answer to leaving.
+                    Msg::Error(e) if e.boxed_type_str != error::CONTEXT_CANCELLED => {
+                        let e = RemoteError::from_message(e);
+                        tracing::error!(target: "tractor::runtime", %channel, %cid, "a dialog's error came after it was left, unread: {e}");
+                    }
+                    _ => {
+                        tracing::debug!(target: "tractor::transport", %channel, msg_type, %cid, "late message for a finished dialog")
+                    }
+                }
             } else {
                 let violation = Violation::UnknownDialog { msg_type, cid };
                 self.events
