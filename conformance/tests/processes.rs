@@ -918,6 +918,27 @@ fn err_nested_multierrors() {
 }
 
 #[test]
+fn fault_nested_failing_leaves_all_delivered() {
+    // Ours: root → 2 → 4 → 8 leaves that all fail at one barrier, in
+    // code no cancellation can interrupt: all 8 failures reach the root,
+    // grouped per level, each naming its leaf.
+    passes("fault-nested-failing-leaves", |r| {
+        assert_eq!(
+            r.fact("leaves_failed"),
+            "n0.0.0,n0.0.1,n0.1.0,n0.1.1,n1.0.0,n1.0.1,n1.1.0,n1.1.1",
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            r.fact("error"),
+            "group[remote:ExceptionGroup:ExceptionGroup,remote:ExceptionGroup:ExceptionGroup]",
+            "{}",
+            r.stderr
+        );
+    });
+}
+
+#[test]
 fn disc_self_registered() {
     passes("disc-self-registered", |r| {
         assert_eq!(r.fact("found"), "root")

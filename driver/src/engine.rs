@@ -159,6 +159,9 @@ pub(crate) struct State {
     /// The root's own REPLs that were given the terminal and have not yet
     /// noticed.
     pub(crate) tty_granted: HashSet<TtyTicket>,
+    /// The nurseries a served call's cancellation dropped, by call: their
+    /// children's failures are the call's outcome.
+    pub(crate) dropped_nurseries: HashMap<DialogId, Vec<crate::nursery::DroppedNursery>>,
     /// Each child process running: its pid and the strongest signal sent
     /// to it (for the log line of its exit).
     procs: HashMap<ChildId, Proc>,
@@ -282,6 +285,7 @@ impl Shared {
                 listeners: Vec::new(),
                 deferred: None,
                 tty_granted: HashSet::new(),
+                dropped_nurseries: HashMap::new(),
                 procs: HashMap::new(),
             }),
         });

@@ -274,6 +274,13 @@ pub(crate) async fn run_callee(
         started: false,
     }
     .await;
+    // Children that failed before the cancellation reached their nursery
+    // make the call fail, not merely end cancelled.
+    let failed = crate::nursery::dropped_failures(&shared, dialog).await;
+    let outcome = match outcome {
+        Err(e) if e.is_cancelled() => Err(Error::group(failed).unwrap_or(e)),
+        outcome => outcome,
+    };
     // In debug mode a failure opens a REPL here first, before the error
     // travels on.
     if let Err(e) = &outcome {

@@ -112,6 +112,9 @@ struct Guard {
     shared: Arc<Shared>,
     id: NurseryId,
     armed: bool,
+    /// The failures collected so far.
+    errors: Vec<Error>,
+    one_shots: Arc<Mutex<Vec<OneShot>>>,
 }
 
 impl Drop for Guard {
@@ -123,8 +126,74 @@ impl Drop for Guard {
                 st.actor.cancel_nursery(now, id);
                 st.actor.close_nursery(id);
             });
+            // Children that failed before the cancellation that drops us
+            // reached them: their failures are not lost with the scope.
+            let dropped = DroppedNursery {
+                id,
+                errors: std::mem::take(&mut self.errors),
+                one_shots: self.one_shots.clone(),
+            };
+            match crate::functions::current_call() {
+                // The call reports them once the children are reaped.
+                Some(call) => self
+                    .shared
+                    .with(|st, _| st.dropped_nurseries.entry(call).or_default().push(dropped)),
+                None => {
+                    let mut errors = dropped.errors;
+                    errors.extend(ready_failures(&dropped.one_shots, &errors));
+                    for e in errors {
+                        tracing::error!(target: "tractor::runtime", "a child failed while its nursery was dropped: {e}");
+                    }
+                }
+            }
         }
     }
+}
+
+/// A nursery that a served call's cancellation dropped, still reaping.
+pub(crate) struct DroppedNursery {
+    id: NurseryId,
+    errors: Vec<Error>,
+    one_shots: Arc<Mutex<Vec<OneShot>>>,
+}
+
+/// Waits for the nurseries that `call`'s cancellation dropped to reap
+/// their children; returns the failures among them. A cancelled call
+/// reports these in place of its cancellation, as a trio nursery's errors
+/// outlive the cancel scope that ended it.
+pub(crate) async fn dropped_failures(
+    shared: &Arc<Shared>,
+    call: tractor_protocol::DialogId,
+) -> Vec<Error> {
+    let dropped = shared.with(|st, _| st.dropped_nurseries.remove(&call).unwrap_or_default());
+    let mut errors = Vec::new();
+    for d in dropped {
+        let id = d.id;
+        shared
+            .wait(|st, _| st.nurseries_done.remove(&id).then_some(()))
+            .await;
+        errors.extend(d.errors);
+        let more = ready_failures(&d.one_shots, &errors);
+        errors.extend(more);
+    }
+    errors
+}
+
+/// The failures among the one-shot results already in, not in `known`.
+fn ready_failures(one_shots: &Mutex<Vec<OneShot>>, known: &[Error]) -> Vec<Error> {
+    let mut found: Vec<Error> = Vec::new();
+    let mut one_shots = one_shots.lock().unwrap_or_else(|e| e.into_inner());
+    for one in one_shots.iter_mut().filter(|o| !o.done) {
+        let waker = std::task::Waker::noop();
+        if let Poll::Ready(Err(e)) = one.cell.poll(&mut std::task::Context::from_waker(waker))
+            && is_failure(&e)
+            // The body may have failed with this very error already.
+            && !known.iter().chain(&found).any(|k| k.remote() == e.remote())
+        {
+            found.push(e);
+        }
+    }
+    found
 }
 
 pub(crate) async fn open_nursery<F, Fut, T>(shared: Arc<Shared>, body: F) -> Result<T>
@@ -133,15 +202,18 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let id = shared.with(|st, _| st.actor.open_nursery());
+    let one_shots = Arc::new(Mutex::new(Vec::new()));
     let mut guard = Guard {
         shared: shared.clone(),
         id,
         armed: true,
+        errors: Vec::new(),
+        one_shots: one_shots.clone(),
     };
     let nursery = ActorNursery {
         shared: shared.clone(),
         id,
-        one_shots: Arc::new(Mutex::new(Vec::new())),
+        one_shots,
         cancelled: Arc::new(AtomicBool::new(false)),
     };
     let out = body(nursery.clone()).await;
@@ -153,6 +225,7 @@ where
     if errors.is_empty() {
         errors = notice.during(nursery.collect_results()).await;
     }
+    guard.errors.clone_from(&errors);
     if !errors.is_empty() {
         let error = crate::log::failure(&errors[0]);
         tracing::info!(target: "tractor::cancel", nursery = %id, %error, "the nursery failed: cancelling its children");
@@ -165,16 +238,8 @@ where
     guard.armed = false;
     // Errors that arrived while the others were reaped count too; the
     // cancellations the reaping caused do not.
-    for one in nursery.lock().iter_mut().filter(|o| !o.done) {
-        let waker = std::task::Waker::noop();
-        if let Poll::Ready(Err(e)) = one.cell.poll(&mut std::task::Context::from_waker(waker))
-            && is_failure(&e)
-            // The body may have failed with this very error already.
-            && !errors.iter().any(|known| known.remote() == e.remote())
-        {
-            errors.push(e);
-        }
-    }
+    let more = ready_failures(&nursery.one_shots, &errors);
+    errors.extend(more);
     shared.with(|st, _| st.children.retain(|_, c| c.nursery != Some(id)));
     match Error::group(errors) {
         Some(e) => Err(e),

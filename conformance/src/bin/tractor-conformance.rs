@@ -31,6 +31,14 @@ use tractor_driver::{
     current_actor, is_root_process,
 };
 
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(Error::raise("AssertionError", format!($($msg)+)));
+        }
+    };
+}
+
 const NS: &str = "conf";
 
 /// In a child of scenario dbg-debug-filter: the error type that opens no
@@ -163,6 +171,34 @@ fn functions() -> Functions {
             Ok(me().is_registrar())
         })
         .rpc(NS, "square", |d: Data| async move { Ok(d.data * d.data) })
+        .rpc(
+            NS,
+            "relay_all",
+            |d: Depth| async move { relay_all(d).await },
+        )
+        .rpc(NS, "raise_at_barrier", |n: Count| async move {
+            // Fails once `n` leaves are here, in synchronous code: no
+            // cancellation can come between the barrier and the failure.
+            let dir = std::env::temp_dir();
+            std::fs::write(dir.join(format!("leaf-ready-{}", std::process::id())), "")?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let ready = std::fs::read_dir(&dir)?
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("leaf-ready-"))
+                    .count();
+                if ready >= n.n as usize {
+                    break;
+                }
+                check!(
+                    std::time::Instant::now() < deadline,
+                    "the barrier never filled"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let name = me().uid().name.clone();
+            Err::<(), _>(Error::raise("RuntimeError", format!("{name} failed")))
+        })
         .rpc(NS, "raise", |r: Raise| async move {
             Err::<(), _>(Error::raise(r.type_name, r.message))
         })
@@ -306,6 +342,37 @@ async fn relay(d: Depth) -> Result<()> {
     .await
 }
 
+/// A tree of `d.breadth` children per level, `d.depth` levels down, each
+/// named after its parent; every leaf fails at one barrier.
+async fn relay_all(d: Depth) -> Result<()> {
+    let leaves = d.breadth.pow(d.depth + 1);
+    let me_name = me().uid().name.clone();
+    me().open_nursery(|n| async move {
+        for i in 0..d.breadth {
+            let name = format!("{me_name}.{i}");
+            if d.depth == 0 {
+                n.run_in_actor(
+                    &name,
+                    NS,
+                    "raise_at_barrier",
+                    Count { n: leaves },
+                    ActorOptions::new(),
+                )
+                .await?;
+            } else {
+                let sub = Depth {
+                    depth: d.depth - 1,
+                    breadth: d.breadth,
+                };
+                n.run_in_actor(&name, NS, "relay_all", sub, ActorOptions::new())
+                    .await?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Two streamers below, merged in lockstep and de-duplicated, sent up.
 async fn aggregate(out: MsgStream, n: u32) -> Result<()> {
     me().open_nursery(|an| async move {
@@ -421,14 +488,6 @@ fn fact(key: &str, value: impl std::fmt::Display) {
 
 fn daemon() -> ActorOptions {
     ActorOptions::new().enable_modules([NS])
-}
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(Error::raise("AssertionError", format!($($msg)+)));
-        }
-    };
 }
 
 /// The served function `conf:panic`'s panic, in a function of its own
@@ -1116,6 +1175,36 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 check!(tb.contains("(set RUST_BACKTRACE=1"), "no hint: {tb}");
             }
             fact("backtraces", backtraces_on());
+            Ok(())
+        }
+        "fault-nested-failing-leaves" => {
+            // Ours: root → 2 → 4 → 8 leaves, every leaf failing at once.
+            // Each is delivered, grouped per level.
+            let out = root
+                .open_nursery(|n| async move {
+                    for i in 0..2 {
+                        let sub = Depth {
+                            depth: 1,
+                            breadth: 2,
+                        };
+                        n.run_in_actor(format!("n{i}"), NS, "relay_all", sub, ActorOptions::new())
+                            .await?;
+                    }
+                    Ok(())
+                })
+                .await;
+            let e = out.expect_err("the leaves fail");
+            fact("error", describe(&e));
+            let text = e.to_string();
+            let mut failed: Vec<String> = text
+                .lines()
+                .filter_map(|l| l.split("|_message: ").nth(1))
+                .filter(|m| m.ends_with(" failed"))
+                .map(|m| m.trim_end_matches(" failed").to_owned())
+                .collect();
+            failed.sort();
+            fact("leaves_failed", failed.join(","));
+            eprintln!("{e}");
             Ok(())
         }
         "err-inception-relay" | "err-nested-multierrors" => {
