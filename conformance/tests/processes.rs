@@ -656,6 +656,47 @@ fn fault_spawned_from_exiting_thread() {
     }
 }
 
+#[test]
+fn fault_parent_dies_grandchildren_go_too() {
+    // Ours: the root is SIGKILLed with two children, each with a
+    // grandchild, one of them blocked in sync code. Every process goes by
+    // itself, and only the killed root's socket files stay.
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
+        let mut root = tree.spawn(
+            Path::new(PROGRAM),
+            &["fault-parent-dies-with-grandchildren", t],
+        );
+        root.wait_for_line("ready=true");
+        let root_pid = root.pid();
+        assert_eq!(
+            tree.survivors().len(),
+            5,
+            "root, two children, two grandchildren"
+        );
+        root.signal("KILL");
+        let r = root.finish(&tree);
+        assert_eq!(r.signal, Some(9));
+        let deadline = Instant::now() + HANG;
+        while !tree.survivors().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            tree.survivors().is_empty(),
+            "orphans: {:?}",
+            tree.survivors()
+        );
+        let root_files = [
+            "registry@1616.sock".to_owned(),
+            format!("root@{root_pid}.sock"),
+        ];
+        for f in tree.leftover_sockets() {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(root_files.contains(&name), "{a}/{t}: left {name}");
+        }
+    }
+}
+
 /// The uuid of the child [`start_child`] starts.
 const LATE_UUID: &str = "5e1d7c2a-9b0f-4d4e-8a61-2f3c4b5d6e7f";
 

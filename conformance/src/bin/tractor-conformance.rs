@@ -252,6 +252,17 @@ fn functions() -> Functions {
             ctx.started(()).await?;
             Err::<(), _>(Error::raise("ValueError", "failed after started"))
         })
+        .context(NS, "spawn_grandchild", |ctx: Context, (): ()| async move {
+            // Starts a daemon below this actor; reports its pid.
+            me().open_nursery(|n| async move {
+                let g = n.start_actor("grandchild", daemon()).await?;
+                let pid: u32 = g.run(NS, "pid", ()).await?;
+                ctx.started(pid).await?;
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+            .await
+        })
         .context(NS, "started_plus_one", |ctx: Context, d: Data| async move {
             ctx.started(d.data + 1).await?;
             Ok("yo")
@@ -1355,6 +1366,21 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 drop(ctx);
                 // Later on the same channel: the error has come by then.
                 let _: u32 = p.run(NS, "pid", ()).await?;
+                Ok(())
+            })
+            .await
+        }
+        "fault-parent-dies-with-grandchildren" => {
+            // Ours: the test SIGKILLs this root; below it, one child has a
+            // healthy grandchild and the other one blocked in sync code.
+            root.open_nursery(|n| async move {
+                let a = n.start_actor("orphan-a", daemon()).await?;
+                let b = n.start_actor("orphan-b", daemon()).await?;
+                let (_ga, healthy): (_, u32) = a.open_context(NS, "spawn_grandchild", ()).await?;
+                let (_gb, blocked): (_, u32) = b.open_context(NS, "spawn_blocked", ()).await?;
+                fact("grandchildren", format!("{healthy},{blocked}"));
+                fact("ready", true);
+                std::future::pending::<()>().await;
                 Ok(())
             })
             .await
