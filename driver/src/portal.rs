@@ -768,11 +768,11 @@ impl Drop for Dlg {
                 st.dialogs.remove(&dialog);
                 let _ = st.actor.leave(now, dialog, failed);
             });
-            // An error nobody read must not vanish: one the program asked
-            // for (its own cancel) is no failure.
+            // An error nobody read must not vanish. A cancellation is no
+            // failure: ours, or one that came down the tree.
             if let Some(Err(e)) = self.outcome()
                 && !self.observed.load(std::sync::atomic::Ordering::Relaxed)
-                && !asked_for(&e, &self.shared.uid)
+                && !e.is_cancelled()
             {
                 tracing::error!(target: "tractor::runtime", peer = %self.peer, "a context was dropped with its error unread: {e}");
             }
