@@ -1544,6 +1544,20 @@ fn err_multierror_25_during_spawn() {
 }
 
 #[test]
+fn fault_25_fail_during_spawn() {
+    // Every one-shot fails before its first await point, the last ones
+    // while the first failure already cancels the nursery: each failure
+    // reaches the root, from the actor that raised it, and none is
+    // mistaken for a cancellation.
+    passes("fault-25-fail-during-spawn", |r| {
+        assert_eq!(r.fact("missing"), "[]", "{r:?}");
+        assert_eq!(r.fact("failures"), "25", "{r:?}");
+        assert_eq!(r.fact("sources_distinct"), "true", "{r:?}");
+        assert_eq!(assertion_failures(r.fact("error")), 25, "{r:?}");
+    });
+}
+
+#[test]
 fn err_unregistered_relayed() {
     passes("err-unregistered-relayed", |r| {
         assert_eq!(r.fact("boxed_type"), "UnregisteredAppError");

@@ -1,7 +1,7 @@
 //! The one error type of the user API.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tractor_protocol::{
     DialogError, LocalError, PayloadEncodeError, PayloadError, RemoteError, RemoteErrorKind,
@@ -51,7 +51,41 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A remote error displays like Python tractor's: the actor that raised,
 /// the relay path, the boxed type, the message and the remote traceback.
 #[derive(Clone)]
-pub struct Error(Arc<ErrorKind>);
+pub struct Error(Arc<Inner>);
+
+/// An error's kind, settled once. A local error made with a backtrace
+/// is settled when its traceback is first needed: making it records the
+/// stack's addresses only, and resolving them (reading the program's
+/// debug information, the first time in a process) waits until then.
+struct Inner {
+    kind: OnceLock<ErrorKind>,
+    /// The local error to settle, when `kind` is not set yet.
+    pending: Option<Pending>,
+}
+
+/// A local error whose backtrace is not resolved yet.
+struct Pending {
+    type_name: String,
+    message: String,
+    /// Its traceback's first line: where it was made.
+    place: String,
+    trace: crate::trace::Trace,
+}
+
+impl Pending {
+    /// Its kind, with the backtrace's frames resolved or, if not
+    /// `frames`, a note saying why not.
+    fn settle(&self, frames: bool) -> ErrorKind {
+        let rest = match frames {
+            true => crate::trace::render(&self.trace.app_frames()),
+            false => CANCELLED_NO_BACKTRACE.to_owned(),
+        };
+        let traceback = join_traceback(self.place.clone(), rest);
+        ErrorKind::Local(
+            LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback),
+        )
+    }
+}
 
 /// What kind of failure an [`Error`] is.
 #[derive(Debug, thiserror::Error)]
@@ -155,20 +189,118 @@ impl Error {
     /// ```
     #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
-        LocalError::new(type_name, message)
-            .with_traceback(traceback(std::panic::Location::caller()))
-            .into()
+        let at = std::panic::Location::caller();
+        // Not even captured when a note stands for it (see
+        // `render_traceback`).
+        let trace = crate::trace::enabled().then(|| match crate::functions::in_cancelled_call() {
+            true => crate::trace::Trace::default(),
+            false => crate::trace::Trace::capture(),
+        });
+        Error::local(type_name.into(), message.into(), place(at), trace)
+    }
+
+    /// A local error made at `place` (its traceback's first line, or
+    /// empty if unknown), with the stack `trace` if backtraces are on.
+    ///
+    /// The traceback, as its `tb_str` carries it to other actors: always
+    /// the place the error was made (the `?` or the [`Error::raise`], or
+    /// where a panic happened), whatever the build profile. Then Rust's
+    /// convention decides: with `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+    /// set, the application's frames of the backtrace (see `trace`: only
+    /// those are resolved, which keeps the first error of a process
+    /// cheap), resolved when the traceback is first needed or in the
+    /// background ([`Error::settle`]); without, a hint. In a served
+    /// function whose cancellation came first, a note instead (see
+    /// [`render_traceback`]).
+    pub(crate) fn local(
+        type_name: String,
+        message: String,
+        place: String,
+        trace: Option<crate::trace::Trace>,
+    ) -> Self {
+        match trace {
+            Some(trace) if !trace.is_empty() && !crate::functions::in_cancelled_call() => {
+                Error(Arc::new(Inner {
+                    kind: OnceLock::new(),
+                    pending: Some(Pending {
+                        type_name,
+                        message,
+                        place,
+                        trace,
+                    }),
+                }))
+            }
+            trace => ErrorKind::Local(
+                LocalError::new(type_name, message).with_traceback(render_traceback(place, trace)),
+            )
+            .into(),
+        }
+    }
+
+    fn new(kind: ErrorKind) -> Self {
+        Error(Arc::new(Inner {
+            kind: OnceLock::from(kind),
+            pending: None,
+        }))
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> &ErrorKind {
-        &self.0
+        self.0.kind.get_or_init(|| {
+            let pending = self.0.pending.as_ref();
+            pending.expect("an unsettled error").settle(true)
+        })
+    }
+
+    /// The kind if settled, else the local error that waits for its
+    /// backtrace: what needs no traceback is told without settling it.
+    fn peek(&self) -> Result<&ErrorKind, &Pending> {
+        match (self.0.kind.get(), &self.0.pending) {
+            (None, Some(pending)) => Err(pending),
+            _ => Ok(self.kind()),
+        }
+    }
+
+    /// Whether this is a local error whose backtrace is not resolved yet.
+    pub(crate) fn unsettled(&self) -> bool {
+        self.0.kind.get().is_none()
+    }
+
+    /// Settles a local error's traceback with its backtrace, resolved on
+    /// a thread of its own, then calls `done`; meanwhile
+    /// [`Error::settle_without_backtrace`] may settle it first, without
+    /// waiting for this.
+    pub(crate) fn settle(&self, done: impl FnOnce() + Send + 'static) {
+        let e = self.clone();
+        let resolve = move || {
+            if let Some(pending) = &e.0.pending
+                && e.0.kind.get().is_none()
+            {
+                // Resolved outside the cell, which only a settled kind
+                // enters: whichever comes first stays.
+                let _ = e.0.kind.set(pending.settle(true));
+            }
+            done();
+        };
+        let thread = std::thread::Builder::new().name("tractor-backtrace".into());
+        if let Err(e) = thread.spawn(resolve) {
+            tracing::debug!(target: "tractor::runtime", error = %e, "no thread to resolve a backtrace: sent without it");
+            self.settle_without_backtrace();
+        }
+    }
+
+    /// Settles a local error without its backtrace, if it is not settled
+    /// yet: its traceback is its place and a note saying why.
+    pub(crate) fn settle_without_backtrace(&self) {
+        if let Some(pending) = &self.0.pending {
+            let _ = self.0.kind.set(pending.settle(false));
+        }
     }
 
     /// The remote error this is, if it came from another actor (directly,
     /// or as a dialog's failure).
     pub fn remote(&self) -> Option<&RemoteError> {
-        match &*self.0 {
+        match self.peek().ok()? {
             ErrorKind::Remote(e) | ErrorKind::Dialog(DialogError::Remote(e)) => Some(e),
             _ => None,
         }
@@ -184,7 +316,11 @@ impl Error {
     /// assert_eq!(e.type_name(), Some("KeyError"));
     /// ```
     pub fn type_name(&self) -> Option<&str> {
-        match (&*self.0, self.remote()) {
+        let kind = match self.peek() {
+            Ok(kind) => kind,
+            Err(pending) => return Some(&pending.type_name),
+        };
+        match (kind, self.remote()) {
             (ErrorKind::Local(e), _) => Some(&e.type_name),
             (_, Some(r)) => Some(r.boxed_type()),
             _ => None,
@@ -194,7 +330,7 @@ impl Error {
     /// For a cancellation a peer reported (`ContextCancelled`), the actor
     /// that asked for it: ourselves for a cancel we requested, or another.
     pub fn canceller(&self) -> Option<&Uid> {
-        match &*self.0 {
+        match self.peek().ok()? {
             ErrorKind::Dialog(DialogError::CancelledAsRequested { error: Some(e) }) => {
                 e.canceller()
             }
@@ -205,7 +341,10 @@ impl Error {
     /// Whether this is a cancellation (ours, or a `ContextCancelled` from
     /// a peer) rather than a failure.
     pub fn is_cancelled(&self) -> bool {
-        match &*self.0 {
+        let Ok(kind) = self.peek() else {
+            return false;
+        };
+        match kind {
             ErrorKind::Cancelled | ErrorKind::Interrupted | ErrorKind::Terminated => true,
             ErrorKind::Dialog(DialogError::CancelledAsRequested { .. }) => true,
             ErrorKind::Group(errors) => errors.iter().all(Error::is_cancelled),
@@ -217,8 +356,8 @@ impl Error {
 
     /// The errors of a group, or this one error alone.
     pub fn errors(&self) -> Vec<Error> {
-        match &*self.0 {
-            ErrorKind::Group(errors) => errors.clone(),
+        match self.peek() {
+            Ok(ErrorKind::Group(errors)) => errors.clone(),
             _ => vec![self.clone()],
         }
     }
@@ -240,7 +379,7 @@ impl Error {
     /// error is relayed (its source kept), anything else is boxed as raised
     /// here.
     pub(crate) fn to_task_error(&self) -> TaskError {
-        match &*self.0 {
+        match self.kind() {
             ErrorKind::Remote(e) | ErrorKind::Dialog(DialogError::Remote(e)) => {
                 TaskError::Remote(e.clone())
             }
@@ -282,7 +421,7 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
         // under its type's name.
         let any: Box<dyn std::any::Any> = Box::new(e);
         let any = match any.downcast::<ErrorKind>() {
-            Ok(kind) => return Error(Arc::new(*kind)),
+            Ok(kind) => return Error::new(*kind),
             Err(any) => any,
         };
         let any = match any.downcast::<RemoteError>() {
@@ -341,19 +480,6 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
     }
 }
 
-/// An error's traceback, as its `tb_str` carries it to other actors.
-///
-/// Always the place the error was made (`at`: the `?` or the
-/// [`Error::raise`], or where a panic happened), whatever the build
-/// profile. Then Rust's convention decides: with `RUST_BACKTRACE` (or
-/// `RUST_LIB_BACKTRACE`) set, the application's frames of a backtrace
-/// (see `trace`: only those are resolved, which keeps the first error of
-/// a process cheap); without, a hint.
-pub(crate) fn traceback(at: &std::panic::Location<'_>) -> String {
-    let trace = crate::trace::enabled().then(crate::trace::Trace::capture);
-    render_traceback(place(at), trace)
-}
-
 /// A traceback's first line: `  at file:line:column`.
 pub(crate) fn place(at: &std::panic::Location<'_>) -> String {
     format!("  at {}:{}:{}", at.file(), at.line(), at.column())
@@ -362,17 +488,35 @@ pub(crate) fn place(at: &std::panic::Location<'_>) -> String {
 /// The traceback of an error made at `place` (its first line, or empty if
 /// unknown), with the application's frames of `trace` when backtraces are
 /// on (`Some`), or the hint that turns them on.
+///
+/// In a served function whose cancellation has come, the backtrace is
+/// not resolved, and a note says so: its failure goes to the caller at
+/// once, within the reaper's deadlines, which the first resolution in a
+/// process (reading the program's debug information) can outlast on a
+/// loaded machine.
 pub(crate) fn render_traceback(place: String, trace: Option<crate::trace::Trace>) -> String {
     let rest = match trace {
         None => "  (set RUST_BACKTRACE=1 for a backtrace)".to_owned(),
+        Some(_) if crate::functions::in_cancelled_call() => CANCELLED_NO_BACKTRACE.to_owned(),
         Some(trace) => crate::trace::render(&trace.app_frames()),
     };
+    join_traceback(place, rest)
+}
+
+/// A traceback's first line (if known) and the rest (if any).
+fn join_traceback(place: String, rest: String) -> String {
     match (place.is_empty(), rest.is_empty()) {
         (_, true) => place,
         (true, false) => rest,
         (false, false) => format!("{place}\n{rest}"),
     }
 }
+
+/// What a traceback says in place of the backtrace of a served
+/// function's failure once its cancellation has come (see
+/// [`render_traceback`]).
+pub(crate) const CANCELLED_NO_BACKTRACE: &str =
+    "  (no backtrace: the call was being cancelled, and its error goes out at once)";
 
 /// `core::num::error::ParseIntError` → `ParseIntError`.
 fn short_type_name<T: ?Sized>() -> &'static str {
@@ -383,7 +527,12 @@ fn short_type_name<T: ?Sized>() -> &'static str {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.0 {
+        let kind = match self.peek() {
+            // The short form needs no traceback.
+            Err(p) if !f.alternate() => return write!(f, "{}: {}", p.type_name, p.message),
+            _ => self.kind(),
+        };
+        match kind {
             // A local error shows its backtrace only in the alternate form.
             ErrorKind::Local(l) if f.alternate() && !l.traceback.is_empty() => {
                 write!(f, "{l}\n{}", l.traceback)
@@ -460,6 +609,72 @@ mod tests {
         } else {
             assert!(l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
         }
+    }
+
+    fn traceback_of(e: &Error) -> &str {
+        match e.kind() {
+            ErrorKind::Local(l) => &l.traceback,
+            other => panic!("a local error expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_local_error_settles_its_traceback_once_when_first_needed() {
+        let e = Error::raise("ValueError", "later");
+        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        let copy = e.clone();
+        // With backtraces on, its frames wait; what needs no traceback
+        // is told without them.
+        assert_eq!(e.unsettled(), crate::trace::enabled());
+        assert_eq!(e.type_name(), Some("ValueError"));
+        assert!(!e.is_cancelled());
+        assert!(e.remote().is_none() && e.canceller().is_none());
+        assert_eq!(e.errors().len(), 1);
+        assert_eq!(e.to_string(), "ValueError: later");
+        assert_eq!(e.unsettled(), crate::trace::enabled());
+        // Settled once, for every clone.
+        let tb = traceback_of(&copy);
+        assert!(tb.starts_with(&at), "{tb}");
+        assert!(!tb.contains(CANCELLED_NO_BACKTRACE), "{tb}");
+        assert!(!e.unsettled());
+        assert!(std::ptr::eq(e.kind(), copy.kind()));
+        assert_eq!(format!("{e:#}"), format!("ValueError: later\n{tb}"));
+    }
+
+    #[test]
+    fn settled_without_its_backtrace_an_error_keeps_its_place_and_says_why() {
+        let e = Error::raise("AssertionError", "at once");
+        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        e.settle_without_backtrace();
+        assert!(!e.unsettled());
+        let tb = traceback_of(&e);
+        assert!(tb.starts_with(&at), "{tb}");
+        if crate::trace::enabled() {
+            assert_eq!(tb.lines().nth(1), Some(CANCELLED_NO_BACKTRACE), "{tb}");
+            assert_eq!(tb.lines().count(), 2, "{tb}");
+        } else {
+            // Nothing was left to resolve: the hint, as ever.
+            assert!(tb.contains("RUST_BACKTRACE=1"), "{tb}");
+        }
+    }
+
+    #[test]
+    fn settled_in_the_background_an_error_keeps_its_frames() {
+        let e = Error::raise("KeyError", "'k'");
+        let (tx, rx) = std::sync::mpsc::channel();
+        e.settle(move || tx.send(()).expect("the test waits"));
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("settled");
+        assert!(!e.unsettled());
+        // Too late to drop the frames now.
+        e.settle_without_backtrace();
+        let tb = traceback_of(&e);
+        assert!(!tb.contains(CANCELLED_NO_BACKTRACE), "{tb}");
+        assert_eq!(
+            tb.contains("RUST_BACKTRACE=1"),
+            !crate::trace::enabled(),
+            "{tb}"
+        );
     }
 
     #[test]

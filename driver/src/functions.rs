@@ -2,11 +2,11 @@
 //! runs.
 
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Once};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::{Arc, Mutex, Once};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -272,6 +272,7 @@ pub(crate) async fn run_callee(
         dialog,
         tracked: Tracked::new(name.clone(), Kind::Call(dialog)),
         started: false,
+        cancelled: false,
     }
     .await;
     // Children that failed before the cancellation reached their nursery
@@ -281,6 +282,11 @@ pub(crate) async fn run_callee(
         Err(e) if e.is_cancelled() => Err(Error::group(failed).unwrap_or(e)),
         outcome => outcome,
     };
+    if let Err(e) = &outcome
+        && e.unsettled()
+    {
+        settle_failure(&shared, dialog, e).await;
+    }
     // In debug mode a failure opens a REPL here first, before the error
     // travels on.
     if let Err(e) = &outcome {
@@ -300,6 +306,48 @@ pub(crate) async fn run_callee(
             st.wake_all();
         }
     });
+}
+
+/// Settles a served function's failure before it is sent: its
+/// backtrace is resolved beside the runtime, and waited for only until
+/// the call's cancellation comes; then the failure goes at once, without
+/// it. A function that failed before its cancellation came reports its
+/// own failure (never a cancellation), and that report must leave before
+/// the reaper's deadlines end the process, however long the first
+/// resolution of a backtrace takes in it. Not in debug mode, where the
+/// failure's REPL shows the backtrace and the reaper waits for it.
+async fn settle_failure(shared: &Arc<Shared>, dialog: DialogId, e: &Error) {
+    let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let mut resolving = false;
+    poll_fn(|cx| {
+        *waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if !e.unsettled() {
+            return Poll::Ready(());
+        }
+        let cancelled = shared.with(|st, _| {
+            st.watch(dialog, cx);
+            !st.actor.runtime_vars().debug_mode
+                && st
+                    .dialogs
+                    .get(&dialog)
+                    .is_some_and(|slot| slot.cancel.is_some())
+        });
+        if cancelled {
+            e.settle_without_backtrace();
+            return Poll::Ready(());
+        }
+        if !resolving {
+            resolving = true;
+            let waker = waker.clone();
+            e.settle(move || {
+                if let Some(w) = waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    w.wake();
+                }
+            });
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A served function's future, dropped at its next await point once the
@@ -322,18 +370,34 @@ struct Cancellable {
     /// The function has been polled once: it has reached its first await
     /// point, and a cancellation may drop it from now on.
     started: bool,
+    /// Its cancellation had come when it was last polled, outside debug
+    /// mode (see [`in_cancelled_call`]).
+    cancelled: bool,
 }
 
 std::thread_local! {
     /// The call whose function this thread is polling or dropping.
     static CURRENT_CALL: std::cell::Cell<Option<DialogId>> = const { std::cell::Cell::new(None) };
+    /// Whether that call's cancellation had come when this began (see
+    /// [`in_cancelled_call`]).
+    static CALL_CANCELLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` as part of `dialog`'s function, the task `tracked`.
-fn in_call<R>(dialog: DialogId, tracked: &Tracked, f: impl FnOnce() -> R) -> R {
+/// Runs `f` as part of `dialog`'s function, the task `tracked`;
+/// `cancelled`: the call's cancellation has come.
+fn in_call<R>(dialog: DialogId, cancelled: bool, tracked: &Tracked, f: impl FnOnce() -> R) -> R {
     let before = CURRENT_CALL.with(|c| c.replace(Some(dialog)));
-    let r = tracked.poll(f);
+    let r = as_call(cancelled, || tracked.poll(f));
     CURRENT_CALL.with(|c| c.set(before));
+    r
+}
+
+/// Runs `f` as (part of) a served function whose cancellation has come,
+/// or has not.
+fn as_call<R>(cancelled: bool, f: impl FnOnce() -> R) -> R {
+    let before = CALL_CANCELLED.with(|c| c.replace(cancelled));
+    let r = f();
+    CALL_CANCELLED.with(|c| c.set(before));
     r
 }
 
@@ -369,6 +433,18 @@ fn held_stop<R>(f: impl FnOnce() -> R) -> (R, bool) {
     (r, HELD_STOP.with(|h| h.replace(before)))
 }
 
+/// Whether the code running on this thread is a served function whose
+/// cancellation came before this step of it began (not in debug mode): a
+/// function that fails in its first step although its actor is already
+/// being cancelled (its call was read just before the cancel request).
+/// Such a failure is its own, not the cancellation's, and must reach the
+/// caller before the reaper's deadlines end the process: its traceback
+/// skips the backtrace, whose first resolution in a process can take
+/// longer than that (see [`settle_failure`] for a failure made before).
+pub(crate) fn in_cancelled_call() -> bool {
+    CALL_CANCELLED.with(|c| c.get())
+}
+
 impl Drop for Cancellable {
     fn drop(&mut self) {
         // The function's own drops (its guards' cleanup) run as part of it,
@@ -376,7 +452,7 @@ impl Drop for Cancellable {
         // A stream dropped here goes with a cancelled or failed function:
         // the error that follows ends it.
         if let Some(fut) = self.fut.take() {
-            held_stop(|| in_call(self.dialog, &self.tracked, || drop(fut)));
+            held_stop(|| in_call(self.dialog, self.cancelled, &self.tracked, || drop(fut)));
         }
     }
 }
@@ -386,11 +462,13 @@ impl Future for Cancellable {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let dialog = self.dialog;
-        let cancelled = self.shared.with(|st, _| {
+        let (cancelled, debug_mode) = self.shared.with(|st, _| {
             st.watch(dialog, cx);
-            st.dialogs
+            let cancelled = st
+                .dialogs
                 .get(&dialog)
-                .is_some_and(|slot| slot.cancel.is_some())
+                .is_some_and(|slot| slot.cancel.is_some());
+            (cancelled, st.actor.runtime_vars().debug_mode)
         });
         // A REPL live or due holds cancellation back until it ends (its
         // end wakes us).
@@ -407,8 +485,12 @@ impl Future for Cancellable {
             )));
         };
         this.started = true;
+        // In debug mode a failure keeps its backtrace for the REPL (whose
+        // reaper waits for it).
+        this.cancelled = cancel && !debug_mode;
+        let cancelled = this.cancelled;
         let (poll, held) = held_stop(|| {
-            in_call(dialog, &this.tracked, || {
+            in_call(dialog, cancelled, &this.tracked, || {
                 catch_panic(|| fut.as_mut().poll(cx))
             })
         });
@@ -482,13 +564,60 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Poll<Result<T>>) -> Poll<Result
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with a non-text payload".into());
-            let (place, trace) = match LAST_PANIC.with(|p| p.borrow_mut().take()) {
-                Some(p) => (p.place, crate::error::render_traceback(p.at, p.trace)),
-                None => Default::default(),
-            };
-            Poll::Ready(Err(LocalError::new("Panic", format!("{what}{place}"))
-                .with_traceback(trace)
-                .into()))
+            let message = |place: &str| format!("{what}{place}");
+            Poll::Ready(Err(match LAST_PANIC.with(|p| p.borrow_mut().take()) {
+                Some(p) => Error::local("Panic".into(), message(&p.place), p.at, p.trace),
+                None => LocalError::new("Panic", message("")).into(),
+            }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traceback_of(e: &Error) -> &str {
+        match e.kind() {
+            ErrorKind::Local(l) => &l.traceback,
+            other => panic!("a local error expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_made_once_its_call_is_cancelled_goes_without_a_backtrace() {
+        let e = as_call(true, || Error::raise("AssertionError", "at once"));
+        let at = format!("  at driver/src/functions.rs:{}:", line!() - 1);
+        // Nothing is left to resolve: it may go out at once.
+        assert!(!e.unsettled());
+        let tb = traceback_of(&e);
+        assert!(tb.starts_with(&at), "{tb}");
+        let panicked = as_call(true, || {
+            catch_panic(|| -> Poll<Result<()>> { panic!("a cancelled call panics") })
+        });
+        let Poll::Ready(Err(p)) = panicked else {
+            panic!("the panic is the call's error")
+        };
+        assert!(!p.unsettled());
+        let ptb = traceback_of(&p);
+        assert!(ptb.starts_with("  at driver/src/functions.rs:"), "{ptb}");
+        if crate::trace::enabled() {
+            for tb in [tb, ptb] {
+                assert_eq!(
+                    tb.lines().nth(1),
+                    Some(crate::error::CANCELLED_NO_BACKTRACE),
+                    "{tb}"
+                );
+                assert_eq!(tb.lines().count(), 2, "{tb}");
+            }
+        } else {
+            assert!(tb.contains("RUST_BACKTRACE=1"), "{tb}");
+        }
+        // Outside a cancelled call: the backtrace as ever, resolved when
+        // first needed.
+        let e = as_call(false, || Error::raise("AssertionError", "at once"));
+        assert_eq!(e.unsettled(), crate::trace::enabled());
+        let tb = traceback_of(&e);
+        assert!(!tb.contains(crate::error::CANCELLED_NO_BACKTRACE), "{tb}");
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tractor_protocol::{
     ActorConfig, CancelCause, ChannelId, ChildId, ContextOptions, DialogError, Endpoints, Event,
-    ExitStatus, FuncType, Incoming, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw, ReapTimeouts,
-    RuntimeVars, SpawnRequest, TaskError,
+    ExitStatus, FuncType, Incoming, LocalError, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw,
+    ReapTimeouts, RuntimeVars, SpawnRequest, TaskError,
 };
 
 use sim::{App, Cx, Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -74,6 +74,19 @@ impl Task for Forever {
     }
 }
 
+/// A function whose one step comes after its cancellation (a driver
+/// polls it once even so): it fails then, on its own account.
+struct FailsAsCancelled;
+impl Task for FailsAsCancelled {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+    }
+    fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
+        let own = LocalError::new("AssertionError", "fails at once");
+        cx.actor.finish(cx.now, cx.dialog, Err(own.into())).unwrap();
+    }
+}
+
 struct Tree {
     sim: Sim,
     root: usize,
@@ -104,12 +117,13 @@ fn tree_reaping(seed: u64, stubborn: bool, reap: ReapTimeouts) -> Tree {
         let mut cfg = ActorConfig::new(name, "");
         cfg.endpoints = Endpoints::new()
             .expose(NS, "answer", FuncType::AsyncFunc)
-            .expose(NS, "forever", FuncType::Context);
+            .expose(NS, "forever", FuncType::Context)
+            .expose(NS, "fails_as_cancelled", FuncType::AsyncFunc);
         let l2 = l.clone();
-        let tasks =
-            Tasks::new(&l)
-                .serve(NS, "answer", |_| Answer)
-                .serve(NS, "forever", move |_| Forever { log: l2.clone() });
+        let tasks = Tasks::new(&l)
+            .serve(NS, "answer", |_| Answer)
+            .serve(NS, "forever", move |_| Forever { log: l2.clone() })
+            .serve(NS, "fails_as_cancelled", |_| FailsAsCancelled);
         Some((
             cfg,
             Box::new(ChildProgram { tasks, stubborn }) as Box<dyn App>,
@@ -490,6 +504,86 @@ fn nursery_one_cancels_all_then_done() {
         .filter(|e| matches!(e, Event::NurseryDone { nursery: n } if *n == nursery))
         .collect();
     assert_eq!(done.len(), 1);
+    t.sim.assert_clean(root);
+}
+
+#[test]
+fn a_one_shot_failing_as_its_nursery_is_cancelled_reports_its_failure() {
+    // One-cancels-all reaches a one-shot whose call was just read: its
+    // function fails after the cancel, on its own account. The call ends
+    // with that failure (never a ContextCancelled), sent before the
+    // CancelAck, and the child goes the graceful way: reaping neither
+    // swallows the failure nor needs to escalate.
+    let mut t = tree(12, false);
+    let nursery = t.sim.nodes[t.root].actor.open_nursery();
+    let child = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.spawn_in(cx.now, nursery, request("last"))
+        })
+        .unwrap();
+    let node = t.sim.nodes.len() - 1;
+    let root = t.root;
+    let mut channel = None;
+    t.sim.run_until(SECOND, |s| {
+        channel = s.nodes[root].events.iter().find_map(|e| match e {
+            Event::ChildConnected { child: c, channel } if *c == child => Some(*channel),
+            _ => None,
+        });
+        channel.is_some()
+    });
+    let call = t
+        .sim
+        .with(root, |cx| {
+            cx.actor.call(
+                cx.now,
+                channel.unwrap(),
+                NS,
+                "fails_as_cancelled",
+                Raw::EMPTY_MAP,
+            )
+        })
+        .unwrap();
+    let t0 = t.sim.now;
+    t.sim
+        .with(root, |cx| cx.actor.cancel_nursery(cx.now, nursery));
+    t.sim.with(root, |cx| cx.actor.close_nursery(nursery));
+    let Incoming::Error(e) = t.sim.outcome(root, call, SECOND) else {
+        panic!("the call's own failure")
+    };
+    let DialogError::Remote(e) = e else {
+        panic!("a remote failure: {e:?}")
+    };
+    assert_eq!(e.boxed_type(), "AssertionError");
+    assert_ne!(
+        e.kind(),
+        tractor_protocol::RemoteErrorKind::ContextCancelled
+    );
+    assert_eq!(e.src_uid().name, "last");
+    t.sim.run_until(SECOND, |s| s.nodes[node].exit.is_some());
+    assert!(
+        t.sim.now - t0 < REAP_CANCEL_TIMEOUT,
+        "no escalation was needed"
+    );
+    t.sim.settle(SECOND);
+    assert_eq!(
+        t.exited(child),
+        Some(ExitStatus {
+            code: Some(0),
+            signal: None
+        })
+    );
+    // The call's StartAck, the cancel's, the failure, then the CancelAck.
+    assert_eq!(
+        t.sim.wire_types(node, root),
+        ["Aid", "StartAck", "StartAck", "Error", "CancelAck"]
+    );
+    assert!(
+        t.sim.nodes[root]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::NurseryDone { nursery: n } if *n == nursery))
+    );
     t.sim.assert_clean(root);
 }
 

@@ -1444,6 +1444,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "cancel-midstream-at-various-delays" => cancel_midstream(root).await,
         "err-boxed-from-daemons-example" => err_boxed_from_daemons(root).await,
         "err-multierror-25-during-spawn" => err_multierror_during_spawn(root).await,
+        "fault-25-fail-during-spawn" => fault_fail_during_spawn(root).await,
         "err-unregistered-relayed" => err_unregistered(root).await,
         "disc-duplicate-name" => disc_duplicate_name(root).await,
         "disc-registry-dump" => disc_registry_dump(root).await,
@@ -3173,6 +3174,55 @@ async fn err_multierror_during_spawn(root: ActorHandle) -> Result<()> {
         fact(&format!("count_{delay}"), errors.len());
         fact(&format!("all_assertions_{delay}"), all_asserts);
     }
+    Ok(())
+}
+
+/// 25 one-shots, each failing before its first await point while the
+/// body still spawns the next: every failure reaches the root, each
+/// naming the actor it came from.
+async fn fault_fail_during_spawn(root: ActorHandle) -> Result<()> {
+    const COUNT: usize = 25;
+    let out = root
+        .open_nursery(|n| async move {
+            for i in 0..COUNT {
+                let raise = Raise {
+                    type_name: "AssertionError".into(),
+                    message: format!("failer-{i} fails"),
+                };
+                n.run_in_actor(
+                    format!("failer-{i}"),
+                    NS,
+                    "raise",
+                    raise,
+                    ActorOptions::new(),
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("the one-shots fail");
+    fact("error", describe(&e));
+    let mut sources = Vec::new();
+    for e in e.errors() {
+        let name = e.source_actor().map(|u| u.name.clone()).unwrap_or_default();
+        // Its own failure, not one relayed or made up on its behalf.
+        let own = e
+            .remote()
+            .is_some_and(|r| r.text() == format!("{name} fails"));
+        check!(own, "{name:?} is not the source of {e}");
+        sources.push(name);
+    }
+    sources.sort_by_key(|s| s.trim_start_matches("failer-").parse::<usize>().ok());
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("failer-{i}")).collect();
+    let missing: Vec<&String> = expected.iter().filter(|n| !sources.contains(n)).collect();
+    fact("failures", sources.len());
+    fact("missing", format!("{missing:?}"));
+    fact("sources_distinct", {
+        let mut d = sources.clone();
+        d.dedup();
+        d.len() == sources.len()
+    });
     Ok(())
 }
 
