@@ -779,6 +779,21 @@ fn fault_child_sigkilled_mid_stream() {
 }
 
 #[test]
+fn fault_sibling_sigkilled() {
+    // Not the caller's child: named by its uid and its handshake's pid, the
+    // connection's end for how it went.
+    passes("fault-sibling-sigkilled", |r| {
+        let pid = r.fact("victim_pid");
+        let error = r.fact("error");
+        assert!(
+            error.starts_with("actor 'victim' (uid victim[")
+                && error.contains(&format!(", pid {pid}) is gone: ")),
+            "{error}"
+        );
+    });
+}
+
+#[test]
 fn fault_child_sigkilled_mid_spawn() {
     // Killed before it connected back: the spawn fails, naming it.
     passes("fault-child-sigkilled-spawn", |r| {

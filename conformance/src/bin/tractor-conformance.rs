@@ -182,6 +182,16 @@ fn functions() -> Functions {
             std::future::pending::<()>().await;
             Ok(())
         })
+        // Calls `conf:hold` on the actor named `value`, found through the
+        // registrar: how that call failed.
+        .rpc(NS, "call_held", |v: Value| async move {
+            let name = v.value.unwrap_or_default();
+            let p = me().wait_for_actor(&name).await?;
+            match p.run::<()>(NS, "hold", ()).await {
+                Ok(()) => Err(Error::raise("AssertionError", "hold returned")),
+                Err(e) => Ok(e.to_string()),
+            }
+        })
         .rpc(NS, "sleep_forever", |(): ()| async move {
             std::future::pending::<()>().await;
             Ok(())
@@ -1240,6 +1250,40 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                     .expect_err("the child died");
                 killer.await??;
                 child_died(&e, "victim", pid)
+            })
+            .await
+        }
+        "fault-sibling-sigkilled" => {
+            // A child calls its sibling, found through the registrar; the
+            // root kills the sibling. The caller is not its parent: its
+            // call fails at once, naming the sibling by uid and the pid
+            // its handshake gave.
+            let me = root.clone();
+            root.open_nursery(|n| async move {
+                let caller = n.start_actor("caller", daemon()).await?;
+                let victim = n.start_actor("victim", daemon()).await?;
+                let pid: u32 = victim.run(NS, "pid", ()).await?;
+                fact("victim_pid", pid);
+                let killer = me.spawn({
+                    let me = me.clone();
+                    async move {
+                        until(&me, || held_marker(pid).exists()).await;
+                        sigkill(pid)
+                    }
+                });
+                let target = Value {
+                    value: Some("victim".into()),
+                };
+                let said: String = caller.run(NS, "call_held", target).await?;
+                killer.await??;
+                fact("error", &said);
+                check!(
+                    said.starts_with("actor 'victim' (uid victim[")
+                        && said.contains(&format!(", pid {pid}) is gone: ")),
+                    "{said}"
+                );
+                caller.cancel_actor().await?;
+                Ok(())
             })
             .await
         }
