@@ -317,7 +317,6 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::process::ExitStatus;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
@@ -487,7 +486,7 @@ impl Process for Child {
         self.0.id()
     }
 
-    fn wait(self: Box<Self>) -> BoxFuture<'static, io::Result<ExitStatus>> {
+    fn wait(self: Box<Self>) -> BoxFuture<'static, io::Result<std::process::ExitStatus>> {
         let mut child = self.0;
         Box::pin(async move { child.status().await })
     }

@@ -313,7 +313,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::process::ExitStatus;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -477,7 +476,7 @@ impl Process for Child {
         self.pid
     }
 
-    fn wait(self: Box<Self>) -> BoxFuture<'static, io::Result<ExitStatus>> {
+    fn wait(self: Box<Self>) -> BoxFuture<'static, io::Result<std::process::ExitStatus>> {
         let mut child = self.child;
         Box::pin(async move { child.wait().await })
     }

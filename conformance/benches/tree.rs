@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `TRACTOR_BENCH_QUICK=1` and `TRACTOR_BENCH_ONLY=…` do the same as the
-//! flags. Five figures, one line of JSON each, then a summary line:
+//! flags. Six figures, one line of JSON each, then a summary line:
 //!
 //! * `spawn`: `start_actor`, then the first `Portal::run` of a no-op, per
 //!   child (its cancellation is timed apart); against starting this same
@@ -36,6 +36,10 @@
 //!   boxing, shipping). Target: ≤ 5 ms. What building the error alone
 //!   costs, measured inside a fresh actor, and the same failing call with
 //!   backtraces off are reported too.
+//! * `child_death`: a daemon runs a context's function; the root SIGKILLs
+//!   its process and waits for the context's result: time from the kill
+//!   to the error in the root, which must name the child's exit (killed
+//!   by SIGKILL) in every round. Target: ≤ 50 ms.
 //!
 //! Ours and the baseline alternate, round after round, after a warm-up;
 //! each figure is the median of its rounds. Some lines carry extra keys
@@ -73,8 +77,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use tractor_driver::{
-    ActorHandle, ActorOptions, Address, Config, Context, Error, Functions, Portal, Runtime,
-    Transport,
+    ActorHandle, ActorOptions, Address, Config, Context, DialogError, Error, ErrorKind, Functions,
+    Portal, Runtime, Transport,
 };
 use tractor_protocol::{FuncType, HEADER_LEN, Msg, Raw, Return, Start, StartAck, Yield};
 
@@ -159,6 +163,12 @@ fn functions() -> Functions {
             std::hint::black_box(format!("{e:#}"));
             Ok(t0.elapsed().as_nanos() as u64)
         })
+        // Runs until its process is killed; `started` gives the pid.
+        .context(NS, "hold", |ctx: Context, (): ()| async move {
+            ctx.started(std::process::id()).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
         .context(NS, "produce", |ctx: Context, a: Produce| async move {
             ctx.started(()).await?;
             let stream = ctx.open_stream().await?;
@@ -234,6 +244,7 @@ struct Counts {
     stream_rounds: usize,
     teardown_rounds: usize,
     first_error_rounds: usize,
+    child_death_rounds: usize,
 }
 
 impl Counts {
@@ -250,6 +261,7 @@ impl Counts {
                 stream_rounds: 2,
                 teardown_rounds: 2,
                 first_error_rounds: 2,
+                child_death_rounds: 2,
             }
         } else {
             Counts {
@@ -263,6 +275,7 @@ impl Counts {
                 stream_rounds: 15,
                 teardown_rounds: 11,
                 first_error_rounds: 11,
+                child_death_rounds: 11,
             }
         }
     }
@@ -301,6 +314,9 @@ async fn run_figures(
     }
     if wanted("first_error") {
         figures.push(first_error(root, adapter, &counts).await?);
+    }
+    if wanted("child_death") {
+        figures.push(child_death(root, adapter, &counts).await?);
     }
     Ok((quick, figures))
 }
@@ -791,6 +807,55 @@ async fn first_error(root: &ActorHandle, adapter: &str, counts: &Counts) -> Resu
         )
         .num("first_error_build_ms", median(&samples.build), 3)
         .num("first_error_build_min_ms", min(&samples.build), 3)
+        .print();
+    Ok(met)
+}
+
+// ---------------------------------------------------------------------------
+// Figure 6: a child killed while the root waits on it.
+
+async fn child_death(root: &ActorHandle, adapter: &str, counts: &Counts) -> Result<bool> {
+    let mut samples = Vec::new();
+    let mut named = 0u64;
+    for _ in 0..counts.child_death_rounds {
+        let (ms, exit_named) = root
+            .open_nursery(|n| async move {
+                let name = format!("{PREFIX}victim");
+                let p = n.start_actor(&name, daemon_options()).await?;
+                let (ctx, pid): (_, u32) = p.open_context(NS, "hold", ()).await?;
+                let t0 = Instant::now();
+                nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+                .map_err(|e| Error::raise("BenchError", format!("kill {pid}: {e}")))?;
+                let Err(e) = ctx.wait_for_result::<()>().await else {
+                    return Err(Error::raise("BenchError", "a killed child returned"));
+                };
+                let ms = ms(t0.elapsed());
+                let exit_named = matches!(
+                    e.kind(),
+                    ErrorKind::Dialog(DialogError::PeerLost { exit: Some(x), .. })
+                        if x.signal == Some(9)
+                );
+                Ok((ms, exit_named))
+            })
+            .await?;
+        samples.push(ms);
+        named += u64::from(exit_named);
+    }
+    let ours_ms = median(&samples);
+    let rounds = samples.len() as u64;
+    let met = ours_ms <= 50.0 && named == rounds;
+    Line::new("child_death")
+        .str("adapter", adapter)
+        .int("rounds", rounds)
+        .num("ours_ms", ours_ms, 3)
+        .str("target", "<= 50 ms; the exit named in every round")
+        .bool("met", met)
+        .num("ours_min_ms", min(&samples), 3)
+        .num("ours_max_ms", max(&samples), 3)
+        .int("exit_named", named)
         .print();
     Ok(met)
 }

@@ -790,14 +790,62 @@ fn fault_parent_gone_before_child_starts() {
     }
 }
 
+/// Checks a run in which the root's dialog with its child `victim` failed
+/// because the child was SIGKILLed: the error names it, its pid and the
+/// signal.
+fn victim_died(r: &Run) {
+    let pid = r.fact("victim_pid");
+    let error = r.fact("error");
+    assert!(
+        error.starts_with("local:actor 'victim' (uid victim[")
+            && error.ends_with(&format!(", pid {pid}) died: killed by SIGKILL")),
+        "{error}"
+    );
+}
+
 #[test]
 fn fault_child_sigkilled() {
-    passes("fault-child-sigkilled", |r| {
+    // A context open, its result awaited.
+    passes("fault-child-sigkilled", victim_died);
+}
+
+#[test]
+fn fault_child_sigkilled_during_a_call() {
+    passes("fault-child-sigkilled-call", victim_died);
+}
+
+#[test]
+fn fault_child_sigkilled_mid_stream() {
+    passes("fault-child-sigkilled-stream", victim_died);
+}
+
+#[test]
+fn fault_sibling_sigkilled() {
+    // Not the caller's child: named by its uid and its handshake's pid, the
+    // connection's end for how it went.
+    passes("fault-sibling-sigkilled", |r| {
+        let pid = r.fact("victim_pid");
+        let error = r.fact("error");
         assert!(
-            r.fact("error").contains("transport closed"),
-            "{}",
-            r.fact("error")
-        )
+            error.starts_with("actor 'victim' (uid victim[")
+                && error.contains(&format!(", pid {pid}) is gone: ")),
+            "{error}"
+        );
+    });
+}
+
+#[test]
+fn fault_child_sigkilled_mid_spawn() {
+    // Killed before it connected back: the spawn fails, naming it.
+    passes("fault-child-sigkilled-spawn", |r| {
+        let pid = r.fact("victim_pid");
+        let error = r.fact("error");
+        assert!(
+            error.starts_with(
+                "local:could not spawn actor \"victim\": it died before connecting back (uid victim["
+            ) && error.ends_with(&format!(", pid {pid}, killed by SIGKILL)")),
+            "{error}"
+        );
     });
 }
 

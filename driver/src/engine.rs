@@ -80,6 +80,10 @@ pub(crate) struct ChildState {
     pub(crate) channel: Option<ChannelId>,
     pub(crate) failed: Option<String>,
     pub(crate) exited: Option<ExitStatus>,
+    /// Its uid, once its spawn is under way.
+    pub(crate) uid: Option<Uid>,
+    /// Its process, once started.
+    pub(crate) pid: Option<u32>,
 }
 
 /// Waiters of one dialog, and its pending cancellation.
@@ -479,8 +483,11 @@ impl Shared {
                 .handle_spawn_failed(now, child, "this actor has no accept address".into());
             return;
         };
-        let (program, loglevel, env) = match st.children.get(&child) {
-            Some(c) => (c.program.clone(), c.loglevel.clone(), c.env.clone()),
+        let (program, loglevel, env) = match st.children.get_mut(&child) {
+            Some(c) => {
+                c.uid = Some(uid.clone());
+                (c.program.clone(), c.loglevel.clone(), c.env.clone())
+            }
             None => (None, None, Vec::new()),
         };
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
@@ -517,6 +524,9 @@ impl Shared {
                         below: Vec::new(),
                     },
                 );
+                if let Some(c) = st.children.get_mut(&child) {
+                    c.pid = Some(pid);
+                }
                 st.actor.handle_spawned(now, child, pid);
                 let shared = self.clone();
                 let rt = self.rt.clone();
@@ -1083,16 +1093,6 @@ fn describe_exit(status: ExitStatus, signalled: Option<Signal>) -> (String, &'st
         Some(Signal::Kill) => "killed",
     };
     (exit, reaped)
-}
-
-/// How a process ended, in words: `exit code 101`, `killed by SIGKILL`.
-pub(crate) fn exit_words(status: ExitStatus) -> String {
-    let (exit, _) = describe_exit(status, None);
-    match (status.code, status.signal) {
-        (Some(_), _) => format!("exit {exit}"),
-        (None, Some(_)) => format!("killed by {exit}"),
-        (None, None) => "an unknown exit status".to_owned(),
-    }
 }
 
 /// Logs a child's exit: at `info`, or `warning` when it had to be killed.

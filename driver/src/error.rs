@@ -97,9 +97,10 @@ pub enum ErrorKind {
     /// Raised in this actor: a type name, a message and a backtrace.
     #[error("{0}")]
     Local(LocalError),
-    /// A dialog with another actor failed without a remote error: its
-    /// channel dropped, a cancel request went unanswered, the peer broke
-    /// the protocol.
+    /// A dialog with another actor failed without a remote error: the
+    /// actor died or hung up (`DialogError::PeerLost`, naming it and, for
+    /// a child, how its process ended), its channel was closed here, a
+    /// cancel request went unanswered, the peer broke the protocol.
     #[error("{0}")]
     Dialog(DialogError),
     /// An operation that the current state does not allow.
@@ -400,7 +401,10 @@ impl Error {
                     ErrorKind::EndOfStream => "StopAsyncIteration",
                     ErrorKind::Lagged(_) => "Lagged",
                     ErrorKind::Closed => "ClosedResourceError",
-                    ErrorKind::Dialog(DialogError::TransportClosed { .. }) => "TransportClosed",
+                    // Python's name for a lost connection, whoever ended it.
+                    ErrorKind::Dialog(
+                        DialogError::TransportClosed { .. } | DialogError::PeerLost { .. },
+                    ) => "TransportClosed",
                     _ => "RuntimeError",
                 };
                 TaskError::Local(LocalError::new(type_name, other.to_string()))

@@ -354,26 +354,51 @@ fn connection(st: &State, child: ChildId) -> Option<std::result::Result<(Channel
         return Some(Err(reason.clone()));
     }
     if let Some(ch) = c.channel {
-        let peer = st.actor.peer(ch).map(|a| a.uid());
-        return Some(
-            peer.map(|p| (ch, p))
-                .ok_or_else(|| "its channel closed".into()),
-        );
+        if let Some(peer) = st.actor.peer(ch) {
+            return Some(Ok((ch, peer.uid())));
+        }
+        return Some(Err(match c.exited {
+            Some(status) => ended(c, status, "after connecting back"),
+            None => "its channel closed".into(),
+        }));
     }
     if let Some(status) = c.exited {
-        return Some(Err(exited_early(status)));
+        return Some(Err(exited_early(c, status)));
     }
     None
 }
 
+/// How a starting child ended, `when`: `it died before connecting back
+/// (uid worker[9b1e2c3d…], pid 1234, killed by SIGKILL)`.
+fn ended(c: &ChildState, status: ExitStatus, when: &str) -> String {
+    let verb = if status.code.is_some() {
+        "exited"
+    } else {
+        "died"
+    };
+    let mut which = Vec::new();
+    if let Some(uid) = &c.uid {
+        which.push(format!("uid {uid}"));
+    }
+    if let Some(pid) = c.pid {
+        which.push(format!("pid {pid}"));
+    }
+    which.push(status.to_string());
+    format!("it {verb} {when} ({})", which.join(", "))
+}
+
 /// Why a child that exited before it connected back could not be
-/// started: how it ended, and the likely cause.
-fn exited_early(status: ExitStatus) -> String {
+/// started: how it ended and, unless it was killed from outside (SIGKILL,
+/// SIGTERM, SIGINT, SIGHUP), the likely cause.
+fn exited_early(c: &ChildState, status: ExitStatus) -> String {
+    let ended = ended(c, status, "before connecting back");
+    if matches!(status.signal, Some(1 | 2 | 9 | 15)) {
+        return ended;
+    }
     format!(
-        "it exited before connecting back ({}); a child runs its program's `main` from the \
-         start, so code before the tractor entry point (parsing arguments, say, or a panic \
-         there) runs in every child too: the child's stderr shows why it ended",
-        crate::engine::exit_words(status)
+        "{ended}; a child runs its program's `main` from the start, so code before the \
+         tractor entry point (parsing arguments, say, or a panic there) runs in every child \
+         too: the child's stderr shows why it ended"
     )
 }
 
@@ -530,6 +555,8 @@ impl ActorNursery {
                         channel: None,
                         failed: None,
                         exited: None,
+                        uid: None,
+                        pid: None,
                     },
                 );
                 children.push(child);
@@ -713,14 +740,30 @@ impl ActorNursery {
 mod tests {
     use super::*;
 
+    fn starting(pid: Option<u32>) -> ChildState {
+        ChildState {
+            name: "g0".into(),
+            nursery: None,
+            program: None,
+            loglevel: None,
+            env: Vec::new(),
+            channel: None,
+            failed: None,
+            exited: None,
+            uid: Some(Uid::new("g0", "9b1e2c3d-0000-4000-8000-000000000000")),
+            pid,
+        }
+    }
+
     #[test]
     fn a_child_gone_before_connecting_back_says_how_and_why() {
-        let code = exited_early(ExitStatus {
-            code: Some(101),
-            signal: None,
-        });
+        let status = |code, signal| ExitStatus { code, signal };
+        let c = starting(Some(1234));
+        let code = exited_early(&c, status(Some(101), None));
         assert!(
-            code.starts_with("it exited before connecting back (exit code 101); "),
+            code.starts_with(
+                "it exited before connecting back (uid g0[9b1e2c3d…], pid 1234, exit code 101); "
+            ),
             "{code}"
         );
         assert!(code.contains("before the tractor entry point"), "{code}");
@@ -728,26 +771,31 @@ mod tests {
             code.ends_with("the child's stderr shows why it ended"),
             "{code}"
         );
-        let killed = exited_early(ExitStatus {
-            code: None,
-            signal: Some(9),
-        });
-        assert!(
-            killed.starts_with("it exited before connecting back (killed by SIGKILL); "),
-            "{killed}"
+        // Killed from outside: no guess at a cause in its own code.
+        let killed = exited_early(&c, status(None, Some(9)));
+        assert_eq!(
+            killed,
+            "it died before connecting back (uid g0[9b1e2c3d…], pid 1234, killed by SIGKILL)"
         );
-        let unknown = exited_early(ExitStatus {
-            code: None,
-            signal: None,
-        });
-        assert!(unknown.contains("(an unknown exit status)"), "{unknown}");
+        let aborted = exited_early(&c, status(None, Some(6)));
+        assert!(
+            aborted.starts_with(
+                "it died before connecting back (uid g0[9b1e2c3d…], pid 1234, killed by SIGABRT); "
+            ),
+            "{aborted}"
+        );
+        let unknown = exited_early(&starting(None), status(None, None));
+        assert!(
+            unknown.contains("(uid g0[9b1e2c3d…], an unknown exit status)"),
+            "{unknown}"
+        );
         let spawn = Error::from(ErrorKind::Spawn {
             name: "g0".into(),
             reason: code,
         });
         assert!(
             spawn.to_string().starts_with(
-                "could not spawn actor \"g0\": it exited before connecting back (exit code 101)"
+                "could not spawn actor \"g0\": it exited before connecting back (uid g0[9b1e2c3d…], pid 1234, exit code 101)"
             ),
             "{spawn}"
         );

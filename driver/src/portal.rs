@@ -564,10 +564,13 @@ impl Portal {
                 {
                     Ok(false)
                 }
+                // Gone is as good as cancelled.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        ErrorKind::Dialog(DialogError::TransportClosed { .. })
+                        ErrorKind::Dialog(
+                            DialogError::TransportClosed { .. } | DialogError::PeerLost { .. }
+                        )
                     ) =>
                 {
                     Ok(true)

@@ -158,9 +158,9 @@ pub use actor::{
     DEFAULT_CREDIT_WINDOW, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError,
     DialogId, DialogInfo, Endpoints, Event, ExitStatus, Incoming, LocalError, LookupError,
     MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output,
-    REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError,
-    RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Signal, SpawnRequest, TaskError, Transmit,
-    TtyTicket, UsageError, Violation, pack_error,
+    PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REMOTE_ACTOR_ERROR, ReapTimeouts,
+    RemoteError, RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Signal, SpawnRequest,
+    TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};

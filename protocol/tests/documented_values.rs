@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use tractor_protocol::{OVERRUN_BACKLOG, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts};
+use tractor_protocol::{
+    OVERRUN_BACKLOG, PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts,
+};
 
 #[test]
 fn the_values_the_docs_spell_out_hold() {
@@ -13,6 +15,8 @@ fn the_values_the_docs_spell_out_hold() {
     // `ReapTimeouts::default`: "`cancel_ack` 0.5 s … `kill_after` 1.6 s".
     assert_eq!(REAP_CANCEL_TIMEOUT, Duration::from_millis(500));
     assert_eq!(REAP_KILL_AFTER, Duration::from_millis(1600));
+    // `DialogError::PeerLost`: "at most 0.5 s (`PEER_EXIT_WAIT`)".
+    assert_eq!(PEER_EXIT_WAIT, Duration::from_millis(500));
     let reap = ReapTimeouts::default();
     assert_eq!(
         (reap.cancel_ack, reap.kill_after),

@@ -920,10 +920,20 @@ fn fault_ipc_break_mid_stream_fails_both_sides_at_once() {
     assert_eq!(t.next(d), Incoming::Yield(raw("pong")));
     let ch = t.ch;
     t.sim.break_channel(t.root, ch);
-    assert!(matches!(
-        t.outcome(d),
-        Incoming::Error(DialogError::TransportClosed { .. })
-    ));
+    // A peer that is no child of the root: the error comes at once, with
+    // what the handshake said of it.
+    let outcome = t.outcome(d);
+    let Incoming::Error(e @ DialogError::PeerLost { peer, exit, .. }) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(peer.name, "child");
+    assert_eq!(*exit, None);
+    let text = e.to_string();
+    assert!(
+        text.starts_with("actor 'child' (uid child[")
+            && text.contains(") is gone: the connection broke: connection reset on ch"),
+        "{text}"
+    );
     // Sending on the broken context is refused, not lost silently.
     assert!(t.root_op(|a, now| a.send(now, d, raw("ping"))).is_err());
     ok(t.root_op(|a, now| a.leave(now, d, true)));

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tractor_protocol::{
     ActorConfig, CancelCause, ChannelId, ChildId, ContextOptions, DialogError, Endpoints, Event,
-    ExitStatus, FuncType, Incoming, LocalError, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, Raw,
-    ReapTimeouts, RuntimeVars, SpawnRequest, TaskError,
+    ExitStatus, FuncType, Incoming, LocalError, PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT,
+    REAP_KILL_AFTER, Raw, ReapTimeouts, RuntimeVars, SpawnRequest, TaskError,
 };
 
 use sim::{App, Cx, Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -55,6 +55,19 @@ impl Task for Answer {
         cx.actor
             .finish(cx.now, cx.dialog, Ok(Raw::encode(&42).unwrap()))
             .unwrap();
+    }
+}
+
+/// A call that never returns by itself.
+struct Hang;
+impl Task for Hang {
+    fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+        cx.actor.accept(cx.now, cx.dialog).unwrap();
+    }
+    fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _cause: &CancelCause) {
+        let _ = cx
+            .actor
+            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
     }
 }
 
@@ -117,11 +130,13 @@ fn tree_reaping(seed: u64, stubborn: bool, reap: ReapTimeouts) -> Tree {
         let mut cfg = ActorConfig::new(name, "");
         cfg.endpoints = Endpoints::new()
             .expose(NS, "answer", FuncType::AsyncFunc)
+            .expose(NS, "hang", FuncType::AsyncFunc)
             .expose(NS, "forever", FuncType::Context)
             .expose(NS, "fails_as_cancelled", FuncType::AsyncFunc);
         let l2 = l.clone();
         let tasks = Tasks::new(&l)
             .serve(NS, "answer", |_| Answer)
+            .serve(NS, "hang", |_| Hang)
             .serve(NS, "forever", move |_| Forever { log: l2.clone() })
             .serve(NS, "fails_as_cancelled", |_| FailsAsCancelled);
         Some((
@@ -257,19 +272,18 @@ fn fault_grandchild_sync_blocked_is_terminated() {
         .run_until(5 * SECOND, |s| s.nodes[node].exit.is_some());
     assert_eq!(t.sim.now - t0, REAP_CANCEL_TIMEOUT);
     assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(15));
-    // The context fails at once instead of hanging.
+    // The context fails at once instead of hanging, saying how the child
+    // went.
     let outcome = t
         .sim
         .recv_until(t.root, d, SECOND, Incoming::is_final)
         .pop()
         .unwrap();
-    assert!(
-        matches!(
-            outcome,
-            Incoming::Error(DialogError::TransportClosed { .. })
-        ),
-        "{outcome:?}"
-    );
+    let Incoming::Error(e @ DialogError::PeerLost { exit, .. }) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(exit.and_then(|x| x.signal), Some(15));
+    assert!(e.to_string().ends_with(") died: killed by SIGTERM"), "{e}");
     t.sim
         .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
         .unwrap();
@@ -390,16 +404,40 @@ fn fault_child_sigkilled() {
     let (child, ch, node) = t.spawn("victim", false);
     let d = t.open_forever(ch);
     t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
     t.sim.crash(node);
+    // The exit is reported before the connection's end is read: the
+    // context fails as soon as it is, naming the child and how it died.
     let outcome = t
         .sim
         .recv_until(t.root, d, SECOND, Incoming::is_final)
         .pop()
         .unwrap();
-    assert!(matches!(
-        outcome,
-        Incoming::Error(DialogError::TransportClosed { .. })
-    ));
+    assert!(t.sim.now - t0 < PEER_EXIT_WAIT, "no wait for a known exit");
+    let Incoming::Error(
+        e @ DialogError::PeerLost {
+            peer, pid, exit, ..
+        },
+    ) = &outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(peer.name, "victim");
+    assert_eq!(*pid, Some(1000 + node as u32));
+    assert_eq!(
+        *exit,
+        Some(ExitStatus {
+            code: None,
+            signal: Some(9)
+        })
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "actor 'victim' (uid {peer}, pid {}) died: killed by SIGKILL",
+            1000 + node
+        )
+    );
     t.sim.settle(SECOND);
     assert_eq!(t.exited(child).unwrap().signal, Some(9));
     t.sim
@@ -620,4 +658,102 @@ fn request(name: &str) -> SpawnRequest {
         enable_modules: vec![(NS.to_owned(), String::new())],
         ..SpawnRequest::new(name)
     }
+}
+
+#[test]
+fn a_child_whose_channel_ends_before_its_exit_fails_its_dialogs_with_the_exit() {
+    let mut t = tree(21, false);
+    let (child, ch, node) = t.spawn("victim", false);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    // The root reads the connection's end before it reaps the process.
+    t.sim
+        .with(t.root, |cx| cx.actor.handle_closed(cx.now, ch, None));
+    let recv = |t: &mut Tree| t.sim.with(t.root, |cx| cx.actor.recv(d)).unwrap();
+    assert_eq!(recv(&mut t), None, "the outcome waits for the exit");
+    t.sim.sleep(PEER_EXIT_WAIT / 2);
+    assert_eq!(recv(&mut t), None, "still waiting");
+    t.sim.crash(node);
+    match recv(&mut t) {
+        Some(Incoming::Error(DialogError::PeerLost {
+            pid,
+            exit,
+            channel,
+            reason,
+            ..
+        })) => {
+            assert_eq!(pid, Some(1000 + node as u32));
+            assert_eq!(exit.and_then(|x| x.signal), Some(9));
+            assert_eq!(channel, ch);
+            assert_eq!(reason, tractor_protocol::CloseReason::Eof);
+        }
+        other => panic!("{other:?}"),
+    }
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+    assert!(t.sim.nodes[t.root].actor.is_idle());
+}
+
+#[test]
+fn a_child_that_hangs_up_and_lives_on_fails_its_dialogs_after_the_wait() {
+    let mut t = tree(22, false);
+    let (child, ch, node) = t.spawn("hangs-up", false);
+    let d = t.open_forever(ch);
+    let call = t
+        .sim
+        .with(t.root, |cx| {
+            cx.actor.call(cx.now, ch, NS, "hang", Raw::EMPTY_MAP)
+        })
+        .unwrap();
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let root = t.root;
+    t.sim.run_until(SECOND, |s| {
+        let acks = s.wire_types(node, root);
+        acks.iter().filter(|m| **m == "StartAck").count() == 2
+    });
+    let t0 = t.sim.now;
+    // Its end of the connection closes; its process does not exit.
+    t.sim
+        .with(t.root, |cx| cx.actor.handle_closed(cx.now, ch, None));
+    // The call waits too: looking for its outcome does not end it.
+    let answer = t.sim.with(t.root, |cx| cx.actor.recv(call)).unwrap();
+    assert_eq!(answer, None);
+    let outcome = t
+        .sim
+        .recv_until(t.root, d, SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    assert_eq!(t.sim.now - t0, PEER_EXIT_WAIT);
+    let Incoming::Error(
+        e @ DialogError::PeerLost {
+            pid, exit: None, ..
+        },
+    ) = &outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(*pid, Some(1000 + node as u32));
+    assert!(
+        e.to_string().ends_with(&format!(
+            ") is gone: the peer closed the connection on {ch}"
+        )),
+        "{e}"
+    );
+    // Every dialog on the channel failed at the same moment.
+    let answer = t.sim.with(t.root, |cx| cx.actor.recv(call)).unwrap();
+    assert!(
+        matches!(answer, Some(Incoming::Error(DialogError::PeerLost { .. }))),
+        "{answer:?}"
+    );
+    t.sim
+        .with(t.root, |cx| cx.actor.leave(cx.now, d, true))
+        .unwrap();
+    // A late exit finds nothing waiting for it.
+    t.sim.crash(node);
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+    assert!(t.sim.nodes[t.root].actor.is_idle());
 }

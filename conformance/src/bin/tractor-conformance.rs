@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
-    ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, Error,
-    ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, Result, Runtime, Transport,
+    ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, DialogError,
+    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, Result, Runtime, Transport,
     current_actor, is_root_process,
 };
 
@@ -44,6 +44,10 @@ const NS: &str = "conf";
 /// In a child of scenario dbg-debug-filter: the error type that opens no
 /// crash REPL.
 const SKIP_CRASH: &str = "CONF_SKIP_CRASH";
+
+/// Set for a child (fault-child-sigkilled-spawn): it stops before the
+/// entry point, so it never connects back.
+const STALL_BEFORE_ENTRY: &str = "CONF_STALL_BEFORE_ENTRY";
 
 #[derive(Serialize, Deserialize)]
 struct Value {
@@ -207,6 +211,22 @@ fn functions() -> Functions {
                 panic_on_purpose();
             }
             Ok(())
+        })
+        // A call that holds until its actor dies: a file says it runs.
+        .rpc(NS, "hold", |(): ()| async move {
+            std::fs::write(held_marker(std::process::id()), "")?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+        // Calls `conf:hold` on the actor named `value`, found through the
+        // registrar: how that call failed.
+        .rpc(NS, "call_held", |v: Value| async move {
+            let name = v.value.unwrap_or_default();
+            let p = me().wait_for_actor(&name).await?;
+            match p.run::<()>(NS, "hold", ()).await {
+                Ok(()) => Err(Error::raise("AssertionError", "hold returned")),
+                Err(e) => Ok(e.to_string()),
+            }
         })
         .rpc(NS, "sleep_forever", |(): ()| async move {
             std::future::pending::<()>().await;
@@ -1297,20 +1317,125 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             .await
         }
         "fault-child-sigkilled" => {
+            // A context open, its result awaited.
             root.open_nursery(|n| async move {
                 let p = n.start_actor("victim", daemon()).await?;
                 let (ctx, ()) = p.open_context(NS, "block_forever", ()).await?;
                 let pid: u32 = p.run(NS, "pid", ()).await?;
-                nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                )
-                .map_err(|e| Error::raise("OSError", e.to_string()))?;
+                sigkill(pid)?;
                 let e = ctx
                     .wait_for_result::<()>()
                     .await
                     .expect_err("the child died");
+                child_died(&e, "victim", pid)
+            })
+            .await
+        }
+        "fault-child-sigkilled-call" => {
+            // A call in flight: the child runs it when it is killed.
+            let me = root.clone();
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("victim", daemon()).await?;
+                let pid: u32 = p.run(NS, "pid", ()).await?;
+                let killer = me.spawn({
+                    let me = me.clone();
+                    async move {
+                        until(&me, || held_marker(pid).exists()).await;
+                        sigkill(pid)
+                    }
+                });
+                let e = p
+                    .run::<()>(NS, "hold", ())
+                    .await
+                    .expect_err("the child died");
+                killer.await??;
+                child_died(&e, "victim", pid)
+            })
+            .await
+        }
+        "fault-sibling-sigkilled" => {
+            // A child calls its sibling, found through the registrar; the
+            // root kills the sibling. The caller is not its parent: its
+            // call fails at once, naming the sibling by uid and the pid
+            // its handshake gave.
+            let me = root.clone();
+            root.open_nursery(|n| async move {
+                let caller = n.start_actor("caller", daemon()).await?;
+                let victim = n.start_actor("victim", daemon()).await?;
+                let pid: u32 = victim.run(NS, "pid", ()).await?;
+                fact("victim_pid", pid);
+                let killer = me.spawn({
+                    let me = me.clone();
+                    async move {
+                        until(&me, || held_marker(pid).exists()).await;
+                        sigkill(pid)
+                    }
+                });
+                let target = Value {
+                    value: Some("victim".into()),
+                };
+                let said: String = caller.run(NS, "call_held", target).await?;
+                killer.await??;
+                fact("error", &said);
+                check!(
+                    said.starts_with("actor 'victim' (uid victim[")
+                        && said.contains(&format!(", pid {pid}) is gone: ")),
+                    "{said}"
+                );
+                caller.cancel_actor().await?;
+                Ok(())
+            })
+            .await
+        }
+        "fault-child-sigkilled-stream" => {
+            // A context's stream open both ways, the root waiting for an
+            // item.
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("victim", daemon()).await?;
+                let pid: u32 = p.run(NS, "pid", ()).await?;
+                let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+                let stream = ctx.open_stream().await?;
+                stream.send(&Item::Int(1)).await?;
+                let echoed: Item = stream.receive().await?;
+                check!(echoed == Item::Int(1), "echoed {echoed:?}");
+                sigkill(pid)?;
+                let e = stream.receive::<Item>().await.expect_err("the child died");
+                child_died(&e, "victim", pid)?;
+                // The context ended with the same error.
+                let after = ctx.wait_for_result::<u32>().await.expect_err("it died");
+                check!(after.to_string() == e.to_string(), "{after} after {e}");
+                Ok(())
+            })
+            .await
+        }
+        "fault-child-sigkilled-spawn" => {
+            // Killed while the root waits for it to connect back: it
+            // stops before its entry point, so it never does by itself.
+            root.open_nursery(|n| async move {
+                let name = "victim".to_owned();
+                let mut start = n.start_actor(&name, daemon().env(STALL_BEFORE_ENTRY, "1"));
+                // The first poll starts the process.
+                check!(
+                    poll_once(&mut start).await.is_pending(),
+                    "a stalled child started"
+                );
+                let pid = children_with_pids(std::slice::from_ref(&name))
+                    .get(&name)
+                    .copied()
+                    .ok_or_else(|| Error::raise("AssertionError", "no pid for the child"))?;
+                fact("victim_pid", pid);
+                sigkill(pid)?;
+                let e = start.await.expect_err("it never connected back");
                 fact("error", describe(&e));
+                let said = e.to_string();
+                check!(
+                    matches!(e.kind(), ErrorKind::Spawn { name, .. } if name == "victim"),
+                    "{said}"
+                );
+                check!(
+                    said.contains(&format!("pid {pid}, killed by SIGKILL")),
+                    "{said}"
+                );
                 Ok(())
             })
             .await
@@ -1991,6 +2116,49 @@ fn when(cond: impl Fn() -> bool) -> impl Future<Output = ()> {
 /// process changes: it looks again every few milliseconds, which changes
 /// how long the wait takes and nothing else.
 /// The file by which process `pid` tells it is blocked in `block_sync`.
+/// The file `conf:hold` writes once it runs, in the process `pid`.
+fn held_marker(pid: u32) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("held-{pid}"))
+}
+
+/// Kills the process `pid` with SIGKILL.
+fn sigkill(pid: u32) -> Result<()> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(|e| Error::raise("OSError", format!("kill {pid}: {e}")))
+}
+
+/// Checks that `e` is the error of a dialog whose peer, the child `name`
+/// of pid `pid`, was SIGKILLed: the actor, its pid and the signal, in the
+/// error's fields and its words. Prints the error and the pid.
+fn child_died(e: &Error, name: &str, pid: u32) -> Result<()> {
+    fact("error", describe(e));
+    fact("victim_pid", pid);
+    let ErrorKind::Dialog(DialogError::PeerLost {
+        peer,
+        pid: Some(lost),
+        exit: Some(exit),
+        ..
+    }) = e.kind()
+    else {
+        return Err(Error::raise(
+            "AssertionError",
+            format!("not a lost peer: {e}"),
+        ));
+    };
+    check!(peer.name == name && *lost == pid, "{e}");
+    check!(exit.signal == Some(9) && exit.code.is_none(), "{e}");
+    let said = e.to_string();
+    check!(
+        said.starts_with(&format!("actor '{name}' (uid {peer}, pid {pid}) died: ")),
+        "{said}"
+    );
+    check!(said.ends_with("killed by SIGKILL"), "{said}");
+    Ok(())
+}
+
 fn blocked_marker(pid: u32) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("blocked-{pid}"))
 }
@@ -4602,6 +4770,13 @@ fn main() {
             .with_writer(std::io::stderr)
             .with_ansi(false)
             .init();
+    }
+    if std::env::var_os(STALL_BEFORE_ENTRY).is_some() && !is_root_process() {
+        // A child that never reaches the entry point, and so never
+        // connects back: until it is killed.
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
     // Plain code, no actor: a failure stops in a REPL, then goes on.
     match std::env::args().nth(1).as_deref() {

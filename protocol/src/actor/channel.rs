@@ -32,6 +32,7 @@ use crate::frame::{FrameDecoder, FrameError};
 use crate::msg::{Aid, Msg};
 
 use super::ids::ChannelId;
+use super::supervise::ExitStatus;
 
 /// Who opened the channel, and what for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,9 @@ pub(crate) struct Channel {
     pub(crate) queued: bool,
     /// Undecodable messages received in a row.
     pub(crate) bad_messages: u32,
+    /// The peer is a child of this actor whose process has ended already
+    /// (its pid, and how): the channel's loss is reported with it.
+    pub(crate) peer_exit: Option<(Option<u32>, ExitStatus)>,
 }
 
 impl Channel {
@@ -121,6 +125,7 @@ impl Channel {
             out: BytesMut::new(),
             queued: false,
             bad_messages: 0,
+            peer_exit: None,
         }
     }
 

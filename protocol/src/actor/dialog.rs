@@ -26,6 +26,14 @@
 //! stream lives until the application leaves it ([`Actor::leave`]), as
 //! Python's `async with` block does.
 //!
+//! When the channel to a child of this actor closes from the child's side,
+//! the dialog is done at once, but its outcome, a
+//! [`DialogError::PeerLost`] that says how the child's process ended,
+//! waits for the child's exit report (at most [`PEER_EXIT_WAIT`]); what
+//! arrived before stays readable meanwhile.
+//!
+//! [`PEER_EXIT_WAIT`]: super::PEER_EXIT_WAIT
+//!
 //! The callee (the side that runs the function, §5.2):
 //!
 //! ```text
@@ -52,6 +60,7 @@ use crate::uid::Uid;
 use super::channel::CloseReason;
 use super::error::RemoteError;
 use super::ids::{ChannelId, DialogId};
+use super::supervise::ExitStatus;
 
 /// Which end of the dialog this actor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,12 +219,43 @@ pub enum DialogError {
         /// How long we waited.
         after: std::time::Duration,
     },
-    /// The channel the dialog ran on closed before the outcome arrived.
+    /// The channel the dialog ran on was closed by this actor (or found
+    /// unreadable) before the outcome arrived.
     #[error("transport closed on {channel} before the dialog ended: {reason}")]
     TransportClosed {
         /// The channel.
         channel: ChannelId,
         /// Why it closed.
+        reason: CloseReason,
+    },
+    /// The peer went away before the outcome arrived: its end of the
+    /// channel closed (its process died, or it hung up).
+    ///
+    /// When the peer is a child of this actor, the error waits for the
+    /// child's process to be reaped, at most 0.5 s (`PEER_EXIT_WAIT`)
+    /// after the channel closed, and says how it ended. Any other peer (a
+    /// sibling found through the registrar, say) fails the dialog at once,
+    /// with the pid its handshake gave.
+    ///
+    /// `Display` names the actor and, when known, how its process ended:
+    ///
+    /// ```text
+    /// actor 'worker' (uid worker[9b1e2c3d…], pid 1234) died: killed by SIGKILL
+    /// actor 'worker' (uid worker[9b1e2c3d…], pid 1234) is gone: the peer closed the connection on ch4
+    /// ```
+    #[error("{}", peer_lost(.peer, .pid, .exit, .channel, .reason))]
+    PeerLost {
+        /// Who the peer was.
+        peer: Uid,
+        /// Its process: a child's as this actor spawned it, another
+        /// peer's as its handshake said.
+        pid: Option<u32>,
+        /// How its process ended: known only for a child of this actor
+        /// whose exit was reported in time.
+        exit: Option<ExitStatus>,
+        /// The channel.
+        channel: ChannelId,
+        /// How the channel closed.
         reason: CloseReason,
     },
     /// The peer broke the dialog's protocol.
@@ -226,6 +266,38 @@ pub enum DialogError {
         /// What it did.
         violation: Violation,
     },
+}
+
+/// [`DialogError::PeerLost`] in words.
+fn peer_lost<'a>(
+    peer: &'a Uid,
+    pid: &'a Option<u32>,
+    exit: &'a Option<ExitStatus>,
+    channel: &'a ChannelId,
+    reason: &'a CloseReason,
+) -> impl std::fmt::Display + 'a {
+    struct Text<'a>(
+        &'a Uid,
+        Option<u32>,
+        Option<ExitStatus>,
+        ChannelId,
+        &'a CloseReason,
+    );
+    impl std::fmt::Display for Text<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let Text(peer, pid, exit, channel, reason) = self;
+            write!(f, "actor '{}' (uid {peer}", crate::text::clean(&peer.name))?;
+            if let Some(pid) = pid {
+                write!(f, ", pid {pid}")?;
+            }
+            match exit {
+                Some(exit) if exit.success() => write!(f, ") exited: {exit}"),
+                Some(exit) => write!(f, ") died: {exit}"),
+                None => write!(f, ") is gone: {reason} on {channel}"),
+            }
+        }
+    }
+    Text(peer, *pid, *exit, *channel, reason)
 }
 
 /// A message a peer should not have sent.

@@ -55,6 +55,12 @@ use tty::TtyLock;
 /// How long an inbound handshake may take, as in Python (`_server.py`).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the dialogs of a channel to a child that closed from the
+/// child's side wait for the child's exit status, which names how its
+/// process ended in their [`DialogError::PeerLost`]; a peer that is not a
+/// child of this actor fails them at once.
+pub const PEER_EXIT_WAIT: Duration = Duration::from_millis(500);
+
 /// Undecodable messages tolerated in a row on one channel before it is
 /// closed; Python gives up at the fifth (spec/PROTOCOL.md §1.4).
 pub const MAX_BAD_MESSAGES: u32 = 5;
@@ -190,7 +196,10 @@ pub enum Event {
         peer: Aid,
     },
     /// A channel closed; its id is dead. Dialogs that ran on it have
-    /// failed (openers) or been asked to stop (callees).
+    /// failed (openers) or been asked to stop (callees). An opener whose
+    /// channel to a child of this actor closed from the child's side gets
+    /// its [`DialogError::PeerLost`] once the child's exit is reported, or
+    /// [`PEER_EXIT_WAIT`] later.
     ChannelClosed {
         /// The channel.
         channel: ChannelId,
@@ -310,6 +319,33 @@ pub enum Event {
         /// What it was.
         violation: Violation,
     },
+}
+
+/// Which side ended a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closer {
+    /// This actor closed it (or gave up on it): the driver closes the
+    /// connection after what was queued for it.
+    Us,
+    /// The connection ended or could not be made, as the driver saw at
+    /// this moment.
+    Peer(Instant),
+}
+
+/// What the dialogs of a closed channel learn of their peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Nothing: this actor closed the channel (`TransportClosed`).
+    Closed,
+    /// The peer is gone and this is all there is to know
+    /// (`PeerLost` at once).
+    Peer {
+        pid: Option<u32>,
+        exit: Option<ExitStatus>,
+    },
+    /// The peer is this child, whose exit is still to be reported
+    /// (`PeerLost` once it is, or after [`PEER_EXIT_WAIT`] from `now`).
+    Child { child: ChildId, now: Instant },
 }
 
 /// Why a running function is asked to stop.
@@ -463,6 +499,10 @@ pub struct Actor {
     accept_addrs: Vec<Address>,
     tty: TtyLock,
     children: HashMap<ChildId, Child>,
+    /// Dialogs whose channel to a child closed from its side, failing
+    /// once the child's exit is known (or [`PEER_EXIT_WAIT`] has passed):
+    /// each with the channel and how it closed.
+    awaiting_exit: HashMap<ChildId, Vec<(DialogId, ChannelId, CloseReason)>>,
     nurseries: HashMap<NurseryId, Nursery>,
     runtime_vars: RuntimeVars,
     /// A child's channel to its parent.
@@ -496,6 +536,7 @@ impl Actor {
             accept_addrs: Vec::new(),
             tty: TtyLock::default(),
             children: HashMap::new(),
+            awaiting_exit: HashMap::new(),
             nurseries: HashMap::new(),
             runtime_vars: RuntimeVars::default(),
             parent: None,
@@ -594,6 +635,7 @@ impl Actor {
             && self.routes.is_empty()
             && self.timers.next().is_none()
             && self.children.is_empty()
+            && self.awaiting_exit.is_empty()
             && self.nurseries.is_empty()
             && self.tty.is_idle()
             && self.registry.is_idle()
@@ -716,8 +758,12 @@ impl Actor {
     }
 
     /// The connection asked for by [`Action::Connect`] could not be made.
-    pub fn handle_connect_failed(&mut self, _now: Instant, channel: ChannelId, reason: String) {
-        self.drop_channel(channel, CloseReason::ConnectFailed(reason), false);
+    pub fn handle_connect_failed(&mut self, now: Instant, channel: ChannelId, reason: String) {
+        self.drop_channel(
+            channel,
+            CloseReason::ConnectFailed(reason),
+            Closer::Peer(now),
+        );
     }
 
     fn start_handshake(&mut self, now: Instant, channel: ChannelId) {
@@ -768,7 +814,7 @@ impl Actor {
     }
 
     /// A connection ended: the peer closed it or it broke (`error`).
-    pub fn handle_closed(&mut self, _now: Instant, channel: ChannelId, error: Option<String>) {
+    pub fn handle_closed(&mut self, now: Instant, channel: ChannelId, error: Option<String>) {
         let Some(ch) = self.channels.get(&channel) else {
             return;
         };
@@ -777,7 +823,7 @@ impl Actor {
             (None, Err(e)) => CloseReason::Frame(e),
             (None, Ok(())) => CloseReason::Eof,
         };
-        self.drop_channel(channel, reason, false);
+        self.drop_channel(channel, reason, Closer::Peer(now));
     }
 
     /// Closes a channel: what was queued for it is still transmitted, then
@@ -787,17 +833,17 @@ impl Actor {
     }
 
     fn close_channel(&mut self, channel: ChannelId, reason: CloseReason) {
-        self.drop_channel(channel, reason, true);
+        self.drop_channel(channel, reason, Closer::Us);
     }
 
     /// Forgets a channel, failing what depended on it.
-    fn drop_channel(&mut self, channel: ChannelId, reason: CloseReason, emit_close: bool) {
+    fn drop_channel(&mut self, channel: ChannelId, reason: CloseReason, closer: Closer) {
         let Some(mut ch) = self.channels.remove(&channel) else {
             return;
         };
         self.timers.stop(Timer::Handshake(channel));
         self.registry.drop_waiters(channel);
-        if emit_close && ch.is_connected() {
+        if closer == Closer::Us && ch.is_connected() {
             // What is queued still goes out, before the close.
             if !ch.out.is_empty() {
                 self.flushes.push_back(Transmit {
@@ -815,8 +861,13 @@ impl Actor {
             .filter(|(_, d)| d.channel == channel)
             .map(|(id, _)| *id)
             .collect();
+        let loss = if dialogs.is_empty() {
+            Loss::Closed
+        } else {
+            self.loss(&ch, closer)
+        };
         for id in dialogs {
-            self.on_channel_lost(id, channel, &reason);
+            self.on_channel_lost(id, channel, &reason, &loss);
         }
         for child in self.children.values_mut() {
             if child.channel == Some(channel) {
@@ -838,6 +889,27 @@ impl Actor {
             });
         } else {
             tracing::debug!(target: "tractor::runtime", %channel, %reason, "channel closed");
+        }
+    }
+
+    /// What the dialogs of a channel that closed learn of their peer.
+    fn loss(&self, ch: &Channel, closer: Closer) -> Loss {
+        let (Closer::Peer(now), Some(aid)) = (closer, ch.peer()) else {
+            return Loss::Closed;
+        };
+        if let Some((pid, exit)) = ch.peer_exit {
+            return Loss::Peer {
+                pid,
+                exit: Some(exit),
+            };
+        }
+        let uid = aid.uid();
+        match self.children.iter().find(|(_, c)| c.uid == uid) {
+            Some((&child, _)) => Loss::Child { child, now },
+            None => Loss::Peer {
+                pid: aid.pid,
+                exit: None,
+            },
         }
     }
 
@@ -871,6 +943,10 @@ impl Actor {
                 }
                 Timer::CancelAck(dialog) => self.on_cancel_timeout(dialog),
                 Timer::Reap(child) => self.on_reap_timer(now, child),
+                Timer::PeerExit(child) => {
+                    let pid = self.children.get(&child).and_then(|c| c.pid);
+                    self.report_lost(child, pid, None);
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use super::dialog::{
 };
 use super::error::{self, RemoteError, RemoteErrorKind};
 use super::timer::Timer;
-use super::{Actor, CancelCause, ChannelId, DialogId, Event, Role, UsageError, Violation};
+use super::{Actor, CancelCause, ChannelId, DialogId, Event, Loss, Role, UsageError, Violation};
 
 /// How long `Context.cancel` waits for the callee's `CancelAck` (Python's
 /// shielded 0.616 s).
@@ -250,7 +250,10 @@ impl Actor {
             Some(i) if i.is_final() => d.outcome_taken = true,
             _ => {}
         }
-        let forget = d.inbox.is_empty()
+        // An outcome held back (the peer's exit is awaited) is still to
+        // come: only taking it ends the dialog.
+        let forget = item.is_some()
+            && d.inbox.is_empty()
             && d.phase == Phase::Opener(OpenerPhase::Done)
             && matches!(d.kind, Kind::Func(FuncType::AsyncFunc) | Kind::CancelActor);
         if forget {
@@ -771,7 +774,7 @@ impl Actor {
     }
 
     /// Queues one input and signals it.
-    fn deliver(&mut self, id: DialogId, item: Incoming) {
+    pub(super) fn deliver(&mut self, id: DialogId, item: Incoming) {
         if let Some(d) = self.dialogs.get_mut(&id) {
             d.inbox.push_back(item);
             self.notify(id);
@@ -784,20 +787,27 @@ impl Actor {
     }
 
     fn finish_opener(&mut self, id: DialogId, item: Incoming) {
+        if self.end_opener(id) {
+            self.deliver(id, item);
+        }
+    }
+
+    /// Ends an opener's dialog, its outcome to be delivered: false if it
+    /// had ended already.
+    fn end_opener(&mut self, id: DialogId) -> bool {
         let Some(d) = self.dialogs.get_mut(&id) else {
-            return;
+            return false;
         };
         if d.phase == Phase::Opener(OpenerPhase::Done) {
-            return;
+            return false;
         }
         d.phase = Phase::Opener(OpenerPhase::Done);
         let key = (d.peer.clone(), d.cid.clone());
-        d.inbox.push_back(item);
         self.timers.stop(Timer::CancelAck(id));
         // The cid is finished: later messages for it are late, not unknown.
         self.routes.remove(&key);
         self.tombstone(key);
-        self.notify(id);
+        true
     }
 
     fn notify(&mut self, id: DialogId) {
@@ -811,12 +821,13 @@ impl Actor {
         }
     }
 
-    /// A dialog's channel closed.
+    /// A dialog's channel closed; `loss` says what is known of the peer.
     pub(super) fn on_channel_lost(
         &mut self,
         id: DialogId,
         channel: ChannelId,
         reason: &CloseReason,
+        loss: &Loss,
     ) {
         let Some(d) = self.dialogs.get_mut(&id) else {
             return;
@@ -828,13 +839,39 @@ impl Actor {
                 // which fails on its own account.
                 self.remove_dialog(id);
             }
-            Phase::Opener(_) => self.deliver_final(
-                id,
-                Incoming::Error(DialogError::TransportClosed {
-                    channel,
-                    reason: reason.clone(),
-                }),
-            ),
+            Phase::Opener(_) => match *loss {
+                Loss::Closed => self.deliver_final(
+                    id,
+                    Incoming::Error(DialogError::TransportClosed {
+                        channel,
+                        reason: reason.clone(),
+                    }),
+                ),
+                Loss::Peer { pid, exit } => {
+                    let peer = d.peer.clone();
+                    self.deliver_final(
+                        id,
+                        Incoming::Error(DialogError::PeerLost {
+                            peer,
+                            pid,
+                            exit,
+                            channel,
+                            reason: reason.clone(),
+                        }),
+                    )
+                }
+                Loss::Child { child, now } => {
+                    // Nothing more can arrive, but how the child ended is
+                    // about to: the outcome waits for it.
+                    self.end_opener(id);
+                    let waiting = self.awaiting_exit.entry(child).or_default();
+                    waiting.push((id, channel, reason.clone()));
+                    if waiting.len() == 1 {
+                        self.timers
+                            .set(Timer::PeerExit(child), now + super::PEER_EXIT_WAIT);
+                    }
+                }
+            },
             Phase::Callee(_) if d.kind == Kind::TtyLock => self.tty_claim_lost(id),
             Phase::Callee(_) => {
                 // Nothing can reach the caller any more; the function is
@@ -850,6 +887,34 @@ impl Actor {
                     cause: CancelCause::ChannelClosed,
                 });
             }
+        }
+    }
+
+    /// Fails the dialogs that lost their channel to `child` with how it
+    /// ended (`exit`), or without it once the wait for it is over.
+    pub(super) fn report_lost(
+        &mut self,
+        child: super::ChildId,
+        pid: Option<u32>,
+        exit: Option<super::ExitStatus>,
+    ) {
+        self.timers.stop(Timer::PeerExit(child));
+        for (id, channel, reason) in self.awaiting_exit.remove(&child).unwrap_or_default() {
+            // A dialog left meanwhile wants nothing more.
+            let Some(d) = self.dialogs.get(&id) else {
+                continue;
+            };
+            let peer = d.peer.clone();
+            self.deliver(
+                id,
+                Incoming::Error(DialogError::PeerLost {
+                    peer,
+                    pid,
+                    exit,
+                    channel,
+                    reason,
+                }),
+            );
         }
     }
 

@@ -14,6 +14,9 @@ pub(crate) enum Timer {
     CancelAck(DialogId),
     /// The next step of reaping a child is due.
     Reap(ChildId),
+    /// Dialogs that lost their channel to this child stop waiting for its
+    /// exit status.
+    PeerExit(ChildId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].
