@@ -820,6 +820,14 @@ fn fault_child_sigkilled_mid_stream() {
 }
 
 #[test]
+fn fault_child_sigkilled_while_a_send_waits_for_room() {
+    passes("fault-child-sigkilled-blocked-send", |r| {
+        assert_eq!(r.fact("sent"), "512", "{r:?}");
+        victim_died(r);
+    });
+}
+
+#[test]
 fn fault_sibling_sigkilled() {
     // Not the caller's child: named by its uid and its handshake's pid, the
     // connection's end for how it went.

@@ -971,6 +971,14 @@ impl MsgStream {
                     match st.actor.send(now, dialog, raw.clone()) {
                         Ok(()) => Some(Ok(())),
                         Err(UsageError::NoCredit(_)) => None,
+                        // The function ended while we waited for room: its
+                        // failure is the answer (it may be a moment away:
+                        // a dead child's exit).
+                        Err(e @ UsageError::Ended(_)) => match st.actor.final_error(dialog) {
+                            Some(failure) => Some(Err(dialog_error(failure.clone()))),
+                            None if st.actor.outcome_pending(dialog) => None,
+                            None => Some(Err(e.into())),
+                        },
                         Err(e) => Some(Err(e.into())),
                     }
                 })

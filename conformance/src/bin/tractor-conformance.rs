@@ -283,6 +283,13 @@ fn functions() -> Functions {
             })
             .await
         })
+        .context(NS, "deaf_stream", |ctx: Context, (): ()| async move {
+            // Opens its stream and never reads it.
+            ctx.started(()).await?;
+            let _stream = ctx.open_stream().await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
         .context(NS, "started_plus_one", |ctx: Context, d: Data| async move {
             ctx.started(d.data + 1).await?;
             Ok("yo")
@@ -1405,6 +1412,39 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
                 let after = ctx.wait_for_result::<u32>().await.expect_err("it died");
                 check!(after.to_string() == e.to_string(), "{after} after {e}");
                 Ok(())
+            })
+            .await
+        }
+        "fault-child-sigkilled-blocked-send" => {
+            // Ours: the root sends into a stream the child never reads,
+            // until it has no room; the child is killed meanwhile. The
+            // waiting send fails with the child's death, no hang.
+            root.open_nursery(|n| async move {
+                let p = n.start_actor("victim", daemon()).await?;
+                let pid: u32 = p.run(NS, "pid", ()).await?;
+                let (_ctx, ()) = p.open_context(NS, "deaf_stream", ()).await?;
+                let stream = _ctx.open_stream().await?;
+                let sent = std::sync::atomic::AtomicUsize::new(0);
+                let send = async {
+                    loop {
+                        stream.send(&1u32).await?;
+                        sent.fetch_add(1, Ordering::SeqCst);
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), Error>(())
+                };
+                let kill = async {
+                    // The window is full: the next send waits for room
+                    // that never comes.
+                    let full = tractor_driver::DEFAULT_CREDIT_WINDOW;
+                    until(&me(), || sent.load(Ordering::SeqCst) >= full).await;
+                    sigkill(pid)
+                };
+                let (sent_out, killed) = join2(send, kill).await;
+                killed?;
+                let e = sent_out.expect_err("the send ends with the child");
+                fact("sent", sent.load(Ordering::SeqCst));
+                child_died(&e, "victim", pid)
             })
             .await
         }

@@ -392,6 +392,12 @@ pub enum UsageError {
     /// `Event::Writable` (credit-based flow control, in the `Actor` docs).
     #[error("{0}: the peer has no room for more items yet")]
     NoCredit(DialogId),
+    /// The context's function has ended (returned, failed, or its actor
+    /// is gone) while this side waited for room to send: no room will
+    /// come. Its outcome is, or will shortly be, there to read
+    /// ([`Actor::final_error`] tells a failure).
+    #[error("{0}: the context has ended; its outcome is there to read")]
+    Ended(DialogId),
     /// The channel leads back to this very actor: a dialog with oneself is
     /// not possible over the wire.
     #[error("{0} leads back to this actor: a dialog with oneself is an invalid operation")]

@@ -233,6 +233,24 @@ impl Actor {
         Ok(())
     }
 
+    /// The failure an opener's dialog ended with, once it is queued to
+    /// read (without taking it, nor any item before it).
+    pub fn final_error(&self, dialog: DialogId) -> Option<&DialogError> {
+        let d = self.dialogs.get(&dialog)?;
+        match d.inbox.back() {
+            Some(Incoming::Error(e)) if d.phase == Phase::Opener(OpenerPhase::Done) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether an opener's dialog has ended with its outcome still to come:
+    /// its peer, our child, is gone and its exit is awaited to tell how.
+    pub fn outcome_pending(&self, dialog: DialogId) -> bool {
+        self.awaiting_exit
+            .values()
+            .any(|waiting| waiting.iter().any(|(id, _, _)| *id == dialog))
+    }
+
     /// Takes the dialog's next input, if any.
     ///
     /// A `call` or `cancel_actor` dialog is forgotten once its outcome is
@@ -335,6 +353,11 @@ impl Actor {
             return Ok(());
         }
         match d.credit_out.as_mut() {
+            // The function has ended (returned, failed, or its actor is
+            // gone): no credit will come, so waiting for one would hang.
+            Some(0) if d.phase == Phase::Opener(OpenerPhase::Done) => {
+                return Err(UsageError::Ended(dialog));
+            }
             Some(0) => return Err(UsageError::NoCredit(dialog)),
             Some(n) => *n -= 1,
             None => {}
