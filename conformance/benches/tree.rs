@@ -816,14 +816,19 @@ async fn first_error(root: &ActorHandle, adapter: &str, counts: &Counts) -> Resu
 
 async fn child_death(root: &ActorHandle, adapter: &str, counts: &Counts) -> Result<bool> {
     let mut samples = Vec::new();
+    // From the kill to the nursery's end: every process of it gone.
+    let mut gone = Vec::new();
     let mut named = 0u64;
     for _ in 0..counts.child_death_rounds {
+        let killed_at = Arc::new(Mutex::new(None));
+        let killed_in = killed_at.clone();
         let (ms, exit_named) = root
             .open_nursery(|n| async move {
                 let name = format!("{PREFIX}victim");
                 let p = n.start_actor(&name, daemon_options()).await?;
                 let (ctx, pid): (_, u32) = p.open_context(NS, "hold", ()).await?;
                 let t0 = Instant::now();
+                *lock(&killed_in) = Some(t0);
                 nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid as i32),
                     nix::sys::signal::Signal::SIGKILL,
@@ -841,6 +846,9 @@ async fn child_death(root: &ActorHandle, adapter: &str, counts: &Counts) -> Resu
                 Ok((ms, exit_named))
             })
             .await?;
+        if let Some(t0) = *lock(&killed_at) {
+            gone.push(self::ms(t0.elapsed()));
+        }
         samples.push(ms);
         named += u64::from(exit_named);
     }
@@ -856,6 +864,8 @@ async fn child_death(root: &ActorHandle, adapter: &str, counts: &Counts) -> Resu
         .num("ours_min_ms", min(&samples), 3)
         .num("ours_max_ms", max(&samples), 3)
         .int("exit_named", named)
+        .num("gone_ms", median(&gone), 3)
+        .num("gone_min_ms", min(&gone), 3)
         .print();
     Ok(met)
 }
