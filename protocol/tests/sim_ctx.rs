@@ -1194,7 +1194,10 @@ fn a_failed_function_ends_its_stream_with_its_error() {
     let mut items = sim.recv_until(root, d, SECOND, Incoming::is_final);
     let err = remote(items.pop().unwrap());
     assert_eq!(err.boxed_type(), "ValueError");
-    assert_eq!(items, [Incoming::Started(Raw::NIL), Incoming::Yield(raw(1))]);
+    assert_eq!(
+        items,
+        [Incoming::Started(Raw::NIL), Incoming::Yield(raw(1))]
+    );
     assert_eq!(
         sim.wire_types(child, root),
         ["Aid", "StartAck", "Credit", "Started", "Yield", "Error"]
