@@ -602,7 +602,12 @@ impl Actor {
                 Ok(())
             }
             (OpenerPhase::Running, Msg::Return(m))
-                if matches!(kind, Kind::Func(FuncType::AsyncFunc | FuncType::Context)) =>
+                if matches!(
+                    kind,
+                    Kind::Func(FuncType::AsyncFunc | FuncType::Context)
+                        | Kind::Register
+                        | Kind::Unregister
+                ) =>
             {
                 self.deliver_final(id, Incoming::Return(m.pld));
                 Ok(())
@@ -635,6 +640,7 @@ impl Actor {
                     Ok(())
                 }
                 Kind::Func(_) | Kind::TtyLock => Err("running an application dialog"),
+                Kind::Register | Kind::Unregister => Err("awaiting the registrar's answer"),
             },
             (
                 OpenerPhase::AwaitAck | OpenerPhase::AwaitStarted | OpenerPhase::Running,
@@ -792,6 +798,14 @@ impl Actor {
         }
         d.phase = Phase::Opener(OpenerPhase::Done);
         let key = (d.peer.clone(), d.cid.clone());
+        if matches!(d.kind, Kind::Register | Kind::Unregister) {
+            // The core's own requests: answered here, nothing for the
+            // application.
+            let (channel, kind) = (d.channel, d.kind);
+            self.remove_dialog(id);
+            self.on_registration_answer(id, channel, kind, item);
+            return;
+        }
         d.inbox.push_back(item);
         self.timers.stop(Timer::CancelAck(id));
         // The cid is finished: later messages for it are late, not unknown.
@@ -823,9 +837,15 @@ impl Actor {
         };
         match d.phase {
             Phase::Opener(OpenerPhase::Done) => {}
-            Phase::Opener(_) if matches!(d.kind, Kind::CancelTask { .. } | Kind::Reap { .. }) => {
+            Phase::Opener(_)
+                if matches!(
+                    d.kind,
+                    Kind::CancelTask { .. } | Kind::Reap { .. } | Kind::Register | Kind::Unregister
+                ) =>
+            {
                 // A runtime request: nobody waits on it but its target,
-                // which fails on its own account.
+                // which fails on its own account (a registration hears of
+                // its channel).
                 self.remove_dialog(id);
             }
             Phase::Opener(_) => self.deliver_final(
@@ -873,7 +893,11 @@ impl Actor {
                     );
                 }
             }
-            Kind::Func(_) | Kind::TtyLock | Kind::Reap { .. } => {}
+            Kind::Func(_)
+            | Kind::TtyLock
+            | Kind::Reap { .. }
+            | Kind::Register
+            | Kind::Unregister => {}
         }
     }
 

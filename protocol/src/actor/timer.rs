@@ -14,6 +14,8 @@ pub(crate) enum Timer {
     CancelAck(DialogId),
     /// The next step of reaping a child is due.
     Reap(ChildId),
+    /// The next attempt to register with the registrar of this index.
+    Register(usize),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].
