@@ -246,6 +246,15 @@ impl Running {
         self.child.id()
     }
 
+    /// Whether the root has exited (then [`Running::finish`] returns at
+    /// once).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("waiting for the root")
+            .is_some()
+    }
+
     /// Waits until the program prints `line` (panics after [`HANG`]).
     pub fn wait_for_line(&mut self, line: &str) {
         let deadline = Instant::now() + HANG;

@@ -1768,6 +1768,123 @@ fn disc_cancel_remote_registrar() {
     }
 }
 
+/// A TCP port nothing listens on, below the range the OS takes the local
+/// ports of outgoing connections from (so that no connection of another
+/// program on the machine takes it meanwhile).
+fn free_port() -> u16 {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000, ephemeral.max(10_001));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id() ^ nanos;
+    (0..10_000u32)
+        .map(|k| low + seed.wrapping_add(k.wrapping_mul(7919)) % (high - low))
+        .find_map(|port| {
+            let port = u16::try_from(port).ok()?;
+            std::net::TcpListener::bind(("127.0.0.1", port)).ok()?;
+            Some(port)
+        })
+        .expect("a free port")
+}
+
+/// Waits for every root to exit, checking each run as it ends (so that a
+/// root that failed is reported at once, not after one waiting on it hangs).
+fn finish_all(tree: &Tree, mut running: Vec<Running>) -> Vec<Run> {
+    let deadline = Instant::now() + HANG;
+    let mut runs = Vec::new();
+    while !running.is_empty() {
+        match running.iter_mut().position(Running::exited) {
+            Some(i) => {
+                let run = running.swap_remove(i).finish(tree);
+                run.assert_ok();
+                runs.push(run);
+            }
+            None => {
+                assert!(Instant::now() < deadline, "the roots hung");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+    runs
+}
+
+#[test]
+fn disc_registrar_election_race() {
+    // Ours: roots started at the same moment on one registrar address all
+    // find nobody there, and all try to listen on it; one does and is the
+    // registrar, the others join it. A few rounds, as losing is a matter of
+    // timing. On Unix sockets, from the second round on, a dead
+    // registrar's socket file is in the way: one root takes it over.
+    const ROOTS: usize = 6;
+    const ROUNDS: usize = 4;
+    for (a, t) in CASES {
+        for round in 0..ROUNDS {
+            let tree = Tree::new().adapter(a);
+            let reg = match t {
+                "tcp" => free_port().to_string(),
+                _ => "registry@1616.sock".to_owned(),
+            };
+            if t == "uds" && round > 0 {
+                let dir = tree.socket_dir();
+                std::fs::create_dir_all(&dir).expect("the socket directory");
+                drop(std::os::unix::net::UnixListener::bind(dir.join(&reg)).expect("a socket"));
+            }
+            let count = ROOTS.to_string();
+            let running = (0..ROOTS)
+                .map(|i| {
+                    let index = i.to_string();
+                    let args = ["disc-registrar-election-race", t, &reg, &index, &count];
+                    tree.spawn(Path::new(PROGRAM), &args)
+                })
+                .collect();
+            let runs = finish_all(&tree, running);
+            let registrars: Vec<&Run> = runs
+                .iter()
+                .filter(|r| r.fact("registrar") == "true")
+                .collect();
+            assert_eq!(registrars.len(), 1, "{a}/{t}: {runs:#?}");
+            // Every one found it by the same name.
+            let name = registrars[0].fact("registrar_name");
+            assert!(runs.iter().all(|r| r.fact("registrar_name") == name));
+            tree.assert_clean();
+        }
+    }
+}
+
+#[test]
+fn disc_registrar_restart() {
+    // Ours: a registrar killed and started again at the same address (on
+    // Unix sockets, over the dead one's socket file) has the whole tree
+    // registered again, the root and its child, within moments.
+    for (a, t) in CASES {
+        let (tree, daemon, reg) = registrar(a, t);
+        let mut tree_root = tree.spawn(Path::new(PROGRAM), &["disc-registrar-restart", t, &reg]);
+        tree_root.wait_for_line("ready=true");
+        daemon.signal("KILL");
+        let killed = daemon.finish(&tree);
+        assert_eq!(killed.signal, Some(9), "{killed:?}");
+        if t == "uds" {
+            assert!(tree.socket_dir().join(&reg).exists(), "a stale socket file");
+        }
+        let mut again = tree.spawn(Path::new(PROGRAM), &["registrar-daemon", t, &reg]);
+        assert_eq!(again.wait_for_fact("registrar"), "true");
+        assert_eq!(again.wait_for_fact("registry"), reg);
+        again.wait_for_line("ready=true");
+        let found = tree.run(Path::new(PROGRAM), &["registry-wait", t, &reg]);
+        found.assert_ok();
+        assert_eq!(found.fact("registered"), "finder,kid,registrar,root");
+        assert_eq!(found.fact("hi"), "hi from kid");
+        tree_root.signal("INT");
+        let r = tree_root.finish(&tree);
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+        stop(&tree, again);
+    }
+}
+
 #[test]
 fn disc_nursery_forwards_bind() {
     passes("disc-nursery-forwards-bind", |r| {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
-    Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Raw, ReapTimeouts,
-    RuntimeVars, Uid,
+    Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Election, ElectionStep, Raw,
+    ReapTimeouts, RuntimeVars, Uid,
 };
 
 use crate::debug::DebugFilter;
@@ -40,7 +40,12 @@ pub struct Config {
     pub name: String,
     /// Registrar addresses; empty means the transport's default (TCP
     /// `127.0.0.1:1616`). The first root that finds no registrar there
-    /// becomes the registrar. TCP port 0 makes this root the registrar, on
+    /// becomes the registrar; roots that start together settle on one
+    /// (the first to bind the address), the others joining it as clients
+    /// (see `tractor_protocol::Election`). Every actor of the tree stays
+    /// registered: should a registrar go, the actor registers again, its
+    /// attempts 50 ms apart and doubling up to 2 s, with the one that
+    /// takes its address. TCP port 0 makes this root the registrar, on
     /// a port the OS picks (children and [`ActorHandle::registry_addrs`]
     /// get the port bound): nothing can listen on port 0, so no registrar
     /// is looked for there (should another address of the list find one,
@@ -496,59 +501,37 @@ impl ActorHandle {
         decode(&raw.map_err(|e| Error::runtime(e.to_string()))?)
     }
 
-    /// Registers this actor's addresses with every registrar.
+    /// Registers this actor's addresses with every registrar and keeps
+    /// them registered (the core reconnects and registers again whenever a
+    /// registrar's connection drops); returns how the first attempts went.
     async fn register(&self) -> Result<()> {
-        #[derive(Serialize)]
-        struct Args<'a> {
-            uid: &'a Uid,
-            addr: &'a Address,
-        }
         if self.is_registrar() {
             return Ok(());
         }
-        let uid = self.uid().clone();
-        for reg in self.registry_addrs() {
-            for addr in self.accept_addrs() {
-                let _: () = self
-                    .registrar_call(
-                        &reg,
-                        "register_actor",
-                        &Args {
-                            uid: &uid,
-                            addr: &addr,
-                        },
-                    )
-                    .await?;
-                tracing::info!(target: "tractor::runtime", registrar = %reg, %addr, "registered with the registrar");
-            }
-        }
-        Ok(())
+        self.shared.with(|st, now| st.actor.register(now));
+        let first = self
+            .shared
+            .wait(|st, _| st.actor.first_registration())
+            .await;
+        first.map_err(|(reg, why)| {
+            Error::runtime(format!(
+                "could not register with the registrar at {reg}: {why}"
+            ))
+        })
     }
 
-    /// Removes this actor from every registrar, giving each a moment.
+    /// Stops keeping this actor registered and removes it from every
+    /// registrar, giving them a moment.
     async fn unregister(&self) {
-        #[derive(Serialize)]
-        struct Args<'a> {
-            uid: &'a Uid,
-        }
-        if self.is_registrar() {
-            return;
-        }
-        let uid = self.uid().clone();
-        for reg in self.registry_addrs() {
-            let args = Args { uid: &uid };
-            let call = self.registrar_call::<()>(&reg, "unregister_actor", &args);
-            match timeout(&self.shared, UNREGISTER_TIMEOUT, call).await {
-                Some(Ok(())) => {
-                    tracing::debug!(target: "tractor::runtime", %reg, "unregistered from the registrar")
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(target: "tractor::runtime", %reg, error = %e, "unregistering failed")
-                }
-                None => {
-                    tracing::debug!(target: "tractor::runtime", %reg, "unregistering timed out")
-                }
-            }
+        self.shared.with(|st, now| st.actor.unregister(now));
+        let done = self
+            .shared
+            .wait(|st, _| (!st.actor.unregistering()).then_some(()));
+        if timeout(&self.shared, UNREGISTER_TIMEOUT, done)
+            .await
+            .is_none()
+        {
+            tracing::debug!(target: "tractor::runtime", "unregistering timed out");
         }
     }
 }
@@ -608,11 +591,28 @@ fn any_port(addr: &Address) -> bool {
     matches!(addr, Address::Tcp { port: 0, .. })
 }
 
+/// Why an actor could not listen.
+struct ListenFailure {
+    /// The address it could not listen on.
+    addr: Address,
+    /// Whether something else listens there already.
+    taken: bool,
+    error: Error,
+}
+
 /// Binds the listeners of an actor and records them in the core.
 /// Listens on each of `addrs` (an address given twice once, except TCP
 /// port 0); if one
 /// fails, those already bound are closed and their socket files removed.
 fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
+    try_listen(shared, addrs).map_err(|f| f.error)
+}
+
+/// [`listen`], saying which address failed and whether it was taken.
+fn try_listen(
+    shared: &Arc<Shared>,
+    addrs: &[Address],
+) -> std::result::Result<Vec<Address>, ListenFailure> {
     let mut bound = Vec::new();
     let mut seen = Vec::new();
     for addr in addrs {
@@ -622,12 +622,20 @@ fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
         }
         seen.push(addr);
         let adopted = transport::bind(addr)
-            .map_err(|e| Error::runtime(format!("cannot listen on {addr}: {e}")))
+            .map_err(|e| ListenFailure {
+                addr: addr.clone(),
+                taken: e.kind() == std::io::ErrorKind::AddrInUse,
+                error: Error::runtime(format!("cannot listen on {addr}: {e}")),
+            })
             .and_then(|(listener, at)| match shared.rt.listen(listener) {
                 Ok(l) => Ok((l, at)),
                 Err(e) => {
                     transport::unbind(&at);
-                    Err(e.into())
+                    Err(ListenFailure {
+                        addr: addr.clone(),
+                        taken: false,
+                        error: e.into(),
+                    })
                 }
             });
         match adopted {
@@ -865,36 +873,47 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     );
     // Is there a registrar already? (spec/PROTOCOL.md §9.1) Nothing listens
     // on TCP port 0: such an address asks this root to be the registrar on
-    // a port the OS picks, and is not probed.
-    let mut found = false;
-    for addr in registry_addrs.iter().filter(|a| !any_port(a)) {
-        if let Some(aid) = shared.probe(addr).await {
-            if aid.is_registrar != Some(false) {
-                found = true;
-            } else {
-                return Err(Error::runtime(format!(
-                    "{addr} is taken by {}, which is not a registrar",
-                    aid.uid()
-                )));
+    // a port the OS picks, and is not probed. Roots that start together
+    // may all find nobody: the one that binds the address first is the
+    // registrar, and the others probe again until it answers.
+    let probed = registry_addrs.iter().filter(|a| !any_port(a)).cloned();
+    let mut election = Election::new(probed.collect(), Instant::now());
+    let (found, bound) = loop {
+        match election.next(Instant::now()) {
+            ElectionStep::Probe(addr) => {
+                let answer = shared.probe(&addr).await;
+                election.probed(&addr, answer);
             }
+            ElectionStep::Wait(until) => shared.rt.sleep_until(until).await,
+            ElectionStep::Join => {
+                let mut binds = config.bind_addrs.clone();
+                if binds.is_empty() {
+                    binds.push(transport::random_addr(
+                        config.transport,
+                        &uds_dir,
+                        &config.name,
+                    ));
+                }
+                break (true, listen(&shared, &binds)?);
+            }
+            ElectionStep::Bind => {
+                shared.with(|st, _| st.actor.set_registrar(true));
+                let mut all = registry_addrs.clone();
+                all.extend(config.bind_addrs.iter().cloned());
+                match try_listen(&shared, &all) {
+                    Ok(bound) => break (false, bound),
+                    Err(f) if f.taken && registry_addrs.contains(&f.addr) => {
+                        // Another root was faster: it is the registrar.
+                        shared.with(|st, _| st.actor.set_registrar(false));
+                        tracing::debug!(target: "tractor::runtime", addr = %f.addr, error = %f.error, "the registrar address was taken meanwhile: asking again");
+                        election.bind_taken(Instant::now(), &f.addr, f.error.to_string());
+                    }
+                    Err(f) => return Err(f.error),
+                }
+            }
+            ElectionStep::Fail(e) => return Err(Error::runtime(e.to_string())),
         }
-    }
-    let mut binds = config.bind_addrs.clone();
-    if found {
-        if binds.is_empty() {
-            binds.push(transport::random_addr(
-                config.transport,
-                &uds_dir,
-                &config.name,
-            ));
-        }
-    } else {
-        shared.with(|st, _| st.actor.set_registrar(true));
-        let mut all = registry_addrs.clone();
-        all.extend(binds);
-        binds = all;
-    }
-    let bound = listen(&shared, &binds)?;
+    };
     let registry_addrs = if found {
         // Another root is the registrar: a port-0 address names nobody.
         registry_addrs

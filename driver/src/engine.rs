@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tractor_protocol::{
     Action, Actor, Address, Aid, CancelCause, ChannelId, ChildArgs, ChildId, CloseReason, DialogId,
-    Event, ExitStatus, NurseryId, Output, Signal, SpawnSpec, TtyTicket, Uid,
+    Event, ExitStatus, NurseryId, Output, ProbeAnswer, Signal, SpawnSpec, TtyTicket, Uid,
 };
 
 use crate::functions::Functions;
@@ -685,6 +685,46 @@ impl Shared {
                 st.tty_granted.insert(ticket);
                 st.wake_all();
             }
+            Event::RegistryChanged => st.wake_all(),
+            Event::Registered {
+                registrar,
+                addrs,
+                again,
+            } => {
+                let addrs = crate::log::list(&addrs);
+                if again {
+                    tracing::info!(target: "tractor::runtime", %registrar, %addrs, "registered again with the registrar");
+                } else {
+                    tracing::info!(target: "tractor::runtime", %registrar, %addrs, "registered with the registrar");
+                }
+                st.wake_all();
+            }
+            Event::RegistrarLost {
+                registrar,
+                channel,
+                reason,
+                failures,
+                retry_at,
+            } => {
+                if let Some(channel) = channel {
+                    // Nobody waits on a registration's channel.
+                    st.conns.remove(&channel);
+                }
+                match retry_at {
+                    Some(at) if failures == 1 => {
+                        let retry_in = at.saturating_duration_since(Instant::now());
+                        tracing::info!(target: "tractor::runtime", %registrar, %reason, ?retry_in, "lost the registrar: registering again until it answers");
+                    }
+                    Some(at) => {
+                        let retry_in = at.saturating_duration_since(Instant::now());
+                        tracing::debug!(target: "tractor::runtime", %registrar, %reason, failures, ?retry_in, "registering failed again");
+                    }
+                    None => {
+                        tracing::debug!(target: "tractor::runtime", %registrar, %reason, "registration ended")
+                    }
+                }
+                st.wake_all();
+            }
             Event::Violation { channel, violation } => {
                 tracing::warn!(target: "tractor::transport", %channel, %violation, "protocol violation");
             }
@@ -944,24 +984,22 @@ impl Shared {
         })
     }
 
-    /// Asks who listens at `addr`: `None` if nobody does.
-    pub(crate) async fn probe(self: &Arc<Self>, addr: &Address) -> Option<Aid> {
+    /// Asks who listens at `addr` (spec/PROTOCOL.md §3.1).
+    pub(crate) async fn probe(self: &Arc<Self>, addr: &Address) -> ProbeAnswer {
         let channel = self.with(|st, _| {
             let ch = st.actor.probe(addr.clone());
             st.conns.insert(ch, Conn::Pending);
             ch
         });
-        self.wait(|st, _| match st.conns.get(&channel) {
-            Some(Conn::Pending) => None,
-            Some(Conn::Probed(peer)) => {
-                let peer = peer.clone();
-                st.conns.remove(&channel);
-                Some(Some(peer))
-            }
-            _ => {
-                st.conns.remove(&channel);
-                Some(None)
-            }
+        self.wait(|st, _| {
+            let answer = match st.conns.get(&channel) {
+                Some(Conn::Pending) => return None,
+                Some(Conn::Probed(peer)) => ProbeAnswer::from_aid(peer),
+                Some(Conn::Closed(reason)) => ProbeAnswer::from_close(reason),
+                Some(Conn::Open(_)) | None => ProbeAnswer::Silent("the probe was lost".into()),
+            };
+            st.conns.remove(&channel);
+            Some(answer)
         })
         .await
     }

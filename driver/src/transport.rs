@@ -171,7 +171,12 @@ pub(crate) fn random_addr(transport: Transport, dir: &Path, name: &str) -> Addre
 /// (the port the OS chose for port 0).
 ///
 /// A socket file left by a crashed actor is removed first; one that an
-/// actor still listens on is an error.
+/// actor still listens on is an error of kind `AddrInUse`, as a TCP port
+/// taken is. Actors binding in one directory take turns (an exclusive
+/// `flock` of the directory), so that two of them that find the same
+/// stale file cannot both remove it: the second finds the first's
+/// listener instead, and the file it would have removed is never another
+/// actor's live one.
 pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
     match addr {
         Address::Tcp { .. } => {
@@ -193,6 +198,11 @@ pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
                 .mode(0o700)
                 .create(dir)?;
             let path = Path::new(dir).join(file);
+            let _turn = nix::fcntl::Flock::lock(
+                std::fs::File::open(dir)?,
+                nix::fcntl::FlockArg::LockExclusive,
+            )
+            .map_err(|(_, errno)| io::Error::from(errno))?;
             if path.exists() {
                 match std::os::unix::net::UnixStream::connect(&path) {
                     Ok(_) => {

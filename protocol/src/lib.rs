@@ -55,6 +55,11 @@
 //! [`Output::Timeout`]**, then wait for IO or that deadline. See the
 //! [`Actor`] docs for the full table of inputs and outputs.
 //!
+//! Before its actor exists, a root settles whether it is the registrar or
+//! a client of one with [`Election`], which tells the driver when to
+//! probe, bind or wait, so that roots started together never fail because
+//! another won.
+//!
 //! Here is a complete driver, with two actors in one process and a `Vec`
 //! for a network: the client calls `math:square` on the server.
 //!
@@ -143,6 +148,7 @@ mod actor;
 mod addr;
 mod child_args;
 mod codec;
+mod election;
 mod error;
 mod frame;
 mod msg;
@@ -158,12 +164,14 @@ pub use actor::{
     DEFAULT_CREDIT_WINDOW, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError,
     DialogId, DialogInfo, Endpoints, Event, ExitStatus, Incoming, LocalError, LookupError,
     MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output,
-    PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REMOTE_ACTOR_ERROR, ReapTimeouts,
-    RemoteError, RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Signal, SpawnRequest,
-    TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
+    PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN,
+    REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError, RemoteErrorKind, Role, RuntimeVars,
+    STREAM_OVERRUN, Signal, SpawnRequest, TaskError, Transmit, TtyTicket, UsageError, Violation,
+    pack_error,
 };
 pub use addr::Address;
 pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};
+pub use election::{ELECTION_PATIENCE, Election, ElectionError, ElectionStep, ProbeAnswer};
 
 /// Entry points for cargo-fuzz targets (only built under `cfg(fuzzing)`).
 #[cfg(fuzzing)]

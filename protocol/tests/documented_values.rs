@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use tractor_protocol::{
-    OVERRUN_BACKLOG, PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts,
+    ELECTION_PATIENCE, OVERRUN_BACKLOG, PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER,
+    REGISTER_RETRY_MAX, REGISTER_RETRY_MIN, ReapTimeouts,
 };
 
 #[test]
@@ -22,4 +23,10 @@ fn the_values_the_docs_spell_out_hold() {
         (reap.cancel_ack, reap.kill_after),
         (REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER)
     );
+    // README and spec/PROTOCOL.md §9: registration attempts "50 ms apart
+    // at first and doubling up to 2 s"; a root gives up on a registrar
+    // address taken with nothing answering "for 30 s".
+    assert_eq!(REGISTER_RETRY_MIN, Duration::from_millis(50));
+    assert_eq!(REGISTER_RETRY_MAX, Duration::from_secs(2));
+    assert_eq!(ELECTION_PATIENCE, Duration::from_secs(30));
 }

@@ -474,3 +474,227 @@ fn dbg_cancelled_request_leaves_the_queue() {
     sim.settle(SECOND);
     assert_eq!(sim.nodes[root].actor.live_state().1, 0);
 }
+
+// ---------------------------------------------------------------------------
+// An actor's own registration, kept alive.
+
+/// A registrar at 1616 and a worker that registers with it (its accept
+/// address 2000), registered.
+fn registered_worker(seed: u64) -> (Sim, usize, usize) {
+    let mut sim = Sim::new(seed);
+    let registrar = add_registrar(&mut sim);
+    let worker = sim.add(Sim::config("worker"), tcp(2000), Idle);
+    sim.nodes[worker]
+        .actor
+        .set_runtime_vars(tractor_protocol::RuntimeVars {
+            registry_addrs: vec![tcp(1616)],
+            ..Default::default()
+        });
+    sim.with(worker, |cx| cx.actor.register(cx.now));
+    assert_eq!(sim.nodes[worker].actor.first_registration(), None);
+    sim.run_until(SECOND, |s| {
+        s.nodes[worker].actor.first_registration().is_some()
+    });
+    assert_eq!(sim.nodes[worker].actor.first_registration(), Some(Ok(())));
+    assert!(listed(&sim, registrar, worker));
+    (sim, registrar, worker)
+}
+
+fn add_registrar(sim: &mut Sim) -> usize {
+    let mut cfg = Sim::config("registrar");
+    cfg.is_registrar = true;
+    let node = sim.add(cfg, tcp(1616), Idle);
+    sim.nodes[node].actor.set_accept_addrs(vec![tcp(1616)]);
+    node
+}
+
+fn listed(sim: &Sim, registrar: usize, node: usize) -> bool {
+    let uid = uid_of(sim, node);
+    let addr = sim.nodes[node].addr.clone();
+    sim.nodes[registrar]
+        .actor
+        .registry()
+        .iter()
+        .any(|(u, a)| *u == uid && *a == [addr.clone()])
+}
+
+/// The `retry_at` of each `RegistrarLost` of `node`.
+fn retries(sim: &Sim, node: usize) -> Vec<Option<std::time::Instant>> {
+    sim.events_of(node, |e| match e {
+        Event::RegistrarLost { retry_at, .. } => Some(*retry_at),
+        _ => None,
+    })
+}
+
+#[test]
+fn disc_registrar_restart() {
+    // The registrar dies; the worker tries again and again, further and
+    // further apart up to REGISTER_RETRY_MAX, and registers with the
+    // registrar started at the same address within that much.
+    let (mut sim, registrar, worker) = registered_worker(40);
+    // One connection, kept open, with Python's register_actor on it.
+    assert_eq!(sim.wire_types(worker, registrar), ["Aid", "Start"]);
+    assert_eq!(sim.nodes[worker].actor.registrations(), [(tcp(1616), true)]);
+    sim.sleep(SECOND);
+    sim.crash(registrar);
+    sim.run_until(SECOND, |s| !retries(s, worker).is_empty());
+    let lost = sim.now;
+    sim.sleep(Duration::from_secs(10));
+    assert_eq!(
+        sim.nodes[worker].actor.registrations(),
+        [(tcp(1616), false)]
+    );
+    let at: Vec<_> = retries(&sim, worker)
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    assert!(at.len() > 5, "{} attempts", at.len());
+    // At once, then 50 ms later, then further and further apart.
+    assert!(at[0] <= lost);
+    assert_eq!(at[1] - lost, tractor_protocol::REGISTER_RETRY_MIN);
+    let gaps: Vec<Duration> = at[1..].windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps[0], 2 * tractor_protocol::REGISTER_RETRY_MIN);
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "{gaps:?}");
+    assert_eq!(*gaps.last().unwrap(), tractor_protocol::REGISTER_RETRY_MAX);
+    let again = add_registrar(&mut sim);
+    let back = sim.now;
+    sim.run_until(3 * SECOND, |s| {
+        s.nodes[worker].actor.registrations() == [(tcp(1616), true)]
+    });
+    assert!(listed(&sim, again, worker));
+    assert!(sim.now - back <= tractor_protocol::REGISTER_RETRY_MAX + SECOND / 10);
+    let registered = sim.events_of(worker, |e| match e {
+        Event::Registered { again, addrs, .. } => Some((*again, addrs.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        registered,
+        [(false, vec![tcp(2000)]), (true, vec![tcp(2000)])]
+    );
+    // Unregistering closes that connection and goes over a fresh one, as
+    // Python's does (the wire of transcript debug_pause).
+    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
+    assert!(!listed(&sim, again, worker));
+    assert_eq!(
+        sim.wire_types(worker, again),
+        ["Aid", "Start", "Aid", "Start"]
+    );
+    sim.settle(SECOND);
+    sim.assert_clean(worker);
+}
+
+#[test]
+fn a_first_registration_that_fails_goes_on_until_the_registrar_answers() {
+    let mut sim = Sim::new(41);
+    let worker = sim.add(Sim::config("worker"), tcp(2000), Idle);
+    sim.nodes[worker]
+        .actor
+        .set_runtime_vars(tractor_protocol::RuntimeVars {
+            registry_addrs: vec![tcp(1616)],
+            ..Default::default()
+        });
+    sim.with(worker, |cx| cx.actor.register(cx.now));
+    sim.run_until(SECOND, |s| {
+        s.nodes[worker].actor.first_registration().is_some()
+    });
+    let Some(Err((registrar, why))) = sim.nodes[worker].actor.first_registration() else {
+        panic!("a failure");
+    };
+    assert_eq!(registrar, tcp(1616));
+    assert!(why.contains("connection refused"), "{why}");
+    sim.sleep(SECOND);
+    let registrar = add_registrar(&mut sim);
+    sim.run_until(3 * SECOND, |s| listed(s, registrar, worker));
+    // It never was registered: nothing to unregister.
+    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
+    assert!(!listed(&sim, registrar, worker));
+    sim.settle(SECOND);
+    sim.assert_clean(worker);
+}
+
+#[test]
+fn an_error_answer_is_a_failed_attempt() {
+    // Something that is not a registrar listens there: it refuses
+    // register_actor, and the worker tries again later on a new connection.
+    let mut sim = Sim::new(42);
+    let impostor = sim.add(Sim::config("impostor"), tcp(1616), Idle);
+    let worker = sim.add(Sim::config("worker"), tcp(2000), Idle);
+    sim.nodes[worker]
+        .actor
+        .set_runtime_vars(tractor_protocol::RuntimeVars {
+            registry_addrs: vec![tcp(1616)],
+            ..Default::default()
+        });
+    sim.with(worker, |cx| cx.actor.register(cx.now));
+    sim.run_until(SECOND, |s| {
+        s.nodes[worker].actor.first_registration().is_some()
+    });
+    assert!(matches!(
+        sim.nodes[worker].actor.first_registration(),
+        Some(Err(_))
+    ));
+    sim.sleep(SECOND);
+    let attempts = sim
+        .wire_types(worker, impostor)
+        .iter()
+        .filter(|t| **t == "Aid")
+        .count();
+    assert!(attempts > 2, "{attempts} attempts");
+    assert!(
+        sim.nodes[impostor].actor.live_state().0 <= 1,
+        "old connections are closed"
+    );
+}
+
+#[test]
+fn an_actor_winding_down_stops_trying() {
+    let (mut sim, registrar, worker) = registered_worker(43);
+    sim.with(worker, |cx| cx.actor.cancel_self());
+    sim.crash(registrar);
+    sim.settle(10 * SECOND);
+    assert_eq!(retries(&sim, worker), [None]);
+    assert!(!sim.nodes[worker].actor.unregistering());
+    sim.assert_clean(worker);
+}
+
+#[test]
+fn unregistering_while_the_registrar_is_away_reaches_the_one_back() {
+    // Registered, the link lost: unregister() connects again to unregister,
+    // in case the registrar kept the entry.
+    let (mut sim, registrar, worker) = registered_worker(44);
+    sim.crash(registrar);
+    sim.sleep(Duration::from_millis(20));
+    let again = add_registrar(&mut sim);
+    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
+    assert_eq!(sim.wire_types(worker, again), ["Aid", "Start"]);
+    sim.settle(SECOND);
+    sim.assert_clean(worker);
+}
+
+#[test]
+fn unregistering_before_the_registration_is_answered_comes_after_it() {
+    // register_actor is on its way: unregister_actor follows it on the same
+    // connection, so the registrar handles them in that order.
+    let mut sim = Sim::new(45);
+    let registrar = add_registrar(&mut sim);
+    let worker = sim.add(Sim::config("worker"), tcp(2000), Idle);
+    sim.nodes[worker]
+        .actor
+        .set_runtime_vars(tractor_protocol::RuntimeVars {
+            registry_addrs: vec![tcp(1616)],
+            ..Default::default()
+        });
+    sim.with(worker, |cx| cx.actor.register(cx.now));
+    sim.run_until(SECOND, |s| {
+        s.wire_types(worker, registrar).contains(&"Start")
+    });
+    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
+    assert_eq!(sim.wire_types(worker, registrar), ["Aid", "Start", "Start"]);
+    assert!(!listed(&sim, registrar, worker));
+    sim.settle(SECOND);
+    sim.assert_clean(worker);
+}

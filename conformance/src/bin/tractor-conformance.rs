@@ -1632,6 +1632,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "cancel-peer-spawned-service" => cancel_peer_spawned_service(root).await,
         "registrar-daemon" => registrar_daemon(root).await,
         "registry-probe" => registry_probe(root).await,
+        "disc-registrar-election-race" => registrar_election_race(root).await,
+        "disc-registrar-restart" => registrar_restart(root).await,
+        "registry-wait" => registry_wait(root).await,
         "tpt-uds-example" => tpt_uds_example(root).await,
         "disc-registrar-bind-union" => {
             let addrs = root.accept_addrs();
@@ -1757,6 +1760,17 @@ fn not_found(name: &str) -> Error {
 fn more_functions() -> Functions {
     Functions::new()
         .rpc(NS, "is_prime", |n: Number| async move { Ok(is_prime(n.n)) })
+        .rpc(NS, "check_in", |v: Value| async move {
+            // The caller is registered with this registrar by now.
+            let name = v.value.unwrap_or_default();
+            let registered = me().query_actor(&name).await?.is_some();
+            check!(registered, "{name} is not registered");
+            CHECKED_IN
+                .lock()
+                .map_err(|_| Error::raise("RuntimeError", "a poisoned lock"))?
+                .insert(name);
+            Ok(())
+        })
         .rpc(NS, "call_root", |(): ()| async move {
             let root = me()
                 .find_actor("root")
@@ -3754,6 +3768,93 @@ async fn registrar_daemon(root: ActorHandle) -> Result<()> {
     Ok(())
 }
 
+/// The `n`-th extra argument of the command line (after the scenario id,
+/// the transport and the registrar).
+fn extra_arg(n: usize) -> Result<usize> {
+    let arg = std::env::args().nth(4 + n).unwrap_or_default();
+    arg.parse()
+        .map_err(|e| Error::raise("ValueError", format!("argument {arg:?}: {e}")))
+}
+
+/// The racers of disc-registrar-election-race that called the registrar.
+static CHECKED_IN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// One of several roots started at once on the same registrar address
+/// (`disc-registrar-election-race <tpt> <registrar> <index> <count>`, as
+/// `racer-<index>`): exactly one becomes the registrar, the others its
+/// clients, and none fails because another won. Each client finds the
+/// registrar by its name and calls it, and the registrar checks that the
+/// caller is registered; it waits for every client's call, so that it
+/// outlives what they ask of it.
+async fn registrar_election_race(root: ActorHandle) -> Result<()> {
+    let count = extra_arg(1)?;
+    let me = root.uid().name.clone();
+    fact("registrar", root.is_registrar());
+    let racers: Vec<String> = (0..count).map(|i| format!("racer-{i}")).collect();
+    if root.is_registrar() {
+        // Each client checks in once registered here.
+        let others: std::collections::BTreeSet<String> =
+            racers.iter().filter(|r| **r != me).cloned().collect();
+        until(&root, || CHECKED_IN.lock().is_ok_and(|c| *c == others)).await;
+        fact("registrar_name", me);
+        return Ok(());
+    }
+    // The registrar is the racer listening at the registrar address.
+    let reg = root.registry_addrs()[0].clone();
+    let table = root.get_registry().await?;
+    let name = table
+        .iter()
+        .find(|(_, addrs)| addrs.contains(&reg))
+        .and_then(|(key, _)| key.rsplit_once('.'))
+        .map(|(name, _)| name.to_owned())
+        .ok_or_else(|| not_found("at the registrar address"))?;
+    check!(racers.contains(&name), "the registrar is {name}");
+    let registrar = root
+        .find_actor(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    registrar
+        .run::<()>(NS, "check_in", Value { value: Some(me) })
+        .await?;
+    fact("registrar_name", name);
+    Ok(())
+}
+
+/// A root and its daemon child, registered with a registrar daemon that
+/// the test kills and starts again; they serve until SIGINT.
+async fn registrar_restart(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let kid = n.start_actor("kid", daemon()).await?;
+        // It serves (a call answered), so its registration is done.
+        let _: u32 = kid.run(NS, "pid", ()).await?;
+        fact("ready", true);
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+    .await
+}
+
+/// Waits until the registrar lists `root` and `kid` (scenario
+/// disc-registrar-restart), then finds `kid` by name and calls it.
+async fn registry_wait(root: ActorHandle) -> Result<()> {
+    let wanted = ["kid", "root"].map(String::from);
+    let names = loop {
+        let names = registry_names(&root.get_registry().await?);
+        if wanted.iter().all(|w| names.contains(w)) {
+            break names;
+        }
+        root.sleep(Duration::from_millis(10)).await;
+    };
+    fact("registered", names.join(","));
+    let kid = root
+        .find_actor("kid")
+        .await?
+        .ok_or_else(|| not_found("kid"))?;
+    fact("hi", kid.run::<String>(NS, "hi", ()).await?);
+    Ok(())
+}
+
 async fn registry_probe(root: ActorHandle) -> Result<()> {
     fact("registrar", root.is_registrar());
     fact(
@@ -4322,9 +4423,11 @@ async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
 /// port, or in the tree's runtime directory), or the one given.
 fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<Config> {
     let name = match id {
-        "registrar-daemon" => "registrar",
-        "registry-probe" => "probe",
-        _ => "root",
+        "registrar-daemon" => "registrar".to_owned(),
+        "registry-probe" => "probe".to_owned(),
+        "registry-wait" => "finder".to_owned(),
+        "disc-registrar-election-race" => format!("racer-{}", extra_arg(0)?),
+        _ => "root".to_owned(),
     };
     let mut config = Config::new(name, functions())
         .transport(transport)

@@ -84,6 +84,11 @@ pub(crate) enum Kind {
     TtyLock,
     /// The supervisor's `self.cancel` to a child it reaps.
     Reap { child: super::ids::ChildId },
+    /// Our `self.register_actor` to a registrar (the core keeps this
+    /// actor registered).
+    Register,
+    /// Our `self.unregister_actor` to a registrar.
+    Unregister,
 }
 
 impl Kind {
@@ -91,7 +96,11 @@ impl Kind {
     pub(crate) fn functype(self) -> FuncType {
         match self {
             Kind::Func(t) => t,
-            Kind::CancelActor | Kind::CancelTask { .. } | Kind::Reap { .. } => FuncType::AsyncFunc,
+            Kind::CancelActor
+            | Kind::CancelTask { .. }
+            | Kind::Reap { .. }
+            | Kind::Register
+            | Kind::Unregister => FuncType::AsyncFunc,
             Kind::TtyLock => FuncType::Context,
         }
     }
@@ -480,6 +489,8 @@ impl Dialog {
             Kind::CancelActor | Kind::Reap { .. } => "cancel-actor".into(),
             Kind::CancelTask { .. } => "cancel-task".into(),
             Kind::TtyLock => "tty-lock".into(),
+            Kind::Register => "register".into(),
+            Kind::Unregister => "unregister".into(),
         };
         let state = if self.cancel.canceller.is_some() || self.cancel.requested {
             "cancelling"

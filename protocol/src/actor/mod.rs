@@ -10,6 +10,7 @@ pub mod fuzzing;
 mod ids;
 mod opener;
 mod registrar;
+mod registration;
 mod rng;
 mod supervise;
 mod timer;
@@ -38,6 +39,7 @@ pub use error::{
 };
 pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
 pub use supervise::{
     ChildInfo, ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
     SpawnRequest,
@@ -47,6 +49,7 @@ pub use tty::TtyTicket;
 use channel::{Channel, ChannelState};
 use dialog::Dialog;
 use registrar::Registry;
+use registration::Registrations;
 use rng::Rng;
 use supervise::{Child, Nursery};
 use timer::{Timer, TimerTable};
@@ -311,6 +314,35 @@ pub enum Event {
         /// Why it closed.
         reason: CloseReason,
     },
+    /// This actor is a registrar and its table changed (see
+    /// [`Actor::registry`]): an actor registered, unregistered, or lost an
+    /// address.
+    RegistryChanged,
+    /// Every accept address of this actor is registered with `registrar`
+    /// (see [`Actor::register`]).
+    Registered {
+        /// The registrar.
+        registrar: Address,
+        /// The addresses registered.
+        addrs: Vec<Address>,
+        /// Whether this is a registration again, after the link was lost.
+        again: bool,
+    },
+    /// An attempt to register with `registrar` failed, or the link with it
+    /// dropped (see [`Actor::register`]).
+    RegistrarLost {
+        /// The registrar.
+        registrar: Address,
+        /// The attempt's channel, if it had one; it is closed.
+        channel: Option<ChannelId>,
+        /// What happened.
+        reason: String,
+        /// Failed attempts in a row, this one included.
+        failures: u32,
+        /// When the next attempt begins; `None` if there is none (the
+        /// actor unregisters or winds down).
+        retry_at: Option<Instant>,
+    },
     /// A peer sent something the protocol does not allow; it was dropped,
     /// and any dialog it broke has failed.
     Violation {
@@ -502,6 +534,8 @@ pub struct Actor {
     /// owed once every function has finished.
     cancelling: Option<(Uid, Vec<(ChannelId, String)>)>,
     registry: Registry,
+    /// This actor's own registration with each registrar.
+    registrations: Registrations,
     accept_addrs: Vec<Address>,
     tty: TtyLock,
     children: HashMap<ChildId, Child>,
@@ -539,6 +573,7 @@ impl Actor {
             finished: VecDeque::new(),
             cancelling: None,
             registry: Registry::default(),
+            registrations: Registrations::default(),
             accept_addrs: Vec::new(),
             tty: TtyLock::default(),
             children: HashMap::new(),
@@ -849,6 +884,7 @@ impl Actor {
         };
         self.timers.stop(Timer::Handshake(channel));
         self.registry.drop_waiters(channel);
+        self.on_registrar_channel_closed(channel, &reason);
         if closer == Closer::Us && ch.is_connected() {
             // What is queued still goes out, before the close.
             if !ch.out.is_empty() {
@@ -953,6 +989,7 @@ impl Actor {
                     let pid = self.children.get(&child).and_then(|c| c.pid);
                     self.report_lost(child, pid, None);
                 }
+                Timer::Register(i) => self.on_register_timer(now, i),
             }
         }
     }
@@ -1059,6 +1096,8 @@ impl Actor {
                     .push_back(Event::ChannelOpened { channel, peer });
                 if origin == ChannelOrigin::Accepted {
                     self.maybe_child_connected(channel, &uid);
+                } else {
+                    self.on_registrar_open(channel);
                 }
             }
         }

@@ -628,7 +628,12 @@ impl Actor {
                 Ok(())
             }
             (OpenerPhase::Running, Msg::Return(m))
-                if matches!(kind, Kind::Func(FuncType::AsyncFunc | FuncType::Context)) =>
+                if matches!(
+                    kind,
+                    Kind::Func(FuncType::AsyncFunc | FuncType::Context)
+                        | Kind::Register
+                        | Kind::Unregister
+                ) =>
             {
                 self.deliver_final(id, Incoming::Return(m.pld));
                 Ok(())
@@ -661,6 +666,7 @@ impl Actor {
                     Ok(())
                 }
                 Kind::Func(_) | Kind::TtyLock => Err("running an application dialog"),
+                Kind::Register | Kind::Unregister => Err("awaiting the registrar's answer"),
             },
             (
                 OpenerPhase::AwaitAck | OpenerPhase::AwaitStarted | OpenerPhase::Running,
@@ -810,9 +816,20 @@ impl Actor {
     }
 
     fn finish_opener(&mut self, id: DialogId, item: Incoming) {
-        if self.end_opener(id) {
-            self.deliver(id, item);
+        let Some((channel, kind)) = self.dialogs.get(&id).map(|d| (d.channel, d.kind)) else {
+            return;
+        };
+        if !self.end_opener(id) {
+            return;
         }
+        if matches!(kind, Kind::Register | Kind::Unregister) {
+            // The core's own requests: answered here, nothing for the
+            // application.
+            self.remove_dialog(id);
+            self.on_registration_answer(id, channel, kind, item);
+            return;
+        }
+        self.deliver(id, item);
     }
 
     /// Ends an opener's dialog, its outcome to be delivered: false if it
@@ -857,9 +874,15 @@ impl Actor {
         };
         match d.phase {
             Phase::Opener(OpenerPhase::Done) => {}
-            Phase::Opener(_) if matches!(d.kind, Kind::CancelTask { .. } | Kind::Reap { .. }) => {
+            Phase::Opener(_)
+                if matches!(
+                    d.kind,
+                    Kind::CancelTask { .. } | Kind::Reap { .. } | Kind::Register | Kind::Unregister
+                ) =>
+            {
                 // A runtime request: nobody waits on it but its target,
-                // which fails on its own account.
+                // which fails on its own account (a registration hears of
+                // its channel).
                 self.remove_dialog(id);
             }
             Phase::Opener(_) => match *loss {
@@ -961,7 +984,11 @@ impl Actor {
                     );
                 }
             }
-            Kind::Func(_) | Kind::TtyLock | Kind::Reap { .. } => {}
+            Kind::Func(_)
+            | Kind::TtyLock
+            | Kind::Reap { .. }
+            | Kind::Register
+            | Kind::Unregister => {}
         }
     }
 

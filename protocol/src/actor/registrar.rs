@@ -25,7 +25,7 @@ use crate::raw::Raw;
 use crate::uid::Uid;
 
 use super::error::LocalError;
-use super::{Actor, ChannelId};
+use super::{Actor, ChannelId, Event};
 
 /// The registrar's table, in registration order.
 #[derive(Debug, Default)]
@@ -147,11 +147,13 @@ impl Actor {
                 let name = k.uid.name.clone();
                 tracing::info!(target: "tractor::runtime", uid = %k.uid, addr = %k.addr, "registered");
                 self.registry.register(k.uid, k.addr);
+                self.events.push_back(Event::RegistryChanged);
                 self.wake_waiters(&name);
                 Some(Raw::NIL)
             }),
             "unregister_actor" => start.decode_kwargs::<ByUid>().map_err(|e| e.to_string()).map(|k| {
                 if self.registry.unregister(&k.uid) {
+                    self.events.push_back(Event::RegistryChanged);
                     tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered");
                 } else {
                     tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
@@ -172,10 +174,13 @@ impl Actor {
                 }
             }),
             "get_registry" => Ok(Some(encode(&Table(self.registry.entries())))),
-            "delete_addr" => start
-                .decode_kwargs::<ByAddr>()
-                .map_err(|e| e.to_string())
-                .map(|k| Some(encode(&self.registry.delete_addr(&k.addr)))),
+            "delete_addr" => start.decode_kwargs::<ByAddr>().map_err(|e| e.to_string()).map(|k| {
+                let deleted = self.registry.delete_addr(&k.addr);
+                if deleted.is_some() {
+                    self.events.push_back(Event::RegistryChanged);
+                }
+                Some(encode(&deleted))
+            }),
             _ => Err("not a registrar method".to_owned()),
         };
         match reply {

@@ -17,6 +17,8 @@ pub(crate) enum Timer {
     /// Dialogs that lost their channel to this child stop waiting for its
     /// exit status.
     PeerExit(ChildId),
+    /// The next attempt to register with the registrar of this index.
+    Register(usize),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].
