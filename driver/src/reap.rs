@@ -40,9 +40,52 @@ fn stat(pid: u32) -> Option<(char, u32)> {
     Some((state, ppid))
 }
 
+/// The children of `pid`, from each of its threads' `children` file
+/// (`/proc/<pid>/task/<tid>/children`); `None` where the kernel has no
+/// such files.
+fn children_of(pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut children = Vec::new();
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        any = true;
+        children.extend(
+            text.split_ascii_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    // A process without threads is gone (no children); a kernel without
+    // the files gives none for any thread.
+    any.then_some(children)
+}
+
 /// Every process below `root` (its children, theirs, and so on), as
 /// `/proc` shows them now; empty where there is no `/proc`.
 pub(crate) fn descendants(root: u32) -> Vec<u32> {
+    if std::path::Path::new(&format!("/proc/{root}/task")).exists()
+        && let Some(first) = children_of(root)
+    {
+        // Each process's own list of children: a walk of the subtree
+        // alone, however many other processes the machine has.
+        let mut below = Vec::new();
+        let mut frontier = first;
+        while let Some(p) = frontier.pop() {
+            if p == root || below.contains(&p) {
+                continue;
+            }
+            below.push(p);
+            frontier.extend(children_of(p).unwrap_or_default());
+        }
+        return below;
+    }
+    scan_descendants(root)
+}
+
+/// [`descendants`] by reading the parent of every process on the machine.
+fn scan_descendants(root: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -106,12 +149,10 @@ pub(crate) fn end_everything_below() {
     let me = std::process::id();
     let deadline = Instant::now() + DEATH_TIMEOUT;
     loop {
-        let below = descendants(me);
-        for &p in &below {
-            let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
-        }
         // Reap whatever has ended: our children, and (a subreaper) the
-        // orphans handed to us.
+        // orphans handed to us. No child left, ended or not, means nothing
+        // below: whatever is below a process hangs from one of its
+        // children, or was handed to it when its parent died.
         let no_children = loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => break false,
@@ -120,8 +161,12 @@ pub(crate) fn end_everything_below() {
                 Err(_) => break true,
             }
         };
-        if below.is_empty() && no_children {
+        if no_children {
             return;
+        }
+        let below = descendants(me);
+        for &p in &below {
+            let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
         }
         if Instant::now() >= deadline {
             tracing::warn!(target: "tractor::cancel", left = ?below, "processes below still alive: exiting regardless");
@@ -164,6 +209,12 @@ mod tests {
         };
         assert!(descendants(std::process::id()).contains(&pid));
         assert!(descendants(std::process::id()).contains(&below[0]));
+        // Both ways of finding them agree.
+        let mut scanned = scan_descendants(pid);
+        scanned.sort_unstable();
+        let mut walked = descendants(pid);
+        walked.sort_unstable();
+        assert_eq!(walked, scanned);
         assert!(!dead(&below));
         assert_eq!(kill_below(pid), below);
         while !dead(&below) {
