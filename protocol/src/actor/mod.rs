@@ -427,7 +427,7 @@ pub enum UsageError {
     /// The context's function has ended (returned, failed, or its actor
     /// is gone) while this side waited for room to send: no room will
     /// come. Its outcome is, or will shortly be, there to read
-    /// ([`Actor::final_error`] tells a failure).
+    /// (`Actor::final_error` tells a failure).
     #[error("{0}: the context has ended; its outcome is there to read")]
     Ended(DialogId),
     /// The channel leads back to this very actor: a dialog with oneself is
