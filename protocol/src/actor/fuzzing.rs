@@ -94,6 +94,7 @@ pub fn dialogs(data: &[u8]) {
                     is_probe: input.byte() == 0xff,
                     // Half the peers speak credits, half do not.
                     credit_flow: input.byte().is_multiple_of(2).then_some(1),
+                    auth: None,
                 });
                 feed(&mut actor, now, ch, &aid);
                 channels.push(ch);
@@ -283,6 +284,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
             is_registrar: None,
             is_probe: false,
             credit_flow: None,
+            auth: None,
         }),
     }
 }

@@ -98,6 +98,52 @@ impl Registry {
     }
 }
 
+impl Actor {
+    /// Why `peer` may not make this change to the registry, or `None` if
+    /// it may (spec/PROTOCOL.md §3.5): an actor registers and unregisters
+    /// only itself, and deletes only its own addresses, unless it proved
+    /// the tree's secret (a parent, say, removing a child it reaped). The
+    /// registrar cannot tell a registered actor's parent otherwise: the
+    /// wire does not name it. Requests whose arguments do not decode are
+    /// answered as before, with a `TypeError`.
+    fn registration_refusal(
+        &self,
+        channel: ChannelId,
+        peer: &Uid,
+        start: &msg::Start,
+    ) -> Option<String> {
+        #[derive(Deserialize)]
+        struct ByUid {
+            uid: Uid,
+        }
+        #[derive(Deserialize)]
+        struct ByAddr {
+            addr: Address,
+        }
+        if self.peer_authenticated(channel) {
+            return None;
+        }
+        let target = match start.func.as_str() {
+            "register_actor" | "unregister_actor" => start.decode_kwargs::<ByUid>().ok()?.uid,
+            "delete_addr" => {
+                let addr = start.decode_kwargs::<ByAddr>().ok()?.addr;
+                let (holder, _) = self
+                    .registry
+                    .entries
+                    .iter()
+                    .find(|(_, addrs)| addrs.contains(&addr))?;
+                holder.clone()
+            }
+            _ => return None,
+        };
+        (target != *peer).then(|| {
+            format!(
+                "{peer} may not change the registration of {target}: only that actor may, or one that proved the tree's secret"
+            )
+        })
+    }
+}
+
 /// `get_registry`'s answer: `"name.uuid"` → addresses, in order.
 struct Table<'a>(&'a [(Uid, Vec<Address>)]);
 
@@ -123,7 +169,12 @@ pub(crate) const METHODS: [&str; 6] = [
 
 impl Actor {
     /// Serves one registrar request; `start.func` is one of [`METHODS`].
-    pub(super) fn on_registrar_request(&mut self, channel: ChannelId, start: msg::Start) {
+    pub(super) fn on_registrar_request(
+        &mut self,
+        channel: ChannelId,
+        peer: Uid,
+        start: msg::Start,
+    ) {
         #[derive(Deserialize)]
         struct Register {
             uid: Uid,
@@ -142,6 +193,10 @@ impl Actor {
             addr: Address,
         }
         let cid = start.cid.clone();
+        if let Some(why) = self.registration_refusal(channel, &peer, &start) {
+            self.refuse_request(channel, &start, why);
+            return;
+        }
         let reply: Result<Option<Raw>, String> = match start.func.as_str() {
             "register_actor" => start.decode_kwargs::<Register>().map_err(|e| e.to_string()).map(|k| {
                 let name = k.uid.name.clone();
