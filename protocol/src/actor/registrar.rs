@@ -101,11 +101,12 @@ impl Registry {
 impl Actor {
     /// Why `peer` may not make this change to the registry, or `None` if
     /// it may (spec/PROTOCOL.md §3.5): an actor registers and unregisters
-    /// only itself, and deletes only its own addresses, unless it proved
-    /// the tree's secret (a parent, say, removing a child it reaped). The
-    /// registrar cannot tell a registered actor's parent otherwise: the
-    /// wire does not name it. Requests whose arguments do not decode are
-    /// answered as before, with a `TypeError`.
+    /// only itself, unless it proved the tree's secret (a parent, say,
+    /// removing a child it reaped). The registrar cannot tell a registered
+    /// actor's parent otherwise: the wire does not name it. Requests whose
+    /// arguments do not decode are answered as before, with a `TypeError`.
+    /// `delete_addr` stays open to all, as Python's finders use it to drop
+    /// an address that no longer answers.
     fn registration_refusal(
         &self,
         channel: ChannelId,
@@ -116,26 +117,12 @@ impl Actor {
         struct ByUid {
             uid: Uid,
         }
-        #[derive(Deserialize)]
-        struct ByAddr {
-            addr: Address,
-        }
-        if self.peer_authenticated(channel) {
+        if !matches!(start.func.as_str(), "register_actor" | "unregister_actor")
+            || self.peer_authenticated(channel)
+        {
             return None;
         }
-        let target = match start.func.as_str() {
-            "register_actor" | "unregister_actor" => start.decode_kwargs::<ByUid>().ok()?.uid,
-            "delete_addr" => {
-                let addr = start.decode_kwargs::<ByAddr>().ok()?.addr;
-                let (holder, _) = self
-                    .registry
-                    .entries
-                    .iter()
-                    .find(|(_, addrs)| addrs.contains(&addr))?;
-                holder.clone()
-            }
-            _ => return None,
-        };
+        let target = start.decode_kwargs::<ByUid>().ok()?.uid;
         (target != *peer).then(|| {
             format!(
                 "{peer} may not change the registration of {target}: only that actor may, or one that proved the tree's secret"
