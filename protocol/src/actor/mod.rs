@@ -1049,9 +1049,7 @@ impl Actor {
     /// opening or our `Aid` without a word.
     fn refused_us(ch: &Channel) -> bool {
         match &ch.state {
-            ChannelState::Handshaking(
-                Handshake::Proof { .. } | Handshake::Hello { .. },
-            ) => true,
+            ChannelState::Handshaking(Handshake::Proof { .. } | Handshake::Hello { .. }) => true,
             ChannelState::Handshaking(Handshake::Identity { authenticated }) => {
                 *authenticated || (ch.origin != ChannelOrigin::Accepted && !ch.got_msg)
             }
