@@ -47,8 +47,8 @@ pub enum SecretError {
 }
 
 impl Secret {
-    /// A secret of these bytes: between [`MIN_SECRET_LEN`] and
-    /// [`MAX_SECRET_LEN`] of them, none NUL.
+    /// A secret of these bytes: between `MIN_SECRET_LEN` (16) and
+    /// `MAX_SECRET_LEN` (1024) of them, none NUL.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, SecretError> {
         let bytes = bytes.into();
         if bytes.len() < MIN_SECRET_LEN {
