@@ -2131,6 +2131,16 @@ fn auth_wrong_secret_is_refused() {
         let r = tree.run(Path::new(PROGRAM), &["auth-wrong-secret", t, &reg]);
         r.assert_ok();
         assert_eq!(r.fact("error"), "unauthenticated:BadProof", "{r:?}");
+        // With that registrar as its own, such a root does not start: the
+        // probe's refusal is final.
+        let r = tree.run(
+            Path::new(PROGRAM),
+            &["auth-wrong-secret-registrar", t, &reg],
+        );
+        assert_eq!(r.code, Some(1), "{r:?}");
+        let e = r.fact("root_error");
+        assert!(e.contains("could not connect to"), "{e}");
+        assert!(e.contains("proof is wrong"), "{e}");
         // The daemon was not disturbed: it ends at the SIGINT.
         stop(&tree, daemon);
     }

@@ -982,6 +982,13 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
                     Err(f) => return Err(f.error),
                 }
             }
+            ElectionStep::Fail(tractor_protocol::ElectionError::Refused { addr, reason }) => {
+                return Err(ErrorKind::Unauthenticated {
+                    addr: addr.to_string(),
+                    reason,
+                }
+                .into());
+            }
             ElectionStep::Fail(e) => return Err(Error::runtime(e.to_string())),
         }
     };

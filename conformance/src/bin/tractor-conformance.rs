@@ -1648,6 +1648,10 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
         "auth-tree" => auth_tree(root).await,
         "auth-wrong-secret" => auth_wrong_secret(root).await,
+        "auth-wrong-secret-registrar" => {
+            fact("started", "unexpectedly");
+            Ok(())
+        }
         "auth-stranger-cancel" => auth_stranger_cancel(root).await,
         "auth-insecure-bind" => {
             fact("started", true);
@@ -4501,6 +4505,13 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         "tpt-uds-double-listen" => config.bind_addrs = config.registry_addrs.clone(),
         "auth-insecure-bind" if transport == Transport::Tcp => {
             config.bind_addrs = vec![Address::tcp("0.0.0.0", 0)];
+        }
+        "auth-wrong-secret-registrar" => {
+            // The tree's registrar, with a secret of its own.
+            config = config.secret(tractor_driver::TreeSecret::Value(
+                tractor_driver::Secret::new("a-secret-of-another-tree")
+                    .map_err(|e| Error::raise("ValueError", e.to_string()))?,
+            ));
         }
         "auth-wrong-secret" => {
             // Its own registrar, and a secret of its own (a configured
