@@ -2107,6 +2107,38 @@ fn auth_tree_with_a_secret() {
 }
 
 #[test]
+fn auth_tree_with_a_generated_secret() {
+    // The root makes one; its descendants get it, strangers do not.
+    for (a, t) in CASES {
+        let r = run("auth-tree-generated", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("stranger_bytes"), "0", "{r:?}");
+        assert_eq!(r.fact("child_secret"), "true");
+        assert_eq!(r.fact("grandchild_secret"), "true");
+        assert_eq!(r.fact("child_argv"), "false");
+        assert_eq!(r.fact("sibling_cancel"), "true");
+    }
+}
+
+#[test]
+fn auth_tree_open_to_peers_that_do_not_authenticate() {
+    // With a secret, and open to Python peers: the stranger speaking
+    // Python's handshake is answered (and may call), the tree's own actors
+    // still authenticate, so a sibling may cancel a sibling.
+    for (a, t) in CASES {
+        let env = [
+            ("TRACTOR_SECRET", TREE_SECRET),
+            ("TRACTOR_ACCEPT_UNAUTHENTICATED", "1"),
+        ];
+        let r = run_env("auth-tree", a, t, &env);
+        r.assert_ok();
+        assert_eq!(r.fact("stranger_learned"), "true", "{r:?}");
+        assert_eq!(r.fact("child_secret"), "true");
+        assert_eq!(r.fact("sibling_cancel"), "true");
+    }
+}
+
+#[test]
 fn auth_tree_without_a_secret() {
     // The same tree without a secret: the stranger learns who the root
     // is (as with Python), and a sibling may not cancel a sibling.

@@ -1646,7 +1646,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
-        "auth-tree" => auth_tree(root).await,
+        "auth-tree" | "auth-tree-generated" => auth_tree(root).await,
         "auth-wrong-secret" => auth_wrong_secret(root).await,
         "auth-wrong-secret-registrar" => {
             fact("started", "unexpectedly");
@@ -4506,6 +4506,7 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         "auth-insecure-bind" if transport == Transport::Tcp => {
             config.bind_addrs = vec![Address::tcp("0.0.0.0", 0)];
         }
+        "auth-tree-generated" => config = config.secret(tractor_driver::TreeSecret::Generate),
         "auth-wrong-secret-registrar" => {
             // The tree's registrar, with a secret of its own.
             config = config.secret(tractor_driver::TreeSecret::Value(

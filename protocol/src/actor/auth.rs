@@ -191,11 +191,11 @@ pub enum AuthError {
     /// reflects a proof.
     #[error("the peer's proof is wrong: it does not hold this tree's secret")]
     BadProof,
-    /// The peer closed the connection during the handshake, before it said
-    /// who it is: it refused this actor's authentication, or its lack of one
-    /// (the peer holds another secret, or needs one this actor lacks).
+    /// The peer took part in the authentication (it sent its opening) and
+    /// closed the connection after this actor's proof: it refused it (the
+    /// peer holds another secret).
     #[error(
-        "the peer closed the connection during the handshake: it refused this actor (another secret, or one this actor lacks?)"
+        "the peer closed the connection after this actor's proof: it refused it (another secret?)"
     )]
     Refused,
 }

@@ -147,9 +147,6 @@ pub(crate) struct Channel {
     pub(crate) queued: bool,
     /// Undecodable messages received in a row.
     pub(crate) bad_messages: u32,
-    /// Whether any message arrived (the handshake tells a peer that
-    /// closed on us without a word).
-    pub(crate) got_msg: bool,
     /// The peer is a child of this actor whose process has ended already
     /// (its pid, and how): the channel's loss is reported with it.
     pub(crate) peer_exit: Option<(Option<u32>, ExitStatus)>,
@@ -171,7 +168,6 @@ impl Channel {
             out: BytesMut::new(),
             queued: false,
             bad_messages: 0,
-            got_msg: false,
             peer_exit: None,
         }
     }

@@ -1044,17 +1044,20 @@ impl Actor {
     }
 
     /// Whether a peer that closed the connection now did so because it
-    /// refused our authentication, or our lack of one: it closed after our
-    /// proof (while we awaited its proof or `Aid`), or closed on our
-    /// opening or our `Aid` without a word.
+    /// refused our authentication: it took part (it sent its opening) and
+    /// closed after our proof, while we awaited its proof or its `Aid`. A
+    /// peer that closes without a word may be refusing too, or may be going
+    /// away (a registrar that is not serving yet): that stays `Eof`.
     fn refused_us(ch: &Channel) -> bool {
-        match &ch.state {
-            ChannelState::Handshaking(Handshake::Proof { .. } | Handshake::Hello { .. }) => true,
-            ChannelState::Handshaking(Handshake::Identity { authenticated }) => {
-                *authenticated || (ch.origin != ChannelOrigin::Accepted && !ch.got_msg)
-            }
-            _ => false,
-        }
+        matches!(
+            ch.state,
+            ChannelState::Handshaking(
+                Handshake::Proof { .. }
+                    | Handshake::Identity {
+                        authenticated: true
+                    }
+            )
+        )
     }
 
     /// Closes a channel: what was queued for it is still transmitted, then
@@ -1223,7 +1226,6 @@ impl Actor {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
-        ch.got_msg = true;
         let peer = match &ch.state {
             ChannelState::Open { peer, .. } => peer.uid(),
             ChannelState::Connecting => return,
