@@ -88,6 +88,11 @@ pub enum CloseReason {
     /// The peer only probed us, or we only probed the peer.
     #[error("probe finished")]
     Probe,
+    /// The peer, a child of this actor, exited, and the connection's end
+    /// did not come within [`PEER_EXIT_WAIT`](crate::PEER_EXIT_WAIT) after
+    /// (its socket lives on in another process).
+    #[error("the peer's process exited, and the connection did not end with it")]
+    PeerExited,
 }
 
 /// One connection's framing and handshake state.
