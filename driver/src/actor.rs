@@ -1189,8 +1189,9 @@ fn repl_in_tree(shared: &Arc<Shared>) -> bool {
 const WIND_DOWN: Duration = Duration::from_millis(1500);
 
 /// Ends the process after [`WIND_DOWN`], ending every process below it
-/// and removing its socket files first.
-fn watchdog(addrs: Vec<Address>) {
+/// (their socket files in `uds_dir` removed) and removing its own socket
+/// files first.
+fn watchdog(addrs: Vec<Address>, uds_dir: Option<std::path::PathBuf>) {
     let start = Instant::now();
     std::thread::spawn(move || {
         // A REPL live meanwhile holds winding down back: the time counts
@@ -1210,7 +1211,7 @@ fn watchdog(addrs: Vec<Address>) {
         tracing::warn!(target: "tractor::runtime", "winding down took too long: exiting");
         // Never before what runs below: children that are stuck as well
         // would outlive us otherwise.
-        crate::reap::end_everything_below();
+        crate::reap::end_everything_below(uds_dir.as_deref());
         for addr in &addrs {
             transport::unbind(addr);
         }
@@ -1237,10 +1238,13 @@ fn orphan_guard(shared: &Arc<Shared>, parent: nix::unistd::Pid, channel: Channel
             std::thread::sleep(Duration::from_millis(100));
         }
         let Some(shared) = weak.upgrade() else {
-            watchdog(Vec::new());
+            watchdog(Vec::new(), transport::runtime_dir().ok());
             return;
         };
-        watchdog(shared.with(|st, _| st.actor.accept_addrs().to_vec()));
+        watchdog(
+            shared.with(|st, _| st.actor.accept_addrs().to_vec()),
+            Some(shared.settings.uds_dir.clone()),
+        );
         let reason = format!("the parent process (pid {parent}) is gone");
         shared.with(|st, now| st.actor.handle_closed(now, channel, Some(reason)));
     });
@@ -1422,12 +1426,13 @@ async fn run_child(
     // From here on the child only winds down. If that stalls (a function
     // blocks its thread, the parent is gone and cannot kill us), a plain
     // thread ends the process: no orphan outlives its tree.
-    watchdog(handle.accept_addrs());
+    let uds_dir = handle.shared.settings.uds_dir.clone();
+    watchdog(handle.accept_addrs(), Some(uds_dir.clone()));
     teardown(&handle).await;
     set_current(None);
     // Children were reaped in teardown; what is left below is orphans
     // handed to us, or processes a function started and left running.
-    crate::reap::end_everything_below();
+    crate::reap::end_everything_below(Some(&uds_dir));
     0
 }
 

@@ -18,6 +18,7 @@
 //! The root is not made a subreaper: it is the user's program, whose other
 //! subprocesses are none of the tree's business.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -143,9 +144,22 @@ pub(crate) fn become_subreaper() {
 }
 
 /// Kills every process below this one and reaps them all, giving up after
-/// [`DEATH_TIMEOUT`]: a child actor's last act before it exits. Blocks the
+/// [`DEATH_TIMEOUT`]: a child actor's last act before it exits. The socket
+/// files the killed ones leave in `uds_dir` are removed. Blocks the
 /// calling thread; each round takes a few milliseconds.
-pub(crate) fn end_everything_below() {
+pub(crate) fn end_everything_below(uds_dir: Option<&Path>) {
+    let mut killed = Vec::new();
+    end_below(&mut killed);
+    for pid in killed {
+        if let Some(dir) = uds_dir {
+            crate::transport::remove_socket_files_of(dir, pid);
+        }
+    }
+}
+
+/// [`end_everything_below`]'s killing and reaping; `killed` gets the pids
+/// it signalled.
+fn end_below(killed: &mut Vec<u32>) {
     let me = std::process::id();
     let deadline = Instant::now() + DEATH_TIMEOUT;
     loop {
@@ -167,6 +181,9 @@ pub(crate) fn end_everything_below() {
         let below = descendants(me);
         for &p in &below {
             let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+            if !killed.contains(&p) {
+                killed.push(p);
+            }
         }
         if Instant::now() >= deadline {
             tracing::warn!(target: "tractor::cancel", left = ?below, "processes below still alive: exiting regardless");

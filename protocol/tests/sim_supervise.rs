@@ -757,3 +757,62 @@ fn a_child_that_hangs_up_and_lives_on_fails_its_dialogs_after_the_wait() {
     assert_eq!(t.exited(child).unwrap().signal, Some(9));
     assert!(t.sim.nodes[t.root].actor.is_idle());
 }
+
+#[test]
+fn a_child_s_last_words_count_even_when_its_exit_is_heard_first() {
+    // The driver may reap a child's process before it has read the end of
+    // the child's connection (two tasks, either first). What the child
+    // sent before it died still reaches its dialogs, and the child counts
+    // as gone, its nursery done, only once its connections are read to
+    // their end, or `PEER_EXIT_WAIT` after the exit.
+    let mut t = tree(23, false);
+    let root = t.root;
+    let nursery = t.sim.nodes[root].actor.open_nursery();
+    let child = t
+        .sim
+        .with(root, |cx| {
+            cx.actor.spawn_in(cx.now, nursery, request("last-words"))
+        })
+        .unwrap();
+    let mut channel = None;
+    t.sim.run_until(SECOND, |s| {
+        channel = s.nodes[root].events.iter().find_map(|e| match e {
+            Event::ChildConnected { child: c, channel } if *c == child => Some(*channel),
+            _ => None,
+        });
+        channel.is_some()
+    });
+    let ch = channel.unwrap();
+    let call = t
+        .sim
+        .with(root, |cx| {
+            cx.actor.call(cx.now, ch, NS, "answer", Raw::EMPTY_MAP)
+        })
+        .unwrap();
+    let status = ExitStatus {
+        code: Some(0),
+        signal: None,
+    };
+    // The exit is heard before anything the child sent is read.
+    t.sim.with(root, |cx| {
+        cx.actor.handle_process_exited(cx.now, child, status);
+        cx.actor.close_nursery(nursery);
+    });
+    let done = |t: &Tree| {
+        t.sim.nodes[t.root]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::NurseryDone { nursery: n } if *n == nursery))
+    };
+    assert!(!done(&t), "gone before its connection was read");
+    assert_eq!(t.exited(child), None);
+    assert!(matches!(
+        t.sim.outcome(root, call, SECOND),
+        Incoming::Return(_)
+    ));
+    // Its connection does not end (the process lives on in the sim): the
+    // wait ends it.
+    t.sim.sleep(PEER_EXIT_WAIT + PEER_EXIT_WAIT / 10);
+    assert!(done(&t));
+    assert_eq!(t.exited(child), Some(status));
+}

@@ -76,6 +76,15 @@ struct Depth {
     breadth: u32,
 }
 
+/// A level of the failing tree: `depth` levels of `breadth` children below,
+/// `leaves` leaves in the whole tree (all of them meet at one barrier).
+#[derive(Serialize, Deserialize)]
+struct Level {
+    depth: u32,
+    breadth: u32,
+    leaves: u32,
+}
+
 fn me() -> ActorHandle {
     current_actor().expect("an actor runs")
 }
@@ -178,7 +187,7 @@ fn functions() -> Functions {
         .rpc(
             NS,
             "relay_all",
-            |d: Depth| async move { relay_all(d).await },
+            |d: Level| async move { relay_all(d).await },
         )
         .rpc(NS, "raise_at_barrier", |n: Count| async move {
             // Fails once `n` leaves are here, in synchronous code: no
@@ -381,9 +390,9 @@ async fn relay(d: Depth) -> Result<()> {
 }
 
 /// A tree of `d.breadth` children per level, `d.depth` levels down, each
-/// named after its parent; every leaf fails at one barrier.
-async fn relay_all(d: Depth) -> Result<()> {
-    let leaves = d.breadth.pow(d.depth + 1);
+/// named after its parent; every leaf fails at one barrier, once all
+/// `d.leaves` leaves of the whole tree are there.
+async fn relay_all(d: Level) -> Result<()> {
     let me_name = me().uid().name.clone();
     me().open_nursery(|n| async move {
         for i in 0..d.breadth {
@@ -393,14 +402,14 @@ async fn relay_all(d: Depth) -> Result<()> {
                     &name,
                     NS,
                     "raise_at_barrier",
-                    Count { n: leaves },
+                    Count { n: d.leaves },
                     ActorOptions::new(),
                 )
                 .await?;
             } else {
-                let sub = Depth {
+                let sub = Level {
                     depth: d.depth - 1,
-                    breadth: d.breadth,
+                    ..d
                 };
                 n.run_in_actor(&name, NS, "relay_all", sub, ActorOptions::new())
                     .await?;
@@ -1221,9 +1230,11 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             let out = root
                 .open_nursery(|n| async move {
                     for i in 0..2 {
-                        let sub = Depth {
+                        // 2 × 2 × 2 leaves in all.
+                        let sub = Level {
                             depth: 1,
                             breadth: 2,
+                            leaves: 8,
                         };
                         n.run_in_actor(format!("n{i}"), NS, "relay_all", sub, ActorOptions::new())
                             .await?;

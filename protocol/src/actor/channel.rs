@@ -128,6 +128,11 @@ pub enum CloseReason {
     /// The peer only probed us, or we only probed the peer.
     #[error("probe finished")]
     Probe,
+    /// The peer, a child of this actor, exited, and the connection's end
+    /// did not come within [`PEER_EXIT_WAIT`](crate::PEER_EXIT_WAIT) after
+    /// (its socket lives on in another process).
+    #[error("the peer's process exited, and the connection did not end with it")]
+    PeerExited,
     /// The handshake's authentication failed (spec/PROTOCOL.md §3.5).
     #[error("authentication failed: {0}")]
     Auth(#[from] super::auth::AuthError),

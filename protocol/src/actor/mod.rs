@@ -552,6 +552,10 @@ pub struct Actor {
     /// once the child's exit is known (or [`PEER_EXIT_WAIT`] has passed):
     /// each with the channel and how it closed.
     awaiting_exit: HashMap<ChildId, Vec<(DialogId, ChannelId, CloseReason)>>,
+    /// Children whose process exited while connections to them were still
+    /// open: what they sent before they died is read to its end before
+    /// they count as gone.
+    draining: HashMap<ChildId, supervise::Draining>,
     nurseries: HashMap<NurseryId, Nursery>,
     runtime_vars: RuntimeVars,
     /// A child's channel to its parent.
@@ -588,6 +592,7 @@ impl Actor {
             tty: TtyLock::default(),
             children: HashMap::new(),
             awaiting_exit: HashMap::new(),
+            draining: HashMap::new(),
             nurseries: HashMap::new(),
             runtime_vars: RuntimeVars::default(),
             parent: None,
@@ -696,6 +701,7 @@ impl Actor {
             && self.timers.next().is_none()
             && self.children.is_empty()
             && self.awaiting_exit.is_empty()
+            && self.draining.is_empty()
             && self.nurseries.is_empty()
             && self.tty.is_idle()
             && self.registry.is_idle()
@@ -1112,6 +1118,7 @@ impl Actor {
         if self.parent == Some(channel) {
             self.on_parent_lost(channel, reason.clone());
         }
+        self.on_drained(channel);
         // The application hears of channels it saw open or asked for; an
         // inbound connection that never finished its handshake is only
         // logged, and an answered probe has said all it had to.
@@ -1183,6 +1190,7 @@ impl Actor {
                     self.report_lost(child, pid, None);
                 }
                 Timer::Register(i) => self.on_register_timer(now, i),
+                Timer::Drain(child) => self.on_drain_timeout(child),
             }
         }
     }

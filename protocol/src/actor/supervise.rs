@@ -305,6 +305,16 @@ pub(crate) enum Reap {
     Killed,
 }
 
+/// A child whose process exited while connections to it were open.
+#[derive(Debug)]
+pub(crate) struct Draining {
+    uid: Uid,
+    nursery: Option<NurseryId>,
+    status: ExitStatus,
+    /// Its connections not read to their end yet.
+    channels: Vec<ChannelId>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Child {
     pub(crate) nursery: Option<NurseryId>,
@@ -380,7 +390,8 @@ impl Actor {
     /// Reports a closed nursery whose children are all gone, and forgets it.
     fn check_nursery(&mut self, nursery: NurseryId) {
         let closing = self.nurseries.get(&nursery).is_some_and(|n| n.closing);
-        let busy = self.children.values().any(|c| c.nursery == Some(nursery));
+        let busy = self.children.values().any(|c| c.nursery == Some(nursery))
+            || self.draining.values().any(|d| d.nursery == Some(nursery));
         if closing && !busy {
             self.nurseries.remove(&nursery);
             self.events.push_back(Event::NurseryDone { nursery });
@@ -441,8 +452,14 @@ impl Actor {
         }
     }
 
-    /// The child's process ended; its state is dropped.
-    pub fn handle_process_exited(&mut self, _now: Instant, child: ChildId, status: ExitStatus) {
+    /// The child's process ended; its state is dropped. It counts as gone
+    /// ([`Event::ChildExited`], its nursery done) once every connection to
+    /// it has been read to its end: what it sent before it died (a
+    /// function's failure, say) still arrives, whichever the driver hears
+    /// of first, the exit or the connection's end. A connection that does
+    /// not end within [`PEER_EXIT_WAIT`](crate::PEER_EXIT_WAIT) of the exit
+    /// is closed.
+    pub fn handle_process_exited(&mut self, now: Instant, child: ChildId, status: ExitStatus) {
         let Some(c) = self.children.remove(&child) else {
             return;
         };
@@ -454,21 +471,76 @@ impl Actor {
         // channels to it still open (their end not read yet) will say it
         // when they close.
         self.report_lost(child, c.pid, Some(status));
-        for ch in self.channels.values_mut() {
+        let mut open = Vec::new();
+        for (&id, ch) in self.channels.iter_mut() {
             if ch
                 .peer()
                 .is_some_and(|p| p.name == c.uid.name && p.uuid == c.uid.uuid)
             {
                 ch.peer_exit = Some((c.pid, status));
+                open.push(id);
             }
         }
+        let draining = Draining {
+            uid: c.uid,
+            nursery: c.nursery,
+            status,
+            channels: open,
+        };
+        if draining.channels.is_empty() {
+            self.child_gone(child, draining);
+        } else {
+            self.timers
+                .set(Timer::Drain(child), now + super::PEER_EXIT_WAIT);
+            self.draining.insert(child, draining);
+        }
+    }
+
+    /// An exited child is gone, everything it sent read.
+    fn child_gone(&mut self, child: ChildId, d: Draining) {
         self.events.push_back(Event::ChildExited {
             child,
-            uid: c.uid,
-            status,
+            uid: d.uid,
+            status: d.status,
         });
-        if let Some(n) = c.nursery {
+        if let Some(n) = d.nursery {
             self.check_nursery(n);
+        }
+    }
+
+    /// `channel` closed: an exited child whose last connection it was is
+    /// gone now.
+    pub(super) fn on_drained(&mut self, channel: ChannelId) {
+        let done: Vec<ChildId> = self
+            .draining
+            .iter_mut()
+            .filter_map(|(&child, d)| {
+                d.channels.retain(|c| *c != channel);
+                d.channels.is_empty().then_some(child)
+            })
+            .collect();
+        for child in done {
+            self.timers.stop(Timer::Drain(child));
+            if let Some(d) = self.draining.remove(&child) {
+                self.child_gone(child, d);
+            }
+        }
+    }
+
+    /// An exited child's connections did not end: they are closed.
+    pub(super) fn on_drain_timeout(&mut self, child: ChildId) {
+        let channels = self
+            .draining
+            .get(&child)
+            .map(|d| d.channels.clone())
+            .unwrap_or_default();
+        for channel in channels {
+            self.close_channel(channel, CloseReason::PeerExited);
+        }
+        // Closing each reported the child gone with the last; a channel
+        // already unknown leaves nothing to wait for.
+        if let Some(d) = self.draining.remove(&child) {
+            self.child_gone(child, d);
         }
     }
 

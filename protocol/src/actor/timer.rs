@@ -19,6 +19,8 @@ pub(crate) enum Timer {
     PeerExit(ChildId),
     /// The next attempt to register with the registrar of this index.
     Register(usize),
+    /// An exited child's connections stop being read to their end.
+    Drain(ChildId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].
