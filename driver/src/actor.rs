@@ -866,6 +866,10 @@ where
 
 /// Runs a long-lived RPC server as the root (Python's `run_daemon`): it
 /// serves `config.enable_modules` until cancelled by a peer, SIGINT or SIGTERM.
+///
+/// Started by hand to serve a tree with a secret, it takes the secret as any
+/// root does: [`Config::secret`], else `TRACTOR_SECRET`, else the file
+/// `TRACTOR_SECRET_FILE` names.
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     open_root_actor(rt, config, |actor| async move {
         actor

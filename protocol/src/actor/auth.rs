@@ -83,7 +83,9 @@ pub struct AuthConfig {
     /// refused.
     pub secret: Option<Secret>,
     /// 32 random bytes from the driver, keying the nonces of this actor's
-    /// handshakes; a simulation fixes them.
+    /// handshakes; a simulation fixes them. They must be secret and fresh
+    /// for each process: known or reused ones make the nonces predictable,
+    /// and a recorded proof could then be replayed.
     pub nonce_key: [u8; 32],
     /// With a secret: still accept inbound connections whose peer does not
     /// authenticate (Python actors, Rust ones without the secret). Such a
