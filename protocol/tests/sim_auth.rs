@@ -453,7 +453,7 @@ fn a_reflected_proof_is_refused() {
 #[test]
 fn a_replayed_proof_is_refused() {
     let mut a = raw_actor(Some(TREE_SECRET), false);
-    // A session that went through: its proof is recorded...
+    // A handshake that went through: its proof is recorded...
     let (_, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
     // ...and replayed on a new connection with the same opening: the
     // acceptor's nonce is new, so the proof no longer fits.
