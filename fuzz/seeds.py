@@ -77,4 +77,30 @@ for path in sorted(vectors.glob("transcript-*.json")):
             write("dialogs", program(frames, credits))
             count += 1
 
+# handshake: programs for `tractor_protocol::fuzzing::handshake` (its module
+# docs give the format: a mode byte, a nonce-key byte, then one opcode byte,
+# `% 6`, per step). These reach each path of the authentication: a channel
+# accepted and proved, one connected and proved, a wrong proof, a replayed
+# proof, a plain Aid to a strict actor and to an open one, no secret at all,
+# and recorded frames delivered raw where a handshake step is due.
+HANDSHAKES = [
+    [0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 1, 3, 0, 6, 0],
+    [0, 1, 1, 3, 0, 0, 7, 8, 3, 0, 1, 3, 0, 6, 0],
+    [0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 2, 9, 3, 0, 6, 0],
+    [0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 1, 0, 3, 1, 0, 5, 6, 3, 1, 3, 1],
+    [0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 4, 4, 255],
+    [0, 2, 0, 3, 0, 6, 0, 4, 255],
+    [1, 2, 0, 3, 0, 6, 0, 5, 0, 0],
+    [2, 3, 0, 3, 0, 0, 5, 6, 1, 3, 1, 6, 0],
+]
+for program in HANDSHAKES:
+    write("handshake", bytes(program))
+    count += 1
+for path in sorted(vectors.glob("transcript-*.json")):
+    wire = json.loads(path.read_text())["wire"]
+    stream = b"".join(bytes.fromhex(w["frame_hex"]) for w in wire)[:CHUNK]
+    for mode in (0, 1, 2):
+        write("handshake", bytes([mode, 4, 0, 2, 0, len(stream)]) + stream)
+        count += 1
+
 print(f"seeds.py: {count} seeds from {vectors}")

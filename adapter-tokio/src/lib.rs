@@ -258,6 +258,31 @@
 //!
 //! Children inherit the registrar and the transport.
 //!
+//! # A tree's secret
+//!
+//! Without configuration, as in Python, whoever reaches an actor's socket
+//! may call it. Give the tree a secret ([`Config::secret`], or
+//! `TRACTOR_SECRET` / `TRACTOR_SECRET_FILE` in the environment) and every
+//! connection proves it before either side says who it is; children get it
+//! in their environment, never on their command line, and strangers are
+//! refused ([`ErrorKind::Unauthenticated`] on the side that connected).
+//! A root or child that would listen on a TCP address that is not
+//! loopback without a secret refuses to start ([`ErrorKind::InsecureBind`])
+//! unless [`Config::allow_insecure_bind`] (or `TRACTOR_INSECURE_BIND=1`)
+//! says so. Only an actor's parent, its children, or a peer that proved the
+//! secret may cancel it.
+//!
+//! ```
+//! use tractor_tokio::prelude::*;
+//! use tractor_tokio::{Secret, TreeSecret};
+//!
+//! let secret = Secret::new("a-long-enough-tree-secret").expect("16 bytes or more");
+//! let config = Config::new("root", Functions::new()).secret(TreeSecret::Value(secret));
+//! // Or one only this root's descendants get:
+//! let alone = Config::new("root", Functions::new()).secret(TreeSecret::Generate);
+//! # let _ = (config, alone);
+//! ```
+//!
 //! # Logging
 //!
 //! The runtime logs through `tracing`, under the targets

@@ -72,7 +72,11 @@ fn interrupted(id: &str, check: impl Fn(&Run)) {
 /// A tree whose registrar is another root program, a daemon: returns the
 /// tree, the daemon and the registrar argument the tree's roots take.
 fn registrar(adapter: &str, transport: &str) -> (Tree, Running, String) {
-    let tree = Tree::new().adapter(adapter);
+    registrar_in(Tree::new().adapter(adapter), transport)
+}
+
+/// [`registrar`] in this tree (with its environment).
+fn registrar_in(tree: Tree, transport: &str) -> (Tree, Running, String) {
     // Port 0 (the daemon reports the real one) or a socket file.
     let asked = if transport == "tcp" {
         "0"
@@ -1549,9 +1553,22 @@ fn cancel_oob_bg_opener() {
     });
 }
 
+/// The secret of the trees that share one (spec/PROTOCOL.md §3.5).
+const TREE_SECRET: &str = "conformance-tree-secret-0123";
+
+/// Runs a passing scenario whose actors cancel peers that are not their
+/// parent nor children: only a tree with a secret trusts them to.
+fn passes_with_secret(id: &str, check: impl Fn(&Run)) {
+    for (a, t) in CASES {
+        let r = run_env(id, a, t, &[("TRACTOR_SECRET", TREE_SECRET)]);
+        r.assert_ok();
+        check(&r);
+    }
+}
+
 #[test]
 fn cancel_peer_canceller() {
-    passes("cancel-peer-canceller", |r| {
+    passes_with_secret("cancel-peer-canceller", |r| {
         let ctxc = "remote:ContextCancelled:ContextCancelled";
         assert_eq!(r.fact("acked"), "true");
         assert_eq!(r.fact("sleeper_outcome"), ctxc);
@@ -1752,8 +1769,11 @@ fn disc_non_registrar_binds_exact() {
 fn disc_cancel_remote_registrar() {
     // Ours differs in one point: the daemon's process ends with its root
     // actor, where Python's process stays up without a runtime.
+    // The two programs share a secret: a stranger is refused (see
+    // auth_stranger_cancel).
     for (a, t) in CASES {
-        let (tree, daemon, reg) = registrar(a, t);
+        let tree = Tree::new().adapter(a).env("TRACTOR_SECRET", TREE_SECRET);
+        let (tree, daemon, reg) = registrar_in(tree, t);
         let r = tree.run(
             Path::new(PROGRAM),
             &["disc-cancel-remote-registrar", t, &reg],
@@ -2053,5 +2073,145 @@ fn log_level_from_the_environment_names_each_actor() {
             "{adapter}: {}",
             r.stderr
         );
+    }
+}
+
+#[test]
+fn auth_tree_with_a_secret() {
+    // The secret in the environment (TCP cases), or in a file the
+    // environment names (Unix-socket cases).
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
+        let tree = if t == "tcp" {
+            tree.env("TRACTOR_SECRET", TREE_SECRET)
+        } else {
+            let path = tree.temp_dir().join("tree-secret");
+            std::fs::write(&path, format!("{TREE_SECRET}\n")).expect("the secret file");
+            let path = path.to_string_lossy().into_owned();
+            tree.env("TRACTOR_SECRET_FILE", &path)
+        };
+        let r = tree.run(Path::new(PROGRAM), &["auth-tree", t]);
+        r.assert_ok();
+        // A stranger speaking Python's handshake got not one byte.
+        assert_eq!(r.fact("stranger_bytes"), "0", "{r:?}");
+        assert_eq!(r.fact("stranger_learned"), "false");
+        for level in ["child", "grandchild"] {
+            assert_eq!(r.fact(&format!("{level}_secret")), "true", "{r:?}");
+            assert_eq!(r.fact(&format!("{level}_argv")), "false", "{r:?}");
+        }
+        assert_eq!(r.fact("hi"), "hi from kid");
+        assert_eq!(r.fact("found"), "true");
+        assert_eq!(r.fact("sibling_cancel"), "true");
+        tree.assert_clean();
+    }
+}
+
+#[test]
+fn auth_tree_with_a_generated_secret() {
+    // The root makes one; its descendants get it, strangers do not.
+    for (a, t) in CASES {
+        let r = run("auth-tree-generated", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("stranger_bytes"), "0", "{r:?}");
+        assert_eq!(r.fact("child_secret"), "true");
+        assert_eq!(r.fact("grandchild_secret"), "true");
+        assert_eq!(r.fact("child_argv"), "false");
+        assert_eq!(r.fact("sibling_cancel"), "true");
+    }
+}
+
+#[test]
+fn auth_tree_open_to_peers_that_do_not_authenticate() {
+    // With a secret, and open to Python peers: the stranger speaking
+    // Python's handshake is answered (and may call), the tree's own actors
+    // still authenticate, so a sibling may cancel a sibling.
+    for (a, t) in CASES {
+        let env = [
+            ("TRACTOR_SECRET", TREE_SECRET),
+            ("TRACTOR_ACCEPT_UNAUTHENTICATED", "1"),
+        ];
+        let r = run_env("auth-tree", a, t, &env);
+        r.assert_ok();
+        assert_eq!(r.fact("stranger_learned"), "true", "{r:?}");
+        assert_eq!(r.fact("child_secret"), "true");
+        assert_eq!(r.fact("sibling_cancel"), "true");
+    }
+}
+
+#[test]
+fn auth_tree_without_a_secret() {
+    // The same tree without a secret: the stranger learns who the root
+    // is (as with Python), and a sibling may not cancel a sibling.
+    for (a, t) in CASES {
+        let r = run("auth-tree", a, t);
+        r.assert_ok();
+        assert_ne!(r.fact("stranger_bytes"), "0", "{r:?}");
+        assert_eq!(r.fact("stranger_learned"), "true");
+        assert_eq!(r.fact("child_secret"), "false");
+        assert!(
+            r.fact("sibling_cancel").contains("PermissionError"),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn auth_wrong_secret_is_refused() {
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a).env("TRACTOR_SECRET", TREE_SECRET);
+        let (tree, daemon, reg) = registrar_in(tree, t);
+        let r = tree.run(Path::new(PROGRAM), &["auth-wrong-secret", t, &reg]);
+        r.assert_ok();
+        assert_eq!(r.fact("error"), "unauthenticated:BadProof", "{r:?}");
+        // With that registrar as its own, such a root does not start: the
+        // probe's refusal is final.
+        let r = tree.run(
+            Path::new(PROGRAM),
+            &["auth-wrong-secret-registrar", t, &reg],
+        );
+        assert_eq!(r.code, Some(1), "{r:?}");
+        let e = r.fact("root_error");
+        assert!(e.contains("could not connect to"), "{e}");
+        assert!(e.contains("proof is wrong"), "{e}");
+        // The daemon was not disturbed: it ends at the SIGINT.
+        stop(&tree, daemon);
+    }
+}
+
+#[test]
+fn auth_stranger_cancel_is_refused() {
+    passes_with_registrar("auth-stranger-cancel", |r| {
+        for key in ["cancel", "register_other", "unregister_other"] {
+            assert!(r.fact(key).contains("PermissionError"), "{key}: {r:?}");
+        }
+        assert_eq!(r.fact("evil_listed"), "false");
+        assert_eq!(r.fact("registrar_listed"), "true");
+        assert_eq!(r.fact("still_serves"), "true");
+    });
+}
+
+#[test]
+fn auth_insecure_bind() {
+    for (a, t) in CASES {
+        if t != "tcp" {
+            // A Unix socket needs no secret.
+            let r = run("auth-insecure-bind", a, t);
+            r.assert_ok();
+            assert_eq!(r.fact("started"), "true");
+            continue;
+        }
+        let r = run("auth-insecure-bind", a, t);
+        assert_eq!(r.code, Some(1), "{r:?}");
+        let e = r.fact("root_error");
+        assert!(e.contains("refusing to listen on 0.0.0.0:0"), "{e}");
+        assert!(e.contains("TRACTOR_INSECURE_BIND"), "{e}");
+        for env in [
+            ("TRACTOR_INSECURE_BIND", "1"),
+            ("TRACTOR_SECRET", TREE_SECRET),
+        ] {
+            let r = run_env("auth-insecure-bind", a, t, &[env]);
+            r.assert_ok();
+            assert!(r.fact("bound").contains("0.0.0.0:"), "{r:?}");
+        }
     }
 }

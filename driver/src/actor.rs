@@ -75,6 +75,28 @@ pub struct Config {
     /// In debug mode, which failures open a crash REPL (all but
     /// cancellations by default), in every actor of this program.
     pub debug_filter: Option<DebugFilter>,
+    /// The tree's shared secret (spec/PROTOCOL.md §3.5): with one, every
+    /// connection proves it in its handshake before either side learns
+    /// who the other is, and strangers are refused. `None` (the default)
+    /// takes it from the environment, [`SECRET_ENV`](crate::SECRET_ENV)
+    /// or [`SECRET_FILE_ENV`](crate::SECRET_FILE_ENV), and with neither
+    /// set the tree has none: its handshakes are Python's, as before.
+    /// Children inherit the secret through their environment, never
+    /// their command line.
+    pub secret: Option<crate::TreeSecret>,
+    /// With a secret, still accept connections from peers that do not
+    /// authenticate (Python actors, Rust ones without it): they are
+    /// served, but may not cancel an actor that is not their parent or
+    /// child, nor change others' registrations. Off by default;
+    /// [`ACCEPT_UNAUTHENTICATED_ENV`](crate::ACCEPT_UNAUTHENTICATED_ENV)
+    /// set to `1` turns it on too. Children inherit it.
+    pub accept_unauthenticated: bool,
+    /// Allow listening on a TCP address that is not loopback without a
+    /// secret: by default such a root (or child) refuses to start with
+    /// [`ErrorKind::InsecureBind`], since anyone who reaches it could run
+    /// its functions. [`INSECURE_BIND_ENV`](crate::INSECURE_BIND_ENV) set
+    /// to `1` allows it too. Children inherit it.
+    pub allow_insecure_bind: bool,
 }
 
 impl Config {
@@ -93,7 +115,39 @@ impl Config {
             reap: ReapTimeouts::default(),
             functions,
             debug_filter: None,
+            secret: None,
+            accept_unauthenticated: false,
+            allow_insecure_bind: false,
         }
+    }
+
+    /// Gives the tree this secret (see the field
+    /// [`secret`](Config#structfield.secret)).
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// # use tractor_driver::{Secret, TreeSecret};
+    /// let secret = Secret::new("a-long-enough-tree-secret").unwrap();
+    /// let config = Config::new("root", Functions::new()).secret(TreeSecret::Value(secret));
+    /// # let _ = config;
+    /// ```
+    pub fn secret(mut self, secret: crate::TreeSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Accepts peers that do not authenticate, with a secret (see the
+    /// field [`accept_unauthenticated`](Config#structfield.accept_unauthenticated)).
+    pub fn accept_unauthenticated(mut self, on: bool) -> Self {
+        self.accept_unauthenticated = on;
+        self
+    }
+
+    /// Allows listening beyond loopback without a secret (see the field
+    /// [`allow_insecure_bind`](Config#structfield.allow_insecure_bind)).
+    pub fn allow_insecure_bind(mut self, on: bool) -> Self {
+        self.allow_insecure_bind = on;
+        self
     }
 
     /// Opens crash REPLs (in debug mode) only on the failures `keep`
@@ -616,6 +670,13 @@ fn try_listen(
     let mut bound = Vec::new();
     let mut seen = Vec::new();
     for addr in addrs {
+        if let Err(error) = shared.settings.auth.check_bind(addr) {
+            return Err(ListenFailure {
+                addr: addr.clone(),
+                taken: false,
+                error,
+            });
+        }
         // Port 0 asks for a fresh port each time it is given.
         if !any_port(addr) && seen.contains(&addr) {
             continue;
@@ -805,6 +866,10 @@ where
 
 /// Runs a long-lived RPC server as the root (Python's `run_daemon`): it
 /// serves `config.enable_modules` until cancelled by a peer, SIGINT or SIGTERM.
+///
+/// Started by hand to serve a tree with a secret, it takes the secret as any
+/// root does: [`Config::secret`], else `TRACTOR_SECRET`, else the file
+/// `TRACTOR_SECRET_FILE` names.
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     open_root_actor(rt, config, |actor| async move {
         actor
@@ -848,6 +913,14 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         config.registry_addrs.clone()
     };
     check_transport(config, &registry_addrs)?;
+    let auth = crate::auth::Auth::for_root(
+        config.secret.as_ref(),
+        config.accept_unauthenticated,
+        config.allow_insecure_bind,
+    )?;
+    for addr in registry_addrs.iter().chain(&config.bind_addrs) {
+        auth.check_bind(addr)?;
+    }
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
     crate::log::set_actor(&Uid::new(core.name.clone(), core.uuid.clone()));
@@ -856,6 +929,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     core.seed = seed;
     core.reap = config.reap;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
+    core.auth = auth.core()?;
     let loglevel = crate::log::effective(config.loglevel.clone());
     if let Some(level) = &loglevel {
         crate::log::install(level);
@@ -864,6 +938,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         loglevel,
         uds_dir: uds_dir.clone(),
         debug_filter: config.debug_filter.clone(),
+        auth,
     };
     let shared = Shared::new(
         rt,
@@ -910,6 +985,13 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
                     }
                     Err(f) => return Err(f.error),
                 }
+            }
+            ElectionStep::Fail(tractor_protocol::ElectionError::Refused { addr, reason }) => {
+                return Err(ErrorKind::Unauthenticated {
+                    addr: addr.to_string(),
+                    reason,
+                }
+                .into());
             }
             ElectionStep::Fail(e) => return Err(Error::runtime(e.to_string())),
         }
@@ -1206,11 +1288,19 @@ async fn run_child(
             return 1;
         }
     };
+    let auth = match crate::auth::Auth::for_child().and_then(|a| Ok((a.core()?, a))) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tractor child {}: {e}", args.uid);
+            return 1;
+        }
+    };
     let seed = random_seed();
     let mut core = CoreConfig::new(args.uid.name.clone(), args.uid.uuid.clone());
     core.pid = Some(std::process::id());
     core.seed = seed;
     core.endpoints = functions.endpoints(None);
+    core.auth = auth.0;
     crate::log::set_actor(&args.uid);
     let loglevel = crate::log::effective(args.loglevel.clone());
     if let Some(level) = &loglevel {
@@ -1235,6 +1325,7 @@ async fn run_child(
         loglevel,
         uds_dir: uds_dir.clone(),
         debug_filter,
+        auth: auth.1,
     };
     let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a

@@ -38,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) uds_dir: PathBuf,
     /// Which failures open a crash REPL in debug mode.
     pub(crate) debug_filter: Option<crate::debug::DebugFilter>,
+    /// The tree's secret and its opt-outs, passed on to children.
+    pub(crate) auth: crate::auth::Auth,
 }
 
 /// The process title of a child actor named `name`: the first word of its
@@ -509,9 +511,16 @@ impl Shared {
         // The command line is Python's; this process's pid goes in the
         // environment, after the caller's variables (see `lineage`).
         let parent_pid = crate::lineage::parent_pid_value(&args.uid.uuid);
-        cmd.args(args.to_args())
-            .envs(env)
-            .env(crate::lineage::PARENT_PID_ENV, parent_pid);
+        cmd.args(args.to_args()).envs(env);
+        // The tree's secret goes in the environment, never on the command
+        // line; what the caller's variables say of it is overridden.
+        for (key, value) in self.settings.auth.child_env() {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.env(crate::lineage::PARENT_PID_ENV, parent_pid);
         match self.rt.spawn_process(cmd) {
             Ok(process) => {
                 let pid = process.pid();
@@ -966,8 +975,10 @@ impl Shared {
                 Some(Conn::Pending) => None,
                 Some(Conn::Open(peer)) => Some(Ok(peer.clone())),
                 Some(Conn::Probed(peer)) => Some(Ok(peer.clone())),
-                Some(Conn::Closed(reason)) => Some(Err(reason.to_string())),
-                None => Some(Err("the connection was forgotten".into())),
+                Some(Conn::Closed(reason)) => Some(Err(reason.clone())),
+                None => Some(Err(CloseReason::Broken(
+                    "the connection was forgotten".into(),
+                ))),
             })
             .await;
         self.with(|st, _| {
@@ -975,13 +986,20 @@ impl Shared {
                 st.conns.remove(&channel);
             }
         });
-        result.map(|peer| (channel, peer)).map_err(|reason| {
-            crate::ErrorKind::Connect {
-                addr: addr.to_string(),
-                reason,
-            }
-            .into()
-        })
+        result
+            .map(|peer| (channel, peer))
+            .map_err(|reason| match reason {
+                CloseReason::Auth(reason) => crate::ErrorKind::Unauthenticated {
+                    addr: addr.to_string(),
+                    reason,
+                }
+                .into(),
+                reason => crate::ErrorKind::Connect {
+                    addr: addr.to_string(),
+                    reason: reason.to_string(),
+                }
+                .into(),
+            })
     }
 
     /// Asks who listens at `addr` (spec/PROTOCOL.md §3.1).

@@ -132,6 +132,30 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
+    /// The handshake's authentication failed (spec/PROTOCOL.md §3.5):
+    /// the actor at `addr` holds another secret, needs one this actor
+    /// lacks, or does not authenticate while this actor requires it.
+    #[error("could not connect to {addr}: {reason}")]
+    Unauthenticated {
+        /// Where.
+        addr: String,
+        /// What failed.
+        reason: tractor_protocol::AuthError,
+    },
+    /// An actor would listen on a TCP address that is not loopback, and
+    /// its tree has no secret: anyone who reaches the address could run
+    /// its functions. Give the tree a secret (`Config::secret`,
+    /// `TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) or allow this explicitly
+    /// (`Config::allow_insecure_bind`, `TRACTOR_INSECURE_BIND=1`).
+    #[error(
+        "refusing to listen on {addr}: it is not a loopback address and the tree has no secret; \
+         give it one (Config::secret, TRACTOR_SECRET or TRACTOR_SECRET_FILE) or allow this \
+         with Config::allow_insecure_bind or TRACTOR_INSECURE_BIND=1"
+    )]
+    InsecureBind {
+        /// The address.
+        addr: String,
+    },
     /// Connecting to an actor failed.
     #[error("could not connect to {addr}: {reason}")]
     Connect {
@@ -398,6 +422,7 @@ impl Error {
                     ErrorKind::Terminated => "SystemExit",
                     ErrorKind::Io(_) => "OSError",
                     ErrorKind::Connect { .. } => "ConnectionError",
+                    ErrorKind::Unauthenticated { .. } => "PermissionError",
                     ErrorKind::EndOfStream => "StopAsyncIteration",
                     ErrorKind::Lagged(_) => "Lagged",
                     ErrorKind::Closed => "ClosedResourceError",

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod actor;
+mod auth;
 mod broadcast;
 pub mod debug;
 mod engine;
@@ -74,6 +75,9 @@ mod transport;
 pub use actor::{
     ActorHandle, Config, current_actor, is_root_process, open_nursery, open_root_actor, run_daemon,
 };
+pub use auth::{
+    ACCEPT_UNAUTHENTICATED_ENV, INSECURE_BIND_ENV, SECRET_ENV, SECRET_FILE_ENV, TreeSecret,
+};
 pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
@@ -86,6 +90,6 @@ pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{
-    Address, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, LocalError,
-    ReapTimeouts, RemoteError, RemoteErrorKind, Role, Uid, UsageError,
+    Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, LocalError,
+    ReapTimeouts, RemoteError, RemoteErrorKind, Role, Secret, SecretError, Uid, UsageError,
 };

@@ -19,9 +19,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::addr::Address;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::HEADER_LEN;
+use crate::msg::hex;
 use crate::msg::{
-    Aid, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec, Start,
-    StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec,
+    Start, StartAck, Started, Stop, Yield,
 };
 use crate::msgpack::{
     self, Budget, Int, Kind, ReadError, Reader, write_array_len, write_bool, write_map_len,
@@ -41,6 +42,8 @@ fn fields_of(t: MsgType) -> &'static [&'static str] {
             "is_registrar",
             "is_probe",
             "credit_flow",
+            "auth_nonce",
+            "auth_proof",
         ],
         MsgType::SpawnSpec => &[
             "_parent_main_data",
@@ -198,8 +201,12 @@ impl Msg {
 
     fn write(&self, out: &mut impl BufMut) {
         let t = self.msg_type();
+        // `credit_flow`, `auth_nonce` and `auth_proof` are our extensions,
+        // written only when set (and at most one of the last two).
         let absent = match self {
-            Msg::Aid(a) if a.credit_flow.is_none() => 1,
+            Msg::Aid(a) => {
+                usize::from(a.credit_flow.is_none()) + if a.auth.is_some() { 1 } else { 2 }
+            }
             _ => 0,
         };
         write_map_len(out, 1 + fields_of(t).len() - absent);
@@ -226,6 +233,17 @@ impl Msg {
                 if let Some(v) = m.credit_flow {
                     write_str(out, "credit_flow");
                     write_uint(out, u64::from(v));
+                }
+                match &m.auth {
+                    Some(AuthStep::Hello { nonce }) => {
+                        write_str(out, "auth_nonce");
+                        write_str(out, &hex(nonce));
+                    }
+                    Some(AuthStep::Proof { mac }) => {
+                        write_str(out, "auth_proof");
+                        write_str(out, &hex(mac));
+                    }
+                    None => {}
                 }
             }
             Msg::Credit(m) => {
@@ -516,6 +534,20 @@ impl<'a> Decoder<'a> {
                     .dflt(field(4), "is_probe", Self::bool)?
                     .unwrap_or(false),
                 credit_flow: self.opt(field(5), "credit_flow", Self::pid)?,
+                auth: match (
+                    self.opt(field(6), "auth_nonce", Self::bytes32)?,
+                    self.opt(field(7), "auth_proof", Self::bytes32)?,
+                ) {
+                    (None, None) => None,
+                    (Some(nonce), None) => Some(AuthStep::Hello { nonce }),
+                    (None, Some(mac)) => Some(AuthStep::Proof { mac }),
+                    (Some(_), Some(_)) => {
+                        return Err(self.invalid(
+                            "auth_proof",
+                            "an Aid carries `auth_nonce` or `auth_proof`, not both".to_owned(),
+                        ));
+                    }
+                },
             }),
             MsgType::SpawnSpec => Msg::SpawnSpec(SpawnSpec {
                 parent_main_data: self.req(field(0), "_parent_main_data", Self::raw_map)?,
@@ -667,6 +699,14 @@ impl<'a> Decoder<'a> {
         r.read_str()
             .map(str::to_owned)
             .map_err(|e| self.fail(field, "str", e))
+    }
+
+    /// 32 bytes written as 64 hex digits (the authentication extension's
+    /// nonces and proofs).
+    fn bytes32(&self, r: &mut Reader<'a>, field: &'static str) -> Result<[u8; 32], DecodeError> {
+        let s = r.read_str().map_err(|e| self.fail(field, "str", e))?;
+        crate::msg::unhex32(s)
+            .ok_or_else(|| self.invalid(field, "expected 64 hex digits".to_owned()))
     }
 
     fn bool(&self, r: &mut Reader<'a>, field: &'static str) -> Result<bool, DecodeError> {

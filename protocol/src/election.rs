@@ -29,6 +29,10 @@ pub enum ProbeAnswer {
     Silent(String),
     /// Nothing listens: the connection was refused.
     Absent,
+    /// An actor listens whose handshake's authentication failed
+    /// (spec/PROTOCOL.md §3.5): it holds another secret, or needs one this
+    /// root lacks. Asking again changes nothing.
+    Refused(crate::AuthError),
 }
 
 impl ProbeAnswer {
@@ -45,6 +49,7 @@ impl ProbeAnswer {
     pub fn from_close(reason: &CloseReason) -> Self {
         match reason {
             CloseReason::ConnectFailed(_) => ProbeAnswer::Absent,
+            CloseReason::Auth(e) => ProbeAnswer::Refused(e.clone()),
             other => ProbeAnswer::Silent(other.to_string()),
         }
     }
@@ -78,6 +83,15 @@ pub enum ElectionError {
         addr: Address,
         /// Who answered there.
         peer: Uid,
+    },
+    /// The actor at a registrar address refused this root's
+    /// authentication, or failed it (spec/PROTOCOL.md §3.5).
+    #[error("the registrar at {addr} and this root do not share a secret: {reason}")]
+    Refused {
+        /// The address.
+        addr: Address,
+        /// What failed.
+        reason: crate::AuthError,
     },
     /// The address stayed taken, and nothing there answered as an actor.
     #[error("{addr} is occupied but did not answer as a registrar within {patience:?}: {reason}")]
@@ -240,6 +254,12 @@ impl Election {
                 });
             }
             ProbeAnswer::Silent(reason) => *silent = Some((addr.clone(), reason)),
+            ProbeAnswer::Refused(reason) => {
+                self.state = State::Failed(ElectionError::Refused {
+                    addr: addr.clone(),
+                    reason,
+                });
+            }
             ProbeAnswer::Absent => {}
         }
     }
@@ -271,6 +291,25 @@ impl Election {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_authentication_fails_at_once() {
+        let now = Instant::now();
+        let a = Address::tcp("127.0.0.1", 1616);
+        let mut e = Election::new(vec![a.clone()], now);
+        assert_eq!(e.next(now), ElectionStep::Probe(a.clone()));
+        e.probed(
+            &a,
+            ProbeAnswer::from_close(&CloseReason::Auth(crate::AuthError::BadProof)),
+        );
+        assert_eq!(
+            e.next(now),
+            ElectionStep::Fail(ElectionError::Refused {
+                addr: a,
+                reason: crate::AuthError::BadProof,
+            })
+        );
+    }
 
     fn tcp(port: u16) -> Address {
         Address::tcp("127.0.0.1", port)

@@ -159,15 +159,16 @@ mod tty_lock;
 mod uid;
 
 pub use actor::{
-    ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED,
-    CancelCause, ChannelId, ChannelOrigin, ChildId, ChildInfo, CloseReason, ContextOptions,
-    DEFAULT_CREDIT_WINDOW, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MSG_BUFFER_SIZE, DialogError,
-    DialogId, DialogInfo, Endpoints, Event, ExitStatus, Incoming, LocalError, LookupError,
-    MAX_BAD_MESSAGES, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output,
-    PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN,
+    ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, AuthConfig, AuthError,
+    CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED, CancelCause, ChannelId, ChannelOrigin, ChildId,
+    ChildInfo, CloseReason, ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogId, DialogInfo, Endpoints, Event, ExitStatus,
+    Incoming, LocalError, LookupError, MAX_BAD_MESSAGES, MAX_SECRET_LEN, MIN_SECRET_LEN,
+    MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output, PEER_EXIT_WAIT,
+    PERMISSION_ERROR, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN,
     REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError, RemoteErrorKind, Role, RuntimeVars,
-    STREAM_OVERRUN, Signal, SpawnRequest, TaskError, Transmit, TtyTicket, UsageError, Violation,
-    pack_error,
+    STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest, TaskError, Transmit, TtyTicket,
+    UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};
@@ -180,8 +181,8 @@ pub use actor::fuzzing;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
 pub use msg::{
-    Aid, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec,
-    Start, StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return,
+    SpawnSpec, Start, StartAck, Started, Stop, Yield,
 };
 pub use msgpack::Kind;
 pub use raw::Raw;

@@ -133,6 +133,63 @@ pub struct Aid {
     /// ([`Credit`]); sent under the extra key `credit_flow`, which Python
     /// ignores, and absent from Python's own `Aid`s.
     pub credit_flow: Option<u32>,
+    /// A step of the handshake's authentication extension
+    /// (spec/PROTOCOL.md §3.5): an `Aid` carrying it is an anonymous
+    /// opening or proof, not an identity. Sent under the extra key
+    /// `auth_nonce` or `auth_proof`, which Python ignores.
+    pub auth: Option<AuthStep>,
+}
+
+/// One step of the handshake's authentication (spec/PROTOCOL.md §3.5),
+/// carried by an otherwise anonymous `Aid`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthStep {
+    /// The opening: the sender's fresh nonce (key `auth_nonce`, 64 hex
+    /// digits).
+    Hello {
+        /// 32 bytes the sender never used before.
+        nonce: [u8; 32],
+    },
+    /// The sender's proof that it holds the secret: an HMAC-SHA256 over
+    /// its role and both nonces (key `auth_proof`, 64 hex digits).
+    Proof {
+        /// The MAC.
+        mac: [u8; 32],
+    },
+}
+
+impl fmt::Debug for AuthStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthStep::Hello { nonce } => write!(f, "Hello({})", hex(nonce)),
+            AuthStep::Proof { mac } => write!(f, "Proof({})", hex(mac)),
+        }
+    }
+}
+
+/// Lowercase hex digits of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// The 32 bytes written as exactly 64 hex digits (either case).
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let digits = s.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let val = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in digits.chunks_exact(2).enumerate() {
+        out[i] = (val(pair[0])? << 4) | val(pair[1])?;
+    }
+    Some(out)
 }
 
 impl Aid {
@@ -444,6 +501,11 @@ impl fmt::Display for Aid {
         }
         if let Some(v) = self.credit_flow {
             write!(f, " credit_flow={v}")?;
+        }
+        match &self.auth {
+            Some(AuthStep::Hello { .. }) => f.write_str(" auth=hello")?,
+            Some(AuthStep::Proof { .. }) => f.write_str(" auth=proof")?,
+            None => {}
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use tractor_protocol::{
     CancelCause, ChannelId, ContextOptions, DialogId, Endpoints, FuncType, Incoming, LocalError,
-    LockStatus, Msg, Raw, TaskError,
+    LockStatus, Msg, Raw, Secret, TaskError,
 };
 
 use sim::{Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -201,6 +201,10 @@ impl World {
             let mut cfg = Sim::config(name);
             cfg.is_registrar = i == 0;
             cfg.serve_tty_lock = i == 0;
+            // One tree: its actors prove a shared secret to each other, and
+            // so may cancel one another (spec/PROTOCOL.md §3.5).
+            cfg.auth.secret = Some(Secret::new("invariants-tree-secret").unwrap());
+            cfg.auth.nonce_key = [seed as u8 ^ i as u8; 32];
             cfg.endpoints = Endpoints::new()
                 .expose(NS, "func", FuncType::AsyncFunc)
                 .expose(NS, "ctx", FuncType::Context)

@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use tractor_protocol::{
-    Address, Aid, CancelAck, Error, FrameDecoder, FuncType, Msg, Raw, Return, SpawnSpec, Start,
-    StartAck, Started, Stop, Uid, Yield,
+    Address, Aid, AuthStep, CancelAck, Error, FrameDecoder, FuncType, Msg, Raw, Return, SpawnSpec,
+    Start, StartAck, Started, Stop, Uid, Yield,
 };
 
 /// Any msgpack value.
@@ -82,6 +82,10 @@ enum Mirror {
         is_probe: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         credit_flow: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        auth_nonce: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        auth_proof: Option<String>,
     },
     SpawnSpec {
         _parent_main_data: Value,
@@ -226,27 +230,45 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
         any::<Option<bool>>(),
         any::<bool>(),
         flow,
+        prop::option::of((any::<bool>(), any::<[u8; 32]>())),
     )
-        .prop_map(|(name, uuid, pid, is_registrar, is_probe, credit_flow)| {
-            (
-                Msg::Aid(Aid {
-                    name: name.clone(),
-                    uuid: uuid.clone(),
-                    pid,
-                    is_registrar,
-                    is_probe,
-                    credit_flow,
-                }),
-                Mirror::Aid {
-                    name,
-                    uuid,
-                    pid,
-                    is_registrar,
-                    is_probe,
-                    credit_flow,
-                },
-            )
-        });
+        .prop_map(
+            |(name, uuid, pid, is_registrar, is_probe, credit_flow, auth)| {
+                let hex = |b: &[u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let (auth_nonce, auth_proof) = match &auth {
+                    Some((true, b)) => (Some(hex(b)), None),
+                    Some((false, b)) => (None, Some(hex(b))),
+                    None => (None, None),
+                };
+                (
+                    Msg::Aid(Aid {
+                        name: name.clone(),
+                        uuid: uuid.clone(),
+                        pid,
+                        is_registrar,
+                        is_probe,
+                        credit_flow,
+                        auth: auth.map(|(hello, b)| {
+                            if hello {
+                                AuthStep::Hello { nonce: b }
+                            } else {
+                                AuthStep::Proof { mac: b }
+                            }
+                        }),
+                    }),
+                    Mirror::Aid {
+                        name,
+                        uuid,
+                        pid,
+                        is_registrar,
+                        is_probe,
+                        credit_flow,
+                        auth_nonce,
+                        auth_proof,
+                    },
+                )
+            },
+        );
     let credit = (cid(), uint(u32::MAX.into())).prop_map(|(cid, n)| {
         let n = n as u32;
         (

@@ -6,9 +6,10 @@ mod sim;
 use std::time::Duration;
 
 use tractor_protocol::{
-    CONTEXT_CANCELLED, CancelCause, ChannelId, ContextOptions, DEFAULT_MSG_BUFFER_SIZE,
-    DialogError, DialogId, Endpoints, Event, FuncType, Incoming, LocalError, REMOTE_ACTOR_ERROR,
-    Raw, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, UsageError,
+    ActorConfig, CONTEXT_CANCELLED, CancelCause, ChannelId, ContextOptions,
+    DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogId, Endpoints, Event, FuncType, Incoming,
+    LocalError, REMOTE_ACTOR_ERROR, Raw, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError,
+    UsageError,
 };
 
 use sim::{Idle, Log, Sim, Task, TaskCx, Tasks, tcp};
@@ -236,12 +237,22 @@ struct Tree {
 /// Python actor does not: these tests pin the Python-compatible wire
 /// behaviour (credits are tested in `sim_flow.rs`).
 fn tree(seed: u64) -> Tree {
+    tree_with(seed, Sim::config)
+}
+
+/// Two actors of one tree that prove its secret to each other, so that
+/// either may `self.cancel` the other.
+fn trusted_tree(seed: u64) -> Tree {
+    tree_with(seed, Sim::tree_config)
+}
+
+fn tree_with(seed: u64, config: fn(&str) -> ActorConfig) -> Tree {
     let mut sim = Sim::new(seed);
-    let mut root = Sim::config("root");
+    let mut root = config("root");
     root.is_registrar = true;
     let root = sim.add(root, tcp(1616), Idle);
     let log = Log::default();
-    let mut child = Sim::config("child");
+    let mut child = config("child");
     child.flow_control = false;
     child.endpoints = Endpoints::new()
         .expose(NS, "started_value", FuncType::Context)
@@ -635,7 +646,7 @@ fn ctx_cancel_blocking_child() {
 
 #[test]
 fn ctx_cancel_actor_raises_ctxc() {
-    let mut t = tree(13);
+    let mut t = trusted_tree(13);
     let d = t.open("blocks", Raw::EMPTY_MAP);
     t.next(d);
     let ch = t.ch;
@@ -947,9 +958,9 @@ fn fault_ipc_break_mid_stream_fails_both_sides_at_once() {
 fn cancel_actor_with_contexts_from_several_peers() {
     // Two peers hold contexts into the child; a third actor cancels the
     // child: each peer sees ContextCancelled naming the canceller.
-    let mut t = tree(41);
-    let p2 = t.sim.add(Sim::config("peer2"), tcp(3000), Idle);
-    let canceller = t.sim.add(Sim::config("canceller"), tcp(4000), Idle);
+    let mut t = trusted_tree(41);
+    let p2 = t.sim.add(Sim::tree_config("peer2"), tcp(3000), Idle);
+    let canceller = t.sim.add(Sim::tree_config("canceller"), tcp(4000), Idle);
     let child = t.child;
     let ch2 = t.sim.connect(p2, child);
     let chx = t.sim.connect(canceller, child);

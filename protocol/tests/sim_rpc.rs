@@ -507,8 +507,8 @@ fn a_function_that_ends_after_its_cancel_request_reports_its_own_outcome() {
     // and the one that returned sends its result, as Python's task that
     // finishes without reaching a checkpoint does. Then the CancelAck.
     let mut sim = Sim::new(16);
-    let root = sim.add(Sim::config("root"), tcp(1616), Idle);
-    let mut worker = Sim::config("worker");
+    let root = sim.add(Sim::tree_config("root"), tcp(1616), Idle);
+    let mut worker = Sim::tree_config("worker");
     worker.endpoints = Endpoints::new()
         .expose("app.first", "fails", FuncType::AsyncFunc)
         .expose("app.first", "returns", FuncType::AsyncFunc);

@@ -1657,6 +1657,18 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             Ok(())
         }
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
+        "auth-tree" | "auth-tree-generated" => auth_tree(root).await,
+        "auth-wrong-secret" => auth_wrong_secret(root).await,
+        "auth-wrong-secret-registrar" => {
+            fact("started", "unexpectedly");
+            Ok(())
+        }
+        "auth-stranger-cancel" => auth_stranger_cancel(root).await,
+        "auth-insecure-bind" => {
+            fact("started", true);
+            fact("bound", crate_list(&root.accept_addrs()));
+            Ok(())
+        }
         "cancel-sigterm-root" => cancel_sigterm_root(root).await,
         "cancel-second-signal" => cancel_second_signal(root).await,
         "cancel-signal-during-wind-down" => cancel_signal_during_wind_down(root).await,
@@ -1799,6 +1811,19 @@ fn more_functions() -> Functions {
         .rpc(NS, "greet_sibling", |o: Other| async move {
             let sibling = me().wait_for_actor(&o.other).await?;
             sibling.run::<String>(NS, "hi", ()).await
+        })
+        .rpc(NS, "auth_report", |(): ()| async move { Ok(auth_report()) })
+        .rpc(NS, "auth_report_deep", |(): ()| async move {
+            let mine = auth_report();
+            let below = me()
+                .open_nursery(|n| async move {
+                    let g = n.start_actor("grandchild", daemon()).await?;
+                    let r: AuthReport = g.run(NS, "auth_report", ()).await?;
+                    n.cancel().await;
+                    Ok(r)
+                })
+                .await?;
+            Ok((mine, below))
         })
         .rpc(NS, "cancel_peer", |o: Other| async move {
             let peer = me()
@@ -4489,6 +4514,33 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
             }];
         }
         "tpt-uds-double-listen" => config.bind_addrs = config.registry_addrs.clone(),
+        "auth-insecure-bind" if transport == Transport::Tcp => {
+            config.bind_addrs = vec![Address::tcp("0.0.0.0", 0)];
+        }
+        "auth-tree-generated" => config = config.secret(tractor_driver::TreeSecret::Generate),
+        "auth-wrong-secret-registrar" => {
+            // The tree's registrar, with a secret of its own.
+            config = config.secret(tractor_driver::TreeSecret::Value(
+                tractor_driver::Secret::new("a-secret-of-another-tree")
+                    .map_err(|e| Error::raise("ValueError", e.to_string()))?,
+            ));
+        }
+        "auth-wrong-secret" => {
+            // Its own registrar, and a secret of its own (a configured
+            // secret wins over the tree's environment).
+            config = config
+                .registry_addrs([match transport {
+                    Transport::Tcp => Address::tcp("127.0.0.1", 0),
+                    _ => Address::uds(
+                        tractor_driver::runtime_dir()?.to_string_lossy(),
+                        "stranger@conformance.sock",
+                    ),
+                }])
+                .secret(tractor_driver::TreeSecret::Value(
+                    tractor_driver::Secret::new("a-secret-of-another-tree")
+                        .map_err(|e| Error::raise("ValueError", e.to_string()))?,
+                ));
+        }
         "disc-registrar-bind-union" if transport == Transport::Uds => {
             // A registrar asked to bind its own address once more.
             let reg = Transport::Uds.default_registry(&tractor_driver::runtime_dir()?);
@@ -5117,4 +5169,261 @@ fn runtime() -> Arc<dyn Runtime> {
     } else {
         Arc::new(tractor_tokio::Tokio)
     }
+}
+
+// ---------------------------------------------------------------------------
+// A tree's secret (spec/PROTOCOL.md §3.5).
+
+/// What an actor knows of its tree's secret: whether it has one (from its
+/// environment, where its parent put it), and whether it shows on its
+/// command line.
+#[derive(Serialize, Deserialize)]
+struct AuthReport {
+    has_secret: bool,
+    in_argv: bool,
+}
+
+fn auth_report() -> AuthReport {
+    use std::os::unix::ffi::OsStrExt;
+    let secret = std::env::var_os(tractor_driver::SECRET_ENV).unwrap_or_default();
+    let secret = secret.as_bytes();
+    let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
+    AuthReport {
+        has_secret: !secret.is_empty(),
+        in_argv: !secret.is_empty() && cmdline.windows(secret.len()).any(|w| w == secret),
+    }
+}
+
+fn crate_list(addrs: &[Address]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs `f` on a plain thread, the actor's runtime going on meanwhile.
+async fn off_runtime<T: Send + 'static>(
+    actor: &ActorHandle,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let out = slot.clone();
+    std::thread::spawn(move || {
+        let v = f();
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+    });
+    loop {
+        if let Some(v) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return v;
+        }
+        actor.sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A msgpack string of fewer than 32 bytes.
+fn fixstr(out: &mut Vec<u8>, s: &str) {
+    out.push(0xa0 | u8::try_from(s.len()).expect("a short string"));
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Connects to `addr` as a stranger speaking Python's handshake: sends an
+/// `Aid` at once and reads until the peer closes. Returns every byte the
+/// peer sent, or why the exchange failed.
+fn python_stranger(addr: &Address) -> std::result::Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let mut body = vec![0x86];
+    for (k, v) in [
+        ("msg_type", "Aid"),
+        ("name", "stranger"),
+        ("uuid", "00000000-0000-4000-8000-0000"),
+    ] {
+        fixstr(&mut body, k);
+        fixstr(&mut body, v);
+    }
+    fixstr(&mut body, "pid");
+    body.push(0x01);
+    fixstr(&mut body, "is_registrar");
+    body.push(0xc2);
+    fixstr(&mut body, "is_probe");
+    body.push(0xc2);
+    let mut frame = u32::try_from(body.len())
+        .expect("a small body")
+        .to_le_bytes()
+        .to_vec();
+    frame.extend_from_slice(&body);
+    /// Sends the frame and reads until the peer closes or, once it said
+    /// something, falls silent (a peer that took us in keeps the
+    /// connection open).
+    fn talk<S: Read + Write>(
+        mut s: S,
+        frame: &[u8],
+        quiet: impl Fn(&S) -> std::io::Result<()>,
+    ) -> std::io::Result<Vec<u8>> {
+        s.write_all(frame)?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return Ok(got),
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    quiet(&s)?;
+                }
+                Err(e)
+                    if !got.is_empty()
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    return Ok(got);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let limit = Some(Duration::from_secs(30));
+    let quiet = Some(Duration::from_millis(500));
+    match addr {
+        Address::Tcp { host, port } => std::net::TcpStream::connect((host.as_str(), *port))
+            .and_then(|s| {
+                s.set_read_timeout(limit)?;
+                talk(s, &frame, |s| s.set_read_timeout(quiet))
+            }),
+        Address::Uds { dir, file } => std::os::unix::net::UnixStream::connect(
+            std::path::Path::new(dir).join(file),
+        )
+        .and_then(|s| {
+            s.set_read_timeout(limit)?;
+            talk(s, &frame, |s| s.set_read_timeout(quiet))
+        }),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Whether `bytes` name the actor `uid` of process `pid` in any way.
+fn names_actor(bytes: &[u8], uid: &tractor_driver::Uid, pid: u32) -> bool {
+    let has =
+        |needle: &[u8]| !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle);
+    has(uid.name.as_bytes())
+        || has(uid.uuid.as_bytes())
+        || has(&pid.to_be_bytes())
+        || u16::try_from(pid).is_ok_and(|p| has(&p.to_be_bytes()))
+}
+
+/// A tree with a secret (the test gives it in the environment, or a file
+/// the environment names): a stranger speaking Python's handshake to the
+/// root gets nothing; children and grandchildren inherit the secret, not
+/// on their command line; calls, the registrar and a sibling's cancel
+/// (an authenticated peer's) work.
+async fn auth_tree(root: ActorHandle) -> Result<()> {
+    let addr = root.accept_addrs()[0].clone();
+    let got = off_runtime(&root, move || python_stranger(&addr)).await;
+    match got {
+        Ok(bytes) => {
+            fact("stranger_bytes", bytes.len());
+            fact(
+                "stranger_learned",
+                names_actor(&bytes, root.uid(), std::process::id()),
+            );
+        }
+        Err(e) => fact("stranger_bytes", format!("error: {e}")),
+    }
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let kid = n.start_actor("kid", daemon()).await?;
+        let (mine, below): (AuthReport, AuthReport) = kid.run(NS, "auth_report_deep", ()).await?;
+        fact("child_secret", mine.has_secret);
+        fact("child_argv", mine.in_argv);
+        fact("grandchild_secret", below.has_secret);
+        fact("grandchild_argv", below.in_argv);
+        let hi: String = kid.run(NS, "hi", ()).await?;
+        fact("hi", hi);
+        fact("found", root.find_actor("kid").await?.is_some());
+        let sib = n.start_actor("sib", daemon()).await?;
+        let peer = Other {
+            other: "kid".into(),
+        };
+        let acked = sib.run::<bool>(NS, "cancel_peer", peer).await;
+        fact(
+            "sibling_cancel",
+            match acked {
+                Ok(acked) => acked.to_string(),
+                Err(e) => describe(&e),
+            },
+        );
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+/// A root with a secret of its own (its own registrar too) reaches for the
+/// tree's registrar daemon, whose secret differs: refused, with a typed
+/// error, before either learned who the other is.
+async fn auth_wrong_secret(root: ActorHandle) -> Result<()> {
+    let transport = Transport::of(&root.registry_addrs()[0]);
+    let spec = std::env::args().nth(3).unwrap_or_default();
+    let daemon = registry_addr(transport, &spec)?;
+    match root.portal_at(&daemon).await {
+        Ok(p) => fact("error", format!("none: reached {}", p.peer())),
+        Err(e) => match e.kind() {
+            ErrorKind::Unauthenticated { reason, .. } => {
+                fact("error", format!("unauthenticated:{reason:?}"));
+            }
+            _ => fact("error", describe(&e)),
+        },
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct RegisterArgs {
+    uid: tractor_driver::Uid,
+    addr: Address,
+}
+
+#[derive(Serialize)]
+struct UnregisterArgs {
+    uid: tractor_driver::Uid,
+}
+
+/// A root of another tree, neither with a secret, asks the registrar daemon
+/// to cancel itself, to register a fake actor and to unregister the
+/// registrar: each refused with a `PermissionError`; the table is intact.
+async fn auth_stranger_cancel(root: ActorHandle) -> Result<()> {
+    let reg = root.registry_addrs()[0].clone();
+    let p = root.portal_at(&reg).await?;
+    let outcome = |r: Result<()>| match r {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => describe(&e),
+    };
+    fact("cancel", outcome(p.cancel_actor().await.map(|_| ())));
+    let evil = RegisterArgs {
+        uid: tractor_driver::Uid::new("evil", "evil-uuid"),
+        addr: Address::tcp("127.0.0.1", 1),
+    };
+    fact(
+        "register_other",
+        outcome(p.run::<()>("self", "register_actor", evil).await),
+    );
+    let victim = UnregisterArgs {
+        uid: p.peer().clone(),
+    };
+    fact(
+        "unregister_other",
+        outcome(p.run::<()>("self", "unregister_actor", victim).await),
+    );
+    let table = root.get_registry().await?;
+    fact("evil_listed", table.keys().any(|k| k.starts_with("evil.")));
+    fact(
+        "registrar_listed",
+        table.keys().any(|k| k.starts_with("registrar.")),
+    );
+    fact(
+        "still_serves",
+        root.find_actor("registrar").await?.is_some(),
+    );
+    Ok(())
 }

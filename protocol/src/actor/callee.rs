@@ -116,6 +116,10 @@ impl Actor {
         };
         match start.func.as_str() {
             "cancel" => {
+                if let Some(why) = self.control_refusal(channel, &peer) {
+                    self.refuse_request(channel, &start, why);
+                    return;
+                }
                 self.send_msg(channel, &ack(&start.cid));
                 self.on_actor_cancel(channel, peer, start.cid);
             }
@@ -136,7 +140,7 @@ impl Actor {
                 self.on_cancel_task(channel, peer, start.cid, target);
             }
             func if self.config.is_registrar && super::registrar::METHODS.contains(&func) => {
-                self.on_registrar_request(channel, start);
+                self.on_registrar_request(channel, peer, start);
             }
             other => {
                 // Python raises AttributeError uncaught here and tears the
@@ -151,6 +155,38 @@ impl Actor {
                     .push_back(Event::Violation { channel, violation });
             }
         }
+    }
+
+    /// Why `peer` on `channel` may not control this actor (`self.cancel`),
+    /// or `None` if it may: this actor's parent, one of its children, or a
+    /// peer that proved the tree's secret (spec/PROTOCOL.md §3.5). Without
+    /// a secret, a peer is who its `Aid` says.
+    pub(super) fn control_refusal(&self, channel: ChannelId, peer: &Uid) -> Option<String> {
+        if self.peer_authenticated(channel) {
+            return None;
+        }
+        let parent = self.parent.and_then(|c| self.peer(c)).map(crate::Aid::uid);
+        if parent.as_ref() == Some(peer) || self.children.values().any(|c| &c.uid == peer) {
+            return None;
+        }
+        Some(format!(
+            "{peer} is not the parent of actor {}, nor a child of it, nor authenticated by the tree's secret",
+            self.uid
+        ))
+    }
+
+    /// Answers a runtime request the peer may not make with a
+    /// `PermissionError`, and reports it.
+    pub(super) fn refuse_request(&mut self, channel: ChannelId, start: &msg::Start, why: String) {
+        tracing::warn!(target: "tractor::runtime", %channel, peer = %start.uid, func = %start.func, %why, "runtime request refused");
+        let violation = Violation::Unauthorized {
+            func: start.func.clone(),
+            why,
+        };
+        let err = LocalError::new(error::PERMISSION_ERROR, violation.to_string());
+        self.send_error(channel, &err.into(), Some(&start.cid));
+        self.events
+            .push_back(Event::Violation { channel, violation });
     }
 
     /// `self._cancel_task`: cancel the function the peer started with cid

@@ -8,14 +8,14 @@
 //!          | Connecting |----------------------+   |
 //!          +------------+                      v   v
 //!               |                      +-------------------+
-//!     handle_connect_failed()          |    Handshaking    |  our Aid is sent at once;
-//!               |                      +-------------------+  the peer's must be the
-//!               |                        |  Aid   |     | first message, before the
-//!               |           (probe) Aid  |        |     | handshake deadline
+//!     handle_connect_failed()          |  Handshaking(..)  |  see `Handshake`: without
+//!               |                      +-------------------+  a secret our Aid is sent at
+//!               |                        |  Aid   |     |     once and the peer's awaited
+//!               |           (probe) Aid  |        |     |
 //!               |            <-----------+        v     |
 //!               |                           +--------+  | anything else, a bad
-//!               |                           |  Open  |  | frame, the deadline
-//!               |                           +--------+  |
+//!               |                           |  Open  |  | frame, a failed proof,
+//!               |                           +--------+  | the deadline
 //!               |                               |       |
 //!               v          EOF, error, close()  v       v
 //!          +---------------------------------------------+
@@ -23,8 +23,24 @@
 //!          +---------------------------------------------+
 //! ```
 //!
-//! Both ends send their `Aid` without waiting for the other's, which is
-//! what Python does, so either order of arrival works.
+//! Without a secret both ends send their `Aid` without waiting for the
+//! other's, which is what Python does, so either order of arrival works.
+//! With one, the handshake first runs the challenge–response of
+//! spec/PROTOCOL.md §3.5 and no `Aid` leaves before the peer proved the
+//! secret:
+//!
+//! ```text
+//!  connector                                   acceptor
+//!  Hello        --- Aid{auth_nonce: Nc} --->   Opening (sends nothing)
+//!               <-- Aid{auth_nonce: Na} ---
+//!               <-- Aid{auth_proof: Pa} ---    Proof
+//!  Proof        --- Aid{auth_proof: Pc} --->
+//!  (checks Pa)  --- our Aid --------------->   (checks Pc)
+//!  Identity     <-- its Aid ---------------    Identity
+//!  Open                                        Open
+//!
+//!  Pa = HMAC(secret, "acceptor", Na, Nc)   Pc = HMAC(secret, "connector", Na, Nc)
+//! ```
 
 use bytes::BytesMut;
 
@@ -51,10 +67,34 @@ pub enum ChannelOrigin {
 pub(crate) enum ChannelState {
     /// Waiting for the driver's `handle_connected`.
     Connecting,
-    /// Our `Aid` is sent; the peer's has not arrived.
-    Handshaking,
+    /// The handshake is under way.
+    Handshaking(Handshake),
     /// The peer is known; messages flow.
-    Open { peer: Aid },
+    Open {
+        peer: Aid,
+        /// The peer proved the tree's secret.
+        authenticated: bool,
+    },
+}
+
+/// The handshake's states, each named by what it awaits
+/// (spec/PROTOCOL.md §3.1, §3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// Our `Aid` is sent; the peer's is awaited. `authenticated`: the peer
+    /// proved the secret first.
+    Identity { authenticated: bool },
+    /// An acceptor with a secret: nothing sent; the connector speaks first,
+    /// with its opening (or, a peer that does not authenticate, its `Aid`).
+    Opening,
+    /// A connector with a secret: our opening (nonce `ours`) is sent; the
+    /// acceptor's is awaited.
+    Hello { ours: [u8; 32] },
+    /// Both nonces known and our proof sent; the peer's proof is awaited.
+    Proof {
+        acceptor: [u8; 32],
+        connector: [u8; 32],
+    },
 }
 
 /// Why a channel closed.
@@ -93,6 +133,9 @@ pub enum CloseReason {
     /// (its socket lives on in another process).
     #[error("the peer's process exited, and the connection did not end with it")]
     PeerExited,
+    /// The handshake's authentication failed (spec/PROTOCOL.md §3.5).
+    #[error("authentication failed: {0}")]
+    Auth(#[from] super::auth::AuthError),
 }
 
 /// One connection's framing and handshake state.
@@ -137,9 +180,20 @@ impl Channel {
     /// The peer's identity, once the handshake is done.
     pub(crate) fn peer(&self) -> Option<&Aid> {
         match &self.state {
-            ChannelState::Open { peer } => Some(peer),
+            ChannelState::Open { peer, .. } => Some(peer),
             _ => None,
         }
+    }
+
+    /// Whether the peer proved the tree's secret in the handshake.
+    pub(crate) fn authenticated(&self) -> bool {
+        matches!(
+            self.state,
+            ChannelState::Open {
+                authenticated: true,
+                ..
+            }
+        )
     }
 
     /// Whether frames written now can leave: the driver has a connection.

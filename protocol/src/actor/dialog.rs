@@ -373,6 +373,15 @@ pub enum Violation {
         /// The message type.
         msg_type: &'static str,
     },
+    /// A runtime request this peer may not make (spec/PROTOCOL.md §3.5):
+    /// it was refused with a `PermissionError`.
+    #[error("self.{func} refused: {why}")]
+    Unauthorized {
+        /// The function asked for.
+        func: String,
+        /// Why the peer may not.
+        why: String,
+    },
 }
 
 /// What a cancel owes or has asked for.

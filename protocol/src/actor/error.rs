@@ -33,6 +33,10 @@ pub const STREAM_OVERRUN: &str = "StreamOverrun";
 pub const MSG_TYPE_ERROR: &str = "MsgTypeError";
 /// Boxed type name of a call into a namespace the actor does not expose.
 pub const MODULE_NOT_EXPOSED: &str = "ModuleNotExposed";
+/// Boxed type name of a runtime request the peer may not make: a
+/// `self.cancel` from a stranger, a registration of another actor's uid
+/// (spec/PROTOCOL.md §3.5). Python's builtin of that name.
+pub const PERMISSION_ERROR: &str = "PermissionError";
 
 /// A failure raised in this actor.
 ///

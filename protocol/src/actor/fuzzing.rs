@@ -94,6 +94,7 @@ pub fn dialogs(data: &[u8]) {
                     is_probe: input.byte() == 0xff,
                     // Half the peers speak credits, half do not.
                     credit_flow: input.byte().is_multiple_of(2).then_some(1),
+                    auth: None,
                 });
                 feed(&mut actor, now, ch, &aid);
                 channels.push(ch);
@@ -283,6 +284,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
             is_registrar: None,
             is_probe: false,
             credit_flow: None,
+            auth: None,
         }),
     }
 }
@@ -340,6 +342,239 @@ fn drain(
     }
 }
 
+// ---------------------------------------------------------------------
+// The handshake's authentication (spec/PROTOCOL.md §3.5)
+
+/// The secret of [`handshake`]'s actor and of the peers that know it.
+const FUZZ_SECRET: &str = "fuzzed-tree-secret-0123";
+
+/// What the fuzzer, as the peer, knows of one channel.
+#[derive(Default)]
+struct PeerSide {
+    /// Whether the fuzzer is the acceptor (the actor connected).
+    acceptor: bool,
+    /// The nonce the fuzzer sent.
+    ours: Option<[u8; 32]>,
+    /// The nonce the actor sent.
+    theirs: Option<[u8; 32]>,
+    /// The proof the actor sent.
+    their_proof: Option<[u8; 32]>,
+    /// The fuzzer sent the right proof (or, to an actor open to them, a
+    /// plain `Aid` first): the actor may name itself now.
+    may_learn: bool,
+    /// Bytes the actor wrote, not yet split into frames.
+    decoder: FrameDecoder,
+    buf: BytesMut,
+}
+
+/// Drives one actor's handshakes with an arbitrary program, for fuzzing.
+///
+/// The first byte picks the actor: with the secret and strict, with it and
+/// open to peers that do not authenticate, or without one. Then one opcode
+/// byte (`% 6`) per step: accept a channel; connect one; deliver raw bytes;
+/// deliver a handshake step built from the next bytes (an opening, the
+/// right proof, a wrong one, a replayed one, the actor's own reflected
+/// back, a plain `Aid`); let time pass; end a channel. After every step:
+///
+/// * nothing panics, and every frame the actor writes decodes;
+/// * a strict actor with the secret never writes its `Aid` (nor opens a
+///   channel) before its peer proved the secret;
+/// * at the end, with every channel closed, no state is left.
+///
+/// Returns how many channels opened.
+pub fn handshake(data: &[u8]) -> usize {
+    use super::auth::{self, Side};
+    use crate::msg::AuthStep;
+    let mut input = Input(data);
+    let mode = input.byte() % 3;
+    let mut config = ActorConfig::new("fuzzed", "11111111-1111-4111-8111-111111111111");
+    config.pid = Some(4242);
+    config.is_registrar = true;
+    config.endpoints = Endpoints::new().expose(NS, "func", FuncType::AsyncFunc);
+    if mode < 2 {
+        config.auth.secret = Some(auth::Secret::new(FUZZ_SECRET).expect("a valid secret"));
+        config.auth.accept_unauthenticated = mode == 1;
+    }
+    config.auth.nonce_key = [input.byte(); 32];
+    let strict = mode == 0;
+    let secret = auth::Secret::new(FUZZ_SECRET).expect("a valid secret");
+    let mut actor = Actor::new(config);
+    let mut now = Instant::now();
+    let mut sides: Vec<(ChannelId, PeerSide)> = Vec::new();
+    let mut old_proofs: Vec<[u8; 32]> = vec![[0; 32]];
+    let mut opened = 0;
+    let step_aid = |step: AuthStep| {
+        let mut aid = auth::step_aid(step);
+        aid.name = String::new();
+        Msg::Aid(aid)
+    };
+    while !input.done() {
+        let live: Vec<ChannelId> = sides.iter().map(|(c, _)| *c).collect();
+        match input.byte() % 6 {
+            0 => {
+                let ch = actor.handle_accepted(now);
+                sides.push((ch, PeerSide::default()));
+            }
+            1 => {
+                let ch = actor.connect(crate::Address::tcp("127.0.0.1", 1));
+                actor.handle_connected(now, ch);
+                sides.push((
+                    ch,
+                    PeerSide {
+                        acceptor: true,
+                        ..PeerSide::default()
+                    },
+                ));
+            }
+            2 => {
+                if let Some(ch) = input.pick(&live) {
+                    let bytes = input.bytes(64);
+                    actor.handle_data(now, ch, &bytes);
+                }
+            }
+            3 => {
+                let Some(ch) = input.pick(&live) else {
+                    continue;
+                };
+                let Some((_, side)) = sides.iter_mut().find(|(c, _)| *c == ch) else {
+                    continue;
+                };
+                let msg = match input.byte() % 7 {
+                    0 => {
+                        let mut nonce = [0u8; 32];
+                        nonce[0] = input.byte();
+                        nonce[1] = input.byte();
+                        side.ours = Some(nonce);
+                        step_aid(AuthStep::Hello { nonce })
+                    }
+                    1 => {
+                        // The right proof, if both nonces are known.
+                        let (Some(ours), Some(theirs)) = (side.ours, side.theirs) else {
+                            continue;
+                        };
+                        let mac = if side.acceptor {
+                            auth::proof(&secret, Side::Acceptor, &ours, &theirs)
+                        } else {
+                            auth::proof(&secret, Side::Connector, &theirs, &ours)
+                        };
+                        old_proofs.push(mac);
+                        side.may_learn = true;
+                        step_aid(AuthStep::Proof { mac })
+                    }
+                    2 => {
+                        let mut mac = [0u8; 32];
+                        mac[0] = input.byte();
+                        step_aid(AuthStep::Proof { mac })
+                    }
+                    3 => {
+                        let i = usize::from(input.byte()) % old_proofs.len();
+                        step_aid(AuthStep::Proof { mac: old_proofs[i] })
+                    }
+                    4 => {
+                        let Some(mac) = side.their_proof else {
+                            continue;
+                        };
+                        step_aid(AuthStep::Proof { mac })
+                    }
+                    _ => {
+                        if !side.acceptor && side.ours.is_none() && mode == 1 {
+                            side.may_learn = true;
+                        }
+                        Msg::Aid(Aid {
+                            name: "peer".into(),
+                            uuid: "00000000-0000-4000-8000-000000000000".into(),
+                            pid: Some(1),
+                            is_registrar: Some(false),
+                            is_probe: input.byte() == 0xff,
+                            credit_flow: None,
+                            auth: None,
+                        })
+                    }
+                };
+                feed(&mut actor, now, ch, &msg);
+            }
+            4 => {
+                now += Duration::from_millis(u64::from(input.byte()) * 100);
+                actor.handle_timeout(now);
+            }
+            _ => {
+                if let Some(ch) = input.pick(&live) {
+                    let error = input.byte().is_multiple_of(2).then(|| "reset".to_owned());
+                    actor.handle_closed(now, ch, error);
+                }
+            }
+        }
+        drain_handshake(&mut actor, &mut sides, strict, &mut opened);
+    }
+    let live: Vec<ChannelId> = sides.iter().map(|(c, _)| *c).collect();
+    for ch in live {
+        actor.close(now, ch);
+    }
+    drain_handshake(&mut actor, &mut sides, strict, &mut opened);
+    now += Duration::from_secs(3600);
+    actor.handle_timeout(now);
+    drain_handshake(&mut actor, &mut sides, strict, &mut opened);
+    assert!(actor.is_idle(), "state left: {:?}", actor.live_state());
+    opened
+}
+
+/// The driver's rule for [`handshake`], checking what the actor writes.
+fn drain_handshake(
+    actor: &mut Actor,
+    sides: &mut Vec<(ChannelId, PeerSide)>,
+    strict: bool,
+    opened: &mut usize,
+) {
+    use crate::msg::AuthStep;
+    loop {
+        match actor.poll_output() {
+            Output::Transmit(t) => {
+                let Some((_, side)) = sides.iter_mut().find(|(c, _)| *c == t.channel) else {
+                    continue;
+                };
+                side.buf.extend_from_slice(&t.data);
+                while let Some(frame) = side
+                    .decoder
+                    .decode(&mut side.buf)
+                    .expect("our frames are well-formed")
+                {
+                    match frame.msg().expect("our messages decode") {
+                        Msg::Aid(aid) => match aid.auth {
+                            Some(AuthStep::Hello { nonce }) => side.theirs = Some(nonce),
+                            Some(AuthStep::Proof { mac }) => side.their_proof = Some(mac),
+                            None => assert!(
+                                !strict || side.may_learn,
+                                "the actor named itself to a peer that did not prove the secret"
+                            ),
+                        },
+                        other => assert!(
+                            !strict || side.may_learn,
+                            "{} to a peer that did not prove the secret",
+                            other.msg_type()
+                        ),
+                    }
+                }
+            }
+            Output::Action(super::Action::Close { channel }) => {
+                sides.retain(|(c, _)| *c != channel);
+            }
+            Output::Action(_) => {}
+            Output::Event(Event::ChannelOpened { channel, .. }) => {
+                let proved = sides
+                    .iter()
+                    .any(|(c, side)| *c == channel && side.may_learn);
+                assert!(!strict || proved, "{channel} opened without a proof");
+                *opened += 1;
+            }
+            Output::Event(Event::ChannelClosed { channel, .. }) => {
+                sides.retain(|(c, _)| *c != channel);
+            }
+            Output::Event(_) => {}
+            Output::Timeout(_) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +594,28 @@ mod tests {
                 })
                 .collect();
             dialogs(&program);
+            handshake(&program);
         }
+    }
+
+    #[test]
+    fn the_handshake_driver_opens_channels_it_proved_and_no_other() {
+        // Strict, with the secret: accept a channel and prove it; connect
+        // one and prove it; each gets the peer's plain Aid after.
+        let proved = [
+            0, 1, // mode: strict; nonce key
+            0, 3, 0, 0, 5, 6, 3, 0, 1, 3, 0, 6, 0, // accepted: hello, proof, Aid
+            1, 3, 1, 0, 7, 8, 3, 1, 1, 3, 1, 6, 0, // connected: the same
+        ];
+        assert_eq!(handshake(&proved), 2);
+        // Wrong, replayed or no proofs open nothing.
+        let unproved = [
+            0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 2, 9, 3, 0, 6, 0, // a wrong proof
+            0, 3, 1, 0, 5, 6, 3, 1, 3, 0, 3, 1, 6, 0, // a replayed one
+            0, 3, 2, 6, 0, // a plain Aid
+        ];
+        assert_eq!(handshake(&unproved), 0);
+        // Open to peers that do not authenticate: the plain Aid opens.
+        assert_eq!(handshake(&[1, 1, 0, 3, 0, 6, 0]), 1);
     }
 }

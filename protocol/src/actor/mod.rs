@@ -1,5 +1,6 @@
 //! One actor's protocol state, driven from outside: see [`Actor`].
 
+mod auth;
 mod callee;
 mod channel;
 mod dialog;
@@ -23,10 +24,11 @@ use bytes::Bytes;
 
 use crate::addr::Address;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
-use crate::msg::{Aid, FuncType, Msg};
+use crate::msg::{Aid, AuthStep, FuncType, Msg};
 use crate::raw::Raw;
 use crate::uid::Uid;
 
+pub use auth::{AuthConfig, AuthError, MAX_SECRET_LEN, MIN_SECRET_LEN, Secret, SecretError};
 pub use channel::{ChannelOrigin, CloseReason};
 pub use dialog::{
     ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogInfo,
@@ -34,8 +36,8 @@ pub use dialog::{
 };
 pub use endpoints::{Endpoints, LookupError};
 pub use error::{
-    CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, REMOTE_ACTOR_ERROR,
-    RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
+    CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, PERMISSION_ERROR,
+    REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
 pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
@@ -46,7 +48,8 @@ pub use supervise::{
 };
 pub use tty::TtyTicket;
 
-use channel::{Channel, ChannelState};
+use auth::Side;
+use channel::{Channel, ChannelState, Handshake};
 use dialog::Dialog;
 use registrar::Registry;
 use registration::Registrations;
@@ -99,6 +102,9 @@ pub struct ActorConfig {
     pub flow_control: bool,
     /// How long this actor gives a child at each step of reaping it.
     pub reap: ReapTimeouts,
+    /// The handshake's authentication (spec/PROTOCOL.md §3.5); none by
+    /// default.
+    pub auth: AuthConfig,
 }
 
 impl ActorConfig {
@@ -116,6 +122,7 @@ impl ActorConfig {
             seed: 0,
             flow_control: true,
             reap: ReapTimeouts::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -523,6 +530,8 @@ pub struct Actor {
     uid: Uid,
     rng: Rng,
     next_id: u64,
+    /// Nonces drawn so far (spec/PROTOCOL.md §3.5).
+    nonces: u64,
     channels: HashMap<ChannelId, Channel>,
     dialogs: HashMap<DialogId, Dialog>,
     /// Routing: (peer uid, cid) to dialog (spec/PROTOCOL.md §1.5).
@@ -571,6 +580,7 @@ impl Actor {
             uid,
             rng,
             next_id: 0,
+            nonces: 0,
             channels: HashMap::new(),
             dialogs: HashMap::new(),
             routes: HashMap::new(),
@@ -616,6 +626,7 @@ impl Actor {
             is_registrar: Some(self.config.is_registrar),
             is_probe: false,
             credit_flow: self.config.flow_control.then_some(1),
+            auth: None,
         }
     }
 
@@ -640,6 +651,14 @@ impl Actor {
     /// The peer of an open channel.
     pub fn peer(&self, channel: ChannelId) -> Option<&Aid> {
         self.channels.get(&channel).and_then(Channel::peer)
+    }
+
+    /// Whether the peer of an open channel proved the tree's secret in its
+    /// handshake (spec/PROTOCOL.md §3.5).
+    pub fn peer_authenticated(&self, channel: ChannelId) -> bool {
+        self.channels
+            .get(&channel)
+            .is_some_and(Channel::authenticated)
     }
 
     /// How many channels and dialogs the actor tracks; zero of each once
@@ -751,14 +770,15 @@ impl Actor {
     // -----------------------------------------------------------------
     // Channels
 
-    /// A listener accepted a connection: returns its channel. Our `Aid` is
-    /// sent at once and the peer's awaited.
+    /// A listener accepted a connection: returns its channel. Without a
+    /// secret our `Aid` is sent at once and the peer's awaited; with one,
+    /// the connector speaks first (spec/PROTOCOL.md §3.5).
     pub fn handle_accepted(&mut self, now: Instant) -> ChannelId {
         let id = ChannelId(self.next_id());
         let ch = Channel::new(
             id,
             ChannelOrigin::Accepted,
-            ChannelState::Handshaking,
+            ChannelState::Handshaking(Handshake::Opening),
             self.config.max_frame_len,
         );
         self.channels.insert(id, ch);
@@ -800,7 +820,7 @@ impl Actor {
         if ch.state != ChannelState::Connecting {
             return;
         }
-        ch.state = ChannelState::Handshaking;
+        ch.state = ChannelState::Handshaking(Handshake::Opening);
         self.start_handshake(now, channel);
     }
 
@@ -814,6 +834,55 @@ impl Actor {
     }
 
     fn start_handshake(&mut self, now: Instant, channel: ChannelId) {
+        self.timers.set(
+            Timer::Handshake(channel),
+            now + self.config.handshake_timeout,
+        );
+        let Some(ch) = self.channels.get(&channel) else {
+            return;
+        };
+        let origin = ch.origin;
+        let state = match (&self.config.auth.secret, origin) {
+            // Python's handshake: both ends send their `Aid` at once.
+            (None, _) => {
+                self.send_identity(channel);
+                Handshake::Identity {
+                    authenticated: false,
+                }
+            }
+            // An acceptor with a secret says nothing before the connector.
+            (Some(_), ChannelOrigin::Accepted) => Handshake::Opening,
+            (Some(_), ChannelOrigin::Connected | ChannelOrigin::Probe) => {
+                let ours = self.next_nonce();
+                self.send_step(channel, AuthStep::Hello { nonce: ours });
+                Handshake::Hello { ours }
+            }
+        };
+        self.set_handshake(channel, state);
+    }
+
+    fn set_handshake(&mut self, channel: ChannelId, state: Handshake) {
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.state = ChannelState::Handshaking(state);
+        }
+    }
+
+    /// A fresh nonce: the next HMAC of the counter under the driver's key.
+    fn next_nonce(&mut self) -> [u8; 32] {
+        self.nonces += 1;
+        auth::nonce(&self.config.auth.nonce_key, self.nonces)
+    }
+
+    /// Sends one authentication step, in an anonymous `Aid`.
+    fn send_step(&mut self, channel: ChannelId, step: AuthStep) {
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.write(&Msg::Aid(auth::step_aid(step)));
+            self.queue_transmit(channel);
+        }
+    }
+
+    /// Sends who we are: our `Aid`, or a probe's.
+    fn send_identity(&mut self, channel: ChannelId) {
         let mut aid = self.aid();
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
@@ -828,11 +897,117 @@ impl Actor {
             aid.credit_flow = None;
         }
         ch.write(&Msg::Aid(aid));
-        self.timers.set(
-            Timer::Handshake(channel),
-            now + self.config.handshake_timeout,
-        );
         self.queue_transmit(channel);
+    }
+
+    /// One `Aid` (an identity or an authentication step) on a channel whose
+    /// handshake is in `state`: the handshake's state machine
+    /// (spec/PROTOCOL.md §3.1, §3.5).
+    fn on_handshake_msg(&mut self, now: Instant, channel: ChannelId, state: Handshake, aid: Aid) {
+        let Some(ch) = self.channels.get(&channel) else {
+            return;
+        };
+        let origin = ch.origin;
+        let secret = self.config.auth.secret.clone();
+        let mut aid = aid;
+        let step = aid.auth.take();
+        match (state, step, secret) {
+            (Handshake::Identity { authenticated }, None, _) => {
+                self.on_handshake(now, channel, aid, authenticated);
+            }
+            (Handshake::Identity { .. }, Some(AuthStep::Hello { .. }), None) => {
+                self.refuse(channel, AuthError::NoSecret);
+            }
+            (Handshake::Identity { .. }, Some(step), _) => {
+                self.invalid_handshake(channel, format!("{step:?} where an Aid was due"));
+            }
+            (Handshake::Opening, None, _) => {
+                if self.config.auth.accept_unauthenticated {
+                    tracing::info!(target: "tractor::runtime", %channel, peer = %aid, "accepting a peer that does not authenticate");
+                    self.send_identity(channel);
+                    self.on_handshake(now, channel, aid, false);
+                } else {
+                    self.refuse(channel, AuthError::PeerNotAuthenticated);
+                }
+            }
+            (Handshake::Opening, Some(AuthStep::Hello { nonce: connector }), Some(secret)) => {
+                let acceptor = self.next_nonce();
+                let mac = auth::proof(&secret, Side::Acceptor, &acceptor, &connector);
+                self.send_step(channel, AuthStep::Hello { nonce: acceptor });
+                self.send_step(channel, AuthStep::Proof { mac });
+                self.set_handshake(
+                    channel,
+                    Handshake::Proof {
+                        acceptor,
+                        connector,
+                    },
+                );
+            }
+            (
+                Handshake::Hello { ours },
+                Some(AuthStep::Hello { nonce: acceptor }),
+                Some(secret),
+            ) => {
+                let mac = auth::proof(&secret, Side::Connector, &acceptor, &ours);
+                self.send_step(channel, AuthStep::Proof { mac });
+                self.set_handshake(
+                    channel,
+                    Handshake::Proof {
+                        acceptor,
+                        connector: ours,
+                    },
+                );
+            }
+            (Handshake::Hello { .. }, None, _) => {
+                // The acceptor sent its `Aid` (no secret, or Python): it is
+                // not one of ours, and we already sent our opening.
+                self.refuse(channel, AuthError::PeerNotAuthenticated);
+            }
+            (
+                Handshake::Proof {
+                    acceptor,
+                    connector,
+                },
+                Some(AuthStep::Proof { mac }),
+                Some(secret),
+            ) => {
+                let theirs = match origin {
+                    ChannelOrigin::Accepted => Side::Connector,
+                    ChannelOrigin::Connected | ChannelOrigin::Probe => Side::Acceptor,
+                };
+                if auth::verify(&secret, theirs, &acceptor, &connector, &mac) {
+                    tracing::debug!(target: "tractor::runtime", %channel, "the peer proved the secret");
+                    self.send_identity(channel);
+                    self.set_handshake(
+                        channel,
+                        Handshake::Identity {
+                            authenticated: true,
+                        },
+                    );
+                } else {
+                    self.refuse(channel, AuthError::BadProof);
+                }
+            }
+            (state, step, _) => {
+                let got = match step {
+                    Some(step) => format!("{step:?}"),
+                    None => "an Aid".to_owned(),
+                };
+                self.invalid_handshake(channel, format!("{got} in handshake state {state:?}"));
+            }
+        }
+    }
+
+    /// Closes a channel whose peer failed to authenticate, with the reason
+    /// logged.
+    fn refuse(&mut self, channel: ChannelId, why: AuthError) {
+        tracing::warn!(target: "tractor::runtime", %channel, reason = %why, "connection refused");
+        self.close_channel(channel, CloseReason::Auth(why));
+    }
+
+    fn invalid_handshake(&mut self, channel: ChannelId, what: String) {
+        tracing::warn!(target: "tractor::runtime", %channel, %what, "invalid handshake");
+        self.close_channel(channel, CloseReason::InvalidHandshake(what));
     }
 
     /// Bytes arrived on a channel.
@@ -868,9 +1043,27 @@ impl Actor {
         let reason = match (error, ch.partial_frame()) {
             (Some(e), _) => CloseReason::Broken(e),
             (None, Err(e)) => CloseReason::Frame(e),
+            (None, Ok(())) if Self::refused_us(ch) => CloseReason::Auth(AuthError::Refused),
             (None, Ok(())) => CloseReason::Eof,
         };
         self.drop_channel(channel, reason, Closer::Peer(now));
+    }
+
+    /// Whether a peer that closed the connection now did so because it
+    /// refused our authentication: it took part (it sent its opening) and
+    /// closed after our proof, while we awaited its proof or its `Aid`. A
+    /// peer that closes without a word may be refusing too, or may be going
+    /// away (a registrar that is not serving yet): that stays `Eof`.
+    fn refused_us(ch: &Channel) -> bool {
+        matches!(
+            ch.state,
+            ChannelState::Handshaking(
+                Handshake::Proof { .. }
+                    | Handshake::Identity {
+                        authenticated: true
+                    }
+            )
+        )
     }
 
     /// Closes a channel: what was queued for it is still transmitted, then
@@ -1042,15 +1235,18 @@ impl Actor {
             return;
         };
         let peer = match &ch.state {
-            ChannelState::Open { peer } => peer.uid(),
+            ChannelState::Open { peer, .. } => peer.uid(),
             ChannelState::Connecting => return,
-            ChannelState::Handshaking => {
-                let Msg::Aid(peer) = msg else {
-                    let what = format!("expected Aid, got {}", msg.msg_type());
-                    self.close_channel(channel, CloseReason::InvalidHandshake(what));
+            ChannelState::Handshaking(state) => {
+                let state = state.clone();
+                let Msg::Aid(aid) = msg else {
+                    self.invalid_handshake(
+                        channel,
+                        format!("expected Aid, got {}", msg.msg_type()),
+                    );
                     return;
                 };
-                self.on_handshake(now, channel, peer);
+                self.on_handshake_msg(now, channel, state, aid);
                 return;
             }
         };
@@ -1080,7 +1276,7 @@ impl Actor {
         }
     }
 
-    fn on_handshake(&mut self, _now: Instant, channel: ChannelId, peer: Aid) {
+    fn on_handshake(&mut self, _now: Instant, channel: ChannelId, peer: Aid, authenticated: bool) {
         self.timers.stop(Timer::Handshake(channel));
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
@@ -1098,7 +1294,10 @@ impl Actor {
             }
             ChannelOrigin::Accepted | ChannelOrigin::Connected => {
                 let origin = ch.origin;
-                ch.state = ChannelState::Open { peer: peer.clone() };
+                ch.state = ChannelState::Open {
+                    peer: peer.clone(),
+                    authenticated,
+                };
                 let uid = peer.uid();
                 self.events
                     .push_back(Event::ChannelOpened { channel, peer });

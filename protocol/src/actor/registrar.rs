@@ -98,6 +98,39 @@ impl Registry {
     }
 }
 
+impl Actor {
+    /// Why `peer` may not make this change to the registry, or `None` if
+    /// it may (spec/PROTOCOL.md §3.5): an actor registers and unregisters
+    /// only itself, unless it proved the tree's secret (a parent, say,
+    /// removing a child it reaped). The registrar cannot tell a registered
+    /// actor's parent otherwise: the wire does not name it. Requests whose
+    /// arguments do not decode are answered as before, with a `TypeError`.
+    /// `delete_addr` stays open to all, as Python's finders use it to drop
+    /// an address that no longer answers.
+    fn registration_refusal(
+        &self,
+        channel: ChannelId,
+        peer: &Uid,
+        start: &msg::Start,
+    ) -> Option<String> {
+        #[derive(Deserialize)]
+        struct ByUid {
+            uid: Uid,
+        }
+        if !matches!(start.func.as_str(), "register_actor" | "unregister_actor")
+            || self.peer_authenticated(channel)
+        {
+            return None;
+        }
+        let target = start.decode_kwargs::<ByUid>().ok()?.uid;
+        (target != *peer).then(|| {
+            format!(
+                "{peer} may not change the registration of {target}: only that actor may, or one that proved the tree's secret"
+            )
+        })
+    }
+}
+
 /// `get_registry`'s answer: `"name.uuid"` → addresses, in order.
 struct Table<'a>(&'a [(Uid, Vec<Address>)]);
 
@@ -123,7 +156,12 @@ pub(crate) const METHODS: [&str; 6] = [
 
 impl Actor {
     /// Serves one registrar request; `start.func` is one of [`METHODS`].
-    pub(super) fn on_registrar_request(&mut self, channel: ChannelId, start: msg::Start) {
+    pub(super) fn on_registrar_request(
+        &mut self,
+        channel: ChannelId,
+        peer: Uid,
+        start: msg::Start,
+    ) {
         #[derive(Deserialize)]
         struct Register {
             uid: Uid,
@@ -142,6 +180,10 @@ impl Actor {
             addr: Address,
         }
         let cid = start.cid.clone();
+        if let Some(why) = self.registration_refusal(channel, &peer, &start) {
+            self.refuse_request(channel, &start, why);
+            return;
+        }
         let reply: Result<Option<Raw>, String> = match start.func.as_str() {
             "register_actor" => start.decode_kwargs::<Register>().map_err(|e| e.to_string()).map(|k| {
                 let name = k.uid.name.clone();

@@ -30,6 +30,9 @@ pub use service::{Reply, Service};
 #[allow(unused_imports)]
 pub use tasks::{Log, Task, TaskCx, Tasks};
 
+/// The secret of [`Sim::tree_config`]'s actors.
+pub const TREE_SECRET: &str = "sim-tree-secret-0123456789";
+
 /// One message as it crossed the simulated network.
 #[derive(Debug, Clone)]
 pub struct Wire {
@@ -207,6 +210,20 @@ impl Sim {
     /// A config for a test actor named `name`.
     pub fn config(name: &str) -> ActorConfig {
         ActorConfig::new(name, format!("{name}-0000-4000-8000-000000000000"))
+    }
+
+    /// A config for a test actor named `name` of one tree: it proves
+    /// [`TREE_SECRET`] in every handshake, and trusts who proves it
+    /// (spec/PROTOCOL.md §3.5).
+    pub fn tree_config(name: &str) -> ActorConfig {
+        let mut cfg = Self::config(name);
+        cfg.auth.secret = Some(tractor_protocol::Secret::new(TREE_SECRET).unwrap());
+        let mut key = [0u8; 32];
+        for (k, b) in key.iter_mut().zip(name.bytes().cycle()) {
+            *k = b;
+        }
+        cfg.auth.nonce_key = key;
+        cfg
     }
 
     /// Runs `f` as node `node`'s application, then lets the core's outputs

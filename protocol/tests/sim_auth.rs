@@ -1,0 +1,617 @@
+//! The handshake's authentication extension (spec/PROTOCOL.md §3.5), and
+//! who may cancel an actor or change a registrar's table: between
+//! simulated actors, and against a raw peer that writes whatever bytes it
+//! likes to one core.
+
+mod sim;
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tractor_protocol::{
+    Action, Actor, ActorConfig, Aid, AuthError, AuthStep, ChannelId, CloseReason, Event,
+    FrameDecoder, Msg, Output, PERMISSION_ERROR, Raw, Secret, Start, Uid, Violation,
+};
+
+use sim::{Idle, Sim, TREE_SECRET, tcp};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+// ---------------------------------------------------------------------
+// Between simulated actors
+
+fn closes(sim: &Sim, node: usize) -> Vec<CloseReason> {
+    sim.events_of(node, |e| match e {
+        Event::ChannelClosed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// Every `Aid` that names an actor (not an authentication step) sent from
+/// `from` to `to`.
+fn identities(sim: &Sim, from: usize, to: usize) -> Vec<Aid> {
+    sim.wire
+        .iter()
+        .filter(|w| w.from == from && w.to == to)
+        .filter_map(|w| match &w.msg {
+            Msg::Aid(a) if a.auth.is_none() => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn steps(sim: &Sim, from: usize, to: usize) -> Vec<&'static str> {
+    sim.wire
+        .iter()
+        .filter(|w| w.from == from && w.to == to)
+        .map(|w| match &w.msg {
+            Msg::Aid(a) => match a.auth {
+                Some(AuthStep::Hello { .. }) => "hello",
+                Some(AuthStep::Proof { .. }) => "proof",
+                None => "aid",
+            },
+            other => other.msg_type().as_str(),
+        })
+        .collect()
+}
+
+fn with_secret(name: &str, secret: &str) -> ActorConfig {
+    let mut cfg = Sim::tree_config(name);
+    cfg.auth.secret = Some(Secret::new(secret).unwrap());
+    cfg
+}
+
+#[test]
+fn a_shared_secret_opens_the_channel_authenticated_both_ways() {
+    let mut sim = Sim::new(1);
+    let a = sim.add(Sim::tree_config("a"), tcp(1000), Idle);
+    let b = sim.add(Sim::tree_config("b"), tcp(2000), Idle);
+    let ch = sim.connect(a, b);
+    assert!(sim.nodes[a].actor.peer_authenticated(ch));
+    let peer = sim.nodes[a].actor.peer(ch).unwrap().clone();
+    assert_eq!(peer.uid(), *sim.nodes[b].actor.uid());
+    assert_eq!(peer.auth, None, "the identity carries no step");
+    // The connector opens; each side proves before it names itself.
+    assert_eq!(steps(&sim, a, b), ["hello", "proof", "aid"]);
+    assert_eq!(steps(&sim, b, a), ["hello", "proof", "aid"]);
+    let b_side: Vec<_> = sim.events_of(b, |e| match e {
+        Event::ChannelOpened { channel, .. } => Some(*channel),
+        _ => None,
+    });
+    assert!(sim.nodes[b].actor.peer_authenticated(b_side[0]));
+    // The steps are anonymous: no name, uuid nor pid before the proofs.
+    for w in &sim.wire {
+        if let Msg::Aid(aid) = &w.msg
+            && aid.auth.is_some()
+        {
+            assert_eq!(
+                (aid.name.as_str(), aid.uuid.as_str(), aid.pid),
+                ("", "", None)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_different_secret_is_refused_both_ways_before_any_identity() {
+    let mut sim = Sim::new(2);
+    let a = sim.add(with_secret("a", "the-first-secret-000"), tcp(1000), Idle);
+    let b = sim.add(with_secret("b", "the-other-secret-000"), tcp(2000), Idle);
+    let addr = sim.nodes[b].addr.clone();
+    sim.with(a, |cx| cx.actor.connect(addr));
+    sim.settle(SECOND);
+    assert!(identities(&sim, a, b).is_empty());
+    assert!(identities(&sim, b, a).is_empty());
+    assert_eq!(
+        closes(&sim, a),
+        [CloseReason::Auth(AuthError::BadProof)],
+        "the connector checks the acceptor's proof"
+    );
+    // The acceptor never reports a channel it did not open; its core is
+    // clean again.
+    assert!(closes(&sim, b).is_empty());
+    sim.assert_clean(a);
+    sim.assert_clean(b);
+}
+
+#[test]
+fn a_secret_holder_refuses_a_peer_without_one_and_the_reverse() {
+    // A connector without a secret sends its `Aid` at once (Python's
+    // handshake): the acceptor with a secret answers nothing and closes.
+    let mut sim = Sim::new(3);
+    let plain = sim.add(Sim::config("plain"), tcp(1000), Idle);
+    let holder = sim.add(Sim::tree_config("holder"), tcp(2000), Idle);
+    let addr = sim.nodes[holder].addr.clone();
+    sim.with(plain, |cx| cx.actor.connect(addr));
+    sim.settle(SECOND);
+    assert!(
+        sim.wire.iter().all(|w| w.from != holder),
+        "the holder sent nothing"
+    );
+    // The peer without a secret cannot tell a refusal from a listener that
+    // goes away: a plain end of the stream (the holder logs why).
+    assert_eq!(closes(&sim, plain), [CloseReason::Eof]);
+
+    // A connector with a secret to an acceptor without one: the acceptor
+    // (Python's handshake) named itself at once, ours did not.
+    let mut sim = Sim::new(4);
+    let holder = sim.add(Sim::tree_config("holder"), tcp(1000), Idle);
+    let plain = sim.add(Sim::config("plain"), tcp(2000), Idle);
+    let addr = sim.nodes[plain].addr.clone();
+    sim.with(holder, |cx| cx.actor.connect(addr));
+    sim.settle(SECOND);
+    assert!(identities(&sim, holder, plain).is_empty());
+    assert_eq!(steps(&sim, holder, plain), ["hello"]);
+    assert_eq!(
+        closes(&sim, holder),
+        [CloseReason::Auth(AuthError::PeerNotAuthenticated)]
+    );
+}
+
+#[test]
+fn the_handshake_deadline_holds_while_authenticating() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let now = Instant::now();
+    let ch = a.handle_accepted(now);
+    let out = drain(&mut a);
+    assert!(out.bytes(ch).is_empty(), "an acceptor with a secret waits");
+    let deadline = out.timeout.expect("a handshake deadline");
+    a.handle_timeout(deadline);
+    let out = drain(&mut a);
+    assert_eq!(out.closed, [ch]);
+    assert!(out.bytes(ch).is_empty());
+    assert!(a.is_idle());
+}
+
+// ---------------------------------------------------------------------
+// A raw peer against one core
+
+struct Drained {
+    transmits: Vec<(ChannelId, Bytes)>,
+    closed: Vec<ChannelId>,
+    events: Vec<Event>,
+    timeout: Option<Instant>,
+}
+
+impl Drained {
+    fn bytes(&self, ch: ChannelId) -> Vec<u8> {
+        self.transmits
+            .iter()
+            .filter(|(c, _)| *c == ch)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect()
+    }
+
+    fn msgs(&self, ch: ChannelId) -> Vec<Msg> {
+        let mut buf = BytesMut::from(&self.bytes(ch)[..]);
+        let mut dec = FrameDecoder::new();
+        let mut out = Vec::new();
+        while let Some(f) = dec.decode(&mut buf).unwrap() {
+            out.push(f.msg().unwrap());
+        }
+        out
+    }
+
+    fn close_reason(&self, ch: ChannelId) -> Option<CloseReason> {
+        self.events.iter().find_map(|e| match e {
+            Event::ChannelClosed {
+                channel, reason, ..
+            } if *channel == ch => Some(reason.clone()),
+            _ => None,
+        })
+    }
+}
+
+fn drain(a: &mut Actor) -> Drained {
+    let mut d = Drained {
+        transmits: Vec::new(),
+        closed: Vec::new(),
+        events: Vec::new(),
+        timeout: None,
+    };
+    loop {
+        match a.poll_output() {
+            Output::Transmit(t) => d.transmits.push((t.channel, t.data)),
+            Output::Action(Action::Close { channel }) => d.closed.push(channel),
+            Output::Action(_) => {}
+            Output::Event(e) => d.events.push(e),
+            Output::Timeout(t) => {
+                d.timeout = t;
+                return d;
+            }
+        }
+    }
+}
+
+const NAME: &str = "guarded";
+const UUID: &str = "guarded-0000-4000-8000-000000000000";
+const PID: u32 = 4242;
+
+fn raw_config(secret: Option<&str>, open: bool) -> ActorConfig {
+    let mut cfg = ActorConfig::new(NAME, UUID);
+    cfg.pid = Some(PID);
+    cfg.is_registrar = true;
+    cfg.auth.secret = secret.map(|s| Secret::new(s).unwrap());
+    cfg.auth.nonce_key = [7; 32];
+    cfg.auth.accept_unauthenticated = open;
+    cfg
+}
+
+fn raw_actor(secret: Option<&str>, open: bool) -> Actor {
+    Actor::new(raw_config(secret, open))
+}
+
+fn frame(msg: &Msg) -> BytesMut {
+    let mut out = BytesMut::new();
+    msg.encode_frame(&mut out).unwrap();
+    out
+}
+
+/// An `Aid` as a Python actor sends it.
+fn python_aid(name: &str) -> Msg {
+    Msg::Aid(Aid {
+        name: name.to_owned(),
+        uuid: format!("{name}-uuid"),
+        pid: Some(99),
+        is_registrar: Some(false),
+        is_probe: false,
+        credit_flow: None,
+        auth: None,
+    })
+}
+
+fn step(s: AuthStep) -> Msg {
+    Msg::Aid(Aid {
+        name: String::new(),
+        uuid: String::new(),
+        pid: None,
+        is_registrar: Some(false),
+        is_probe: false,
+        credit_flow: None,
+        auth: Some(s),
+    })
+}
+
+/// Asserts that what the guarded actor sent names nothing of it.
+fn learned_nothing(bytes: &[u8]) {
+    let hay = String::from_utf8_lossy(bytes);
+    for secret in [NAME, UUID, "guarded"] {
+        assert!(!hay.contains(secret), "{secret:?} leaked in {hay:?}");
+    }
+    let pid = PID.to_be_bytes();
+    assert!(
+        !bytes.windows(2).any(|w| w == &pid[2..]),
+        "the pid leaked in {bytes:?}"
+    );
+}
+
+/// Feeds `msgs` to a freshly accepted channel; returns what came out.
+fn accept_and_feed(a: &mut Actor, msgs: &[Msg]) -> (ChannelId, Drained) {
+    let now = Instant::now();
+    let ch = a.handle_accepted(now);
+    let mut bytes = BytesMut::new();
+    for m in msgs {
+        bytes.extend_from_slice(&frame(m));
+    }
+    a.handle_data(now, ch, &bytes);
+    (ch, drain(a))
+}
+
+#[test]
+fn a_python_style_peer_learns_nothing_and_is_refused() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let (ch, out) = accept_and_feed(&mut a, &[python_aid("stranger")]);
+    assert!(out.bytes(ch).is_empty(), "not one byte to a stranger");
+    assert_eq!(out.closed, [ch]);
+    assert!(a.is_idle());
+}
+
+#[test]
+fn a_python_style_peer_is_accepted_only_when_configured() {
+    let mut a = raw_actor(Some(TREE_SECRET), true);
+    let (ch, out) = accept_and_feed(&mut a, &[python_aid("pyroot")]);
+    let msgs = out.msgs(ch);
+    assert_eq!(msgs.len(), 1, "only our Aid, as Python expects");
+    let Msg::Aid(aid) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!((aid.name.as_str(), aid.auth.as_ref()), (NAME, None));
+    assert!(out.closed.is_empty());
+    assert!(!a.peer_authenticated(ch), "open, but not trusted");
+
+    // Unauthenticated and a stranger: it may not cancel this actor, nor
+    // register another uid.
+    let now = Instant::now();
+    let start = |func: &str, kwargs: Raw| {
+        Msg::Start(Start {
+            cid: format!("cid-{func}"),
+            ns: "self".into(),
+            func: func.into(),
+            kwargs,
+            uid: Uid::new("pyroot", "pyroot-uuid"),
+            pld_spec: tractor_protocol::DEFAULT_PLD_SPEC.into(),
+        })
+    };
+    let other = Raw::encode(&serde_json::json!({
+        "uid": ["victim", "victim-uuid"],
+        "addr": ["127.0.0.1", 1],
+    }))
+    .unwrap();
+    for (func, kwargs) in [
+        ("cancel", Raw::EMPTY_MAP),
+        ("register_actor", other.clone()),
+        ("unregister_actor", other),
+    ] {
+        a.handle_data(now, ch, &frame(&start(func, kwargs)));
+        let out = drain(&mut a);
+        let msgs = out.msgs(ch);
+        let [Msg::Error(e)] = &msgs[..] else {
+            panic!("self.{func}: {msgs:?}")
+        };
+        assert_eq!(e.boxed_type_str, PERMISSION_ERROR, "self.{func}");
+        assert!(
+            out.events.iter().any(|e| matches!(
+                e,
+                Event::Violation {
+                    violation: Violation::Unauthorized { .. },
+                    ..
+                }
+            )),
+            "self.{func}"
+        );
+        assert!(
+            !out.events.iter().any(|e| matches!(
+                e,
+                Event::ActorCancelRequested { .. } | Event::RegistryChanged
+            )),
+            "self.{func} took effect"
+        );
+    }
+    // Its own registration is its own business.
+    let own = Raw::encode(&serde_json::json!({
+        "uid": ["pyroot", "pyroot-uuid"],
+        "addr": ["127.0.0.1", 5],
+    }))
+    .unwrap();
+    a.handle_data(now, ch, &frame(&start("register_actor", own)));
+    let out = drain(&mut a);
+    assert!(out.events.contains(&Event::RegistryChanged));
+    assert_eq!(a.registry().len(), 1);
+}
+
+/// Runs a connector's side of the handshake by hand against `a` with
+/// `secret`; returns the channel, the acceptor's nonce and proof, and the
+/// connector's proof.
+fn handshake_by_hand(
+    a: &mut Actor,
+    secret: &str,
+    nonce: [u8; 32],
+) -> (ChannelId, [u8; 32], [u8; 32]) {
+    let (ch, out) = accept_and_feed(a, &[step(AuthStep::Hello { nonce })]);
+    let msgs = out.msgs(ch);
+    let [Msg::Aid(hello), Msg::Aid(proof)] = &msgs[..] else {
+        panic!("{msgs:?}")
+    };
+    let (Some(AuthStep::Hello { nonce: na }), Some(AuthStep::Proof { mac: pa })) =
+        (&hello.auth, &proof.auth)
+    else {
+        panic!("{msgs:?}")
+    };
+    learned_nothing(&out.bytes(ch));
+    let pc = connector_proof(secret, na, &nonce);
+    (ch, *pa, pc)
+}
+
+/// The connector's proof, computed independently of the core (the
+/// definition in spec/PROTOCOL.md §3.5).
+fn connector_proof(secret: &str, acceptor: &[u8; 32], connector: &[u8; 32]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"tractor-auth-v1 proof\0connector\0");
+    mac.update(acceptor);
+    mac.update(connector);
+    mac.finalize().into_bytes().into()
+}
+
+#[test]
+fn a_correct_proof_by_hand_opens_the_channel() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let (ch, _pa, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    let now = Instant::now();
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: pc })));
+    let out = drain(&mut a);
+    let msgs = out.msgs(ch);
+    assert!(
+        matches!(&msgs[..], [Msg::Aid(aid)] if aid.name == NAME && aid.auth.is_none()),
+        "{msgs:?}"
+    );
+    a.handle_data(now, ch, &frame(&python_aid("friend")));
+    let out = drain(&mut a);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::ChannelOpened { channel, .. } if *channel == ch))
+    );
+    assert!(a.peer_authenticated(ch));
+}
+
+#[test]
+fn a_reflected_proof_is_refused() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let (ch, pa, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    a.handle_data(
+        Instant::now(),
+        ch,
+        &frame(&step(AuthStep::Proof { mac: pa })),
+    );
+    let out = drain(&mut a);
+    assert!(out.bytes(ch).is_empty(), "no Aid for a reflected proof");
+    assert_eq!(out.closed, [ch]);
+    assert!(a.is_idle());
+}
+
+#[test]
+fn a_replayed_proof_is_refused() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    // A handshake that went through: its proof is recorded...
+    let (_, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    // ...and replayed on a new connection with the same opening: the
+    // acceptor's nonce is new, so the proof no longer fits.
+    let (ch, _, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    a.handle_data(
+        Instant::now(),
+        ch,
+        &frame(&step(AuthStep::Proof { mac: pc })),
+    );
+    let out = drain(&mut a);
+    assert!(out.bytes(ch).is_empty());
+    assert_eq!(out.closed, [ch]);
+}
+
+#[test]
+fn a_wrong_secret_is_refused_and_learns_nothing() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let (ch, _, wrong) = handshake_by_hand(&mut a, "not-the-tree-secret", [2; 32]);
+    a.handle_data(
+        Instant::now(),
+        ch,
+        &frame(&step(AuthStep::Proof { mac: wrong })),
+    );
+    let out = drain(&mut a);
+    assert!(out.bytes(ch).is_empty());
+    assert_eq!(out.closed, [ch]);
+}
+
+#[test]
+fn steps_out_of_order_are_refused() {
+    for msgs in [
+        // A proof before any opening.
+        vec![step(AuthStep::Proof { mac: [0; 32] })],
+        // A second opening where the proof is due.
+        vec![
+            step(AuthStep::Hello { nonce: [1; 32] }),
+            step(AuthStep::Hello { nonce: [1; 32] }),
+        ],
+        // An identity where the proof is due.
+        vec![
+            step(AuthStep::Hello { nonce: [1; 32] }),
+            python_aid("eager"),
+        ],
+    ] {
+        let mut a = raw_actor(Some(TREE_SECRET), false);
+        let (ch, out) = accept_and_feed(&mut a, &msgs);
+        learned_nothing(&out.bytes(ch));
+        assert_eq!(out.closed, [ch], "{msgs:?}");
+        assert!(a.is_idle());
+    }
+}
+
+#[test]
+fn garbage_and_truncated_frames_are_refused_without_a_word() {
+    let now = Instant::now();
+    let hello = frame(&step(AuthStep::Hello { nonce: [3; 32] }));
+    let garbage: Vec<Vec<u8>> = vec![
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        vec![0xff; 64],
+        vec![0, 0, 0, 3, 0x92, 0x01, 0x02],
+        // A frame announcing a body far over the limit.
+        vec![0x7f, 0xff, 0xff, 0xff],
+    ];
+    for bytes in &garbage {
+        let mut a = raw_actor(Some(TREE_SECRET), false);
+        let ch = a.handle_accepted(now);
+        a.handle_data(now, ch, bytes);
+        a.handle_closed(now, ch, None);
+        let out = drain(&mut a);
+        assert!(out.bytes(ch).is_empty(), "{bytes:?}");
+        assert!(a.is_idle(), "{bytes:?}");
+    }
+    // Every truncation of a valid opening, then the end of the stream.
+    for cut in 0..hello.len() {
+        let mut a = raw_actor(Some(TREE_SECRET), false);
+        let ch = a.handle_accepted(now);
+        a.handle_data(now, ch, &hello[..cut]);
+        a.handle_closed(now, ch, None);
+        let out = drain(&mut a);
+        assert!(out.bytes(ch).is_empty(), "cut at {cut}");
+        assert!(a.is_idle(), "cut at {cut}");
+    }
+    // A nonce that is not 64 hex digits does not decode at all.
+    let bad = Msg::decode(Bytes::from(
+        frame(&step(AuthStep::Hello { nonce: [0xab; 32] }))[4..]
+            .iter()
+            .map(|&b| if b == b'a' { b'g' } else { b })
+            .collect::<Vec<u8>>(),
+    ));
+    assert!(bad.is_err(), "{bad:?}");
+}
+
+#[test]
+fn an_actor_without_a_secret_refuses_an_opening() {
+    let mut a = raw_actor(None, false);
+    let (ch, out) = accept_and_feed(&mut a, &[step(AuthStep::Hello { nonce: [4; 32] })]);
+    // Python's handshake: our Aid went out at once, as it always did.
+    assert!(matches!(&out.msgs(ch)[..], [Msg::Aid(aid)] if aid.name == NAME));
+    assert_eq!(out.closed, [ch]);
+    // The refusal is logged, and no channel ever opened.
+    assert!(out.close_reason(ch).is_none());
+    assert!(a.is_idle());
+}
+
+#[test]
+fn a_connector_whose_proof_is_refused_gets_a_typed_error() {
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let now = Instant::now();
+    let ch = a.connect(tcp(9));
+    a.handle_connected(now, ch);
+    let out = drain(&mut a);
+    let [Msg::Aid(hello)] = &out.msgs(ch)[..] else {
+        panic!()
+    };
+    let Some(AuthStep::Hello { nonce: nc }) = hello.auth else {
+        panic!()
+    };
+    learned_nothing(&out.bytes(ch));
+    // A listener that knows the secret (it proves itself) but refuses us:
+    // it closes after our proof.
+    let na = [5; 32];
+    let mut mac = {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(TREE_SECRET.as_bytes()).unwrap();
+        m.update(b"tractor-auth-v1 proof\0acceptor\0");
+        m.update(&na);
+        m.update(&nc);
+        <[u8; 32]>::from(m.finalize().into_bytes())
+    };
+    let mut bytes = frame(&step(AuthStep::Hello { nonce: na }));
+    bytes.extend_from_slice(&frame(&step(AuthStep::Proof { mac })));
+    a.handle_data(now, ch, &bytes);
+    let out = drain(&mut a);
+    let msgs = out.msgs(ch);
+    assert!(
+        matches!(&msgs[..], [Msg::Aid(p), Msg::Aid(id)]
+            if matches!(p.auth, Some(AuthStep::Proof { .. })) && id.name == NAME),
+        "our proof, then (the acceptor proved itself) our Aid: {msgs:?}"
+    );
+    a.handle_closed(now, ch, None);
+    let out = drain(&mut a);
+    assert_eq!(
+        out.close_reason(ch),
+        Some(CloseReason::Auth(AuthError::Refused))
+    );
+
+    // The same with an acceptor whose proof is wrong: our Aid stays home.
+    let ch = a.connect(tcp(9));
+    a.handle_connected(now, ch);
+    let _ = drain(&mut a);
+    mac[0] ^= 1;
+    let mut bytes = frame(&step(AuthStep::Hello { nonce: na }));
+    bytes.extend_from_slice(&frame(&step(AuthStep::Proof { mac })));
+    a.handle_data(now, ch, &bytes);
+    let out = drain(&mut a);
+    learned_nothing(&out.bytes(ch));
+    assert_eq!(
+        out.close_reason(ch),
+        Some(CloseReason::Auth(AuthError::BadProof))
+    );
+}
