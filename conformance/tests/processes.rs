@@ -2,10 +2,12 @@
 //! (tokio and smol) over TCP and Unix sockets. Every run ends with the
 //! check that the tree left no process and no socket file behind.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use tractor_conformance::peer::{self, RawPeer, Stream};
 use tractor_conformance::{HANG, Run, Running, Tree};
 use tractor_protocol::{Address, ChildArgs, Uid};
 
@@ -1944,6 +1946,8 @@ fn tpt_uds_example() {
         assert_eq!(r.fact("registry"), "registry@1616.sock");
         assert_eq!(r.fact("child_listeners"), "1");
         assert_eq!(r.fact("child_addr_ok"), "true");
+        // Ours: socket files are created 0600, not after the umask.
+        assert_eq!(r.fact("socket_modes"), "600,600");
     }
 }
 
@@ -2051,6 +2055,289 @@ fn log_level_from_the_environment_names_each_actor() {
         assert!(
             !r.stderr.contains(" transport tractor::"),
             "{adapter}: {}",
+            r.stderr
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attacks from outside: every per-peer resource is bounded (ours)
+
+/// A daemon to attack (the `attack-daemon` scenario) with these limits
+/// (`CONF_LIMITS`) and environment: the tree, the daemon, its pid and
+/// where it listens.
+fn attack_daemon(
+    adapter: &str,
+    transport: &str,
+    limits: &str,
+    env: &[(&str, &str)],
+) -> (Tree, Running, u32, String) {
+    let tree = env.iter().fold(
+        Tree::new()
+            .adapter(adapter)
+            .env("CONF_LIMITS", limits)
+            .env("TRACTOR_LOGLEVEL", "warning"),
+        |t, (k, v)| t.env(k, v),
+    );
+    let mut daemon = tree.spawn(Path::new(PROGRAM), &["attack-daemon", transport]);
+    let pid: u32 = daemon.wait_for_fact("pid").parse().unwrap();
+    let addr = daemon.wait_for_fact("addr");
+    daemon.wait_for_line("ready=true");
+    (tree, daemon, pid, addr)
+}
+
+/// `conf:blob` of `n` bytes: its keyword arguments.
+fn blob(n: u32) -> tractor_protocol::Raw {
+    tractor_protocol::Raw::encode(&std::collections::BTreeMap::from([("n", n)])).unwrap()
+}
+
+/// Calls `conf:hi` over a fresh connection: the answer.
+fn hi(addr: &str) -> String {
+    let mut p = RawPeer::connect(addr, "caller").unwrap();
+    p.handshake().unwrap();
+    match p
+        .call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
+        .unwrap()
+    {
+        tractor_protocol::Msg::Return(r) => r.pld.decode::<String>().unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Stops an attacked daemon with SIGINT: it ends as asked, and the tree
+/// is gone.
+fn stop_daemon(tree: &Tree, daemon: Running) -> Run {
+    daemon.signal("INT");
+    let r = daemon.finish(tree);
+    assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+    tree.assert_clean();
+    r
+}
+
+#[test]
+fn tpt_empty_connects_released() {
+    for (a, t) in CASES {
+        let (tree, daemon, pid, addr) = attack_daemon(a, t, "", &[]);
+        let before = peer::settled_fds(pid);
+        for _ in 0..1000 {
+            drop(Stream::connect(&addr).unwrap());
+        }
+        peer::wait_until("every empty connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
+        let r = stop_daemon(&tree, daemon);
+        assert!(!r.stderr.contains("panicked"), "{a}/{t}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn tpt_partial_handshake_released() {
+    // Connections that end mid-frame, right after our Aid, or after a
+    // call that is still running.
+    for (a, t) in CASES {
+        let (tree, daemon, pid, addr) = attack_daemon(a, t, "", &[]);
+        let before = peer::settled_fds(pid);
+        for i in 0..300 {
+            let mut p = RawPeer::connect(&addr, "leaver").unwrap();
+            let aid = p.aid_frame();
+            match i % 3 {
+                0 => p.stream.write_all(&aid[..aid.len() / 2]).unwrap(),
+                1 => {
+                    p.handshake().unwrap();
+                }
+                _ => {
+                    p.handshake().unwrap();
+                    p.start("conf", "sleep_forever", tractor_protocol::Raw::EMPTY_MAP)
+                        .unwrap();
+                }
+            }
+        }
+        peer::wait_until("every connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
+        stop_daemon(&tree, daemon);
+    }
+}
+
+/// One run of a client that pipelines calls and never reads, beside a
+/// well-behaved one: the daemon's peak RSS in KiB, the good client's
+/// calls, and the rounds of half a second it took the daemon to go idle
+/// once the bad client left.
+pub fn non_reading_client(
+    adapter: &str,
+    transport: &str,
+    calls: usize,
+    reply: u32,
+) -> (u64, usize, u32) {
+    let (tree, daemon, pid, addr) = attack_daemon(adapter, transport, "", &[]);
+    let mut bad = RawPeer::connect(&addr, "hog").unwrap();
+    bad.handshake().unwrap();
+    bad.stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let mut frames = Vec::new();
+    for _ in 0..calls {
+        frames.extend(bad.start_frame("conf", "blob", blob(reply)).1);
+    }
+    let writer = std::thread::spawn(move || {
+        // Until all is sent, or the daemon stops reading (the write
+        // blocks past its timeout).
+        let _ = bad.stream.write_all(&frames);
+        bad
+    });
+    let mut good = RawPeer::connect(&addr, "good").unwrap();
+    good.handshake().unwrap();
+    let mut served = 0;
+    while !writer.is_finished() || served < 10 {
+        match good.call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP) {
+            Ok(tractor_protocol::Msg::Return(_)) => served += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let bad = writer.join().unwrap();
+    drop(bad);
+    let idle_rounds = peer::wait_cpu_idle(pid);
+    let peak = peer::status_kib(pid, "VmHWM");
+    assert_eq!(hi(&addr), "hi from root");
+    stop_daemon(&tree, daemon);
+    (peak, served, idle_rounds)
+}
+
+#[test]
+fn tpt_non_reading_client_bounded() {
+    for (a, t) in CASES {
+        // 20,000 calls of 16 KiB each: 320 MiB of replies, if all ran.
+        let (peak, served, _) = non_reading_client(a, t, 20_000, 16 * 1024);
+        assert!(peak < 64 * 1024, "{a}/{t}: peak RSS {peak} KiB");
+        assert!(served >= 10, "{a}/{t}: {served}");
+    }
+}
+
+#[test]
+fn tpt_limits_hit() {
+    for (a, t) in CASES {
+        let limits = "max_connections=8,max_pending=4,max_dialogs=2,max_frame=4096";
+        let (tree, daemon, pid, addr) = attack_daemon(a, t, limits, &[]);
+        let before = peer::settled_fds(pid);
+        // Dropped at once: the connection ends before a byte of the
+        // daemon's handshake.
+        let refused = |what: &str| {
+            let mut s = Stream::connect(&addr).unwrap();
+            let mut buf = [0u8; 64];
+            match std::io::Read::read(&mut s, &mut buf) {
+                Ok(0) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                other => panic!("{a}/{t}: {what}: {other:?}"),
+            }
+        };
+        // Four handshaking connections: a fifth is over the pending limit.
+        let mut held: Vec<RawPeer> = (0..4)
+            .map(|_| RawPeer::connect(&addr, "holder").unwrap())
+            .collect();
+        peer::wait_until("four connections accepted", || {
+            peer::fd_count(pid) >= before + 4
+        });
+        refused("pending");
+        // Their handshakes done, more up to the limit of 8 inbound ones
+        // (the daemon's registration with itself is one): the next is
+        // dropped at once.
+        // (A call answered: the daemon has read the handshake.)
+        let ready = |p: &mut RawPeer| {
+            p.handshake()?;
+            p.call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
+        };
+        for p in &mut held {
+            ready(p).unwrap();
+        }
+        loop {
+            let mut p = RawPeer::connect(&addr, "holder").unwrap();
+            if ready(&mut p).is_err() {
+                break;
+            }
+            held.push(p);
+            assert!(held.len() <= 8, "{a}/{t}: no limit");
+        }
+        assert!(held.len() >= 6, "{a}/{t}: {}", held.len());
+        refused("connections");
+        // Two calls running for one peer: its third is refused, typed.
+        let p = &mut held[0];
+        for _ in 0..2 {
+            p.start("conf", "sleep_forever", tractor_protocol::Raw::EMPTY_MAP)
+                .unwrap();
+        }
+        match p
+            .call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
+            .unwrap()
+        {
+            tractor_protocol::Msg::Error(e) => {
+                assert_eq!(e.boxed_type_str, tractor_protocol::TOO_MANY_DIALOGS)
+            }
+            other => panic!("{a}/{t}: {other:?}"),
+        }
+        // Another peer is not affected.
+        match held[1].call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP) {
+            Ok(tractor_protocol::Msg::Return(_)) => {}
+            other => panic!("{a}/{t}: {other:?}"),
+        }
+        // A frame over the size limit closes its connection.
+        let p = &mut held[2];
+        p.stream.write_all(&8192u32.to_le_bytes()).unwrap();
+        assert!(
+            matches!(p.recv(), Ok(None) | Err(_)),
+            "{a}/{t}: the connection ends"
+        );
+        drop(held);
+        peer::wait_until("every connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
+        let r = stop_daemon(&tree, daemon);
+        for line in [
+            "too many handshaking connections",
+            "too many connections",
+            "too many calls at once from one peer",
+            "unreadable stream: connection closed",
+        ] {
+            let n = r.stderr.lines().filter(|l| l.contains(line)).count();
+            assert!(n >= 1, "{a}/{t}: no line {line:?}:\n{}", r.stderr);
+        }
+    }
+}
+
+#[test]
+fn tpt_stalled_peer_dropped() {
+    // A peer that stops reading while its replies pile up is dropped once
+    // nothing of them is written for the stall timeout.
+    for (a, t) in CASES {
+        let limits = "max_queued_bytes=65536,stall_ms=300";
+        let (tree, daemon, pid, addr) = attack_daemon(a, t, limits, &[]);
+        let before = peer::settled_fds(pid);
+        let mut bad = RawPeer::connect(&addr, "staller").unwrap();
+        bad.handshake().unwrap();
+        bad.stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        for _ in 0..400 {
+            if bad.start("conf", "blob", blob(64 * 1024)).is_err() {
+                break;
+            }
+        }
+        peer::wait_until("the stalled connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        // What was written before the drop, then the end.
+        bad.stream
+            .set_read_timeout(Some(tractor_conformance::HANG))
+            .unwrap();
+        while let Ok(Some(_)) = bad.recv() {}
+        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
+        let r = stop_daemon(&tree, daemon);
+        assert!(
+            r.stderr
+                .contains("the peer reads nothing of its queued output"),
+            "{a}/{t}:\n{}",
             r.stderr
         );
     }

@@ -86,6 +86,6 @@ pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{
-    Address, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, LocalError,
-    ReapTimeouts, RemoteError, RemoteErrorKind, Role, Uid, UsageError,
+    Address, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, Limits, LocalError,
+    ReapTimeouts, RemoteError, RemoteErrorKind, Role, TOO_MANY_DIALOGS, Uid, UsageError,
 };

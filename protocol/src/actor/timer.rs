@@ -19,6 +19,9 @@ pub(crate) enum Timer {
     PeerExit(ChildId),
     /// The next attempt to register with the registrar of this index.
     Register(usize),
+    /// The channel's output stayed over the bound with nothing written
+    /// (or its closing flush did not finish) until then.
+    Stall(ChannelId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].
