@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tractor_protocol::{Aid, FrameDecoder, Msg, Raw, Start, Uid};
 
-use crate::HANG;
+use crate::{HANG, Run, Running, Tree};
 
 /// A connected socket, TCP or Unix.
 #[derive(Debug)]
@@ -243,4 +243,146 @@ pub fn wait_cpu_idle(pid: u32) -> u32 {
         idle
     });
     rounds
+}
+
+/// A daemon under attack: the `attack-daemon` scenario of the conformance
+/// program.
+#[derive(Debug)]
+pub struct Attacked {
+    /// Its tree.
+    pub tree: Tree,
+    /// The daemon.
+    pub daemon: Running,
+    /// Its process.
+    pub pid: u32,
+    /// Where it listens, for [`Stream::connect`].
+    pub addr: String,
+}
+
+/// Starts `program`'s `attack-daemon` on `adapter` over `transport`
+/// with these limits (`CONF_LIMITS`), logging warnings.
+pub fn attack_daemon(
+    program: &std::path::Path,
+    adapter: &str,
+    transport: &str,
+    limits: &str,
+) -> Attacked {
+    let tree = Tree::new()
+        .adapter(adapter)
+        .env("CONF_LIMITS", limits)
+        .env("TRACTOR_LOGLEVEL", "warning");
+    let mut daemon = tree.spawn(program, &["attack-daemon", transport]);
+    let pid: u32 = daemon.wait_for_fact("pid").parse().expect("a pid");
+    let addr = daemon.wait_for_fact("addr");
+    daemon.wait_for_line("ready=true");
+    Attacked {
+        tree,
+        daemon,
+        pid,
+        addr,
+    }
+}
+
+impl Attacked {
+    /// Calls `conf:hi` over a fresh connection: the answer.
+    pub fn hi(&self) -> String {
+        let mut p = RawPeer::connect(&self.addr, "caller").expect("a connection");
+        p.handshake().expect("a handshake");
+        match p.call("conf", "hi", Raw::EMPTY_MAP).expect("an answer") {
+            Msg::Return(r) => r.pld.decode::<String>().expect("a string"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Stops the daemon with SIGINT: it ends as asked, and its tree is
+    /// gone.
+    pub fn stop(self) -> Run {
+        self.daemon.signal("INT");
+        let r = self.daemon.finish(&self.tree);
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+        self.tree.assert_clean();
+        r
+    }
+}
+
+/// `conf:blob` of `n` bytes: its keyword arguments.
+pub fn blob(n: u32) -> Raw {
+    Raw::encode(&std::collections::BTreeMap::from([("n", n)])).expect("a map")
+}
+
+/// What [`non_reading_client`] saw.
+#[derive(Debug, Clone)]
+pub struct NonReading {
+    /// The daemon's peak RSS (`VmHWM`), in KiB.
+    pub peak_rss_kib: u64,
+    /// Calls the well-behaved client completed meanwhile.
+    pub good_calls: usize,
+    /// Calls the bad client got written.
+    pub bad_calls_sent: usize,
+    /// CPU time the daemon used from the bad client's departure until it
+    /// went idle, in clock ticks (1/100 s).
+    pub cpu_ticks_after: u64,
+}
+
+/// A client that pipelines up to `calls` calls of `conf:blob` (`reply`
+/// bytes each) and never reads a reply, for at most `patience`, beside a
+/// well-behaved client calling `conf:hi` over and over; then the bad one
+/// leaves and the daemon is watched until it goes idle.
+pub fn non_reading_client(
+    daemon: &Attacked,
+    calls: usize,
+    reply: u32,
+    patience: Duration,
+) -> NonReading {
+    let pid = daemon.pid;
+    let mut bad = RawPeer::connect(&daemon.addr, "hog").expect("a connection");
+    bad.handshake().expect("a handshake");
+    bad.stream
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .expect("a timeout");
+    let mut frames = Vec::new();
+    let mut ends = Vec::new();
+    for _ in 0..calls {
+        frames.extend(bad.start_frame("conf", "blob", blob(reply)).1);
+        ends.push(frames.len());
+    }
+    let writer = std::thread::spawn(move || {
+        // Until all is written or patience runs out: a write blocks once
+        // the daemon stops reading.
+        let until = Instant::now() + patience;
+        let mut at = 0;
+        while at < frames.len() && Instant::now() < until {
+            match bad.stream.write(&frames[at..]) {
+                Ok(n) => at += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        let sent = ends.iter().take_while(|e| **e <= at).count();
+        (bad, sent)
+    });
+    let mut good = RawPeer::connect(&daemon.addr, "good").expect("a connection");
+    good.handshake().expect("a handshake");
+    let mut good_calls = 0;
+    while !writer.is_finished() || good_calls < 10 {
+        match good.call("conf", "hi", Raw::EMPTY_MAP) {
+            Ok(Msg::Return(_)) => good_calls += 1,
+            other => panic!("the good client's call: {other:?}"),
+        }
+    }
+    let (bad, bad_calls_sent) = writer.join().expect("the writer");
+    let peak_rss_kib = status_kib(pid, "VmHWM");
+    let before = cpu_ticks(pid);
+    drop(bad);
+    wait_cpu_idle(pid);
+    NonReading {
+        peak_rss_kib,
+        good_calls,
+        bad_calls_sent,
+        cpu_ticks_after: cpu_ticks(pid).saturating_sub(before),
+    }
 }

@@ -2063,61 +2063,16 @@ fn log_level_from_the_environment_names_each_actor() {
 // ---------------------------------------------------------------------------
 // Attacks from outside: every per-peer resource is bounded (ours)
 
-/// A daemon to attack (the `attack-daemon` scenario) with these limits
-/// (`CONF_LIMITS`) and environment: the tree, the daemon, its pid and
-/// where it listens.
-fn attack_daemon(
-    adapter: &str,
-    transport: &str,
-    limits: &str,
-    env: &[(&str, &str)],
-) -> (Tree, Running, u32, String) {
-    let tree = env.iter().fold(
-        Tree::new()
-            .adapter(adapter)
-            .env("CONF_LIMITS", limits)
-            .env("TRACTOR_LOGLEVEL", "warning"),
-        |t, (k, v)| t.env(k, v),
-    );
-    let mut daemon = tree.spawn(Path::new(PROGRAM), &["attack-daemon", transport]);
-    let pid: u32 = daemon.wait_for_fact("pid").parse().unwrap();
-    let addr = daemon.wait_for_fact("addr");
-    daemon.wait_for_line("ready=true");
-    (tree, daemon, pid, addr)
-}
-
-/// `conf:blob` of `n` bytes: its keyword arguments.
-fn blob(n: u32) -> tractor_protocol::Raw {
-    tractor_protocol::Raw::encode(&std::collections::BTreeMap::from([("n", n)])).unwrap()
-}
-
-/// Calls `conf:hi` over a fresh connection: the answer.
-fn hi(addr: &str) -> String {
-    let mut p = RawPeer::connect(addr, "caller").unwrap();
-    p.handshake().unwrap();
-    match p
-        .call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
-        .unwrap()
-    {
-        tractor_protocol::Msg::Return(r) => r.pld.decode::<String>().unwrap(),
-        other => panic!("{other:?}"),
-    }
-}
-
-/// Stops an attacked daemon with SIGINT: it ends as asked, and the tree
-/// is gone.
-fn stop_daemon(tree: &Tree, daemon: Running) -> Run {
-    daemon.signal("INT");
-    let r = daemon.finish(tree);
-    assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
-    tree.assert_clean();
-    r
+/// A daemon to attack (the `attack-daemon` scenario) with these limits.
+fn attack_daemon(adapter: &str, transport: &str, limits: &str) -> peer::Attacked {
+    peer::attack_daemon(Path::new(PROGRAM), adapter, transport, limits)
 }
 
 #[test]
 fn tpt_empty_connects_released() {
     for (a, t) in CASES {
-        let (tree, daemon, pid, addr) = attack_daemon(a, t, "", &[]);
+        let d = attack_daemon(a, t, "");
+        let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
         for _ in 0..1000 {
             drop(Stream::connect(&addr).unwrap());
@@ -2125,8 +2080,8 @@ fn tpt_empty_connects_released() {
         peer::wait_until("every empty connection released", || {
             peer::fd_count(pid) <= before
         });
-        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
-        let r = stop_daemon(&tree, daemon);
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
         assert!(!r.stderr.contains("panicked"), "{a}/{t}: {}", r.stderr);
     }
 }
@@ -2136,7 +2091,8 @@ fn tpt_partial_handshake_released() {
     // Connections that end mid-frame, right after our Aid, or after a
     // call that is still running.
     for (a, t) in CASES {
-        let (tree, daemon, pid, addr) = attack_daemon(a, t, "", &[]);
+        let d = attack_daemon(a, t, "");
+        let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
         for i in 0..300 {
             let mut p = RawPeer::connect(&addr, "leaver").unwrap();
@@ -2156,62 +2112,23 @@ fn tpt_partial_handshake_released() {
         peer::wait_until("every connection released", || {
             peer::fd_count(pid) <= before
         });
-        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
-        stop_daemon(&tree, daemon);
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        d.stop();
     }
-}
-
-/// One run of a client that pipelines calls and never reads, beside a
-/// well-behaved one: the daemon's peak RSS in KiB, the good client's
-/// calls, and the rounds of half a second it took the daemon to go idle
-/// once the bad client left.
-pub fn non_reading_client(
-    adapter: &str,
-    transport: &str,
-    calls: usize,
-    reply: u32,
-) -> (u64, usize, u32) {
-    let (tree, daemon, pid, addr) = attack_daemon(adapter, transport, "", &[]);
-    let mut bad = RawPeer::connect(&addr, "hog").unwrap();
-    bad.handshake().unwrap();
-    bad.stream
-        .set_write_timeout(Some(std::time::Duration::from_secs(2)))
-        .unwrap();
-    let mut frames = Vec::new();
-    for _ in 0..calls {
-        frames.extend(bad.start_frame("conf", "blob", blob(reply)).1);
-    }
-    let writer = std::thread::spawn(move || {
-        // Until all is sent, or the daemon stops reading (the write
-        // blocks past its timeout).
-        let _ = bad.stream.write_all(&frames);
-        bad
-    });
-    let mut good = RawPeer::connect(&addr, "good").unwrap();
-    good.handshake().unwrap();
-    let mut served = 0;
-    while !writer.is_finished() || served < 10 {
-        match good.call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP) {
-            Ok(tractor_protocol::Msg::Return(_)) => served += 1,
-            other => panic!("{other:?}"),
-        }
-    }
-    let bad = writer.join().unwrap();
-    drop(bad);
-    let idle_rounds = peer::wait_cpu_idle(pid);
-    let peak = peer::status_kib(pid, "VmHWM");
-    assert_eq!(hi(&addr), "hi from root");
-    stop_daemon(&tree, daemon);
-    (peak, served, idle_rounds)
 }
 
 #[test]
 fn tpt_non_reading_client_bounded() {
     for (a, t) in CASES {
-        // 20,000 calls of 16 KiB each: 320 MiB of replies, if all ran.
-        let (peak, served, _) = non_reading_client(a, t, 20_000, 16 * 1024);
-        assert!(peak < 64 * 1024, "{a}/{t}: peak RSS {peak} KiB");
-        assert!(served >= 10, "{a}/{t}: {served}");
+        let d = attack_daemon(a, t, "");
+        // Up to 20,000 calls of 16 KiB each, 320 MiB of replies if all
+        // ran, for two seconds at most.
+        let seen =
+            peer::non_reading_client(&d, 20_000, 16 * 1024, std::time::Duration::from_secs(2));
+        assert!(seen.peak_rss_kib < 64 * 1024, "{a}/{t}: {seen:?}");
+        assert!(seen.good_calls >= 10, "{a}/{t}: {seen:?}");
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        d.stop();
     }
 }
 
@@ -2219,7 +2136,8 @@ fn tpt_non_reading_client_bounded() {
 fn tpt_limits_hit() {
     for (a, t) in CASES {
         let limits = "max_connections=8,max_pending=4,max_dialogs=2,max_frame=4096";
-        let (tree, daemon, pid, addr) = attack_daemon(a, t, limits, &[]);
+        let d = attack_daemon(a, t, limits);
+        let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
         // Dropped at once: the connection ends before a byte of the
         // daemon's handshake.
@@ -2292,8 +2210,8 @@ fn tpt_limits_hit() {
         peer::wait_until("every connection released", || {
             peer::fd_count(pid) <= before
         });
-        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
-        let r = stop_daemon(&tree, daemon);
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
         for line in [
             "too many handshaking connections",
             "too many connections",
@@ -2312,7 +2230,8 @@ fn tpt_stalled_peer_dropped() {
     // nothing of them is written for the stall timeout.
     for (a, t) in CASES {
         let limits = "max_queued_bytes=65536,stall_ms=300";
-        let (tree, daemon, pid, addr) = attack_daemon(a, t, limits, &[]);
+        let d = attack_daemon(a, t, limits);
+        let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
         let mut bad = RawPeer::connect(&addr, "staller").unwrap();
         bad.handshake().unwrap();
@@ -2320,7 +2239,7 @@ fn tpt_stalled_peer_dropped() {
             .set_write_timeout(Some(std::time::Duration::from_secs(2)))
             .unwrap();
         for _ in 0..400 {
-            if bad.start("conf", "blob", blob(64 * 1024)).is_err() {
+            if bad.start("conf", "blob", peer::blob(64 * 1024)).is_err() {
                 break;
             }
         }
@@ -2332,8 +2251,8 @@ fn tpt_stalled_peer_dropped() {
             .set_read_timeout(Some(tractor_conformance::HANG))
             .unwrap();
         while let Ok(Some(_)) = bad.recv() {}
-        assert_eq!(hi(&addr), "hi from root", "{a}/{t}");
-        let r = stop_daemon(&tree, daemon);
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
         assert!(
             r.stderr
                 .contains("the peer reads nothing of its queued output"),

@@ -143,9 +143,24 @@ pub(crate) fn become_subreaper() {
 }
 
 /// Kills every process below this one and reaps them all, giving up after
-/// [`DEATH_TIMEOUT`]: a child actor's last act before it exits. Blocks the
-/// calling thread; each round takes a few milliseconds.
+/// [`DEATH_TIMEOUT`], and removes their socket files: a child actor's last
+/// act before it exits. Blocks the calling thread; each round takes a few
+/// milliseconds.
 pub(crate) fn end_everything_below() {
+    let mut killed = Vec::new();
+    end_below(&mut killed);
+    // A killed actor leaves its socket file behind.
+    if !killed.is_empty()
+        && let Ok(dir) = crate::transport::runtime_dir()
+    {
+        for p in killed {
+            crate::transport::remove_socket_files_of(&dir, p);
+        }
+    }
+}
+
+/// [`end_everything_below`]'s loop: `killed` gets every process signalled.
+fn end_below(killed: &mut Vec<u32>) {
     let me = std::process::id();
     let deadline = Instant::now() + DEATH_TIMEOUT;
     loop {
@@ -167,6 +182,9 @@ pub(crate) fn end_everything_below() {
         let below = descendants(me);
         for &p in &below {
             let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+            if !killed.contains(&p) {
+                killed.push(p);
+            }
         }
         if Instant::now() >= deadline {
             tracing::warn!(target: "tractor::cancel", left = ?below, "processes below still alive: exiting regardless");

@@ -510,7 +510,8 @@ pub enum UsageError {
 ///
 /// * [`Output::Transmit`]: bytes to write to one channel, all frames queued
 ///   for it coalesced into one buffer (one write per wake-up);
-/// * [`Output::Action`]: something to do: connect, close a channel;
+/// * [`Output::Action`]: something to do: connect, close or drop a
+///   connection, pause or resume reading from one;
 /// * [`Output::Event`]: something the application should know: a channel
 ///   opened, a peer asks us to run a function, a dialog has input;
 /// * [`Output::Timeout`]: the next deadline, after which the driver calls
@@ -519,6 +520,30 @@ pub enum UsageError {
 /// Transmits come before actions, so a channel's last frames are written
 /// before the [`Action::Close`] that follows them.
 ///
+/// # Connections end once
+///
+/// Every channel that goes away, whoever ended it and at whatever point
+/// (connecting, handshaking, open), yields exactly one [`Action::Close`]
+/// (this actor closed it: flush, then close) or [`Action::Abort`] (it
+/// ended, failed or was given up on: drop it now). A driver that releases
+/// the socket and its IO tasks on these two, and only there, keeps nothing
+/// of a connection past its channel. An inbound connection over the
+/// limits gets [`Action::Abort`] straight from [`Actor::handle_accepted`].
+///
+/// # Backpressure
+///
+/// The output queued for each connection is bounded (`Limits`): what was
+/// transmitted counts until the driver reports it written with
+/// [`Actor::handle_written`]. Past the bound the core emits
+/// [`Action::PauseReading`]: the driver stops reading that connection (a
+/// peer that does not read cannot make us do more work), the core leaves
+/// input already read unhandled, and stream sends to that peer wait
+/// (`UsageError::NoCredit`, then [`Event::Writable`]). Back at half the
+/// bound, [`Action::ResumeReading`]. Output that stays over the bound with
+/// nothing written for `Limits::stall_timeout` drops the connection
+/// ([`CloseReason::Stalled`]), and so does a close whose flush does not
+/// finish in that time.
+///
 /// # Inputs
 ///
 /// | the driver saw | it calls |
@@ -526,6 +551,7 @@ pub enum UsageError {
 /// | a listener accepted a connection | [`Actor::handle_accepted`] |
 /// | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
 /// | bytes arrived | [`Actor::handle_data`] |
+/// | bytes of a transmit were written | [`Actor::handle_written`] |
 /// | a connection ended (EOF or error) | [`Actor::handle_closed`] |
 /// | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
 ///
