@@ -990,6 +990,8 @@ impl Shared {
         self.rt.spawn(crate::stackscope::runtime_task(
             "listener".to_owned(),
             async move {
+                // Accept errors in a row (out of descriptors, say).
+                let mut failing = 0u64;
                 loop {
                     let accepted = poll_fn(|cx| {
                         if ctl.is_closing() {
@@ -1001,13 +1003,29 @@ impl Shared {
                     .await;
                     match accepted {
                         None => return,
-                        Some(Ok(conn)) => shared.with(|st, now| {
-                            let channel = st.actor.handle_accepted(now);
-                            let chan_ctl = Arc::new(ChanCtl::default());
-                            shared.start_io(st, channel, chan_ctl, conn);
-                        }),
+                        Some(Ok(conn)) => {
+                            if failing > 1 {
+                                tracing::info!(target: "tractor::transport", failures = failing, "accepting again");
+                            }
+                            failing = 0;
+                            shared.with(|st, now| {
+                                let channel = st.actor.handle_accepted(now);
+                                let chan_ctl = Arc::new(ChanCtl::default());
+                                shared.start_io(st, channel, chan_ctl, conn);
+                            })
+                        }
                         Some(Err(e)) => {
-                            tracing::warn!(target: "tractor::transport", error = %e, "accept failed");
+                            // Logged once a burst; retried a little later,
+                            // not in a busy loop (the error may persist
+                            // until connections close).
+                            failing += 1;
+                            if failing == 1 {
+                                tracing::warn!(target: "tractor::transport", error = %e, "accept failed");
+                            } else {
+                                tracing::debug!(target: "tractor::transport", error = %e, "accept failed");
+                            }
+                            let pause = Duration::from_millis(if failing == 1 { 1 } else { 50 });
+                            shared.rt.sleep_until(Instant::now() + pause).await;
                         }
                     }
                 }

@@ -372,3 +372,70 @@ fn calls_over_the_per_peer_limit_get_a_typed_error() {
     let d = drain(&mut a, now, true);
     assert!(d.events.iter().any(|e| matches!(e, Event::Invoke { .. })));
 }
+
+#[test]
+fn input_read_while_paused_waits_and_is_handled_on_resume() {
+    let now = Instant::now();
+    let limits = Limits {
+        max_queued_bytes: 1024,
+        ..Limits::default()
+    };
+    let mut a = actor(limits);
+    let ch = open(&mut a, now);
+    let big = Raw::encode(&vec![7u8; 2048]).unwrap();
+    a.handle_data(now, ch, &frame(&start("c0")));
+    let d = drain(&mut a, now, false);
+    let Some(Event::Invoke { dialog, .. }) = d.events.first() else {
+        panic!("{d:?}");
+    };
+    a.accept(now, *dialog).unwrap();
+    a.finish(now, *dialog, Ok(big)).unwrap();
+    let d = drain(&mut a, now, false);
+    assert!(d.actions.contains(&Action::PauseReading { channel: ch }));
+    // Three calls read in one go: none runs while paused.
+    let mut bytes = Vec::new();
+    for cid in ["c1", "c2", "c3"] {
+        bytes.extend(frame(&start(cid)));
+    }
+    a.handle_data(now, ch, &bytes);
+    let d = drain(&mut a, now, false);
+    assert!(!d.events.iter().any(|e| matches!(e, Event::Invoke { .. })));
+    // Written: reading resumes and the three run.
+    a.handle_written(now, ch, 1 << 20);
+    let d = drain(&mut a, now, false);
+    assert!(d.actions.contains(&Action::ResumeReading { channel: ch }));
+    let invoked = d
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Invoke { .. }))
+        .count();
+    assert_eq!(invoked, 3);
+    // A peer that leaves while paused: its unhandled calls are dropped.
+    let mut a = actor(Limits {
+        max_queued_bytes: 1024,
+        ..Limits::default()
+    });
+    let ch = open(&mut a, now);
+    a.handle_data(now, ch, &frame(&start("c0")));
+    let d = drain(&mut a, now, false);
+    let Some(Event::Invoke { dialog, .. }) = d.events.first() else {
+        panic!("{d:?}");
+    };
+    a.accept(now, *dialog).unwrap();
+    a.finish(now, *dialog, Ok(Raw::encode(&vec![7u8; 2048]).unwrap()))
+        .unwrap();
+    drain(&mut a, now, false);
+    a.handle_data(now, ch, &frame(&start("c1")));
+    a.handle_closed(now, ch, None);
+    let d = drain(&mut a, now, false);
+    assert!(!d.events.iter().any(|e| matches!(e, Event::Invoke { .. })));
+    assert!(d.events.iter().any(|e| matches!(
+        e,
+        Event::ChannelClosed {
+            reason: CloseReason::Eof,
+            ..
+        }
+    )));
+    assert_eq!(d.released(ch), vec![&Action::Abort { channel: ch }]);
+    assert!(a.is_idle(), "{a:?}");
+}

@@ -45,8 +45,8 @@ pub const TOO_MANY_DIALOGS: &str = "TooManyDialogs";
 /// * **Dialogs.** A `Start` from a peer that already has
 ///   [`max_dialogs_per_peer`](Limits::max_dialogs_per_peer) functions
 ///   running on its connection is answered with an `Error` of type
-///   `TooManyDialogs` (a `RemoteActorError` for the caller); the
-///   connection stays open. Logged once per connection.
+///   `TooManyDialogs`, the caller's remote error; the connection stays
+///   open. Logged once per connection.
 /// * **Output.** Every connection's output queue is bounded: the core
 ///   counts what it transmitted until the driver reports it written
 ///   (`Actor::handle_written`). Once more than

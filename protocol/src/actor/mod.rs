@@ -976,6 +976,8 @@ impl Actor {
         };
         let reason = match (error, ch.partial_frame()) {
             (Some(e), _) => CloseReason::Broken(e),
+            // Input left unhandled while paused is not a broken frame.
+            (None, Err(_)) if ch.paused => CloseReason::Eof,
             (None, Err(e)) => CloseReason::Frame(e),
             (None, Ok(())) => CloseReason::Eof,
         };
