@@ -525,9 +525,11 @@ pub enum UsageError {
 /// Every channel that goes away, whoever ended it and at whatever point
 /// (connecting, handshaking, open), yields exactly one [`Action::Close`]
 /// (this actor closed it: flush, then close) or [`Action::Abort`] (it
-/// ended, failed or was given up on: drop it now). A driver that releases
-/// the socket and its IO tasks on these two, and only there, keeps nothing
-/// of a connection past its channel. An inbound connection over the
+/// ended, failed or was given up on: drop it now); a flush that does not
+/// finish in time is cut short by an [`Action::Abort`] after the
+/// [`Action::Close`]. A driver that releases the socket and its IO tasks
+/// on these, once its flush is done or at once, keeps nothing of a
+/// connection past its channel. An inbound connection over the
 /// limits gets [`Action::Abort`] straight from [`Actor::handle_accepted`].
 ///
 /// # Backpressure
