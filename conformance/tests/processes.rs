@@ -2,10 +2,12 @@
 //! (tokio and smol) over TCP and Unix sockets. Every run ends with the
 //! check that the tree left no process and no socket file behind.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use tractor_conformance::peer::{self, RawPeer, Stream};
 use tractor_conformance::{HANG, Run, Running, Tree};
 use tractor_protocol::{Address, ChildArgs, Uid};
 
@@ -1964,6 +1966,8 @@ fn tpt_uds_example() {
         assert_eq!(r.fact("registry"), "registry@1616.sock");
         assert_eq!(r.fact("child_listeners"), "1");
         assert_eq!(r.fact("child_addr_ok"), "true");
+        // Ours: socket files are created 0600, not after the umask.
+        assert_eq!(r.fact("socket_modes"), "600,600");
     }
 }
 
@@ -2213,5 +2217,208 @@ fn auth_insecure_bind() {
             r.assert_ok();
             assert!(r.fact("bound").contains("0.0.0.0:"), "{r:?}");
         }
+    }
+}
+// ---------------------------------------------------------------------------
+// Attacks from outside: every per-peer resource is bounded (ours)
+
+/// A daemon to attack (the `attack-daemon` scenario) with these limits.
+fn attack_daemon(adapter: &str, transport: &str, limits: &str) -> peer::Attacked {
+    peer::attack_daemon(Path::new(PROGRAM), adapter, transport, limits)
+}
+
+#[test]
+fn tpt_empty_connects_released() {
+    for (a, t) in CASES {
+        let d = attack_daemon(a, t, "");
+        let (pid, addr) = (d.pid, d.addr.clone());
+        let before = peer::settled_fds(pid);
+        for _ in 0..1000 {
+            drop(Stream::connect(&addr).unwrap());
+        }
+        peer::wait_until("every empty connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
+        assert!(!r.stderr.contains("panicked"), "{a}/{t}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn tpt_partial_handshake_released() {
+    // Connections that end mid-frame, right after our Aid, or after a
+    // call that is still running.
+    for (a, t) in CASES {
+        let d = attack_daemon(a, t, "");
+        let (pid, addr) = (d.pid, d.addr.clone());
+        let before = peer::settled_fds(pid);
+        for i in 0..300 {
+            let mut p = RawPeer::connect(&addr, "leaver").unwrap();
+            let aid = p.aid_frame();
+            match i % 3 {
+                0 => p.stream.write_all(&aid[..aid.len() / 2]).unwrap(),
+                1 => {
+                    p.handshake().unwrap();
+                }
+                _ => {
+                    p.handshake().unwrap();
+                    p.start("conf", "sleep_forever", tractor_protocol::Raw::EMPTY_MAP)
+                        .unwrap();
+                }
+            }
+        }
+        peer::wait_until("every connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        d.stop();
+    }
+}
+
+#[test]
+fn tpt_non_reading_client_bounded() {
+    for (a, t) in CASES {
+        let d = attack_daemon(a, t, "");
+        // Up to 100,000 calls of 16 KiB each, 1.6 GB of replies if all
+        // ran (more calls than the kernel's buffers take at once), for
+        // two seconds at most.
+        let seen =
+            peer::non_reading_client(&d, 100_000, 16 * 1024, std::time::Duration::from_secs(2));
+        eprintln!("{a}/{t}: {seen:?}");
+        assert!(seen.peak_rss_kib < 64 * 1024, "{a}/{t}: {seen:?}");
+        assert!(seen.good_calls >= 10, "{a}/{t}: {seen:?}");
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        d.stop();
+    }
+}
+
+#[test]
+fn tpt_limits_hit() {
+    for (a, t) in CASES {
+        let limits = "max_connections=8,max_pending=4,max_dialogs=2,max_frame=4096";
+        let d = attack_daemon(a, t, limits);
+        let (pid, addr) = (d.pid, d.addr.clone());
+        let before = peer::settled_fds(pid);
+        // Dropped at once: the connection ends before a byte of the
+        // daemon's handshake.
+        let refused = |what: &str| {
+            let mut s = Stream::connect(&addr).unwrap();
+            let mut buf = [0u8; 64];
+            match std::io::Read::read(&mut s, &mut buf) {
+                Ok(0) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                other => panic!("{a}/{t}: {what}: {other:?}"),
+            }
+        };
+        // Four handshaking connections: a fifth is over the pending limit.
+        let mut held: Vec<RawPeer> = (0..4)
+            .map(|_| RawPeer::connect(&addr, "holder").unwrap())
+            .collect();
+        peer::wait_until("four connections accepted", || {
+            peer::fd_count(pid) >= before + 4
+        });
+        refused("pending");
+        // Their handshakes done, more up to the limit of 8 inbound ones
+        // (the daemon's registration with itself is one): the next is
+        // dropped at once.
+        // (A call answered: the daemon has read the handshake.)
+        let ready = |p: &mut RawPeer| {
+            p.handshake()?;
+            p.call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
+        };
+        for p in &mut held {
+            ready(p).unwrap();
+        }
+        loop {
+            let mut p = RawPeer::connect(&addr, "holder").unwrap();
+            if ready(&mut p).is_err() {
+                break;
+            }
+            held.push(p);
+            assert!(held.len() <= 8, "{a}/{t}: no limit");
+        }
+        assert!(held.len() >= 6, "{a}/{t}: {}", held.len());
+        refused("connections");
+        // Two calls running for one peer: its third is refused, typed.
+        let p = &mut held[0];
+        for _ in 0..2 {
+            p.start("conf", "sleep_forever", tractor_protocol::Raw::EMPTY_MAP)
+                .unwrap();
+        }
+        match p
+            .call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP)
+            .unwrap()
+        {
+            tractor_protocol::Msg::Error(e) => {
+                assert_eq!(e.boxed_type_str, tractor_protocol::TOO_MANY_DIALOGS)
+            }
+            other => panic!("{a}/{t}: {other:?}"),
+        }
+        // Another peer is not affected.
+        match held[1].call("conf", "hi", tractor_protocol::Raw::EMPTY_MAP) {
+            Ok(tractor_protocol::Msg::Return(_)) => {}
+            other => panic!("{a}/{t}: {other:?}"),
+        }
+        // A frame over the size limit closes its connection.
+        let p = &mut held[2];
+        p.stream.write_all(&8192u32.to_le_bytes()).unwrap();
+        assert!(
+            matches!(p.recv(), Ok(None) | Err(_)),
+            "{a}/{t}: the connection ends"
+        );
+        drop(held);
+        peer::wait_until("every connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
+        for line in [
+            "too many handshaking connections",
+            "too many connections",
+            "too many calls at once from one peer",
+            "unreadable stream: connection closed",
+        ] {
+            let n = r.stderr.lines().filter(|l| l.contains(line)).count();
+            assert!(n >= 1, "{a}/{t}: no line {line:?}:\n{}", r.stderr);
+        }
+    }
+}
+
+#[test]
+fn tpt_stalled_peer_dropped() {
+    // A peer that stops reading while its replies pile up is dropped once
+    // nothing of them is written for the stall timeout.
+    for (a, t) in CASES {
+        let limits = "max_queued_bytes=65536,stall_ms=300";
+        let d = attack_daemon(a, t, limits);
+        let (pid, addr) = (d.pid, d.addr.clone());
+        let before = peer::settled_fds(pid);
+        let mut bad = RawPeer::connect(&addr, "staller").unwrap();
+        bad.handshake().unwrap();
+        bad.stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        for _ in 0..400 {
+            if bad.start("conf", "blob", peer::blob(64 * 1024)).is_err() {
+                break;
+            }
+        }
+        peer::wait_until("the stalled connection released", || {
+            peer::fd_count(pid) <= before
+        });
+        // What was written before the drop, then the end.
+        bad.stream
+            .set_read_timeout(Some(tractor_conformance::HANG))
+            .unwrap();
+        while let Ok(Some(_)) = bad.recv() {}
+        assert_eq!(d.hi(), "hi from root", "{a}/{t}");
+        let r = d.stop();
+        assert!(
+            r.stderr
+                .contains("the peer reads nothing of its queued output"),
+            "{a}/{t}:\n{}",
+            r.stderr
+        );
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
-    Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Election, ElectionStep, Raw,
-    ReapTimeouts, RuntimeVars, Uid,
+    Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Election, ElectionStep,
+    Limits, Raw, ReapTimeouts, RuntimeVars, Uid,
 };
 
 use crate::debug::DebugFilter;
@@ -97,6 +97,14 @@ pub struct Config {
     /// its functions. [`INSECURE_BIND_ENV`](crate::INSECURE_BIND_ENV) set
     /// to `1` allows it too. Children inherit it.
     pub allow_insecure_bind: bool,
+    /// What the root gives its peers: connections, handshakes, calls at
+    /// once per peer, output queued per peer and how long it may stall
+    /// (see [`Limits`]; README "Limits"). Children use the defaults.
+    pub limits: Limits,
+    /// The largest frame the root accepts
+    /// (`tractor_protocol::DEFAULT_MAX_FRAME_LEN` by default); a larger
+    /// one closes its connection.
+    pub max_frame_len: u32,
 }
 
 impl Config {
@@ -118,6 +126,8 @@ impl Config {
             secret: None,
             accept_unauthenticated: false,
             allow_insecure_bind: false,
+            limits: Limits::default(),
+            max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
         }
     }
 
@@ -210,6 +220,30 @@ impl Config {
     /// Reaps children with these timeouts.
     pub fn reap_timeouts(mut self, reap: ReapTimeouts) -> Self {
         self.reap = reap;
+        self
+    }
+
+    /// Gives peers of the root these limits (see the field
+    /// [`limits`](Config#structfield.limits)).
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// # use std::time::Duration;
+    /// let config = Config::new("root", Functions::new()).limits(Limits {
+    ///     max_connections: 256,
+    ///     stall_timeout: Duration::from_secs(5),
+    ///     ..Limits::default()
+    /// });
+    /// # let _ = config;
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Accepts frames of at most `len` bytes (body) in the root.
+    pub fn max_frame_len(mut self, len: u32) -> Self {
+        self.max_frame_len = len;
         self
     }
 
@@ -928,6 +962,8 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     core.serve_tty_lock = true;
     core.seed = seed;
     core.reap = config.reap;
+    core.limits = config.limits.clone();
+    core.max_frame_len = config.max_frame_len;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
     core.auth = auth.core()?;
     let loglevel = crate::log::effective(config.loglevel.clone());

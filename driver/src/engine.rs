@@ -228,7 +228,13 @@ pub(crate) struct ChanCtl {
 #[derive(Default)]
 struct ChanQ {
     out: VecDeque<Bytes>,
+    /// Both tasks stop: the reader at once, the writer once `out` is
+    /// written.
     closing: bool,
+    /// Both tasks stop at once; nothing more is written.
+    aborted: bool,
+    /// The core asked for no more reads for now.
+    paused: bool,
     writer: Option<Waker>,
     reader: Option<Waker>,
 }
@@ -250,6 +256,27 @@ impl ChanCtl {
         let mut q = self.lock();
         q.closing = true;
         for w in [q.writer.take(), q.reader.take()].into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Stops both tasks at once, dropping what is not written: the
+    /// connection is released as soon as they see it.
+    fn abort(&self) {
+        let mut q = self.lock();
+        q.closing = true;
+        q.aborted = true;
+        q.out.clear();
+        for w in [q.writer.take(), q.reader.take()].into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Pauses or resumes the reader.
+    fn set_paused(&self, paused: bool) {
+        let mut q = self.lock();
+        q.paused = paused;
+        if !paused && let Some(w) = q.reader.take() {
             w.wake();
         }
     }
@@ -414,6 +441,11 @@ impl Shared {
                         match conn {
                             Ok(conn) => {
                                 shared.with(|st, now| {
+                                    if ctl.is_closing() {
+                                        // Given up on meanwhile (`Abort`):
+                                        // the connection is dropped here.
+                                        return;
+                                    }
                                     shared.start_io(st, channel, ctl, conn);
                                     st.actor.handle_connected(now, channel);
                                 });
@@ -427,8 +459,25 @@ impl Shared {
                 ));
             }
             Action::Close { channel } => {
-                if let Some(ctl) = st.chans.remove(&channel) {
+                // The writer flushes, then ends and forgets the channel; an
+                // `Abort` may still cut the flush short.
+                if let Some(ctl) = st.chans.get(&channel) {
                     ctl.close();
+                }
+            }
+            Action::Abort { channel } => {
+                if let Some(ctl) = st.chans.remove(&channel) {
+                    ctl.abort();
+                }
+            }
+            Action::PauseReading { channel } => {
+                if let Some(ctl) = st.chans.get(&channel) {
+                    ctl.set_paused(true);
+                }
+            }
+            Action::ResumeReading { channel } => {
+                if let Some(ctl) = st.chans.get(&channel) {
+                    ctl.set_paused(false);
                 }
             }
             Action::Spawn {
@@ -600,9 +649,8 @@ impl Shared {
             } => {
                 let peer = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
                 tracing::debug!(target: "tractor::runtime", %channel, %peer, %reason, "channel closed");
-                if let Some(ctl) = st.chans.remove(&channel) {
-                    ctl.close();
-                }
+                // Its connection was released by the `Close` or `Abort`
+                // that came first.
                 if let Some(c) = st.conns.get_mut(&channel) {
                     *c = Conn::Closed(reason);
                 }
@@ -795,8 +843,13 @@ impl Shared {
         self.rt.spawn(crate::stackscope::runtime_task(
             format!("writer of {channel}"),
             async move {
-                shared.run_writer(channel, ctl, writer).await;
+                shared.run_writer(channel, ctl.clone(), writer).await;
                 shared.with(|st, _| {
+                    // The connection is done with: flushed and shut, broken
+                    // or dropped.
+                    if st.chans.get(&channel).is_some_and(|c| Arc::ptr_eq(c, &ctl)) {
+                        st.chans.remove(&channel);
+                    }
                     st.io_tasks -= 1;
                     st.wake_all();
                 });
@@ -819,6 +872,9 @@ impl Shared {
                         return Poll::Ready(None);
                     }
                     q.reader = Some(cx.waker().clone());
+                    if q.paused {
+                        return Poll::Pending;
+                    }
                 }
                 reader.poll_read(cx, &mut buf).map(Some)
             })
@@ -847,6 +903,9 @@ impl Shared {
         loop {
             let next = poll_fn(|cx| {
                 let mut q = ctl.lock();
+                if q.aborted {
+                    return Poll::Ready(None);
+                }
                 if let Some(first) = q.out.pop_front() {
                     return Poll::Ready(Some(coalesce(first, &mut q.out)));
                 }
@@ -858,11 +917,27 @@ impl Shared {
             })
             .await;
             let Some(mut data) = next else {
-                let _ = poll_fn(|cx| writer.poll_shutdown(cx)).await;
+                if !ctl.lock().aborted {
+                    let _ = poll_fn(|cx| writer.poll_shutdown(cx)).await;
+                }
                 return;
             };
             while !data.is_empty() {
-                match poll_fn(|cx| writer.poll_write(cx, &data)).await {
+                let wrote = poll_fn(|cx| {
+                    {
+                        let mut q = ctl.lock();
+                        if q.aborted {
+                            return Poll::Ready(None);
+                        }
+                        q.writer = Some(cx.waker().clone());
+                    }
+                    writer.poll_write(cx, &data).map(Some)
+                })
+                .await;
+                let Some(wrote) = wrote else {
+                    return;
+                };
+                match wrote {
                     Ok(0) => {
                         self.with(|st, now| {
                             st.actor
@@ -872,6 +947,7 @@ impl Shared {
                     }
                     Ok(n) => {
                         let _ = data.split_to(n);
+                        self.with(|st, now| st.actor.handle_written(now, channel, n));
                     }
                     Err(e) => {
                         self.with(|st, now| {
@@ -923,6 +999,8 @@ impl Shared {
         self.rt.spawn(crate::stackscope::runtime_task(
             "listener".to_owned(),
             async move {
+                // Accept errors in a row (out of descriptors, say).
+                let mut failing = 0u64;
                 loop {
                     let accepted = poll_fn(|cx| {
                         if ctl.is_closing() {
@@ -934,13 +1012,29 @@ impl Shared {
                     .await;
                     match accepted {
                         None => return,
-                        Some(Ok(conn)) => shared.with(|st, now| {
-                            let channel = st.actor.handle_accepted(now);
-                            let chan_ctl = Arc::new(ChanCtl::default());
-                            shared.start_io(st, channel, chan_ctl, conn);
-                        }),
+                        Some(Ok(conn)) => {
+                            if failing > 1 {
+                                tracing::info!(target: "tractor::transport", failures = failing, "accepting again");
+                            }
+                            failing = 0;
+                            shared.with(|st, now| {
+                                let channel = st.actor.handle_accepted(now);
+                                let chan_ctl = Arc::new(ChanCtl::default());
+                                shared.start_io(st, channel, chan_ctl, conn);
+                            })
+                        }
                         Some(Err(e)) => {
-                            tracing::warn!(target: "tractor::transport", error = %e, "accept failed");
+                            // Logged once a burst; retried a little later,
+                            // not in a busy loop (the error may persist
+                            // until connections close).
+                            failing += 1;
+                            if failing == 1 {
+                                tracing::warn!(target: "tractor::transport", error = %e, "accept failed");
+                            } else {
+                                tracing::debug!(target: "tractor::transport", error = %e, "accept failed");
+                            }
+                            let pause = Duration::from_millis(if failing == 1 { 1 } else { 50 });
+                            shared.rt.sleep_until(Instant::now() + pause).await;
                         }
                     }
                 }

@@ -90,6 +90,7 @@ pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{
-    Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, LocalError,
-    ReapTimeouts, RemoteError, RemoteErrorKind, Role, Secret, SecretError, Uid, UsageError,
+    Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, Limits,
+    LocalError, ReapTimeouts, RemoteError, RemoteErrorKind, Role, Secret, SecretError,
+    TOO_MANY_DIALOGS, Uid, UsageError,
 };

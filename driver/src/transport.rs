@@ -218,11 +218,23 @@ pub(crate) fn bind(addr: &Address) -> io::Result<(StdListener, Address)> {
                 }
             }
             let l = std::os::unix::net::UnixListener::bind(&path)?;
+            // Only its owner may connect (the 0700 directory already
+            // keeps others out; the file says so too).
+            if let Err(e) =
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(SOCKET_MODE))
+            {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
             l.set_nonblocking(true)?;
             Ok((StdListener::Unix(l), addr.clone()))
         }
     }
 }
+
+/// The mode of every socket file an actor binds: read and write for its
+/// owner only.
+pub(crate) const SOCKET_MODE: u32 = 0o600;
 
 /// Removes our own socket file on the way out.
 pub(crate) fn unbind(addr: &Address) {
@@ -290,6 +302,11 @@ mod tests {
         // A file nobody listens on: a crashed actor's.
         drop(std::os::unix::net::UnixListener::bind(dir.join("t@1.sock")).unwrap());
         let (live, _) = bind(&addr).expect("the stale file is replaced");
+        let mode = std::fs::metadata(dir.join("t@1.sock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, SOCKET_MODE, "{mode:o}");
         let err = bind(&addr).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         drop(live);

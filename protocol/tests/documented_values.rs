@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use tractor_protocol::{
-    ELECTION_PATIENCE, OVERRUN_BACKLOG, PEER_EXIT_WAIT, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER,
-    REGISTER_RETRY_MAX, REGISTER_RETRY_MIN, ReapTimeouts,
+    DEFAULT_MAX_FRAME_LEN, ELECTION_PATIENCE, Limits, OVERRUN_BACKLOG, PEER_EXIT_WAIT,
+    REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN, ReapTimeouts,
 };
 
 #[test]
@@ -29,4 +29,14 @@ fn the_values_the_docs_spell_out_hold() {
     assert_eq!(REGISTER_RETRY_MIN, Duration::from_millis(50));
     assert_eq!(REGISTER_RETRY_MAX, Duration::from_secs(2));
     assert_eq!(ELECTION_PATIENCE, Duration::from_secs(30));
+    // README "Limits", spec/PROTOCOL.md §4.1 and §12, CHANGELOG: the
+    // defaults of every limit, in words.
+    let limits = Limits::default();
+    assert_eq!(limits.max_connections, 1024);
+    assert_eq!(limits.max_pending_connections, 128);
+    assert_eq!(limits.max_dialogs_per_peer, 1024);
+    assert_eq!(limits.max_queued_bytes, 4 * 1024 * 1024);
+    assert_eq!(limits.max_queued_frames, 16_384);
+    assert_eq!(limits.stall_timeout, Duration::from_secs(30));
+    assert_eq!(DEFAULT_MAX_FRAME_LEN, 64 * 1024 * 1024);
 }

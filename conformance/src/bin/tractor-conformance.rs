@@ -101,6 +101,10 @@ fn functions() -> Functions {
             Ok(format!("hi from {}", me().uid().name))
         })
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
+        // A reply of `n` bytes (attack-daemon's callers).
+        .rpc(NS, "blob", |c: Count| async move {
+            Ok("x".repeat(c.n as usize))
+        })
         // The debugger's scenarios (dbg-*).
         .rpc(NS, "pause_then_return", |(): ()| pause_then_return())
         // The same, under the name a Python parent calls it by in the
@@ -1642,6 +1646,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         }
         "cancel-peer-spawned-service" => cancel_peer_spawned_service(root).await,
         "registrar-daemon" => registrar_daemon(root).await,
+        "attack-daemon" => attack_daemon(root).await,
         "registry-probe" => registry_probe(root).await,
         "disc-registrar-election-race" => registrar_election_race(root).await,
         "disc-registrar-restart" => registrar_restart(root).await,
@@ -3804,6 +3809,52 @@ async fn registrar_daemon(root: ActorHandle) -> Result<()> {
     Ok(())
 }
 
+/// A root that serves this program's namespace until SIGINT, for tests
+/// that attack it from outside with raw connections: it tells its pid and
+/// where it listens. `CONF_LIMITS` (`key=value,…`) sets its limits.
+async fn attack_daemon(root: ActorHandle) -> Result<()> {
+    fact("pid", std::process::id());
+    match &root.accept_addrs()[0] {
+        Address::Tcp { host, port } => fact("addr", format!("tcp:{host}:{port}")),
+        Address::Uds { dir, file } => fact("addr", format!("uds:{dir}/{file}")),
+    }
+    fact("ready", true);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// The limits `CONF_LIMITS` asks for: `max_connections`, `max_pending`,
+/// `max_dialogs`, `max_queued_bytes`, `max_queued_frames`, `stall_ms` and
+/// `max_frame`, comma-separated `key=value`s.
+fn limits_from_env(mut config: Config) -> Result<Config> {
+    let Ok(spec) = std::env::var("CONF_LIMITS") else {
+        return Ok(config);
+    };
+    let mut limits = tractor_driver::Limits::default();
+    for part in spec.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let n: u64 = value
+            .parse()
+            .map_err(|e| Error::raise("ValueError", format!("CONF_LIMITS {part:?}: {e}")))?;
+        match key {
+            "max_connections" => limits.max_connections = n as usize,
+            "max_pending" => limits.max_pending_connections = n as usize,
+            "max_dialogs" => limits.max_dialogs_per_peer = n as usize,
+            "max_queued_bytes" => limits.max_queued_bytes = n as usize,
+            "max_queued_frames" => limits.max_queued_frames = n as usize,
+            "stall_ms" => limits.stall_timeout = Duration::from_millis(n),
+            "max_frame" => config = config.max_frame_len(n as u32),
+            other => {
+                return Err(Error::raise(
+                    "KeyError",
+                    format!("CONF_LIMITS: no limit {other:?}"),
+                ));
+            }
+        }
+    }
+    Ok(config.limits(limits))
+}
+
 /// The `n`-th extra argument of the command line (after the scenario id,
 /// the transport and the registrar).
 fn extra_arg(n: usize) -> Result<usize> {
@@ -3920,6 +3971,17 @@ async fn tpt_uds_example(root: ActorHandle) -> Result<()> {
         fact(
             "child_addr_ok",
             matches!(&addrs[0], Address::Uds { dir: d, file } if *d == dir && *file == expected),
+        );
+        // Every socket file, the root's and the child's: its owner's only.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |file: &str| {
+            std::fs::metadata(std::path::Path::new(&dir).join(file))
+                .map(|m| format!("{:o}", m.permissions().mode() & 0o777))
+                .unwrap_or_else(|e| e.to_string())
+        };
+        fact(
+            "socket_modes",
+            format!("{},{}", mode("registry@1616.sock"), mode(&expected)),
         );
         Ok(())
     })
@@ -4475,6 +4537,9 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
             config = config.registry_addrs([Address::tcp("127.0.0.1", 0)]);
         }
         None => {}
+    }
+    if id == "attack-daemon" {
+        config = limits_from_env(config)?;
     }
     match id {
         "spawn-debug-flag-inherited" => config.debug_mode = true,

@@ -13,7 +13,8 @@ use crate::uid::Uid;
 use super::dialog::{CalleePhase, Dialog, Kind, LocalStream, Phase};
 use super::error::{self, LocalError, MODULE_NOT_EXPOSED, TaskError, pack_error};
 use super::{
-    Actor, CancelCause, ChannelId, DialogId, Event, LookupError, Role, UsageError, Violation,
+    Actor, CancelCause, ChannelId, DialogId, Event, LookupError, Role, TOO_MANY_DIALOGS,
+    UsageError, Violation,
 };
 
 impl Actor {
@@ -82,6 +83,26 @@ impl Actor {
                 return;
             }
         };
+        let limit = self.config.limits.max_dialogs_per_peer;
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if ch.callees >= limit {
+            if !ch.dialog_limit_logged {
+                ch.dialog_limit_logged = true;
+                tracing::warn!(target: "tractor::runtime", %channel, %peer, limit, "too many calls at once from one peer: refusing the calls over the limit");
+            }
+            let err = LocalError::new(
+                TOO_MANY_DIALOGS,
+                format!(
+                    "actor {} already runs {limit} functions for {peer}: call refused",
+                    self.uid
+                ),
+            );
+            self.send_error(channel, &err.into(), Some(&start.cid));
+            return;
+        }
+        ch.callees += 1;
         let mut dialog = Dialog::new(
             start.cid,
             peer.clone(),
@@ -90,6 +111,7 @@ impl Actor {
             Phase::Callee(CalleePhase::Invoked),
         );
         dialog.endpoint = Some((start.ns.clone(), start.func.clone()));
+        dialog.counted = true;
         let id = self.add_dialog(dialog);
         // The opener's grant follows its Start at once: be ready to count it
         // before the application even accepts.

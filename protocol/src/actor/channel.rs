@@ -42,12 +42,14 @@
 //!  Pa = HMAC(secret, "acceptor", Na, Nc)   Pc = HMAC(secret, "connector", Na, Nc)
 //! ```
 
+use std::collections::VecDeque;
+
 use bytes::BytesMut;
 
 use crate::frame::{FrameDecoder, FrameError};
 use crate::msg::{Aid, Msg};
 
-use super::ids::ChannelId;
+use super::ids::{ChannelId, DialogId};
 use super::supervise::ExitStatus;
 
 /// Who opened the channel, and what for.
@@ -136,6 +138,63 @@ pub enum CloseReason {
     /// The handshake's authentication failed (spec/PROTOCOL.md §3.5).
     #[error("authentication failed: {0}")]
     Auth(#[from] super::auth::AuthError),
+    /// Output queued for the peer stayed over the bound (`Limits`) with
+    /// nothing of it written for this long: the peer does not read.
+    #[error("the peer read nothing of its queued output for {0:?}")]
+    Stalled(std::time::Duration),
+    /// This many inbound connections were open already
+    /// (`Limits::max_connections`).
+    #[error("too many connections (limit {0})")]
+    TooManyConnections(usize),
+    /// This many inbound connections were still handshaking
+    /// (`Limits::max_pending_connections`).
+    #[error("too many connections still handshaking (limit {0})")]
+    TooManyPending(usize),
+}
+
+/// Output handed to the driver in transmits and not yet reported written
+/// (`Actor::handle_written`).
+#[derive(Debug, Default)]
+pub(crate) struct Flight {
+    /// Each transmit's unwritten bytes and frames, oldest first.
+    parts: VecDeque<(usize, usize)>,
+    pub(crate) bytes: usize,
+    pub(crate) frames: usize,
+}
+
+impl Flight {
+    /// A transmit of `bytes` holding `frames` frames left.
+    pub(crate) fn push(&mut self, bytes: usize, frames: usize) {
+        if bytes > 0 {
+            self.parts.push_back((bytes, frames));
+            self.bytes += bytes;
+            self.frames += frames;
+        }
+    }
+
+    /// The driver wrote `n` more bytes: the oldest transmits shrink. A
+    /// frame counts until the end of its transmit is written.
+    pub(crate) fn written(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.parts.front_mut() else {
+                return;
+            };
+            if n >= front.0 {
+                n -= front.0;
+                self.bytes -= front.0;
+                self.frames -= front.1;
+                self.parts.pop_front();
+            } else {
+                front.0 -= n;
+                self.bytes -= n;
+                n = 0;
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
 }
 
 /// One connection's framing and handshake state.
@@ -155,6 +214,20 @@ pub(crate) struct Channel {
     /// The peer is a child of this actor whose process has ended already
     /// (its pid, and how): the channel's loss is reported with it.
     pub(crate) peer_exit: Option<(Option<u32>, ExitStatus)>,
+    /// Frames in `out`.
+    pub(crate) out_frames: usize,
+    /// Transmitted and not yet written.
+    pub(crate) flight: Flight,
+    /// The driver was told to stop reading: the queued output is over the
+    /// bound.
+    pub(crate) paused: bool,
+    /// Dialogs whose `send` was refused while paused: told `Writable`
+    /// when reading resumes.
+    pub(crate) blocked_senders: Vec<DialogId>,
+    /// Functions this actor runs for the peer on this channel.
+    pub(crate) callees: usize,
+    /// The per-peer dialog limit was hit and logged.
+    pub(crate) dialog_limit_logged: bool,
 }
 
 impl Channel {
@@ -174,6 +247,12 @@ impl Channel {
             queued: false,
             bad_messages: 0,
             peer_exit: None,
+            out_frames: 0,
+            flight: Flight::default(),
+            paused: false,
+            blocked_senders: Vec::new(),
+            callees: 0,
+            dialog_limit_logged: false,
         }
     }
 
@@ -204,10 +283,31 @@ impl Channel {
     /// Appends one message to the outgoing bytes.
     pub(crate) fn write(&mut self, msg: &Msg) {
         if let Err(e) = msg.encode_frame(&mut self.out) {
+            // The frame was not appended (the encoder leaves `out` as it
+            // was on failure).
             // Only an outgoing message the core built wrongly, or a payload
             // over 4 GiB, can get here; drop it rather than poison the stream.
             tracing::error!(target: "tractor::runtime", channel = %self.id, error = %e, "message not sent");
+        } else {
+            self.out_frames += 1;
         }
+    }
+
+    /// Output queued and not yet written: bytes, frames.
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        (
+            self.out.len() + self.flight.bytes,
+            self.out_frames + self.flight.frames,
+        )
+    }
+
+    /// Takes what is queued in `out` for one transmit, counting it in
+    /// flight.
+    pub(crate) fn take_out(&mut self) -> bytes::Bytes {
+        let data = self.out.split().freeze();
+        self.flight.push(data.len(), self.out_frames);
+        self.out_frames = 0;
+        data
     }
 
     /// Takes in bytes read from the connection.

@@ -439,6 +439,8 @@ pub(crate) struct Dialog {
     /// Stream items that arrived after our side closed its stream, and
     /// were dropped.
     pub(crate) dropped_after_close: u64,
+    /// Callee: counted in its channel's `callees` (the per-peer limit).
+    pub(crate) counted: bool,
 }
 
 impl Dialog {
@@ -470,6 +472,7 @@ impl Dialog {
             credit_out: None,
             credit_in: None,
             dropped_after_close: 0,
+            counted: false,
         }
     }
 

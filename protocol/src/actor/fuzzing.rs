@@ -73,6 +73,9 @@ pub fn dialogs(data: &[u8]) {
         .expose(NS, "func", FuncType::AsyncFunc)
         .expose(NS, "ctx", FuncType::Context)
         .expose(NS, "gen", FuncType::AsyncGen);
+    // Small output bounds, so that pausing and stalling happen.
+    config.limits.max_queued_bytes = 256;
+    config.limits.max_queued_frames = 4;
     let mut actor = Actor::new(config);
     let mut now = Instant::now();
     let mut input = Input(data);
@@ -117,8 +120,8 @@ pub fn dialogs(data: &[u8]) {
             }
             4 => {
                 if let Some(ch) = input.pick(&channels) {
+                    // Released by the `Abort` that follows.
                     actor.handle_closed(now, ch, None);
-                    channels.retain(|c| *c != ch);
                 }
             }
             5 => {
@@ -156,7 +159,17 @@ pub fn dialogs(data: &[u8]) {
                 }
             }
         }
-        drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+        // Every fifth step's output is never reported written: a peer
+        // that does not read.
+        let report = !steps.is_multiple_of(5);
+        drain(
+            &mut actor,
+            now,
+            report,
+            &mut dialogs,
+            &mut channels,
+            &mut written,
+        );
         let (live_channels, live_dialogs) = actor.live_state();
         assert!(
             live_channels <= steps && live_dialogs <= 4 * steps,
@@ -169,7 +182,14 @@ pub fn dialogs(data: &[u8]) {
     for ch in channels.clone() {
         actor.handle_closed(now, ch, None);
     }
-    drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+    drain(
+        &mut actor,
+        now,
+        true,
+        &mut dialogs,
+        &mut channels,
+        &mut written,
+    );
     for d in dialogs.clone() {
         let _ = actor.finish(now, d, Err(TaskError::Cancelled));
         let _ = actor.reject(now, d, TaskError::Cancelled);
@@ -178,10 +198,21 @@ pub fn dialogs(data: &[u8]) {
     }
     now += Duration::from_secs(60);
     actor.handle_timeout(now);
-    drain(&mut actor, &mut dialogs, &mut channels, &mut written);
+    drain(
+        &mut actor,
+        now,
+        true,
+        &mut dialogs,
+        &mut channels,
+        &mut written,
+    );
     assert!(
         actor.is_idle(),
         "state left after everything ended: {actor:?}"
+    );
+    assert!(
+        channels.is_empty(),
+        "channels never released (no Close or Abort): {channels:?}"
     );
 }
 
@@ -310,6 +341,8 @@ fn operate(actor: &mut Actor, now: Instant, d: DialogId, input: &mut Input<'_>) 
 /// The driver's rule, checking that every written frame decodes.
 fn drain(
     actor: &mut Actor,
+    now: Instant,
+    report: bool,
     dialogs: &mut Vec<DialogId>,
     channels: &mut Vec<ChannelId>,
     written: &mut Vec<(ChannelId, FrameDecoder, BytesMut)>,
@@ -326,16 +359,18 @@ fn drain(
                 };
                 let (_, decoder, buf) = &mut written[i];
                 buf.extend_from_slice(&t.data);
+                if report {
+                    actor.handle_written(now, t.channel, t.data.len());
+                }
                 while let Some(frame) = decoder.decode(buf).expect("our frames are well-formed") {
                     frame.msg().expect("our messages decode");
                 }
             }
-            Output::Action(super::Action::Close { channel }) => channels.retain(|c| *c != channel),
-            Output::Action(_) => {}
-            Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
-            Output::Event(Event::ChannelClosed { channel, .. }) => {
+            Output::Action(super::Action::Close { channel } | super::Action::Abort { channel }) => {
                 channels.retain(|c| *c != channel)
             }
+            Output::Action(_) => {}
+            Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
             Output::Event(_) => {}
             Output::Timeout(_) => return,
         }

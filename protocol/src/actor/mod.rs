@@ -9,6 +9,7 @@ mod error;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 mod ids;
+mod limits;
 mod opener;
 mod registrar;
 mod registration;
@@ -40,6 +41,11 @@ pub use error::{
     REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
 pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
+pub use limits::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_DIALOGS_PER_PEER, DEFAULT_MAX_PENDING_CONNECTIONS,
+    DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_STALL_TIMEOUT, Limits,
+    TOO_MANY_DIALOGS,
+};
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
 pub use supervise::{
@@ -49,7 +55,7 @@ pub use supervise::{
 pub use tty::TtyTicket;
 
 use auth::Side;
-use channel::{Channel, ChannelState, Handshake};
+use channel::{Channel, ChannelState, Flight, Handshake};
 use dialog::Dialog;
 use registrar::Registry;
 use registration::Registrations;
@@ -105,6 +111,9 @@ pub struct ActorConfig {
     /// The handshake's authentication (spec/PROTOCOL.md §3.5); none by
     /// default.
     pub auth: AuthConfig,
+    /// What this actor gives its peers: connections, dialogs, queued
+    /// output (see [`Limits`]).
+    pub limits: Limits,
 }
 
 impl ActorConfig {
@@ -123,6 +132,7 @@ impl ActorConfig {
             flow_control: true,
             reap: ReapTimeouts::default(),
             auth: AuthConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -162,9 +172,33 @@ pub enum Action {
         /// Where to connect.
         addr: Address,
     },
-    /// Close the connection (after writing what was transmitted for it).
-    /// The channel id is dead from now on.
+    /// Close the connection after writing what was transmitted for it,
+    /// reporting the writes with [`Actor::handle_written`]: if they do not
+    /// all go out within `Limits::stall_timeout`, [`Action::Abort`]
+    /// follows. The channel id is dead from now on.
     Close {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// Drop the connection at once: stop reading and writing, discard what
+    /// is not written yet, release the socket (or give up connecting, for
+    /// a connection asked for by [`Action::Connect`]). Every channel that
+    /// goes away without an [`Action::Close`] gets this, whoever ended it
+    /// and at whatever point, so that no connection outlives its channel.
+    /// The channel id is dead from now on.
+    Abort {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// Read nothing more from the connection until
+    /// [`Action::ResumeReading`]: the output queued for the peer is over
+    /// the bound (`Limits`). Bytes already read may still be passed in.
+    PauseReading {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// Read from the connection again after [`Action::PauseReading`].
+    ResumeReading {
         /// The channel.
         channel: ChannelId,
     },
@@ -366,6 +400,8 @@ enum Closer {
     /// This actor closed it (or gave up on it): the driver closes the
     /// connection after what was queued for it.
     Us,
+    /// This actor gave up on it, dropping what was queued for it.
+    Abort,
     /// The connection ended or could not be made, as the driver saw at
     /// this moment.
     Peer(Instant),
@@ -481,7 +517,8 @@ pub enum UsageError {
 ///
 /// * [`Output::Transmit`]: bytes to write to one channel, all frames queued
 ///   for it coalesced into one buffer (one write per wake-up);
-/// * [`Output::Action`]: something to do: connect, close a channel;
+/// * [`Output::Action`]: something to do: connect, close or drop a
+///   connection, pause or resume reading from one;
 /// * [`Output::Event`]: something the application should know: a channel
 ///   opened, a peer asks us to run a function, a dialog has input;
 /// * [`Output::Timeout`]: the next deadline, after which the driver calls
@@ -490,6 +527,32 @@ pub enum UsageError {
 /// Transmits come before actions, so a channel's last frames are written
 /// before the [`Action::Close`] that follows them.
 ///
+/// # Connections end once
+///
+/// Every channel that goes away, whoever ended it and at whatever point
+/// (connecting, handshaking, open), yields exactly one [`Action::Close`]
+/// (this actor closed it: flush, then close) or [`Action::Abort`] (it
+/// ended, failed or was given up on: drop it now); a flush that does not
+/// finish in time is cut short by an [`Action::Abort`] after the
+/// [`Action::Close`]. A driver that releases the socket and its IO tasks
+/// on these, once its flush is done or at once, keeps nothing of a
+/// connection past its channel. An inbound connection over the
+/// limits gets [`Action::Abort`] straight from [`Actor::handle_accepted`].
+///
+/// # Backpressure
+///
+/// The output queued for each connection is bounded (`Limits`): what was
+/// transmitted counts until the driver reports it written with
+/// [`Actor::handle_written`]. Past the bound the core emits
+/// [`Action::PauseReading`]: the driver stops reading that connection (a
+/// peer that does not read cannot make us do more work), the core leaves
+/// input already read unhandled, and stream sends to that peer wait
+/// (`UsageError::NoCredit`, then [`Event::Writable`]). Back at half the
+/// bound, [`Action::ResumeReading`]. Output that stays over the bound with
+/// nothing written for `Limits::stall_timeout` drops the connection
+/// ([`CloseReason::Stalled`]), and so does a close whose flush does not
+/// finish in that time.
+///
 /// # Inputs
 ///
 /// | the driver saw | it calls |
@@ -497,6 +560,7 @@ pub enum UsageError {
 /// | a listener accepted a connection | [`Actor::handle_accepted`] |
 /// | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
 /// | bytes arrived | [`Actor::handle_data`] |
+/// | bytes of a transmit were written | [`Actor::handle_written`] |
 /// | a connection ended (EOF or error) | [`Actor::handle_closed`] |
 /// | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
 ///
@@ -568,6 +632,21 @@ pub struct Actor {
     flushes: VecDeque<Transmit>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
+    /// The latest time an input carried, for deadlines set by operations
+    /// that take none.
+    clock: Option<Instant>,
+    /// Channels closed with [`Action::Close`] whose last bytes are not
+    /// all written yet.
+    closing: HashMap<ChannelId, Flight>,
+    /// Accepted channels open, handshaking or not.
+    inbound: usize,
+    /// Accepted channels handshaking.
+    pending: usize,
+    /// Inbound limits being hit.
+    refusing: limits::Refusing,
+    /// When a broken stream was last logged as a warning, and how many
+    /// have been logged at `debug` only since.
+    frame_warned: Option<(Instant, u64)>,
 }
 
 impl Actor {
@@ -602,6 +681,12 @@ impl Actor {
             flushes: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            clock: None,
+            closing: HashMap::new(),
+            inbound: 0,
+            pending: 0,
+            refusing: limits::Refusing::default(),
+            frame_warned: None,
         }
     }
 
@@ -707,6 +792,7 @@ impl Actor {
             && self.registry.is_idle()
             && self.transmits.is_empty()
             && self.flushes.is_empty()
+            && self.closing.is_empty()
     }
 
     fn next_id(&mut self) -> u64 {
@@ -755,7 +841,7 @@ impl Actor {
             }
             return Output::Transmit(Transmit {
                 channel: id,
-                data: ch.out.split().freeze(),
+                data: ch.take_out(),
             });
         }
         if let Some(action) = self.actions.pop_front() {
@@ -772,9 +858,18 @@ impl Actor {
 
     /// A listener accepted a connection: returns its channel. Without a
     /// secret our `Aid` is sent at once and the peer's awaited; with one,
-    /// the connector speaks first (spec/PROTOCOL.md §3.5).
+    /// the connector speaks first (spec/PROTOCOL.md §3.5). A connection
+    /// over the limits (`Limits`) gets [`Action::Abort`] at once instead.
     pub fn handle_accepted(&mut self, now: Instant) -> ChannelId {
+        self.clock = Some(now);
         let id = ChannelId(self.next_id());
+        if let Some(reason) = self.refuse_inbound() {
+            tracing::debug!(target: "tractor::transport", channel = %id, %reason, "connection refused");
+            self.actions.push_back(Action::Abort { channel: id });
+            return id;
+        }
+        self.inbound += 1;
+        self.pending += 1;
         let ch = Channel::new(
             id,
             ChannelOrigin::Accepted,
@@ -814,6 +909,7 @@ impl Actor {
 
     /// The connection asked for by [`Action::Connect`] is up.
     pub fn handle_connected(&mut self, now: Instant, channel: ChannelId) {
+        self.clock = Some(now);
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
@@ -1012,14 +1108,25 @@ impl Actor {
 
     /// Bytes arrived on a channel.
     pub fn handle_data(&mut self, now: Instant, channel: ChannelId, data: &[u8]) {
+        self.clock = Some(now);
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
         };
         ch.feed(data);
+        self.process_input(now, channel);
+    }
+
+    /// Handles the messages read from `channel`, until its input is
+    /// paused (output over the bound): the rest waits for
+    /// [`Action::ResumeReading`].
+    fn process_input(&mut self, now: Instant, channel: ChannelId) {
         loop {
             let Some(ch) = self.channels.get_mut(&channel) else {
                 return;
             };
+            if ch.paused {
+                return;
+            }
             match ch.next_msg() {
                 Ok(None) => return,
                 Ok(Some(Ok(msg))) => {
@@ -1028,6 +1135,7 @@ impl Actor {
                 }
                 Ok(Some(Err(e))) => self.on_undecodable(channel, e),
                 Err(e) => {
+                    self.log_frame_error(now, channel, &e);
                     self.close_channel(channel, CloseReason::Frame(e));
                     return;
                 }
@@ -1036,12 +1144,23 @@ impl Actor {
     }
 
     /// A connection ended: the peer closed it or it broke (`error`).
+    /// [`Action::Abort`] follows (or the connection was closed already),
+    /// to release it.
     pub fn handle_closed(&mut self, now: Instant, channel: ChannelId, error: Option<String>) {
+        self.clock = Some(now);
+        if self.closing.remove(&channel).is_some() {
+            // Its last bytes will not go out.
+            self.timers.stop(Timer::Stall(channel));
+            self.actions.push_back(Action::Abort { channel });
+            return;
+        }
         let Some(ch) = self.channels.get(&channel) else {
             return;
         };
         let reason = match (error, ch.partial_frame()) {
             (Some(e), _) => CloseReason::Broken(e),
+            // Input left unhandled while paused is not a broken frame.
+            (None, Err(_)) if ch.paused => CloseReason::Eof,
             (None, Err(e)) => CloseReason::Frame(e),
             (None, Ok(())) if Self::refused_us(ch) => CloseReason::Auth(AuthError::Refused),
             (None, Ok(())) => CloseReason::Eof,
@@ -1068,7 +1187,8 @@ impl Actor {
 
     /// Closes a channel: what was queued for it is still transmitted, then
     /// [`Action::Close`] follows.
-    pub fn close(&mut self, _now: Instant, channel: ChannelId) {
+    pub fn close(&mut self, now: Instant, channel: ChannelId) {
+        self.clock = Some(now);
         self.close_channel(channel, CloseReason::Local);
     }
 
@@ -1082,17 +1202,29 @@ impl Actor {
             return;
         };
         self.timers.stop(Timer::Handshake(channel));
+        self.timers.stop(Timer::Stall(channel));
+        self.inbound_done(ch.origin, &ch.state, true);
         self.registry.drop_waiters(channel);
         self.on_registrar_channel_closed(channel, &reason);
         if closer == Closer::Us && ch.is_connected() {
-            // What is queued still goes out, before the close.
+            // What is queued still goes out, before the close, within the
+            // stall timeout.
             if !ch.out.is_empty() {
-                self.flushes.push_back(Transmit {
-                    channel,
-                    data: ch.out.split().freeze(),
-                });
+                let data = ch.take_out();
+                self.flushes.push_back(Transmit { channel, data });
+            }
+            if !ch.flight.is_empty() {
+                if let Some(now) = self.clock {
+                    let stall = self.config.limits.stall_timeout;
+                    self.timers.set(Timer::Stall(channel), now + stall);
+                }
+                self.closing.insert(channel, std::mem::take(&mut ch.flight));
             }
             self.actions.push_back(Action::Close { channel });
+        } else {
+            // The connection ended, failed, is not up yet, or is given up
+            // on: whatever it was, it goes now.
+            self.actions.push_back(Action::Abort { channel });
         }
         let was_open = ch.peer().is_some();
         let peer = ch.peer().map(Aid::uid);
@@ -1171,12 +1303,14 @@ impl Actor {
             tracing::trace!(target: "tractor::transport", %channel, %msg, "send");
             ch.write(msg);
             self.queue_transmit(channel);
+            let _ = self.update_flow(channel);
         }
     }
 
     /// A deadline passed. Call when the time from [`Output::Timeout`] is
     /// reached (calling early or late is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = Some(now);
         while let Some(timer) = self.timers.pop_due(now) {
             match timer {
                 Timer::Handshake(channel) => {
@@ -1191,6 +1325,7 @@ impl Actor {
                 }
                 Timer::Register(i) => self.on_register_timer(now, i),
                 Timer::Drain(child) => self.on_drain_timeout(child),
+                Timer::Stall(channel) => self.on_stall_timer(channel),
             }
         }
     }
@@ -1294,10 +1429,14 @@ impl Actor {
             }
             ChannelOrigin::Accepted | ChannelOrigin::Connected => {
                 let origin = ch.origin;
-                ch.state = ChannelState::Open {
-                    peer: peer.clone(),
-                    authenticated,
-                };
+                let was = std::mem::replace(
+                    &mut ch.state,
+                    ChannelState::Open {
+                        peer: peer.clone(),
+                        authenticated,
+                    },
+                );
+                self.inbound_done(origin, &was, false);
                 let uid = peer.uid();
                 self.events
                     .push_back(Event::ChannelOpened { channel, peer });

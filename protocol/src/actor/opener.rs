@@ -352,6 +352,17 @@ impl Actor {
         if d.orphaned {
             return Ok(());
         }
+        let channel = d.channel;
+        if let Some(ch) = self.channels.get_mut(&channel)
+            && ch.paused
+        {
+            // The peer's output queue is over the bound: wait for room.
+            if !ch.blocked_senders.contains(&dialog) {
+                ch.blocked_senders.push(dialog);
+            }
+            return Err(UsageError::NoCredit(dialog));
+        }
+        let d = self.dialog_mut(dialog)?;
         match d.credit_out.as_mut() {
             // The function has ended (returned, failed, or its actor is
             // gone): no credit will come, so waiting for one would hang.
@@ -1009,6 +1020,11 @@ impl Actor {
     /// Forgets a dialog entirely.
     pub(super) fn remove_dialog(&mut self, id: DialogId) -> Option<Dialog> {
         let d = self.dialogs.remove(&id)?;
+        if d.counted
+            && let Some(ch) = self.channels.get_mut(&d.channel)
+        {
+            ch.callees = ch.callees.saturating_sub(1);
+        }
         let key = (d.peer.clone(), d.cid.clone());
         if self.routes.get(&key) == Some(&id) {
             self.routes.remove(&key);

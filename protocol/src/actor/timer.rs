@@ -21,6 +21,9 @@ pub(crate) enum Timer {
     Register(usize),
     /// An exited child's connections stop being read to their end.
     Drain(ChildId),
+    /// The channel's output stayed over the bound with nothing written
+    /// (or its closing flush did not finish) until then.
+    Stall(ChannelId),
 }
 
 /// Deadlines, ordered, with at most one per [`Timer`].

@@ -297,6 +297,11 @@ impl Sim {
     }
 
     fn transmit(&mut self, node: usize, channel: ChannelId, bytes: Bytes) {
+        // The simulated socket takes everything at once.
+        let now = self.now;
+        self.nodes[node]
+            .actor
+            .handle_written(now, channel, bytes.len());
         let Some(&(peer, peer_channel)) = self.links.get(&(node, channel)) else {
             return;
         };
@@ -374,6 +379,17 @@ impl Sim {
                     );
                 }
             }
+            Action::Abort { channel } => {
+                // The socket goes without a word to the peer: the
+                // simulations abort only connections whose end was
+                // reported (`handle_closed`, sometimes injected while the
+                // peer lives on).
+                if let Some((peer, peer_channel)) = self.links.remove(&(node, channel)) {
+                    self.links.remove(&(peer, peer_channel));
+                }
+            }
+            // Simulated sockets never fill up.
+            Action::PauseReading { .. } | Action::ResumeReading { .. } => {}
             Action::Spawn {
                 child,
                 uid,
@@ -428,8 +444,8 @@ impl Sim {
         loop {
             match self.nodes[node].actor.poll_output() {
                 Output::Transmit(t) => self.transmit(node, t.channel, t.data),
-                Output::Action(Action::Close { channel }) => {
-                    self.act(node, Action::Close { channel })
+                Output::Action(a @ (Action::Close { .. } | Action::Abort { .. })) => {
+                    self.act(node, a)
                 }
                 Output::Timeout(_) => return,
                 _ => {}
