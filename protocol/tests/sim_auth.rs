@@ -211,8 +211,14 @@ fn drain(a: &mut Actor) -> Drained {
     };
     loop {
         match a.poll_output() {
-            Output::Transmit(t) => d.transmits.push((t.channel, t.data)),
-            Output::Action(Action::Close { channel }) => d.closed.push(channel),
+            Output::Transmit(t) => {
+                // Written at once, as a driver would report it.
+                a.handle_written(Instant::now(), t.channel, t.data.len());
+                d.transmits.push((t.channel, t.data));
+            }
+            Output::Action(Action::Close { channel } | Action::Abort { channel }) => {
+                d.closed.push(channel)
+            }
             Output::Action(_) => {}
             Output::Event(e) => d.events.push(e),
             Output::Timeout(t) => {
