@@ -621,3 +621,55 @@ fn a_connector_whose_proof_is_refused_gets_a_typed_error() {
         Some(CloseReason::Auth(AuthError::BadProof))
     );
 }
+
+#[test]
+fn a_stranger_drops_only_the_address_of_an_actor_that_is_gone() {
+    // No secret: anyone gets in. A stranger may not drop the address of an
+    // actor that is still connected to the registrar, only one whose
+    // holder is gone (what Python's finders use `delete_addr` for).
+    let mut a = raw_actor(None, false);
+    let now = Instant::now();
+    let start = |who: &str, func: &str, kwargs: serde_json::Value| {
+        Msg::Start(Start {
+            cid: format!("cid-{who}-{func}"),
+            ns: "self".into(),
+            func: func.into(),
+            kwargs: Raw::encode(&kwargs).unwrap(),
+            uid: Uid::new(who, format!("{who}-uuid")),
+            pld_spec: tractor_protocol::DEFAULT_PLD_SPEC.into(),
+        })
+    };
+    let (victim, _) = accept_and_feed(&mut a, &[python_aid("victim")]);
+    a.handle_data(
+        now,
+        victim,
+        &frame(&start(
+            "victim",
+            "register_actor",
+            serde_json::json!({"uid": ["victim", "victim-uuid"], "addr": ["127.0.0.1", 7]}),
+        )),
+    );
+    drain(&mut a);
+    assert_eq!(a.registry().len(), 1);
+    let (stranger, _) = accept_and_feed(&mut a, &[python_aid("stranger")]);
+    let delete = start(
+        "stranger",
+        "delete_addr",
+        serde_json::json!({"addr": ["127.0.0.1", 7]}),
+    );
+    a.handle_data(now, stranger, &frame(&delete));
+    let out = drain(&mut a);
+    let msgs = out.msgs(stranger);
+    let [Msg::Error(e)] = &msgs[..] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(e.boxed_type_str, PERMISSION_ERROR);
+    assert_eq!(a.registry().len(), 1, "a live actor's address stays");
+    // The victim goes: its address may be dropped now.
+    a.handle_closed(now, victim, None);
+    drain(&mut a);
+    a.handle_data(now, stranger, &frame(&delete));
+    let out = drain(&mut a);
+    assert!(out.events.contains(&Event::RegistryChanged));
+    assert_eq!(a.registry().len(), 0);
+}

@@ -240,6 +240,10 @@ fn fault_stale_registry_entry() {
         addr: Address,
     }
     let addr = sim.nodes[stale].addr.clone();
+    // Its holder dies: the address is stale (a live holder's address
+    // would not be dropped at a stranger's request).
+    sim.crash(stale);
+    sim.settle(SECOND);
     let d = call(
         &mut sim,
         client,

@@ -75,6 +75,14 @@ impl Registry {
             .collect()
     }
 
+    /// The uid `addr` is registered for.
+    fn holder(&self, addr: &Address) -> Option<&Uid> {
+        self.entries
+            .iter()
+            .find(|(_, a)| a.contains(addr))
+            .map(|(u, _)| u)
+    }
+
     fn delete_addr(&mut self, addr: &Address) -> Option<Uid> {
         let (uid, addrs) = self.entries.iter_mut().find(|(_, a)| a.contains(addr))?;
         addrs.retain(|a| a != addr);
@@ -105,8 +113,11 @@ impl Actor {
     /// removing a child it reaped). The registrar cannot tell a registered
     /// actor's parent otherwise: the wire does not name it. Requests whose
     /// arguments do not decode are answered as before, with a `TypeError`.
-    /// `delete_addr` stays open to all, as Python's finders use it to drop
-    /// an address that no longer answers.
+    /// `delete_addr`, which Python's finders use to drop an address that no
+    /// longer answers, is open to all but for an address whose holder shows
+    /// it lives: it is this actor, or it keeps a connection to it open (as
+    /// every Rust actor does with its registrar); only the holder itself or
+    /// an authenticated peer may drop that one.
     fn registration_refusal(
         &self,
         channel: ChannelId,
@@ -117,9 +128,31 @@ impl Actor {
         struct ByUid {
             uid: Uid,
         }
-        if !matches!(start.func.as_str(), "register_actor" | "unregister_actor")
-            || self.peer_authenticated(channel)
-        {
+        #[derive(Deserialize)]
+        struct ByAddr {
+            addr: Address,
+        }
+        if self.peer_authenticated(channel) {
+            return None;
+        }
+        if start.func == "delete_addr" {
+            let addr = start.decode_kwargs::<ByAddr>().ok()?.addr;
+            let holder = self.registry.holder(&addr)?;
+            if holder == peer {
+                return None;
+            }
+            let lives = *holder == self.uid
+                || self.channels.values().any(|ch| {
+                    ch.peer()
+                        .is_some_and(|p| p.name == holder.name && p.uuid == holder.uuid)
+                });
+            return lives.then(|| {
+                format!(
+                    "{peer} may not drop {addr}: {holder} holds it and is connected to this registrar; only an address whose holder is gone may be dropped, by others than the holder"
+                )
+            });
+        }
+        if !matches!(start.func.as_str(), "register_actor" | "unregister_actor") {
             return None;
         }
         let target = start.decode_kwargs::<ByUid>().ok()?.uid;
