@@ -108,6 +108,85 @@ fn dbg_child_pause_survives_ctrl_c_mashing() {
     }
 }
 
+/// The pid of the tree's root: the one of its processes this test started.
+fn root_pid(tree: &Tree) -> i32 {
+    let me = std::process::id().to_string();
+    tree.survivors()
+        .into_iter()
+        .find(|(pid, _)| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // pid (comm) state ppid …: the comm may hold spaces, not ')'.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1) == Some(me.as_str())
+        })
+        .map(|(pid, _)| pid as i32)
+        .expect("the root runs")
+}
+
+/// How many of `pid`'s TCP sockets have bytes waiting to be read.
+fn tcp_sockets_with_input(pid: i32) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let queued = f.get(4).and_then(|q| q.split(':').nth(1));
+                    let waiting =
+                        queued.is_some_and(|rx| u64::from_str_radix(rx, 16).is_ok_and(|n| n > 0));
+                    waiting && f.get(9).is_some_and(|i| inodes.contains(*i))
+                })
+                .map(|_| ())
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
+#[test]
+fn dbg_ctrl_c_at_a_repl_read_late_by_the_root_stays_the_repls() {
+    use nix::sys::signal::Signal;
+    for adapter in ADAPTERS {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-child-pause");
+        repl(&mut p, "paused", "pause-then-return");
+        // The root frozen, ctrl-c at the child's REPL, and the REPL left:
+        // the root reads the signal only after the terminal is free again.
+        p.process_mut().signal(Signal::SIGSTOP).unwrap();
+        p.send_control('c').unwrap();
+        expect(&mut p, PROMPT);
+        p.send_line("c").unwrap();
+        // The child has let go of the terminal and returned its result once
+        // both its lock connection and its call's have bytes queued for the
+        // root.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(HANG_MS);
+        while tcp_sockets_with_input(root_pid(&tree)) < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{adapter}: the child never answered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        p.process_mut().signal(Signal::SIGCONT).unwrap();
+        let (rest, code) = finish(p);
+        assert_eq!(code, 0, "{adapter}: {rest}");
+        assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
+        tree.assert_clean();
+    }
+}
+
 #[test]
 fn dbg_grandchild_pause_takes_the_roots_lock() {
     for adapter in ADAPTERS {

@@ -1148,11 +1148,12 @@ impl RootSignals {
     }
 }
 
-/// Whether a SIGINT belongs to a debug REPL (one holds the tree's
-/// terminal, so ctrl-c is not for the tree): then it only redraws the
-/// prompt.
+/// Whether a SIGINT the root has read belongs to a debug REPL (one held
+/// the tree's terminal when it came, so ctrl-c was not for the tree): then
+/// it only redraws the prompt.
 fn sigint_for_repl(shared: &Arc<Shared>) -> bool {
-    if !repl_in_tree(shared) {
+    let held = repl_in_tree(shared);
+    if crate::signals::sigint_for(held) == crate::signals::SigintFor::Tree {
         return false;
     }
     tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");

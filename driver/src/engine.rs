@@ -165,6 +165,9 @@ pub(crate) struct State {
     /// The root's own REPLs that were given the terminal and have not yet
     /// noticed.
     pub(crate) tty_granted: HashSet<TtyTicket>,
+    /// The tree's terminal is held (for a REPL here or in a child), as of
+    /// the last change of state.
+    tty_held: bool,
     /// The nurseries a served call's cancellation dropped, by call: their
     /// children's failures are the call's outcome.
     pub(crate) dropped_nurseries: HashMap<DialogId, Vec<crate::nursery::DroppedNursery>>,
@@ -318,6 +321,7 @@ impl Shared {
                 listeners: Vec::new(),
                 deferred: None,
                 tty_granted: HashSet::new(),
+                tty_held: false,
                 dropped_nurseries: HashMap::new(),
                 procs: HashMap::new(),
             }),
@@ -411,6 +415,13 @@ impl Shared {
                 Output::Action(action) => self.act(st, action),
                 Output::Event(event) => self.on_event(st, event),
                 Output::Timeout(deadline) => {
+                    let held = st.actor.tty_lock_holder().is_some();
+                    if held != st.tty_held {
+                        st.tty_held = held;
+                        if !held {
+                            crate::signals::terminal_released();
+                        }
+                    }
                     if deadline != st.deadline {
                         st.deadline = deadline;
                         if let Some(w) = st.timer_waker.take() {

@@ -14,6 +14,13 @@
 //! actor started is left to the program: on Linux, `/proc/self/status`
 //! tells (a program that wants SIGINT or SIGTERM for itself once its root
 //! has ended sets up its handling before the root starts).
+//!
+//! A root ignores SIGINT while a debug REPL of its tree holds the terminal
+//! (ctrl-c is the REPL's then). Which of the two a SIGINT meant is decided
+//! by the state at its delivery, not at the later moment the root's task
+//! gets to it: a ctrl-c typed at a REPL that the user leaves a moment after
+//! would otherwise cancel the tree when the root, busy or descheduled,
+//! reads the signal only once the REPL has ended. See [`sigint_for`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -30,6 +37,65 @@ static DEFAULT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 /// How many actors of this process listen (one at a time, as a rule).
 static LISTENERS: Mutex<usize> = Mutex::new(0);
 
+/// Set by every SIGINT at its delivery (registered on first use, before
+/// any signal stream of the process); cleared as the root accounts for it.
+static SEEN: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// A SIGINT was delivered while a REPL held the terminal and the root had
+/// not read it when the REPL ended: the next SIGINT the root reads without
+/// a newer delivery is that one, and belongs to the REPL.
+static OWED_TO_REPL: AtomicBool = AtomicBool::new(false);
+
+/// Whom a SIGINT read by the root was meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SigintFor {
+    /// A debug REPL held the terminal when it came.
+    Repl,
+    /// The tree: it is cancelled.
+    Tree,
+}
+
+/// Whom the SIGINT the root has just read was meant for, given whether a
+/// REPL of the tree holds the terminal now.
+pub(crate) fn sigint_for(held_now: bool) -> SigintFor {
+    match SEEN.get() {
+        Some(seen) => decide(seen, &OWED_TO_REPL, held_now),
+        None if held_now => SigintFor::Repl,
+        None => SigintFor::Tree,
+    }
+}
+
+/// A REPL of the tree has let go of the terminal: SIGINTs delivered while
+/// it held it and not read yet are the REPL's.
+pub(crate) fn terminal_released() {
+    if let Some(seen) = SEEN.get() {
+        released(seen, &OWED_TO_REPL);
+    }
+}
+
+fn decide(seen: &AtomicBool, owed: &AtomicBool, held_now: bool) -> SigintFor {
+    if held_now {
+        seen.store(false, Ordering::SeqCst);
+        return SigintFor::Repl;
+    }
+    if seen.swap(false, Ordering::SeqCst) {
+        // Delivered since the REPL ended (or with none ever): the tree's,
+        // and it covers any owed one read with it.
+        owed.store(false, Ordering::SeqCst);
+        return SigintFor::Tree;
+    }
+    if owed.load(Ordering::SeqCst) {
+        return SigintFor::Repl;
+    }
+    SigintFor::Tree
+}
+
+fn released(seen: &AtomicBool, owed: &AtomicBool) {
+    if seen.swap(false, Ordering::SeqCst) {
+        owed.store(true, Ordering::SeqCst);
+    }
+}
+
 /// An actor listens for SIGINT and SIGTERM while this lives.
 #[derive(Debug)]
 pub(crate) struct Listening(());
@@ -38,6 +104,13 @@ pub(crate) struct Listening(());
 /// value is dropped; call it before opening the signal streams.
 pub(crate) fn listen() -> Listening {
     let mut n = LISTENERS.lock().unwrap_or_else(|e| e.into_inner());
+    SEEN.get_or_init(|| {
+        let seen = Arc::new(AtomicBool::new(false));
+        if let Err(e) = signal_hook::flag::register(SIGINT, seen.clone()) {
+            tracing::warn!(target: "tractor::runtime", error = %e, "cannot tell a REPL's ctrl-c by its delivery");
+        }
+        seen
+    });
     let flag = DEFAULT.get_or_init(register);
     *n += 1;
     flag.store(false, Ordering::SeqCst);
@@ -108,5 +181,66 @@ mod tests {
         assert_eq!(taken & bit(SIGTERM), 0);
         assert_eq!(handled_or_ignored("SigIgn:\t0\n"), None);
         assert_eq!(handled_or_ignored("SigIgn:\tzz\nSigCgt:\t0\n"), None);
+    }
+
+    /// A signal at its delivery, then the root reading it (`held`: a REPL
+    /// holds the terminal at that read).
+    struct Ledger {
+        seen: AtomicBool,
+        owed: AtomicBool,
+    }
+
+    impl Ledger {
+        fn new() -> Self {
+            Ledger {
+                seen: AtomicBool::new(false),
+                owed: AtomicBool::new(false),
+            }
+        }
+        fn deliver(&self) {
+            self.seen.store(true, Ordering::SeqCst);
+        }
+        fn read(&self, held: bool) -> SigintFor {
+            decide(&self.seen, &self.owed, held)
+        }
+        fn release(&self) {
+            released(&self.seen, &self.owed);
+        }
+    }
+
+    #[test]
+    fn a_ctrl_c_at_a_repl_stays_the_repls_when_read_after_it_ended() {
+        let l = Ledger::new();
+        // Typed at the REPL, read only after the user left it.
+        l.deliver();
+        l.release();
+        assert_eq!(l.read(false), SigintFor::Repl);
+        // Several typed then, read one by one afterwards.
+        l.deliver();
+        l.release();
+        assert_eq!(l.read(false), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Repl);
+        // A new one after the REPL: the tree's.
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
+    }
+
+    #[test]
+    fn a_ctrl_c_is_the_trees_unless_a_repl_held_the_terminal_at_its_delivery() {
+        let l = Ledger::new();
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        // Read while the REPL holds the terminal: the REPL's; its end owes
+        // nothing more.
+        l.deliver();
+        assert_eq!(l.read(true), SigintFor::Repl);
+        l.release();
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        // With no delivery recorded at all (the flag could not be set up).
+        let l = Ledger::new();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        assert_eq!(l.read(true), SigintFor::Repl);
     }
 }

@@ -584,7 +584,9 @@ impl Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::SeqCst);
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && std::ptr::eq(self.count, &LIVE) {
+            crate::signals::terminal_released();
+        }
         *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         // Cancellations held back meanwhile may go on.
         self.shared.with(|st, _| st.wake_everything());
