@@ -1065,6 +1065,52 @@ fn disc_reg_then_unreg_and_find_miss() {
 }
 
 #[test]
+fn disc_reg_then_unreg_maddr() {
+    // The registrar's address given as a multiaddr: the same dialogs.
+    for (a, t) in CASES {
+        let r = run("disc-reg-then-unreg-maddr", a, t);
+        r.assert_ok();
+        let prefix = if t == "tcp" {
+            "/ip4/127.0.0.1/tcp/"
+        } else {
+            "/unix/"
+        };
+        let registry = r.fact("registry_maddr");
+        assert!(registry.starts_with(prefix), "{a}/{t}: {registry}");
+        if t == "uds" {
+            assert!(
+                registry.ends_with(".sock") && registry.contains("maddr-registry@"),
+                "{registry}"
+            );
+        }
+        assert_eq!(r.fact("default_registry"), "false");
+        assert_eq!(r.fact("missing"), "true");
+        assert_eq!(r.fact("found"), "actor");
+        assert_eq!(r.fact("registered"), "true");
+        assert_eq!(r.fact("unregistered"), "true");
+    }
+}
+
+#[test]
+fn disc_bind_maddr_str() {
+    for (a, t) in CASES {
+        let r = run("disc-bind-maddr-str", a, t);
+        r.assert_ok();
+        let bound = r.fact("bound");
+        if t == "tcp" {
+            assert!(bound.starts_with("/ip4/127.0.0.1/tcp/"), "{a}: {bound}");
+        } else {
+            assert!(
+                bound.starts_with("/unix/") && bound.contains("maddr-bound@"),
+                "{a}: {bound}"
+            );
+        }
+        assert_eq!(r.fact("port_picked"), "true", "{a}/{t}: {bound}");
+        assert_eq!(r.fact("hi"), "hi from kid");
+    }
+}
+
+#[test]
 fn tpt_root_passes_tpt_to_sub() {
     for (a, t) in CASES {
         let r = run("tpt-root-passes-tpt-to-sub", a, t);

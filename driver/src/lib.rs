@@ -90,7 +90,8 @@ pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{
-    Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError, ExitStatus, Limits,
-    LocalError, ReapTimeouts, RemoteError, RemoteErrorKind, Role, Secret, SecretError,
-    TOO_MANY_DIALOGS, Uid, UsageError,
+    AddrParseError, Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError,
+    EndpointSpec, ExitStatus, Limits, LocalError, MADDR_PROTOCOLS, ReapTimeouts, RemoteError,
+    RemoteErrorKind, Role, Secret, SecretError, TOO_MANY_DIALOGS, Uid, UsageError, maddr_protocol,
+    parse_endpoints, transport_of_maddr_protocol,
 };

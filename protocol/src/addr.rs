@@ -24,6 +24,10 @@ use crate::text::clean;
 ///     "/run/user/1000/tractor/registry@1616.sock",
 /// );
 /// ```
+///
+/// As text, an address is also read from and written as a multiaddr, the
+/// form Python tractor uses (`"/ip4/127.0.0.1/tcp/1616".parse()`,
+/// `format!("{addr:#}")`): see its `FromStr`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Address {
     /// A TCP endpoint, `[host, port]`; the host is an IPv4 or IPv6 literal.
@@ -59,6 +63,21 @@ impl Address {
         }
     }
 
+    /// This address as a multiaddr (what `{:#}` writes), e.g.
+    /// `/ip4/127.0.0.1/tcp/1616` or `/unix/tmp/x/a.sock`.
+    ///
+    /// ```
+    /// # use tractor_protocol::Address;
+    /// assert_eq!(Address::tcp("::1", 5678).to_maddr(), "/ip6/::1/tcp/5678");
+    /// assert_eq!(
+    ///     Address::uds("/tmp/tractor_test", "test_sock.sock").to_maddr(),
+    ///     "/unix/tmp/tractor_test/test_sock.sock",
+    /// );
+    /// ```
+    pub fn to_maddr(&self) -> String {
+        format!("{self:#}")
+    }
+
     /// The transport key Python tractor uses for this kind: `"tcp"` or `"uds"`.
     pub fn transport(&self) -> &'static str {
         match self {
@@ -69,7 +88,14 @@ impl Address {
 }
 
 impl fmt::Display for Address {
+    /// `127.0.0.1:1616`, `[::1]:1616` or the socket file's path; with `#`
+    /// (`{:#}`), the multiaddr Python tractor prints:
+    /// `/ip4/127.0.0.1/tcp/1616`, `/ip6/::1/tcp/1616`,
+    /// `/unix/run/user/1000/tractor/registry@1616.sock`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return crate::maddr::write_maddr(self, f);
+        }
         match self {
             Address::Tcp { host, port } if host.contains(':') => {
                 write!(f, "[{}]:{port}", clean(host))

@@ -151,6 +151,7 @@ mod codec;
 mod election;
 mod error;
 mod frame;
+mod maddr;
 mod msg;
 mod msgpack;
 mod raw;
@@ -175,6 +176,10 @@ pub use actor::{
 pub use addr::Address;
 pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};
 pub use election::{ELECTION_PATIENCE, Election, ElectionError, ElectionStep, ProbeAnswer};
+pub use maddr::{
+    AddrParseError, EndpointSpec, MADDR_PROTOCOLS, maddr_protocol, parse_endpoints,
+    transport_of_maddr_protocol,
+};
 
 /// Entry points for cargo-fuzz targets (only built under `cfg(fuzzing)`).
 #[cfg(fuzzing)]

@@ -1296,7 +1296,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             fact("found", &p.peer().name);
             Ok(())
         }
-        "disc-reg-then-unreg" | "disc-find-miss-none" => {
+        "disc-reg-then-unreg" | "disc-find-miss-none" | "disc-reg-then-unreg-maddr" => {
+            let registry = root.registry_addrs();
+            fact("registry_maddr", crate_list_maddr(&registry)?);
             let transport = root.accept_addrs()[0].transport();
             let default = match transport {
                 "tcp" => Transport::Tcp,
@@ -1652,6 +1654,23 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "disc-registrar-restart" => registrar_restart(root).await,
         "registry-wait" => registry_wait(root).await,
         "tpt-uds-example" => tpt_uds_example(root).await,
+        "disc-bind-maddr-str" => {
+            let addrs = root.accept_addrs();
+            fact("bound", crate_list_maddr(&addrs)?);
+            fact(
+                "port_picked",
+                addrs
+                    .iter()
+                    .all(|a| !matches!(a, Address::Tcp { port: 0, .. })),
+            );
+            // The tree works through what it bound.
+            with_daemon(&root, "kid", |p| async move {
+                let hi: String = p.run(NS, "hi", ()).await?;
+                fact("hi", hi);
+                Ok(())
+            })
+            .await
+        }
         "disc-registrar-bind-union" => {
             let addrs = root.accept_addrs();
             fact("listeners", addrs.len());
@@ -4541,6 +4560,33 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
     if id == "attack-daemon" {
         config = limits_from_env(config)?;
     }
+    // Addresses given as multiaddr text, as a Python configuration does.
+    let maddr = |text: String| -> Result<Address> {
+        text.parse()
+            .map_err(|e| Error::raise("ValueError", format!("{text}: {e}")))
+    };
+    let runtime_dir = || -> Result<String> {
+        let dir = tractor_driver::runtime_dir()?;
+        Ok(dir.to_string_lossy().trim_start_matches('/').to_owned())
+    };
+    let pid = std::process::id();
+    match (id, transport) {
+        ("disc-reg-then-unreg-maddr", Transport::Tcp) => {
+            config = config.registry_addrs([maddr("/ip4/127.0.0.1/tcp/0".into())?]);
+        }
+        ("disc-reg-then-unreg-maddr", _) => {
+            let text = format!("/unix/{}/maddr-registry@{pid}.sock", runtime_dir()?);
+            config = config.registry_addrs([maddr(text)?]);
+        }
+        ("disc-bind-maddr-str", Transport::Tcp) => {
+            config.bind_addrs = vec![maddr("/ip4/127.0.0.1/tcp/0".into())?];
+        }
+        ("disc-bind-maddr-str", _) => {
+            let text = format!("/unix/{}/maddr-bound@{pid}.sock", runtime_dir()?);
+            config.bind_addrs = vec![maddr(text)?];
+        }
+        _ => {}
+    }
     match id {
         "spawn-debug-flag-inherited" => config.debug_mode = true,
         "dbg-debug-filter" => {
@@ -4884,6 +4930,17 @@ async fn log_daemon_wait(root: ActorHandle) -> Result<()> {
 
 /// A registrar given on the command line: a TCP port on the loopback
 /// interface, or a socket file in the runtime directory.
+/// Addresses as multiaddrs, comma-separated; each checked to read back as
+/// itself.
+fn crate_list_maddr(addrs: &[Address]) -> Result<String> {
+    let texts: Vec<String> = addrs.iter().map(Address::to_maddr).collect();
+    for (addr, text) in addrs.iter().zip(&texts) {
+        let back: Result<Address, _> = text.parse();
+        check!(back.as_ref() == Ok(addr), "{text} reads back as {back:?}");
+    }
+    Ok(texts.join(","))
+}
+
 fn registry_addr(transport: Transport, spec: &str) -> Result<Address> {
     Ok(match transport {
         Transport::Tcp => Address::tcp(
