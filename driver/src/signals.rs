@@ -104,6 +104,10 @@ pub(crate) struct Listening(());
 /// value is dropped; call it before opening the signal streams.
 pub(crate) fn listen() -> Listening {
     let mut n = LISTENERS.lock().unwrap_or_else(|e| e.into_inner());
+    // After `register`, which must see the program's own handling of the
+    // signals only (this action is one too); before any signal stream, so
+    // that a delivery is recorded before a stream can wake on it.
+    let flag = DEFAULT.get_or_init(register);
     SEEN.get_or_init(|| {
         let seen = Arc::new(AtomicBool::new(false));
         if let Err(e) = signal_hook::flag::register(SIGINT, seen.clone()) {
@@ -111,7 +115,6 @@ pub(crate) fn listen() -> Listening {
         }
         seen
     });
-    let flag = DEFAULT.get_or_init(register);
     *n += 1;
     flag.store(false, Ordering::SeqCst);
     Listening(())
