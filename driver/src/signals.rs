@@ -37,14 +37,58 @@ static DEFAULT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 /// How many actors of this process listen (one at a time, as a rule).
 static LISTENERS: Mutex<usize> = Mutex::new(0);
 
-/// Set by every SIGINT at its delivery (registered on first use, before
-/// any signal stream of the process); cleared as the root accounts for it.
-static SEEN: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+/// What the root knows of SIGINTs and the REPL's hold on the terminal
+/// (set up on first use, before any signal stream of the process).
+static LEDGER: OnceLock<Ledger> = OnceLock::new();
 
-/// A SIGINT was delivered while a REPL held the terminal and the root had
-/// not read it when the REPL ended: the next SIGINT the root reads without
-/// a newer delivery is that one, and belongs to the REPL.
-static OWED_TO_REPL: AtomicBool = AtomicBool::new(false);
+/// SIGINTs as they were delivered, against the moments a REPL let go of
+/// the terminal.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Set by every SIGINT as its handler runs; cleared as the root
+    /// accounts for it.
+    seen: Arc<AtomicBool>,
+    /// A SIGINT had been handled while a REPL held the terminal but the
+    /// root had not read it when the REPL ended: the next one the root
+    /// reads without a newer delivery is that one.
+    owed: AtomicBool,
+    /// A SIGINT had been sent but not yet handled (still pending in the
+    /// process) when a REPL ended: the delivery recorded next is that one.
+    in_flight: AtomicBool,
+}
+
+impl Ledger {
+    fn read(&self, held_now: bool) -> SigintFor {
+        if held_now {
+            self.seen.store(false, Ordering::SeqCst);
+            self.in_flight.store(false, Ordering::SeqCst);
+            return SigintFor::Repl;
+        }
+        if self.seen.swap(false, Ordering::SeqCst) {
+            if self.in_flight.swap(false, Ordering::SeqCst) {
+                // The one sent before the REPL ended, handled after.
+                return SigintFor::Repl;
+            }
+            // Delivered since the REPL ended (or with none ever): the
+            // tree's, and it covers any owed one read with it.
+            self.owed.store(false, Ordering::SeqCst);
+            return SigintFor::Tree;
+        }
+        if self.owed.load(Ordering::SeqCst) {
+            return SigintFor::Repl;
+        }
+        SigintFor::Tree
+    }
+
+    fn released(&self, sigint_pending: bool) {
+        if self.seen.swap(false, Ordering::SeqCst) {
+            self.owed.store(true, Ordering::SeqCst);
+        }
+        if sigint_pending {
+            self.in_flight.store(true, Ordering::SeqCst);
+        }
+    }
+}
 
 /// Whom a SIGINT read by the root was meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,42 +102,34 @@ pub(crate) enum SigintFor {
 /// Whom the SIGINT the root has just read was meant for, given whether a
 /// REPL of the tree holds the terminal now.
 pub(crate) fn sigint_for(held_now: bool) -> SigintFor {
-    match SEEN.get() {
-        Some(seen) => decide(seen, &OWED_TO_REPL, held_now),
+    match LEDGER.get() {
+        Some(ledger) => ledger.read(held_now),
         None if held_now => SigintFor::Repl,
         None => SigintFor::Tree,
     }
 }
 
-/// A REPL of the tree has let go of the terminal: SIGINTs delivered while
-/// it held it and not read yet are the REPL's.
+/// A REPL of the tree has let go of the terminal: SIGINTs sent while it
+/// held it and not read yet are the REPL's.
 pub(crate) fn terminal_released() {
-    if let Some(seen) = SEEN.get() {
-        released(seen, &OWED_TO_REPL);
+    if let Some(ledger) = LEDGER.get() {
+        ledger.released(sigint_pending());
     }
 }
 
-fn decide(seen: &AtomicBool, owed: &AtomicBool, held_now: bool) -> SigintFor {
-    if held_now {
-        seen.store(false, Ordering::SeqCst);
-        return SigintFor::Repl;
-    }
-    if seen.swap(false, Ordering::SeqCst) {
-        // Delivered since the REPL ended (or with none ever): the tree's,
-        // and it covers any owed one read with it.
-        owed.store(false, Ordering::SeqCst);
-        return SigintFor::Tree;
-    }
-    if owed.load(Ordering::SeqCst) {
-        return SigintFor::Repl;
-    }
-    SigintFor::Tree
-}
-
-fn released(seen: &AtomicBool, owed: &AtomicBool) {
-    if seen.swap(false, Ordering::SeqCst) {
-        owed.store(true, Ordering::SeqCst);
-    }
+/// Whether a SIGINT sent to this process waits to be handled: a ctrl-c
+/// goes to the process as a whole, and stays in its shared pending set
+/// (`ShdPnd` in `/proc/self/status`) until one of its threads runs the
+/// handler.
+fn sigint_pending() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("ShdPnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & bit(SIGINT) != 0)
 }
 
 /// An actor listens for SIGINT and SIGTERM while this lives.
@@ -108,12 +144,12 @@ pub(crate) fn listen() -> Listening {
     // signals only (this action is one too); before any signal stream, so
     // that a delivery is recorded before a stream can wake on it.
     let flag = DEFAULT.get_or_init(register);
-    SEEN.get_or_init(|| {
-        let seen = Arc::new(AtomicBool::new(false));
-        if let Err(e) = signal_hook::flag::register(SIGINT, seen.clone()) {
+    LEDGER.get_or_init(|| {
+        let ledger = Ledger::default();
+        if let Err(e) = signal_hook::flag::register(SIGINT, ledger.seen.clone()) {
             tracing::warn!(target: "tractor::runtime", error = %e, "cannot tell a REPL's ctrl-c by its delivery");
         }
-        seen
+        ledger
     });
     *n += 1;
     flag.store(false, Ordering::SeqCst);
@@ -186,34 +222,20 @@ mod tests {
         assert_eq!(handled_or_ignored("SigIgn:\tzz\nSigCgt:\t0\n"), None);
     }
 
-    /// A signal at its delivery, then the root reading it (`held`: a REPL
-    /// holds the terminal at that read).
-    struct Ledger {
-        seen: AtomicBool,
-        owed: AtomicBool,
-    }
-
     impl Ledger {
-        fn new() -> Self {
-            Ledger {
-                seen: AtomicBool::new(false),
-                owed: AtomicBool::new(false),
-            }
-        }
+        /// A SIGINT's handler runs.
         fn deliver(&self) {
             self.seen.store(true, Ordering::SeqCst);
         }
-        fn read(&self, held: bool) -> SigintFor {
-            decide(&self.seen, &self.owed, held)
-        }
+        /// The REPL ends with no SIGINT waiting for its handler.
         fn release(&self) {
-            released(&self.seen, &self.owed);
+            self.released(false);
         }
     }
 
     #[test]
     fn a_ctrl_c_at_a_repl_stays_the_repls_when_read_after_it_ended() {
-        let l = Ledger::new();
+        let l = Ledger::default();
         // Typed at the REPL, read only after the user left it.
         l.deliver();
         l.release();
@@ -230,8 +252,27 @@ mod tests {
     }
 
     #[test]
+    fn a_ctrl_c_sent_before_the_repl_ended_but_handled_after_is_the_repls() {
+        let l = Ledger::default();
+        // Sent at the REPL; no thread has run its handler yet when the
+        // REPL ends.
+        l.released(true);
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Repl);
+        // The next one is the tree's.
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        // A new REPL clears what an old one left.
+        let l = Ledger::default();
+        l.released(true);
+        assert_eq!(l.read(true), SigintFor::Repl);
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+    }
+
+    #[test]
     fn a_ctrl_c_is_the_trees_unless_a_repl_held_the_terminal_at_its_delivery() {
-        let l = Ledger::new();
+        let l = Ledger::default();
         l.deliver();
         assert_eq!(l.read(false), SigintFor::Tree);
         // Read while the REPL holds the terminal: the REPL's; its end owes
@@ -242,7 +283,7 @@ mod tests {
         l.deliver();
         assert_eq!(l.read(false), SigintFor::Tree);
         // With no delivery recorded at all (the flag could not be set up).
-        let l = Ledger::new();
+        let l = Ledger::default();
         assert_eq!(l.read(false), SigintFor::Tree);
         assert_eq!(l.read(true), SigintFor::Repl);
     }
