@@ -2296,6 +2296,57 @@ fn tpt_non_reading_client_bounded() {
 }
 
 #[test]
+fn tpt_limits_inherited() {
+    // The root's configured limit reaches its grandchild, through its
+    // child: a fifth call at once is refused there, typed.
+    for (a, t) in CASES {
+        let r = run("tpt-limits-inherited", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "TooManyDialogs", "{r:?}");
+        assert_eq!(r.fact("over_the_limit"), "TooManyDialogs", "{a}/{t}: {r:?}");
+        assert_eq!(
+            r.fact("after_one_ended"),
+            "ok:hi from grandchild",
+            "{a}/{t}"
+        );
+    }
+}
+
+#[test]
+fn tpt_limits_inherited_from_the_environment() {
+    // The same limit from the root's environment; without it, the fifth
+    // call runs (the default is 1024).
+    for (a, t) in CASES {
+        let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", "4")];
+        let r = run_env("tpt-limits-inherited-env", a, t, &env);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "TooManyDialogs", "{r:?}");
+        assert_eq!(r.fact("over_the_limit"), "TooManyDialogs", "{a}/{t}: {r:?}");
+        let r = run("tpt-limits-inherited-env", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "ok:hi from root", "{a}/{t}");
+        assert_eq!(r.fact("over_the_limit"), "ok:hi from grandchild", "{a}/{t}");
+    }
+}
+
+#[test]
+fn tpt_limits_malformed_environment() {
+    // A limit that is not a whole number stops the root before it starts,
+    // naming the variable; nothing is left behind.
+    for a in ADAPTERS {
+        for value in ["four", "-4", "4.0"] {
+            let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", value)];
+            let r = run_env("tpt-limits-inherited-env", a, "uds", &env);
+            assert_eq!(r.code, Some(1), "{a} {value}: {r:?}");
+            let e = r.fact("root_error");
+            assert!(e.contains("TRACTOR_MAX_DIALOGS_PER_PEER"), "{e}");
+            assert!(e.contains(value), "{e}");
+            assert!(!r.facts.contains_key("over_the_limit"), "{r:?}");
+        }
+    }
+}
+
+#[test]
 fn tpt_limits_hit() {
     for (a, t) in CASES {
         let limits = "max_connections=8,max_pending=4,max_dialogs=2,max_frame=4096";
