@@ -82,7 +82,9 @@ for path in sorted(vectors.glob("transcript-*.json")):
 # `% 6`, per step). These reach each path of the authentication: a channel
 # accepted and proved, one connected and proved, a wrong proof, a replayed
 # proof, a plain Aid to a strict actor and to an open one, no secret at all,
-# and recorded frames delivered raw where a handshake step is due.
+# a connector that goes after the acceptor's opening without proving (the
+# acceptor proves only after the connector), and recorded frames delivered
+# raw where a handshake step is due.
 HANDSHAKES = [
     [0, 1, 0, 3, 0, 0, 5, 6, 3, 0, 1, 3, 0, 6, 0],
     [0, 1, 1, 3, 0, 0, 7, 8, 3, 0, 1, 3, 0, 6, 0],
@@ -92,6 +94,7 @@ HANDSHAKES = [
     [0, 2, 0, 3, 0, 6, 0, 4, 255],
     [1, 2, 0, 3, 0, 6, 0, 5, 0, 0],
     [2, 3, 0, 3, 0, 0, 5, 6, 1, 3, 1, 6, 0],
+    [0, 1, 0, 3, 0, 0, 5, 6, 5, 0, 0],
 ]
 for program in HANDSHAKES:
     write("handshake", bytes(program))

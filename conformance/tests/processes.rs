@@ -2212,7 +2212,9 @@ fn auth_wrong_secret_is_refused() {
         let (tree, daemon, reg) = registrar_in(tree, t);
         let r = tree.run(Path::new(PROGRAM), &["auth-wrong-secret", t, &reg]);
         r.assert_ok();
-        assert_eq!(r.fact("error"), "unauthenticated:BadProof", "{r:?}");
+        // The daemon checks the root's proof first, and closes without
+        // proving itself.
+        assert_eq!(r.fact("error"), "unauthenticated:Refused", "{r:?}");
         // With that registrar as its own, such a root does not start: the
         // probe's refusal is final.
         let r = tree.run(
@@ -2222,7 +2224,7 @@ fn auth_wrong_secret_is_refused() {
         assert_eq!(r.code, Some(1), "{r:?}");
         let e = r.fact("root_error");
         assert!(e.contains("could not connect to"), "{e}");
-        assert!(e.contains("proof is wrong"), "{e}");
+        assert!(e.contains("refused it"), "{e}");
         // The daemon was not disturbed: it ends at the SIGINT.
         stop(&tree, daemon);
     }
@@ -2336,6 +2338,57 @@ fn tpt_non_reading_client_bounded() {
         assert!(seen.good_calls >= 10, "{a}/{t}: {seen:?}");
         assert_eq!(d.hi(), "hi from root", "{a}/{t}");
         d.stop();
+    }
+}
+
+#[test]
+fn tpt_limits_inherited() {
+    // The root's configured limit reaches its grandchild, through its
+    // child: a fifth call at once is refused there, typed.
+    for (a, t) in CASES {
+        let r = run("tpt-limits-inherited", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "TooManyDialogs", "{r:?}");
+        assert_eq!(r.fact("over_the_limit"), "TooManyDialogs", "{a}/{t}: {r:?}");
+        assert_eq!(
+            r.fact("after_one_ended"),
+            "ok:hi from grandchild",
+            "{a}/{t}"
+        );
+    }
+}
+
+#[test]
+fn tpt_limits_inherited_from_the_environment() {
+    // The same limit from the root's environment; without it, the fifth
+    // call runs (the default is 1024).
+    for (a, t) in CASES {
+        let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", "4")];
+        let r = run_env("tpt-limits-inherited-env", a, t, &env);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "TooManyDialogs", "{r:?}");
+        assert_eq!(r.fact("over_the_limit"), "TooManyDialogs", "{a}/{t}: {r:?}");
+        let r = run("tpt-limits-inherited-env", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("root_over_the_limit"), "ok:hi from root", "{a}/{t}");
+        assert_eq!(r.fact("over_the_limit"), "ok:hi from grandchild", "{a}/{t}");
+    }
+}
+
+#[test]
+fn tpt_limits_malformed_environment() {
+    // A limit that is not a whole number stops the root before it starts,
+    // naming the variable; nothing is left behind.
+    for a in ADAPTERS {
+        for value in ["four", "-4", "4.0"] {
+            let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", value)];
+            let r = run_env("tpt-limits-inherited-env", a, "uds", &env);
+            assert_eq!(r.code, Some(1), "{a} {value}: {r:?}");
+            let e = r.fact("root_error");
+            assert!(e.contains("TRACTOR_MAX_DIALOGS_PER_PEER"), "{e}");
+            assert!(e.contains(value), "{e}");
+            assert!(!r.facts.contains_key("over_the_limit"), "{r:?}");
+        }
     }
 }
 

@@ -97,13 +97,33 @@ pub struct Config {
     /// its functions. [`INSECURE_BIND_ENV`](crate::INSECURE_BIND_ENV) set
     /// to `1` allows it too. Children inherit it.
     pub allow_insecure_bind: bool,
-    /// What the root gives its peers: connections, handshakes, calls at
-    /// once per peer, output queued per peer and how long it may stall
-    /// (see [`Limits`]; README "Limits"). Children use the defaults.
+    /// What every actor of the tree gives its peers: connections,
+    /// handshakes, calls at once per peer, output queued per peer and how
+    /// long it may stall (see [`Limits`]; README "Limits"). Each field is
+    /// overridden by its environment variable when set:
+    /// [`MAX_CONNECTIONS_ENV`](crate::MAX_CONNECTIONS_ENV)
+    /// (`TRACTOR_MAX_CONNECTIONS`),
+    /// [`MAX_PENDING_CONNECTIONS_ENV`](crate::MAX_PENDING_CONNECTIONS_ENV)
+    /// (`TRACTOR_MAX_PENDING_CONNECTIONS`),
+    /// [`MAX_DIALOGS_PER_PEER_ENV`](crate::MAX_DIALOGS_PER_PEER_ENV)
+    /// (`TRACTOR_MAX_DIALOGS_PER_PEER`),
+    /// [`MAX_QUEUED_BYTES_ENV`](crate::MAX_QUEUED_BYTES_ENV)
+    /// (`TRACTOR_MAX_QUEUED_BYTES`),
+    /// [`MAX_QUEUED_FRAMES_ENV`](crate::MAX_QUEUED_FRAMES_ENV)
+    /// (`TRACTOR_MAX_QUEUED_FRAMES`) and
+    /// [`STALL_TIMEOUT_MS_ENV`](crate::STALL_TIMEOUT_MS_ENV)
+    /// (`TRACTOR_STALL_TIMEOUT_MS`, in milliseconds): whole numbers in
+    /// decimal digits; an empty one counts as unset, and any other value
+    /// is an [`ErrorKind::BadEnv`] naming the variable, before the root
+    /// starts. Children (and theirs) inherit the root's limits through
+    /// their environment, set by their parent.
     pub limits: Limits,
-    /// The largest frame the root accepts
+    /// The largest frame every actor of the tree accepts
     /// (`tractor_protocol::DEFAULT_MAX_FRAME_LEN` by default); a larger
-    /// one closes its connection.
+    /// one closes its connection. Overridden by
+    /// [`MAX_FRAME_LEN_ENV`](crate::MAX_FRAME_LEN_ENV)
+    /// (`TRACTOR_MAX_FRAME_LEN`) when set, and inherited as
+    /// [`limits`](Config#structfield.limits) are.
     pub max_frame_len: u32,
 }
 
@@ -223,7 +243,7 @@ impl Config {
         self
     }
 
-    /// Gives peers of the root these limits (see the field
+    /// Gives peers of every actor of the tree these limits (see the field
     /// [`limits`](Config#structfield.limits)).
     ///
     /// ```
@@ -241,7 +261,8 @@ impl Config {
         self
     }
 
-    /// Accepts frames of at most `len` bytes (body) in the root.
+    /// Accepts frames of at most `len` bytes (body) in every actor of the
+    /// tree.
     pub fn max_frame_len(mut self, len: u32) -> Self {
         self.max_frame_len = len;
         self
@@ -903,7 +924,9 @@ where
 ///
 /// Started by hand to serve a tree with a secret, it takes the secret as any
 /// root does: [`Config::secret`], else `TRACTOR_SECRET`, else the file
-/// `TRACTOR_SECRET_FILE` names.
+/// `TRACTOR_SECRET_FILE` names. Its limits are [`Config::limits`], each
+/// overridden by its variable when set (`TRACTOR_MAX_DIALOGS_PER_PEER`,
+/// …: see the field [`limits`](Config#structfield.limits)).
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     open_root_actor(rt, config, |actor| async move {
         actor
@@ -955,6 +978,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     for addr in registry_addrs.iter().chain(&config.bind_addrs) {
         auth.check_bind(addr)?;
     }
+    let limits = crate::limits::TreeLimits::for_root(&config.limits, config.max_frame_len)?;
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
     crate::log::set_actor(&Uid::new(core.name.clone(), core.uuid.clone()));
@@ -962,8 +986,8 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     core.serve_tty_lock = true;
     core.seed = seed;
     core.reap = config.reap;
-    core.limits = config.limits.clone();
-    core.max_frame_len = config.max_frame_len;
+    core.limits = limits.limits.clone();
+    core.max_frame_len = limits.max_frame_len;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
     core.auth = auth.core()?;
     let loglevel = crate::log::effective(config.loglevel.clone());
@@ -975,6 +999,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         uds_dir: uds_dir.clone(),
         debug_filter: config.debug_filter.clone(),
         auth,
+        limits,
     };
     let shared = Shared::new(
         rt,
@@ -1332,10 +1357,19 @@ async fn run_child(
             return 1;
         }
     };
+    let limits = match crate::limits::TreeLimits::for_child() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tractor child {}: {e}", args.uid);
+            return 1;
+        }
+    };
     let seed = random_seed();
     let mut core = CoreConfig::new(args.uid.name.clone(), args.uid.uuid.clone());
     core.pid = Some(std::process::id());
     core.seed = seed;
+    core.limits = limits.limits.clone();
+    core.max_frame_len = limits.max_frame_len;
     core.endpoints = functions.endpoints(None);
     core.auth = auth.0;
     crate::log::set_actor(&args.uid);
@@ -1363,6 +1397,7 @@ async fn run_child(
         uds_dir: uds_dir.clone(),
         debug_filter,
         auth: auth.1,
+        limits,
     };
     let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a

@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     pub(crate) debug_filter: Option<crate::debug::DebugFilter>,
     /// The tree's secret and its opt-outs, passed on to children.
     pub(crate) auth: crate::auth::Auth,
+    /// The limits this actor runs with, passed on to children.
+    pub(crate) limits: crate::limits::TreeLimits,
 }
 
 /// The process title of a child actor named `name`: the first word of its
@@ -571,7 +573,10 @@ impl Shared {
         // The command line is Python's; this process's pid goes in the
         // environment, after the caller's variables (see `lineage`).
         let parent_pid = crate::lineage::parent_pid_value(&args.uid.uuid);
-        cmd.args(args.to_args()).envs(env);
+        cmd.args(args.to_args());
+        // This actor's limits, so that a whole tree runs with its root's
+        // (a child given its own with `ActorOptions::env` runs with those).
+        cmd.envs(self.settings.limits.child_env()).envs(env);
         // The tree's secret goes in the environment, never on the command
         // line; what the caller's variables say of it is overridden.
         for (key, value) in self.settings.auth.child_env() {

@@ -156,6 +156,19 @@ pub enum ErrorKind {
         /// The address.
         addr: String,
     },
+    /// An environment variable an actor reads at start holds a value it
+    /// cannot use (a limit that is not a whole number, say: see
+    /// `MAX_DIALOGS_PER_PEER_ENV` and its siblings). The actor does not
+    /// start.
+    #[error("the environment variable {var}={value:?} is not usable: {reason}")]
+    BadEnv {
+        /// The variable.
+        var: String,
+        /// Its value (its first 64 characters).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Connecting to an actor failed.
     #[error("could not connect to {addr}: {reason}")]
     Connect {

@@ -59,6 +59,7 @@ mod engine;
 mod error;
 mod functions;
 mod future;
+mod limits;
 mod lineage;
 pub mod log;
 mod nursery;
@@ -83,6 +84,10 @@ pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use functions::Functions;
 pub use future::ApiFuture;
+pub use limits::{
+    MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV,
+    MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
+};
 pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{Context, Items, MsgStream, Portal};
 pub use runtime::Runtime;

@@ -74,6 +74,19 @@ fn a_shared_secret_opens_the_channel_authenticated_both_ways() {
     // The connector opens; each side proves before it names itself.
     assert_eq!(steps(&sim, a, b), ["hello", "proof", "aid"]);
     assert_eq!(steps(&sim, b, a), ["hello", "proof", "aid"]);
+    // The connector proves first: the acceptor's proof is sent only after
+    // it checked the connector's.
+    let sent = |from: usize, to: usize| {
+        sim.wire
+            .iter()
+            .position(|w| {
+                w.from == from
+                    && w.to == to
+                    && matches!(&w.msg, Msg::Aid(x) if matches!(x.auth, Some(AuthStep::Proof { .. })))
+            })
+            .unwrap()
+    };
+    assert!(sent(a, b) < sent(b, a), "the connector proves first");
     let b_side: Vec<_> = sim.events_of(b, |e| match e {
         Event::ChannelOpened { channel, .. } => Some(*channel),
         _ => None,
@@ -102,10 +115,14 @@ fn a_different_secret_is_refused_both_ways_before_any_identity() {
     sim.settle(SECOND);
     assert!(identities(&sim, a, b).is_empty());
     assert!(identities(&sim, b, a).is_empty());
+    // The acceptor checks the connector's proof first, and closes without
+    // proving itself: the connector is told it was refused.
+    assert_eq!(steps(&sim, b, a), ["hello"], "no proof from the acceptor");
+    assert_eq!(steps(&sim, a, b), ["hello", "proof"]);
     assert_eq!(
         closes(&sim, a),
-        [CloseReason::Auth(AuthError::BadProof)],
-        "the connector checks the acceptor's proof"
+        [CloseReason::Auth(AuthError::Refused)],
+        "the acceptor refused the connector's proof"
     );
     // The acceptor never reports a channel it did not open; its core is
     // clean again.
@@ -386,8 +403,9 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
 }
 
 /// Runs a connector's side of the handshake by hand against `a` with
-/// `secret`; returns the channel, the acceptor's nonce and proof, and the
-/// connector's proof.
+/// `secret`, up to its proof: returns the channel, the acceptor's nonce,
+/// and the connector's proof (not yet sent). The acceptor answers the
+/// opening with its own opening alone.
 fn handshake_by_hand(
     a: &mut Actor,
     secret: &str,
@@ -395,40 +413,54 @@ fn handshake_by_hand(
 ) -> (ChannelId, [u8; 32], [u8; 32]) {
     let (ch, out) = accept_and_feed(a, &[step(AuthStep::Hello { nonce })]);
     let msgs = out.msgs(ch);
-    let [Msg::Aid(hello), Msg::Aid(proof)] = &msgs[..] else {
-        panic!("{msgs:?}")
+    let [Msg::Aid(hello)] = &msgs[..] else {
+        panic!("the acceptor's opening alone, no proof: {msgs:?}")
     };
-    let (Some(AuthStep::Hello { nonce: na }), Some(AuthStep::Proof { mac: pa })) =
-        (&hello.auth, &proof.auth)
-    else {
+    let Some(AuthStep::Hello { nonce: na }) = &hello.auth else {
         panic!("{msgs:?}")
     };
     learned_nothing(&out.bytes(ch));
-    let pc = connector_proof(secret, na, &nonce);
-    (ch, *pa, pc)
+    let pc = mac_of(secret, "connector", na, &nonce);
+    (ch, *na, pc)
 }
 
-/// The connector's proof, computed independently of the core (the
-/// definition in spec/PROTOCOL.md §3.5).
-fn connector_proof(secret: &str, acceptor: &[u8; 32], connector: &[u8; 32]) -> [u8; 32] {
+/// A side's proof, computed independently of the core (the definition in
+/// spec/PROTOCOL.md §3.5).
+fn mac_of(secret: &str, side: &str, acceptor: &[u8; 32], connector: &[u8; 32]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(b"tractor-auth-v1 proof\0connector\0");
+    mac.update(b"tractor-auth-v1 proof\0");
+    mac.update(side.as_bytes());
+    mac.update(b"\0");
     mac.update(acceptor);
     mac.update(connector);
     mac.finalize().into_bytes().into()
 }
 
+/// Whether `bytes` hold no proof step at all, nor the MAC given, raw or
+/// in hex.
+fn no_mac_in(bytes: &[u8], mac: &[u8; 32]) -> bool {
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let text = String::from_utf8_lossy(bytes);
+    !text.contains("auth_proof") && !text.contains(&hex) && !bytes.windows(32).any(|w| w == mac)
+}
+
 #[test]
 fn a_correct_proof_by_hand_opens_the_channel() {
     let mut a = raw_actor(Some(TREE_SECRET), false);
-    let (ch, _pa, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    let nc = [1; 32];
+    let (ch, na, pc) = handshake_by_hand(&mut a, TREE_SECRET, nc);
     let now = Instant::now();
     a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: pc })));
     let out = drain(&mut a);
     let msgs = out.msgs(ch);
+    // Only now, the connector's proof checked, the acceptor proves itself
+    // (the right proof for both nonces), then names itself.
+    let pa = mac_of(TREE_SECRET, "acceptor", &na, &nc);
     assert!(
-        matches!(&msgs[..], [Msg::Aid(aid)] if aid.name == NAME && aid.auth.is_none()),
+        matches!(&msgs[..], [Msg::Aid(p), Msg::Aid(aid)]
+            if p.auth == Some(AuthStep::Proof { mac: pa })
+                && aid.name == NAME && aid.auth.is_none()),
         "{msgs:?}"
     );
     a.handle_data(now, ch, &frame(&python_aid("friend")));
@@ -443,24 +475,61 @@ fn a_correct_proof_by_hand_opens_the_channel() {
 
 #[test]
 fn a_reflected_proof_is_refused() {
+    // An acceptor's proof, recorded from a handshake that went through,
+    // reflected back as a connector's proof on a new connection.
     let mut a = raw_actor(Some(TREE_SECRET), false);
-    let (ch, pa, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
-    a.handle_data(
-        Instant::now(),
-        ch,
-        &frame(&step(AuthStep::Proof { mac: pa })),
-    );
+    let now = Instant::now();
+    let (ch, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: pc })));
+    let msgs = drain(&mut a).msgs(ch);
+    let Some(Msg::Aid(Aid {
+        auth: Some(AuthStep::Proof { mac: pa }),
+        ..
+    })) = msgs.first()
+    else {
+        panic!("{msgs:?}")
+    };
+    let (ch, _, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: *pa })));
     let out = drain(&mut a);
     assert!(out.bytes(ch).is_empty(), "no Aid for a reflected proof");
     assert_eq!(out.closed, [ch]);
-    assert!(a.is_idle());
+
+    // A connector's own proof, reflected back to it by the acceptor.
+    let ch = a.connect(tcp(9));
+    a.handle_connected(now, ch);
+    let _ = drain(&mut a);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Hello { nonce: [5; 32] })));
+    let msgs = drain(&mut a).msgs(ch);
+    let [
+        Msg::Aid(Aid {
+            auth: Some(AuthStep::Proof { mac: pc }),
+            ..
+        }),
+    ] = &msgs[..]
+    else {
+        panic!("{msgs:?}")
+    };
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: *pc })));
+    let out = drain(&mut a);
+    learned_nothing(&out.bytes(ch));
+    assert_eq!(
+        out.close_reason(ch),
+        Some(CloseReason::Auth(AuthError::BadProof))
+    );
 }
 
 #[test]
 fn a_replayed_proof_is_refused() {
     let mut a = raw_actor(Some(TREE_SECRET), false);
     // A handshake that went through: its proof is recorded...
-    let (_, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    let (ch, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
+    a.handle_data(
+        Instant::now(),
+        ch,
+        &frame(&step(AuthStep::Proof { mac: pc })),
+    );
+    drain(&mut a);
     // ...and replayed on a new connection with the same opening: the
     // acceptor's nonce is new, so the proof no longer fits.
     let (ch, _, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
@@ -486,6 +555,53 @@ fn a_wrong_secret_is_refused_and_learns_nothing() {
     let out = drain(&mut a);
     assert!(out.bytes(ch).is_empty());
     assert_eq!(out.closed, [ch]);
+}
+
+#[test]
+fn a_connector_with_a_wrong_secret_gets_no_acceptor_mac() {
+    // Everything the acceptor writes to a connector that does not hold the
+    // secret, from the connection to its close: the acceptor's opening,
+    // and not one byte of a proof it could test guesses of the secret
+    // against offline.
+    let mut a = raw_actor(Some(TREE_SECRET), false);
+    let now = Instant::now();
+    let nc = [6; 32];
+    let ch = a.handle_accepted(now);
+    let mut sent = drain(&mut a).bytes(ch);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Hello { nonce: nc })));
+    let out = drain(&mut a);
+    sent.extend(out.bytes(ch));
+    let Some(Msg::Aid(Aid {
+        auth: Some(AuthStep::Hello { nonce: na }),
+        ..
+    })) = out.msgs(ch).first().cloned()
+    else {
+        panic!("{:?}", out.msgs(ch))
+    };
+    let wrong = mac_of("not-the-tree-secret", "connector", &na, &nc);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: wrong })));
+    let out = drain(&mut a);
+    sent.extend(out.bytes(ch));
+    assert_eq!(out.closed, [ch]);
+    // The acceptor's proof for these nonces, had it sent one.
+    let pa = mac_of(TREE_SECRET, "acceptor", &na, &nc);
+    assert!(no_mac_in(&sent, &pa), "an acceptor MAC leaked: {sent:?}");
+    let mut dec = FrameDecoder::new();
+    let mut buf = BytesMut::from(&sent[..]);
+    let mut msgs = Vec::new();
+    while let Some(f) = dec.decode(&mut buf).unwrap() {
+        msgs.push(f.msg().unwrap());
+    }
+    assert_eq!(msgs.len(), 1, "the opening alone: {msgs:?}");
+    learned_nothing(&sent);
+    assert!(a.is_idle());
+    // A connector that goes without proving anything is not told, nor
+    // tells, more.
+    let (ch, _, _) = handshake_by_hand(&mut a, TREE_SECRET, nc);
+    a.handle_closed(now, ch, None);
+    let out = drain(&mut a);
+    assert!(out.bytes(ch).is_empty());
+    assert!(a.is_idle());
 }
 
 #[test]
@@ -568,37 +684,36 @@ fn an_actor_without_a_secret_refuses_an_opening() {
 fn a_connector_whose_proof_is_refused_gets_a_typed_error() {
     let mut a = raw_actor(Some(TREE_SECRET), false);
     let now = Instant::now();
-    let ch = a.connect(tcp(9));
-    a.handle_connected(now, ch);
-    let out = drain(&mut a);
-    let [Msg::Aid(hello)] = &out.msgs(ch)[..] else {
-        panic!()
-    };
-    let Some(AuthStep::Hello { nonce: nc }) = hello.auth else {
-        panic!()
-    };
-    learned_nothing(&out.bytes(ch));
-    // A listener that knows the secret (it proves itself) but refuses us:
-    // it closes after our proof.
     let na = [5; 32];
-    let mut mac = {
-        use hmac::{Hmac, Mac};
-        let mut m = Hmac::<sha2::Sha256>::new_from_slice(TREE_SECRET.as_bytes()).unwrap();
-        m.update(b"tractor-auth-v1 proof\0acceptor\0");
-        m.update(&na);
-        m.update(&nc);
-        <[u8; 32]>::from(m.finalize().into_bytes())
+    // Connects, and gets the acceptor's opening: returns the channel, the
+    // connector's nonce, and what it sent in answer.
+    let open = |a: &mut Actor| {
+        let ch = a.connect(tcp(9));
+        a.handle_connected(now, ch);
+        let out = drain(a);
+        let [Msg::Aid(hello)] = &out.msgs(ch)[..] else {
+            panic!()
+        };
+        let Some(AuthStep::Hello { nonce: nc }) = hello.auth else {
+            panic!()
+        };
+        learned_nothing(&out.bytes(ch));
+        a.handle_data(now, ch, &frame(&step(AuthStep::Hello { nonce: na })));
+        let out = drain(a);
+        let msgs = out.msgs(ch);
+        // The connector proves first, and names itself only once the
+        // acceptor proved itself.
+        assert!(
+            matches!(&msgs[..], [Msg::Aid(p)]
+                if p.auth == Some(AuthStep::Proof { mac: mac_of(TREE_SECRET, "connector", &na, &nc) })),
+            "our proof alone: {msgs:?}"
+        );
+        learned_nothing(&out.bytes(ch));
+        (ch, nc)
     };
-    let mut bytes = frame(&step(AuthStep::Hello { nonce: na }));
-    bytes.extend_from_slice(&frame(&step(AuthStep::Proof { mac })));
-    a.handle_data(now, ch, &bytes);
-    let out = drain(&mut a);
-    let msgs = out.msgs(ch);
-    assert!(
-        matches!(&msgs[..], [Msg::Aid(p), Msg::Aid(id)]
-            if matches!(p.auth, Some(AuthStep::Proof { .. })) && id.name == NAME),
-        "our proof, then (the acceptor proved itself) our Aid: {msgs:?}"
-    );
+
+    // An acceptor that refuses our proof closes without its own.
+    let (ch, _) = open(&mut a);
     a.handle_closed(now, ch, None);
     let out = drain(&mut a);
     assert_eq!(
@@ -606,19 +721,26 @@ fn a_connector_whose_proof_is_refused_gets_a_typed_error() {
         Some(CloseReason::Auth(AuthError::Refused))
     );
 
-    // The same with an acceptor whose proof is wrong: our Aid stays home.
-    let ch = a.connect(tcp(9));
-    a.handle_connected(now, ch);
-    let _ = drain(&mut a);
+    // An acceptor whose proof is wrong: our Aid stays home.
+    let (ch, nc) = open(&mut a);
+    let mut mac = mac_of(TREE_SECRET, "acceptor", &na, &nc);
     mac[0] ^= 1;
-    let mut bytes = frame(&step(AuthStep::Hello { nonce: na }));
-    bytes.extend_from_slice(&frame(&step(AuthStep::Proof { mac })));
-    a.handle_data(now, ch, &bytes);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac })));
     let out = drain(&mut a);
     learned_nothing(&out.bytes(ch));
     assert_eq!(
         out.close_reason(ch),
         Some(CloseReason::Auth(AuthError::BadProof))
+    );
+
+    // An acceptor that proves itself: our Aid goes.
+    let (ch, nc) = open(&mut a);
+    let mac = mac_of(TREE_SECRET, "acceptor", &na, &nc);
+    a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac })));
+    let msgs = drain(&mut a).msgs(ch);
+    assert!(
+        matches!(&msgs[..], [Msg::Aid(id)] if id.name == NAME && id.auth.is_none()),
+        "{msgs:?}"
     );
 }
 

@@ -1683,6 +1683,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "tpt-handshake-garbage" => tpt_handshake_garbage(root).await,
         "auth-tree" | "auth-tree-generated" => auth_tree(root).await,
         "auth-wrong-secret" => auth_wrong_secret(root).await,
+        "tpt-limits-inherited" | "tpt-limits-inherited-env" => limits_inherited(root).await,
         "auth-wrong-secret-registrar" => {
             fact("started", "unexpectedly");
             Ok(())
@@ -1848,6 +1849,24 @@ fn more_functions() -> Functions {
                 })
                 .await?;
             Ok((mine, below))
+        })
+        .rpc(NS, "dialogs_deep", |(): ()| async move {
+            // The root's own limit, then a grandchild's (over this actor's
+            // connection with it, its parent's).
+            let root = me()
+                .find_actor("root")
+                .await?
+                .ok_or_else(|| not_found("root"))?;
+            let (root_over, _) = over_the_limit(&root).await?;
+            let (over, after) = me()
+                .open_nursery(|n| async move {
+                    let g = n.start_actor("grandchild", daemon()).await?;
+                    let outcome = over_the_limit(&g).await?;
+                    n.cancel().await;
+                    Ok(outcome)
+                })
+                .await?;
+            Ok((root_over, over, after))
         })
         .rpc(NS, "cancel_peer", |o: Other| async move {
             let peer = me()
@@ -4629,6 +4648,14 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
             config.bind_addrs = vec![Address::tcp("0.0.0.0", 0)];
         }
         "auth-tree-generated" => config = config.secret(tractor_driver::TreeSecret::Generate),
+        "tpt-limits-inherited" => {
+            // A small limit in the root's configuration, for the whole
+            // tree (`tpt-limits-inherited-env` takes it from the environment).
+            config = config.limits(tractor_driver::Limits {
+                max_dialogs_per_peer: INHERITED_DIALOGS,
+                ..tractor_driver::Limits::default()
+            });
+        }
         "auth-wrong-secret-registrar" => {
             // The tree's registrar, with a secret of its own.
             config = config.secret(tractor_driver::TreeSecret::Value(
@@ -5475,6 +5502,53 @@ async fn auth_tree(root: ActorHandle) -> Result<()> {
                 Err(e) => describe(&e),
             },
         );
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}
+
+/// The limit on calls at once per peer that `tpt-limits-inherited` gives its
+/// tree.
+const INHERITED_DIALOGS: usize = 4;
+
+/// Runs as many calls at once in the actor behind `p` as
+/// [`INHERITED_DIALOGS`], over one connection: how one more call fares,
+/// then one more once a running one ended (`ok:…`, or the error's type).
+async fn over_the_limit(p: &Portal) -> Result<(String, String)> {
+    let mut running = Vec::new();
+    for _ in 0..INHERITED_DIALOGS {
+        let (ctx, ()) = p.open_context(NS, "block_forever", ()).await?;
+        running.push(ctx);
+    }
+    let outcome = |r: Result<String>| match r {
+        Ok(hi) => format!("ok:{hi}"),
+        Err(e) => e.type_name().map_or_else(|| describe(&e), str::to_owned),
+    };
+    let over = outcome(p.run::<String>(NS, "hi", ()).await);
+    let first = running.remove(0);
+    first.cancel()?;
+    let _ = first.wait_for_result::<()>().await;
+    let after = outcome(p.run::<String>(NS, "hi", ()).await);
+    for ctx in running {
+        ctx.cancel()?;
+        let _ = ctx.wait_for_result::<()>().await;
+    }
+    Ok((over, after))
+}
+
+/// A root whose limits (from its configuration, or its environment) its
+/// whole tree enforces: its child runs as many calls at once in the root as
+/// the limit allows, then one more; the same in a grandchild it spawns.
+async fn limits_inherited(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let kid = n.start_actor("kid", daemon()).await?;
+        let (root_over, over, after): (String, String, String) =
+            kid.run(NS, "dialogs_deep", ()).await?;
+        fact("root_over_the_limit", root_over);
+        fact("over_the_limit", over);
+        fact("after_one_ended", after);
         n.cancel().await;
         Ok(())
     })

@@ -92,7 +92,9 @@ pub(crate) enum Handshake {
     /// A connector with a secret: our opening (nonce `ours`) is sent; the
     /// acceptor's is awaited.
     Hello { ours: [u8; 32] },
-    /// Both nonces known and our proof sent; the peer's proof is awaited.
+    /// Both nonces known; the peer's proof is awaited. A connector has sent
+    /// its proof; an acceptor has sent only its opening, and proves itself
+    /// once the connector's proof is checked.
     Proof {
         acceptor: [u8; 32],
         connector: [u8; 32],

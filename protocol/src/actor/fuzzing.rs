@@ -397,6 +397,9 @@ struct PeerSide {
     /// The fuzzer sent the right proof (or, to an actor open to them, a
     /// plain `Aid` first): the actor may name itself now.
     may_learn: bool,
+    /// The fuzzer, as the connector, sent the right proof: the actor, as
+    /// the acceptor, may prove itself now.
+    proved: bool,
     /// Bytes the actor wrote, not yet split into frames.
     decoder: FrameDecoder,
     buf: BytesMut,
@@ -414,6 +417,8 @@ struct PeerSide {
 /// * nothing panics, and every frame the actor writes decodes;
 /// * a strict actor with the secret never writes its `Aid` (nor opens a
 ///   channel) before its peer proved the secret;
+/// * an actor that accepted a connection never writes its proof before
+///   the connector sent the right one (no MAC to guess the secret from);
 /// * at the end, with every channel closed, no state is left.
 ///
 /// Returns how many channels opened.
@@ -494,6 +499,7 @@ pub fn handshake(data: &[u8]) -> usize {
                         };
                         old_proofs.push(mac);
                         side.may_learn = true;
+                        side.proved = true;
                         step_aid(AuthStep::Proof { mac })
                     }
                     2 => {
@@ -576,7 +582,13 @@ fn drain_handshake(
                     match frame.msg().expect("our messages decode") {
                         Msg::Aid(aid) => match aid.auth {
                             Some(AuthStep::Hello { nonce }) => side.theirs = Some(nonce),
-                            Some(AuthStep::Proof { mac }) => side.their_proof = Some(mac),
+                            Some(AuthStep::Proof { mac }) => {
+                                assert!(
+                                    side.acceptor || side.proved,
+                                    "the acceptor proved itself to a connector that did not"
+                                );
+                                side.their_proof = Some(mac);
+                            }
                             None => assert!(
                                 !strict || side.may_learn,
                                 "the actor named itself to a peer that did not prove the secret"

@@ -1026,11 +1026,12 @@ impl Actor {
                     self.refuse(channel, AuthError::PeerNotAuthenticated);
                 }
             }
-            (Handshake::Opening, Some(AuthStep::Hello { nonce: connector }), Some(secret)) => {
+            (Handshake::Opening, Some(AuthStep::Hello { nonce: connector }), Some(_)) => {
+                // Our opening only: our proof waits until the connector's
+                // is checked, so that a peer without the secret gets no
+                // MAC of ours to guess it from offline.
                 let acceptor = self.next_nonce();
-                let mac = auth::proof(&secret, Side::Acceptor, &acceptor, &connector);
                 self.send_step(channel, AuthStep::Hello { nonce: acceptor });
-                self.send_step(channel, AuthStep::Proof { mac });
                 self.set_handshake(
                     channel,
                     Handshake::Proof {
@@ -1073,6 +1074,11 @@ impl Actor {
                 };
                 if auth::verify(&secret, theirs, &acceptor, &connector, &mac) {
                     tracing::debug!(target: "tractor::runtime", %channel, "the peer proved the secret");
+                    if origin == ChannelOrigin::Accepted {
+                        // The connector proved first; now we do.
+                        let mac = auth::proof(&secret, Side::Acceptor, &acceptor, &connector);
+                        self.send_step(channel, AuthStep::Proof { mac });
+                    }
                     self.send_identity(channel);
                     self.set_handshake(
                         channel,
@@ -1170,19 +1176,28 @@ impl Actor {
 
     /// Whether a peer that closed the connection now did so because it
     /// refused our authentication: it took part (it sent its opening) and
-    /// closed after our proof, while we awaited its proof or its `Aid`. A
-    /// peer that closes without a word may be refusing too, or may be going
-    /// away (a registrar that is not serving yet): that stays `Eof`.
+    /// closed after our proof, while we awaited its answer. A connector
+    /// proves first, so it is refused while awaiting the acceptor's proof;
+    /// an acceptor proves only once it checked the connector's, so it is
+    /// refused while awaiting the connector's `Aid` (a connector that goes
+    /// before proving has not been refused anything). A peer that closes
+    /// without a word may be refusing too, or may be going away (a
+    /// registrar that is not serving yet): that stays `Eof`.
     fn refused_us(ch: &Channel) -> bool {
-        matches!(
-            ch.state,
-            ChannelState::Handshaking(
-                Handshake::Proof { .. }
-                    | Handshake::Identity {
-                        authenticated: true
-                    }
-            )
-        )
+        let ChannelState::Handshaking(state) = &ch.state else {
+            return false;
+        };
+        match ch.origin {
+            ChannelOrigin::Accepted => matches!(
+                state,
+                Handshake::Identity {
+                    authenticated: true
+                }
+            ),
+            ChannelOrigin::Connected | ChannelOrigin::Probe => {
+                matches!(state, Handshake::Proof { .. })
+            }
+        }
     }
 
     /// Closes a channel: what was queued for it is still transmitted, then
