@@ -1189,6 +1189,64 @@ fn spawn_proctitle() {
     });
 }
 
+/// `ActorOptions::python`: the child is started as Python tractor's child,
+/// `<interpreter> -m tractor._child --uid … --parent_addr …`, with the
+/// interpreter's own path as `argv[0]` (CPython finds its virtual
+/// environment from it), not our `_subactor[…]` title. The interpreter is
+/// a stand-in: a link `<venv>/bin/python` to the conformance program,
+/// which becomes a child from that command line and answers. Its command
+/// line and environment as `/proc` has them: the root's environment, plus
+/// the variable the options set, the tree's limits and the parent pid,
+/// nothing else.
+#[test]
+fn spawn_python_child() {
+    for (a, t) in CASES {
+        let tree = Tree::new().adapter(a);
+        let r = tree.run(Path::new(PROGRAM), &["spawn-python-child", t]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("argv0_is_interpreter"), "true", "{r:?}");
+        assert_eq!(r.fact("argv0"), "bin/python", "{r:?}");
+        assert_eq!(r.fact("args_exact"), "true", "{r:?}");
+        assert_eq!(
+            r.fact("args"),
+            "-m tractor._child --uid ('pychild', '<uuid>') --parent_addr <parent_addr>"
+        );
+        let parent = r.fact("parent_addr_arg");
+        match t {
+            "tcp" => assert!(parent.starts_with("('127.0.0.1', "), "{parent}"),
+            _ => {
+                let dir = tree.socket_dir().display().to_string();
+                assert!(parent.starts_with(&format!("('{dir}', '")), "{parent}");
+                assert!(parent.ends_with(".sock')"), "{parent}");
+            }
+        }
+        // The variable the options set, the tree's limits (a Python child
+        // ignores them) and the parent's pid; nothing else.
+        assert_eq!(
+            r.fact("env_added"),
+            "CONF_PY_MARK,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
+             TRACTOR_MAX_FRAME_LEN,TRACTOR_MAX_PENDING_CONNECTIONS,TRACTOR_MAX_QUEUED_BYTES,\
+             TRACTOR_MAX_QUEUED_FRAMES,TRACTOR_PARENT_PID,TRACTOR_STALL_TIMEOUT_MS"
+        );
+        assert_eq!(r.fact("env_missing"), "");
+        assert_eq!(r.fact("env_changed"), "");
+        assert_eq!(r.fact("env_mark"), "set by the parent");
+        assert_eq!(r.fact("env_parent_pid"), "true");
+        assert_eq!(r.fact("hi"), "hi from pychild");
+        // The stand-in's directory went with the root.
+        let left: Vec<_> = std::fs::read_dir(tree.temp_dir())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            !left
+                .iter()
+                .any(|n| n.to_string_lossy().starts_with("tractor-conformance-venv-")),
+            "{left:?}"
+        );
+    }
+}
+
 #[test]
 fn spawn_worker_pool() {
     passes("spawn-worker-pool", |r| {

@@ -79,6 +79,8 @@ pub(crate) struct ChildState {
     pub(crate) name: String,
     pub(crate) nursery: Option<NurseryId>,
     pub(crate) program: Option<PathBuf>,
+    /// `program` is a Python interpreter: it keeps its own `argv[0]`.
+    pub(crate) python: bool,
     pub(crate) loglevel: Option<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) channel: Option<ChannelId>,
@@ -547,12 +549,17 @@ impl Shared {
                 .handle_spawn_failed(now, child, "this actor has no accept address".into());
             return;
         };
-        let (program, loglevel, env) = match st.children.get_mut(&child) {
+        let (program, python, loglevel, env) = match st.children.get_mut(&child) {
             Some(c) => {
                 c.uid = Some(uid.clone());
-                (c.program.clone(), c.loglevel.clone(), c.env.clone())
+                (
+                    c.program.clone(),
+                    c.python,
+                    c.loglevel.clone(),
+                    c.env.clone(),
+                )
             }
-            None => (None, None, Vec::new()),
+            None => (None, false, None, Vec::new()),
         };
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
             Ok(p) => p,
@@ -568,8 +575,12 @@ impl Shared {
         };
         let mut cmd = std::process::Command::new(&program);
         // The child's title in `ps` and `/proc/<pid>/cmdline`, as Python's
-        // `_subactor[<name>@<pid>]` (the pid is `ps`'s own column here).
-        std::os::unix::process::CommandExt::arg0(&mut cmd, proc_title(&args.uid.name));
+        // `_subactor[<name>@<pid>]` (the pid is `ps`'s own column here). A
+        // Python interpreter keeps its real path: CPython finds its
+        // virtual environment from `argv[0]`, and titles itself.
+        if !python {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, proc_title(&args.uid.name));
+        }
         // The command line is Python's; this process's pid goes in the
         // environment, after the caller's variables (see `lineage`).
         let parent_pid = crate::lineage::parent_pid_value(&args.uid.uuid);

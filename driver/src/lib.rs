@@ -31,6 +31,8 @@
 //! functions its parent enabled, and exits when cancelled or when the
 //! parent goes. So call the entry point early in `main`, before work that
 //! only the root should do; whatever runs before it runs in every child.
+//! A child may also be a Python tractor actor, started with the same
+//! command line by its interpreter ([`ActorOptions::python`]).
 //!
 //! SIGINT and SIGTERM cancel an actor (a root, its whole tree) while it
 //! runs, to the end of its teardown; outside that span they have their

@@ -27,6 +27,10 @@ pub struct ActorOptions {
     /// The program to run; by default this very program (it must reach a
     /// tractor entry point, which turns it into the child).
     pub program: Option<PathBuf>,
+    /// `program` is a Python interpreter with Python tractor installed
+    /// ([`ActorOptions::python`]): its `argv[0]` is its real path rather
+    /// than the child's title.
+    pub python: bool,
     /// Addresses it must listen on; by default one it picks.
     pub bind_addrs: Option<Vec<Address>>,
     /// The debugger for this child (default: the tree's setting).
@@ -70,9 +74,56 @@ impl ActorOptions {
         self
     }
 
-    /// Runs another program as the child.
+    /// Runs another program as the child: one built on this crate, that
+    /// reaches a tractor entry point (for a Python child, see
+    /// [`ActorOptions::python`]). Its `argv[0]` is the child's title,
+    /// `_subactor[<name>]`, as for this program.
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
+        self.python = false;
+        self
+    }
+
+    /// Runs the child as a Python tractor actor: `interpreter -m
+    /// tractor._child --uid "('<name>', '<uuid>')" --parent_addr
+    /// "<address>" [--loglevel <level>]`, the command line a Python parent
+    /// starts its children with (spec/PROTOCOL.md §3.2). Give the
+    /// interpreter of the environment where `tractor` is installed, such
+    /// as a virtual environment's `bin/python`.
+    ///
+    /// The interpreter gets its own path as `argv[0]` (CPython finds its
+    /// virtual environment from it); the child sets its process title
+    /// itself. It serves the modules named in
+    /// [`enable_modules`](ActorOptions::enable_modules): Python module
+    /// paths that it imports, so they must be importable in that
+    /// environment (installed, or on a `PYTHONPATH` given with
+    /// [`env`](ActorOptions::env)). Call its functions by module path and
+    /// function name. The child inherits this process's environment; in a
+    /// tree with a secret (spec/PROTOCOL.md §3.5) the parent must accept
+    /// unauthenticated peers (`Config::accept_unauthenticated`), as a
+    /// Python actor proves no secret.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::prelude::*;
+    /// # async fn demo(n: ActorNursery) -> Result<()> {
+    /// #[derive(serde::Serialize)]
+    /// struct Add {
+    ///     x: i64,
+    ///     y: i64,
+    /// }
+    /// // `async def add(x, y)` in the module `app/workers.py`.
+    /// let options = ActorOptions::new()
+    ///     .python("/opt/app/.venv/bin/python")
+    ///     .enable_modules(["app.workers"]);
+    /// let worker = n.start_actor("py-worker", options).await?;
+    /// let sum: i64 = worker.run("app.workers", "add", Add { x: 1, y: 2 }).await?;
+    /// # let _ = sum;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn python(mut self, interpreter: impl Into<PathBuf>) -> Self {
+        self.program = Some(interpreter.into());
+        self.python = true;
         self
     }
 }
@@ -550,6 +601,7 @@ impl ActorNursery {
                         name,
                         nursery: Some(id),
                         program: options.program,
+                        python: options.python,
                         loglevel: options.loglevel,
                         env: options.env,
                         channel: None,
@@ -745,6 +797,7 @@ mod tests {
             name: "g0".into(),
             nursery: None,
             program: None,
+            python: false,
             loglevel: None,
             env: Vec::new(),
             channel: None,

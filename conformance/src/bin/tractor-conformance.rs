@@ -699,6 +699,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             })
             .await
         }
+        "spawn-python-child" => spawn_python_child(root).await,
         "dump-sigusr1-hierarchical" | "dump-env-propagation" => {
             // A tree hung two levels down, in sync code; the test signals
             // the root, then interrupts it.
@@ -5255,6 +5256,118 @@ async fn mixed_tree(root: ActorHandle) -> Result<()> {
         r.relay_uid().map(|u| u.name.clone()).unwrap_or_default(),
     );
     Ok(())
+}
+
+/// A child started the way a Python child is (`ActorOptions::python`),
+/// with this program standing in for the interpreter: a symbolic link
+/// `<venv>/bin/python` to it, as a virtual environment's interpreter is a
+/// link to the base one. CPython would find its environment from the link's
+/// path in `argv[0]`; this program, started with the child command line,
+/// becomes a child and answers. Its command line and environment are read
+/// from `/proc`: exactly what the interpreter got.
+async fn spawn_python_child(root: ActorHandle) -> Result<()> {
+    let venv =
+        std::env::temp_dir().join(format!("tractor-conformance-venv-{}", std::process::id()));
+    let python = venv.join("bin").join("python");
+    let made = std::fs::create_dir_all(venv.join("bin"))
+        .and_then(|()| std::os::unix::fs::symlink(std::env::current_exe()?, &python));
+    let out = match made {
+        Ok(()) => python_child(&root, &venv, &python).await,
+        Err(e) => Err(e.into()),
+    };
+    let _ = std::fs::remove_dir_all(&venv);
+    out
+}
+
+/// [`spawn_python_child`] once the interpreter's stand-in is in place.
+async fn python_child(
+    root: &ActorHandle,
+    venv: &std::path::Path,
+    python: &std::path::Path,
+) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let options = ActorOptions::new()
+            .python(python)
+            .enable_modules([NS])
+            .env("CONF_PY_MARK", "set by the parent");
+        let p = n.start_actor("pychild", options).await?;
+        let pid: u32 = p.run(NS, "pid", ()).await?;
+        let proc = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+        // NUL-terminated strings.
+        let strings = |bytes: Vec<u8>| -> Vec<String> {
+            bytes
+                .split(|b| *b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        };
+        let argv = strings(proc("cmdline"));
+        let Some((argv0, args)) = argv.split_first() else {
+            return Err(Error::raise("AssertionError", "no command line"));
+        };
+        fact(
+            "argv0_is_interpreter",
+            *argv0 == python.display().to_string(),
+        );
+        fact(
+            "argv0",
+            std::path::Path::new(argv0)
+                .strip_prefix(venv)
+                .map_or_else(|_| argv0.clone(), |p| p.display().to_string()),
+        );
+        let expected = tractor_protocol::ChildArgs {
+            uid: p.peer().clone(),
+            parent_addr: root.accept_addrs()[0].clone(),
+            loglevel: root.loglevel().map(str::to_owned),
+        }
+        .to_args();
+        fact("args_exact", *args == expected[..]);
+        fact(
+            "args",
+            args.join(" ")
+                .replace(&p.peer().uuid, "<uuid>")
+                .replace(&expected[5], "<parent_addr>"),
+        );
+        fact("parent_addr_arg", args.get(5).cloned().unwrap_or_default());
+        // The environment: this process's, with what the parent sets.
+        let theirs: std::collections::BTreeMap<String, String> = strings(proc("environ"))
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
+            .collect();
+        let ours: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+        let names = |keep: &dyn Fn(&String) -> bool,
+                     of: &std::collections::BTreeMap<String, String>| {
+            of.keys()
+                .filter(|k| keep(k))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        fact("env_added", names(&|k| !ours.contains_key(k), &theirs));
+        fact("env_missing", names(&|k| !theirs.contains_key(k), &ours));
+        fact(
+            "env_changed",
+            names(&|k| theirs.get(k).is_some_and(|v| ours[k] != *v), &ours),
+        );
+        fact(
+            "env_mark",
+            theirs.get("CONF_PY_MARK").cloned().unwrap_or_default(),
+        );
+        fact(
+            "env_parent_pid",
+            theirs.get("TRACTOR_PARENT_PID")
+                == Some(&format!("{}:{}", std::process::id(), p.peer().uuid)),
+        );
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("hi", hi);
+        n.cancel().await;
+        Ok(())
+    })
+    .await
 }
 
 /// The adapter this process runs on.
