@@ -198,6 +198,48 @@ fn rpc_concurrent_calls_one_portal() {
     });
 }
 
+/// A registrar's portal to its own address is a local portal (Python's
+/// `LocalPortal`): `self.wait_for_actor` through it finds the root at the
+/// registrar address, answered in process; discovery of oneself gives the
+/// same, in a child too; the actor's functions run in process, their errors
+/// as raised; a dialog with oneself is refused with a typed error.
+#[test]
+fn rpc_local_portal_self() {
+    passes("rpc-local-portal-self", |r| {
+        for fact in [
+            "local",
+            "peer_is_self",
+            "first_is_registrar_addr",
+            "find_actor",
+            "find_actor_local",
+            "wait_for_actor_local",
+            "local_portal",
+        ] {
+            assert_eq!(r.fact(fact), "true", "{fact}: {r:?}");
+        }
+        assert_eq!(r.fact("hi"), "hi from root");
+        assert_eq!(r.fact("raised"), "local:ValueError: on purpose");
+        assert_eq!(r.fact("not_exposed"), "ModuleNotExposed");
+        let refused =
+            "is not possible through a local portal: a dialog with oneself is an invalid operation";
+        assert_eq!(
+            r.fact("context"),
+            format!("local:Portal::open_context {refused}")
+        );
+        assert_eq!(
+            r.fact("cancel_actor"),
+            format!("local:Portal::cancel_actor {refused}")
+        );
+        let run = r.fact("context_run");
+        assert!(
+            run.starts_with("local:RuntimeError: conf:block_forever is a context function")
+                && run.contains("invalid operation"),
+            "{run}"
+        );
+        assert_eq!(r.fact("child_find_self"), "true,hi from finder");
+    });
+}
+
 #[test]
 fn rpc_ctx_to_self_invalid() {
     passes("rpc-ctx-to-self-invalid", |r| {

@@ -12,17 +12,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
     Actor, ActorConfig as CoreConfig, Address, ChannelId, ChildArgs, Election, ElectionStep,
-    Limits, Raw, ReapTimeouts, RuntimeVars, Uid,
+    Limits, ReapTimeouts, RuntimeVars, Uid,
 };
 
 use crate::debug::DebugFilter;
 use crate::engine::{Conn, Settings, Shared};
 use crate::error::{Error, ErrorKind, Result};
-use crate::functions::{Functions, encode_args};
+use crate::functions::Functions;
 use crate::future::ApiFuture;
 use crate::lineage::Lineage;
 use crate::nursery::{self, ActorNursery};
-use crate::portal::{ChannelLease, Portal, decode};
+use crate::portal::{ChannelLease, Portal};
 use crate::runtime::{Runtime, SignalKind, SignalStream};
 use crate::task::JoinHandle;
 use crate::transport::{self, Transport};
@@ -412,8 +412,9 @@ impl ActorHandle {
     /// A portal to the actor named `name` (or with that uuid), if the
     /// registrar knows one: an existing connection is reused, else one is
     /// opened to its preferred address and closed with the last clone of
-    /// the portal (Python's `find_actor`). The name is copied at once: the
-    /// future borrows only this handle.
+    /// the portal (Python's `find_actor`); for this very actor, its
+    /// [local portal](ActorHandle::local_portal). The name is copied at
+    /// once: the future borrows only this handle.
     #[track_caller]
     pub fn find_actor(&self, name: impl Into<String>) -> ApiFuture<'_, Result<Option<Portal>>> {
         let name = name.into();
@@ -429,8 +430,9 @@ impl ActorHandle {
     }
 
     /// A portal to the actor named `name`, waiting until one registers
-    /// (Python's `wait_for_actor`). The name is copied at once: the future
-    /// borrows only this handle.
+    /// (Python's `wait_for_actor`); for this very actor, its
+    /// [local portal](ActorHandle::local_portal). The name is copied at
+    /// once: the future borrows only this handle.
     #[track_caller]
     pub fn wait_for_actor(&self, name: impl Into<String>) -> ApiFuture<'_, Result<Portal>> {
         let name = name.into();
@@ -508,7 +510,7 @@ impl ActorHandle {
         });
         found.map(|(channel, peer)| Portal {
             shared: self.shared.clone(),
-            channel,
+            channel: Some(channel),
             peer,
             child: None,
             result: None,
@@ -518,7 +520,9 @@ impl ActorHandle {
 
     /// Connects to `addr`; the channel lives as long as the portal (and
     /// its clones). The address is copied at once: the future borrows only
-    /// this handle.
+    /// this handle. One of this actor's own addresses gives its
+    /// [local portal](ActorHandle::local_portal), as Python's
+    /// `get_registry(addr)` gives a registrar its `LocalPortal`.
     #[track_caller]
     pub fn portal_at(&self, addr: &Address) -> ApiFuture<'_, Result<Portal>> {
         let addr = addr.clone();
@@ -527,8 +531,61 @@ impl ActorHandle {
         })
     }
 
-    /// A portal over a new channel to `addr`, closed with its last clone.
+    /// A portal to this very actor, whose calls are answered in process,
+    /// without a socket (Python's `LocalPortal`): for code that treats
+    /// this actor and others alike. [`find_actor`](ActorHandle::find_actor),
+    /// [`wait_for_actor`](ActorHandle::wait_for_actor) and
+    /// [`portal_at`](ActorHandle::portal_at) give it too when they lead to
+    /// this actor; [`Portal::is_local`] tells it.
+    ///
+    /// Its [`run`](Portal::run) and [`run_from_ns`](Portal::run_from_ns)
+    /// call this actor's plain functions (those it serves, by the same
+    /// rules as a peer's calls: `ModuleNotExposed` for a namespace it does
+    /// not serve) in the calling task, and, in a registrar, the registrar's
+    /// methods of the namespace `self` (`find_actor`, `wait_for_actor`,
+    /// `get_registry`, `register_actor`, `unregister_actor`,
+    /// `delete_addr`). A function's error is the call's, as raised, not
+    /// wrapped as a remote one. What needs a dialog with oneself fails
+    /// with [`UsageError::LocalPortal`](crate::UsageError::LocalPortal):
+    /// [`open_context`](Portal::open_context) and its kin,
+    /// [`open_stream_from`](Portal::open_stream_from),
+    /// [`cancel_actor`](Portal::cancel_actor); a `run` of a context or
+    /// stream function, or of another method of `self`, fails with a
+    /// `RuntimeError`.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::prelude::*;
+    /// # async fn demo(root: ActorHandle) -> Result<()> {
+    /// // In the registrar: who is registered under "root", in process.
+    /// #[derive(serde::Serialize)]
+    /// struct Name {
+    ///     name: &'static str,
+    /// }
+    /// let me = root.local_portal();
+    /// let addrs: Vec<Address> = me
+    ///     .run_from_ns("self", "wait_for_actor", Name { name: "root" })
+    ///     .await?;
+    /// assert_eq!(addrs[0], root.accept_addrs()[0]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn local_portal(&self) -> Portal {
+        Portal {
+            shared: self.shared.clone(),
+            peer: self.shared.uid.clone(),
+            channel: None,
+            child: None,
+            result: None,
+            _lease: None,
+        }
+    }
+
+    /// A portal over a new channel to `addr`, closed with its last clone;
+    /// a local portal if `addr` is this actor's.
     async fn connect_portal(&self, addr: &Address) -> Result<Portal> {
+        if self.accept_addrs().contains(addr) {
+            return Ok(self.local_portal());
+        }
         let (channel, aid) = self.shared.connect(addr).await?;
         let lease = Arc::new(ChannelLease {
             shared: self.shared.clone(),
@@ -536,7 +593,7 @@ impl ActorHandle {
         });
         Ok(Portal {
             shared: self.shared.clone(),
-            channel,
+            channel: Some(channel),
             peer: aid.uid(),
             child: None,
             result: None,
@@ -544,70 +601,16 @@ impl ActorHandle {
         })
     }
 
-    /// Calls a registrar method, answering locally if we are the registrar.
+    /// Calls a registrar method: in process if this actor is the
+    /// registrar at `reg` (through its local portal).
     async fn registrar_call<T: DeserializeOwned>(
         &self,
         reg: &Address,
         func: &str,
         args: &impl Serialize,
     ) -> Result<T> {
-        if self.is_registrar() && self.accept_addrs().contains(reg) {
-            return self.local_registrar(func, args).await;
-        }
         let portal = self.connect_portal(reg).await?;
         portal.run("self", func, args).await
-    }
-
-    /// The registrar's answers, from our own table.
-    async fn local_registrar<T: DeserializeOwned>(
-        &self,
-        func: &str,
-        args: &impl Serialize,
-    ) -> Result<T> {
-        #[derive(serde::Deserialize)]
-        struct Named {
-            name: String,
-        }
-        let args: Raw = encode_args(args)?;
-        let table = |st: &crate::engine::State| st.actor.registry().to_vec();
-        let raw = match func {
-            "find_actor" => {
-                let Named { name } = decode(&args)?;
-                let found = self.shared.with(|st, _| {
-                    table(st)
-                        .into_iter()
-                        .find(|(uid, _)| uid.name == name || uid.uuid == name)
-                        .map(|(_, addrs)| addrs)
-                });
-                Raw::encode(&found)
-            }
-            "wait_for_actor" => {
-                let Named { name } = decode(&args)?;
-                let addrs = self
-                    .shared
-                    .wait(|st, _| {
-                        let all: Vec<Address> = table(st)
-                            .into_iter()
-                            .filter(|(uid, _)| uid.name == name)
-                            .flat_map(|(_, a)| a)
-                            .collect();
-                        (!all.is_empty()).then_some(all)
-                    })
-                    .await;
-                Raw::encode(&addrs)
-            }
-            "get_registry" => {
-                let map: BTreeMap<String, Vec<Address>> = self.shared.with(|st, _| {
-                    table(st)
-                        .into_iter()
-                        .map(|(uid, a)| (format!("{}.{}", uid.name, uid.uuid), a))
-                        .collect()
-                });
-                Raw::encode(&map)
-            }
-            other => return Err(Error::runtime(format!("no local registrar method {other}"))),
-        };
-        decode(&raw.map_err(|e| Error::runtime(e.to_string()))?)
     }
 
     /// Registers this actor's addresses with every registrar and keeps

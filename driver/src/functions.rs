@@ -20,6 +20,9 @@ use crate::stackscope::{Kind, Tracked};
 
 type Call = dyn Fn(Invocation) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync;
 
+/// A plain function called with its keyword arguments alone, in process.
+type Plain = dyn Fn(Raw) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync;
+
 /// What a call into a served function gets.
 pub(crate) struct Invocation {
     shared: Arc<Shared>,
@@ -30,6 +33,8 @@ pub(crate) struct Invocation {
 struct Handler {
     kind: FuncType,
     call: Arc<Call>,
+    /// A plain function's body, for calls this actor makes to itself.
+    plain: Option<Arc<Plain>>,
 }
 
 /// The functions a program can serve to other actors, by `(ns, func)`.
@@ -69,6 +74,7 @@ impl Clone for Handler {
         Handler {
             kind: self.kind,
             call: self.call.clone(),
+            plain: self.plain.clone(),
         }
     }
 }
@@ -95,11 +101,19 @@ impl Functions {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let name = format!("{ns}:{func}");
-        self.add(ns, func, FuncType::AsyncFunc, move |inv: Invocation| {
-            let args = decode_args::<A>(&name, &inv.kwargs)?;
+        let plain: Arc<Plain> = Arc::new(move |kwargs: Raw| {
+            let args = decode_args::<A>(&name, &kwargs)?;
             let fut = f(args);
             Ok(Box::pin(async move { encode_result(fut.await?) }))
-        })
+        });
+        let body = plain.clone();
+        self.add(
+            ns,
+            func,
+            FuncType::AsyncFunc,
+            move |inv: Invocation| body(inv.kwargs),
+            Some(plain),
+        )
     }
 
     /// Serves a context function (Python's `@tractor.context`): it gets a
@@ -113,12 +127,18 @@ impl Functions {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let name = format!("{ns}:{func}");
-        self.add(ns, func, FuncType::Context, move |inv: Invocation| {
-            let args = decode_args::<A>(&name, &inv.kwargs)?;
-            let ctx = Context::callee(inv.shared, inv.dialog);
-            let fut = f(ctx, args);
-            Ok(Box::pin(async move { encode_result(fut.await?) }))
-        })
+        self.add(
+            ns,
+            func,
+            FuncType::Context,
+            move |inv: Invocation| {
+                let args = decode_args::<A>(&name, &inv.kwargs)?;
+                let ctx = Context::callee(inv.shared, inv.dialog);
+                let fut = f(ctx, args);
+                Ok(Box::pin(async move { encode_result(fut.await?) }))
+            },
+            None,
+        )
     }
 
     /// Serves a one-way stream (Python's async generator, read with
@@ -131,15 +151,21 @@ impl Functions {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let name = format!("{ns}:{func}");
-        self.add(ns, func, FuncType::AsyncGen, move |inv: Invocation| {
-            let args = decode_args::<A>(&name, &inv.kwargs)?;
-            let stream = MsgStream::generator(inv.shared, inv.dialog);
-            let fut = f(stream, args);
-            Ok(Box::pin(async move {
-                fut.await?;
-                Ok(Raw::NIL)
-            }))
-        })
+        self.add(
+            ns,
+            func,
+            FuncType::AsyncGen,
+            move |inv: Invocation| {
+                let args = decode_args::<A>(&name, &inv.kwargs)?;
+                let stream = MsgStream::generator(inv.shared, inv.dialog);
+                let fut = f(stream, args);
+                Ok(Box::pin(async move {
+                    fut.await?;
+                    Ok(Raw::NIL)
+                }))
+            },
+            None,
+        )
     }
 
     fn add(
@@ -148,12 +174,14 @@ impl Functions {
         func: &str,
         kind: FuncType,
         call: impl Fn(Invocation) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync + 'static,
+        plain: Option<Arc<Plain>>,
     ) -> Self {
         self.handlers.insert(
             (ns.to_owned(), func.to_owned()),
             Handler {
                 kind,
                 call: Arc::new(call),
+                plain,
             },
         );
         self
@@ -186,6 +214,25 @@ impl Functions {
             }
         }
         e
+    }
+
+    /// The plain function `ns:func` called with `kwargs`, to run in the
+    /// caller's task (a call this actor makes to itself, which its core
+    /// allowed): its future, or the `TypeError` of arguments that do not
+    /// fit.
+    pub(crate) fn run_local(
+        &self,
+        ns: &str,
+        func: &str,
+        kwargs: Raw,
+    ) -> Result<BoxFuture<'static, Result<Raw>>> {
+        match self.get(ns, func).and_then(|h| h.plain.as_ref()) {
+            Some(plain) => plain(kwargs),
+            None => Err(Error::raise(
+                "AttributeError",
+                format!("{ns}:{func} is not served as a plain function by this program"),
+            )),
+        }
     }
 
     fn get(&self, ns: &str, func: &str) -> Option<&Handler> {

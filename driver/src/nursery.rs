@@ -646,7 +646,7 @@ impl ActorNursery {
                             .zip(&batch.children)
                             .map(|((channel, peer), child)| Portal {
                                 shared: self.shared.clone(),
-                                channel,
+                                channel: Some(channel),
                                 peer,
                                 child: Some(*child),
                                 result: None,

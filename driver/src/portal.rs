@@ -9,7 +9,8 @@ use std::task::{Context as TaskContext, Poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tractor_protocol::{
-    ChannelId, ChildId, ContextOptions, DialogError, DialogId, Incoming, Raw, Role, Uid, UsageError,
+    ChannelId, ChildId, ContextOptions, DialogError, DialogId, Incoming, LocalCall, Raw, Role, Uid,
+    UsageError,
 };
 
 use crate::broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY, Fanout, Next};
@@ -180,8 +181,10 @@ impl Drop for CallGuard {
 #[derive(Clone)]
 pub struct Portal {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) channel: ChannelId,
     pub(crate) peer: Uid,
+    /// `None` for a local portal: one to this very actor, whose calls are
+    /// answered in process.
+    pub(crate) channel: Option<ChannelId>,
     pub(crate) child: Option<ChildId>,
     pub(crate) result: Option<Arc<ResultCell>>,
     pub(crate) _lease: Option<Arc<ChannelLease>>,
@@ -189,7 +192,10 @@ pub struct Portal {
 
 impl std::fmt::Debug for Portal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Portal({} on {})", self.peer, self.channel)
+        match self.channel {
+            Some(channel) => write!(f, "Portal({} on {channel})", self.peer),
+            None => write!(f, "Portal({}, local)", self.peer),
+        }
     }
 }
 
@@ -197,6 +203,42 @@ impl Portal {
     /// The actor on the other side.
     pub fn peer(&self) -> &Uid {
         &self.peer
+    }
+
+    /// Whether this is a local portal: one to this very actor, whose calls
+    /// are answered in process (see [`ActorHandle::local_portal`](crate::ActorHandle::local_portal)).
+    pub fn is_local(&self) -> bool {
+        self.channel.is_none()
+    }
+
+    /// The channel to the peer, or the refusal of `op` through a local
+    /// portal.
+    fn channel_for(&self, op: &'static str) -> Result<ChannelId> {
+        self.channel
+            .ok_or_else(|| UsageError::LocalPortal(op).into())
+    }
+
+    /// A local portal's call: decided by the core as a peer's call would
+    /// be, then answered by the core (a registrar method, at once or once
+    /// the registry changed) or run here, in the caller's task (a function
+    /// this actor serves).
+    async fn run_local(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Raw> {
+        let answer = self
+            .shared
+            .wait(
+                |st, now| match st.actor.call_local(now, ns, func, &kwargs) {
+                    Ok(LocalCall::Wait) => None,
+                    Ok(LocalCall::Answer(v)) => Some(Ok(Some(v))),
+                    Ok(LocalCall::Run) => Some(Ok(None)),
+                    Err(e) => Some(Err(e)),
+                },
+            )
+            .await
+            .map_err(|e| Error::raise(e.type_name, e.message))?;
+        match answer {
+            Some(v) => Ok(v),
+            None => self.shared.functions.run_local(ns, func, kwargs)?.await,
+        }
     }
 
     /// Calls `ns:func(**args)` and waits for its result (Python's
@@ -265,9 +307,12 @@ impl Portal {
     }
 
     pub(crate) async fn run_raw(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Raw> {
+        let Some(channel) = self.channel else {
+            return self.run_local(ns, func, kwargs).await;
+        };
         let shared = self.shared.clone();
         let dialog = shared.with(|st, now| {
-            let d = st.actor.call(now, self.channel, ns, func, kwargs)?;
+            let d = st.actor.call(now, channel, ns, func, kwargs)?;
             st.track(d);
             Ok::<_, UsageError>(d)
         })?;
@@ -283,8 +328,9 @@ impl Portal {
 
     /// Starts a call whose result is read later.
     pub(crate) fn start_call(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Arc<ResultCell>> {
+        let channel = self.channel_for("a call whose result is read later")?;
         let dialog = self.shared.with(|st, now| {
-            let d = st.actor.call(now, self.channel, ns, func, kwargs)?;
+            let d = st.actor.call(now, channel, ns, func, kwargs)?;
             st.track(d);
             Ok::<_, UsageError>(d)
         })?;
@@ -383,16 +429,10 @@ impl Portal {
         let (ns, func, kwargs) = (ns.into(), func.into(), encode_args(&args));
         ApiFuture::new("Portal::with_context", async move {
             let kwargs = kwargs?;
+            let channel = self.channel_for("Portal::with_context")?;
             let (ctx, first) = self
                 .context_started::<S>(&format!("{ns}:{func}"), |a, now| {
-                    a.open_context(
-                        now,
-                        self.channel,
-                        &ns,
-                        &func,
-                        kwargs,
-                        ContextOptions::default(),
-                    )
+                    a.open_context(now, channel, &ns, &func, kwargs, ContextOptions::default())
                 })
                 .await?;
             match body(ctx.clone(), first).await {
@@ -441,8 +481,9 @@ impl Portal {
     ) -> ApiFuture<'_, Result<(Context, S)>> {
         ApiFuture::new(what, async move {
             let kwargs = kwargs?;
+            let channel = self.channel_for(what)?;
             self.context_started(&format!("{ns}:{func}"), |a, now| {
-                a.open_context(now, self.channel, &ns, &func, kwargs, options)
+                a.open_context(now, channel, &ns, &func, kwargs, options)
             })
             .await
         })
@@ -455,8 +496,9 @@ impl Portal {
         &self,
         task: (&str, i64),
     ) -> Result<(Context, tractor_protocol::LockStatus)> {
+        let channel = self.channel_for("the terminal lock")?;
         self.context_started("the terminal lock", |a, now| {
-            a.request_tty_lock(now, self.channel, task)
+            a.request_tty_lock(now, channel, task)
         })
         .await
     }
@@ -510,10 +552,11 @@ impl Portal {
         let (ns, func, kwargs) = (ns.into(), func.into(), encode_args(&args));
         ApiFuture::new("Portal::open_stream_from", async move {
             let kwargs = kwargs?;
+            let channel = self.channel_for("Portal::open_stream_from")?;
             let dialog = self.shared.with(|st, now| {
                 let d = st
                     .actor
-                    .open_stream_from(now, self.channel, &ns, &func, kwargs)?;
+                    .open_stream_from(now, channel, &ns, &func, kwargs)?;
                 st.track(d);
                 Ok::<_, UsageError>(d)
             })?;
@@ -548,9 +591,10 @@ impl Portal {
                     .await;
                 return Ok(true);
             }
+            let channel = self.channel_for("Portal::cancel_actor")?;
             let shared = self.shared.clone();
             let dialog = shared.with(|st, now| {
-                let d = st.actor.cancel_actor(now, self.channel)?;
+                let d = st.actor.cancel_actor(now, channel)?;
                 st.track(d);
                 Ok::<_, UsageError>(d)
             })?;

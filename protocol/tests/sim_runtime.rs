@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tractor_protocol::{
-    Address, ChannelId, DialogError, DialogId, Event, Incoming, LockStatus, Raw, Uid,
+    Address, ChannelId, DialogError, DialogId, Endpoints, Event, FuncType, Incoming, LocalCall,
+    LockStatus, Raw, Uid,
 };
 
 use sim::{Idle, Sim, tcp};
@@ -90,6 +91,113 @@ fn disc_self_registered() {
     let addrs: Vec<Address> = result(&mut sim, client, d).decode().unwrap();
     assert_eq!(addrs, [tcp(1616)]);
     assert!(sim.elapsed() < Duration::from_millis(200));
+}
+
+/// rpc-local-portal-self, the core's part: a registrar's call to itself
+/// (`Actor::call_local`) is decided as a peer's `Start` would be and
+/// answered in process, without a message; registrar methods are answered
+/// at once (or, for a name nobody registered, once the registry changes),
+/// plain functions are the driver's to run, and what would need a dialog
+/// with oneself is refused.
+#[test]
+fn rpc_local_portal_self() {
+    let mut sim = Sim::new(8);
+    let mut cfg = Sim::config("root");
+    cfg.is_registrar = true;
+    cfg.endpoints = Endpoints::new()
+        .expose("app", "plain", FuncType::AsyncFunc)
+        .expose("app", "ctx", FuncType::Context)
+        .expose("app", "gen", FuncType::AsyncGen);
+    let root = sim.add(cfg, tcp(1616), Idle);
+    sim.nodes[root].actor.set_accept_addrs(vec![tcp(1616)]);
+    let client = sim.add(Sim::config("client"), tcp(2000), Idle);
+    let ch = sim.connect(client, root);
+    let local = |sim: &mut Sim, node: usize, ns: &str, func: &str, kwargs: Raw| {
+        sim.with(node, |cx| cx.actor.call_local(cx.now, ns, func, &kwargs))
+    };
+    let wire_before = sim.wire_types(root, client).len();
+    // The scenario: the registrar waits for itself, answered at once.
+    let me = Raw::encode(&Name { name: "root" }).unwrap();
+    let LocalCall::Answer(v) = local(&mut sim, root, "self", "wait_for_actor", me.clone()).unwrap()
+    else {
+        panic!("answered at once")
+    };
+    let addrs: Vec<Address> = v.decode().unwrap();
+    assert_eq!(addrs, [tcp(1616)]);
+    let found = local(&mut sim, root, "self", "find_actor", me).unwrap();
+    assert_eq!(found, LocalCall::Answer(Raw::encode(&[tcp(1616)]).unwrap()));
+    let miss = Raw::encode(&Name { name: "nobody" }).unwrap();
+    assert_eq!(
+        local(&mut sim, root, "self", "find_actor", miss).unwrap(),
+        LocalCall::Answer(Raw::NIL)
+    );
+    let LocalCall::Answer(table) =
+        local(&mut sim, root, "self", "get_registry", Raw::EMPTY_MAP).unwrap()
+    else {
+        panic!("answered at once")
+    };
+    let table: BTreeMap<String, Vec<Address>> = table.decode().unwrap();
+    let key = format!("root.{}", uid_of(&sim, root).uuid);
+    assert_eq!(table, BTreeMap::from([(key, vec![tcp(1616)])]));
+    // A name nobody registered: wait, until the registry changes.
+    let client_name = Raw::encode(&Name { name: "client" }).unwrap();
+    assert_eq!(
+        local(
+            &mut sim,
+            root,
+            "self",
+            "wait_for_actor",
+            client_name.clone()
+        )
+        .unwrap(),
+        LocalCall::Wait
+    );
+    let changes = |sim: &Sim| {
+        sim.events_of(root, |e| matches!(e, Event::RegistryChanged).then_some(()))
+            .len()
+    };
+    let before = changes(&sim);
+    register(&mut sim, client, ch);
+    assert_eq!(changes(&sim), before + 1);
+    assert_eq!(
+        local(&mut sim, root, "self", "wait_for_actor", client_name).unwrap(),
+        LocalCall::Answer(Raw::encode(&[tcp(2000)]).unwrap())
+    );
+    // Nothing of it went over the wire: the registrar sent only its
+    // answers to the client's registration.
+    assert_eq!(
+        sim.wire_types(root, client)[wire_before..],
+        ["StartAck", "Return"]
+    );
+    // Plain functions run in the caller; what needs a dialog is refused.
+    assert_eq!(
+        local(&mut sim, root, "app", "plain", Raw::EMPTY_MAP).unwrap(),
+        LocalCall::Run
+    );
+    let refused = |sim: &mut Sim, node: usize, ns: &str, func: &str, kwargs: Raw| {
+        let e = local(sim, node, ns, func, kwargs).unwrap_err();
+        format!("{}: {}", e.type_name, e.message)
+    };
+    for func in ["ctx", "gen"] {
+        let e = refused(&mut sim, root, "app", func, Raw::EMPTY_MAP);
+        assert!(
+            e.starts_with("RuntimeError: ") && e.contains("invalid operation"),
+            "{e}"
+        );
+    }
+    let e = refused(&mut sim, root, "app", "missing", Raw::EMPTY_MAP);
+    assert!(e.starts_with("AttributeError: "), "{e}");
+    let e = refused(&mut sim, root, "other", "plain", Raw::EMPTY_MAP);
+    assert!(e.starts_with("ModuleNotExposed: "), "{e}");
+    let e = refused(&mut sim, root, "app", "plain", Raw::NIL);
+    assert!(e.starts_with("TypeError: "), "{e}");
+    let e = refused(&mut sim, root, "self", "find_actor", Raw::EMPTY_MAP);
+    assert!(e.starts_with("TypeError: self.find_actor: "), "{e}");
+    let e = refused(&mut sim, root, "self", "cancel", Raw::EMPTY_MAP);
+    assert!(e.starts_with("RuntimeError: self.cancel "), "{e}");
+    // An actor that is not the registrar answers no registrar method.
+    let e = refused(&mut sim, client, "self", "find_actor", Raw::EMPTY_MAP);
+    assert!(e.starts_with("RuntimeError: self.find_actor "), "{e}");
 }
 
 #[test]

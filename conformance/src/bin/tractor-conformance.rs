@@ -101,6 +101,17 @@ fn functions() -> Functions {
             Ok(format!("hi from {}", me().uid().name))
         })
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
+        // rpc-local-portal-self: a child that is not the registrar finds
+        // itself through the registrar, and calls itself through that.
+        .rpc(NS, "find_self", |(): ()| async move {
+            let me = me();
+            let p = me
+                .find_actor(&me.uid().name)
+                .await?
+                .ok_or_else(|| Error::raise("LookupError", "not registered"))?;
+            let hi: String = p.run(NS, "hi", ()).await?;
+            Ok((p.is_local(), hi))
+        })
         // A reply of `n` bytes (attack-daemon's callers).
         .rpc(NS, "blob", |c: Count| async move {
             Ok("x".repeat(c.n as usize))
@@ -977,6 +988,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             })
             .await
         }
+        "rpc-local-portal-self" => rpc_local_portal_self(root).await,
         "rpc-ctx-to-self-invalid" => {
             let me = root
                 .find_actor(&root.uid().name)
@@ -5255,6 +5267,85 @@ async fn mixed_tree(root: ActorHandle) -> Result<()> {
         "relay",
         r.relay_uid().map(|u| u.name.clone()).unwrap_or_default(),
     );
+    Ok(())
+}
+
+/// The registrar root's portal to the registrar address, itself: a local
+/// portal (Python's `get_registry(addr)` giving a `LocalPortal`), through
+/// which `self.wait_for_actor` finds the root at that address, answered in
+/// process. The same portal runs the root's own functions in process, and
+/// refuses what needs a dialog with oneself.
+async fn rpc_local_portal_self(root: ActorHandle) -> Result<()> {
+    #[derive(Serialize)]
+    struct Name {
+        name: String,
+    }
+    let reg = root.registry_addrs()[0].clone();
+    let p = root.portal_at(&reg).await?;
+    fact("local", p.is_local());
+    fact("peer_is_self", p.peer() == root.uid());
+    let name = root.uid().name.clone();
+    let addrs: Vec<Address> = p
+        .run_from_ns("self", "wait_for_actor", Name { name: name.clone() })
+        .await?;
+    fact("first_is_registrar_addr", addrs.first() == Some(&reg));
+    let found: Option<Vec<Address>> = p
+        .run_from_ns("self", "find_actor", Name { name: name.clone() })
+        .await?;
+    fact("find_actor", found.as_deref() == Some(&addrs[..]));
+    // Discovery of oneself gives the local portal too.
+    let me = root
+        .find_actor(&name)
+        .await?
+        .expect("the root is registered");
+    fact("find_actor_local", me.is_local());
+    fact(
+        "wait_for_actor_local",
+        root.wait_for_actor(&name).await?.is_local(),
+    );
+    fact("local_portal", root.local_portal().is_local());
+    // The root's own functions, in process: results, and errors as raised.
+    let hi: String = p.run(NS, "hi", ()).await?;
+    fact("hi", hi);
+    let raised = p
+        .run::<()>(
+            NS,
+            "raise",
+            Raise {
+                type_name: "ValueError".into(),
+                message: "on purpose".into(),
+            },
+        )
+        .await
+        .expect_err("the function raises");
+    fact("raised", describe(&raised));
+    let hidden = p
+        .run::<()>("not_exposed", "hi", ())
+        .await
+        .expect_err("not exposed");
+    fact("not_exposed", hidden.type_name().unwrap_or_default());
+    // What would be a dialog with oneself.
+    let ctx = p
+        .open_context::<()>(NS, "block_forever", ())
+        .await
+        .expect_err("a context with oneself is invalid");
+    fact("context", describe(&ctx));
+    let ctx_run = p
+        .run::<()>(NS, "block_forever", ())
+        .await
+        .expect_err("a context function is no plain one");
+    fact("context_run", describe(&ctx_run));
+    let cancel = p
+        .cancel_actor()
+        .await
+        .expect_err("not through a local portal");
+    fact("cancel_actor", describe(&cancel));
+    // A child, whose registrar is the root.
+    let (local, hi): (bool, String) = with_daemon(&root, "finder", |c| async move {
+        c.run(NS, "find_self", ()).await
+    })
+    .await?;
+    fact("child_find_self", format!("{local},{hi}"));
     Ok(())
 }
 

@@ -17,6 +17,20 @@ use super::{
     UsageError, Violation,
 };
 
+/// What a call this actor makes to itself does ([`Actor::call_local`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalCall {
+    /// Run the function: this actor serves it as an `asyncfunc`. The
+    /// driver runs it in the caller's task; its result or error is the
+    /// call's.
+    Run,
+    /// The answer, already there (a registrar method's).
+    Answer(Raw),
+    /// `wait_for_actor` of a name nobody registered yet: ask again once
+    /// the registry changed ([`Event::RegistryChanged`]).
+    Wait,
+}
+
 impl Actor {
     pub(super) fn on_start(
         &mut self,
@@ -56,29 +70,14 @@ impl Actor {
             return;
         }
         if self.cancelling.is_some() {
-            let err = LocalError::new(
-                "RuntimeError",
-                format!("actor {} is cancelling and takes no new calls", self.uid),
-            );
+            let err = self.cancelling_error();
             self.send_error(channel, &err.into(), Some(&start.cid));
             return;
         }
         let kind = match self.config.endpoints.lookup(&start.ns, &start.func) {
             Ok(kind) => kind,
             Err(e) => {
-                let err = match e {
-                    LookupError::ModuleNotExposed => LocalError::new(
-                        MODULE_NOT_EXPOSED,
-                        format!(
-                            "namespace {:?} is not exposed by actor {}",
-                            start.ns, self.uid
-                        ),
-                    ),
-                    LookupError::NoSuchFunction => LocalError::new(
-                        "AttributeError",
-                        format!("namespace {:?} has no function {:?}", start.ns, start.func),
-                    ),
-                };
+                let err = self.lookup_error(e, &start.ns, &start.func);
                 self.send_error(channel, &err.into(), Some(&start.cid));
                 return;
             }
@@ -126,6 +125,97 @@ impl Actor {
             kwargs: start.kwargs,
             kind,
         });
+    }
+
+    /// Why `ns:func` cannot be started, as the caller hears it.
+    fn lookup_error(&self, e: LookupError, ns: &str, func: &str) -> LocalError {
+        match e {
+            LookupError::ModuleNotExposed => LocalError::new(
+                MODULE_NOT_EXPOSED,
+                format!("namespace {ns:?} is not exposed by actor {}", self.uid),
+            ),
+            LookupError::NoSuchFunction => LocalError::new(
+                "AttributeError",
+                format!("namespace {ns:?} has no function {func:?}"),
+            ),
+        }
+    }
+
+    /// The refusal of a call that comes while this actor is cancelled.
+    fn cancelling_error(&self) -> LocalError {
+        LocalError::new(
+            "RuntimeError",
+            format!("actor {} is cancelling and takes no new calls", self.uid),
+        )
+    }
+
+    /// A call of `ns:func(**kwargs)` that this actor makes to itself, in
+    /// process: no channel, no dialog, nothing sent (Python's
+    /// `LocalPortal`, spec/PROTOCOL.md §9.2). It is decided as a peer's
+    /// `Start` would be, and answered as follows:
+    ///
+    /// * a function this actor serves as an `asyncfunc`:
+    ///   [`LocalCall::Run`], for the driver to run in the caller's task;
+    /// * a registrar method (`ns = "self"`, in a registrar): carried out
+    ///   here, [`LocalCall::Answer`] with its result, or
+    ///   [`LocalCall::Wait`] for a `wait_for_actor` nobody answers yet
+    ///   (ask again once [`Event::RegistryChanged`] came).
+    ///
+    /// The errors are those a peer would get, raised here: not exposed
+    /// (`ModuleNotExposed`), no such function (`AttributeError`), arguments
+    /// that are no keyword map or do not fit (`TypeError`), a call while
+    /// this actor is cancelled (`RuntimeError`), and, as `RuntimeError`,
+    /// a context or stream function (a dialog with oneself is an invalid
+    /// operation) or another runtime method (`cancel` and the like).
+    pub fn call_local(
+        &mut self,
+        _now: Instant,
+        ns: &str,
+        func: &str,
+        kwargs: &Raw,
+    ) -> Result<LocalCall, LocalError> {
+        if kwargs.kind() != crate::Kind::Map {
+            return Err(LocalError::new(
+                "TypeError",
+                UsageError::KwargsNotAMap(kwargs.kind()).to_string(),
+            ));
+        }
+        if ns == "self" {
+            if !(self.config.is_registrar && super::registrar::METHODS.contains(&func)) {
+                return Err(LocalError::new(
+                    "RuntimeError",
+                    format!(
+                        "self.{func} is not answered in process: through a local portal, \
+                         actor {} answers only the registrar's methods, and only as registrar",
+                        self.uid
+                    ),
+                ));
+            }
+            return Ok(match self.registrar_reply(func, kwargs, None)? {
+                super::registrar::Reply::Now(v) => LocalCall::Answer(v),
+                super::registrar::Reply::NotYet(_) => LocalCall::Wait,
+            });
+        }
+        if self.cancelling.is_some() {
+            return Err(self.cancelling_error());
+        }
+        match self.config.endpoints.lookup(ns, func) {
+            Ok(FuncType::AsyncFunc) => Ok(LocalCall::Run),
+            Ok(kind) => {
+                let what = match kind {
+                    FuncType::Context => "a context function",
+                    _ => "a stream function",
+                };
+                Err(LocalError::new(
+                    "RuntimeError",
+                    format!(
+                        "{ns}:{func} is {what} of this very actor: a dialog with oneself is an \
+                         invalid operation (in process, only plain functions run)"
+                    ),
+                ))
+            }
+            Err(e) => Err(self.lookup_error(e, ns, func)),
+        }
     }
 
     /// `Start(ns="self")`: the runtime's own methods (spec/PROTOCOL.md §4.2).

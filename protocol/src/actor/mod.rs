@@ -30,6 +30,7 @@ use crate::raw::Raw;
 use crate::uid::Uid;
 
 pub use auth::{AuthConfig, AuthError, MAX_SECRET_LEN, MIN_SECRET_LEN, Secret, SecretError};
+pub use callee::LocalCall;
 pub use channel::{ChannelOrigin, CloseReason};
 pub use dialog::{
     ContextOptions, DEFAULT_CREDIT_WINDOW, DEFAULT_MSG_BUFFER_SIZE, DialogError, DialogInfo,
@@ -477,6 +478,14 @@ pub enum UsageError {
     /// not possible over the wire.
     #[error("{0} leads back to this actor: a dialog with oneself is an invalid operation")]
     SelfDialog(ChannelId),
+    /// The operation needs a dialog over a channel, and the portal leads
+    /// to this very actor in process (a local portal, whose calls the core
+    /// answers with `Actor::call_local`): a dialog with oneself is not
+    /// possible.
+    #[error(
+        "{0} is not possible through a local portal: a dialog with oneself is an invalid operation"
+    )]
+    LocalPortal(&'static str),
     /// The nursery was cancelled or closed, or never existed: no more
     /// children go into it.
     #[error("{0} takes no more children")]

@@ -187,6 +187,50 @@ pub(crate) const METHODS: [&str; 6] = [
     "delete_addr",
 ];
 
+#[derive(Deserialize)]
+struct Register {
+    uid: Uid,
+    addr: Address,
+}
+
+#[derive(Deserialize)]
+struct ByUid {
+    uid: Uid,
+}
+
+#[derive(Deserialize)]
+struct ByName {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ByAddr {
+    addr: Address,
+}
+
+/// A registrar method's keyword arguments.
+struct Kwargs<'a> {
+    kwargs: &'a Raw,
+    /// The `Start` they came in, if a peer sent them.
+    cid: Option<&'a str>,
+}
+
+impl Kwargs<'_> {
+    fn get<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        self.kwargs
+            .decode_in(self.cid.map(|_| msg::MsgType::Start), self.cid, "kwargs")
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A registrar method's answer.
+pub(super) enum Reply {
+    /// The answer.
+    Now(Raw),
+    /// `wait_for_actor` of this name, which nobody registered yet.
+    NotYet(String),
+}
+
 impl Actor {
     /// Serves one registrar request; `start.func` is one of [`METHODS`].
     pub(super) fn on_registrar_request(
@@ -195,73 +239,23 @@ impl Actor {
         peer: Uid,
         start: msg::Start,
     ) {
-        #[derive(Deserialize)]
-        struct Register {
-            uid: Uid,
-            addr: Address,
-        }
-        #[derive(Deserialize)]
-        struct ByUid {
-            uid: Uid,
-        }
-        #[derive(Deserialize)]
-        struct ByName {
-            name: String,
-        }
-        #[derive(Deserialize)]
-        struct ByAddr {
-            addr: Address,
-        }
         let cid = start.cid.clone();
         if let Some(why) = self.registration_refusal(channel, &peer, &start) {
             self.refuse_request(channel, &start, why);
             return;
         }
-        let reply: Result<Option<Raw>, String> = match start.func.as_str() {
-            "register_actor" => start.decode_kwargs::<Register>().map_err(|e| e.to_string()).map(|k| {
-                let name = k.uid.name.clone();
-                tracing::info!(target: "tractor::runtime", uid = %k.uid, addr = %k.addr, "registered");
-                self.registry.register(k.uid, k.addr);
-                self.events.push_back(Event::RegistryChanged);
-                self.wake_waiters(&name);
-                Some(Raw::NIL)
-            }),
-            "unregister_actor" => start.decode_kwargs::<ByUid>().map_err(|e| e.to_string()).map(|k| {
-                if self.registry.unregister(&k.uid) {
-                    self.events.push_back(Event::RegistryChanged);
-                    tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered");
-                } else {
-                    tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
-                }
-                Some(Raw::NIL)
-            }),
-            "find_actor" => start
-                .decode_kwargs::<ByName>()
-                .map_err(|e| e.to_string())
-                .map(|k| Some(encode(&self.registry.find(&k.name)))),
-            "wait_for_actor" => start.decode_kwargs::<ByName>().map_err(|e| e.to_string()).map(|k| {
-                let found = self.registry.all_named(&k.name);
-                if found.is_empty() {
-                    self.registry.waiters.push((channel, cid.clone(), k.name));
+        let reply = self
+            .registrar_reply(&start.func, &start.kwargs, Some(&start.cid))
+            .map(|reply| match reply {
+                Reply::Now(pld) => Some(pld),
+                Reply::NotYet(name) => {
+                    self.registry.waiters.push((channel, cid.clone(), name));
                     None
-                } else {
-                    Some(encode(&found))
                 }
-            }),
-            "get_registry" => Ok(Some(encode(&Table(self.registry.entries())))),
-            "delete_addr" => start.decode_kwargs::<ByAddr>().map_err(|e| e.to_string()).map(|k| {
-                let deleted = self.registry.delete_addr(&k.addr);
-                if deleted.is_some() {
-                    self.events.push_back(Event::RegistryChanged);
-                }
-                Some(encode(&deleted))
-            }),
-            _ => Err("not a registrar method".to_owned()),
-        };
+            });
         match reply {
-            Err(why) => {
+            Err(err) => {
                 // Bad arguments: the call fails before it runs, no StartAck.
-                let err = LocalError::new("TypeError", format!("self.{}: {why}", start.func));
                 self.send_error(channel, &err.into(), Some(&cid));
             }
             Ok(reply) => {
@@ -277,6 +271,60 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Carries out the registrar method `func` with the keyword arguments
+    /// `kwargs` (of the `Start` with this `cid`, or of a call this actor
+    /// makes to itself), for a peer or for this actor: its answer, or the
+    /// `TypeError` of arguments that do not fit (or of a `func` that is not
+    /// one of [`METHODS`]).
+    pub(super) fn registrar_reply(
+        &mut self,
+        func: &str,
+        kwargs: &Raw,
+        cid: Option<&str>,
+    ) -> Result<Reply, LocalError> {
+        let args = Kwargs { kwargs, cid };
+        let reply: Result<Reply, String> = match func {
+            "register_actor" => args.get::<Register>().map(|k| {
+                let name = k.uid.name.clone();
+                tracing::info!(target: "tractor::runtime", uid = %k.uid, addr = %k.addr, "registered");
+                self.registry.register(k.uid, k.addr);
+                self.events.push_back(Event::RegistryChanged);
+                self.wake_waiters(&name);
+                Reply::Now(Raw::NIL)
+            }),
+            "unregister_actor" => args.get::<ByUid>().map(|k| {
+                if self.registry.unregister(&k.uid) {
+                    self.events.push_back(Event::RegistryChanged);
+                    tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered");
+                } else {
+                    tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
+                }
+                Reply::Now(Raw::NIL)
+            }),
+            "find_actor" => args
+                .get::<ByName>()
+                .map(|k| Reply::Now(encode(&self.registry.find(&k.name)))),
+            "wait_for_actor" => args.get::<ByName>().map(|k| {
+                let found = self.registry.all_named(&k.name);
+                if found.is_empty() {
+                    Reply::NotYet(k.name)
+                } else {
+                    Reply::Now(encode(&found))
+                }
+            }),
+            "get_registry" => Ok(Reply::Now(encode(&Table(self.registry.entries())))),
+            "delete_addr" => args.get::<ByAddr>().map(|k| {
+                let deleted = self.registry.delete_addr(&k.addr);
+                if deleted.is_some() {
+                    self.events.push_back(Event::RegistryChanged);
+                }
+                Reply::Now(encode(&deleted))
+            }),
+            _ => Err("not a registrar method".to_owned()),
+        };
+        reply.map_err(|why| LocalError::new("TypeError", format!("self.{func}: {why}")))
     }
 
     fn wake_waiters(&mut self, name: &str) {
