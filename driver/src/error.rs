@@ -67,8 +67,8 @@ struct Inner {
 struct Pending {
     type_name: String,
     message: String,
-    /// Its traceback's first line: where it was made.
-    place: String,
+    /// Where it was made.
+    place: Place,
     trace: crate::trace::Trace,
 }
 
@@ -76,11 +76,10 @@ impl Pending {
     /// Its kind, with the backtrace's frames resolved or, if not
     /// `frames`, a note saying why not.
     fn settle(&self, frames: bool) -> ErrorKind {
-        let rest = match frames {
-            true => crate::trace::render(&self.trace.app_frames()),
-            false => CANCELLED_NO_BACKTRACE.to_owned(),
+        let traceback = match frames {
+            true => traceback(&self.place, &self.trace.app_frames(), None),
+            false => traceback(&self.place, &[], Some(CANCELLED_NO_BACKTRACE)),
         };
-        let traceback = join_traceback(self.place.clone(), rest);
         ErrorKind::Local(
             LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback),
         )
@@ -224,23 +223,23 @@ impl Error {
         Error::local(type_name.into(), message.into(), place(at), trace)
     }
 
-    /// A local error made at `place` (its traceback's first line, or
-    /// empty if unknown), with the stack `trace` if backtraces are on.
+    /// A local error made at `place` (unknown if empty), with the stack
+    /// `trace` if backtraces are on.
     ///
-    /// The traceback, as its `tb_str` carries it to other actors: always
-    /// the place the error was made (the `?` or the [`Error::raise`], or
-    /// where a panic happened), whatever the build profile. Then Rust's
-    /// convention decides: with `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
-    /// set, the application's frames of the backtrace (see `trace`: only
-    /// those are resolved, which keeps the first error of a process
-    /// cheap), resolved when the traceback is first needed or in the
-    /// background ([`Error::settle`]); without, a hint. In a served
-    /// function whose cancellation came first, a note instead (see
-    /// [`render_traceback`]).
+    /// The traceback, as its `tb_str` carries it to other actors, in
+    /// Python's shape (see [`traceback`]): always the place the error was
+    /// made (the `?` or the [`Error::raise`], or where a panic happened),
+    /// whatever the build profile. Then Rust's convention decides: with
+    /// `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) set, the application's
+    /// frames of the backtrace (see `trace`: only those are resolved,
+    /// which keeps the first error of a process cheap), resolved when the
+    /// traceback is first needed or in the background ([`Error::settle`]);
+    /// without, a hint. In a served function whose cancellation came
+    /// first, a note instead (see [`render_traceback`]).
     pub(crate) fn local(
         type_name: String,
         message: String,
-        place: String,
+        place: Place,
         trace: Option<crate::trace::Trace>,
     ) -> Self {
         match trace {
@@ -509,37 +508,111 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
     }
 }
 
-/// A traceback's first line: `  at file:line:column`.
-pub(crate) fn place(at: &std::panic::Location<'_>) -> String {
-    format!("  at {}:{}:{}", at.file(), at.line(), at.column())
+/// Where an error was made: a source file and line (unknown if the file
+/// is empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Place {
+    file: String,
+    line: u32,
 }
 
-/// The traceback of an error made at `place` (its first line, or empty if
-/// unknown), with the application's frames of `trace` when backtraces are
-/// on (`Some`), or the hint that turns them on.
+/// The place of a location.
+pub(crate) fn place(at: &std::panic::Location<'_>) -> Place {
+    Place {
+        file: at.file().to_owned(),
+        line: at.line(),
+    }
+}
+
+/// Python's header of a traceback.
+const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
+/// A traceback in Python's shape (spec/PROTOCOL.md §7.5), without the
+/// closing `Type: message` line that the protocol adds when the error is
+/// sent: the header, then one line per frame, outermost first,
+///
+/// ```text
+/// Traceback (most recent call last):
+///   File "./src/main.rs", line 31, in my_app::serve::{{closure}}
+///   File "src/main.rs", line 12, in my_app::parse
+///   (a note, if any)
+/// ```
+///
+/// `frames` are the backtrace's application frames, innermost first
+/// (none without a backtrace); `place`, where the error was made, is the
+/// innermost line, named after the innermost frame when that frame is the
+/// place itself (same line of the same file; a frame without line
+/// information cannot tell), else without a function
+/// name (`  File "src/main.rs", line 12`), as the place alone tells none.
+/// Empty when nothing is known.
+pub(crate) fn traceback(
+    place: &Place,
+    frames: &[crate::trace::Symbol],
+    note: Option<&str>,
+) -> String {
+    let same = |s: &crate::trace::Symbol| {
+        let file = s.file.as_deref().map(|f| f.trim_start_matches("./"));
+        !place.file.is_empty()
+            && s.line == Some(place.line)
+            && file.is_some_and(|f| same_file(f, &place.file))
+    };
+    let (name, outer) = match frames.split_first() {
+        Some((inner, outer)) if same(inner) => (Some(inner.name.as_str()), outer),
+        _ => (None, frames),
+    };
+    let mut lines = Vec::with_capacity(outer.len() + 3);
+    for s in outer.iter().rev() {
+        lines.push(format!(
+            "  File \"{}\", line {}, in {}",
+            s.file.as_deref().unwrap_or("<unknown>"),
+            s.line.unwrap_or(0),
+            s.name
+        ));
+    }
+    if !place.file.is_empty() {
+        let mut line = format!("  File \"{}\", line {}", place.file, place.line);
+        if let Some(name) = name {
+            line.push_str(", in ");
+            line.push_str(name);
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() && note.is_none() {
+        return String::new();
+    }
+    lines.extend(note.map(str::to_owned));
+    format!("{TRACEBACK_HEADER}\n{}", lines.join("\n"))
+}
+
+/// Whether two paths name the same source file, one possibly relative to
+/// a directory the other names (a backtrace's paths are relative to the
+/// working directory, a location's to the workspace).
+fn same_file(a: &str, b: &str) -> bool {
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    long == short || (long.ends_with(short) && long[..long.len() - short.len()].ends_with('/'))
+}
+
+/// The traceback of an error made at `place`, with the application's
+/// frames of `trace` when backtraces are on (`Some`), or the hint that
+/// turns them on.
 ///
 /// In a served function whose cancellation has come, the backtrace is
 /// not resolved, and a note says so: its failure goes to the caller at
 /// once, within the reaper's deadlines, which the first resolution in a
 /// process (reading the program's debug information) can outlast on a
 /// loaded machine.
-pub(crate) fn render_traceback(place: String, trace: Option<crate::trace::Trace>) -> String {
-    let rest = match trace {
-        None => "  (set RUST_BACKTRACE=1 for a backtrace)".to_owned(),
-        Some(_) if crate::functions::in_cancelled_call() => CANCELLED_NO_BACKTRACE.to_owned(),
-        Some(trace) => crate::trace::render(&trace.app_frames()),
-    };
-    join_traceback(place, rest)
-}
-
-/// A traceback's first line (if known) and the rest (if any).
-fn join_traceback(place: String, rest: String) -> String {
-    match (place.is_empty(), rest.is_empty()) {
-        (_, true) => place,
-        (true, false) => rest,
-        (false, false) => format!("{place}\n{rest}"),
+pub(crate) fn render_traceback(place: Place, trace: Option<crate::trace::Trace>) -> String {
+    match trace {
+        None => traceback(&place, &[], Some(BACKTRACE_HINT)),
+        Some(_) if crate::functions::in_cancelled_call() => {
+            traceback(&place, &[], Some(CANCELLED_NO_BACKTRACE))
+        }
+        Some(trace) => traceback(&place, &trace.app_frames(), None),
     }
 }
+
+/// What a traceback says when backtraces are off.
+pub(crate) const BACKTRACE_HINT: &str = "  (set RUST_BACKTRACE=1 for a backtrace)";
 
 /// What a traceback says in place of the backtrace of a served
 /// function's failure once its cancellation has come (see
@@ -628,9 +701,15 @@ mod tests {
             panic!("{e:?}")
         };
         // In any build profile, with or without a backtrace: the `?`
-        // that converted the error, first.
-        let at = format!("  at driver/src/error.rs:{question_mark}:");
-        assert!(l.traceback.starts_with(&at), "{}", l.traceback);
+        // that converted the error, the innermost frame (this crate's own
+        // frames, the library's, have no other).
+        let at = format!("  File \"driver/src/error.rs\", line {question_mark}");
+        assert!(
+            l.traceback
+                .starts_with(&format!("{TRACEBACK_HEADER}\n{at}")),
+            "{}",
+            l.traceback
+        );
         if crate::trace::enabled() {
             // This crate's own frames are the library's, not shown.
             assert!(!l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
@@ -650,7 +729,7 @@ mod tests {
     #[test]
     fn a_local_error_settles_its_traceback_once_when_first_needed() {
         let e = Error::raise("ValueError", "later");
-        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        let at = format!("  File \"driver/src/error.rs\", line {}", line!() - 1);
         let copy = e.clone();
         // With backtraces on, its frames wait; what needs no traceback
         // is told without them.
@@ -663,7 +742,7 @@ mod tests {
         assert_eq!(e.unsettled(), crate::trace::enabled());
         // Settled once, for every clone.
         let tb = traceback_of(&copy);
-        assert!(tb.starts_with(&at), "{tb}");
+        assert!(tb.lines().any(|l| l == at), "{tb}");
         assert!(!tb.contains(CANCELLED_NO_BACKTRACE), "{tb}");
         assert!(!e.unsettled());
         assert!(std::ptr::eq(e.kind(), copy.kind()));
@@ -673,14 +752,15 @@ mod tests {
     #[test]
     fn settled_without_its_backtrace_an_error_keeps_its_place_and_says_why() {
         let e = Error::raise("AssertionError", "at once");
-        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        let at = format!("  File \"driver/src/error.rs\", line {}", line!() - 1);
         e.settle_without_backtrace();
         assert!(!e.unsettled());
         let tb = traceback_of(&e);
-        assert!(tb.starts_with(&at), "{tb}");
         if crate::trace::enabled() {
-            assert_eq!(tb.lines().nth(1), Some(CANCELLED_NO_BACKTRACE), "{tb}");
-            assert_eq!(tb.lines().count(), 2, "{tb}");
+            assert_eq!(
+                tb,
+                format!("{TRACEBACK_HEADER}\n{at}\n{CANCELLED_NO_BACKTRACE}")
+            );
         } else {
             // Nothing was left to resolve: the hint, as ever.
             assert!(tb.contains("RUST_BACKTRACE=1"), "{tb}");
@@ -704,6 +784,79 @@ mod tests {
             !crate::trace::enabled(),
             "{tb}"
         );
+    }
+
+    #[test]
+    fn what_an_error_sends_reads_as_pythons_traceback() {
+        let e = Error::raise("ValueError", "boom from rust");
+        let line = line!() - 1;
+        let sent = tractor_protocol::pack_error(
+            &e.to_task_error(),
+            &Uid::new("leaf", "leaf-uuid"),
+            None,
+            "",
+        );
+        // Nothing of this test's stack is the application's: the place
+        // alone, and the hint when backtraces are off.
+        let hint = match crate::trace::enabled() {
+            true => String::new(),
+            false => format!("{BACKTRACE_HINT}\n"),
+        };
+        assert_eq!(
+            sent.tb_str,
+            format!(
+                "Traceback (most recent call last):\n  \
+                 File \"driver/src/error.rs\", line {line}\n\
+                 {hint}\
+                 ValueError: boom from rust\n"
+            )
+        );
+        assert_eq!(sent.message.as_deref(), Some("boom from rust"));
+    }
+
+    #[test]
+    fn a_traceback_lists_frames_outermost_first_ending_where_the_error_was_made() {
+        use crate::trace::Symbol;
+        let frame = |name: &str, file: &str, line| Symbol {
+            name: name.into(),
+            file: Some(file.into()),
+            line: Some(line),
+            column: Some(5),
+        };
+        let at = Place {
+            file: "src/main.rs".into(),
+            line: 12,
+        };
+        // The innermost frame is the place: it names it.
+        let frames = [
+            frame("app::parse", "./src/main.rs", 12),
+            frame("app::serve::{{closure}}", "./src/main.rs", 31),
+            Symbol::named("app::glue"),
+        ];
+        assert_eq!(
+            traceback(&at, &frames, None),
+            "Traceback (most recent call last):\n  \
+             File \"<unknown>\", line 0, in app::glue\n  \
+             File \"./src/main.rs\", line 31, in app::serve::{{closure}}\n  \
+             File \"src/main.rs\", line 12, in app::parse"
+        );
+        // It is not (the place is in a library's code it called): the
+        // place comes after it, unnamed.
+        let frames = [frame("app::parse", "/src/app/src/lib.rs", 3)];
+        assert_eq!(
+            traceback(&at, &frames, Some(BACKTRACE_HINT)),
+            "Traceback (most recent call last):\n  \
+             File \"/src/app/src/lib.rs\", line 3, in app::parse\n  \
+             File \"src/main.rs\", line 12\n  \
+             (set RUST_BACKTRACE=1 for a backtrace)"
+        );
+        assert_eq!(traceback(&Place::default(), &[], None), "");
+        // A backtrace's path relative to the package, a location's to the
+        // workspace: one file.
+        assert!(same_file("tests/t.rs", "driver/tests/t.rs"));
+        assert!(same_file("/w/driver/tests/t.rs", "driver/tests/t.rs"));
+        assert!(!same_file("tests/t.rs", "driver/contests/t.rs"));
+        assert!(!same_file("tests/t.rs", "tests/u.rs"));
     }
 
     #[test]

@@ -557,11 +557,21 @@ fn backtraces_on() -> bool {
     }
 }
 
-/// A traceback shows where the error was made and, with backtraces on,
-/// only the application's frames: none of the runtime's, the standard
-/// library's or tractor's.
+/// A traceback reads as Python's (its header, its frames, the error's
+/// `Type: message` last, newline-terminated), shows where the error was
+/// made and, with backtraces on, only the application's frames: none of
+/// the runtime's, the standard library's or tractor's.
 fn check_short_traceback(tb: &str) -> Result<()> {
-    check!(tb.trim_start().starts_with("at "), "no place first: {tb}");
+    check!(
+        tb.starts_with("Traceback (most recent call last):\n  File \""),
+        "no Python header and frame first: {tb}"
+    );
+    check!(tb.ends_with('\n'), "not newline-terminated: {tb:?}");
+    // The closing line says the error itself, not a frame.
+    let frames = tb
+        .trim_end()
+        .rsplit_once('\n')
+        .map_or("", |(frames, _)| frames);
     let runtime = [
         "tokio::",
         "async_executor::",
@@ -577,7 +587,9 @@ fn check_short_traceback(tb: &str) -> Result<()> {
         "alloc::",
     ];
     check!(
-        !tb.lines().any(|l| runtime.iter().any(|r| l.contains(r))),
+        !frames
+            .lines()
+            .any(|l| runtime.iter().any(|r| l.contains(r))),
         "frames of the runtime in: {tb}"
     );
     check!(tb.lines().count() <= 50, "a long traceback: {tb}");
@@ -948,8 +960,13 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             // hint when backtraces are off; no frame at all.
             let tb = e.remote().map_or("", |r| r.tb_str());
             check_short_traceback(tb)?;
-            let lines = if backtraces_on() { 1 } else { 2 };
+            // The header, the place, the hint (off) and the closing line.
+            let lines = if backtraces_on() { 3 } else { 4 };
             check!(tb.lines().count() == lines, "frames in: {tb}");
+            check!(
+                tb.lines().nth(1).is_some_and(|l| !l.contains(", in ")),
+                "a frame named in: {tb}"
+            );
             fact("backtraces", backtraces_on());
             Ok(())
         }
@@ -1212,14 +1229,24 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             check!(r.text().contains("the child panicked on purpose"), "{e}");
             // Where it panicked, whatever the build profile.
             let tb = r.tb_str();
-            check!(tb.contains("tractor-conformance.rs:"), "no place: {tb}");
+            check!(
+                tb.contains("  File \"conformance/src/bin/tractor-conformance.rs\", line "),
+                "no place: {tb}"
+            );
+            // Python's last line: the type and the message.
+            check!(
+                tb.lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("Panic: the child panicked on purpose")),
+                "no closing line: {tb}"
+            );
             check_short_traceback(tb)?;
             // The function that panicked is a frame with backtraces on; a
             // hint to turn them on, else.
             if backtraces_on() {
                 check!(
-                    tb.lines().any(|l| l.trim_start().starts_with("0: ")
-                        && l.contains("tractor_conformance::panic_on_purpose")),
+                    tb.lines().any(|l| l.starts_with("  File \"")
+                        && l.ends_with(", in tractor_conformance::panic_on_purpose")),
                     "no frame of the panicking function: {tb}"
                 );
             } else {
