@@ -1,12 +1,15 @@
 //! The one error type of the user API.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use tractor_protocol::{
-    DialogError, LocalError, PayloadEncodeError, PayloadError, RemoteError, RemoteErrorKind,
-    TaskError, Uid, UsageError,
+    DialogError, ErrorFields, LocalError, PayloadEncodeError, PayloadError, RemoteError,
+    RemoteErrorKind, TaskError, Uid, UsageError,
 };
+
+use crate::error_types::{self, RemoteErrorType};
 
 /// Shorthand for results of the user API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -61,6 +64,10 @@ struct Inner {
     kind: OnceLock<ErrorKind>,
     /// The local error to settle, when `kind` is not set yet.
     pending: Option<Pending>,
+    /// The value of a registered error type it stands for: the one it was
+    /// made from, or the one a remote error's fields rebuild (when first
+    /// asked for).
+    typed: OnceLock<Option<Arc<dyn Any + Send + Sync>>>,
 }
 
 /// A local error whose backtrace is not resolved yet.
@@ -70,6 +77,8 @@ struct Pending {
     /// Where it was made.
     place: Place,
     trace: crate::trace::Trace,
+    /// A registered type's fields.
+    fields: Option<ErrorFields>,
 }
 
 impl Pending {
@@ -80,9 +89,10 @@ impl Pending {
             true => traceback(&self.place, &self.trace.app_frames(), None),
             false => traceback(&self.place, &[], Some(CANCELLED_NO_BACKTRACE)),
         };
-        ErrorKind::Local(
-            LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback),
-        )
+        let mut local =
+            LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback);
+        local.fields = self.fields.clone();
+        ErrorKind::Local(local)
     }
 }
 
@@ -213,6 +223,16 @@ impl Error {
     /// ```
     #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::raise_typed(type_name.into(), message.into(), None)
+    }
+
+    /// [`Error::raise`], of a registered type's `value` if given.
+    #[track_caller]
+    fn raise_typed(
+        type_name: String,
+        message: String,
+        value: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
         let at = std::panic::Location::caller();
         // Not even captured when a note stands for it (see
         // `render_traceback`).
@@ -220,7 +240,7 @@ impl Error {
             true => crate::trace::Trace::default(),
             false => crate::trace::Trace::capture(),
         });
-        Error::local(type_name.into(), message.into(), place(at), trace)
+        Error::local_typed(type_name, message, place(at), trace, value)
     }
 
     /// A local error made at `place` (unknown if empty), with the stack
@@ -242,7 +262,20 @@ impl Error {
         place: Place,
         trace: Option<crate::trace::Trace>,
     ) -> Self {
-        match trace {
+        Error::local_typed(type_name, message, place, trace, None)
+    }
+
+    /// [`Error::local`] of a registered type's `value`, which travels
+    /// with its fields.
+    fn local_typed(
+        type_name: String,
+        message: String,
+        place: Place,
+        trace: Option<crate::trace::Trace>,
+        value: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
+        let fields = value.as_deref().and_then(error_types::fields_of);
+        let e = match trace {
             Some(trace) if !trace.is_empty() && !crate::functions::in_cancelled_call() => {
                 Error(Arc::new(Inner {
                     kind: OnceLock::new(),
@@ -251,21 +284,66 @@ impl Error {
                         message,
                         place,
                         trace,
+                        fields,
                     }),
+                    typed: OnceLock::new(),
                 }))
             }
-            trace => ErrorKind::Local(
-                LocalError::new(type_name, message).with_traceback(render_traceback(place, trace)),
-            )
-            .into(),
+            trace => {
+                let mut local = LocalError::new(type_name, message)
+                    .with_traceback(render_traceback(place, trace));
+                local.fields = fields;
+                ErrorKind::Local(local).into()
+            }
+        };
+        if value.is_some() {
+            let _ = e.0.typed.set(value);
         }
+        e
     }
 
     fn new(kind: ErrorKind) -> Self {
         Error(Arc::new(Inner {
             kind: OnceLock::from(kind),
             pending: None,
+            typed: OnceLock::new(),
         }))
+    }
+
+    /// The value of the registered error type `T` this error stands for
+    /// (see [`RemoteErrorType`]): the one it was made from here, or, for
+    /// an error from another actor (directly or relayed), the one its
+    /// fields rebuild when `T`'s name is registered in this process.
+    /// `None` for any other error.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tractor_driver::{Error, RemoteErrorType, register_error_type};
+    /// #[derive(Debug, Serialize, Deserialize)]
+    /// struct Busy { retry_after_ms: u32 }
+    /// # impl std::fmt::Display for Busy {
+    /// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// #         write!(f, "busy, retry after {} ms", self.retry_after_ms)
+    /// #     }
+    /// # }
+    /// # impl std::error::Error for Busy {}
+    /// impl RemoteErrorType for Busy {
+    ///     const NAME: &'static str = "Busy";
+    /// }
+    ///
+    /// register_error_type::<Busy>();
+    /// let e = Error::from(Busy { retry_after_ms: 50 });
+    /// assert_eq!(e.downcast_ref::<Busy>().map(|b| b.retry_after_ms), Some(50));
+    /// assert!(Error::raise("Busy", "a name alone").downcast_ref::<Busy>().is_none());
+    /// ```
+    pub fn downcast_ref<T: RemoteErrorType>(&self) -> Option<&T> {
+        let typed = self.0.typed.get_or_init(|| {
+            self.remote()
+                .and_then(RemoteError::fields)
+                .filter(|f| f.type_name == T::NAME)
+                .and_then(error_types::rebuild)
+        });
+        typed.as_deref()?.downcast_ref::<T>()
     }
 
     /// What kind of failure this is.
@@ -446,8 +524,9 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     #[track_caller]
     fn from(e: E) -> Self {
         // Our own error types keep their meaning; anything else is boxed
-        // under its type's name.
-        let any: Box<dyn std::any::Any> = Box::new(e);
+        // under its type's name (its registered one, with its fields, for
+        // a registered type).
+        let any: Box<dyn Any + Send + Sync> = Box::new(e);
         let any = match any.downcast::<ErrorKind>() {
             Ok(kind) => return Error::new(*kind),
             Err(any) => any,
@@ -480,7 +559,13 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        Error::raise(short_type_name::<E>(), message)
+        match error_types::name_of(&*e) {
+            Some(name) => {
+                let value: Arc<dyn Any + Send + Sync> = Arc::from(e as Box<dyn Any + Send + Sync>);
+                Error::raise_typed(name.to_owned(), message, Some(value))
+            }
+            None => Error::raise(short_type_name::<E>(), message),
+        }
     }
 }
 

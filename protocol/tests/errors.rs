@@ -175,3 +175,88 @@ fn a_traceback_that_does_not_close_with_its_type_gives_no_message() {
         assert_eq!(RemoteError::from_message(e.clone()).text(), text, "{tb:?}");
     }
 }
+
+#[test]
+fn a_registered_types_fields_travel_and_survive_every_relay() {
+    use tractor_protocol::{DecodeError, ErrorFields, Raw};
+    let fields = ErrorFields {
+        type_name: "CustomAppError".into(),
+        value: Raw::encode(&("custom failure", 42)).unwrap(),
+    };
+    let raised = LocalError::new("CustomAppError", "custom failure").with_fields(fields.clone());
+    let leaf = pack_error(&TaskError::Local(raised), &uid("leaf"), Some("c1"), "");
+    // Over the wire: the extension comes back as sent, after Python's
+    // fields.
+    let mut body = bytes::BytesMut::new();
+    Msg::Error(leaf.clone()).encode(&mut body).unwrap();
+    let json = Msg::decode(body.clone().freeze()).unwrap().to_json();
+    assert!(
+        json.ends_with(
+            r#""_bad_msg_as_dict": null, "error_fields": ["CustomAppError", ["custom failure", 42]]}"#
+        ),
+        "{json}"
+    );
+    let Ok(Msg::Error(back)) = Msg::decode(body.freeze()) else {
+        panic!("an Error")
+    };
+    assert_eq!(back, leaf);
+    // Relayed once (source kept), then again (the chain restarts at the
+    // relay): the fields stay.
+    let mid = pack_error(
+        &TaskError::Remote(RemoteError::from_message(back)),
+        &uid("mid"),
+        None,
+        "",
+    );
+    let root = pack_error(
+        &TaskError::Remote(RemoteError::from_message(mid.clone())),
+        &uid("root"),
+        None,
+        "",
+    );
+    assert_eq!(mid.boxed_type_str, "RemoteActorError");
+    assert_eq!(root.src_type_str, "RemoteActorError");
+    for e in [mid, root] {
+        assert_eq!(RemoteError::from_message(e).fields(), Some(&fields));
+    }
+    // Without fields, nothing is written: Python's own layout.
+    let plain = pack_error(
+        &TaskError::Local(LocalError::new("ValueError", "x")),
+        &uid("leaf"),
+        None,
+        "",
+    );
+    assert!(!Msg::Error(plain).to_json().contains("error_fields"));
+
+    // A malformed extension is refused with a typed error.
+    let mut bad = leaf_body_with(&common::mp::val(7));
+    assert!(matches!(
+        Msg::decode(bad.split().freeze()),
+        Err(DecodeError::WrongType {
+            field: "error_fields",
+            ..
+        })
+    ));
+    let mut bad = leaf_body_with(&common::mp::val(("a", 1, 2)));
+    assert!(matches!(
+        Msg::decode(bad.split().freeze()),
+        Err(DecodeError::InvalidValue {
+            field: "error_fields",
+            ..
+        })
+    ));
+}
+
+/// A minimal `Error` body whose `error_fields` is `value` (msgpack).
+fn leaf_body_with(value: &[u8]) -> bytes::BytesMut {
+    use common::mp::{obj, val};
+    let body = obj(&[
+        ("msg_type", val("Error")),
+        ("src_uid", val(("leaf", "leaf-uuid"))),
+        ("src_type_str", val("ValueError")),
+        ("boxed_type_str", val("ValueError")),
+        ("relay_path", val([("leaf", "leaf-uuid")])),
+        ("error_fields", value.to_vec()),
+    ]);
+    bytes::BytesMut::from(&body[..])
+}

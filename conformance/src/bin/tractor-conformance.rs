@@ -27,8 +27,8 @@ use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, DialogError,
-    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, Result, Runtime, Transport,
-    current_actor, is_root_process,
+    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, RemoteErrorType, Result, Runtime,
+    Transport, current_actor, is_root_process, register_error_type, registered_error_type,
 };
 
 macro_rules! check {
@@ -280,6 +280,31 @@ fn functions() -> Functions {
                 stream.send(&i).await?;
             }
             Err::<(), _>(Error::raise("ValueError", "failed after streaming"))
+        })
+        .context(
+            NS,
+            "raise_custom_after_started",
+            |ctx: Context, (): ()| async move {
+                ctx.started(()).await?;
+                Err::<(), _>(custom_app_error().into())
+            },
+        )
+        .context(
+            NS,
+            "raise_another_after_started",
+            |ctx: Context, (): ()| async move {
+                ctx.started(()).await?;
+                Err::<(), _>(another_app_error().into())
+            },
+        )
+        .rpc(NS, "relay_custom", |(): ()| async move {
+            // Lets a child's registered error out of this actor: relayed.
+            me().open_nursery(|n| async move {
+                let p = n.start_actor("leaf", daemon()).await?;
+                let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+                ctx.wait_for_result::<()>().await
+            })
+            .await
         })
         .context(NS, "started_then_fail", |ctx: Context, (): ()| async move {
             ctx.started(()).await?;
@@ -1653,6 +1678,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "err-multierror-25-during-spawn" => err_multierror_during_spawn(root).await,
         "fault-25-fail-during-spawn" => fault_fail_during_spawn(root).await,
         "err-unregistered-relayed" => err_unregistered(root).await,
+        "err-custom-registered" => err_custom_registered(root).await,
+        "err-custom-registered-2" => err_another_registered(root).await,
+        "err-type-registry-unit" => err_type_registry_unit(),
         "disc-duplicate-name" => disc_duplicate_name(root).await,
         "disc-registry-dump" => disc_registry_dump(root).await,
         "disc-unregister-on-cancel" | "disc-unregister-on-cancel-remote" => {
@@ -1750,6 +1778,81 @@ impl Serialize for Unserializable {
         Err(serde::ser::Error::custom("this value has no wire form"))
     }
 }
+
+/// An application's error type, registered in every actor of this
+/// program (at the start of `main`).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct CustomAppError {
+    what: String,
+    code: i64,
+}
+
+impl std::fmt::Display for CustomAppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.what, self.code)
+    }
+}
+
+impl std::error::Error for CustomAppError {}
+
+impl RemoteErrorType for CustomAppError {
+    const NAME: &'static str = "CustomAppError";
+}
+
+fn custom_app_error() -> CustomAppError {
+    CustomAppError {
+        what: "custom failure".into(),
+        code: 42,
+    }
+}
+
+/// A second registered type.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct AnotherAppError {
+    reasons: Vec<String>,
+}
+
+impl std::fmt::Display for AnotherAppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "another failure: {}", self.reasons.join(", "))
+    }
+}
+
+impl std::error::Error for AnotherAppError {}
+
+impl RemoteErrorType for AnotherAppError {
+    const NAME: &'static str = "AnotherAppError";
+}
+
+fn another_app_error() -> AnotherAppError {
+    AnotherAppError {
+        reasons: vec!["one".into(), "two".into()],
+    }
+}
+
+/// Types the registry's own scenario registers as it goes.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UnitOneError(u8);
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UnitTwoError(String);
+
+macro_rules! unit_error_type {
+    ($t:ty, $name:literal) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self)
+            }
+        }
+        impl std::error::Error for $t {}
+        impl RemoteErrorType for $t {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+unit_error_type!(UnitOneError, "UnitOneError");
+unit_error_type!(UnitTwoError, "UnitTwoError");
 
 /// An application's own error type, known to no registry.
 #[derive(Debug)]
@@ -3533,6 +3636,129 @@ async fn err_unregistered(root: ActorHandle) -> Result<()> {
     Ok(())
 }
 
+/// The facts of a registered error received from another actor: its
+/// types, its message and where it is, and the value it rebuilds.
+fn registered_facts<T: RemoteErrorType + std::fmt::Debug>(prefix: &str, e: &Error) -> Result<()> {
+    let r = e
+        .remote()
+        .ok_or_else(|| Error::raise("AssertionError", format!("not remote: {e}")))?;
+    fact(&format!("{prefix}boxed_type"), r.boxed_type());
+    fact(&format!("{prefix}src_type"), r.src_type());
+    fact(&format!("{prefix}src"), &r.src_uid().name);
+    fact(&format!("{prefix}text"), r.text().trim_end());
+    // As Python shows it: the traceback closes with the type and message.
+    fact(
+        &format!("{prefix}tb_closes_with_message"),
+        r.tb_str()
+            .ends_with(&format!("\n{}: {}\n", T::NAME, r.text())),
+    );
+    fact(
+        &format!("{prefix}type_name"),
+        e.type_name().unwrap_or_default(),
+    );
+    fact(
+        &format!("{prefix}rebuilt"),
+        format!("{:?}", e.downcast_ref::<T>()),
+    );
+    Ok(())
+}
+
+async fn err_custom_registered(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "raiser", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+        let e = ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("the child fails");
+        registered_facts::<CustomAppError>("", &e)?;
+        // Not another registered type.
+        fact(
+            "other_type",
+            format!("{:?}", e.downcast_ref::<AnotherAppError>()),
+        );
+        Ok(())
+    })
+    .await?;
+    // Through a middle actor: relayed, still rebuilt.
+    let e = one_shot(&root, "mid", "relay_custom")
+        .await
+        .expect_err("the relay fails");
+    registered_facts::<CustomAppError>("relayed_", &e)?;
+    fact(
+        "relay_path",
+        e.remote()
+            .map(|r| {
+                let names: Vec<&str> = r.relay_path().iter().map(|u| u.name.as_str()).collect();
+                names.join(",")
+            })
+            .unwrap_or_default(),
+    );
+    Ok(())
+}
+
+async fn err_another_registered(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "raiser", |p| async move {
+        let (ctx, ()) = p
+            .open_context(NS, "raise_another_after_started", ())
+            .await?;
+        let e = ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("the child fails");
+        registered_facts::<AnotherAppError>("", &e)?;
+        fact(
+            "other_type",
+            format!("{:?}", e.downcast_ref::<CustomAppError>()),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// The registry's lookups by name, in this process.
+fn err_type_registry_unit() -> Result<()> {
+    fact(
+        "before",
+        format!("{:?}", registered_error_type("UnitOneError")),
+    );
+    register_error_type::<UnitOneError>();
+    register_error_type::<UnitTwoError>();
+    let found = |name| registered_error_type(name).unwrap_or_default();
+    fact("one", found("UnitOneError").ends_with("::UnitOneError"));
+    fact("two", found("UnitTwoError").ends_with("::UnitTwoError"));
+    // Registered at the start of `main`, as every actor of the program.
+    fact(
+        "custom",
+        found("CustomAppError").ends_with("::CustomAppError"),
+    );
+    fact(
+        "unregistered",
+        format!("{:?}", registered_error_type("UnregisteredAppError")),
+    );
+    // Python's builtin names and the runtime's own are names only.
+    fact(
+        "builtins",
+        format!(
+            "{:?}",
+            ["ValueError", "RuntimeError", "ContextCancelled"].map(registered_error_type)
+        ),
+    );
+    // Registering again changes nothing.
+    register_error_type::<UnitOneError>();
+    fact("again", found("UnitOneError").ends_with("::UnitOneError"));
+    let e = Error::from(UnitTwoError("two".into()));
+    fact("local_type", e.type_name().unwrap_or_default());
+    fact(
+        "local_rebuilt",
+        format!("{:?}", e.downcast_ref::<UnitTwoError>()),
+    );
+    fact(
+        "local_other",
+        format!("{:?}", e.downcast_ref::<UnitOneError>()),
+    );
+    Ok(())
+}
+
 async fn disc_duplicate_name(root: ActorHandle) -> Result<()> {
     let r = root.clone();
     r.open_nursery(|n| async move {
@@ -5043,6 +5269,9 @@ async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 }
 
 fn main() {
+    // In every actor of the program: each one is this program again.
+    register_error_type::<CustomAppError>();
+    register_error_type::<AnotherAppError>();
     let watched = [
         "log-daemon-wait",
         "cancel-second-signal",

@@ -55,6 +55,9 @@ pub struct LocalError {
     pub message: String,
     /// Where it happened: a backtrace or any text (sent as `tb_str`).
     pub traceback: String,
+    /// The fields of an error of a registered type, sent with it
+    /// (spec/PROTOCOL.md §7.6).
+    pub fields: Option<msg::ErrorFields>,
 }
 
 impl LocalError {
@@ -64,7 +67,14 @@ impl LocalError {
             type_name: type_name.into(),
             message: message.into(),
             traceback: String::new(),
+            fields: None,
         }
+    }
+
+    /// The same error with the fields of its registered type.
+    pub fn with_fields(mut self, fields: msg::ErrorFields) -> Self {
+        self.fields = Some(fields);
+        self
     }
 
     /// The same error with a traceback.
@@ -215,6 +225,7 @@ impl RemoteError {
     ///     cid: None,
     ///     bad_msg: None,
     ///     bad_msg_as_dict: None,
+    ///     fields: None,
     /// };
     /// assert_eq!(RemoteError::from_message(from_python).text(), "no\nway");
     /// ```
@@ -229,6 +240,12 @@ impl RemoteError {
     /// `ContextCancelled` only: the actor that asked for the cancel.
     pub fn canceller(&self) -> Option<&Uid> {
         self.msg.canceller.as_ref()
+    }
+
+    /// The fields of an error of a registered type, if it came with them
+    /// (spec/PROTOCOL.md §7.6).
+    pub fn fields(&self) -> Option<&msg::ErrorFields> {
+        self.msg.fields.as_deref()
     }
 
     /// `StreamOverrun` only: the actor whose items overran the receiver.
@@ -445,6 +462,7 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
     match err {
         TaskError::Cancelled => cancelled(me, me, cid),
         TaskError::Local(e) => msg::Error {
+            fields: e.fields.clone().map(Box::new),
             src_uid: me.clone(),
             src_type_str: e.type_name.clone(),
             boxed_type_str: e.type_name.clone(),
@@ -509,6 +527,9 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
                 cid: cid.map(str::to_owned),
                 bad_msg: prev.bad_msg.clone(),
                 bad_msg_as_dict: prev.bad_msg_as_dict.clone(),
+                // A registered type's fields travel with it, whoever
+                // relays it.
+                fields: prev.fields.clone(),
             }
         }
     }
@@ -540,6 +561,7 @@ pub(crate) fn cancelled(me: &Uid, canceller: &Uid, cid: Option<&str>) -> msg::Er
         cid: cid.map(str::to_owned),
         bad_msg: None,
         bad_msg_as_dict: None,
+        fields: None,
     }
 }
 
@@ -563,6 +585,7 @@ pub(crate) fn overrun(me: &Uid, sender: &Uid, cid: &str, capacity: usize) -> msg
         cid: Some(cid.to_owned()),
         bad_msg: None,
         bad_msg_as_dict: None,
+        fields: None,
     }
 }
 
