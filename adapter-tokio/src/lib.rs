@@ -204,13 +204,17 @@
 //!  |  |_src_uid=('leaf', '831e4d25-…')
 //!  |  |_message: the leaf gives up
 //!  |  +------ remote traceback (from 'leaf') ------
-//!  |  |   at src/main.rs:65:26
+//!  |  | Traceback (most recent call last):
+//!  |  |   File "src/main.rs", line 65
+//!  |  |   (set RUST_BACKTRACE=1 for a backtrace)
 //!  |  +------
 //!  +------
 //! ```
 //!
 //! A traceback says where the error was made; with `RUST_BACKTRACE` set
-//! it adds the application's frames of a backtrace.
+//! it adds the application's frames of a backtrace. It travels in
+//! Python's shape, closed by `Type: message`, so that a Python peer shows
+//! it as its own.
 //!
 //! `Error` is not itself a `std::error::Error` (it converts from every
 //! one of them, which rules that out): to hand it to `anyhow` or a

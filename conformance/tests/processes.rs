@@ -1779,6 +1779,70 @@ fn fault_25_fail_during_spawn() {
 }
 
 #[test]
+fn err_custom_registered() {
+    passes("err-custom-registered", |r| {
+        // Directly from the child that raised it: its own type, its
+        // message closing its traceback, its value rebuilt here.
+        assert_eq!(r.fact("boxed_type"), "CustomAppError", "{r:?}");
+        assert_eq!(r.fact("src_type"), "CustomAppError", "{r:?}");
+        assert_eq!(r.fact("src"), "raiser", "{r:?}");
+        assert_eq!(r.fact("text"), "custom failure (code 42)", "{r:?}");
+        assert_eq!(r.fact("tb_closes_with_message"), "true", "{r:?}");
+        assert_eq!(r.fact("type_name"), "CustomAppError", "{r:?}");
+        assert_eq!(
+            r.fact("rebuilt"),
+            "Some(CustomAppError { what: \"custom failure\", code: 42 })",
+            "{r:?}"
+        );
+        assert_eq!(r.fact("other_type"), "None", "{r:?}");
+        // Relayed by a middle actor: boxed as a RemoteActorError, the
+        // source's type and value kept.
+        assert_eq!(r.fact("relayed_boxed_type"), "RemoteActorError", "{r:?}");
+        assert_eq!(r.fact("relayed_src_type"), "CustomAppError", "{r:?}");
+        assert_eq!(r.fact("relayed_src"), "leaf", "{r:?}");
+        assert_eq!(r.fact("relay_path"), "leaf,mid", "{r:?}");
+        assert_eq!(r.fact("relayed_rebuilt"), r.fact("rebuilt"), "{r:?}");
+    });
+}
+
+#[test]
+fn err_custom_registered_2() {
+    passes("err-custom-registered-2", |r| {
+        assert_eq!(r.fact("boxed_type"), "AnotherAppError", "{r:?}");
+        assert_eq!(r.fact("src_type"), "AnotherAppError", "{r:?}");
+        assert_eq!(r.fact("text"), "another failure: one, two", "{r:?}");
+        assert_eq!(r.fact("tb_closes_with_message"), "true", "{r:?}");
+        assert_eq!(
+            r.fact("rebuilt"),
+            "Some(AnotherAppError { reasons: [\"one\", \"two\"] })",
+            "{r:?}"
+        );
+        assert_eq!(r.fact("other_type"), "None", "{r:?}");
+    });
+}
+
+#[test]
+fn err_type_registry_unit() {
+    // The registry's lookups, in the root's process: no tree needed
+    // beyond it, so one adapter and transport.
+    let r = run("err-type-registry-unit", "tokio", "tcp");
+    r.assert_ok();
+    assert_eq!(r.fact("before"), "None", "{r:?}");
+    for key in ["one", "two", "custom", "again"] {
+        assert_eq!(r.fact(key), "true", "{key}: {r:?}");
+    }
+    assert_eq!(r.fact("unregistered"), "None", "{r:?}");
+    assert_eq!(r.fact("builtins"), "[None, None, None]", "{r:?}");
+    assert_eq!(r.fact("local_type"), "UnitTwoError", "{r:?}");
+    assert_eq!(
+        r.fact("local_rebuilt"),
+        "Some(UnitTwoError(\"two\"))",
+        "{r:?}"
+    );
+    assert_eq!(r.fact("local_other"), "None", "{r:?}");
+}
+
+#[test]
 fn err_unregistered_relayed() {
     passes("err-unregistered-relayed", |r| {
         assert_eq!(r.fact("boxed_type"), "UnregisteredAppError");

@@ -1,12 +1,15 @@
 //! The one error type of the user API.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use tractor_protocol::{
-    DialogError, LocalError, PayloadEncodeError, PayloadError, RemoteError, RemoteErrorKind,
-    TaskError, Uid, UsageError,
+    DialogError, ErrorFields, LocalError, PayloadEncodeError, PayloadError, RemoteError,
+    RemoteErrorKind, TaskError, Uid, UsageError,
 };
+
+use crate::error_types::{self, RemoteErrorType};
 
 /// Shorthand for results of the user API.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -61,29 +64,35 @@ struct Inner {
     kind: OnceLock<ErrorKind>,
     /// The local error to settle, when `kind` is not set yet.
     pending: Option<Pending>,
+    /// The value of a registered error type it stands for: the one it was
+    /// made from, or the one a remote error's fields rebuild (when first
+    /// asked for).
+    typed: OnceLock<Option<Arc<dyn Any + Send + Sync>>>,
 }
 
 /// A local error whose backtrace is not resolved yet.
 struct Pending {
     type_name: String,
     message: String,
-    /// Its traceback's first line: where it was made.
-    place: String,
+    /// Where it was made.
+    place: Place,
     trace: crate::trace::Trace,
+    /// A registered type's fields.
+    fields: Option<ErrorFields>,
 }
 
 impl Pending {
     /// Its kind, with the backtrace's frames resolved or, if not
     /// `frames`, a note saying why not.
     fn settle(&self, frames: bool) -> ErrorKind {
-        let rest = match frames {
-            true => crate::trace::render(&self.trace.app_frames()),
-            false => CANCELLED_NO_BACKTRACE.to_owned(),
+        let traceback = match frames {
+            true => traceback(&self.place, &self.trace.app_frames(), None),
+            false => traceback(&self.place, &[], Some(CANCELLED_NO_BACKTRACE)),
         };
-        let traceback = join_traceback(self.place.clone(), rest);
-        ErrorKind::Local(
-            LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback),
-        )
+        let mut local =
+            LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback);
+        local.fields = self.fields.clone();
+        ErrorKind::Local(local)
     }
 }
 
@@ -227,6 +236,16 @@ impl Error {
     /// ```
     #[track_caller]
     pub fn raise(type_name: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::raise_typed(type_name.into(), message.into(), None)
+    }
+
+    /// [`Error::raise`], of a registered type's `value` if given.
+    #[track_caller]
+    fn raise_typed(
+        type_name: String,
+        message: String,
+        value: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
         let at = std::panic::Location::caller();
         // Not even captured when a note stands for it (see
         // `render_traceback`).
@@ -234,29 +253,42 @@ impl Error {
             true => crate::trace::Trace::default(),
             false => crate::trace::Trace::capture(),
         });
-        Error::local(type_name.into(), message.into(), place(at), trace)
+        Error::local_typed(type_name, message, place(at), trace, value)
     }
 
-    /// A local error made at `place` (its traceback's first line, or
-    /// empty if unknown), with the stack `trace` if backtraces are on.
+    /// A local error made at `place` (unknown if empty), with the stack
+    /// `trace` if backtraces are on.
     ///
-    /// The traceback, as its `tb_str` carries it to other actors: always
-    /// the place the error was made (the `?` or the [`Error::raise`], or
-    /// where a panic happened), whatever the build profile. Then Rust's
-    /// convention decides: with `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
-    /// set, the application's frames of the backtrace (see `trace`: only
-    /// those are resolved, which keeps the first error of a process
-    /// cheap), resolved when the traceback is first needed or in the
-    /// background ([`Error::settle`]); without, a hint. In a served
-    /// function whose cancellation came first, a note instead (see
-    /// [`render_traceback`]).
+    /// The traceback, as its `tb_str` carries it to other actors, in
+    /// Python's shape (see [`traceback`]): always the place the error was
+    /// made (the `?` or the [`Error::raise`], or where a panic happened),
+    /// whatever the build profile. Then Rust's convention decides: with
+    /// `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`) set, the application's
+    /// frames of the backtrace (see `trace`: only those are resolved,
+    /// which keeps the first error of a process cheap), resolved when the
+    /// traceback is first needed or in the background ([`Error::settle`]);
+    /// without, a hint. In a served function whose cancellation came
+    /// first, a note instead (see [`render_traceback`]).
     pub(crate) fn local(
         type_name: String,
         message: String,
-        place: String,
+        place: Place,
         trace: Option<crate::trace::Trace>,
     ) -> Self {
-        match trace {
+        Error::local_typed(type_name, message, place, trace, None)
+    }
+
+    /// [`Error::local`] of a registered type's `value`, which travels
+    /// with its fields.
+    fn local_typed(
+        type_name: String,
+        message: String,
+        place: Place,
+        trace: Option<crate::trace::Trace>,
+        value: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
+        let fields = value.as_deref().and_then(error_types::fields_of);
+        let e = match trace {
             Some(trace) if !trace.is_empty() && !crate::functions::in_cancelled_call() => {
                 Error(Arc::new(Inner {
                     kind: OnceLock::new(),
@@ -265,21 +297,66 @@ impl Error {
                         message,
                         place,
                         trace,
+                        fields,
                     }),
+                    typed: OnceLock::new(),
                 }))
             }
-            trace => ErrorKind::Local(
-                LocalError::new(type_name, message).with_traceback(render_traceback(place, trace)),
-            )
-            .into(),
+            trace => {
+                let mut local = LocalError::new(type_name, message)
+                    .with_traceback(render_traceback(place, trace));
+                local.fields = fields;
+                ErrorKind::Local(local).into()
+            }
+        };
+        if value.is_some() {
+            let _ = e.0.typed.set(value);
         }
+        e
     }
 
     fn new(kind: ErrorKind) -> Self {
         Error(Arc::new(Inner {
             kind: OnceLock::from(kind),
             pending: None,
+            typed: OnceLock::new(),
         }))
+    }
+
+    /// The value of the registered error type `T` this error stands for
+    /// (see [`RemoteErrorType`]): the one it was made from here, or, for
+    /// an error from another actor (directly or relayed), the one its
+    /// fields rebuild when `T`'s name is registered in this process.
+    /// `None` for any other error.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// # use tractor_driver::{Error, RemoteErrorType, register_error_type};
+    /// #[derive(Debug, Serialize, Deserialize)]
+    /// struct Busy { retry_after_ms: u32 }
+    /// # impl std::fmt::Display for Busy {
+    /// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// #         write!(f, "busy, retry after {} ms", self.retry_after_ms)
+    /// #     }
+    /// # }
+    /// # impl std::error::Error for Busy {}
+    /// impl RemoteErrorType for Busy {
+    ///     const NAME: &'static str = "Busy";
+    /// }
+    ///
+    /// register_error_type::<Busy>();
+    /// let e = Error::from(Busy { retry_after_ms: 50 });
+    /// assert_eq!(e.downcast_ref::<Busy>().map(|b| b.retry_after_ms), Some(50));
+    /// assert!(Error::raise("Busy", "a name alone").downcast_ref::<Busy>().is_none());
+    /// ```
+    pub fn downcast_ref<T: RemoteErrorType>(&self) -> Option<&T> {
+        let typed = self.0.typed.get_or_init(|| {
+            self.remote()
+                .and_then(RemoteError::fields)
+                .filter(|f| f.type_name == T::NAME)
+                .and_then(error_types::rebuild)
+        });
+        typed.as_deref()?.downcast_ref::<T>()
     }
 
     /// What kind of failure this is.
@@ -460,8 +537,9 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     #[track_caller]
     fn from(e: E) -> Self {
         // Our own error types keep their meaning; anything else is boxed
-        // under its type's name.
-        let any: Box<dyn std::any::Any> = Box::new(e);
+        // under its type's name (its registered one, with its fields, for
+        // a registered type).
+        let any: Box<dyn Any + Send + Sync> = Box::new(e);
         let any = match any.downcast::<ErrorKind>() {
             Ok(kind) => return Error::new(*kind),
             Err(any) => any,
@@ -494,7 +572,13 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        Error::raise(short_type_name::<E>(), message)
+        match error_types::name_of(&*e) {
+            Some(name) => {
+                let value: Arc<dyn Any + Send + Sync> = Arc::from(e as Box<dyn Any + Send + Sync>);
+                Error::raise_typed(name.to_owned(), message, Some(value))
+            }
+            None => Error::raise(short_type_name::<E>(), message),
+        }
     }
 }
 
@@ -522,37 +606,111 @@ impl From<PayloadEncodeError> for PayloadErrorWrap {
     }
 }
 
-/// A traceback's first line: `  at file:line:column`.
-pub(crate) fn place(at: &std::panic::Location<'_>) -> String {
-    format!("  at {}:{}:{}", at.file(), at.line(), at.column())
+/// Where an error was made: a source file and line (unknown if the file
+/// is empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Place {
+    file: String,
+    line: u32,
 }
 
-/// The traceback of an error made at `place` (its first line, or empty if
-/// unknown), with the application's frames of `trace` when backtraces are
-/// on (`Some`), or the hint that turns them on.
+/// The place of a location.
+pub(crate) fn place(at: &std::panic::Location<'_>) -> Place {
+    Place {
+        file: at.file().to_owned(),
+        line: at.line(),
+    }
+}
+
+/// Python's header of a traceback.
+const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
+/// A traceback in Python's shape (spec/PROTOCOL.md §7.5), without the
+/// closing `Type: message` line that the protocol adds when the error is
+/// sent: the header, then one line per frame, outermost first,
+///
+/// ```text
+/// Traceback (most recent call last):
+///   File "./src/main.rs", line 31, in my_app::serve::{{closure}}
+///   File "src/main.rs", line 12, in my_app::parse
+///   (a note, if any)
+/// ```
+///
+/// `frames` are the backtrace's application frames, innermost first
+/// (none without a backtrace); `place`, where the error was made, is the
+/// innermost line, named after the innermost frame when that frame is the
+/// place itself (same line of the same file; a frame without line
+/// information cannot tell), else without a function
+/// name (`  File "src/main.rs", line 12`), as the place alone tells none.
+/// Empty when nothing is known.
+pub(crate) fn traceback(
+    place: &Place,
+    frames: &[crate::trace::Symbol],
+    note: Option<&str>,
+) -> String {
+    let same = |s: &crate::trace::Symbol| {
+        let file = s.file.as_deref().map(|f| f.trim_start_matches("./"));
+        !place.file.is_empty()
+            && s.line == Some(place.line)
+            && file.is_some_and(|f| same_file(f, &place.file))
+    };
+    let (name, outer) = match frames.split_first() {
+        Some((inner, outer)) if same(inner) => (Some(inner.name.as_str()), outer),
+        _ => (None, frames),
+    };
+    let mut lines = Vec::with_capacity(outer.len() + 3);
+    for s in outer.iter().rev() {
+        lines.push(format!(
+            "  File \"{}\", line {}, in {}",
+            s.file.as_deref().unwrap_or("<unknown>"),
+            s.line.unwrap_or(0),
+            s.name
+        ));
+    }
+    if !place.file.is_empty() {
+        let mut line = format!("  File \"{}\", line {}", place.file, place.line);
+        if let Some(name) = name {
+            line.push_str(", in ");
+            line.push_str(name);
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() && note.is_none() {
+        return String::new();
+    }
+    lines.extend(note.map(str::to_owned));
+    format!("{TRACEBACK_HEADER}\n{}", lines.join("\n"))
+}
+
+/// Whether two paths name the same source file, one possibly relative to
+/// a directory the other names (a backtrace's paths are relative to the
+/// working directory, a location's to the workspace).
+fn same_file(a: &str, b: &str) -> bool {
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    long == short || (long.ends_with(short) && long[..long.len() - short.len()].ends_with('/'))
+}
+
+/// The traceback of an error made at `place`, with the application's
+/// frames of `trace` when backtraces are on (`Some`), or the hint that
+/// turns them on.
 ///
 /// In a served function whose cancellation has come, the backtrace is
 /// not resolved, and a note says so: its failure goes to the caller at
 /// once, within the reaper's deadlines, which the first resolution in a
 /// process (reading the program's debug information) can outlast on a
 /// loaded machine.
-pub(crate) fn render_traceback(place: String, trace: Option<crate::trace::Trace>) -> String {
-    let rest = match trace {
-        None => "  (set RUST_BACKTRACE=1 for a backtrace)".to_owned(),
-        Some(_) if crate::functions::in_cancelled_call() => CANCELLED_NO_BACKTRACE.to_owned(),
-        Some(trace) => crate::trace::render(&trace.app_frames()),
-    };
-    join_traceback(place, rest)
-}
-
-/// A traceback's first line (if known) and the rest (if any).
-fn join_traceback(place: String, rest: String) -> String {
-    match (place.is_empty(), rest.is_empty()) {
-        (_, true) => place,
-        (true, false) => rest,
-        (false, false) => format!("{place}\n{rest}"),
+pub(crate) fn render_traceback(place: Place, trace: Option<crate::trace::Trace>) -> String {
+    match trace {
+        None => traceback(&place, &[], Some(BACKTRACE_HINT)),
+        Some(_) if crate::functions::in_cancelled_call() => {
+            traceback(&place, &[], Some(CANCELLED_NO_BACKTRACE))
+        }
+        Some(trace) => traceback(&place, &trace.app_frames(), None),
     }
 }
+
+/// What a traceback says when backtraces are off.
+pub(crate) const BACKTRACE_HINT: &str = "  (set RUST_BACKTRACE=1 for a backtrace)";
 
 /// What a traceback says in place of the backtrace of a served
 /// function's failure once its cancellation has come (see
@@ -641,9 +799,15 @@ mod tests {
             panic!("{e:?}")
         };
         // In any build profile, with or without a backtrace: the `?`
-        // that converted the error, first.
-        let at = format!("  at driver/src/error.rs:{question_mark}:");
-        assert!(l.traceback.starts_with(&at), "{}", l.traceback);
+        // that converted the error, the innermost frame (this crate's own
+        // frames, the library's, have no other).
+        let at = format!("  File \"driver/src/error.rs\", line {question_mark}");
+        assert!(
+            l.traceback
+                .starts_with(&format!("{TRACEBACK_HEADER}\n{at}")),
+            "{}",
+            l.traceback
+        );
         if crate::trace::enabled() {
             // This crate's own frames are the library's, not shown.
             assert!(!l.traceback.contains("RUST_BACKTRACE=1"), "{}", l.traceback);
@@ -663,7 +827,7 @@ mod tests {
     #[test]
     fn a_local_error_settles_its_traceback_once_when_first_needed() {
         let e = Error::raise("ValueError", "later");
-        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        let at = format!("  File \"driver/src/error.rs\", line {}", line!() - 1);
         let copy = e.clone();
         // With backtraces on, its frames wait; what needs no traceback
         // is told without them.
@@ -676,7 +840,7 @@ mod tests {
         assert_eq!(e.unsettled(), crate::trace::enabled());
         // Settled once, for every clone.
         let tb = traceback_of(&copy);
-        assert!(tb.starts_with(&at), "{tb}");
+        assert!(tb.lines().any(|l| l == at), "{tb}");
         assert!(!tb.contains(CANCELLED_NO_BACKTRACE), "{tb}");
         assert!(!e.unsettled());
         assert!(std::ptr::eq(e.kind(), copy.kind()));
@@ -686,14 +850,15 @@ mod tests {
     #[test]
     fn settled_without_its_backtrace_an_error_keeps_its_place_and_says_why() {
         let e = Error::raise("AssertionError", "at once");
-        let at = format!("  at driver/src/error.rs:{}:", line!() - 1);
+        let at = format!("  File \"driver/src/error.rs\", line {}", line!() - 1);
         e.settle_without_backtrace();
         assert!(!e.unsettled());
         let tb = traceback_of(&e);
-        assert!(tb.starts_with(&at), "{tb}");
         if crate::trace::enabled() {
-            assert_eq!(tb.lines().nth(1), Some(CANCELLED_NO_BACKTRACE), "{tb}");
-            assert_eq!(tb.lines().count(), 2, "{tb}");
+            assert_eq!(
+                tb,
+                format!("{TRACEBACK_HEADER}\n{at}\n{CANCELLED_NO_BACKTRACE}")
+            );
         } else {
             // Nothing was left to resolve: the hint, as ever.
             assert!(tb.contains("RUST_BACKTRACE=1"), "{tb}");
@@ -717,6 +882,79 @@ mod tests {
             !crate::trace::enabled(),
             "{tb}"
         );
+    }
+
+    #[test]
+    fn what_an_error_sends_reads_as_pythons_traceback() {
+        let e = Error::raise("ValueError", "boom from rust");
+        let line = line!() - 1;
+        let sent = tractor_protocol::pack_error(
+            &e.to_task_error(),
+            &Uid::new("leaf", "leaf-uuid"),
+            None,
+            "",
+        );
+        // Nothing of this test's stack is the application's: the place
+        // alone, and the hint when backtraces are off.
+        let hint = match crate::trace::enabled() {
+            true => String::new(),
+            false => format!("{BACKTRACE_HINT}\n"),
+        };
+        assert_eq!(
+            sent.tb_str,
+            format!(
+                "Traceback (most recent call last):\n  \
+                 File \"driver/src/error.rs\", line {line}\n\
+                 {hint}\
+                 ValueError: boom from rust\n"
+            )
+        );
+        assert_eq!(sent.message.as_deref(), Some("boom from rust"));
+    }
+
+    #[test]
+    fn a_traceback_lists_frames_outermost_first_ending_where_the_error_was_made() {
+        use crate::trace::Symbol;
+        let frame = |name: &str, file: &str, line| Symbol {
+            name: name.into(),
+            file: Some(file.into()),
+            line: Some(line),
+            column: Some(5),
+        };
+        let at = Place {
+            file: "src/main.rs".into(),
+            line: 12,
+        };
+        // The innermost frame is the place: it names it.
+        let frames = [
+            frame("app::parse", "./src/main.rs", 12),
+            frame("app::serve::{{closure}}", "./src/main.rs", 31),
+            Symbol::named("app::glue"),
+        ];
+        assert_eq!(
+            traceback(&at, &frames, None),
+            "Traceback (most recent call last):\n  \
+             File \"<unknown>\", line 0, in app::glue\n  \
+             File \"./src/main.rs\", line 31, in app::serve::{{closure}}\n  \
+             File \"src/main.rs\", line 12, in app::parse"
+        );
+        // It is not (the place is in a library's code it called): the
+        // place comes after it, unnamed.
+        let frames = [frame("app::parse", "/src/app/src/lib.rs", 3)];
+        assert_eq!(
+            traceback(&at, &frames, Some(BACKTRACE_HINT)),
+            "Traceback (most recent call last):\n  \
+             File \"/src/app/src/lib.rs\", line 3, in app::parse\n  \
+             File \"src/main.rs\", line 12\n  \
+             (set RUST_BACKTRACE=1 for a backtrace)"
+        );
+        assert_eq!(traceback(&Place::default(), &[], None), "");
+        // A backtrace's path relative to the package, a location's to the
+        // workspace: one file.
+        assert!(same_file("tests/t.rs", "driver/tests/t.rs"));
+        assert!(same_file("/w/driver/tests/t.rs", "driver/tests/t.rs"));
+        assert!(!same_file("tests/t.rs", "driver/contests/t.rs"));
+        assert!(!same_file("tests/t.rs", "tests/u.rs"));
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod broadcast;
 pub mod debug;
 mod engine;
 mod error;
+mod error_types;
 mod functions;
 mod future;
 mod limits;
@@ -84,6 +85,7 @@ pub use auth::{
 pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use error::{Error, ErrorKind, Result, StdError};
+pub use error_types::{RemoteErrorType, register_error_type, registered_error_type};
 pub use functions::Functions;
 pub use future::ApiFuture;
 pub use limits::{

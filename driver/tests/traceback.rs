@@ -37,21 +37,45 @@ fn traceback(e: &Error) -> &str {
     }
 }
 
+/// The frame lines of a traceback in Python's shape, outermost first.
+fn frames(tb: &str) -> Vec<&str> {
+    assert!(
+        tb.starts_with("Traceback (most recent call last):\n"),
+        "{tb}"
+    );
+    tb.lines().filter(|l| l.starts_with("  File \"")).collect()
+}
+
 #[test]
 fn a_traceback_starts_where_the_error_was_made_and_shows_the_callers() {
     let e = load_config("12x").unwrap_err();
     let tb = traceback(&e);
-    let first = tb.lines().next().unwrap_or_default();
-    // The `?` in `parse` converted the error: its line comes first.
-    assert!(first.starts_with("  at driver/tests/traceback.rs:"), "{tb}");
+    let frames = frames(tb);
+    // The `?` in `parse` converted the error: its line comes last, as the
+    // innermost frame of Python's "most recent call last".
+    let question_mark = "  File \"driver/tests/traceback.rs\", line 10";
+    let last = frames.last().copied().unwrap_or_default();
+    assert!(last.starts_with(question_mark), "{tb}");
     if backtraces_on() {
-        // The application's frames, innermost first: `parse`, then its
-        // caller; nothing of the library or the standard library.
+        // The application's frames, outermost first: the caller, then
+        // `parse` (the place itself, which names it); nothing of the
+        // library or the standard library.
+        if tb.contains("File \"<unknown>\"") {
+            // No line information (a release build): the place cannot be
+            // told to be `parse`'s frame, which comes before it.
+            assert_eq!(last, question_mark, "{tb}");
+        } else {
+            assert_eq!(
+                last,
+                format!("{question_mark}, in traceback::parse"),
+                "{tb}"
+            );
+        }
         let parse_at = tb.find("traceback::parse").expect("parse's frame");
         let caller_at = tb
             .find("traceback::load_config")
             .expect("its caller's frame");
-        assert!(parse_at < caller_at, "{tb}");
+        assert!(caller_at < parse_at, "{tb}");
         assert!(!tb.contains("tractor_driver::"), "{tb}");
         assert!(!tb.contains("core::"), "{tb}");
         assert!(!tb.contains("RUST_BACKTRACE"), "{tb}");
@@ -62,7 +86,7 @@ fn a_traceback_starts_where_the_error_was_made_and_shows_the_callers() {
             tb.contains("(set RUST_BACKTRACE=1 for a backtrace)"),
             "{tb}"
         );
-        assert_eq!(tb.lines().count(), 2, "{tb}");
+        assert_eq!(tb.lines().count(), 3, "{tb}");
     }
 }
 
@@ -70,7 +94,11 @@ fn a_traceback_starts_where_the_error_was_made_and_shows_the_callers() {
 fn a_raised_error_names_its_raiser() {
     let e = raise_here();
     let tb = traceback(&e);
-    assert!(tb.starts_with("  at driver/tests/traceback.rs:"), "{tb}");
+    let last = frames(tb).last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("  File \"driver/tests/traceback.rs\", line "),
+        "{tb}"
+    );
     if backtraces_on() {
         assert!(tb.contains("traceback::raise_here"), "{tb}");
     }
@@ -84,7 +112,11 @@ fn errors_made_on_many_threads_at_once_all_get_their_frames() {
     for t in threads {
         let e = t.join().expect("the thread ends");
         let tb = traceback(&e);
-        assert!(tb.starts_with("  at driver/tests/traceback.rs:"), "{tb}");
+        let last = frames(tb).last().copied().unwrap_or_default();
+        assert!(
+            last.starts_with("  File \"driver/tests/traceback.rs\", line "),
+            "{tb}"
+        );
         if backtraces_on() {
             assert!(tb.contains("traceback::load_config"), "{tb}");
         }

@@ -175,7 +175,10 @@ fn remote_errors_climb_the_tree_alone_or_in_groups() {
             act1.contains(" +------ remote traceback (from 'actor_1') ------"),
             "{out}"
         );
-        assert!(act1.contains("remote_error_propagation.rs:"), "{out}");
+        assert!(
+            act1.contains(" |   File \"examples/examples/remote_error_propagation.rs\", line "),
+            "{out}"
+        );
         assert!(
             act1.contains(
                 "the nursery cancelled its 3 daemons and failed with actor_1's AssertionError"

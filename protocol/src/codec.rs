@@ -21,8 +21,8 @@ use crate::error::{DecodeError, EncodeError};
 use crate::frame::HEADER_LEN;
 use crate::msg::hex;
 use crate::msg::{
-    Aid, AuthStep, CancelAck, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return, SpawnSpec,
-    Start, StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, MsgType, Return,
+    SpawnSpec, Start, StartAck, Started, Stop, Yield,
 };
 use crate::msgpack::{
     self, Budget, Int, Kind, ReadError, Reader, write_array_len, write_bool, write_map_len,
@@ -69,11 +69,13 @@ fn fields_of(t: MsgType) -> &'static [&'static str] {
             "cid",
             "_bad_msg",
             "_bad_msg_as_dict",
+            // Our extension, written only when set.
+            "error_fields",
         ],
     }
 }
 
-const MAX_FIELDS: usize = 11;
+const MAX_FIELDS: usize = 12;
 
 impl Msg {
     /// Decodes one message body, sharing `body`'s buffer for payloads.
@@ -207,6 +209,8 @@ impl Msg {
             Msg::Aid(a) => {
                 usize::from(a.credit_flow.is_none()) + if a.auth.is_some() { 1 } else { 2 }
             }
+            // `error_fields` is ours too.
+            Msg::Error(e) => usize::from(e.fields.is_none()),
             _ => 0,
         };
         write_map_len(out, 1 + fields_of(t).len() - absent);
@@ -335,6 +339,12 @@ impl Msg {
                 write_opt_raw(out, m.bad_msg.as_ref());
                 write_str(out, "_bad_msg_as_dict");
                 write_opt_raw(out, m.bad_msg_as_dict.as_ref());
+                if let Some(f) = &m.fields {
+                    write_str(out, "error_fields");
+                    write_array_len(out, 2);
+                    write_str(out, &f.type_name);
+                    out.put_slice(f.value.as_bytes());
+                }
             }
         }
     }
@@ -607,6 +617,9 @@ impl<'a> Decoder<'a> {
                 cid: self.cid.clone(),
                 bad_msg: self.opt(field(9), "_bad_msg", Self::raw_map)?,
                 bad_msg_as_dict: self.opt(field(10), "_bad_msg_as_dict", Self::raw_map)?,
+                fields: self
+                    .opt(field(11), "error_fields", Self::error_fields)?
+                    .map(Box::new),
             }),
         })
     }
@@ -760,6 +773,23 @@ impl<'a> Decoder<'a> {
             ));
         }
         self.raw(r, field)
+    }
+
+    /// `[type_name, value]`.
+    fn error_fields(
+        &self,
+        r: &mut Reader<'a>,
+        field: &'static str,
+    ) -> Result<ErrorFields, DecodeError> {
+        const EXPECTED: &str = "a [type name, value] pair";
+        let n = self.array_len(r, field, EXPECTED)?;
+        if n != 2 {
+            return Err(self.invalid(field, format!("expected {EXPECTED}, found an array of {n}")));
+        }
+        Ok(ErrorFields {
+            type_name: self.str(r, field)?,
+            value: self.raw(r, field)?,
+        })
     }
 
     fn array_len(

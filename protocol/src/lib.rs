@@ -188,8 +188,8 @@ pub use actor::fuzzing;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
 pub use msg::{
-    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, FuncType, Msg, MsgType, Return,
-    SpawnSpec, Start, StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, MsgType,
+    Return, SpawnSpec, Start, StartAck, Started, Stop, Yield,
 };
 pub use msgpack::Kind;
 pub use raw::Raw;

@@ -392,6 +392,21 @@ pub struct Error {
     pub bad_msg: Option<Raw>,
     /// `_bad_msg_as_dict`, `MsgTypeError` only: the same as a plain map.
     pub bad_msg_as_dict: Option<Raw>,
+    /// `error_fields`, our extension (spec/PROTOCOL.md §7.6): the fields of
+    /// an error of a type registered by name, so that a receiver that
+    /// registered it too can rebuild it. Written only when set; Python
+    /// ignores it. Boxed: it is rare, and `Msg` stays small.
+    pub fields: Option<Box<ErrorFields>>,
+}
+
+/// The fields of an error of a registered type (spec/PROTOCOL.md §7.6):
+/// on the wire, the array `[type_name, value]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorFields {
+    /// The name the type is registered under.
+    pub type_name: String,
+    /// Its fields, as its serde form.
+    pub value: Raw,
 }
 
 /// Grants the receiver of a dialog's stream items more room: the peer may

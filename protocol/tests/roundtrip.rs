@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use tractor_protocol::{
-    Address, Aid, AuthStep, CancelAck, Error, FrameDecoder, FuncType, Msg, Raw, Return, SpawnSpec,
-    Start, StartAck, Started, Stop, Uid, Yield,
+    Address, Aid, AuthStep, CancelAck, Error, ErrorFields, FrameDecoder, FuncType, Msg, Raw,
+    Return, SpawnSpec, Start, StartAck, Started, Stop, Uid, Yield,
 };
 
 /// Any msgpack value.
@@ -141,6 +141,9 @@ enum Mirror {
         cid: Option<String>,
         _bad_msg: Option<Value>,
         _bad_msg_as_dict: Option<Value>,
+        // Our extension: absent unless set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_fields: Option<Box<(String, String)>>,
     },
 }
 
@@ -390,6 +393,9 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                 (message, tb_str, canceller, sender),
                 (cid, bad_msg, bad_msg_as_dict),
             )| {
+                // Our extension, with and without (one more strategy here
+                // overflows a debug build's stack).
+                let error_fields = cid.clone().map(|c| Box::new((src_type_str.clone(), c)));
                 (
                     Msg::Error(Error {
                         src_uid: src_uid.clone(),
@@ -403,6 +409,12 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                         cid: cid.clone(),
                         bad_msg: bad_msg.as_ref().map(raw),
                         bad_msg_as_dict: bad_msg_as_dict.as_ref().map(raw),
+                        fields: error_fields.as_deref().map(|(name, v)| {
+                            Box::new(ErrorFields {
+                                type_name: name.clone(),
+                                value: Raw::encode(v).expect("a str encodes"),
+                            })
+                        }),
                     }),
                     Mirror::Error {
                         src_uid,
@@ -416,6 +428,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                         cid,
                         _bad_msg: bad_msg,
                         _bad_msg_as_dict: bad_msg_as_dict,
+                        error_fields,
                     },
                 )
             },

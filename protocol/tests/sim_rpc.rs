@@ -313,7 +313,12 @@ fn err_boxed_local_error_names_source_and_traceback() {
         ("ValueError", "ValueError")
     );
     assert_eq!(err.relay_path(), [sim.nodes[worker].actor.uid().clone()]);
-    assert_eq!(err.tb_str(), "Traceback:\n  worker.rs:1 in fail");
+    // The traceback, closed with the error's type and message.
+    assert_eq!(
+        err.tb_str(),
+        "Traceback:\n  worker.rs:1 in fail\nValueError: no good\n"
+    );
+    assert_eq!(err.text(), "no good");
     assert_eq!(
         err.message().cid.as_deref(),
         sim.wire.last().unwrap().msg.cid()

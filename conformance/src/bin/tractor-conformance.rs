@@ -27,8 +27,8 @@ use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, DialogError,
-    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, Result, Runtime, Transport,
-    current_actor, is_root_process,
+    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, RemoteErrorType, Result, Runtime,
+    Transport, current_actor, is_root_process, register_error_type, registered_error_type,
 };
 
 macro_rules! check {
@@ -291,6 +291,31 @@ fn functions() -> Functions {
                 stream.send(&i).await?;
             }
             Err::<(), _>(Error::raise("ValueError", "failed after streaming"))
+        })
+        .context(
+            NS,
+            "raise_custom_after_started",
+            |ctx: Context, (): ()| async move {
+                ctx.started(()).await?;
+                Err::<(), _>(custom_app_error().into())
+            },
+        )
+        .context(
+            NS,
+            "raise_another_after_started",
+            |ctx: Context, (): ()| async move {
+                ctx.started(()).await?;
+                Err::<(), _>(another_app_error().into())
+            },
+        )
+        .rpc(NS, "relay_custom", |(): ()| async move {
+            // Lets a child's registered error out of this actor: relayed.
+            me().open_nursery(|n| async move {
+                let p = n.start_actor("leaf", daemon()).await?;
+                let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+                ctx.wait_for_result::<()>().await
+            })
+            .await
         })
         .context(NS, "started_then_fail", |ctx: Context, (): ()| async move {
             ctx.started(()).await?;
@@ -568,11 +593,21 @@ fn backtraces_on() -> bool {
     }
 }
 
-/// A traceback shows where the error was made and, with backtraces on,
-/// only the application's frames: none of the runtime's, the standard
-/// library's or tractor's.
+/// A traceback reads as Python's (its header, its frames, the error's
+/// `Type: message` last, newline-terminated), shows where the error was
+/// made and, with backtraces on, only the application's frames: none of
+/// the runtime's, the standard library's or tractor's.
 fn check_short_traceback(tb: &str) -> Result<()> {
-    check!(tb.trim_start().starts_with("at "), "no place first: {tb}");
+    check!(
+        tb.starts_with("Traceback (most recent call last):\n  File \""),
+        "no Python header and frame first: {tb}"
+    );
+    check!(tb.ends_with('\n'), "not newline-terminated: {tb:?}");
+    // The closing line says the error itself, not a frame.
+    let frames = tb
+        .trim_end()
+        .rsplit_once('\n')
+        .map_or("", |(frames, _)| frames);
     let runtime = [
         "tokio::",
         "async_executor::",
@@ -588,7 +623,9 @@ fn check_short_traceback(tb: &str) -> Result<()> {
         "alloc::",
     ];
     check!(
-        !tb.lines().any(|l| runtime.iter().any(|r| l.contains(r))),
+        !frames
+            .lines()
+            .any(|l| runtime.iter().any(|r| l.contains(r))),
         "frames of the runtime in: {tb}"
     );
     check!(tb.lines().count() <= 50, "a long traceback: {tb}");
@@ -960,8 +997,13 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             // hint when backtraces are off; no frame at all.
             let tb = e.remote().map_or("", |r| r.tb_str());
             check_short_traceback(tb)?;
-            let lines = if backtraces_on() { 1 } else { 2 };
+            // The header, the place, the hint (off) and the closing line.
+            let lines = if backtraces_on() { 3 } else { 4 };
             check!(tb.lines().count() == lines, "frames in: {tb}");
+            check!(
+                tb.lines().nth(1).is_some_and(|l| !l.contains(", in ")),
+                "a frame named in: {tb}"
+            );
             fact("backtraces", backtraces_on());
             Ok(())
         }
@@ -1225,14 +1267,24 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             check!(r.text().contains("the child panicked on purpose"), "{e}");
             // Where it panicked, whatever the build profile.
             let tb = r.tb_str();
-            check!(tb.contains("tractor-conformance.rs:"), "no place: {tb}");
+            check!(
+                tb.contains("  File \"conformance/src/bin/tractor-conformance.rs\", line "),
+                "no place: {tb}"
+            );
+            // Python's last line: the type and the message.
+            check!(
+                tb.lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("Panic: the child panicked on purpose")),
+                "no closing line: {tb}"
+            );
             check_short_traceback(tb)?;
             // The function that panicked is a frame with backtraces on; a
             // hint to turn them on, else.
             if backtraces_on() {
                 check!(
-                    tb.lines().any(|l| l.trim_start().starts_with("0: ")
-                        && l.contains("tractor_conformance::panic_on_purpose")),
+                    tb.lines().any(|l| l.starts_with("  File \"")
+                        && l.ends_with(", in tractor_conformance::panic_on_purpose")),
                     "no frame of the panicking function: {tb}"
                 );
             } else {
@@ -1641,6 +1693,9 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
         "err-multierror-25-during-spawn" => err_multierror_during_spawn(root).await,
         "fault-25-fail-during-spawn" => fault_fail_during_spawn(root).await,
         "err-unregistered-relayed" => err_unregistered(root).await,
+        "err-custom-registered" => err_custom_registered(root).await,
+        "err-custom-registered-2" => err_another_registered(root).await,
+        "err-type-registry-unit" => err_type_registry_unit(),
         "disc-duplicate-name" => disc_duplicate_name(root).await,
         "disc-registry-dump" => disc_registry_dump(root).await,
         "disc-unregister-on-cancel" | "disc-unregister-on-cancel-remote" => {
@@ -1756,6 +1811,81 @@ impl Serialize for Unserializable {
         Err(serde::ser::Error::custom("this value has no wire form"))
     }
 }
+
+/// An application's error type, registered in every actor of this
+/// program (at the start of `main`).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct CustomAppError {
+    what: String,
+    code: i64,
+}
+
+impl std::fmt::Display for CustomAppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.what, self.code)
+    }
+}
+
+impl std::error::Error for CustomAppError {}
+
+impl RemoteErrorType for CustomAppError {
+    const NAME: &'static str = "CustomAppError";
+}
+
+fn custom_app_error() -> CustomAppError {
+    CustomAppError {
+        what: "custom failure".into(),
+        code: 42,
+    }
+}
+
+/// A second registered type.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct AnotherAppError {
+    reasons: Vec<String>,
+}
+
+impl std::fmt::Display for AnotherAppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "another failure: {}", self.reasons.join(", "))
+    }
+}
+
+impl std::error::Error for AnotherAppError {}
+
+impl RemoteErrorType for AnotherAppError {
+    const NAME: &'static str = "AnotherAppError";
+}
+
+fn another_app_error() -> AnotherAppError {
+    AnotherAppError {
+        reasons: vec!["one".into(), "two".into()],
+    }
+}
+
+/// Types the registry's own scenario registers as it goes.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UnitOneError(u8);
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UnitTwoError(String);
+
+macro_rules! unit_error_type {
+    ($t:ty, $name:literal) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self)
+            }
+        }
+        impl std::error::Error for $t {}
+        impl RemoteErrorType for $t {
+            const NAME: &'static str = $name;
+        }
+    };
+}
+
+unit_error_type!(UnitOneError, "UnitOneError");
+unit_error_type!(UnitTwoError, "UnitTwoError");
 
 /// An application's own error type, known to no registry.
 #[derive(Debug)]
@@ -3557,6 +3687,129 @@ async fn err_unregistered(root: ActorHandle) -> Result<()> {
     Ok(())
 }
 
+/// The facts of a registered error received from another actor: its
+/// types, its message and where it is, and the value it rebuilds.
+fn registered_facts<T: RemoteErrorType + std::fmt::Debug>(prefix: &str, e: &Error) -> Result<()> {
+    let r = e
+        .remote()
+        .ok_or_else(|| Error::raise("AssertionError", format!("not remote: {e}")))?;
+    fact(&format!("{prefix}boxed_type"), r.boxed_type());
+    fact(&format!("{prefix}src_type"), r.src_type());
+    fact(&format!("{prefix}src"), &r.src_uid().name);
+    fact(&format!("{prefix}text"), r.text().trim_end());
+    // As Python shows it: the traceback closes with the type and message.
+    fact(
+        &format!("{prefix}tb_closes_with_message"),
+        r.tb_str()
+            .ends_with(&format!("\n{}: {}\n", T::NAME, r.text())),
+    );
+    fact(
+        &format!("{prefix}type_name"),
+        e.type_name().unwrap_or_default(),
+    );
+    fact(
+        &format!("{prefix}rebuilt"),
+        format!("{:?}", e.downcast_ref::<T>()),
+    );
+    Ok(())
+}
+
+async fn err_custom_registered(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "raiser", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+        let e = ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("the child fails");
+        registered_facts::<CustomAppError>("", &e)?;
+        // Not another registered type.
+        fact(
+            "other_type",
+            format!("{:?}", e.downcast_ref::<AnotherAppError>()),
+        );
+        Ok(())
+    })
+    .await?;
+    // Through a middle actor: relayed, still rebuilt.
+    let e = one_shot(&root, "mid", "relay_custom")
+        .await
+        .expect_err("the relay fails");
+    registered_facts::<CustomAppError>("relayed_", &e)?;
+    fact(
+        "relay_path",
+        e.remote()
+            .map(|r| {
+                let names: Vec<&str> = r.relay_path().iter().map(|u| u.name.as_str()).collect();
+                names.join(",")
+            })
+            .unwrap_or_default(),
+    );
+    Ok(())
+}
+
+async fn err_another_registered(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "raiser", |p| async move {
+        let (ctx, ()) = p
+            .open_context(NS, "raise_another_after_started", ())
+            .await?;
+        let e = ctx
+            .wait_for_result::<()>()
+            .await
+            .expect_err("the child fails");
+        registered_facts::<AnotherAppError>("", &e)?;
+        fact(
+            "other_type",
+            format!("{:?}", e.downcast_ref::<CustomAppError>()),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// The registry's lookups by name, in this process.
+fn err_type_registry_unit() -> Result<()> {
+    fact(
+        "before",
+        format!("{:?}", registered_error_type("UnitOneError")),
+    );
+    register_error_type::<UnitOneError>();
+    register_error_type::<UnitTwoError>();
+    let found = |name| registered_error_type(name).unwrap_or_default();
+    fact("one", found("UnitOneError").ends_with("::UnitOneError"));
+    fact("two", found("UnitTwoError").ends_with("::UnitTwoError"));
+    // Registered at the start of `main`, as every actor of the program.
+    fact(
+        "custom",
+        found("CustomAppError").ends_with("::CustomAppError"),
+    );
+    fact(
+        "unregistered",
+        format!("{:?}", registered_error_type("UnregisteredAppError")),
+    );
+    // Python's builtin names and the runtime's own are names only.
+    fact(
+        "builtins",
+        format!(
+            "{:?}",
+            ["ValueError", "RuntimeError", "ContextCancelled"].map(registered_error_type)
+        ),
+    );
+    // Registering again changes nothing.
+    register_error_type::<UnitOneError>();
+    fact("again", found("UnitOneError").ends_with("::UnitOneError"));
+    let e = Error::from(UnitTwoError("two".into()));
+    fact("local_type", e.type_name().unwrap_or_default());
+    fact(
+        "local_rebuilt",
+        format!("{:?}", e.downcast_ref::<UnitTwoError>()),
+    );
+    fact(
+        "local_other",
+        format!("{:?}", e.downcast_ref::<UnitOneError>()),
+    );
+    Ok(())
+}
+
 async fn disc_duplicate_name(root: ActorHandle) -> Result<()> {
     let r = root.clone();
     r.open_nursery(|n| async move {
@@ -5113,6 +5366,9 @@ async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 }
 
 fn main() {
+    // In every actor of the program: each one is this program again.
+    register_error_type::<CustomAppError>();
+    register_error_type::<AnotherAppError>();
     let watched = [
         "log-daemon-wait",
         "cancel-second-signal",

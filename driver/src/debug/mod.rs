@@ -556,14 +556,29 @@ fn task_name() -> String {
     }
 }
 
-/// `file:line` of the first place an error's text names (`at a.rs:3:9`).
+/// `file:line` of the place an error's text names: the innermost frame
+/// of its own traceback (its last `  File "a.rs", line 3` line, before
+/// any line of another shape), else the first `at a.rs:3:9`.
 fn site_of(shown: &str) -> Option<(String, u32)> {
-    shown.lines().find_map(|l| {
-        let rest = l.trim_start().strip_prefix("at ")?;
-        let mut parts = rest.rsplitn(3, ':');
-        let _col = parts.next()?.parse::<u32>().ok()?;
-        let line = parts.next()?.parse::<u32>().ok()?;
-        Some((parts.next()?.to_owned(), line))
+    let frame = |l: &str| {
+        let rest = l.strip_prefix("  File \"")?;
+        let (file, rest) = rest.split_once("\", line ")?;
+        let line = rest.split(',').next()?.parse::<u32>().ok()?;
+        Some((file.to_owned(), line))
+    };
+    let innermost = shown
+        .lines()
+        .skip_while(|l| frame(l).is_none())
+        .map_while(frame)
+        .last();
+    innermost.or_else(|| {
+        shown.lines().find_map(|l| {
+            let rest = l.trim_start().strip_prefix("at ")?;
+            let mut parts = rest.rsplitn(3, ':');
+            let _col = parts.next()?.parse::<u32>().ok()?;
+            let line = parts.next()?.parse::<u32>().ok()?;
+            Some((parts.next()?.to_owned(), line))
+        })
     })
 }
 
@@ -680,5 +695,11 @@ mod tests {
         let shown = "ValueError: no\n  at examples/x.rs:12:5\n  at other.rs:1:1";
         assert_eq!(site_of(shown), Some(("examples/x.rs".into(), 12)));
         assert_eq!(site_of("no place here"), None);
+        // A traceback in Python's shape: its innermost frame.
+        let shown = "ValueError: no\nTraceback (most recent call last):\n  \
+                     File \"./src/main.rs\", line 40, in app::main\n  \
+                     File \"src/main.rs\", line 12, in app::parse\n  \
+                     (set RUST_BACKTRACE=1 for a backtrace)\n  at later.rs:1:1";
+        assert_eq!(site_of(shown), Some(("src/main.rs".into(), 12)));
     }
 }

@@ -16,7 +16,11 @@
 //!   `src_uid` = this actor and both types = the boxed type name;
 //!
 //! and in every case this actor's uid is appended to `relay_path` and
-//! `tb_str` is this hop's own traceback.
+//! `tb_str` is this hop's own traceback. A local error's `tb_str` closes,
+//! as Python's does, with its `Type: message` line and a newline, so that
+//! a Python peer, which reads only `tb_str`, shows the message; reading an
+//! error, the message is recovered from there when `message` is empty, as
+//! Python sends it (spec/PROTOCOL.md §7.5).
 
 use std::fmt;
 
@@ -51,6 +55,9 @@ pub struct LocalError {
     pub message: String,
     /// Where it happened: a backtrace or any text (sent as `tb_str`).
     pub traceback: String,
+    /// The fields of an error of a registered type, sent with it
+    /// (spec/PROTOCOL.md §7.6).
+    pub fields: Option<msg::ErrorFields>,
 }
 
 impl LocalError {
@@ -60,7 +67,14 @@ impl LocalError {
             type_name: type_name.into(),
             message: message.into(),
             traceback: String::new(),
+            fields: None,
         }
+    }
+
+    /// The same error with the fields of its registered type.
+    pub fn with_fields(mut self, fields: msg::ErrorFields) -> Self {
+        self.fields = Some(fields);
+        self
     }
 
     /// The same error with a traceback.
@@ -114,12 +128,30 @@ pub enum RemoteErrorKind {
 pub struct RemoteError {
     // Boxed: an `Error` message is large, and errors travel by value.
     msg: Box<msg::Error>,
+    /// Where `tb_str` closes with the error's own `Type: message` text.
+    closing: Option<Closing>,
+}
+
+/// The closing exception text of a traceback (spec/PROTOCOL.md §7.5), as
+/// offsets into `tb_str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Closing {
+    /// Where its `Type: message` line starts.
+    line: usize,
+    /// Where the message starts.
+    text: usize,
+    /// Where the message ends.
+    end: usize,
 }
 
 impl RemoteError {
     /// Unboxes a received message.
     pub fn from_message(msg: msg::Error) -> Self {
-        RemoteError { msg: Box::new(msg) }
+        let closing = closing(&msg.tb_str, [&msg.src_type_str, &msg.boxed_type_str]);
+        RemoteError {
+            msg: Box::new(msg),
+            closing,
+        }
     }
 
     /// The message as received.
@@ -171,14 +203,49 @@ impl RemoteError {
         &self.msg.tb_str
     }
 
-    /// The human message, empty if none was sent.
+    /// The human message: the `message` the peer sent if not empty, else
+    /// the one its traceback closes with (`Type: message`, the last
+    /// traceback's last lines: what a Python peer sends, whose `message`
+    /// is empty; spec/PROTOCOL.md §7.5); empty if neither says one.
+    ///
+    /// ```
+    /// # use tractor_protocol::{RemoteError, Uid};
+    /// let uid = Uid::new("child", "0f5d-…");
+    /// let from_python = tractor_protocol::Error {
+    ///     src_uid: uid.clone(),
+    ///     src_type_str: "ValueError".into(),
+    ///     boxed_type_str: "ValueError".into(),
+    ///     relay_path: vec![uid],
+    ///     message: Some(String::new()),
+    ///     tb_str: "Traceback (most recent call last):\n  File \"app.py\", line 3, in f\n    \
+    ///              raise ValueError('no\\nway')\nValueError: no\nway\n"
+    ///         .into(),
+    ///     canceller: None,
+    ///     sender: None,
+    ///     cid: None,
+    ///     bad_msg: None,
+    ///     bad_msg_as_dict: None,
+    ///     fields: None,
+    /// };
+    /// assert_eq!(RemoteError::from_message(from_python).text(), "no\nway");
+    /// ```
     pub fn text(&self) -> &str {
-        self.msg.message.as_deref().unwrap_or("")
+        match (self.msg.message.as_deref(), self.closing) {
+            (Some(m), _) if !m.is_empty() => m,
+            (_, Some(c)) => &self.msg.tb_str[c.text..c.end],
+            _ => "",
+        }
     }
 
     /// `ContextCancelled` only: the actor that asked for the cancel.
     pub fn canceller(&self) -> Option<&Uid> {
         self.msg.canceller.as_ref()
+    }
+
+    /// The fields of an error of a registered type, if it came with them
+    /// (spec/PROTOCOL.md §7.6).
+    pub fn fields(&self) -> Option<&msg::ErrorFields> {
+        self.msg.fields.as_deref()
     }
 
     /// `StreamOverrun` only: the actor whose items overran the receiver.
@@ -224,7 +291,13 @@ impl fmt::Display for RemoteError {
         if !text.is_empty() {
             write!(f, "\n |_message: {}", text.replace('\n', "\n |  "))?;
         }
-        let tb = m.tb_str.trim_end();
+        // A traceback that closes with the message shown above is shown
+        // without it.
+        let tb = match self.closing {
+            Some(c) if m.tb_str[c.text..c.end].trim_end() == text => &m.tb_str[..c.line],
+            _ => &m.tb_str,
+        };
+        let tb = tb.trim_end();
         if !tb.is_empty() {
             let from = m.relay_path.last().unwrap_or(&m.src_uid);
             write!(
@@ -242,6 +315,92 @@ impl fmt::Display for RemoteError {
 }
 
 impl std::error::Error for RemoteError {}
+
+/// Python's header of a traceback.
+pub(crate) const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
+/// Where the traceback `tb` closes with its error's text: after the last
+/// header line (`Traceback (most recent call last):` at the start of a
+/// line, or from the start if none) and the indented frame lines below
+/// it, a line `Type: message` (or `Type` alone, for an empty message)
+/// whose `Type` is one of `type_names`, possibly qualified by a dotted
+/// module path (`pkg.mod.Type`). The message runs from there to the end,
+/// over as many lines as it has, without trailing blank lines and without
+/// the notes Python tractor adds below it (lines `( ^^^ … ^^^ )`).
+fn closing(tb: &str, type_names: [&str; 2]) -> Option<Closing> {
+    let mut start = 0;
+    let mut offset = 0;
+    for line in tb.split_inclusive('\n') {
+        offset += line.len();
+        if line.trim_end() == TRACEBACK_HEADER {
+            start = offset;
+        }
+    }
+    let mut at = start;
+    for line in tb[start..].split_inclusive('\n') {
+        if !line.starts_with([' ', '\t']) {
+            break;
+        }
+        at += line.len();
+    }
+    let first = tb[at..].lines().next()?;
+    let (qualified, text) = match first.split_once(": ") {
+        Some((q, _)) => (q, at + q.len() + 2),
+        None => (first.trim_end(), at + first.len()),
+    };
+    let is_path = !qualified.is_empty()
+        && qualified
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    let name = qualified.rsplit('.').next().unwrap_or(qualified);
+    if !is_path || !type_names.contains(&name) {
+        return None;
+    }
+    let mut message = if first.contains(": ") {
+        &tb[text..]
+    } else {
+        ""
+    };
+    loop {
+        message = message.trim_end();
+        match message.rsplit_once('\n') {
+            Some((before, last)) if is_note(last) => message = before,
+            _ => break,
+        }
+    }
+    Some(Closing {
+        line: at,
+        text,
+        end: text + message.len(),
+    })
+}
+
+/// A note Python tractor prints below an error's message, such as
+/// `( ^^^ this exc was collapsed from a group ^^^ )`.
+fn is_note(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with("( ^^^") && line.ends_with("^^^ )")
+}
+
+/// The `tb_str` of an error of type `type_name` raised here, with the
+/// traceback `traceback` (its frames, possibly empty): as Python's, the
+/// frames, then the closing line `Type: message` (`Type` alone for an
+/// empty message), ending with a newline (spec/PROTOCOL.md §7.5).
+pub(crate) fn closed_traceback(traceback: &str, type_name: &str, message: &str) -> String {
+    let frames = traceback.trim_end();
+    let mut out = String::with_capacity(frames.len() + type_name.len() + message.len() + 4);
+    if !frames.is_empty() {
+        out.push_str(frames);
+        out.push('\n');
+    }
+    out.push_str(type_name);
+    if !message.is_empty() {
+        out.push_str(": ");
+        out.push_str(message);
+    }
+    out.push('\n');
+    out
+}
 
 /// A uid the way Python prints a tuple: `('name', 'uuid')`.
 struct PyUid<'a>(&'a Uid);
@@ -303,16 +462,21 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
     match err {
         TaskError::Cancelled => cancelled(me, me, cid),
         TaskError::Local(e) => msg::Error {
+            fields: e.fields.clone().map(Box::new),
             src_uid: me.clone(),
             src_type_str: e.type_name.clone(),
             boxed_type_str: e.type_name.clone(),
             relay_path: vec![me.clone()],
             message: Some(e.message.clone()),
-            tb_str: if traceback.is_empty() {
-                e.traceback.clone()
-            } else {
-                traceback.to_owned()
-            },
+            tb_str: closed_traceback(
+                if traceback.is_empty() {
+                    &e.traceback
+                } else {
+                    traceback
+                },
+                &e.type_name,
+                &e.message,
+            ),
             canceller: None,
             sender: None,
             cid: cid.map(str::to_owned),
@@ -363,6 +527,9 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
                 cid: cid.map(str::to_owned),
                 bad_msg: prev.bad_msg.clone(),
                 bad_msg_as_dict: prev.bad_msg_as_dict.clone(),
+                // A registered type's fields travel with it, whoever
+                // relays it.
+                fields: prev.fields.clone(),
             }
         }
     }
@@ -394,6 +561,7 @@ pub(crate) fn cancelled(me: &Uid, canceller: &Uid, cid: Option<&str>) -> msg::Er
         cid: cid.map(str::to_owned),
         bad_msg: None,
         bad_msg_as_dict: None,
+        fields: None,
     }
 }
 
@@ -417,6 +585,7 @@ pub(crate) fn overrun(me: &Uid, sender: &Uid, cid: &str, capacity: usize) -> msg
         cid: Some(cid.to_owned()),
         bad_msg: None,
         bad_msg_as_dict: None,
+        fields: None,
     }
 }
 
@@ -441,7 +610,7 @@ mod tests {
             ("ValueError", "ValueError")
         );
         assert_eq!(leaf.relay_path, [uid("leaf")]);
-        assert_eq!(leaf.tb_str, "leaf tb");
+        assert_eq!(leaf.tb_str, "leaf tb\nValueError: leaf failure\n");
 
         // One relay keeps the source and boxes as RemoteActorError.
         let mid = pack_error(

@@ -299,6 +299,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
                 cid: Some(cid),
                 bad_msg: None,
                 bad_msg_as_dict: None,
+                fields: None,
             })
         }
         10 => Msg::SpawnSpec(msg::SpawnSpec {
