@@ -91,7 +91,7 @@ impl Pending {
         };
         let mut local =
             LocalError::new(self.type_name.clone(), self.message.clone()).with_traceback(traceback);
-        local.fields = self.fields.clone();
+        local.fields = self.fields.clone().map(Box::new);
         ErrorKind::Local(local)
     }
 }
@@ -305,7 +305,7 @@ impl Error {
             trace => {
                 let mut local = LocalError::new(type_name, message)
                     .with_traceback(render_traceback(place, trace));
-                local.fields = fields;
+                local.fields = fields.map(Box::new);
                 ErrorKind::Local(local).into()
             }
         };

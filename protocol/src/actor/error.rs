@@ -57,7 +57,7 @@ pub struct LocalError {
     pub traceback: String,
     /// The fields of an error of a registered type, sent with it
     /// (spec/PROTOCOL.md §7.6).
-    pub fields: Option<msg::ErrorFields>,
+    pub fields: Option<Box<msg::ErrorFields>>,
 }
 
 impl LocalError {
@@ -73,7 +73,7 @@ impl LocalError {
 
     /// The same error with the fields of its registered type.
     pub fn with_fields(mut self, fields: msg::ErrorFields) -> Self {
-        self.fields = Some(fields);
+        self.fields = Some(Box::new(fields));
         self
     }
 
@@ -462,7 +462,7 @@ pub fn pack_error(err: &TaskError, me: &Uid, cid: Option<&str>, traceback: &str)
     match err {
         TaskError::Cancelled => cancelled(me, me, cid),
         TaskError::Local(e) => msg::Error {
-            fields: e.fields.clone().map(Box::new),
+            fields: e.fields.clone(),
             src_uid: me.clone(),
             src_type_str: e.type_name.clone(),
             boxed_type_str: e.type_name.clone(),
