@@ -33,7 +33,7 @@ use tractor_protocol::{ErrorFields, Raw};
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
-/// use tractor_driver::{Error, RemoteErrorType, register_error_type};
+/// # use tractor_driver::{Error, RemoteErrorType, register_error_type};
 ///
 /// #[derive(Debug, Serialize, Deserialize, PartialEq)]
 /// struct QuotaExceeded {
@@ -56,7 +56,7 @@ use tractor_protocol::{ErrorFields, Raw};
 /// // At the start of `main`, before the entry point: in every actor.
 /// register_error_type::<QuotaExceeded>();
 ///
-/// fn store(size: u64) -> tractor_driver::Result<()> {
+/// fn store(size: u64) -> Result<(), Error> {
 ///     Err(QuotaExceeded { used: size, limit: 100 })?
 /// }
 ///

@@ -210,8 +210,10 @@ impl RemoteError {
     ///
     /// ```
     /// # use tractor_protocol::{RemoteError, Uid};
+    /// # use tractor_protocol::Error as ErrorMsg;
     /// let uid = Uid::new("child", "0f5d-…");
-    /// let from_python = tractor_protocol::Error {
+    /// // An `Error` message as a Python peer sends it.
+    /// let from_python = ErrorMsg {
     ///     src_uid: uid.clone(),
     ///     src_type_str: "ValueError".into(),
     ///     boxed_type_str: "ValueError".into(),
