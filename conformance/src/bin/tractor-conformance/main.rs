@@ -1268,7 +1268,7 @@ async fn scenario(id: &str, root: ActorHandle) -> Result<()> {
             // Where it panicked, whatever the build profile.
             let tb = r.tb_str();
             check!(
-                tb.contains("  File \"conformance/src/bin/tractor-conformance.rs\", line "),
+                tb.contains("  File \"conformance/src/bin/tractor-conformance/"),
                 "no place: {tb}"
             );
             // Python's last line: the type and the message.
