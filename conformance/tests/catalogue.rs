@@ -1,10 +1,17 @@
 //! Keeps `scenarios.txt` honest: every tier-1 and tier-2 scenario of
 //! spec/SCENARIOS.md with a prefix this suite is about is listed exactly once,
 //! either with the test of `processes.rs` that runs it or with the reason
-//! it is not run here, and every test it names exists.
+//! it is not run here, and every test it names exists; and keeps them
+//! honest against the program: the ids they say the program runs are in
+//! its table of scenarios (`tractor-conformance --list`), and an id the
+//! table does not have fails.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use tractor_conformance::Tree;
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
 /// The catalogue prefixes of behaviour between real actors.
 const PREFIXES: [&str; 11] = [
@@ -14,6 +21,31 @@ const PREFIXES: [&str; 11] = [
 
 /// The kinds of reason a scenario is not run here (`tag: why`).
 const REASONS: [&str; 5] = ["sim", "python-only", "api", "design", "gap"];
+
+/// The ids of scenarios.txt and debugger.txt whose test runs the
+/// program under other ids (or runs another program): the test's notes
+/// there say how.
+const RUN_UNDER_OTHER_IDS: [&str; 19] = [
+    "disc-get-registry-example",
+    "tpt-param-error-relay",
+    "tpt-empty-connects-released",
+    "tpt-partial-handshake-released",
+    "tpt-non-reading-client-bounded",
+    "tpt-stalled-peer-dropped",
+    "tpt-limits-hit",
+    "tpt-uds-socket-mode",
+    "cancel-ctxc-self-requested-absorbed",
+    "cancel-ctxc-actor-cancel-raised",
+    "err-not-swallowed-by-peer-ctxc",
+    "err-rae-repr-fields",
+    "dbg-child-pause-loop",
+    "dbg-nested-errors-up-through-nurseries",
+    "dbg-ctx-pause-then-quit",
+    "dbg-sigint-rules",
+    "dbg-crash-handler-cm",
+    "dbg-multi-subactors-serialized",
+    "dbg-root-cancel-vs-child-in-lock",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -205,6 +237,77 @@ fn every_debugger_scenario_is_listed_once_with_a_real_test_or_a_reason() {
             assert!(why.trim().len() >= 20, "{at}: say precisely why: {why:?}");
         }
     }
+}
+
+/// The ids of the program's table of scenarios, in its order.
+fn program_ids() -> Vec<String> {
+    let out = std::process::Command::new(PROGRAM)
+        .arg("--list")
+        .output()
+        .unwrap_or_else(|e| panic!("{PROGRAM}: {e}"));
+    assert!(out.status.success(), "--list failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf-8 ids")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_scenario_said_to_run_here_is_in_the_program() {
+    let ids = program_ids();
+    let known: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    assert!(
+        known.len() > 150,
+        "the program lists only {} ids",
+        known.len()
+    );
+    assert_eq!(known.len(), ids.len(), "an id twice in the table: {ids:?}");
+    // Tested ones, and the gaps (in the program, without a test).
+    let said: Vec<(String, String)> = listed()
+        .into_iter()
+        .chain(listed_in("debugger.txt"))
+        .filter(|(_, _, target)| {
+            ["processes::", "debugger::", "gap:"]
+                .iter()
+                .any(|p| target.starts_with(p))
+        })
+        .map(|(_, id, target)| (id, target))
+        .collect();
+    assert!(said.len() > 100, "found only {} ids", said.len());
+    for (id, target) in &said {
+        let other = RUN_UNDER_OTHER_IDS.contains(&id.as_str());
+        if target.starts_with("gap:") || !other {
+            assert!(
+                known.contains(id.as_str()),
+                "{id} ({target}) is not in the program's table"
+            );
+        } else {
+            assert!(
+                !known.contains(id.as_str()),
+                "{id} is in the program's table: take it off RUN_UNDER_OTHER_IDS"
+            );
+        }
+    }
+    for id in RUN_UNDER_OTHER_IDS {
+        assert!(
+            said.iter().any(|(i, _)| i == id),
+            "{id} of RUN_UNDER_OTHER_IDS has no test in the lists"
+        );
+    }
+}
+
+#[test]
+fn an_id_the_program_does_not_have_fails() {
+    let tree = Tree::new();
+    let run = tree.run(Path::new(PROGRAM), &["no-such-scenario", "tcp"]);
+    tree.assert_clean();
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.fact("root_error")
+            .contains("no scenario \"no-such-scenario\""),
+        "{run:?}"
+    );
 }
 
 #[test]

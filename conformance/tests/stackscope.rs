@@ -11,8 +11,8 @@ const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
 const ADAPTERS: [&str; 2] = ["tokio", "smol"];
 
-/// The source file of the scenario's functions, as dumps name it.
-const SOURCE: &str = "conformance/src/bin/tractor-conformance.rs:";
+/// The folder of the program's source files, as dumps name them.
+const SOURCE: &str = "conformance/src/bin/tractor-conformance/";
 
 /// The pid of the tree's process whose command line names actor `name`.
 fn pid_of(tree: &Tree, name: &str) -> u32 {

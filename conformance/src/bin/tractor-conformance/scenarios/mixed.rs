@@ -1,0 +1,63 @@
+//! A tree of both adapters (`mixed-tree`).
+
+use crate::*;
+
+/// A tree of both adapters: the root on this process's, its children on
+/// the other. RPC, a context with a stream, an error relayed across, and
+/// cancellation all cross the boundary.
+pub(crate) async fn mixed_tree(root: ActorHandle) -> Result<()> {
+    let other = if on_smol() { "tokio" } else { "smol" };
+    fact("root_adapter", adapter_name());
+    let on_other = move || ActorOptions::new().env(ADAPTER, other);
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("other", daemon().env(ADAPTER, other)).await?;
+        let theirs: String = p.run(NS, "adapter", ()).await?;
+        fact("child_adapter", theirs);
+        let (ctx, first): (_, i64) = p.open_context(NS, "pingpong", Data { data: 1 }).await?;
+        let stream = ctx.open_stream().await?;
+        for _ in 0..3 {
+            stream.send("ping").await?;
+            let pong: String = stream.receive().await?;
+            check!(pong == "pong", "{pong}");
+        }
+        drop(stream);
+        let count: u32 = ctx.wait_for_result().await?;
+        fact("streamed", format!("{first},{count}"));
+        // A one-shot that never returns, cancelled with the nursery below.
+        let sleeper = n
+            .run_in_actor("sleeper", NS, "sleep_forever", (), on_other())
+            .await?;
+        let () = sleeper.run(NS, "do_nothing", ()).await?;
+        p.cancel_actor().await?;
+        n.cancel().await;
+        fact("cancelled", true);
+        Ok(())
+    })
+    .await?;
+    // An error raised two levels down, relayed by a middle actor of the
+    // other adapter.
+    let out = root
+        .open_nursery(|n| async move {
+            n.run_in_actor(
+                "mid",
+                NS,
+                "relay",
+                Depth {
+                    depth: 1,
+                    breadth: 1,
+                },
+                on_other(),
+            )
+            .await?;
+            Ok(())
+        })
+        .await;
+    let e = out.expect_err("the leaf fails");
+    fact("error", describe(&e));
+    let r = e.remote().expect("a remote error");
+    fact(
+        "relay",
+        r.relay_uid().map(|u| u.name.clone()).unwrap_or_default(),
+    );
+    Ok(())
+}

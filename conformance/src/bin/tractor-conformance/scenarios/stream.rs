@@ -1,0 +1,187 @@
+//! Streams over contexts (`stream-`).
+
+use crate::*;
+
+pub(crate) async fn stream_reqresp(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "server", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "reqresp", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut yos = 0;
+        // The child's feed runs by itself...
+        while stream.receive::<String>().await? != "yo" {}
+        yos += 1;
+        // ...and answers requests on the same stream meanwhile.
+        let mut pongs = 0;
+        for _ in 0..3 {
+            stream.send("ping").await?;
+            loop {
+                match stream.receive::<String>().await?.as_str() {
+                    "pong" => break,
+                    "yo" => yos += 1,
+                    other => return Err(Error::raise("ValueError", other.to_owned())),
+                }
+            }
+            pongs += 1;
+        }
+        drop(stream);
+        let answered: u32 = ctx.wait_for_result().await?;
+        fact("pongs", pongs);
+        fact("answered", answered);
+        fact("saw_yo", yos > 0);
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let s = p.open_stream_from(NS, "range", Count { n: 11 }).await?;
+        let got = RefCell::new(Vec::new());
+        let mut restarts = 0;
+        loop {
+            // A consumer cancelled after each even value, then started
+            // again on the same stream.
+            let cancel_me = Cell::new(false);
+            let consumer = async {
+                while let Some(v) = s.next::<u32>().await {
+                    let v = v?;
+                    got.borrow_mut().push(v);
+                    if v % 2 == 0 {
+                        cancel_me.set(true);
+                        yield_now().await;
+                    }
+                }
+                Ok::<(), Error>(())
+            };
+            match race(consumer, when(|| cancel_me.get())).await {
+                Either::Left(r) => {
+                    r?;
+                    break;
+                }
+                Either::Right(()) => restarts += 1,
+            }
+        }
+        fact("received", format!("{:?}", got.into_inner()));
+        fact("restarts", restarts);
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn stream_infinite_timeout(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    r.open_nursery(|n| async move {
+        let p = n.start_actor("streamer", daemon()).await?;
+        let s = p.open_stream_from(NS, "count_forever", ()).await?;
+        let consume = async {
+            while let Some(v) = s.next::<u64>().await {
+                v?;
+            }
+            Ok::<(), Error>(())
+        };
+        match race(consume, root.sleep(Duration::from_millis(100))).await {
+            Either::Left(r) => {
+                return Err(Error::raise(
+                    "AssertionError",
+                    format!("an endless stream ended: {r:?}"),
+                ));
+            }
+            Either::Right(()) => fact("timed_out", true),
+        }
+        drop(s);
+        n.cancel().await;
+        fact("cancelled", true);
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn stream_ctx_plus_legacy_kbi(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("both", daemon()).await?;
+        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+        let echo = ctx.open_stream().await?;
+        let legacy = p.open_stream_from(NS, "count_forever", ()).await?;
+        echo.send(&7i64).await?;
+        let back: i64 = echo.receive().await?;
+        let first: u64 = legacy.receive().await?;
+        fact("echoed", back);
+        fact("legacy_first", first);
+        Err(interrupted())
+    })
+    .await
+}
+
+/// Scenario `stream-pingpong`.
+pub(crate) async fn stream_pingpong(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "ponger", |p| async move {
+        let (ctx, first): (_, i64) = p.open_context(NS, "pingpong", Data { data: 10 }).await?;
+        check!(first == 11, "{first}");
+        let stream = ctx.open_stream().await?;
+        for _ in 0..10 {
+            stream.send("ping").await?;
+            let pong: String = stream.receive().await?;
+            check!(pong == "pong", "{pong}");
+        }
+        drop(stream);
+        let count: u32 = ctx.wait_for_result().await?;
+        fact("count", count);
+        check!(count == 10, "{count}");
+        Ok(())
+    })
+    .await
+}
+
+/// Scenarios `stream-legacy-asyncgen` and `stream-two-streams-one-portal`.
+pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Result<()> {
+    let two = id == "stream-two-streams-one-portal";
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("streamerd", daemon()).await?;
+        let a = p.open_stream_from(NS, "range", Count { n: 10 }).await?;
+        let b = if two {
+            Some(p.open_stream_from(NS, "range", Count { n: 10 }).await?)
+        } else {
+            None
+        };
+        let mut got = Vec::new();
+        while let Some(v) = a.next::<u32>().await {
+            got.push(v?);
+        }
+        if let Some(b) = b {
+            let mut other = Vec::new();
+            while let Some(v) = b.next::<u32>().await {
+                other.push(v?);
+            }
+            check!(other == got, "{other:?} vs {got:?}");
+        }
+        fact("items", format!("{got:?}"));
+        check!(got == (0..10).collect::<Vec<_>>(), "{got:?}");
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Scenario `stream-3-level-aggregate`.
+pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("aggregator", daemon()).await?;
+        let s = p
+            .open_stream_from(NS, "aggregate", Count { n: 1000 })
+            .await?;
+        let mut got = Vec::new();
+        while let Some(v) = s.next::<u32>().await {
+            got.push(v?);
+        }
+        fact("count", got.len());
+        check!(
+            got == (0..1000).collect::<Vec<_>>(),
+            "out of order or missing"
+        );
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
