@@ -24,7 +24,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -56,20 +55,10 @@ struct Ledger {
     /// A SIGINT had been sent but not yet handled (still pending in the
     /// process) when a REPL ended: the delivery recorded next is that one.
     in_flight: AtomicBool,
-    /// When a REPL last let go of the terminal.
-    released_at: Mutex<Option<Instant>>,
 }
 
-/// How long after a REPL ends a SIGINT read with nothing else to tell its
-/// side by still counts as the REPL's. One thread of the process may have
-/// taken a ctrl-c typed at the REPL off the pending set, and not yet run
-/// its handler, while another hands the terminal back: neither the
-/// pending set nor the record shows it then. A ctrl-c meant for the tree
-/// in that instant is ignored, and the next one cancels the tree.
-const RELEASE_GRACE: Duration = Duration::from_millis(250);
-
 impl Ledger {
-    fn read(&self, held_now: bool, now: Instant) -> SigintFor {
+    fn read(&self, held_now: bool) -> SigintFor {
         if held_now {
             self.seen.store(false, Ordering::SeqCst);
             self.in_flight.store(false, Ordering::SeqCst);
@@ -78,10 +67,6 @@ impl Ledger {
         if self.seen.swap(false, Ordering::SeqCst) {
             if self.in_flight.swap(false, Ordering::SeqCst) {
                 // The one sent before the REPL ended, handled after.
-                return SigintFor::Repl;
-            }
-            let released = *self.released_at.lock().unwrap_or_else(|e| e.into_inner());
-            if released.is_some_and(|at| now.saturating_duration_since(at) < RELEASE_GRACE) {
                 return SigintFor::Repl;
             }
             // Delivered since the REPL ended (or with none ever): the
@@ -95,8 +80,18 @@ impl Ledger {
         SigintFor::Tree
     }
 
-    fn released(&self, sigint_pending: bool, now: Instant) {
-        *self.released_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+    fn released(&self, sigint_pending: bool) {
+        if !sigint_pending && !self.seen.load(Ordering::SeqCst) {
+            // A thread may have taken a SIGINT off the pending set and be
+            // about to run its handler (preempted in between): give it the
+            // processor a few times before deciding there is none.
+            for _ in 0..HANDLER_YIELDS {
+                std::thread::yield_now();
+                if self.seen.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+        }
         if self.seen.swap(false, Ordering::SeqCst) {
             self.owed.store(true, Ordering::SeqCst);
         }
@@ -105,6 +100,10 @@ impl Ledger {
         }
     }
 }
+
+/// How often a REPL's end yields the processor to a SIGINT handler that
+/// may be under way before it counts the SIGINTs it owes to the REPL.
+const HANDLER_YIELDS: usize = 4;
 
 /// Whom a SIGINT read by the root was meant for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +118,7 @@ pub(crate) enum SigintFor {
 /// REPL of the tree holds the terminal now.
 pub(crate) fn sigint_for(held_now: bool) -> SigintFor {
     match LEDGER.get() {
-        Some(ledger) => ledger.read(held_now, Instant::now()),
+        Some(ledger) => ledger.read(held_now),
         None if held_now => SigintFor::Repl,
         None => SigintFor::Tree,
     }
@@ -129,7 +128,7 @@ pub(crate) fn sigint_for(held_now: bool) -> SigintFor {
 /// held it and not read yet are the REPL's.
 pub(crate) fn terminal_released() {
     if let Some(ledger) = LEDGER.get() {
-        ledger.released(sigint_pending(), Instant::now());
+        ledger.released(sigint_pending());
     }
 }
 
@@ -243,14 +242,9 @@ mod tests {
         fn deliver(&self) {
             self.seen.store(true, Ordering::SeqCst);
         }
-        /// The REPL ends with no SIGINT waiting for its handler, long
-        /// before the reads of these tests.
+        /// The REPL ends with no SIGINT waiting for its handler.
         fn release(&self) {
-            self.released(false, Instant::now() - 10 * RELEASE_GRACE);
-        }
-        /// The root reads a SIGINT, long after any release.
-        fn read_late(&self, held: bool) -> SigintFor {
-            self.read(held, Instant::now())
+            self.released(false);
         }
     }
 
@@ -260,16 +254,16 @@ mod tests {
         // Typed at the REPL, read only after the user left it.
         l.deliver();
         l.release();
-        assert_eq!(l.read_late(false), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Repl);
         // Several typed then, read one by one afterwards.
         l.deliver();
         l.release();
-        assert_eq!(l.read_late(false), SigintFor::Repl);
-        assert_eq!(l.read_late(false), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Repl);
         // A new one after the REPL: the tree's.
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
-        assert_eq!(l.read_late(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
     }
 
     #[test]
@@ -277,49 +271,35 @@ mod tests {
         let l = Ledger::default();
         // Sent at the REPL; no thread has run its handler yet when the
         // REPL ends.
-        l.released(true, Instant::now() - 10 * RELEASE_GRACE);
+        l.released(true);
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Repl);
         // The next one is the tree's.
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
         // A new REPL clears what an old one left.
         let l = Ledger::default();
-        l.released(true, Instant::now() - 10 * RELEASE_GRACE);
-        assert_eq!(l.read_late(true), SigintFor::Repl);
+        l.released(true);
+        assert_eq!(l.read(true), SigintFor::Repl);
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
-    }
-
-    #[test]
-    fn a_ctrl_c_handled_in_the_instant_the_repl_ended_is_the_repls() {
-        let l = Ledger::default();
-        let t0 = Instant::now();
-        // Neither handled nor pending when the REPL ended: taken off the
-        // pending set by a thread that had not run the handler yet.
-        l.released(false, t0);
-        l.deliver();
-        assert_eq!(l.read(false, t0 + RELEASE_GRACE / 2), SigintFor::Repl);
-        // After the grace, a ctrl-c is the tree's again.
-        l.deliver();
-        assert_eq!(l.read(false, t0 + RELEASE_GRACE), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
     }
 
     #[test]
     fn a_ctrl_c_is_the_trees_unless_a_repl_held_the_terminal_at_its_delivery() {
         let l = Ledger::default();
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
         // Read while the REPL holds the terminal: the REPL's; its end owes
         // nothing more.
         l.deliver();
-        assert_eq!(l.read_late(true), SigintFor::Repl);
+        assert_eq!(l.read(true), SigintFor::Repl);
         l.release();
         l.deliver();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
+        assert_eq!(l.read(false), SigintFor::Tree);
         // With no delivery recorded at all (the flag could not be set up).
         let l = Ledger::default();
-        assert_eq!(l.read_late(false), SigintFor::Tree);
-        assert_eq!(l.read_late(true), SigintFor::Repl);
+        assert_eq!(l.read(false), SigintFor::Tree);
+        assert_eq!(l.read(true), SigintFor::Repl);
     }
 }
