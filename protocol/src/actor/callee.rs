@@ -1,6 +1,9 @@
 //! The callee side: requests from peers, the runtime namespace `self`, the
 //! functions this actor runs, and cancelling them (spec/PROTOCOL.md §4, §5.2,
-//! §5.4, §8.1).
+//! §5.4, §8.1). This file decides whether a peer's `Start` runs a function,
+//! what a running function's dialog does with each message from its caller,
+//! and what goes back when the function is accepted, starts, finishes or is
+//! cancelled.
 
 use std::time::Instant;
 
@@ -10,8 +13,8 @@ use crate::msg::{self, FuncType, Msg, StartAck};
 use crate::raw::Raw;
 use crate::uid::Uid;
 
-use super::dialog::{CalleePhase, Dialog, Kind, LocalStream, Phase};
-use super::error::{self, LocalError, MODULE_NOT_EXPOSED, TaskError, pack_error};
+use super::dialog::{CalleePhase, Dialog, DialogError, Incoming, Kind, LocalStream, Phase};
+use super::error::{self, LocalError, MODULE_NOT_EXPOSED, RemoteError, TaskError, pack_error};
 use super::{
     Actor, CancelCause, ChannelId, DialogId, Event, LookupError, Role, TOO_MANY_DIALOGS,
     UsageError, Violation,
@@ -586,5 +589,38 @@ impl Actor {
         };
         let boxed = pack_error(err, &self.uid, cid, &traceback);
         self.send_msg(channel, &Msg::Error(boxed));
+    }
+
+    /// A message for a function we run.
+    pub(super) fn callee_msg(&mut self, id: DialogId, msg: Msg) -> Result<(), &'static str> {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return Ok(());
+        };
+        match (d.kind, msg) {
+            (Kind::Func(FuncType::Context), Msg::Yield(m)) => {
+                self.deliver_yield(id, m.pld);
+                Ok(())
+            }
+            (Kind::Func(FuncType::Context | FuncType::AsyncGen), Msg::Stop(_)) => {
+                if !d.remote_stopped {
+                    d.remote_stopped = true;
+                    self.deliver(id, Incoming::Stop);
+                }
+                Ok(())
+            }
+            // Python's callees queue anything; a stray `Stop` is harmless.
+            (Kind::Func(FuncType::AsyncFunc), Msg::Stop(_)) => Ok(()),
+            (_, Msg::Error(e)) => {
+                // Only ever a `StreamOverrun` in Python: the opener's error
+                // cancels us and is raised in place of the cancellation.
+                let e = RemoteError::from_message(e);
+                let peer = d.peer.clone();
+                d.cancel.remote_error = Some(e.clone());
+                self.deliver(id, Incoming::Error(DialogError::Remote(e.clone())));
+                self.request_cancel(id, peer, CancelCause::RemoteError(e));
+                Ok(())
+            }
+            _ => Err("running the called function"),
+        }
     }
 }

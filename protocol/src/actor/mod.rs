@@ -4,6 +4,7 @@ mod auth;
 mod callee;
 mod channel;
 mod dialog;
+mod dialogs;
 mod endpoints;
 mod error;
 #[cfg(any(test, fuzzing))]
@@ -15,6 +16,7 @@ mod output;
 mod registrar;
 mod registration;
 mod rng;
+mod stream;
 mod supervise;
 mod timer;
 mod tty;
