@@ -153,6 +153,7 @@ mod error;
 mod frame;
 mod maddr;
 mod msg;
+mod msg_type;
 mod msgpack;
 mod raw;
 mod text;
@@ -188,9 +189,10 @@ pub use actor::fuzzing;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
 pub use msg::{
-    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, MsgType,
-    Return, SpawnSpec, Start, StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, Return,
+    SpawnSpec, Start, StartAck, Started, Stop, Yield,
 };
+pub use msg_type::MsgType;
 pub use msgpack::Kind;
 pub use raw::Raw;
 pub use tty_lock::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS};

@@ -14,6 +14,7 @@ mod ids;
 mod limits;
 mod opener;
 mod output;
+mod process;
 mod registrar;
 mod registration;
 mod rng;
@@ -42,7 +43,7 @@ pub use error::{
     CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, PERMISSION_ERROR,
     REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
-pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
+pub use ids::{ChannelId, ChildId, DialogId, NurseryId, TtyTicket};
 pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_DIALOGS_PER_PEER, DEFAULT_MAX_PENDING_CONNECTIONS,
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_STALL_TIMEOUT, Limits,
@@ -50,12 +51,11 @@ pub use limits::{
 };
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use output::{Action, CancelCause, Event, Output, Transmit, UsageError};
+pub use process::{ExitStatus, Signal};
 pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
 pub use supervise::{
-    ChildInfo, ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
-    SpawnRequest,
+    ChildInfo, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, SpawnRequest,
 };
-pub use tty::TtyTicket;
 
 use channel::{Channel, ChannelState, Flight, Handshake};
 use dialog::Dialog;

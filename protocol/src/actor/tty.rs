@@ -31,11 +31,7 @@ use crate::uid::Uid;
 
 use super::dialog::{CalleePhase, ContextOptions, Dialog, Kind, LocalStream, Phase};
 use super::error::{self, LocalError};
-use super::{Actor, ChannelId, DialogId, Event, UsageError};
-
-/// The root's own claim on the terminal, from [`Actor::acquire_tty_lock`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TtyTicket(pub(crate) u64);
+use super::{Actor, ChannelId, DialogId, Event, TtyTicket, UsageError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {
