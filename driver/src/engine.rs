@@ -532,7 +532,6 @@ impl Shared {
                     tracing::debug!(target: "tractor::cancel", %child, error = %e, "signal not delivered");
                 }
             }
-            other => tracing::warn!(target: "tractor::runtime", ?other, "unsupported action"),
         }
     }
 
@@ -812,7 +811,6 @@ impl Shared {
             Event::Violation { channel, violation } => {
                 tracing::warn!(target: "tractor::transport", %channel, %violation, "protocol violation");
             }
-            other => tracing::debug!(target: "tractor::transport", ?other, "event not handled"),
         }
     }
 

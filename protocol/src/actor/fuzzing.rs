@@ -370,9 +370,34 @@ fn drain(
             Output::Action(super::Action::Close { channel } | super::Action::Abort { channel }) => {
                 channels.retain(|c| *c != channel)
             }
-            Output::Action(_) => {}
+            Output::Action(
+                super::Action::Connect { .. }
+                | super::Action::PauseReading { .. }
+                | super::Action::ResumeReading { .. }
+                | super::Action::Spawn { .. }
+                | super::Action::Signal { .. },
+            ) => {}
             Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
-            Output::Event(_) => {}
+            Output::Event(
+                Event::ChannelOpened { .. }
+                | Event::ChannelClosed { .. }
+                | Event::ProbeAnswered { .. }
+                | Event::Readable { .. }
+                | Event::Writable { .. }
+                | Event::Cancel { .. }
+                | Event::ActorCancelRequested { .. }
+                | Event::TtyLockAcquired { .. }
+                | Event::SpawnFailed { .. }
+                | Event::ChildConnected { .. }
+                | Event::ChildExited { .. }
+                | Event::NurseryDone { .. }
+                | Event::SpawnSpecReceived { .. }
+                | Event::ParentLost { .. }
+                | Event::RegistryChanged
+                | Event::Registered { .. }
+                | Event::RegistrarLost { .. }
+                | Event::Violation { .. },
+            ) => {}
             Output::Timeout(_) => return,
         }
     }
@@ -606,7 +631,14 @@ fn drain_handshake(
             Output::Action(super::Action::Close { channel }) => {
                 sides.retain(|(c, _)| *c != channel);
             }
-            Output::Action(_) => {}
+            Output::Action(
+                super::Action::Connect { .. }
+                | super::Action::Abort { .. }
+                | super::Action::PauseReading { .. }
+                | super::Action::ResumeReading { .. }
+                | super::Action::Spawn { .. }
+                | super::Action::Signal { .. },
+            ) => {}
             Output::Event(Event::ChannelOpened { channel, .. }) => {
                 let proved = sides
                     .iter()
@@ -617,7 +649,25 @@ fn drain_handshake(
             Output::Event(Event::ChannelClosed { channel, .. }) => {
                 sides.retain(|(c, _)| *c != channel);
             }
-            Output::Event(_) => {}
+            Output::Event(
+                Event::ProbeAnswered { .. }
+                | Event::Invoke { .. }
+                | Event::Readable { .. }
+                | Event::Writable { .. }
+                | Event::Cancel { .. }
+                | Event::ActorCancelRequested { .. }
+                | Event::TtyLockAcquired { .. }
+                | Event::SpawnFailed { .. }
+                | Event::ChildConnected { .. }
+                | Event::ChildExited { .. }
+                | Event::NurseryDone { .. }
+                | Event::SpawnSpecReceived { .. }
+                | Event::ParentLost { .. }
+                | Event::RegistryChanged
+                | Event::Registered { .. }
+                | Event::RegistrarLost { .. }
+                | Event::Violation { .. },
+            ) => {}
             Output::Timeout(_) => return,
         }
     }

@@ -46,7 +46,6 @@ pub struct Transmit {
 
 /// Something for the driver to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Action {
     /// Open a connection to `addr` for `channel`, then call
     /// [`Actor::handle_connected`] or [`Actor::handle_connect_failed`].
@@ -114,7 +113,6 @@ pub enum Action {
 
 /// Something the application should know.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Event {
     /// A channel finished its handshake.
     ChannelOpened {

@@ -435,7 +435,6 @@ impl Sim {
                     }
                 }
             }
-            other => panic!("the simulator does not handle {other:?}"),
         }
     }
 
