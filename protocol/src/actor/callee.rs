@@ -5,8 +5,6 @@
 //! and what goes back when the function is accepted, starts, finishes or is
 //! cancelled.
 
-use std::time::Instant;
-
 use serde::Deserialize;
 
 use crate::msg::{self, FuncType, Msg, StartAck};
@@ -35,13 +33,7 @@ pub enum LocalCall {
 }
 
 impl Actor {
-    pub(super) fn on_start(
-        &mut self,
-        _now: Instant,
-        channel: ChannelId,
-        peer: Uid,
-        start: msg::Start,
-    ) {
+    pub(super) fn on_start(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {
         if start.uid != peer {
             // Python crashes its RPC loop here; we refuse the one request.
             let violation = Violation::UidMismatch {
@@ -172,7 +164,6 @@ impl Actor {
     /// operation) or another runtime method (`cancel` and the like).
     pub fn call_local(
         &mut self,
-        _now: Instant,
         ns: &str,
         func: &str,
         kwargs: &Raw,
@@ -389,7 +380,7 @@ impl Actor {
     /// Call once the arguments are known to fit; if they do not, call
     /// [`Actor::reject`] instead, so that the caller gets the error without
     /// a `StartAck`, as Python does for a bad call (scenario rpc-bad-kwargs).
-    pub fn accept(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+    pub fn accept(&mut self, dialog: DialogId) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.orphaned {
             return Ok(());
@@ -419,12 +410,7 @@ impl Actor {
 
     /// Refuses an invoked function before it runs: sends `Error` without a
     /// `StartAck`.
-    pub fn reject(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        err: TaskError,
-    ) -> Result<(), UsageError> {
+    pub fn reject(&mut self, dialog: DialogId, err: TaskError) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.phase != Phase::Callee(CalleePhase::Invoked) {
             return Err(UsageError::InvalidState {
@@ -442,12 +428,7 @@ impl Actor {
     }
 
     /// Sends a context's first value (`Context.started`). Only once.
-    pub fn started(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        value: Raw,
-    ) -> Result<(), UsageError> {
+    pub fn started(&mut self, dialog: DialogId, value: Raw) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.kind != Kind::Func(FuncType::Context) || d.role() != Role::Callee {
             return Err(UsageError::InvalidState {
@@ -492,7 +473,6 @@ impl Actor {
     /// is answered.
     pub fn finish(
         &mut self,
-        _now: Instant,
         dialog: DialogId,
         outcome: Result<Raw, TaskError>,
     ) -> Result<(), UsageError> {

@@ -25,9 +25,18 @@ impl Actor {
     ///
     /// A `call` or `cancel_actor` dialog is forgotten once its outcome is
     /// taken; other dialogs stay until [`Actor::leave`] (opener) or
-    /// [`Actor::finish`] (callee).
+    /// [`Actor::finish`] (callee). A dialog that has ended so (or whose
+    /// channel's loss ended it) has nothing more to give: `Ok(None)`, so
+    /// that `while let Some(item) = actor.recv(dialog)? { … }` ends. Only a
+    /// dialog id this actor never gave out is [`UsageError::UnknownDialog`].
     pub fn recv(&mut self, dialog: DialogId) -> Result<Option<Incoming>, UsageError> {
-        let d = self.dialog_mut(dialog)?;
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return if self.dialog_was_given_out(dialog) {
+                Ok(None)
+            } else {
+                Err(UsageError::UnknownDialog(dialog))
+            };
+        };
         let item = d.inbox.pop_front();
         if d.inbox.is_empty() {
             d.notified = false;
@@ -50,6 +59,11 @@ impl Actor {
             self.replenish(dialog);
         }
         Ok(item)
+    }
+
+    /// Whether this actor gave out the dialog id, live or ended.
+    fn dialog_was_given_out(&self, dialog: DialogId) -> bool {
+        (1..=self.last_dialog).contains(&dialog.0)
     }
 
     /// The cid of a dialog, as on the wire.

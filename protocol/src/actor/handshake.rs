@@ -84,13 +84,7 @@ impl Actor {
     /// One `Aid` (an identity or an authentication step) on a channel whose
     /// handshake is in `state`: the handshake's state machine
     /// (spec/PROTOCOL.md §3.1, §3.5).
-    pub(super) fn on_handshake_msg(
-        &mut self,
-        now: Instant,
-        channel: ChannelId,
-        state: Handshake,
-        aid: Aid,
-    ) {
+    pub(super) fn on_handshake_msg(&mut self, channel: ChannelId, state: Handshake, aid: Aid) {
         let Some(ch) = self.channels.get(&channel) else {
             return;
         };
@@ -100,7 +94,7 @@ impl Actor {
         let step = aid.auth.take();
         match (state, step, secret) {
             (Handshake::Identity { authenticated }, None, _) => {
-                self.on_handshake(now, channel, aid, authenticated);
+                self.on_handshake(channel, aid, authenticated);
             }
             (Handshake::Identity { .. }, Some(AuthStep::Hello { .. }), None) => {
                 self.refuse(channel, AuthError::NoSecret);
@@ -112,7 +106,7 @@ impl Actor {
                 if self.config.auth.accept_unauthenticated {
                     tracing::info!(target: "tractor::runtime", %channel, peer = %aid, "accepting a peer that does not authenticate");
                     self.send_identity(channel);
-                    self.on_handshake(now, channel, aid, false);
+                    self.on_handshake(channel, aid, false);
                 } else {
                     self.refuse(channel, AuthError::PeerNotAuthenticated);
                 }
@@ -191,7 +185,7 @@ impl Actor {
         }
     }
 
-    fn on_handshake(&mut self, _now: Instant, channel: ChannelId, peer: Aid, authenticated: bool) {
+    fn on_handshake(&mut self, channel: ChannelId, peer: Aid, authenticated: bool) {
         self.timers.stop(Timer::Handshake(channel));
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;

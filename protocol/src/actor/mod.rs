@@ -178,10 +178,13 @@ enum Loss {
 ///
 /// # The driver's one rule
 ///
-/// **After every call that takes `now` (every `handle_*` and every user
-/// operation), call [`Actor::poll_output`] until it returns
+/// **After every input and every operation (every `handle_*` and every
+/// `&mut self` method), call [`Actor::poll_output`] until it returns
 /// [`Output::Timeout`]; then wait for IO, or for that deadline and call
 /// [`Actor::handle_timeout`].**
+///
+/// Only the calls that can set a deadline take `now`; the others have no
+/// use for the time.
 ///
 /// The outputs are:
 ///
@@ -264,6 +267,9 @@ pub struct Actor {
     uid: Uid,
     rng: Rng,
     next_id: u64,
+    /// The last dialog id given out: dialog ids have their own sequence,
+    /// so that an id at most this one, and not live, is a dialog that ended.
+    last_dialog: u64,
     /// Nonces drawn so far (spec/PROTOCOL.md §3.5).
     nonces: u64,
     channels: HashMap<ChannelId, Channel>,
@@ -329,6 +335,7 @@ impl Actor {
             uid,
             rng,
             next_id: 0,
+            last_dialog: 0,
             nonces: 0,
             channels: HashMap::new(),
             dialogs: HashMap::new(),
@@ -472,7 +479,8 @@ impl Actor {
 
     /// Tracks a new dialog and routes `(peer, cid)` to it.
     fn add_dialog(&mut self, dialog: Dialog) -> DialogId {
-        let id = DialogId(self.next_id());
+        self.last_dialog += 1;
+        let id = DialogId(self.last_dialog);
         self.routes
             .insert((dialog.peer.clone(), dialog.cid.clone()), id);
         self.dialogs.insert(id, dialog);
@@ -857,7 +865,7 @@ impl Actor {
                     );
                     return;
                 };
-                self.on_handshake_msg(now, channel, state, aid);
+                self.on_handshake_msg(channel, state, aid);
                 return;
             }
         };
@@ -875,7 +883,7 @@ impl Actor {
             return;
         }
         match msg {
-            Msg::Start(start) => self.on_start(now, channel, peer, start),
+            Msg::Start(start) => self.on_start(channel, peer, start),
             Msg::Aid(_) | Msg::SpawnSpec(_) => {
                 let violation = Violation::OutOfPlace {
                     msg_type: msg.msg_type().as_str(),

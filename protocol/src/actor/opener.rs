@@ -29,7 +29,6 @@ impl Actor {
     /// the dialog is forgotten.
     pub fn call(
         &mut self,
-        _now: Instant,
         channel: ChannelId,
         ns: &str,
         func: &str,
@@ -51,7 +50,6 @@ impl Actor {
     /// dialog lives until [`Actor::leave`].
     pub fn open_context(
         &mut self,
-        _now: Instant,
         channel: ChannelId,
         ns: &str,
         func: &str,
@@ -74,7 +72,6 @@ impl Actor {
     /// error). The dialog lives until [`Actor::leave`].
     pub fn open_stream_from(
         &mut self,
-        _now: Instant,
         channel: ChannelId,
         ns: &str,
         func: &str,

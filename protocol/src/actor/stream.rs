@@ -4,8 +4,6 @@
 //! many credits are granted back, and what happens to an item that arrives
 //! with the buffer full (overrun) or after this side closed its stream.
 
-use std::time::Instant;
-
 use crate::msg::{self, FuncType, Msg};
 use crate::raw::Raw;
 
@@ -90,7 +88,7 @@ impl Actor {
     /// Opens this side's stream of a context (Python's `open_stream`):
     /// from now on [`Actor::send`] may send items. The callee must have
     /// sent `Started`, the opener received it.
-    pub fn open_stream(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+    pub fn open_stream(&mut self, dialog: DialogId) -> Result<(), UsageError> {
         let me = self.uid.clone();
         let d = self.dialog_mut(dialog)?;
         let refuse = |why| {
@@ -124,7 +122,7 @@ impl Actor {
 
     /// Sends one stream item: on a context's open stream, or from a legacy
     /// stream's generator (callee).
-    pub fn send(&mut self, _now: Instant, dialog: DialogId, item: Raw) -> Result<(), UsageError> {
+    pub fn send(&mut self, dialog: DialogId, item: Raw) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         let refuse = |why| {
             Err(UsageError::InvalidState {
@@ -190,7 +188,7 @@ impl Actor {
     /// waits on us. The peer's `Stop` and the outcome still arrive.
     ///
     /// [`DialogInfo::dropped_after_close`]: super::DialogInfo::dropped_after_close
-    pub fn close_stream(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+    pub fn close_stream(&mut self, dialog: DialogId) -> Result<(), UsageError> {
         self.dialog_mut(dialog)?;
         self.end_local_stream(dialog);
         Ok(())

@@ -261,8 +261,8 @@ impl Actor {
     /// Starts a child actor: emits [`Action::Spawn`]. When it has connected
     /// back and been sent its `SpawnSpec`, [`Event::ChildConnected`] gives
     /// the channel to it; when its process ends, [`Event::ChildExited`].
-    pub fn spawn(&mut self, now: Instant, request: SpawnRequest) -> ChildId {
-        self.spawn_child(now, None, request)
+    pub fn spawn(&mut self, request: SpawnRequest) -> ChildId {
+        self.spawn_child(None, request)
     }
 
     /// Opens a nursery: a group of children supervised together.
@@ -276,14 +276,11 @@ impl Actor {
     /// cancelled or closed.
     pub fn spawn_in(
         &mut self,
-        now: Instant,
         nursery: NurseryId,
         request: SpawnRequest,
     ) -> Result<ChildId, super::UsageError> {
         match self.nurseries.get(&nursery) {
-            Some(n) if !n.cancelled && !n.closing => {
-                Ok(self.spawn_child(now, Some(nursery), request))
-            }
+            Some(n) if !n.cancelled && !n.closing => Ok(self.spawn_child(Some(nursery), request)),
             _ => Err(super::UsageError::NurseryClosed(nursery)),
         }
     }
@@ -329,12 +326,7 @@ impl Actor {
         }
     }
 
-    fn spawn_child(
-        &mut self,
-        _now: Instant,
-        nursery: Option<NurseryId>,
-        request: SpawnRequest,
-    ) -> ChildId {
+    fn spawn_child(&mut self, nursery: Option<NurseryId>, request: SpawnRequest) -> ChildId {
         let id = ChildId(self.next_id());
         let uuid = match &request.uuid {
             Some(u) => u.clone(),
@@ -364,7 +356,7 @@ impl Actor {
     }
 
     /// The child's process runs, as `pid`.
-    pub fn handle_spawned(&mut self, _now: Instant, child: ChildId, pid: u32) {
+    pub fn handle_spawned(&mut self, child: ChildId, pid: u32) {
         if let Some(c) = self.children.get_mut(&child)
             && c.phase == ChildPhase::Starting
         {
@@ -374,7 +366,7 @@ impl Actor {
     }
 
     /// The child's process could not be started.
-    pub fn handle_spawn_failed(&mut self, _now: Instant, child: ChildId, reason: String) {
+    pub fn handle_spawn_failed(&mut self, child: ChildId, reason: String) {
         if let Some(c) = self.children.remove(&child) {
             self.events.push_back(Event::SpawnFailed { child, reason });
             if let Some(n) = c.nursery {
