@@ -310,7 +310,8 @@ pub enum CancelCause {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// No such dialog (it never existed or has ended).
+    /// No such dialog (it never existed or has ended; `Actor::recv` reads
+    /// an ended one as empty instead).
     #[error("no dialog {0}")]
     UnknownDialog(DialogId),
     /// No such open channel.
