@@ -635,7 +635,7 @@ impl ActorHandle {
     /// Stops keeping this actor registered and removes it from every
     /// registrar, giving them a moment.
     async fn unregister(&self) {
-        self.shared.with(|st, now| st.actor.unregister(now));
+        self.shared.with(|st, _| st.actor.unregister());
         let done = self
             .shared
             .wait(|st, _| (!st.actor.unregistering()).then_some(()));

@@ -532,7 +532,6 @@ impl Shared {
                     tracing::debug!(target: "tractor::cancel", %child, error = %e, "signal not delivered");
                 }
             }
-            other => tracing::warn!(target: "tractor::runtime", ?other, "unsupported action"),
         }
     }
 
@@ -543,10 +542,9 @@ impl Shared {
         uid: Uid,
         parent_addr: Option<Address>,
     ) {
-        let now = Instant::now();
         let Some(parent_addr) = parent_addr else {
             st.actor
-                .handle_spawn_failed(now, child, "this actor has no accept address".into());
+                .handle_spawn_failed(child, "this actor has no accept address".into());
             return;
         };
         let (program, python, loglevel, env) = match st.children.get_mut(&child) {
@@ -564,7 +562,7 @@ impl Shared {
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
             Ok(p) => p,
             Err(e) => {
-                st.actor.handle_spawn_failed(now, child, e.to_string());
+                st.actor.handle_spawn_failed(child, e.to_string());
                 return;
             }
         };
@@ -612,7 +610,7 @@ impl Shared {
                 if let Some(c) = st.children.get_mut(&child) {
                     c.pid = Some(pid);
                 }
-                st.actor.handle_spawned(now, child, pid);
+                st.actor.handle_spawned(child, pid);
                 let shared = self.clone();
                 let rt = self.rt.clone();
                 self.rt.spawn(crate::stackscope::runtime_task(
@@ -656,7 +654,7 @@ impl Shared {
             }
             Err(e) => {
                 st.actor
-                    .handle_spawn_failed(now, child, format!("{}: {e}", program.display()));
+                    .handle_spawn_failed(child, format!("{}: {e}", program.display()));
             }
         }
     }
@@ -812,7 +810,6 @@ impl Shared {
             Event::Violation { channel, violation } => {
                 tracing::warn!(target: "tractor::transport", %channel, %violation, "protocol violation");
             }
-            other => tracing::debug!(target: "tractor::transport", ?other, "event not handled"),
         }
     }
 

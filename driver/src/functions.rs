@@ -299,15 +299,15 @@ pub(crate) async fn run_callee(
     let fut = match prepared {
         Ok(fut) => fut,
         Err(e) => {
-            shared.with(|st, now| {
+            shared.with(|st, _| {
                 st.dialogs.remove(&dialog);
-                let _ = st.actor.reject(now, dialog, e.to_task_error());
+                let _ = st.actor.reject(dialog, e.to_task_error());
                 st.wake_all();
             });
             return;
         }
     };
-    if shared.with(|st, now| st.actor.accept(now, dialog)).is_err() {
+    if shared.with(|st, _| st.actor.accept(dialog)).is_err() {
         return;
     }
     tracing::debug!(target: "tractor::transport", %ns, %func, %dialog, "serving");
@@ -343,9 +343,9 @@ pub(crate) async fn run_callee(
     if let Err(TaskError::Local(e)) = &outcome {
         tracing::debug!(target: "tractor::runtime", %ns, %func, error = %e, "served function failed");
     }
-    shared.with(|st, now| {
+    shared.with(|st, _| {
         st.dialogs.remove(&dialog);
-        if let Err(e) = st.actor.finish(now, dialog, outcome) {
+        if let Err(e) = st.actor.finish(dialog, outcome) {
             tracing::debug!(target: "tractor::runtime", %dialog, error = %e, "finish refused");
         }
         // Teardown waits for the last running function to end.
@@ -544,8 +544,8 @@ impl Future for Cancellable {
         // The function dropped its stream and goes on, or returned: the
         // `Stop` goes now (before the `Return`).
         if held && !matches!(poll, Poll::Ready(Err(_))) {
-            this.shared.with(|st, now| {
-                if let Err(e) = st.actor.close_stream(now, dialog) {
+            this.shared.with(|st, _| {
+                if let Err(e) = st.actor.close_stream(dialog) {
                     tracing::debug!(target: "tractor::transport", %dialog, error = %e, "stream not closed");
                 }
             });

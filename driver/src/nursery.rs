@@ -578,7 +578,7 @@ impl ActorNursery {
         // Every spawn is issued under one lock, and the processes are all
         // started (back to back, as the lock is released) before any of
         // them is waited for.
-        let (children, refused) = self.shared.with(|st, now| {
+        let (children, refused) = self.shared.with(|st, _| {
             let mut children = Vec::with_capacity(batch.len());
             for (name, options) in batch {
                 let request = SpawnRequest {
@@ -591,7 +591,7 @@ impl ActorNursery {
                     debug_mode: options.debug_mode,
                     ..SpawnRequest::new(&name)
                 };
-                let child = match st.actor.spawn_in(now, id, request) {
+                let child = match st.actor.spawn_in(id, request) {
                     Ok(child) => child,
                     Err(e) => return (children, Some(Error::from(e))),
                 };

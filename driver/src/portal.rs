@@ -115,6 +115,10 @@ fn poll_call(
                 Ok(Some(other)) => {
                     tracing::debug!(target: "tractor::transport", %dialog, ?other, "ignored in a call")
                 }
+                // The dialog is gone: its outcome was taken already.
+                Ok(None) if st.actor.cid(dialog).is_none() => {
+                    return Some(Err(UsageError::UnknownDialog(dialog).into()));
+                }
                 Ok(None) => return None,
                 Err(e) => return Some(Err(e.into())),
             }
@@ -225,14 +229,12 @@ impl Portal {
     async fn run_local(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Raw> {
         let answer = self
             .shared
-            .wait(
-                |st, now| match st.actor.call_local(now, ns, func, &kwargs) {
-                    Ok(LocalCall::Wait) => None,
-                    Ok(LocalCall::Answer(v)) => Some(Ok(Some(v))),
-                    Ok(LocalCall::Run) => Some(Ok(None)),
-                    Err(e) => Some(Err(e)),
-                },
-            )
+            .wait(|st, _| match st.actor.call_local(ns, func, &kwargs) {
+                Ok(LocalCall::Wait) => None,
+                Ok(LocalCall::Answer(v)) => Some(Ok(Some(v))),
+                Ok(LocalCall::Run) => Some(Ok(None)),
+                Err(e) => Some(Err(e)),
+            })
             .await
             .map_err(|e| Error::raise(e.type_name, e.message))?;
         match answer {
@@ -311,8 +313,8 @@ impl Portal {
             return self.run_local(ns, func, kwargs).await;
         };
         let shared = self.shared.clone();
-        let dialog = shared.with(|st, now| {
-            let d = st.actor.call(now, channel, ns, func, kwargs)?;
+        let dialog = shared.with(|st, _| {
+            let d = st.actor.call(channel, ns, func, kwargs)?;
             st.track(d);
             Ok::<_, UsageError>(d)
         })?;
@@ -329,8 +331,8 @@ impl Portal {
     /// Starts a call whose result is read later.
     pub(crate) fn start_call(&self, ns: &str, func: &str, kwargs: Raw) -> Result<Arc<ResultCell>> {
         let channel = self.channel_for("a call whose result is read later")?;
-        let dialog = self.shared.with(|st, now| {
-            let d = st.actor.call(now, channel, ns, func, kwargs)?;
+        let dialog = self.shared.with(|st, _| {
+            let d = st.actor.call(channel, ns, func, kwargs)?;
             st.track(d);
             Ok::<_, UsageError>(d)
         })?;
@@ -431,8 +433,8 @@ impl Portal {
             let kwargs = kwargs?;
             let channel = self.channel_for("Portal::with_context")?;
             let (ctx, first) = self
-                .context_started::<S>(&format!("{ns}:{func}"), |a, now| {
-                    a.open_context(now, channel, &ns, &func, kwargs, ContextOptions::default())
+                .context_started::<S>(&format!("{ns}:{func}"), |a, _| {
+                    a.open_context(channel, &ns, &func, kwargs, ContextOptions::default())
                 })
                 .await?;
             match body(ctx.clone(), first).await {
@@ -482,8 +484,8 @@ impl Portal {
         ApiFuture::new(what, async move {
             let kwargs = kwargs?;
             let channel = self.channel_for(what)?;
-            self.context_started(&format!("{ns}:{func}"), |a, now| {
-                a.open_context(now, channel, &ns, &func, kwargs, options)
+            self.context_started(&format!("{ns}:{func}"), |a, _| {
+                a.open_context(channel, &ns, &func, kwargs, options)
             })
             .await
         })
@@ -497,8 +499,8 @@ impl Portal {
         task: (&str, i64),
     ) -> Result<(Context, tractor_protocol::LockStatus)> {
         let channel = self.channel_for("the terminal lock")?;
-        self.context_started("the terminal lock", |a, now| {
-            a.request_tty_lock(now, channel, task)
+        self.context_started("the terminal lock", |a, _| {
+            a.request_tty_lock(channel, task)
         })
         .await
     }
@@ -553,10 +555,8 @@ impl Portal {
         ApiFuture::new("Portal::open_stream_from", async move {
             let kwargs = kwargs?;
             let channel = self.channel_for("Portal::open_stream_from")?;
-            let dialog = self.shared.with(|st, now| {
-                let d = st
-                    .actor
-                    .open_stream_from(now, channel, &ns, &func, kwargs)?;
+            let dialog = self.shared.with(|st, _| {
+                let d = st.actor.open_stream_from(channel, &ns, &func, kwargs)?;
                 st.track(d);
                 Ok::<_, UsageError>(d)
             })?;
@@ -679,18 +679,24 @@ impl Dlg {
     fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Incoming> {
         let dialog = self.dialog;
         self.shared.poll_dialog(dialog, cx, |st, _| {
-            match st.actor.recv(dialog) {
-                Ok(Some(i)) => Some(i),
-                Ok(None) => None,
-                // The dialog is gone: its outcome was taken already.
-                Err(e) => Some(Incoming::Error(DialogError::Protocol {
+            let gone = |e: UsageError| {
+                Incoming::Error(DialogError::Protocol {
                     peer: self.peer.clone(),
                     violation: tractor_protocol::Violation::Unexpected {
                         msg_type: "recv",
                         cid: e.to_string(),
                         state: "ended",
                     },
-                })),
+                })
+            };
+            match st.actor.recv(dialog) {
+                Ok(Some(i)) => Some(i),
+                // The dialog is gone: its outcome was taken already.
+                Ok(None) if st.actor.cid(dialog).is_none() => {
+                    Some(gone(UsageError::UnknownDialog(dialog)))
+                }
+                Ok(None) => None,
+                Err(e) => Some(gone(e)),
             }
         })
     }
@@ -881,7 +887,7 @@ impl Context {
         let raw = encode(&value);
         ApiFuture::new("Context::started", async move {
             let raw = raw?;
-            self.dlg.op(|a, now, d| a.started(now, d, raw))
+            self.dlg.op(|a, _, d| a.started(d, raw))
         })
     }
 
@@ -890,7 +896,7 @@ impl Context {
     #[track_caller]
     pub fn open_stream(&self) -> impl Future<Output = Result<MsgStream>> {
         crate::stackscope::api("Context::open_stream", async move {
-            self.dlg.op(|a, now, d| a.open_stream(now, d))?;
+            self.dlg.op(|a, _, d| a.open_stream(d))?;
             Ok(MsgStream {
                 dlg: self.dlg.clone(),
                 side: StreamSide::Context,
@@ -902,7 +908,7 @@ impl Context {
     /// [`Portal::request_tty_lock`]: the core's release, then the root's
     /// final status.
     pub(crate) async fn release_tty_lock(&self) -> Result<tractor_protocol::LockStatus> {
-        self.dlg.op(|a, now, d| a.release_tty_lock(now, d))?;
+        self.dlg.op(|a, _, d| a.release_tty_lock(d))?;
         self.wait_for_result().await
     }
 
@@ -1011,8 +1017,8 @@ impl MsgStream {
             let raw = raw?;
             let dialog = self.dlg.dialog;
             poll_fn(|cx| {
-                self.dlg.shared.poll_dialog(dialog, cx, |st, now| {
-                    match st.actor.send(now, dialog, raw.clone()) {
+                self.dlg.shared.poll_dialog(dialog, cx, |st, _| {
+                    match st.actor.send(dialog, raw.clone()) {
                         Ok(()) => Some(Ok(())),
                         Err(UsageError::NoCredit(_)) => None,
                         // The function ended while we waited for room: its
@@ -1104,7 +1110,7 @@ impl MsgStream {
     /// Closing twice is harmless; dropping a context's stream closes it.
     pub fn close(&self) -> Result<()> {
         if self.side == StreamSide::Context {
-            self.dlg.op(|a, now, d| a.close_stream(now, d))?;
+            self.dlg.op(|a, _, d| a.close_stream(d))?;
         }
         Ok(())
     }

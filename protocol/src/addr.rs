@@ -6,8 +6,6 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::text::clean;
-
 /// Where an actor listens: a TCP endpoint or a Unix-domain socket file.
 ///
 /// On the wire both are 2-arrays and the kind is told by the type of the
@@ -83,28 +81,6 @@ impl Address {
         match self {
             Address::Tcp { .. } => "tcp",
             Address::Uds { .. } => "uds",
-        }
-    }
-}
-
-impl fmt::Display for Address {
-    /// `127.0.0.1:1616`, `[::1]:1616` or the socket file's path; with `#`
-    /// (`{:#}`), the multiaddr Python tractor prints:
-    /// `/ip4/127.0.0.1/tcp/1616`, `/ip6/::1/tcp/1616`,
-    /// `/unix/run/user/1000/tractor/registry@1616.sock`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if f.alternate() {
-            return crate::maddr::write_maddr(self, f);
-        }
-        match self {
-            Address::Tcp { host, port } if host.contains(':') => {
-                write!(f, "[{}]:{port}", clean(host))
-            }
-            Address::Tcp { host, port } => write!(f, "{}:{port}", clean(host)),
-            Address::Uds { dir, file } if dir.ends_with('/') => {
-                write!(f, "{}{}", clean(dir), clean(file))
-            }
-            Address::Uds { dir, file } => write!(f, "{}/{}", clean(dir), clean(file)),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::msg::MsgType;
+use crate::msg_type::MsgType;
 use crate::msgpack::{Broken, Kind, ValueError};
 use crate::text::short_id;
 

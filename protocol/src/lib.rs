@@ -49,7 +49,7 @@
 //! channel, routing by `(peer uid, cid)`, every dialog from `Start` to its
 //! one outcome, cancellation, the registrar, the debugger's terminal lock
 //! and the supervision of children. It reads no clock and touches no
-//! socket; a driver feeds it inputs (`handle_*` calls, each with `now`) and
+//! socket; a driver feeds it inputs (`handle_*` calls, with `now` where it may set a deadline) and
 //! carries out its outputs. The driver keeps one rule: **after every input
 //! or operation, call [`Actor::poll_output`] until it returns
 //! [`Output::Timeout`]**, then wait for IO or that deadline. See the
@@ -103,15 +103,15 @@
 //!                 Output::Action(_) => {}
 //!                 Output::Event(Event::ChannelOpened { channel, .. }) if me == 0 => {
 //!                     let kwargs = Raw::encode(&[("x", 7)].into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
-//!                     call = Some(actors[0].call(now, channel, "math", "square", kwargs)?);
+//!                     call = Some(actors[0].call(channel, "math", "square", kwargs)?);
 //!                 }
 //!                 Output::Event(Event::Invoke { dialog, kwargs, .. }) => {
 //!                     // The server's application runs the function.
 //!                     #[derive(serde::Deserialize)]
 //!                     struct Args { x: i64 }
 //!                     let args: Args = kwargs.decode()?;
-//!                     actors[1].accept(now, dialog)?;
-//!                     actors[1].finish(now, dialog, Ok(Raw::encode(&(args.x * args.x))?))?;
+//!                     actors[1].accept(dialog)?;
+//!                     actors[1].finish(dialog, Ok(Raw::encode(&(args.x * args.x))?))?;
 //!                 }
 //!                 Output::Event(Event::Readable { dialog }) => {
 //!                     if let Some(Incoming::Return(v)) = actors[0].recv(dialog)? {
@@ -153,6 +153,7 @@ mod error;
 mod frame;
 mod maddr;
 mod msg;
+mod msg_type;
 mod msgpack;
 mod raw;
 mod text;
@@ -188,9 +189,10 @@ pub use actor::fuzzing;
 pub use error::{DecodeError, EncodeError, PayloadEncodeError, PayloadError};
 pub use frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, FrameError, HEADER_LEN};
 pub use msg::{
-    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, MsgType,
-    Return, SpawnSpec, Start, StartAck, Started, Stop, Yield,
+    Aid, AuthStep, CancelAck, Credit, DEFAULT_PLD_SPEC, Error, ErrorFields, FuncType, Msg, Return,
+    SpawnSpec, Start, StartAck, Started, Stop, Yield,
 };
+pub use msg_type::MsgType;
 pub use msgpack::Kind;
 pub use raw::Raw;
 pub use tty_lock::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS};

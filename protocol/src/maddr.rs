@@ -19,7 +19,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::Address;
-use crate::text::cleaned;
+use crate::text::{clean, cleaned};
 
 /// Each transport key of Python tractor (see [`Address::transport`]) with
 /// the multiaddr protocol name its addresses use: `tcp` → `tcp`, `uds` →
@@ -92,6 +92,28 @@ pub enum AddrParseError {
     },
 }
 
+impl fmt::Display for Address {
+    /// `127.0.0.1:1616`, `[::1]:1616` or the socket file's path; with `#`
+    /// (`{:#}`), the multiaddr Python tractor prints:
+    /// `/ip4/127.0.0.1/tcp/1616`, `/ip6/::1/tcp/1616`,
+    /// `/unix/run/user/1000/tractor/registry@1616.sock`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return write_maddr(self, f);
+        }
+        match self {
+            Address::Tcp { host, port } if host.contains(':') => {
+                write!(f, "[{}]:{port}", clean(host))
+            }
+            Address::Tcp { host, port } => write!(f, "{}:{port}", clean(host)),
+            Address::Uds { dir, file } if dir.ends_with('/') => {
+                write!(f, "{}{}", clean(dir), clean(file))
+            }
+            Address::Uds { dir, file } => write!(f, "{}/{}", clean(dir), clean(file)),
+        }
+    }
+}
+
 /// Writes `addr` as a multiaddr.
 pub(crate) fn write_maddr(addr: &Address, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match addr {
@@ -103,19 +125,14 @@ pub(crate) fn write_maddr(addr: &Address, f: &mut fmt::Formatter<'_>) -> fmt::Re
             } else {
                 "dns"
             };
-            write!(f, "/{protocol}/{}/tcp/{port}", crate::text::clean(host))
+            write!(f, "/{protocol}/{}/tcp/{port}", clean(host))
         }
         Address::Uds { dir, file } => {
             let dir = dir.trim_matches('/');
             if dir.is_empty() {
-                write!(f, "/unix/{}", crate::text::clean(file))
+                write!(f, "/unix/{}", clean(file))
             } else {
-                write!(
-                    f,
-                    "/unix/{}/{}",
-                    crate::text::clean(dir),
-                    crate::text::clean(file)
-                )
+                write!(f, "/unix/{}/{}", clean(dir), clean(file))
             }
         }
     }

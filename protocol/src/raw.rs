@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{DecodeError, PayloadEncodeError, PayloadError};
-use crate::msg::MsgType;
+use crate::msg_type::MsgType;
 use crate::msgpack::{self, Budget, Kind};
 use crate::text::cleaned;
 

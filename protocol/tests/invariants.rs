@@ -57,12 +57,12 @@ struct Callee {
 
 impl Task for Callee {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
         match self.plan {
             Plan::Echo | Plan::Hang | Plan::Stubborn => {
-                cx.actor.started(cx.now, cx.dialog, Raw::NIL).unwrap();
+                cx.actor.started(cx.dialog, Raw::NIL).unwrap();
                 if self.plan == Plan::Echo {
-                    cx.actor.open_stream(cx.now, cx.dialog).unwrap();
+                    cx.actor.open_stream(cx.dialog).unwrap();
                 }
             }
             _ => cx.wake_after(Duration::from_millis(self.d)),
@@ -71,10 +71,10 @@ impl Task for Callee {
     fn on_input(&mut self, cx: &mut TaskCx<'_>, item: Incoming) {
         match (self.plan, item) {
             (Plan::Echo, Incoming::Yield(v)) => {
-                let _ = cx.actor.send(cx.now, cx.dialog, v);
+                let _ = cx.actor.send(cx.dialog, v);
             }
             (Plan::Echo, Incoming::Stop) => {
-                let _ = cx.actor.finish(cx.now, cx.dialog, Ok(Raw::NIL));
+                let _ = cx.actor.finish(cx.dialog, Ok(Raw::NIL));
             }
             _ => {}
         }
@@ -83,9 +83,7 @@ impl Task for Callee {
         let ignore = self.plan == Plan::Stubborn
             && !matches!(cause, CancelCause::ChannelClosed | CancelCause::ParentLost);
         if !ignore {
-            let _ = cx
-                .actor
-                .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
+            let _ = cx.actor.finish(cx.dialog, Err(TaskError::Cancelled));
         }
     }
     fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
@@ -94,19 +92,19 @@ impl Task for Callee {
         }
         match self.plan {
             Plan::Return => {
-                let _ = cx.actor.finish(cx.now, cx.dialog, Ok(Raw::NIL));
+                let _ = cx.actor.finish(cx.dialog, Ok(Raw::NIL));
             }
             Plan::Raise => {
                 let err = LocalError::new("ValueError", "planned");
-                let _ = cx.actor.finish(cx.now, cx.dialog, Err(err.into()));
+                let _ = cx.actor.finish(cx.dialog, Err(err.into()));
             }
             Plan::Generate if self.sent < 5 => {
-                let _ = cx.actor.send(cx.now, cx.dialog, Raw::NIL);
+                let _ = cx.actor.send(cx.dialog, Raw::NIL);
                 self.sent += 1;
                 cx.wake_after(Duration::from_millis(self.d));
             }
             Plan::Generate => {
-                let _ = cx.actor.finish(cx.now, cx.dialog, Ok(Raw::NIL));
+                let _ = cx.actor.finish(cx.dialog, Ok(Raw::NIL));
             }
             _ => {}
         }
@@ -260,16 +258,11 @@ impl World {
                 };
                 let kwargs = Raw::encode(&Args { plan, d }).unwrap();
                 let opened = self.sim.with(from, |cx| match plan {
-                    Plan::Return | Plan::Raise => cx.actor.call(cx.now, ch, NS, "func", kwargs),
-                    Plan::Generate => cx.actor.open_stream_from(cx.now, ch, NS, "gen", kwargs),
-                    _ => cx.actor.open_context(
-                        cx.now,
-                        ch,
-                        NS,
-                        "ctx",
-                        kwargs,
-                        ContextOptions::default(),
-                    ),
+                    Plan::Return | Plan::Raise => cx.actor.call(ch, NS, "func", kwargs),
+                    Plan::Generate => cx.actor.open_stream_from(ch, NS, "gen", kwargs),
+                    _ => cx
+                        .actor
+                        .open_context(ch, NS, "ctx", kwargs, ContextOptions::default()),
                 });
                 if let Ok(id) = opened {
                     self.opened.push(Opened {
@@ -294,22 +287,15 @@ impl World {
                     return;
                 }
                 let (node, id) = (o.node, o.id);
-                if !o.stream_open
-                    && self
-                        .sim
-                        .with(node, |cx| cx.actor.open_stream(cx.now, id))
-                        .is_ok()
-                {
+                if !o.stream_open && self.sim.with(node, |cx| cx.actor.open_stream(id)).is_ok() {
                     self.opened[dialog].stream_open = true;
                 }
-                let _ = self
-                    .sim
-                    .with(node, |cx| cx.actor.send(cx.now, id, Raw::NIL));
+                let _ = self.sim.with(node, |cx| cx.actor.send(id, Raw::NIL));
             }
             Op::CloseStream { dialog } => {
                 if let Some(o) = self.opened.get(dialog).filter(|o| !o.left) {
                     let (node, id) = (o.node, o.id);
-                    let _ = self.sim.with(node, |cx| cx.actor.close_stream(cx.now, id));
+                    let _ = self.sim.with(node, |cx| cx.actor.close_stream(id));
                 }
             }
             Op::Cancel { dialog } => {
@@ -340,17 +326,13 @@ impl World {
                 };
                 let d = self
                     .sim
-                    .with(from, |cx| {
-                        cx.actor.request_tty_lock(cx.now, ch, ("t", from as i64))
-                    })
+                    .with(from, |cx| cx.actor.request_tty_lock(ch, ("t", from as i64)))
                     .unwrap();
                 self.locks.insert(from, (d, false));
             }
             Op::Unlock { from } => {
                 if let Some(&(d, true)) = self.locks.get(&from) {
-                    let _ = self
-                        .sim
-                        .with(from, |cx| cx.actor.release_tty_lock(cx.now, d));
+                    let _ = self.sim.with(from, |cx| cx.actor.release_tty_lock(d));
                 }
             }
             Op::CancelActor { from, to } if from != to => {

@@ -195,8 +195,8 @@ fn a_peer_that_does_not_read_pauses_its_input_then_is_dropped() {
         let d = drain(&mut a, now, false);
         for e in &d.events {
             if let Event::Invoke { dialog, .. } = e {
-                a.accept(now, *dialog).unwrap();
-                a.finish(now, *dialog, Ok(big.clone())).unwrap();
+                a.accept(*dialog).unwrap();
+                a.finish(*dialog, Ok(big.clone())).unwrap();
             }
         }
         let d = drain(&mut a, now, false);
@@ -228,8 +228,8 @@ fn a_peer_that_does_not_read_pauses_its_input_then_is_dropped() {
         let d = drain(&mut a, t1, false);
         for e in &d.events {
             if let Event::Invoke { dialog, .. } = e {
-                a.accept(t1, *dialog).unwrap();
-                a.finish(t1, *dialog, Ok(big.clone())).unwrap();
+                a.accept(*dialog).unwrap();
+                a.finish(*dialog, Ok(big.clone())).unwrap();
             }
         }
         drain(&mut a, t1, false);
@@ -259,7 +259,7 @@ fn stream_items_wait_while_the_peer_is_over_the_bound() {
     let ch = open(&mut a, now);
     // A context we open: its stream sends items to the peer.
     let d = a
-        .open_context(now, ch, "ns", "ctx", Raw::EMPTY_MAP, Default::default())
+        .open_context(ch, "ns", "ctx", Raw::EMPTY_MAP, Default::default())
         .unwrap();
     drain(&mut a, now, false);
     let cid = a.dialog_info(d).unwrap().cid;
@@ -272,11 +272,11 @@ fn stream_items_wait_while_the_peer_is_over_the_bound() {
     a.handle_data(now, ch, &frame(&started));
     drain(&mut a, now, false);
     while a.recv(d).unwrap().is_some() {}
-    a.open_stream(now, d).unwrap();
+    a.open_stream(d).unwrap();
     let item = Raw::encode(&vec![1u8; 512]).unwrap();
     let mut refused = false;
     for _ in 0..20 {
-        match a.send(now, d, item.clone()) {
+        match a.send(d, item.clone()) {
             Ok(()) => {
                 drain(&mut a, now, false);
             }
@@ -295,7 +295,7 @@ fn stream_items_wait_while_the_peer_is_over_the_bound() {
             .iter()
             .any(|e| matches!(e, Event::Writable { dialog } if *dialog == d))
     );
-    a.send(now, d, item).unwrap();
+    a.send(d, item).unwrap();
 }
 
 #[test]
@@ -366,8 +366,8 @@ fn calls_over_the_per_peer_limit_get_a_typed_error() {
         ]
     );
     // One finishes: the next call runs.
-    a.accept(now, invoked[0]).unwrap();
-    a.finish(now, invoked[0], Ok(Raw::NIL)).unwrap();
+    a.accept(invoked[0]).unwrap();
+    a.finish(invoked[0], Ok(Raw::NIL)).unwrap();
     drain(&mut a, now, true);
     a.handle_data(now, ch, &frame(&start("c4")));
     let d = drain(&mut a, now, true);
@@ -389,8 +389,8 @@ fn input_read_while_paused_waits_and_is_handled_on_resume() {
     let Some(Event::Invoke { dialog, .. }) = d.events.first() else {
         panic!("{d:?}");
     };
-    a.accept(now, *dialog).unwrap();
-    a.finish(now, *dialog, Ok(big)).unwrap();
+    a.accept(*dialog).unwrap();
+    a.finish(*dialog, Ok(big)).unwrap();
     let d = drain(&mut a, now, false);
     assert!(d.actions.contains(&Action::PauseReading { channel: ch }));
     // Three calls read in one go: none runs while paused.
@@ -422,8 +422,8 @@ fn input_read_while_paused_waits_and_is_handled_on_resume() {
     let Some(Event::Invoke { dialog, .. }) = d.events.first() else {
         panic!("{d:?}");
     };
-    a.accept(now, *dialog).unwrap();
-    a.finish(now, *dialog, Ok(Raw::encode(&vec![7u8; 2048]).unwrap()))
+    a.accept(*dialog).unwrap();
+    a.finish(*dialog, Ok(Raw::encode(&vec![7u8; 2048]).unwrap()))
         .unwrap();
     drain(&mut a, now, false);
     a.handle_data(now, ch, &frame(&start("c1")));

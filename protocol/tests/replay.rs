@@ -104,7 +104,7 @@ impl Replay {
                 }
                 Output::Action(Action::Spawn { child, uid, .. }) => {
                     let pid = self.pids[&uid.name];
-                    self.actor.handle_spawned(self.now, child, pid);
+                    self.actor.handle_spawned(child, pid);
                 }
                 Output::Action(other) => self.log.push(format!("{other:?}")),
                 Output::Event(e) => {
@@ -320,7 +320,6 @@ impl Script for Child {
     }
 
     fn on_event(&mut self, ctl: &mut Ctl<'_>, event: &Event) {
-        let now = ctl.now;
         let me = ctl.actor.uid().clone();
         match event {
             Event::SpawnSpecReceived { spec } => {
@@ -340,7 +339,7 @@ impl Script for Child {
                     addr: self.me.clone(),
                 });
                 ctl.actor
-                    .call(now, *channel, "self", "register_actor", kwargs)
+                    .call(*channel, "self", "register_actor", kwargs)
                     .unwrap();
             }
             Event::ChannelOpened { channel, .. } if Some(*channel) == self.unreg_channel => {
@@ -350,7 +349,6 @@ impl Script for Child {
                 }
                 ctl.actor
                     .call(
-                        now,
                         *channel,
                         "self",
                         "unregister_actor",
@@ -363,7 +361,7 @@ impl Script for Child {
             {
                 let d = ctl
                     .actor
-                    .request_tty_lock(now, *channel, ("pause_then_return", 140579720426640))
+                    .request_tty_lock(*channel, ("pause_then_return", 140579720426640))
                     .unwrap();
                 self.lock.as_mut().unwrap().2 = Some(d);
             }
@@ -373,24 +371,22 @@ impl Script for Child {
             }
             Event::Invoke { dialog, func, .. } => {
                 let b = self.funcs[func.as_str()].clone();
-                ctl.actor.accept(now, *dialog).unwrap();
+                ctl.actor.accept(*dialog).unwrap();
                 match &b {
-                    Behaviour::Returns(v) => ctl.actor.finish(now, *dialog, Ok(v.clone())).unwrap(),
+                    Behaviour::Returns(v) => ctl.actor.finish(*dialog, Ok(v.clone())).unwrap(),
                     Behaviour::CtxStream => {
                         ctl.actor
-                            .started(now, *dialog, raw(serde_json::json!({"ready": 1})))
+                            .started(*dialog, raw(serde_json::json!({"ready": 1})))
                             .unwrap();
-                        ctl.actor.open_stream(now, *dialog).unwrap();
+                        ctl.actor.open_stream(*dialog).unwrap();
                     }
                     Behaviour::CtxRaises => {
-                        ctl.actor
-                            .started(now, *dialog, raw("about-to-fail"))
-                            .unwrap();
+                        ctl.actor.started(*dialog, raw("about-to-fail")).unwrap();
                         let err = LocalError::new("ValueError", "child says no");
-                        ctl.actor.finish(now, *dialog, Err(err.into())).unwrap();
+                        ctl.actor.finish(*dialog, Err(err.into())).unwrap();
                     }
                     Behaviour::CtxSleepForever => {
-                        ctl.actor.started(now, *dialog, raw("sleeping")).unwrap();
+                        ctl.actor.started(*dialog, raw("sleeping")).unwrap();
                     }
                     Behaviour::PauseThenReturn => {
                         let root = ctl.actor.runtime_vars().root_mailbox.clone().unwrap();
@@ -398,7 +394,7 @@ impl Script for Child {
                         self.lock = Some((*dialog, Some(ch), None));
                     }
                     Behaviour::SpawnsLeaf(request) => {
-                        let leaf = ctl.actor.spawn(now, (**request).clone());
+                        let leaf = ctl.actor.spawn((**request).clone());
                         self.relay = Some((*dialog, Some(leaf), None));
                     }
                 }
@@ -410,13 +406,13 @@ impl Script for Child {
                 {
                     *call = Some(
                         ctl.actor
-                            .call(now, *channel, "__mp_main__", "leaf_raises", Raw::EMPTY_MAP)
+                            .call(*channel, "__mp_main__", "leaf_raises", Raw::EMPTY_MAP)
                             .unwrap(),
                     );
                 }
             }
             Event::Cancel { dialog, .. } => {
-                let _ = ctl.actor.finish(now, *dialog, Err(TaskError::Cancelled));
+                let _ = ctl.actor.finish(*dialog, Err(TaskError::Cancelled));
             }
             Event::Readable { dialog } => {
                 while let Ok(Some(item)) = ctl.actor.recv(*dialog) {
@@ -440,8 +436,8 @@ impl Child {
                     let status: LockStatus = status.decode().unwrap();
                     assert!(status.locked);
                     assert_eq!(&status.subactor_uid, ctl.actor.uid());
-                    ctl.actor.release_tty_lock(now, lock).unwrap();
-                    ctl.actor.finish(now, task, Ok(raw("resumed"))).unwrap();
+                    ctl.actor.release_tty_lock(lock).unwrap();
+                    ctl.actor.finish(task, Ok(raw("resumed"))).unwrap();
                 }
                 Incoming::Return(_) => ctl.actor.leave(now, lock, false).unwrap(),
                 _ => {}
@@ -454,9 +450,7 @@ impl Child {
         {
             if let Incoming::Error(DialogError::Remote(e)) = item {
                 ctl.actor.cancel_child(now, leaf);
-                ctl.actor
-                    .finish(now, task, Err(TaskError::Remote(e)))
-                    .unwrap();
+                ctl.actor.finish(task, Err(TaskError::Remote(e))).unwrap();
             }
             return;
         }
@@ -467,13 +461,11 @@ impl Child {
             let v: String = v.decode().unwrap();
             seen.push(format!("'{v}'"));
             let n = seen.len() - 1;
-            ctl.actor
-                .send(now, dialog, raw(format!("child-{n}")))
-                .unwrap();
+            ctl.actor.send(dialog, raw(format!("child-{n}"))).unwrap();
         } else if let (Behaviour::CtxStream, Incoming::Stop) = (&*behaviour, &item) {
             let done = format!("done:[{}]", seen.join(", "));
-            ctl.actor.close_stream(now, dialog).unwrap();
-            ctl.actor.finish(now, dialog, Ok(raw(done))).unwrap();
+            ctl.actor.close_stream(dialog).unwrap();
+            ctl.actor.finish(dialog, Ok(raw(done))).unwrap();
         }
     }
 }
@@ -596,7 +588,7 @@ struct Root {
 impl Script for Root {
     fn start(&mut self, ctl: &mut Ctl<'_>) {
         for (request, _) in &self.spawns {
-            ctl.actor.spawn(ctl.now, request.clone());
+            ctl.actor.spawn(request.clone());
         }
     }
 
@@ -608,7 +600,7 @@ impl Script for Root {
                 let (_, func) = self.spawns.pop_front().unwrap();
                 let d = ctl
                     .actor
-                    .call(now, *channel, "__main__", &func, Raw::EMPTY_MAP)
+                    .call(*channel, "__main__", &func, Raw::EMPTY_MAP)
                     .unwrap();
                 self.calls.push(d);
             }
@@ -736,7 +728,7 @@ struct Registrar {
 
 impl Script for Registrar {
     fn start(&mut self, ctl: &mut Ctl<'_>) {
-        ctl.actor.spawn(ctl.now, self.svc.clone());
+        ctl.actor.spawn(self.svc.clone());
     }
 
     fn on_event(&mut self, ctl: &mut Ctl<'_>, event: &Event) {
@@ -745,11 +737,11 @@ impl Script for Registrar {
             Event::ChildConnected { channel, .. } => {
                 self.channels.push(*channel);
                 if self.channels.len() == 1 {
-                    ctl.actor.spawn(now, self.client.clone());
+                    ctl.actor.spawn(self.client.clone());
                 } else {
                     let d = ctl
                         .actor
-                        .call(now, *channel, "__main__", "client_lookup", Raw::EMPTY_MAP)
+                        .call(*channel, "__main__", "client_lookup", Raw::EMPTY_MAP)
                         .unwrap();
                     self.lookup = Some(d);
                 }
@@ -797,7 +789,7 @@ struct Opener {
 
 impl Script for Opener {
     fn start(&mut self, ctl: &mut Ctl<'_>) {
-        ctl.actor.spawn(ctl.now, self.child.clone());
+        ctl.actor.spawn(self.child.clone());
     }
 
     fn on_event(&mut self, ctl: &mut Ctl<'_>, event: &Event) {
@@ -808,7 +800,6 @@ impl Script for Opener {
                 let d = ctl
                     .actor
                     .open_context(
-                        now,
                         *channel,
                         "__main__",
                         &self.func,
@@ -823,15 +814,15 @@ impl Script for Opener {
                 while let Ok(Some(item)) = ctl.actor.recv(d) {
                     match (self.usage, item) {
                         (Use::Stream, Incoming::Started(_)) => {
-                            ctl.actor.open_stream(now, d).unwrap();
+                            ctl.actor.open_stream(d).unwrap();
                             for i in 0..3 {
-                                ctl.actor.send(now, d, raw(format!("parent-{i}"))).unwrap();
+                                ctl.actor.send(d, raw(format!("parent-{i}"))).unwrap();
                             }
                         }
                         (Use::Stream, Incoming::Yield(_)) => {
                             self.got += 1;
                             if self.got == 3 {
-                                ctl.actor.close_stream(now, d).unwrap();
+                                ctl.actor.close_stream(d).unwrap();
                             }
                         }
                         (Use::Cancel, Incoming::Started(_)) => ctl.actor.cancel(now, d).unwrap(),

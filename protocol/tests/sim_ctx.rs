@@ -43,8 +43,8 @@ struct StartThen {
 
 impl Task for StartThen {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, self.value.clone()));
+        ok(cx.actor.accept(cx.dialog));
+        ok(cx.actor.started(cx.dialog, self.value.clone()));
         match (&self.ret, self.delay) {
             (Some(_), Some(delay)) => cx.wake_after(delay),
             (Some(_), None) => self.on_wake(cx),
@@ -54,14 +54,12 @@ impl Task for StartThen {
     fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
         if let Some(ret) = self.ret.take() {
             self.log.push("finally");
-            ok(cx.actor.finish(cx.now, cx.dialog, Ok(ret)));
+            ok(cx.actor.finish(cx.dialog, Ok(ret)));
         }
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
         self.log.push("finally");
-        ok(cx
-            .actor
-            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled)));
+        ok(cx.actor.finish(cx.dialog, Err(TaskError::Cancelled)));
     }
 }
 
@@ -74,9 +72,9 @@ struct Echo {
 
 impl Task for Echo {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, raw("ready")));
-        ok(cx.actor.open_stream(cx.now, cx.dialog));
+        ok(cx.actor.accept(cx.dialog));
+        ok(cx.actor.started(cx.dialog, raw("ready")));
+        ok(cx.actor.open_stream(cx.dialog));
     }
     fn on_input(&mut self, cx: &mut TaskCx<'_>, item: Incoming) {
         match item {
@@ -86,21 +84,19 @@ impl Task for Echo {
                     Ok("ping") => raw("pong"),
                     _ => v,
                 };
-                ok(cx.actor.send(cx.now, cx.dialog, reply));
+                ok(cx.actor.send(cx.dialog, reply));
             }
             Incoming::Stop => {
                 self.log.push("echo saw end of stream");
-                ok(cx.actor.close_stream(cx.now, cx.dialog));
-                ok(cx.actor.finish(cx.now, cx.dialog, Ok(raw(self.count))));
+                ok(cx.actor.close_stream(cx.dialog));
+                ok(cx.actor.finish(cx.dialog, Ok(raw(self.count))));
             }
             other => panic!("echo got {other:?}"),
         }
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
         self.log.push("finally");
-        let _ = cx
-            .actor
-            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
+        let _ = cx.actor.finish(cx.dialog, Err(TaskError::Cancelled));
     }
 }
 
@@ -112,16 +108,16 @@ struct Misuse {
 
 impl Task for Misuse {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
+        ok(cx.actor.accept(cx.dialog));
         let refused = if self.twice {
-            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
-            cx.actor.started(cx.now, cx.dialog, Raw::NIL)
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
+            cx.actor.started(cx.dialog, Raw::NIL)
         } else {
-            cx.actor.open_stream(cx.now, cx.dialog)
+            cx.actor.open_stream(cx.dialog)
         };
         let err = refused.expect_err("the misuse is refused");
         let err = LocalError::new("RuntimeError", err.to_string());
-        ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
+        ok(cx.actor.finish(cx.dialog, Err(err.into())));
     }
 }
 
@@ -130,11 +126,11 @@ struct CloseAtOnce;
 
 impl Task for CloseAtOnce {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
-        ok(cx.actor.open_stream(cx.now, cx.dialog));
-        ok(cx.actor.close_stream(cx.now, cx.dialog));
-        ok(cx.actor.finish(cx.now, cx.dialog, Ok(raw("done"))));
+        ok(cx.actor.accept(cx.dialog));
+        ok(cx.actor.started(cx.dialog, Raw::NIL));
+        ok(cx.actor.open_stream(cx.dialog));
+        ok(cx.actor.close_stream(cx.dialog));
+        ok(cx.actor.finish(cx.dialog, Ok(raw("done"))));
     }
     fn on_input(&mut self, _: &mut TaskCx<'_>, _: Incoming) {}
 }
@@ -146,10 +142,10 @@ struct SelfCancel {
 
 impl Task for SelfCancel {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
+        ok(cx.actor.accept(cx.dialog));
         ok(cx.actor.cancel(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
-        if let Err(e) = cx.actor.open_stream(cx.now, cx.dialog) {
+        ok(cx.actor.started(cx.dialog, Raw::NIL));
+        if let Err(e) = cx.actor.open_stream(cx.dialog) {
             self.log.push(format!("open_stream refused: {e}"));
         }
     }
@@ -162,11 +158,11 @@ struct Flood {
 
 impl Task for Flood {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
-        ok(cx.actor.open_stream(cx.now, cx.dialog));
+        ok(cx.actor.accept(cx.dialog));
+        ok(cx.actor.started(cx.dialog, Raw::NIL));
+        ok(cx.actor.open_stream(cx.dialog));
         for i in 0..self.n {
-            ok(cx.actor.send(cx.now, cx.dialog, raw(i)));
+            ok(cx.actor.send(cx.dialog, raw(i)));
         }
     }
     fn on_readable(&mut self, cx: &mut TaskCx<'_>) {
@@ -184,8 +180,8 @@ struct Deaf;
 
 impl Task for Deaf {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
-        ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
+        ok(cx.actor.accept(cx.dialog));
+        ok(cx.actor.started(cx.dialog, Raw::NIL));
     }
     fn on_readable(&mut self, _: &mut TaskCx<'_>) {}
 }
@@ -199,7 +195,7 @@ struct Generator {
 
 impl Task for Generator {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        ok(cx.actor.accept(cx.now, cx.dialog));
+        ok(cx.actor.accept(cx.dialog));
         cx.wake_after(Duration::from_millis(1));
     }
     fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
@@ -207,18 +203,16 @@ impl Task for Generator {
             return;
         }
         if self.next == self.n {
-            ok(cx.actor.finish(cx.now, cx.dialog, Ok(Raw::NIL)));
+            ok(cx.actor.finish(cx.dialog, Ok(Raw::NIL)));
             return;
         }
-        ok(cx.actor.send(cx.now, cx.dialog, raw(self.next)));
+        ok(cx.actor.send(cx.dialog, raw(self.next)));
         self.next += 1;
         cx.wake_after(Duration::from_millis(1));
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
         self.log.push("generator cancelled");
-        ok(cx
-            .actor
-            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled)));
+        ok(cx.actor.finish(cx.dialog, Err(TaskError::Cancelled)));
     }
 }
 
@@ -354,7 +348,7 @@ impl Tree {
     fn open_with(&mut self, func: &str, kwargs: Raw, opts: ContextOptions) -> DialogId {
         let ch = self.ch;
         ok(self.sim.with(self.root, |cx| {
-            cx.actor.open_context(cx.now, ch, NS, func, kwargs, opts)
+            cx.actor.open_context(ch, NS, func, kwargs, opts)
         }))
     }
 
@@ -425,14 +419,8 @@ fn lone_context<T: Task + 'static>(
     );
     let ch = sim.connect(root, child);
     let d = ok(sim.with(root, |cx| {
-        cx.actor.open_context(
-            cx.now,
-            ch,
-            NS,
-            func,
-            Raw::EMPTY_MAP,
-            ContextOptions::default(),
-        )
+        cx.actor
+            .open_context(ch, NS, func, Raw::EMPTY_MAP, ContextOptions::default())
     }));
     (sim, root, child, ch, d)
 }
@@ -507,12 +495,12 @@ fn ctx_stop_after_return_ignored() {
     let mut t = tree(5);
     let d = t.open("returns_later", Raw::EMPTY_MAP);
     assert_eq!(t.next(d), Incoming::Started(Raw::NIL));
-    ok(t.root_op(|a, now| a.open_stream(now, d)));
+    ok(t.root_op(|a, _| a.open_stream(d)));
     // The child returns; our Stop leaves after its Return.
     let child = t.child;
     t.sim
         .run_until(SECOND, |s| s.wire_types(child, 0).contains(&"Return"));
-    ok(t.root_op(|a, now| a.close_stream(now, d)));
+    ok(t.root_op(|a, _| a.close_stream(d)));
     assert_eq!(t.outcome(d), Incoming::Return(text("yo")));
     ok(t.root_op(|a, now| a.leave(now, d, false)));
     t.assert_no_dialogs();
@@ -525,7 +513,7 @@ fn ctx_stop_after_return_ignored() {
     // Reopening the finished context's stream is refused.
     let d2 = t.open("returns_yo", Raw::EMPTY_MAP);
     t.outcome(d2);
-    assert!(t.root_op(|a, now| a.open_stream(now, d2)).is_err());
+    assert!(t.root_op(|a, _| a.open_stream(d2)).is_err());
     ok(t.root_op(|a, now| a.leave(now, d2, false)));
 }
 
@@ -534,8 +522,8 @@ fn ctx_child_closes_stream_immediately() {
     let mut t = tree(6);
     let d = t.open("close_at_once", Raw::EMPTY_MAP);
     assert_eq!(t.next(d), Incoming::Started(Raw::NIL));
-    ok(t.root_op(|a, now| a.open_stream(now, d)));
-    ok(t.root_op(|a, now| a.send(now, d, raw("hi"))));
+    ok(t.root_op(|a, _| a.open_stream(d)));
+    ok(t.root_op(|a, _| a.send(d, raw("hi"))));
     let items = t.sim.recv_until(t.root, d, SECOND, Incoming::is_final);
     assert_eq!(items, [Incoming::Stop, Incoming::Return(text("done"))]);
     // Leaving closes our stream: the Stop reaches a finished callee and is
@@ -553,12 +541,12 @@ fn stream_pingpong() {
     let mut t = tree(7);
     let d = t.open("echo", Raw::EMPTY_MAP);
     assert_eq!(t.next(d), Incoming::Started(raw("ready")));
-    ok(t.root_op(|a, now| a.open_stream(now, d)));
+    ok(t.root_op(|a, _| a.open_stream(d)));
     for _ in 0..10 {
-        ok(t.root_op(|a, now| a.send(now, d, raw("ping"))));
+        ok(t.root_op(|a, _| a.send(d, raw("ping"))));
         assert_eq!(t.next(d), Incoming::Yield(raw("pong")));
     }
-    ok(t.root_op(|a, now| a.close_stream(now, d)));
+    ok(t.root_op(|a, _| a.close_stream(d)));
     // The child's loop ends on our Stop and returns its count; it echoes
     // no Stop of its own (spec/DIALOGS.md D3).
     assert_eq!(t.outcome(d), Incoming::Return(raw(10)));
@@ -581,7 +569,7 @@ fn ctx_cancel_by_opener_silent() {
         let d = t.open("blocks", Raw::EMPTY_MAP);
         assert_eq!(t.next(d), Incoming::Started(text("blocking")));
         if open_stream {
-            ok(t.root_op(|a, now| a.open_stream(now, d)));
+            ok(t.root_op(|a, _| a.open_stream(d)));
         }
         let t0 = t.sim.now;
         ok(t.root_op(|a, now| a.cancel(now, d)));
@@ -715,7 +703,7 @@ fn ctx_parent_error_in_block() {
         let d = t.open("blocks", Raw::EMPTY_MAP);
         t.next(d);
         if open_stream {
-            ok(t.root_op(|a, now| a.open_stream(now, d)));
+            ok(t.root_op(|a, _| a.open_stream(d)));
         }
         // The opener's block raises: leaving it cancels the remote task.
         ok(t.root_op(|a, now| a.leave(now, d, true)));
@@ -776,9 +764,9 @@ fn stream_overrun_to_unopened_child() {
     let mut t = tree(20);
     let d = t.open("deaf", Raw::EMPTY_MAP);
     t.next(d);
-    ok(t.root_op(|a, now| a.open_stream(now, d)));
+    ok(t.root_op(|a, _| a.open_stream(d)));
     for i in 0..=DEFAULT_MSG_BUFFER_SIZE {
-        ok(t.root_op(|a, now| a.send(now, d, raw(i))));
+        ok(t.root_op(|a, _| a.send(d, raw(i))));
     }
     let err = remote(t.outcome(d));
     assert_eq!(err.boxed_type(), STREAM_OVERRUN);
@@ -853,7 +841,7 @@ fn stream_overrun_allowed() {
 fn stream_legacy_asyncgen() {
     let mut t = tree(30);
     let ch = t.ch;
-    let d = ok(t.root_op(|a, now| a.open_stream_from(now, ch, NS, "gen", kw("n", 10))));
+    let d = ok(t.root_op(|a, _| a.open_stream_from(ch, NS, "gen", kw("n", 10))));
     let items = t
         .sim
         .recv_until(t.root, d, SECOND, |i| *i == Incoming::Stop);
@@ -882,7 +870,7 @@ fn stream_legacy_asyncgen() {
 fn stream_legacy_aclose_cancels_the_generator() {
     let mut t = tree(31);
     let ch = t.ch;
-    let d = ok(t.root_op(|a, now| a.open_stream_from(now, ch, NS, "gen", kw("n", 1000))));
+    let d = ok(t.root_op(|a, _| a.open_stream_from(ch, NS, "gen", kw("n", 1000))));
     let items = t
         .sim
         .recv_until(t.root, d, SECOND, |i| *i == Incoming::Yield(raw(4u64)));
@@ -899,8 +887,8 @@ fn stream_legacy_aclose_cancels_the_generator() {
 fn stream_two_streams_one_portal() {
     let mut t = tree(32);
     let ch = t.ch;
-    let a = ok(t.root_op(|x, now| x.open_stream_from(now, ch, NS, "gen", kw("n", 20))));
-    let b = ok(t.root_op(|x, now| x.open_stream_from(now, ch, NS, "gen", kw("n", 20))));
+    let a = ok(t.root_op(|x, _| x.open_stream_from(ch, NS, "gen", kw("n", 20))));
+    let b = ok(t.root_op(|x, _| x.open_stream_from(ch, NS, "gen", kw("n", 20))));
     let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
     t.sim.run_until(SECOND, |s| {
         for (d, got) in [(a, &mut got_a), (b, &mut got_b)] {
@@ -926,8 +914,8 @@ fn fault_ipc_break_mid_stream_fails_both_sides_at_once() {
     let mut t = tree(40);
     let d = t.open("echo", Raw::EMPTY_MAP);
     t.next(d);
-    ok(t.root_op(|a, now| a.open_stream(now, d)));
-    ok(t.root_op(|a, now| a.send(now, d, raw("ping"))));
+    ok(t.root_op(|a, _| a.open_stream(d)));
+    ok(t.root_op(|a, _| a.send(d, raw("ping"))));
     assert_eq!(t.next(d), Incoming::Yield(raw("pong")));
     let ch = t.ch;
     t.sim.break_channel(t.root, ch);
@@ -946,7 +934,7 @@ fn fault_ipc_break_mid_stream_fails_both_sides_at_once() {
         "{text}"
     );
     // Sending on the broken context is refused, not lost silently.
-    assert!(t.root_op(|a, now| a.send(now, d, raw("ping"))).is_err());
+    assert!(t.root_op(|a, _| a.send(d, raw("ping"))).is_err());
     ok(t.root_op(|a, now| a.leave(now, d, true)));
     t.sim.settle(SECOND);
     assert!(t.log.contains("finally"), "the child's task was stopped");
@@ -966,14 +954,8 @@ fn cancel_actor_with_contexts_from_several_peers() {
     let chx = t.sim.connect(canceller, child);
     let d1 = t.open("blocks", Raw::EMPTY_MAP);
     let d2 = ok(t.sim.with(p2, |cx| {
-        cx.actor.open_context(
-            cx.now,
-            ch2,
-            NS,
-            "blocks",
-            Raw::EMPTY_MAP,
-            ContextOptions::default(),
-        )
+        cx.actor
+            .open_context(ch2, NS, "blocks", Raw::EMPTY_MAP, ContextOptions::default())
     }));
     t.next(d1);
     t.sim.recv_until(p2, d2, SECOND, |_| true);
@@ -1011,8 +993,8 @@ fn cancel_request_without_answer_times_out() {
     struct Stubborn;
     impl Task for Stubborn {
         fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-            ok(cx.actor.accept(cx.now, cx.dialog));
-            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
+            ok(cx.actor.accept(cx.dialog));
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
         }
         fn on_cancel(&mut self, _: &mut TaskCx<'_>, _: &CancelCause) {}
     }
@@ -1043,7 +1025,7 @@ fn illegal_sequences_are_typed_errors() {
     struct YieldFirst;
     impl Task for YieldFirst {
         fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-            ok(cx.actor.accept(cx.now, cx.dialog));
+            ok(cx.actor.accept(cx.dialog));
             // The API will not do this, so the test forges the frame below.
         }
     }
@@ -1108,14 +1090,41 @@ fn a_finished_task_refuses_further_operations() {
     let child = t.child;
     let again = t
         .sim
-        .with(child, |cx| cx.actor.finish(cx.now, invoked, Ok(Raw::NIL)));
+        .with(child, |cx| cx.actor.finish(invoked, Ok(Raw::NIL)));
     assert_eq!(again, Err(UsageError::UnknownDialog(invoked)));
-    let send = t
-        .sim
-        .with(child, |cx| cx.actor.send(cx.now, invoked, Raw::NIL));
+    let send = t.sim.with(child, |cx| cx.actor.send(invoked, Raw::NIL));
     assert!(send.is_err());
     ok(t.root_op(|a, now| a.leave(now, d, false)));
     t.assert_no_dialogs();
+}
+
+#[test]
+fn an_ended_dialog_reads_as_empty_and_an_unknown_one_as_an_error() {
+    let mut t = tree(45);
+    let d = t.open("returns_yo", Raw::EMPTY_MAP);
+    assert_eq!(t.outcome(d), Incoming::Return(raw("yo")));
+    let invoked = t.sim.events_of(t.child, |e| match e {
+        Event::Invoke { dialog, .. } => Some(*dialog),
+        _ => None,
+    })[0];
+    // The callee finished: its dialog is gone, and reads as empty.
+    let child = t.child;
+    let read = t.sim.with(child, |cx| cx.actor.recv(invoked));
+    assert_eq!(read, Ok(None));
+    // The opener left: a drain loop with `?` ends instead of failing.
+    ok(t.root_op(|a, now| a.leave(now, d, false)));
+    let drained = t.sim.with(t.root, |cx| -> Result<usize, UsageError> {
+        let mut n = 0;
+        while let Some(_item) = cx.actor.recv(d)? {
+            n += 1;
+        }
+        Ok(n)
+    });
+    assert_eq!(drained, Ok(0));
+    t.assert_no_dialogs();
+    // An id this actor never gave out is still a misuse.
+    let mut fresh = tractor_protocol::Actor::new(ActorConfig::new("fresh", "f-1"));
+    assert_eq!(fresh.recv(d), Err(UsageError::UnknownDialog(d)));
 }
 
 #[test]
@@ -1128,10 +1137,10 @@ fn ctx_opener_cancels_echo_child() {
         assert_eq!(t.next(d), Incoming::Started(raw("ready")));
         let mut before = Vec::new();
         if when != "pre_stream" {
-            ok(t.root_op(|a, now| a.open_stream(now, d)));
-            ok(t.root_op(|a, now| a.send(now, d, raw("yo"))));
+            ok(t.root_op(|a, _| a.open_stream(d)));
+            ok(t.root_op(|a, _| a.send(d, raw("yo"))));
             if when == "post_stream_close" {
-                ok(t.root_op(|a, now| a.close_stream(now, d)));
+                ok(t.root_op(|a, _| a.close_stream(d)));
             }
         }
         ok(t.root_op(|a, now| a.cancel(now, d)));
@@ -1159,7 +1168,7 @@ fn ctx_opener_cancels_echo_child() {
             "{when}: {outcome:?}"
         );
         // Re-opening the stream of the cancelled context is refused.
-        assert!(t.root_op(|a, now| a.open_stream(now, d)).is_err(), "{when}");
+        assert!(t.root_op(|a, _| a.open_stream(d)).is_err(), "{when}");
         ok(t.root_op(|a, now| a.leave(now, d, false)));
         // The channel is still up.
         assert!(t.sim.nodes[t.root].actor.peer(t.ch).is_some(), "{when}");
@@ -1174,12 +1183,12 @@ fn err_not_masked_by_finally_cancel() {
     struct RaisesOnCancel;
     impl Task for RaisesOnCancel {
         fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-            ok(cx.actor.accept(cx.now, cx.dialog));
-            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
+            ok(cx.actor.accept(cx.dialog));
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
         }
         fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
             let err = LocalError::new("RuntimeError", "raised in finally");
-            ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
+            ok(cx.actor.finish(cx.dialog, Err(err.into())));
         }
     }
     let (mut sim, root, _child, _ch, d) = lone_context(51, "raises", |_| RaisesOnCancel);
@@ -1203,12 +1212,12 @@ fn a_failed_function_ends_its_stream_with_its_error() {
     struct StreamsThenFails;
     impl Task for StreamsThenFails {
         fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-            ok(cx.actor.accept(cx.now, cx.dialog));
-            ok(cx.actor.started(cx.now, cx.dialog, Raw::NIL));
-            ok(cx.actor.open_stream(cx.now, cx.dialog));
-            ok(cx.actor.send(cx.now, cx.dialog, raw(1)));
+            ok(cx.actor.accept(cx.dialog));
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
+            ok(cx.actor.open_stream(cx.dialog));
+            ok(cx.actor.send(cx.dialog, raw(1)));
             let err = LocalError::new("ValueError", "failed while streaming");
-            ok(cx.actor.finish(cx.now, cx.dialog, Err(err.into())));
+            ok(cx.actor.finish(cx.dialog, Err(err.into())));
         }
     }
     let (mut sim, root, child, _ch, d) = lone_context(53, "fails", |_| StreamsThenFails);
@@ -1233,7 +1242,6 @@ fn rpc_ctx_to_self_invalid() {
     let ch = sim.connect(root, root);
     let refused = sim.with(root, |cx| {
         cx.actor.open_context(
-            cx.now,
             ch,
             NS,
             "anything",

@@ -24,10 +24,7 @@ struct Producer {
 impl Producer {
     fn pump(&mut self, cx: &mut TaskCx<'_>) {
         while self.next < self.n {
-            match cx
-                .actor
-                .send(cx.now, cx.dialog, Raw::encode(&self.next).unwrap())
-            {
+            match cx.actor.send(cx.dialog, Raw::encode(&self.next).unwrap()) {
                 Ok(()) => self.next += 1,
                 Err(UsageError::NoCredit(_)) => {
                     self.blocked += 1;
@@ -36,18 +33,18 @@ impl Producer {
                 Err(e) => panic!("{e}"),
             }
         }
-        cx.actor.close_stream(cx.now, cx.dialog).unwrap();
+        cx.actor.close_stream(cx.dialog).unwrap();
         cx.actor
-            .finish(cx.now, cx.dialog, Ok(Raw::encode(&self.blocked).unwrap()))
+            .finish(cx.dialog, Ok(Raw::encode(&self.blocked).unwrap()))
             .unwrap();
     }
 }
 
 impl Task for Producer {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
-        cx.actor.started(cx.now, cx.dialog, Raw::NIL).unwrap();
-        cx.actor.open_stream(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
+        cx.actor.started(cx.dialog, Raw::NIL).unwrap();
+        cx.actor.open_stream(cx.dialog).unwrap();
         self.pump(cx);
     }
     fn on_writable(&mut self, cx: &mut TaskCx<'_>) {
@@ -93,7 +90,7 @@ fn open(
     };
     sim.with(consumer, |cx| {
         cx.actor
-            .open_context(cx.now, ch, NS, "produce", Raw::encode(&kw).unwrap(), opts)
+            .open_context(ch, NS, "produce", Raw::encode(&kw).unwrap(), opts)
     })
     .unwrap()
 }
@@ -198,7 +195,6 @@ fn the_default_window_lets_more_than_python_s_buffer_wait() {
     let d = sim
         .with(consumer, |cx| {
             cx.actor.open_context(
-                cx.now,
                 ch,
                 NS,
                 "produce",
@@ -361,6 +357,5 @@ fn leave_and_settle(sim: &mut Sim, consumer: usize, producer: usize, d: DialogId
 }
 
 fn ok_close(sim: &mut Sim, consumer: usize, d: DialogId) {
-    sim.with(consumer, |cx| cx.actor.close_stream(cx.now, d))
-        .unwrap();
+    sim.with(consumer, |cx| cx.actor.close_stream(d)).unwrap();
 }

@@ -204,7 +204,7 @@ fn tpt_handshake_garbage() {
     // The good channel still works.
     let d = sim
         .with(root, |cx| {
-            cx.actor.call(cx.now, good, "app.math", "square", kwargs(3))
+            cx.actor.call(good, "app.math", "square", kwargs(3))
         })
         .unwrap();
     assert_eq!(sim.outcome(root, d, SECOND), Incoming::Return(int(9)));
@@ -221,7 +221,7 @@ fn rpc_callback_exposed() {
     let ch = sim.connect(root, worker);
     let d = sim
         .with(root, |cx| {
-            cx.actor.call(cx.now, ch, "app.math", "square", kwargs(7))
+            cx.actor.call(ch, "app.math", "square", kwargs(7))
         })
         .unwrap();
     assert_eq!(sim.outcome(root, d, SECOND), Incoming::Return(int(49)));
@@ -238,7 +238,7 @@ fn rpc_module_not_exposed() {
     let ch = sim.connect(root, worker);
     let d = sim
         .with(root, |cx| {
-            cx.actor.call(cx.now, ch, "app.secret", "square", kwargs(7))
+            cx.actor.call(ch, "app.secret", "square", kwargs(7))
         })
         .unwrap();
     let err = remote(sim.outcome(root, d, SECOND));
@@ -255,9 +255,7 @@ fn rpc_func_not_found() {
     let (mut sim, root, worker) = root_and_worker(8);
     let ch = sim.connect(root, worker);
     let d = sim
-        .with(root, |cx| {
-            cx.actor.call(cx.now, ch, "app.math", "cube", kwargs(2))
-        })
+        .with(root, |cx| cx.actor.call(ch, "app.math", "cube", kwargs(2)))
         .unwrap();
     let err = remote(sim.outcome(root, d, SECOND));
     assert_eq!(
@@ -279,7 +277,6 @@ fn rpc_bad_kwargs() {
     let d = sim
         .with(root, |cx| {
             cx.actor.call(
-                cx.now,
                 ch,
                 "app.math",
                 "square",
@@ -303,8 +300,7 @@ fn err_boxed_local_error_names_source_and_traceback() {
     let ch = sim.connect(root, worker);
     let d = sim
         .with(root, |cx| {
-            cx.actor
-                .call(cx.now, ch, "app.math", "fail", Raw::EMPTY_MAP)
+            cx.actor.call(ch, "app.math", "fail", Raw::EMPTY_MAP)
         })
         .unwrap();
     let err = remote(sim.outcome(root, d, SECOND));
@@ -334,8 +330,7 @@ fn rpc_concurrent_calls_one_portal() {
         .map(|x| {
             let d = sim
                 .with(root, |cx| {
-                    cx.actor
-                        .call(cx.now, ch, "app.math", "slow_square", kwargs(x))
+                    cx.actor.call(ch, "app.math", "slow_square", kwargs(x))
                 })
                 .unwrap();
             (x, d)
@@ -372,8 +367,7 @@ fn rpc_startack_disconnect() {
     let ch = sim.connect(root, worker);
     let d = sim
         .with(root, |cx| {
-            cx.actor
-                .call(cx.now, ch, "app.math", "slow_square", kwargs(1))
+            cx.actor.call(ch, "app.math", "slow_square", kwargs(1))
         })
         .unwrap();
     // Let the Start arrive, then break the connection while the function
@@ -417,8 +411,7 @@ fn fault_child_sigkilled_mid_call_fails_the_caller() {
     let ch = sim.connect(root, worker);
     let d = sim
         .with(root, |cx| {
-            cx.actor
-                .call(cx.now, ch, "app.math", "hang", Raw::EMPTY_MAP)
+            cx.actor.call(ch, "app.math", "hang", Raw::EMPTY_MAP)
         })
         .unwrap();
     sim.run_until(SECOND, |s| s.wire_types(worker, root).contains(&"StartAck"));
@@ -440,8 +433,7 @@ fn a_result_after_the_caller_left_goes_nowhere() {
     let ch = sim.connect(root, worker);
     let _ = sim
         .with(root, |cx| {
-            cx.actor
-                .call(cx.now, ch, "app.math", "hang", Raw::EMPTY_MAP)
+            cx.actor.call(ch, "app.math", "hang", Raw::EMPTY_MAP)
         })
         .unwrap();
     sim.run_until(SECOND, |s| s.wire_types(worker, root).contains(&"StartAck"));
@@ -455,7 +447,6 @@ fn a_result_after_the_caller_left_goes_nowhere() {
     // again is refused as a misuse, not a crash.
     let again = sim.with(worker, |cx| {
         cx.actor.finish(
-            cx.now,
             invoked,
             Err(TaskError::Local(LocalError::new("ValueError", "late"))),
         )
@@ -496,11 +487,11 @@ struct RunsDespiteCancel {
 
 impl Task for RunsDespiteCancel {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &tractor_protocol::CancelCause) {
         let outcome = self.outcome.take().expect("one outcome");
-        cx.actor.finish(cx.now, cx.dialog, outcome).unwrap();
+        cx.actor.finish(cx.dialog, outcome).unwrap();
     }
 }
 
@@ -528,7 +519,7 @@ fn a_function_that_ends_after_its_cancel_request_reports_its_own_outcome() {
     let ch = sim.connect(root, worker);
     let [fails, returns] = ["fails", "returns"].map(|func| {
         sim.with(root, |cx| {
-            cx.actor.call(cx.now, ch, "app.first", func, Raw::EMPTY_MAP)
+            cx.actor.call(ch, "app.first", func, Raw::EMPTY_MAP)
         })
         .unwrap()
     });

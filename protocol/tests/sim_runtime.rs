@@ -34,7 +34,7 @@ fn registrar_tree(seed: u64, clients: &[&str]) -> (Sim, usize, Vec<(usize, Chann
 }
 
 fn call(sim: &mut Sim, node: usize, ch: ChannelId, func: &str, kwargs: Raw) -> DialogId {
-    sim.with(node, |cx| cx.actor.call(cx.now, ch, "self", func, kwargs))
+    sim.with(node, |cx| cx.actor.call(ch, "self", func, kwargs))
         .unwrap()
 }
 
@@ -113,7 +113,7 @@ fn rpc_local_portal_self() {
     let client = sim.add(Sim::config("client"), tcp(2000), Idle);
     let ch = sim.connect(client, root);
     let local = |sim: &mut Sim, node: usize, ns: &str, func: &str, kwargs: Raw| {
-        sim.with(node, |cx| cx.actor.call_local(cx.now, ns, func, &kwargs))
+        sim.with(node, |cx| cx.actor.call_local(ns, func, &kwargs))
     };
     let wire_before = sim.wire_types(root, client).len();
     // The scenario: the registrar waits for itself, answered at once.
@@ -422,15 +422,12 @@ fn locked(sim: &mut Sim, node: usize, d: DialogId) -> bool {
 }
 
 fn request(sim: &mut Sim, node: usize, ch: ChannelId) -> DialogId {
-    sim.with(node, |cx| {
-        cx.actor.request_tty_lock(cx.now, ch, ("repl", 7))
-    })
-    .unwrap()
+    sim.with(node, |cx| cx.actor.request_tty_lock(ch, ("repl", 7)))
+        .unwrap()
 }
 
 fn release(sim: &mut Sim, node: usize, d: DialogId) {
-    sim.with(node, |cx| cx.actor.release_tty_lock(cx.now, d))
-        .unwrap();
+    sim.with(node, |cx| cx.actor.release_tty_lock(d)).unwrap();
     let rest = sim.recv_until(node, d, SECOND, Incoming::is_final);
     let Some(Incoming::Return(status)) = rest.last() else {
         panic!("{rest:?}");
@@ -685,7 +682,7 @@ fn disc_registrar_restart() {
     );
     // Unregistering closes that connection and goes over a fresh one, as
     // Python's does (the wire of transcript debug_pause).
-    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.with(worker, |cx| cx.actor.unregister());
     sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
     assert!(!listed(&sim, again, worker));
     assert_eq!(
@@ -719,7 +716,7 @@ fn a_first_registration_that_fails_goes_on_until_the_registrar_answers() {
     let registrar = add_registrar(&mut sim);
     sim.run_until(3 * SECOND, |s| listed(s, registrar, worker));
     // It never was registered: nothing to unregister.
-    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.with(worker, |cx| cx.actor.unregister());
     sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
     assert!(!listed(&sim, registrar, worker));
     sim.settle(SECOND);
@@ -779,7 +776,7 @@ fn unregistering_while_the_registrar_is_away_reaches_the_one_back() {
     sim.crash(registrar);
     sim.sleep(Duration::from_millis(20));
     let again = add_registrar(&mut sim);
-    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.with(worker, |cx| cx.actor.unregister());
     sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
     assert_eq!(sim.wire_types(worker, again), ["Aid", "Start"]);
     sim.settle(SECOND);
@@ -803,7 +800,7 @@ fn unregistering_before_the_registration_is_answered_comes_after_it() {
     sim.run_until(SECOND, |s| {
         s.wire_types(worker, registrar).contains(&"Start")
     });
-    sim.with(worker, |cx| cx.actor.unregister(cx.now));
+    sim.with(worker, |cx| cx.actor.unregister());
     sim.run_until(SECOND, |s| !s.nodes[worker].actor.unregistering());
     assert_eq!(sim.wire_types(worker, registrar), ["Aid", "Start", "Start"]);
     assert!(!listed(&sim, registrar, worker));

@@ -51,9 +51,9 @@ impl App for ChildProgram {
 struct Answer;
 impl Task for Answer {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
         cx.actor
-            .finish(cx.now, cx.dialog, Ok(Raw::encode(&42).unwrap()))
+            .finish(cx.dialog, Ok(Raw::encode(&42).unwrap()))
             .unwrap();
     }
 }
@@ -62,12 +62,10 @@ impl Task for Answer {
 struct Hang;
 impl Task for Hang {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _cause: &CancelCause) {
-        let _ = cx
-            .actor
-            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
+        let _ = cx.actor.finish(cx.dialog, Err(TaskError::Cancelled));
     }
 }
 
@@ -76,14 +74,12 @@ struct Forever {
 }
 impl Task for Forever {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
-        cx.actor.started(cx.now, cx.dialog, Raw::NIL).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
+        cx.actor.started(cx.dialog, Raw::NIL).unwrap();
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, cause: &CancelCause) {
         self.log.push(format!("forever cancelled: {cause:?}"));
-        let _ = cx
-            .actor
-            .finish(cx.now, cx.dialog, Err(TaskError::Cancelled));
+        let _ = cx.actor.finish(cx.dialog, Err(TaskError::Cancelled));
     }
 }
 
@@ -92,11 +88,11 @@ impl Task for Forever {
 struct FailsAsCancelled;
 impl Task for FailsAsCancelled {
     fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
-        cx.actor.accept(cx.now, cx.dialog).unwrap();
+        cx.actor.accept(cx.dialog).unwrap();
     }
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
         let own = LocalError::new("AssertionError", "fails at once");
-        cx.actor.finish(cx.now, cx.dialog, Err(own.into())).unwrap();
+        cx.actor.finish(cx.dialog, Err(own.into())).unwrap();
     }
 }
 
@@ -152,22 +148,14 @@ impl Tree {
     fn open_forever(&mut self, ch: ChannelId) -> tractor_protocol::DialogId {
         self.sim
             .with(self.root, |cx| {
-                cx.actor.open_context(
-                    cx.now,
-                    ch,
-                    NS,
-                    "forever",
-                    Raw::EMPTY_MAP,
-                    ContextOptions::default(),
-                )
+                cx.actor
+                    .open_context(ch, NS, "forever", Raw::EMPTY_MAP, ContextOptions::default())
             })
             .unwrap()
     }
 
     fn spawn(&mut self, name: &str, ignores_term: bool) -> (ChildId, ChannelId, usize) {
-        let child = self
-            .sim
-            .with(self.root, |cx| cx.actor.spawn(cx.now, request(name)));
+        let child = self.sim.with(self.root, |cx| cx.actor.spawn(request(name)));
         let node = self.sim.nodes.len() - 1;
         self.sim.nodes[node].ignores_term = ignores_term;
         let mut channel = None;
@@ -226,9 +214,7 @@ fn spawn_one_shot_result_then_graceful_reap() {
     let (child, ch, node) = t.spawn("one_shot", false);
     let d = t
         .sim
-        .with(t.root, |cx| {
-            cx.actor.call(cx.now, ch, NS, "answer", Raw::EMPTY_MAP)
-        })
+        .with(t.root, |cx| cx.actor.call(ch, NS, "answer", Raw::EMPTY_MAP))
         .unwrap();
     assert_eq!(
         t.sim.outcome(t.root, d, SECOND),
@@ -478,9 +464,7 @@ fn cancel_some_cancels_all_reaps_every_child() {
 fn spawn_failure_is_reported() {
     let mut t = tree(9, false);
     t.sim.templates = None;
-    let child = t
-        .sim
-        .with(t.root, |cx| cx.actor.spawn(cx.now, request("ghost")));
+    let child = t.sim.with(t.root, |cx| cx.actor.spawn(request("ghost")));
     assert!(t.sim.nodes[t.root].events.iter().any(|e| matches!(
         e,
         Event::SpawnFailed { child: c, .. } if *c == child
@@ -498,9 +482,7 @@ fn nursery_one_cancels_all_then_done() {
     for name in ["a", "b"] {
         let child = t
             .sim
-            .with(t.root, |cx| {
-                cx.actor.spawn_in(cx.now, nursery, request(name))
-            })
+            .with(t.root, |cx| cx.actor.spawn_in(nursery, request(name)))
             .unwrap();
         let node = t.sim.nodes.len() - 1;
         kids.push((child, node));
@@ -517,9 +499,9 @@ fn nursery_one_cancels_all_then_done() {
     t.sim
         .with(root, |cx| cx.actor.cancel_nursery(cx.now, nursery));
     // No more children after one-cancels-all.
-    let refused = t.sim.with(root, |cx| {
-        cx.actor.spawn_in(cx.now, nursery, request("late"))
-    });
+    let refused = t
+        .sim
+        .with(root, |cx| cx.actor.spawn_in(nursery, request("late")));
     assert_eq!(
         refused,
         Err(tractor_protocol::UsageError::NurseryClosed(nursery))
@@ -556,9 +538,7 @@ fn a_one_shot_failing_as_its_nursery_is_cancelled_reports_its_failure() {
     let nursery = t.sim.nodes[t.root].actor.open_nursery();
     let child = t
         .sim
-        .with(t.root, |cx| {
-            cx.actor.spawn_in(cx.now, nursery, request("last"))
-        })
+        .with(t.root, |cx| cx.actor.spawn_in(nursery, request("last")))
         .unwrap();
     let node = t.sim.nodes.len() - 1;
     let root = t.root;
@@ -573,13 +553,8 @@ fn a_one_shot_failing_as_its_nursery_is_cancelled_reports_its_failure() {
     let call = t
         .sim
         .with(root, |cx| {
-            cx.actor.call(
-                cx.now,
-                channel.unwrap(),
-                NS,
-                "fails_as_cancelled",
-                Raw::EMPTY_MAP,
-            )
+            cx.actor
+                .call(channel.unwrap(), NS, "fails_as_cancelled", Raw::EMPTY_MAP)
         })
         .unwrap();
     let t0 = t.sim.now;
@@ -631,9 +606,7 @@ fn closing_a_nursery_waits_for_its_daemons() {
     let nursery = t.sim.nodes[t.root].actor.open_nursery();
     let child = t
         .sim
-        .with(t.root, |cx| {
-            cx.actor.spawn_in(cx.now, nursery, request("daemon"))
-        })
+        .with(t.root, |cx| cx.actor.spawn_in(nursery, request("daemon")))
         .unwrap();
     t.sim.settle(SECOND);
     t.sim.with(t.root, |cx| cx.actor.close_nursery(nursery));
@@ -704,9 +677,7 @@ fn a_child_that_hangs_up_and_lives_on_fails_its_dialogs_after_the_wait() {
     let d = t.open_forever(ch);
     let call = t
         .sim
-        .with(t.root, |cx| {
-            cx.actor.call(cx.now, ch, NS, "hang", Raw::EMPTY_MAP)
-        })
+        .with(t.root, |cx| cx.actor.call(ch, NS, "hang", Raw::EMPTY_MAP))
         .unwrap();
     t.sim.recv_until(t.root, d, SECOND, |_| true);
     let root = t.root;
@@ -770,9 +741,7 @@ fn a_child_s_last_words_count_even_when_its_exit_is_heard_first() {
     let nursery = t.sim.nodes[root].actor.open_nursery();
     let child = t
         .sim
-        .with(root, |cx| {
-            cx.actor.spawn_in(cx.now, nursery, request("last-words"))
-        })
+        .with(root, |cx| cx.actor.spawn_in(nursery, request("last-words")))
         .unwrap();
     let mut channel = None;
     t.sim.run_until(SECOND, |s| {
@@ -785,9 +754,7 @@ fn a_child_s_last_words_count_even_when_its_exit_is_heard_first() {
     let ch = channel.unwrap();
     let call = t
         .sim
-        .with(root, |cx| {
-            cx.actor.call(cx.now, ch, NS, "answer", Raw::EMPTY_MAP)
-        })
+        .with(root, |cx| cx.actor.call(ch, NS, "answer", Raw::EMPTY_MAP))
         .unwrap();
     let status = ExitStatus {
         code: Some(0),

@@ -1,8 +1,9 @@
 //! The callee side: requests from peers, the runtime namespace `self`, the
 //! functions this actor runs, and cancelling them (spec/PROTOCOL.md §4, §5.2,
-//! §5.4, §8.1).
-
-use std::time::Instant;
+//! §5.4, §8.1). This file decides whether a peer's `Start` runs a function,
+//! what a running function's dialog does with each message from its caller,
+//! and what goes back when the function is accepted, starts, finishes or is
+//! cancelled.
 
 use serde::Deserialize;
 
@@ -10,8 +11,8 @@ use crate::msg::{self, FuncType, Msg, StartAck};
 use crate::raw::Raw;
 use crate::uid::Uid;
 
-use super::dialog::{CalleePhase, Dialog, Kind, LocalStream, Phase};
-use super::error::{self, LocalError, MODULE_NOT_EXPOSED, TaskError, pack_error};
+use super::dialog::{CalleePhase, Dialog, DialogError, Incoming, Kind, LocalStream, Phase};
+use super::error::{self, LocalError, MODULE_NOT_EXPOSED, RemoteError, TaskError, pack_error};
 use super::{
     Actor, CancelCause, ChannelId, DialogId, Event, LookupError, Role, TOO_MANY_DIALOGS,
     UsageError, Violation,
@@ -32,13 +33,7 @@ pub enum LocalCall {
 }
 
 impl Actor {
-    pub(super) fn on_start(
-        &mut self,
-        _now: Instant,
-        channel: ChannelId,
-        peer: Uid,
-        start: msg::Start,
-    ) {
+    pub(super) fn on_start(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {
         if start.uid != peer {
             // Python crashes its RPC loop here; we refuse the one request.
             let violation = Violation::UidMismatch {
@@ -169,7 +164,6 @@ impl Actor {
     /// operation) or another runtime method (`cancel` and the like).
     pub fn call_local(
         &mut self,
-        _now: Instant,
         ns: &str,
         func: &str,
         kwargs: &Raw,
@@ -386,7 +380,7 @@ impl Actor {
     /// Call once the arguments are known to fit; if they do not, call
     /// [`Actor::reject`] instead, so that the caller gets the error without
     /// a `StartAck`, as Python does for a bad call (scenario rpc-bad-kwargs).
-    pub fn accept(&mut self, _now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+    pub fn accept(&mut self, dialog: DialogId) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.orphaned {
             return Ok(());
@@ -416,12 +410,7 @@ impl Actor {
 
     /// Refuses an invoked function before it runs: sends `Error` without a
     /// `StartAck`.
-    pub fn reject(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        err: TaskError,
-    ) -> Result<(), UsageError> {
+    pub fn reject(&mut self, dialog: DialogId, err: TaskError) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.phase != Phase::Callee(CalleePhase::Invoked) {
             return Err(UsageError::InvalidState {
@@ -439,12 +428,7 @@ impl Actor {
     }
 
     /// Sends a context's first value (`Context.started`). Only once.
-    pub fn started(
-        &mut self,
-        _now: Instant,
-        dialog: DialogId,
-        value: Raw,
-    ) -> Result<(), UsageError> {
+    pub fn started(&mut self, dialog: DialogId, value: Raw) -> Result<(), UsageError> {
         let d = self.dialog_mut(dialog)?;
         if d.kind != Kind::Func(FuncType::Context) || d.role() != Role::Callee {
             return Err(UsageError::InvalidState {
@@ -489,7 +473,6 @@ impl Actor {
     /// is answered.
     pub fn finish(
         &mut self,
-        _now: Instant,
         dialog: DialogId,
         outcome: Result<Raw, TaskError>,
     ) -> Result<(), UsageError> {
@@ -586,5 +569,38 @@ impl Actor {
         };
         let boxed = pack_error(err, &self.uid, cid, &traceback);
         self.send_msg(channel, &Msg::Error(boxed));
+    }
+
+    /// A message for a function we run.
+    pub(super) fn callee_msg(&mut self, id: DialogId, msg: Msg) -> Result<(), &'static str> {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return Ok(());
+        };
+        match (d.kind, msg) {
+            (Kind::Func(FuncType::Context), Msg::Yield(m)) => {
+                self.deliver_yield(id, m.pld);
+                Ok(())
+            }
+            (Kind::Func(FuncType::Context | FuncType::AsyncGen), Msg::Stop(_)) => {
+                if !d.remote_stopped {
+                    d.remote_stopped = true;
+                    self.deliver(id, Incoming::Stop);
+                }
+                Ok(())
+            }
+            // Python's callees queue anything; a stray `Stop` is harmless.
+            (Kind::Func(FuncType::AsyncFunc), Msg::Stop(_)) => Ok(()),
+            (_, Msg::Error(e)) => {
+                // Only ever a `StreamOverrun` in Python: the opener's error
+                // cancels us and is raised in place of the cancellation.
+                let e = RemoteError::from_message(e);
+                let peer = d.peer.clone();
+                d.cancel.remote_error = Some(e.clone());
+                self.deliver(id, Incoming::Error(DialogError::Remote(e.clone())));
+                self.request_cancel(id, peer, CancelCause::RemoteError(e));
+                Ok(())
+            }
+            _ => Err("running the called function"),
+        }
     }
 }

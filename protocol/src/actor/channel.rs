@@ -50,7 +50,7 @@ use crate::frame::{FrameDecoder, FrameError};
 use crate::msg::{Aid, Msg};
 
 use super::ids::{ChannelId, DialogId};
-use super::supervise::ExitStatus;
+use super::process::ExitStatus;
 
 /// Who opened the channel, and what for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

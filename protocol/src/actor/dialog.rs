@@ -60,7 +60,7 @@ use crate::uid::Uid;
 use super::channel::CloseReason;
 use super::error::RemoteError;
 use super::ids::{ChannelId, DialogId};
-use super::supervise::ExitStatus;
+use super::process::ExitStatus;
 
 /// Which end of the dialog this actor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -132,16 +132,9 @@ pub fn dialogs(data: &[u8]) {
             6 => {
                 if let Some(ch) = input.pick(&channels) {
                     let opened = match input.byte() % 4 {
-                        0 => actor.call(now, ch, NS, "func", Raw::EMPTY_MAP),
-                        1 => actor.open_context(
-                            now,
-                            ch,
-                            NS,
-                            "ctx",
-                            Raw::EMPTY_MAP,
-                            Default::default(),
-                        ),
-                        2 => actor.open_stream_from(now, ch, NS, "gen", Raw::EMPTY_MAP),
+                        0 => actor.call(ch, NS, "func", Raw::EMPTY_MAP),
+                        1 => actor.open_context(ch, NS, "ctx", Raw::EMPTY_MAP, Default::default()),
+                        2 => actor.open_stream_from(ch, NS, "gen", Raw::EMPTY_MAP),
                         _ => actor.cancel_actor(now, ch),
                     };
                     if let Ok(d) = opened {
@@ -191,8 +184,8 @@ pub fn dialogs(data: &[u8]) {
         &mut written,
     );
     for d in dialogs.clone() {
-        let _ = actor.finish(now, d, Err(TaskError::Cancelled));
-        let _ = actor.reject(now, d, TaskError::Cancelled);
+        let _ = actor.finish(d, Err(TaskError::Cancelled));
+        let _ = actor.reject(d, TaskError::Cancelled);
         while let Ok(Some(_)) = actor.recv(d) {}
         let _ = actor.leave(now, d, true);
     }
@@ -325,15 +318,15 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
 fn operate(actor: &mut Actor, now: Instant, d: DialogId, input: &mut Input<'_>) {
     let value = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
     let _ = match input.byte() % 11 {
-        0 => actor.accept(now, d),
-        1 => actor.reject(now, d, TaskError::Cancelled),
-        2 => actor.started(now, d, value),
-        3 => actor.open_stream(now, d),
-        4 => actor.send(now, d, value),
-        5 => actor.close_stream(now, d),
+        0 => actor.accept(d),
+        1 => actor.reject(d, TaskError::Cancelled),
+        2 => actor.started(d, value),
+        3 => actor.open_stream(d),
+        4 => actor.send(d, value),
+        5 => actor.close_stream(d),
         6 => actor.cancel(now, d),
-        7 => actor.finish(now, d, Ok(value)),
-        8 => actor.finish(now, d, Err(TaskError::Cancelled)),
+        7 => actor.finish(d, Ok(value)),
+        8 => actor.finish(d, Err(TaskError::Cancelled)),
         9 => actor.leave(now, d, input.byte().is_multiple_of(2)),
         _ => actor.recv(d).map(drop),
     };
@@ -370,9 +363,34 @@ fn drain(
             Output::Action(super::Action::Close { channel } | super::Action::Abort { channel }) => {
                 channels.retain(|c| *c != channel)
             }
-            Output::Action(_) => {}
+            Output::Action(
+                super::Action::Connect { .. }
+                | super::Action::PauseReading { .. }
+                | super::Action::ResumeReading { .. }
+                | super::Action::Spawn { .. }
+                | super::Action::Signal { .. },
+            ) => {}
             Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
-            Output::Event(_) => {}
+            Output::Event(
+                Event::ChannelOpened { .. }
+                | Event::ChannelClosed { .. }
+                | Event::ProbeAnswered { .. }
+                | Event::Readable { .. }
+                | Event::Writable { .. }
+                | Event::Cancel { .. }
+                | Event::ActorCancelRequested { .. }
+                | Event::TtyLockAcquired { .. }
+                | Event::SpawnFailed { .. }
+                | Event::ChildConnected { .. }
+                | Event::ChildExited { .. }
+                | Event::NurseryDone { .. }
+                | Event::SpawnSpecReceived { .. }
+                | Event::ParentLost { .. }
+                | Event::RegistryChanged
+                | Event::Registered { .. }
+                | Event::RegistrarLost { .. }
+                | Event::Violation { .. },
+            ) => {}
             Output::Timeout(_) => return,
         }
     }
@@ -606,7 +624,14 @@ fn drain_handshake(
             Output::Action(super::Action::Close { channel }) => {
                 sides.retain(|(c, _)| *c != channel);
             }
-            Output::Action(_) => {}
+            Output::Action(
+                super::Action::Connect { .. }
+                | super::Action::Abort { .. }
+                | super::Action::PauseReading { .. }
+                | super::Action::ResumeReading { .. }
+                | super::Action::Spawn { .. }
+                | super::Action::Signal { .. },
+            ) => {}
             Output::Event(Event::ChannelOpened { channel, .. }) => {
                 let proved = sides
                     .iter()
@@ -617,7 +642,25 @@ fn drain_handshake(
             Output::Event(Event::ChannelClosed { channel, .. }) => {
                 sides.retain(|(c, _)| *c != channel);
             }
-            Output::Event(_) => {}
+            Output::Event(
+                Event::ProbeAnswered { .. }
+                | Event::Invoke { .. }
+                | Event::Readable { .. }
+                | Event::Writable { .. }
+                | Event::Cancel { .. }
+                | Event::ActorCancelRequested { .. }
+                | Event::TtyLockAcquired { .. }
+                | Event::SpawnFailed { .. }
+                | Event::ChildConnected { .. }
+                | Event::ChildExited { .. }
+                | Event::NurseryDone { .. }
+                | Event::SpawnSpecReceived { .. }
+                | Event::ParentLost { .. }
+                | Event::RegistryChanged
+                | Event::Registered { .. }
+                | Event::RegistrarLost { .. }
+                | Event::Violation { .. },
+            ) => {}
             Output::Timeout(_) => return,
         }
     }

@@ -37,3 +37,8 @@ handle! {
     /// A group of children supervised together (Python's actor nursery).
     NurseryId, "nursery"
 }
+
+/// The root's own claim on the terminal, from
+/// [`Actor::acquire_tty_lock`](super::Actor::acquire_tty_lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TtyTicket(pub(crate) u64);

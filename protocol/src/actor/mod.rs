@@ -4,16 +4,21 @@ mod auth;
 mod callee;
 mod channel;
 mod dialog;
+mod dialogs;
 mod endpoints;
 mod error;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
+mod handshake;
 mod ids;
 mod limits;
 mod opener;
+mod output;
+mod process;
 mod registrar;
 mod registration;
 mod rng;
+mod stream;
 mod supervise;
 mod timer;
 mod tty;
@@ -21,12 +26,9 @@ mod tty;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::addr::Address;
 use crate::frame::DEFAULT_MAX_FRAME_LEN;
-use crate::msg::{Aid, AuthStep, FuncType, Msg};
-use crate::raw::Raw;
+use crate::msg::{Aid, Msg};
 use crate::uid::Uid;
 
 pub use auth::{AuthConfig, AuthError, MAX_SECRET_LEN, MIN_SECRET_LEN, Secret, SecretError};
@@ -41,21 +43,20 @@ pub use error::{
     CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, PERMISSION_ERROR,
     REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
-pub use ids::{ChannelId, ChildId, DialogId, NurseryId};
+pub use ids::{ChannelId, ChildId, DialogId, NurseryId, TtyTicket};
 pub use limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_DIALOGS_PER_PEER, DEFAULT_MAX_PENDING_CONNECTIONS,
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_STALL_TIMEOUT, Limits,
     TOO_MANY_DIALOGS,
 };
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use output::{Action, CancelCause, Event, Output, Transmit, UsageError};
+pub use process::{ExitStatus, Signal};
 pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
 pub use supervise::{
-    ChildInfo, ExitStatus, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, Signal,
-    SpawnRequest,
+    ChildInfo, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, ReapTimeouts, RuntimeVars, SpawnRequest,
 };
-pub use tty::TtyTicket;
 
-use auth::Side;
 use channel::{Channel, ChannelState, Flight, Handshake};
 use dialog::Dialog;
 use registrar::Registry;
@@ -138,263 +139,6 @@ impl ActorConfig {
     }
 }
 
-/// What the driver must do next; see [`Actor`].
-#[derive(Debug)]
-#[must_use]
-pub enum Output {
-    /// Write these bytes to the channel.
-    Transmit(Transmit),
-    /// Carry out this action.
-    Action(Action),
-    /// Tell the application.
-    Event(Event),
-    /// Nothing else to do until this deadline (or any input).
-    Timeout(Option<Instant>),
-}
-
-/// Bytes for one channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to write.
-    pub channel: ChannelId,
-    /// One or more whole frames.
-    pub data: Bytes,
-}
-
-/// Something for the driver to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Action {
-    /// Open a connection to `addr` for `channel`, then call
-    /// [`Actor::handle_connected`] or [`Actor::handle_connect_failed`].
-    Connect {
-        /// The channel the connection is for.
-        channel: ChannelId,
-        /// Where to connect.
-        addr: Address,
-    },
-    /// Close the connection after writing what was transmitted for it,
-    /// reporting the writes with [`Actor::handle_written`]: if they do not
-    /// all go out within `Limits::stall_timeout`, [`Action::Abort`]
-    /// follows. The channel id is dead from now on.
-    Close {
-        /// The channel.
-        channel: ChannelId,
-    },
-    /// Drop the connection at once: stop reading and writing, discard what
-    /// is not written yet, release the socket (or give up connecting, for
-    /// a connection asked for by [`Action::Connect`]). Every channel that
-    /// goes away without an [`Action::Close`] gets this, whoever ended it
-    /// and at whatever point, so that no connection outlives its channel.
-    /// The channel id is dead from now on.
-    Abort {
-        /// The channel.
-        channel: ChannelId,
-    },
-    /// Read nothing more from the connection until
-    /// [`Action::ResumeReading`]: the output queued for the peer is over
-    /// the bound (`Limits`). Bytes already read may still be passed in.
-    PauseReading {
-        /// The channel.
-        channel: ChannelId,
-    },
-    /// Read from the connection again after [`Action::PauseReading`].
-    ResumeReading {
-        /// The channel.
-        channel: ChannelId,
-    },
-    /// Start a child actor process; then call [`Actor::handle_spawned`]
-    /// or [`Actor::handle_spawn_failed`], and [`Actor::handle_process_exited`]
-    /// when it ends.
-    Spawn {
-        /// The child.
-        child: ChildId,
-        /// Its uid, which it must use in its handshake (a Python child takes
-        /// it as `--uid "('name', 'uuid')"`).
-        uid: Uid,
-        /// Where it connects back to (`--parent_addr`); `None` if this
-        /// actor has no accept address yet.
-        parent_addr: Option<Address>,
-        /// Whether the debugger is on in the child.
-        debug_mode: bool,
-    },
-    /// Send a signal to a child's process.
-    Signal {
-        /// The child.
-        child: ChildId,
-        /// Its process id.
-        pid: u32,
-        /// Which signal.
-        signal: Signal,
-    },
-}
-
-/// Something the application should know.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A channel finished its handshake.
-    ChannelOpened {
-        /// The channel.
-        channel: ChannelId,
-        /// Who is on the other end.
-        peer: Aid,
-    },
-    /// A channel closed; its id is dead. Dialogs that ran on it have
-    /// failed (openers) or been asked to stop (callees). An opener whose
-    /// channel to a child of this actor closed from the child's side gets
-    /// its [`DialogError::PeerLost`] once the child's exit is reported, or
-    /// [`PEER_EXIT_WAIT`] later.
-    ChannelClosed {
-        /// The channel.
-        channel: ChannelId,
-        /// Who was on the other end, if the handshake got that far.
-        peer: Option<Uid>,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// A probe learned what listens at an address; the channel is closing.
-    ProbeAnswered {
-        /// The probe's channel.
-        channel: ChannelId,
-        /// The identity the listener sent.
-        peer: Aid,
-    },
-    /// A peer asks us to run a function. Answer with [`Actor::accept`]
-    /// (then [`Actor::finish`]) or [`Actor::reject`].
-    Invoke {
-        /// The new dialog.
-        dialog: DialogId,
-        /// Who asked.
-        peer: Uid,
-        /// The namespace.
-        ns: String,
-        /// The function.
-        func: String,
-        /// Its keyword arguments (a map).
-        kwargs: Raw,
-        /// The kind of endpoint, from the RPC table.
-        kind: FuncType,
-    },
-    /// The dialog has input for [`Actor::recv`]. Emitted once until the
-    /// input is taken.
-    Readable {
-        /// The dialog.
-        dialog: DialogId,
-    },
-    /// The peer has room for more stream items again, after
-    /// [`Actor::send`] refused with [`UsageError::NoCredit`].
-    Writable {
-        /// The dialog.
-        dialog: DialogId,
-    },
-    /// A function we run should stop. Call [`Actor::finish`] when it has,
-    /// with [`TaskError::Cancelled`] if it stopped because of this (its
-    /// caller then gets a `ContextCancelled`), or with whatever outcome it
-    /// reached first.
-    Cancel {
-        /// The dialog.
-        dialog: DialogId,
-        /// Why.
-        cause: CancelCause,
-    },
-    /// A peer asked this whole actor to cancel (`self.cancel`, Python's
-    /// `Portal.cancel_actor`). Every function we run has been sent
-    /// [`Event::Cancel`]; the `CancelAck` goes out once they have all
-    /// finished. The application should wind the actor down.
-    ActorCancelRequested {
-        /// Who asked.
-        by: Uid,
-    },
-    /// The terminal is ours: one of this actor's own REPLs, queued with
-    /// [`Actor::acquire_tty_lock`], may run.
-    TtyLockAcquired {
-        /// The claim that was granted.
-        ticket: TtyTicket,
-    },
-    /// A child could not be started; it is forgotten.
-    SpawnFailed {
-        /// The child.
-        child: ChildId,
-        /// Why.
-        reason: String,
-    },
-    /// A child connected back and was sent its `SpawnSpec`: `channel` is
-    /// the way to it (Python's portal to the child).
-    ChildConnected {
-        /// The child.
-        child: ChildId,
-        /// Its spawn channel.
-        channel: ChannelId,
-    },
-    /// A child's process ended; it is forgotten.
-    ChildExited {
-        /// The child.
-        child: ChildId,
-        /// Its uid.
-        uid: Uid,
-        /// How it ended.
-        status: ExitStatus,
-    },
-    /// A closed nursery's last child has exited.
-    NurseryDone {
-        /// The nursery.
-        nursery: NurseryId,
-    },
-    /// The parent sent this actor its boot configuration (in a child, right
-    /// after [`Actor::connect_parent`]'s handshake). The runtime vars are
-    /// already applied; the application binds its listeners and registers.
-    SpawnSpecReceived {
-        /// The configuration.
-        spec: crate::msg::SpawnSpec,
-    },
-    /// The channel to the parent closed. Every function this actor runs has
-    /// been sent [`Event::Cancel`]; the actor should exit.
-    ParentLost {
-        /// The parent channel.
-        channel: ChannelId,
-        /// Why it closed.
-        reason: CloseReason,
-    },
-    /// This actor is a registrar and its table changed (see
-    /// [`Actor::registry`]): an actor registered, unregistered, or lost an
-    /// address.
-    RegistryChanged,
-    /// Every accept address of this actor is registered with `registrar`
-    /// (see [`Actor::register`]).
-    Registered {
-        /// The registrar.
-        registrar: Address,
-        /// The addresses registered.
-        addrs: Vec<Address>,
-        /// Whether this is a registration again, after the link was lost.
-        again: bool,
-    },
-    /// An attempt to register with `registrar` failed, or the link with it
-    /// dropped (see [`Actor::register`]).
-    RegistrarLost {
-        /// The registrar.
-        registrar: Address,
-        /// The attempt's channel, if it had one; it is closed.
-        channel: Option<ChannelId>,
-        /// What happened.
-        reason: String,
-        /// Failed attempts in a row, this one included.
-        failures: u32,
-        /// When the next attempt begins; `None` if there is none (the
-        /// actor unregisters or winds down).
-        retry_at: Option<Instant>,
-    },
-    /// A peer sent something the protocol does not allow; it was dropped,
-    /// and any dialog it broke has failed.
-    Violation {
-        /// The channel it came on.
-        channel: ChannelId,
-        /// What it was.
-        violation: Violation,
-    },
-}
-
 /// Which side ended a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closer {
@@ -424,89 +168,6 @@ enum Loss {
     Child { child: ChildId, now: Instant },
 }
 
-/// Why a running function is asked to stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CancelCause {
-    /// The caller cancelled the dialog (`self._cancel_task`, Python's
-    /// `Context.cancel`).
-    Requested {
-        /// Who asked.
-        by: Uid,
-    },
-    /// The whole actor is being cancelled (`self.cancel`).
-    ActorCancel {
-        /// Who asked.
-        by: Uid,
-    },
-    /// The function cancelled its own dialog ([`Actor::cancel`] on the
-    /// callee side).
-    SelfCancel,
-    /// The caller sent an `Error` into the dialog (Python only ever sends
-    /// `StreamOverrun` this way); finishing with [`TaskError::Cancelled`]
-    /// relays that error back.
-    RemoteError(RemoteError),
-    /// The channel to the caller closed: whatever the function does now
-    /// goes nowhere.
-    ChannelClosed,
-    /// This actor lost its parent and cancels itself.
-    ParentLost,
-}
-
-/// A local misuse of the API: the operation was refused and changed
-/// nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UsageError {
-    /// No such dialog (it never existed or has ended).
-    #[error("no dialog {0}")]
-    UnknownDialog(DialogId),
-    /// No such open channel.
-    #[error("channel {0} is not open")]
-    ChannelNotOpen(ChannelId),
-    /// The peer has no room for more stream items now: wait for
-    /// `Event::Writable` (credit-based flow control, in the `Actor` docs).
-    #[error("{0}: the peer has no room for more items yet")]
-    NoCredit(DialogId),
-    /// The context's function has ended (returned, failed, or its actor
-    /// is gone) while this side waited for room to send: no room will
-    /// come. Its outcome is, or will shortly be, there to read
-    /// (`Actor::final_error` tells a failure).
-    #[error("{0}: the context has ended; its outcome is there to read")]
-    Ended(DialogId),
-    /// The channel leads back to this very actor: a dialog with oneself is
-    /// not possible over the wire.
-    #[error("{0} leads back to this actor: a dialog with oneself is an invalid operation")]
-    SelfDialog(ChannelId),
-    /// The operation needs a dialog over a channel, and the portal leads
-    /// to this very actor in process (a local portal, whose calls the core
-    /// answers with `Actor::call_local`): a dialog with oneself is not
-    /// possible.
-    #[error(
-        "{0} is not possible through a local portal: a dialog with oneself is an invalid operation"
-    )]
-    LocalPortal(&'static str),
-    /// The nursery was cancelled or closed, or never existed: no more
-    /// children go into it.
-    #[error("{0} takes no more children")]
-    NurseryClosed(NurseryId),
-    /// Keyword arguments must be a map (Python binds them by name).
-    #[error("keyword arguments must be a map, not {0}")]
-    KwargsNotAMap(crate::Kind),
-    /// The operation does not fit the dialog's role or state. Python
-    /// raises `RuntimeError` in the offending task for these (e.g. a
-    /// second `started()`).
-    #[error("{op} is not possible on {dialog}: {why}")]
-    InvalidState {
-        /// The operation.
-        op: &'static str,
-        /// The dialog.
-        dialog: DialogId,
-        /// What is in the way.
-        why: &'static str,
-    },
-}
-
 /// One actor's protocol state, driven from outside.
 ///
 /// [`Actor`] holds everything an actor knows about its connections and
@@ -517,10 +178,13 @@ pub enum UsageError {
 ///
 /// # The driver's one rule
 ///
-/// **After every call that takes `now` (every `handle_*` and every user
-/// operation), call [`Actor::poll_output`] until it returns
+/// **After every input and every operation (every `handle_*` and every
+/// `&mut self` method), call [`Actor::poll_output`] until it returns
 /// [`Output::Timeout`]; then wait for IO, or for that deadline and call
 /// [`Actor::handle_timeout`].**
+///
+/// Only the calls that can set a deadline take `now`; the others have no
+/// use for the time.
 ///
 /// The outputs are:
 ///
@@ -603,6 +267,9 @@ pub struct Actor {
     uid: Uid,
     rng: Rng,
     next_id: u64,
+    /// The last dialog id given out: dialog ids have their own sequence,
+    /// so that an id at most this one, and not live, is a dialog that ended.
+    last_dialog: u64,
     /// Nonces drawn so far (spec/PROTOCOL.md §3.5).
     nonces: u64,
     channels: HashMap<ChannelId, Channel>,
@@ -668,6 +335,7 @@ impl Actor {
             uid,
             rng,
             next_id: 0,
+            last_dialog: 0,
             nonces: 0,
             channels: HashMap::new(),
             dialogs: HashMap::new(),
@@ -811,7 +479,8 @@ impl Actor {
 
     /// Tracks a new dialog and routes `(peer, cid)` to it.
     fn add_dialog(&mut self, dialog: Dialog) -> DialogId {
-        let id = DialogId(self.next_id());
+        self.last_dialog += 1;
+        let id = DialogId(self.last_dialog);
         self.routes
             .insert((dialog.peer.clone(), dialog.cid.clone()), id);
         self.dialogs.insert(id, dialog);
@@ -938,189 +607,6 @@ impl Actor {
         );
     }
 
-    fn start_handshake(&mut self, now: Instant, channel: ChannelId) {
-        self.timers.set(
-            Timer::Handshake(channel),
-            now + self.config.handshake_timeout,
-        );
-        let Some(ch) = self.channels.get(&channel) else {
-            return;
-        };
-        let origin = ch.origin;
-        let state = match (&self.config.auth.secret, origin) {
-            // Python's handshake: both ends send their `Aid` at once.
-            (None, _) => {
-                self.send_identity(channel);
-                Handshake::Identity {
-                    authenticated: false,
-                }
-            }
-            // An acceptor with a secret says nothing before the connector.
-            (Some(_), ChannelOrigin::Accepted) => Handshake::Opening,
-            (Some(_), ChannelOrigin::Connected | ChannelOrigin::Probe) => {
-                let ours = self.next_nonce();
-                self.send_step(channel, AuthStep::Hello { nonce: ours });
-                Handshake::Hello { ours }
-            }
-        };
-        self.set_handshake(channel, state);
-    }
-
-    fn set_handshake(&mut self, channel: ChannelId, state: Handshake) {
-        if let Some(ch) = self.channels.get_mut(&channel) {
-            ch.state = ChannelState::Handshaking(state);
-        }
-    }
-
-    /// A fresh nonce: the next HMAC of the counter under the driver's key.
-    fn next_nonce(&mut self) -> [u8; 32] {
-        self.nonces += 1;
-        auth::nonce(&self.config.auth.nonce_key, self.nonces)
-    }
-
-    /// Sends one authentication step, in an anonymous `Aid`.
-    fn send_step(&mut self, channel: ChannelId, step: AuthStep) {
-        if let Some(ch) = self.channels.get_mut(&channel) {
-            ch.write(&Msg::Aid(auth::step_aid(step)));
-            self.queue_transmit(channel);
-        }
-    }
-
-    /// Sends who we are: our `Aid`, or a probe's.
-    fn send_identity(&mut self, channel: ChannelId) {
-        let mut aid = self.aid();
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        if ch.origin == ChannelOrigin::Probe {
-            // A prober is nobody: Python sends nil, which it reads as "is a
-            // registrar", and `registry-probe` as the name.
-            aid.name = "registry-probe".to_owned();
-            aid.uuid = self.rng.uuid4();
-            aid.is_registrar = None;
-            aid.is_probe = true;
-            aid.credit_flow = None;
-        }
-        ch.write(&Msg::Aid(aid));
-        self.queue_transmit(channel);
-    }
-
-    /// One `Aid` (an identity or an authentication step) on a channel whose
-    /// handshake is in `state`: the handshake's state machine
-    /// (spec/PROTOCOL.md §3.1, §3.5).
-    fn on_handshake_msg(&mut self, now: Instant, channel: ChannelId, state: Handshake, aid: Aid) {
-        let Some(ch) = self.channels.get(&channel) else {
-            return;
-        };
-        let origin = ch.origin;
-        let secret = self.config.auth.secret.clone();
-        let mut aid = aid;
-        let step = aid.auth.take();
-        match (state, step, secret) {
-            (Handshake::Identity { authenticated }, None, _) => {
-                self.on_handshake(now, channel, aid, authenticated);
-            }
-            (Handshake::Identity { .. }, Some(AuthStep::Hello { .. }), None) => {
-                self.refuse(channel, AuthError::NoSecret);
-            }
-            (Handshake::Identity { .. }, Some(step), _) => {
-                self.invalid_handshake(channel, format!("{step:?} where an Aid was due"));
-            }
-            (Handshake::Opening, None, _) => {
-                if self.config.auth.accept_unauthenticated {
-                    tracing::info!(target: "tractor::runtime", %channel, peer = %aid, "accepting a peer that does not authenticate");
-                    self.send_identity(channel);
-                    self.on_handshake(now, channel, aid, false);
-                } else {
-                    self.refuse(channel, AuthError::PeerNotAuthenticated);
-                }
-            }
-            (Handshake::Opening, Some(AuthStep::Hello { nonce: connector }), Some(_)) => {
-                // Our opening only: our proof waits until the connector's
-                // is checked, so that a peer without the secret gets no
-                // MAC of ours to guess it from offline.
-                let acceptor = self.next_nonce();
-                self.send_step(channel, AuthStep::Hello { nonce: acceptor });
-                self.set_handshake(
-                    channel,
-                    Handshake::Proof {
-                        acceptor,
-                        connector,
-                    },
-                );
-            }
-            (
-                Handshake::Hello { ours },
-                Some(AuthStep::Hello { nonce: acceptor }),
-                Some(secret),
-            ) => {
-                let mac = auth::proof(&secret, Side::Connector, &acceptor, &ours);
-                self.send_step(channel, AuthStep::Proof { mac });
-                self.set_handshake(
-                    channel,
-                    Handshake::Proof {
-                        acceptor,
-                        connector: ours,
-                    },
-                );
-            }
-            (Handshake::Hello { .. }, None, _) => {
-                // The acceptor sent its `Aid` (no secret, or Python): it is
-                // not one of ours, and we already sent our opening.
-                self.refuse(channel, AuthError::PeerNotAuthenticated);
-            }
-            (
-                Handshake::Proof {
-                    acceptor,
-                    connector,
-                },
-                Some(AuthStep::Proof { mac }),
-                Some(secret),
-            ) => {
-                let theirs = match origin {
-                    ChannelOrigin::Accepted => Side::Connector,
-                    ChannelOrigin::Connected | ChannelOrigin::Probe => Side::Acceptor,
-                };
-                if auth::verify(&secret, theirs, &acceptor, &connector, &mac) {
-                    tracing::debug!(target: "tractor::runtime", %channel, "the peer proved the secret");
-                    if origin == ChannelOrigin::Accepted {
-                        // The connector proved first; now we do.
-                        let mac = auth::proof(&secret, Side::Acceptor, &acceptor, &connector);
-                        self.send_step(channel, AuthStep::Proof { mac });
-                    }
-                    self.send_identity(channel);
-                    self.set_handshake(
-                        channel,
-                        Handshake::Identity {
-                            authenticated: true,
-                        },
-                    );
-                } else {
-                    self.refuse(channel, AuthError::BadProof);
-                }
-            }
-            (state, step, _) => {
-                let got = match step {
-                    Some(step) => format!("{step:?}"),
-                    None => "an Aid".to_owned(),
-                };
-                self.invalid_handshake(channel, format!("{got} in handshake state {state:?}"));
-            }
-        }
-    }
-
-    /// Closes a channel whose peer failed to authenticate, with the reason
-    /// logged.
-    fn refuse(&mut self, channel: ChannelId, why: AuthError) {
-        tracing::warn!(target: "tractor::runtime", %channel, reason = %why, "connection refused");
-        self.close_channel(channel, CloseReason::Auth(why));
-    }
-
-    fn invalid_handshake(&mut self, channel: ChannelId, what: String) {
-        tracing::warn!(target: "tractor::runtime", %channel, %what, "invalid handshake");
-        self.close_channel(channel, CloseReason::InvalidHandshake(what));
-    }
-
     /// Bytes arrived on a channel.
     pub fn handle_data(&mut self, now: Instant, channel: ChannelId, data: &[u8]) {
         self.clock = Some(now);
@@ -1181,32 +667,6 @@ impl Actor {
             (None, Ok(())) => CloseReason::Eof,
         };
         self.drop_channel(channel, reason, Closer::Peer(now));
-    }
-
-    /// Whether a peer that closed the connection now did so because it
-    /// refused our authentication: it took part (it sent its opening) and
-    /// closed after our proof, while we awaited its answer. A connector
-    /// proves first, so it is refused while awaiting the acceptor's proof;
-    /// an acceptor proves only once it checked the connector's, so it is
-    /// refused while awaiting the connector's `Aid` (a connector that goes
-    /// before proving has not been refused anything). A peer that closes
-    /// without a word may be refusing too, or may be going away (a
-    /// registrar that is not serving yet): that stays `Eof`.
-    fn refused_us(ch: &Channel) -> bool {
-        let ChannelState::Handshaking(state) = &ch.state else {
-            return false;
-        };
-        match ch.origin {
-            ChannelOrigin::Accepted => matches!(
-                state,
-                Handshake::Identity {
-                    authenticated: true
-                }
-            ),
-            ChannelOrigin::Connected | ChannelOrigin::Probe => {
-                matches!(state, Handshake::Proof { .. })
-            }
-        }
     }
 
     /// Closes a channel: what was queued for it is still transmitted, then
@@ -1405,7 +865,7 @@ impl Actor {
                     );
                     return;
                 };
-                self.on_handshake_msg(now, channel, state, aid);
+                self.on_handshake_msg(channel, state, aid);
                 return;
             }
         };
@@ -1423,7 +883,7 @@ impl Actor {
             return;
         }
         match msg {
-            Msg::Start(start) => self.on_start(now, channel, peer, start),
+            Msg::Start(start) => self.on_start(channel, peer, start),
             Msg::Aid(_) | Msg::SpawnSpec(_) => {
                 let violation = Violation::OutOfPlace {
                     msg_type: msg.msg_type().as_str(),
@@ -1432,44 +892,6 @@ impl Actor {
                     .push_back(Event::Violation { channel, violation });
             }
             other => self.on_dialog_msg(now, channel, peer, other),
-        }
-    }
-
-    fn on_handshake(&mut self, _now: Instant, channel: ChannelId, peer: Aid, authenticated: bool) {
-        self.timers.stop(Timer::Handshake(channel));
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        match ch.origin {
-            ChannelOrigin::Probe => {
-                self.events
-                    .push_back(Event::ProbeAnswered { channel, peer });
-                self.close_channel(channel, CloseReason::Probe);
-            }
-            ChannelOrigin::Accepted if peer.is_probe => {
-                // A probe only wanted our `Aid`, which is already queued;
-                // it never becomes a peer (scenario disc-probe-no-phantom-peer).
-                self.close_channel(channel, CloseReason::Probe);
-            }
-            ChannelOrigin::Accepted | ChannelOrigin::Connected => {
-                let origin = ch.origin;
-                let was = std::mem::replace(
-                    &mut ch.state,
-                    ChannelState::Open {
-                        peer: peer.clone(),
-                        authenticated,
-                    },
-                );
-                self.inbound_done(origin, &was, false);
-                let uid = peer.uid();
-                self.events
-                    .push_back(Event::ChannelOpened { channel, peer });
-                if origin == ChannelOrigin::Accepted {
-                    self.maybe_child_connected(channel, &uid);
-                } else {
-                    self.on_registrar_open(channel);
-                }
-            }
         }
     }
 }

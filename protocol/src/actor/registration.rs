@@ -198,7 +198,7 @@ impl Actor {
     /// `register_actor` are still due on it, so that it comes after them).
     /// Each connection closes once answered; [`Actor::unregistering`] says
     /// whether any is still at it.
-    pub fn unregister(&mut self, _now: Instant) {
+    pub fn unregister(&mut self) {
         for i in 0..self.registrations.0.len() {
             let r = &mut self.registrations.0[i];
             if r.stopping {

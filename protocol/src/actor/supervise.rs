@@ -37,6 +37,7 @@ use crate::uid::Uid;
 use super::channel::CloseReason;
 use super::dialog::Kind;
 use super::ids::{ChannelId, ChildId, DialogId, NurseryId};
+use super::process::{ExitStatus, Signal};
 use super::timer::Timer;
 use super::{Action, Actor, CancelCause, Event};
 
@@ -184,76 +185,6 @@ impl SpawnRequest {
     }
 }
 
-/// How a process ended.
-///
-/// `Display` says it in words: `exit code 101`, `killed by SIGKILL`
-/// (`killed by signal 7` for a signal whose number differs between
-/// systems), or `an unknown exit status`.
-///
-/// ```
-/// # use tractor_protocol::ExitStatus;
-/// let killed = ExitStatus { code: None, signal: Some(9) };
-/// assert_eq!(killed.to_string(), "killed by SIGKILL");
-/// let failed = ExitStatus { code: Some(101), signal: None };
-/// assert_eq!(failed.to_string(), "exit code 101");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitStatus {
-    /// The exit code, if it exited.
-    pub code: Option<i32>,
-    /// The signal that killed it, if one did.
-    pub signal: Option<i32>,
-}
-
-impl ExitStatus {
-    /// Whether the process exited by itself with code 0.
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-impl std::fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.code, self.signal) {
-            (Some(code), _) => write!(f, "exit code {code}"),
-            (None, Some(n)) => match signal_name(n) {
-                Some(name) => write!(f, "killed by {name}"),
-                None => write!(f, "killed by signal {n}"),
-            },
-            (None, None) => f.write_str("an unknown exit status"),
-        }
-    }
-}
-
-/// The name of a signal whose number is the same on every Unix (POSIX's
-/// historical numbering); `None` for the others, which vary by system.
-fn signal_name(n: i32) -> Option<&'static str> {
-    Some(match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return None,
-    })
-}
-
-/// A signal for the driver to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGTERM: please stop now.
-    Terminate,
-    /// SIGKILL: the last resort.
-    Kill,
-}
-
 /// One child as [`Actor::children_info`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildInfo {
@@ -330,8 +261,8 @@ impl Actor {
     /// Starts a child actor: emits [`Action::Spawn`]. When it has connected
     /// back and been sent its `SpawnSpec`, [`Event::ChildConnected`] gives
     /// the channel to it; when its process ends, [`Event::ChildExited`].
-    pub fn spawn(&mut self, now: Instant, request: SpawnRequest) -> ChildId {
-        self.spawn_child(now, None, request)
+    pub fn spawn(&mut self, request: SpawnRequest) -> ChildId {
+        self.spawn_child(None, request)
     }
 
     /// Opens a nursery: a group of children supervised together.
@@ -345,14 +276,11 @@ impl Actor {
     /// cancelled or closed.
     pub fn spawn_in(
         &mut self,
-        now: Instant,
         nursery: NurseryId,
         request: SpawnRequest,
     ) -> Result<ChildId, super::UsageError> {
         match self.nurseries.get(&nursery) {
-            Some(n) if !n.cancelled && !n.closing => {
-                Ok(self.spawn_child(now, Some(nursery), request))
-            }
+            Some(n) if !n.cancelled && !n.closing => Ok(self.spawn_child(Some(nursery), request)),
             _ => Err(super::UsageError::NurseryClosed(nursery)),
         }
     }
@@ -398,12 +326,7 @@ impl Actor {
         }
     }
 
-    fn spawn_child(
-        &mut self,
-        _now: Instant,
-        nursery: Option<NurseryId>,
-        request: SpawnRequest,
-    ) -> ChildId {
+    fn spawn_child(&mut self, nursery: Option<NurseryId>, request: SpawnRequest) -> ChildId {
         let id = ChildId(self.next_id());
         let uuid = match &request.uuid {
             Some(u) => u.clone(),
@@ -433,7 +356,7 @@ impl Actor {
     }
 
     /// The child's process runs, as `pid`.
-    pub fn handle_spawned(&mut self, _now: Instant, child: ChildId, pid: u32) {
+    pub fn handle_spawned(&mut self, child: ChildId, pid: u32) {
         if let Some(c) = self.children.get_mut(&child)
             && c.phase == ChildPhase::Starting
         {
@@ -443,7 +366,7 @@ impl Actor {
     }
 
     /// The child's process could not be started.
-    pub fn handle_spawn_failed(&mut self, _now: Instant, child: ChildId, reason: String) {
+    pub fn handle_spawn_failed(&mut self, child: ChildId, reason: String) {
         if let Some(c) = self.children.remove(&child) {
             self.events.push_back(Event::SpawnFailed { child, reason });
             if let Some(n) = c.nursery {

@@ -20,7 +20,6 @@
 //! opens it and [`Actor::release_tty_lock`] sends the release.
 
 use std::collections::{HashSet, VecDeque};
-use std::time::Instant;
 
 use serde::Serialize;
 
@@ -31,11 +30,7 @@ use crate::uid::Uid;
 
 use super::dialog::{CalleePhase, ContextOptions, Dialog, Kind, LocalStream, Phase};
 use super::error::{self, LocalError};
-use super::{Actor, ChannelId, DialogId, Event, UsageError};
-
-/// The root's own claim on the terminal, from [`Actor::acquire_tty_lock`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TtyTicket(pub(crate) u64);
+use super::{Actor, ChannelId, DialogId, Event, TtyTicket, UsageError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {
@@ -255,7 +250,6 @@ impl Actor {
     /// [`Actor::release_tty_lock`], wait for the outcome and leave.
     pub fn request_tty_lock(
         &mut self,
-        now: Instant,
         channel: ChannelId,
         task: (&str, i64),
     ) -> Result<DialogId, UsageError> {
@@ -268,7 +262,6 @@ impl Actor {
         })
         .expect("lock arguments encode");
         self.open_context(
-            now,
             channel,
             TTY_LOCK_NS,
             TTY_LOCK_FUNC,
@@ -279,15 +272,15 @@ impl Actor {
 
     /// Gives the terminal back: sends `Yield(LockRelease)` on the lock
     /// context and closes our stream, as Python's requester does.
-    pub fn release_tty_lock(&mut self, now: Instant, dialog: DialogId) -> Result<(), UsageError> {
+    pub fn release_tty_lock(&mut self, dialog: DialogId) -> Result<(), UsageError> {
         let cid = self.dialog_mut(dialog)?.cid.clone();
         let release = LockRelease {
             subactor_uid: self.uid.clone(),
             cid,
         };
-        self.open_stream(now, dialog)?;
-        self.send(now, dialog, encode(&release))?;
-        self.close_stream(now, dialog)
+        self.open_stream(dialog)?;
+        self.send(dialog, encode(&release))?;
+        self.close_stream(dialog)
     }
 }
 

@@ -396,14 +396,11 @@ impl Sim {
                 parent_addr,
                 ..
             } => {
-                let now = self.now;
                 let made = self.templates.as_mut().and_then(|t| t(&uid.name));
                 let Some((mut config, app)) = made else {
-                    self.nodes[node].actor.handle_spawn_failed(
-                        now,
-                        child,
-                        "no such program".into(),
-                    );
+                    self.nodes[node]
+                        .actor
+                        .handle_spawn_failed(child, "no such program".into());
                     return;
                 };
                 config.name = uid.name.clone();
@@ -413,7 +410,7 @@ impl Sim {
                 let kid = self.add_boxed(config, addr, app);
                 self.nodes[kid].parent = Some((node, child));
                 let pid = 1000 + kid as u32;
-                self.nodes[node].actor.handle_spawned(now, child, pid);
+                self.nodes[node].actor.handle_spawned(child, pid);
                 if let Some(parent_addr) = parent_addr {
                     self.with(kid, |cx| {
                         cx.actor.connect_parent(parent_addr);
@@ -435,7 +432,6 @@ impl Sim {
                     }
                 }
             }
-            other => panic!("the simulator does not handle {other:?}"),
         }
     }
 

@@ -65,20 +65,19 @@ impl App for Service {
                         LocalError::new("RuntimeError", "the test service has no handler").into(),
                     ),
                 };
-                let now = cx.now;
                 match reply {
                     Reply::Now(outcome) => {
-                        cx.actor.accept(now, dialog).unwrap();
-                        cx.actor.finish(now, dialog, outcome).unwrap();
+                        cx.actor.accept(dialog).unwrap();
+                        cx.actor.finish(dialog, outcome).unwrap();
                     }
                     Reply::After(delay, outcome) => {
-                        cx.actor.accept(now, dialog).unwrap();
+                        cx.actor.accept(dialog).unwrap();
                         self.next_token += 1;
                         self.pending.insert(self.next_token, (dialog, outcome));
                         cx.wake_after(delay, self.next_token);
                     }
-                    Reply::Reject(err) => cx.actor.reject(now, dialog, err).unwrap(),
-                    Reply::Hang => cx.actor.accept(now, dialog).unwrap(),
+                    Reply::Reject(err) => cx.actor.reject(dialog, err).unwrap(),
+                    Reply::Hang => cx.actor.accept(dialog).unwrap(),
                 }
             }
             Event::Cancel { dialog, cause } => {
@@ -86,7 +85,7 @@ impl App for Service {
                 // A cancelled task ends at its next checkpoint.
                 self.pending.retain(|_, (d, _)| d != dialog);
                 let err = LocalError::new("Cancelled", "cancelled");
-                let _ = cx.actor.finish(cx.now, *dialog, Err(err.into()));
+                let _ = cx.actor.finish(*dialog, Err(err.into()));
             }
             _ => {}
         }
@@ -94,7 +93,7 @@ impl App for Service {
 
     fn on_wake(&mut self, cx: &mut Cx<'_>, token: u64) {
         if let Some((dialog, outcome)) = self.pending.remove(&token) {
-            cx.actor.finish(cx.now, dialog, outcome).unwrap();
+            cx.actor.finish(dialog, outcome).unwrap();
         }
     }
 }

@@ -42,11 +42,9 @@ pub trait Task {
     /// Asked to stop. By default: stop at once.
     fn on_cancel(&mut self, cx: &mut TaskCx<'_>, cause: &CancelCause) {
         let _ = cause;
-        let _ = cx.actor.finish(
-            cx.now,
-            cx.dialog,
-            Err(tractor_protocol::TaskError::Cancelled),
-        );
+        let _ = cx
+            .actor
+            .finish(cx.dialog, Err(tractor_protocol::TaskError::Cancelled));
     }
     fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
         let _ = cx;
@@ -147,7 +145,7 @@ impl App for Tasks {
             } => {
                 let Some(make) = self.factories.get_mut(&(ns.clone(), func.clone())) else {
                     let err = LocalError::new("RuntimeError", "no task for this function");
-                    cx.actor.reject(cx.now, *dialog, err.into()).unwrap();
+                    cx.actor.reject(*dialog, err.into()).unwrap();
                     return;
                 };
                 let task = make(kwargs);
