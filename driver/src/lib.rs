@@ -53,15 +53,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod actor;
 mod auth;
 mod broadcast;
+mod config;
 pub mod debug;
 mod engine;
+mod entry;
 mod error;
 mod error_types;
 mod functions;
 mod future;
+mod handle;
 mod limits;
 mod lineage;
 pub mod log;
@@ -76,18 +78,18 @@ mod task;
 mod trace;
 mod transport;
 
-pub use actor::{
-    ActorHandle, Config, current_actor, is_root_process, open_nursery, open_root_actor, run_daemon,
-};
 pub use auth::{
     ACCEPT_UNAUTHENTICATED_ENV, INSECURE_BIND_ENV, SECRET_ENV, SECRET_FILE_ENV, TreeSecret,
 };
 pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
+pub use config::Config;
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
+pub use entry::{is_root_process, open_nursery, open_root_actor, run_daemon};
 pub use error::{Error, ErrorKind, Result, StdError};
 pub use error_types::{RemoteErrorType, register_error_type, registered_error_type};
 pub use functions::Functions;
 pub use future::ApiFuture;
+pub use handle::{ActorHandle, current_actor};
 pub use limits::{
     MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV,
     MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,

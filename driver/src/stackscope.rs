@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use tractor_protocol::DialogId;
 
-use crate::actor::current_shared;
+use crate::handle::current_shared;
 
 /// The environment variable that turns dumps on in any process of a tree
 /// (children inherit it).

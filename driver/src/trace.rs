@@ -304,7 +304,7 @@ const BOUNDARIES: &[&str] = &[
 /// call) lie between the application's and are skipped.
 const DRIVERS: &[&str] = &[
     "tractor_driver::functions::",
-    "tractor_driver::actor::run_body",
+    "tractor_driver::entry::run_body",
     "tractor_driver::task::",
 ];
 
@@ -435,7 +435,7 @@ mod tests {
     #[test]
     fn library_frames_between_the_applications_are_dropped() {
         // A portal call inside a nursery's body, inside the root's body:
-        // the frames of the nursery's scope (in `actor` and `nursery`) lie
+        // the frames of the nursery's scope (in `handle` and `nursery`) lie
         // between the body and the code that opened the nursery.
         let stack = [
             "tractor_driver::portal::decode",
@@ -443,11 +443,11 @@ mod tests {
             "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
             "my_app::caller::{{closure}}",
             "tractor_driver::nursery::open_nursery::{{closure}}",
-            "tractor_driver::actor::ActorHandle::open_nursery::{{closure}}",
+            "tractor_driver::handle::ActorHandle::open_nursery::{{closure}}",
             "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
             "my_app::outer_caller::{{closure}}",
             "my_app::main::{{closure}}",
-            "tractor_driver::actor::run_body::{{closure}}::{{closure}}",
+            "tractor_driver::entry::run_body::{{closure}}::{{closure}}",
             "my_app::unreachable",
         ];
         assert_eq!(
