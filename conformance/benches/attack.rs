@@ -19,6 +19,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tractor_adapters::Adapter;
 use tractor_conformance::peer;
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
@@ -27,12 +28,10 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick")
         || std::env::var_os("TRACTOR_BENCH_QUICK").is_some();
     let seconds = if quick { 2 } else { 10 };
-    for (adapter, transport) in [
-        ("tokio", "tcp"),
-        ("tokio", "uds"),
-        ("smol", "tcp"),
-        ("smol", "uds"),
-    ] {
+    let cases = Adapter::ALL
+        .into_iter()
+        .flat_map(|a| ["tcp", "uds"].map(|t| (a.name(), t)));
+    for (adapter, transport) in cases {
         let d = peer::attack_daemon(Path::new(PROGRAM), adapter, transport, "");
         let seen = peer::non_reading_client(&d, 200_000, 16 * 1024, Duration::from_secs(seconds));
         let after = d.hi();

@@ -59,8 +59,9 @@
 //!
 //! The workloads use only the runtime-independent API (`tractor_driver`);
 //! an adapter contributes its `Runtime` and a way to block on a future
-//! ([`run_tokio`], [`run_smol`]). Both adapters are measured in one run,
-//! tokio first, each tree's actors on its own adapter.
+//! (`tractor_adapters::Adapter`, see [`run`]). Every adapter is measured in
+//! one run, in the order of `Adapter::ALL` (tokio first), each tree's
+//! actors on its own adapter.
 
 #![forbid(unsafe_code)]
 
@@ -76,6 +77,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
+use tractor_adapters::Adapter;
 use tractor_driver::{
     ActorHandle, ActorOptions, Address, Config, Context, DialogError, Error, ErrorKind, Functions,
     Portal, Runtime, Transport,
@@ -110,13 +112,11 @@ fn main() {
     }
     if !tractor_driver::is_root_process() {
         // An actor of a tree: the adapter its parent benchmarks.
-        let smol = std::env::var(ADAPTER).is_ok_and(|a| a == "smol");
-        std::process::exit(if smol { run_smol() } else { run_tokio() });
+        std::process::exit(run(Adapter::from_env()));
     }
-    // Both adapters, one after the other, in one run.
-    let tokio = run_tokio();
-    let smol = run_smol();
-    std::process::exit(tokio.max(smol));
+    // Every adapter, one after the other, in one run.
+    let code = Adapter::ALL.into_iter().map(run).max().unwrap_or(0);
+    std::process::exit(code);
 }
 
 /// Tells a child which adapter to run on.
@@ -125,18 +125,10 @@ const ADAPTER: &str = tractor_conformance::ADAPTER;
 /// The adapter the tree being measured runs on.
 static CURRENT_ADAPTER: Mutex<&str> = Mutex::new("tokio");
 
-fn run_smol() -> i32 {
-    smol::block_on(bench_tree(Arc::new(tractor_smol::Smol), "smol"))
-}
-
-/// The benchmark on tokio. Another adapter needs the same: its runtime,
-/// its `Runtime` implementation, and a `block_on`.
-fn run_tokio() -> i32 {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    rt.block_on(bench_tree(Arc::new(tractor_tokio::Tokio), "tokio"))
+/// The benchmark on `adapter`: its `Runtime`, blocked on with its
+/// `block_on`. Returns the exit code.
+fn run(adapter: Adapter) -> i32 {
+    adapter.block_on(bench_tree(adapter.runtime(), adapter.name()))
 }
 
 // ---------------------------------------------------------------------------

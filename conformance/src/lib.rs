@@ -36,7 +36,7 @@ pub const MARKER: &str = "TRACTOR_CONFORMANCE_TREE";
 /// both (the conformance program, the examples, the tree benchmark):
 /// `smol`, or tokio when unset. Children inherit it, unless a scenario
 /// gives a child another (mixed trees).
-pub const ADAPTER: &str = "TRACTOR_ADAPTER";
+pub const ADAPTER: &str = tractor_adapters::ENV;
 
 /// One isolated actor tree.
 #[derive(Debug)]

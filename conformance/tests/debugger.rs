@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use rexpect::session::{PtySession, spawn_command};
+use tractor_adapters::Adapter;
 use tractor_conformance::Tree;
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
@@ -13,7 +14,10 @@ const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 /// The REPL's prompt.
 const PROMPT: &str = "(Pdb+) ";
 
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+/// The adapters, by name, in the order of `Adapter::ALL`.
+fn adapters() -> impl Iterator<Item = &'static str> {
+    Adapter::ALL.into_iter().map(Adapter::name)
+}
 
 /// Generous: only a hang should ever reach it.
 const HANG_MS: u64 = 60_000;
@@ -63,7 +67,7 @@ fn repl(p: &mut PtySession, reason: &str, actor: &str) -> String {
 
 #[test]
 fn dbg_root_pause_continue_and_quit() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-root-pause");
         let banner = repl(&mut p, "paused", "root");
@@ -90,7 +94,7 @@ fn dbg_root_pause_continue_and_quit() {
 
 #[test]
 fn dbg_child_pause_survives_ctrl_c_mashing() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-child-pause");
         repl(&mut p, "paused", "pause-then-return");
@@ -158,7 +162,7 @@ fn tcp_sockets_with_input(pid: i32) -> usize {
 #[test]
 fn dbg_ctrl_c_at_a_repl_read_late_by_the_root_stays_the_repls() {
     use nix::sys::signal::Signal;
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-child-pause");
         repl(&mut p, "paused", "pause-then-return");
@@ -189,7 +193,7 @@ fn dbg_ctrl_c_at_a_repl_read_late_by_the_root_stays_the_repls() {
 
 #[test]
 fn dbg_grandchild_pause_takes_the_roots_lock() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-grandchild-pause");
         repl(&mut p, "paused", "leaf");
@@ -200,7 +204,7 @@ fn dbg_grandchild_pause_takes_the_roots_lock() {
 
 #[test]
 fn dbg_child_crash_then_root() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-child-crash-then-root");
         // First the failing child, on its own error...
@@ -218,7 +222,7 @@ fn dbg_child_crash_then_root() {
 
 #[test]
 fn dbg_multi_daemon_no_clobber() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-multi-daemon-no-clobber");
         // Two REPLs, one after the other in either order: each screen up
@@ -270,7 +274,7 @@ fn dbg_multi_daemon_no_clobber() {
 
 #[test]
 fn dbg_child_quit_opens_only_the_roots_crash_repl() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-child-pause");
         repl(&mut p, "paused", "pause-then-return");
@@ -288,7 +292,7 @@ fn dbg_child_quit_opens_only_the_roots_crash_repl() {
 
 #[test]
 fn dbg_post_mortem_api() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-post-mortem-api");
         // The child's own crash REPL first...
@@ -308,7 +312,7 @@ fn dbg_post_mortem_api() {
 
 #[test]
 fn dbg_shielded_pause_in_a_cancelled_functions_cleanup() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-shielded-pause");
         // The cleanup's unshielded pause fails at once, with the hint...
@@ -333,7 +337,7 @@ fn dbg_shielded_pause_in_a_cancelled_functions_cleanup() {
 
 #[test]
 fn dbg_stale_lock_after_the_holder_is_killed() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-stale-lock");
         let banner = repl(&mut p, "paused", "pauser");
@@ -365,7 +369,7 @@ fn dbg_stale_lock_after_the_holder_is_killed() {
 
 #[test]
 fn dbg_sync_pause_from_threads() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-sync-pause-threads");
         expect(&mut p, "in_task_refused=true");
@@ -381,7 +385,7 @@ fn dbg_sync_pause_from_threads() {
 
 #[test]
 fn dbg_debug_filter_skips_what_it_rejects() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-debug-filter");
         // No REPL for the KeyError, in the child or the root: the first
@@ -400,7 +404,7 @@ fn dbg_debug_filter_skips_what_it_rejects() {
 
 #[test]
 fn dbg_crash_handler_in_plain_code() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-crash-handler");
         let banner = plain_crash(&mut p);
@@ -432,7 +436,7 @@ fn plain_crash(p: &mut PtySession) -> String {
 
 #[test]
 fn dbg_root_crash_repl() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         for command in ["c", "q"] {
             let tree = Tree::new().adapter(adapter);
             let mut p = start(&tree, "dbg-root-crash-repl");
@@ -453,7 +457,7 @@ fn dbg_root_crash_repl() {
 
 #[test]
 fn dbg_nested_errors_stop_at_every_level() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-nested-errors");
         let leaf = repl(&mut p, "crashed", "name-error");
@@ -472,7 +476,7 @@ fn dbg_nested_errors_stop_at_every_level() {
 
 #[test]
 fn dbg_root_timeout_while_a_child_is_in_its_crash_repl() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let mut p = start(&tree, "dbg-root-timeout-child-crash");
         let child = repl(&mut p, "crashed", "key-error");

@@ -7,19 +7,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use tractor_adapters::Adapter;
 use tractor_conformance::peer::{self, RawPeer, Stream};
 use tractor_conformance::{HANG, Run, Running, Tree};
 use tractor_protocol::{Address, ChildArgs, Uid};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
-/// Every scenario runs on each adapter over each transport.
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
-const CASES: [(&str, &str); 4] = [
-    ("tokio", "tcp"),
-    ("tokio", "uds"),
-    ("smol", "tcp"),
-    ("smol", "uds"),
-];
+/// The adapters, by name, in the order of `Adapter::ALL`.
+fn adapters() -> impl Iterator<Item = &'static str> {
+    Adapter::ALL.into_iter().map(Adapter::name)
+}
+
+/// Every scenario runs on each adapter over each transport: adapter by
+/// adapter, TCP first.
+fn cases() -> impl Iterator<Item = (&'static str, &'static str)> {
+    adapters().flat_map(|a| ["tcp", "uds"].map(|t| (a, t)))
+}
 
 /// Runs scenario `id` on `adapter` over `transport` and checks the tree
 /// is gone.
@@ -42,7 +45,7 @@ fn run_env(id: &str, adapter: &str, transport: &str, env: &[(&str, &str)]) -> Ru
 fn passes_with_and_without_backtraces(id: &str, check: impl Fn(&Run)) {
     for on in ["1", "0"] {
         let env = [("RUST_BACKTRACE", on), ("RUST_LIB_BACKTRACE", on)];
-        for (a, t) in CASES {
+        for (a, t) in cases() {
             let r = run_env(id, a, t, &env);
             r.assert_ok();
             assert_eq!(r.fact("backtraces"), (on == "1").to_string(), "{r:?}");
@@ -53,7 +56,7 @@ fn passes_with_and_without_backtraces(id: &str, check: impl Fn(&Run)) {
 
 /// Runs a passing scenario on both adapters and transports; `check` sees each run.
 fn passes(id: &str, check: impl Fn(&Run)) {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run(id, a, t);
         r.assert_ok();
         check(&r);
@@ -63,7 +66,7 @@ fn passes(id: &str, check: impl Fn(&Run)) {
 /// Runs a scenario that ends in a KeyboardInterrupt (the root fails with
 /// `Interrupted`) on both transports; `check` sees each run.
 fn interrupted(id: &str, check: impl Fn(&Run)) {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run(id, a, t);
         assert_eq!(r.code, Some(1), "{r:?}");
         assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
@@ -101,7 +104,7 @@ fn stop(tree: &Tree, daemon: Running) {
 
 /// Runs a passing scenario against a registrar daemon, on both transports.
 fn passes_with_registrar(id: &str, check: impl Fn(&Run)) {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &[id, t, &reg]);
         r.assert_ok();
@@ -359,7 +362,7 @@ fn cancel_some_cancels_all_ria() {
 
 #[test]
 fn cancel_sigint_root() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("cancel-sigint-root", a, t);
         assert_eq!(r.code, Some(1), "{r:?}");
         assert_eq!(r.fact("ready"), "true");
@@ -369,7 +372,7 @@ fn cancel_sigint_root() {
 
 #[test]
 fn cancel_sigint_from_outside() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigint-external", t]);
         root.wait_for_line("ready=true");
@@ -386,7 +389,7 @@ fn cancel_sigterm_root() {
     // tree as SIGINT does. The root's reaping timeouts are far beyond the
     // harness's patience, so only graceful cancellation ends the children
     // in time; each actor's cancelled function drops its guard.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-sigterm-root", t]);
         root.wait_for_line("ready=true");
@@ -419,7 +422,7 @@ fn cancel_second_signal_during_teardown() {
     // and nothing is left. The child cannot cancel (it is stopped) and the
     // root's reaping timeouts are far beyond the harness's patience: only
     // the kill ends it in time.
-    for (i, (a, t)) in CASES.into_iter().enumerate() {
+    for (i, (a, t)) in cases().enumerate() {
         let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
         let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-second-signal", t]);
         let pid = root.wait_for_fact("stuck_pid");
@@ -461,7 +464,7 @@ fn cancel_first_signal_during_wind_down() {
     // first SIGTERM or SIGINT then cancels the tree as any first signal
     // does: the child goes gracefully, not killed, and the entry point
     // reports the signal instead of the body's success.
-    for (i, (a, t)) in CASES.into_iter().enumerate() {
+    for (i, (a, t)) in cases().enumerate() {
         let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "info");
         let mut root = tree.spawn(Path::new(PROGRAM), &["cancel-signal-during-wind-down", t]);
         let pid = root.wait_for_fact("slow_pid");
@@ -498,7 +501,7 @@ fn signal_default_outside_roots() {
     // Ours: once its root has ended, a process that goes on dies by SIGINT
     // or SIGTERM, as any Rust program does; a root started after still
     // hears them and cancels its tree.
-    for a in ADAPTERS {
+    for a in adapters() {
         for (signal, number, error) in [("TERM", 15, "terminated"), ("INT", 2, "interrupted")] {
             let tree = Tree::new().adapter(a);
             let mut root = tree.spawn(Path::new(PROGRAM), &["signal-default-outside-roots", "tcp"]);
@@ -525,7 +528,7 @@ const STORY_CALLS: usize = 40;
 fn log_tree_story() {
     // Ours: at `info` the log tells a tree's story, one line per event,
     // and nothing per call or per stream item.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run_env("log-tree-story", a, t, &[("TRACTOR_LOGLEVEL", "info")]);
         r.assert_ok();
         assert_eq!(r.fact("items"), STORY_CALLS.to_string());
@@ -583,7 +586,7 @@ fn log_tree_story() {
         }
     }
     // The calls and items are there, lower down.
-    for a in ADAPTERS {
+    for a in adapters() {
         let r = run_env(
             "log-tree-story",
             a,
@@ -611,7 +614,7 @@ fn log_daemon_wait_notice() {
     // Ours: a nursery whose body has ended while daemons run says so once,
     // at info, naming those still running; the program cancels them when
     // it sees the words.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let env = [
             ("TRACTOR_LOGLEVEL", "info"),
             ("TRACTOR_DAEMON_WAIT_NOTICE", "0.1"),
@@ -643,7 +646,7 @@ fn fault_parent_dies_no_orphans() {
     // The root is SIGKILLed with a daemon and a one-shot running: they
     // notice their parent channel close and go (and a thread watching
     // their parent process backs that up).
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(Path::new(PROGRAM), &["fault-parent-dies", t]);
         root.wait_for_line("ready=true");
@@ -683,7 +686,7 @@ fn fault_spawned_from_exiting_thread() {
     // (Python spawns from worker threads that end after a few idle
     // seconds). That is no parent death: the child gets no SIGTERM, serves
     // calls after the thread is gone, and ends only when cancelled.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run_env(
             "fault-spawned-from-exiting-thread",
             a,
@@ -709,7 +712,7 @@ fn fault_parent_dies_grandchildren_go_too() {
     // Ours: the root is SIGKILLed with two children, each with a
     // grandchild, one of them blocked in sync code. Every process goes by
     // itself, and only the killed root's socket files stay.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(
             Path::new(PROGRAM),
@@ -808,7 +811,7 @@ fn fault_parent_gone_before_child_starts() {
         (format!("{me}:{LATE_UUID}"), true, false),
         (format!("{gone}:another-child"), false, false),
     ];
-    for a in ADAPTERS {
+    for a in adapters() {
         for (value, wrapper, is_gone) in &cases {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
             listener.set_nonblocking(true).expect("non-blocking");
@@ -918,7 +921,7 @@ fn fault_grandchild_sync_blocked_sigint() {
     // Ours: SIGINT to the root while a grandchild blocks in synchronous
     // code. Its parent ends it before exiting itself, so nothing of the
     // tree is alive when the root exits (Tree::assert_clean).
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let mut root = tree.spawn(
             Path::new(PROGRAM),
@@ -939,7 +942,7 @@ fn fault_hung_child_killed_with_its_children() {
     // Ours: a child that hears nothing (stopped) is killed by the root's
     // reaper after the cancel request and SIGTERM went unanswered; its
     // own child goes with it, before the root exits.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a).env("TRACTOR_LOGLEVEL", "warning");
         let mut root = tree.spawn(Path::new(PROGRAM), &["fault-hung-child-with-grandchild", t]);
         let mid = root.wait_for_fact("mid");
@@ -969,7 +972,7 @@ fn fault_hung_child_killed_with_its_children() {
 fn ctx_stream_then_fail_error_not_lost() {
     // Ours: a stream's end reports its function's failure, and the scoped
     // form returns it; read, it is not logged as lost.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run_env(
             "ctx-stream-then-fail",
             a,
@@ -998,7 +1001,7 @@ fn ctx_stream_then_fail_error_not_lost() {
 fn ctx_error_dropped_unread_is_logged() {
     // Ours: a context dropped before its function's error was read logs
     // that error at `error` level.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run_env(
             "ctx-error-dropped-unread",
             a,
@@ -1095,7 +1098,7 @@ fn disc_reg_then_unreg_and_find_miss() {
     // Also disc-get-registry-example: on Unix sockets the tree uses the
     // transport's default registrar address; on TCP each tree takes a free
     // port instead, so that trees can run side by side.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("disc-reg-then-unreg", a, t);
         r.assert_ok();
         assert_eq!(r.fact("default_registry"), (t == "uds").to_string());
@@ -1109,7 +1112,7 @@ fn disc_reg_then_unreg_and_find_miss() {
 #[test]
 fn disc_reg_then_unreg_maddr() {
     // The registrar's address given as a multiaddr: the same dialogs.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("disc-reg-then-unreg-maddr", a, t);
         r.assert_ok();
         let prefix = if t == "tcp" {
@@ -1135,7 +1138,7 @@ fn disc_reg_then_unreg_maddr() {
 
 #[test]
 fn disc_bind_maddr_str() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("disc-bind-maddr-str", a, t);
         r.assert_ok();
         let bound = r.fact("bound");
@@ -1154,7 +1157,7 @@ fn disc_bind_maddr_str() {
 
 #[test]
 fn tpt_root_passes_tpt_to_sub() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("tpt-root-passes-tpt-to-sub", a, t);
         r.assert_ok();
         assert_eq!(r.fact("child_transport"), t);
@@ -1242,7 +1245,7 @@ fn spawn_proctitle() {
 /// nothing else.
 #[test]
 fn spawn_python_child() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let r = tree.run(Path::new(PROGRAM), &["spawn-python-child", t]);
         tree.assert_clean();
@@ -1707,7 +1710,7 @@ const TREE_SECRET: &str = "conformance-tree-secret-0123";
 /// Runs a passing scenario whose actors cancel peers that are not their
 /// parent nor children: only a tree with a secret trusts them to.
 fn passes_with_secret(id: &str, check: impl Fn(&Run)) {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run_env(id, a, t, &[("TRACTOR_SECRET", TREE_SECRET)]);
         r.assert_ok();
         check(&r);
@@ -1907,7 +1910,7 @@ fn disc_unregister_on_cancel() {
     });
     // ...and SIGINT, which ends the root: a registrar daemon outlives it
     // and is asked afterwards.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &["disc-unregister-on-sigint", t, &reg]);
         assert_eq!(r.fact("during"), "registrar,root,sub-0,sub-1,sub-2");
@@ -1983,7 +1986,7 @@ fn disc_cancel_remote_registrar() {
     // actor, where Python's process stays up without a runtime.
     // The two programs share a secret: a stranger is refused (see
     // auth_stranger_cancel).
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a).env("TRACTOR_SECRET", TREE_SECRET);
         let (tree, daemon, reg) = registrar_in(tree, t);
         let r = tree.run(
@@ -2053,7 +2056,7 @@ fn disc_registrar_election_race() {
     // registrar's socket file is in the way: one root takes it over.
     const ROOTS: usize = 6;
     const ROUNDS: usize = 4;
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         for round in 0..ROUNDS {
             let tree = Tree::new().adapter(a);
             let reg = match t {
@@ -2092,7 +2095,7 @@ fn disc_registrar_restart() {
     // Ours: a registrar killed and started again at the same address (on
     // Unix sockets, over the dead one's socket file) has the whole tree
     // registered again, the root and its child, within moments.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let (tree, daemon, reg) = registrar(a, t);
         let mut tree_root = tree.spawn(Path::new(PROGRAM), &["disc-registrar-restart", t, &reg]);
         tree_root.wait_for_line("ready=true");
@@ -2131,7 +2134,7 @@ fn disc_registrar_bind_union() {
     // A registrar asked to bind its own Unix-socket address as well: one
     // listener, on the registry address (the other cases are in
     // disc_nursery_forwards_bind).
-    for a in ADAPTERS {
+    for a in adapters() {
         let r = run("disc-registrar-bind-union", a, "uds");
         r.assert_ok();
         assert_eq!(r.fact("listeners"), "1");
@@ -2156,7 +2159,7 @@ fn tpt_proto_mismatch() {
 
 #[test]
 fn tpt_uds_bindspace_created() {
-    for a in ADAPTERS {
+    for a in adapters() {
         let r = run("tpt-uds-bindspace-created", a, "uds");
         r.assert_ok();
         assert_eq!(r.fact("dir_before"), "false");
@@ -2170,7 +2173,7 @@ fn tpt_uds_bindspace_created() {
 
 #[test]
 fn tpt_uds_example() {
-    for a in ADAPTERS {
+    for a in adapters() {
         let r = run("tpt-uds-example", a, "uds");
         r.assert_ok();
         assert_eq!(r.fact("registry"), "registry@1616.sock");
@@ -2185,7 +2188,7 @@ fn tpt_uds_example() {
 fn tpt_uds_double_listen() {
     // A second listener on the registrar's address fails, on either
     // transport, and leaves the registrar serving.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let (tree, daemon, reg) = registrar(a, t);
         let r = tree.run(Path::new(PROGRAM), &["tpt-uds-double-listen", t, &reg]);
         r.assert_ok();
@@ -2225,9 +2228,9 @@ fn mixed_trees_both_ways() {
     // RPC, a context with a stream, cancellation and an error relayed
     // across the boundary.
     passes("mixed-tree", |r| {
-        let root = r.fact("root_adapter");
-        let other = if root == "tokio" { "smol" } else { "tokio" };
-        assert_eq!(r.fact("child_adapter"), other);
+        let root: Adapter = r.fact("root_adapter").parse().expect("an adapter");
+        let other = Adapter::ALL.into_iter().find(|a| *a != root);
+        assert_eq!(r.fact("child_adapter"), other.expect("another").name());
         assert_eq!(r.fact("streamed"), "2,3");
         assert_eq!(r.fact("cancelled"), "true");
         assert_eq!(r.fact("error"), "remote:RemoteActorError:RuntimeError");
@@ -2240,7 +2243,7 @@ fn log_nursery_failure_names_its_source() {
     // Ours: a failing nursery's line at `cancel` names the error's own
     // type and the actors it came from and through, not the box it
     // travelled in (RemoteActorError).
-    for a in ADAPTERS {
+    for a in adapters() {
         let r = run_env("mixed-tree", a, "tcp", &[("TRACTOR_LOGLEVEL", "cancel")]);
         r.assert_ok();
         let failed = |actor: &str| {
@@ -2264,7 +2267,7 @@ fn log_nursery_failure_names_its_source() {
 
 #[test]
 fn log_level_from_the_environment_names_each_actor() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         // The root sets no level: TRACTOR_LOGLEVEL, inherited, sets every
         // process's, and each logs to the console under its own name.
         let env = [("TRACTOR_LOGLEVEL", "cancel")];
@@ -2294,7 +2297,7 @@ fn log_level_from_the_environment_names_each_actor() {
 fn auth_tree_with_a_secret() {
     // The secret in the environment (TCP cases), or in a file the
     // environment names (Unix-socket cases).
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a);
         let tree = if t == "tcp" {
             tree.env("TRACTOR_SECRET", TREE_SECRET)
@@ -2323,7 +2326,7 @@ fn auth_tree_with_a_secret() {
 #[test]
 fn auth_tree_with_a_generated_secret() {
     // The root makes one; its descendants get it, strangers do not.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("auth-tree-generated", a, t);
         r.assert_ok();
         assert_eq!(r.fact("stranger_bytes"), "0", "{r:?}");
@@ -2339,7 +2342,7 @@ fn auth_tree_open_to_peers_that_do_not_authenticate() {
     // With a secret, and open to Python peers: the stranger speaking
     // Python's handshake is answered (and may call), the tree's own actors
     // still authenticate, so a sibling may cancel a sibling.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let env = [
             ("TRACTOR_SECRET", TREE_SECRET),
             ("TRACTOR_ACCEPT_UNAUTHENTICATED", "1"),
@@ -2356,7 +2359,7 @@ fn auth_tree_open_to_peers_that_do_not_authenticate() {
 fn auth_tree_without_a_secret() {
     // The same tree without a secret: the stranger learns who the root
     // is (as with Python), and a sibling may not cancel a sibling.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("auth-tree", a, t);
         r.assert_ok();
         assert_ne!(r.fact("stranger_bytes"), "0", "{r:?}");
@@ -2371,7 +2374,7 @@ fn auth_tree_without_a_secret() {
 
 #[test]
 fn auth_wrong_secret_is_refused() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let tree = Tree::new().adapter(a).env("TRACTOR_SECRET", TREE_SECRET);
         let (tree, daemon, reg) = registrar_in(tree, t);
         let r = tree.run(Path::new(PROGRAM), &["auth-wrong-secret", t, &reg]);
@@ -2408,7 +2411,7 @@ fn auth_stranger_cancel_is_refused() {
 
 #[test]
 fn auth_insecure_bind() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         if t != "tcp" {
             // A Unix socket needs no secret.
             let r = run("auth-insecure-bind", a, t);
@@ -2441,7 +2444,7 @@ fn attack_daemon(adapter: &str, transport: &str, limits: &str) -> peer::Attacked
 
 #[test]
 fn tpt_empty_connects_released() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let d = attack_daemon(a, t, "");
         let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
@@ -2461,7 +2464,7 @@ fn tpt_empty_connects_released() {
 fn tpt_partial_handshake_released() {
     // Connections that end mid-frame, right after our Aid, or after a
     // call that is still running.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let d = attack_daemon(a, t, "");
         let (pid, addr) = (d.pid, d.addr.clone());
         let before = peer::settled_fds(pid);
@@ -2490,7 +2493,7 @@ fn tpt_partial_handshake_released() {
 
 #[test]
 fn tpt_non_reading_client_bounded() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let d = attack_daemon(a, t, "");
         // Up to 100,000 calls of 16 KiB each, 1.6 GB of replies if all
         // ran (more calls than the kernel's buffers take at once), for
@@ -2509,7 +2512,7 @@ fn tpt_non_reading_client_bounded() {
 fn tpt_limits_inherited() {
     // The root's configured limit reaches its grandchild, through its
     // child: a fifth call at once is refused there, typed.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let r = run("tpt-limits-inherited", a, t);
         r.assert_ok();
         assert_eq!(r.fact("root_over_the_limit"), "TooManyDialogs", "{r:?}");
@@ -2526,7 +2529,7 @@ fn tpt_limits_inherited() {
 fn tpt_limits_inherited_from_the_environment() {
     // The same limit from the root's environment; without it, the fifth
     // call runs (the default is 1024).
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", "4")];
         let r = run_env("tpt-limits-inherited-env", a, t, &env);
         r.assert_ok();
@@ -2543,7 +2546,7 @@ fn tpt_limits_inherited_from_the_environment() {
 fn tpt_limits_malformed_environment() {
     // A limit that is not a whole number stops the root before it starts,
     // naming the variable; nothing is left behind.
-    for a in ADAPTERS {
+    for a in adapters() {
         for value in ["four", "-4", "4.0"] {
             let env = [("TRACTOR_MAX_DIALOGS_PER_PEER", value)];
             let r = run_env("tpt-limits-inherited-env", a, "uds", &env);
@@ -2558,7 +2561,7 @@ fn tpt_limits_malformed_environment() {
 
 #[test]
 fn tpt_limits_hit() {
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let limits = "max_connections=8,max_pending=4,max_dialogs=2,max_frame=4096";
         let d = attack_daemon(a, t, limits);
         let (pid, addr) = (d.pid, d.addr.clone());
@@ -2652,7 +2655,7 @@ fn tpt_limits_hit() {
 fn tpt_stalled_peer_dropped() {
     // A peer that stops reading while its replies pile up is dropped once
     // nothing of them is written for the stall timeout.
-    for (a, t) in CASES {
+    for (a, t) in cases() {
         let limits = "max_queued_bytes=65536,stall_ms=300";
         let d = attack_daemon(a, t, limits);
         let (pid, addr) = (d.pid, d.addr.clone());

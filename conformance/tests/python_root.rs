@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use rexpect::session::spawn_command;
 use serde_json::Value;
+use tractor_adapters::Adapter;
 use tractor_conformance::{HANG, Tree};
 use tractor_protocol::{Address, ChildArgs, Raw, Uid};
 
@@ -36,7 +37,10 @@ use common::{Transcript, WireFrame, transcript};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+/// The adapters, by name, in the order of `Adapter::ALL`.
+fn adapters() -> impl Iterator<Item = &'static str> {
+    Adapter::ALL.into_iter().map(Adapter::name)
+}
 
 /// Frames larger than this end the test: nothing in the conversation
 /// comes near it.
@@ -436,7 +440,7 @@ fn child_takes_the_lock(adapter: &str) {
 
 #[test]
 fn dbg_child_takes_the_lock_from_a_python_root() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         child_takes_the_lock(adapter);
     }
 }

@@ -5,11 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use tractor_adapters::Adapter;
 use tractor_conformance::{HANG, Tree};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
-const ADAPTERS: [&str; 2] = ["tokio", "smol"];
+/// The adapters, by name, in the order of `Adapter::ALL`.
+fn adapters() -> impl Iterator<Item = &'static str> {
+    Adapter::ALL.into_iter().map(Adapter::name)
+}
 
 /// The folder of the program's source files, as dumps name them.
 const SOURCE: &str = "conformance/src/bin/tractor-conformance/";
@@ -158,7 +162,7 @@ fn dump_hung_tree(tree: Tree, id: &str, adapter: &str) {
 
 #[test]
 fn dump_sigusr1_hierarchical_then_sigint_teardown() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         dump_hung_tree(tree, "dump-sigusr1-hierarchical", adapter);
     }
@@ -166,7 +170,7 @@ fn dump_sigusr1_hierarchical_then_sigint_teardown() {
 
 #[test]
 fn dump_env_propagation() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new()
             .adapter(adapter)
             .env("TRACTOR_ENABLE_STACKSCOPE", "1");

@@ -32,43 +32,27 @@
 use std::future::Future;
 use std::sync::Arc;
 
+pub use tractor_adapters::Adapter;
 pub use tractor_driver::*;
 
 /// The environment variable that picks the adapter: `smol`, or tokio when
-/// unset or anything else.
-pub const ADAPTER: &str = "TRACTOR_ADAPTER";
-
-/// Whether this process runs on smol ([`ADAPTER`] says so) or on tokio.
-pub fn on_smol() -> bool {
-    std::env::var(ADAPTER).is_ok_and(|a| a == "smol")
-}
+/// unset or anything else ([`Adapter::from_env`]).
+pub const ADAPTER: &str = tractor_adapters::ENV;
 
 /// The chosen adapter's name: `smol` or `tokio`.
 pub fn adapter_name() -> &'static str {
-    if on_smol() { "smol" } else { "tokio" }
+    Adapter::from_env().name()
 }
 
 /// The chosen adapter's [`Runtime`].
 pub fn runtime() -> Arc<dyn Runtime> {
-    if on_smol() {
-        Arc::new(tractor_smol::Smol)
-    } else {
-        Arc::new(tractor_tokio::Tokio)
-    }
+    Adapter::from_env().runtime()
 }
 
 /// Runs `main` to its end on the chosen runtime: smol's `block_on`, or a
 /// multi-threaded tokio runtime.
 pub fn block_on<F: Future>(main: F) -> F::Output {
-    if on_smol() {
-        smol::block_on(main)
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(main)
-    }
+    Adapter::from_env().block_on(main)
 }
 
 /// Runs the root actor around `body` on the chosen adapter, as

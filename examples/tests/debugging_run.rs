@@ -6,15 +6,14 @@
 
 mod common;
 
-use common::{ADAPTERS, example};
+use common::{adapters, example};
 use tractor_conformance::Tree;
 
 /// Runs `name` on every adapter; checks its exit code and that it left
 /// nothing behind; gives what it printed (stdout, then stderr) and each
 /// REPL's banner, in order.
 fn run(name: &str, code: i32) -> Vec<(String, Vec<String>)> {
-    ADAPTERS
-        .into_iter()
+    adapters()
         .map(|adapter| {
             let tree = Tree::new().adapter(adapter);
             let run = tree.run(&example(name), &[]);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADAPTERS, example};
+use common::{adapters, example};
 use tractor_conformance::{Tree, number_after};
 
 /// Runs an example on `adapter` in a tree of its own, checks that it
@@ -27,7 +27,7 @@ fn run(name: &str, adapter: &str) -> String {
 
 /// What the example printed on each adapter, one run after the other.
 fn on_both(name: &str) -> impl Iterator<Item = String> + '_ {
-    ADAPTERS.into_iter().map(move |adapter| run(name, adapter))
+    adapters().map(move |adapter| run(name, adapter))
 }
 
 /// The line of `out` that starts with `prefix`.
@@ -39,7 +39,7 @@ fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
 
 #[test]
 fn tour_runs_a_whole_tree_and_cleans_up() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let out = run("tour", adapter);
         // The root and its children run on the adapter chosen.
         let on = format!(", on {adapter})");
@@ -313,7 +313,7 @@ fn every_subscriber_gets_every_tick() {
 
 #[test]
 fn stackscope_dumps_a_hung_tree_parent_first() {
-    for adapter in ADAPTERS {
+    for adapter in adapters() {
         let tree = Tree::new().adapter(adapter);
         let run = tree.run(&example("stackscope"), &[]);
         tree.assert_clean();

@@ -131,7 +131,9 @@ pub(crate) fn functions() -> Functions {
             "debug_mode",
             |(): ()| async move { Ok(me().debug_mode()) },
         )
-        .rpc(NS, "adapter", |(): ()| async move { Ok(adapter_name()) })
+        .rpc(NS, "adapter", |(): ()| async move {
+            Ok(Adapter::from_env().name())
+        })
         .rpc(NS, "pid", |(): ()| async move { Ok(std::process::id()) })
         .rpc(NS, "ppid", |(): ()| async move {
             Ok(nix::unistd::getppid().as_raw())

@@ -34,6 +34,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tractor_adapters::Adapter;
 use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
@@ -340,15 +341,7 @@ fn main() {
             }
         }
     };
-    let code = if on_smol() {
-        smol::block_on(root)
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(root)
-    };
+    let workers = std::num::NonZeroUsize::new(2).expect("non-zero");
+    let code = Adapter::from_env().block_on_with_workers(workers, root);
     std::process::exit(code);
 }

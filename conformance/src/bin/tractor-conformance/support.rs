@@ -341,11 +341,6 @@ pub(crate) fn crate_list_maddr(addrs: &[Address]) -> Result<String> {
     Ok(texts.join(","))
 }
 
-/// The adapter this process runs on.
-pub(crate) fn adapter_name() -> &'static str {
-    if on_smol() { "smol" } else { "tokio" }
-}
-
 /// Runs `body` with a daemon named `name` (serving this program's
 /// namespace) in a nursery of its own, then cancels the daemon, which must
 /// acknowledge.
@@ -390,18 +385,10 @@ pub(crate) async fn one_shot_result<T: serde::de::DeserializeOwned + Send + 'sta
     .await
 }
 
-/// Whether this process runs on smol ([`ADAPTER`] says so) or tokio.
-pub(crate) fn on_smol() -> bool {
-    std::env::var(ADAPTER).is_ok_and(|a| a == "smol")
-}
-
-/// This process's runtime, for the entry points.
+/// This process's runtime, for the entry points: its adapter's
+/// ([`ADAPTER`] picks it).
 pub(crate) fn runtime() -> Arc<dyn Runtime> {
-    if on_smol() {
-        Arc::new(tractor_smol::Smol)
-    } else {
-        Arc::new(tractor_tokio::Tokio)
-    }
+    Adapter::from_env().runtime()
 }
 
 pub(crate) fn crate_list(addrs: &[Address]) -> String {

@@ -3,11 +3,17 @@
 use crate::*;
 
 /// A tree of both adapters: the root on this process's, its children on
-/// the other. RPC, a context with a stream, an error relayed across, and
-/// cancellation all cross the boundary.
+/// the other (the first other one of `Adapter::ALL`). RPC, a context with
+/// a stream, an error relayed across, and cancellation all cross the
+/// boundary.
 pub(crate) async fn mixed_tree(root: ActorHandle) -> Result<()> {
-    let other = if on_smol() { "tokio" } else { "smol" };
-    fact("root_adapter", adapter_name());
+    let mine = Adapter::from_env();
+    let other = Adapter::ALL
+        .into_iter()
+        .find(|a| *a != mine)
+        .expect("another adapter")
+        .name();
+    fact("root_adapter", mine);
     let on_other = move || ActorOptions::new().env(ADAPTER, other);
     root.open_nursery(|n| async move {
         let p = n.start_actor("other", daemon().env(ADAPTER, other)).await?;
