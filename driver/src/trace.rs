@@ -252,6 +252,7 @@ const LIBRARIES: &[&str] = &[
     "tractor_protocol",
     "tractor_tokio",
     "tractor_smol",
+    "tractor_adapters",
     "tokio",
     "futures",
     "futures_core",
