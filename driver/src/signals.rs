@@ -92,12 +92,11 @@ impl Ledger {
                 }
             }
         }
-        if self.seen.swap(false, Ordering::SeqCst) {
-            self.owed.store(true, Ordering::SeqCst);
-        }
-        if sigint_pending {
-            self.in_flight.store(true, Ordering::SeqCst);
-        }
+        // What an earlier REPL left unread is read by now, or was read as
+        // this one's: each release starts the account afresh.
+        let handled = self.seen.swap(false, Ordering::SeqCst);
+        self.owed.store(handled, Ordering::SeqCst);
+        self.in_flight.store(sigint_pending, Ordering::SeqCst);
     }
 }
 
@@ -281,6 +280,22 @@ mod tests {
         let l = Ledger::default();
         l.released(true);
         assert_eq!(l.read(true), SigintFor::Repl);
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+    }
+
+    #[test]
+    fn each_release_starts_the_account_afresh() {
+        let l = Ledger::default();
+        // A ctrl-c at a first REPL, owed to it but never read as a stream
+        // item of its own...
+        l.deliver();
+        l.release();
+        // ...then a second REPL comes and goes without one: a read with no
+        // new delivery (a stream's late duplicate) is not the REPL's debt
+        // any more, and a new ctrl-c is the tree's.
+        l.release();
+        assert_eq!(l.read(false), SigintFor::Tree);
         l.deliver();
         assert_eq!(l.read(false), SigintFor::Tree);
     }
