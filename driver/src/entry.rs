@@ -5,7 +5,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,10 @@ use tractor_protocol::{
 use crate::config::Config;
 use crate::debug::DebugFilter;
 use crate::engine::{Conn, Settings, Shared};
+use crate::engine::{current, set_current};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::Functions;
-use crate::handle::{ActorHandle, CURRENT, current_actor, set_current, timeout};
+use crate::handle::{ActorHandle, current_actor, timeout};
 use crate::lineage::Lineage;
 use crate::nursery::ActorNursery;
 use crate::runtime::{Runtime, SignalKind, SignalStream};
@@ -204,7 +205,7 @@ async fn teardown(handle: &ActorHandle) {
     // A REPL live or due holds functions back from cancellation: wait for
     // it. Functions still running were cancelled; give them their moment
     // (a cancelled function's cleanup may pause, shielded, meanwhile).
-    let no_repl = || shared.wait(|_, _| (!crate::debug::held()).then_some(()));
+    let no_repl = || shared.wait(|_, _| (!crate::debug::held(shared)).then_some(()));
     no_repl().await;
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
@@ -337,7 +338,7 @@ fn exit_process(code: i32) -> ! {
 }
 
 async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle> {
-    if CURRENT.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+    if current().is_some() {
         return Err(Error::runtime("an actor already runs in this process"));
     }
     let uds_dir = transport::runtime_dir()?;
@@ -374,14 +375,14 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     let settings = Settings {
         loglevel,
         uds_dir: uds_dir.clone(),
-        debug_filter: config.debug_filter.clone(),
+        debug_filter: config.debug_filter.clone().map(DebugFilter::into_inner),
         auth,
         limits,
     };
     let shared = Shared::new(
         rt,
         Actor::new(core),
-        Arc::new(config.functions.clone()),
+        crate::serve::Served::new(config.functions.clone()),
         settings,
     );
     // Is there a registrar already? (spec/PROTOCOL.md §9.1) Nothing listens
@@ -559,7 +560,7 @@ fn sigint_for_repl(shared: &Arc<Shared>) -> bool {
         return false;
     }
     tracing::warn!(target: "tractor::runtime", "ignoring SIGINT while a debug REPL is in use");
-    if crate::debug::repl_live() {
+    if crate::debug::repl_live(shared) {
         crate::debug::reprompt();
     }
     true
@@ -584,7 +585,7 @@ async fn run_body<T>(
     // Boxed to be dropped by hand, below.
     let mut body = Box::pin(body);
     let main =
-        crate::stackscope::Tracked::new(crate::task::MAIN.clone(), crate::stackscope::Kind::Main);
+        crate::task_record::Tracked::new(crate::task::MAIN.clone(), crate::task_record::Kind::Main);
     let out = poll_fn(|cx| {
         if let Poll::Ready(v) = main.poll(|| body.as_mut().poll(cx)) {
             return Poll::Ready(v);
@@ -624,7 +625,7 @@ async fn run_body<T>(
 /// Whether a debug REPL runs in this actor, or (the root) a child holds
 /// the tree's terminal lock (the core drops a claim whose channel closed).
 fn repl_in_tree(shared: &Arc<Shared>) -> bool {
-    crate::debug::repl_live() || shared.with(|st, _| st.actor.tty_lock_holder().is_some())
+    crate::debug::repl_live(shared) || shared.with(|st, _| st.actor.tty_lock_holder().is_some())
 }
 
 /// How long a child may take to wind down before it exits regardless; a
@@ -634,16 +635,20 @@ const WIND_DOWN: Duration = Duration::from_millis(1500);
 /// Ends the process after [`WIND_DOWN`], ending every process below it
 /// (their socket files in `uds_dir` removed) and removing its own socket
 /// files first.
-fn watchdog(addrs: Vec<Address>, uds_dir: Option<std::path::PathBuf>) {
+fn watchdog(shared: Weak<Shared>, addrs: Vec<Address>, uds_dir: Option<std::path::PathBuf>) {
     let start = Instant::now();
     std::thread::spawn(move || {
         // A REPL live meanwhile holds winding down back: the time counts
         // from its end.
         loop {
-            let from = crate::debug::last_repl_end().map_or(start, |end| end.max(start));
+            let actor = shared.upgrade();
+            let last_end = actor.as_deref().and_then(crate::debug::last_repl_end);
+            let held = actor.as_deref().is_some_and(crate::debug::held);
+            drop(actor);
+            let from = last_end.map_or(start, |end| end.max(start));
             let due = from + WIND_DOWN;
             let now = Instant::now();
-            if crate::debug::held() {
+            if held {
                 std::thread::sleep(WIND_DOWN);
             } else if now < due {
                 std::thread::sleep(due - now);
@@ -681,10 +686,11 @@ fn orphan_guard(shared: &Arc<Shared>, parent: nix::unistd::Pid, channel: Channel
             std::thread::sleep(Duration::from_millis(100));
         }
         let Some(shared) = weak.upgrade() else {
-            watchdog(Vec::new(), transport::runtime_dir().ok());
+            watchdog(Weak::new(), Vec::new(), transport::runtime_dir().ok());
             return;
         };
         watchdog(
+            Arc::downgrade(&shared),
             shared.with(|st, _| st.actor.accept_addrs().to_vec()),
             Some(shared.settings.uds_dir.clone()),
         );
@@ -772,11 +778,16 @@ async fn run_child(
     let settings = Settings {
         loglevel,
         uds_dir: uds_dir.clone(),
-        debug_filter,
+        debug_filter: debug_filter.map(DebugFilter::into_inner),
         auth: auth.1,
         limits,
     };
-    let shared = Shared::new(rt, Actor::new(core), Arc::new(functions), settings);
+    let shared = Shared::new(
+        rt,
+        Actor::new(core),
+        crate::serve::Served::new(functions),
+        settings,
+    );
     // SIGINT (a ctrl-c reaches the whole process group) and SIGTERM (a
     // parent's escalation) cancel this actor gracefully, even while it
     // boots; a parent that gets no answer still ends it with SIGKILL. They
@@ -858,7 +869,7 @@ async fn run_child(
                 // In debug mode ctrl-c is the root's to handle (it cancels
                 // the tree once no REPL holds the terminal).
                 if debug && *kind == SignalKind::Interrupt {
-                    if crate::debug::repl_live() {
+                    if crate::debug::repl_live(&shared) {
                         crate::debug::reprompt();
                     }
                     tracing::debug!(target: "tractor::runtime", "SIGINT left to the root in debug mode");
@@ -880,7 +891,11 @@ async fn run_child(
     // blocks its thread, the parent is gone and cannot kill us), a plain
     // thread ends the process: no orphan outlives its tree.
     let uds_dir = handle.shared.settings.uds_dir.clone();
-    watchdog(handle.accept_addrs(), Some(uds_dir.clone()));
+    watchdog(
+        Arc::downgrade(&handle.shared),
+        handle.accept_addrs(),
+        Some(uds_dir.clone()),
+    );
     teardown(&handle).await;
     set_current(None);
     // Children were reaped in teardown; what is left below is orphans

@@ -249,10 +249,11 @@ impl Error {
         let at = std::panic::Location::caller();
         // Not even captured when a note stands for it (see
         // `render_traceback`).
-        let trace = crate::trace::enabled().then(|| match crate::functions::in_cancelled_call() {
-            true => crate::trace::Trace::default(),
-            false => crate::trace::Trace::capture(),
-        });
+        let trace =
+            crate::trace::enabled().then(|| match crate::task_record::in_cancelled_call() {
+                true => crate::trace::Trace::default(),
+                false => crate::trace::Trace::capture(),
+            });
         Error::local_typed(type_name, message, place(at), trace, value)
     }
 
@@ -289,7 +290,7 @@ impl Error {
     ) -> Self {
         let fields = value.as_deref().and_then(error_types::fields_of);
         let e = match trace {
-            Some(trace) if !trace.is_empty() && !crate::functions::in_cancelled_call() => {
+            Some(trace) if !trace.is_empty() && !crate::task_record::in_cancelled_call() => {
                 Error(Arc::new(Inner {
                     kind: OnceLock::new(),
                     pending: Some(Pending {
@@ -702,7 +703,7 @@ fn same_file(a: &str, b: &str) -> bool {
 pub(crate) fn render_traceback(place: Place, trace: Option<crate::trace::Trace>) -> String {
     match trace {
         None => traceback(&place, &[], Some(BACKTRACE_HINT)),
-        Some(_) if crate::functions::in_cancelled_call() => {
+        Some(_) if crate::task_record::in_cancelled_call() => {
             traceback(&place, &[], Some(CANCELLED_NO_BACKTRACE))
         }
         Some(trace) => traceback(&place, &trace.app_frames(), None),

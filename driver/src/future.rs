@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::runtime::BoxFuture;
-use crate::stackscope::{TracedFuture, traced_at};
+use crate::task_record::{TracedFuture, traced_at};
 
 /// The future of a call into tractor's API that takes names or values:
 /// [`Portal::run`](crate::Portal::run) and the other calls of a
@@ -99,7 +99,8 @@ mod tests {
     use std::task::{Context, Waker};
 
     use super::ApiFuture;
-    use crate::stackscope::{self, Kind, Tracked};
+    use crate::stackscope;
+    use crate::task_record::{Kind, Tracked};
     use crate::{ActorHandle, ActorNursery, ActorOptions, Portal, Result};
 
     /// Never run: that it compiles is the test. Names made on the spot,

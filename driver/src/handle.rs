@@ -1,11 +1,10 @@
-//! The actor running in this process: the process-wide current actor,
-//! [`ActorHandle`] and its discovery through the registrar (find, wait for,
+//! The actor running in this process: [`ActorHandle`] and its discovery through the registrar (find, wait for,
 //! query, register, unregister).
 
 use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -24,25 +23,9 @@ use crate::transport;
 /// How long unregistering may take at exit, as in Python.
 const UNREGISTER_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The actor this process runs, once one does.
-pub(crate) static CURRENT: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
-
-pub(crate) fn set_current(shared: Option<Arc<Shared>>) {
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = shared;
-}
-
-/// The actor this process runs, if one is running (the engine's side).
-pub(crate) fn current_shared() -> Option<Arc<Shared>> {
-    CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
 /// The actor this process runs, if one is running.
 pub fn current_actor() -> Option<ActorHandle> {
-    CURRENT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .map(|shared| ActorHandle { shared })
+    crate::engine::current().map(|shared| ActorHandle { shared })
 }
 
 /// The actor running in this process: its identity, its nurseries, and
@@ -109,7 +92,7 @@ impl ActorHandle {
     /// on either adapter).
     #[track_caller]
     pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> {
-        crate::stackscope::api("ActorHandle::sleep", async move {
+        crate::task_record::api("ActorHandle::sleep", async move {
             self.shared.rt.sleep_until(Instant::now() + duration).await;
         })
     }
@@ -142,7 +125,7 @@ impl ActorHandle {
         F: FnOnce(ActorNursery) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        crate::stackscope::api("ActorHandle::open_nursery", async move {
+        crate::task_record::api("ActorHandle::open_nursery", async move {
             nursery::open_nursery(self.shared.clone(), body).await
         })
     }
@@ -228,7 +211,7 @@ impl ActorHandle {
     /// The registrar's whole table: `"name.uuid"` to addresses.
     #[track_caller]
     pub fn get_registry(&self) -> impl Future<Output = Result<BTreeMap<String, Vec<Address>>>> {
-        crate::stackscope::api("ActorHandle::get_registry", async move {
+        crate::task_record::api("ActorHandle::get_registry", async move {
             let reg = self
                 .registry_addrs()
                 .into_iter()

@@ -54,7 +54,6 @@
 #![forbid(unsafe_code)]
 
 mod auth;
-mod broadcast;
 mod config;
 pub mod debug;
 mod engine;
@@ -68,20 +67,23 @@ mod limits;
 mod lineage;
 pub mod log;
 mod nursery;
+mod panic;
+mod payload;
 mod portal;
 pub mod prelude;
 mod reap;
 pub mod runtime;
+mod serve;
 mod signals;
 pub mod stackscope;
 mod task;
+mod task_record;
 mod trace;
 mod transport;
 
 pub use auth::{
     ACCEPT_UNAUTHENTICATED_ENV, INSECURE_BIND_ENV, SECRET_ENV, SECRET_FILE_ENV, TreeSecret,
 };
-pub use broadcast::{BroadcastReceiver, DEFAULT_BROADCAST_CAPACITY};
 pub use config::Config;
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use entry::{is_root_process, open_nursery, open_root_actor, run_daemon};
@@ -95,7 +97,9 @@ pub use limits::{
     MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
 };
 pub use nursery::{ActorNursery, ActorOptions};
-pub use portal::{Context, Items, MsgStream, Portal};
+pub use portal::{
+    BroadcastReceiver, Context, DEFAULT_BROADCAST_CAPACITY, Items, MsgStream, Portal,
+};
 pub use runtime::Runtime;
 pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};

@@ -3,7 +3,7 @@
 use std::future::{Future, poll_fn};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,8 @@ use tractor_protocol::{
 
 use crate::engine::{ChildState, Shared, State};
 use crate::error::{Error, ErrorKind, Result};
-use crate::functions::encode_args;
 use crate::future::ApiFuture;
+use crate::payload::encode_args;
 use crate::portal::{Portal, ResultCell};
 use crate::runtime::BoxFuture;
 
@@ -184,11 +184,17 @@ impl Drop for Guard {
                 errors: std::mem::take(&mut self.errors),
                 one_shots: self.one_shots.clone(),
             };
-            match crate::functions::current_call() {
+            match crate::task_record::current_call() {
                 // The call reports them once the children are reaped.
-                Some(call) => self
-                    .shared
-                    .with(|st, _| st.dropped_nurseries.entry(call).or_default().push(dropped)),
+                Some(call) => {
+                    let failures = dropped.failures(Arc::downgrade(&self.shared));
+                    self.shared.with(|st, _| {
+                        st.dropped_nurseries
+                            .entry(call)
+                            .or_default()
+                            .push(Box::pin(failures))
+                    })
+                }
                 None => {
                     let mut errors = dropped.errors;
                     errors.extend(ready_failures(&dropped.one_shots, &errors));
@@ -202,7 +208,7 @@ impl Drop for Guard {
 }
 
 /// A nursery that a served call's cancellation dropped, still reaping.
-pub(crate) struct DroppedNursery {
+struct DroppedNursery {
     id: NurseryId,
     errors: Vec<Error>,
     one_shots: Arc<Mutex<Vec<OneShot>>>,
@@ -218,16 +224,27 @@ pub(crate) async fn dropped_failures(
 ) -> Vec<Error> {
     let dropped = shared.with(|st, _| st.dropped_nurseries.remove(&call).unwrap_or_default());
     let mut errors = Vec::new();
-    for d in dropped {
-        let id = d.id;
-        shared
-            .wait(|st, _| st.nurseries_done.remove(&id).then_some(()))
-            .await;
-        errors.extend(d.errors);
-        let more = ready_failures(&d.one_shots, &errors);
-        errors.extend(more);
+    for failures in dropped {
+        errors.extend(failures.await);
     }
     errors
+}
+
+impl DroppedNursery {
+    /// Its failures, once its children are reaped (all of them but those
+    /// already seen when the actor is gone).
+    async fn failures(self, shared: Weak<Shared>) -> Vec<Error> {
+        let id = self.id;
+        if let Some(shared) = shared.upgrade() {
+            shared
+                .wait(|st, _| st.nurseries_done.remove(&id).then_some(()))
+                .await;
+        }
+        let mut errors = self.errors;
+        let more = ready_failures(&self.one_shots, &errors);
+        errors.extend(more);
+        errors
+    }
 }
 
 /// The failures among the one-shot results already in, not in `known`.
@@ -727,7 +744,7 @@ impl ActorNursery {
     /// Returns when all have exited; no more children may be started.
     #[track_caller]
     pub fn cancel(&self) -> impl Future<Output = ()> {
-        crate::stackscope::api("ActorNursery::cancel", async move {
+        crate::task_record::api("ActorNursery::cancel", async move {
             self.cancelled.store(true, Ordering::SeqCst);
             let id = self.id;
             let children = self.shared.with(|st, _| {

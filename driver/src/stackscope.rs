@@ -37,255 +37,28 @@
 //! # }
 //! ```
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::io::Write as _;
-use std::panic::Location;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tractor_protocol::DialogId;
-
-use crate::handle::current_shared;
+use crate::engine::current as current_shared;
+use crate::task_record::{ENABLED, Kind, TaskRecord, tasks};
+pub use crate::task_record::{Traced, TracedFuture};
 
 /// The environment variable that turns dumps on in any process of a tree
 /// (children inherit it).
 pub const ENV: &str = "TRACTOR_ENABLE_STACKSCOPE";
-
-/// The line that ends each actor's dump; Python's reads the same.
-pub(crate) fn end_marker(uid: &tractor_protocol::Uid) -> String {
-    format!("end-of-('{}', '{}')", uid.name, uid.uuid)
-}
-
-static ENABLED: AtomicBool = AtomicBool::new(false);
-
-fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
-}
 
 /// Whether the environment asks for dumps.
 pub(crate) fn env_enabled() -> bool {
     std::env::var_os(ENV).is_some_and(|v| !v.is_empty())
 }
 
-/// What a task is, for the dump.
-#[derive(Debug, Clone)]
-pub(crate) enum Kind {
-    /// The root's body.
-    Main,
-    /// A task of `ActorHandle::spawn`, spawned here.
-    Spawned(&'static Location<'static>),
-    /// A function served to a peer: its dialog.
-    Call(DialogId),
-    /// The runtime's own.
-    Runtime,
-}
-
-/// One place a task waits.
-#[derive(Debug, Clone, Copy)]
-struct Frame {
-    what: &'static str,
-    at: &'static Location<'static>,
-}
-
-#[derive(Debug, Default)]
-struct Trace {
-    /// In a poll since then, on this thread (its kernel id).
-    polling: Option<(Instant, i32)>,
-    /// Traced futures entered in the poll under way, outermost first.
-    entered: Vec<Frame>,
-    /// Pending traced futures of the poll under way, innermost first.
-    building: Vec<(usize, Frame)>,
-    /// Pending traced futures at the end of the last poll.
-    waiting: Vec<(usize, Frame)>,
-    /// When the last poll ended.
-    idle_since: Option<Instant>,
-}
-
-/// One task on record.
-#[derive(Debug)]
-pub(crate) struct TaskRecord {
-    id: u64,
-    /// A served call's function name, `main` for the root's body, `task`
-    /// for a spawned task, or what the runtime calls its own.
-    name: Arc<str>,
-    kind: Kind,
-    trace: Mutex<Trace>,
-}
-
-impl TaskRecord {
-    fn trace(&self) -> MutexGuard<'_, Trace> {
-        self.trace.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-static TASKS: Mutex<BTreeMap<u64, Arc<TaskRecord>>> = Mutex::new(BTreeMap::new());
-static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
-
-fn tasks() -> MutexGuard<'static, BTreeMap<u64, Arc<TaskRecord>>> {
-    TASKS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A task's place on record, for as long as the task lives.
-#[derive(Debug)]
-pub(crate) struct Tracked(Arc<TaskRecord>);
-
-impl Tracked {
-    /// Puts a task named `name` on record.
-    pub(crate) fn new(name: Arc<str>, kind: Kind) -> Self {
-        let record = Arc::new(TaskRecord {
-            id: NEXT_TASK.fetch_add(1, Ordering::Relaxed),
-            name,
-            kind,
-            trace: Mutex::new(Trace::default()),
-        });
-        tasks().insert(record.id, record.clone());
-        Tracked(record)
-    }
-
-    /// Runs `f` as a poll of this task: code in it can tell which task it
-    /// runs in, and (with dumps on) where the task waits is recorded.
-    pub(crate) fn poll<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Reset(Option<(Arc<TaskRecord>, usize)>, bool);
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                let mine = CURRENT.with(|c| c.replace(self.0.take()));
-                if self.1
-                    && let Some((record, _)) = mine
-                {
-                    let mut t = record.trace();
-                    t.polling = None;
-                    t.entered.clear();
-                    t.waiting = std::mem::take(&mut t.building);
-                    t.idle_since = Some(Instant::now());
-                }
-            }
-        }
-        let on = enabled();
-        if on {
-            let mut t = self.0.trace();
-            t.polling = Some((Instant::now(), nix::unistd::gettid().as_raw()));
-            t.building.clear();
-        }
-        let before = CURRENT.with(|c| c.replace(Some((self.0.clone(), 0))));
-        let _reset = Reset(before, on);
-        f()
-    }
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        tasks().remove(&self.0.id);
-    }
-}
-
-std::thread_local! {
-    /// The task this thread polls, and how deep in traced futures.
-    static CURRENT: RefCell<Option<(Arc<TaskRecord>, usize)>> = const { RefCell::new(None) };
-}
-
-/// The name of the task this thread polls, if it polls one.
-pub(crate) fn current_task() -> Option<Arc<str>> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|(r, _)| r.name.clone()))
-}
-
-/// A runtime task: `fut`, on record as `name`.
-pub(crate) fn runtime_task(
-    name: String,
-    fut: impl Future<Output = ()> + Send + 'static,
-) -> crate::runtime::BoxFuture<'static, ()> {
-    let tracked = Tracked::new(name.into(), Kind::Runtime);
-    let mut fut = Box::pin(fut);
-    Box::pin(std::future::poll_fn(move |cx| {
-        tracked.poll(|| fut.as_mut().poll(cx))
-    }))
-}
-
-pin_project_lite::pin_project! {
-    /// A future that records where it is awaited while pending (see
-    /// [`Traced::traced`]).
-    #[must_use = "futures do nothing unless awaited"]
-    pub struct TracedFuture<F> {
-        #[pin]
-        inner: F,
-        frame: Frame,
-    }
-}
-
-impl<F: Future> Future for TracedFuture<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if !enabled() {
-            return this.inner.poll(cx);
-        }
-        let frame = *this.frame;
-        let Some((record, depth)) = CURRENT.with(|c| {
-            let mut c = c.borrow_mut();
-            let (record, depth) = c.as_mut()?;
-            *depth += 1;
-            Some((record.clone(), *depth - 1))
-        }) else {
-            return this.inner.poll(cx);
-        };
-        record.trace().entered.push(frame);
-        struct Leave<'a>(&'a TaskRecord);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.trace().entered.pop();
-                CURRENT.with(|c| {
-                    if let Some((_, depth)) = c.borrow_mut().as_mut() {
-                        *depth = depth.saturating_sub(1);
-                    }
-                });
-            }
-        }
-        let leave = Leave(&record);
-        let out = this.inner.poll(cx);
-        drop(leave);
-        if out.is_pending() {
-            record.trace().building.push((depth, frame));
-        }
-        out
-    }
-}
-
-/// Marks a future's await site for task-tree dumps: while it is pending,
-/// a dump shows `what` and the place that called `traced`.
-pub trait Traced: Future + Sized {
-    /// This future, recorded as `what` at the caller's place while
-    /// pending (only when dumps are on; otherwise a plain poll).
-    #[track_caller]
-    fn traced(self, what: &'static str) -> TracedFuture<Self> {
-        traced_at(what, Location::caller(), self)
-    }
-}
-
-impl<F: Future> Traced for F {}
-
-/// A future of tractor's API, recorded as `what` at the place in user
-/// code that called it (every caller up to there tracks its caller).
-#[track_caller]
-pub(crate) fn api<F: Future>(what: &'static str, fut: F) -> TracedFuture<F> {
-    traced_at(what, Location::caller(), fut)
-}
-
-/// `fut`, recorded as `what` at `at` while pending.
-pub(crate) fn traced_at<F: Future>(
-    what: &'static str,
-    at: &'static Location<'static>,
-    fut: F,
-) -> TracedFuture<F> {
-    TracedFuture {
-        inner: fut,
-        frame: Frame { what, at },
-    }
+/// The line that ends each actor's dump; Python's reads the same.
+pub(crate) fn end_marker(uid: &tractor_protocol::Uid) -> String {
+    format!("end-of-('{}', '{}')", uid.name, uid.uuid)
 }
 
 /// Turns dumps on in this process: `SIGUSR1` dumps the task tree from now

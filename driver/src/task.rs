@@ -9,9 +9,9 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{ErrorKind, Result};
-use crate::functions::catch_panic;
+use crate::panic::catch_panic;
 use crate::runtime::{BoxFuture, Runtime};
-use crate::stackscope::{Kind, Tracked};
+use crate::task_record::{Kind, Tracked};
 
 /// The name of a task spawned by [`ActorHandle::spawn`](crate::ActorHandle::spawn).
 pub(crate) static SPAWNED: LazyLock<Arc<str>> = LazyLock::new(|| "task".into());
@@ -22,7 +22,7 @@ pub(crate) static MAIN: LazyLock<Arc<str>> = LazyLock::new(|| "main".into());
 /// Whether this thread is polling one of the actor's tasks: blocking it
 /// could stall the very runtime a blocking call waits for.
 pub(crate) fn in_task() -> bool {
-    crate::stackscope::current_task().is_some()
+    crate::task_record::current_task().is_some()
 }
 
 /// Waits for `fut` on this thread, parking it in between (for threads

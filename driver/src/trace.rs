@@ -305,6 +305,11 @@ const BOUNDARIES: &[&str] = &[
 /// call) lie between the application's and are skipped.
 const DRIVERS: &[&str] = &[
     "tractor_driver::functions::",
+    "tractor_driver::serve::",
+    "tractor_driver::panic::",
+    "tractor_driver::task_record::in_call",
+    "tractor_driver::task_record::as_call",
+    "tractor_driver::task_record::held_stop",
     "tractor_driver::entry::run_body",
     "tractor_driver::task::",
 ];
@@ -420,14 +425,14 @@ mod tests {
         let stack = [
             "tractor_driver::trace::Trace::capture",
             "tractor_driver::error::traceback",
-            "tractor_driver::functions::catch_panic::{{closure}}::{{closure}}",
+            "tractor_driver::panic::catch_panic::{{closure}}::{{closure}}",
             "std::panicking::panic_with_hook",
             "std::panicking::begin_panic_handler::{{closure}}",
             "std::sys::backtrace::__rust_end_short_backtrace",
             "__rustc::rust_begin_unwind",
             "core::panicking::panic_fmt",
             "my_app::boom",
-            "tractor_driver::functions::catch_panic",
+            "tractor_driver::panic::catch_panic",
             "my_app::never_shown",
         ];
         assert_eq!(names(&stack), ["my_app::boom"]);
@@ -439,13 +444,13 @@ mod tests {
         // the frames of the nursery's scope (in `handle` and `nursery`) lie
         // between the body and the code that opened the nursery.
         let stack = [
-            "tractor_driver::portal::decode",
+            "tractor_driver::payload::decode",
             "tractor_driver::portal::Portal::run::{{closure}}",
-            "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
+            "<tractor_driver::task_record::TracedFuture<F> as core::future::future::Future>::poll",
             "my_app::caller::{{closure}}",
             "tractor_driver::nursery::open_nursery::{{closure}}",
             "tractor_driver::handle::ActorHandle::open_nursery::{{closure}}",
-            "<tractor_driver::stackscope::TracedFuture<F> as core::future::future::Future>::poll",
+            "<tractor_driver::task_record::TracedFuture<F> as core::future::future::Future>::poll",
             "my_app::outer_caller::{{closure}}",
             "my_app::main::{{closure}}",
             "tractor_driver::entry::run_body::{{closure}}::{{closure}}",
@@ -486,8 +491,8 @@ mod tests {
     fn an_error_the_library_raises_shows_no_frames() {
         let stack = [
             "tractor_driver::error::traceback",
-            "tractor_driver::functions::decode_args",
-            "tractor_driver::functions::run_callee::{{closure}}",
+            "tractor_driver::payload::decode_args",
+            "tractor_driver::serve::run_callee::{{closure}}",
             "tokio::runtime::task::harness::poll_future",
             "libc_frame_that_must_not_be_resolved",
         ];

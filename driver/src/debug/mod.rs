@@ -69,7 +69,7 @@ mod repl;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -84,30 +84,24 @@ use crate::{ActorHandle, current_actor};
 pub(crate) use repl::reprompt;
 use repl::{Outcome, Reason, Stop};
 
-/// REPLs live in this process.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-/// Shielded and blocking pauses of this process, from their call to their
-/// end.
-static HELD: AtomicUsize = AtomicUsize::new(0);
-
-/// When the last REPL or held pause of this process ended.
-static LAST_END: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Whether a REPL is live in this process.
-pub(crate) fn repl_live() -> bool {
-    LIVE.load(Ordering::SeqCst) > 0
+/// Whether a REPL is live in the actor of `shared`.
+pub(crate) fn repl_live(shared: &Shared) -> bool {
+    shared.holds.repls.load(Ordering::SeqCst) > 0
 }
 
 /// Whether a REPL is live, or a shielded or blocking pause is under way,
-/// in this process: cancellation and teardown wait for it.
-pub(crate) fn held() -> bool {
-    repl_live() || HELD.load(Ordering::SeqCst) > 0
+/// in the actor of `shared`: cancellation and teardown wait for it.
+pub(crate) fn held(shared: &Shared) -> bool {
+    repl_live(shared) || shared.holds.pauses.load(Ordering::SeqCst) > 0
 }
 
-/// When the last REPL (or held pause) ended, if one did.
-pub(crate) fn last_repl_end() -> Option<Instant> {
-    *LAST_END.lock().unwrap_or_else(|e| e.into_inner())
+/// When the actor's last REPL (or held pause) ended, if one did.
+pub(crate) fn last_repl_end(shared: &Shared) -> Option<Instant> {
+    *shared
+        .holds
+        .last_end
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Which crash REPLs open: given a failure (never a cancellation, which
@@ -128,6 +122,11 @@ impl DebugFilter {
     /// ```
     pub fn new(keep: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
         DebugFilter(Arc::new(keep))
+    }
+
+    /// The test itself, as the engine keeps it.
+    pub(crate) fn into_inner(self) -> crate::engine::CrashFilter {
+        self.0
     }
 
     /// Whether `error` opens a REPL.
@@ -202,7 +201,7 @@ impl Site {
 #[track_caller]
 pub fn pause() -> impl Future<Output = Result<()>> + Send + 'static {
     let site = Site::here("pause", Location::caller(), Vec::new());
-    crate::stackscope::api("pause", stop(site, Reason::Paused))
+    crate::task_record::api("pause", stop(site, Reason::Paused))
 }
 
 /// [`pause()`] showing `values` (names and their `{:#?}`) in the REPL; what
@@ -214,7 +213,7 @@ pub fn pause_with_values(
 ) -> impl Future<Output = Result<()>> + Send + 'static {
     let values = values.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
     let site = Site::here("pause", Location::caller(), values);
-    crate::stackscope::api("pause", stop(site, Reason::Paused))
+    crate::task_record::api("pause", stop(site, Reason::Paused))
 }
 
 /// Pauses like [`pause()`], and shows the values named in the REPL
@@ -261,7 +260,7 @@ macro_rules! pause {
 #[track_caller]
 pub fn pause_shielded() -> impl Future<Output = Result<()>> + Send + 'static {
     let site = Site::here("pause_shielded", Location::caller(), Vec::new());
-    crate::stackscope::api("pause_shielded", shielded(site, Reason::Paused))
+    crate::task_record::api("pause_shielded", shielded(site, Reason::Paused))
 }
 
 /// Opens a REPL on `error` (a post-mortem), as a crash does on its own;
@@ -271,14 +270,14 @@ pub fn pause_shielded() -> impl Future<Output = Result<()>> + Send + 'static {
 #[track_caller]
 pub fn post_mortem(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
     let (site, reason) = Site::of_error("post_mortem", Location::caller(), error);
-    crate::stackscope::api("post_mortem", stop(site, reason))
+    crate::task_record::api("post_mortem", stop(site, reason))
 }
 
 /// [`post_mortem`] shielded from cancellation, as [`pause_shielded`] is.
 #[track_caller]
 pub fn post_mortem_shielded(error: &Error) -> impl Future<Output = Result<()>> + Send + 'static {
     let (site, reason) = Site::of_error("post_mortem_shielded", Location::caller(), error);
-    crate::stackscope::api("post_mortem_shielded", shielded(site, reason))
+    crate::task_record::api("post_mortem_shielded", shielded(site, reason))
 }
 
 /// Stops this thread in a REPL, as [`pause()`] stops a task: for sync
@@ -332,7 +331,7 @@ pub fn crash_handler<T, E: fmt::Display>(
     f: impl FnOnce() -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
     let at = Location::caller();
-    let outcome = crate::functions::catch_panic(|| std::task::Poll::Ready(Ok(f())));
+    let outcome = crate::panic::catch_panic(|| std::task::Poll::Ready(Ok(f())));
     let std::task::Poll::Ready(outcome) = outcome else {
         unreachable!("a blocking call is always ready")
     };
@@ -396,7 +395,7 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: &str, error: &Error) {
         return;
     }
     if let Some(filter) = &shared.settings.debug_filter
-        && !filter.keeps(error)
+        && !filter(error)
     {
         return;
     }
@@ -409,7 +408,7 @@ pub(crate) async fn crashed(shared: &Arc<Shared>, task: &str, error: &Error) {
         values: Vec::new(),
         backtrace: crate::trace::Trace::default(),
     };
-    let _hold = Counted::new(&HELD, shared.clone());
+    let _hold = Counted::new(Hold::Pause, shared.clone());
     if let Err(e) = session(me, site, Reason::Crashed(shown)).await {
         tracing::debug!(target: "tractor::pdb", error = %e, "crash REPL ended");
     }
@@ -443,7 +442,7 @@ fn debugged_actor() -> Result<ActorHandle> {
 /// Why a stop here would never open, if cancellation is under way for
 /// the code running on this thread.
 fn cancelling(me: &ActorHandle) -> Option<&'static str> {
-    let call = crate::functions::current_call();
+    let call = crate::task_record::current_call();
     me.shared().with(|st, _| {
         if call.is_some_and(|d| st.dialogs.get(&d).is_some_and(|s| s.cancel.is_some())) {
             Some("its call was cancelled")
@@ -482,7 +481,7 @@ fn shielded(site: Site, reason: Reason) -> impl Future<Output = Result<()>> + Se
 
 /// A session in a task of its own, held from now to its end.
 fn held_session(me: ActorHandle, site: Site, reason: Reason) -> JoinHandle<Result<()>> {
-    let hold = Counted::new(&HELD, me.shared().clone());
+    let hold = Counted::new(Hold::Pause, me.shared().clone());
     let runner = me.clone();
     runner.spawn(async move {
         let _hold = hold;
@@ -503,8 +502,8 @@ async fn session(me: ActorHandle, site: Site, reason: Reason) -> Result<()> {
     let shared = me.shared().clone();
     let dialogs = shared.with(|st, _| st.actor.dialogs().iter().map(|d| d.to_string()).collect());
     let stop = site.into_stop(me.uid().to_string(), reason, dialogs);
-    let live = Counted::new(&LIVE, shared.clone());
-    let releasing = Counted::new(&HELD, shared.clone());
+    let live = Counted::new(Hold::Repl, shared.clone());
+    let releasing = Counted::new(Hold::Pause, shared.clone());
     let ended = Arc::new(Mutex::new(None));
     let theirs = ended.clone();
     drop(me.spawn(async move {
@@ -546,7 +545,7 @@ impl Site {
 /// function name, `main` for the root's body, `task` for a spawned task,
 /// or the thread's name.
 fn task_name() -> String {
-    if let Some(name) = crate::stackscope::current_task() {
+    if let Some(name) = crate::task_record::current_task() {
         return name.to_string();
     }
     let thread = std::thread::current();
@@ -582,27 +581,50 @@ fn site_of(shown: &str) -> Option<(String, u32)> {
     })
 }
 
-/// One REPL live ([`LIVE`]), or one shielded, blocking or crash stop under
-/// way from its call to its end ([`HELD`]): counted while it lasts; its end
-/// wakes what waited for it (held-back cancellation, teardown).
+/// What a [`Counted`] counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// A REPL live.
+    Repl,
+    /// A shielded, blocking or crash stop under way, from its call to its
+    /// end.
+    Pause,
+}
+
+/// One REPL live, or one stop under way, counted in the actor's
+/// [`Holds`](crate::engine::Holds) while it lasts; its end wakes what
+/// waited for it (held-back cancellation, teardown).
 struct Counted {
-    count: &'static AtomicUsize,
+    hold: Hold,
     shared: Arc<Shared>,
 }
 
 impl Counted {
-    fn new(count: &'static AtomicUsize, shared: Arc<Shared>) -> Self {
-        count.fetch_add(1, Ordering::SeqCst);
-        Counted { count, shared }
+    fn count(hold: Hold, shared: &Shared) -> &AtomicUsize {
+        match hold {
+            Hold::Repl => &shared.holds.repls,
+            Hold::Pause => &shared.holds.pauses,
+        }
+    }
+
+    fn new(hold: Hold, shared: Arc<Shared>) -> Self {
+        Self::count(hold, &shared).fetch_add(1, Ordering::SeqCst);
+        Counted { hold, shared }
     }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && std::ptr::eq(self.count, &LIVE) {
+        let before = Self::count(self.hold, &self.shared).fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.hold == Hold::Repl {
             crate::signals::terminal_released();
         }
-        *LAST_END.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self
+            .shared
+            .holds
+            .last_end
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         // Cancellations held back meanwhile may go on.
         self.shared.with(|st, _| st.wake_everything());
     }
@@ -632,10 +654,6 @@ impl Drop for RootTicket {
     }
 }
 
-/// Ids for lock requests, unique in this process (Python sends the
-/// requesting task's id).
-static NEXT_REQUEST: AtomicI64 = AtomicI64::new(1);
-
 impl TreeLock {
     async fn acquire(me: &ActorHandle, task: &str) -> Result<Self> {
         let shared = me.shared().clone();
@@ -655,7 +673,7 @@ impl TreeLock {
             return Ok(TreeLock::Root { _held: held });
         }
         let root = root.ok_or_else(|| Error::runtime("no root address to ask for the terminal"))?;
-        let id = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        let id = shared.holds.lock_requests.fetch_add(1, Ordering::Relaxed) + 1;
         // A connection of its own, as Python's requester opens.
         let portal = me.portal_at(&root).await?;
         let (ctx, status) = portal.request_tty_lock((task, id)).await?;

@@ -1,7 +1,12 @@
-//! The crate's modules import one another without a cycle: between the
-//! top-level modules of `src/` (`use crate::…`, `crate::x::…`), and between
-//! the files of `src/actor/` (`use super::…`). Read from the sources, so a
-//! new loop fails here with the loop printed.
+//! The workspace's structure, measured: inside every crate, modules import
+//! one another without a cycle (between the top-level modules of a crate,
+//! `use crate::…` and `crate::x::…`, and between the files of each module
+//! directory, `use super::…`). Read from the sources, so a new loop fails
+//! here with the loop printed.
+//!
+//! Not imports: comments and doc links, paths inside `#[cfg(test)]`
+//! modules (a unit test may reach anywhere), and `$crate::` in a macro
+//! (it is a path of the code the macro expands into).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,14 +16,33 @@ use std::path::{Path, PathBuf};
 /// tree.
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+/// Each crate's source root, from the workspace's root, with its root
+/// file's name.
+const ROOTS: &[(&str, &str)] = &[
+    ("protocol/src", "lib"),
+    ("driver/src", "lib"),
+    ("adapters/src", "lib"),
+    ("adapter-tokio/src", "lib"),
+    ("adapter-smol/src", "lib"),
+    ("conformance/src", "lib"),
+    ("conformance/src/bin/tractor-conformance", "main"),
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace's root")
+        .to_owned()
 }
 
 /// A file's text without its comments (doc comments included: a doc link is
-/// not an import).
+/// not an import) and without its `#[cfg(test)]` modules.
 fn code(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    without_tests(&without_comments(&text))
+}
+
+fn without_comments(text: &str) -> String {
     let mut out = String::new();
     for line in text.lines() {
         let line = match line.find("//") {
@@ -33,6 +57,48 @@ fn code(path: &Path) -> String {
     out
 }
 
+/// `code` without the modules marked `#[cfg(test)]` (`mod x { … }`).
+fn without_tests(code: &str) -> String {
+    const MARK: &str = "#[cfg(test)]";
+    let mut out = String::new();
+    let mut rest = code;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let is_module = after
+            .find(['{', ';'])
+            .is_some_and(|end| after.as_bytes()[end] == b'{' && after[..end].contains("mod "));
+        if !is_module {
+            out.push_str(&rest[..at + MARK.len()]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        let open = after.find('{').expect("a module's body");
+        let end = closing(&after[open + 1..], 1).map_or(after.len(), |i| open + 1 + i + 1);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the brace that brings `depth` open braces back to none is in
+/// `text`, if it is.
+fn closing(text: &str, mut depth: usize) -> Option<usize> {
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -45,23 +111,13 @@ fn first_segments(code: &str, prefix: &str) -> BTreeSet<String> {
     while let Some(at) = rest.find(prefix) {
         let before = rest[..at].chars().next_back();
         rest = &rest[at + prefix.len()..];
-        if before.is_some_and(|c| is_ident(c) || c == ':') {
-            // `super::super::…` or a longer path ending in the prefix.
+        if before.is_some_and(|c| is_ident(c) || c == ':' || c == '$') {
+            // `super::super::…`, a longer path ending in the prefix, or a
+            // macro's `$crate::`.
             continue;
         }
         if let Some(group) = rest.strip_prefix('{') {
-            let mut depth = 1;
-            let end = group
-                .char_indices()
-                .find(|&(_, c)| {
-                    match c {
-                        '{' => depth += 1,
-                        '}' => depth -= 1,
-                        _ => {}
-                    }
-                    depth == 0
-                })
-                .map_or(group.len(), |(i, _)| i);
+            let end = closing(group, 1).unwrap_or(group.len());
             let mut depth = 0;
             let mut item = String::new();
             for c in group[..end].chars().chain(std::iter::once(',')) {
@@ -163,7 +219,10 @@ fn modules_in(dir: &Path, parent: &str) -> BTreeMap<String, Vec<PathBuf>> {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        if stem == parent || (path.is_file() && path.extension().is_none_or(|e| e != "rs")) {
+        if stem == parent
+            || (path.is_file() && path.extension().is_none_or(|e| e != "rs"))
+            || (path.is_dir() && stem == "bin")
+        {
             continue;
         }
         let files = files_of(&path);
@@ -250,19 +309,73 @@ fn assert_acyclic(what: &str, graph: &Graph) {
     }
 }
 
-#[test]
-fn top_level_modules_have_no_import_cycle() {
-    let graph = graph(&src(), "lib", "crate::");
-    // The graph was read at all: the messages need their errors.
-    assert!(graph["msg"].contains("error"), "{graph:#?}");
-    assert_acyclic("top-level modules of src/", &graph);
+/// Every module directory below `dir` (those with a `mod.rs`).
+fn module_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(dir).expect("a readable directory") {
+        let path = entry.expect("an entry").path();
+        // A binary's sources are a crate of their own (see `ROOTS`).
+        if path.is_dir() && !path.ends_with("bin") {
+            if path.join("mod.rs").is_file() {
+                dirs.push(path.clone());
+            }
+            dirs.extend(module_dirs(&path));
+        }
+    }
+    dirs.sort();
+    dirs
 }
 
 #[test]
-fn actor_files_have_no_import_cycle() {
-    let graph = graph(&src().join("actor"), "mod", "super::");
-    assert!(graph["dialogs"].contains("dialog"), "{graph:#?}");
-    assert_acyclic("files of src/actor/", &graph);
+fn no_crate_has_an_import_cycle() {
+    let root = workspace();
+    let mut checked = 0;
+    for (dir, parent) in ROOTS {
+        let dir = root.join(dir);
+        assert_acyclic(
+            &format!("top-level modules of {}", dir.display()),
+            &graph(&dir, parent, "crate::"),
+        );
+        for sub in module_dirs(&dir) {
+            assert_acyclic(
+                &format!("files of {}", sub.display()),
+                &graph(&sub, "mod", "super::"),
+            );
+            checked += 1;
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= ROOTS.len() + 3,
+        "{checked} module levels checked"
+    );
+}
+
+#[test]
+fn the_graphs_are_read_at_all() {
+    let root = workspace();
+    let protocol = graph(&root.join("protocol/src"), "lib", "crate::");
+    assert!(protocol["msg"].contains("error"), "{protocol:#?}");
+    let actor = graph(&root.join("protocol/src/actor"), "mod", "super::");
+    assert!(actor["dialogs"].contains("dialog"), "{actor:#?}");
+    let driver = graph(&root.join("driver/src"), "lib", "crate::");
+    assert!(driver["serve"].contains("engine"), "{driver:#?}");
+    // The engine knows nothing of what it serves.
+    for above in [
+        "functions",
+        "serve",
+        "debug",
+        "stackscope",
+        "nursery",
+        "portal",
+    ] {
+        assert!(
+            !driver["engine"].contains(above),
+            "engine -> {above}: {driver:#?}"
+        );
+    }
+    let portal = graph(&root.join("driver/src/portal"), "mod", "super::");
+    assert!(portal["stream"].contains("dlg"), "{portal:#?}");
 }
 
 #[test]
@@ -286,4 +399,16 @@ fn grouped_and_inline_paths_are_read() {
         "crate::",
     );
     assert_eq!(found, ["a", "d", "e"].map(String::from).into());
+}
+
+#[test]
+fn test_modules_and_macro_paths_are_no_imports() {
+    let code = without_tests(
+        "use crate::a;\n#[cfg(test)]\nmod tests {\n    use crate::b;\n    fn f() { {} }\n}\nuse crate::c;\n#[cfg(test)]\nuse crate::d;\n",
+    );
+    assert_eq!(
+        first_segments(&code, "crate::"),
+        ["a", "c", "d"].map(String::from).into()
+    );
+    assert!(first_segments("$crate::x::y()", "crate::").is_empty());
 }

@@ -1,26 +1,10 @@
-//! Broadcast fan-out of one stream to many local tasks:
-//! [`MsgStream::subscribe`](crate::MsgStream::subscribe) and
-//! [`BroadcastReceiver`].
-//!
-//! The items of the stream go into one bounded window shared by every
-//! subscriber; each subscriber has its own read position in it. Whichever
-//! subscriber finds nothing unread pulls the next item from the stream, so
-//! no task is dedicated to pumping, and a subscriber that is cancelled while
-//! waiting leaves nothing behind: the others are woken by the stream itself.
-//! A subscriber that falls more than the window's size behind gets
-//! [`ErrorKind::Lagged`] once and then reads on from the oldest item still
-//! held, as tokio's broadcast channel does.
+//! The broadcast window behind [`BroadcastReceiver`](crate::BroadcastReceiver):
+//! one bounded window of items shared by every subscriber, each with its
+//! own read position. A plain data structure, knowing nothing of dialogs.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
-use serde::de::DeserializeOwned;
-use tractor_protocol::Raw;
-
-use crate::error::{Error, ErrorKind, Result};
-use crate::portal::{Dlg, Items, decode};
+use crate::error::Error;
 
 /// How many items a stream's fan-out holds for its slowest subscriber.
 pub const DEFAULT_BROADCAST_CAPACITY: usize = 1000;
@@ -45,13 +29,13 @@ pub(crate) enum Next<T> {
 /// sequence number, and how the stream ended.
 #[derive(Debug)]
 pub(crate) struct Fanout<T> {
-    buf: VecDeque<T>,
+    pub(super) buf: VecDeque<T>,
     /// The sequence number of `buf[0]`.
-    first: u64,
-    subs: HashMap<u64, u64>,
-    next_id: u64,
-    capacity: usize,
-    end: Option<Option<Error>>,
+    pub(super) first: u64,
+    pub(super) subs: HashMap<u64, u64>,
+    pub(super) next_id: u64,
+    pub(super) capacity: usize,
+    pub(super) end: Option<Option<Error>>,
 }
 
 impl<T: Clone> Fanout<T> {
@@ -66,7 +50,7 @@ impl<T: Clone> Fanout<T> {
         }
     }
 
-    fn tail(&self) -> u64 {
+    pub(super) fn tail(&self) -> u64 {
         self.first + self.buf.len() as u64
     }
 
@@ -89,7 +73,7 @@ impl<T: Clone> Fanout<T> {
 
     /// How many subscribers are open.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.subs.len()
     }
 
@@ -131,7 +115,7 @@ impl<T: Clone> Fanout<T> {
     }
 
     /// Drops the items every subscriber has read.
-    fn trim(&mut self) {
+    pub(super) fn trim(&mut self) {
         let oldest = self.subs.values().copied().min().unwrap_or(self.tail());
         while self.first < oldest && !self.buf.is_empty() {
             self.buf.pop_front();
@@ -139,101 +123,6 @@ impl<T: Clone> Fanout<T> {
         }
     }
 }
-
-/// One local task's view of a broadcast stream, made by
-/// [`MsgStream::subscribe`](crate::MsgStream::subscribe) or
-/// [`BroadcastReceiver::subscribe`] (Python's `broadcast_receiver`).
-///
-/// Each receiver gets every item that arrives after it subscribed, in
-/// order. Dropping it, or [`BroadcastReceiver::close`], unsubscribes.
-pub struct BroadcastReceiver {
-    pub(crate) dlg: Arc<Dlg>,
-    pub(crate) id: u64,
-    raise_on_lag: bool,
-}
-
-impl std::fmt::Debug for BroadcastReceiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BroadcastReceiver({} of {:?})", self.id, self.dlg)
-    }
-}
-
-impl BroadcastReceiver {
-    pub(crate) fn new(dlg: Arc<Dlg>, id: u64) -> Self {
-        BroadcastReceiver {
-            dlg,
-            id,
-            raise_on_lag: true,
-        }
-    }
-
-    /// Whether falling behind is an [`ErrorKind::Lagged`] error (the
-    /// default) or only a logged warning before reading on.
-    pub fn raise_on_lag(mut self, raise: bool) -> Self {
-        self.raise_on_lag = raise;
-        self
-    }
-
-    /// Another receiver of the same stream, starting at the next item to
-    /// arrive. Fails with [`ErrorKind::Closed`] once this one is closed.
-    pub fn subscribe(&self) -> Result<BroadcastReceiver> {
-        let id = self.dlg.with_fanout(|f| {
-            if f.contains(self.id) {
-                Ok(f.add())
-            } else {
-                Err(Error::from(ErrorKind::Closed))
-            }
-        })?;
-        Ok(BroadcastReceiver::new(self.dlg.clone(), id))
-    }
-
-    /// Receives the next item; at the end of the stream this is an
-    /// [`ErrorKind::EndOfStream`] error (or the stream's own error).
-    #[track_caller]
-    pub fn receive<T: DeserializeOwned>(&self) -> impl Future<Output = Result<T>> {
-        crate::stackscope::api("BroadcastReceiver::receive", async move {
-            match self.next::<T>().await {
-                Some(r) => r,
-                None => Err(ErrorKind::EndOfStream.into()),
-            }
-        })
-    }
-
-    /// The next item, or `None` at the end of the stream.
-    #[track_caller]
-    pub fn next<T: DeserializeOwned>(&self) -> impl Future<Output = Option<Result<T>>> {
-        crate::stackscope::api("BroadcastReceiver::next", async move {
-            poll_fn(|cx| self.poll_item(cx)).await
-        })
-    }
-
-    pub(crate) fn poll_item<T: DeserializeOwned>(
-        &self,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<T>>> {
-        self.dlg
-            .poll_sub(self.id, self.raise_on_lag, cx)
-            .map(|o| o.map(|r| r.and_then(|raw: Raw| decode(&raw))))
-    }
-
-    /// Unsubscribes; receiving afterwards fails with
-    /// [`ErrorKind::Closed`]. Closing twice is harmless.
-    pub fn close(&self) {
-        self.dlg.with_fanout(|f| f.remove(self.id));
-    }
-
-    /// The items as a `futures` `Stream` of `T`.
-    pub fn into_items<T: DeserializeOwned>(self) -> Items<T, BroadcastReceiver> {
-        Items::new(self)
-    }
-}
-
-impl Drop for BroadcastReceiver {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
