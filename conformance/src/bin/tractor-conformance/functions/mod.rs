@@ -32,6 +32,16 @@ pub(crate) struct Raise {
     pub(crate) message: String,
 }
 
+impl Raise {
+    /// The arguments that make `conf:raise` fail with `type_name: message`.
+    pub(crate) fn new(type_name: &str, message: impl Into<String>) -> Self {
+        Raise {
+            type_name: type_name.into(),
+            message: message.into(),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Depth {
     pub(crate) depth: u32,
@@ -83,8 +93,7 @@ pub(crate) fn functions() -> Functions {
         })
         // A child whose own child hangs in sync code (dump-*).
         .rpc(NS, "hang_with_grandchild", |(): ()| async move {
-            me().open_nursery(|n| async move {
-                let p = n.start_actor("sync-hanger", daemon()).await?;
+            nursery_with(&me(), "sync-hanger", |_, p| async move {
                 p.run::<()>(NS, "hang_sync", ())
                     .traced("waiting on the sync hanger")
                     .await
@@ -228,8 +237,7 @@ pub(crate) fn functions() -> Functions {
         })
         .rpc(NS, "relay", |d: Depth| async move { relay(d).await })
         .context(NS, "spawn_blocked", |ctx: Context, (): ()| async move {
-            me().open_nursery(|n| async move {
-                let g = n.start_actor("grandchild", daemon()).await?;
+            nursery_with(&me(), "grandchild", |_, g| async move {
                 let pid: u32 = g.run(NS, "pid", ()).await?;
                 let call = g.clone();
                 me().spawn(async move {
@@ -270,8 +278,7 @@ pub(crate) fn functions() -> Functions {
         )
         .rpc(NS, "relay_custom", |(): ()| async move {
             // Lets a child's registered error out of this actor: relayed.
-            me().open_nursery(|n| async move {
-                let p = n.start_actor("leaf", daemon()).await?;
+            nursery_with(&me(), "leaf", |_, p| async move {
                 let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
                 ctx.wait_for_result::<()>().await
             })
@@ -283,8 +290,7 @@ pub(crate) fn functions() -> Functions {
         })
         .context(NS, "spawn_grandchild", |ctx: Context, (): ()| async move {
             // Starts a daemon below this actor; reports its pid.
-            me().open_nursery(|n| async move {
-                let g = n.start_actor("grandchild", daemon()).await?;
+            nursery_with(&me(), "grandchild", |_, g| async move {
                 let pid: u32 = g.run(NS, "pid", ()).await?;
                 ctx.started(pid).await?;
                 std::future::pending::<()>().await;

@@ -125,14 +125,12 @@ pub(crate) fn more_functions() -> Functions {
         .rpc(NS, "auth_report", |(): ()| async move { Ok(auth_report()) })
         .rpc(NS, "auth_report_deep", |(): ()| async move {
             let mine = auth_report();
-            let below = me()
-                .open_nursery(|n| async move {
-                    let g = n.start_actor("grandchild", daemon()).await?;
-                    let r: AuthReport = g.run(NS, "auth_report", ()).await?;
-                    n.cancel().await;
-                    Ok(r)
-                })
-                .await?;
+            let below = nursery_with(&me(), "grandchild", |n, g| async move {
+                let r: AuthReport = g.run(NS, "auth_report", ()).await?;
+                n.cancel().await;
+                Ok(r)
+            })
+            .await?;
             Ok((mine, below))
         })
         .rpc(NS, "dialogs_deep", |(): ()| async move {
@@ -143,14 +141,12 @@ pub(crate) fn more_functions() -> Functions {
                 .await?
                 .ok_or_else(|| not_found("root"))?;
             let (root_over, _) = over_the_limit(&root).await?;
-            let (over, after) = me()
-                .open_nursery(|n| async move {
-                    let g = n.start_actor("grandchild", daemon()).await?;
-                    let outcome = over_the_limit(&g).await?;
-                    n.cancel().await;
-                    Ok(outcome)
-                })
-                .await?;
+            let (over, after) = nursery_with(&me(), "grandchild", |n, g| async move {
+                let outcome = over_the_limit(&g).await?;
+                n.cancel().await;
+                Ok(outcome)
+            })
+            .await?;
             Ok((root_over, over, after))
         })
         .rpc(NS, "cancel_peer", |o: Other| async move {

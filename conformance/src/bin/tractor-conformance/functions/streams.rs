@@ -107,15 +107,7 @@ pub(crate) async fn spawn_client(ctx: Context, s: Spawn) -> Result<()> {
     requests.send(&s.name).await?;
     let spawned: String = requests.receive().await?;
     let bro = me.wait_for_actor(&spawned).await?;
-    let (echo, ()) = bro.open_context(NS, "echo", ()).await?;
-    let items = echo.open_stream().await?;
-    for i in 0..100i64 {
-        items.send(&i).await?;
-        let back: i64 = items.receive().await?;
-        check!(back == i, "{back} for {i}");
-    }
-    drop(items);
-    echo.wait_for_result::<u32>().await?;
+    echo_ints(&bro, 100).await?;
     ctx.started(&spawned).await?;
     std::future::pending::<()>().await;
     Ok(())

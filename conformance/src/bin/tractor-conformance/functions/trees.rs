@@ -9,10 +9,7 @@ pub(crate) async fn relay(d: Depth) -> Result<()> {
         for i in 0..d.breadth {
             let name = format!("leaf-{}-{i}", d.depth);
             if d.depth <= 1 {
-                let raise = Raise {
-                    type_name: "RuntimeError".into(),
-                    message: format!("{name} failed"),
-                };
+                let raise = Raise::new("RuntimeError", format!("{name} failed"));
                 n.run_in_actor(&name, NS, "raise", raise, ActorOptions::new())
                     .await?;
             } else {
@@ -98,10 +95,7 @@ pub(crate) async fn asserters(
         if with_daemons {
             n.start_actor(format!("daemon-{i}"), daemon()).await?;
         }
-        let raise = Raise {
-            type_name: "AssertionError".into(),
-            message: format!("one-shot {i} asserts"),
-        };
+        let raise = Raise::new("AssertionError", format!("one-shot {i} asserts"));
         n.run_in_actor(
             format!("asserter-{i}"),
             NS,
@@ -144,8 +138,7 @@ pub(crate) async fn supervise_leaves(ctx: Context) -> Result<Vec<i64>> {
 /// dropped, as is this function's own. Started once all are in place.
 pub(crate) async fn hold_grandchildren(ctx: Context) -> Result<()> {
     let _finally = PrintOnDrop(me().uid().name.clone());
-    me().open_nursery(|n| async move {
-        let g = n.start_actor("grandchild", daemon()).await?;
+    nursery_with(&me(), "grandchild", |n, g| async move {
         let (_held, ()) = g.open_context(NS, "guard_ctx", ()).await?;
         let sleeper = n
             .run_in_actor(

@@ -80,9 +80,7 @@ pub(crate) async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    let ((), echoed) = with_echo(&root, "echoer", |stream| async move {
         const N: i64 = 1000;
         let mut readers: Vec<Boxed<'_, Result<bool>>> = Vec::new();
         for _ in 0..10 {
@@ -118,12 +116,11 @@ pub(crate) async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
         let read = read?;
         fact("readers", read.len());
         fact("all_in_order", read.iter().all(|ok| *ok));
-        drop(stream);
-        let echoed: u32 = ctx.wait_for_result().await?;
-        fact("echoed", echoed);
         Ok(())
     })
-    .await
+    .await?;
+    fact("echoed", echoed);
+    Ok(())
 }
 
 pub(crate) async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
@@ -174,9 +171,7 @@ pub(crate) async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let sub = stream.subscribe()?;
         sub.close();
         let again = sub.subscribe().map(|_| ()).map_err(|e| describe(&e));
@@ -190,11 +185,10 @@ pub(crate) async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()>
         // The stream itself is unaffected.
         stream.send(&3i64).await?;
         fact("stream", stream.receive::<i64>().await?);
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Items echoed in the lag scenarios: 100 more than a broadcast window
@@ -252,8 +246,7 @@ pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    nursery_with(&root, "echoer", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         let slow = stream.subscribe()?.raise_on_lag(false);
@@ -281,9 +274,7 @@ pub(crate) async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         const N: i64 = 1000;
         let sub = stream.subscribe()?;
         let taken = Cell::new(0);
@@ -324,17 +315,14 @@ pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
         drop(sub);
         fact("fast_took", taken.get());
         fact("slow_got_all", got == (0..N).collect::<Vec<_>>());
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let sub = stream.subscribe()?;
         // The subscriber waits for the stream, and is cancelled waiting.
         let polled = Cell::new(false);
@@ -356,17 +344,14 @@ pub(crate) async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()
         fact("stream_got", stream.receive::<i64>().await?);
         fact("sub_got", sub.receive::<i64>().await?);
         drop(sub);
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let fast = stream.subscribe()?;
         let slow = fast.subscribe()?;
         let send = async {
@@ -411,9 +396,8 @@ pub(crate) async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
         let closed = fast.receive::<i64>().await.err().map(|e| describe(&e));
         fact("fast_after_close", closed.unwrap_or_default());
         drop((fast, slow));
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -29,8 +29,7 @@ pub(crate) async fn ctx_stop_after_return(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("ctx", daemon()).await?;
+    nursery_with(&root, "ctx", |_, p| async move {
         for (i, open_stream) in [false, true].into_iter().enumerate() {
             let out: Result<()> = async {
                 let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
@@ -57,8 +56,7 @@ pub(crate) async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("blocker", daemon()).await?;
+    nursery_with(&r, "blocker", |_, p| async move {
         for (i, open_stream) in [false, true].into_iter().enumerate() {
             let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
             let stream = if open_stream {
@@ -87,8 +85,7 @@ pub(crate) async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_actor_raises(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("blocker", daemon()).await?;
+    nursery_with(&r, "blocker", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
         let remote = root
             .find_actor("blocker")
@@ -144,8 +141,7 @@ pub(crate) async fn ctx_cancel_after_return(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    nursery_with(&r, "echoer", |_, p| async move {
         for when in ["pre_stream", "post_stream_open", "post_stream_close"] {
             let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
             let mut stream = None;
@@ -181,8 +177,7 @@ pub(crate) async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    nursery_with(&r, "echoer", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         // The echo ends only when our side of the stream does: waiting for
@@ -210,8 +205,7 @@ pub(crate) async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    nursery_with(&r, "echoer", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
         let stream = ctx.open_stream().await?;
         let seen = Cell::new(false);

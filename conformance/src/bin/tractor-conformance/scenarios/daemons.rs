@@ -72,8 +72,7 @@ pub(crate) async fn registrar_election_race(root: ActorHandle) -> Result<()> {
 /// A root and its daemon child, registered with a registrar daemon that
 /// the test kills and starts again; they serve until SIGINT.
 pub(crate) async fn registrar_restart(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let kid = n.start_actor("kid", daemon()).await?;
+    nursery_with(&root, "kid", |_, kid| async move {
         // It serves (a call answered), so its registration is done.
         let _: u32 = kid.run(NS, "pid", ()).await?;
         fact("ready", true);

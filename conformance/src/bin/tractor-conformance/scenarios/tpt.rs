@@ -148,8 +148,7 @@ pub(crate) async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 /// the limit allows, then one more; the same in a grandchild it spawns.
 pub(crate) async fn limits_inherited(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let kid = n.start_actor("kid", daemon()).await?;
+    nursery_with(&r, "kid", |n, kid| async move {
         let (root_over, over, after): (String, String, String) =
             kid.run(NS, "dialogs_deep", ()).await?;
         fact("root_over_the_limit", root_over);
@@ -165,8 +164,7 @@ pub(crate) async fn limits_inherited(root: ActorHandle) -> Result<()> {
 pub(crate) async fn tpt_root_passes_tpt_to_sub(root: ActorHandle) -> Result<()> {
     let transport = root.accept_addrs()[0].transport();
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("sub", daemon()).await?;
+    nursery_with(&r, "sub", |_, p| async move {
         let _ = root.wait_for_actor("sub").await?;
         let addr = root.query_actor("sub").await?.expect("registered");
         fact("child_transport", addr.transport());
