@@ -247,6 +247,7 @@ async fn run(id: &str, transport: Transport, registry: Option<&str>) -> Result<(
     let rt = runtime();
     match scenarios::find(id) {
         Some(Scenario::Around(around)) => around(rt, transport, registry).await,
+        Some(Scenario::Configured(f)) => f(rt, configure(id, transport, registry)?).await,
         Some(Scenario::Body(body)) => {
             let config = configure(id, transport, registry)?;
             tractor_driver::open_root_actor(rt, config, body).await

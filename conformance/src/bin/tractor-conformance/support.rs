@@ -415,12 +415,49 @@ where
     Fut: Future<Output = Result<T>>,
 {
     with_daemon(root, name, |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let out = body(ctx.open_stream().await?).await?;
+        let (ctx, stream) = open_echo(&p).await?;
+        let out = body(stream).await?;
         let echoed = ctx.wait_for_result::<u32>().await?;
         Ok((out, echoed))
     })
     .await
+}
+
+/// Opens `NS:func` on `p` as a context that must fail, at its opening or
+/// after it started with a `S`: its error (a panic saying `what` if it
+/// returns).
+pub(crate) async fn context_error<S: serde::de::DeserializeOwned>(
+    p: &Portal,
+    func: &str,
+    what: &str,
+) -> Error {
+    match p.open_context::<S>(NS, func, ()).await {
+        Ok((ctx, _)) => ctx.wait_for_result::<()>().await.expect_err(what),
+        Err(e) => e,
+    }
+}
+
+/// Prints `ready=true`, then waits for ever: the test ends the tree from
+/// outside.
+pub(crate) async fn ready_then_wait() -> Result<()> {
+    fact("ready", true);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Opens a `conf:echo` context on `p`, and its stream.
+pub(crate) async fn open_echo(p: &Portal) -> Result<(Context, MsgStream)> {
+    let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+    let stream = ctx.open_stream().await?;
+    Ok((ctx, stream))
+}
+
+/// Sends the integers `0..count` on `stream`.
+pub(crate) async fn send_ints(stream: &MsgStream, count: i64) -> Result<()> {
+    for i in 0..count {
+        stream.send(&i).await?;
+    }
+    Ok(())
 }
 
 /// Sends `count` pings on `stream`, each answered by a `pong`.
@@ -437,8 +474,7 @@ pub(crate) async fn ping_pong(stream: &MsgStream, count: usize) -> Result<()> {
 /// on its stream, each echoed back as itself; then closes the stream: how
 /// many items the echo passed back.
 pub(crate) async fn echo_ints(p: &Portal, count: i64) -> Result<u32> {
-    let (echo, ()) = p.open_context(NS, "echo", ()).await?;
-    let items = echo.open_stream().await?;
+    let (echo, items) = open_echo(p).await?;
     for i in 0..count {
         items.send(&i).await?;
         let back: i64 = items.receive().await?;

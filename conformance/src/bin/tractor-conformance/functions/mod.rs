@@ -11,25 +11,45 @@ pub(crate) use trees::*;
 
 use crate::*;
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Value {
-    pub(crate) value: Option<String>,
+/// Structs of named fields, the keyword arguments of served functions:
+/// serialisable both ways, every field `pub(crate)`.
+macro_rules! args {
+    ($($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),+ $(,)? })+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Serialize, Deserialize)]
+            pub(crate) struct $name {
+                $(pub(crate) $field: $ty),+
+            }
+        )+
+    };
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Data {
-    pub(crate) data: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Count {
-    pub(crate) n: u32,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Raise {
-    pub(crate) type_name: String,
-    pub(crate) message: String,
+args! {
+    /// A text, or none.
+    Value { value: Option<String> }
+    /// An integer.
+    Data { data: i64 }
+    /// How many.
+    Count { n: u32 }
+    /// The error `conf:raise` fails with.
+    Raise { type_name: String, message: String }
+    /// A relay of failures: `depth` levels of `breadth` children below.
+    Depth { depth: u32, breadth: u32 }
+    /// A level of the failing tree: `depth` levels of `breadth` children
+    /// below, `leaves` leaves in the whole tree (all of them meet at one
+    /// barrier).
+    Level { depth: u32, breadth: u32, leaves: u32 }
+    /// A number to test.
+    Number { n: u64 }
+    /// The name of another actor.
+    Other { other: String }
+    /// How long to wait first, in milliseconds.
+    Delay { ms: u64 }
+    /// A file a child holds, and whether it then fails.
+    Guarded { path: String, raise: bool }
+    /// The spawn server to ask, and the name of the daemon it is to start.
+    Spawn { server: String, name: String }
 }
 
 impl Raise {
@@ -40,21 +60,6 @@ impl Raise {
             message: message.into(),
         }
     }
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Depth {
-    pub(crate) depth: u32,
-    pub(crate) breadth: u32,
-}
-
-/// A level of the failing tree: `depth` levels of `breadth` children below,
-/// `leaves` leaves in the whole tree (all of them meet at one barrier).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Level {
-    pub(crate) depth: u32,
-    pub(crate) breadth: u32,
-    pub(crate) leaves: u32,
 }
 
 pub(crate) async fn pause_then_return() -> Result<String> {

@@ -1,28 +1,7 @@
-//! More of the program's functions (namespace `conf`), their arguments,
-//! and the guards and counters they keep.
+//! More of the program's functions (namespace `conf`), and the guards
+//! and counters they keep.
 
 use crate::*;
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Number {
-    pub(crate) n: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Other {
-    pub(crate) other: String,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Delay {
-    pub(crate) ms: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Guarded {
-    pub(crate) path: String,
-    pub(crate) raise: bool,
-}
 
 /// Any item the echo servers pass back.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -91,12 +91,6 @@ pub(crate) async fn feed_peer(ctx: Context, peer: String) -> Result<String> {
     Ok(format!("{}:{}", describe(&end), canceller(&end)))
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Spawn {
-    pub(crate) server: String,
-    pub(crate) name: String,
-}
-
 /// Asks the spawn server for a daemon, echoes 100 items with it, reports
 /// its name in `started`, then holds on until cancelled.
 pub(crate) async fn spawn_client(ctx: Context, s: Spawn) -> Result<()> {

@@ -104,12 +104,7 @@ pub(crate) async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
             }
             Ok(true)
         }));
-        let send = async {
-            for i in 0..N {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, N);
         let (sent, read) = join2(send, join_all(readers)).await;
         sent?;
         let read: Result<Vec<bool>> = read.into_iter().collect();
@@ -198,8 +193,7 @@ pub(crate) const LAG_ITEMS: i64 = DEFAULT_BROADCAST_CAPACITY as i64 + 100;
 pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
     with_daemon(&root, "echoer", |p| async move {
         for slow_opener in [false, true] {
-            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-            let stream = ctx.open_stream().await?;
+            let (ctx, stream) = open_echo(&p).await?;
             let sub = stream.subscribe()?;
             let read_fast = async {
                 for i in 0..LAG_ITEMS {
@@ -212,12 +206,7 @@ pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
                 }
                 Ok::<(), Error>(())
             };
-            let send = async {
-                for i in 0..LAG_ITEMS {
-                    stream.send(&i).await?;
-                }
-                Ok::<(), Error>(())
-            };
+            let send = send_ints(&stream, LAG_ITEMS);
             let (sent, read) = join2(send, read_fast).await;
             sent?;
             read?;
@@ -247,15 +236,9 @@ pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
     nursery_with(&root, "echoer", |_, p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+        let (_ctx, stream) = open_echo(&p).await?;
         let slow = stream.subscribe()?.raise_on_lag(false);
-        let send = async {
-            for i in 0..LAG_ITEMS {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, LAG_ITEMS);
         let fast = async {
             for i in 0..LAG_ITEMS {
                 let v: i64 = stream.receive().await?;
@@ -302,12 +285,7 @@ pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
             }
             Ok::<Vec<i64>, Error>(got)
         };
-        let send = async {
-            for i in 0..N {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, N);
         let ((sent, fast), got) = join2(join2(send, fast), slow).await;
         sent?;
         fast?;
@@ -354,12 +332,7 @@ pub(crate) async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
     with_echo(&root, "echoer", |stream| async move {
         let fast = stream.subscribe()?;
         let slow = fast.subscribe()?;
-        let send = async {
-            for i in 0..LAG_ITEMS {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, LAG_ITEMS);
         let read = async {
             let mut lags = 0;
             for i in 0..LAG_ITEMS {

@@ -111,7 +111,7 @@ pub(crate) async fn cancel_graceful_before_hard_reap(root: ActorHandle) -> Resul
 }
 
 pub(crate) async fn cancel_midstream(root: ActorHandle) -> Result<()> {
-    nursery_with(&root, "aggregator", |_, p| async move {
+    with_daemon(&root, "aggregator", |p| async move {
         let mut cut = Vec::new();
         for k in [0usize, 1, 10, 500] {
             let s = p
@@ -136,7 +136,6 @@ pub(crate) async fn cancel_midstream(root: ActorHandle) -> Result<()> {
             cut.push(got.len());
         }
         fact("cut_after", format!("{cut:?}"));
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -268,9 +267,7 @@ pub(crate) async fn cancel_sigterm_root(root: ActorHandle) -> Result<()> {
         let (_mid_ctx, ()) = mid.open_context(NS, "hold_grandchildren", ()).await?;
         let sibling = n.start_actor("sibling", daemon()).await?;
         let (_sibling_ctx, ()) = sibling.open_context(NS, "guard_ctx", ()).await?;
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -301,9 +298,7 @@ pub(crate) async fn cancel_second_signal(root: ActorHandle) -> Result<()> {
         let pid: u32 = stuck.run(NS, "pid", ()).await?;
         freeze(&me, pid).await?;
         fact("stuck_pid", pid);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -339,10 +334,8 @@ pub(crate) async fn cancel_signal_during_wind_down(root: ActorHandle) -> Result<
 /// them. The test signals the second root, then the process.
 pub(crate) async fn signal_default_outside_roots(
     rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
+    config: Config,
 ) -> Result<()> {
-    let config = configure("signal-default-outside-roots", transport, registry)?;
     tractor_driver::open_root_actor(rt.clone(), config.clone(), |root| async move {
         with_daemon(&root, "first", |p| async move {
             let _: u32 = p.run(NS, "pid", ()).await?;

@@ -9,9 +9,7 @@ pub(crate) async fn registrar_daemon(root: ActorHandle) -> Result<()> {
         Address::Tcp { port, .. } => fact("registry", port),
         Address::Uds { file, .. } => fact("registry", file),
     }
-    fact("ready", true);
-    std::future::pending::<()>().await;
-    Ok(())
+    ready_then_wait().await
 }
 
 /// A root that serves this program's namespace until SIGINT, for tests
@@ -23,9 +21,7 @@ pub(crate) async fn attack_daemon(root: ActorHandle) -> Result<()> {
         Address::Tcp { host, port } => fact("addr", format!("tcp:{host}:{port}")),
         Address::Uds { dir, file } => fact("addr", format!("uds:{dir}/{file}")),
     }
-    fact("ready", true);
-    std::future::pending::<()>().await;
-    Ok(())
+    ready_then_wait().await
 }
 
 /// One of several roots started at once on the same registrar address
@@ -75,9 +71,7 @@ pub(crate) async fn registrar_restart(root: ActorHandle) -> Result<()> {
     nursery_with(&root, "kid", |_, kid| async move {
         // It serves (a call answered), so its registration is done.
         let _: u32 = kid.run(NS, "pid", ()).await?;
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }

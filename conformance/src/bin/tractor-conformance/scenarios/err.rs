@@ -78,22 +78,30 @@ pub(crate) fn registered_facts<T: RemoteErrorType + std::fmt::Debug>(
     Ok(())
 }
 
-pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "raiser", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+/// A daemon `raiser` whose context `NS:func` fails, after it started,
+/// with a registered `T`: the error's facts (see [`registered_facts`]),
+/// and what it rebuilds as the other registered type `O` (nothing).
+async fn registered_from_daemon<T, O>(root: &ActorHandle, func: &str) -> Result<()>
+where
+    T: RemoteErrorType + std::fmt::Debug,
+    O: RemoteErrorType + std::fmt::Debug,
+{
+    with_daemon(root, "raiser", |p| async move {
+        let (ctx, ()) = p.open_context(NS, func, ()).await?;
         let e = ctx
             .wait_for_result::<()>()
             .await
             .expect_err("the child fails");
-        registered_facts::<CustomAppError>("", &e)?;
-        // Not another registered type.
-        fact(
-            "other_type",
-            format!("{:?}", e.downcast_ref::<AnotherAppError>()),
-        );
+        registered_facts::<T>("", &e)?;
+        fact("other_type", format!("{:?}", e.downcast_ref::<O>()));
         Ok(())
     })
-    .await?;
+    .await
+}
+
+pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
+    registered_from_daemon::<CustomAppError, AnotherAppError>(&root, "raise_custom_after_started")
+        .await?;
     // Through a middle actor: relayed, still rebuilt.
     let e = one_shot(&root, "mid", "relay_custom")
         .await
@@ -112,22 +120,8 @@ pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn err_another_registered(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "raiser", |p| async move {
-        let (ctx, ()) = p
-            .open_context(NS, "raise_another_after_started", ())
-            .await?;
-        let e = ctx
-            .wait_for_result::<()>()
-            .await
-            .expect_err("the child fails");
-        registered_facts::<AnotherAppError>("", &e)?;
-        fact(
-            "other_type",
-            format!("{:?}", e.downcast_ref::<CustomAppError>()),
-        );
-        Ok(())
-    })
-    .await
+    registered_from_daemon::<AnotherAppError, CustomAppError>(&root, "raise_another_after_started")
+        .await
 }
 
 /// The registry's lookups by name, in this process.

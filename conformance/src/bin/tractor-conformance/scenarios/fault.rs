@@ -209,8 +209,7 @@ pub(crate) async fn fault_child_sigkilled_stream(root: ActorHandle) -> Result<()
     // item.
     nursery_with(&root, "victim", |_, p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+        let (ctx, stream) = open_echo(&p).await?;
         stream.send(&Item::Int(1)).await?;
         let echoed: Item = stream.receive().await?;
         check!(echoed == Item::Int(1), "echoed {echoed:?}");
@@ -312,9 +311,7 @@ pub(crate) async fn fault_grandchild_sync_blocked_sigint(root: ActorHandle) -> R
     nursery_with(&root, "mid", |_, mid| async move {
         let (_ctx, pid): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchild_blocked", pid != 0);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -329,9 +326,7 @@ pub(crate) async fn fault_hung_child_with_grandchild(root: ActorHandle) -> Resul
         fact("mid", mid.run::<u32>(NS, "pid", ()).await?);
         let (_ctx, grandchild): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchild", grandchild);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -345,9 +340,7 @@ pub(crate) async fn fault_parent_dies_with_grandchildren(root: ActorHandle) -> R
         let (_ga, healthy): (_, u32) = a.open_context(NS, "spawn_grandchild", ()).await?;
         let (_gb, blocked): (_, u32) = b.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchildren", format!("{healthy},{blocked}"));
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -359,9 +352,7 @@ pub(crate) async fn fault_parent_dies(root: ActorHandle) -> Result<()> {
             .run_in_actor("orphan-b", NS, "sleep_forever", (), ActorOptions::new())
             .await?;
         let _ = (a.run::<u32>(NS, "pid", ()).await?, b.peer());
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }

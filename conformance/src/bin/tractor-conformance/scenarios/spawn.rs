@@ -252,7 +252,7 @@ pub(crate) async fn spawn_start_actors(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn spawn_nested_tree(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    nursery_with(&r, "supervisor", |_, p| async move {
+    with_daemon(&r, "supervisor", |p| async move {
         let (ctx, leaves): (_, Vec<String>) = p.open_context(NS, "supervisor", ()).await?;
         let squares: Vec<i64> = ctx.wait_for_result().await?;
         fact("started", leaves.join(","));
@@ -266,7 +266,6 @@ pub(crate) async fn spawn_nested_tree(root: ActorHandle) -> Result<()> {
             }
         }
         fact("leaves_listed", listed);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -642,14 +641,9 @@ pub(crate) async fn spawn_debug_flag_inherited(root: ActorHandle) -> Result<()> 
 }
 
 /// Scenario `spawn-no-runtime`: no actor before the root nor after it.
-pub(crate) async fn spawn_no_runtime(
-    rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
-) -> Result<()> {
+pub(crate) async fn spawn_no_runtime(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     // No actor, so no handle to discover anything with.
     fact("before", current_actor().is_none());
-    let config = configure("spawn-no-runtime", transport, registry)?;
     tractor_driver::open_root_actor(rt, config, |root| async move {
         fact(
             "inside",

@@ -34,7 +34,7 @@ pub(crate) async fn stream_reqresp(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
-    nursery_with(&root, "streamer", |_, p| async move {
+    with_daemon(&root, "streamer", |p| async move {
         let s = p.open_stream_from(NS, "range", Count { n: 11 }).await?;
         let got = RefCell::new(Vec::new());
         let mut restarts = 0;
@@ -63,7 +63,6 @@ pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
         }
         fact("received", format!("{:?}", got.into_inner()));
         fact("restarts", restarts);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -98,8 +97,7 @@ pub(crate) async fn stream_infinite_timeout(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn stream_ctx_plus_legacy_kbi(root: ActorHandle) -> Result<()> {
     nursery_with(&root, "both", |_, p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let echo = ctx.open_stream().await?;
+        let (_ctx, echo) = open_echo(&p).await?;
         let legacy = p.open_stream_from(NS, "count_forever", ()).await?;
         echo.send(&7i64).await?;
         let back: i64 = echo.receive().await?;
@@ -130,7 +128,7 @@ pub(crate) async fn stream_pingpong(root: ActorHandle) -> Result<()> {
 /// Scenarios `stream-legacy-asyncgen` and `stream-two-streams-one-portal`.
 pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Result<()> {
     let two = id == "stream-two-streams-one-portal";
-    nursery_with(&root, "streamerd", |_, p| async move {
+    with_daemon(&root, "streamerd", |p| async move {
         let a = p.open_stream_from(NS, "range", Count { n: 10 }).await?;
         let b = if two {
             Some(p.open_stream_from(NS, "range", Count { n: 10 }).await?)
@@ -150,7 +148,6 @@ pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Resul
         }
         fact("items", format!("{got:?}"));
         check!(got == (0..10).collect::<Vec<_>>(), "{got:?}");
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -158,7 +155,7 @@ pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Resul
 
 /// Scenario `stream-3-level-aggregate`.
 pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
-    nursery_with(&root, "aggregator", |_, p| async move {
+    with_daemon(&root, "aggregator", |p| async move {
         let s = p
             .open_stream_from(NS, "aggregate", Count { n: 1000 })
             .await?;
@@ -171,7 +168,6 @@ pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
             got == (0..1000).collect::<Vec<_>>(),
             "out of order or missing"
         );
-        p.cancel_actor().await?;
         Ok(())
     })
     .await

@@ -164,12 +164,11 @@ pub(crate) async fn limits_inherited(root: ActorHandle) -> Result<()> {
 pub(crate) async fn tpt_root_passes_tpt_to_sub(root: ActorHandle) -> Result<()> {
     let transport = root.accept_addrs()[0].transport();
     let r = root.clone();
-    nursery_with(&r, "sub", |_, p| async move {
+    with_daemon(&r, "sub", |_p| async move {
         let _ = root.wait_for_actor("sub").await?;
         let addr = root.query_actor("sub").await?.expect("registered");
         fact("child_transport", addr.transport());
         check!(addr.transport() == transport, "{addr} is not {transport}");
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -220,12 +219,7 @@ pub(crate) async fn tpt_proto_mismatch(
 
 /// Scenario `tpt-uds-double-listen`: a listener asked to bind the registrar's
 /// address once more.
-pub(crate) async fn tpt_uds_double_listen(
-    rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
-) -> Result<()> {
-    let config = configure("tpt-uds-double-listen", transport, registry)?;
+pub(crate) async fn tpt_uds_double_listen(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     refused_root(
         rt,
         config,
