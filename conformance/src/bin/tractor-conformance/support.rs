@@ -437,6 +437,14 @@ pub(crate) async fn context_error<S: serde::de::DeserializeOwned>(
     }
 }
 
+/// In a context's function: says `value` as started, then waits until
+/// cancelled.
+pub(crate) async fn started_then_wait(ctx: &Context, value: impl Serialize) -> Result<()> {
+    ctx.started(value).await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
 /// Prints `ready=true`, then waits for ever: the test ends the tree from
 /// outside.
 pub(crate) async fn ready_then_wait() -> Result<()> {

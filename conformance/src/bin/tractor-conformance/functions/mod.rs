@@ -250,9 +250,7 @@ pub(crate) fn functions() -> Functions {
                 });
                 // Started once the grandchild is stuck for good.
                 until(&me(), || blocked_marker(pid).exists()).await;
-                ctx.started(pid).await?;
-                std::future::pending::<()>().await;
-                Ok(())
+                started_then_wait(&ctx, pid).await
             })
             .await
         })
@@ -297,9 +295,7 @@ pub(crate) fn functions() -> Functions {
             // Starts a daemon below this actor; reports its pid.
             nursery_with(&me(), "grandchild", |_, g| async move {
                 let pid: u32 = g.run(NS, "pid", ()).await?;
-                ctx.started(pid).await?;
-                std::future::pending::<()>().await;
-                Ok(())
+                started_then_wait(&ctx, pid).await
             })
             .await
         })
@@ -328,9 +324,7 @@ pub(crate) fn functions() -> Functions {
             },
         )
         .context(NS, "block_forever", |ctx: Context, (): ()| async move {
-            ctx.started(()).await?;
-            std::future::pending::<()>().await;
-            Ok(())
+            started_then_wait(&ctx, ()).await
         })
         .context(NS, "echo", |ctx: Context, (): ()| async move {
             let _finally = Tracked;

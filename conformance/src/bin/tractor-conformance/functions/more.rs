@@ -192,9 +192,7 @@ pub(crate) fn more_functions() -> Functions {
         })
         .context(NS, "block_tracked", |ctx: Context, (): ()| async move {
             let _finally = Tracked;
-            ctx.started(()).await?;
-            std::future::pending::<()>().await;
-            Ok(())
+            started_then_wait(&ctx, ()).await
         })
         .context(
             NS,
@@ -203,9 +201,7 @@ pub(crate) fn more_functions() -> Functions {
         )
         .context(NS, "guard_ctx", |ctx: Context, (): ()| async move {
             let _finally = PrintOnDrop(me().uid().name.clone());
-            ctx.started(()).await?;
-            std::future::pending::<()>().await;
-            Ok(())
+            started_then_wait(&ctx, ()).await
         })
         .context(NS, "self_cancel", |ctx: Context, (): ()| async move {
             ctx.cancel()?;

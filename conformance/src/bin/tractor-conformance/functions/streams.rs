@@ -102,7 +102,5 @@ pub(crate) async fn spawn_client(ctx: Context, s: Spawn) -> Result<()> {
     let spawned: String = requests.receive().await?;
     let bro = me.wait_for_actor(&spawned).await?;
     echo_ints(&bro, 100).await?;
-    ctx.started(&spawned).await?;
-    std::future::pending::<()>().await;
-    Ok(())
+    started_then_wait(&ctx, &spawned).await
 }

@@ -151,9 +151,7 @@ pub(crate) async fn hold_grandchildren(ctx: Context) -> Result<()> {
             .await?;
         // It serves (a call answered), so its registration is done.
         let _: u32 = sleeper.run(NS, "pid", ()).await?;
-        ctx.started(()).await?;
-        std::future::pending::<()>().await;
-        Ok(())
+        started_then_wait(&ctx, ()).await
     })
     .await
 }

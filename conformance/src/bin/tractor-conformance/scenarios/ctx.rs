@@ -257,12 +257,7 @@ pub(crate) async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn ctx_unserializable_started(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "encoder", |p| async move {
-        let e = context_error::<()>(&p, "unserializable_started", "fails").await;
-        fact("error", describe(&e));
-        Ok(())
-    })
-    .await
+    daemon_context_error::<()>(&root, "encoder", "unserializable_started", "fails").await
 }
 
 /// Ours: a context's function streams three items and fails. Read to its
@@ -340,12 +335,7 @@ pub(crate) async fn ctx_started_twice(root: ActorHandle, id: &str) -> Result<()>
     } else {
         "stream_before_started"
     };
-    with_daemon(&root, "ctx", |p| async move {
-        let e = context_error::<i64>(&p, func, "must fail").await;
-        fact("error", describe(&e));
-        Ok(())
-    })
-    .await
+    daemon_context_error::<i64>(&root, "ctx", func, "must fail").await
 }
 
 /// Scenario `ctx-cancel-blocking-child`.
@@ -389,6 +379,22 @@ pub(crate) async fn ctx_error_dropped_unread(root: ActorHandle) -> Result<()> {
         drop(ctx);
         // Later on the same channel: the error has come by then.
         let _: u32 = p.run(NS, "pid", ()).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// A daemon `name` whose context `NS:func` must fail (see
+/// [`context_error`]): the error is the fact `error`.
+async fn daemon_context_error<S: serde::de::DeserializeOwned>(
+    root: &ActorHandle,
+    name: &str,
+    func: &str,
+    what: &str,
+) -> Result<()> {
+    with_daemon(root, name, |p| async move {
+        let e = context_error::<S>(&p, func, what).await;
+        fact("error", describe(&e));
         Ok(())
     })
     .await

@@ -3,15 +3,9 @@
 use crate::*;
 
 pub(crate) async fn rpc_callback_exposed(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n
-            .run_in_actor("caller", NS, "call_root", (), ActorOptions::new())
-            .await?;
-        let got: String = p.wait_for_result().await?;
-        fact("result", got);
-        Ok(())
-    })
-    .await
+    let got: String = one_shot_result(&root, "caller", "call_root").await?;
+    fact("result", got);
+    Ok(())
 }
 
 pub(crate) async fn rpc_siblings(root: ActorHandle) -> Result<()> {

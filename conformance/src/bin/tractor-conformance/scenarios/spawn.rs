@@ -629,15 +629,9 @@ pub(crate) async fn spawn_many_concurrent(root: ActorHandle) -> Result<()> {
 /// Scenario `spawn-debug-flag-inherited`.
 pub(crate) async fn spawn_debug_flag_inherited(root: ActorHandle) -> Result<()> {
     fact("root", root.debug_mode());
-    root.open_nursery(|n| async move {
-        let child = n
-            .run_in_actor("debugged", NS, "debug_mode", (), ActorOptions::new())
-            .await?;
-        let flag: bool = child.wait_for_result().await?;
-        fact("child", flag);
-        Ok(())
-    })
-    .await
+    let flag: bool = one_shot_result(&root, "debugged", "debug_mode").await?;
+    fact("child", flag);
+    Ok(())
 }
 
 /// Scenario `spawn-no-runtime`: no actor before the root nor after it.
