@@ -38,9 +38,10 @@ use tractor_adapters::Adapter;
 use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
-    ActorHandle, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY, DialogError,
-    Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, RemoteErrorType, Result, Runtime,
-    Transport, current_actor, is_root_process, register_error_type, registered_error_type,
+    ActorHandle, ActorNursery, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY,
+    DialogError, Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, RemoteErrorType,
+    Result, Runtime, Transport, current_actor, is_root_process, register_error_type,
+    registered_error_type,
 };
 
 macro_rules! check {
@@ -246,6 +247,7 @@ async fn run(id: &str, transport: Transport, registry: Option<&str>) -> Result<(
     let rt = runtime();
     match scenarios::find(id) {
         Some(Scenario::Around(around)) => around(rt, transport, registry).await,
+        Some(Scenario::Configured(f)) => f(rt, configure(id, transport, registry)?).await,
         Some(Scenario::Body(body)) => {
             let config = configure(id, transport, registry)?;
             tractor_driver::open_root_actor(rt, config, body).await

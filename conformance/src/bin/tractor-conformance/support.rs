@@ -358,6 +358,140 @@ where
     .await
 }
 
+/// Opens a nursery on `root`, starts the daemon `name` in it, and runs
+/// `body` with the nursery and the daemon's portal: the nursery's outcome.
+pub(crate) async fn nursery_with<F, Fut, T>(root: &ActorHandle, name: &str, body: F) -> Result<T>
+where
+    F: FnOnce(ActorNursery, Portal) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    root.open_nursery(|n| async move {
+        let p = n.start_actor(name, daemon()).await?;
+        body(n.clone(), p).await
+    })
+    .await
+}
+
+/// Opens a nursery on `root` whose `body` must fail: the error it ends
+/// with (a panic saying `what` if it does not fail).
+pub(crate) async fn nursery_error<F, Fut>(root: &ActorHandle, what: &str, body: F) -> Error
+where
+    F: FnOnce(ActorNursery) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    root.open_nursery(body).await.expect_err(what)
+}
+
+/// Starts `count` one-shot children in `n`, named `{prefix}-{i}`, each
+/// running `NS:func` with the arguments `args(i)`: their portals.
+pub(crate) async fn run_in_actors<A: Serialize>(
+    n: &ActorNursery,
+    prefix: &str,
+    count: usize,
+    func: &str,
+    args: impl Fn(usize) -> A,
+) -> Result<Vec<Portal>> {
+    let mut portals = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("{prefix}-{i}");
+        portals.push(
+            n.run_in_actor(name, NS, func, args(i), ActorOptions::new())
+                .await?,
+        );
+    }
+    Ok(portals)
+}
+
+/// Runs `body` with the stream of a `conf:echo` context opened on a
+/// daemon `name` (see [`with_daemon`]), then closes the stream: `body`'s
+/// outcome and how many items the echo passed back.
+pub(crate) async fn with_echo<F, Fut, T>(
+    root: &ActorHandle,
+    name: &str,
+    body: F,
+) -> Result<(T, u32)>
+where
+    F: FnOnce(MsgStream) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    with_daemon(root, name, |p| async move {
+        let (ctx, stream) = open_echo(&p).await?;
+        let out = body(stream).await?;
+        let echoed = ctx.wait_for_result::<u32>().await?;
+        Ok((out, echoed))
+    })
+    .await
+}
+
+/// Opens `NS:func` on `p` as a context that must fail, at its opening or
+/// after it started with a `S`: its error (a panic saying `what` if it
+/// returns).
+pub(crate) async fn context_error<S: serde::de::DeserializeOwned>(
+    p: &Portal,
+    func: &str,
+    what: &str,
+) -> Error {
+    match p.open_context::<S>(NS, func, ()).await {
+        Ok((ctx, _)) => ctx.wait_for_result::<()>().await.expect_err(what),
+        Err(e) => e,
+    }
+}
+
+/// In a context's function: says `value` as started, then waits until
+/// cancelled.
+pub(crate) async fn started_then_wait(ctx: &Context, value: impl Serialize) -> Result<()> {
+    ctx.started(value).await?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Prints `ready=true`, then waits for ever: the test ends the tree from
+/// outside.
+pub(crate) async fn ready_then_wait() -> Result<()> {
+    fact("ready", true);
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// Opens a `conf:echo` context on `p`, and its stream.
+pub(crate) async fn open_echo(p: &Portal) -> Result<(Context, MsgStream)> {
+    let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+    let stream = ctx.open_stream().await?;
+    Ok((ctx, stream))
+}
+
+/// Sends the integers `0..count` on `stream`.
+pub(crate) async fn send_ints(stream: &MsgStream, count: i64) -> Result<()> {
+    for i in 0..count {
+        stream.send(&i).await?;
+    }
+    Ok(())
+}
+
+/// Sends `count` pings on `stream`, each answered by a `pong`.
+pub(crate) async fn ping_pong(stream: &MsgStream, count: usize) -> Result<()> {
+    for _ in 0..count {
+        stream.send("ping").await?;
+        let pong: String = stream.receive().await?;
+        check!(pong == "pong", "{pong}");
+    }
+    Ok(())
+}
+
+/// Opens a `conf:echo` context on `p` and sends the integers `0..count`
+/// on its stream, each echoed back as itself; then closes the stream: how
+/// many items the echo passed back.
+pub(crate) async fn echo_ints(p: &Portal, count: i64) -> Result<u32> {
+    let (echo, items) = open_echo(p).await?;
+    for i in 0..count {
+        items.send(&i).await?;
+        let back: i64 = items.receive().await?;
+        check!(back == i, "{back} for {i}");
+    }
+    drop(items);
+    echo.wait_for_result::<u32>().await
+}
+
 /// Runs `NS:func` in a one-shot child `name`, in a nursery of its own:
 /// the nursery's outcome.
 pub(crate) async fn one_shot(root: &ActorHandle, name: &str, func: &str) -> Result<()> {

@@ -115,8 +115,7 @@ pub(crate) async fn auth_tree(root: ActorHandle) -> Result<()> {
         Err(e) => fact("stranger_bytes", format!("error: {e}")),
     }
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let kid = n.start_actor("kid", daemon()).await?;
+    nursery_with(&r, "kid", |n, kid| async move {
         let (mine, below): (AuthReport, AuthReport) = kid.run(NS, "auth_report_deep", ()).await?;
         fact("child_secret", mine.has_secret);
         fact("child_argv", mine.in_argv);

@@ -80,9 +80,7 @@ pub(crate) async fn bcast_local_fanout(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    let ((), echoed) = with_echo(&root, "echoer", |stream| async move {
         const N: i64 = 1000;
         let mut readers: Vec<Boxed<'_, Result<bool>>> = Vec::new();
         for _ in 0..10 {
@@ -106,24 +104,18 @@ pub(crate) async fn bcast_fanout_echo(root: ActorHandle) -> Result<()> {
             }
             Ok(true)
         }));
-        let send = async {
-            for i in 0..N {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, N);
         let (sent, read) = join2(send, join_all(readers)).await;
         sent?;
         let read: Result<Vec<bool>> = read.into_iter().collect();
         let read = read?;
         fact("readers", read.len());
         fact("all_in_order", read.iter().all(|ok| *ok));
-        drop(stream);
-        let echoed: u32 = ctx.wait_for_result().await?;
-        fact("echoed", echoed);
         Ok(())
     })
-    .await
+    .await?;
+    fact("echoed", echoed);
+    Ok(())
 }
 
 pub(crate) async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
@@ -174,9 +166,7 @@ pub(crate) async fn bcast_go_signal(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let sub = stream.subscribe()?;
         sub.close();
         let again = sub.subscribe().map(|_| ()).map_err(|e| describe(&e));
@@ -190,11 +180,10 @@ pub(crate) async fn bcast_subscribe_after_close(root: ActorHandle) -> Result<()>
         // The stream itself is unaffected.
         stream.send(&3i64).await?;
         fact("stream", stream.receive::<i64>().await?);
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Items echoed in the lag scenarios: 100 more than a broadcast window
@@ -204,8 +193,7 @@ pub(crate) const LAG_ITEMS: i64 = DEFAULT_BROADCAST_CAPACITY as i64 + 100;
 pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
     with_daemon(&root, "echoer", |p| async move {
         for slow_opener in [false, true] {
-            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-            let stream = ctx.open_stream().await?;
+            let (ctx, stream) = open_echo(&p).await?;
             let sub = stream.subscribe()?;
             let read_fast = async {
                 for i in 0..LAG_ITEMS {
@@ -218,12 +206,7 @@ pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
                 }
                 Ok::<(), Error>(())
             };
-            let send = async {
-                for i in 0..LAG_ITEMS {
-                    stream.send(&i).await?;
-                }
-                Ok::<(), Error>(())
-            };
+            let send = send_ints(&stream, LAG_ITEMS);
             let (sent, read) = join2(send, read_fast).await;
             sent?;
             read?;
@@ -252,17 +235,10 @@ pub(crate) async fn bcast_lag(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    nursery_with(&root, "echoer", |_, p| async move {
+        let (_ctx, stream) = open_echo(&p).await?;
         let slow = stream.subscribe()?.raise_on_lag(false);
-        let send = async {
-            for i in 0..LAG_ITEMS {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, LAG_ITEMS);
         let fast = async {
             for i in 0..LAG_ITEMS {
                 let v: i64 = stream.receive().await?;
@@ -281,9 +257,7 @@ pub(crate) async fn bcast_no_raise_on_lag(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         const N: i64 = 1000;
         let sub = stream.subscribe()?;
         let taken = Cell::new(0);
@@ -311,12 +285,7 @@ pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
             }
             Ok::<Vec<i64>, Error>(got)
         };
-        let send = async {
-            for i in 0..N {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, N);
         let ((sent, fast), got) = join2(join2(send, fast), slow).await;
         sent?;
         fast?;
@@ -324,17 +293,14 @@ pub(crate) async fn bcast_fast_sub_cancelled(root: ActorHandle) -> Result<()> {
         drop(sub);
         fact("fast_took", taken.get());
         fact("slow_got_all", got == (0..N).collect::<Vec<_>>());
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let sub = stream.subscribe()?;
         // The subscriber waits for the stream, and is cancelled waiting.
         let polled = Cell::new(false);
@@ -356,25 +322,17 @@ pub(crate) async fn bcast_first_recver_cancelled(root: ActorHandle) -> Result<()
         fact("stream_got", stream.receive::<i64>().await?);
         fact("sub_got", sub.receive::<i64>().await?);
         drop(sub);
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "echoer", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_echo(&root, "echoer", |stream| async move {
         let fast = stream.subscribe()?;
         let slow = fast.subscribe()?;
-        let send = async {
-            for i in 0..LAG_ITEMS {
-                stream.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        };
+        let send = send_ints(&stream, LAG_ITEMS);
         let read = async {
             let mut lags = 0;
             for i in 0..LAG_ITEMS {
@@ -411,9 +369,8 @@ pub(crate) async fn bcast_slow_consumers(root: ActorHandle) -> Result<()> {
         let closed = fast.receive::<i64>().await.err().map(|e| describe(&e));
         fact("fast_after_close", closed.unwrap_or_default());
         drop((fast, slow));
-        drop(stream);
-        ctx.wait_for_result::<u32>().await?;
         Ok(())
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -3,8 +3,7 @@
 use crate::*;
 
 pub(crate) async fn cancel_kbi_in_nursery(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("idle", daemon()).await?;
+    nursery_with(&root, "idle", |_, p| async move {
         let () = p.run(NS, "do_nothing", ()).await?;
         fact("ready", true);
         Err(interrupted())
@@ -15,16 +14,7 @@ pub(crate) async fn cancel_kbi_in_nursery(root: ActorHandle) -> Result<()> {
 pub(crate) async fn cancel_cluster_kbi(root: ActorHandle) -> Result<()> {
     let r = root.clone();
     r.open_nursery(|n| async move {
-        for i in 0..2 {
-            n.run_in_actor(
-                format!("worker-{i}"),
-                NS,
-                "sleep_forever",
-                (),
-                ActorOptions::new(),
-            )
-            .await?;
-        }
+        run_in_actors(&n, "worker", 2, "sleep_forever", |_| ()).await?;
         root.wait_for_actor("worker-1").await?;
         fact("ready", true);
         Err(interrupted())
@@ -37,16 +27,7 @@ pub(crate) async fn cancel_sigint_from_child_task(root: ActorHandle) -> Result<(
     root.spawn(async move {
         let _ = spawner
             .open_nursery(|n| async move {
-                for i in 0..3 {
-                    n.run_in_actor(
-                        format!("sleeper-{i}"),
-                        NS,
-                        "sleep_forever",
-                        (),
-                        ActorOptions::new(),
-                    )
-                    .await?;
-                }
+                run_in_actors(&n, "sleeper", 3, "sleep_forever", |_| ()).await?;
                 std::future::pending::<()>().await;
                 Ok(())
             })
@@ -62,61 +43,38 @@ pub(crate) async fn cancel_sigint_from_child_task(root: ActorHandle) -> Result<(
 
 pub(crate) async fn cancel_daemon_fails(root: ActorHandle) -> Result<()> {
     for quick in [false, true] {
-        let out = root
-            .open_nursery(|n| async move {
-                let mut daemons = Vec::new();
-                for i in 0..3 {
-                    daemons.push(n.start_actor(format!("daemon-{i}"), daemon()).await?);
+        let e = nursery_error(&root, "the daemon's call failed", |n| async move {
+            let mut daemons = Vec::new();
+            for i in 0..3 {
+                daemons.push(n.start_actor(format!("daemon-{i}"), daemon()).await?);
+            }
+            let func = if quick { "do_nothing" } else { "sleep_forever" };
+            let one_shots = run_in_actors(&n, "one-shot", 3, func, |_| ()).await?;
+            if quick {
+                for o in &one_shots {
+                    o.wait_for_result::<()>().await?;
                 }
-                let func = if quick { "do_nothing" } else { "sleep_forever" };
-                let mut one_shots = Vec::new();
-                for i in 0..3 {
-                    let name = format!("one-shot-{i}");
-                    one_shots.push(
-                        n.run_in_actor(&name, NS, func, (), ActorOptions::new())
-                            .await?,
-                    );
-                }
-                if quick {
-                    for o in &one_shots {
-                        o.wait_for_result::<()>().await?;
-                    }
-                }
-                let raise = Raise {
-                    type_name: "AssertionError".into(),
-                    message: "a daemon's call fails".into(),
-                };
-                daemons[0].run::<()>(NS, "raise", raise).await?;
-                Ok(())
-            })
-            .await;
-        let e = out.expect_err("the daemon's call failed");
+            }
+            let raise = Raise::new("AssertionError", "a daemon's call fails");
+            daemons[0].run::<()>(NS, "raise", raise).await?;
+            Ok(())
+        })
+        .await;
         fact(&format!("quick_{quick}"), describe(&e));
     }
     Ok(())
 }
 
 pub(crate) async fn cancel_delayed_ria(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            for i in 0..3 {
-                let p = n.start_actor(format!("daemon-{i}"), daemon()).await?;
-                let () = p.run(NS, "do_nothing", ()).await?;
-            }
-            for i in 0..3 {
-                n.run_in_actor(
-                    format!("late-{i}"),
-                    NS,
-                    "raise_after",
-                    Delay { ms: 100 },
-                    ActorOptions::new(),
-                )
-                .await?;
-            }
-            Ok(())
-        })
-        .await;
-    let e = out.expect_err("the one-shots fail");
+    let e = nursery_error(&root, "the one-shots fail", |n| async move {
+        for i in 0..3 {
+            let p = n.start_actor(format!("daemon-{i}"), daemon()).await?;
+            let () = p.run(NS, "do_nothing", ()).await?;
+        }
+        run_in_actors(&n, "late", 3, "raise_after", |_| Delay { ms: 100 }).await?;
+        Ok(())
+    })
+    .await;
     let errors = e.errors();
     fact("count", errors.len());
     let all: Vec<String> = errors.iter().map(describe).collect();
@@ -153,8 +111,7 @@ pub(crate) async fn cancel_graceful_before_hard_reap(root: ActorHandle) -> Resul
 }
 
 pub(crate) async fn cancel_midstream(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("aggregator", daemon()).await?;
+    with_daemon(&root, "aggregator", |p| async move {
         let mut cut = Vec::new();
         for k in [0usize, 1, 10, 500] {
             let s = p
@@ -179,7 +136,6 @@ pub(crate) async fn cancel_midstream(root: ActorHandle) -> Result<()> {
             cut.push(got.len());
         }
         fact("cut_after", format!("{cut:?}"));
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -238,8 +194,7 @@ pub(crate) async fn cancel_oob_bg_opener(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn cancel_peer_canceller(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let sleeper = n.start_actor("sleeper", daemon()).await?;
+    nursery_with(&r, "sleeper", |n, sleeper| async move {
         let caller = n.start_actor("just_caller", daemon()).await?;
         let canceller_p = n.start_actor("canceller", daemon()).await?;
         let (sleeper_ctx, ()) = sleeper.open_context(NS, "block_tracked", ()).await?;
@@ -285,16 +240,8 @@ pub(crate) async fn cancel_peer_spawned_service(root: ActorHandle) -> Result<()>
             .find_actor(&spawned)
             .await?
             .ok_or_else(|| not_found(&spawned))?;
-        let (echo, ()) = bro.open_context(NS, "echo", ()).await?;
-        let items = echo.open_stream().await?;
-        for i in 0..10i64 {
-            items.send(&i).await?;
-            let back: i64 = items.receive().await?;
-            check!(back == i, "{back} for {i}");
-        }
-        drop(items);
-        fact("root_echoed", echo.wait_for_result::<u32>().await?);
-        drop((echo, bro));
+        fact("root_echoed", echo_ints(&bro, 10).await?);
+        drop(bro);
         client_ctx.cancel()?;
         let e = client_ctx
             .wait_for_result::<()>()
@@ -316,14 +263,11 @@ pub(crate) async fn cancel_peer_spawned_service(root: ActorHandle) -> Result<()>
 /// A tree of children and grandchildren, each holding a guard; the test
 /// sends the root SIGTERM once it is up.
 pub(crate) async fn cancel_sigterm_root(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let mid = n.start_actor("mid", daemon()).await?;
+    nursery_with(&root, "mid", |n, mid| async move {
         let (_mid_ctx, ()) = mid.open_context(NS, "hold_grandchildren", ()).await?;
         let sibling = n.start_actor("sibling", daemon()).await?;
         let (_sibling_ctx, ()) = sibling.open_context(NS, "guard_ctx", ()).await?;
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -350,14 +294,11 @@ pub(crate) async fn freeze(actor: &ActorHandle, pid: u32) -> Result<()> {
 /// then a second signal once the first is heard, which must kill it.
 pub(crate) async fn cancel_second_signal(root: ActorHandle) -> Result<()> {
     let me = root.clone();
-    root.open_nursery(|n| async move {
-        let stuck = n.start_actor("stuck", daemon()).await?;
+    nursery_with(&root, "stuck", |_, stuck| async move {
         let pid: u32 = stuck.run(NS, "pid", ()).await?;
         freeze(&me, pid).await?;
         fact("stuck_pid", pid);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -370,8 +311,7 @@ pub(crate) async fn cancel_signal_during_wind_down(root: ActorHandle) -> Result<
     let frozen = Arc::new(AtomicBool::new(false));
     let set = frozen.clone();
     let me = root.clone();
-    let nursery = root.open_nursery(|n| async move {
-        let slow = n.start_actor("slow", daemon()).await?;
+    let nursery = nursery_with(&root, "slow", |_, slow| async move {
         let pid: u32 = slow.run(NS, "pid", ()).await?;
         freeze(&me, pid).await?;
         fact("slow_pid", pid);
@@ -394,10 +334,8 @@ pub(crate) async fn cancel_signal_during_wind_down(root: ActorHandle) -> Result<
 /// them. The test signals the second root, then the process.
 pub(crate) async fn signal_default_outside_roots(
     rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
+    config: Config,
 ) -> Result<()> {
-    let config = configure("signal-default-outside-roots", transport, registry)?;
     tractor_driver::open_root_actor(rt.clone(), config.clone(), |root| async move {
         with_daemon(&root, "first", |p| async move {
             let _: u32 = p.run(NS, "pid", ()).await?;
@@ -407,8 +345,7 @@ pub(crate) async fn signal_default_outside_roots(
     })
     .await?;
     let second = tractor_driver::open_root_actor(rt, config, |root| async move {
-        root.open_nursery(|n| async move {
-            let _second = n.start_actor("second", daemon()).await?;
+        nursery_with(&root, "second", |_, _second| async move {
             fact("ready", "second");
             std::future::pending::<()>().await;
             Ok(())
@@ -484,8 +421,7 @@ pub(crate) async fn cancel_nursery_dropped(root: ActorHandle) -> Result<()> {
 pub(crate) async fn cancel_nursery_cancel_daemon(root: ActorHandle) -> Result<()> {
     // A daemon and a one-shot that never returns: cancelling the
     // nursery ends both, and the nursery itself ends without error.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("idle", daemon()).await?;
+    nursery_with(&root, "idle", |n, p| async move {
         let () = p.run(NS, "do_nothing", ()).await?;
         let sleeper = n
             .run_in_actor("sleeper", NS, "sleep_forever", (), ActorOptions::new())
@@ -503,10 +439,10 @@ pub(crate) async fn cancel_nursery_cancel_daemon(root: ActorHandle) -> Result<()
 /// Scenario `cancel-some-cancels-all-ria`.
 pub(crate) async fn cancel_some_cancels_all_ria(root: ActorHandle) -> Result<()> {
     for count in [1usize, 3] {
-        let out = root
-            .open_nursery(|n| async move { asserters(&n, count, true).await })
-            .await;
-        let e = out.expect_err("the one-shots fail");
+        let e = nursery_error(&root, "the one-shots fail", |n| async move {
+            asserters(&n, count, true).await
+        })
+        .await;
         fact(&format!("n{count}"), describe(&e));
     }
     Ok(())
@@ -514,8 +450,7 @@ pub(crate) async fn cancel_some_cancels_all_ria(root: ActorHandle) -> Result<()>
 
 /// Scenario `cancel-sigint-root`.
 pub(crate) async fn cancel_sigint_root(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let _p = n.start_actor("daemon", daemon()).await?;
+    nursery_with(&root, "daemon", |_, _p| async move {
         fact("ready", true);
         nix::sys::signal::raise(nix::sys::signal::Signal::SIGINT)
             .map_err(|e| Error::raise("OSError", e.to_string()))?;

@@ -29,8 +29,7 @@ pub(crate) async fn ctx_stop_after_return(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("ctx", daemon()).await?;
+    with_daemon(&root, "ctx", |p| async move {
         for (i, open_stream) in [false, true].into_iter().enumerate() {
             let out: Result<()> = async {
                 let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
@@ -49,7 +48,6 @@ pub(crate) async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
             let drops: u32 = p.run(NS, "wait_drops", Count { n: i as u32 + 1 }).await?;
             fact(&format!("remote_ended_stream_{open_stream}"), drops);
         }
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -57,8 +55,7 @@ pub(crate) async fn ctx_parent_error_in_block(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("blocker", daemon()).await?;
+    with_daemon(&r, "blocker", |p| async move {
         for (i, open_stream) in [false, true].into_iter().enumerate() {
             let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
             let stream = if open_stream {
@@ -79,7 +76,6 @@ pub(crate) async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
         }
         let hi: String = p.run(NS, "hi", ()).await?;
         fact("after", hi);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -87,8 +83,7 @@ pub(crate) async fn ctx_cancel_by_opener(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_actor_raises(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("blocker", daemon()).await?;
+    nursery_with(&r, "blocker", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "block_tracked", ()).await?;
         let remote = root
             .find_actor("blocker")
@@ -144,8 +139,7 @@ pub(crate) async fn ctx_cancel_after_return(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
+    with_daemon(&r, "echoer", |p| async move {
         for when in ["pre_stream", "post_stream_open", "post_stream_close"] {
             let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
             let mut stream = None;
@@ -173,7 +167,6 @@ pub(crate) async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
             let hi: String = p.run(NS, "hi", ()).await?;
             check!(hi == "hi from echoer", "{hi}");
         }
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -181,10 +174,8 @@ pub(crate) async fn ctx_opener_cancels_echo(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_daemon(&r, "echoer", |p| async move {
+        let (ctx, stream) = open_echo(&p).await?;
         // The echo ends only when our side of the stream does: waiting for
         // its result can only time out.
         let timeout = root.sleep(Duration::from_millis(100));
@@ -202,7 +193,6 @@ pub(crate) async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
         fact("outcome", describe(&e));
         fact("requested_by_root", requested_by(&e, &root));
         drop(stream);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -210,10 +200,8 @@ pub(crate) async fn ctx_opener_waits(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("echoer", daemon()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+    with_daemon(&r, "echoer", |p| async move {
+        let (ctx, stream) = open_echo(&p).await?;
         let seen = Cell::new(false);
         let iterate = async {
             let mut got = Vec::new();
@@ -248,7 +236,6 @@ pub(crate) async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()
         // The child's finally ran; the channel is still up.
         let drops: u32 = p.run(NS, "wait_drops", Count { n: 1 }).await?;
         fact("remote_ended", drops);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -256,10 +243,7 @@ pub(crate) async fn ctx_cancel_from_sibling_task(root: ActorHandle) -> Result<()
 
 pub(crate) async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
     with_daemon(&root, "selfish", |p| async move {
-        let e = match p.open_context::<()>(NS, "self_cancel", ()).await {
-            Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("cancelled"),
-            Err(e) => e,
-        };
+        let e = context_error::<()>(&p, "self_cancel", "cancelled").await;
         fact("error", describe(&e));
         fact("canceller", canceller(&e));
         if let Some(r) = e.remote() {
@@ -273,15 +257,7 @@ pub(crate) async fn ctx_child_self_cancel(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn ctx_unserializable_started(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "encoder", |p| async move {
-        let e = match p.open_context::<()>(NS, "unserializable_started", ()).await {
-            Ok((ctx, ())) => ctx.wait_for_result::<()>().await.expect_err("fails"),
-            Err(e) => e,
-        };
-        fact("error", describe(&e));
-        Ok(())
-    })
-    .await
+    daemon_context_error::<()>(&root, "encoder", "unserializable_started", "fails").await
 }
 
 /// Ours: a context's function streams three items and fails. Read to its
@@ -359,15 +335,7 @@ pub(crate) async fn ctx_started_twice(root: ActorHandle, id: &str) -> Result<()>
     } else {
         "stream_before_started"
     };
-    with_daemon(&root, "ctx", |p| async move {
-        let e = match p.open_context::<i64>(NS, func, ()).await {
-            Ok((ctx, _)) => ctx.wait_for_result::<()>().await.expect_err("must fail"),
-            Err(e) => e,
-        };
-        fact("error", describe(&e));
-        Ok(())
-    })
-    .await
+    daemon_context_error::<i64>(&root, "ctx", func, "must fail").await
 }
 
 /// Scenario `ctx-cancel-blocking-child`.
@@ -411,6 +379,22 @@ pub(crate) async fn ctx_error_dropped_unread(root: ActorHandle) -> Result<()> {
         drop(ctx);
         // Later on the same channel: the error has come by then.
         let _: u32 = p.run(NS, "pid", ()).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// A daemon `name` whose context `NS:func` must fail (see
+/// [`context_error`]): the error is the fact `error`.
+async fn daemon_context_error<S: serde::de::DeserializeOwned>(
+    root: &ActorHandle,
+    name: &str,
+    func: &str,
+    what: &str,
+) -> Result<()> {
+    with_daemon(root, name, |p| async move {
+        let e = context_error::<S>(&p, func, what).await;
+        fact("error", describe(&e));
         Ok(())
     })
     .await

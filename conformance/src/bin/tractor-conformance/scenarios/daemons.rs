@@ -9,9 +9,7 @@ pub(crate) async fn registrar_daemon(root: ActorHandle) -> Result<()> {
         Address::Tcp { port, .. } => fact("registry", port),
         Address::Uds { file, .. } => fact("registry", file),
     }
-    fact("ready", true);
-    std::future::pending::<()>().await;
-    Ok(())
+    ready_then_wait().await
 }
 
 /// A root that serves this program's namespace until SIGINT, for tests
@@ -23,9 +21,7 @@ pub(crate) async fn attack_daemon(root: ActorHandle) -> Result<()> {
         Address::Tcp { host, port } => fact("addr", format!("tcp:{host}:{port}")),
         Address::Uds { dir, file } => fact("addr", format!("uds:{dir}/{file}")),
     }
-    fact("ready", true);
-    std::future::pending::<()>().await;
-    Ok(())
+    ready_then_wait().await
 }
 
 /// One of several roots started at once on the same registrar address
@@ -72,13 +68,10 @@ pub(crate) async fn registrar_election_race(root: ActorHandle) -> Result<()> {
 /// A root and its daemon child, registered with a registrar daemon that
 /// the test kills and starts again; they serve until SIGINT.
 pub(crate) async fn registrar_restart(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let kid = n.start_actor("kid", daemon()).await?;
+    nursery_with(&root, "kid", |_, kid| async move {
         // It serves (a call answered), so its registration is done.
         let _: u32 = kid.run(NS, "pid", ()).await?;
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }

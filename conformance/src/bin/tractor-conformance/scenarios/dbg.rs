@@ -24,10 +24,7 @@ pub(crate) async fn dbg_nested_errors(root: ActorHandle) -> Result<()> {
 /// Scenario `dbg-root-timeout-child-crash`.
 pub(crate) async fn dbg_root_timeout_child_crash(root: ActorHandle) -> Result<()> {
     let crash = root.open_nursery(|n| async move {
-        let raise = Raise {
-            type_name: "KeyError".into(),
-            message: "'missing'".into(),
-        };
+        let raise = Raise::new("KeyError", "'missing'");
         n.run_in_actor("key-error", NS, "raise", raise, ActorOptions::new())
             .await?
             .wait_for_result::<()>()
@@ -45,8 +42,7 @@ pub(crate) async fn dbg_root_timeout_child_crash(root: ActorHandle) -> Result<()
 
 /// Scenario `dbg-shielded-pause`.
 pub(crate) async fn dbg_shielded_pause(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("cancelled-before-pause", daemon()).await?;
+    nursery_with(&root, "cancelled-before-pause", |n, p| async move {
         let (ctx, ()) = p.open_context(NS, "cancelled_before_pause", ()).await?;
         // The child's cleanup pauses, shielded, as it is cancelled.
         ctx.cancel()?;
@@ -66,8 +62,7 @@ pub(crate) async fn dbg_shielded_pause(root: ActorHandle) -> Result<()> {
 pub(crate) async fn dump_sigusr1_hierarchical(root: ActorHandle) -> Result<()> {
     // A tree hung two levels down, in sync code; the test signals
     // the root, then interrupts it.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("hanger", daemon()).await?;
+    nursery_with(&root, "hanger", |_, p| async move {
         p.run::<()>(NS, "hang_with_grandchild", ()).await
     })
     .await
@@ -75,8 +70,7 @@ pub(crate) async fn dump_sigusr1_hierarchical(root: ActorHandle) -> Result<()> {
 
 /// Scenario `dbg-stale-lock`.
 pub(crate) async fn dbg_stale_lock(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("pauser", daemon()).await?;
+    nursery_with(&root, "pauser", |_, p| async move {
         // The pauser is killed in its REPL, holding the terminal.
         let lost = p.run::<String>(NS, "pause_then_return", ()).await;
         fact("call", lost.err().map(|e| describe(&e)).unwrap_or_default());
@@ -110,10 +104,7 @@ pub(crate) async fn dbg_sync_pause_threads(root: ActorHandle) -> Result<()> {
 pub(crate) async fn dbg_debug_filter(root: ActorHandle) -> Result<()> {
     // The program's filter passes KeyErrors by: no REPL for it,
     // in the child or here...
-    let raise = Raise {
-        type_name: "KeyError".into(),
-        message: "no such key".into(),
-    };
+    let raise = Raise::new("KeyError", "no such key");
     let e = root
         .open_nursery(|n| async move {
             let options = ActorOptions::new().env(SKIP_CRASH, "KeyError");
@@ -148,8 +139,7 @@ pub(crate) async fn dbg_post_mortem_api(root: ActorHandle) -> Result<()> {
 
 /// Scenario `dbg-multi-daemon-no-clobber`.
 pub(crate) async fn dbg_multi_daemon_no_clobber(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let bp = n.start_actor("bp-forever", daemon()).await?;
+    nursery_with(&root, "bp-forever", |n, bp| async move {
         let ne = n.start_actor("name-error", daemon()).await?;
         // One pauses while the other crashes: both want the
         // terminal at once.

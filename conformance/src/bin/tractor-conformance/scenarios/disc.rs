@@ -4,8 +4,7 @@ use crate::*;
 
 pub(crate) async fn disc_duplicate_name(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let a = n.start_actor("doggy", daemon()).await?;
+    nursery_with(&r, "doggy", |n, a| async move {
         let b = n.start_actor("doggy", daemon()).await?;
         check!(a.peer().uuid != b.peer().uuid, "two actors, one uuid");
         let found = root.wait_for_actor("doggy").await?;
@@ -54,34 +53,33 @@ pub(crate) async fn disc_unregister_on_cancel(root: ActorHandle, streaming: bool
     let before = registry_names(&root.get_registry().await?);
     fact("before", before.join(","));
     let inner = root.clone();
-    let out = root
-        .open_nursery(|n| async move {
-            let root = inner;
-            let mut streams = Vec::new();
-            for i in 0..3 {
-                let p = n.start_actor(format!("sub-{i}"), daemon()).await?;
-                if streaming {
-                    streams.push(p.open_stream_from(NS, "count_forever", ()).await?);
-                }
+    let e = nursery_error(&root, "interrupted", |n| async move {
+        let root = inner;
+        let mut streams = Vec::new();
+        for i in 0..3 {
+            let p = n.start_actor(format!("sub-{i}"), daemon()).await?;
+            if streaming {
+                streams.push(p.open_stream_from(NS, "count_forever", ()).await?);
             }
-            for i in 0..3 {
-                root.wait_for_actor(format!("sub-{i}")).await?;
+        }
+        for i in 0..3 {
+            root.wait_for_actor(format!("sub-{i}")).await?;
+        }
+        fact(
+            "during",
+            registry_names(&root.get_registry().await?).join(","),
+        );
+        for s in &streams {
+            for _ in 0..10 {
+                s.receive::<u64>().await?;
             }
-            fact(
-                "during",
-                registry_names(&root.get_registry().await?).join(","),
-            );
-            for s in &streams {
-                for _ in 0..10 {
-                    s.receive::<u64>().await?;
-                }
-            }
-            // Close the streams explicitly, then a KeyboardInterrupt.
-            drop(streams);
-            Err::<(), _>(interrupted())
-        })
-        .await;
-    fact("error", describe(&out.expect_err("interrupted")));
+        }
+        // Close the streams explicitly, then a KeyboardInterrupt.
+        drop(streams);
+        Err::<(), _>(interrupted())
+    })
+    .await;
+    fact("error", describe(&e));
     fact(
         "after",
         registry_names(&root.get_registry().await?).join(","),
@@ -186,8 +184,7 @@ pub(crate) async fn disc_reg_then_unreg(root: ActorHandle) -> Result<()> {
     let missing = root.find_actor("no_such_svc").await?;
     fact("missing", missing.is_none());
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("actor", daemon()).await?;
+    nursery_with(&r, "actor", |n, p| async move {
         let found = root.wait_for_actor("actor").await?;
         fact("found", &found.peer().name);
         let hi: String = found.run(NS, "hi", ()).await?;

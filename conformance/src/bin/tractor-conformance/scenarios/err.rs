@@ -3,36 +3,24 @@
 use crate::*;
 
 pub(crate) async fn err_boxed_from_daemons(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            for i in 0..3 {
-                n.start_actor(format!("daemon-{i}"), daemon()).await?;
-            }
-            asserters(&n, 1, false).await
-        })
-        .await;
-    fact("error", describe(&out.expect_err("the one-shot fails")));
+    let e = nursery_error(&root, "the one-shot fails", |n| async move {
+        for i in 0..3 {
+            n.start_actor(format!("daemon-{i}"), daemon()).await?;
+        }
+        asserters(&n, 1, false).await
+    })
+    .await;
+    fact("error", describe(&e));
     Ok(())
 }
 
 pub(crate) async fn err_multierror_during_spawn(root: ActorHandle) -> Result<()> {
     for delay in [0u64, 200] {
-        let out = root
-            .open_nursery(|n| async move {
-                for i in 0..25 {
-                    n.run_in_actor(
-                        format!("asserter-{i}"),
-                        NS,
-                        "raise_after",
-                        Delay { ms: delay },
-                        ActorOptions::new(),
-                    )
-                    .await?;
-                }
-                Ok(())
-            })
-            .await;
-        let e = out.expect_err("the one-shots fail");
+        let e = nursery_error(&root, "the one-shots fail", |n| async move {
+            run_in_actors(&n, "asserter", 25, "raise_after", |_| Delay { ms: delay }).await?;
+            Ok(())
+        })
+        .await;
         let errors = e.errors();
         let all_asserts = errors
             .iter()
@@ -90,22 +78,30 @@ pub(crate) fn registered_facts<T: RemoteErrorType + std::fmt::Debug>(
     Ok(())
 }
 
-pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "raiser", |p| async move {
-        let (ctx, ()) = p.open_context(NS, "raise_custom_after_started", ()).await?;
+/// A daemon `raiser` whose context `NS:func` fails, after it started,
+/// with a registered `T`: the error's facts (see [`registered_facts`]),
+/// and what it rebuilds as the other registered type `O` (nothing).
+async fn registered_from_daemon<T, O>(root: &ActorHandle, func: &str) -> Result<()>
+where
+    T: RemoteErrorType + std::fmt::Debug,
+    O: RemoteErrorType + std::fmt::Debug,
+{
+    with_daemon(root, "raiser", |p| async move {
+        let (ctx, ()) = p.open_context(NS, func, ()).await?;
         let e = ctx
             .wait_for_result::<()>()
             .await
             .expect_err("the child fails");
-        registered_facts::<CustomAppError>("", &e)?;
-        // Not another registered type.
-        fact(
-            "other_type",
-            format!("{:?}", e.downcast_ref::<AnotherAppError>()),
-        );
+        registered_facts::<T>("", &e)?;
+        fact("other_type", format!("{:?}", e.downcast_ref::<O>()));
         Ok(())
     })
-    .await?;
+    .await
+}
+
+pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
+    registered_from_daemon::<CustomAppError, AnotherAppError>(&root, "raise_custom_after_started")
+        .await?;
     // Through a middle actor: relayed, still rebuilt.
     let e = one_shot(&root, "mid", "relay_custom")
         .await
@@ -124,22 +120,8 @@ pub(crate) async fn err_custom_registered(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn err_another_registered(root: ActorHandle) -> Result<()> {
-    with_daemon(&root, "raiser", |p| async move {
-        let (ctx, ()) = p
-            .open_context(NS, "raise_another_after_started", ())
-            .await?;
-        let e = ctx
-            .wait_for_result::<()>()
-            .await
-            .expect_err("the child fails");
-        registered_facts::<AnotherAppError>("", &e)?;
-        fact(
-            "other_type",
-            format!("{:?}", e.downcast_ref::<CustomAppError>()),
-        );
-        Ok(())
-    })
-    .await
+    registered_from_daemon::<AnotherAppError, CustomAppError>(&root, "raise_another_after_started")
+        .await
 }
 
 /// The registry's lookups by name, in this process.
@@ -189,10 +171,10 @@ pub(crate) fn err_type_registry_unit() -> Result<()> {
 /// Scenarios `err-boxed-assertion` and `err-multierror`.
 pub(crate) async fn err_boxed_assertion(root: ActorHandle, id: &str) -> Result<()> {
     let count = if id == "err-multierror" { 2 } else { 1 };
-    let out = root
-        .open_nursery(|n| async move { asserters(&n, count, false).await })
-        .await;
-    let e = out.expect_err("the children fail");
+    let e = nursery_error(&root, "the children fail", |n| async move {
+        asserters(&n, count, false).await
+    })
+    .await;
     fact("error", describe(&e));
     eprintln!("{e}");
     Ok(())
@@ -241,20 +223,18 @@ pub(crate) async fn err_inception_relay(root: ActorHandle, id: &str) -> Result<(
     } else {
         (2, 2)
     };
-    let out = root
-        .open_nursery(|n| async move {
-            n.run_in_actor(
-                "mid",
-                NS,
-                "relay",
-                Depth { depth, breadth },
-                ActorOptions::new(),
-            )
-            .await?;
-            Ok(())
-        })
-        .await;
-    let e = out.expect_err("the leaves fail");
+    let e = nursery_error(&root, "the leaves fail", |n| async move {
+        n.run_in_actor(
+            "mid",
+            NS,
+            "relay",
+            Depth { depth, breadth },
+            ActorOptions::new(),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
     fact("error", describe(&e));
     if let Some(r) = e.remote() {
         fact("src", &r.src_uid().name);

@@ -65,26 +65,14 @@ pub(crate) async fn spawned_from_exiting_thread(root: ActorHandle) -> Result<()>
 /// naming the actor it came from.
 pub(crate) async fn fault_fail_during_spawn(root: ActorHandle) -> Result<()> {
     const COUNT: usize = 25;
-    let out = root
-        .open_nursery(|n| async move {
-            for i in 0..COUNT {
-                let raise = Raise {
-                    type_name: "AssertionError".into(),
-                    message: format!("failer-{i} fails"),
-                };
-                n.run_in_actor(
-                    format!("failer-{i}"),
-                    NS,
-                    "raise",
-                    raise,
-                    ActorOptions::new(),
-                )
-                .await?;
-            }
-            Ok(())
+    let e = nursery_error(&root, "the one-shots fail", |n| async move {
+        run_in_actors(&n, "failer", COUNT, "raise", |i| {
+            Raise::new("AssertionError", format!("failer-{i} fails"))
         })
-        .await;
-    let e = out.expect_err("the one-shots fail");
+        .await?;
+        Ok(())
+    })
+    .await;
     fact("error", describe(&e));
     let mut sources = Vec::new();
     for e in e.errors() {
@@ -113,22 +101,20 @@ pub(crate) async fn fault_fail_during_spawn(root: ActorHandle) -> Result<()> {
 pub(crate) async fn fault_nested_failing_leaves(root: ActorHandle) -> Result<()> {
     // Ours: root → 2 → 4 → 8 leaves, every leaf failing at once.
     // Each is delivered, grouped per level.
-    let out = root
-        .open_nursery(|n| async move {
-            for i in 0..2 {
-                // 2 × 2 × 2 leaves in all.
-                let sub = Level {
-                    depth: 1,
-                    breadth: 2,
-                    leaves: 8,
-                };
-                n.run_in_actor(format!("n{i}"), NS, "relay_all", sub, ActorOptions::new())
-                    .await?;
-            }
-            Ok(())
-        })
-        .await;
-    let e = out.expect_err("the leaves fail");
+    let e = nursery_error(&root, "the leaves fail", |n| async move {
+        for i in 0..2 {
+            // 2 × 2 × 2 leaves in all.
+            let sub = Level {
+                depth: 1,
+                breadth: 2,
+                leaves: 8,
+            };
+            n.run_in_actor(format!("n{i}"), NS, "relay_all", sub, ActorOptions::new())
+                .await?;
+        }
+        Ok(())
+    })
+    .await;
     fact("error", describe(&e));
     let text = e.to_string();
     let mut failed: Vec<String> = text
@@ -146,8 +132,7 @@ pub(crate) async fn fault_nested_failing_leaves(root: ActorHandle) -> Result<()>
 /// Scenario `fault-child-sigkilled`.
 pub(crate) async fn fault_child_sigkilled(root: ActorHandle) -> Result<()> {
     // A context open, its result awaited.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("victim", daemon()).await?;
+    nursery_with(&root, "victim", |_, p| async move {
         let (ctx, ()) = p.open_context(NS, "block_forever", ()).await?;
         let pid: u32 = p.run(NS, "pid", ()).await?;
         sigkill(pid)?;
@@ -164,8 +149,7 @@ pub(crate) async fn fault_child_sigkilled(root: ActorHandle) -> Result<()> {
 pub(crate) async fn fault_child_sigkilled_call(root: ActorHandle) -> Result<()> {
     // A call in flight: the child runs it when it is killed.
     let me = root.clone();
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("victim", daemon()).await?;
+    nursery_with(&root, "victim", |_, p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
         let killer = me.spawn({
             let me = me.clone();
@@ -191,8 +175,7 @@ pub(crate) async fn fault_sibling_sigkilled(root: ActorHandle) -> Result<()> {
     // call fails at once, naming the sibling by uid and the pid
     // its handshake gave.
     let me = root.clone();
-    root.open_nursery(|n| async move {
-        let caller = n.start_actor("caller", daemon()).await?;
+    nursery_with(&root, "caller", |n, caller| async move {
         let victim = n.start_actor("victim", daemon()).await?;
         let pid: u32 = victim.run(NS, "pid", ()).await?;
         fact("victim_pid", pid);
@@ -224,11 +207,9 @@ pub(crate) async fn fault_sibling_sigkilled(root: ActorHandle) -> Result<()> {
 pub(crate) async fn fault_child_sigkilled_stream(root: ActorHandle) -> Result<()> {
     // A context's stream open both ways, the root waiting for an
     // item.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("victim", daemon()).await?;
+    nursery_with(&root, "victim", |_, p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let stream = ctx.open_stream().await?;
+        let (ctx, stream) = open_echo(&p).await?;
         stream.send(&Item::Int(1)).await?;
         let echoed: Item = stream.receive().await?;
         check!(echoed == Item::Int(1), "echoed {echoed:?}");
@@ -248,8 +229,7 @@ pub(crate) async fn fault_child_sigkilled_blocked_send(root: ActorHandle) -> Res
     // Ours: the root sends into a stream the child never reads,
     // until it has no room; the child is killed meanwhile. The
     // waiting send fails with the child's death, no hang.
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("victim", daemon()).await?;
+    nursery_with(&root, "victim", |_, p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
         let (_ctx, ()) = p.open_context(NS, "deaf_stream", ()).await?;
         let stream = _ctx.open_stream().await?;
@@ -314,14 +294,12 @@ pub(crate) async fn fault_child_sigkilled_spawn(root: ActorHandle) -> Result<()>
 
 /// Scenario `fault-grandchild-sync-blocked`.
 pub(crate) async fn fault_grandchild_sync_blocked(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            let mid = n.start_actor("mid", daemon()).await?;
-            let (_ctx, pid): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
-            fact("grandchild_blocked", pid != 0);
-            Err::<(), _>(Error::raise("AssertionError", "the root gives up"))
-        })
-        .await;
+    let out = nursery_with(&root, "mid", |_, mid| async move {
+        let (_ctx, pid): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
+        fact("grandchild_blocked", pid != 0);
+        Err::<(), _>(Error::raise("AssertionError", "the root gives up"))
+    })
+    .await;
     let e = out.expect_err("the root raised");
     fact("error", describe(&e));
     Ok(())
@@ -330,13 +308,10 @@ pub(crate) async fn fault_grandchild_sync_blocked(root: ActorHandle) -> Result<(
 /// Scenario `fault-grandchild-sync-blocked-sigint`.
 pub(crate) async fn fault_grandchild_sync_blocked_sigint(root: ActorHandle) -> Result<()> {
     // Ours: the same tree, ended by SIGINT from outside.
-    root.open_nursery(|n| async move {
-        let mid = n.start_actor("mid", daemon()).await?;
+    nursery_with(&root, "mid", |_, mid| async move {
         let (_ctx, pid): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchild_blocked", pid != 0);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -347,14 +322,11 @@ pub(crate) async fn fault_hung_child_with_grandchild(root: ActorHandle) -> Resul
     // no SIGTERM), then interrupts the root, whose reaper must
     // kill it, and the grandchild with it (one blocked in sync
     // code: by itself it would take its wind-down time to go).
-    root.open_nursery(|n| async move {
-        let mid = n.start_actor("mid", daemon()).await?;
+    nursery_with(&root, "mid", |_, mid| async move {
         fact("mid", mid.run::<u32>(NS, "pid", ()).await?);
         let (_ctx, grandchild): (_, u32) = mid.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchild", grandchild);
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
@@ -363,30 +335,24 @@ pub(crate) async fn fault_hung_child_with_grandchild(root: ActorHandle) -> Resul
 pub(crate) async fn fault_parent_dies_with_grandchildren(root: ActorHandle) -> Result<()> {
     // Ours: the test SIGKILLs this root; below it, one child has a
     // healthy grandchild and the other one blocked in sync code.
-    root.open_nursery(|n| async move {
-        let a = n.start_actor("orphan-a", daemon()).await?;
+    nursery_with(&root, "orphan-a", |n, a| async move {
         let b = n.start_actor("orphan-b", daemon()).await?;
         let (_ga, healthy): (_, u32) = a.open_context(NS, "spawn_grandchild", ()).await?;
         let (_gb, blocked): (_, u32) = b.open_context(NS, "spawn_blocked", ()).await?;
         fact("grandchildren", format!("{healthy},{blocked}"));
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }
 
 /// Scenarios `fault-parent-dies` and `cancel-sigint-external`.
 pub(crate) async fn fault_parent_dies(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let a = n.start_actor("orphan-a", daemon()).await?;
+    nursery_with(&root, "orphan-a", |n, a| async move {
         let b = n
             .run_in_actor("orphan-b", NS, "sleep_forever", (), ActorOptions::new())
             .await?;
         let _ = (a.run::<u32>(NS, "pid", ()).await?, b.peer());
-        fact("ready", true);
-        std::future::pending::<()>().await;
-        Ok(())
+        ready_then_wait().await
     })
     .await
 }

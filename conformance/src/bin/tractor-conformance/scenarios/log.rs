@@ -9,8 +9,7 @@ pub(crate) const STORY_CALLS: u32 = 40;
 /// A small tree's life, to be read in its log: a daemon spawned, called,
 /// streamed from, a context with it cancelled, then the daemon cancelled.
 pub(crate) async fn log_tree_story(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let teller = n.start_actor("teller", daemon()).await?;
+    nursery_with(&root, "teller", |_, teller| async move {
         for _ in 0..STORY_CALLS {
             let _: String = teller.run(NS, "hi", ()).await?;
         }
@@ -68,8 +67,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DaemonNoticeSeen {
 /// cancels them.
 pub(crate) async fn log_daemon_wait(root: ActorHandle) -> Result<()> {
     let me = root.clone();
-    root.open_nursery(|n| async move {
-        let a = n.start_actor("daemon-a", daemon()).await?;
+    nursery_with(&root, "daemon-a", |n, a| async move {
         let b = n.start_actor("daemon-b", daemon()).await?;
         let c = n.start_actor("daemon-c", daemon()).await?;
         // Gone before the body ends: not named.

@@ -21,11 +21,7 @@ pub(crate) async fn mixed_tree(root: ActorHandle) -> Result<()> {
         fact("child_adapter", theirs);
         let (ctx, first): (_, i64) = p.open_context(NS, "pingpong", Data { data: 1 }).await?;
         let stream = ctx.open_stream().await?;
-        for _ in 0..3 {
-            stream.send("ping").await?;
-            let pong: String = stream.receive().await?;
-            check!(pong == "pong", "{pong}");
-        }
+        ping_pong(&stream, 3).await?;
         drop(stream);
         let count: u32 = ctx.wait_for_result().await?;
         fact("streamed", format!("{first},{count}"));
@@ -42,23 +38,21 @@ pub(crate) async fn mixed_tree(root: ActorHandle) -> Result<()> {
     .await?;
     // An error raised two levels down, relayed by a middle actor of the
     // other adapter.
-    let out = root
-        .open_nursery(|n| async move {
-            n.run_in_actor(
-                "mid",
-                NS,
-                "relay",
-                Depth {
-                    depth: 1,
-                    breadth: 1,
-                },
-                on_other(),
-            )
-            .await?;
-            Ok(())
-        })
-        .await;
-    let e = out.expect_err("the leaf fails");
+    let e = nursery_error(&root, "the leaf fails", |n| async move {
+        n.run_in_actor(
+            "mid",
+            NS,
+            "relay",
+            Depth {
+                depth: 1,
+                breadth: 1,
+            },
+            on_other(),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
     fact("error", describe(&e));
     let r = e.remote().expect("a remote error");
     fact(

@@ -35,6 +35,9 @@ pub(crate) enum Scenario {
     /// Scenarios about the runtime itself, which open the root (or roots,
     /// or none) themselves.
     Around(Around),
+    /// Scenarios about the runtime itself, given the root's settings for
+    /// their id (`configure`): they open the root (or roots) themselves.
+    Configured(fn(Arc<dyn Runtime>, Config) -> Boxed<'static, Result<()>>),
     /// Plain code before any runtime: the process exits with the code it
     /// returns.
     Plain(fn() -> i32),
@@ -54,6 +57,13 @@ macro_rules! body {
 macro_rules! around {
     ($f:path) => {
         Scenario::Around(|rt, transport, registry| Box::pin($f(rt, transport, registry)))
+    };
+}
+
+/// A scenario given the runtime and the root's settings: `$f(runtime, config)`.
+macro_rules! configured {
+    ($f:path) => {
+        Scenario::Configured(|rt, config| Box::pin($f(rt, config)))
     };
 }
 
@@ -110,7 +120,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         "spawn-lifetime-stack-on-cancel",
         body!(spawn::spawn_lifetime_stack, false),
     ),
-    ("spawn-no-runtime", around!(spawn::spawn_no_runtime)),
+    ("spawn-no-runtime", configured!(spawn::spawn_no_runtime)),
     (
         "spawn-runtime-vars-reset",
         Scenario::Around(|rt, transport, _| {
@@ -325,7 +335,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ),
     (
         "signal-default-outside-roots",
-        around!(cancel::signal_default_outside_roots),
+        configured!(cancel::signal_default_outside_roots),
     ),
     // err
     (
@@ -487,7 +497,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("tpt-limits-inherited", body!(tpt::limits_inherited)),
     ("tpt-limits-inherited-env", body!(tpt::limits_inherited)),
     ("tpt-proto-mismatch", around!(tpt::tpt_proto_mismatch)),
-    ("tpt-uds-double-listen", around!(tpt::tpt_uds_double_listen)),
+    (
+        "tpt-uds-double-listen",
+        configured!(tpt::tpt_uds_double_listen),
+    ),
     ("tpt-rt-dir-secure", around!(tpt::tpt_rt_dir_secure)),
     (
         "tpt-uds-bindspace-created",

@@ -3,15 +3,9 @@
 use crate::*;
 
 pub(crate) async fn rpc_callback_exposed(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n
-            .run_in_actor("caller", NS, "call_root", (), ActorOptions::new())
-            .await?;
-        let got: String = p.wait_for_result().await?;
-        fact("result", got);
-        Ok(())
-    })
-    .await
+    let got: String = one_shot_result(&root, "caller", "call_root").await?;
+    fact("result", got);
+    Ok(())
 }
 
 pub(crate) async fn rpc_siblings(root: ActorHandle) -> Result<()> {
@@ -46,8 +40,7 @@ pub(crate) async fn rpc_siblings(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn rpc_cancel_actor_ack(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("streamer", daemon()).await?;
+    nursery_with(&r, "streamer", |_, p| async move {
         let s = p.open_stream_from(NS, "range", Count { n: 5 }).await?;
         let mut got = 0;
         while let Some(v) = s.next::<u32>().await {
@@ -106,14 +99,7 @@ pub(crate) async fn rpc_local_portal_self(root: ActorHandle) -> Result<()> {
     let hi: String = p.run(NS, "hi", ()).await?;
     fact("hi", hi);
     let raised = p
-        .run::<()>(
-            NS,
-            "raise",
-            Raise {
-                type_name: "ValueError".into(),
-                message: "on purpose".into(),
-            },
-        )
+        .run::<()>(NS, "raise", Raise::new("ValueError", "on purpose"))
         .await
         .expect_err("the function raises");
     fact("raised", describe(&raised));
@@ -164,24 +150,22 @@ pub(crate) async fn rpc_not_callable(root: ActorHandle, id: &str) -> Result<()> 
 
 /// Scenario `rpc-bad-kwargs`.
 pub(crate) async fn rpc_bad_kwargs(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            #[derive(Serialize)]
-            struct Unexpected {
-                unexpected: i32,
-            }
-            n.run_in_actor(
-                "bad",
-                NS,
-                "square",
-                Unexpected { unexpected: 10 },
-                ActorOptions::new(),
-            )
-            .await?;
-            Ok(())
-        })
-        .await;
-    let e = out.expect_err("bad kwargs fail");
+    let e = nursery_error(&root, "bad kwargs fail", |n| async move {
+        #[derive(Serialize)]
+        struct Unexpected {
+            unexpected: i32,
+        }
+        n.run_in_actor(
+            "bad",
+            NS,
+            "square",
+            Unexpected { unexpected: 10 },
+            ActorOptions::new(),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
     fact("error", describe(&e));
     // The library raised it: only its place travels, with the
     // hint when backtraces are off; no frame at all.

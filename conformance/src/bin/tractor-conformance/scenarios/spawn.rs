@@ -252,8 +252,7 @@ pub(crate) async fn spawn_start_actors(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn spawn_nested_tree(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("supervisor", daemon()).await?;
+    with_daemon(&r, "supervisor", |p| async move {
         let (ctx, leaves): (_, Vec<String>) = p.open_context(NS, "supervisor", ()).await?;
         let squares: Vec<i64> = ctx.wait_for_result().await?;
         fact("started", leaves.join(","));
@@ -267,7 +266,6 @@ pub(crate) async fn spawn_nested_tree(root: ActorHandle) -> Result<()> {
             }
         }
         fact("leaves_listed", listed);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -498,8 +496,7 @@ pub(crate) async fn python_child(
 
 /// Scenario `spawn-proctitle`.
 pub(crate) async fn spawn_proctitle(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("proctitle_boi", daemon()).await?;
+    nursery_with(&root, "proctitle_boi", |n, p| async move {
         let pid: u32 = p.run(NS, "pid", ()).await?;
         let proc = |f: &str| std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
         let cmdline = proc("cmdline");
@@ -564,18 +561,16 @@ pub(crate) async fn spawn_one_shot_result(root: ActorHandle) -> Result<()> {
 
 /// Scenarios `spawn-child-not-root`, `spawn-child-distinct-pid` and `spawn-run-in-actor-recursive`.
 pub(crate) async fn spawn_child_not_root(root: ActorHandle) -> Result<()> {
-    let (is_root, pid, registrar) = root
-        .open_nursery(|n| async move {
-            let p = n.start_actor("kid", daemon()).await?;
-            let r: bool = p.run(NS, "is_root", ()).await?;
-            let pid: u32 = p.run(NS, "pid", ()).await?;
-            let reg: bool = p.run(NS, "am_registrar", ()).await?;
-            let debug: bool = p.run(NS, "debug_mode", ()).await?;
-            fact("child_debug_mode", debug);
-            p.cancel_actor().await?;
-            Ok((r, pid, reg))
-        })
-        .await?;
+    let (is_root, pid, registrar) = nursery_with(&root, "kid", |_, p| async move {
+        let r: bool = p.run(NS, "is_root", ()).await?;
+        let pid: u32 = p.run(NS, "pid", ()).await?;
+        let reg: bool = p.run(NS, "am_registrar", ()).await?;
+        let debug: bool = p.run(NS, "debug_mode", ()).await?;
+        fact("child_debug_mode", debug);
+        p.cancel_actor().await?;
+        Ok((r, pid, reg))
+    })
+    .await?;
     fact("child_is_root", is_root);
     fact("child_is_registrar", registrar);
     check!(
@@ -609,25 +604,23 @@ pub(crate) async fn spawn_one_root_per_proc(_root: ActorHandle) -> Result<()> {
 
 /// Scenario `spawn-many-concurrent`.
 pub(crate) async fn spawn_many_concurrent(root: ActorHandle) -> Result<()> {
-    let out = root
-        .open_nursery(|n| async move {
-            // Each future borrows only the nursery: built in a
-            // loop, awaited together.
-            let spawns = (0..4)
-                .map(|i| n.start_actor(format!("worker-{i}"), daemon()))
-                .collect();
-            let portals: Vec<Result<Portal>> = join_all(spawns).await;
-            let mut pids = std::collections::BTreeSet::new();
-            for p in &portals {
-                let p = p.as_ref().map_err(Clone::clone)?;
-                pids.insert(p.run::<u32>(NS, "pid", ()).await?);
-            }
-            fact("distinct_pids", pids.len());
-            check!(pids.len() == 4, "pids {pids:?}");
-            Err::<(), _>(Error::raise("Exception", "zombies contained?"))
-        })
-        .await;
-    let e = out.expect_err("the body raised");
+    let e = nursery_error(&root, "the body raised", |n| async move {
+        // Each future borrows only the nursery: built in a
+        // loop, awaited together.
+        let spawns = (0..4)
+            .map(|i| n.start_actor(format!("worker-{i}"), daemon()))
+            .collect();
+        let portals: Vec<Result<Portal>> = join_all(spawns).await;
+        let mut pids = std::collections::BTreeSet::new();
+        for p in &portals {
+            let p = p.as_ref().map_err(Clone::clone)?;
+            pids.insert(p.run::<u32>(NS, "pid", ()).await?);
+        }
+        fact("distinct_pids", pids.len());
+        check!(pids.len() == 4, "pids {pids:?}");
+        Err::<(), _>(Error::raise("Exception", "zombies contained?"))
+    })
+    .await;
     fact("error", describe(&e));
     check!(e.to_string().contains("zombies contained?"), "{e}");
     Ok(())
@@ -636,26 +629,15 @@ pub(crate) async fn spawn_many_concurrent(root: ActorHandle) -> Result<()> {
 /// Scenario `spawn-debug-flag-inherited`.
 pub(crate) async fn spawn_debug_flag_inherited(root: ActorHandle) -> Result<()> {
     fact("root", root.debug_mode());
-    root.open_nursery(|n| async move {
-        let child = n
-            .run_in_actor("debugged", NS, "debug_mode", (), ActorOptions::new())
-            .await?;
-        let flag: bool = child.wait_for_result().await?;
-        fact("child", flag);
-        Ok(())
-    })
-    .await
+    let flag: bool = one_shot_result(&root, "debugged", "debug_mode").await?;
+    fact("child", flag);
+    Ok(())
 }
 
 /// Scenario `spawn-no-runtime`: no actor before the root nor after it.
-pub(crate) async fn spawn_no_runtime(
-    rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
-) -> Result<()> {
+pub(crate) async fn spawn_no_runtime(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     // No actor, so no handle to discover anything with.
     fact("before", current_actor().is_none());
-    let config = configure("spawn-no-runtime", transport, registry)?;
     tractor_driver::open_root_actor(rt, config, |root| async move {
         fact(
             "inside",

@@ -34,8 +34,7 @@ pub(crate) async fn stream_reqresp(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("streamer", daemon()).await?;
+    with_daemon(&root, "streamer", |p| async move {
         let s = p.open_stream_from(NS, "range", Count { n: 11 }).await?;
         let got = RefCell::new(Vec::new());
         let mut restarts = 0;
@@ -64,7 +63,6 @@ pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
         }
         fact("received", format!("{:?}", got.into_inner()));
         fact("restarts", restarts);
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -72,8 +70,7 @@ pub(crate) async fn stream_consumer_respawn(root: ActorHandle) -> Result<()> {
 
 pub(crate) async fn stream_infinite_timeout(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("streamer", daemon()).await?;
+    nursery_with(&r, "streamer", |n, p| async move {
         let s = p.open_stream_from(NS, "count_forever", ()).await?;
         let consume = async {
             while let Some(v) = s.next::<u64>().await {
@@ -99,10 +96,8 @@ pub(crate) async fn stream_infinite_timeout(root: ActorHandle) -> Result<()> {
 }
 
 pub(crate) async fn stream_ctx_plus_legacy_kbi(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("both", daemon()).await?;
-        let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-        let echo = ctx.open_stream().await?;
+    nursery_with(&root, "both", |_, p| async move {
+        let (_ctx, echo) = open_echo(&p).await?;
         let legacy = p.open_stream_from(NS, "count_forever", ()).await?;
         echo.send(&7i64).await?;
         let back: i64 = echo.receive().await?;
@@ -120,11 +115,7 @@ pub(crate) async fn stream_pingpong(root: ActorHandle) -> Result<()> {
         let (ctx, first): (_, i64) = p.open_context(NS, "pingpong", Data { data: 10 }).await?;
         check!(first == 11, "{first}");
         let stream = ctx.open_stream().await?;
-        for _ in 0..10 {
-            stream.send("ping").await?;
-            let pong: String = stream.receive().await?;
-            check!(pong == "pong", "{pong}");
-        }
+        ping_pong(&stream, 10).await?;
         drop(stream);
         let count: u32 = ctx.wait_for_result().await?;
         fact("count", count);
@@ -137,8 +128,7 @@ pub(crate) async fn stream_pingpong(root: ActorHandle) -> Result<()> {
 /// Scenarios `stream-legacy-asyncgen` and `stream-two-streams-one-portal`.
 pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Result<()> {
     let two = id == "stream-two-streams-one-portal";
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("streamerd", daemon()).await?;
+    with_daemon(&root, "streamerd", |p| async move {
         let a = p.open_stream_from(NS, "range", Count { n: 10 }).await?;
         let b = if two {
             Some(p.open_stream_from(NS, "range", Count { n: 10 }).await?)
@@ -158,7 +148,6 @@ pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Resul
         }
         fact("items", format!("{got:?}"));
         check!(got == (0..10).collect::<Vec<_>>(), "{got:?}");
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -166,8 +155,7 @@ pub(crate) async fn stream_legacy_asyncgen(root: ActorHandle, id: &str) -> Resul
 
 /// Scenario `stream-3-level-aggregate`.
 pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
-    root.open_nursery(|n| async move {
-        let p = n.start_actor("aggregator", daemon()).await?;
+    with_daemon(&root, "aggregator", |p| async move {
         let s = p
             .open_stream_from(NS, "aggregate", Count { n: 1000 })
             .await?;
@@ -180,7 +168,6 @@ pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
             got == (0..1000).collect::<Vec<_>>(),
             "out of order or missing"
         );
-        p.cancel_actor().await?;
         Ok(())
     })
     .await

@@ -148,8 +148,7 @@ pub(crate) async fn bindspace_created(rt: Arc<dyn Runtime>) -> Result<()> {
 /// the limit allows, then one more; the same in a grandchild it spawns.
 pub(crate) async fn limits_inherited(root: ActorHandle) -> Result<()> {
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let kid = n.start_actor("kid", daemon()).await?;
+    nursery_with(&r, "kid", |n, kid| async move {
         let (root_over, over, after): (String, String, String) =
             kid.run(NS, "dialogs_deep", ()).await?;
         fact("root_over_the_limit", root_over);
@@ -165,13 +164,11 @@ pub(crate) async fn limits_inherited(root: ActorHandle) -> Result<()> {
 pub(crate) async fn tpt_root_passes_tpt_to_sub(root: ActorHandle) -> Result<()> {
     let transport = root.accept_addrs()[0].transport();
     let r = root.clone();
-    r.open_nursery(|n| async move {
-        let p = n.start_actor("sub", daemon()).await?;
+    with_daemon(&r, "sub", |_p| async move {
         let _ = root.wait_for_actor("sub").await?;
         let addr = root.query_actor("sub").await?.expect("registered");
         fact("child_transport", addr.transport());
         check!(addr.transport() == transport, "{addr} is not {transport}");
-        p.cancel_actor().await?;
         Ok(())
     })
     .await
@@ -222,12 +219,7 @@ pub(crate) async fn tpt_proto_mismatch(
 
 /// Scenario `tpt-uds-double-listen`: a listener asked to bind the registrar's
 /// address once more.
-pub(crate) async fn tpt_uds_double_listen(
-    rt: Arc<dyn Runtime>,
-    transport: Transport,
-    registry: Option<&str>,
-) -> Result<()> {
-    let config = configure("tpt-uds-double-listen", transport, registry)?;
+pub(crate) async fn tpt_uds_double_listen(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     refused_root(
         rt,
         config,
