@@ -1,8 +1,9 @@
 //! The workspace's structure, measured: inside every crate, modules import
 //! one another without a cycle (between the top-level modules of a crate,
 //! `use crate::…` and `crate::x::…`, and between the files of each module
-//! directory, `use super::…`). Read from the sources, so a new loop fails
-//! here with the loop printed.
+//! directory, `use super::…`), and no source file outside tests is longer
+//! than [`MAX_LINES`]. Read from the sources, so a new loop fails here with
+//! the loop printed.
 //!
 //! Not imports: comments and doc links, paths inside `#[cfg(test)]`
 //! modules (a unit test may reach anywhere), and `$crate::` in a macro
@@ -15,6 +16,9 @@ use std::path::{Path, PathBuf};
 /// Module name to the names it imports from (edges), over one level of the
 /// tree.
 type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// The longest a source file may be, its unit tests left out.
+const MAX_LINES: usize = 1000;
 
 /// Each crate's source root, from the workspace's root, with its root
 /// file's name.
@@ -376,6 +380,32 @@ fn the_graphs_are_read_at_all() {
     }
     let portal = graph(&root.join("driver/src/portal"), "mod", "super::");
     assert!(portal["stream"].contains("dlg"), "{portal:#?}");
+}
+
+#[test]
+fn no_source_file_is_too_long() {
+    let root = workspace();
+    let mut long = Vec::new();
+    let files: BTreeSet<PathBuf> = ROOTS
+        .iter()
+        .flat_map(|(dir, _)| files_of(&root.join(dir)))
+        .collect();
+    let mut seen = 0;
+    {
+        for file in files {
+            let text = fs::read_to_string(&file).expect("a readable file");
+            let lines = without_tests(&text).lines().count();
+            seen += 1;
+            if lines > MAX_LINES {
+                long.push(format!("{} ({lines} lines)", file.display()));
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} files read");
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines, unit tests left out: {long:#?}"
+    );
 }
 
 #[test]
