@@ -45,25 +45,31 @@ impl MsgType {
         MsgType::Error,
     ];
 
-    /// Every message type, extensions last.
-    pub const ALL: [MsgType; 11] = [
-        MsgType::Aid,
-        MsgType::SpawnSpec,
-        MsgType::Start,
-        MsgType::StartAck,
-        MsgType::Started,
-        MsgType::Yield,
-        MsgType::Stop,
-        MsgType::Return,
-        MsgType::CancelAck,
-        MsgType::Error,
-        MsgType::Credit,
-    ];
+    /// The extensions: message types only our own actors send, each only
+    /// to a peer that said it speaks it.
+    pub const EXTENSIONS: [MsgType; 1] = [MsgType::Credit];
+
+    /// Every message type: [`MsgType::PYTHON`]'s, then the
+    /// [`MsgType::EXTENSIONS`].
+    pub const ALL: [MsgType; MsgType::PYTHON.len() + MsgType::EXTENSIONS.len()] = {
+        let mut all = [MsgType::Aid; MsgType::PYTHON.len() + MsgType::EXTENSIONS.len()];
+        let mut i = 0;
+        while i < MsgType::PYTHON.len() {
+            all[i] = MsgType::PYTHON[i];
+            i += 1;
+        }
+        let mut j = 0;
+        while j < MsgType::EXTENSIONS.len() {
+            all[i + j] = MsgType::EXTENSIONS[j];
+            j += 1;
+        }
+        all
+    };
 
     /// Whether Python tractor knows this type; an extension is only ever
     /// sent to a peer that said it speaks it.
     pub fn is_extension(self) -> bool {
-        self == MsgType::Credit
+        MsgType::EXTENSIONS.contains(&self)
     }
 
     /// The wire name.
@@ -92,5 +98,20 @@ impl MsgType {
 impl fmt::Display for MsgType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MsgType;
+
+    #[test]
+    fn every_type_is_listed_once_and_found_by_its_name() {
+        for (i, t) in MsgType::ALL.into_iter().enumerate() {
+            assert_eq!(MsgType::from_name(t.as_str()), Some(t));
+            assert!(!MsgType::ALL[..i].contains(&t), "{t} listed twice");
+            assert_eq!(t.is_extension(), !MsgType::PYTHON.contains(&t));
+        }
+        assert_eq!(MsgType::ALL.last(), Some(&MsgType::Credit));
     }
 }

@@ -113,6 +113,81 @@ fn handshake_both_ways_then_clean_close() {
 }
 
 #[test]
+fn a_connection_up_already_is_attached_in_one_call() {
+    // Without a secret, and with the tree's: the same handshake as a
+    // connect, with no `Connect` asked of the driver.
+    for secret in [false, true] {
+        let mut sim = Sim::new(11);
+        let config = |name: &str| match secret {
+            false => Sim::config(name),
+            true => Sim::tree_config(name),
+        };
+        let client = sim.add(config("client"), tcp(1000), Idle);
+        let mut server = config("server");
+        server.endpoints = Endpoints::new().expose("app.math", "square", FuncType::AsyncFunc);
+        let service = Service::new().handle("app.math", "square", |kw| {
+            let a: Args = kw.decode().unwrap();
+            Reply::Now(Ok(int(a.x * a.x)))
+        });
+        let server = sim.add(server, tcp(2000), service);
+        let (ch, accepted) = sim.attach(client, server);
+        sim.run_until(SECOND, |s| {
+            s.opened(client, ch) && s.opened(server, accepted)
+        });
+        assert_eq!(
+            sim.nodes[client].actor.peer(ch).unwrap().uid(),
+            *sim.nodes[server].actor.uid()
+        );
+        assert_eq!(
+            sim.nodes[server].actor.peer(accepted).unwrap().uid(),
+            *sim.nodes[client].actor.uid()
+        );
+        assert_eq!(sim.nodes[client].actor.peer_authenticated(ch), secret);
+        assert_eq!(sim.nodes[server].actor.peer_authenticated(accepted), secret);
+        let d = sim.with(client, |cx| {
+            cx.actor.call(ch, "app.math", "square", kwargs(9)).unwrap()
+        });
+        match sim.outcome(client, d, SECOND) {
+            Incoming::Return(v) => assert_eq!(v.decode::<i64>().unwrap(), 81),
+            other => panic!("expected a return, got {other:?}"),
+        }
+        assert!(
+            sim.nodes[client].connects.is_empty(),
+            "no Connect asked for"
+        );
+        assert!(sim.nodes[server].connects.is_empty());
+        sim.with(client, |cx| cx.actor.close(cx.now, ch));
+        sim.settle(SECOND);
+        sim.assert_clean(client);
+        sim.assert_clean(server);
+    }
+}
+
+#[test]
+fn an_attached_connection_whose_peer_never_answers_times_out() {
+    let mut sim = Sim::new(12);
+    let client = sim.add(Sim::config("client"), tcp(1000), Idle);
+    let now = sim.now;
+    let ch = sim.with(client, |cx| cx.actor.attach_connected(now));
+    // Nobody at the other end: the handshake deadline closes it.
+    sim.settle(tractor_protocol::DEFAULT_HANDSHAKE_TIMEOUT * 2);
+    let closed = sim.events_of(client, |e| match e {
+        Event::ChannelClosed {
+            channel, reason, ..
+        } if *channel == ch => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        closed,
+        [CloseReason::HandshakeTimeout(
+            tractor_protocol::DEFAULT_HANDSHAKE_TIMEOUT
+        )]
+    );
+    assert!(sim.nodes[client].connects.is_empty());
+    sim.assert_clean(client);
+}
+
+#[test]
 fn disc_probe_no_phantom_peer() {
     let (mut sim, root, worker) = root_and_worker(2);
     let addr = sim.nodes[root].addr.clone();

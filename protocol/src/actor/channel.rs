@@ -23,6 +23,9 @@
 //!          +---------------------------------------------+
 //! ```
 //!
+//! A connection the driver opened on its own enters `Handshaking` at once,
+//! as a connector's, through `attach_connected()`.
+//!
 //! Without a secret both ends send their `Aid` without waiting for the
 //! other's, which is what Python does, so either order of arrival works.
 //! With one, the handshake first runs the challenge–response of
@@ -223,8 +226,9 @@ pub(crate) struct Channel {
     /// The driver was told to stop reading: the queued output is over the
     /// bound.
     pub(crate) paused: bool,
-    /// Dialogs whose `send` was refused while paused: told `Writable`
-    /// when reading resumes.
+    /// Dialogs whose `send` was refused, waiting for reading to resume
+    /// (the output queue back under the bound) before they can be told
+    /// `Writable`.
     pub(crate) blocked_senders: Vec<DialogId>,
     /// Functions this actor runs for the peer on this channel.
     pub(crate) callees: usize,

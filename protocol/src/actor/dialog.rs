@@ -439,6 +439,9 @@ pub(crate) struct Dialog {
     /// Stream items that arrived after our side closed its stream, and
     /// were dropped.
     pub(crate) dropped_after_close: u64,
+    /// `Actor::send` was refused (no credit, or the channel's output
+    /// queue over the bound) and `Event::Writable` is still owed.
+    pub(crate) send_refused: bool,
     /// Callee: counted in its channel's `callees` (the per-peer limit).
     pub(crate) counted: bool,
 }
@@ -472,6 +475,7 @@ impl Dialog {
             credit_out: None,
             credit_in: None,
             dropped_after_close: 0,
+            send_refused: false,
             counted: false,
         }
     }

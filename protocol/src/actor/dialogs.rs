@@ -198,17 +198,8 @@ impl Actor {
                     }),
                 ),
                 Loss::Peer { pid, exit } => {
-                    let peer = d.peer.clone();
-                    self.deliver_final(
-                        id,
-                        Incoming::Error(DialogError::PeerLost {
-                            peer,
-                            pid,
-                            exit,
-                            channel,
-                            reason: reason.clone(),
-                        }),
-                    )
+                    let lost = peer_lost(d, pid, exit, channel, reason.clone());
+                    self.deliver_final(id, lost)
                 }
                 Loss::Child { child, now } => {
                     // Nothing more can arrive, but how the child ended is
@@ -254,17 +245,8 @@ impl Actor {
             let Some(d) = self.dialogs.get(&id) else {
                 continue;
             };
-            let peer = d.peer.clone();
-            self.deliver(
-                id,
-                Incoming::Error(DialogError::PeerLost {
-                    peer,
-                    pid,
-                    exit,
-                    channel,
-                    reason,
-                }),
-            );
+            let lost = peer_lost(d, pid, exit, channel, reason);
+            self.deliver(id, lost);
         }
     }
 
@@ -306,4 +288,23 @@ impl Actor {
         }
         self.finished.push_back(key);
     }
+}
+
+/// What a dialog gets when its peer is gone: `PeerLost`, with how its
+/// process ended if that is known (`pid`, `exit`) and how the channel
+/// closed.
+fn peer_lost(
+    d: &Dialog,
+    pid: Option<u32>,
+    exit: Option<super::ExitStatus>,
+    channel: ChannelId,
+    reason: CloseReason,
+) -> Incoming {
+    Incoming::Error(DialogError::PeerLost {
+        peer: d.peer.clone(),
+        pid,
+        exit,
+        channel,
+        reason,
+    })
 }

@@ -475,8 +475,15 @@ pub fn handshake(data: &[u8]) -> usize {
                 sides.push((ch, PeerSide::default()));
             }
             1 => {
-                let ch = actor.connect(crate::Address::tcp("127.0.0.1", 1));
-                actor.handle_connected(now, ch);
+                // A connection this actor opened, by either entry: the
+                // same handshake follows.
+                let ch = if sides.len().is_multiple_of(2) {
+                    let ch = actor.connect(crate::Address::tcp("127.0.0.1", 1));
+                    actor.handle_connected(now, ch);
+                    ch
+                } else {
+                    actor.attach_connected(now)
+                };
                 sides.push((
                     ch,
                     PeerSide {

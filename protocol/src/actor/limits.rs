@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{ChannelOrigin, ChannelState, CloseReason};
 use super::timer::Timer;
-use super::{Action, Actor, ChannelId, Closer, Event};
+use super::{Action, Actor, ChannelId, Closer};
 
 /// Inbound connections open at once, by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -54,9 +54,10 @@ pub const TOO_MANY_DIALOGS: &str = "TooManyDialogs";
 ///   [`max_queued_frames`](Limits::max_queued_frames) are queued, the core
 ///   emits `Action::PauseReading`: the driver reads nothing more from that
 ///   peer, so it cannot ask for more work, and stream items sent to it
-///   (`Actor::send`) are refused with `UsageError::NoCredit` until
-///   `Event::Writable`. Once the queue is back to half the bounds,
-///   `Action::ResumeReading` follows. If nothing of the queue is written
+///   (`Actor::send`) are refused with `UsageError::NoCredit`. Once the
+///   queue is back to half the bounds, `Action::ResumeReading` follows,
+///   then `Event::Writable` for each dialog whose send was refused (and
+///   that has credit to send). If nothing of the queue is written
 ///   for [`stall_timeout`](Limits::stall_timeout) while it is over the
 ///   bound, the peer is taken as stuck: the connection is dropped
 ///   (`Action::Abort`, `CloseReason::Stalled`, logged as a warning).
@@ -235,7 +236,7 @@ impl Actor {
             self.timers.stop(Timer::Stall(channel));
             self.actions.push_back(Action::ResumeReading { channel });
             for dialog in std::mem::take(&mut ch.blocked_senders) {
-                self.events.push_back(Event::Writable { dialog });
+                self.wake_refused_sender(dialog);
             }
             true
         } else {

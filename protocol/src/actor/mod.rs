@@ -232,6 +232,7 @@ enum Loss {
 /// |---|---|
 /// | a listener accepted a connection | [`Actor::handle_accepted`] |
 /// | a connection asked for by [`Action::Connect`] is up / failed | [`Actor::handle_connected`] / [`Actor::handle_connect_failed`] |
+/// | a connection it opened on its own is up (no [`Action::Connect`]) | [`Actor::attach_connected`] |
 /// | bytes arrived | [`Actor::handle_data`] |
 /// | bytes of a transmit were written | [`Actor::handle_written`] |
 /// | a connection ended (EOF or error) | [`Actor::handle_closed`] |
@@ -258,7 +259,7 @@ enum Loss {
 ///   a buffer has been taken.
 /// * **Sending.** [`Actor::send`] spends one credit per item and, with none
 ///   left, refuses with [`UsageError::NoCredit`]; [`Event::Writable`] says
-///   when more arrived. No item is dropped and no overrun occurs.
+///   when more arrived (once, and only after such a refusal). No item is dropped and no overrun occurs.
 ///
 /// `Credit` is never sent to a peer that did not announce `credit_flow`.
 #[derive(Debug)]
@@ -538,6 +539,10 @@ impl Actor {
     /// secret our `Aid` is sent at once and the peer's awaited; with one,
     /// the connector speaks first (spec/PROTOCOL.md §3.5). A connection
     /// over the limits (`Limits`) gets [`Action::Abort`] at once instead.
+    ///
+    /// This is the accepting side's counterpart of [`Actor::connect`] then
+    /// [`Actor::handle_connected`], or of [`Actor::attach_connected`]: the
+    /// two ends of one connection are one of each.
     pub fn handle_accepted(&mut self, now: Instant) -> ChannelId {
         self.clock = Some(now);
         let id = ChannelId(self.next_id());
@@ -562,6 +567,60 @@ impl Actor {
     /// Opens a channel to `addr`: emits [`Action::Connect`].
     pub fn connect(&mut self, addr: Address) -> ChannelId {
         self.open_outbound(addr, ChannelOrigin::Connected)
+    }
+
+    /// Registers a connection this actor opened that is up already (a
+    /// custom transport, one end of a socket pair, an inherited file
+    /// descriptor): returns its channel, whose handshake starts at once,
+    /// as the connecting side's. No [`Action::Connect`] is emitted; the
+    /// rest is as [`Actor::connect`] followed by
+    /// [`Actor::handle_connected`]: the same handshake, authentication
+    /// (spec/PROTOCOL.md §3.5), handshake deadline and bounds (connections
+    /// this actor opens are not counted against the inbound limits). The
+    /// other end is the peer's [`Actor::handle_accepted`].
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use tractor_protocol::{Action, Actor, ActorConfig, Event, Output};
+    ///
+    /// let now = Instant::now();
+    /// let mut a = Actor::new(ActorConfig::new("a", "00000000-0000-4000-8000-00000000000a"));
+    /// let mut b = Actor::new(ActorConfig::new("b", "00000000-0000-4000-8000-00000000000b"));
+    /// // Both ends of one connection that exists already.
+    /// let ends = [a.attach_connected(now), b.handle_accepted(now)];
+    /// let mut actors = [a, b];
+    /// let mut opened = [false, false];
+    /// while opened != [true, true] {
+    ///     for me in 0..2 {
+    ///         loop {
+    ///             match actors[me].poll_output() {
+    ///                 // Carry the bytes to the other end.
+    ///                 Output::Transmit(t) => actors[1 - me].handle_data(now, ends[1 - me], &t.data),
+    ///                 Output::Action(Action::Connect { .. }) => unreachable!("already connected"),
+    ///                 Output::Event(Event::ChannelOpened { channel, peer }) => {
+    ///                     assert_eq!(channel, ends[me]);
+    ///                     assert_eq!(peer.name, ["b", "a"][me]);
+    ///                     opened[me] = true;
+    ///                 }
+    ///                 Output::Action(_) | Output::Event(_) => {}
+    ///                 Output::Timeout(_) => break,
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn attach_connected(&mut self, now: Instant) -> ChannelId {
+        self.clock = Some(now);
+        let id = ChannelId(self.next_id());
+        let ch = Channel::new(
+            id,
+            ChannelOrigin::Connected,
+            ChannelState::Handshaking(Handshake::Opening),
+            self.config.max_frame_len,
+        );
+        self.channels.insert(id, ch);
+        self.start_handshake(now, id);
+        id
     }
 
     /// Opens a channel to `addr` only to learn what listens there: the

@@ -163,8 +163,19 @@ pub enum Event {
         /// The dialog.
         dialog: DialogId,
     },
-    /// The peer has room for more stream items again, after
-    /// [`Actor::send`] refused with [`UsageError::NoCredit`].
+    /// [`Actor::send`] on this dialog, refused with
+    /// [`UsageError::NoCredit`], can succeed again. A send is refused so
+    /// for one of two causes: the peer has granted no credit for another
+    /// item (flow control), or the channel's output queue is over the
+    /// bound (`Limits`, reading paused). This event comes once the dialog
+    /// has credit again and its channel's queue is back under the bound
+    /// ([`Action::ResumeReading`]), whichever of the two came last.
+    ///
+    /// Exactly once per refusal episode (however many sends were refused
+    /// meanwhile), and only after a refusal: credit that runs out and is
+    /// granted again while nobody sent yields no event. A dialog that
+    /// ended meanwhile (forgotten, its outcome taken or its stream closed)
+    /// gets none.
     Writable {
         /// The dialog.
         dialog: DialogId,
@@ -317,8 +328,10 @@ pub enum UsageError {
     /// No such open channel.
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
-    /// The peer has no room for more stream items now: wait for
-    /// `Event::Writable` (credit-based flow control, in the `Actor` docs).
+    /// The item cannot go now: the peer granted no credit for it
+    /// (credit-based flow control, in the `Actor` docs) or the channel's
+    /// output queue is over the bound (`Limits`). Wait for
+    /// `Event::Writable`, which this refusal makes due.
     #[error("{0}: the peer has no room for more items yet")]
     NoCredit(DialogId),
     /// The context's function has ended (returned, failed, or its actor

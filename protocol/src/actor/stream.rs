@@ -158,6 +158,7 @@ impl Actor {
             if !ch.blocked_senders.contains(&dialog) {
                 ch.blocked_senders.push(dialog);
             }
+            self.dialog_mut(dialog)?.send_refused = true;
             return Err(UsageError::NoCredit(dialog));
         }
         let d = self.dialog_mut(dialog)?;
@@ -167,7 +168,10 @@ impl Actor {
             Some(0) if d.phase == Phase::Opener(OpenerPhase::Done) => {
                 return Err(UsageError::Ended(dialog));
             }
-            Some(0) => return Err(UsageError::NoCredit(dialog)),
+            Some(0) => {
+                d.send_refused = true;
+                return Err(UsageError::NoCredit(dialog));
+            }
             Some(n) => *n -= 1,
             None => {}
         }
@@ -203,11 +207,43 @@ impl Actor {
             // We never asked this peer for credits; nothing to do.
             return;
         };
-        let was_empty = *credit == 0;
         *credit = credit.saturating_add(n);
-        if was_empty && n > 0 && d.is_app() {
-            self.events.push_back(Event::Writable { dialog: id });
+        self.wake_refused_sender(id);
+    }
+
+    /// Emits [`Event::Writable`] for a dialog whose [`Actor::send`] was
+    /// refused, once a send can succeed again: it has credit (or the peer
+    /// uses none) and its channel's output queue is not over the bound.
+    /// Once per refusal: the flag is cleared with the event. A dialog that
+    /// ended meanwhile (forgotten, its outcome taken, or its stream closed)
+    /// is owed nothing. A dialog still blocked by its channel's queue waits
+    /// for reading to resume.
+    pub(super) fn wake_refused_sender(&mut self, id: DialogId) {
+        let Some(d) = self.dialogs.get_mut(&id) else {
+            return;
+        };
+        if !d.send_refused {
+            return;
         }
+        if d.outcome_taken || d.local_stream == LocalStream::Closed || !d.is_app() {
+            d.send_refused = false;
+            return;
+        }
+        if d.credit_out == Some(0) {
+            // The peer's grant will call again.
+            return;
+        }
+        if let Some(ch) = self.channels.get_mut(&d.channel)
+            && ch.paused
+        {
+            // `ResumeReading` will call again.
+            if !ch.blocked_senders.contains(&id) {
+                ch.blocked_senders.push(id);
+            }
+            return;
+        }
+        d.send_refused = false;
+        self.events.push_back(Event::Writable { dialog: id });
     }
 
     /// Queues a stream item, enforcing the buffer (§5.5).

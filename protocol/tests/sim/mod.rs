@@ -90,6 +90,8 @@ pub struct Node {
     pub ignores_term: bool,
     /// How the process ended, once it has.
     pub exit: Option<tractor_protocol::ExitStatus>,
+    /// The `Action::Connect`s the core asked for, in order.
+    pub connects: Vec<ChannelId>,
 }
 
 /// Builds the application of a spawned child, by the child's name.
@@ -203,6 +205,7 @@ impl Sim {
             parent: None,
             ignores_term: false,
             exit: None,
+            connects: Vec::new(),
         });
         index
     }
@@ -346,6 +349,7 @@ impl Sim {
     fn act(&mut self, node: usize, action: Action) {
         match action {
             Action::Connect { channel, addr } => {
+                self.nodes[node].connects.push(channel);
                 let now = self.now;
                 match self
                     .listeners
@@ -668,6 +672,21 @@ impl Sim {
             s.opened(from, channel) && s.opened(peer, peer_channel)
         });
         channel
+    }
+
+    /// Links `from` to `to` over a connection that is up already (as a
+    /// socket pair would): `from` attaches it (`Actor::attach_connected`),
+    /// `to` accepts it. Returns `from`'s channel and `to`'s, without
+    /// waiting for the handshake.
+    pub fn attach(&mut self, from: usize, to: usize) -> (ChannelId, ChannelId) {
+        let now = self.now;
+        let channel = self.nodes[from].actor.attach_connected(now);
+        let accepted = self.nodes[to].actor.handle_accepted(now);
+        self.links.insert((from, channel), (to, accepted));
+        self.links.insert((to, accepted), (from, channel));
+        self.drain(from);
+        self.drain(to);
+        (channel, accepted)
     }
 
     /// Whether node `node` has seen `channel` open.
