@@ -1,5 +1,6 @@
-//! The README's first program is this crate's example `first_program`,
-//! byte for byte, and it runs as a real tree that leaves nothing behind.
+//! The README's first program and its typed service are this crate's
+//! examples `first_program` and `typed_service`, byte for byte, and each
+//! runs as a real tree that leaves nothing behind.
 
 use std::path::Path;
 
@@ -38,6 +39,34 @@ fn the_readme_shows_the_first_program_as_it_is() {
         "README.md's first program differs from adapter-tokio/examples/first_program.rs; \
          copy the file into the README between its markers"
     );
+}
+
+#[test]
+fn the_readme_shows_the_typed_service_as_it_is() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/typed_service.rs");
+    let program = std::fs::read_to_string(file).expect("examples/typed_service.rs");
+    assert!(
+        readme_block("typed-service") == program,
+        "README.md's typed service differs from adapter-tokio/examples/typed_service.rs; \
+         copy the file into the README between its markers"
+    );
+}
+
+#[test]
+fn the_typed_service_runs_in_a_child_and_leaves_nothing() {
+    let tree = Tree::new();
+    let running = tree.spawn(&example("typed_service"), &[]);
+    let root_pid = running.pid();
+    let run = running.finish(&tree);
+    tree.assert_clean();
+    let out = run.stdout.join("\n");
+    assert_eq!(run.code, Some(0), "{out}\n{}", run.stderr);
+    let [line] = run.stdout.as_slice() else {
+        panic!("one line expected:\n{out}\n{}", run.stderr);
+    };
+    assert!(line.contains(") got: hello root, from pid "), "{line}");
+    assert_eq!(number_after(line, "root (pid ") as u32, root_pid, "{line}");
+    assert_ne!(number_after(line, "from pid ") as u32, root_pid, "{line}");
 }
 
 #[test]

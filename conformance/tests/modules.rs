@@ -24,6 +24,7 @@ const MAX_LINES: usize = 1000;
 /// file's name.
 const ROOTS: &[(&str, &str)] = &[
     ("protocol/src", "lib"),
+    ("macros/src", "lib"),
     ("driver/src", "lib"),
     ("adapters/src", "lib"),
     ("adapter-tokio/src", "lib"),

@@ -250,4 +250,12 @@ impl Config {
         self.enable_modules.extend(ns.into_iter().map(Into::into));
         self
     }
+
+    /// Serves `service` in the root too (its namespace, as
+    /// [`enable_modules`](Config::enable_modules) names it); the root's
+    /// [`Functions`] serve it with [`Functions::serve`].
+    pub fn serve<S: crate::Service>(self, service: S) -> Self {
+        let _ = service;
+        self.enable_modules([S::NAMESPACE])
+    }
 }

@@ -98,16 +98,28 @@ impl Functions {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let name = format!("{ns}:{func}");
-        let plain: Arc<Plain> = Arc::new(move |kwargs: Raw| {
+        self.add_plain(ns, func, FuncType::AsyncFunc, move |kwargs: Raw| {
             let args = decode_args::<A>(&name, &kwargs)?;
             let fut = f(args);
             Ok(Box::pin(async move { encode_result(fut.await?) }))
-        });
+        })
+    }
+
+    /// Adds a function run with its keyword arguments alone: served to
+    /// peers, and callable in process (a local portal's call).
+    pub(crate) fn add_plain(
+        self,
+        ns: &str,
+        func: &str,
+        kind: FuncType,
+        plain: impl Fn(Raw) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync + 'static,
+    ) -> Self {
+        let plain: Arc<Plain> = Arc::new(plain);
         let body = plain.clone();
         self.add(
             ns,
             func,
-            FuncType::AsyncFunc,
+            kind,
             move |inv: Invocation| body(inv.kwargs),
             Some(plain),
         )
@@ -124,16 +136,26 @@ impl Functions {
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
         let name = format!("{ns}:{func}");
+        self.add_context(ns, func, move |ctx, kwargs| {
+            let args = decode_args::<A>(&name, &kwargs)?;
+            let fut = f(ctx, args);
+            Ok(Box::pin(async move { encode_result(fut.await?) }))
+        })
+    }
+
+    /// Adds a context function: `call` gets the served side's [`Context`]
+    /// and the keyword arguments.
+    pub(crate) fn add_context(
+        self,
+        ns: &str,
+        func: &str,
+        call: impl Fn(Context, Raw) -> Result<BoxFuture<'static, Result<Raw>>> + Send + Sync + 'static,
+    ) -> Self {
         self.add(
             ns,
             func,
             FuncType::Context,
-            move |inv: Invocation| {
-                let args = decode_args::<A>(&name, &inv.kwargs)?;
-                let ctx = Context::callee(inv.shared, inv.dialog);
-                let fut = f(ctx, args);
-                Ok(Box::pin(async move { encode_result(fut.await?) }))
-            },
+            move |inv: Invocation| call(Context::callee(inv.shared, inv.dialog), inv.kwargs),
             None,
         )
     }

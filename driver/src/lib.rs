@@ -63,6 +63,7 @@ mod error_types;
 mod functions;
 mod future;
 mod handle;
+mod kwargs;
 mod limits;
 mod lineage;
 pub mod log;
@@ -74,6 +75,7 @@ pub mod prelude;
 mod reap;
 pub mod runtime;
 mod serve;
+pub mod service;
 mod signals;
 pub mod stackscope;
 mod task;
@@ -92,6 +94,7 @@ pub use error_types::{RemoteErrorType, register_error_type, registered_error_typ
 pub use functions::Functions;
 pub use future::ApiFuture;
 pub use handle::{ActorHandle, current_actor};
+pub use kwargs::Kwargs;
 pub use limits::{
     MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV,
     MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
@@ -101,6 +104,7 @@ pub use portal::{
     BroadcastReceiver, Context, DEFAULT_BROADCAST_CAPACITY, Items, MsgStream, Portal,
 };
 pub use runtime::Runtime;
+pub use service::{ContextTypes, OpenedContext, Serve, ServedContext, Service, TypedStream};
 pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 

@@ -38,5 +38,6 @@
 pub use crate::stackscope::Traced;
 pub use crate::{
     ActorHandle, ActorNursery, ActorOptions, Address, ApiFuture, Config, Context, Error, ErrorKind,
-    Functions, Limits, MsgStream, Portal, Result, StdError, current_actor, is_root_process,
+    Functions, Limits, MsgStream, OpenedContext, Portal, Result, ServedContext, StdError,
+    current_actor, is_root_process,
 };

@@ -314,7 +314,14 @@ const DRIVERS: &[&str] = &[
     "tractor_driver::task::",
 ];
 
+/// The code `service!` writes into the application's crate to serve its
+/// methods: tractor's, wherever it is compiled.
+const GENERATED: &[&str] = &[" as tractor_driver::service::Serve<"];
+
 fn class(name: &str) -> Class {
+    if GENERATED.iter().any(|g| name.contains(g)) {
+        return Class::Driver;
+    }
     let path = name.trim_start_matches('<');
     if BOUNDARIES.iter().any(|b| path.starts_with(b)) {
         return Class::Boundary;
@@ -462,6 +469,24 @@ mod tests {
                 "my_app::caller::{{closure}}",
                 "my_app::outer_caller::{{closure}}",
                 "my_app::main::{{closure}}"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_typed_service_shows_its_method_not_the_code_serving_it() {
+        let stack = [
+            "tractor_driver::error::traceback",
+            "my_app::check",
+            "<my_app::Calc as my_app::Math>::square::{{closure}}",
+            "<my_app::MathService as tractor_driver::service::Serve<Imp>>::register::{{closure}}::{{closure}}",
+            "tractor_driver::serve::run_callee::{{closure}}",
+        ];
+        assert_eq!(
+            names(&stack),
+            [
+                "my_app::check",
+                "<my_app::Calc as my_app::Math>::square::{{closure}}"
             ]
         );
     }

@@ -19,32 +19,57 @@
 //! Every act ends with its nursery, so every process is gone at the end
 //! and the program exits normally.
 
-use tractor_examples::{ActorOptions, Address, Config, Error, Functions, current_actor};
+use tractor_examples::{
+    ActorOptions, Address, Config, Error, Functions, Result, Service, current_actor,
+};
+
+tractor_examples::service! {
+    /// Functions that fail.
+    #[namespace = "errors"]
+    trait Errors {
+        /// Fails with an `AssertionError` naming this actor.
+        async fn assert_err(&self) -> Result<()>;
+        /// Spawns a leaf of its own that fails, and waits for it.
+        async fn delegate(&self) -> Result<()>;
+    }
+}
+
+struct Failing;
+
+impl Errors for Failing {
+    async fn assert_err(&self) -> Result<()> {
+        let me = current_actor().expect("running in an actor");
+        Err(Error::raise(
+            "AssertionError",
+            format!("{} asserts 0", me.uid().name),
+        ))
+    }
+
+    async fn delegate(&self) -> Result<()> {
+        let me = current_actor().expect("running in an actor");
+        me.open_nursery(|n| async move {
+            // A one-shot child, as Python's `run_in_actor`: by name.
+            let leaf = n
+                .run_in_actor(
+                    "leaf",
+                    ErrorsService::NAMESPACE,
+                    "assert_err",
+                    (),
+                    ActorOptions::new(),
+                )
+                .await?;
+            leaf.wait_for_result::<()>().await
+        })
+        .await
+    }
+}
 
 fn functions() -> Functions {
-    Functions::new()
-        .rpc("errors", "assert_err", |(): ()| async move {
-            let me = current_actor().expect("running in an actor");
-            Err::<(), _>(Error::raise(
-                "AssertionError",
-                format!("{} asserts 0", me.uid().name),
-            ))
-        })
-        // Spawns a leaf of its own that fails, and waits for it.
-        .rpc("errors", "delegate", |(): ()| async move {
-            let me = current_actor().expect("running in an actor");
-            me.open_nursery(|n| async move {
-                let leaf = n
-                    .run_in_actor("leaf", "errors", "assert_err", (), ActorOptions::new())
-                    .await?;
-                leaf.wait_for_result::<()>().await
-            })
-            .await
-        })
+    Functions::new().serve(ErrorsService, Failing)
 }
 
 fn daemon() -> ActorOptions {
-    ActorOptions::new().enable_modules(["errors"])
+    ActorOptions::new().serve(ErrorsService)
 }
 
 /// The names of the actors an error passed through, source first.
@@ -70,8 +95,8 @@ fn main() -> Result<(), Error> {
                     for i in 0..3 {
                         daemons.push(n.start_actor(format!("actor_{i}"), daemon()).await?);
                     }
-                    let e = daemons[1]
-                        .run::<()>("errors", "assert_err", ())
+                    let e = ErrorsClient::new(&daemons[1])
+                        .assert_err()
                         .await
                         .expect_err("assert_err always fails");
                     println!("{e}");
@@ -91,7 +116,7 @@ fn main() -> Result<(), Error> {
             let out = root
                 .open_nursery(|n| async move {
                     let middle = n.start_actor("middle", daemon()).await?;
-                    middle.run::<()>("errors", "delegate", ()).await
+                    ErrorsClient::new(&middle).delegate().await
                 })
                 .await;
             let e = out.expect_err("the leaf fails");
@@ -106,7 +131,7 @@ fn main() -> Result<(), Error> {
                         let name = format!("asserter_{i}");
                         let opts = ActorOptions::new();
                         asserters.push(
-                            n.run_in_actor(&name, "errors", "assert_err", (), opts)
+                            n.run_in_actor(&name, ErrorsService::NAMESPACE, "assert_err", (), opts)
                                 .await?,
                         );
                     }

@@ -14,15 +14,30 @@
 //!   (`find_actor`), and sees that an unknown name finds nothing;
 //! * cancels the service and sees that its name is gone.
 
-use tractor_examples::{ActorOptions, Address, Config, Error, Functions, current_actor};
+use tractor_examples::{ActorOptions, Address, Config, Error, Functions, Result, current_actor};
 
 const SERVICE: &str = "some_actor_name";
 
-fn functions() -> Functions {
-    Functions::new().rpc("service", "whoami", |(): ()| async move {
+tractor_examples::service! {
+    /// What an actor says of itself.
+    #[namespace = "service"]
+    trait Who {
+        /// Its name and pid.
+        async fn whoami(&self) -> Result<String>;
+    }
+}
+
+struct Me;
+
+impl Who for Me {
+    async fn whoami(&self) -> Result<String> {
         let me = current_actor().expect("running in an actor");
         Ok(format!("{} in pid {}", me.uid().name, std::process::id()))
-    })
+    }
+}
+
+fn functions() -> Functions {
+    Functions::new().serve(WhoService, Me)
 }
 
 fn main() -> Result<(), Error> {
@@ -43,13 +58,13 @@ fn main() -> Result<(), Error> {
             let me = root.clone();
             root.open_nursery(|n| async move {
                 let root = me;
-                let opts = ActorOptions::new().enable_modules(["service"]);
+                let opts = ActorOptions::new().serve(WhoService);
                 let service = n.start_actor(SERVICE, opts).await?;
 
                 // `start_actor` returns once the child has connected back. A
                 // child registers before it serves its first call, so once it
                 // has answered one, the registrar lists it.
-                let who: String = service.run("service", "whoami", ()).await?;
+                let who = WhoClient::new(&service).whoami().await?;
                 println!("started {who}");
 
                 // Every registered actor, as `name.uuid`.
@@ -64,6 +79,8 @@ fn main() -> Result<(), Error> {
                 // By name alone: no address was passed around.
                 let found = root.wait_for_actor(SERVICE).await?;
                 println!("wait_for_actor({SERVICE:?}): a portal to {}", found.peer());
+                let who = WhoClient::new(&found).whoami().await?;
+                println!("  which says it is {who}");
                 match root.query_actor(SERVICE).await? {
                     Some(addr) => println!("query_actor({SERVICE:?}): listening on {addr}"),
                     None => println!("query_actor({SERVICE:?}): not registered"),

@@ -9,61 +9,109 @@
 //! in child mode. The tree runs on tokio, or on smol with
 //! `TRACTOR_ADAPTER=smol` (every example does).
 
-use serde::{Deserialize, Serialize};
-use tractor_examples::{ActorOptions, Address, Config, Context, Error, Functions, current_actor};
+use tractor_examples::{
+    ActorOptions, Address, Config, Error, Functions, Result, ServedContext, current_actor,
+};
 
-#[derive(Serialize, Deserialize)]
-struct Square {
-    x: i64,
+tractor_examples::service! {
+    /// Arithmetic.
+    #[namespace = "tour.math"]
+    trait Math {
+        /// `x` squared.
+        async fn square(&self, x: i64) -> Result<i64>;
+    }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Fail {
-    why: String,
+tractor_examples::service! {
+    /// Who serves this.
+    #[namespace = "tour.info"]
+    trait Info {
+        /// The actor, its process and its adapter.
+        async fn whoami(&self) -> Result<String>;
+    }
+}
+
+tractor_examples::service! {
+    /// A context: `started` first, then a stream both ways, then a result.
+    #[namespace = "tour.echo"]
+    trait Echo {
+        /// Starts with "ready", sends back each word it gets in capitals,
+        /// and returns how many it echoed.
+        #[context]
+        async fn shout(&self, ctx: ServedContext<String, String, String>) -> Result<u32>;
+    }
+}
+
+tractor_examples::service! {
+    /// Errors that climb a tree.
+    #[namespace = "tour.tree"]
+    trait Tree {
+        /// Spawns a leaf that fails with `why`.
+        async fn delegate(&self, why: String) -> Result<()>;
+        /// Fails with `why`.
+        async fn fail(&self, why: String) -> Result<()>;
+    }
+}
+
+/// The implementation of every service of the tour.
+struct Tour;
+
+impl Math for Tour {
+    async fn square(&self, x: i64) -> Result<i64> {
+        Ok(x * x)
+    }
+}
+
+impl Info for Tour {
+    async fn whoami(&self) -> Result<String> {
+        let me = current_actor().expect("running in an actor");
+        Ok(format!(
+            "{} (pid {}, on {})",
+            me.uid(),
+            std::process::id(),
+            tractor_examples::adapter_name()
+        ))
+    }
+}
+
+impl Echo for Tour {
+    async fn shout(&self, ctx: ServedContext<String, String, String>) -> Result<u32> {
+        ctx.started("ready".into()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut n = 0;
+        while let Some(word) = stream.next().await {
+            stream.send(&word?.to_uppercase()).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl Tree for Tour {
+    // A middle actor that spawns a child of its own, which fails.
+    async fn delegate(&self, why: String) -> Result<()> {
+        let me = current_actor().expect("running in an actor");
+        me.open_nursery(|n| async move {
+            let leaf = n
+                .start_actor("leaf", ActorOptions::new().serve(TreeService))
+                .await?;
+            TreeClient::new(&leaf).fail(why).await
+        })
+        .await
+    }
+
+    async fn fail(&self, why: String) -> Result<()> {
+        Err(Error::raise("ValueError", why))
+    }
 }
 
 /// Everything any actor of this program can serve.
 fn functions() -> Functions {
     Functions::new()
-        .rpc(
-            "tour.math",
-            "square",
-            |a: Square| async move { Ok(a.x * a.x) },
-        )
-        .rpc("tour.info", "whoami", |(): ()| async move {
-            let me = current_actor().expect("running in an actor");
-            Ok(format!(
-                "{} (pid {}, on {})",
-                me.uid(),
-                std::process::id(),
-                tractor_examples::adapter_name()
-            ))
-        })
-        // A context: `started` first, then a stream both ways, then a result.
-        .context("tour.echo", "shout", |ctx: Context, (): ()| async move {
-            ctx.started("ready").await?;
-            let stream = ctx.open_stream().await?;
-            let mut n = 0u32;
-            while let Some(word) = stream.next::<String>().await {
-                stream.send(&word?.to_uppercase()).await?;
-                n += 1;
-            }
-            Ok(n)
-        })
-        // A middle actor that spawns a child of its own, which fails.
-        .rpc("tour.tree", "delegate", |f: Fail| async move {
-            let me = current_actor().expect("running in an actor");
-            me.open_nursery(|n| async move {
-                let leaf = n
-                    .run_in_actor("leaf", "tour.tree", "fail", f, ActorOptions::new())
-                    .await?;
-                leaf.wait_for_result::<()>().await
-            })
-            .await
-        })
-        .rpc("tour.tree", "fail", |f: Fail| async move {
-            Err::<(), _>(Error::raise("ValueError", f.why))
-        })
+        .serve(MathService, Tour)
+        .serve(InfoService, Tour)
+        .serve(EchoService, Tour)
+        .serve(TreeService, Tour)
 }
 
 fn main() -> Result<(), Error> {
@@ -80,35 +128,37 @@ fn main() -> Result<(), Error> {
                 tractor_examples::adapter_name()
             );
             root.open_nursery(|n| async move {
-                let opts =
-                    ActorOptions::new().enable_modules(["tour.math", "tour.info", "tour.echo"]);
+                let opts = ActorOptions::new()
+                    .serve(MathService)
+                    .serve(InfoService)
+                    .serve(EchoService);
                 let worker = n.start_actor("worker", opts).await?;
-                let who: String = worker.run("tour.info", "whoami", ()).await?;
+                let who = InfoClient::new(&worker).whoami().await?;
                 println!("2. spawned a daemon actor: {who}");
 
-                let nine: i64 = worker.run("tour.math", "square", Square { x: 3 }).await?;
+                let nine = MathClient::new(&worker).square(3).await?;
                 println!("3. RPC: worker says 3² = {nine}");
 
-                let (ctx, first): (_, String) =
-                    worker.open_context("tour.echo", "shout", ()).await?;
+                let (ctx, first) = EchoClient::new(&worker).shout().await?;
                 println!("4. opened a context; the worker started with {first:?}");
                 let stream = ctx.open_stream().await?;
                 for word in ["hello", "actor", "tree"] {
-                    stream.send(word).await?;
-                    let back: String = stream.receive().await?;
+                    stream.send(&word.to_owned()).await?;
+                    let back = stream.receive().await?;
                     println!("   sent {word:?}, got {back:?}");
                 }
                 stream.close()?;
-                let count: u32 = ctx.wait_for_result().await?;
+                let count = ctx.wait_for_result().await?;
                 println!("   the context returned: it echoed {count} words");
 
                 println!("5. a middle actor spawns a leaf that raises ValueError...");
-                let opts = ActorOptions::new().enable_modules(["tour.tree"]);
-                let mid = n.start_actor("middle", opts).await?;
-                let fail = Fail {
-                    why: "the leaf gives up".into(),
-                };
-                match mid.run::<()>("tour.tree", "delegate", fail).await {
+                let mid = n
+                    .start_actor("middle", ActorOptions::new().serve(TreeService))
+                    .await?;
+                match TreeClient::new(&mid)
+                    .delegate("the leaf gives up".into())
+                    .await
+                {
                     Ok(()) => println!("   (no error?)"),
                     Err(e) => {
                         let r = e.remote().expect("a remote error");

@@ -249,6 +249,11 @@ fn the_registrar_lists_and_locates_actors() {
             out.contains(r#"wait_for_actor("some_actor_name"): a portal to some_actor_name["#),
             "{out}"
         );
+        // Found by name, called through the typed client.
+        assert!(
+            out.contains("  which says it is some_actor_name in pid "),
+            "{out}"
+        );
         assert!(
             out.contains(r#"find_actor("some_actor_name"): a portal to some_actor_name["#),
             "{out}"

@@ -36,4 +36,16 @@ pub fn check_payload(raw: &Raw) {
     let _ = raw.decode::<Vec<(String, i64)>>();
     let _ = raw.decode::<std::collections::BTreeMap<String, Option<f64>>>();
     let _ = raw.decode::<String>();
+    // Keyword arguments, as a typed service reads them: each entry is one
+    // whole value, and the map written back from them is the same bytes.
+    if let Ok(entries) = raw.map_entries() {
+        for (_, value) in &entries {
+            assert!(Raw::from_msgpack(value.as_bytes().to_vec()).is_ok());
+        }
+        let again = Raw::from_map_entries(entries.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        assert_eq!(
+            again.map_entries().ok().map(|e| e.len()),
+            Some(entries.len())
+        );
+    }
 }

@@ -157,6 +157,70 @@ impl Raw {
         self.0[..] == [0xc0]
     }
 
+    /// The entries of a map whose keys are strings, each value left
+    /// undecoded and sharing this payload's buffer: a call's keyword
+    /// arguments, name by name (Python's `**kwargs`).
+    ///
+    /// Anything but such a map is a typed error, as is a key repeated
+    /// (Python cannot send one twice).
+    ///
+    /// ```
+    /// use tractor_protocol::Raw;
+    ///
+    /// let kwargs = Raw::from_map_entries([("x", Raw::encode(&7)?), ("y", Raw::NIL)]);
+    /// assert_eq!(kwargs.to_json(), r#"{"x": 7, "y": null}"#);
+    /// let entries = kwargs.map_entries()?;
+    /// assert_eq!(entries[0].0, "x");
+    /// assert_eq!(entries[0].1.decode::<i64>()?, 7);
+    /// assert!(Raw::encode(&[1, 2])?.map_entries().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map_entries(&self) -> Result<Vec<(String, Raw)>, PayloadError> {
+        let fail = |reason: String| PayloadError {
+            msg_type: None,
+            cid: None,
+            field: "value",
+            expected: "a map with string keys",
+            found: self.kind(),
+            reason: cleaned(&reason),
+        };
+        let mut r = msgpack::Reader::new(&self.0);
+        let len = r
+            .read_map_len()
+            .map_err(|_| fail(format!("not a map: {}", self.kind())))?;
+        // Each entry takes two bytes at least: a hostile length allocates
+        // nothing it has not read.
+        let mut entries: Vec<(String, Raw)> = Vec::with_capacity(len.min(self.0.len() / 2));
+        let mut seen = std::collections::HashSet::with_capacity(entries.capacity());
+        for _ in 0..len {
+            let key = r
+                .read_str()
+                .map_err(|_| fail("a key that is not a string".to_owned()))?;
+            if !seen.insert(key) {
+                return Err(fail(format!("the key {key:?} twice")));
+            }
+            let key = key.to_owned();
+            let value = r
+                .skip()
+                .map_err(|e| fail(format!("a broken value for {key:?}: {e:?}")))?;
+            entries.push((key, Raw(self.0.slice_ref(value))));
+        }
+        Ok(entries)
+    }
+
+    /// A map of `entries`, in their order: keyword arguments to send.
+    /// Values are written as they are, without a copy of their meaning.
+    pub fn from_map_entries<'a>(entries: impl IntoIterator<Item = (&'a str, Raw)>) -> Raw {
+        let entries: Vec<(&str, Raw)> = entries.into_iter().collect();
+        let mut out = Vec::new();
+        msgpack::write_map_len(&mut out, entries.len());
+        for (key, value) in &entries {
+            msgpack::write_str(&mut out, key);
+            out.extend_from_slice(value.as_bytes());
+        }
+        Raw(Bytes::from(out))
+    }
+
     /// The value as JSON text, in wire order.
     ///
     /// `bin` values are shown as `{"__bytes_hex__": "…"}`, non-string map

@@ -300,7 +300,7 @@ impl Portal {
 
     /// The future of [`Portal::run`], its arguments encoded (or not).
     #[track_caller]
-    fn call<T: DeserializeOwned>(
+    pub(crate) fn call<T: DeserializeOwned>(
         &self,
         what: &'static str,
         ns: String,
@@ -478,7 +478,7 @@ impl Portal {
 
     /// The future of [`Portal::open_context_with`].
     #[track_caller]
-    fn context<S: DeserializeOwned>(
+    pub(crate) fn context<S: DeserializeOwned>(
         &self,
         what: &'static str,
         ns: String,

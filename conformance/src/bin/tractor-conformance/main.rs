@@ -40,8 +40,8 @@ use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorNursery, ActorOptions, Address, Config, Context, DEFAULT_BROADCAST_CAPACITY,
     DialogError, Error, ErrorKind, Functions, MsgStream, Portal, ReapTimeouts, RemoteErrorType,
-    Result, Runtime, Transport, current_actor, is_root_process, register_error_type,
-    registered_error_type,
+    Result, Runtime, ServedContext, Service, Transport, current_actor, is_root_process,
+    register_error_type, registered_error_type,
 };
 
 macro_rules! check {
@@ -106,7 +106,8 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
     };
     let mut config = Config::new(name, functions())
         .transport(transport)
-        .enable_modules([NS]);
+        .enable_modules([NS])
+        .serve(MathService);
     match registry {
         Some(r) => config = config.registry_addrs([registry_addr(transport, r)?]),
         // Each tree its own registrar, on a free port.
@@ -274,6 +275,7 @@ fn main() {
     // In every actor of the program: each one is this program again.
     register_error_type::<CustomAppError>();
     register_error_type::<AnotherAppError>();
+    register_error_type::<MathError>();
     let watched = [
         "log-daemon-wait",
         "cancel-second-signal",

@@ -4,10 +4,12 @@
 mod more;
 mod streams;
 mod trees;
+mod typed;
 
 pub(crate) use more::*;
 pub(crate) use streams::*;
 pub(crate) use trees::*;
+pub(crate) use typed::*;
 
 use crate::*;
 
@@ -70,6 +72,7 @@ pub(crate) async fn pause_then_return() -> Result<String> {
 
 pub(crate) fn functions() -> Functions {
     Functions::new()
+        .serve(MathService, Calc)
         .rpc(NS, "hi", |(): ()| async move {
             Ok(format!("hi from {}", me().uid().name))
         })

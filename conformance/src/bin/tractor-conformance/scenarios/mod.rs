@@ -143,6 +143,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         body!(rpc::rpc_not_callable, "rpc-func-not-found"),
     ),
     ("rpc-bad-kwargs", body!(rpc::rpc_bad_kwargs)),
+    ("typed-service", body!(rpc::rpc_typed_service)),
     (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),

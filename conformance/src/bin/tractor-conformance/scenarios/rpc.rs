@@ -221,3 +221,52 @@ pub(crate) async fn rpc_ctx_to_self_invalid(root: ActorHandle) -> Result<()> {
     check!(e.to_string().contains("invalid operation"), "{e}");
     Ok(())
 }
+
+/// A typed service in a child let serve it, called through its client:
+/// results, an argument left out, the service's own error back typed, and
+/// an error of tractor's.
+pub(crate) async fn rpc_typed_service(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n
+            .start_actor("calc", ActorOptions::new().serve(MathService))
+            .await?;
+        let math = MathClient::new(&p);
+        fact("square", math.square(7).await?);
+        fact("greet", math.greet("ada".into(), None).await?);
+        fact(
+            "greet_titled",
+            math.greet("ada".into(), Some("countess".into())).await?,
+        );
+        let e = math.divide(7, 0).await.expect_err("a division by zero");
+        fact("divide_type", e.type_name().unwrap_or("?"));
+        fact(
+            "divide_typed",
+            format!("{:?}", e.downcast_ref::<MathError>()),
+        );
+        let e = math.square(i64::MAX).await.expect_err("an overflow");
+        fact("overflow", e.type_name().unwrap_or("?"));
+        // The string API reaches the same functions.
+        #[derive(Serialize)]
+        struct Square {
+            x: i64,
+        }
+        let nine: i64 = p
+            .run(MathService::NAMESPACE, "square", Square { x: 3 })
+            .await?;
+        fact("untyped", nine);
+        // A typed context: `started`, a stream both ways, a result.
+        let (ctx, first) = math.totals(10).await?;
+        let stream = ctx.open_stream().await?;
+        let mut totals = vec![first];
+        for n in [1, 2, 3] {
+            stream.send(&n).await?;
+            totals.push(stream.receive().await?);
+        }
+        stream.close()?;
+        fact("totals", format!("{totals:?}"));
+        fact("added", ctx.wait_for_result().await?);
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}

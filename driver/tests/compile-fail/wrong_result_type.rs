@@ -1,0 +1,19 @@
+use tractor_driver::prelude::*;
+
+tractor_driver::service! {
+    /// Arithmetic.
+    #[namespace = "math"]
+    pub trait Math {
+        /// `x` squared.
+        async fn square(&self, x: i64) -> Result<i64>;
+    }
+}
+
+async fn caller(portal: &Portal) -> Result<()> {
+    let math = MathClient::new(portal);
+    let square: String = math.square(7).await?;
+    let _ = square;
+    Ok(())
+}
+
+fn main() {}
