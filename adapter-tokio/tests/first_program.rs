@@ -53,23 +53,6 @@ fn the_readme_shows_the_typed_service_as_it_is() {
 }
 
 #[test]
-fn the_typed_service_runs_in_a_child_and_leaves_nothing() {
-    let tree = Tree::new();
-    let running = tree.spawn(&example("typed_service"), &[]);
-    let root_pid = running.pid();
-    let run = running.finish(&tree);
-    tree.assert_clean();
-    let out = run.stdout.join("\n");
-    assert_eq!(run.code, Some(0), "{out}\n{}", run.stderr);
-    let [line] = run.stdout.as_slice() else {
-        panic!("one line expected:\n{out}\n{}", run.stderr);
-    };
-    assert!(line.contains(") got: hello root, from pid "), "{line}");
-    assert_eq!(number_after(line, "root (pid ") as u32, root_pid, "{line}");
-    assert_ne!(number_after(line, "from pid ") as u32, root_pid, "{line}");
-}
-
-#[test]
 fn the_readme_dependencies_name_this_crate_and_what_the_program_uses() {
     let deps = readme_block("first-program-deps");
     let lines: Vec<&str> = deps.lines().collect();
@@ -83,10 +66,12 @@ fn the_readme_dependencies_name_this_crate_and_what_the_program_uses() {
     }
 }
 
-#[test]
-fn the_first_program_runs_a_root_and_a_child_and_leaves_nothing() {
+/// Runs the example `name` as a real tree that must leave nothing behind
+/// and print one line, `root (pid R) got: hello root, from pid C`, with C
+/// another process than the root's.
+fn one_call_to_a_child(name: &str) {
     let tree = Tree::new();
-    let running = tree.spawn(&example("first_program"), &[]);
+    let running = tree.spawn(&example(name), &[]);
     let root_pid = running.pid();
     let run = running.finish(&tree);
     tree.assert_clean();
@@ -95,7 +80,6 @@ fn the_first_program_runs_a_root_and_a_child_and_leaves_nothing() {
     let [line] = run.stdout.as_slice() else {
         panic!("one line expected:\n{out}\n{}", run.stderr);
     };
-    // "root (pid R) got: hello root, from pid C"
     let pid_after = |marker: &str| number_after(line, marker) as u32;
     assert!(line.starts_with("root (pid "), "{line}");
     assert!(line.contains(") got: hello root, from pid "), "{line}");
@@ -105,4 +89,14 @@ fn the_first_program_runs_a_root_and_a_child_and_leaves_nothing() {
         child, root_pid,
         "the call ran in the root, not in a child: {line}"
     );
+}
+
+#[test]
+fn the_first_program_runs_a_root_and_a_child_and_leaves_nothing() {
+    one_call_to_a_child("first_program");
+}
+
+#[test]
+fn the_typed_service_runs_in_a_child_and_leaves_nothing() {
+    one_call_to_a_child("typed_service");
 }
