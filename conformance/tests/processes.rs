@@ -2692,3 +2692,34 @@ fn tpt_stalled_peer_dropped() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Actor clusters (ours, Python's open_actor_cluster)
+
+#[test]
+fn cluster_gather() {
+    for (a, t) in cases() {
+        let r = run("cluster-gather", a, t);
+        r.assert_ok();
+        assert_eq!(
+            r.fact("names"),
+            "hi from root.worker_0,hi from root.worker_1,hi from root.worker_2",
+            "{a}/{t}: {r:?}"
+        );
+        assert_eq!(r.fact("squares"), "[4, 9, 16]");
+        // Three processes of their own, none of them the root's, all
+        // gone once the cluster ended (`run` checks the whole tree).
+        let pids: Vec<u32> = r
+            .fact("pids")
+            .split(',')
+            .map(|p| p.parse().expect("a pid"))
+            .collect();
+        let distinct: std::collections::BTreeSet<&u32> = pids.iter().collect();
+        assert_eq!(distinct.len(), 3, "{r:?}");
+        let gone = |pid: &u32| !Path::new(&format!("/proc/{pid}")).exists();
+        assert!(pids.iter().all(gone), "{r:?}");
+        assert_eq!(r.fact("one_failed"), "ZeroDivisionError");
+        assert_eq!(r.fact("one_failed_from"), "root.worker_1");
+        assert_eq!(r.fact("all_failed"), "3");
+    }
+}

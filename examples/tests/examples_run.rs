@@ -342,3 +342,30 @@ fn stackscope_dumps_a_hung_tree_parent_first() {
         assert!(order.is_sorted(), "{adapter}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_cluster_splits_the_work_and_ends_with_its_workers() {
+    for out in on_both("actor_cluster") {
+        let workers = number_after(&out, "") as usize;
+        assert!(workers >= 1, "{out}");
+        assert!(
+            out.contains(&format!("{workers} workers started at once")),
+            "{out}"
+        );
+        assert_eq!(out.matches(" (pid ").count(), workers, "{out}");
+        for i in 0..workers {
+            assert!(
+                out.contains(&format!("  cluster_root.worker_{i} (pid ")),
+                "{out}"
+            );
+        }
+        assert!(
+            out.contains("17984 primes below 200000 (the root alone counts 17984)"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("the cluster has ended: its workers are gone"),
+            "{out}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use crate::*;
 pub(crate) mod auth;
 pub(crate) mod bcast;
 pub(crate) mod cancel;
+pub(crate) mod cluster;
 pub(crate) mod ctx;
 pub(crate) mod daemons;
 pub(crate) mod dbg;
@@ -144,6 +145,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ),
     ("rpc-bad-kwargs", body!(rpc::rpc_bad_kwargs)),
     ("typed-service", body!(rpc::rpc_typed_service)),
+    ("cluster-gather", body!(cluster::cluster_gather)),
     (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),
