@@ -2723,3 +2723,15 @@ fn cluster_gather() {
         assert_eq!(r.fact("all_failed"), "3");
     }
 }
+
+#[test]
+fn cluster_gather_contexts() {
+    for (a, t) in cases() {
+        let r = run("cluster-gather-contexts", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("started"), "[1, 11, 21]", "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("results"), "yo,yo,yo");
+        assert_eq!(r.fact("failed"), "AttributeError");
+        assert_eq!(r.fact("serving"), "3");
+    }
+}

@@ -1,5 +1,6 @@
 //! Actor clusters: workers of the same program started together and
-//! called together (Python's `open_actor_cluster`).
+//! called together (Python's `open_actor_cluster`); [`gather`], waiting
+//! for many calls or contexts at once (Python's `gather_contexts`).
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -149,9 +150,22 @@ impl ActorCluster {
     }
 }
 
-/// Polls every future of `futures` until all have ended: their values in
-/// order, or the errors of those that failed.
-async fn gather<T, Fut>(futures: impl IntoIterator<Item = Fut>) -> Result<Vec<T>>
+/// Runs every future of `futures` at once, in the calling task, until all
+/// have ended: their values in order, or, if any failed, their errors (one,
+/// or a group). Opening several contexts with it is Python's
+/// `gather_contexts`: the contexts come back together, and if one cannot
+/// be opened, those that were are dropped, which cancels their functions.
+///
+/// ```no_run
+/// # use tractor_driver::{Context, Portal, Result, gather};
+/// # async fn demo(portals: &[Portal]) -> Result<()> {
+/// let opened: Vec<(Context, u32)> =
+///     gather(portals.iter().map(|p| p.open_context("feeds", "ticker", ()))).await?;
+/// # let _ = opened;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn gather<T, Fut>(futures: impl IntoIterator<Item = Fut>) -> Result<Vec<T>>
 where
     Fut: Future<Output = Result<T>>,
 {

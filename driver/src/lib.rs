@@ -87,7 +87,7 @@ mod transport;
 pub use auth::{
     ACCEPT_UNAUTHENTICATED_ENV, INSECURE_BIND_ENV, SECRET_ENV, SECRET_FILE_ENV, TreeSecret,
 };
-pub use cluster::{ActorCluster, ClusterOptions};
+pub use cluster::{ActorCluster, ClusterOptions, gather};
 pub use config::Config;
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};
 pub use entry::{is_root_process, open_nursery, open_root_actor, run_daemon};

@@ -53,3 +53,51 @@ pub(crate) async fn cluster_gather(root: ActorHandle) -> Result<()> {
     fact("all_failed", e.errors().len());
     Ok(())
 }
+
+/// Contexts opened with three daemons at once (Python's
+/// `gather_contexts`), then again with one that cannot be opened: the
+/// error, and the daemons serve on.
+pub(crate) async fn cluster_gather_contexts(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let daemons = n
+            .start_actors((0..3).map(|i| (format!("ctx-{i}"), daemon())))
+            .await?;
+        let opened: Vec<(Context, i64)> =
+            tractor_driver::gather(daemons.iter().enumerate().map(|(i, p)| {
+                p.open_context(
+                    NS,
+                    "started_plus_one",
+                    Data {
+                        data: i as i64 * 10,
+                    },
+                )
+            }))
+            .await?;
+        let started: Vec<i64> = opened.iter().map(|(_, s)| *s).collect();
+        fact("started", format!("{started:?}"));
+        let results = tractor_driver::gather(
+            opened
+                .iter()
+                .map(|(ctx, _)| ctx.wait_for_result::<String>()),
+        )
+        .await?;
+        fact("results", results.join(","));
+        let e = tractor_driver::gather(daemons.iter().enumerate().map(|(i, p)| {
+            let func = if i == 1 {
+                "no_such_context"
+            } else {
+                "block_forever"
+            };
+            p.open_context::<()>(NS, func, ())
+        }))
+        .await
+        .expect_err("one cannot be opened");
+        fact("failed", e.type_name().unwrap_or("?"));
+        let his: Vec<String> =
+            tractor_driver::gather(daemons.iter().map(|p| p.run(NS, "hi", ()))).await?;
+        fact("serving", his.len());
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}

@@ -147,6 +147,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("typed-service", body!(rpc::rpc_typed_service)),
     ("cluster-gather", body!(cluster::cluster_gather)),
     (
+        "cluster-gather-contexts",
+        body!(cluster::cluster_gather_contexts),
+    ),
+    (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),
     ),
