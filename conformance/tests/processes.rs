@@ -2735,3 +2735,16 @@ fn cluster_gather_contexts() {
         assert_eq!(r.fact("serving"), "3");
     }
 }
+
+#[test]
+fn cluster_context_cache() {
+    for (a, t) in cases() {
+        let r = run("cluster-context-cache", a, t);
+        r.assert_ok();
+        // One task opened the feed, two shared it; every task read all
+        // five items; the last one out closed it, so the next asks anew.
+        assert_eq!(r.fact("hits"), "2", "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("open_after"), "0");
+        assert_eq!(r.fact("reopened_hit"), "false");
+    }
+}

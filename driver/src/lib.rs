@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod cache;
 mod cluster;
 mod config;
 pub mod debug;
@@ -87,6 +88,7 @@ mod transport;
 pub use auth::{
     ACCEPT_UNAUTHENTICATED_ENV, INSECURE_BIND_ENV, SECRET_ENV, SECRET_FILE_ENV, TreeSecret,
 };
+pub use cache::{Cached, ContextCache};
 pub use cluster::{ActorCluster, ClusterOptions, gather};
 pub use config::Config;
 pub use debug::{pause, pause_blocking, pause_shielded, post_mortem};

@@ -39,8 +39,8 @@ use tractor_conformance::ADAPTER;
 use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorNursery, ActorOptions, Address, ClusterOptions, Config, Context,
-    DEFAULT_BROADCAST_CAPACITY, DialogError, Error, ErrorKind, Functions, MsgStream, Portal,
-    ReapTimeouts, RemoteErrorType, Result, Runtime, ServedContext, Service, Transport,
+    ContextCache, DEFAULT_BROADCAST_CAPACITY, DialogError, Error, ErrorKind, Functions, MsgStream,
+    Portal, ReapTimeouts, RemoteErrorType, Result, Runtime, ServedContext, Service, Transport,
     current_actor, is_root_process, register_error_type, registered_error_type,
 };
 

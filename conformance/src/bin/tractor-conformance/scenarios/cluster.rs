@@ -101,3 +101,58 @@ pub(crate) async fn cluster_gather_contexts(root: ActorHandle) -> Result<()> {
     })
     .await
 }
+
+/// Three local tasks ask a cache for the same feed at once: one opens the
+/// context, the others share it, each reads every item through its own
+/// subscription, and the feed is closed when the last lets go.
+pub(crate) async fn cluster_context_cache(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "ticker", |p| async move {
+        type Feed = (Context, MsgStream);
+        let cache: ContextCache<&'static str, Feed> = ContextCache::new();
+        let joined = Arc::new(AtomicU32::new(0));
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let (cache, p, joined) = (cache.clone(), p.clone(), joined.clone());
+                me().spawn(async move {
+                    let (hit, feed) = cache
+                        .open("ticks", || async move {
+                            let (ctx, ()) = p.open_context(NS, "ticks", ()).await?;
+                            let stream = ctx.open_stream().await?;
+                            Ok((ctx, stream))
+                        })
+                        .await?;
+                    let items = feed.1.subscribe()?;
+                    // Every task subscribes before the feed starts.
+                    joined.fetch_add(1, Ordering::SeqCst);
+                    until(&me(), || joined.load(Ordering::SeqCst) == 3).await;
+                    if !hit {
+                        feed.1.send("go").await?;
+                    }
+                    let mut got = Vec::new();
+                    while let Some(i) = items.next::<u32>().await {
+                        got.push(i?);
+                    }
+                    Ok::<_, Error>((hit, got))
+                })
+            })
+            .collect();
+        let mut hits = 0;
+        for task in tasks {
+            let (hit, got) = task.await??;
+            hits += usize::from(hit);
+            check!(got == [0, 1, 2, 3, 4], "a task got {got:?}");
+        }
+        fact("hits", hits);
+        fact("open_after", cache.len());
+        let (hit, _again) = cache
+            .open("ticks", || async {
+                let (ctx, ()) = p.open_context(NS, "ticks", ()).await?;
+                let stream = ctx.open_stream().await?;
+                Ok((ctx, stream))
+            })
+            .await?;
+        fact("reopened_hit", hit);
+        Ok(())
+    })
+    .await
+}

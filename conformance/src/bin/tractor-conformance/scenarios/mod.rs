@@ -151,6 +151,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         body!(cluster::cluster_gather_contexts),
     ),
     (
+        "cluster-context-cache",
+        body!(cluster::cluster_context_cache),
+    ),
+    (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),
     ),
