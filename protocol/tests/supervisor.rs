@@ -567,7 +567,18 @@ fn supervisors_nest_an_escalation_is_a_failure_of_the_parent_s_child() {
 }
 
 // ---------------------------------------------------------------------
-// Property test: a model driver with random exits, starts and times.
+// Property test: a model driver with random exits, starts, additions,
+// shutdowns and times, which checks after every call that
+// * a Start is only for a child that is down and not removed (so never two
+//   Starts without an exit between), comes in added order, and only once
+//   every Stop asked for was confirmed;
+// * each exit stops exactly its strategy's group of running children (all
+//   of them when escalating), last-added first, and a Stop is only for a
+//   running child;
+// * the supervisor escalates exactly when the window (kept by the model)
+//   holds more than max_restarts, exits after a Stop never counting;
+// * after Escalate or a shutdown nothing starts, and the supervisor ends
+//   with Escalate or Done once every child has exited.
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -615,6 +626,7 @@ struct ModelChild {
 
 #[derive(Debug)]
 struct Model {
+    strategy: Strategy,
     intensity: Intensity,
     children: HashMap<ChildKey, ModelChild>,
     order: Vec<ChildKey>,
@@ -637,12 +649,20 @@ impl Model {
         !self.shutdown && !self.escalation_due
     }
 
-    /// Checks every action the supervisor emits against the model.
-    fn absorb(&mut self, sup: &mut Supervisor) -> Result<(), TestCaseError> {
+    /// Checks every action the supervisor emits against the model, and
+    /// returns them.
+    fn absorb(&mut self, sup: &mut Supervisor) -> Result<Vec<SupervisorAction>, TestCaseError> {
+        let mut batch = Vec::new();
+        let mut last_start = None;
         while let Some(action) = sup.poll_action() {
+            batch.push(action.clone());
             prop_assert!(self.ended.is_none(), "{action:?} after the end");
             match action {
                 Start(k) => {
+                    // Starts come in the order the children were added.
+                    let at = self.order.iter().position(|o| *o == k);
+                    prop_assert!(at > last_start, "Starts out of order: {batch:?}");
+                    last_start = at;
                     prop_assert!(self.active(), "Start after escalation or shutdown");
                     prop_assert!(
                         self.children.values().all(|c| !c.stop_asked),
@@ -671,7 +691,7 @@ impl Model {
                 }
             }
         }
-        Ok(())
+        Ok(batch)
     }
 
     fn exit(
@@ -685,6 +705,9 @@ impl Model {
         let c = self.children.get_mut(&k).unwrap();
         let restart = c.restart.unwrap();
         c.alive = false;
+        // Which children this exit must stop, last-added first: none, its
+        // strategy's group, or (escalating) every running one.
+        let mut group = None;
         if c.stop_asked {
             c.stop_asked = false;
             if active && restart == Restart::Temporary {
@@ -702,13 +725,32 @@ impl Model {
                 self.window.push(now);
                 if self.window.len() > self.intensity.max_restarts as usize {
                     self.escalation_due = true;
+                    group = Some(Strategy::OneForAll);
+                } else {
+                    group = Some(self.strategy);
                 }
             } else {
                 c.removed = true;
             }
         }
+        let at = self.order.iter().position(|o| *o == k).unwrap();
+        let want: Vec<_> = self
+            .order
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(i, o)| match group {
+                None | Some(Strategy::OneForOne) => false,
+                Some(Strategy::RestForOne) => *i > at,
+                Some(Strategy::OneForAll) => true,
+            } && self.children[*o].alive && !self.children[*o].stop_asked)
+            .map(|(_, o)| Stop(*o))
+            .collect();
         sup.child_exited(k, exit, now).unwrap();
-        self.absorb(sup)
+        let batch = self.absorb(sup)?;
+        let stops: Vec<_> = batch.into_iter().filter(|a| matches!(a, Stop(_))).collect();
+        prop_assert_eq!(stops, want, "group: {:?}", group);
+        Ok(())
     }
 
     fn check(&self, sup: &Supervisor, now: Instant) -> Result<(), TestCaseError> {
@@ -767,6 +809,7 @@ proptest! {
         let intensity = Intensity::new(max_restarts, Duration::from_millis(period_ms));
         let mut sup = Supervisor::new(strategy, intensity);
         let mut model = Model {
+            strategy,
             intensity,
             children: HashMap::new(),
             order: Vec::new(),
@@ -789,7 +832,7 @@ proptest! {
                     prop_assert!(!model.active());
                 }
             }
-            model.absorb(sup)
+            model.absorb(sup).map(drop)
         };
         let mut now = Instant::now();
         for r in initial {
