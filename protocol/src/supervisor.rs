@@ -279,6 +279,14 @@ enum Mode {
 ///   then emits `Done`. After `Escalate`, `Done` or `shutdown` nothing is
 ///   started any more.
 ///
+/// Several `Start`s or `Stop`s may be queued at once, in the order OTP
+/// carries them out. OTP does them one at a time, each to completion: a
+/// driver that does the same (waits for a child to be up before it starts
+/// the next, for its exit before it stops the next) gets OTP's sequencing;
+/// one that runs them concurrently gets the same children started and
+/// stopped, in no guaranteed order. A child may be stopped while its start
+/// is still unreported; `child_started` is then still accepted.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use tractor_protocol::{
