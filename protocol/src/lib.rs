@@ -205,7 +205,7 @@ pub use msgpack::Kind;
 pub use raw::Raw;
 pub use supervisor::{
     ChildKey, ChildSpec, ChildState, Escalation, Exit, Intensity, MAX_SUPERVISED_CHILDREN, Restart,
-    Strategy, Supervisor, SupervisorAction, SupervisorError, SupervisorState,
+    RestartStrategy, Supervisor, SupervisorAction, SupervisorError, SupervisorState,
 };
 pub use tty_lock::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS};
 pub use uid::Uid;

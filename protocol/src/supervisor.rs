@@ -16,7 +16,7 @@ pub const MAX_SUPERVISED_CHILDREN: usize = 1024;
 /// Which children a supervisor restarts when one of them must be
 /// restarted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Strategy {
+pub enum RestartStrategy {
     /// Only the child that exited is started again; its siblings are left
     /// alone.
     OneForOne,
@@ -254,7 +254,7 @@ enum Mode {
 }
 
 /// The restart decisions of one supervisor over its children, after
-/// Erlang/OTP: a [`Strategy`] picks which children restart together, each
+/// Erlang/OTP: a [`RestartStrategy`] picks which children restart together, each
 /// child's [`Restart`] policy says whether it restarts at all, and an
 /// [`Intensity`] bounds how often restarts may happen before the
 /// supervisor gives up and fails ([`SupervisorAction::Escalate`]).
@@ -290,10 +290,10 @@ enum Mode {
 /// ```
 /// use std::time::{Duration, Instant};
 /// use tractor_protocol::{
-///     ChildSpec, Exit, Intensity, Restart, Strategy, Supervisor, SupervisorAction,
+///     ChildSpec, Exit, Intensity, Restart, RestartStrategy, Supervisor, SupervisorAction,
 /// };
 ///
-/// let mut sup = Supervisor::new(Strategy::OneForAll, Intensity::default());
+/// let mut sup = Supervisor::new(RestartStrategy::OneForAll, Intensity::default());
 /// let db = sup.add_child(ChildSpec::new("db", Restart::Permanent))?;
 /// let web = sup.add_child(ChildSpec::new("web", Restart::Permanent))?;
 /// assert_eq!(sup.poll_action(), Some(SupervisorAction::Start(db)));
@@ -313,7 +313,7 @@ enum Mode {
 /// ```
 #[derive(Debug)]
 pub struct Supervisor {
-    strategy: Strategy,
+    strategy: RestartStrategy,
     intensity: Intensity,
     children: Vec<Child>,
     next_key: u64,
@@ -325,7 +325,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor with no children yet.
-    pub fn new(strategy: Strategy, intensity: Intensity) -> Self {
+    pub fn new(strategy: RestartStrategy, intensity: Intensity) -> Self {
         Supervisor {
             strategy,
             intensity,
@@ -338,7 +338,7 @@ impl Supervisor {
     }
 
     /// Its strategy.
-    pub fn strategy(&self) -> Strategy {
+    pub fn strategy(&self) -> RestartStrategy {
         self.strategy
     }
 
@@ -510,9 +510,9 @@ impl Supervisor {
         }
         tracing::info!(child = %name, %exit, strategy = ?self.strategy, "restarting");
         match self.strategy {
-            Strategy::OneForOne => {}
-            Strategy::RestForOne => self.stop_from(index + 1),
-            Strategy::OneForAll => self.stop_from(0),
+            RestartStrategy::OneForOne => {}
+            RestartStrategy::RestForOne => self.stop_from(index + 1),
+            RestartStrategy::OneForAll => self.stop_from(0),
         }
     }
 

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 use tractor_protocol::{
-    ChildKey, ChildSpec, ChildState, Exit, Intensity, MAX_SUPERVISED_CHILDREN, Restart, Strategy,
-    Supervisor, SupervisorAction, SupervisorError, SupervisorState,
+    ChildKey, ChildSpec, ChildState, Exit, Intensity, MAX_SUPERVISED_CHILDREN, Restart,
+    RestartStrategy, Supervisor, SupervisorAction, SupervisorError, SupervisorState,
 };
 
 use SupervisorAction::{Done, Start, Stop};
@@ -24,7 +24,11 @@ fn failed() -> Exit {
 }
 
 /// A supervisor with `n` permanent children `c0..`, all started.
-fn running(strategy: Strategy, intensity: Intensity, n: usize) -> (Supervisor, Vec<ChildKey>) {
+fn running(
+    strategy: RestartStrategy,
+    intensity: Intensity,
+    n: usize,
+) -> (Supervisor, Vec<ChildKey>) {
     let mut sup = Supervisor::new(strategy, intensity);
     let keys: Vec<_> = (0..n)
         .map(|i| {
@@ -50,16 +54,16 @@ fn roomy() -> Intensity {
 fn each_strategy_picks_its_children_for_a_failure_of_the_first_middle_and_last() {
     // (strategy, failed index, stops in order, starts in order)
     #[rustfmt::skip]
-    let cases: [(Strategy, usize, &[usize], &[usize]); 9] = [
-        (Strategy::OneForOne, 0, &[], &[0]),
-        (Strategy::OneForOne, 1, &[], &[1]),
-        (Strategy::OneForOne, 2, &[], &[2]),
-        (Strategy::RestForOne, 0, &[2, 1], &[0, 1, 2]),
-        (Strategy::RestForOne, 1, &[2], &[1, 2]),
-        (Strategy::RestForOne, 2, &[], &[2]),
-        (Strategy::OneForAll, 0, &[2, 1], &[0, 1, 2]),
-        (Strategy::OneForAll, 1, &[2, 0], &[0, 1, 2]),
-        (Strategy::OneForAll, 2, &[1, 0], &[0, 1, 2]),
+    let cases: [(RestartStrategy, usize, &[usize], &[usize]); 9] = [
+        (RestartStrategy::OneForOne, 0, &[], &[0]),
+        (RestartStrategy::OneForOne, 1, &[], &[1]),
+        (RestartStrategy::OneForOne, 2, &[], &[2]),
+        (RestartStrategy::RestForOne, 0, &[2, 1], &[0, 1, 2]),
+        (RestartStrategy::RestForOne, 1, &[2], &[1, 2]),
+        (RestartStrategy::RestForOne, 2, &[], &[2]),
+        (RestartStrategy::OneForAll, 0, &[2, 1], &[0, 1, 2]),
+        (RestartStrategy::OneForAll, 1, &[2, 0], &[0, 1, 2]),
+        (RestartStrategy::OneForAll, 2, &[1, 0], &[0, 1, 2]),
     ];
     let now = Instant::now();
     for (strategy, failing, stops, starts) in cases {
@@ -116,7 +120,7 @@ fn each_restart_policy_with_normal_and_abnormal_exits() {
     let now = Instant::now();
     for (policy, exit, restarted) in cases {
         let case = format!("{policy:?} child, {exit}");
-        let mut sup = Supervisor::new(Strategy::OneForAll, roomy());
+        let mut sup = Supervisor::new(RestartStrategy::OneForAll, roomy());
         let sibling = sup
             .add_child(ChildSpec::new("sibling", Restart::Permanent))
             .unwrap();
@@ -150,7 +154,7 @@ fn each_restart_policy_with_normal_and_abnormal_exits() {
 #[test]
 fn a_group_restart_removes_temporary_siblings_and_restarts_transient_ones() {
     let now = Instant::now();
-    let mut sup = Supervisor::new(Strategy::OneForAll, roomy());
+    let mut sup = Supervisor::new(RestartStrategy::OneForAll, roomy());
     let a = sup
         .add_child(ChildSpec::new("a", Restart::Permanent))
         .unwrap();
@@ -177,7 +181,7 @@ fn a_group_restart_removes_temporary_siblings_and_restarts_transient_ones() {
 #[test]
 fn a_child_may_be_stopped_before_its_start_is_reported() {
     let now = Instant::now();
-    let mut sup = Supervisor::new(Strategy::OneForAll, roomy());
+    let mut sup = Supervisor::new(RestartStrategy::OneForAll, roomy());
     let a = sup
         .add_child(ChildSpec::new("a", Restart::Permanent))
         .unwrap();
@@ -199,7 +203,7 @@ fn a_child_may_be_stopped_before_its_start_is_reported() {
 fn a_failed_start_counts_as_a_restart() {
     let now = Instant::now();
     let mut sup = Supervisor::new(
-        Strategy::OneForOne,
+        RestartStrategy::OneForOne,
         Intensity::new(1, Duration::from_secs(5)),
     );
     let a = sup
@@ -221,7 +225,7 @@ fn a_failed_start_counts_as_a_restart() {
 fn n_restarts_inside_the_period_are_allowed_and_the_next_escalates() {
     let t0 = Instant::now();
     let intensity = Intensity::new(3, Duration::from_secs(10));
-    let (mut sup, keys) = running(Strategy::OneForOne, intensity, 3);
+    let (mut sup, keys) = running(RestartStrategy::OneForOne, intensity, 3);
     let middle = keys[1];
     for s in 0..3 {
         let now = t0 + Duration::from_secs(s);
@@ -259,7 +263,7 @@ fn n_restarts_inside_the_period_are_allowed_and_the_next_escalates() {
 fn restarts_spread_beyond_the_period_do_not_escalate() {
     let t0 = Instant::now();
     let (mut sup, keys) = running(
-        Strategy::OneForOne,
+        RestartStrategy::OneForOne,
         Intensity::new(3, Duration::from_secs(10)),
         1,
     );
@@ -278,7 +282,7 @@ fn restarts_spread_beyond_the_period_do_not_escalate() {
 fn a_restart_exactly_one_period_ago_is_outside_the_window() {
     let t0 = Instant::now();
     let period = Duration::from_secs(5);
-    let (mut sup, keys) = running(Strategy::OneForOne, Intensity::new(1, period), 1);
+    let (mut sup, keys) = running(RestartStrategy::OneForOne, Intensity::new(1, period), 1);
     sup.child_exited(keys[0], failed(), t0).unwrap();
     assert_eq!(drain(&mut sup), [Start(keys[0])]);
     sup.child_exited(keys[0], failed(), t0 + period).unwrap();
@@ -302,7 +306,11 @@ fn the_default_intensity_is_one_restart_in_five_seconds() {
 #[test]
 fn zero_restarts_escalates_at_the_first() {
     let now = Instant::now();
-    let (mut sup, keys) = running(Strategy::OneForOne, Intensity::new(0, Duration::ZERO), 1);
+    let (mut sup, keys) = running(
+        RestartStrategy::OneForOne,
+        Intensity::new(0, Duration::ZERO),
+        1,
+    );
     sup.child_exited(keys[0], Exit::Normal, now).unwrap();
     assert!(matches!(
         drain(&mut sup).as_slice(),
@@ -316,7 +324,7 @@ fn stops_the_supervisor_asked_for_do_not_count() {
     // One restart allowed: the group restart is it; the siblings' exits,
     // whatever they say, are the supervisor's own doing.
     let (mut sup, keys) = running(
-        Strategy::OneForAll,
+        RestartStrategy::OneForAll,
         Intensity::new(1, Duration::from_secs(60)),
         4,
     );
@@ -349,7 +357,7 @@ fn stops_the_supervisor_asked_for_do_not_count() {
 #[test]
 fn shutdown_stops_everything_in_reverse_order_and_starts_nothing_after() {
     let now = Instant::now();
-    let (mut sup, keys) = running(Strategy::OneForOne, roomy(), 4);
+    let (mut sup, keys) = running(RestartStrategy::OneForOne, roomy(), 4);
     // One child is down and about to be restarted when the shutdown comes.
     sup.child_exited(keys[1], failed(), now).unwrap();
     sup.shutdown();
@@ -387,7 +395,7 @@ fn shutdown_stops_everything_in_reverse_order_and_starts_nothing_after() {
 #[test]
 fn shutdown_during_a_group_restart_starts_nothing() {
     let now = Instant::now();
-    let (mut sup, keys) = running(Strategy::OneForAll, roomy(), 3);
+    let (mut sup, keys) = running(RestartStrategy::OneForAll, roomy(), 3);
     sup.child_exited(keys[1], failed(), now).unwrap();
     assert_eq!(drain(&mut sup), [Stop(keys[2]), Stop(keys[0])]);
     sup.shutdown();
@@ -399,7 +407,7 @@ fn shutdown_during_a_group_restart_starts_nothing() {
 
 #[test]
 fn an_empty_supervisor_shuts_down_at_once() {
-    let mut sup = Supervisor::new(Strategy::OneForOne, Intensity::default());
+    let mut sup = Supervisor::new(RestartStrategy::OneForOne, Intensity::default());
     sup.shutdown();
     assert_eq!(drain(&mut sup), [Done]);
 }
@@ -407,7 +415,7 @@ fn an_empty_supervisor_shuts_down_at_once() {
 #[test]
 fn misuse_is_a_typed_error() {
     let now = Instant::now();
-    let mut sup = Supervisor::new(Strategy::OneForOne, Intensity::default());
+    let mut sup = Supervisor::new(RestartStrategy::OneForOne, Intensity::default());
     let a = sup
         .add_child(ChildSpec::new("a", Restart::Permanent))
         .unwrap();
@@ -427,7 +435,7 @@ fn misuse_is_a_typed_error() {
     );
     assert_eq!(sup.child_started(a), Err(SupervisorError::NotStarting(a)));
 
-    let mut sup = Supervisor::new(Strategy::OneForOne, Intensity::default());
+    let mut sup = Supervisor::new(RestartStrategy::OneForOne, Intensity::default());
     for i in 0..MAX_SUPERVISED_CHILDREN {
         sup.add_child(ChildSpec::new(format!("c{i}"), Restart::Temporary))
             .unwrap();
@@ -436,11 +444,11 @@ fn misuse_is_a_typed_error() {
         sup.add_child(ChildSpec::new("one more", Restart::Temporary)),
         Err(SupervisorError::TooManyChildren(MAX_SUPERVISED_CHILDREN))
     );
-    let mut other = Supervisor::new(Strategy::OneForOne, Intensity::default());
+    let mut other = Supervisor::new(RestartStrategy::OneForOne, Intensity::default());
     let foreign = other
         .add_child(ChildSpec::new("x", Restart::Permanent))
         .unwrap();
-    let mut empty = Supervisor::new(Strategy::OneForOne, Intensity::default());
+    let mut empty = Supervisor::new(RestartStrategy::OneForOne, Intensity::default());
     assert_eq!(
         empty.child_exited(foreign, failed(), now),
         Err(SupervisorError::UnknownChild(foreign))
@@ -456,7 +464,7 @@ fn misuse_is_a_typed_error() {
 fn supervisors_nest_an_escalation_is_a_failure_of_the_parent_s_child() {
     let t0 = Instant::now();
     let mut outer = Supervisor::new(
-        Strategy::OneForAll,
+        RestartStrategy::OneForAll,
         Intensity::new(2, Duration::from_secs(60)),
     );
     let inner_key = outer
@@ -470,7 +478,7 @@ fn supervisors_nest_an_escalation_is_a_failure_of_the_parent_s_child() {
     // supervisor (with workers w0, w1) for each `Start(inner)`.
     let new_inner = || {
         let mut sup = Supervisor::new(
-            Strategy::OneForOne,
+            RestartStrategy::OneForOne,
             Intensity::new(1, Duration::from_secs(60)),
         );
         let w: Vec<_> = ["w0", "w1"]
@@ -626,7 +634,7 @@ struct ModelChild {
 
 #[derive(Debug)]
 struct Model {
-    strategy: Strategy,
+    strategy: RestartStrategy,
     intensity: Intensity,
     children: HashMap<ChildKey, ModelChild>,
     order: Vec<ChildKey>,
@@ -725,7 +733,7 @@ impl Model {
                 self.window.push(now);
                 if self.window.len() > self.intensity.max_restarts as usize {
                     self.escalation_due = true;
-                    group = Some(Strategy::OneForAll);
+                    group = Some(RestartStrategy::OneForAll);
                 } else {
                     group = Some(self.strategy);
                 }
@@ -740,9 +748,9 @@ impl Model {
             .enumerate()
             .rev()
             .filter(|(i, o)| match group {
-                None | Some(Strategy::OneForOne) => false,
-                Some(Strategy::RestForOne) => *i > at,
-                Some(Strategy::OneForAll) => true,
+                None | Some(RestartStrategy::OneForOne) => false,
+                Some(RestartStrategy::RestForOne) => *i > at,
+                Some(RestartStrategy::OneForAll) => true,
             } && self.children[*o].alive && !self.children[*o].stop_asked)
             .map(|(_, o)| Stop(*o))
             .collect();
@@ -797,9 +805,9 @@ proptest! {
     #[test]
     fn random_exits_and_times_keep_the_invariants(
         strategy in prop_oneof![
-            Just(Strategy::OneForOne),
-            Just(Strategy::RestForOne),
-            Just(Strategy::OneForAll)
+            Just(RestartStrategy::OneForOne),
+            Just(RestartStrategy::RestForOne),
+            Just(RestartStrategy::OneForAll)
         ],
         max_restarts in 0u32..4,
         period_ms in prop_oneof![(1u64..24).prop_map(|k| k * 250), 1u64..6_000],
