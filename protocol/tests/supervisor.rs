@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::strategy::Strategy as _;
 use tractor_protocol::{
     ChildKey, ChildSpec, ChildState, Exit, Intensity, MAX_SUPERVISED_CHILDREN, Restart,
     RestartStrategy, Supervisor, SupervisorAction, SupervisorError, SupervisorState,
