@@ -133,6 +133,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Supervision
+//!
+//! [`Supervisor`] holds the restart decisions for long-lived children,
+//! after Erlang/OTP (one-for-one, rest-for-one, one-for-all; permanent,
+//! transient and temporary children; a restart intensity): the driver
+//! reports starts and exits and carries out its `Start`/`Stop` actions.
+//!
 //! # Robustness
 //!
 //! Bytes from the network never cause a panic or an allocation larger than
@@ -156,6 +163,7 @@ mod msg;
 mod msg_type;
 mod msgpack;
 mod raw;
+mod supervisor;
 mod text;
 mod tty_lock;
 mod uid;
@@ -195,5 +203,9 @@ pub use msg::{
 pub use msg_type::MsgType;
 pub use msgpack::Kind;
 pub use raw::Raw;
+pub use supervisor::{
+    ChildKey, ChildSpec, ChildState, Escalation, Exit, Intensity, MAX_SUPERVISED_CHILDREN, Restart,
+    RestartStrategy, Supervisor, SupervisorAction, SupervisorError, SupervisorState,
+};
 pub use tty_lock::{LockRelease, LockStatus, TTY_LOCK_FUNC, TTY_LOCK_NS};
 pub use uid::Uid;
