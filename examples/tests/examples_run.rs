@@ -369,3 +369,27 @@ fn a_cluster_splits_the_work_and_ends_with_its_workers() {
         );
     }
 }
+
+#[test]
+fn one_feed_is_shared_by_every_task_that_asks() {
+    for out in on_both("shared_feed") {
+        assert!(
+            out.starts_with("gathered 2 contexts, started with [5, 5]"),
+            "{out}"
+        );
+        // Whichever task asked first opened it; the others shared it.
+        assert_eq!(
+            out.matches(": opened the feed, got [0, 1, 2, 3, 4]")
+                .count(),
+            1,
+            "{out}"
+        );
+        assert_eq!(
+            out.matches(": shared the feed, got [0, 1, 2, 3, 4]")
+                .count(),
+            3,
+            "{out}"
+        );
+        assert!(out.ends_with("feeds still open: 0"), "{out}");
+    }
+}
