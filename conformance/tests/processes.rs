@@ -2748,3 +2748,21 @@ fn cluster_context_cache() {
         assert_eq!(r.fact("reopened_hit"), "false");
     }
 }
+
+#[test]
+fn pubsub_topics() {
+    for (a, t) in cases() {
+        let r = run("pubsub-topics", a, t);
+        r.assert_ok();
+        // Each reader got every item of its topics, in order; the
+        // subscriber that never read lost items, and held nobody back.
+        for fact in [
+            "even_in_order",
+            "odd_in_order",
+            "both_in_order",
+            "slow_lagged",
+        ] {
+            assert_eq!(r.fact(fact), "true", "{fact}, {a}/{t}: {r:?}");
+        }
+    }
+}

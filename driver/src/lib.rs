@@ -74,6 +74,7 @@ mod panic;
 mod payload;
 mod portal;
 pub mod prelude;
+mod pubsub;
 mod reap;
 pub mod runtime;
 mod serve;
@@ -107,6 +108,7 @@ pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{
     BroadcastReceiver, Context, DEFAULT_BROADCAST_CAPACITY, Items, MsgStream, Portal,
 };
+pub use pubsub::{DEFAULT_SUBSCRIBER_BACKLOG, Publisher};
 pub use runtime::Runtime;
 pub use service::{ContextTypes, OpenedContext, Serve, ServedContext, Service, TypedStream};
 pub use task::JoinHandle;

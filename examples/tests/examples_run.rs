@@ -393,3 +393,15 @@ fn one_feed_is_shared_by_every_task_that_asks() {
         assert!(out.ends_with("feeds still open: 0"), "{out}");
     }
 }
+
+#[test]
+fn subscribers_get_the_topics_they_asked_for() {
+    for out in on_both("pubsub") {
+        assert_eq!(
+            out,
+            "BTC got: BTC 42000, BTC 42001, BTC 42002\n\
+             ETH got: ETH 2500, ETH 2500.1, ETH 2500.2\n\
+             BTC+ETH got: BTC 42000, ETH 2500, BTC 42001, ETH 2500.1, BTC 42002, ETH 2500.2"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tractor_protocol::{DialogId, Role, UsageError};
+use tractor_protocol::{DialogId, Raw, Role, UsageError};
 
 use crate::engine::Shared;
 use crate::error::{Error, ErrorKind, Result};
@@ -66,31 +66,34 @@ impl MsgStream {
         item: &T,
     ) -> impl Future<Output = Result<()>> + Send + use<'s, T> {
         let raw = encode(item);
-        crate::task_record::api("MsgStream::send", async move {
-            if self.side == StreamSide::From {
-                return Err(Error::runtime("a stream from a generator only receives"));
-            }
-            let raw = raw?;
-            let dialog = self.dlg.dialog;
-            poll_fn(|cx| {
-                self.dlg.shared.poll_dialog(dialog, cx, |st, _| {
-                    match st.actor.send(dialog, raw.clone()) {
-                        Ok(()) => Some(Ok(())),
-                        Err(UsageError::NoCredit(_)) => None,
-                        // The function ended while we waited for room: its
-                        // failure is the answer (it may be a moment away:
-                        // a dead child's exit).
-                        Err(e @ UsageError::Ended(_)) => match st.actor.final_error(dialog) {
-                            Some(failure) => Some(Err(dialog_error(failure.clone()))),
-                            None if st.actor.outcome_pending(dialog) => None,
-                            None => Some(Err(e.into())),
-                        },
-                        Err(e) => Some(Err(e.into())),
-                    }
-                })
+        crate::task_record::api("MsgStream::send", self.send_raw(raw))
+    }
+
+    /// Sends one item already encoded (see [`MsgStream::send`]).
+    pub(crate) async fn send_raw(&self, raw: Result<Raw>) -> Result<()> {
+        if self.side == StreamSide::From {
+            return Err(Error::runtime("a stream from a generator only receives"));
+        }
+        let raw = raw?;
+        let dialog = self.dlg.dialog;
+        poll_fn(|cx| {
+            self.dlg.shared.poll_dialog(dialog, cx, |st, _| {
+                match st.actor.send(dialog, raw.clone()) {
+                    Ok(()) => Some(Ok(())),
+                    Err(UsageError::NoCredit(_)) => None,
+                    // The function ended while we waited for room: its
+                    // failure is the answer (it may be a moment away:
+                    // a dead child's exit).
+                    Err(e @ UsageError::Ended(_)) => match st.actor.final_error(dialog) {
+                        Some(failure) => Some(Err(dialog_error(failure.clone()))),
+                        None if st.actor.outcome_pending(dialog) => None,
+                        None => Some(Err(e.into())),
+                    },
+                    Err(e) => Some(Err(e.into())),
+                }
             })
-            .await
         })
+        .await
     }
 
     /// Receives the next item. When no item will come any more (the peer

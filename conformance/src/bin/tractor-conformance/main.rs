@@ -40,8 +40,8 @@ use tractor_driver::stackscope::Traced;
 use tractor_driver::{
     ActorHandle, ActorNursery, ActorOptions, Address, ClusterOptions, Config, Context,
     ContextCache, DEFAULT_BROADCAST_CAPACITY, DialogError, Error, ErrorKind, Functions, MsgStream,
-    Portal, ReapTimeouts, RemoteErrorType, Result, Runtime, ServedContext, Service, Transport,
-    current_actor, is_root_process, register_error_type, registered_error_type,
+    Portal, Publisher, ReapTimeouts, RemoteErrorType, Result, Runtime, ServedContext, Service,
+    Transport, current_actor, is_root_process, register_error_type, registered_error_type,
 };
 
 macro_rules! check {

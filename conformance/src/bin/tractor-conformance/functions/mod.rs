@@ -71,7 +71,7 @@ pub(crate) async fn pause_then_return() -> Result<String> {
 }
 
 pub(crate) fn functions() -> Functions {
-    Functions::new()
+    pubsub_functions(Functions::new())
         .serve(MathService, Calc)
         .rpc(NS, "hi", |(): ()| async move {
             Ok(format!("hi from {}", me().uid().name))

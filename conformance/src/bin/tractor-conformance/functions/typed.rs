@@ -86,3 +86,36 @@ impl std::error::Error for MathError {}
 impl RemoteErrorType for MathError {
     const NAME: &'static str = "ZeroDivisionError";
 }
+
+/// The publisher of the `pubsub-` scenarios: a small backlog, so that a
+/// subscriber that never reads lags soon.
+pub(crate) static TICKS: std::sync::LazyLock<Publisher<u64>> =
+    std::sync::LazyLock::new(|| Publisher::with_backlog(100));
+
+/// The functions of the publisher: subscribing, publishing a range of
+/// numbers under `even` and `odd`, and its counts.
+pub(crate) fn pubsub_functions(functions: Functions) -> Functions {
+    #[derive(Deserialize)]
+    struct Topics {
+        topics: Vec<String>,
+    }
+    #[derive(Deserialize)]
+    struct Range {
+        from: u64,
+        to: u64,
+    }
+    functions
+        .context(NS, "subscribe", |ctx: Context, t: Topics| async move {
+            TICKS.serve(ctx, t.topics).await
+        })
+        .rpc(NS, "publish_range", |r: Range| async move {
+            let mut reached = 0;
+            for i in r.from..r.to {
+                reached += TICKS.publish(if i % 2 == 0 { "even" } else { "odd" }, &i)?;
+            }
+            Ok(reached)
+        })
+        .rpc(NS, "pubsub_stats", |(): ()| async move {
+            Ok((TICKS.subscribers(), TICKS.lagged()))
+        })
+}

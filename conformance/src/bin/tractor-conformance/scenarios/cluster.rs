@@ -156,3 +156,102 @@ pub(crate) async fn cluster_context_cache(root: ActorHandle) -> Result<()> {
     })
     .await
 }
+
+/// Subscribers of a publisher in a daemon: three that read (`even`,
+/// `odd`, both) get every item of their topics in order, while a fourth
+/// that never reads lags without holding anyone back.
+pub(crate) async fn pubsub_topics(root: ActorHandle) -> Result<()> {
+    #[derive(Serialize)]
+    struct Topics {
+        topics: Vec<&'static str>,
+    }
+    #[derive(Serialize)]
+    struct Range {
+        from: u64,
+        to: u64,
+    }
+    const BATCH: u64 = 100;
+    const BATCHES: u64 = 8;
+    with_daemon(&root, "publisher", |p| async move {
+        let wanted: [&[&'static str]; 3] = [&["even"], &["odd"], &["even", "odd"]];
+        let counts: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+        let mut readers = Vec::new();
+        for (i, topics) in wanted.into_iter().enumerate() {
+            let (p, counts) = (p.clone(), counts.clone());
+            let topics = topics.to_vec();
+            let (ctx, ()) = p
+                .open_context(
+                    NS,
+                    "subscribe",
+                    Topics {
+                        topics: topics.clone(),
+                    },
+                )
+                .await?;
+            let stream = ctx.open_stream().await?;
+            readers.push(me().spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < (BATCH * BATCHES) as usize / (3 - topics.len()) {
+                    let (topic, n): (String, u64) = stream.receive().await?;
+                    check!(topics.contains(&topic.as_str()), "{topic} for {topics:?}");
+                    got.push(n);
+                    counts[i].fetch_add(1, Ordering::SeqCst);
+                }
+                drop(ctx);
+                Ok::<_, Error>(got)
+            }));
+        }
+        // The one that never reads.
+        let (_slow, ()) = p
+            .open_context(
+                NS,
+                "subscribe",
+                Topics {
+                    topics: vec!["even", "odd"],
+                },
+            )
+            .await?;
+        loop {
+            let (subs, _): (usize, u64) = p.run(NS, "pubsub_stats", ()).await?;
+            if subs == 4 {
+                break;
+            }
+            me().sleep(Duration::from_millis(5)).await;
+        }
+        for b in 0..BATCHES {
+            let reached: usize = p
+                .run(
+                    NS,
+                    "publish_range",
+                    Range {
+                        from: b * BATCH,
+                        to: (b + 1) * BATCH,
+                    },
+                )
+                .await?;
+            check!(reached == 3 * BATCH as usize, "reached {reached}");
+            // Every reader has the batch before the next is published.
+            let want = [(b + 1) * BATCH / 2, (b + 1) * BATCH / 2, (b + 1) * BATCH];
+            until(&me(), || {
+                (0..3).all(|i| counts[i].load(Ordering::SeqCst) == want[i])
+            })
+            .await;
+        }
+        let mut all = Vec::new();
+        for r in readers {
+            all.push(r.await??);
+        }
+        let evens: Vec<u64> = (0..BATCH * BATCHES).filter(|n| n % 2 == 0).collect();
+        let odds: Vec<u64> = (0..BATCH * BATCHES).filter(|n| n % 2 == 1).collect();
+        fact("even_in_order", all[0] == evens);
+        fact("odd_in_order", all[1] == odds);
+        fact(
+            "both_in_order",
+            all[2] == (0..BATCH * BATCHES).collect::<Vec<_>>(),
+        );
+        let (_, lagged): (usize, u64) = p.run(NS, "pubsub_stats", ()).await?;
+        fact("slow_lagged", lagged > 0);
+        Ok(())
+    })
+    .await
+}

@@ -154,6 +154,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         "cluster-context-cache",
         body!(cluster::cluster_context_cache),
     ),
+    ("pubsub-topics", body!(cluster::pubsub_topics)),
     (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),
