@@ -1,10 +1,8 @@
 use tractor_tokio::prelude::*;
 
+// The service, once: served under the namespace `greeter`.
 tractor_tokio::service! {
-    /// Greetings, under the namespace `greeter` (Python's module).
-    #[namespace = "greeter"]
     trait Greeter {
-        /// A greeting for `who`.
         async fn hello(&self, who: String) -> Result<String>;
     }
 }
