@@ -14,18 +14,22 @@ use tractor_conformance::Tree;
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
 /// The catalogue prefixes of behaviour between real actors.
-const PREFIXES: [&str; 11] = [
+const PREFIXES: [&str; 13] = [
     "spawn-", "rpc-", "ctx-", "stream-", "bcast-", "cancel-", "err-", "fault-", "disc-", "maddr-",
-    "tpt-",
+    "tpt-", "svc-", "moc-",
 ];
 
 /// The kinds of reason a scenario is not run here (`tag: why`).
-const REASONS: [&str; 5] = ["sim", "python-only", "api", "design", "gap"];
+const REASONS: [&str; 6] = ["sim", "unit", "python-only", "api", "design", "gap"];
 
 /// The ids of scenarios.txt and debugger.txt whose test runs the
 /// program under other ids (or runs another program): the test's notes
 /// there say how.
-const RUN_UNDER_OTHER_IDS: [&str; 19] = [
+const RUN_UNDER_OTHER_IDS: [&str; 23] = [
+    "svc-cluster-stream-all",
+    "moc-enter-once",
+    "moc-per-key-lifecycle",
+    "moc-fanout-stream",
     "disc-get-registry-example",
     "tpt-param-error-relay",
     "tpt-empty-connects-released",
@@ -171,7 +175,26 @@ fn every_target_is_a_real_test_or_a_reason() {
             "{at}: unknown reason tag {tag:?} (one of {REASONS:?})"
         );
         let why = why.trim();
-        if tag == "sim" {
+        if tag == "unit" {
+            // A unit test of the driver's, as `path::test` from the
+            // repository's root, then why no process is needed.
+            let cited = why.split_whitespace().next().unwrap_or_default();
+            let (file, test) = cited
+                .rsplit_once("::")
+                .unwrap_or_else(|| panic!("{at}: unit: cite `path::test` first"));
+            let path = repo().join(file);
+            let source = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{at}: {}: {e}", path.display()));
+            assert!(
+                source.contains(&format!("fn {test}(")),
+                "{at}: no fn {test} in {}",
+                path.display()
+            );
+            assert!(
+                why.len() >= cited.len() + 20,
+                "{at}: say why no process is needed"
+            );
+        } else if tag == "sim" {
             // The simulator's test that covers it, then why not here.
             let cited = why.split_whitespace().next().unwrap_or_default();
             let (file, test) = cited

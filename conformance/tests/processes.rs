@@ -2707,6 +2707,7 @@ fn cluster_gather() {
             "{a}/{t}: {r:?}"
         );
         assert_eq!(r.fact("squares"), "[4, 9, 16]");
+        assert_eq!(r.fact("echoed"), "to 0,to 1,to 2");
         // Three processes of their own, none of them the root's, all
         // gone once the cluster ended (`run` checks the whole tree).
         let pids: Vec<u32> = r
@@ -2746,6 +2747,8 @@ fn cluster_context_cache() {
         assert_eq!(r.fact("hits"), "2", "{a}/{t}: {r:?}");
         assert_eq!(r.fact("open_after"), "0");
         assert_eq!(r.fact("reopened_hit"), "false");
+        assert_eq!(r.fact("a_held_alone"), "true");
+        assert_eq!(r.fact("b_reopened_hit"), "false");
     }
 }
 

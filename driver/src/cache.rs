@@ -26,6 +26,13 @@ use crate::error::Result;
 /// The cache is a value the program holds (clones share it), not a hidden
 /// global: one per kind of resource, kept where the tasks can reach it.
 ///
+/// Unlike Python's, a resource's end is its drop: synchronous, with the
+/// last hold, whatever ended that hold's task (a return, an error, a
+/// cancellation). So there is no exit to wait for, no error from an exit
+/// to deliver or to mask another, and no task of the cache's own: the
+/// resource lives in the holds of the tasks that use it, and the next task
+/// to ask after its end opens a new one.
+///
 /// ```no_run
 /// # use tractor_driver::{ContextCache, MsgStream, Portal, Result};
 /// # async fn demo(portal: Portal, cache: ContextCache<String, MsgStream>) -> Result<()> {

@@ -155,6 +155,7 @@ impl ActorCluster {
 /// or a group). Opening several contexts with it is Python's
 /// `gather_contexts`: the contexts come back together, and if one cannot
 /// be opened, those that were are dropped, which cancels their functions.
+/// No futures at all is no error: their values are an empty `Vec`.
 ///
 /// ```no_run
 /// # use tractor_driver::{Context, Portal, Result, gather};

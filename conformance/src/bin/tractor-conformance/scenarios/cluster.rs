@@ -15,6 +15,29 @@ pub(crate) async fn cluster_gather(root: ActorHandle) -> Result<()> {
                 .map(|i, p| async move { MathClient::new(&p).square(i as i64 + 2).await })
                 .await?;
             fact("squares", format!("{squares:?}"));
+            // A context and a stream with every worker, gathered; one
+            // message each way on each.
+            let ctxs: Vec<(Context, ())> = tractor_driver::gather(
+                cluster
+                    .portals()
+                    .iter()
+                    .map(|p| p.open_context(NS, "echo", ())),
+            )
+            .await?;
+            let streams =
+                tractor_driver::gather(ctxs.iter().map(|(ctx, ())| ctx.open_stream())).await?;
+            tractor_driver::gather(
+                streams
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| async move { s.send(&format!("to {i}")).await }),
+            )
+            .await?;
+            let echoed: Vec<String> =
+                tractor_driver::gather(streams.iter().map(|s| s.receive::<String>())).await?;
+            fact("echoed", echoed.join(","));
+            drop(streams);
+            drop(ctxs);
             cluster.run_all::<u32>(NS, "pid", ()).await
         })
         .await?
@@ -152,6 +175,20 @@ pub(crate) async fn cluster_context_cache(root: ActorHandle) -> Result<()> {
             })
             .await?;
         fact("reopened_hit", hit);
+        drop(_again);
+        // Keys live apart: b ends while a is held, and b is a miss again.
+        let open = |p: Portal| async move {
+            let (ctx, ()) = p.open_context(NS, "ticks", ()).await?;
+            let stream = ctx.open_stream().await?;
+            Ok((ctx, stream))
+        };
+        let (_, a) = cache.open("a", || open(p.clone())).await?;
+        let (_, b) = cache.open("b", || open(p.clone())).await?;
+        drop(b);
+        fact("a_held_alone", cache.len() == 1);
+        let (b_hit, _b) = cache.open("b", || open(p.clone())).await?;
+        fact("b_reopened_hit", b_hit);
+        drop(a);
         Ok(())
     })
     .await
