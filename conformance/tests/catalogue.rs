@@ -151,6 +151,18 @@ fn every_scenario_is_listed_exactly_once() {
     );
 }
 
+/// Asserts that the file at `path` defines `fn test(`: what a reason of
+/// scenarios.txt (at `at`) cites.
+fn assert_defines(at: &str, path: &Path, test: &str) {
+    let source =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{at}: {}: {e}", path.display()));
+    assert!(
+        source.contains(&format!("fn {test}(")),
+        "{at}: no fn {test} in {}",
+        path.display()
+    );
+}
+
 #[test]
 fn every_target_is_a_real_test_or_a_reason() {
     let processes = std::fs::read_to_string(
@@ -182,14 +194,7 @@ fn every_target_is_a_real_test_or_a_reason() {
             let (file, test) = cited
                 .rsplit_once("::")
                 .unwrap_or_else(|| panic!("{at}: unit: cite `path::test` first"));
-            let path = repo().join(file);
-            let source = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{at}: {}: {e}", path.display()));
-            assert!(
-                source.contains(&format!("fn {test}(")),
-                "{at}: no fn {test} in {}",
-                path.display()
-            );
+            assert_defines(&at, &repo().join(file), test);
             assert!(
                 why.len() >= cited.len() + 20,
                 "{at}: say why no process is needed"
@@ -205,13 +210,7 @@ fn every_target_is_a_real_test_or_a_reason() {
             } else {
                 repo().join("protocol/tests").join(format!("{file}.rs"))
             };
-            let source = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{at}: {}: {e}", path.display()));
-            assert!(
-                source.contains(&format!("fn {test}(")),
-                "{at}: no fn {test} in {}",
-                path.display()
-            );
+            assert_defines(&at, &path, test);
         } else {
             assert!(why.len() >= 20, "{at}: say precisely why: {why:?}");
         }
