@@ -101,6 +101,7 @@ fn try_listen(
     addrs: &[Address],
 ) -> std::result::Result<Vec<Address>, ListenFailure> {
     let mut bound = Vec::new();
+    let mut listeners = Vec::new();
     let mut seen = Vec::new();
     for addr in addrs {
         if let Err(error) = shared.settings.auth.check_bind(addr) {
@@ -110,6 +111,8 @@ fn try_listen(
                 error,
             });
         }
+    }
+    for addr in addrs {
         // Port 0 asks for a fresh port each time it is given.
         if !any_port(addr) && seen.contains(&addr) {
             continue;
@@ -134,17 +137,24 @@ fn try_listen(
             });
         match adopted {
             Ok((listener, at)) => {
-                shared.start_listener(listener);
+                listeners.push(listener);
                 bound.push(at);
             }
             Err(e) => {
-                shared.stop_listeners();
+                drop(listeners);
                 bound.iter().for_each(transport::unbind);
                 return Err(e);
             }
         }
     }
+    // The actor knows its addresses before its first connection is
+    // accepted: a registrar's own entry is then in its registry for the
+    // first peer that asks (a root that joins the moment this one won the
+    // election).
     shared.with(|st, _| st.actor.set_accept_addrs(bound.clone()));
+    for listener in listeners {
+        shared.start_listener(listener);
+    }
     Ok(bound)
 }
 
