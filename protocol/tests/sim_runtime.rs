@@ -337,10 +337,31 @@ fn disc_duplicate_name() {
     assert_eq!(addrs, [tcp(3000), tcp(3001)]);
 }
 
+/// A Python actor: no credit flow, and a registration over a connection
+/// it may close at once.
+fn python_like(sim: &mut Sim, root: usize, name: &str, port: u16) -> (usize, ChannelId) {
+    let mut cfg = Sim::config(name);
+    cfg.flow_control = false;
+    let node = sim.add(cfg, tcp(port), Idle);
+    let ch = sim.connect(node, root);
+    (node, ch)
+}
+
+fn listed_at(sim: &Sim, registrar: usize, node: usize) -> bool {
+    let uid = uid_of(sim, node);
+    sim.nodes[registrar]
+        .actor
+        .registry()
+        .iter()
+        .any(|(u, _)| *u == uid)
+}
+
 #[test]
 fn fault_stale_registry_entry() {
-    let (mut sim, root, clients) = registrar_tree(6, &["client", "stale"]);
-    let (stale, stale_ch) = clients[1];
+    // A Python actor's entry outlives it (Python registers over a
+    // connection it closes): others drop its stale address.
+    let (mut sim, root, clients) = registrar_tree(6, &["client"]);
+    let (stale, stale_ch) = python_like(&mut sim, root, "stale", 2100);
     register(&mut sim, stale, stale_ch);
     let (client, ch) = clients[0];
     #[derive(Serialize)]
@@ -368,6 +389,41 @@ fn fault_stale_registry_entry() {
             .iter()
             .any(|(u, _)| *u == uid_of(&sim, stale))
     );
+}
+
+#[test]
+fn a_rust_actor_that_dies_leaves_no_entry() {
+    // One of ours registers over a connection it keeps open while it
+    // lives: its entry goes with that connection, however it dies, so a
+    // name resolves to no dead process (a supervised child restarted
+    // under its name is found, not its crashed predecessor).
+    let (mut sim, root, clients) = registrar_tree(8, &["client", "worker"]);
+    let (worker, worker_ch) = clients[1];
+    register(&mut sim, worker, worker_ch);
+    let (python, python_ch) = python_like(&mut sim, root, "python", 2100);
+    register(&mut sim, python, python_ch);
+    assert!(listed_at(&sim, root, worker) && listed_at(&sim, root, python));
+    sim.crash(worker);
+    sim.settle(SECOND);
+    assert!(!listed_at(&sim, root, worker));
+    let changed = sim.events_of(root, |e| matches!(e, Event::RegistryChanged).then_some(()));
+    assert!(!changed.is_empty());
+    // A Python actor closing its registration's connection stays listed.
+    sim.with(python, |cx| cx.actor.close(cx.now, python_ch));
+    sim.settle(SECOND);
+    assert!(listed_at(&sim, root, python));
+    // Another actor registering under the crashed one's name is the one
+    // found.
+    let (client, ch) = clients[0];
+    let d = call(
+        &mut sim,
+        client,
+        ch,
+        "find_actor",
+        Raw::encode(&Name { name: "worker" }).unwrap(),
+    );
+    let found: Option<Vec<Address>> = result(&mut sim, client, d).decode().unwrap();
+    assert_eq!(found, None);
 }
 
 #[test]

@@ -748,6 +748,10 @@ impl Actor {
         self.timers.stop(Timer::Stall(channel));
         self.inbound_done(ch.origin, &ch.state, true);
         self.registry.drop_waiters(channel);
+        for uid in self.registry.drop_linked(channel) {
+            tracing::info!(target: "tractor::runtime", %uid, "unregistered: its registration's connection closed");
+            self.events.push_back(Event::RegistryChanged);
+        }
         self.on_registrar_channel_closed(channel, &reason);
         if closer == Closer::Us && ch.is_connected() {
             // What is queued still goes out, before the close, within the

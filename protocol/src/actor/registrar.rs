@@ -31,6 +31,11 @@ use super::{Actor, ChannelId, Event};
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     entries: Vec<(Uid, Vec<Address>)>,
+    /// Entries that live as long as a channel: a Rust actor registers
+    /// itself over a connection it keeps open while it lives
+    /// (registration.rs), so that connection's end, however it comes,
+    /// means the actor is gone or registers again.
+    links: Vec<(Uid, ChannelId)>,
     /// `wait_for_actor` requests not answered yet: channel, cid, name.
     waiters: Vec<(ChannelId, String, String)>,
 }
@@ -44,6 +49,7 @@ impl Registry {
         }
         self.entries
             .retain(|(u, addrs)| *u == uid || !addrs.is_empty());
+        self.prune_links();
         match self.entries.iter_mut().find(|(u, _)| *u == uid) {
             Some((_, addrs)) => {
                 if !addrs.contains(&addr) {
@@ -57,7 +63,38 @@ impl Registry {
     fn unregister(&mut self, uid: &Uid) -> bool {
         let before = self.entries.len();
         self.entries.retain(|(u, _)| u != uid);
+        self.prune_links();
         self.entries.len() != before
+    }
+
+    /// Ties `uid`'s entry to `channel`: when the channel closes, the entry
+    /// goes.
+    fn link(&mut self, uid: &Uid, channel: ChannelId) {
+        if !self.links.iter().any(|(u, c)| u == uid && *c == channel) {
+            self.links.push((uid.clone(), channel));
+        }
+    }
+
+    /// `channel` closed: drops the entries tied to it; returns their uids.
+    pub(crate) fn drop_linked(&mut self, channel: ChannelId) -> Vec<Uid> {
+        let mut gone = Vec::new();
+        self.links.retain(|(u, c)| {
+            if *c == channel {
+                gone.push(u.clone());
+            }
+            *c != channel
+        });
+        // Registered again over another channel: that one holds it now.
+        gone.retain(|u| !self.links.iter().any(|(l, _)| l == u));
+        self.entries.retain(|(u, _)| !gone.contains(u));
+        gone
+    }
+
+    /// Forgets the links of uids that have no entry any more.
+    fn prune_links(&mut self) {
+        let entries = &self.entries;
+        self.links
+            .retain(|(l, _)| entries.iter().any(|(u, _)| u == l));
     }
 
     fn find(&self, name: &str) -> Option<&[Address]> {
@@ -88,6 +125,7 @@ impl Registry {
         addrs.retain(|a| a != addr);
         let uid = uid.clone();
         self.entries.retain(|(_, a)| !a.is_empty());
+        self.prune_links();
         Some(uid)
     }
 
@@ -244,6 +282,14 @@ impl Actor {
             self.refuse_request(channel, &start, why);
             return;
         }
+        // One of ours registering itself keeps this connection open while
+        // it lives (registration.rs): its entry lives as long as the
+        // connection, so a process that died unannounced is not found.
+        let linked = start.func == "register_actor"
+            && self
+                .peer(channel)
+                .is_some_and(|aid| aid.credit_flow.is_some())
+            && start.decode_kwargs::<ByUid>().is_ok_and(|k| k.uid == peer);
         let reply = self
             .registrar_reply(&start.func, &start.kwargs, Some(&start.cid))
             .map(|reply| match reply {
@@ -259,6 +305,9 @@ impl Actor {
                 self.send_error(channel, &err.into(), Some(&cid));
             }
             Ok(reply) => {
+                if linked {
+                    self.registry.link(&peer, channel);
+                }
                 self.send_msg(
                     channel,
                     &Msg::StartAck(StartAck {
