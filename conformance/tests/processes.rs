@@ -2725,6 +2725,83 @@ fn cluster_gather() {
     }
 }
 
+// Supervision (ours: OTP's restart strategies over daemon actors)
+
+/// The pids of a `sup-` strategy run, all gone with the tree.
+fn sup_pids_gone(r: &Run) {
+    let pids: Vec<u32> = r
+        .fact("pids")
+        .split(',')
+        .map(|p| p.parse().expect("a pid"))
+        .collect();
+    assert_eq!(pids.len(), 3, "{r:?}");
+    assert!(
+        pids.iter()
+            .all(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn sup_strategies_restart_killed_processes() {
+    // sup.b is killed with SIGKILL: each strategy renews its own choice
+    // of children, the portal held to the dead one names it and how it
+    // died, and the registrar gives the new process for the name.
+    let strategies = [
+        ("sup-one-for-one", "sup.b", "1"),
+        ("sup-rest-for-one", "sup.b,sup.c", "2"),
+        ("sup-one-for-all", "sup.a,sup.b,sup.c", "3"),
+    ];
+    for (id, renewed, restarts) in strategies {
+        for (a, t) in cases() {
+            let r = run(id, a, t);
+            r.assert_ok();
+            assert_eq!(r.fact("renewed"), renewed, "{id} {a}/{t}: {r:?}");
+            assert_eq!(r.fact("restarts"), restarts, "{id} {a}/{t}: {r:?}");
+            let old = r.fact("old_portal");
+            assert!(
+                old.starts_with("actor 'sup.b' (uid sup.b[")
+                    && old.ends_with("died: killed by SIGKILL"),
+                "{id} {a}/{t}: {old}"
+            );
+            assert_eq!(r.fact("found_new"), "true", "{id} {a}/{t}: {r:?}");
+            sup_pids_gone(&r);
+        }
+    }
+}
+
+#[test]
+fn sup_intensity_gives_up_and_climbs() {
+    for (a, t) in cases() {
+        let r = run("sup-intensity", a, t);
+        r.assert_ok();
+        // Temporary and transient children ended once, for good.
+        assert_eq!(r.fact("sup.once_gone"), "true", "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("sup.done_gone"), "true", "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("restarts_before"), "0", "{a}/{t}: {r:?}");
+        // Two restarts allowed in the window; the third need gives up.
+        assert_eq!(r.fact("restarts"), "2", "{a}/{t}: {r:?}");
+        assert_eq!(
+            r.fact("escalated"),
+            "the supervisor gave up: child `sup.flaky` failed: ValueError: flaky; \
+             restarting it would exceed 2 restarts in 60s",
+            "{a}/{t}: {r:?}"
+        );
+        assert_eq!(r.fact("kind"), "true");
+        assert_eq!(r.fact("after"), r.fact("escalated"));
+    }
+}
+
+#[test]
+fn sup_nested_supervisors_escalate_through_the_tree() {
+    for (a, t) in cases() {
+        let r = run("sup-nested", a, t);
+        r.assert_ok();
+        assert_eq!(r.fact("root_gave_up_on"), "true", "{a}/{t}: {r:?}");
+        assert_eq!(r.fact("nested_gave_up_on"), "true", "{a}/{t}: {r:?}");
+    }
+}
+
 #[test]
 fn cluster_gather_contexts() {
     for (a, t) in cases() {

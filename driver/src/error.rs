@@ -133,6 +133,11 @@ pub enum ErrorKind {
     /// which the conformance program uses.
     #[error("terminated by SIGTERM: the actor tree was cancelled")]
     Terminated,
+    /// A supervisor gave up: a child needed one restart more than its
+    /// restart intensity allows. Every child of the supervisor was
+    /// stopped first.
+    #[error("the supervisor gave up: {0}")]
+    SupervisorFailed(tractor_protocol::Escalation),
     /// A child actor could not be started.
     #[error("could not spawn actor {name:?}: {reason}")]
     Spawn {
@@ -516,6 +521,7 @@ impl Error {
                     ErrorKind::Unauthenticated { .. } => "PermissionError",
                     ErrorKind::EndOfStream => "StopAsyncIteration",
                     ErrorKind::Lagged(_) => "Lagged",
+                    ErrorKind::SupervisorFailed(_) => "SupervisorFailed",
                     ErrorKind::Closed => "ClosedResourceError",
                     // Python's name for a lost connection, whoever ended it.
                     ErrorKind::Dialog(
@@ -554,7 +560,12 @@ impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
             Err(any) => any,
         };
         let any = match any.downcast::<UsageError>() {
-            Ok(e) => return ErrorKind::Usage(*e).into(),
+            // Not a misuse: the peer is gone, as a dialog on the channel
+            // would have learnt.
+            Ok(e) => match *e {
+                UsageError::PeerLost(lost) => return ErrorKind::Dialog(*lost).into(),
+                e => return ErrorKind::Usage(e).into(),
+            },
             Err(any) => any,
         };
         let any = match any.downcast::<LocalError>() {

@@ -81,6 +81,7 @@ mod serve;
 pub mod service;
 mod signals;
 pub mod stackscope;
+mod supervision;
 mod task;
 mod task_record;
 mod trace;
@@ -111,12 +112,14 @@ pub use portal::{
 pub use pubsub::{DEFAULT_SUBSCRIBER_BACKLOG, Publisher};
 pub use runtime::Runtime;
 pub use service::{ContextTypes, OpenedContext, Serve, ServedContext, Service, TypedStream};
+pub use supervision::{ActorSupervisor, SupervisedActor, SupervisorOptions};
 pub use task::JoinHandle;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{
     AddrParseError, Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError,
-    EndpointSpec, ExitStatus, Limits, LocalError, MADDR_PROTOCOLS, ReapTimeouts, RemoteError,
-    RemoteErrorKind, Role, Secret, SecretError, TOO_MANY_DIALOGS, Uid, UsageError, maddr_protocol,
-    parse_endpoints, transport_of_maddr_protocol,
+    EndpointSpec, Escalation, ExitStatus, Intensity, Limits, LocalError, MADDR_PROTOCOLS,
+    ReapTimeouts, RemoteError, RemoteErrorKind, Restart, RestartStrategy, Role, Secret,
+    SecretError, TOO_MANY_DIALOGS, Uid, UsageError, maddr_protocol, parse_endpoints,
+    transport_of_maddr_protocol,
 };

@@ -589,7 +589,10 @@ impl ActorNursery {
 
     /// Starts every child of `batch`, then waits until all have connected
     /// back (see [`ActorNursery::start_actors`]).
-    async fn start_batch(&self, batch: Vec<(String, ActorOptions)>) -> Result<Vec<Portal>> {
+    pub(crate) async fn start_batch(
+        &self,
+        batch: Vec<(String, ActorOptions)>,
+    ) -> Result<Vec<Portal>> {
         let id = self.id;
         let names: Vec<String> = batch.iter().map(|(name, _)| name.clone()).collect();
         // Every spawn is issued under one lock, and the processes are all

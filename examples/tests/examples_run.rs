@@ -371,6 +371,32 @@ fn a_cluster_splits_the_work_and_ends_with_its_workers() {
 }
 
 #[test]
+fn a_supervised_counter_comes_back_until_it_dies_too_often() {
+    for out in on_both("supervisor") {
+        assert!(out.starts_with("counter counts [1, 2, 3]"), "{out}");
+        let died = line(&out, "the portal to the dead counter: ");
+        assert!(
+            died.starts_with("the portal to the dead counter: actor 'counter' (uid counter[")
+                && died.ends_with("died: exit code 3"),
+            "{out}"
+        );
+        // A new process: its count starts over.
+        assert!(
+            out.contains("restarted (1 restart so far), found by name: it counts 1 again"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "the supervisor gave up: child `counter` failed: its process ended: exit code 3; \
+                 restarting it would exceed 3 restarts in 10s"
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("no counter is left running"), "{out}");
+    }
+}
+
+#[test]
 fn one_feed_is_shared_by_every_task_that_asks() {
     for out in on_both("shared_feed") {
         assert!(

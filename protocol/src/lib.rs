@@ -175,12 +175,12 @@ pub use actor::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_DIALOGS_PER_PEER, DEFAULT_MAX_PENDING_CONNECTIONS,
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MSG_BUFFER_SIZE,
     DEFAULT_STALL_TIMEOUT, DialogError, DialogId, DialogInfo, Endpoints, Event, ExitStatus,
-    Incoming, Limits, LocalCall, LocalError, LookupError, MAX_BAD_MESSAGES, MAX_SECRET_LEN,
-    MIN_SECRET_LEN, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output,
-    PEER_EXIT_WAIT, PERMISSION_ERROR, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX,
-    REGISTER_RETRY_MIN, REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError, RemoteErrorKind, Role,
-    RuntimeVars, STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest, TOO_MANY_DIALOGS,
-    TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
+    Incoming, LOST_CHANNELS_KEPT, Limits, LocalCall, LocalError, LookupError, MAX_BAD_MESSAGES,
+    MAX_SECRET_LEN, MIN_SECRET_LEN, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG,
+    Output, PEER_EXIT_WAIT, PERMISSION_ERROR, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER,
+    REGISTER_RETRY_MAX, REGISTER_RETRY_MIN, REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError,
+    RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest,
+    TOO_MANY_DIALOGS, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
 pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};

@@ -501,6 +501,42 @@ fn fault_child_sigkilled_mid_call_fails_the_caller() {
 }
 
 #[test]
+fn a_call_on_a_channel_whose_peer_died_names_it() {
+    // The peer is gone before the call is made: the call is refused with
+    // the loss a dialog on the channel would have had, naming the actor,
+    // not as an anonymous closed channel. Channels this actor closed
+    // itself are merely not open.
+    let (mut sim, root, worker) = root_and_worker(15);
+    let ch = sim.connect(root, worker);
+    sim.crash(worker);
+    sim.settle(SECOND);
+    let refused = sim.with(root, |cx| {
+        cx.actor.call(ch, "app.math", "square", Raw::EMPTY_MAP)
+    });
+    match refused {
+        Err(tractor_protocol::UsageError::PeerLost(lost)) => match *lost {
+            DialogError::PeerLost { peer, channel, .. } => {
+                assert_eq!(peer.name, "worker");
+                assert_eq!(channel, ch);
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let (mut sim, root, worker) = root_and_worker(16);
+    let ch = sim.connect(root, worker);
+    sim.with(root, |cx| cx.actor.close(cx.now, ch));
+    sim.settle(SECOND);
+    let refused = sim.with(root, |cx| {
+        cx.actor.call(ch, "app.math", "square", Raw::EMPTY_MAP)
+    });
+    assert_eq!(
+        refused,
+        Err(tractor_protocol::UsageError::ChannelNotOpen(ch))
+    );
+}
+
+#[test]
 fn a_result_after_the_caller_left_goes_nowhere() {
     // The same as rpc-error-ship-closed-chan: the function fails after its
     // caller's channel closed; nothing is sent and nothing breaks.

@@ -249,6 +249,11 @@ impl State {
     }
 
     /// Waits for the dialog's next event.
+    /// Wakes `cx` at the next general wake-up (a state change).
+    pub(crate) fn wake_on_change(&mut self, cx: &Context<'_>) {
+        add_waker(&mut self.waiters, cx);
+    }
+
     pub(crate) fn watch(&mut self, dialog: DialogId, cx: &Context<'_>) {
         add_waker(&mut self.dialogs.entry(dialog).or_default().wakers, cx);
     }

@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod handshake;
 mod ids;
 mod limits;
+mod lost;
 mod opener;
 mod output;
 mod process;
@@ -49,6 +50,7 @@ pub use limits::{
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_STALL_TIMEOUT, Limits,
     TOO_MANY_DIALOGS,
 };
+pub use lost::LOST_CHANNELS_KEPT;
 pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
 pub use output::{Action, CancelCause, Event, Output, Transmit, UsageError};
 pub use process::{ExitStatus, Signal};
@@ -297,6 +299,10 @@ pub struct Actor {
     /// open: what they sent before they died is read to its end before
     /// they count as gone.
     draining: HashMap<ChildId, supervise::Draining>,
+    /// The channels whose peer went away most recently, newest last (at
+    /// most [`LOST_CHANNELS_KEPT`]): a dialog opened on one later fails
+    /// naming who was lost, not an anonymous closed channel.
+    lost: std::collections::VecDeque<lost::LostPeer>,
     nurseries: HashMap<NurseryId, Nursery>,
     runtime_vars: RuntimeVars,
     /// A child's channel to its parent.
@@ -350,6 +356,7 @@ impl Actor {
             children: HashMap::new(),
             awaiting_exit: HashMap::new(),
             draining: HashMap::new(),
+            lost: std::collections::VecDeque::new(),
             nurseries: HashMap::new(),
             runtime_vars: RuntimeVars::default(),
             parent: None,
@@ -749,7 +756,7 @@ impl Actor {
         self.inbound_done(ch.origin, &ch.state, true);
         self.registry.drop_waiters(channel);
         for uid in self.registry.drop_linked(channel) {
-            tracing::info!(target: "tractor::runtime", %uid, "unregistered: its registration's connection closed");
+            tracing::debug!(target: "tractor::runtime", %uid, "unregistered: its registration's connection closed");
             self.events.push_back(Event::RegistryChanged);
         }
         self.on_registrar_channel_closed(channel, &reason);
@@ -775,6 +782,9 @@ impl Actor {
         }
         let was_open = ch.peer().is_some();
         let peer = ch.peer().map(Aid::uid);
+        if let (Closer::Peer(_), Some(aid)) = (closer, ch.peer()) {
+            self.remember_lost(channel, aid, ch.peer_exit, &reason);
+        }
         let dialogs: Vec<DialogId> = self
             .dialogs
             .iter()

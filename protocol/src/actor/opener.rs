@@ -122,7 +122,7 @@ impl Actor {
         let peer = self
             .peer(channel)
             .map(Aid::uid)
-            .ok_or(UsageError::ChannelNotOpen(channel))?;
+            .ok_or_else(|| self.not_open(channel))?;
         if kwargs.kind() != crate::Kind::Map {
             return Err(UsageError::KwargsNotAMap(kwargs.kind()));
         }

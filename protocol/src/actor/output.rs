@@ -328,6 +328,13 @@ pub enum UsageError {
     /// No such open channel.
     #[error("channel {0} is not open")]
     ChannelNotOpen(ChannelId),
+    /// The channel closed because its peer went away: the
+    /// `DialogError::PeerLost` a dialog on it would have failed with,
+    /// naming the actor and, for a child, how its process ended. Kept for
+    /// the most recently lost channels (`LOST_CHANNELS_KEPT`); older ones
+    /// are `ChannelNotOpen`.
+    #[error("{0}")]
+    PeerLost(Box<super::DialogError>),
     /// The item cannot go now: the peer granted no credit for it
     /// (credit-based flow control, in the `Actor` docs) or the channel's
     /// output queue is over the bound (`Limits`). Wait for

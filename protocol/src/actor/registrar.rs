@@ -27,6 +27,10 @@ use crate::uid::Uid;
 use super::error::LocalError;
 use super::{Actor, ChannelId, Event};
 
+/// How many uids dropped with their registration's connection a registrar
+/// remembers, to expect their `unregister_actor`.
+const RECENTLY_UNLINKED: usize = 64;
+
 /// The registrar's table, in registration order.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
@@ -36,6 +40,10 @@ pub(crate) struct Registry {
     /// (registration.rs), so that connection's end, however it comes,
     /// means the actor is gone or registers again.
     links: Vec<(Uid, ChannelId)>,
+    /// The last uids dropped with their channel (at most
+    /// `RECENTLY_UNLINKED`): their own `unregister_actor`, which comes
+    /// after the close, is expected to find nothing.
+    unlinked: std::collections::VecDeque<Uid>,
     /// `wait_for_actor` requests not answered yet: channel, cid, name.
     waiters: Vec<(ChannelId, String, String)>,
 }
@@ -87,7 +95,19 @@ impl Registry {
         // Registered again over another channel: that one holds it now.
         gone.retain(|u| !self.links.iter().any(|(l, _)| l == u));
         self.entries.retain(|(u, _)| !gone.contains(u));
+        for uid in &gone {
+            if self.unlinked.len() >= RECENTLY_UNLINKED {
+                self.unlinked.pop_front();
+            }
+            self.unlinked.push_back(uid.clone());
+        }
         gone
+    }
+
+    /// Whether `uid` was dropped with its channel, which it is told once.
+    fn was_unlinked(&mut self, uid: &Uid) -> bool {
+        let at = self.unlinked.iter().position(|u| u == uid);
+        at.and_then(|i| self.unlinked.remove(i)).is_some()
     }
 
     /// Forgets the links of uids that have no entry any more.
@@ -347,6 +367,8 @@ impl Actor {
                 if self.registry.unregister(&k.uid) {
                     self.events.push_back(Event::RegistryChanged);
                     tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered");
+                } else if self.registry.was_unlinked(&k.uid) {
+                    tracing::debug!(target: "tractor::runtime", uid = %k.uid, "unregistered already, with its registration's connection");
                 } else {
                     tracing::warn!(target: "tractor::runtime", uid = %k.uid, "unregister of an actor that was not registered");
                 }

@@ -394,6 +394,7 @@ impl Actor {
         // channels to it still open (their end not read yet) will say it
         // when they close.
         self.report_lost(child, c.pid, Some(status));
+        self.lost_child_exited(&c.uid, c.pid, status);
         let mut open = Vec::new();
         for (&id, ch) in self.channels.iter_mut() {
             if ch

@@ -77,6 +77,9 @@ pub(crate) fn functions() -> Functions {
             Ok(format!("hi from {}", me().uid().name))
         })
         .rpc(NS, "do_nothing", |(): ()| async move { Ok(()) })
+        .rpc(NS, "nested_supervisor", |(): ()| {
+            crate::scenarios::supervise::nested_supervisor()
+        })
         // rpc-local-portal-self: a child that is not the registrar finds
         // itself through the registrar, and calls itself through that.
         .rpc(NS, "find_self", |(): ()| async move {

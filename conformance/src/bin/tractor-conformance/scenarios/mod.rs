@@ -6,6 +6,7 @@
 //! beside them (a registrar, a prober, a target for attacks).
 
 use crate::*;
+use tractor_driver::RestartStrategy;
 
 pub(crate) mod auth;
 pub(crate) mod bcast;
@@ -22,6 +23,7 @@ pub(crate) mod mixed;
 pub(crate) mod rpc;
 pub(crate) mod spawn;
 pub(crate) mod stream;
+pub(crate) mod supervise;
 pub(crate) mod tpt;
 
 /// A scenario run around the root, or without one: given the runtime,
@@ -155,6 +157,20 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         body!(cluster::cluster_context_cache),
     ),
     ("pubsub-topics", body!(cluster::pubsub_topics)),
+    (
+        "sup-one-for-one",
+        body!(supervise::sup_strategy, RestartStrategy::OneForOne),
+    ),
+    (
+        "sup-rest-for-one",
+        body!(supervise::sup_strategy, RestartStrategy::RestForOne),
+    ),
+    (
+        "sup-one-for-all",
+        body!(supervise::sup_strategy, RestartStrategy::OneForAll),
+    ),
+    ("sup-intensity", body!(supervise::sup_intensity)),
+    ("sup-nested", body!(supervise::sup_nested)),
     (
         "rpc-concurrent-calls-one-portal",
         body!(rpc::rpc_concurrent_calls_one_portal),
