@@ -108,9 +108,16 @@ fn tree(seed: u64, stubborn: bool) -> Tree {
 
 /// A tree whose root reaps with `reap`.
 fn tree_reaping(seed: u64, stubborn: bool, reap: ReapTimeouts) -> Tree {
+    tree_with(seed, stubborn, reap, std::time::Duration::ZERO)
+}
+
+/// A tree whose root reaps with `reap` and gives cancelled functions
+/// `grace`.
+fn tree_with(seed: u64, stubborn: bool, reap: ReapTimeouts, grace: std::time::Duration) -> Tree {
     let mut sim = Sim::new(seed);
     let mut cfg = Sim::config("root");
     cfg.reap = reap;
+    cfg.cancel_grace = grace;
     cfg.is_registrar = true;
     cfg.serve_tty_lock = true;
     let root = sim.add(cfg, tcp(1616), sim::Idle);
@@ -316,6 +323,29 @@ fn reaping_timeouts_are_the_supervisor_s_to_choose() {
     t.sim
         .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
     assert_eq!(t.sim.now - t0, reap.cancel_ack + reap.kill_after);
+    assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+}
+
+#[test]
+fn reaping_waits_the_grace_period_longer_at_each_step() {
+    // The same hung child, reaped by a root whose tree gives a cancelled
+    // function 2 s of grace: each step waits that much longer.
+    let grace = 2 * SECOND;
+    let mut t = tree_with(6, true, ReapTimeouts::default(), grace);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(
+        t.sim.now - t0,
+        REAP_CANCEL_TIMEOUT + REAP_KILL_AFTER + 2 * grace
+    );
     assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
     t.sim.settle(SECOND);
     assert_eq!(t.exited(child).unwrap().signal, Some(9));

@@ -116,7 +116,27 @@ pub struct ActorConfig {
     /// What this actor gives its peers: connections, dialogs, queued
     /// output (see [`Limits`]).
     pub limits: Limits,
+    /// The grace period of a cancelled function: how long a function that
+    /// asked to clean up after its cancellation (the driver decides how)
+    /// may still run once the cancellation reached it. Every deadline that
+    /// waits for a cancellation to be acknowledged is this much longer than
+    /// Python's: the context-cancel and actor-cancel acknowledgments, and
+    /// both steps of reaping a child (see [`Actor::cancel_grace`]). Zero
+    /// (the default here) keeps Python's deadlines as they are; the Rust
+    /// driver sets its tree's grace ([`DEFAULT_CANCEL_GRACE`] unless
+    /// configured). Values over [`MAX_CANCEL_GRACE`] count as that.
+    pub cancel_grace: Duration,
 }
+
+/// The grace period the Rust driver gives a cancelled function that asked
+/// for one, unless configured: long enough for a last message or a flush
+/// over a local connection, short enough that a stuck cleanup does not
+/// hold a whole tree's teardown for long.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest grace period taken (`u32::MAX` milliseconds, about 49
+/// days): a longer one counts as this, so that no deadline overflows.
+pub const MAX_CANCEL_GRACE: Duration = Duration::from_millis(u32::MAX as u64);
 
 impl ActorConfig {
     /// A configuration with defaults: not a registrar, nothing exposed.
@@ -135,6 +155,7 @@ impl ActorConfig {
             reap: ReapTimeouts::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            cancel_grace: Duration::ZERO,
         }
     }
 }
@@ -442,6 +463,34 @@ impl Actor {
     /// it: a lookup, not a listing (for log lines about one dialog).
     pub fn dialog_info(&self, id: DialogId) -> Option<DialogInfo> {
         self.dialogs.get(&id).map(|d| d.info(id))
+    }
+
+    /// The grace period of a cancelled function
+    /// ([`ActorConfig::cancel_grace`], at most [`MAX_CANCEL_GRACE`]).
+    pub fn cancel_grace(&self) -> Duration {
+        self.config.cancel_grace.min(MAX_CANCEL_GRACE)
+    }
+
+    /// How long a context's cancellation waits for the callee's
+    /// acknowledgment: [`CONTEXT_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn context_cancel_timeout(&self) -> Duration {
+        CONTEXT_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
+    /// How long `self.cancel` waits for the peer's acknowledgment:
+    /// [`ACTOR_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn actor_cancel_timeout(&self) -> Duration {
+        ACTOR_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
+    /// The reaping deadlines this actor uses: each step of
+    /// [`ActorConfig::reap`] plus the grace period.
+    pub fn reap_timeouts(&self) -> ReapTimeouts {
+        let grace = self.cancel_grace();
+        ReapTimeouts {
+            cancel_ack: self.config.reap.cancel_ack.saturating_add(grace),
+            kill_after: self.config.reap.kill_after.saturating_add(grace),
+        }
     }
 
     /// How many functions this actor runs for its peers (invoked and not

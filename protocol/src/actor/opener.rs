@@ -90,8 +90,9 @@ impl Actor {
     /// Asks the peer of `channel` to cancel itself (Python's
     /// `Portal.cancel_actor`, `self.cancel`). The outcome is
     /// [`Incoming::Return`] holding the peer's `true`, or
-    /// [`DialogError::CancelTimeout`] after [`ACTOR_CANCEL_TIMEOUT`], when a
-    /// supervisor should escalate.
+    /// [`DialogError::CancelTimeout`] after [`Actor::actor_cancel_timeout`]
+    /// ([`ACTOR_CANCEL_TIMEOUT`] plus the grace period), when a supervisor
+    /// should escalate.
     pub fn cancel_actor(
         &mut self,
         now: Instant,
@@ -106,7 +107,7 @@ impl Actor {
             ContextOptions::default(),
         )?;
         self.timers
-            .set(Timer::CancelAck(id), now + ACTOR_CANCEL_TIMEOUT);
+            .set(Timer::CancelAck(id), now + self.actor_cancel_timeout());
         Ok(id)
     }
 
@@ -157,7 +158,8 @@ impl Actor {
     /// Opener: asks the callee to cancel (`self._cancel_task`, Python's
     /// `Context.cancel`). The callee's `ContextCancelled` naming us then
     /// arrives as [`DialogError::CancelledAsRequested`]; without an answer
-    /// in [`CONTEXT_CANCEL_TIMEOUT`] the outcome is
+    /// in [`Actor::context_cancel_timeout`] ([`CONTEXT_CANCEL_TIMEOUT`]
+    /// plus the grace period) the outcome is
     /// [`DialogError::CancelTimeout`]. Callee: cancels the function itself;
     /// [`Event::Cancel`] follows. Cancelling a finished dialog does nothing.
     pub fn cancel(&mut self, now: Instant, dialog: DialogId) -> Result<(), UsageError> {
@@ -205,7 +207,7 @@ impl Actor {
             ContextOptions::default(),
         ) {
             self.timers
-                .set(Timer::CancelAck(id), now + CONTEXT_CANCEL_TIMEOUT);
+                .set(Timer::CancelAck(id), now + self.context_cancel_timeout());
         }
     }
 
@@ -458,11 +460,11 @@ impl Actor {
         };
         match d.kind {
             Kind::CancelActor => {
-                let after = ACTOR_CANCEL_TIMEOUT;
+                let after = self.actor_cancel_timeout();
                 self.deliver_final(id, Incoming::Error(DialogError::CancelTimeout { after }));
             }
             Kind::CancelTask { target } => {
-                let after = CONTEXT_CANCEL_TIMEOUT;
+                let after = self.context_cancel_timeout();
                 self.remove_dialog(id);
                 if let Some(target) = target {
                     self.deliver_final(

@@ -524,7 +524,7 @@ impl Actor {
             Some(id) => self.set_reap(
                 child,
                 Reap::Cancelling(id),
-                now + self.config.reap.cancel_ack,
+                now + self.reap_timeouts().cancel_ack,
             ),
             None => self.escalate(now, child),
         }
@@ -538,7 +538,11 @@ impl Actor {
             .get(&child)
             .is_some_and(|c| c.reap == Reap::Cancelling(dialog))
         {
-            self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
+            self.set_reap(
+                child,
+                Reap::AwaitExit,
+                now + self.reap_timeouts().kill_after,
+            );
         }
     }
 
@@ -555,16 +559,20 @@ impl Actor {
             Reap::AwaitExit => {
                 if self.runtime_vars.debug_mode && self.tty_lock_holder().is_some() {
                     // Someone is in a REPL: look again soon.
-                    self.set_reap(child, Reap::AwaitExit, now + self.config.reap.cancel_ack);
+                    self.set_reap(
+                        child,
+                        Reap::AwaitExit,
+                        now + self.reap_timeouts().cancel_ack,
+                    );
                     return;
                 }
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
+                self.set_reap(child, Reap::Killed, now + self.reap_timeouts().kill_after);
             }
             Reap::Killed => {
                 // The exit report is the driver's to give; ask again.
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
+                self.set_reap(child, Reap::Killed, now + self.reap_timeouts().kill_after);
             }
             Reap::No => {}
         }
@@ -576,7 +584,11 @@ impl Actor {
         if !self.runtime_vars.debug_mode {
             self.signal(child, Signal::Terminate);
         }
-        self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
+        self.set_reap(
+            child,
+            Reap::AwaitExit,
+            now + self.reap_timeouts().kill_after,
+        );
     }
 
     fn set_reap(&mut self, child: ChildId, reap: Reap, deadline: Instant) {
