@@ -104,22 +104,27 @@ pub(crate) fn in_grace<R>(cell: &Arc<GraceCell>, f: impl FnOnce() -> R) -> R {
 /// it spawned), it is [`ErrorKind::Usage`](crate::ErrorKind::Usage) with
 /// `UsageError::NotInServedCall`.
 ///
-/// ```no_run
+/// ```
+/// use std::time::Duration;
 /// use tractor_driver::prelude::*;
-/// use tractor_driver::graceful_cancel;
 ///
-/// /// A context that, once cancelled, tells its caller's actor it stops.
-/// async fn worker(ctx: ServedContext, (): ()) -> Result<()> {
-///     let guard = graceful_cancel()?;
-///     ctx.started(()).await?;
-///     // Work until cancelled...
-///     guard.cancelled().await;
-///     // ... then clean up, with awaits, within the grace period.
-///     let parent = current_actor().expect("in an actor").parent().expect("a child");
-///     parent.run::<_, ()>("log", "stopping", ()).await?;
-///     Ok(()) // reported as cancelled: the caller asked for it
+/// /// A worker that, once cancelled, takes a moment to flush (any awaits
+/// /// will do: a pause, a last stream item, a call to another actor).
+/// fn functions() -> Functions {
+///     Functions::new().context("jobs", "worker", |ctx: Context, (): ()| async move {
+///         let guard = graceful_cancel()?;
+///         ctx.started(()).await?;
+///         // Work until cancelled...
+///         guard.cancelled().await;
+///         // ... then clean up, within the grace period.
+///         let me = current_actor().expect("served in an actor");
+///         me.sleep(Duration::from_millis(10)).await;
+///         Ok(()) // reported as cancelled: its caller asked for that
+///     })
 /// }
-/// # let _ = worker;
+/// # let _ = functions();
+/// // Outside a served function, there is no call to guard.
+/// assert!(graceful_cancel().is_err());
 /// ```
 pub fn graceful_cancel() -> Result<GracefulCancel> {
     let cell = CURRENT.with(|c| c.borrow().clone());
@@ -170,5 +175,47 @@ impl Drop for GracefulCancel {
             // await point from now on: let it look.
             self.cell.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn outside_a_served_call_it_is_a_usage_error() {
+        let e = graceful_cancel().unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Usage(UsageError::NotInServedCall("graceful_cancel"))
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn guards_count_and_hear_of_the_cancellation() {
+        let cell: Arc<GraceCell> = Arc::default();
+        let (a, b) = in_grace(&cell, || (graceful_cancel(), graceful_cancel()));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(cell.guarded() && !a.is_cancelled());
+        // Not delivered: the future waits.
+        let waker = Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        {
+            let mut fut = std::pin::pin!(a.cancelled());
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            cell.deliver();
+            assert!(fut.as_mut().poll(&mut cx).is_ready());
+        }
+        assert!(a.is_cancelled() && b.is_cancelled());
+        drop(a);
+        assert!(cell.guarded());
+        drop(b);
+        assert!(!cell.guarded());
+        // Outside `in_grace`, no cell is current any more.
+        assert!(graceful_cancel().is_err());
     }
 }
