@@ -1266,11 +1266,11 @@ fn spawn_python_child() {
                 assert!(parent.ends_with(".sock')"), "{parent}");
             }
         }
-        // The variable the options set, the tree's limits (a Python child
-        // ignores them) and the parent's pid; nothing else.
+        // The variable the options set, the tree's limits and grace (a
+        // Python child ignores them) and the parent's pid; nothing else.
         assert_eq!(
             r.fact("env_added"),
-            "CONF_PY_MARK,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
+            "CONF_PY_MARK,TRACTOR_CANCEL_GRACE_MS,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
              TRACTOR_MAX_FRAME_LEN,TRACTOR_MAX_PENDING_CONNECTIONS,TRACTOR_MAX_QUEUED_BYTES,\
              TRACTOR_MAX_QUEUED_FRAMES,TRACTOR_PARENT_PID,TRACTOR_STALL_TIMEOUT_MS"
         );

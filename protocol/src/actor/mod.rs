@@ -49,7 +49,9 @@ pub use limits::{
     DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_STALL_TIMEOUT, Limits,
     TOO_MANY_DIALOGS,
 };
-pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use opener::{
+    ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT, DEFAULT_CANCEL_GRACE, MAX_CANCEL_GRACE,
+};
 pub use output::{Action, CancelCause, Event, Output, Transmit, UsageError};
 pub use process::{ExitStatus, Signal};
 pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
@@ -116,27 +118,14 @@ pub struct ActorConfig {
     /// What this actor gives its peers: connections, dialogs, queued
     /// output (see [`Limits`]).
     pub limits: Limits,
-    /// The grace period of a cancelled function: how long a function that
-    /// asked to clean up after its cancellation (the driver decides how)
-    /// may still run once the cancellation reached it. Every deadline that
-    /// waits for a cancellation to be acknowledged is this much longer than
-    /// Python's: the context-cancel and actor-cancel acknowledgments, and
-    /// both steps of reaping a child (see [`Actor::cancel_grace`]). Zero
-    /// (the default here) keeps Python's deadlines as they are; the Rust
-    /// driver sets its tree's grace ([`DEFAULT_CANCEL_GRACE`] unless
-    /// configured). Values over [`MAX_CANCEL_GRACE`] count as that.
+    /// How long a cancelled function that asked to clean up may still run
+    /// once its cancellation reached it: every deadline that waits for a
+    /// cancellation's acknowledgment is this much longer than Python's
+    /// (see [`Actor::cancel_grace`]). Zero here keeps Python's deadlines;
+    /// the Rust driver sets its tree's ([`DEFAULT_CANCEL_GRACE`] unless
+    /// configured). At most [`MAX_CANCEL_GRACE`] counts.
     pub cancel_grace: Duration,
 }
-
-/// The grace period the Rust driver gives a cancelled function that asked
-/// for one, unless configured: long enough for a last message or a flush
-/// over a local connection, short enough that a stuck cleanup does not
-/// hold a whole tree's teardown for long.
-pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
-
-/// The longest grace period taken (`u32::MAX` milliseconds, about 49
-/// days): a longer one counts as this, so that no deadline overflows.
-pub const MAX_CANCEL_GRACE: Duration = Duration::from_millis(u32::MAX as u64);
 
 impl ActorConfig {
     /// A configuration with defaults: not a registrar, nothing exposed.
@@ -469,28 +458,6 @@ impl Actor {
     /// ([`ActorConfig::cancel_grace`], at most [`MAX_CANCEL_GRACE`]).
     pub fn cancel_grace(&self) -> Duration {
         self.config.cancel_grace.min(MAX_CANCEL_GRACE)
-    }
-
-    /// How long a context's cancellation waits for the callee's
-    /// acknowledgment: [`CONTEXT_CANCEL_TIMEOUT`] plus the grace period.
-    pub fn context_cancel_timeout(&self) -> Duration {
-        CONTEXT_CANCEL_TIMEOUT + self.cancel_grace()
-    }
-
-    /// How long `self.cancel` waits for the peer's acknowledgment:
-    /// [`ACTOR_CANCEL_TIMEOUT`] plus the grace period.
-    pub fn actor_cancel_timeout(&self) -> Duration {
-        ACTOR_CANCEL_TIMEOUT + self.cancel_grace()
-    }
-
-    /// The reaping deadlines this actor uses: each step of
-    /// [`ActorConfig::reap`] plus the grace period.
-    pub fn reap_timeouts(&self) -> ReapTimeouts {
-        let grace = self.cancel_grace();
-        ReapTimeouts {
-            cancel_ack: self.config.reap.cancel_ack.saturating_add(grace),
-            kill_after: self.config.reap.kill_after.saturating_add(grace),
-        }
     }
 
     /// How many functions this actor runs for its peers (invoked and not

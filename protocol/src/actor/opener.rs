@@ -22,7 +22,29 @@ pub const CONTEXT_CANCEL_TIMEOUT: Duration = Duration::from_millis(616);
 /// `Portal.cancel_timeout`) before the supervisor escalates.
 pub const ACTOR_CANCEL_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The grace period the Rust driver gives a cancelled function that asked
+/// for one, unless configured: long enough for a last message or a flush
+/// over a local connection, short enough that a stuck cleanup does not
+/// hold a whole tree's teardown for long.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest grace period taken (`u32::MAX` milliseconds, about 49
+/// days): a longer one counts as this, so that no deadline overflows.
+pub const MAX_CANCEL_GRACE: Duration = Duration::from_millis(u32::MAX as u64);
+
 impl Actor {
+    /// How long a context's cancellation waits for the callee's
+    /// acknowledgment: [`CONTEXT_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn context_cancel_timeout(&self) -> Duration {
+        CONTEXT_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
+    /// How long `self.cancel` waits for the peer's acknowledgment:
+    /// [`ACTOR_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn actor_cancel_timeout(&self) -> Duration {
+        ACTOR_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
     /// Calls `ns:func(**kwargs)` as a plain async function on the peer of
     /// `channel` (Python's `Portal.run`). The outcome arrives through
     /// [`Actor::recv`]: [`Incoming::Return`] or [`Incoming::Error`]; then

@@ -496,6 +496,16 @@ impl Actor {
             .push_back(Event::ChildConnected { child: id, channel });
     }
 
+    /// The reaping deadlines this actor uses: each step of
+    /// `ActorConfig::reap` plus the grace period.
+    pub fn reap_timeouts(&self) -> ReapTimeouts {
+        let grace = self.cancel_grace();
+        ReapTimeouts {
+            cancel_ack: self.config.reap.cancel_ack.saturating_add(grace),
+            kill_after: self.config.reap.kill_after.saturating_add(grace),
+        }
+    }
+
     /// Reaps a child: asks it to cancel, then escalates to SIGTERM and
     /// SIGKILL if it does not go (spec/PROTOCOL.md §8.2). In debug mode SIGTERM
     /// is skipped and SIGKILL waits while the terminal lock is held, so
