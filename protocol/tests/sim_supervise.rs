@@ -352,6 +352,37 @@ fn reaping_waits_the_grace_period_longer_at_each_step() {
 }
 
 #[test]
+fn an_actor_cancel_waits_the_grace_period_longer() {
+    // `self.cancel` to a child whose function never ends: the request
+    // gives up after Python's 0.5 s plus the tree's grace, and says so.
+    let grace = 2 * SECOND;
+    let mut t = tree_with(7, true, ReapTimeouts::default(), grace);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    let id = t
+        .sim
+        .with(t.root, |cx| cx.actor.cancel_actor(cx.now, ch))
+        .unwrap();
+    let outcome = t
+        .sim
+        .recv_until(t.root, id, 10 * SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    let want = tractor_protocol::ACTOR_CANCEL_TIMEOUT + grace;
+    assert!(
+        matches!(outcome, Incoming::Error(DialogError::CancelTimeout { after }) if after == want),
+        "{outcome:?}"
+    );
+    assert_eq!(t.sim.now - t0, want);
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
+}
+
+#[test]
 fn debug_mode_never_terminates_and_waits_for_the_terminal() {
     let mut t = tree(5, true);
     let mut vars = t.sim.nodes[t.root].actor.runtime_vars().clone();
