@@ -46,8 +46,10 @@ pub struct Config {
     /// to anything non-empty is the default.
     pub stack_on_sig: bool,
     /// How long the root gives a child at each step of reaping it: cancel
-    /// request, SIGTERM, SIGKILL (Python's timings by default). Children
-    /// reap their own children with the defaults.
+    /// request, SIGTERM, SIGKILL (Python's timings by default), each step
+    /// lengthened by the tree's
+    /// [`cancel_grace`](Config#structfield.cancel_grace). Children reap
+    /// their own children with the defaults (and the grace).
     pub reap: ReapTimeouts,
     /// Every function this program can serve, in any of its actors.
     pub functions: Functions,

@@ -110,7 +110,8 @@ pub struct ActorConfig {
     /// that do not offer it, Python ones included, get Python's
     /// overrun behaviour.
     pub flow_control: bool,
-    /// How long this actor gives a child at each step of reaping it.
+    /// How long this actor gives a child at each step of reaping it,
+    /// before the grace period is added (see [`Actor::reap_timeouts`]).
     pub reap: ReapTimeouts,
     /// The handshake's authentication (spec/PROTOCOL.md §3.5); none by
     /// default.
