@@ -1680,6 +1680,9 @@ fn cancel_finally_checkpoint_after_ctxc() {
         assert_eq!(r.fact("outcome"), "cancelled");
         assert_eq!(r.fact("requested_by_root"), "true");
         assert_eq!(r.fact("cleanups"), "1");
+        // A guard dropped once told ends the grace: no cleanup after it.
+        assert_eq!(r.fact("dropped_guard_outcome"), "cancelled");
+        assert_eq!(r.fact("cleanups_after_dropped_guard"), "1");
         assert_eq!(r.fact("outside_refused"), "true");
         assert_eq!(r.fact("root_refused"), "true");
         assert_eq!(r.fact("after"), "hi from cleaner");

@@ -39,6 +39,17 @@ pub(crate) fn grace_functions() -> Functions {
             CLEANUPS.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
+        // Told of its cancellation, it drops its guard: its next await
+        // point ends it, and the count after it never happens.
+        .context(NS, "grace_drop_guard", |ctx: Context, (): ()| async move {
+            let guard = tractor_driver::graceful_cancel()?;
+            ctx.started(()).await?;
+            guard.cancelled().await;
+            drop(guard);
+            me().sleep(Duration::from_millis(50)).await;
+            CLEANUPS.fetch_add(100, Ordering::SeqCst);
+            Ok(())
+        })
         // Streams its count until cancelled, then sends one last item
         // (`-1`), closes its stream and fails: the failure is its outcome.
         .context(

@@ -475,6 +475,14 @@ pub(crate) async fn cancel_finally_checkpoint_after_ctxc(root: ActorHandle) -> R
         // No waiting: the outcome came after the function's end.
         let (cleanups, _): (u32, u32) = p.run(NS, "wait_cleanups", Count { n: 0 }).await?;
         fact("cleanups", cleanups);
+        // A function that drops its guard once told is dropped at its next
+        // await point: its cleanup does not run.
+        let (ctx, ()) = p.open_context(NS, "grace_drop_guard", ()).await?;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("dropped_guard_outcome", describe(&e));
+        let (cleanups, _): (u32, u32) = p.run(NS, "wait_cleanups", Count { n: 0 }).await?;
+        fact("cleanups_after_dropped_guard", cleanups);
         let refused: bool = p.run(NS, "grace_outside", ()).await?;
         fact("outside_refused", refused);
         fact(
