@@ -172,8 +172,12 @@
 //!
 //! Cancelling a call, a context or an actor drops the futures running
 //! there at their next await point, as dropping a smol `Task` does:
-//! code after that point never runs, so cleanup belongs in `Drop`. The
-//! caller gets Python's `ContextCancelled`. A served function always runs
+//! code after that point never runs, so cleanup belongs in `Drop`, unless
+//! the served function asked for graceful cancellation
+//! ([`graceful_cancel`]): then it is told, and has the tree's grace period
+//! ([`Config::cancel_grace`](Config#structfield.cancel_grace)) to await its
+//! cleanup and return, a failure of that cleanup being what its caller
+//! gets. The caller gets Python's `ContextCancelled`. A served function always runs
 //! to its first await point, even if the cancellation came before it was
 //! first polled (as a cancelled trio task runs to its first checkpoint):
 //! one that fails before it waits for anything reports its own error, one

@@ -1266,11 +1266,11 @@ fn spawn_python_child() {
                 assert!(parent.ends_with(".sock')"), "{parent}");
             }
         }
-        // The variable the options set, the tree's limits (a Python child
-        // ignores them) and the parent's pid; nothing else.
+        // The variable the options set, the tree's limits and grace (a
+        // Python child ignores them) and the parent's pid; nothing else.
         assert_eq!(
             r.fact("env_added"),
-            "CONF_PY_MARK,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
+            "CONF_PY_MARK,TRACTOR_CANCEL_GRACE_MS,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
              TRACTOR_MAX_FRAME_LEN,TRACTOR_MAX_PENDING_CONNECTIONS,TRACTOR_MAX_QUEUED_BYTES,\
              TRACTOR_MAX_QUEUED_FRAMES,TRACTOR_PARENT_PID,TRACTOR_STALL_TIMEOUT_MS"
         );
@@ -1666,6 +1666,64 @@ fn cancel_some_cancels_all_delayed_ria() {
                 .all(|m| *m == "remote:AssertionError:AssertionError"),
             "{members:?}"
         );
+    });
+}
+
+// Graceful cancellation (`graceful_cancel`): functions that clean up
+// with awaits once cancelled.
+
+#[test]
+fn cancel_finally_checkpoint_after_ctxc() {
+    // The cleanup (a pause, a call to the registrar) ran before the
+    // opener's outcome came, and that outcome is the cancellation asked for.
+    passes("cancel-finally-checkpoint-after-ctxc", |r| {
+        assert_eq!(r.fact("outcome"), "cancelled");
+        assert_eq!(r.fact("requested_by_root"), "true");
+        assert_eq!(r.fact("cleanups"), "1");
+        // A guard dropped once told ends the grace: no cleanup after it.
+        assert_eq!(r.fact("dropped_guard_outcome"), "cancelled");
+        assert_eq!(r.fact("cleanups_after_dropped_guard"), "1");
+        assert_eq!(r.fact("outside_refused"), "true");
+        assert_eq!(r.fact("root_refused"), "true");
+        assert_eq!(r.fact("after"), "hi from cleaner");
+    });
+}
+
+#[test]
+fn cancel_mask_unmask_in_acm() {
+    // The failure of a cancelled function's cleanup is its outcome: type
+    // and message, not a cancellation.
+    passes("cancel-mask-unmask-in-acm", |r| {
+        assert_eq!(r.fact("outcome"), "remote:AssertionError:AssertionError");
+        assert_eq!(r.fact("message_kept"), "true");
+        assert_eq!(r.fact("after"), "hi from failer");
+    });
+}
+
+#[test]
+fn cancel_mask_sendchan_aclose() {
+    // A streaming function sends a last item after its cancellation,
+    // closes its stream and fails: the item arrives and the failure is the
+    // outcome.
+    passes("cancel-mask-sendchan-aclose", |r| {
+        assert_eq!(r.fact("last_item"), "Some(-1)");
+        assert_eq!(r.fact("stream_end"), "none");
+        assert_eq!(r.fact("outcome"), "remote:RuntimeError:RuntimeError");
+        assert_eq!(r.fact("message_kept"), "true");
+        assert_eq!(r.fact("last_items_sent"), "1");
+    });
+}
+
+#[test]
+fn cancel_mask_lock_acquire_special() {
+    // Blocked on a lock: watching its cancellation, a function ends
+    // cancelled; not watching, it overruns its grace and is dropped,
+    // ending cancelled; still blocked when its actor is cancelled, it
+    // holds nothing up (the tree exits, nothing survives).
+    passes("cancel-mask-lock-acquire-special", |r| {
+        assert_eq!(r.fact("watching"), "cancelled");
+        assert_eq!(r.fact("overrun"), "cancelled");
+        assert_eq!(r.fact("overrun_dropped"), "1");
     });
 }
 

@@ -2,6 +2,8 @@
 //! environment's overrides (secret, limits) are read when the root starts
 //! (see `entry`).
 
+use std::time::Duration;
+
 use tractor_protocol::{Address, Limits, ReapTimeouts};
 
 use crate::debug::DebugFilter;
@@ -44,8 +46,10 @@ pub struct Config {
     /// to anything non-empty is the default.
     pub stack_on_sig: bool,
     /// How long the root gives a child at each step of reaping it: cancel
-    /// request, SIGTERM, SIGKILL (Python's timings by default). Children
-    /// reap their own children with the defaults.
+    /// request, SIGTERM, SIGKILL (Python's timings by default), each step
+    /// lengthened by the tree's
+    /// [`cancel_grace`](Config#structfield.cancel_grace). Children reap
+    /// their own children with the defaults (and the grace).
     pub reap: ReapTimeouts,
     /// Every function this program can serve, in any of its actors.
     pub functions: Functions,
@@ -102,6 +106,22 @@ pub struct Config {
     /// (`TRACTOR_MAX_FRAME_LEN`) when set, and inherited as
     /// [`limits`](Config#structfield.limits) are.
     pub max_frame_len: u32,
+    /// How long a served function that asked for graceful cancellation
+    /// ([`graceful_cancel`](crate::graceful_cancel)) may still run once its
+    /// cancellation reached it, in every actor of the tree: its time to
+    /// clean up (flush, send a last message, release a remote lock) before
+    /// it is dropped at its next await point. `tractor_protocol::DEFAULT_CANCEL_GRACE`
+    /// (1 s) by default: room for a last message or flush over a local
+    /// connection, while a stuck cleanup holds a tree's teardown for no
+    /// longer than about a second. Every deadline that waits for a
+    /// cancellation to be acknowledged (context and actor cancel
+    /// acknowledgments, each step of reaping a child, an actor's teardown
+    /// waiting for its functions) is this much longer than Python's; zero
+    /// keeps Python's deadlines. Overridden by
+    /// [`CANCEL_GRACE_MS_ENV`](crate::CANCEL_GRACE_MS_ENV)
+    /// (`TRACTOR_CANCEL_GRACE_MS`, in whole milliseconds) when set, and
+    /// inherited as [`limits`](Config#structfield.limits) are.
+    pub cancel_grace: Duration,
 }
 
 impl Config {
@@ -125,6 +145,7 @@ impl Config {
             allow_insecure_bind: false,
             limits: Limits::default(),
             max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
+            cancel_grace: tractor_protocol::DEFAULT_CANCEL_GRACE,
         }
     }
 
@@ -235,6 +256,21 @@ impl Config {
     /// ```
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Gives every served function of the tree that asked for graceful
+    /// cancellation `grace` to return once cancelled (see the field
+    /// [`cancel_grace`](Config#structfield.cancel_grace)).
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// # use std::time::Duration;
+    /// let config = Config::new("root", Functions::new()).cancel_grace(Duration::from_millis(250));
+    /// # let _ = config;
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 

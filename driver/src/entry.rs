@@ -217,8 +217,11 @@ async fn teardown(handle: &ActorHandle) {
     // (a cancelled function's cleanup may pause, shielded, meanwhile).
     let no_repl = || shared.wait(|_, _| (!crate::debug::held(shared)).then_some(()));
     no_repl().await;
+    // A function that asked for graceful cancellation has its grace on
+    // top of that.
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
-    if timeout(shared, FLUSH_TIMEOUT, idle).await.is_none() {
+    let grace = shared.with(|st, _| st.actor.cancel_grace());
+    if timeout(shared, FLUSH_TIMEOUT + grace, idle).await.is_none() {
         tracing::debug!(target: "tractor::runtime", "teardown: functions still running");
     }
     no_repl().await;
@@ -366,7 +369,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     for addr in registry_addrs.iter().chain(&config.bind_addrs) {
         auth.check_bind(addr)?;
     }
-    let limits = crate::limits::TreeLimits::for_root(&config.limits, config.max_frame_len)?;
+    let limits = crate::limits::TreeLimits::for_root(
+        &config.limits,
+        config.max_frame_len,
+        config.cancel_grace,
+    )?;
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
     crate::log::set_actor(&Uid::new(core.name.clone(), core.uuid.clone()));
@@ -376,6 +383,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     core.reap = config.reap;
     core.limits = limits.limits.clone();
     core.max_frame_len = limits.max_frame_len;
+    core.cancel_grace = limits.cancel_grace;
     core.endpoints = config.functions.endpoints(Some(&config.enable_modules));
     core.auth = auth.core()?;
     let loglevel = crate::log::effective(config.loglevel.clone());
@@ -763,6 +771,7 @@ async fn run_child(
     core.seed = seed;
     core.limits = limits.limits.clone();
     core.max_frame_len = limits.max_frame_len;
+    core.cancel_grace = limits.cancel_grace;
     core.endpoints = functions.endpoints(None);
     core.auth = auth.0;
     crate::log::set_actor(&args.uid);

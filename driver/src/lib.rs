@@ -46,9 +46,16 @@
 //!   its parent process ends it if its runtime is stalled).
 //! * A dialog whose connection drops fails at once instead of hanging.
 //! * A cancelled function is dropped at its next await point, the way
-//!   tokio aborts a task; it cannot run cleanup code after that. It still
-//!   runs to its first await point if it was cancelled before it ever ran,
-//!   so that an error it raises at once is what its caller gets.
+//!   tokio aborts a task, unless it asked for graceful cancellation with
+//!   [`graceful_cancel`]: then it is told (its [`GracefulCancel`] guard's
+//!   `cancelled()` resolves) and has the tree's grace period
+//!   ([`Config::cancel_grace`](Config#structfield.cancel_grace), 1 s by
+//!   default) to await its cleanup and return; an error it returns then
+//!   is what its caller gets, never masked by the cancellation. Every
+//!   deadline that waits for a cancellation to be acknowledged is the
+//!   grace longer than Python's. A function still runs to its first await
+//!   point if it was cancelled before it ever ran, so that an error it
+//!   raises at once is what its caller gets.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -64,6 +71,7 @@ mod error;
 mod error_types;
 mod functions;
 mod future;
+mod grace;
 mod handle;
 mod kwargs;
 mod limits;
@@ -99,11 +107,12 @@ pub use error::{Error, ErrorKind, Result, StdError};
 pub use error_types::{RemoteErrorType, register_error_type, registered_error_type};
 pub use functions::Functions;
 pub use future::ApiFuture;
+pub use grace::{GracefulCancel, graceful_cancel};
 pub use handle::{ActorHandle, current_actor};
 pub use kwargs::Kwargs;
 pub use limits::{
-    MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV,
-    MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
+    CANCEL_GRACE_MS_ENV, MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV,
+    MAX_PENDING_CONNECTIONS_ENV, MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
 };
 pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{

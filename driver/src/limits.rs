@@ -7,7 +7,10 @@
 //! `TRACTOR_LOGLEVEL` overrides the log level): [`MAX_CONNECTIONS_ENV`],
 //! [`MAX_PENDING_CONNECTIONS_ENV`], [`MAX_DIALOGS_PER_PEER_ENV`],
 //! [`MAX_QUEUED_BYTES_ENV`], [`MAX_QUEUED_FRAMES_ENV`],
-//! [`STALL_TIMEOUT_MS_ENV`], [`MAX_FRAME_LEN_ENV`]. Every actor it spawns
+//! [`STALL_TIMEOUT_MS_ENV`], [`MAX_FRAME_LEN_ENV`], and its grace period
+//! for cancelled functions
+//! ([`Config::cancel_grace`](crate::Config#structfield.cancel_grace)),
+//! [`CANCEL_GRACE_MS_ENV`]. Every actor it spawns
 //! gets all of them in its environment, set to the limits it runs with, and
 //! hands them down the same way: a whole tree runs with its root's limits.
 //! (A child started with one of these variables in its
@@ -15,8 +18,8 @@
 //!
 //! A value is a whole number in decimal digits (no sign, unit, separator
 //! nor space) that fits the limit: any `usize` for the counts and byte
-//! sizes, at most `u32::MAX` for the frame length and the stall timeout
-//! (in milliseconds, about 49 days). Zero is taken at its word, as in
+//! sizes, at most `u32::MAX` for the frame length, the stall timeout and
+//! the grace period (both in milliseconds, about 49 days). Zero is taken at its word, as in
 //! `Config::limits`. An empty value counts as unset. Any other value stops
 //! the actor at start with [`ErrorKind::BadEnv`] naming the variable: a
 //! limit is never silently replaced by its default.
@@ -50,6 +53,12 @@ pub const STALL_TIMEOUT_MS_ENV: &str = "TRACTOR_STALL_TIMEOUT_MS";
 /// ([`Config::max_frame_len`](crate::Config#structfield.max_frame_len)).
 pub const MAX_FRAME_LEN_ENV: &str = "TRACTOR_MAX_FRAME_LEN";
 
+/// The grace period of a cancelled function that asked for one, in
+/// milliseconds
+/// ([`Config::cancel_grace`](crate::Config#structfield.cancel_grace); a
+/// parent hands its own down rounded up to a whole millisecond).
+pub const CANCEL_GRACE_MS_ENV: &str = "TRACTOR_CANCEL_GRACE_MS";
+
 /// The longest value shown in an error.
 const SHOWN: usize = 64;
 
@@ -58,15 +67,22 @@ const SHOWN: usize = 64;
 pub(crate) struct TreeLimits {
     pub(crate) limits: Limits,
     pub(crate) max_frame_len: u32,
+    /// The grace period of a cancelled function that asked for one.
+    pub(crate) cancel_grace: Duration,
 }
 
 impl TreeLimits {
     /// A root's: its configuration, overridden by its environment.
-    pub(crate) fn for_root(limits: &Limits, max_frame_len: u32) -> Result<Self> {
+    pub(crate) fn for_root(
+        limits: &Limits,
+        max_frame_len: u32,
+        cancel_grace: Duration,
+    ) -> Result<Self> {
         Self::with_env(
             TreeLimits {
                 limits: limits.clone(),
                 max_frame_len,
+                cancel_grace: cancel_grace.min(tractor_protocol::MAX_CANCEL_GRACE),
             },
             |var| std::env::var_os(var),
         )
@@ -79,6 +95,7 @@ impl TreeLimits {
             TreeLimits {
                 limits: Limits::default(),
                 max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
+                cancel_grace: tractor_protocol::DEFAULT_CANCEL_GRACE,
             },
             |var| std::env::var_os(var),
         )
@@ -119,6 +136,9 @@ impl TreeLimits {
         if let Some(n) = count(MAX_FRAME_LEN_ENV, max_u32)? {
             out.max_frame_len = u32::try_from(n).unwrap_or(u32::MAX);
         }
+        if let Some(n) = count(CANCEL_GRACE_MS_ENV, max_u32)? {
+            out.cancel_grace = Duration::from_millis(n);
+        }
         Ok(out)
     }
 
@@ -129,6 +149,11 @@ impl TreeLimits {
         // Rounded up, so that a timeout under a millisecond is not zero.
         let stall = l
             .stall_timeout
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(u128::from(u32::MAX));
+        let grace = self
+            .cancel_grace
             .as_nanos()
             .div_ceil(1_000_000)
             .min(u128::from(u32::MAX));
@@ -144,6 +169,7 @@ impl TreeLimits {
             set(MAX_QUEUED_FRAMES_ENV, l.max_queued_frames.to_string()),
             set(STALL_TIMEOUT_MS_ENV, stall.to_string()),
             set(MAX_FRAME_LEN_ENV, self.max_frame_len.to_string()),
+            set(CANCEL_GRACE_MS_ENV, grace.to_string()),
         ]
     }
 }
@@ -185,6 +211,7 @@ mod tests {
         TreeLimits {
             limits: Limits::default(),
             max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
+            cancel_grace: tractor_protocol::DEFAULT_CANCEL_GRACE,
         }
     }
 
@@ -216,9 +243,10 @@ mod tests {
                 stall_timeout: Duration::from_millis(1500),
             },
             max_frame_len: 4096,
+            cancel_grace: Duration::from_millis(2500),
         };
         let env = mine.child_env();
-        assert_eq!(env.len(), 7);
+        assert_eq!(env.len(), 8);
         let got = TreeLimits::with_env(base(), |var| {
             env.iter()
                 .find(|(k, _)| *k == var)
@@ -235,6 +263,12 @@ mod tests {
             .find(|(k, _)| *k == STALL_TIMEOUT_MS_ENV)
             .unwrap();
         assert_eq!(stall.1, "1");
+        // A zero grace is handed down as zero: no grace in the child.
+        let mut none = mine.clone();
+        none.cancel_grace = Duration::ZERO;
+        let env = none.child_env();
+        let grace = env.iter().find(|(k, _)| *k == CANCEL_GRACE_MS_ENV).unwrap();
+        assert_eq!(grace.1, "0");
     }
 
     #[test]
@@ -250,6 +284,9 @@ mod tests {
             (STALL_TIMEOUT_MS_ENV, "4294967296"),
             (MAX_FRAME_LEN_ENV, "4294967296"),
             (MAX_CONNECTIONS_ENV, "99999999999999999999999"),
+            (CANCEL_GRACE_MS_ENV, "1s"),
+            (CANCEL_GRACE_MS_ENV, "-1"),
+            (CANCEL_GRACE_MS_ENV, "4294967296"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             let ErrorKind::BadEnv {
@@ -276,8 +313,10 @@ mod tests {
             (STALL_TIMEOUT_MS_ENV, "4294967295"),
             (MAX_FRAME_LEN_ENV, "4294967295"),
             (MAX_DIALOGS_PER_PEER_ENV, "0004"),
+            (CANCEL_GRACE_MS_ENV, "4294967295"),
         ])
         .unwrap();
+        assert_eq!(got.cancel_grace, tractor_protocol::MAX_CANCEL_GRACE);
         assert_eq!(
             got.limits.stall_timeout,
             Duration::from_millis(u64::from(u32::MAX))

@@ -38,6 +38,6 @@
 pub use crate::stackscope::Traced;
 pub use crate::{
     ActorHandle, ActorNursery, ActorOptions, Address, ApiFuture, Config, Context, Error, ErrorKind,
-    Functions, Limits, MsgStream, OpenedContext, Portal, Result, ServedContext, StdError,
-    current_actor, is_root_process,
+    Functions, GracefulCancel, Limits, MsgStream, OpenedContext, Portal, Result, ServedContext,
+    StdError, current_actor, graceful_cancel, is_root_process,
 };

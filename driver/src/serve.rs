@@ -1,6 +1,8 @@
 //! Serving calls: what runs one invoked function to its end, cancels it
-//! at its next await point when the core says so, and reports its outcome.
-//! The actor installs this as the engine's dispatcher.
+//! at its next await point when the core says so (or, for a function that
+//! asked for graceful cancellation, tells it and gives it the tree's grace
+//! period to return), and reports its outcome. The actor installs this as
+//! the engine's dispatcher.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -12,6 +14,7 @@ use tractor_protocol::{DialogId, Raw, TaskError};
 use crate::engine::{Dispatch, Invoke, Shared};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::Functions;
+use crate::grace::{GraceCell, in_grace};
 use crate::panic::catch_panic;
 use crate::runtime::BoxFuture;
 use crate::task_record::{Kind, Tracked, held_stop, in_call};
@@ -75,6 +78,8 @@ pub(crate) async fn run_callee(shared: Arc<Shared>, functions: Arc<Functions>, c
         tracked: Tracked::new(name.clone(), Kind::Call(dialog)),
         started: false,
         cancelled: false,
+        grace: Arc::default(),
+        grace_over: None,
     }
     .await;
     // Children that failed before the cancellation reached their nursery
@@ -163,6 +168,12 @@ async fn settle_failure(shared: &Arc<Shared>, dialog: DialogId, e: &Error) {
 /// leaves the function pending counts as an await point: an await that
 /// completes at once (a value already there, a free lock) does not stop
 /// it.
+///
+/// A function holding a `GracefulCancel` guard is not dropped: its guard
+/// is told of the cancellation, and it has the tree's grace period (from
+/// then) to return; after that, or once its last guard is dropped, it is
+/// dropped at its next await point as any other. A failure it returns then
+/// is its outcome; a value counts as the cancellation's end.
 struct Cancellable {
     fut: Option<BoxFuture<'static, Result<Raw>>>,
     shared: Arc<Shared>,
@@ -175,6 +186,40 @@ struct Cancellable {
     /// Its cancellation had come when it was last polled, outside debug
     /// mode (see `task_record::in_cancelled_call`).
     cancelled: bool,
+    /// What its graceful-cancellation guards share with us.
+    grace: Arc<GraceCell>,
+    /// The end of its grace period, once its cancellation was handed to
+    /// its guards.
+    grace_over: Option<BoxFuture<'static, ()>>,
+}
+
+impl Cancellable {
+    /// Hands the cancellation to the function's guards, once, and starts
+    /// its grace period.
+    fn deliver(&mut self, now: std::time::Instant) {
+        if self.grace.delivered() {
+            return;
+        }
+        let grace = self.shared.with(|st, _| st.actor.cancel_grace());
+        let dialog = self.dialog;
+        tracing::debug!(target: "tractor::cancel", %dialog, ?grace, "cancelled with a grace period");
+        self.grace_over = Some(self.shared.rt.sleep_until(now + grace));
+        self.grace.deliver();
+    }
+
+    /// Whether the grace period has run out (the timer is watched from now
+    /// on).
+    fn grace_over(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        let over = self
+            .grace_over
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if over {
+            let dialog = self.dialog;
+            tracing::info!(target: "tractor::cancel", %dialog, "grace period over: dropping the cancelled function");
+        }
+        over
+    }
 }
 
 impl Drop for Cancellable {
@@ -194,21 +239,31 @@ impl Future for Cancellable {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let dialog = self.dialog;
-        let (cancelled, debug_mode) = self.shared.with(|st, _| {
+        let (cancelled, debug_mode, now) = self.shared.with(|st, now| {
             st.watch(dialog, cx);
             let cancelled = st
                 .dialogs
                 .get(&dialog)
                 .is_some_and(|slot| slot.cancel.is_some());
-            (cancelled, st.actor.runtime_vars().debug_mode)
+            (cancelled, st.actor.runtime_vars().debug_mode, now)
         });
+        // The last guard's drop, or the cancellation handed to them, wakes
+        // us too.
+        self.grace.watch(cx.waker());
         // A REPL live or due holds cancellation back until it ends (its
         // end wakes us).
         let cancel = cancelled && !crate::debug::held(&self.shared);
         // A function that waits at an await point is dropped there; one
-        // never polled runs to its first.
+        // never polled runs to its first. One that holds a guard is told,
+        // and dropped only once its grace is over.
         if cancel && self.started {
-            return Poll::Ready(Err(ErrorKind::Cancelled.into()));
+            if !self.grace.guarded() {
+                return Poll::Ready(Err(ErrorKind::Cancelled.into()));
+            }
+            self.deliver(now);
+            if self.grace_over(cx) {
+                return Poll::Ready(Err(ErrorKind::Cancelled.into()));
+            }
         }
         let this = &mut *self;
         let Some(fut) = this.fut.as_mut() else {
@@ -221,9 +276,10 @@ impl Future for Cancellable {
         // reaper waits for it).
         this.cancelled = cancel && !debug_mode;
         let cancelled = this.cancelled;
+        let grace = this.grace.clone();
         let (poll, held) = held_stop(|| {
             in_call(dialog, cancelled, &this.tracked, || {
-                catch_panic(|| fut.as_mut().poll(cx))
+                in_grace(&grace, || catch_panic(|| fut.as_mut().poll(cx)))
             })
         });
         // The function dropped its stream and goes on, or returned: the
@@ -236,9 +292,26 @@ impl Future for Cancellable {
             });
         }
         match poll {
+            // A function told of its cancellation that returns a value
+            // ends cancelled, as its caller asked.
+            Poll::Ready(Ok(_)) if this.grace.delivered() => {
+                Poll::Ready(Err(ErrorKind::Cancelled.into()))
+            }
             // Its outcome counts even if the cancellation came first: a
             // failure goes to the caller as it is.
             Poll::Ready(outcome) => Poll::Ready(outcome),
+            // It holds a guard: it is told (polled again at once to see
+            // it), and dropped only once its grace is over.
+            Poll::Pending if cancel && this.grace.guarded() => {
+                if !this.grace.delivered() {
+                    this.deliver(now);
+                    cx.waker().wake_by_ref();
+                }
+                if this.grace_over(cx) {
+                    return Poll::Ready(Err(ErrorKind::Cancelled.into()));
+                }
+                Poll::Pending
+            }
             // It has reached its first await point: a pending cancellation
             // takes effect there.
             Poll::Pending if cancel => Poll::Ready(Err(ErrorKind::Cancelled.into())),

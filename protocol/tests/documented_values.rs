@@ -40,3 +40,44 @@ fn the_values_the_docs_spell_out_hold() {
     assert_eq!(limits.stall_timeout, Duration::from_secs(30));
     assert_eq!(DEFAULT_MAX_FRAME_LEN, 64 * 1024 * 1024);
 }
+
+#[test]
+fn the_grace_period_adds_to_every_cancel_deadline_and_zero_adds_nothing() {
+    use tractor_protocol::{
+        ACTOR_CANCEL_TIMEOUT, Actor, ActorConfig, CONTEXT_CANCEL_TIMEOUT, DEFAULT_CANCEL_GRACE,
+        MAX_CANCEL_GRACE,
+    };
+    // README "Graceful cancellation": "1 s by default".
+    assert_eq!(DEFAULT_CANCEL_GRACE, Duration::from_secs(1));
+    // The core's own default is no grace: Python's deadlines, unchanged.
+    let cfg = ActorConfig::new("a", "a-uuid");
+    assert_eq!(cfg.cancel_grace, Duration::ZERO);
+    let a = Actor::new(cfg.clone());
+    assert_eq!(a.context_cancel_timeout(), CONTEXT_CANCEL_TIMEOUT);
+    assert_eq!(a.actor_cancel_timeout(), ACTOR_CANCEL_TIMEOUT);
+    assert_eq!(a.reap_timeouts(), ReapTimeouts::default());
+    // A grace adds to each.
+    let grace = Duration::from_millis(1250);
+    let mut with = cfg.clone();
+    with.cancel_grace = grace;
+    let a = Actor::new(with);
+    assert_eq!(a.cancel_grace(), grace);
+    assert_eq!(a.context_cancel_timeout(), CONTEXT_CANCEL_TIMEOUT + grace);
+    assert_eq!(a.actor_cancel_timeout(), ACTOR_CANCEL_TIMEOUT + grace);
+    assert_eq!(
+        a.reap_timeouts(),
+        ReapTimeouts {
+            cancel_ack: REAP_CANCEL_TIMEOUT + grace,
+            kill_after: REAP_KILL_AFTER + grace,
+        }
+    );
+    // An absurd grace is capped, not an overflow.
+    let mut huge = cfg;
+    huge.cancel_grace = Duration::MAX;
+    let a = Actor::new(huge);
+    assert_eq!(a.cancel_grace(), MAX_CANCEL_GRACE);
+    assert_eq!(
+        a.context_cancel_timeout(),
+        CONTEXT_CANCEL_TIMEOUT + MAX_CANCEL_GRACE
+    );
+}

@@ -408,8 +408,18 @@ fn lone_context<T: Task + 'static>(
     func: &'static str,
     make: impl FnMut(&Raw) -> T + 'static,
 ) -> (Sim, usize, usize, ChannelId, DialogId) {
+    lone_context_from(seed, Sim::config("root"), func, make)
+}
+
+/// [`lone_context`], opened by a root configured as `root_cfg`.
+fn lone_context_from<T: Task + 'static>(
+    seed: u64,
+    root_cfg: tractor_protocol::ActorConfig,
+    func: &'static str,
+    make: impl FnMut(&Raw) -> T + 'static,
+) -> (Sim, usize, usize, ChannelId, DialogId) {
     let mut sim = Sim::new(seed);
-    let root = sim.add(Sim::config("root"), tcp(1), Idle);
+    let root = sim.add(root_cfg, tcp(1), Idle);
     let mut cfg = Sim::config("child");
     cfg.endpoints = Endpoints::new().expose(NS, func, FuncType::Context);
     let child = sim.add(
@@ -1017,6 +1027,76 @@ fn cancel_request_without_answer_times_out() {
         0,
         "no state for the abandoned dialog"
     );
+}
+
+#[test]
+fn cancel_request_waits_the_grace_period_longer() {
+    // The same stubborn callee, cancelled by an opener whose tree gives a
+    // cancelled function 3 s of grace: the opener waits Python's 0.616 s
+    // plus the grace before it gives up, and says so.
+    struct Stubborn;
+    impl Task for Stubborn {
+        fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+            ok(cx.actor.accept(cx.dialog));
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
+        }
+        fn on_cancel(&mut self, _: &mut TaskCx<'_>, _: &CancelCause) {}
+    }
+    let grace = 3 * SECOND;
+    let mut cfg = Sim::config("root");
+    cfg.cancel_grace = grace;
+    let (mut sim, root, _child, _ch, d) = lone_context_from(42, cfg, "stubborn", |_| Stubborn);
+    sim.recv_until(root, d, SECOND, |_| true);
+    let t0 = sim.now;
+    ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
+    let outcome = sim
+        .recv_until(root, d, 10 * SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    let want = tractor_protocol::CONTEXT_CANCEL_TIMEOUT + grace;
+    assert!(
+        matches!(outcome, Incoming::Error(DialogError::CancelTimeout { after }) if after == want),
+        "{outcome:?}"
+    );
+    assert_eq!(sim.now - t0, want);
+    ok(sim.with(root, |cx| cx.actor.leave(cx.now, d, true)));
+}
+
+#[test]
+fn a_callee_that_ends_within_the_grace_is_acknowledged() {
+    // The callee takes 2 s to end after its cancellation (its cleanup),
+    // longer than Python's 0.616 s but within the opener's 3 s of grace:
+    // the opener gets the callee's acknowledgment, not a timeout.
+    struct Slow;
+    impl Task for Slow {
+        fn on_invoke(&mut self, cx: &mut TaskCx<'_>) {
+            ok(cx.actor.accept(cx.dialog));
+            ok(cx.actor.started(cx.dialog, Raw::NIL));
+        }
+        fn on_cancel(&mut self, cx: &mut TaskCx<'_>, _: &CancelCause) {
+            cx.wake_after(2 * SECOND);
+        }
+        fn on_wake(&mut self, cx: &mut TaskCx<'_>) {
+            ok(cx.actor.finish(cx.dialog, Err(TaskError::Cancelled)));
+        }
+    }
+    let mut cfg = Sim::config("root");
+    cfg.cancel_grace = 3 * SECOND;
+    let (mut sim, root, _child, _ch, d) = lone_context_from(43, cfg, "slow", |_| Slow);
+    sim.recv_until(root, d, SECOND, |_| true);
+    ok(sim.with(root, |cx| cx.actor.cancel(cx.now, d)));
+    let outcome = sim
+        .recv_until(root, d, 10 * SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Incoming::Error(DialogError::CancelledAsRequested { .. })
+        ),
+        "{outcome:?}"
+    );
+    ok(sim.with(root, |cx| cx.actor.leave(cx.now, d, true)));
 }
 
 #[test]

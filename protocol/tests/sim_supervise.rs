@@ -108,9 +108,16 @@ fn tree(seed: u64, stubborn: bool) -> Tree {
 
 /// A tree whose root reaps with `reap`.
 fn tree_reaping(seed: u64, stubborn: bool, reap: ReapTimeouts) -> Tree {
+    tree_with(seed, stubborn, reap, std::time::Duration::ZERO)
+}
+
+/// A tree whose root reaps with `reap` and gives cancelled functions
+/// `grace`.
+fn tree_with(seed: u64, stubborn: bool, reap: ReapTimeouts, grace: std::time::Duration) -> Tree {
     let mut sim = Sim::new(seed);
     let mut cfg = Sim::config("root");
     cfg.reap = reap;
+    cfg.cancel_grace = grace;
     cfg.is_registrar = true;
     cfg.serve_tty_lock = true;
     let root = sim.add(cfg, tcp(1616), sim::Idle);
@@ -319,6 +326,60 @@ fn reaping_timeouts_are_the_supervisor_s_to_choose() {
     assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
     t.sim.settle(SECOND);
     assert_eq!(t.exited(child).unwrap().signal, Some(9));
+}
+
+#[test]
+fn reaping_waits_the_grace_period_longer_at_each_step() {
+    // The same hung child, reaped by a root whose tree gives a cancelled
+    // function 2 s of grace: each step waits that much longer.
+    let grace = 2 * SECOND;
+    let mut t = tree_with(6, true, ReapTimeouts::default(), grace);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
+    assert_eq!(
+        t.sim.now - t0,
+        REAP_CANCEL_TIMEOUT + REAP_KILL_AFTER + 2 * grace
+    );
+    assert_eq!(t.sim.nodes[node].exit.unwrap().signal, Some(9));
+    t.sim.settle(SECOND);
+    assert_eq!(t.exited(child).unwrap().signal, Some(9));
+}
+
+#[test]
+fn an_actor_cancel_waits_the_grace_period_longer() {
+    // `self.cancel` to a child whose function never ends: the request
+    // gives up after Python's 0.5 s plus the tree's grace, and says so.
+    let grace = 2 * SECOND;
+    let mut t = tree_with(7, true, ReapTimeouts::default(), grace);
+    let (child, ch, node) = t.spawn("hung", true);
+    let d = t.open_forever(ch);
+    t.sim.recv_until(t.root, d, SECOND, |_| true);
+    let t0 = t.sim.now;
+    let id = t
+        .sim
+        .with(t.root, |cx| cx.actor.cancel_actor(cx.now, ch))
+        .unwrap();
+    let outcome = t
+        .sim
+        .recv_until(t.root, id, 10 * SECOND, Incoming::is_final)
+        .pop()
+        .unwrap();
+    let want = tractor_protocol::ACTOR_CANCEL_TIMEOUT + grace;
+    assert!(
+        matches!(outcome, Incoming::Error(DialogError::CancelTimeout { after }) if after == want),
+        "{outcome:?}"
+    );
+    assert_eq!(t.sim.now - t0, want);
+    t.sim
+        .with(t.root, |cx| cx.actor.cancel_child(cx.now, child));
+    t.sim
+        .run_until(20 * SECOND, |s| s.nodes[node].exit.is_some());
 }
 
 #[test]

@@ -51,7 +51,9 @@ pub use limits::{
     TOO_MANY_DIALOGS,
 };
 pub use lost::LOST_CHANNELS_KEPT;
-pub use opener::{ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT};
+pub use opener::{
+    ACTOR_CANCEL_TIMEOUT, CONTEXT_CANCEL_TIMEOUT, DEFAULT_CANCEL_GRACE, MAX_CANCEL_GRACE,
+};
 pub use output::{Action, CancelCause, Event, Output, Transmit, UsageError};
 pub use process::{ExitStatus, Signal};
 pub use registration::{REGISTER_RETRY_MAX, REGISTER_RETRY_MIN};
@@ -110,7 +112,8 @@ pub struct ActorConfig {
     /// that do not offer it, Python ones included, get Python's
     /// overrun behaviour.
     pub flow_control: bool,
-    /// How long this actor gives a child at each step of reaping it.
+    /// How long this actor gives a child at each step of reaping it,
+    /// before the grace period is added (see [`Actor::reap_timeouts`]).
     pub reap: ReapTimeouts,
     /// The handshake's authentication (spec/PROTOCOL.md §3.5); none by
     /// default.
@@ -118,6 +121,13 @@ pub struct ActorConfig {
     /// What this actor gives its peers: connections, dialogs, queued
     /// output (see [`Limits`]).
     pub limits: Limits,
+    /// How long a cancelled function that asked to clean up may still run
+    /// once its cancellation reached it: every deadline that waits for a
+    /// cancellation's acknowledgment is this much longer than Python's
+    /// (see [`Actor::cancel_grace`]). Zero here keeps Python's deadlines;
+    /// the Rust driver sets its tree's ([`DEFAULT_CANCEL_GRACE`] unless
+    /// configured). At most [`MAX_CANCEL_GRACE`] counts.
+    pub cancel_grace: Duration,
 }
 
 impl ActorConfig {
@@ -137,6 +147,7 @@ impl ActorConfig {
             reap: ReapTimeouts::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            cancel_grace: Duration::ZERO,
         }
     }
 }
@@ -449,6 +460,12 @@ impl Actor {
     /// it: a lookup, not a listing (for log lines about one dialog).
     pub fn dialog_info(&self, id: DialogId) -> Option<DialogInfo> {
         self.dialogs.get(&id).map(|d| d.info(id))
+    }
+
+    /// The grace period of a cancelled function
+    /// ([`ActorConfig::cancel_grace`], at most [`MAX_CANCEL_GRACE`]).
+    pub fn cancel_grace(&self) -> Duration {
+        self.config.cancel_grace.min(MAX_CANCEL_GRACE)
     }
 
     /// How many functions this actor runs for its peers (invoked and not

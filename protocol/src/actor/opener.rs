@@ -22,7 +22,29 @@ pub const CONTEXT_CANCEL_TIMEOUT: Duration = Duration::from_millis(616);
 /// `Portal.cancel_timeout`) before the supervisor escalates.
 pub const ACTOR_CANCEL_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The grace period the Rust driver gives a cancelled function that asked
+/// for one, unless configured: long enough for a last message or a flush
+/// over a local connection, short enough that a stuck cleanup does not
+/// hold a whole tree's teardown for long.
+pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// The longest grace period taken (`u32::MAX` milliseconds, about 49
+/// days): a longer one counts as this, so that no deadline overflows.
+pub const MAX_CANCEL_GRACE: Duration = Duration::from_millis(u32::MAX as u64);
+
 impl Actor {
+    /// How long a context's cancellation waits for the callee's
+    /// acknowledgment: [`CONTEXT_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn context_cancel_timeout(&self) -> Duration {
+        CONTEXT_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
+    /// How long `self.cancel` waits for the peer's acknowledgment:
+    /// [`ACTOR_CANCEL_TIMEOUT`] plus the grace period.
+    pub fn actor_cancel_timeout(&self) -> Duration {
+        ACTOR_CANCEL_TIMEOUT + self.cancel_grace()
+    }
+
     /// Calls `ns:func(**kwargs)` as a plain async function on the peer of
     /// `channel` (Python's `Portal.run`). The outcome arrives through
     /// [`Actor::recv`]: [`Incoming::Return`] or [`Incoming::Error`]; then
@@ -90,8 +112,9 @@ impl Actor {
     /// Asks the peer of `channel` to cancel itself (Python's
     /// `Portal.cancel_actor`, `self.cancel`). The outcome is
     /// [`Incoming::Return`] holding the peer's `true`, or
-    /// [`DialogError::CancelTimeout`] after [`ACTOR_CANCEL_TIMEOUT`], when a
-    /// supervisor should escalate.
+    /// [`DialogError::CancelTimeout`] after [`Actor::actor_cancel_timeout`]
+    /// ([`ACTOR_CANCEL_TIMEOUT`] plus the grace period), when a supervisor
+    /// should escalate.
     pub fn cancel_actor(
         &mut self,
         now: Instant,
@@ -106,7 +129,7 @@ impl Actor {
             ContextOptions::default(),
         )?;
         self.timers
-            .set(Timer::CancelAck(id), now + ACTOR_CANCEL_TIMEOUT);
+            .set(Timer::CancelAck(id), now + self.actor_cancel_timeout());
         Ok(id)
     }
 
@@ -157,7 +180,8 @@ impl Actor {
     /// Opener: asks the callee to cancel (`self._cancel_task`, Python's
     /// `Context.cancel`). The callee's `ContextCancelled` naming us then
     /// arrives as [`DialogError::CancelledAsRequested`]; without an answer
-    /// in [`CONTEXT_CANCEL_TIMEOUT`] the outcome is
+    /// in [`Actor::context_cancel_timeout`] ([`CONTEXT_CANCEL_TIMEOUT`]
+    /// plus the grace period) the outcome is
     /// [`DialogError::CancelTimeout`]. Callee: cancels the function itself;
     /// [`Event::Cancel`] follows. Cancelling a finished dialog does nothing.
     pub fn cancel(&mut self, now: Instant, dialog: DialogId) -> Result<(), UsageError> {
@@ -205,7 +229,7 @@ impl Actor {
             ContextOptions::default(),
         ) {
             self.timers
-                .set(Timer::CancelAck(id), now + CONTEXT_CANCEL_TIMEOUT);
+                .set(Timer::CancelAck(id), now + self.context_cancel_timeout());
         }
     }
 
@@ -458,11 +482,11 @@ impl Actor {
         };
         match d.kind {
             Kind::CancelActor => {
-                let after = ACTOR_CANCEL_TIMEOUT;
+                let after = self.actor_cancel_timeout();
                 self.deliver_final(id, Incoming::Error(DialogError::CancelTimeout { after }));
             }
             Kind::CancelTask { target } => {
-                let after = CONTEXT_CANCEL_TIMEOUT;
+                let after = self.context_cancel_timeout();
                 self.remove_dialog(id);
                 if let Some(target) = target {
                     self.deliver_final(

@@ -359,6 +359,11 @@ pub enum UsageError {
         "{0} is not possible through a local portal: a dialog with oneself is an invalid operation"
     )]
     LocalPortal(&'static str),
+    /// The operation is only possible in the code of a function served to
+    /// a peer (an rpc, context or stream function), and was made outside
+    /// one.
+    #[error("{0} is only possible in a function served to a peer")]
+    NotInServedCall(&'static str),
     /// The nursery was cancelled or closed, or never existed: no more
     /// children go into it.
     #[error("{0} takes no more children")]

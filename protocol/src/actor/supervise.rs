@@ -497,6 +497,16 @@ impl Actor {
             .push_back(Event::ChildConnected { child: id, channel });
     }
 
+    /// The reaping deadlines this actor uses: each step of
+    /// `ActorConfig::reap` plus the grace period.
+    pub fn reap_timeouts(&self) -> ReapTimeouts {
+        let grace = self.cancel_grace();
+        ReapTimeouts {
+            cancel_ack: self.config.reap.cancel_ack.saturating_add(grace),
+            kill_after: self.config.reap.kill_after.saturating_add(grace),
+        }
+    }
+
     /// Reaps a child: asks it to cancel, then escalates to SIGTERM and
     /// SIGKILL if it does not go (spec/PROTOCOL.md §8.2). In debug mode SIGTERM
     /// is skipped and SIGKILL waits while the terminal lock is held, so
@@ -525,7 +535,7 @@ impl Actor {
             Some(id) => self.set_reap(
                 child,
                 Reap::Cancelling(id),
-                now + self.config.reap.cancel_ack,
+                now + self.reap_timeouts().cancel_ack,
             ),
             None => self.escalate(now, child),
         }
@@ -539,7 +549,11 @@ impl Actor {
             .get(&child)
             .is_some_and(|c| c.reap == Reap::Cancelling(dialog))
         {
-            self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
+            self.set_reap(
+                child,
+                Reap::AwaitExit,
+                now + self.reap_timeouts().kill_after,
+            );
         }
     }
 
@@ -556,16 +570,20 @@ impl Actor {
             Reap::AwaitExit => {
                 if self.runtime_vars.debug_mode && self.tty_lock_holder().is_some() {
                     // Someone is in a REPL: look again soon.
-                    self.set_reap(child, Reap::AwaitExit, now + self.config.reap.cancel_ack);
+                    self.set_reap(
+                        child,
+                        Reap::AwaitExit,
+                        now + self.reap_timeouts().cancel_ack,
+                    );
                     return;
                 }
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
+                self.set_reap(child, Reap::Killed, now + self.reap_timeouts().kill_after);
             }
             Reap::Killed => {
                 // The exit report is the driver's to give; ask again.
                 self.signal(child, Signal::Kill);
-                self.set_reap(child, Reap::Killed, now + self.config.reap.kill_after);
+                self.set_reap(child, Reap::Killed, now + self.reap_timeouts().kill_after);
             }
             Reap::No => {}
         }
@@ -577,7 +595,11 @@ impl Actor {
         if !self.runtime_vars.debug_mode {
             self.signal(child, Signal::Terminate);
         }
-        self.set_reap(child, Reap::AwaitExit, now + self.config.reap.kill_after);
+        self.set_reap(
+            child,
+            Reap::AwaitExit,
+            now + self.reap_timeouts().kill_after,
+        );
     }
 
     fn set_reap(&mut self, child: ChildId, reap: Reap, deadline: Instant) {

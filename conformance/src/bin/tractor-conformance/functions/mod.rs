@@ -1,11 +1,13 @@
 //! The functions the program's actors serve (namespace `conf`), and
 //! their arguments.
 
+mod grace;
 mod more;
 mod streams;
 mod trees;
 mod typed;
 
+pub(crate) use grace::*;
 pub(crate) use more::*;
 pub(crate) use streams::*;
 pub(crate) use trees::*;
@@ -372,6 +374,7 @@ pub(crate) fn functions() -> Functions {
             aggregate(out, c.n).await
         })
         .merge(more_functions())
+        .merge(grace_functions())
 }
 /// Pauses from its drop, as a cancelled function's cleanup would.
 pub(crate) struct PauseOnDrop;

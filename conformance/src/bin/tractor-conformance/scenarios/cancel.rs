@@ -459,3 +459,134 @@ pub(crate) async fn cancel_sigint_root(root: ActorHandle) -> Result<()> {
     })
     .await
 }
+
+/// Graceful cancellation (`graceful_cancel`): a cancelled context awaits
+/// its cleanup (a pause, a call to the registrar) and returns; the opener
+/// gets the cancellation it asked for only once the cleanup has run.
+pub(crate) async fn cancel_finally_checkpoint_after_ctxc(root: ActorHandle) -> Result<()> {
+    let r = root.clone();
+    with_daemon(&r, "cleaner", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "grace_cleanup", ()).await?;
+        root.sleep(Duration::from_millis(100)).await;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("outcome", describe(&e));
+        fact("requested_by_root", requested_by(&e, &root));
+        // No waiting: the outcome came after the function's end.
+        let (cleanups, _): (u32, u32) = p.run(NS, "wait_cleanups", Count { n: 0 }).await?;
+        fact("cleanups", cleanups);
+        // A function that drops its guard once told is dropped at its next
+        // await point: its cleanup does not run.
+        let (ctx, ()) = p.open_context(NS, "grace_drop_guard", ()).await?;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("dropped_guard_outcome", describe(&e));
+        let (cleanups, _): (u32, u32) = p.run(NS, "wait_cleanups", Count { n: 0 }).await?;
+        fact("cleanups_after_dropped_guard", cleanups);
+        let refused: bool = p.run(NS, "grace_outside", ()).await?;
+        fact("outside_refused", refused);
+        fact(
+            "root_refused",
+            matches!(
+                tractor_driver::graceful_cancel().map(drop),
+                Err(e) if matches!(e.kind(), ErrorKind::Usage(_))
+            ),
+        );
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("after", hi);
+        Ok(())
+    })
+    .await
+}
+
+/// A cancelled context whose cleanup fails: its caller gets that failure,
+/// not a cancellation.
+pub(crate) async fn cancel_mask_unmask_in_acm(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "failer", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "grace_raise", ()).await?;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("failed");
+        fact("outcome", describe(&e));
+        fact(
+            "message_kept",
+            e.to_string()
+                .contains("the cleanup failed after the cancellation"),
+        );
+        let hi: String = p.run(NS, "hi", ()).await?;
+        fact("after", hi);
+        Ok(())
+    })
+    .await
+}
+
+/// A context streaming when cancelled sends one last item, closes its
+/// stream and fails: the item arrives, and the failure is the outcome.
+pub(crate) async fn cancel_mask_sendchan_aclose(root: ActorHandle) -> Result<()> {
+    with_daemon(&root, "streamer", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "grace_stream_raise", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            match stream.next::<i64>().await {
+                Some(v) => got.push(v?),
+                None => break,
+            }
+        }
+        check!(got == [0, 1, 2], "got {got:?}");
+        ctx.cancel()?;
+        let mut last = None;
+        let mut end = "none".to_owned();
+        while let Some(item) = stream.next::<i64>().await {
+            match item {
+                Ok(v) => last = Some(v),
+                Err(e) => {
+                    end = describe(&e);
+                    break;
+                }
+            }
+        }
+        fact("last_item", format!("{last:?}"));
+        fact("stream_end", end);
+        drop(stream);
+        let e = ctx.wait_for_result::<()>().await.expect_err("failed");
+        fact("outcome", describe(&e));
+        fact(
+            "message_kept",
+            e.to_string()
+                .contains("the stream's cleanup failed after the cancellation"),
+        );
+        let (_, sent): (u32, u32) = p.run(NS, "wait_cleanups", Count { n: 0 }).await?;
+        fact("last_items_sent", sent);
+        Ok(())
+    })
+    .await
+}
+
+/// Functions blocked on a lock when cancelled: one that watches its
+/// cancellation stops waiting and ends cancelled; one that does not
+/// overruns its grace period and is dropped, ending cancelled too; and
+/// one still blocked when its actor is cancelled does not keep the actor
+/// (nor the tree) from ending.
+pub(crate) async fn cancel_mask_lock_acquire_special(root: ActorHandle) -> Result<()> {
+    let spawner = root.clone();
+    with_daemon(&root, "locker", |p| async move {
+        let () = p.run(NS, "grace_lock_hold", ()).await?;
+        let (ctx, ()) = p.open_context(NS, "grace_lock_watch", ()).await?;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("watching", describe(&e));
+        let (ctx, ()) = p.open_context(NS, "grace_lock_overrun", ()).await?;
+        ctx.cancel()?;
+        let e = ctx.wait_for_result::<()>().await.expect_err("cancelled");
+        fact("overrun", describe(&e));
+        let drops: u32 = p.run(NS, "wait_drops", Count { n: 1 }).await?;
+        fact("overrun_dropped", drops);
+        // Left blocked: the daemon's own cancellation ends it.
+        let (ctx, ()) = p.open_context(NS, "grace_lock_overrun", ()).await?;
+        spawner.spawn(async move {
+            let _ = ctx.wait_for_result::<()>().await;
+        });
+        Ok(())
+    })
+    .await
+}

@@ -355,6 +355,22 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         "cancel-peer-spawned-service",
         body!(cancel::cancel_peer_spawned_service),
     ),
+    (
+        "cancel-finally-checkpoint-after-ctxc",
+        body!(cancel::cancel_finally_checkpoint_after_ctxc),
+    ),
+    (
+        "cancel-mask-unmask-in-acm",
+        body!(cancel::cancel_mask_unmask_in_acm),
+    ),
+    (
+        "cancel-mask-sendchan-aclose",
+        body!(cancel::cancel_mask_sendchan_aclose),
+    ),
+    (
+        "cancel-mask-lock-acquire-special",
+        body!(cancel::cancel_mask_lock_acquire_special),
+    ),
     ("cancel-sigterm-root", body!(cancel::cancel_sigterm_root)),
     ("cancel-second-signal", body!(cancel::cancel_second_signal)),
     (
