@@ -14,9 +14,9 @@ use tractor_conformance::Tree;
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
 /// The catalogue prefixes of behaviour between real actors.
-const PREFIXES: [&str; 13] = [
+const PREFIXES: [&str; 14] = [
     "spawn-", "rpc-", "ctx-", "stream-", "bcast-", "cancel-", "err-", "fault-", "disc-", "maddr-",
-    "tpt-", "svc-", "moc-",
+    "tpt-", "svc-", "moc-", "sup-",
 ];
 
 /// The kinds of reason a scenario is not run here (`tag: why`).

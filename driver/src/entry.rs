@@ -20,7 +20,7 @@ use crate::engine::{Conn, Settings, Shared};
 use crate::engine::{current, set_current};
 use crate::error::{Error, ErrorKind, Result};
 use crate::functions::Functions;
-use crate::handle::{ActorHandle, current_actor, timeout};
+use crate::handle::{ActorHandle, current_actor};
 use crate::lineage::Lineage;
 use crate::nursery::ActorNursery;
 use crate::runtime::{Runtime, SignalKind, SignalStream};
@@ -221,13 +221,13 @@ async fn teardown(handle: &ActorHandle) {
     // top of that.
     let idle = shared.wait(|st, _| (st.actor.running_functions() == 0).then_some(()));
     let grace = shared.with(|st, _| st.actor.cancel_grace());
-    if timeout(shared, FLUSH_TIMEOUT + grace, idle).await.is_none() {
+    if shared.timeout(FLUSH_TIMEOUT + grace, idle).await.is_none() {
         tracing::debug!(target: "tractor::runtime", "teardown: functions still running");
     }
     no_repl().await;
     shared.close_all_channels();
     let flushed = shared.wait(|st, _| (st.io_tasks == 0).then_some(()));
-    if timeout(shared, FLUSH_TIMEOUT, flushed).await.is_none() {
+    if shared.timeout(FLUSH_TIMEOUT, flushed).await.is_none() {
         tracing::debug!(target: "tractor::runtime", "teardown: connections not flushed");
     }
     shared.set_stopping();

@@ -2,10 +2,8 @@
 //! query, register, unregister).
 
 use std::collections::BTreeMap;
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -360,28 +358,13 @@ impl ActorHandle {
         let done = self
             .shared
             .wait(|st, _| (!st.actor.unregistering()).then_some(()));
-        if timeout(&self.shared, UNREGISTER_TIMEOUT, done)
+        if self
+            .shared
+            .timeout(UNREGISTER_TIMEOUT, done)
             .await
             .is_none()
         {
             tracing::debug!(target: "tractor::runtime", "unregistering timed out");
         }
     }
-}
-
-/// `fut`, unless `after` passes first.
-pub(crate) async fn timeout<T>(
-    shared: &Arc<Shared>,
-    after: Duration,
-    fut: impl Future<Output = T>,
-) -> Option<T> {
-    let mut fut = pin!(fut);
-    let mut sleep = shared.rt.sleep_until(Instant::now() + after);
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        sleep.as_mut().poll(cx).map(|()| None)
-    })
-    .await
 }

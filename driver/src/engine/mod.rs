@@ -334,6 +334,23 @@ impl Shared {
         r
     }
 
+    /// `fut`, unless `after` passes first.
+    pub(crate) async fn timeout<T>(
+        self: &Arc<Self>,
+        after: Duration,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let mut fut = std::pin::pin!(fut);
+        let mut sleep = self.rt.sleep_until(Instant::now() + after);
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            sleep.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
     /// Waits until `f` returns a value; it runs under the lock each time the
     /// state may have changed (any general wake-up).
     pub(crate) async fn wait<T>(

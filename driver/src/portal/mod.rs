@@ -318,11 +318,15 @@ impl Portal {
             return self.run_local(ns, func, kwargs).await;
         };
         let shared = self.shared.clone();
-        let dialog = shared.with(|st, _| {
+        let opened = shared.with(|st, _| {
             let d = st.actor.call(channel, ns, func, kwargs)?;
             st.track(d);
             Ok::<_, UsageError>(d)
-        })?;
+        });
+        let dialog = match opened {
+            Ok(d) => d,
+            Err(e) => return Err(self.not_opened(e).await),
+        };
         let mut guard = CallGuard {
             shared,
             dialog,
@@ -331,6 +335,32 @@ impl Portal {
         let out = poll_fn(|cx| poll_call(&guard.shared, dialog, cx)).await;
         guard.done = true;
         out
+    }
+
+    /// The error of a dialog this portal could not open. A portal to a
+    /// child that went away waits for the child's exit (at most
+    /// `PEER_EXIT_WAIT`), so that its error names the child and says how it
+    /// ended, as a dialog open at the time learns.
+    async fn not_opened(&self, e: UsageError) -> Error {
+        let (UsageError::PeerLost(lost), Some(child), Some(channel)) =
+            (&e, self.child, self.channel)
+        else {
+            return e.into();
+        };
+        if !matches!(**lost, DialogError::PeerLost { exit: None, .. }) {
+            return e.into();
+        }
+        let exited = self.shared.wait(|st, _| {
+            st.children
+                .get(&child)
+                .is_none_or(|c| c.exited.is_some() || c.failed.is_some())
+                .then_some(())
+        });
+        let _ = self
+            .shared
+            .timeout(tractor_protocol::PEER_EXIT_WAIT, exited)
+            .await;
+        self.shared.with(|st, _| st.actor.not_open(channel)).into()
     }
 
     /// Starts a call whose result is read later.
@@ -519,11 +549,15 @@ impl Portal {
             std::time::Instant,
         ) -> std::result::Result<DialogId, UsageError>,
     ) -> Result<(Context, S)> {
-        let dialog = self.shared.with(|st, now| {
+        let opened = self.shared.with(|st, now| {
             let d = open(&mut st.actor, now)?;
             st.track(d);
             Ok::<_, UsageError>(d)
-        })?;
+        });
+        let dialog = match opened {
+            Ok(d) => d,
+            Err(e) => return Err(self.not_opened(e).await),
+        };
         let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
         loop {
             match dlg.next().await {
@@ -560,11 +594,15 @@ impl Portal {
         ApiFuture::new("Portal::open_stream_from", async move {
             let kwargs = kwargs?;
             let channel = self.channel_for("Portal::open_stream_from")?;
-            let dialog = self.shared.with(|st, _| {
+            let opened = self.shared.with(|st, _| {
                 let d = st.actor.open_stream_from(channel, &ns, &func, kwargs)?;
                 st.track(d);
                 Ok::<_, UsageError>(d)
-            })?;
+            });
+            let dialog = match opened {
+                Ok(d) => d,
+                Err(e) => return Err(self.not_opened(e).await),
+            };
             let dlg = Dlg::new(self.shared.clone(), dialog, Role::Opener, self.peer.clone());
             Ok(MsgStream {
                 dlg,

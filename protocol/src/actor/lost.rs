@@ -45,8 +45,11 @@ impl Actor {
         });
     }
 
-    /// Why a dialog cannot be opened on `channel`, which is not open.
-    pub(super) fn not_open(&self, channel: ChannelId) -> UsageError {
+    /// Why a dialog cannot be opened on `channel`, which is not open:
+    /// `UsageError::PeerLost` while this actor remembers the channel's loss
+    /// (with how the peer's process ended, once that is known: for a child,
+    /// when its exit is handled), else `UsageError::ChannelNotOpen`.
+    pub fn not_open(&self, channel: ChannelId) -> UsageError {
         match self.lost.iter().rev().find(|l| l.channel == channel) {
             Some(l) => UsageError::PeerLost(Box::new(DialogError::PeerLost {
                 peer: l.peer.clone(),
