@@ -106,7 +106,7 @@ pub(crate) fn in_grace<R>(cell: &Arc<GraceCell>, f: impl FnOnce() -> R) -> R {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tractor_driver::prelude::*;
+/// # use tractor_driver::prelude::*;
 ///
 /// /// A worker that, once cancelled, takes a moment to flush (any awaits
 /// /// will do: a pause, a last stream item, a call to another actor).
