@@ -418,17 +418,28 @@ entry_points!(Smol);
 /// go through shared references, as `Async` allows for sockets.
 trait Socket: Send + Sync + 'static {
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// The socket, if it is TCP (for the driver's keepalive).
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
 }
 
 impl Socket for std::net::TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(self))
+    }
 }
 
 impl Socket for UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
     }
 }
 
@@ -454,6 +465,10 @@ where
 {
     fn poll_read(&mut self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         smol::io::AsyncRead::poll_read(Pin::new(&mut &*self.0), cx, buf)
+    }
+
+    fn tcp_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.0.get_ref().tcp()
     }
 }
 

@@ -428,9 +428,29 @@ impl Runtime for Tokio {
 
 entry_points!(Tokio);
 
+/// The TCP socket under a read half, if it is one (for the driver's
+/// keepalive).
+trait TcpOf {
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>>;
+}
+
+impl TcpOf for tokio::net::tcp::OwnedReadHalf {
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let stream: &tokio::net::TcpStream = self.as_ref();
+        Some(stream.as_fd())
+    }
+}
+
+impl TcpOf for tokio::net::unix::OwnedReadHalf {
+    fn tcp(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+}
+
 fn connection<R, W>(r: R, w: W) -> Connection
 where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: AsyncRead + TcpOf + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     Connection {
@@ -441,7 +461,11 @@ where
 
 struct Reader<R>(R);
 
-impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
+impl<R: AsyncRead + TcpOf + Unpin + Send + 'static> ReadHalf for Reader<R> {
+    fn tcp_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.0.tcp()
+    }
+
     fn poll_read(
         &mut self,
         cx: &mut std::task::Context<'_>,

@@ -1271,7 +1271,7 @@ fn spawn_python_child() {
         assert_eq!(
             r.fact("env_added"),
             "CONF_PY_MARK,TRACTOR_CANCEL_GRACE_MS,TRACTOR_MAX_CONNECTIONS,TRACTOR_MAX_DIALOGS_PER_PEER,\
-             TRACTOR_MAX_FRAME_LEN,TRACTOR_MAX_PENDING_CONNECTIONS,TRACTOR_MAX_QUEUED_BYTES,\
+             TRACTOR_KEEPALIVE_MS,TRACTOR_MAX_FRAME_LEN,TRACTOR_MAX_PENDING_CONNECTIONS,TRACTOR_MAX_QUEUED_BYTES,\
              TRACTOR_MAX_QUEUED_FRAMES,TRACTOR_PARENT_PID,TRACTOR_STALL_TIMEOUT_MS"
         );
         assert_eq!(r.fact("env_missing"), "");
@@ -2567,6 +2567,58 @@ fn tpt_non_reading_client_bounded() {
         assert!(seen.good_calls >= 10, "{a}/{t}: {seen:?}");
         assert_eq!(d.hi(), "hi from root", "{a}/{t}");
         d.stop();
+    }
+}
+
+#[test]
+fn tpt_keepalive_on_every_tcp_connection_of_the_tree() {
+    // The root's keepalive (here from its environment) reaches the
+    // child: every established connection of both, opened or accepted,
+    // probes its peer within it; `0` turns it off; the default is 30 s.
+    for adapter in adapters() {
+        let r = run_env(
+            "tpt-keepalive",
+            adapter,
+            "tcp",
+            &[("TRACTOR_KEEPALIVE_MS", "12000")],
+        );
+        r.assert_ok();
+        if r.facts.contains_key("ss") {
+            eprintln!("not run: `ss` (iproute2) is {}", r.fact("ss"));
+            return;
+        }
+        let sockets: usize = r.fact("sockets").parse().unwrap();
+        assert!(sockets >= 4, "{adapter}: {r:?}");
+        assert_eq!(
+            r.fact("with_keepalive"),
+            r.fact("sockets"),
+            "{adapter}: {r:?}"
+        );
+        // Half the keepalive idle before the first probe.
+        let longest: f64 = r.fact("longest_secs").parse().unwrap();
+        assert!((1.0..=6.0).contains(&longest), "{adapter}: {r:?}");
+        let r = run_env(
+            "tpt-keepalive",
+            adapter,
+            "tcp",
+            &[("TRACTOR_KEEPALIVE_MS", "0")],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("with_keepalive"), "0", "{adapter}: {r:?}");
+        let r = run_env(
+            "tpt-keepalive",
+            adapter,
+            "tcp",
+            &[("TRACTOR_KEEPALIVE_MS", "")],
+        );
+        r.assert_ok();
+        assert_eq!(
+            r.fact("with_keepalive"),
+            r.fact("sockets"),
+            "{adapter}: {r:?}"
+        );
+        let longest: f64 = r.fact("longest_secs").parse().unwrap();
+        assert!(longest > 6.0 && longest <= 15.0, "{adapter}: {r:?}");
     }
 }
 

@@ -111,8 +111,9 @@ pub use grace::{GracefulCancel, graceful_cancel};
 pub use handle::{ActorHandle, current_actor};
 pub use kwargs::Kwargs;
 pub use limits::{
-    CANCEL_GRACE_MS_ENV, MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV, MAX_FRAME_LEN_ENV,
-    MAX_PENDING_CONNECTIONS_ENV, MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV, STALL_TIMEOUT_MS_ENV,
+    CANCEL_GRACE_MS_ENV, KEEPALIVE_MS_ENV, MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV,
+    MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV, MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV,
+    STALL_TIMEOUT_MS_ENV,
 };
 pub use nursery::{ActorNursery, ActorOptions};
 pub use portal::{

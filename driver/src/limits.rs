@@ -7,7 +7,7 @@
 //! `TRACTOR_LOGLEVEL` overrides the log level): [`MAX_CONNECTIONS_ENV`],
 //! [`MAX_PENDING_CONNECTIONS_ENV`], [`MAX_DIALOGS_PER_PEER_ENV`],
 //! [`MAX_QUEUED_BYTES_ENV`], [`MAX_QUEUED_FRAMES_ENV`],
-//! [`STALL_TIMEOUT_MS_ENV`], [`MAX_FRAME_LEN_ENV`], and its grace period
+//! [`STALL_TIMEOUT_MS_ENV`], [`KEEPALIVE_MS_ENV`], [`MAX_FRAME_LEN_ENV`], and its grace period
 //! for cancelled functions
 //! ([`Config::cancel_grace`](crate::Config#structfield.cancel_grace)),
 //! [`CANCEL_GRACE_MS_ENV`]. Every actor it spawns
@@ -49,6 +49,11 @@ pub const MAX_QUEUED_FRAMES_ENV: &str = "TRACTOR_MAX_QUEUED_FRAMES";
 /// (`Limits::stall_timeout`; a parent hands its own down rounded up to a
 /// whole millisecond).
 pub const STALL_TIMEOUT_MS_ENV: &str = "TRACTOR_STALL_TIMEOUT_MS";
+/// How long a silent TCP peer is given before its connection is taken
+/// as lost, in milliseconds (`Limits::keepalive`, counted in whole seconds
+/// by TCP); `0` turns keepalive off (the system's defaults, hours).
+pub const KEEPALIVE_MS_ENV: &str = "TRACTOR_KEEPALIVE_MS";
+
 /// The largest frame body accepted, in bytes
 /// ([`Config::max_frame_len`](crate::Config#structfield.max_frame_len)).
 pub const MAX_FRAME_LEN_ENV: &str = "TRACTOR_MAX_FRAME_LEN";
@@ -133,6 +138,9 @@ impl TreeLimits {
         if let Some(n) = count(STALL_TIMEOUT_MS_ENV, max_u32)? {
             l.stall_timeout = Duration::from_millis(n);
         }
+        if let Some(n) = count(KEEPALIVE_MS_ENV, max_u32)? {
+            l.keepalive = (n > 0).then(|| Duration::from_millis(n));
+        }
         if let Some(n) = count(MAX_FRAME_LEN_ENV, max_u32)? {
             out.max_frame_len = u32::try_from(n).unwrap_or(u32::MAX);
         }
@@ -157,6 +165,11 @@ impl TreeLimits {
             .as_nanos()
             .div_ceil(1_000_000)
             .min(u128::from(u32::MAX));
+        let keepalive = l.keepalive.map_or(0, |k| {
+            k.as_nanos()
+                .div_ceil(1_000_000)
+                .clamp(1, u128::from(u32::MAX))
+        });
         let set = |var: &'static str, n: String| (var, n);
         vec![
             set(MAX_CONNECTIONS_ENV, l.max_connections.to_string()),
@@ -168,6 +181,7 @@ impl TreeLimits {
             set(MAX_QUEUED_BYTES_ENV, l.max_queued_bytes.to_string()),
             set(MAX_QUEUED_FRAMES_ENV, l.max_queued_frames.to_string()),
             set(STALL_TIMEOUT_MS_ENV, stall.to_string()),
+            set(KEEPALIVE_MS_ENV, keepalive.to_string()),
             set(MAX_FRAME_LEN_ENV, self.max_frame_len.to_string()),
             set(CANCEL_GRACE_MS_ENV, grace.to_string()),
         ]
@@ -241,12 +255,13 @@ mod tests {
                 max_queued_bytes: 1000,
                 max_queued_frames: 20,
                 stall_timeout: Duration::from_millis(1500),
+                keepalive: Some(Duration::from_secs(12)),
             },
             max_frame_len: 4096,
             cancel_grace: Duration::from_millis(2500),
         };
         let env = mine.child_env();
-        assert_eq!(env.len(), 8);
+        assert_eq!(env.len(), 9);
         let got = TreeLimits::with_env(base(), |var| {
             env.iter()
                 .find(|(k, _)| *k == var)
@@ -269,6 +284,19 @@ mod tests {
         let env = none.child_env();
         let grace = env.iter().find(|(k, _)| *k == CANCEL_GRACE_MS_ENV).unwrap();
         assert_eq!(grace.1, "0");
+        // Keepalive off is handed down as off.
+        let mut off = mine.clone();
+        off.limits.keepalive = None;
+        let env = off.child_env();
+        let keepalive = env.iter().find(|(k, _)| *k == KEEPALIVE_MS_ENV).unwrap();
+        assert_eq!(keepalive.1, "0");
+        let got = TreeLimits::with_env(base(), |var| {
+            env.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| OsString::from(v))
+        })
+        .unwrap();
+        assert_eq!(got.limits.keepalive, None);
     }
 
     #[test]
@@ -287,6 +315,8 @@ mod tests {
             (CANCEL_GRACE_MS_ENV, "1s"),
             (CANCEL_GRACE_MS_ENV, "-1"),
             (CANCEL_GRACE_MS_ENV, "4294967296"),
+            (KEEPALIVE_MS_ENV, "30s"),
+            (KEEPALIVE_MS_ENV, "4294967296"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             let ErrorKind::BadEnv {

@@ -87,6 +87,14 @@ impl std::fmt::Debug for Connection {
 pub trait ReadHalf: Send + 'static {
     /// Reads some bytes; `Ok(0)` at the end of the stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+
+    /// The connection's TCP socket, if it is one: the driver sets its
+    /// keepalive (`Limits::keepalive`) on it, once, for every connection
+    /// accepted or opened. A runtime whose connections are not sockets
+    /// leaves the default, `None`.
+    fn tcp_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// The sending half of a connection.

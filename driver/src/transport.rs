@@ -260,9 +260,49 @@ pub(crate) fn prefer(addrs: &[Address]) -> Option<Address> {
         .map(|(_, a)| a.clone())
 }
 
+/// Sets the probes of `keepalive` on a TCP socket (see `Limits` in the
+/// core, which decides them): `SO_KEEPALIVE`, the idle time, the interval
+/// and count of probes, and how long sent data may stay unacknowledged.
+pub(crate) fn set_keepalive(
+    socket: std::os::fd::BorrowedFd<'_>,
+    keepalive: &tractor_protocol::Keepalive,
+) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let ms = u32::try_from(keepalive.user_timeout.as_millis()).unwrap_or(u32::MAX);
+    setsockopt(&socket, sockopt::KeepAlive, &true)?;
+    setsockopt(&socket, sockopt::TcpKeepIdle, &secs(keepalive.idle))?;
+    setsockopt(&socket, sockopt::TcpKeepInterval, &secs(keepalive.interval))?;
+    setsockopt(&socket, sockopt::TcpKeepCount, &keepalive.probes)?;
+    setsockopt(&socket, sockopt::TcpUserTimeout, &ms)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalive_is_set_as_the_core_decides() {
+        use nix::sys::socket::{getsockopt, sockopt};
+        use std::os::fd::AsFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let limits = tractor_protocol::Limits {
+            keepalive: Some(std::time::Duration::from_secs(20)),
+            ..Default::default()
+        };
+        let probes = limits.keepalive_probes().unwrap();
+        set_keepalive(stream.as_fd(), &probes).unwrap();
+        assert!(getsockopt(&stream, sockopt::KeepAlive).unwrap());
+        assert_eq!(getsockopt(&stream, sockopt::TcpKeepIdle).unwrap(), 10);
+        assert_eq!(getsockopt(&stream, sockopt::TcpKeepInterval).unwrap(), 3);
+        assert_eq!(getsockopt(&stream, sockopt::TcpKeepCount).unwrap(), 3);
+        assert_eq!(
+            getsockopt(&stream, sockopt::TcpUserTimeout).unwrap(),
+            20_000
+        );
+    }
 
     #[test]
     fn socket_files_are_named_like_python_s() {

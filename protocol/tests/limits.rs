@@ -440,3 +440,55 @@ fn input_read_while_paused_waits_and_is_handled_on_resume() {
     assert_eq!(d.released(ch), vec![&Action::Abort { channel: ch }]);
     assert!(a.is_idle(), "{a:?}");
 }
+
+#[test]
+fn keepalive_probes_end_within_the_keepalive() {
+    use std::time::Duration;
+    use tractor_protocol::{DEFAULT_KEEPALIVE, Keepalive, MIN_KEEPALIVE};
+    let probes = |secs: u64| {
+        Limits {
+            keepalive: Some(Duration::from_secs(secs)),
+            ..Limits::default()
+        }
+        .keepalive_probes()
+        .unwrap()
+    };
+    // The default: 15 s of silence, then three probes 5 s apart.
+    assert_eq!(Limits::default().keepalive, Some(DEFAULT_KEEPALIVE));
+    assert_eq!(
+        probes(30),
+        Keepalive {
+            idle: Duration::from_secs(15),
+            interval: Duration::from_secs(5),
+            probes: 3,
+            user_timeout: Duration::from_secs(30),
+        }
+    );
+    // Whatever the keepalive, the last probe ends within it, and not
+    // much before (TCP counts whole seconds; at most three probes).
+    for secs in 2..=3600 {
+        let k = probes(secs);
+        let ends = k.idle + k.interval * k.probes;
+        assert!(ends <= Duration::from_secs(secs), "{secs}: {k:?}");
+        assert!(
+            ends + Duration::from_secs(3) > Duration::from_secs(secs),
+            "{secs}: {k:?}"
+        );
+        assert!(k.idle >= Duration::from_secs(1) && k.interval >= Duration::from_secs(1));
+        assert!((1..=3).contains(&k.probes), "{secs}: {k:?}");
+        assert_eq!(k.user_timeout, Duration::from_secs(secs));
+    }
+    // Under the least honoured: the least; sub-second parts are dropped.
+    assert_eq!(probes(0), probes(MIN_KEEPALIVE.as_secs()));
+    let half = Limits {
+        keepalive: Some(Duration::from_millis(10_900)),
+        ..Limits::default()
+    };
+    assert_eq!(half.keepalive_probes().unwrap(), probes(10));
+    // Off: nothing to set.
+    let off = Limits {
+        keepalive: None,
+        ..Limits::default()
+    };
+    assert_eq!(off.keepalive_probes(), None);
+}

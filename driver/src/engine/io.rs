@@ -118,6 +118,14 @@ impl Shared {
         conn: Connection,
     ) {
         let Connection { reader, writer } = conn;
+        // A silent peer is found within the tree's keepalive, idle or not.
+        if let (Some(socket), Some(keepalive)) = (
+            reader.tcp_socket(),
+            st.actor.config().limits.keepalive_probes(),
+        ) && let Err(e) = crate::transport::set_keepalive(socket, &keepalive)
+        {
+            tracing::warn!(target: "tractor::transport", %channel, error = %e, "keepalive not set");
+        }
         st.chans.insert(channel, ctl.clone());
         st.io_tasks += 2;
         let shared = self.clone();

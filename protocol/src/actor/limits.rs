@@ -23,6 +23,13 @@ pub const DEFAULT_MAX_QUEUED_FRAMES: usize = 16 * 1024;
 /// it written before the connection is dropped, by default.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a silent TCP peer (host down, cable pulled, a partition) is
+/// given before its connection is taken as lost, by default.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// The shortest keepalive honoured: TCP counts its probes in whole seconds.
+pub const MIN_KEEPALIVE: Duration = Duration::from_secs(2);
+
 /// How often a broken stream (a frame over `ActorConfig::max_frame_len`,
 /// say) is logged as a warning; the others in between go to `debug`.
 const FRAME_WARN_EVERY: Duration = Duration::from_secs(60);
@@ -64,6 +71,15 @@ pub const TOO_MANY_DIALOGS: &str = "TooManyDialogs";
 ///   The same timeout bounds the flush of a connection this actor closes
 ///   (`Action::Close`).
 /// * **Frames.** The largest frame accepted is `ActorConfig::max_frame_len`.
+/// * **Liveness.** A TCP connection whose peer falls silent (its host is
+///   down, the cable is pulled, the network partitions) is taken as lost
+///   within [`keepalive`](Limits::keepalive), idle or not: the kernel
+///   probes an idle connection ([`Keepalive`], from
+///   [`Limits::keepalive_probes`]) and gives up on data the peer does not
+///   acknowledge. The loss is the connection's end, as any other: a child
+///   cancels itself, a parent reports the child lost by name. A peer whose
+///   host answers but whose process is stopped is not silent to TCP: the
+///   stall timeout covers it once output is queued for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Inbound connections open at once, handshaking or not.
@@ -81,6 +97,49 @@ pub struct Limits {
     /// How long a connection's queued output may go unwritten, over the
     /// bound or while it is closing, before it is dropped.
     pub stall_timeout: Duration,
+    /// How long a TCP peer may stay silent before its connection is
+    /// taken as lost; `None` leaves the system's defaults (hours). At
+    /// least [`MIN_KEEPALIVE`], in whole seconds.
+    pub keepalive: Option<Duration>,
+}
+
+/// How the kernel probes a TCP connection for [`Limits::keepalive`]: the
+/// socket options a driver sets on each TCP connection (`SO_KEEPALIVE`,
+/// `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before the first probe (`TCP_KEEPIDLE`), whole seconds.
+    pub idle: Duration,
+    /// Between unanswered probes (`TCP_KEEPINTVL`), whole seconds.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
+    pub probes: u32,
+    /// How long sent data may stay unacknowledged before the connection
+    /// is dropped (`TCP_USER_TIMEOUT`).
+    pub user_timeout: Duration,
+}
+
+impl Limits {
+    /// The probes that find a silent peer within
+    /// [`keepalive`](Limits::keepalive) (rounded to whole seconds, at
+    /// least [`MIN_KEEPALIVE`]): half of it idle, then up to three probes
+    /// spread over the rest, so that the last unanswered probe ends within
+    /// it; data unacknowledged for all of it drops the connection too.
+    /// `None` when keepalive is off.
+    pub fn keepalive_probes(&self) -> Option<Keepalive> {
+        let total = self.keepalive?.max(MIN_KEEPALIVE).as_secs();
+        let idle = total / 2;
+        let rest = total - idle;
+        let probes = rest.min(3);
+        let interval = rest / probes;
+        let probes = u32::try_from(probes).unwrap_or(3);
+        Some(Keepalive {
+            idle: Duration::from_secs(idle),
+            interval: Duration::from_secs(interval),
+            probes,
+            user_timeout: Duration::from_secs(total),
+        })
+    }
 }
 
 impl Default for Limits {
@@ -92,6 +151,7 @@ impl Default for Limits {
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_queued_frames: DEFAULT_MAX_QUEUED_FRAMES,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            keepalive: Some(DEFAULT_KEEPALIVE),
         }
     }
 }

@@ -537,6 +537,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         body!(tpt::tpt_root_passes_tpt_to_sub),
     ),
     ("tpt-uds-example", body!(tpt::tpt_uds_example)),
+    ("tpt-keepalive", body!(tpt::tpt_keepalive)),
     ("tpt-handshake-garbage", body!(tpt::tpt_handshake_garbage)),
     ("tpt-limits-inherited", body!(tpt::limits_inherited)),
     ("tpt-limits-inherited-env", body!(tpt::limits_inherited)),

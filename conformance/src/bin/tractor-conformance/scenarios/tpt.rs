@@ -238,3 +238,77 @@ pub(crate) async fn tpt_rt_dir_secure(
     let config = configure("tpt-rt-dir-secure", transport, registry)?;
     tractor_driver::open_root_actor(rt, config, root_only).await
 }
+
+/// Liveness (ours): every TCP connection of the tree, the root's and a
+/// daemon child's, carries the tree's keepalive, as `ss` shows it
+/// (`timer:(keepalive,…)`): the seconds left before the first probe,
+/// which the test compares with the keepalive it gave the root.
+pub(crate) async fn tpt_keepalive(root: ActorHandle) -> Result<()> {
+    let me = root.clone();
+    nursery_with(&root, "ka", |_, p| async move {
+        let child: u32 = p.run(NS, "pid", ()).await?;
+        let ours = [std::process::id(), child];
+        // A socket with data in flight shows its retransmission timer
+        // instead: asked again until the connections are idle.
+        let mut seen = (0, Vec::new());
+        for _ in 0..100 {
+            seen = match keepalive_timers(&ours) {
+                Ok(seen) => seen,
+                Err(e) => {
+                    fact("ss", format!("missing: {e}"));
+                    return Ok(());
+                }
+            };
+            if seen.0 > 0 && seen.1.len() == seen.0 {
+                break;
+            }
+            me.sleep(Duration::from_millis(20)).await;
+        }
+        let (sockets, timers) = seen;
+        fact("sockets", sockets);
+        fact("with_keepalive", timers.len());
+        let longest = timers.iter().copied().fold(0.0, f64::max);
+        fact("longest_secs", longest.ceil());
+        p.cancel_actor().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The established TCP connections of processes `pids`, as `ss` lists
+/// them: how many, and the seconds left on the keepalive timer of those
+/// that show one.
+fn keepalive_timers(pids: &[u32]) -> std::io::Result<(usize, Vec<f64>)> {
+    let out = std::process::Command::new("ss")
+        .args(["-tnoHp", "state", "established"])
+        .output()?;
+    let out = String::from_utf8_lossy(&out.stdout);
+    let ours: Vec<String> = pids.iter().map(|pid| format!("pid={pid},")).collect();
+    let mut sockets = 0;
+    let mut timers = Vec::new();
+    for line in out.lines().filter(|l| ours.iter().any(|p| l.contains(p))) {
+        sockets += 1;
+        // `ss` shows the time left as `14sec`, `5.684ms` (seconds and
+        // milliseconds), `850ms` or `2min`.
+        let Some(rest) = line.split("timer:(keepalive,").nth(1) else {
+            continue;
+        };
+        let left = rest.split(',').next().unwrap_or_default();
+        let number = |t: &str| t.parse::<f64>().unwrap_or(f64::NAN);
+        let secs = if let Some(m) = left.strip_suffix("min") {
+            number(m) * 60.0
+        } else if let Some(s) = left.strip_suffix("sec") {
+            number(s)
+        } else if let Some(ms) = left.strip_suffix("ms") {
+            if ms.contains('.') {
+                number(ms)
+            } else {
+                number(ms) / 1000.0
+            }
+        } else {
+            f64::NAN
+        };
+        timers.push(secs);
+    }
+    Ok((sockets, timers))
+}
