@@ -83,7 +83,7 @@ use tractor_protocol::{
 pub trait Launcher: fmt::Debug + Send + Sync + 'static {
     /// The command actually run for the child whose command `child` is,
     /// as the driver builds it (program, arguments, environment). Its
-    /// standard input is set afterwards: the bootstrap pipe.
+    /// standard input is the driver's to give (the bootstrap pipe).
     fn launch(&self, child: Command) -> io::Result<Command>;
 
     /// The parent's address as the child's host reaches it; `None`: the
@@ -241,22 +241,22 @@ fn bootstrap_vars(child: &Command, skip: &[&str]) -> Vec<BootstrapVar> {
         .collect()
 }
 
-/// The command that launches `child` through `launcher`, and the pipe to
-/// keep open for as long as the child lives: its block is written in it
-/// already. `skip`: variables the block leaves out.
+/// The command that launches `child` through `launcher`, its standard
+/// input, and the pipe's other end, to keep open for as long as the child
+/// lives: its block is written in it already. `skip`: variables the block
+/// leaves out.
 pub(crate) fn prepare(
     launcher: &dyn Launcher,
     child: Command,
     skip: &[&str],
-) -> Result<(Command, io::PipeWriter), LaunchError> {
+) -> Result<(Command, io::PipeReader, io::PipeWriter), LaunchError> {
     let block = encode_bootstrap(&bootstrap_vars(&child, skip))?;
     let io = |e: io::Error| LaunchError::Io(e.to_string());
     let (reader, mut writer) = io::pipe().map_err(io)?;
     // Bounded below a pipe's buffer: written at once, child or not.
     writer.write_all(&block).map_err(io)?;
-    let mut command = launcher.launch(child).map_err(io)?;
-    command.stdin(reader);
-    Ok((command, writer))
+    let command = launcher.launch(child).map_err(io)?;
+    Ok((command, reader, writer))
 }
 
 /// Reads a bootstrap block from `input`.

@@ -101,13 +101,13 @@ impl Shared {
         // A launched child gets its settings on its stdin, through a pipe
         // kept open until its launcher's process exits. This process's pid
         // means nothing on another host: it watches its own parent process.
-        let (cmd, pipe) = match &launcher {
-            None => (cmd, None),
+        let (cmd, stdin, pipe) = match &launcher {
+            None => (cmd, None, None),
             Some(l) => {
                 cmd.env_remove(crate::lineage::PARENT_PID_ENV);
                 let skip = [crate::lineage::PARENT_PID_ENV, crate::launch::LAUNCHED_ENV];
                 match crate::launch::prepare(l.as_ref(), cmd, &skip) {
-                    Ok((cmd, pipe)) => (cmd, Some(pipe)),
+                    Ok((cmd, stdin, pipe)) => (cmd, Some(stdin.into()), Some(pipe)),
                     Err(e) => {
                         st.actor.handle_spawn_failed(child, e.to_string());
                         return;
@@ -115,7 +115,7 @@ impl Shared {
                 }
             }
         };
-        match self.rt.spawn_process(cmd) {
+        match self.rt.spawn_process(cmd, stdin) {
             Ok(process) => {
                 let pid = process.pid();
                 tracing::info!(target: "tractor::runtime", child = %args.uid, pid, "spawned");
