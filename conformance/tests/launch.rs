@@ -4,11 +4,14 @@
 //! -i`, which leaves the child only what its bootstrap block gives it.
 //! Every run ends with the check that the tree left no process behind.
 
+use std::io::Write;
 use std::path::Path;
+use std::process::Stdio;
 
 use tractor_adapters::Adapter;
 use tractor_conformance::netns::Netns;
-use tractor_conformance::{Run, Tree};
+use tractor_conformance::{HANG, Run, Tree};
+use tractor_protocol::{Address, ChildArgs, Uid};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
@@ -94,5 +97,77 @@ fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
         let r = run_in(&ns, "launch-launcher-killed", adapter);
         r.assert_ok();
         assert!(!r.fact("child_pid").is_empty(), "{r:?}");
+    }
+}
+
+#[test]
+fn over_unix_sockets_a_launched_child_is_refused_with_a_typed_error() {
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let tree = Tree::new().adapter(adapter);
+        let r = tree.run(Path::new(PROGRAM), &["launch-needs-tcp", "uds"]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("not_tcp"), "true", "{r:?}");
+        assert!(r.fact("error").contains("over TCP"), "{r:?}");
+    }
+}
+
+/// Starts the program as a launched child whose stdin says `input`, its
+/// parent nowhere: how it ends and what it said.
+fn bad_block(input: &[u8]) -> (Option<i32>, String) {
+    let tree = Tree::new();
+    let args = ChildArgs {
+        uid: Uid::new("bad", "0d6f2a8e-1c3b-4e5f-8a9b-0c1d2e3f4a5b"),
+        parent_addr: Address::tcp("127.0.0.1", 9),
+        loglevel: None,
+        bootstrap_stdin: true,
+    }
+    .to_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = tree
+        .command(Path::new(PROGRAM), &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let mut stdin = child.stdin.take().expect("a stdin");
+    // The child may be gone already, having read enough: no matter.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("it ends");
+    assert!(started.elapsed() < HANG, "hung on its block");
+    tree.assert_clean();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_malformed_bootstrap_block_is_refused_clearly() {
+    let (code, said) = bad_block(b"TRACTOR_SECRET=x\n#end\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("does not start with"), "{said}");
+    let (code, said) = bad_block(b"#tractor-bootstrap 1\nA=\\q\n#end\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("unknown escape"), "{said}");
+    // The parent went before the block's end.
+    let (code, said) = bad_block(b"#tractor-bootstrap 1\nA=1\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("ended before"), "{said}");
+    let endless = [b"#tractor-bootstrap 1\n".as_slice(), &[b'a'; 40_000]].concat();
+    let (code, said) = bad_block(&endless);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("longer than"), "{said}");
+}
+
+#[test]
+fn a_launched_child_has_no_terminal_and_its_pause_goes_on() {
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let r = run("launch-pause", adapter, &[]);
+        r.assert_ok();
+        assert_eq!(r.fact("paused"), "resumed", "{r:?}");
     }
 }

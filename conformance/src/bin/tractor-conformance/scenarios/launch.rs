@@ -175,3 +175,44 @@ pub(crate) async fn launch_launcher_killed(rt: Arc<dyn Runtime>, config: Config)
     })
     .await
 }
+
+/// Scenario `launch-needs-tcp`: over Unix sockets, a launched child has no
+/// address to connect back to (a socket file does not cross hosts):
+/// starting it fails with a typed error, before any process starts.
+pub(crate) async fn launch_needs_tcp(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let e = nursery_error(&root, "a launched child needs TCP", |n| async move {
+            let options = daemon().launcher(CommandPrefix::new(["env"]));
+            n.start_actor("nowhere", options).await.map(drop)
+        })
+        .await;
+        let typed = matches!(
+            e.kind(),
+            ErrorKind::Launch(tractor_driver::LaunchError::NotTcp { .. })
+        );
+        fact("not_tcp", typed);
+        fact("error", &e);
+        Ok(())
+    })
+    .await
+}
+
+/// Scenario `launch-pause`: in debug mode, a launched child that pauses
+/// has no terminal (its stdin is the bootstrap pipe, set aside for
+/// `/dev/null`): its REPL ends at once, as at end of input, and the
+/// function goes on.
+pub(crate) async fn launch_pause(rt: Arc<dyn Runtime>, mut config: Config) -> Result<()> {
+    config.debug_mode = true;
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        root.open_nursery(|n| async move {
+            let options = daemon().launcher(CommandPrefix::new(["env", "-i"]));
+            let p = n.start_actor("paused", options).await?;
+            let said: String = p.run(NS, "pause_then_return", ()).await?;
+            fact("paused", said);
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}

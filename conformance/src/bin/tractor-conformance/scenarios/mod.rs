@@ -439,6 +439,8 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         "launch-launcher-killed",
         configured!(launch::launch_launcher_killed),
     ),
+    ("launch-needs-tcp", configured!(launch::launch_needs_tcp)),
+    ("launch-pause", configured!(launch::launch_pause)),
     (
         "fault-child-sigkilled-call",
         body!(fault::fault_child_sigkilled_call),
