@@ -39,7 +39,7 @@
 //!   by itself) is the launcher's.
 //! * **No terminal.** A launched child's standard input is the bootstrap
 //!   pipe, which it sets aside for `/dev/null`: a debugger REPL
-//!   ([`pause`](crate::pause), a crash in debug mode) in it prints its
+//!   ([`pause()`](crate::pause()), a crash in debug mode) in it prints its
 //!   banner and continues at once, as at end of input.
 //!
 //! Only a Rust child can be launched (a Python child reads no bootstrap
