@@ -97,6 +97,7 @@ fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
         let r = run_in(&ns, "launch-launcher-killed", adapter);
         r.assert_ok();
         assert!(!r.fact("child_pid").is_empty(), "{r:?}");
+        assert_eq!(r.fact("child_ended"), "true", "{r:?}");
     }
 }
 

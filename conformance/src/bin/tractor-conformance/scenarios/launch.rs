@@ -137,10 +137,19 @@ fn ppid_of(pid: u32) -> Result<u32> {
         .ok_or_else(|| Error::raise("LookupError", format!("no PPid for {pid}")))
 }
 
+/// Whether process `pid` has ended: gone, or a zombie.
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
 /// Scenario `launch-launcher-killed`: the launcher's local process (a
 /// shell that runs the child in the namespace and waits for it) is
 /// SIGKILLed during a call: the root reports the child lost, by name, and
-/// the child, whose stdin pipe then ends, goes too.
+/// the child, whose stdin pipe then ends, goes too: the root waits for it
+/// (it is no longer the root's to reap: the shell was its parent).
 pub(crate) async fn launch_launcher_killed(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     let mut launcher = netns_exec()?;
     // `"$@"; exit` keeps the shell: it is not replaced by the child.
@@ -169,7 +178,10 @@ pub(crate) async fn launch_launcher_killed(rt: Arc<dyn Runtime>, config: Config)
                 .await
                 .expect_err("the launcher died");
             killer.await??;
-            child_died(&e, "victim", shell)
+            child_died(&e, "victim", shell)?;
+            until(&me, || ended(child)).await;
+            fact("child_ended", true);
+            Ok(())
         })
         .await
     })
