@@ -15,6 +15,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub struct Netns {
     name: String,
     host_link: String,
+    /// What this fixture made, and so removes: never another's namespace
+    /// or link of the same name.
+    made_ns: bool,
+    made_link: bool,
     /// The address of the root namespace's end.
     pub root_ip: Ipv4Addr,
     /// The address of the namespace's end.
@@ -75,9 +79,11 @@ impl Netns {
             let a = base + host;
             Ipv4Addr::new(10, 199, (a >> 8) as u8, (a & 0xff) as u8)
         };
-        let ns = Netns {
+        let mut ns = Netns {
             name: format!("tractor-{}-{k}", std::process::id()),
             host_link: format!("trh{n}"),
+            made_ns: false,
+            made_link: false,
             root_ip: octets(1),
             ns_ip: octets(2),
         };
@@ -85,6 +91,7 @@ impl Netns {
         let peer = format!("trn{n}");
         let (root_cidr, ns_cidr) = (format!("{}/30", ns.root_ip), format!("{}/30", ns.ns_ip));
         ip(&["netns", "add", &ns.name])?;
+        ns.made_ns = true;
         ip(&[
             "link",
             "add",
@@ -95,6 +102,7 @@ impl Netns {
             "name",
             &peer,
         ])?;
+        ns.made_link = true;
         ip(&["link", "set", &peer, "netns", &ns.name])?;
         ip(&["addr", "add", &root_cidr, "dev", &ns.host_link])?;
         ip(&["link", "set", &ns.host_link, "up"])?;
@@ -113,8 +121,12 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting one end deletes the pair; the namespace goes last.
-        let _ = ip(&["link", "delete", &self.host_link]);
-        let _ = ip(&["netns", "delete", &self.name]);
+        if self.made_link {
+            let _ = ip(&["link", "delete", &self.host_link]);
+        }
+        if self.made_ns {
+            let _ = ip(&["netns", "delete", &self.name]);
+        }
     }
 }
 
