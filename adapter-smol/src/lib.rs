@@ -396,8 +396,16 @@ impl Runtime for Smol {
         })
     }
 
-    fn spawn_process(&self, command: std::process::Command) -> io::Result<Box<dyn Process>> {
-        let child = smol::process::Command::from(command).spawn()?;
+    fn spawn_process(
+        &self,
+        command: std::process::Command,
+        stdin: Option<std::process::Stdio>,
+    ) -> io::Result<Box<dyn Process>> {
+        let mut command = smol::process::Command::from(command);
+        if let Some(stdin) = stdin {
+            command.stdin(stdin);
+        }
+        let child = command.spawn()?;
         Ok(Box::new(Child(child)))
     }
 

@@ -407,8 +407,16 @@ impl Runtime for Tokio {
         })
     }
 
-    fn spawn_process(&self, command: std::process::Command) -> io::Result<Box<dyn Process>> {
-        let child = tokio::process::Command::from(command).spawn()?;
+    fn spawn_process(
+        &self,
+        command: std::process::Command,
+        stdin: Option<std::process::Stdio>,
+    ) -> io::Result<Box<dyn Process>> {
+        let mut command = tokio::process::Command::from(command);
+        if let Some(stdin) = stdin {
+            command.stdin(stdin);
+        }
+        let child = command.spawn()?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("the child has no pid"))?;

@@ -52,7 +52,11 @@ impl Adapter {
     /// The adapter the environment variable `TRACTOR_ADAPTER` picks for
     /// this process: the one it names, or tokio when it is unset or names
     /// none.
+    ///
+    /// A launched child reads its bootstrap block first (see
+    /// `tractor_driver::launch::bootstrap`): the choice reaches it there.
     pub fn from_env() -> Self {
+        tractor_driver::launch::bootstrap();
         std::env::var(ENV)
             .ok()
             .and_then(|name| name.parse().ok())

@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod netns;
 pub mod peer;
 
 use std::collections::BTreeMap;

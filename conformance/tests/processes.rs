@@ -760,6 +760,7 @@ fn start_child(adapter: &str, port: u16, parent_pid: &str, wrapper: bool) -> (Tr
         uid: Uid::new("late", LATE_UUID),
         parent_addr: Address::tcp("127.0.0.1", port),
         loglevel: None,
+        bootstrap_stdin: false,
     }
     .to_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

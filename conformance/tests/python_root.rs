@@ -347,6 +347,7 @@ fn child_takes_the_lock(adapter: &str) {
         uid: Uid::new("child", uuid),
         parent_addr: Address::tcp("127.0.0.1", port),
         loglevel: None,
+        bootstrap_stdin: false,
     }
     .to_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

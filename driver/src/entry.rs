@@ -31,7 +31,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Whether this process is the root of its tree (it was not started as a
 /// child by a parent actor).
+///
+/// In a launched child that has not read its bootstrap block yet, it reads
+/// it first (see [`launch::bootstrap`](crate::launch::bootstrap)).
 pub fn is_root_process() -> bool {
+    crate::launch::bootstrap();
     child_args().is_none()
 }
 
@@ -331,6 +335,8 @@ pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
 
 /// If this process is a child, runs it and returns its exit code.
 async fn maybe_run_child(rt: &Arc<dyn Runtime>, config: &Config) -> Option<i32> {
+    // A launched child reads its settings before anything else does.
+    crate::launch::bootstrap();
     let args = match ChildArgs::parse(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => return None,
@@ -717,6 +723,30 @@ fn orphan_guard(shared: &Arc<Shared>, parent: nix::unistd::Pid, channel: Channel
     });
 }
 
+/// The backstop of a launched child: a plain thread reads `pipe` (its
+/// standard input from the parent, kept open for its whole life, through
+/// whatever launcher) until it ends, then does what [`orphan_guard`] does
+/// for a dead parent: over `ssh`, a killed local launcher looks like this.
+fn pipe_guard(shared: &Arc<Shared>, mut pipe: std::fs::File, channel: ChannelId) {
+    use std::io::Read;
+    let weak = Arc::downgrade(shared);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while pipe.read(&mut buf).is_ok_and(|n| n > 0) {}
+        tracing::info!(target: "tractor::cancel", "the parent's pipe on stdin ended: the launcher is gone");
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        watchdog(
+            Arc::downgrade(&shared),
+            shared.with(|st, _| st.actor.accept_addrs().to_vec()),
+            Some(shared.settings.uds_dir.clone()),
+        );
+        let reason = "the launcher's pipe on stdin ended".to_owned();
+        shared.with(|st, now| st.actor.handle_closed(now, channel, Some(reason)));
+    });
+}
+
 /// A child's whole life; returns its exit code.
 async fn run_child(
     rt: Arc<dyn Runtime>,
@@ -725,6 +755,7 @@ async fn run_child(
 ) -> i32 {
     // First of all, before the parent could die unseen (see `lineage`).
     let (lineage, lineage_warning) = crate::lineage::resolve(&args.uid.uuid);
+    let launched_pipe = crate::launch::take_parent_pipe(&args.uid.uuid);
     // Whatever is orphaned below us comes to us, to end and reap before
     // we exit (see `reap`).
     crate::reap::become_subreaper();
@@ -826,6 +857,9 @@ async fn run_child(
         ch
     });
     orphan_guard(&shared, parent_process, channel);
+    if let Some(pipe) = launched_pipe {
+        pipe_guard(&shared, pipe, channel);
+    }
     let handle = ActorHandle {
         shared: shared.clone(),
     };

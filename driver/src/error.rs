@@ -138,6 +138,11 @@ pub enum ErrorKind {
     /// stopped first.
     #[error("the supervisor gave up: {0}")]
     SupervisorFailed(tractor_protocol::Escalation),
+    /// A child could not be started through its launcher, or a launched
+    /// child could not read its bootstrap block (see
+    /// [`launch`](crate::launch)).
+    #[error("{0}")]
+    Launch(#[from] crate::launch::LaunchError),
     /// A child actor could not be started.
     #[error("could not spawn actor {name:?}: {reason}")]
     Spawn {

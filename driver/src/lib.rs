@@ -74,6 +74,7 @@ mod future;
 mod grace;
 mod handle;
 mod kwargs;
+pub mod launch;
 mod limits;
 mod lineage;
 pub mod log;
@@ -110,6 +111,7 @@ pub use future::ApiFuture;
 pub use grace::{GracefulCancel, graceful_cancel};
 pub use handle::{ActorHandle, current_actor};
 pub use kwargs::Kwargs;
+pub use launch::{CommandPrefix, LaunchError, Launcher};
 pub use limits::{
     CANCEL_GRACE_MS_ENV, KEEPALIVE_MS_ENV, MAX_CONNECTIONS_ENV, MAX_DIALOGS_PER_PEER_ENV,
     MAX_FRAME_LEN_ENV, MAX_PENDING_CONNECTIONS_ENV, MAX_QUEUED_BYTES_ENV, MAX_QUEUED_FRAMES_ENV,

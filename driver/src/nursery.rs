@@ -15,6 +15,7 @@ use tractor_protocol::{
 use crate::engine::{ChildState, Shared, State};
 use crate::error::{Error, ErrorKind, Result};
 use crate::future::ApiFuture;
+use crate::launch::Launcher;
 use crate::payload::encode_args;
 use crate::portal::{Portal, ResultCell};
 use crate::runtime::BoxFuture;
@@ -40,6 +41,9 @@ pub struct ActorOptions {
     /// Environment variables set for its process, besides those it
     /// inherits from this one.
     pub env: Vec<(String, String)>,
+    /// Runs its command line through this launcher (see
+    /// [`ActorOptions::launcher`]).
+    pub launcher: Option<Arc<dyn Launcher>>,
 }
 
 impl ActorOptions {
@@ -71,6 +75,31 @@ impl ActorOptions {
     /// unless they change it, for its own children).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the child through `launcher`: on another host (`ssh`,
+    /// `srun`, `kubectl exec`) or in another network namespace, say. Its
+    /// settings reach it on its standard input, it connects back to the
+    /// launcher's [`parent_addr`](Launcher::parent_addr) (by default this
+    /// actor's first accept address, which must be TCP) and listens on
+    /// [`bind_addrs`](ActorOptions::bind_addrs) on its host; it is then
+    /// supervised, cancelled and reaped as any child, through the
+    /// launcher's local process. See [`launch`](crate::launch).
+    ///
+    /// ```no_run
+    /// # use tractor_driver::prelude::*;
+    /// # use tractor_driver::{Address, CommandPrefix};
+    /// # async fn demo(n: ActorNursery) -> Result<()> {
+    /// let mut options = ActorOptions::new().launcher(CommandPrefix::new(["ssh", "node7"]));
+    /// options.bind_addrs = Some(vec![Address::tcp("0.0.0.0", 0)]);
+    /// let remote = n.start_actor("remote", options).await?;
+    /// # let _ = remote;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn launcher(mut self, launcher: impl Launcher) -> Self {
+        self.launcher = Some(Arc::new(launcher));
         self
     }
 
@@ -601,6 +630,14 @@ impl ActorNursery {
         let (children, refused) = self.shared.with(|st, _| {
             let mut children = Vec::with_capacity(batch.len());
             for (name, options) in batch {
+                if let Some(launcher) = &options.launcher {
+                    let addr = launcher
+                        .parent_addr()
+                        .or_else(|| st.actor.accept_addrs().first().cloned());
+                    if let Err(e) = crate::launch::check(addr.as_ref(), options.python) {
+                        return (children, Some(Error::from(ErrorKind::Launch(e))));
+                    }
+                }
                 let request = SpawnRequest {
                     enable_modules: options
                         .enable_modules
@@ -624,6 +661,7 @@ impl ActorNursery {
                         python: options.python,
                         loglevel: options.loglevel,
                         env: options.env,
+                        launcher: options.launcher,
                         channel: None,
                         failed: None,
                         exited: None,
@@ -820,6 +858,7 @@ mod tests {
             python: false,
             loglevel: None,
             env: Vec::new(),
+            launcher: None,
             channel: None,
             failed: None,
             exited: None,

@@ -38,8 +38,16 @@ pub trait Runtime: Send + Sync + 'static {
     /// Adopts a bound, non-blocking listener.
     fn listen(&self, listener: StdListener) -> io::Result<Box<dyn Listener>>;
 
-    /// Starts a process.
-    fn spawn_process(&self, command: std::process::Command) -> io::Result<Box<dyn Process>>;
+    /// Starts a process. `stdin` is its standard input when the driver
+    /// gives one (a launched child's bootstrap pipe: see
+    /// [`launch`](crate::launch)); otherwise it inherits this process's.
+    /// Set it on the runtime's own command: some (async-process) reset a
+    /// `std::process::Command`'s standard streams to inherited ones.
+    fn spawn_process(
+        &self,
+        command: std::process::Command,
+        stdin: Option<std::process::Stdio>,
+    ) -> io::Result<Box<dyn Process>>;
 
     /// Starts receiving a signal; it no longer has its default effect.
     ///
@@ -164,7 +172,7 @@ pub enum SignalKind {
 /// #     fn sleep_until(&self, _: Instant) -> BoxFuture<'static, ()> { unimplemented!() }
 /// #     fn connect(&self, _: Target) -> BoxFuture<'static, io::Result<Connection>> { unimplemented!() }
 /// #     fn listen(&self, _: StdListener) -> io::Result<Box<dyn Listener>> { unimplemented!() }
-/// #     fn spawn_process(&self, _: std::process::Command) -> io::Result<Box<dyn Process>> { unimplemented!() }
+/// #     fn spawn_process(&self, _: std::process::Command, _: Option<std::process::Stdio>) -> io::Result<Box<dyn Process>> { unimplemented!() }
 /// #     fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> { unimplemented!() }
 /// # }
 ///

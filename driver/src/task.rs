@@ -227,7 +227,11 @@ mod tests {
         fn listen(&self, _: StdListener) -> io::Result<Box<dyn Listener>> {
             Err(io::ErrorKind::Unsupported.into())
         }
-        fn spawn_process(&self, _: std::process::Command) -> io::Result<Box<dyn Process>> {
+        fn spawn_process(
+            &self,
+            _: std::process::Command,
+            _: Option<std::process::Stdio>,
+        ) -> io::Result<Box<dyn Process>> {
             Err(io::ErrorKind::Unsupported.into())
         }
         fn signal(&self, _: SignalKind) -> io::Result<Box<dyn SignalStream>> {

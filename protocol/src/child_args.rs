@@ -23,7 +23,16 @@ pub struct ChildArgs {
     pub parent_addr: Address,
     /// The tree's log level, if one was set.
     pub loglevel: Option<String>,
+    /// The child reads its settings from its standard input first: a
+    /// bootstrap block (see the `bootstrap` module), flagged on the command line as
+    /// [`BOOTSTRAP_FLAG`]. Set for a child started through a launcher,
+    /// whose environment may not reach it. Ours, not Python's.
+    pub bootstrap_stdin: bool,
 }
+
+/// The flag of a child that reads a bootstrap block on its standard
+/// input before anything else ([`ChildArgs::bootstrap_stdin`]).
+pub const BOOTSTRAP_FLAG: &str = "--bootstrap-stdin";
 
 /// A command line that starts like a child's but does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +49,7 @@ impl ChildArgs {
     ///     uid: Uid::new("worker", "9b1e"),
     ///     parent_addr: Address::tcp("127.0.0.1", 40123),
     ///     loglevel: None,
+    ///     bootstrap_stdin: false,
     /// };
     /// assert_eq!(
     ///     args.to_args(),
@@ -66,6 +76,9 @@ impl ChildArgs {
             out.push("--loglevel".into());
             out.push(level.clone());
         }
+        if self.bootstrap_stdin {
+            out.push(BOOTSTRAP_FLAG.into());
+        }
         out
     }
 
@@ -81,6 +94,7 @@ impl ChildArgs {
             return Ok(None);
         }
         let (mut uid, mut parent_addr, mut loglevel) = (None, None, None);
+        let mut bootstrap_stdin = false;
         let mut rest = args[2..].iter();
         while let Some(flag) = rest.next() {
             let mut value = || {
@@ -115,6 +129,7 @@ impl ChildArgs {
                 // Python's flag for asyncio guest mode; a Rust child has no
                 // asyncio to infect.
                 "--asyncio" => {}
+                BOOTSTRAP_FLAG => bootstrap_stdin = true,
                 other => return Err(ChildArgsError(format!("unknown argument {other:?}"))),
             }
         }
@@ -123,6 +138,7 @@ impl ChildArgs {
             parent_addr: parent_addr
                 .ok_or_else(|| ChildArgsError("--parent_addr is missing".into()))?,
             loglevel,
+            bootstrap_stdin,
         }))
     }
 }
@@ -257,6 +273,7 @@ mod tests {
             uid,
             parent_addr: addr,
             loglevel: Some("cancel".into()),
+            bootstrap_stdin: false,
         }
     }
 
@@ -276,6 +293,10 @@ mod tests {
             assert_eq!(ChildArgs::parse(a.to_args()), Ok(Some(a)), "{name:?}");
         }
         let a = args(Uid::new("w", "u"), Address::tcp("::1", 65535));
+        assert_eq!(ChildArgs::parse(a.to_args()), Ok(Some(a)));
+        let mut a = args(Uid::new("w", "u"), Address::tcp("10.0.0.1", 1));
+        a.bootstrap_stdin = true;
+        assert_eq!(a.to_args().last().map(String::as_str), Some(BOOTSTRAP_FLAG));
         assert_eq!(ChildArgs::parse(a.to_args()), Ok(Some(a)));
     }
 
@@ -299,6 +320,7 @@ mod tests {
                 uid: Uid::new("sub", "9b1e2c3d"),
                 parent_addr: Address::tcp("127.0.0.1", 40123),
                 loglevel: Some("info".into()),
+                bootstrap_stdin: false,
             }))
         );
     }

@@ -153,6 +153,7 @@
 
 mod actor;
 mod addr;
+mod bootstrap;
 mod child_args;
 mod codec;
 mod election;
@@ -184,7 +185,11 @@ pub use actor::{
     TOO_MANY_DIALOGS, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::Address;
-pub use child_args::{CHILD_MARKER, ChildArgs, ChildArgsError};
+pub use bootstrap::{
+    BOOTSTRAP_END, BOOTSTRAP_HEADER, BootstrapError, BootstrapReader, BootstrapVar,
+    MAX_BOOTSTRAP_LEN, decode_bootstrap, encode_bootstrap,
+};
+pub use child_args::{BOOTSTRAP_FLAG, CHILD_MARKER, ChildArgs, ChildArgsError};
 pub use election::{ELECTION_PATIENCE, Election, ElectionError, ElectionStep, ProbeAnswer};
 pub use maddr::{
     AddrParseError, EndpointSpec, MADDR_PROTOCOLS, maddr_protocol, parse_endpoints,

@@ -40,7 +40,7 @@ impl Shared {
                 .handle_spawn_failed(child, "this actor has no accept address".into());
             return;
         };
-        let (program, python, loglevel, env) = match st.children.get_mut(&child) {
+        let (program, python, loglevel, env, launcher) = match st.children.get_mut(&child) {
             Some(c) => {
                 c.uid = Some(uid.clone());
                 (
@@ -48,10 +48,17 @@ impl Shared {
                     c.python,
                     c.loglevel.clone(),
                     c.env.clone(),
+                    c.launcher.clone(),
                 )
             }
-            None => (None, false, None, Vec::new()),
+            None => (None, false, None, Vec::new(), None),
         };
+        // A launched child connects back to the address its host reaches
+        // this actor at.
+        let parent_addr = launcher
+            .as_ref()
+            .and_then(|l| l.parent_addr())
+            .unwrap_or(parent_addr);
         let program = match program.map(Ok).unwrap_or_else(std::env::current_exe) {
             Ok(p) => p,
             Err(e) => {
@@ -63,6 +70,7 @@ impl Shared {
             uid,
             parent_addr,
             loglevel: loglevel.or_else(|| self.settings.loglevel.clone()),
+            bootstrap_stdin: launcher.is_some(),
         };
         let mut cmd = std::process::Command::new(&program);
         // The child's title in `ps` and `/proc/<pid>/cmdline`, as Python's
@@ -88,7 +96,26 @@ impl Shared {
             };
         }
         cmd.env(crate::lineage::PARENT_PID_ENV, parent_pid);
-        match self.rt.spawn_process(cmd) {
+        // Only the child this actor launched reads its stdin as the pipe.
+        cmd.env_remove(crate::launch::LAUNCHED_ENV);
+        // A launched child gets its settings on its stdin, through a pipe
+        // kept open until its launcher's process exits. This process's pid
+        // means nothing on another host: it watches its own parent process.
+        let (cmd, stdin, pipe) = match &launcher {
+            None => (cmd, None, None),
+            Some(l) => {
+                cmd.env_remove(crate::lineage::PARENT_PID_ENV);
+                let skip = [crate::lineage::PARENT_PID_ENV, crate::launch::LAUNCHED_ENV];
+                match crate::launch::prepare(l.as_ref(), cmd, &skip) {
+                    Ok((cmd, stdin, pipe)) => (cmd, Some(stdin.into()), Some(pipe)),
+                    Err(e) => {
+                        st.actor.handle_spawn_failed(child, e.to_string());
+                        return;
+                    }
+                }
+            }
+        };
+        match self.rt.spawn_process(cmd, stdin) {
             Ok(process) => {
                 let pid = process.pid();
                 tracing::info!(target: "tractor::runtime", child = %args.uid, pid, "spawned");
@@ -109,7 +136,9 @@ impl Shared {
                 self.rt.spawn(runtime_task(
                     format!("waiting for {} (pid {pid})", args.uid),
                     async move {
-                        let status = match process.wait().await {
+                        let status = process.wait().await;
+                        drop(pipe);
+                        let status = match status {
                             Ok(s) => exit_status(s),
                             Err(e) => {
                                 tracing::warn!(target: "tractor::runtime", %child, error = %e, "waiting for a child failed");

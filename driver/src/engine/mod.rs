@@ -143,6 +143,8 @@ pub(crate) struct ChildState {
     pub(crate) python: bool,
     pub(crate) loglevel: Option<String>,
     pub(crate) env: Vec<(String, String)>,
+    /// Runs its command line through this launcher.
+    pub(crate) launcher: Option<Arc<dyn crate::launch::Launcher>>,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) failed: Option<String>,
     pub(crate) exited: Option<ExitStatus>,

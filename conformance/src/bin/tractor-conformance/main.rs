@@ -272,6 +272,8 @@ fn main() {
         }
         return;
     }
+    // A launched child reads its settings before this program reads any.
+    tractor_driver::launch::bootstrap();
     // In every actor of the program: each one is this program again.
     register_error_type::<CustomAppError>();
     register_error_type::<AnotherAppError>();

@@ -72,6 +72,16 @@ pub(crate) fn not_found(name: &str) -> Error {
 pub(crate) fn more_functions() -> Functions {
     Functions::new()
         .rpc(NS, "is_prime", |n: Number| async move { Ok(is_prime(n.n)) })
+        // launch-*: the network namespace this process runs in, and a
+        // variable of its environment.
+        .rpc(NS, "netns", |(): ()| async move {
+            Ok(std::fs::read_link("/proc/self/ns/net")?
+                .display()
+                .to_string())
+        })
+        .rpc(NS, "env_var", |v: Value| async move {
+            Ok(std::env::var(v.value.unwrap_or_default()).ok())
+        })
         .rpc(NS, "check_in", |v: Value| async move {
             // The caller is registered with this registrar by now.
             let name = v.value.unwrap_or_default();

@@ -18,6 +18,7 @@ pub(crate) mod dbg;
 pub(crate) mod disc;
 pub(crate) mod err;
 pub(crate) mod fault;
+pub(crate) mod launch;
 pub(crate) mod log;
 pub(crate) mod mixed;
 pub(crate) mod rpc;
@@ -428,6 +429,18 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         body!(fault::fault_nested_failing_leaves),
     ),
     ("fault-child-sigkilled", body!(fault::fault_child_sigkilled)),
+    // launch: children run through a launcher (tests/launch.rs)
+    ("launch-netns", configured!(launch::launch_netns)),
+    (
+        "launch-env-cleared",
+        configured!(launch::launch_env_cleared),
+    ),
+    (
+        "launch-launcher-killed",
+        configured!(launch::launch_launcher_killed),
+    ),
+    ("launch-needs-tcp", configured!(launch::launch_needs_tcp)),
+    ("launch-pause", configured!(launch::launch_pause)),
     (
         "fault-child-sigkilled-call",
         body!(fault::fault_child_sigkilled_call),

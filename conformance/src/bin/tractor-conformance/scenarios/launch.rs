@@ -1,0 +1,230 @@
+//! Children run through a launcher (`launch-`): in another network
+//! namespace (`ip netns exec`), or with their environment cleared (`env
+//! -i`), their settings reaching them through the bootstrap block on
+//! their stdin. Their tests (tests/launch.rs) make the namespace and give
+//! it in `CONF_NETNS`, the root's address on its veth pair in
+//! `CONF_NETNS_ROOT_IP` and the namespace's in `CONF_NETNS_CHILD_IP`.
+
+use tractor_driver::CommandPrefix;
+
+use crate::*;
+
+/// A variable the test must have set.
+fn given(var: &str) -> Result<String> {
+    std::env::var(var).map_err(|_| Error::raise("KeyError", format!("{var} is not set")))
+}
+
+/// A variable of a launched child's environment.
+async fn child_env(p: &Portal, var: &str) -> Result<Option<String>> {
+    p.run(
+        NS,
+        "env_var",
+        Value {
+            value: Some(var.to_owned()),
+        },
+    )
+    .await
+}
+
+/// The root listening, and registering, on its end of the veth pair; the
+/// options of a child launched into the namespace, listening on its end.
+fn in_netns(mut config: Config, launcher: Vec<String>) -> Result<(Config, ActorOptions)> {
+    let root_ip = given("CONF_NETNS_ROOT_IP")?;
+    let child_ip = given("CONF_NETNS_CHILD_IP")?;
+    config.bind_addrs = vec![Address::tcp(root_ip.clone(), 0)];
+    config = config.registry_addrs([Address::tcp(root_ip, 0)]);
+    let mut options = daemon().launcher(CommandPrefix::new(launcher));
+    options.bind_addrs = Some(vec![Address::tcp(child_ip, 0)]);
+    Ok((config, options))
+}
+
+/// `ip netns exec <namespace>`.
+fn netns_exec() -> Result<Vec<String>> {
+    Ok(["ip", "netns", "exec"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([given("CONF_NETNS")?])
+        .collect())
+}
+
+/// Scenario `launch-netns`: a child launched into another network
+/// namespace serves calls, a context stream both ways and its errors, as
+/// any child; the tree's secret reached it (a call needs the handshake).
+pub(crate) async fn launch_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    let (config, options) = in_netns(config, netns_exec()?)?;
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let mine = std::fs::read_link("/proc/self/ns/net")?
+            .display()
+            .to_string();
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("remote", options).await?;
+            let theirs: String = p.run(NS, "netns", ()).await?;
+            fact("other_netns", theirs != mine);
+            let secret = child_env(&p, tractor_driver::SECRET_ENV).await?;
+            fact(
+                "secret_reached",
+                secret.is_some() && secret == std::env::var(tractor_driver::SECRET_ENV).ok(),
+            );
+            // A context stream both ways.
+            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+            let stream = ctx.open_stream().await?;
+            let mut echoed = 0;
+            for i in 0..20i64 {
+                stream.send(&Item::Int(i)).await?;
+                match stream.next::<Item>().await {
+                    Some(Ok(Item::Int(j))) if j == i => echoed += 1,
+                    other => check!(false, "echo of {i}: {other:?}"),
+                }
+            }
+            stream.close()?;
+            let count: u32 = ctx.wait_for_result().await?;
+            fact("echoed", format!("{echoed}/{count}"));
+            // A failure names the actor it came from.
+            let e = p
+                .run::<()>(NS, "raise", Raise::new("ValueError", "from the namespace"))
+                .await
+                .expect_err("it raises");
+            fact("error", describe(&e));
+            fact(
+                "error_source",
+                e.remote()
+                    .map_or("none".into(), |r| r.src_uid().name.clone()),
+            );
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
+/// Scenario `launch-env-cleared`: a child launched through `env -i` has
+/// none of the root's environment but what its bootstrap block gave it:
+/// the tree's secret and a limit.
+pub(crate) async fn launch_env_cleared(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        root.open_nursery(|n| async move {
+            let options = daemon().launcher(CommandPrefix::new(["env", "-i"]));
+            let p = n.start_actor("cleared", options).await?;
+            let said: String = p.run(NS, "hi", ()).await?;
+            fact("hi", said);
+            let secret = child_env(&p, tractor_driver::SECRET_ENV).await?;
+            fact(
+                "secret_reached",
+                secret.is_some() && secret == std::env::var(tractor_driver::SECRET_ENV).ok(),
+            );
+            let limit = tractor_driver::MAX_DIALOGS_PER_PEER_ENV;
+            fact("limit", child_env(&p, limit).await?.unwrap_or_default());
+            fact(
+                "canary",
+                child_env(&p, "CONF_CANARY").await?.unwrap_or("none".into()),
+            );
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
+/// The parent process of `pid`, from `/proc`.
+fn ppid_of(pid: u32) -> Result<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::raise("LookupError", format!("no PPid for {pid}")))
+}
+
+/// Whether process `pid` has ended: gone, or a zombie.
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Scenario `launch-launcher-killed`: the launcher's local process (a
+/// shell that runs the child in the namespace and waits for it) is
+/// SIGKILLed during a call: the root reports the child lost, by name, and
+/// the child, whose stdin pipe then ends, goes too: the root waits for it
+/// (it is no longer the root's to reap: the shell was its parent).
+pub(crate) async fn launch_launcher_killed(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    let mut launcher = netns_exec()?;
+    // `"$@"; exit` keeps the shell: it is not replaced by the child.
+    launcher.extend(["sh", "-c", "\"$@\"; exit $?", "launcher"].map(str::to_owned));
+    let (config, options) = in_netns(config, launcher)?;
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let me = root.clone();
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("victim", options).await?;
+            let child: u32 = p.run(NS, "pid", ()).await?;
+            let shell = ppid_of(child)?;
+            check!(
+                shell != std::process::id(),
+                "the child is not below a shell"
+            );
+            fact("child_pid", child);
+            let killer = me.spawn({
+                let me = me.clone();
+                async move {
+                    until(&me, || held_marker(child).exists()).await;
+                    sigkill(shell)
+                }
+            });
+            let e = p
+                .run::<()>(NS, "hold", ())
+                .await
+                .expect_err("the launcher died");
+            killer.await??;
+            child_died(&e, "victim", shell)?;
+            until(&me, || ended(child)).await;
+            fact("child_ended", true);
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
+/// Scenario `launch-needs-tcp`: over Unix sockets, a launched child has no
+/// address to connect back to (a socket file does not cross hosts):
+/// starting it fails with a typed error, before any process starts.
+pub(crate) async fn launch_needs_tcp(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let e = nursery_error(&root, "a launched child needs TCP", |n| async move {
+            let options = daemon().launcher(CommandPrefix::new(["env"]));
+            n.start_actor("nowhere", options).await.map(drop)
+        })
+        .await;
+        let typed = matches!(
+            e.kind(),
+            ErrorKind::Launch(tractor_driver::LaunchError::NotTcp { .. })
+        );
+        fact("not_tcp", typed);
+        fact("error", &e);
+        Ok(())
+    })
+    .await
+}
+
+/// Scenario `launch-pause`: in debug mode, a launched child that pauses
+/// has no terminal (its stdin is the bootstrap pipe, set aside for
+/// `/dev/null`): its REPL ends at once, as at end of input, and the
+/// function goes on.
+pub(crate) async fn launch_pause(rt: Arc<dyn Runtime>, mut config: Config) -> Result<()> {
+    config.debug_mode = true;
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        root.open_nursery(|n| async move {
+            let options = daemon().launcher(CommandPrefix::new(["env", "-i"]));
+            let p = n.start_actor("paused", options).await?;
+            let said: String = p.run(NS, "pause_then_return", ()).await?;
+            fact("paused", said);
+            p.cancel_actor().await?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}

@@ -1,0 +1,174 @@
+//! Children run through a launcher, on both adapters over TCP: into
+//! another network namespace (`ip netns exec`: needs root and `ip`; the
+//! tests say why and return where the machine cannot), and through `env
+//! -i`, which leaves the child only what its bootstrap block gives it.
+//! Every run ends with the check that the tree left no process behind.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use tractor_adapters::Adapter;
+use tractor_conformance::netns::Netns;
+use tractor_conformance::{HANG, Run, Tree};
+use tractor_protocol::{Address, ChildArgs, Uid};
+
+const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
+
+/// The tree's secret: a call to a launched child needs the handshake.
+const SECRET: &str = "launched-children-share-this";
+
+/// Runs scenario `id` on `adapter` over TCP with the tree's secret and
+/// `env`, and checks the tree is gone.
+fn run(id: &str, adapter: &str, env: &[(&str, &str)]) -> Run {
+    let tree = env.iter().fold(
+        Tree::new()
+            .adapter(adapter)
+            .env(tractor_driver::SECRET_ENV, SECRET),
+        |t, (k, v)| t.env(k, v),
+    );
+    let run = tree.run(Path::new(PROGRAM), &[id, "tcp"]);
+    tree.assert_clean();
+    run
+}
+
+/// A fresh namespace, or `None` (having said why) where none can be made.
+fn netns() -> Option<Netns> {
+    if let Err(why) = Netns::available() {
+        println!("skipped: no network namespaces here: {why}");
+        return None;
+    }
+    Some(Netns::new().expect("a network namespace"))
+}
+
+/// [`run`] with the namespace's name and addresses in the tree's
+/// environment.
+fn run_in(ns: &Netns, id: &str, adapter: &str) -> Run {
+    let (root_ip, ns_ip) = (ns.root_ip.to_string(), ns.ns_ip.to_string());
+    run(
+        id,
+        adapter,
+        &[
+            ("CONF_NETNS", ns.name()),
+            ("CONF_NETNS_ROOT_IP", &root_ip),
+            ("CONF_NETNS_CHILD_IP", &ns_ip),
+        ],
+    )
+}
+
+#[test]
+fn launch_into_another_network_namespace() {
+    let Some(ns) = netns() else { return };
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let r = run_in(&ns, "launch-netns", adapter);
+        r.assert_ok();
+        assert_eq!(r.fact("other_netns"), "true", "{r:?}");
+        assert_eq!(r.fact("secret_reached"), "true", "{r:?}");
+        assert_eq!(r.fact("echoed"), "20/20", "{r:?}");
+        assert_eq!(r.fact("error"), "remote:ValueError:ValueError", "{r:?}");
+        assert_eq!(r.fact("error_source"), "remote", "{r:?}");
+    }
+}
+
+#[test]
+fn launch_through_a_prefix_that_clears_the_environment() {
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let r = run(
+            "launch-env-cleared",
+            adapter,
+            &[
+                (tractor_driver::MAX_DIALOGS_PER_PEER_ENV, "77"),
+                ("CONF_CANARY", "inherited"),
+            ],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("hi"), "hi from cleared", "{r:?}");
+        assert_eq!(r.fact("secret_reached"), "true", "{r:?}");
+        assert_eq!(r.fact("limit"), "77", "{r:?}");
+        // `env -i` did clear the rest: the block is all that crossed.
+        assert_eq!(r.fact("canary"), "none", "{r:?}");
+    }
+}
+
+#[test]
+fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
+    let Some(ns) = netns() else { return };
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let r = run_in(&ns, "launch-launcher-killed", adapter);
+        r.assert_ok();
+        assert!(!r.fact("child_pid").is_empty(), "{r:?}");
+        assert_eq!(r.fact("child_ended"), "true", "{r:?}");
+    }
+}
+
+#[test]
+fn over_unix_sockets_a_launched_child_is_refused_with_a_typed_error() {
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let tree = Tree::new().adapter(adapter);
+        let r = tree.run(Path::new(PROGRAM), &["launch-needs-tcp", "uds"]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("not_tcp"), "true", "{r:?}");
+        assert!(r.fact("error").contains("over TCP"), "{r:?}");
+    }
+}
+
+/// Starts the program as a launched child whose stdin says `input`, its
+/// parent nowhere: how it ends and what it said.
+fn bad_block(input: &[u8]) -> (Option<i32>, String) {
+    let tree = Tree::new();
+    let args = ChildArgs {
+        uid: Uid::new("bad", "0d6f2a8e-1c3b-4e5f-8a9b-0c1d2e3f4a5b"),
+        parent_addr: Address::tcp("127.0.0.1", 9),
+        loglevel: None,
+        bootstrap_stdin: true,
+    }
+    .to_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = tree
+        .command(Path::new(PROGRAM), &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let mut stdin = child.stdin.take().expect("a stdin");
+    // The child may be gone already, having read enough: no matter.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("it ends");
+    assert!(started.elapsed() < HANG, "hung on its block");
+    tree.assert_clean();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_malformed_bootstrap_block_is_refused_clearly() {
+    let (code, said) = bad_block(b"TRACTOR_SECRET=x\n#end\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("does not start with"), "{said}");
+    let (code, said) = bad_block(b"#tractor-bootstrap 1\nA=\\q\n#end\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("unknown escape"), "{said}");
+    // The parent went before the block's end.
+    let (code, said) = bad_block(b"#tractor-bootstrap 1\nA=1\n");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("ended before"), "{said}");
+    let endless = [b"#tractor-bootstrap 1\n".as_slice(), &[b'a'; 40_000]].concat();
+    let (code, said) = bad_block(&endless);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("longer than"), "{said}");
+}
+
+#[test]
+fn a_launched_child_has_no_terminal_and_its_pause_goes_on() {
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let r = run("launch-pause", adapter, &[]);
+        r.assert_ok();
+        assert_eq!(r.fact("paused"), "resumed", "{r:?}");
+    }
+}
