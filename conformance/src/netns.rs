@@ -112,6 +112,12 @@ impl Netns {
         Ok(ns)
     }
 
+    /// The root namespace's end of the veth pair: setting it down
+    /// partitions the namespace from the root's (`ip link set <it> down`).
+    pub fn link(&self) -> &str {
+        &self.host_link
+    }
+
     /// The namespace's name, for `ip netns exec <name>`.
     pub fn name(&self) -> &str {
         &self.name

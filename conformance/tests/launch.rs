@@ -102,6 +102,37 @@ fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
 }
 
 #[test]
+fn a_partition_is_found_by_keepalive_on_both_sides() {
+    // The link goes down under an open context: no FIN, no RST, only
+    // silence. With a 3 s keepalive the root's context fails naming the
+    // child, and the child, its parent silent, cancels itself and exits;
+    // nothing is left once the link is back.
+    let Some(ns) = netns() else { return };
+    for adapter in Adapter::ALL.map(Adapter::name) {
+        let (root_ip, ns_ip) = (ns.root_ip.to_string(), ns.ns_ip.to_string());
+        let r = run(
+            "launch-partition",
+            adapter,
+            &[
+                ("CONF_NETNS", ns.name()),
+                ("CONF_NETNS_ROOT_IP", &root_ip),
+                ("CONF_NETNS_CHILD_IP", &ns_ip),
+                ("CONF_NETNS_LINK", ns.link()),
+                (tractor_driver::KEEPALIVE_MS_ENV, "3000"),
+            ],
+        );
+        r.assert_ok();
+        let lost = r.fact("lost");
+        assert!(
+            lost.starts_with("actor 'far' (uid far["),
+            "{adapter}: {lost}"
+        );
+        assert_eq!(r.fact("lost_kind"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("child_gone"), "true", "{adapter}: {r:?}");
+    }
+}
+
+#[test]
 fn over_unix_sockets_a_launched_child_is_refused_with_a_typed_error() {
     for adapter in Adapter::ALL.map(Adapter::name) {
         let tree = Tree::new().adapter(adapter);

@@ -228,3 +228,72 @@ pub(crate) async fn launch_pause(rt: Arc<dyn Runtime>, mut config: Config) -> Re
     })
     .await
 }
+
+/// Runs `ip link set <link> <state>` (the test made the link).
+fn set_link(link: &str, state: &str) -> Result<()> {
+    let out = std::process::Command::new("ip")
+        .args(["link", "set", link, state])
+        .output()?;
+    check!(
+        out.status.success(),
+        "ip link set {link} {state}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Scenario `launch-partition`: a child in another namespace has a
+/// context open with the root when the link between the namespaces goes
+/// down (`CONF_NETNS_LINK`, the root's end). Both sides fall silent to
+/// each other; with the tree's keepalive (the test gives a short one),
+/// each finds it out: the root's context fails naming the child, and the
+/// child, its parent lost, cancels itself and exits. Then the link comes
+/// back up.
+pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    let (config, options) = in_netns(config, netns_exec()?)?;
+    let link = given("CONF_NETNS_LINK")?;
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let me = root.clone();
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("far", options).await?;
+            let pid: u32 = p.run(NS, "pid", ()).await?;
+            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+            let stream = ctx.open_stream().await?;
+            stream.send(&Item::Int(1)).await?;
+            check!(
+                matches!(stream.next::<Item>().await, Some(Ok(Item::Int(1)))),
+                "the echo before the partition"
+            );
+            set_link(&link, "down")?;
+            // Nothing more crosses: the stream ends with the loss.
+            let lost = match stream.next::<Item>().await {
+                Some(Err(e)) => e,
+                other => {
+                    check!(false, "the stream went on across a partition: {other:?}");
+                    unreachable!()
+                }
+            };
+            fact("lost", lost.to_string());
+            fact(
+                "lost_kind",
+                matches!(lost.kind(), ErrorKind::Dialog(DialogError::PeerLost { .. })),
+            );
+            // The child ends on its own, however long its side takes to
+            // find the silence (bounded only to catch a hang).
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && Instant::now() < deadline
+            {
+                me.sleep(Duration::from_millis(50)).await;
+            }
+            fact(
+                "child_gone",
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            );
+            set_link(&link, "up")?;
+            Ok(())
+        })
+        .await
+    })
+    .await
+}

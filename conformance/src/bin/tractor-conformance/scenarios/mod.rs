@@ -441,6 +441,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ),
     ("launch-needs-tcp", configured!(launch::launch_needs_tcp)),
     ("launch-pause", configured!(launch::launch_pause)),
+    ("launch-partition", configured!(launch::launch_partition)),
     (
         "fault-child-sigkilled-call",
         body!(fault::fault_child_sigkilled_call),
