@@ -397,6 +397,40 @@ fn a_supervised_counter_comes_back_until_it_dies_too_often() {
 }
 
 #[test]
+fn a_tree_across_network_namespaces() {
+    for out in on_both("across_hosts") {
+        if out.contains("no network namespace here") {
+            println!("not run: {out}");
+            return;
+        }
+        let root_ns = line(&out, "root (pid ")
+            .rsplit(", ")
+            .next()
+            .unwrap()
+            .to_owned();
+        // Each worker in a namespace of its own, not the root's.
+        let mut seen = Vec::new();
+        for i in 0..2 {
+            let w = line(&out, &format!("worker-{i} on "));
+            let ns = w.split(", ").nth(1).unwrap().to_owned();
+            assert!(ns.starts_with("net:[") && ns != root_ns, "{out}");
+            assert!(w.contains("listening on 10.198."), "{out}");
+            seen.push(ns);
+            assert!(
+                out.contains(&format!("worker-{i} squared 5: [1, 4, 9, 16, 25]")),
+                "{out}"
+            );
+        }
+        assert_ne!(seen[0], seen[1], "{out}");
+        assert!(
+            out.contains("an error from worker-0: raised on the far side"),
+            "{out}"
+        );
+        assert!(out.ends_with("every worker is gone"), "{out}");
+    }
+}
+
+#[test]
 fn one_feed_is_shared_by_every_task_that_asks() {
     for out in on_both("shared_feed") {
         assert!(
