@@ -60,7 +60,7 @@ use tractor_protocol::{
 ///
 /// ```
 /// use std::process::Command;
-/// use tractor_driver::Launcher;
+/// # use tractor_driver::Launcher;
 ///
 /// /// Runs the child under `nice`.
 /// #[derive(Debug)]
@@ -98,7 +98,7 @@ pub trait Launcher: fmt::Debug + Send + Sync + 'static {
 /// "--"]`, `["ip", "netns", "exec", "B"]`.
 ///
 /// ```
-/// use tractor_driver::{ActorOptions, Address, CommandPrefix};
+/// # use tractor_driver::{ActorOptions, Address, CommandPrefix};
 ///
 /// let options = ActorOptions::new().launcher(
 ///     CommandPrefix::new(["ssh", "node7"]).parent_addr(Address::tcp("10.0.0.1", 40123)),

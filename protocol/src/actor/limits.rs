@@ -74,8 +74,8 @@ pub const TOO_MANY_DIALOGS: &str = "TooManyDialogs";
 /// * **Liveness.** A TCP connection whose peer falls silent (its host is
 ///   down, the cable is pulled, the network partitions) is taken as lost
 ///   within [`keepalive`](Limits::keepalive), idle or not: the kernel
-///   probes an idle connection ([`Keepalive`], from
-///   [`Limits::keepalive_probes`]) and gives up on data the peer does not
+///   probes an idle connection (`Keepalive`, from
+///   `Limits::keepalive_probes`) and gives up on data the peer does not
 ///   acknowledge. The loss is the connection's end, as any other: a child
 ///   cancels itself, a parent reports the child lost by name. A peer whose
 ///   host answers but whose process is stopped is not silent to TCP: the
@@ -99,7 +99,7 @@ pub struct Limits {
     pub stall_timeout: Duration,
     /// How long a TCP peer may stay silent before its connection is
     /// taken as lost; `None` leaves the system's defaults (hours). At
-    /// least [`MIN_KEEPALIVE`], in whole seconds.
+    /// least `MIN_KEEPALIVE`, in whole seconds.
     pub keepalive: Option<Duration>,
 }
 
@@ -122,7 +122,7 @@ pub struct Keepalive {
 impl Limits {
     /// The probes that find a silent peer within
     /// [`keepalive`](Limits::keepalive) (rounded to whole seconds, at
-    /// least [`MIN_KEEPALIVE`]): half of it idle, then up to three probes
+    /// least `MIN_KEEPALIVE`): half of it idle, then up to three probes
     /// spread over the rest, so that the last unanswered probe ends within
     /// it; data unacknowledged for all of it drops the connection too.
     /// `None` when keepalive is off.
