@@ -188,6 +188,16 @@ pub enum ErrorKind {
         /// What is wrong with it.
         reason: String,
     },
+    /// A TLS setting an actor reads at start is not usable (a file
+    /// missing, a PEM malformed, a key that does not fit): see
+    /// `TlsConfig`. The actor does not start.
+    #[error("TLS: {what} is not usable: {reason}")]
+    Tls {
+        /// What: a file's path, an environment variable, a certificate.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// Connecting to an actor failed.
     #[error("could not connect to {addr}: {reason}")]
     Connect {
