@@ -431,3 +431,26 @@ fn where_tls_applies() {
     assert!(all.applies_to(&Target::Unix("/tmp/x.sock".into())));
     assert!(all.applies_to_accepted(None));
 }
+
+#[test]
+fn a_tls_client_to_a_plain_acceptor_fails_when_it_hangs_up() {
+    let root = tree();
+    let (mut a, b) = duplex();
+    // A plain acceptor: reads what looks to it like a frame too long, and
+    // hangs up.
+    let acceptor = thread::spawn(move || {
+        block_on(async move {
+            let mut buf = [0u8; 5];
+            poll_fn(|cx| a.reader.poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            shutdown(&mut a).await.unwrap();
+            buf
+        })
+    });
+    let e = block_on(secure(b, root.client().unwrap())).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+    assert!(e.to_string().contains("TLS handshake"), "{e}");
+    // What it read: a TLS handshake record, not a frame of ours.
+    assert_eq!(acceptor.join().unwrap()[0], 0x16);
+}
