@@ -177,10 +177,19 @@ impl Shared {
                     Ok(session) => shared.secure(&ctl, conn, session, deadline).await,
                     Err(e) => Err(e),
                 };
-                shared.with(|st, now| match secured {
-                    Ok(_) if ctl.is_closing() => {}
-                    Ok(conn) => shared.start_io(st, channel, ctl, conn),
-                    Err(e) => {
+                shared.with(|st, now| {
+                    let failed = match secured {
+                        Ok(conn) if !ctl.is_closing() => {
+                            return shared.start_io(st, channel, ctl, conn);
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(e),
+                    };
+                    // No reader nor writer will forget the channel: done here.
+                    if st.chans.get(&channel).is_some_and(|c| Arc::ptr_eq(c, &ctl)) {
+                        st.chans.remove(&channel);
+                    }
+                    if let Some(e) = failed {
                         tracing::info!(target: "tractor::transport", %channel, error = %e, "TLS handshake failed: connection refused");
                         st.actor
                             .handle_closed(now, channel, Some(format!("TLS handshake: {e}")));

@@ -79,9 +79,43 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
             p.cancel_actor().await?;
             Ok(())
         })
-        .await
+        .await?;
+        let over = off_runtime(&root, move || over_pending(&addr)).await;
+        fact(
+            "over_pending",
+            over.unwrap_or_else(|e| format!("error:{e}")),
+        );
+        Ok(())
     })
     .await
+}
+
+/// Holds as many silent connections to `addr` as the tree allows to
+/// handshake at once (`TRACTOR_MAX_PENDING_CONNECTIONS`), each stuck in
+/// its TLS handshake, then opens one more: what it got (`closed`: the
+/// root dropped it at once). The silent ones are left to the root's
+/// teardown.
+fn over_pending(addr: &Address) -> std::io::Result<String> {
+    use std::io::Read;
+    let Address::Tcp { host, port } = addr else {
+        return Err(std::io::Error::other("the root listens on TCP"));
+    };
+    let limit: usize = given(tractor_driver::MAX_PENDING_CONNECTIONS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no pending limit set"))?;
+    let _silent = (0..limit)
+        .map(|_| std::net::TcpStream::connect((host.as_str(), *port)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut one_more = std::net::TcpStream::connect((host.as_str(), *port))?;
+    one_more.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut buf = [0u8; 64];
+    Ok(match one_more.read(&mut buf) {
+        Ok(0) => "closed".into(),
+        Ok(n) => format!("bytes:{:02x?}", &buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "closed".into(),
+        Err(e) => format!("error:{e}"),
+    })
 }
 
 /// Runs `tls-stranger-root` against `target` in another process, a root
