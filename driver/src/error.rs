@@ -162,9 +162,10 @@ pub enum ErrorKind {
         reason: tractor_protocol::AuthError,
     },
     /// An actor would listen on a TCP address that is not loopback, and
-    /// its tree has no secret: anyone who reaches the address could run
-    /// its functions. Give the tree a secret (`Config::secret`,
-    /// `TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) or allow this explicitly
+    /// its tree has no secret nor TLS: anyone who reaches the address
+    /// could run its functions. Give the tree a secret (`Config::secret`,
+    /// `TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) or TLS (`Config::tls`,
+    /// `TRACTOR_TLS=generate`), or allow this explicitly
     /// (`Config::allow_insecure_bind`, `TRACTOR_INSECURE_BIND=1`).
     #[error(
         "refusing to listen on {addr}: it is not a loopback address and the tree has no secret; \

@@ -120,6 +120,11 @@ impl In {
         let before = rest.len();
         // An empty slice tells the session the stream ended.
         tls.read_tls(&mut rest)?;
+        if before > 0 && rest.len() == before {
+            // Never so while what it took is processed at once: not to
+            // spin on it.
+            return Poll::Ready(Err(io::Error::other("the TLS session takes no more bytes")));
+        }
         self.used += before - rest.len();
         tls.process_new_packets().map_err(tls_err)?;
         Poll::Ready(Ok(()))

@@ -288,13 +288,16 @@ impl Tls {
 
     /// Whether a connection opened to `target` uses TLS.
     pub(crate) fn applies_to(&self, target: &crate::runtime::Target) -> bool {
-        self.everywhere || matches!(target, crate::runtime::Target::Tcp(a) if !a.ip().is_loopback())
+        self.everywhere
+            || matches!(target, crate::runtime::Target::Tcp(a) if !a.ip().to_canonical().is_loopback())
     }
 
     /// Whether an accepted connection, whose local address is `local`
     /// (`None`: not TCP), uses TLS.
     pub(crate) fn applies_to_accepted(&self, local: Option<SocketAddr>) -> bool {
-        self.everywhere || local.is_some_and(|a| !a.ip().is_loopback())
+        // `::ffff:127.0.0.1` (a dual-stack listener reached over IPv4
+        // loopback) is loopback as `127.0.0.1` is, for the connector.
+        self.everywhere || local.is_some_and(|a| !a.ip().to_canonical().is_loopback())
     }
 
     /// A new connector's session.

@@ -425,6 +425,8 @@ fn where_tls_applies() {
     assert!(!tls.applies_to(&Target::Unix("/tmp/x.sock".into())));
     assert!(tls.applies_to_accepted(Some("10.1.2.3:1616".parse().unwrap())));
     assert!(!tls.applies_to_accepted(Some("127.0.0.1:1616".parse().unwrap())));
+    assert!(!tls.applies_to_accepted(Some("[::ffff:127.0.0.1]:1616".parse().unwrap())));
+    assert!(tls.applies_to_accepted(Some("[::ffff:10.0.0.1]:1616".parse().unwrap())));
     assert!(!tls.applies_to_accepted(None));
     let mut all = tls.clone();
     all.everywhere = true;
