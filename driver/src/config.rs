@@ -78,6 +78,15 @@ pub struct Config {
     /// anyone who reaches it could run its functions. [`INSECURE_BIND_ENV`](crate::INSECURE_BIND_ENV) set
     /// to `1` allows it too. Children inherit it.
     pub allow_insecure_bind: bool,
+    /// TLS 1.3 between hosts, mutually authenticated (see
+    /// [`TlsConfig`](crate::TlsConfig)): every TCP connection whose
+    /// address is not loopback runs inside a TLS session, both ways.
+    /// `None` (the default) takes it from the environment (see the
+    /// [`tls`](crate::tls) module), and with nothing there the tree has
+    /// none. Children inherit it through their environment. An actor with
+    /// TLS may listen beyond loopback without a secret: TLS proves every
+    /// peer's certificate.
+    pub tls: Option<crate::TlsConfig>,
     /// What every actor of the tree gives its peers: connections,
     /// handshakes, calls at once per peer, output queued per peer and how
     /// long it may stall (see [`Limits`]; README "Limits"). Each field is
@@ -143,6 +152,7 @@ impl Config {
             secret: None,
             accept_unauthenticated: false,
             allow_insecure_bind: false,
+            tls: None,
             limits: Limits::default(),
             max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
             cancel_grace: tractor_protocol::DEFAULT_CANCEL_GRACE,
@@ -161,6 +171,20 @@ impl Config {
     /// ```
     pub fn secret(mut self, secret: crate::TreeSecret) -> Self {
         self.secret = Some(secret);
+        self
+    }
+
+    /// Gives the tree TLS between hosts (see the field
+    /// [`tls`](Config#structfield.tls)).
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// # use tractor_driver::TlsConfig;
+    /// let config = Config::new("root", Functions::new()).tls(TlsConfig::generate());
+    /// # let _ = config;
+    /// ```
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
 

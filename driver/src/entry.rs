@@ -108,7 +108,10 @@ fn try_listen(
     let mut listeners = Vec::new();
     let mut seen = Vec::new();
     for addr in addrs {
-        if let Err(error) = shared.settings.auth.check_bind(addr) {
+        if let Err(error) = match shared.settings.tls {
+            Some(_) => Ok(()),
+            None => shared.settings.auth.check_bind(addr),
+        } {
             return Err(ListenFailure {
                 addr: addr.clone(),
                 taken: false,
@@ -372,8 +375,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         config.accept_unauthenticated,
         config.allow_insecure_bind,
     )?;
+    let tls = crate::tls::Tls::for_root(config.tls.as_ref())?;
     for addr in registry_addrs.iter().chain(&config.bind_addrs) {
-        auth.check_bind(addr)?;
+        if tls.is_none() {
+            auth.check_bind(addr)?;
+        }
     }
     let limits = crate::limits::TreeLimits::for_root(
         &config.limits,
@@ -402,6 +408,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         debug_filter: config.debug_filter.clone().map(DebugFilter::into_inner),
         auth,
         limits,
+        tls,
     };
     let shared = Shared::new(
         rt,
@@ -789,6 +796,13 @@ async fn run_child(
             return 1;
         }
     };
+    let tls = match crate::tls::Tls::for_child() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tractor child {}: {e}", args.uid);
+            return 1;
+        }
+    };
     let limits = match crate::limits::TreeLimits::for_child() {
         Ok(l) => l,
         Err(e) => {
@@ -831,6 +845,7 @@ async fn run_child(
         debug_filter: debug_filter.map(DebugFilter::into_inner),
         auth: auth.1,
         limits,
+        tls,
     };
     let shared = Shared::new(
         rt,

@@ -162,9 +162,10 @@ pub enum ErrorKind {
         reason: tractor_protocol::AuthError,
     },
     /// An actor would listen on a TCP address that is not loopback, and
-    /// its tree has no secret: anyone who reaches the address could run
-    /// its functions. Give the tree a secret (`Config::secret`,
-    /// `TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) or allow this explicitly
+    /// its tree has no secret nor TLS: anyone who reaches the address
+    /// could run its functions. Give the tree a secret (`Config::secret`,
+    /// `TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) or TLS (`Config::tls`,
+    /// `TRACTOR_TLS=generate`), or allow this explicitly
     /// (`Config::allow_insecure_bind`, `TRACTOR_INSECURE_BIND=1`).
     #[error(
         "refusing to listen on {addr}: it is not a loopback address and the tree has no secret; \
@@ -186,6 +187,16 @@ pub enum ErrorKind {
         /// Its value (its first 64 characters).
         value: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// A TLS setting an actor reads at start is not usable (a file
+    /// missing, a PEM malformed, a key that does not fit): see
+    /// `TlsConfig`. The actor does not start.
+    #[error("TLS: {what} is not usable: {reason}")]
+    Tls {
+        /// What: a file's path, an environment variable, a certificate.
+        what: String,
+        /// Why.
         reason: String,
     },
     /// Connecting to an actor failed.

@@ -93,6 +93,7 @@ pub mod stackscope;
 mod supervision;
 mod task;
 mod task_record;
+pub mod tls;
 mod trace;
 mod transport;
 
@@ -126,6 +127,7 @@ pub use runtime::Runtime;
 pub use service::{ContextTypes, OpenedContext, Serve, ServedContext, Service, TypedStream};
 pub use supervision::{ActorSupervisor, SupervisedActor, SupervisorOptions};
 pub use task::JoinHandle;
+pub use tls::TlsConfig;
 pub use transport::{Transport, runtime_dir};
 
 pub use tractor_protocol::{

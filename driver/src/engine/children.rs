@@ -95,6 +95,13 @@ impl Shared {
                 None => cmd.env_remove(key),
             };
         }
+        // TLS's settings too (a generated tree CA's key among them).
+        for (key, value) in crate::tls::Tls::child_env(self.settings.tls.as_ref()) {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
         cmd.env(crate::lineage::PARENT_PID_ENV, parent_pid);
         // Only the child this actor launched reads its stdin as the pipe.
         cmd.env_remove(crate::launch::LAUNCHED_ENV);

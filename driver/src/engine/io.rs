@@ -154,6 +154,68 @@ impl Shared {
             }));
     }
 
+    /// Runs the TLS handshake of a connection accepted as `channel`
+    /// before its reader and writer start. The core counts it as a
+    /// connection still handshaking (`Limits::max_pending_connections`)
+    /// from the start; it fails at the core's handshake timeout at the
+    /// latest, or when the core gives up on the channel.
+    fn accept_tls(
+        self: &Arc<Self>,
+        st: &mut State,
+        channel: ChannelId,
+        ctl: Arc<ChanCtl>,
+        conn: Connection,
+        session: std::io::Result<rustls::Connection>,
+    ) {
+        st.chans.insert(channel, ctl.clone());
+        let deadline = Instant::now() + st.actor.config().handshake_timeout;
+        let shared = self.clone();
+        self.rt.spawn(runtime_task(
+            format!("TLS handshake of {channel}"),
+            async move {
+                let secured = match session {
+                    Ok(session) => shared.secure(&ctl, conn, session, deadline).await,
+                    Err(e) => Err(e),
+                };
+                shared.with(|st, now| {
+                    let failed = match secured {
+                        Ok(conn) if !ctl.is_closing() => {
+                            return shared.start_io(st, channel, ctl, conn);
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(e),
+                    };
+                    // No reader nor writer will forget the channel: done here.
+                    if st.chans.get(&channel).is_some_and(|c| Arc::ptr_eq(c, &ctl)) {
+                        st.chans.remove(&channel);
+                    }
+                    if let Some(e) = failed {
+                        tracing::info!(target: "tractor::transport", %channel, error = %e, "TLS handshake failed: connection refused");
+                        st.actor
+                            .handle_closed(now, channel, Some(format!("TLS handshake: {e}")));
+                    }
+                });
+            },
+        ));
+    }
+
+    /// `conn` with TLS under it, once `session`'s handshake is done (by
+    /// `deadline`, and unless `ctl` is closed meanwhile).
+    pub(super) async fn secure(
+        self: &Arc<Self>,
+        ctl: &Arc<ChanCtl>,
+        conn: Connection,
+        session: rustls::Connection,
+        deadline: Instant,
+    ) -> std::io::Result<Connection> {
+        crate::tls::handshake(&self.rt, conn, session, deadline, |waker| {
+            let mut q = ctl.lock();
+            q.reader = Some(waker.clone());
+            q.closing
+        })
+        .await
+    }
+
     pub(super) async fn run_reader(
         self: &Arc<Self>,
         channel: ChannelId,
@@ -317,7 +379,13 @@ impl Shared {
                             shared.with(|st, now| {
                                 let channel = st.actor.handle_accepted(now);
                                 let chan_ctl = Arc::new(ChanCtl::default());
-                                shared.start_io(st, channel, chan_ctl, conn);
+                                let local = crate::tls::local_addr(&*conn.reader);
+                                match &shared.settings.tls {
+                                    Some(tls) if tls.applies_to_accepted(local) => {
+                                        shared.accept_tls(st, channel, chan_ctl, conn, tls.server());
+                                    }
+                                    _ => shared.start_io(st, channel, chan_ctl, conn),
+                                }
                             })
                         }
                         Some(Err(e)) => {

@@ -90,6 +90,8 @@ pub(crate) struct Settings {
     pub(crate) auth: crate::auth::Auth,
     /// The limits this actor runs with, passed on to children.
     pub(crate) limits: crate::limits::TreeLimits,
+    /// TLS between hosts, if the tree has it, passed on to children.
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 /// What holds an actor's cancellation and teardown back while a person
@@ -437,7 +439,34 @@ impl Shared {
                     format!("connecting {channel} to {addr}"),
                     async move {
                         let conn = match target {
-                            Ok(t) => shared.rt.connect(t).await,
+                            Ok(t) => {
+                                let tls = shared
+                                    .settings
+                                    .tls
+                                    .as_ref()
+                                    .filter(|tls| tls.applies_to(&t))
+                                    .map(|tls| tls.client());
+                                match (shared.rt.connect(t).await, tls) {
+                                    (Ok(conn), Some(session)) => {
+                                        let deadline = Instant::now()
+                                            + shared
+                                                .with(|st, _| st.actor.config().handshake_timeout);
+                                        match session {
+                                            Ok(session) => shared
+                                                .secure(&ctl, conn, session, deadline)
+                                                .await
+                                                .map_err(|e| {
+                                                    std::io::Error::new(
+                                                        e.kind(),
+                                                        format!("TLS handshake: {e}"),
+                                                    )
+                                                }),
+                                            Err(e) => Err(e),
+                                        }
+                                    }
+                                    (conn, _) => conn,
+                                }
+                            }
                             Err(e) => Err(e),
                         };
                         match conn {

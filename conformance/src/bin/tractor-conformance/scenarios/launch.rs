@@ -10,12 +10,12 @@ use tractor_driver::CommandPrefix;
 use crate::*;
 
 /// A variable the test must have set.
-fn given(var: &str) -> Result<String> {
+pub(crate) fn given(var: &str) -> Result<String> {
     std::env::var(var).map_err(|_| Error::raise("KeyError", format!("{var} is not set")))
 }
 
 /// A variable of a launched child's environment.
-async fn child_env(p: &Portal, var: &str) -> Result<Option<String>> {
+pub(crate) async fn child_env(p: &Portal, var: &str) -> Result<Option<String>> {
     p.run(
         NS,
         "env_var",
@@ -28,7 +28,10 @@ async fn child_env(p: &Portal, var: &str) -> Result<Option<String>> {
 
 /// The root listening, and registering, on its end of the veth pair; the
 /// options of a child launched into the namespace, listening on its end.
-fn in_netns(mut config: Config, launcher: Vec<String>) -> Result<(Config, ActorOptions)> {
+pub(crate) fn in_netns(
+    mut config: Config,
+    launcher: Vec<String>,
+) -> Result<(Config, ActorOptions)> {
     let root_ip = given("CONF_NETNS_ROOT_IP")?;
     let child_ip = given("CONF_NETNS_CHILD_IP")?;
     config.bind_addrs = vec![Address::tcp(root_ip.clone(), 0)];
@@ -39,7 +42,7 @@ fn in_netns(mut config: Config, launcher: Vec<String>) -> Result<(Config, ActorO
 }
 
 /// `ip netns exec <namespace>`.
-fn netns_exec() -> Result<Vec<String>> {
+pub(crate) fn netns_exec() -> Result<Vec<String>> {
     Ok(["ip", "netns", "exec"]
         .into_iter()
         .map(str::to_owned)

@@ -25,6 +25,7 @@ pub(crate) mod rpc;
 pub(crate) mod spawn;
 pub(crate) mod stream;
 pub(crate) mod supervise;
+pub(crate) mod tls;
 pub(crate) mod tpt;
 
 /// A scenario run around the root, or without one: given the runtime,
@@ -440,6 +441,9 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         configured!(launch::launch_launcher_killed),
     ),
     ("launch-needs-tcp", configured!(launch::launch_needs_tcp)),
+    // tls: TLS between hosts (tests/tls.rs)
+    ("tls-netns", configured!(tls::tls_netns)),
+    ("tls-stranger-root", configured!(tls::tls_stranger_root)),
     ("launch-pause", configured!(launch::launch_pause)),
     ("launch-partition", configured!(launch::launch_partition)),
     (
