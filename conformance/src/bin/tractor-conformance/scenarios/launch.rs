@@ -41,6 +41,31 @@ pub(crate) fn in_netns(
     Ok((config, options))
 }
 
+/// A context stream both ways with `p` (20 items echoed: fact `echoed`),
+/// then a call that raises: its error (fact `error`), which names the
+/// actor it came from.
+pub(crate) async fn echo_and_raise(p: &Portal) -> Result<Error> {
+    let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
+    let stream = ctx.open_stream().await?;
+    let mut echoed = 0;
+    for i in 0..20i64 {
+        stream.send(&Item::Int(i)).await?;
+        match stream.next::<Item>().await {
+            Some(Ok(Item::Int(j))) if j == i => echoed += 1,
+            other => check!(false, "echo of {i}: {other:?}"),
+        }
+    }
+    stream.close()?;
+    let count: u32 = ctx.wait_for_result().await?;
+    fact("echoed", format!("{echoed}/{count}"));
+    let e = p
+        .run::<()>(NS, "raise", Raise::new("ValueError", "from the namespace"))
+        .await
+        .expect_err("it raises");
+    fact("error", describe(&e));
+    Ok(e)
+}
+
 /// `ip netns exec <namespace>`.
 pub(crate) fn netns_exec() -> Result<Vec<String>> {
     Ok(["ip", "netns", "exec"]
@@ -68,26 +93,7 @@ pub(crate) async fn launch_netns(rt: Arc<dyn Runtime>, config: Config) -> Result
                 "secret_reached",
                 secret.is_some() && secret == std::env::var(tractor_driver::SECRET_ENV).ok(),
             );
-            // A context stream both ways.
-            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-            let stream = ctx.open_stream().await?;
-            let mut echoed = 0;
-            for i in 0..20i64 {
-                stream.send(&Item::Int(i)).await?;
-                match stream.next::<Item>().await {
-                    Some(Ok(Item::Int(j))) if j == i => echoed += 1,
-                    other => check!(false, "echo of {i}: {other:?}"),
-                }
-            }
-            stream.close()?;
-            let count: u32 = ctx.wait_for_result().await?;
-            fact("echoed", format!("{echoed}/{count}"));
-            // A failure names the actor it came from.
-            let e = p
-                .run::<()>(NS, "raise", Raise::new("ValueError", "from the namespace"))
-                .await
-                .expect_err("it raises");
-            fact("error", describe(&e));
+            let e = echo_and_raise(&p).await?;
             fact(
                 "error_source",
                 e.remote()

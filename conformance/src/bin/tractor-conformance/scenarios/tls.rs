@@ -58,24 +58,7 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
             );
             let mode = child_env(&p, tractor_driver::tls::TLS_ENV).await?;
             fact("mode_cleared", mode.is_none());
-            let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
-            let stream = ctx.open_stream().await?;
-            let mut echoed = 0;
-            for i in 0..20i64 {
-                stream.send(&Item::Int(i)).await?;
-                match stream.next::<Item>().await {
-                    Some(Ok(Item::Int(j))) if j == i => echoed += 1,
-                    other => check!(false, "echo of {i}: {other:?}"),
-                }
-            }
-            stream.close()?;
-            let count: u32 = ctx.wait_for_result().await?;
-            fact("echoed", format!("{echoed}/{count}"));
-            let e = p
-                .run::<()>(NS, "raise", Raise::new("ValueError", "from the namespace"))
-                .await
-                .expect_err("it raises");
-            fact("error", describe(&e));
+            super::launch::echo_and_raise(&p).await?;
             p.cancel_actor().await?;
             Ok(())
         })
