@@ -46,6 +46,9 @@ pub struct Tree {
     dir: PathBuf,
     adapter: Option<String>,
     env: Vec<(String, String)>,
+    /// A command the root runs under (`ip netns exec <host>`), which
+    /// must exec it: the root's pid stays the one started.
+    within: Vec<String>,
     /// The processes alive when a root last exited by itself (one killed
     /// from outside leaves its tree to go on its own).
     outlived: std::sync::Mutex<Vec<(u32, String)>>,
@@ -76,6 +79,7 @@ impl Tree {
             dir,
             adapter: None,
             env: Vec::new(),
+            within: Vec::new(),
             outlived: Default::default(),
             roots: Default::default(),
         }
@@ -94,6 +98,14 @@ impl Tree {
         self
     }
 
+    /// Runs the root under `prefix` (`["ip", "netns", "exec", host]`: the
+    /// root on another network namespace); the prefix must exec the
+    /// program, so that the pid started is the root's.
+    pub fn within(mut self, prefix: Vec<String>) -> Self {
+        self.within = prefix;
+        self
+    }
+
     /// The tree's temporary directory (`TMPDIR` of its processes): where
     /// their task-tree dump logs go.
     pub fn temp_dir(&self) -> PathBuf {
@@ -109,7 +121,14 @@ impl Tree {
     /// the tree's marker, runtime directory and adapter; its standard
     /// streams are the caller's to choose (a pty, say).
     pub fn command(&self, program: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
+        let mut command = match self.within.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
         if let Some(a) = &self.adapter {
             command.env(ADAPTER, a);
         }

@@ -1,32 +1,41 @@
-//! Network namespaces for trees that span "hosts": a namespace joined to
-//! the root namespace by a veth pair, each end with a private address of
-//! its own /30, removed again when the fixture is dropped (a failing test
-//! too: drop runs as the panic unwinds).
+//! A LAN of "hosts" on one machine: network namespaces, each with an
+//! `eth0` plugged by a veth pair into a bridge that lives in a namespace
+//! of its own (the switch). Nothing is added to the machine's own
+//! namespace, so LANs made at once by concurrent tests never meet, and
+//! every one may use the same addresses (`10.200.0.0/24`, host `i` at
+//! `.i+1`). Everything is removed when the fixture is dropped (a failing
+//! test too: drop runs as the panic unwinds).
 //!
-//! It needs root and `ip` (iproute2): [`Netns::available`] says why a
+//! It needs root and `ip` (iproute2): [`Lan::available`] says why a
 //! machine cannot, and tests that need one then say so and return.
 
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A network namespace joined to the root namespace by a veth pair.
+/// Hosts in their own network namespaces, joined by a switch.
 #[derive(Debug)]
-pub struct Netns {
-    name: String,
-    host_link: String,
-    /// What this fixture made, and so removes: never another's namespace
-    /// or link of the same name.
-    made_ns: bool,
-    made_link: bool,
-    /// The address of the root namespace's end.
-    pub root_ip: Ipv4Addr,
-    /// The address of the namespace's end.
-    pub ns_ip: Ipv4Addr,
+pub struct Lan {
+    switch: String,
+    hosts: Vec<Host>,
+    /// The namespaces this fixture made, and so removes: never another's
+    /// of the same name.
+    made: Vec<String>,
 }
 
+/// One host of a [`Lan`]: a network namespace with `lo` and `eth0` up.
+#[derive(Debug, Clone)]
+pub struct Host {
+    name: String,
+    /// Its address on the LAN.
+    pub ip: Ipv4Addr,
+}
+
+/// The name of every host's interface to the LAN, inside its namespace.
+pub const HOST_LINK: &str = "eth0";
+
 /// Runs `ip args…`: its failure, with what it said, as the error.
-fn ip(args: &[&str]) -> Result<(), String> {
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
@@ -43,7 +52,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-impl Netns {
+impl Lan {
     /// `Ok` if this machine can make namespaces; else why not (not root,
     /// no `ip`, or adding a namespace fails).
     pub fn available() -> Result<(), String> {
@@ -66,72 +75,102 @@ impl Netns {
         ip(&["netns", "delete", &probe])
     }
 
-    /// A fresh namespace with its veth pair up (and its `lo`), addressed
-    /// from a /30 of `10.199.0.0/16` unique to this process and call.
-    pub fn new() -> Result<Netns, String> {
+    /// A fresh LAN of `hosts` hosts (at most 250), every link up.
+    pub fn new(hosts: usize) -> Result<Lan, String> {
+        if hosts > 250 {
+            return Err(format!("{hosts} hosts: at most 250 fit the /24"));
+        }
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let k = NEXT.fetch_add(1, Ordering::Relaxed);
-        // 16384 subnets of 4 addresses: by pid and call, so that test
-        // processes running at once do not meet.
-        let n = (std::process::id().wrapping_mul(16).wrapping_add(k)) % 16384;
-        let base = n * 4;
-        let octets = |host: u32| {
-            let a = base + host;
-            Ipv4Addr::new(10, 199, (a >> 8) as u8, (a & 0xff) as u8)
+        let prefix = format!("tractor-{}-{k}", std::process::id());
+        let mut lan = Lan {
+            switch: format!("{prefix}-sw"),
+            hosts: Vec::new(),
+            made: Vec::new(),
         };
-        let mut ns = Netns {
-            name: format!("tractor-{}-{k}", std::process::id()),
-            host_link: format!("trh{n}"),
-            made_ns: false,
-            made_link: false,
-            root_ip: octets(1),
-            ns_ip: octets(2),
-        };
-        // From here on, a failure drops `ns`, which removes what was made.
-        let peer = format!("trn{n}");
-        let (root_cidr, ns_cidr) = (format!("{}/30", ns.root_ip), format!("{}/30", ns.ns_ip));
-        ip(&["netns", "add", &ns.name])?;
-        ns.made_ns = true;
-        ip(&[
-            "link",
-            "add",
-            &ns.host_link,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &peer,
-        ])?;
-        ns.made_link = true;
-        ip(&["link", "set", &peer, "netns", &ns.name])?;
-        ip(&["addr", "add", &root_cidr, "dev", &ns.host_link])?;
-        ip(&["link", "set", &ns.host_link, "up"])?;
-        ip(&["-n", &ns.name, "addr", "add", &ns_cidr, "dev", &peer])?;
-        ip(&["-n", &ns.name, "link", "set", &peer, "up"])?;
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"])?;
-        Ok(ns)
+        // From here on, a failure drops `lan`, which removes what was made.
+        let sw = lan.switch.clone();
+        lan.add_namespace(&sw)?;
+        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &sw, "link", "set", "br0", "up"])?;
+        for i in 0..hosts {
+            let host = Host {
+                name: format!("{prefix}-h{i}"),
+                ip: Ipv4Addr::new(10, 200, 0, i as u8 + 1),
+            };
+            lan.add_namespace(&host.name)?;
+            let port = format!("p{i}");
+            ip(&[
+                "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", HOST_LINK,
+                "netns", &host.name,
+            ])?;
+            ip(&["-n", &sw, "link", "set", &port, "master", "br0"])?;
+            ip(&["-n", &sw, "link", "set", &port, "up"])?;
+            let cidr = format!("{}/24", host.ip);
+            ip(&["-n", &host.name, "addr", "add", &cidr, "dev", HOST_LINK])?;
+            ip(&["-n", &host.name, "link", "set", HOST_LINK, "up"])?;
+            ip(&["-n", &host.name, "link", "set", "lo", "up"])?;
+            lan.hosts.push(host);
+        }
+        Ok(lan)
     }
 
-    /// The root namespace's end of the veth pair: setting it down
-    /// partitions the namespace from the root's (`ip link set <it> down`).
-    pub fn link(&self) -> &str {
-        &self.host_link
+    fn add_namespace(&mut self, name: &str) -> Result<(), String> {
+        ip(&["netns", "add", name])?;
+        self.made.push(name.to_owned());
+        Ok(())
     }
 
-    /// The namespace's name, for `ip netns exec <name>`.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// Host `i` (from 0).
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
     }
 }
 
-impl Drop for Netns {
+impl Host {
+    /// The namespace's name, for `ip netns exec <name>` or `ip -n <name>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The launcher prefix that runs a command on this host.
+    pub fn exec(&self) -> Vec<String> {
+        ["ip", "netns", "exec", &self.name]
+            .map(str::to_owned)
+            .to_vec()
+    }
+}
+
+/// What the scenarios that span hosts read, for a LAN of two hosts or
+/// more: the root runs on host 0 (`Tree::within(lan.host(0).exec())`), a
+/// child on host 1 (`CONF_NETNS`, `CONF_NETNS_CHILD_IP`, its link
+/// `CONF_NETNS_LINK`), the root's address is `CONF_NETNS_ROOT_IP`; with a
+/// third host, a sibling there (`CONF_NETNS_SIBLING`,
+/// `CONF_NETNS_SIBLING_IP`); with a fourth, strangers there
+/// (`CONF_NETNS_STRANGER`).
+pub fn env(lan: &Lan) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CONF_NETNS_ROOT_IP", lan.host(0).ip.to_string()),
+        ("CONF_NETNS", lan.host(1).name.clone()),
+        ("CONF_NETNS_CHILD_IP", lan.host(1).ip.to_string()),
+        ("CONF_NETNS_LINK", HOST_LINK.to_owned()),
+    ];
+    if let Some(sibling) = lan.hosts.get(2) {
+        env.push(("CONF_NETNS_SIBLING", sibling.name.clone()));
+        env.push(("CONF_NETNS_SIBLING_IP", sibling.ip.to_string()));
+    }
+    if let Some(stranger) = lan.hosts.get(3) {
+        env.push(("CONF_NETNS_STRANGER", stranger.name.clone()));
+    }
+    env
+}
+
+impl Drop for Lan {
     fn drop(&mut self) {
-        // Deleting one end deletes the pair; the namespace goes last.
-        if self.made_link {
-            let _ = ip(&["link", "delete", &self.host_link]);
-        }
-        if self.made_ns {
-            let _ = ip(&["netns", "delete", &self.name]);
+        // A host's namespace takes its `eth0` with it, and so the switch's
+        // end of the pair; the switch goes last.
+        for name in self.made.iter().rev() {
+            let _ = ip(&["netns", "delete", name]);
         }
     }
 }
@@ -141,26 +180,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_namespace_is_made_reachable_and_removed() {
-        if let Err(why) = Netns::available() {
+    fn hosts_reach_each_other_and_are_removed() {
+        if let Err(why) = Lan::available() {
             println!("skipped: {why}");
             return;
         }
-        let ns = Netns::new().expect("a namespace");
-        let name = ns.name().to_owned();
-        assert_ne!(ns.root_ip, ns.ns_ip);
-        let ping = Command::new("ip")
-            .args(["netns", "exec", &name, "ping", "-c1", "-W5"])
-            .arg(ns.root_ip.to_string())
-            .output();
-        if let Ok(out) = ping {
-            // No `ping` on the machine: the rest still holds.
-            if !String::from_utf8_lossy(&out.stderr).contains("No such file") {
-                assert!(out.status.success(), "{out:?}");
-            }
+        let lan = Lan::new(3).expect("a LAN");
+        let names: Vec<String> = (0..3)
+            .map(|i| lan.host(i).name().to_owned())
+            .chain([lan.switch.clone()])
+            .collect();
+        assert_ne!(lan.host(0).ip, lan.host(2).ip);
+        // Host 0 reaches host 2 through the switch, over TCP.
+        let listen = Command::new("ip")
+            .args(["netns", "exec", lan.host(2).name()])
+            .args(["python3", "-c"])
+            .arg(
+                "import socket,sys\n\
+                 s=socket.socket();s.bind(('0.0.0.0',7001));s.listen();print('up',flush=True)\n\
+                 c,_=s.accept();c.sendall(c.recv(16))",
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        {
+            use std::io::BufRead;
+            let mut server = listen;
+            let mut up = String::new();
+            let out = server.stdout.take().unwrap();
+            std::io::BufReader::new(out).read_line(&mut up).unwrap();
+            assert_eq!(up.trim(), "up");
+            let echo = Command::new("ip")
+                .args(["netns", "exec", lan.host(0).name()])
+                .args(["python3", "-c"])
+                .arg(format!(
+                    "import socket\n\
+                     s=socket.create_connection(('{}',7001),timeout=30);s.sendall(b'lan');\
+                     print(s.recv(16).decode())",
+                    lan.host(2).ip
+                ))
+                .output()
+                .unwrap();
+            let _ = server.kill();
+            let _ = server.wait();
+            assert_eq!(
+                String::from_utf8_lossy(&echo.stdout).trim(),
+                "lan",
+                "{echo:?}"
+            );
         }
-        drop(ns);
+        drop(lan);
         let list = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        assert!(!String::from_utf8_lossy(&list.stdout).contains(&name));
+        let list = String::from_utf8_lossy(&list.stdout);
+        for name in names {
+            assert!(!list.contains(&name), "{name} left behind: {list}");
+        }
     }
 }

@@ -1,15 +1,16 @@
-//! Children run through a launcher, on both adapters over TCP: into
-//! another network namespace (`ip netns exec`: needs root and `ip`; the
-//! tests say why and return where the machine cannot), and through `env
-//! -i`, which leaves the child only what its bootstrap block gives it.
-//! Every run ends with the check that the tree left no process behind.
+//! Children run through a launcher, on both adapters over TCP: onto
+//! another host of a LAN of network namespaces (`ip netns exec`: needs
+//! root and `ip`; the tests say why and return where the machine cannot),
+//! the root on a host of its own; and through `env -i`, which leaves the
+//! child only what its bootstrap block gives it. Every run ends with the
+//! check that the tree left no process behind.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
 use tractor_adapters::Adapter;
-use tractor_conformance::netns::Netns;
+use tractor_conformance::netns::{self, Lan};
 use tractor_conformance::{HANG, Run, Tree};
 use tractor_protocol::{Address, ChildArgs, Uid};
 
@@ -17,6 +18,13 @@ const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
 /// The tree's secret: a call to a launched child needs the handshake.
 const SECRET: &str = "launched-children-share-this";
+
+/// Runs scenario `id` of `tree` over TCP, and checks the tree is gone.
+fn run_tree(tree: Tree, id: &str) -> Run {
+    let run = tree.run(Path::new(PROGRAM), &[id, "tcp"]);
+    tree.assert_clean();
+    run
+}
 
 /// Runs scenario `id` on `adapter` over TCP with the tree's secret and
 /// `env`, and checks the tree is gone.
@@ -27,40 +35,43 @@ fn run(id: &str, adapter: &str, env: &[(&str, &str)]) -> Run {
             .env(tractor_driver::SECRET_ENV, SECRET),
         |t, (k, v)| t.env(k, v),
     );
-    let run = tree.run(Path::new(PROGRAM), &[id, "tcp"]);
-    tree.assert_clean();
-    run
+    run_tree(tree, id)
 }
 
-/// A fresh namespace, or `None` (having said why) where none can be made.
-fn netns() -> Option<Netns> {
-    if let Err(why) = Netns::available() {
+/// A fresh LAN of two hosts, or `None` (having said why) where none can
+/// be made.
+fn lan() -> Option<Lan> {
+    if let Err(why) = Lan::available() {
         println!("skipped: no network namespaces here: {why}");
         return None;
     }
-    Some(Netns::new().expect("a network namespace"))
+    Some(Lan::new(2).expect("a LAN of two hosts"))
 }
 
-/// [`run`] with the namespace's name and addresses in the tree's
-/// environment.
-fn run_in(ns: &Netns, id: &str, adapter: &str) -> Run {
-    let (root_ip, ns_ip) = (ns.root_ip.to_string(), ns.ns_ip.to_string());
-    run(
+/// A tree on `adapter` whose root runs on the LAN's first host, with the
+/// hosts' names and addresses in its environment.
+fn on_lan(lan: &Lan, adapter: &str) -> Tree {
+    netns::env(lan)
+        .iter()
+        .fold(Tree::new(), |t, (k, v)| t.env(k, v))
+        .within(lan.host(0).exec())
+        .adapter(adapter)
+}
+
+/// [`run`] with the root on the LAN's first host, the child's on its
+/// second.
+fn run_in(lan: &Lan, id: &str, adapter: &str) -> Run {
+    run_tree(
+        on_lan(lan, adapter).env(tractor_driver::SECRET_ENV, SECRET),
         id,
-        adapter,
-        &[
-            ("CONF_NETNS", ns.name()),
-            ("CONF_NETNS_ROOT_IP", &root_ip),
-            ("CONF_NETNS_CHILD_IP", &ns_ip),
-        ],
     )
 }
 
 #[test]
 fn launch_into_another_network_namespace() {
-    let Some(ns) = netns() else { return };
+    let Some(lan) = lan() else { return };
     for adapter in Adapter::ALL.map(Adapter::name) {
-        let r = run_in(&ns, "launch-netns", adapter);
+        let r = run_in(&lan, "launch-netns", adapter);
         r.assert_ok();
         assert_eq!(r.fact("other_netns"), "true", "{r:?}");
         assert_eq!(r.fact("secret_reached"), "true", "{r:?}");
@@ -92,9 +103,9 @@ fn launch_through_a_prefix_that_clears_the_environment() {
 
 #[test]
 fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
-    let Some(ns) = netns() else { return };
+    let Some(lan) = lan() else { return };
     for adapter in Adapter::ALL.map(Adapter::name) {
-        let r = run_in(&ns, "launch-launcher-killed", adapter);
+        let r = run_in(&lan, "launch-launcher-killed", adapter);
         r.assert_ok();
         assert!(!r.fact("child_pid").is_empty(), "{r:?}");
         assert_eq!(r.fact("child_ended"), "true", "{r:?}");
@@ -103,32 +114,32 @@ fn a_killed_launcher_loses_its_child_by_name_and_leaves_no_survivor() {
 
 #[test]
 fn a_partition_is_found_by_keepalive_on_both_sides() {
-    // The link goes down under an open context: no FIN, no RST, only
-    // silence. With a 3 s keepalive the root's context fails naming the
-    // child, and the child, its parent silent, cancels itself and exits;
-    // nothing is left once the link is back.
-    let Some(ns) = netns() else { return };
-    for adapter in Adapter::ALL.map(Adapter::name) {
-        let (root_ip, ns_ip) = (ns.root_ip.to_string(), ns.ns_ip.to_string());
-        let r = run(
-            "launch-partition",
-            adapter,
-            &[
-                ("CONF_NETNS", ns.name()),
-                ("CONF_NETNS_ROOT_IP", &root_ip),
-                ("CONF_NETNS_CHILD_IP", &ns_ip),
-                ("CONF_NETNS_LINK", ns.link()),
-                (tractor_driver::KEEPALIVE_MS_ENV, "3000"),
-            ],
-        );
+    // The child's host loses its link under an open context, inside its
+    // namespace: no FIN, no RST, only silence, and the tree is over TLS.
+    // With a 3 s keepalive the root's context fails naming the child, and
+    // the child, its parent silent, cancels itself and exits; nothing is
+    // left once the link is back, or once the host is deleted.
+    for (adapter, end) in Adapter::ALL
+        .map(Adapter::name)
+        .into_iter()
+        .flat_map(|a| [(a, "heal"), (a, "delete")])
+    {
+        // A LAN each: `delete` takes its host away.
+        let Some(lan) = lan() else { return };
+        let tree = on_lan(&lan, adapter)
+            .env(tractor_driver::tls::TLS_ENV, "generate")
+            .env(tractor_driver::KEEPALIVE_MS_ENV, "3000")
+            .env("CONF_PARTITION_END", end);
+        let r = run_tree(tree, "launch-partition");
         r.assert_ok();
         let lost = r.fact("lost");
         assert!(
             lost.starts_with("actor 'far' (uid far["),
-            "{adapter}: {lost}"
+            "{adapter}/{end}: {lost}"
         );
-        assert_eq!(r.fact("lost_kind"), "true", "{adapter}: {r:?}");
-        assert_eq!(r.fact("child_gone"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("lost_kind"), "true", "{adapter}/{end}: {r:?}");
+        assert_eq!(r.fact("child_gone"), "true", "{adapter}/{end}: {r:?}");
+        assert_eq!(r.fact("tls"), "true", "{adapter}/{end}: {r:?}");
     }
 }
 

@@ -42,9 +42,19 @@
 //!   ([`pause()`](crate::pause()), a crash in debug mode) in it prints its
 //!   banner and continues at once, as at end of input.
 //!
+//! * **A shell on the far side.** `ssh` joins its arguments with spaces
+//!   and hands them to a shell on the remote host, which splits them
+//!   again; a child's command line (`--uid ('name', 'uuid')`, Python's
+//!   form) does not survive that unquoted. [`CommandPrefix`] quotes each
+//!   word of it for a POSIX shell when its program is `ssh`, and when told
+//!   to ([`CommandPrefix::shell_quoted`]); launchers that pass their
+//!   arguments on as they are (`srun`, `kubectl exec`, `ip netns exec`)
+//!   get them unquoted.
+//!
 //! Only a Rust child can be launched (a Python child reads no bootstrap
-//! block). Traffic between hosts is plain TCP, authenticated by the tree's
-//! secret but not encrypted.
+//! block). Traffic between hosts is encrypted and mutually authenticated
+//! when the tree has TLS ([`TlsConfig`](crate::TlsConfig)); with only a
+//! secret, it is authenticated but travels in clear.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -109,6 +119,9 @@ pub trait Launcher: fmt::Debug + Send + Sync + 'static {
 pub struct CommandPrefix {
     prefix: Vec<OsString>,
     parent_addr: Option<Address>,
+    /// Whether the child's words are quoted for a shell; `None`: when the
+    /// prefix's program is `ssh`.
+    quote: Option<bool>,
 }
 
 impl CommandPrefix {
@@ -122,7 +135,25 @@ impl CommandPrefix {
         Self {
             prefix: prefix.into_iter().map(Into::into).collect(),
             parent_addr: None,
+            quote: None,
         }
+    }
+
+    /// Whether each word of the child's command line is quoted for a
+    /// POSIX shell, as a launcher that hands its arguments to a shell on
+    /// the other side needs (`ssh` does: the default when the prefix's
+    /// program is named `ssh`; everything else gets the words as they
+    /// are unless this says otherwise).
+    ///
+    /// ```
+    /// # use tractor_driver::CommandPrefix;
+    /// // A wrapper script around ssh: its words go through a shell too.
+    /// let prefix = CommandPrefix::new(["./to-node", "node7"]).shell_quoted(true);
+    /// # let _ = prefix;
+    /// ```
+    pub fn shell_quoted(mut self, on: bool) -> Self {
+        self.quote = Some(on);
+        self
     }
 
     /// The child connects back to `addr` (its host's way to reach the
@@ -131,6 +162,29 @@ impl CommandPrefix {
         self.parent_addr = Some(addr);
         self
     }
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds only
+/// characters no shell treats specially, else in single quotes (a single
+/// quote inside as `'\''`).
+fn shell_quote(word: &std::ffi::OsStr) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = word.as_bytes();
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"_-./=:@%+,".contains(b);
+    if !bytes.is_empty() && bytes.iter().all(plain) {
+        return word.to_owned();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 2);
+    out.push(b'\'');
+    for &b in bytes {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    OsString::from_vec(out)
 }
 
 /// [`CommandPrefix::new`].
@@ -147,8 +201,19 @@ impl Launcher for CommandPrefix {
         let Some((first, rest)) = self.prefix.split_first() else {
             return Ok(child);
         };
+        let quote = self.quote.unwrap_or_else(|| {
+            std::path::Path::new(first)
+                .file_name()
+                .is_some_and(|n| n == "ssh")
+        });
         let mut c = Command::new(first);
-        c.args(rest).arg(child.get_program()).args(child.get_args());
+        c.args(rest);
+        let words = std::iter::once(child.get_program()).chain(child.get_args());
+        if quote {
+            c.args(words.map(shell_quote));
+        } else {
+            c.args(words);
+        }
         for (k, v) in child.get_envs() {
             match v {
                 Some(v) => c.env(k, v),
@@ -365,6 +430,61 @@ mod tests {
             .launch(Command::new("/bin/prog"))
             .unwrap();
         assert_eq!(same.get_program(), "/bin/prog");
+    }
+
+    #[test]
+    fn through_ssh_every_word_survives_the_remote_shell() {
+        let mut child = Command::new("/opt/my prog");
+        child.args(["-m", "tractor._child", "--uid", "('w', 'u-1')", "it's", ""]);
+        let c = CommandPrefix::new(["/usr/bin/ssh", "-T", "node7"])
+            .launch(child)
+            .unwrap();
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "-T",
+                "node7",
+                "'/opt/my prog'",
+                "-m",
+                "tractor._child",
+                "--uid",
+                "'('\\''w'\\'', '\\''u-1'\\'')'",
+                "'it'\\''s'",
+                "''",
+            ]
+        );
+        // What a shell makes of the joined line, as ssh's far side does.
+        let line = args[2..].join(" ");
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("for w in {line}; do printf '<%s>' \"$w\"; done"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "</opt/my prog><-m><tractor._child><--uid><('w', 'u-1')><it's><>"
+        );
+        // Not for launchers that pass their words on; unless told.
+        let plain = CommandPrefix::new(["srun", "-N1"])
+            .launch(Command::new("/bin/a b"))
+            .unwrap();
+        assert_eq!(plain.get_args().last().unwrap(), "/bin/a b");
+        let told = CommandPrefix::new(["./to-node"])
+            .shell_quoted(true)
+            .launch(Command::new("/bin/a b"))
+            .unwrap();
+        assert_eq!(told.get_args().last().unwrap(), "'/bin/a b'");
+        let not = CommandPrefix::new(["ssh", "h"])
+            .shell_quoted(false)
+            .launch(Command::new("/bin/a b"))
+            .unwrap();
+        assert_eq!(not.get_args().last().unwrap(), "/bin/a b");
     }
 
     #[test]

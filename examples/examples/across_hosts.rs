@@ -5,23 +5,27 @@
 //! # Two hosts that run this same program at this same path, and reach
 //! # this machine at 10.0.0.1:
 //! cargo run -p tractor-examples --example across_hosts -- --listen 10.0.0.1 node1 node2
+//! # The same, with ssh options of your own (the words before the host):
+//! cargo run -p tractor-examples --example across_hosts -- --listen 10.0.0.1 \
+//!     --ssh "ssh -T -i ~/.ssh/cluster -p 2222" node1 node2
 //! # No host: one network namespace per worker (needs root and `ip`):
 //! sudo cargo run -p tractor-examples --example across_hosts
 //! ```
 //!
 //! Each worker is an ordinary child, only started through a launcher
 //! (`ActorOptions::launcher`): `ssh -T <host>`, or `ip netns exec <ns>`.
-//! Its settings (the tree's secret, generated here, its limits) reach it on
-//! its stdin; it connects back to the root's address, says where it runs,
-//! squares numbers streamed to it, and its error reaches the root with its
-//! name. When the root's body ends, the workers are cancelled and reaped
-//! through their launchers, and the namespaces are removed.
+//! The tree runs over TLS with a tree CA the root generates; the CA and
+//! the worker's other settings reach it on its stdin. It connects back to
+//! the root's address, says where it runs, squares numbers streamed to
+//! it, and its error reaches the root with its name. When the root's body
+//! ends, the workers are cancelled and reaped through their launchers,
+//! and the namespaces are removed.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
 
 use tractor_examples::{
-    ActorOptions, Address, CommandPrefix, Config, Context, Error, Functions, TreeSecret,
+    ActorOptions, Address, CommandPrefix, Config, Context, Error, Functions, TlsConfig,
     current_actor,
 };
 
@@ -146,10 +150,18 @@ fn main() -> std::result::Result<(), Error> {
     }
     let mut args = std::env::args().skip(1).peekable();
     let mut listen = None;
+    let mut ssh = vec!["ssh".to_owned(), "-T".to_owned()];
     let mut hosts = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = args.next(),
+            "--ssh" => {
+                let words = args.next().unwrap_or_default();
+                ssh = words.split_whitespace().map(str::to_owned).collect();
+                if ssh.is_empty() {
+                    return Err(Error::raise("ValueError", "--ssh: no command"));
+                }
+            }
             _ => hosts.push(a),
         }
     }
@@ -177,15 +189,22 @@ fn main() -> std::result::Result<(), Error> {
             })
             .collect()
     } else {
+        // The workers connect back to it: it must be an address of this
+        // host as theirs reach it.
         let root: Ipv4Addr = listen
             .as_deref()
-            .unwrap_or("0.0.0.0")
+            .ok_or_else(|| {
+                Error::raise(
+                    "ValueError",
+                    "--listen <address>: where the hosts reach this one",
+                )
+            })?
             .parse()
             .map_err(|e| Error::raise("ValueError", format!("--listen: {e}")))?;
         hosts
             .iter()
             .map(|h| Place {
-                launcher: ["ssh", "-T", h.as_str()].map(str::to_owned).to_vec(),
+                launcher: ssh.iter().cloned().chain([h.clone()]).collect(),
                 root,
                 worker: None,
             })
@@ -197,7 +216,7 @@ fn main() -> std::result::Result<(), Error> {
         .collect();
     tractor_examples::block_on(async move {
         let mut config = Config::new("across", functions())
-            .secret(TreeSecret::Generate)
+            .tls(TlsConfig::generate())
             .registry_addrs([binds[0].clone()]);
         config.bind_addrs = binds.clone();
         tractor_examples::open_root_actor(config, |root| async move {

@@ -795,3 +795,35 @@ fn a_stranger_drops_only_the_address_of_an_actor_that_is_gone() {
     assert!(out.events.contains(&Event::RegistryChanged));
     assert_eq!(a.registry().len(), 0);
 }
+
+#[test]
+fn a_transport_that_refuses_credentials_fails_the_channel_as_unauthenticated() {
+    // Whatever the transport (TLS) refused, while connecting or once open,
+    // the channel fails as an authentication failure with the driver's
+    // words, and is released.
+    let mut a = raw_actor(None, true);
+    let now = Instant::now();
+    let why = AuthError::Certificate("invalid peer certificate: UnknownIssuer".into());
+
+    let ch = a.connect(tcp(9));
+    drain(&mut a);
+    a.handle_refused(now, ch, why.clone());
+    let out = drain(&mut a);
+    assert_eq!(out.close_reason(ch), Some(CloseReason::Auth(why.clone())));
+    assert!(out.closed.contains(&ch), "released: {:?}", out.closed);
+
+    let ch = a.connect(tcp(9));
+    a.handle_connected(now, ch);
+    drain(&mut a);
+    a.handle_refused(now, ch, why.clone());
+    let out = drain(&mut a);
+    assert_eq!(out.close_reason(ch), Some(CloseReason::Auth(why.clone())));
+    assert!(out.closed.contains(&ch), "released: {:?}", out.closed);
+    assert!(
+        why.to_string().contains("UnknownIssuer"),
+        "the driver's words are kept: {why}"
+    );
+    // Gone: a late report about it changes nothing.
+    a.handle_closed(now, ch, None);
+    assert_eq!(drain(&mut a).close_reason(ch), None);
+}

@@ -191,12 +191,30 @@ impl Shared {
                     }
                     if let Some(e) = failed {
                         tracing::info!(target: "tractor::transport", %channel, error = %e, "TLS handshake failed: connection refused");
-                        st.actor
-                            .handle_closed(now, channel, Some(format!("TLS handshake: {e}")));
+                        if !Self::refused(st, now, channel, &e) {
+                            st.actor.handle_closed(now, channel, Some(format!("TLS handshake: {e}")));
+                        }
                     }
                 });
             },
         ));
+    }
+
+    /// If `e` says TLS refused the peer's credentials or the peer ours,
+    /// reports `channel` failed as unauthenticated, and true; else false,
+    /// and the caller reports it as it would any failure.
+    pub(super) fn refused(
+        st: &mut State,
+        now: Instant,
+        channel: ChannelId,
+        e: &std::io::Error,
+    ) -> bool {
+        let Some(why) = crate::tls::refused_credentials(e) else {
+            return false;
+        };
+        st.actor
+            .handle_refused(now, channel, tractor_protocol::AuthError::Certificate(why));
+        true
     }
 
     /// `conn` with TLS under it, once `session`'s handshake is done (by
@@ -246,7 +264,11 @@ impl Shared {
                 }
                 Some(Ok(n)) => self.with(|st, now| st.actor.handle_data(now, channel, &buf[..n])),
                 Some(Err(e)) => {
-                    self.with(|st, now| st.actor.handle_closed(now, channel, Some(e.to_string())));
+                    self.with(|st, now| {
+                        if !Self::refused(st, now, channel, &e) {
+                            st.actor.handle_closed(now, channel, Some(e.to_string()));
+                        }
+                    });
                     return;
                 }
             }

@@ -456,6 +456,10 @@ impl Shared {
                                                 .secure(&ctl, conn, session, deadline)
                                                 .await
                                                 .map_err(|e| {
+                                                    if crate::tls::refused_credentials(&e).is_some()
+                                                    {
+                                                        return e;
+                                                    }
                                                     std::io::Error::new(
                                                         e.kind(),
                                                         format!("TLS handshake: {e}"),
@@ -482,8 +486,13 @@ impl Shared {
                                 });
                             }
                             Err(e) => shared.with(|st, now| {
-                                st.actor
-                                    .handle_connect_failed(now, channel, format!("{addr}: {e}"))
+                                if !Self::refused(st, now, channel, &e) {
+                                    st.actor.handle_connect_failed(
+                                        now,
+                                        channel,
+                                        format!("{addr}: {e}"),
+                                    );
+                                }
                             }),
                         }
                     },

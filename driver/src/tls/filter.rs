@@ -40,8 +40,45 @@ fn lock(s: &Session) -> MutexGuard<'_, rustls::Connection> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A TLS session's failure, kept typed inside the `io::Error` the filter
+/// returns, so that [`refused_credentials`] can tell what it was.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS: {0}")]
+struct TlsFailure(rustls::Error);
+
 fn tls_err(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+    io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e))
+}
+
+/// If `e` is the filter's report that a certificate was refused, by
+/// either side (this actor does not trust the peer's, or the peer sent an
+/// alert refusing ours, or either side presented none), what was said: an
+/// authentication failure, not a broken connection.
+///
+/// `decrypt_error` counts: it is the alert for a signature that does not
+/// verify, which is what a certificate from another generated tree CA
+/// gets (every generated CA has the same name, so only its signature
+/// tells them apart); record decryption failures are `bad_record_mac`.
+pub(crate) fn refused_credentials(e: &io::Error) -> Option<String> {
+    use rustls::AlertDescription as A;
+    let TlsFailure(tls) = e.get_ref()?.downcast_ref::<TlsFailure>()?;
+    let refused = match tls {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
+        rustls::Error::AlertReceived(alert) => matches!(
+            alert,
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied
+                | A::CertificateRequired
+                | A::DecryptError
+        ),
+        _ => false,
+    };
+    refused.then(|| tls.to_string())
 }
 
 /// Encrypted bytes waiting to go out, and the socket's sending half.

@@ -41,7 +41,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::error::{ErrorKind, Result};
 
-pub(crate) use filter::{handshake, local_addr};
+pub(crate) use filter::{handshake, local_addr, refused_credentials};
 
 /// The name every leaf certificate of a tree carries (its one subject
 /// alternative name), and the name a connector asks for.

@@ -277,6 +277,10 @@ fn a_client_certificate_from_another_ca_is_refused() {
     assert!(refused.to_string().contains("certificate"), "{refused}");
     let e = client_side.unwrap_err();
     assert!(e.to_string().contains("alert"), "{e}");
+    // Both sides see an authentication failure, not a broken connection.
+    assert!(super::refused_credentials(&refused).is_some(), "{refused}");
+    let said = super::refused_credentials(&e).unwrap_or_else(|| panic!("not a refusal: {e:?}"));
+    assert!(said.contains("alert"), "{said}");
 }
 
 #[test]
@@ -289,6 +293,7 @@ fn a_server_certificate_from_another_ca_is_refused() {
     let e = block_on(secure(b, stranger.client().unwrap())).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
     assert!(e.to_string().contains("certificate"), "{e}");
+    assert!(super::refused_credentials(&e).is_some(), "{e}");
     assert!(acceptor.join().unwrap().is_err());
 }
 
@@ -453,6 +458,8 @@ fn a_tls_client_to_a_plain_acceptor_fails_when_it_hangs_up() {
     let e = block_on(secure(b, root.client().unwrap())).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
     assert!(e.to_string().contains("TLS handshake"), "{e}");
+    // A peer that is not speaking TLS refused nothing: broken, not refused.
+    assert!(super::refused_credentials(&e).is_none(), "{e}");
     // What it read: a TLS handshake record, not a frame of ours.
     assert_eq!(acceptor.join().unwrap()[0], 0x16);
 }

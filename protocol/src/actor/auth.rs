@@ -200,6 +200,13 @@ pub enum AuthError {
         "the peer closed the connection after this actor's proof: it refused it (another secret?)"
     )]
     Refused,
+    /// The transport under the handshake refused the connection for its
+    /// credentials, on either side: a TLS certificate this actor does not
+    /// trust, or one of this actor's that the peer refused. The driver,
+    /// which runs the transport, decides that a failure is one and says
+    /// why; the core only carries it.
+    #[error("the peer's credentials or this actor's were refused: {0}")]
+    Certificate(String),
 }
 
 #[cfg(test)]

@@ -144,11 +144,17 @@ pub fn dialogs(data: &[u8]) {
             }
             _ => {
                 let ch = actor.connect(crate::Address::tcp("127.0.0.1", 1));
-                if input.byte().is_multiple_of(2) {
-                    actor.handle_connected(now, ch);
-                    channels.push(ch);
-                } else {
-                    actor.handle_connect_failed(now, ch, "refused".into());
+                match input.byte() % 3 {
+                    0 => {
+                        actor.handle_connected(now, ch);
+                        channels.push(ch);
+                    }
+                    1 => actor.handle_connect_failed(now, ch, "refused".into()),
+                    _ => actor.handle_refused(
+                        now,
+                        ch,
+                        crate::AuthError::Certificate("unknown issuer".into()),
+                    ),
                 }
             }
         }

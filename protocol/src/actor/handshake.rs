@@ -11,7 +11,7 @@ use crate::msg::{Aid, AuthStep, Msg};
 use super::auth::{self, AuthError, Side};
 use super::channel::{Channel, ChannelOrigin, ChannelState, CloseReason, Handshake};
 use super::timer::Timer;
-use super::{Actor, ChannelId, Event};
+use super::{Action, Actor, ChannelId, Closer, Event};
 
 impl Actor {
     pub(super) fn start_handshake(&mut self, now: Instant, channel: ChannelId) {
@@ -221,6 +221,20 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// The transport under `channel` (TLS, say) refused the peer's
+    /// credentials, or the peer refused this actor's: the connection fails
+    /// as an authentication failure ([`CloseReason::Auth`]), whether it
+    /// was still being made or open. [`Action::Abort`] follows.
+    pub fn handle_refused(&mut self, now: Instant, channel: ChannelId, why: AuthError) {
+        self.clock = Some(now);
+        if self.closing.remove(&channel).is_some() {
+            self.timers.stop(Timer::Stall(channel));
+            self.actions.push_back(Action::Abort { channel });
+            return;
+        }
+        self.drop_channel(channel, CloseReason::Auth(why), Closer::Peer(now));
     }
 
     /// Closes a channel whose peer failed to authenticate, with the reason

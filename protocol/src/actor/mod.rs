@@ -249,6 +249,7 @@ enum Loss {
 /// | bytes arrived | [`Actor::handle_data`] |
 /// | bytes of a transmit were written | [`Actor::handle_written`] |
 /// | a connection ended (EOF or error) | [`Actor::handle_closed`] |
+/// | the transport refused the peer's credentials, or the peer ours | [`Actor::handle_refused`] |
 /// | the deadline from [`Output::Timeout`] passed | [`Actor::handle_timeout`] |
 ///
 /// and the application's operations are methods too: [`Actor::connect`],

@@ -1,9 +1,10 @@
-//! Children run through a launcher (`launch-`): in another network
-//! namespace (`ip netns exec`), or with their environment cleared (`env
-//! -i`), their settings reaching them through the bootstrap block on
-//! their stdin. Their tests (tests/launch.rs) make the namespace and give
-//! it in `CONF_NETNS`, the root's address on its veth pair in
-//! `CONF_NETNS_ROOT_IP` and the namespace's in `CONF_NETNS_CHILD_IP`.
+//! Children run through a launcher (`launch-`): onto another host of a
+//! LAN of network namespaces (`ip netns exec`), or with their environment
+//! cleared (`env -i`), their settings reaching them through the bootstrap
+//! block on their stdin. Their tests (tests/launch.rs) make the LAN, run
+//! the root on one of its hosts, and give the child's host in
+//! `CONF_NETNS`, the root's address in `CONF_NETNS_ROOT_IP` and the
+//! child's in `CONF_NETNS_CHILD_IP` (`tractor_conformance::netns::env`).
 
 use tractor_driver::CommandPrefix;
 
@@ -238,34 +239,49 @@ pub(crate) async fn launch_pause(rt: Arc<dyn Runtime>, mut config: Config) -> Re
     .await
 }
 
-/// Runs `ip link set <link> <state>` (the test made the link).
-fn set_link(link: &str, state: &str) -> Result<()> {
-    let out = std::process::Command::new("ip")
-        .args(["link", "set", link, state])
-        .output()?;
+/// Runs `ip args…` (on links and namespaces the test made).
+fn ip(args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("ip").args(args).output()?;
     check!(
         out.status.success(),
-        "ip link set {link} {state}: {}",
+        "ip {}: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(())
 }
 
-/// Scenario `launch-partition`: a child in another namespace has a
-/// context open with the root when the link between the namespaces goes
-/// down (`CONF_NETNS_LINK`, the root's end). Both sides fall silent to
-/// each other; with the tree's keepalive (the test gives a short one),
-/// each finds it out: the root's context fails naming the child, and the
-/// child, its parent lost, cancels itself and exits. Then the link comes
-/// back up.
+/// Scenario `launch-partition`: a child on another host has a context
+/// open with the root when that host's link goes down (`ip link set
+/// CONF_NETNS_LINK down` inside the host's namespace, `CONF_NETNS`).
+/// Both sides fall silent to each other; with the tree's keepalive (the
+/// test gives a short one), each finds it out: the root's context fails
+/// naming the child, and the child, its parent lost, cancels itself and
+/// exits. Then, as `CONF_PARTITION_END` says, the link comes back up
+/// (`heal`) or the host's namespace is deleted (`delete`) before the child
+/// is gone.
 pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     let (config, options) = in_netns(config, netns_exec()?)?;
+    let host = given("CONF_NETNS")?;
     let link = given("CONF_NETNS_LINK")?;
+    let delete = match given("CONF_PARTITION_END")?.as_str() {
+        "heal" => false,
+        "delete" => true,
+        other => {
+            return Err(Error::raise(
+                "ValueError",
+                format!("a partition ends by {other}?"),
+            ));
+        }
+    };
     tractor_driver::open_root_actor(rt, config, |root| async move {
         let me = root.clone();
         root.open_nursery(|n| async move {
             let p = n.start_actor("far", options).await?;
             let pid: u32 = p.run(NS, "pid", ()).await?;
+            // Whether the tree is over TLS: the child holds the tree CA.
+            let ca = child_env(&p, tractor_driver::tls::CA_PEM_ENV).await?;
+            fact("tls", ca.is_some());
             let (ctx, ()) = p.open_context(NS, "echo", ()).await?;
             let stream = ctx.open_stream().await?;
             stream.send(&Item::Int(1)).await?;
@@ -273,7 +289,7 @@ pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Re
                 matches!(stream.next::<Item>().await, Some(Ok(Item::Int(1)))),
                 "the echo before the partition"
             );
-            set_link(&link, "down")?;
+            ip(&["-n", &host, "link", "set", &link, "down"])?;
             // Nothing more crosses: the stream ends with the loss.
             let lost = match stream.next::<Item>().await {
                 Some(Err(e)) => e,
@@ -283,6 +299,11 @@ pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Re
                 }
             };
             fact("lost", lost.to_string());
+            if delete {
+                // The name goes at once; the namespace itself, with its
+                // links, once its last process has left.
+                ip(&["netns", "delete", &host])?;
+            }
             fact(
                 "lost_kind",
                 matches!(lost.kind(), ErrorKind::Dialog(DialogError::PeerLost { .. })),
@@ -299,7 +320,9 @@ pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Re
                 "child_gone",
                 !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             );
-            set_link(&link, "up")?;
+            if !delete {
+                ip(&["-n", &host, "link", "set", &link, "up"])?;
+            }
             Ok(())
         })
         .await

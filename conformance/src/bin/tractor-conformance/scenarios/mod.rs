@@ -443,7 +443,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("launch-needs-tcp", configured!(launch::launch_needs_tcp)),
     // tls: TLS between hosts (tests/tls.rs)
     ("tls-netns", configured!(tls::tls_netns)),
-    ("tls-stranger-root", configured!(tls::tls_stranger_root)),
+    ("tls-strangers", configured!(tls::tls_strangers)),
     ("launch-pause", configured!(launch::launch_pause)),
     ("launch-partition", configured!(launch::launch_partition)),
     (

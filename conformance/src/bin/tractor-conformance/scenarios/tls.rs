@@ -1,8 +1,9 @@
-//! TLS between hosts (`tls-`): a tree with a generated tree CA, its root
-//! on its end of a veth pair, a child launched into another network
-//! namespace (tests/tls.rs makes it, as tests/launch.rs does). The tree
-//! has TLS from the environment (`TRACTOR_TLS=generate`) or, with
-//! `CONF_TLS_VIA=config`, from its `Config`; it has no secret.
+//! TLS between hosts (`tls-`): a tree with a generated tree CA over the
+//! hosts of a LAN of network namespaces (tests/tls.rs makes it, as
+//! tests/launch.rs does): the root on one, children launched onto two
+//! others, strangers on a fourth. The tree has TLS from the environment
+//! (`TRACTOR_TLS=generate`) or, with `CONF_TLS_VIA=config`, from its
+//! `Config`; it has no secret.
 
 use tractor_driver::TlsConfig;
 
@@ -21,36 +22,41 @@ fn answer(got: std::result::Result<Vec<u8>, String>) -> String {
     }
 }
 
-/// Scenario `tls-netns`: across the namespaces, calls, a context stream
-/// and an error relay work inside TLS; the child got the tree CA in its
-/// environment; a raw peer speaking Python's `Aid` to the root's address
-/// gets no `Aid` back; a second root, with a CA of its own, cannot
-/// connect (run as another process: `tls-stranger-root`).
+/// Scenario `tls-netns`: a tree over three hosts. The root (on its own
+/// host) launches `far` and `near` on two others; calls, a context stream
+/// and an error relay work inside TLS; `far` reaches `near` directly,
+/// each with the certificate the root issued it; the children got the
+/// tree CA in their environment. From a fourth host, which holds none of
+/// the tree's credentials, a raw peer speaking Python's `Aid` gets no
+/// `Aid` back, and a root with a tree CA of its own is refused as
+/// unauthenticated (`tls-strangers`, run there).
 pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
-    let (mut config, options) = in_netns(config, netns_exec()?)?;
+    let (mut config, far) = in_netns(config, netns_exec()?)?;
     if std::env::var("CONF_TLS_VIA").is_ok_and(|v| v == "config") {
         config = config.tls(TlsConfig::generate());
     }
+    let near = sibling_options()?;
     tractor_driver::open_root_actor(rt, config, |root| async move {
-        let mine = std::fs::read_link("/proc/self/ns/net")?
-            .display()
-            .to_string();
+        let mine = netns_id()?;
         let addr = root.accept_addrs()[0].clone();
-        let stranger = addr.clone();
-        let got = off_runtime(&root, move || python_stranger(&stranger)).await;
-        fact(
-            "stranger_learned",
-            got.as_ref()
-                .is_ok_and(|b| names_actor(b, root.uid(), std::process::id())),
-        );
-        fact("stranger", answer(got));
         let target = addr.clone();
-        let other = off_runtime(&root, move || stranger_root(&target)).await?;
-        fact("stranger_root", other);
+        let (uid, pid) = (root.uid().clone(), std::process::id());
+        let said = off_runtime(&root, move || strangers(&target, &uid, pid)).await?;
+        for key in ["stranger", "stranger_learned", "stranger_root"] {
+            fact(key, said.get(key).map_or("missing", String::as_str));
+        }
+        let stranger_host = said.get("netns").cloned().unwrap_or_default();
         root.open_nursery(|n| async move {
-            let p = n.start_actor("far", options).await?;
+            let p = n.start_actor("far", far).await?;
+            let q = n.start_actor("near", near).await?;
             let theirs: String = p.run(NS, "netns", ()).await?;
-            fact("other_netns", theirs != mine);
+            let sibling: String = q.run(NS, "netns", ()).await?;
+            let hosts = [&mine, &theirs, &sibling, &stranger_host];
+            let distinct = hosts
+                .iter()
+                .enumerate()
+                .all(|(i, a)| !a.is_empty() && hosts[..i].iter().all(|b| b != a));
+            fact("four_hosts", distinct);
             let ca = child_env(&p, tractor_driver::tls::CA_PEM_ENV).await?;
             fact(
                 "ca_reached",
@@ -59,7 +65,18 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
             let mode = child_env(&p, tractor_driver::tls::TLS_ENV).await?;
             fact("mode_cleared", mode.is_none());
             super::launch::echo_and_raise(&p).await?;
+            let greeting: String = p
+                .run(
+                    NS,
+                    "greet_sibling",
+                    Other {
+                        other: "near".into(),
+                    },
+                )
+                .await?;
+            fact("sibling", greeting);
             p.cancel_actor().await?;
+            q.cancel_actor().await?;
             Ok(())
         })
         .await?;
@@ -71,6 +88,24 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
         Ok(())
     })
     .await
+}
+
+/// This process's network namespace, as the kernel names it.
+fn netns_id() -> Result<String> {
+    Ok(std::fs::read_link("/proc/self/ns/net")?
+        .display()
+        .to_string())
+}
+
+/// The options of `near`: launched on the host `CONF_NETNS_SIBLING`,
+/// listening on its address there, `CONF_NETNS_SIBLING_IP`.
+fn sibling_options() -> Result<ActorOptions> {
+    let host = given("CONF_NETNS_SIBLING")?;
+    let mut options = daemon().launcher(tractor_driver::CommandPrefix::new([
+        "ip", "netns", "exec", &host,
+    ]));
+    options.bind_addrs = Some(vec![Address::tcp(given("CONF_NETNS_SIBLING_IP")?, 0)]);
+    Ok(options)
 }
 
 /// Holds as many silent connections to `addr` as the tree allows to
@@ -101,16 +136,25 @@ fn over_pending(addr: &Address) -> std::io::Result<String> {
     })
 }
 
-/// Runs `tls-stranger-root` against `target` in another process, a root
-/// with a tree CA of its own: the error it reported.
-fn stranger_root(target: &Address) -> Result<String> {
+/// Runs `tls-strangers` on the host `CONF_NETNS_STRANGER`, against the
+/// root at `target` whose uid and pid are given (to look for them in what
+/// a stranger gets back): what it reported, by key.
+fn strangers(
+    target: &Address,
+    uid: &tractor_driver::Uid,
+    pid: u32,
+) -> Result<std::collections::HashMap<String, String>> {
     let Address::Tcp { host, port } = target else {
         return Err(Error::raise("ValueError", "the root listens on TCP"));
     };
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.args(["tls-stranger-root", "tcp"]);
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", &given("CONF_NETNS_STRANGER")?])
+        .arg(std::env::current_exe()?)
+        .args(["tls-strangers", "tcp"]);
+    // Nothing of the tree's: its own tree CA, and no secret.
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("TRACTOR_TLS") {
+        let key_str = key.to_string_lossy();
+        if key_str.starts_with("TRACTOR_TLS") || key_str == tractor_driver::SECRET_ENV {
             cmd.env_remove(key);
         }
     }
@@ -118,35 +162,61 @@ fn stranger_root(target: &Address) -> Result<String> {
         .env(tractor_driver::tls::TLS_ENV, "generate")
         .env("CONF_TLS_TARGET_HOST", host)
         .env("CONF_TLS_TARGET_PORT", port.to_string())
+        .env("CONF_TLS_TARGET_NAME", &uid.name)
+        .env("CONF_TLS_TARGET_UUID", &uid.uuid)
+        .env("CONF_TLS_TARGET_PID", pid.to_string())
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()?;
     let said = String::from_utf8_lossy(&out.stdout);
+    check!(
+        out.status.success(),
+        "tls-strangers: {} said {said:?}",
+        out.status
+    );
     Ok(said
         .lines()
-        .find_map(|l| l.strip_prefix("error="))
-        .map_or_else(
-            || format!("none: {} said {said:?}", out.status),
-            str::to_owned,
-        ))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
 }
 
-/// Scenario `tls-stranger-root`: a root with a generated tree CA of its
-/// own reaches for the actor at `CONF_TLS_TARGET_HOST`:
-/// `CONF_TLS_TARGET_PORT`, whose tree has another: refused, with a typed
-/// error naming the certificate.
-pub(crate) async fn tls_stranger_root(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+/// Scenario `tls-strangers`, run on a host with none of the tree's
+/// credentials against the actor at `CONF_TLS_TARGET_HOST`:
+/// `CONF_TLS_TARGET_PORT`: a raw peer speaking Python's `Aid` gets no
+/// `Aid` back (`stranger`: nothing, or a TLS alert; `stranger_learned`:
+/// whether the bytes name the target), and a root with a generated tree
+/// CA of its own is refused with a typed error (`stranger_root`). Its
+/// network namespace is fact `netns`.
+pub(crate) async fn tls_strangers(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     let port = given("CONF_TLS_TARGET_PORT")?
         .parse::<u16>()
         .map_err(|e| Error::raise("ValueError", e.to_string()))?;
     let target = Address::tcp(given("CONF_TLS_TARGET_HOST")?, port);
+    let uid = tractor_driver::Uid::new(
+        given("CONF_TLS_TARGET_NAME")?,
+        given("CONF_TLS_TARGET_UUID")?,
+    );
+    let pid: u32 = given("CONF_TLS_TARGET_PID")?
+        .parse()
+        .map_err(|e: std::num::ParseIntError| Error::raise("ValueError", e.to_string()))?;
+    fact("netns", netns_id()?);
     let config = config.registry_addrs([Address::tcp("127.0.0.1", 0)]);
     tractor_driver::open_root_actor(rt, config, |root| async move {
+        let raw = target.clone();
+        let got = off_runtime(&root, move || python_stranger(&raw)).await;
+        fact(
+            "stranger_learned",
+            got.as_ref().is_ok_and(|b| names_actor(b, &uid, pid)),
+        );
+        fact("stranger", answer(got));
         match root.portal_at(&target).await {
-            Ok(p) => fact("error", format!("none: reached {}", p.peer())),
+            Ok(p) => fact("stranger_root", format!("none: reached {}", p.peer())),
             Err(e) => match e.kind() {
-                ErrorKind::Connect { reason, .. } => fact("error", format!("connect:{reason}")),
-                _ => fact("error", describe(&e)),
+                ErrorKind::Unauthenticated { reason, .. } => {
+                    fact("stranger_root", format!("unauthenticated:{reason}"))
+                }
+                _ => fact("stranger_root", describe(&e)),
             },
         }
         Ok(())
