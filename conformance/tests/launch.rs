@@ -144,6 +144,39 @@ fn a_partition_is_found_by_keepalive_on_both_sides() {
 }
 
 #[test]
+fn wildcard_listeners_are_reached_at_their_advertised_addresses() {
+    // Three hosts; every actor binds 0.0.0.0 and advertises its host's
+    // address, over TLS (a wildcard is not loopback).
+    if let Err(why) = Lan::available() {
+        println!("skipped: no network namespaces here: {why}");
+        return;
+    }
+    let lan = Lan::new(3).expect("a LAN of three hosts");
+    let root_maddr = format!("/ip4/{}/tcp/0", lan.host(0).ip);
+    for (adapter, via_env) in Adapter::ALL
+        .map(Adapter::name)
+        .into_iter()
+        .zip([true, false].into_iter().cycle())
+    {
+        let mut tree = on_lan(&lan, adapter).env(tractor_driver::tls::TLS_ENV, "generate");
+        if via_env {
+            // The root's alone: `hidden`, which advertises nothing, must
+            // not take it over.
+            tree = tree.env(tractor_driver::ADVERTISE_ADDRS_ENV, &root_maddr);
+        }
+        let r = run_tree(tree, "launch-advertise");
+        r.assert_ok();
+        let ip = |i: usize| lan.host(i).ip.to_string();
+        assert_eq!(r.fact("root_gives"), ip(0), "{adapter}: {r:?}");
+        assert_eq!(r.fact("registry_gives"), ip(0), "{adapter}: {r:?}");
+        assert_eq!(r.fact("far_gives"), ip(1), "{adapter}: {r:?}");
+        assert_eq!(r.fact("hidden_gives"), "0.0.0.0", "{adapter}: {r:?}");
+        assert_eq!(r.fact("sibling"), "hi from near", "{adapter}: {r:?}");
+        assert_eq!(r.fact("hidden"), "true", "{adapter}: {r:?}");
+    }
+}
+
+#[test]
 fn over_unix_sockets_a_launched_child_is_refused_with_a_typed_error() {
     for adapter in Adapter::ALL.map(Adapter::name) {
         let tree = Tree::new().adapter(adapter);

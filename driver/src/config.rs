@@ -35,6 +35,25 @@ pub struct Config {
     /// Addresses the root listens on, besides the registrar's if it is
     /// one; by default one of the transport's, picked at random.
     pub bind_addrs: Vec<Address>,
+    /// Addresses others reach the root at, when they are not where it
+    /// listens: a wildcard bind (`0.0.0.0`), NAT, a container's published
+    /// port. Position by position they replace the addresses it binds
+    /// (the registrar's first, if it is one, then
+    /// [`bind_addrs`](Config::bind_addrs)), in what it gives out: its
+    /// registration, its children's parent and registrar addresses (so a
+    /// launched child's default connect-back), [`ActorHandle::accept_addrs`](crate::ActorHandle::accept_addrs).
+    /// A port 0 takes the port bound. TCP only. Empty: the root reads
+    /// `TRACTOR_ADVERTISE_ADDRS`, and gives out what it binds if that is
+    /// unset too.
+    ///
+    /// ```
+    /// # use tractor_driver::{Address, Config, Functions};
+    /// let mut config = Config::new("root", Functions::new());
+    /// config.registry_addrs = vec![Address::tcp("0.0.0.0", 0)];
+    /// config.advertise_addrs = vec![Address::tcp("10.0.0.1", 0)];
+    /// # let _ = config;
+    /// ```
+    pub advertise_addrs: Vec<Address>,
     /// Namespaces the root itself serves.
     pub enable_modules: Vec<String>,
     /// The log level, passed to every child.
@@ -142,6 +161,7 @@ impl Config {
             registry_addrs: Vec::new(),
             transport: Transport::Tcp,
             bind_addrs: Vec::new(),
+            advertise_addrs: Vec::new(),
             enable_modules: Vec::new(),
             loglevel: None,
             debug_mode: false,

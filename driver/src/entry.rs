@@ -154,37 +154,30 @@ fn try_listen(
             }
         }
     }
+    // What others are told: the advertised addresses in place of the
+    // bound ones. (Only TCP is advertised, and nothing of a TCP address is
+    // left to unbind at teardown, which unbinds what is given out.)
+    let given = match tractor_protocol::advertised(&bound, &shared.settings.advertise) {
+        Ok(given) => given,
+        Err(e) => {
+            drop(listeners);
+            bound.iter().for_each(transport::unbind);
+            return Err(ListenFailure {
+                addr: bound.first().cloned().unwrap_or_else(|| addrs[0].clone()),
+                taken: false,
+                error: ErrorKind::Advertise(e).into(),
+            });
+        }
+    };
     // The actor knows its addresses before its first connection is
     // accepted: a registrar's own entry is then in its registry for the
     // first peer that asks (a root that joins the moment this one won the
     // election).
-    shared.with(|st, _| st.actor.set_accept_addrs(bound.clone()));
+    shared.with(|st, _| st.actor.set_accept_addrs(given.clone()));
     for listener in listeners {
         shared.start_listener(listener);
     }
-    Ok(bound)
-}
-
-/// Refuses addresses of another transport than the tree's, before anything
-/// is spawned (a peer would otherwise wait for a handshake that never
-/// comes).
-fn check_transport(config: &Config, registry_addrs: &[Address]) -> Result<()> {
-    let tpt = config.transport;
-    let named = [
-        ("registry_addrs", registry_addrs),
-        ("bind_addrs", &config.bind_addrs[..]),
-    ];
-    for (field, addrs) in named {
-        if let Some(other) = addrs.iter().find(|a| Transport::of(a) != tpt) {
-            return Err(Error::runtime(format!(
-                "{field} has {other}, a {} address, but the tree's transport \
-                 (enable_transports) is {}",
-                Transport::of(other).key(),
-                tpt.key()
-            )));
-        }
-    }
-    Ok(())
+    Ok(given)
 }
 
 /// Winds the actor down from now on, and asks each child to cancel (a
@@ -369,7 +362,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
     } else {
         config.registry_addrs.clone()
     };
-    check_transport(config, &registry_addrs)?;
+    transport::check_transport(config.transport, &registry_addrs, &config.bind_addrs)?;
     let auth = crate::auth::Auth::for_root(
         config.secret.as_ref(),
         config.accept_unauthenticated,
@@ -386,6 +379,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         config.max_frame_len,
         config.cancel_grace,
     )?;
+    let advertise = if config.advertise_addrs.is_empty() {
+        transport::advertise_from_env()?
+    } else {
+        config.advertise_addrs.clone()
+    };
     let seed = random_seed();
     let mut core = CoreConfig::new(config.name.clone(), new_uuid(seed));
     crate::log::set_actor(&Uid::new(core.name.clone(), core.uuid.clone()));
@@ -409,6 +407,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         auth,
         limits,
         tls,
+        advertise,
     };
     let shared = Shared::new(
         rt,
@@ -810,6 +809,13 @@ async fn run_child(
             return 1;
         }
     };
+    let advertise = match transport::advertise_from_env() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tractor child {}: {e}", args.uid);
+            return 1;
+        }
+    };
     let seed = random_seed();
     let mut core = CoreConfig::new(args.uid.name.clone(), args.uid.uuid.clone());
     core.pid = Some(std::process::id());
@@ -846,6 +852,7 @@ async fn run_child(
         auth: auth.1,
         limits,
         tls,
+        advertise,
     };
     let shared = Shared::new(
         rt,

@@ -199,6 +199,12 @@ pub enum ErrorKind {
         /// Why.
         reason: String,
     },
+    /// The addresses an actor advertises do not fit the ones it listens
+    /// on ([`Config::advertise_addrs`](crate::Config::advertise_addrs),
+    /// [`ActorOptions::advertise_addrs`](crate::ActorOptions::advertise_addrs)).
+    /// The actor does not start.
+    #[error("{0}")]
+    Advertise(tractor_protocol::AdvertiseError),
     /// Connecting to an actor failed.
     #[error("could not connect to {addr}: {reason}")]
     Connect {

@@ -128,12 +128,12 @@ pub use service::{ContextTypes, OpenedContext, Serve, ServedContext, Service, Ty
 pub use supervision::{ActorSupervisor, SupervisedActor, SupervisorOptions};
 pub use task::JoinHandle;
 pub use tls::TlsConfig;
-pub use transport::{Transport, runtime_dir};
+pub use transport::{ADVERTISE_ADDRS_ENV, Transport, runtime_dir};
 
 pub use tractor_protocol::{
-    AddrParseError, Address, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW, DialogError,
-    EndpointSpec, Escalation, ExitStatus, Intensity, Limits, LocalError, MADDR_PROTOCOLS,
-    ReapTimeouts, RemoteError, RemoteErrorKind, Restart, RestartStrategy, Role, Secret,
-    SecretError, TOO_MANY_DIALOGS, Uid, UsageError, maddr_protocol, parse_endpoints,
+    AddrParseError, Address, AdvertiseError, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW,
+    DialogError, EndpointSpec, Escalation, ExitStatus, Intensity, Limits, LocalError,
+    MADDR_PROTOCOLS, ReapTimeouts, RemoteError, RemoteErrorKind, Restart, RestartStrategy, Role,
+    Secret, SecretError, TOO_MANY_DIALOGS, Uid, UsageError, maddr_protocol, parse_endpoints,
     transport_of_maddr_protocol,
 };

@@ -34,6 +34,13 @@ pub struct ActorOptions {
     pub python: bool,
     /// Addresses it must listen on; by default one it picks.
     pub bind_addrs: Option<Vec<Address>>,
+    /// Addresses others reach it at, when not where it listens (a
+    /// wildcard bind on another host, say): position by position, they
+    /// replace its bound addresses in what it gives out, a port 0 taking
+    /// the port bound (see [`Config::advertise_addrs`](crate::Config::advertise_addrs)).
+    /// They reach the child as `TRACTOR_ADVERTISE_ADDRS`; a child given
+    /// none advertises nothing, whatever this actor does.
+    pub advertise_addrs: Option<Vec<Address>>,
     /// The debugger for this child (default: the tree's setting).
     pub debug_mode: Option<bool>,
     /// Its log level (default: this actor's).
@@ -660,7 +667,17 @@ impl ActorNursery {
                         program: options.program,
                         python: options.python,
                         loglevel: options.loglevel,
-                        env: options.env,
+                        env: match &options.advertise_addrs {
+                            Some(addrs) => {
+                                let mut env = options.env;
+                                env.push((
+                                    crate::transport::ADVERTISE_ADDRS_ENV.to_owned(),
+                                    crate::transport::advertise_env(addrs),
+                                ));
+                                env
+                            }
+                            None => options.env,
+                        },
                         launcher: options.launcher,
                         channel: None,
                         failed: None,

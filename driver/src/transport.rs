@@ -278,9 +278,113 @@ pub(crate) fn set_keepalive(
     Ok(())
 }
 
+/// Refuses addresses of another transport than the tree's, before anything
+/// is spawned (a peer would otherwise wait for a handshake that never
+/// comes).
+pub(crate) fn check_transport(
+    tpt: Transport,
+    registry_addrs: &[Address],
+    bind_addrs: &[Address],
+) -> crate::Result<()> {
+    let named = [
+        ("registry_addrs", registry_addrs),
+        ("bind_addrs", bind_addrs),
+    ];
+    for (field, addrs) in named {
+        if let Some(other) = addrs.iter().find(|a| Transport::of(a) != tpt) {
+            return Err(crate::Error::runtime(format!(
+                "{field} has {other}, a {} address, but the tree's transport \
+                 (enable_transports) is {}",
+                Transport::of(other).key(),
+                tpt.key()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The addresses an actor advertises, when others reach it elsewhere than
+/// where it listens (a wildcard bind, NAT, a container's published port):
+/// addresses separated by commas, as multiaddrs (`/ip4/10.0.0.7/tcp/0`)
+/// or `host:port` (`10.0.0.7:0`; an IPv6 host in brackets). Read at start
+/// by a root without [`Config::advertise_addrs`](crate::Config::advertise_addrs)
+/// and by every child; a parent sets it for a child from
+/// [`ActorOptions::advertise_addrs`](crate::ActorOptions::advertise_addrs)
+/// and never passes its own on. See `tractor_protocol::advertised` for
+/// what they replace.
+pub const ADVERTISE_ADDRS_ENV: &str = "TRACTOR_ADVERTISE_ADDRS";
+
+/// The value of [`ADVERTISE_ADDRS_ENV`] for `addrs`.
+pub(crate) fn advertise_env(addrs: &[Address]) -> String {
+    addrs
+        .iter()
+        .map(Address::to_maddr)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// [`ADVERTISE_ADDRS_ENV`] as this process has it: none if unset or
+/// empty; a malformed value is [`ErrorKind::BadEnv`](crate::ErrorKind::BadEnv).
+pub(crate) fn advertise_from_env() -> crate::Result<Vec<Address>> {
+    match std::env::var_os(ADVERTISE_ADDRS_ENV) {
+        Some(value) => parse_advertise(&value),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A value of [`ADVERTISE_ADDRS_ENV`]: addresses separated by commas.
+fn parse_advertise(value: &std::ffi::OsStr) -> crate::Result<Vec<Address>> {
+    let bad = |reason: String| -> crate::Error {
+        crate::ErrorKind::BadEnv {
+            var: ADVERTISE_ADDRS_ENV.to_owned(),
+            value: value.to_string_lossy().chars().take(64).collect(),
+            reason,
+        }
+        .into()
+    };
+    let text = value.to_str().ok_or_else(|| bad("not UTF-8".into()))?;
+    text.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse::<Address>().map_err(|e| {
+                bad(format!(
+                    "{a:?} is not an address such as /ip4/10.0.0.7/tcp/0 or 10.0.0.7:0: {e}"
+                ))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advertised_addresses_are_read_as_multiaddrs_and_written_back() {
+        let addrs = [Address::tcp("10.0.0.7", 0), Address::tcp("::1", 7000)];
+        let value = advertise_env(&addrs);
+        assert_eq!(value, "/ip4/10.0.0.7/tcp/0,/ip6/::1/tcp/7000");
+        assert_eq!(parse_advertise(value.as_ref()).unwrap(), addrs);
+        assert_eq!(parse_advertise("".as_ref()).unwrap(), []);
+        assert_eq!(
+            parse_advertise(" /ip4/10.0.0.7/tcp/1 , ".as_ref()).unwrap(),
+            [Address::tcp("10.0.0.7", 1)]
+        );
+        assert_eq!(
+            parse_advertise("10.0.0.7:7000,[::1]:0".as_ref()).unwrap(),
+            [Address::tcp("10.0.0.7", 7000), Address::tcp("::1", 0)]
+        );
+        let e = parse_advertise("/ip4/10.0.0.7/tcp/1,10.0.0.7".as_ref()).unwrap_err();
+        let crate::ErrorKind::BadEnv { var, reason, .. } = e.kind() else {
+            panic!("{e}")
+        };
+        assert_eq!(var, ADVERTISE_ADDRS_ENV);
+        assert!(
+            reason.contains("\"10.0.0.7\" is not an address"),
+            "{reason}"
+        );
+    }
 
     #[test]
     fn keepalive_is_set_as_the_core_decides() {

@@ -161,3 +161,113 @@ impl<'de> Deserialize<'de> for Address {
         d.deserialize_tuple(2, V)
     }
 }
+
+/// Why an actor's advertised addresses do not fit the ones it bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdvertiseError {
+    /// Only TCP addresses can be advertised: a Unix socket is reached at
+    /// its path, on its host, and nowhere else.
+    #[error("cannot advertise {addr}: only TCP addresses are advertised")]
+    NotTcp {
+        /// The address.
+        addr: Address,
+    },
+    /// More addresses advertised than the actor listens on.
+    #[error("{advertised} addresses advertised for {bound} bound: one each, at most")]
+    TooMany {
+        /// How many are advertised.
+        advertised: usize,
+        /// How many are bound.
+        bound: usize,
+    },
+    /// The address bound at the advertised one's position is not TCP:
+    /// what listens on a Unix socket is reached at its path only.
+    #[error("cannot advertise {addr} for {bound}: only a TCP listener is advertised")]
+    BoundNotTcp {
+        /// The advertised address.
+        addr: Address,
+        /// The address bound at its position.
+        bound: Address,
+    },
+}
+
+/// The addresses an actor gives out (to the registrar, to its children as
+/// their parent's, as its own) when it listens on `bound` and advertises
+/// `advertise`: position by position, an advertised address replaces the
+/// bound one (a port 0 in it takes the bound address's port); bound
+/// addresses past the advertised ones are given out as they are. With
+/// nothing advertised, `bound` itself.
+///
+/// For an actor behind a wildcard bind (`0.0.0.0`), NAT or a container's
+/// published port, which others reach at another address than the one it
+/// listens on.
+///
+/// ```
+/// # use tractor_protocol::{Address, advertised};
+/// let bound = [Address::tcp("0.0.0.0", 40123), Address::tcp("127.0.0.1", 40124)];
+/// let out = advertised(&bound, &[Address::tcp("10.0.0.7", 0)]).unwrap();
+/// assert_eq!(out, [Address::tcp("10.0.0.7", 40123), Address::tcp("127.0.0.1", 40124)]);
+/// ```
+pub fn advertised(
+    bound: &[Address],
+    advertise: &[Address],
+) -> Result<Vec<Address>, AdvertiseError> {
+    if advertise.len() > bound.len() {
+        return Err(AdvertiseError::TooMany {
+            advertised: advertise.len(),
+            bound: bound.len(),
+        });
+    }
+    let mut out = bound.to_vec();
+    for (slot, addr) in out.iter_mut().zip(advertise) {
+        let Address::Tcp { host, port } = addr else {
+            return Err(AdvertiseError::NotTcp { addr: addr.clone() });
+        };
+        let Address::Tcp {
+            port: bound_port, ..
+        } = &*slot
+        else {
+            return Err(AdvertiseError::BoundNotTcp {
+                addr: addr.clone(),
+                bound: slot.clone(),
+            });
+        };
+        let port = if *port == 0 { *bound_port } else { *port };
+        *slot = Address::tcp(host.clone(), port);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod advertise_tests {
+    use super::*;
+
+    #[test]
+    fn advertised_addresses_replace_the_bound_ones_by_position() {
+        let bound = [Address::tcp("0.0.0.0", 7000), Address::tcp("0.0.0.0", 7001)];
+        assert_eq!(advertised(&bound, &[]).unwrap(), bound);
+        assert_eq!(
+            advertised(
+                &bound,
+                &[Address::tcp("192.0.2.1", 0), Address::tcp("::1", 9)]
+            )
+            .unwrap(),
+            [Address::tcp("192.0.2.1", 7000), Address::tcp("::1", 9)]
+        );
+        assert_eq!(
+            advertised(&bound[..1], &[Address::tcp("a", 0), Address::tcp("b", 0)]),
+            Err(AdvertiseError::TooMany {
+                advertised: 2,
+                bound: 1
+            })
+        );
+        let uds = Address::uds("/run", "a.sock");
+        assert_eq!(
+            advertised(&bound, std::slice::from_ref(&uds)),
+            Err(AdvertiseError::NotTcp { addr: uds.clone() })
+        );
+        let e = advertised(&[uds], &[Address::tcp("192.0.2.1", 5)]).unwrap_err();
+        assert!(e.to_string().contains("only a TCP listener"), "{e}");
+    }
+}

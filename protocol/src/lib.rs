@@ -184,7 +184,7 @@ pub use actor::{
     RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest,
     TOO_MANY_DIALOGS, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
-pub use addr::Address;
+pub use addr::{Address, AdvertiseError, advertised};
 pub use bootstrap::{
     BOOTSTRAP_END, BOOTSTRAP_HEADER, BootstrapError, BootstrapReader, BootstrapVar,
     MAX_BOOTSTRAP_LEN, decode_bootstrap, encode_bootstrap,

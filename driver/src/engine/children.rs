@@ -86,7 +86,10 @@ impl Shared {
         cmd.args(args.to_args());
         // This actor's limits, so that a whole tree runs with its root's
         // (a child given its own with `ActorOptions::env` runs with those).
-        cmd.envs(self.settings.limits.child_env()).envs(env);
+        cmd.envs(self.settings.limits.child_env())
+            // Where this actor is reached is not where its child is.
+            .env_remove(crate::transport::ADVERTISE_ADDRS_ENV)
+            .envs(env);
         // The tree's secret goes in the environment, never on the command
         // line; what the caller's variables say of it is overridden.
         for (key, value) in self.settings.auth.child_env() {

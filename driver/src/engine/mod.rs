@@ -92,6 +92,9 @@ pub(crate) struct Settings {
     pub(crate) limits: crate::limits::TreeLimits,
     /// TLS between hosts, if the tree has it, passed on to children.
     pub(crate) tls: Option<crate::tls::Tls>,
+    /// The addresses this actor gives out in place of the ones it binds
+    /// (`tractor_protocol::advertised`); none: the bound ones.
+    pub(crate) advertise: Vec<tractor_protocol::Address>,
 }
 
 /// What holds an actor's cancellation and teardown back while a person

@@ -329,3 +329,73 @@ pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Re
     })
     .await
 }
+
+/// Scenario `launch-advertise`: every actor listens on a wildcard
+/// (`0.0.0.0`), which no other host can connect to, and advertises its
+/// host's address instead: the root `CONF_NETNS_ROOT_IP`, `far` its own
+/// on `CONF_NETNS`, `near` its own on `CONF_NETNS_SIBLING`. The launched
+/// children connect back to the root's advertised address (their
+/// launchers name none) and register theirs: `far` finds `near` through
+/// the registrar and reaches it across hosts. `hidden`, on the sibling's
+/// host too, advertises nothing: what it registered (`0.0.0.0`) leads
+/// `far` nowhere. The root advertises from its `Config`, or from
+/// `TRACTOR_ADVERTISE_ADDRS` when the test sets it.
+pub(crate) async fn launch_advertise(rt: Arc<dyn Runtime>, mut config: Config) -> Result<()> {
+    let root_ip = given("CONF_NETNS_ROOT_IP")?;
+    let child_ip = given("CONF_NETNS_CHILD_IP")?;
+    config.registry_addrs = vec![Address::tcp("0.0.0.0", 0)];
+    config.bind_addrs = Vec::new();
+    // Else `TRACTOR_ADVERTISE_ADDRS`, which the test set for the root
+    // alone: no child may take it for its own.
+    if std::env::var_os(tractor_driver::ADVERTISE_ADDRS_ENV).is_none() {
+        config.advertise_addrs = vec![Address::tcp(root_ip.clone(), 0)];
+    }
+    let on = |host: String, ip: Option<String>| {
+        let mut o = daemon().launcher(CommandPrefix::new(["ip", "netns", "exec", &host]));
+        o.bind_addrs = Some(vec![Address::tcp("0.0.0.0", 0)]);
+        o.advertise_addrs = ip.map(|ip| vec![Address::tcp(ip, 0)]);
+        o
+    };
+    let far = on(given("CONF_NETNS")?, Some(child_ip.clone()));
+    let near = on(
+        given("CONF_NETNS_SIBLING")?,
+        Some(given("CONF_NETNS_SIBLING_IP")?),
+    );
+    let hidden = on(given("CONF_NETNS_SIBLING")?, None);
+    let host_of = |addrs: &[Address]| match addrs {
+        [Address::Tcp { host, port }] if *port != 0 => host.clone(),
+        other => format!("{other:?}"),
+    };
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        fact("root_gives", host_of(&root.accept_addrs()));
+        fact("registry_gives", host_of(&root.registry_addrs()));
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("far", far).await?;
+            let q = n.start_actor("near", near).await?;
+            let h = n.start_actor("hidden", hidden).await?;
+            let addrs: Vec<Address> = p.run(NS, "accept_addrs", ()).await?;
+            fact("far_gives", host_of(&addrs));
+            let addrs: Vec<Address> = h.run(NS, "accept_addrs", ()).await?;
+            fact("hidden_gives", host_of(&addrs));
+            let greet = |other: &str| Other {
+                other: other.to_owned(),
+            };
+            let hi: String = p.run(NS, "greet_sibling", greet("near")).await?;
+            fact("sibling", hi);
+            let lost = p
+                .run::<String>(NS, "greet_sibling", greet("hidden"))
+                .await
+                .expect_err("nothing listens at 0.0.0.0 on far's host");
+            fact(
+                "hidden",
+                lost.to_string().contains("could not connect to 0.0.0.0:"),
+            );
+            for portal in [&p, &q, &h] {
+                portal.cancel_actor().await?;
+            }
+            Ok(())
+        })
+        .await
+    })
+    .await
+}

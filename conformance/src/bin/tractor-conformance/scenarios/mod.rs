@@ -446,6 +446,7 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("tls-strangers", configured!(tls::tls_strangers)),
     ("launch-pause", configured!(launch::launch_pause)),
     ("launch-partition", configured!(launch::launch_partition)),
+    ("launch-advertise", configured!(launch::launch_advertise)),
     (
         "fault-child-sigkilled-call",
         body!(fault::fault_child_sigkilled_call),
