@@ -6,7 +6,7 @@
 //! fourth. Every run ends with the check that the tree left no process
 //! behind.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tractor_adapters::Adapter;
 use tractor_conformance::Tree;
@@ -69,5 +69,142 @@ fn a_tls_tree_works_across_hosts_and_refuses_strangers() {
         // the limit is dropped at once, and the silent ones end with the
         // tree (checked clean above).
         assert_eq!(r.fact("over_pending"), "closed", "{adapter}: {r:?}");
+    }
+}
+
+/// A CA as an operator would make one, and leaves it issues, as PEM.
+struct Pki {
+    ca: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "operations CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        Pki {
+            ca,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf for one host: its certificate and key.
+    fn leaf(&self, host: &str) -> (String, String) {
+        let name = tractor_driver::tls::SERVER_NAME.to_owned();
+        let mut params = rcgen::CertificateParams::new(vec![name]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, host);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+/// Per-host files under `/etc/<dir>`: `ip netns exec <host>` mounts
+/// `/etc/netns/<host>/<dir>` over it, so that the same path holds another
+/// host's files on each. Removed when dropped.
+struct HostFiles {
+    dir: String,
+    made: Vec<PathBuf>,
+}
+
+impl HostFiles {
+    fn new(lan: &Lan, hosts: usize, pki: &Pki) -> HostFiles {
+        let dir = format!("tractor-conf-{}", std::process::id());
+        let mut files = HostFiles {
+            made: vec![Path::new("/etc").join(&dir)],
+            dir,
+        };
+        // The mount point, empty on the machine itself.
+        std::fs::create_dir_all(&files.made[0]).unwrap();
+        for i in 0..hosts {
+            let host = lan.host(i).name();
+            let at = Path::new("/etc/netns").join(host);
+            files.made.push(at.clone());
+            let at = at.join(&files.dir);
+            std::fs::create_dir_all(&at).unwrap();
+            let (cert, key) = pki.leaf(host);
+            std::fs::write(at.join("ca.pem"), pki.ca.pem()).unwrap();
+            std::fs::write(at.join("cert.pem"), cert).unwrap();
+            std::fs::write(at.join("key.pem"), key).unwrap();
+        }
+        files
+    }
+
+    /// The path every host reads its files at.
+    fn path(&self) -> PathBuf {
+        Path::new("/etc").join(&self.dir)
+    }
+}
+
+impl Drop for HostFiles {
+    fn drop(&mut self) {
+        for dir in &self.made {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[test]
+fn a_tls_tree_runs_on_pem_files_of_each_hosts_own() {
+    // Production mode: a CA of the operator's, each host its own leaf at
+    // the same path; the root's `Config` names the files on one adapter,
+    // its environment on the other, and the children read them on their
+    // own hosts.
+    if let Err(why) = Lan::available() {
+        println!("skipped: no network namespaces here: {why}");
+        return;
+    }
+    let lan = Lan::new(4).expect("a LAN of four hosts");
+    let files = HostFiles::new(&lan, 3, &Pki::new());
+    let dir = files.path();
+    for (adapter, via) in Adapter::ALL
+        .map(Adapter::name)
+        .into_iter()
+        .zip(["files", "env"].into_iter().cycle())
+    {
+        let mut tree = netns::env(&lan)
+            .iter()
+            .fold(Tree::new(), |t, (k, v)| t.env(k, v))
+            .within(lan.host(0).exec())
+            .adapter(adapter)
+            .env("CONF_TLS_VIA", via)
+            .env("CONF_TLS_DIR", &dir.display().to_string())
+            .env(tractor_driver::MAX_PENDING_CONNECTIONS_ENV, "2");
+        if via == "env" {
+            let file = |name: &str| dir.join(name).display().to_string();
+            tree = tree
+                .env(tractor_driver::tls::CA_FILE_ENV, &file("ca.pem"))
+                .env(tractor_driver::tls::CERT_FILE_ENV, &file("cert.pem"))
+                .env(tractor_driver::tls::KEY_FILE_ENV, &file("key.pem"));
+        }
+        let r = tree.run(Path::new(PROGRAM), &["tls-netns", "tcp"]);
+        tree.assert_clean();
+        r.assert_ok();
+        assert_eq!(r.fact("four_hosts"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("ca_reached"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("per_host_certs"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("echoed"), "20/20", "{adapter}: {r:?}");
+        assert_eq!(r.fact("sibling"), "hi from near", "{adapter}: {r:?}");
+        assert_eq!(r.fact("stranger_learned"), "false", "{adapter}: {r:?}");
+        let other = r.fact("stranger_root");
+        assert!(
+            other.starts_with("unauthenticated:") && other.contains("certificate"),
+            "{adapter}: {other}"
+        );
     }
 }

@@ -82,6 +82,10 @@ pub(crate) fn more_functions() -> Functions {
         .rpc(NS, "env_var", |v: Value| async move {
             Ok(std::env::var(v.value.unwrap_or_default()).ok())
         })
+        // tls-netns: a file as this process sees it (on its host).
+        .rpc(NS, "read_file", |v: Value| async move {
+            Ok(std::fs::read_to_string(v.value.unwrap_or_default()).ok())
+        })
         .rpc(NS, "check_in", |v: Value| async move {
             // The caller is registered with this registrar by now.
             let name = v.value.unwrap_or_default();

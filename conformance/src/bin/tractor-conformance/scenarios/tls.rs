@@ -32,8 +32,23 @@ fn answer(got: std::result::Result<Vec<u8>, String>) -> String {
 /// unauthenticated (`tls-strangers`, run there).
 pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     let (mut config, far) = in_netns(config, netns_exec()?)?;
-    if std::env::var("CONF_TLS_VIA").is_ok_and(|v| v == "config") {
-        config = config.tls(TlsConfig::generate());
+    let via = std::env::var("CONF_TLS_VIA").unwrap_or_default();
+    // Production mode: PEM files at the same paths on every host, each
+    // host with its own (the test's), from `Config` or the environment.
+    let files = match std::env::var("CONF_TLS_DIR") {
+        Ok(dir) => Some(std::path::PathBuf::from(dir)),
+        Err(_) => None,
+    };
+    match (via.as_str(), &files) {
+        ("config", _) => config = config.tls(TlsConfig::generate()),
+        ("files", Some(dir)) => {
+            config = config.tls(TlsConfig::from_pem_files(
+                dir.join("ca.pem"),
+                dir.join("cert.pem"),
+                dir.join("key.pem"),
+            ));
+        }
+        _ => {}
     }
     let near = sibling_options()?;
     tractor_driver::open_root_actor(rt, config, |root| async move {
@@ -57,11 +72,35 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
                 .enumerate()
                 .all(|(i, a)| !a.is_empty() && hosts[..i].iter().all(|b| b != a));
             fact("four_hosts", distinct);
-            let ca = child_env(&p, tractor_driver::tls::CA_PEM_ENV).await?;
-            fact(
-                "ca_reached",
-                ca.is_some_and(|pem| pem.contains("BEGIN CERTIFICATE")),
-            );
+            match &files {
+                None => {
+                    let ca = child_env(&p, tractor_driver::tls::CA_PEM_ENV).await?;
+                    fact(
+                        "ca_reached",
+                        ca.is_some_and(|pem| pem.contains("BEGIN CERTIFICATE")),
+                    );
+                }
+                Some(dir) => {
+                    // The paths reached the children; each host read its
+                    // own certificate there.
+                    let ca = child_env(&p, tractor_driver::tls::CA_FILE_ENV).await?;
+                    let ca_path = dir.join("ca.pem").display().to_string();
+                    fact("ca_reached", ca.as_deref() == Some(ca_path.as_str()));
+                    let cert = || Value {
+                        value: Some(dir.join("cert.pem").display().to_string()),
+                    };
+                    let certs = [
+                        std::fs::read_to_string(dir.join("cert.pem")).ok(),
+                        p.run(NS, "read_file", cert()).await?,
+                        q.run(NS, "read_file", cert()).await?,
+                    ];
+                    let distinct = certs.iter().enumerate().all(|(i, c)| {
+                        c.as_ref().is_some_and(|c| c.contains("BEGIN CERTIFICATE"))
+                            && certs[..i].iter().all(|d| d != c)
+                    });
+                    fact("per_host_certs", distinct);
+                }
+            }
             let mode = child_env(&p, tractor_driver::tls::TLS_ENV).await?;
             fact("mode_cleared", mode.is_none());
             super::launch::echo_and_raise(&p).await?;
