@@ -146,7 +146,7 @@ fn a_partition_is_found_by_keepalive_on_both_sides() {
 #[test]
 fn wildcard_listeners_are_reached_at_their_advertised_addresses() {
     // Three hosts; every actor binds 0.0.0.0 and advertises its host's
-    // address, over TLS (a wildcard is not loopback).
+    // address (a wildcard is not loopback: the tree has a secret).
     if let Err(why) = Lan::available() {
         println!("skipped: no network namespaces here: {why}");
         return;
@@ -158,7 +158,9 @@ fn wildcard_listeners_are_reached_at_their_advertised_addresses() {
         .into_iter()
         .zip([true, false].into_iter().cycle())
     {
-        let mut tree = on_lan(&lan, adapter).env(tractor_driver::tls::TLS_ENV, "generate");
+        // A secret, not a tree CA of its own: the joiner, another root,
+        // must share the tree's credentials.
+        let mut tree = on_lan(&lan, adapter).env(tractor_driver::SECRET_ENV, SECRET);
         if via_env {
             // The root's alone: `hidden`, which advertises nothing, must
             // not take it over.
@@ -173,6 +175,22 @@ fn wildcard_listeners_are_reached_at_their_advertised_addresses() {
         assert_eq!(r.fact("hidden_gives"), "0.0.0.0", "{adapter}: {r:?}");
         assert_eq!(r.fact("sibling"), "hi from near", "{adapter}: {r:?}");
         assert_eq!(r.fact("hidden"), "true", "{adapter}: {r:?}");
+        assert_eq!(r.fact("bad_advertise"), "true", "{adapter}: {r:?}");
+        // Another root, joining the registrar at its wildcard: it gives out
+        // the host's address for the registrar and for itself, and its
+        // child on another host reaches the registrar through it.
+        let host = ip(0);
+        assert_eq!(
+            r.fact("joiner_registry"),
+            format!("{host}:registrar"),
+            "{adapter}: {r:?}"
+        );
+        assert_eq!(
+            r.fact("joiner_gives"),
+            format!("{host}:own"),
+            "{adapter}: {r:?}"
+        );
+        assert_eq!(r.fact("joiner_child"), "hi from near", "{adapter}: {r:?}");
     }
 }
 

@@ -134,7 +134,7 @@ impl Auth {
 
 /// Whether only this machine can reach `addr`: a Unix socket, or a TCP
 /// loopback address (`localhost` included).
-fn is_local(addr: &Address) -> bool {
+pub(crate) fn is_local(addr: &Address) -> bool {
     match addr {
         Address::Tcp { host, .. } => {
             let host = host.trim_start_matches('[').trim_end_matches(']');

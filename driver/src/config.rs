@@ -37,14 +37,20 @@ pub struct Config {
     pub bind_addrs: Vec<Address>,
     /// Addresses others reach the root at, when they are not where it
     /// listens: a wildcard bind (`0.0.0.0`), NAT, a container's published
-    /// port. Position by position they replace the addresses it binds
-    /// (the registrar's first, if it is one, then
-    /// [`bind_addrs`](Config::bind_addrs)), in what it gives out: its
-    /// registration, its children's parent and registrar addresses (so a
-    /// launched child's default connect-back), [`ActorHandle::accept_addrs`](crate::ActorHandle::accept_addrs).
-    /// A port 0 takes the port bound. TCP only. Empty: the root reads
-    /// `TRACTOR_ADVERTISE_ADDRS`, and gives out what it binds if that is
-    /// unset too.
+    /// port. They stand, position by position, for
+    /// [`registry_addrs`](Config::registry_addrs) followed by
+    /// [`bind_addrs`](Config::bind_addrs), and replace them in what the
+    /// root gives out: its registration, its children's parent and
+    /// registrar addresses (so a launched child's default connect-back),
+    /// [`ActorHandle::accept_addrs`](crate::ActorHandle::accept_addrs). A
+    /// root that finds another registrar listens on its `bind_addrs` only:
+    /// the first positions then say how its children reach that
+    /// registrar, and the rest stand for its own addresses. A port 0 takes
+    /// the port bound (or, for a registrar found, the port configured).
+    /// TCP only; advertising another address for a loopback listener is
+    /// logged as a warning (only a forwarder on the host reaches it).
+    /// Empty: the root reads `TRACTOR_ADVERTISE_ADDRS`, and gives out what
+    /// it binds if that is unset too.
     ///
     /// ```
     /// # use tractor_driver::{Address, Config, Functions};

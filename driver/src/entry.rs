@@ -95,14 +95,15 @@ struct ListenFailure {
 /// Listens on each of `addrs` (an address given twice once, except TCP
 /// port 0); if one
 /// fails, those already bound are closed and their socket files removed.
-fn listen(shared: &Arc<Shared>, addrs: &[Address]) -> Result<Vec<Address>> {
-    try_listen(shared, addrs).map_err(|f| f.error)
+fn listen(shared: &Arc<Shared>, addrs: &[Address], advertise: &[Address]) -> Result<Vec<Address>> {
+    try_listen(shared, addrs, advertise).map_err(|f| f.error)
 }
 
 /// [`listen`], saying which address failed and whether it was taken.
 fn try_listen(
     shared: &Arc<Shared>,
     addrs: &[Address],
+    advertise: &[Address],
 ) -> std::result::Result<Vec<Address>, ListenFailure> {
     let mut bound = Vec::new();
     let mut listeners = Vec::new();
@@ -157,7 +158,7 @@ fn try_listen(
     // What others are told: the advertised addresses in place of the
     // bound ones. (Only TCP is advertised, and nothing of a TCP address is
     // left to unbind at teardown, which unbinds what is given out.)
-    let given = match tractor_protocol::advertised(&bound, &shared.settings.advertise) {
+    let given = match tractor_protocol::advertised(&bound, advertise) {
         Ok(given) => given,
         Err(e) => {
             drop(listeners);
@@ -169,6 +170,11 @@ fn try_listen(
             });
         }
     };
+    for (at, told) in bound.iter().zip(&given) {
+        if at != told && crate::auth::is_local(at) && !crate::auth::is_local(told) {
+            tracing::warn!(target: "tractor::runtime", bound = %at, advertised = %told, "advertising an address for a loopback listener: only something on this host that forwards to it makes it reachable (bind a wildcard or that address?)");
+        }
+    }
     // The actor knows its addresses before its first connection is
     // accepted: a registrar's own entry is then in its registry for the
     // first peer that asks (a root that joins the moment this one won the
@@ -407,7 +413,7 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         auth,
         limits,
         tls,
-        advertise,
+        advertise: advertise.clone(),
     };
     let shared = Shared::new(
         rt,
@@ -438,13 +444,16 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
                         &config.name,
                     ));
                 }
-                break (true, listen(&shared, &binds)?);
+                // The advertised addresses past the registrar's are this
+                // root's own listeners'.
+                let own = advertise.get(registry_addrs.len()..).unwrap_or_default();
+                break (true, listen(&shared, &binds, own)?);
             }
             ElectionStep::Bind => {
                 shared.with(|st, _| st.actor.set_registrar(true));
                 let mut all = registry_addrs.clone();
                 all.extend(config.bind_addrs.iter().cloned());
-                match try_listen(&shared, &all) {
+                match try_listen(&shared, &all, &advertise) {
                     Ok(bound) => break (false, bound),
                     Err(f) if f.taken && registry_addrs.contains(&f.addr) => {
                         // Another root was faster: it is the registrar.
@@ -466,8 +475,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         }
     };
     let registry_addrs = if found {
-        // Another root is the registrar: a port-0 address names nobody.
-        registry_addrs
+        // Another root is the registrar: its addresses as advertised (how
+        // this root's children reach it); a port-0 address names nobody.
+        let n = registry_addrs.len().min(advertise.len());
+        tractor_protocol::advertised(&registry_addrs, &advertise[..n])
+            .map_err(ErrorKind::Advertise)?
             .into_iter()
             .filter(|a| !any_port(a))
             .collect()
@@ -919,7 +931,7 @@ async fn run_child(
         Some(b) => b,
         None => vec![transport::random_addr(transport, &uds_dir, &args.uid.name)],
     };
-    if let Err(e) = listen(&shared, &binds) {
+    if let Err(e) = listen(&shared, &binds, &shared.settings.advertise) {
         eprintln!("tractor child {}: {e}", args.uid);
         teardown(&handle).await;
         return 1;

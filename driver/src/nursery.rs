@@ -645,6 +645,27 @@ impl ActorNursery {
                         return (children, Some(Error::from(ErrorKind::Launch(e))));
                     }
                 }
+                if let Some(advertise) = &options.advertise_addrs {
+                    // Refused here, with its reason, rather than by the
+                    // child at its start, which would look like a crash.
+                    let binds = match &options.bind_addrs {
+                        Some(b) if !b.is_empty() => b.clone(),
+                        _ => {
+                            let tpt = st
+                                .actor
+                                .runtime_vars()
+                                .enable_transports
+                                .first()
+                                .and_then(|k| crate::transport::Transport::from_key(k))
+                                .unwrap_or_default();
+                            let dir = &self.shared.settings.uds_dir;
+                            vec![crate::transport::random_addr(tpt, dir, &name)]
+                        }
+                    };
+                    if let Err(e) = tractor_protocol::advertised(&binds, advertise) {
+                        return (children, Some(Error::from(ErrorKind::Advertise(e))));
+                    }
+                }
                 let request = SpawnRequest {
                     enable_modules: options
                         .enable_modules

@@ -58,7 +58,9 @@ fn tls_err(e: rustls::Error) -> io::Error {
 /// `decrypt_error` counts: it is the alert for a signature that does not
 /// verify, which is what a certificate from another generated tree CA
 /// gets (every generated CA has the same name, so only its signature
-/// tells them apart); record decryption failures are `bad_record_mac`.
+/// tells them apart). A handshake whose `Finished` check fails gets it
+/// too, and is then reported as refused as well: tampering is a failure
+/// to authenticate. Record decryption failures are `bad_record_mac`.
 pub(crate) fn refused_credentials(e: &io::Error) -> Option<String> {
     use rustls::AlertDescription as A;
     let TlsFailure(tls) = e.get_ref()?.downcast_ref::<TlsFailure>()?;

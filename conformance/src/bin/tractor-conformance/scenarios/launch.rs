@@ -339,7 +339,12 @@ pub(crate) async fn launch_partition(rt: Arc<dyn Runtime>, config: Config) -> Re
 /// the registrar and reaches it across hosts. `hidden`, on the sibling's
 /// host too, advertises nothing: what it registered (`0.0.0.0`) leads
 /// `far` nowhere. The root advertises from its `Config`, or from
-/// `TRACTOR_ADVERTISE_ADDRS` when the test sets it.
+/// `TRACTOR_ADVERTISE_ADDRS` when the test sets it. A child whose
+/// advertised addresses cannot fit is refused before it starts. A second
+/// root on the root's host (`launch-advertise-joiner`) joins the
+/// registrar at its wildcard address, advertising the host's address for
+/// it and for itself: its own child, launched on `CONF_NETNS`, finds
+/// `near` through it.
 pub(crate) async fn launch_advertise(rt: Arc<dyn Runtime>, mut config: Config) -> Result<()> {
     let root_ip = given("CONF_NETNS_ROOT_IP")?;
     let child_ip = given("CONF_NETNS_CHILD_IP")?;
@@ -367,6 +372,7 @@ pub(crate) async fn launch_advertise(rt: Arc<dyn Runtime>, mut config: Config) -
         other => format!("{other:?}"),
     };
     tractor_driver::open_root_actor(rt, config, |root| async move {
+        let me = root.clone();
         fact("root_gives", host_of(&root.accept_addrs()));
         fact("registry_gives", host_of(&root.registry_addrs()));
         root.open_nursery(|n| async move {
@@ -390,9 +396,107 @@ pub(crate) async fn launch_advertise(rt: Arc<dyn Runtime>, mut config: Config) -
                 "hidden",
                 lost.to_string().contains("could not connect to 0.0.0.0:"),
             );
+            let mut bad = daemon();
+            bad.advertise_addrs = Some(vec![Address::uds("/tmp", "x.sock")]);
+            let refused = n.start_actor("bad", bad).await.map(drop);
+            fact(
+                "bad_advertise",
+                matches!(
+                    refused.as_ref().map_err(Error::kind),
+                    Err(ErrorKind::Advertise(_))
+                ),
+            );
+            let registrar = root_registrar_port(&me);
+            let joined = off_runtime(&me, move || joiner(registrar)).await?;
+            for key in ["joiner_registry", "joiner_gives", "joiner_child"] {
+                fact(key, joined.get(key).map_or("missing", String::as_str));
+            }
             for portal in [&p, &q, &h] {
                 portal.cancel_actor().await?;
             }
+            Ok(())
+        })
+        .await
+    })
+    .await
+}
+
+/// The port the registrar (this root) listens on.
+fn root_registrar_port(root: &ActorHandle) -> u16 {
+    match root.registry_addrs().first() {
+        Some(Address::Tcp { port, .. }) => *port,
+        _ => 0,
+    }
+}
+
+/// Runs `launch-advertise-joiner` beside this root, on its host: what it
+/// reported, by key.
+fn joiner(port: u16) -> Result<std::collections::HashMap<String, String>> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["launch-advertise-joiner", "tcp"])
+        .env("CONF_JOIN_PORT", port.to_string())
+        .env_remove(tractor_driver::ADVERTISE_ADDRS_ENV)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    check!(
+        out.status.success(),
+        "the joiner: {} said {said:?}",
+        out.status
+    );
+    Ok(said
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// Scenario `launch-advertise-joiner`: a root that finds the registrar at
+/// `0.0.0.0:CONF_JOIN_PORT` (on its host) and joins it, listening on a
+/// wildcard itself; it advertises `CONF_NETNS_ROOT_IP` for both, the
+/// registrar's position first. What it gives out (`joiner_registry`,
+/// `joiner_gives`: the host, and whether the port is the registrar's or
+/// its own), and what its child, launched on `CONF_NETNS`, got from
+/// `near` through the registrar (`joiner_child`).
+pub(crate) async fn launch_advertise_joiner(
+    rt: Arc<dyn Runtime>,
+    mut config: Config,
+) -> Result<()> {
+    let root_ip = given("CONF_NETNS_ROOT_IP")?;
+    let port: u16 = given("CONF_JOIN_PORT")?
+        .parse()
+        .map_err(|e: std::num::ParseIntError| Error::raise("ValueError", e.to_string()))?;
+    config.name = "joiner".into();
+    config.registry_addrs = vec![Address::tcp("0.0.0.0", port)];
+    config.bind_addrs = vec![Address::tcp("0.0.0.0", 0)];
+    config.advertise_addrs = vec![Address::tcp(root_ip.clone(), 0), Address::tcp(root_ip, 0)];
+    let host = given("CONF_NETNS")?;
+    let mut child = daemon().launcher(CommandPrefix::new(["ip", "netns", "exec", &host]));
+    child.bind_addrs = Some(vec![Address::tcp("0.0.0.0", 0)]);
+    child.advertise_addrs = Some(vec![Address::tcp(given("CONF_NETNS_CHILD_IP")?, 0)]);
+    tractor_driver::open_root_actor(rt, config, |root| async move {
+        let show = |addrs: Vec<Address>| match addrs.as_slice() {
+            [Address::Tcp { host, port: p }] => {
+                format!("{host}:{}", if *p == port { "registrar" } else { "own" })
+            }
+            other => format!("{other:?}"),
+        };
+        fact("joiner_registry", show(root.registry_addrs()));
+        fact("joiner_gives", show(root.accept_addrs()));
+        root.open_nursery(|n| async move {
+            let p = n.start_actor("joiner-child", child).await?;
+            let hi: String = p
+                .run(
+                    NS,
+                    "greet_sibling",
+                    Other {
+                        other: "near".into(),
+                    },
+                )
+                .await?;
+            fact("joiner_child", hi);
+            p.cancel_actor().await?;
             Ok(())
         })
         .await

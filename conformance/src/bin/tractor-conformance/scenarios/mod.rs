@@ -448,6 +448,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("launch-partition", configured!(launch::launch_partition)),
     ("launch-advertise", configured!(launch::launch_advertise)),
     (
+        "launch-advertise-joiner",
+        configured!(launch::launch_advertise_joiner),
+    ),
+    (
         "fault-child-sigkilled-call",
         body!(fault::fault_child_sigkilled_call),
     ),

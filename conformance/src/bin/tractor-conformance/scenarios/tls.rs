@@ -28,8 +28,9 @@ fn answer(got: std::result::Result<Vec<u8>, String>) -> String {
 /// each with the certificate the root issued it; the children got the
 /// tree CA in their environment. From a fourth host, which holds none of
 /// the tree's credentials, a raw peer speaking Python's `Aid` gets no
-/// `Aid` back, and a root with a tree CA of its own is refused as
-/// unauthenticated (`tls-strangers`, run there).
+/// `Aid` back, and a root with a tree CA of its own (or, with the tree on
+/// PEM files, one that trusts the tree's CA but holds a leaf of another)
+/// is refused as unauthenticated (`tls-strangers`, run there).
 pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
     let (mut config, far) = in_netns(config, netns_exec()?)?;
     let via = std::env::var("CONF_TLS_VIA").unwrap_or_default();
@@ -197,8 +198,21 @@ fn strangers(
             cmd.env_remove(key);
         }
     }
+    // With the tree on PEM files, the stranger's host has files too: the
+    // tree's CA (it trusts the tree) and a leaf of another CA (the tree
+    // does not trust it). Else a tree CA of its own.
+    match std::env::var("CONF_TLS_DIR") {
+        Ok(dir) => {
+            let dir = std::path::Path::new(&dir);
+            cmd.env(tractor_driver::tls::CA_FILE_ENV, dir.join("ca.pem"))
+                .env(tractor_driver::tls::CERT_FILE_ENV, dir.join("cert.pem"))
+                .env(tractor_driver::tls::KEY_FILE_ENV, dir.join("key.pem"));
+        }
+        Err(_) => {
+            cmd.env(tractor_driver::tls::TLS_ENV, "generate");
+        }
+    }
     let out = cmd
-        .env(tractor_driver::tls::TLS_ENV, "generate")
         .env("CONF_TLS_TARGET_HOST", host)
         .env("CONF_TLS_TARGET_PORT", port.to_string())
         .env("CONF_TLS_TARGET_NAME", &uid.name)
