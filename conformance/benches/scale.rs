@@ -205,7 +205,12 @@ async fn idle_rss(root: &ActorHandle, adapter: &str) -> Result<bool> {
                 pids.push(p.run::<u32>(NS, "pid", ()).await?);
             }
             // Settled: whatever start-up allocated and freed is returned.
-            me.sleep(Duration::from_millis(500)).await;
+            // (`SCALE_IDLE_MS` holds them longer, to look at them.)
+            let idle = std::env::var("SCALE_IDLE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(500);
+            me.sleep(Duration::from_millis(idle)).await;
             let mut rss = Vec::new();
             let mut pss = Vec::new();
             for pid in pids {
