@@ -25,7 +25,7 @@ fn answer(got: std::result::Result<Vec<u8>, String>) -> String {
 /// Scenario `tls-netns`: a tree over three hosts. The root (on its own
 /// host) launches `far` and `near` on two others; calls, a context stream
 /// and an error relay work inside TLS; `far` reaches `near` directly,
-/// each with the certificate the root issued it; the children got the
+/// each with a leaf certificate of the tree CA; the children got the
 /// tree CA in their environment. From a fourth host, which holds none of
 /// the tree's credentials, a raw peer speaking Python's `Aid` gets no
 /// `Aid` back, and a root with a tree CA of its own (or, with the tree on
