@@ -148,7 +148,7 @@ impl Host {
 /// third host, a sibling there (`CONF_NETNS_SIBLING`,
 /// `CONF_NETNS_SIBLING_IP`); with a fourth, strangers there
 /// (`CONF_NETNS_STRANGER`).
-pub fn env(lan: &Lan) -> Vec<(&'static str, String)> {
+fn env(lan: &Lan) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("CONF_NETNS_ROOT_IP", lan.host(0).ip.to_string()),
         ("CONF_NETNS", lan.host(1).name.clone()),
@@ -163,6 +163,17 @@ pub fn env(lan: &Lan) -> Vec<(&'static str, String)> {
         env.push(("CONF_NETNS_STRANGER", stranger.name.clone()));
     }
     env
+}
+
+impl Lan {
+    /// A tree whose root runs on host 0, with what the scenarios that
+    /// span hosts read in its environment (`CONF_NETNS`, `CONF_NETNS_ROOT_IP`, …: see this module's `env`).
+    pub fn tree(&self) -> crate::Tree {
+        env(self)
+            .iter()
+            .fold(crate::Tree::new(), |t, (k, v)| t.env(k, v))
+            .within(self.host(0).exec())
+    }
 }
 
 impl Drop for Lan {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use tractor_adapters::Adapter;
-use tractor_conformance::netns::{self, Lan};
+use tractor_conformance::netns::Lan;
 use tractor_conformance::{HANG, Run, Tree};
 use tractor_protocol::{Address, ChildArgs, Uid};
 
@@ -51,11 +51,7 @@ fn lan() -> Option<Lan> {
 /// A tree on `adapter` whose root runs on the LAN's first host, with the
 /// hosts' names and addresses in its environment.
 fn on_lan(lan: &Lan, adapter: &str) -> Tree {
-    netns::env(lan)
-        .iter()
-        .fold(Tree::new(), |t, (k, v)| t.env(k, v))
-        .within(lan.host(0).exec())
-        .adapter(adapter)
+    lan.tree().adapter(adapter)
 }
 
 /// [`run`] with the root on the LAN's first host, the child's on its

@@ -9,8 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use tractor_adapters::Adapter;
-use tractor_conformance::Tree;
-use tractor_conformance::netns::{self, Lan};
+use tractor_conformance::netns::Lan;
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_tractor-conformance");
 
@@ -27,10 +26,8 @@ fn a_tls_tree_works_across_hosts_and_refuses_strangers() {
         .into_iter()
         .zip(["env", "config"].into_iter().cycle())
     {
-        let mut tree = netns::env(&lan)
-            .iter()
-            .fold(Tree::new(), |t, (k, v)| t.env(k, v))
-            .within(lan.host(0).exec())
+        let mut tree = lan
+            .tree()
             .adapter(adapter)
             .env("CONF_TLS_VIA", via)
             .env(tractor_driver::MAX_PENDING_CONNECTIONS_ENV, "2");
@@ -189,10 +186,8 @@ fn a_tls_tree_runs_on_pem_files_of_each_hosts_own() {
         .into_iter()
         .zip(["files", "env"].into_iter().cycle())
     {
-        let mut tree = netns::env(&lan)
-            .iter()
-            .fold(Tree::new(), |t, (k, v)| t.env(k, v))
-            .within(lan.host(0).exec())
+        let mut tree = lan
+            .tree()
             .adapter(adapter)
             .env("CONF_TLS_VIA", via)
             .env("CONF_TLS_DIR", &dir.display().to_string())

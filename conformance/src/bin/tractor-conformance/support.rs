@@ -608,3 +608,23 @@ pub(crate) async fn over_the_limit(p: &Portal) -> Result<(String, String)> {
     }
     Ok((over, after))
 }
+
+/// Runs `cmd` (another scenario of this program, say) to its end, its
+/// stdin empty and its stderr this process's: the facts it printed, by
+/// key. Its failure, with what it printed, is an error naming `what`.
+pub(crate) fn facts_of(
+    mut cmd: std::process::Command,
+    what: &str,
+) -> Result<std::collections::HashMap<String, String>> {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    check!(out.status.success(), "{what}: {} said {said:?}", out.status);
+    Ok(said
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}

@@ -67,6 +67,15 @@ pub(crate) async fn echo_and_raise(p: &Portal) -> Result<Error> {
     Ok(e)
 }
 
+/// What `p` got from its sibling `other`, found through the registrar
+/// (`conf:greet_sibling`).
+pub(crate) async fn greet(p: &Portal, other: &str) -> Result<String> {
+    let other = Other {
+        other: other.to_owned(),
+    };
+    p.run(NS, "greet_sibling", other).await
+}
+
 /// `ip netns exec <namespace>`.
 pub(crate) fn netns_exec() -> Result<Vec<String>> {
     Ok(["ip", "netns", "exec"]
@@ -383,13 +392,9 @@ pub(crate) async fn launch_advertise(rt: Arc<dyn Runtime>, mut config: Config) -
             fact("far_gives", host_of(&addrs));
             let addrs: Vec<Address> = h.run(NS, "accept_addrs", ()).await?;
             fact("hidden_gives", host_of(&addrs));
-            let greet = |other: &str| Other {
-                other: other.to_owned(),
-            };
-            let hi: String = p.run(NS, "greet_sibling", greet("near")).await?;
+            let hi = greet(&p, "near").await?;
             fact("sibling", hi);
-            let lost = p
-                .run::<String>(NS, "greet_sibling", greet("hidden"))
+            let lost = greet(&p, "hidden")
                 .await
                 .expect_err("nothing listens at 0.0.0.0 on far's host");
             fact(
@@ -432,24 +437,11 @@ fn root_registrar_port(root: &ActorHandle) -> u16 {
 /// Runs `launch-advertise-joiner` beside this root, on its host: what it
 /// reported, by key.
 fn joiner(port: u16) -> Result<std::collections::HashMap<String, String>> {
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["launch-advertise-joiner", "tcp"])
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(["launch-advertise-joiner", "tcp"])
         .env("CONF_JOIN_PORT", port.to_string())
-        .env_remove(tractor_driver::ADVERTISE_ADDRS_ENV)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()?;
-    let said = String::from_utf8_lossy(&out.stdout);
-    check!(
-        out.status.success(),
-        "the joiner: {} said {said:?}",
-        out.status
-    );
-    Ok(said
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
+        .env_remove(tractor_driver::ADVERTISE_ADDRS_ENV);
+    facts_of(cmd, "the joiner")
 }
 
 /// Scenario `launch-advertise-joiner`: a root that finds the registrar at
@@ -486,16 +478,7 @@ pub(crate) async fn launch_advertise_joiner(
         fact("joiner_gives", show(root.accept_addrs()));
         root.open_nursery(|n| async move {
             let p = n.start_actor("joiner-child", child).await?;
-            let hi: String = p
-                .run(
-                    NS,
-                    "greet_sibling",
-                    Other {
-                        other: "near".into(),
-                    },
-                )
-                .await?;
-            fact("joiner_child", hi);
+            fact("joiner_child", greet(&p, "near").await?);
             p.cancel_actor().await?;
             Ok(())
         })

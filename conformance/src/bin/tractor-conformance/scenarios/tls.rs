@@ -105,16 +105,7 @@ pub(crate) async fn tls_netns(rt: Arc<dyn Runtime>, config: Config) -> Result<()
             let mode = child_env(&p, tractor_driver::tls::TLS_ENV).await?;
             fact("mode_cleared", mode.is_none());
             super::launch::echo_and_raise(&p).await?;
-            let greeting: String = p
-                .run(
-                    NS,
-                    "greet_sibling",
-                    Other {
-                        other: "near".into(),
-                    },
-                )
-                .await?;
-            fact("sibling", greeting);
+            fact("sibling", super::launch::greet(&p, "near").await?);
             p.cancel_actor().await?;
             q.cancel_actor().await?;
             Ok(())
@@ -212,26 +203,12 @@ fn strangers(
             cmd.env(tractor_driver::tls::TLS_ENV, "generate");
         }
     }
-    let out = cmd
-        .env("CONF_TLS_TARGET_HOST", host)
+    cmd.env("CONF_TLS_TARGET_HOST", host)
         .env("CONF_TLS_TARGET_PORT", port.to_string())
         .env("CONF_TLS_TARGET_NAME", &uid.name)
         .env("CONF_TLS_TARGET_UUID", &uid.uuid)
-        .env("CONF_TLS_TARGET_PID", pid.to_string())
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()?;
-    let said = String::from_utf8_lossy(&out.stdout);
-    check!(
-        out.status.success(),
-        "tls-strangers: {} said {said:?}",
-        out.status
-    );
-    Ok(said
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
+        .env("CONF_TLS_TARGET_PID", pid.to_string());
+    facts_of(cmd, "tls-strangers")
 }
 
 /// Scenario `tls-strangers`, run on a host with none of the tree's
