@@ -331,8 +331,13 @@ impl Shared {
                         self.with(|st, now| st.actor.handle_written(now, channel, n));
                     }
                     Err(e) => {
+                        // A session that failed on its reader's side
+                        // (a refusal) fails the writer's next write too:
+                        // whichever reports first says the same.
                         self.with(|st, now| {
-                            st.actor.handle_closed(now, channel, Some(e.to_string()))
+                            if !Self::refused(st, now, channel, &e) {
+                                st.actor.handle_closed(now, channel, Some(e.to_string()));
+                            }
                         });
                         return;
                     }

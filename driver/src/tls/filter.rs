@@ -63,7 +63,13 @@ fn tls_err(e: rustls::Error) -> io::Error {
 /// to authenticate. Record decryption failures are `bad_record_mac`.
 pub(crate) fn refused_credentials(e: &io::Error) -> Option<String> {
     use rustls::AlertDescription as A;
-    let TlsFailure(tls) = e.get_ref()?.downcast_ref::<TlsFailure>()?;
+    // Ours, or rustls's own: a session that failed once returns its
+    // error to every later write, wrapped by rustls.
+    let inner = e.get_ref()?;
+    let tls = match inner.downcast_ref::<TlsFailure>() {
+        Some(TlsFailure(tls)) => tls,
+        None => inner.downcast_ref::<rustls::Error>()?,
+    };
     let refused = match tls {
         rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => true,
         rustls::Error::AlertReceived(alert) => matches!(

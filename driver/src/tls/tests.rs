@@ -270,8 +270,19 @@ fn a_client_certificate_from_another_ca_is_refused() {
         // TLS 1.3: the client is done first; the refusal reaches it as an
         // alert on its first read.
         let mut conn = secure(b, session).await?;
-        read_all(&mut conn).await
+        let read = read_all(&mut conn).await;
+        // The writer's next write fails with the same error, wrapped by
+        // rustls itself: it is a refusal all the same.
+        let write = write_all(&mut conn, b"after").await;
+        Ok::<_, io::Error>((read, write))
     });
+    let (read, write) = client_side.unwrap();
+    let written = write.unwrap_err();
+    assert!(
+        super::refused_credentials(&written).is_some(),
+        "not a refusal: {written:?}"
+    );
+    let client_side = read;
     let refused = acceptor.join().unwrap().unwrap_err();
     assert_eq!(refused.kind(), io::ErrorKind::InvalidData, "{refused}");
     assert!(refused.to_string().contains("certificate"), "{refused}");
