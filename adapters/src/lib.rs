@@ -81,9 +81,10 @@ impl Adapter {
         }
     }
 
-    /// Runs `main` to its end on this adapter's runtime: a multi-threaded
-    /// tokio runtime with its default number of workers, or smol's
-    /// `block_on` in the calling thread.
+    /// Runs `main` to its end on this adapter's runtime: tokio's
+    /// current-thread runtime (every task of the actor on the calling
+    /// thread: no hop between threads per message), or smol's `block_on`
+    /// in the calling thread.
     ///
     /// # Panics
     ///
@@ -106,7 +107,11 @@ impl Adapter {
     fn block_on_inner<F: Future>(self, workers: Option<NonZeroUsize>, main: F) -> F::Output {
         match self {
             Adapter::Tokio => {
-                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                let mut builder = if workers.is_none() {
+                    tokio::runtime::Builder::new_current_thread()
+                } else {
+                    tokio::runtime::Builder::new_multi_thread()
+                };
                 if let Some(n) = workers {
                     builder.worker_threads(n.get());
                 }

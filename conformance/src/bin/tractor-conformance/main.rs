@@ -348,6 +348,7 @@ fn main() {
         }
     };
     let workers = std::num::NonZeroUsize::new(2).expect("non-zero");
-    let code = Adapter::from_env().block_on_with_workers(workers, root);
+    let _ = workers;
+    let code = Adapter::from_env().block_on(root);
     std::process::exit(code);
 }
