@@ -361,13 +361,48 @@ use tractor_driver::runtime::*;
 
 pub use tractor_driver::*;
 
-/// smol as tractor's [`Runtime`]: tasks go to smol's global executor.
+/// smol as tractor's [`Runtime`]. While an actor runs, its tasks go to an
+/// executor of this crate's that the actor's entry point drives on the
+/// thread blocking on it (no hop between threads per message); outside
+/// any actor, to smol's global executor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
+/// The actors' executor, driven by their entry points.
+static EXECUTOR: smol::Executor<'static> = smol::Executor::new();
+/// How many entry points drive [`EXECUTOR`] now.
+static DRIVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a driver of [`EXECUTOR`] while it lives.
+struct Driving;
+
+impl Driving {
+    fn new() -> Self {
+        DRIVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Driving
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        DRIVERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl Runtime for Smol {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        smol::spawn(task).detach();
+        if DRIVERS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            EXECUTOR.spawn(task).detach();
+        } else {
+            smol::spawn(task).detach();
+        }
+    }
+
+    fn driver(&self) -> Option<BoxFuture<'static, ()>> {
+        Some(Box::pin(async {
+            let _driving = Driving::new();
+            EXECUTOR.run(std::future::pending::<()>()).await
+        }))
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {

@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::functions::Functions;
 use crate::handle::{ActorHandle, current_actor};
 use crate::lineage::Lineage;
+use crate::listen::{any_port, listen, try_listen};
 use crate::nursery::ActorNursery;
 use crate::runtime::{Runtime, SignalKind, SignalStream};
 use crate::transport::{self, Transport};
@@ -75,115 +76,6 @@ fn new_uuid(seed: u64) -> String {
         ((b >> 48) & 0x3fff) | 0x8000,
         b & 0xffff_ffff_ffff
     )
-}
-
-/// Whether `addr` is TCP port 0: any port, which the OS picks at binding.
-fn any_port(addr: &Address) -> bool {
-    matches!(addr, Address::Tcp { port: 0, .. })
-}
-
-/// Why an actor could not listen.
-struct ListenFailure {
-    /// The address it could not listen on.
-    addr: Address,
-    /// Whether something else listens there already.
-    taken: bool,
-    error: Error,
-}
-
-/// Binds the listeners of an actor and records them in the core.
-/// Listens on each of `addrs` (an address given twice once, except TCP
-/// port 0); if one
-/// fails, those already bound are closed and their socket files removed.
-fn listen(shared: &Arc<Shared>, addrs: &[Address], advertise: &[Address]) -> Result<Vec<Address>> {
-    try_listen(shared, addrs, advertise).map_err(|f| f.error)
-}
-
-/// [`listen`], saying which address failed and whether it was taken.
-fn try_listen(
-    shared: &Arc<Shared>,
-    addrs: &[Address],
-    advertise: &[Address],
-) -> std::result::Result<Vec<Address>, ListenFailure> {
-    let mut bound = Vec::new();
-    let mut listeners = Vec::new();
-    let mut seen = Vec::new();
-    for addr in addrs {
-        if let Err(error) = match shared.settings.tls {
-            Some(_) => Ok(()),
-            None => shared.settings.auth.check_bind(addr),
-        } {
-            return Err(ListenFailure {
-                addr: addr.clone(),
-                taken: false,
-                error,
-            });
-        }
-    }
-    for addr in addrs {
-        // Port 0 asks for a fresh port each time it is given.
-        if !any_port(addr) && seen.contains(&addr) {
-            continue;
-        }
-        seen.push(addr);
-        let adopted = transport::bind(addr)
-            .map_err(|e| ListenFailure {
-                addr: addr.clone(),
-                taken: e.kind() == std::io::ErrorKind::AddrInUse,
-                error: Error::runtime(format!("cannot listen on {addr}: {e}")),
-            })
-            .and_then(|(listener, at)| match shared.rt.listen(listener) {
-                Ok(l) => Ok((l, at)),
-                Err(e) => {
-                    transport::unbind(&at);
-                    Err(ListenFailure {
-                        addr: addr.clone(),
-                        taken: false,
-                        error: e.into(),
-                    })
-                }
-            });
-        match adopted {
-            Ok((listener, at)) => {
-                listeners.push(listener);
-                bound.push(at);
-            }
-            Err(e) => {
-                drop(listeners);
-                bound.iter().for_each(transport::unbind);
-                return Err(e);
-            }
-        }
-    }
-    // What others are told: the advertised addresses in place of the
-    // bound ones. (Only TCP is advertised, and nothing of a TCP address is
-    // left to unbind at teardown, which unbinds what is given out.)
-    let given = match tractor_protocol::advertised(&bound, advertise) {
-        Ok(given) => given,
-        Err(e) => {
-            drop(listeners);
-            bound.iter().for_each(transport::unbind);
-            return Err(ListenFailure {
-                addr: bound.first().cloned().unwrap_or_else(|| addrs[0].clone()),
-                taken: false,
-                error: ErrorKind::Advertise(e).into(),
-            });
-        }
-    };
-    for (at, told) in bound.iter().zip(&given) {
-        if at != told && crate::auth::is_local(at) && !crate::auth::is_local(told) {
-            tracing::warn!(target: "tractor::runtime", bound = %at, advertised = %told, "advertising an address for a loopback listener: only something on this host that forwards to it makes it reachable (bind a wildcard or that address?)");
-        }
-    }
-    // The actor knows its addresses before its first connection is
-    // accepted: a registrar's own entry is then in its registry for the
-    // first peer that asks (a root that joins the moment this one won the
-    // election).
-    shared.with(|st, _| st.actor.set_accept_addrs(given.clone()));
-    for listener in listeners {
-        shared.start_listener(listener);
-    }
-    Ok(given)
 }
 
 /// Winds the actor down from now on, and asks each child to cancel (a
@@ -241,6 +133,19 @@ async fn teardown(handle: &ActorHandle) {
 
 /// Runs the root actor of a tree around `body`.
 pub async fn open_root_actor<F, Fut, T>(rt: Arc<dyn Runtime>, config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorHandle) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let runtime = rt.clone();
+    crate::runtime::drive(&*runtime, open_root_actor_driven(rt, config, body)).await
+}
+
+async fn open_root_actor_driven<F, Fut, T>(
+    rt: Arc<dyn Runtime>,
+    config: Config,
+    body: F,
+) -> Result<T>
 where
     F: FnOnce(ActorHandle) -> Fut,
     Fut: Future<Output = Result<T>>,
@@ -305,10 +210,19 @@ where
     F: FnOnce(ActorNursery) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    let runtime = rt.clone();
+    crate::runtime::drive(&*runtime, open_nursery_driven(rt, config, body)).await
+}
+
+async fn open_nursery_driven<F, Fut, T>(rt: Arc<dyn Runtime>, config: Config, body: F) -> Result<T>
+where
+    F: FnOnce(ActorNursery) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     if let Some(actor) = current_actor() {
         return actor.open_nursery(body).await;
     }
-    open_root_actor(
+    open_root_actor_driven(
         rt,
         config,
         |root| async move { root.open_nursery(body).await },
@@ -325,7 +239,12 @@ where
 /// overridden by its variable when set (`TRACTOR_MAX_DIALOGS_PER_PEER`,
 /// …: see the field [`limits`](Config#structfield.limits)).
 pub async fn run_daemon(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
-    open_root_actor(rt, config, |actor| async move {
+    let runtime = rt.clone();
+    crate::runtime::drive(&*runtime, run_daemon_driven(rt, config)).await
+}
+
+async fn run_daemon_driven(rt: Arc<dyn Runtime>, config: Config) -> Result<()> {
+    open_root_actor_driven(rt, config, |actor| async move {
         actor
             .shared
             .wait(|st, _| st.cancel_requested.is_some().then_some(()))

@@ -77,6 +77,7 @@ mod kwargs;
 pub mod launch;
 mod limits;
 mod lineage;
+mod listen;
 pub mod log;
 mod nursery;
 mod panic;

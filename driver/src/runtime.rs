@@ -57,6 +57,33 @@ pub trait Runtime: Send + Sync + 'static {
     /// handler: receive signals through that registry, as tokio and
     /// `async-signal` do, so that the action runs.
     fn signal(&self, signal: SignalKind) -> io::Result<Box<dyn SignalStream>>;
+
+    /// A future that runs this runtime's tasks on the thread that blocks
+    /// on the actor: the entry points poll it beside the actor's own
+    /// future for the actor's whole life, so that the actor's tasks share
+    /// that thread instead of crossing to another at every message. A
+    /// runtime whose tasks run on threads of their own returns `None`
+    /// (the default).
+    fn driver(&self) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
+}
+
+/// Runs `fut` to its end, polling `rt`'s [`Runtime::driver`] beside it.
+pub(crate) async fn drive<T>(rt: &dyn Runtime, fut: impl Future<Output = T>) -> T {
+    let mut fut = std::pin::pin!(fut);
+    let Some(mut driver) = rt.driver() else {
+        return fut.await;
+    };
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        // Its tasks, then the actor again if they woke it.
+        let _ = driver.as_mut().poll(cx);
+        fut.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// Where to connect.
