@@ -31,10 +31,18 @@ use tractor_driver::Runtime;
 /// else.
 pub const ENV: &str = "TRACTOR_ADAPTER";
 
+/// The environment variable that gives tokio worker threads: a number
+/// `N` ≥ 1 runs [`Adapter::block_on`] on tokio's multi-threaded runtime
+/// with `N` workers; unset (or anything else), on its current-thread
+/// runtime. Children inherit it, so a whole tree runs on the flavour
+/// chosen. smol ignores it.
+pub const WORKERS_ENV: &str = "TRACTOR_TOKIO_WORKERS";
+
 /// An adapter: the async runtime a process of the tree runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Adapter {
-    /// `tractor-tokio`, on a multi-threaded tokio runtime; the default.
+    /// `tractor-tokio`, on tokio's current-thread runtime unless
+    /// [`WORKERS_ENV`] asks for workers; the default.
     Tokio,
     /// `tractor-smol`, on smol's executor in the calling thread.
     Smol,
@@ -83,19 +91,24 @@ impl Adapter {
 
     /// Runs `main` to its end on this adapter's runtime: tokio's
     /// current-thread runtime (every task of the actor on the calling
-    /// thread: no hop between threads per message), or smol's `block_on`
-    /// in the calling thread.
+    /// thread: no hop between threads per message), or its
+    /// multi-threaded one when [`WORKERS_ENV`] names a number of workers;
+    /// or smol's `block_on` in the calling thread.
     ///
     /// # Panics
     ///
     /// If tokio cannot build its runtime.
     pub fn block_on<F: Future>(self, main: F) -> F::Output {
-        self.block_on_inner(None, main)
+        let workers = std::env::var(WORKERS_ENV)
+            .ok()
+            .and_then(|n| n.trim().parse::<NonZeroUsize>().ok());
+        self.block_on_inner(workers, main)
     }
 
-    /// As [`block_on`](Adapter::block_on), with `workers` worker threads
-    /// for a runtime that has them (tokio); smol runs `main` in the
-    /// calling thread and ignores it.
+    /// As [`block_on`](Adapter::block_on), on a runtime with `workers`
+    /// worker threads whatever the environment says (tokio's
+    /// multi-threaded one); smol runs `main` in the calling thread and
+    /// ignores it.
     ///
     /// # Panics
     ///

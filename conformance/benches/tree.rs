@@ -8,9 +8,9 @@
 //! ```
 //!
 //! `TRACTOR_BENCH_QUICK=1` and `TRACTOR_BENCH_ONLY=…` do the same as the
-//! flags. `TREE_BENCH_TOKIO=current` runs the tokio tree (root and
-//! children) on tokio's current-thread runtime instead of its
-//! multi-threaded one, to compare the two. Six figures, one line of JSON each, then a summary line:
+//! flags. The tokio tree (root and children) runs on tokio's
+//! current-thread runtime; `TRACTOR_TOKIO_WORKERS=N` runs it on the
+//! multi-threaded one with `N` workers instead, to compare the two. Six figures, one line of JSON each, then a summary line:
 //!
 //! * `spawn`: `start_actor`, then the first `Portal::run` of a no-op, per
 //!   child (its cancellation is timed apart); against starting this same
@@ -130,14 +130,6 @@ static CURRENT_ADAPTER: Mutex<&str> = Mutex::new("tokio");
 /// The benchmark on `adapter`: its `Runtime`, blocked on with its
 /// `block_on`. Returns the exit code.
 fn run(adapter: Adapter) -> i32 {
-    if adapter == Adapter::Tokio && std::env::var("TREE_BENCH_TOKIO").is_ok_and(|v| v == "current")
-    {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-            .block_on(bench_tree(adapter.runtime(), adapter.name()));
-    }
     adapter.block_on(bench_tree(adapter.runtime(), adapter.name()))
 }
 

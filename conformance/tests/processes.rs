@@ -19,7 +19,9 @@ fn adapters() -> impl Iterator<Item = &'static str> {
 }
 
 /// Every scenario runs on each adapter over each transport: adapter by
-/// adapter, TCP first.
+/// adapter, TCP first. On tokio, the TCP runs use its current-thread
+/// runtime and the Unix-socket runs its multi-threaded one (two workers,
+/// [`run_env`]), so that every scenario runs on both.
 fn cases() -> impl Iterator<Item = (&'static str, &'static str)> {
     adapters().flat_map(|a| ["tcp", "uds"].map(|t| (a, t)))
 }
@@ -32,9 +34,13 @@ fn run(id: &str, adapter: &str, transport: &str) -> Run {
 
 /// [`run`] with these environment variables set for the whole tree.
 fn run_env(id: &str, adapter: &str, transport: &str, env: &[(&str, &str)]) -> Run {
+    let base = match (adapter, transport) {
+        ("tokio", "uds") => Tree::new().env(tractor_adapters::WORKERS_ENV, "2"),
+        _ => Tree::new(),
+    };
     let tree = env
         .iter()
-        .fold(Tree::new().adapter(adapter), |t, (k, v)| t.env(k, v));
+        .fold(base.adapter(adapter), |t, (k, v)| t.env(k, v));
     let run = tree.run(Path::new(PROGRAM), &[id, transport]);
     tree.assert_clean();
     run

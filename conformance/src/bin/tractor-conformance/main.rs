@@ -347,8 +347,8 @@ fn main() {
             }
         }
     };
-    let workers = std::num::NonZeroUsize::new(2).expect("non-zero");
-    let _ = workers;
+    // tokio's current-thread runtime, or its multi-threaded one when
+    // `TRACTOR_TOKIO_WORKERS` says so (the tests run both).
     let code = Adapter::from_env().block_on(root);
     std::process::exit(code);
 }
