@@ -170,19 +170,20 @@ mod tty_lock;
 mod uid;
 
 pub use actor::{
-    ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, AuthConfig, AuthError,
+    ACTOR_CANCEL_TIMEOUT, Action, Actor, ActorConfig, AuthConfig, AuthError, BuildIdHasher,
     CONTEXT_CANCEL_TIMEOUT, CONTEXT_CANCELLED, CancelCause, ChannelId, ChannelOrigin, ChildId,
     ChildInfo, CloseReason, ContextOptions, DEFAULT_CANCEL_GRACE, DEFAULT_CREDIT_WINDOW,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_KEEPALIVE, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_DIALOGS_PER_PEER, DEFAULT_MAX_PENDING_CONNECTIONS, DEFAULT_MAX_QUEUED_BYTES,
     DEFAULT_MAX_QUEUED_FRAMES, DEFAULT_MSG_BUFFER_SIZE, DEFAULT_STALL_TIMEOUT, DialogError,
-    DialogId, DialogInfo, Endpoints, Event, ExitStatus, Incoming, Keepalive, LOST_CHANNELS_KEPT,
-    Limits, LocalCall, LocalError, LookupError, MAX_BAD_MESSAGES, MAX_CANCEL_GRACE, MAX_SECRET_LEN,
-    MIN_KEEPALIVE, MIN_SECRET_LEN, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG,
-    Output, PEER_EXIT_WAIT, PERMISSION_ERROR, REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER,
-    REGISTER_RETRY_MAX, REGISTER_RETRY_MIN, REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError,
-    RemoteErrorKind, Role, RuntimeVars, STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest,
-    TOO_MANY_DIALOGS, TaskError, Transmit, TtyTicket, UsageError, Violation, pack_error,
+    DialogId, DialogInfo, Endpoints, Event, ExitStatus, IdHasher, IdMap, Incoming, Keepalive,
+    LOST_CHANNELS_KEPT, Limits, LocalCall, LocalError, LookupError, MAX_BAD_MESSAGES,
+    MAX_CANCEL_GRACE, MAX_SECRET_LEN, MIN_KEEPALIVE, MIN_SECRET_LEN, MODULE_NOT_EXPOSED,
+    MSG_TYPE_ERROR, NurseryId, OVERRUN_BACKLOG, Output, PEER_EXIT_WAIT, PERMISSION_ERROR,
+    REAP_CANCEL_TIMEOUT, REAP_KILL_AFTER, REGISTER_RETRY_MAX, REGISTER_RETRY_MIN,
+    REMOTE_ACTOR_ERROR, ReapTimeouts, RemoteError, RemoteErrorKind, Role, RuntimeVars,
+    STREAM_OVERRUN, Secret, SecretError, Signal, SpawnRequest, TOO_MANY_DIALOGS, TaskError,
+    Transmit, TtyTicket, UsageError, Violation, pack_error,
 };
 pub use addr::{Address, AdvertiseError, advertised};
 pub use bootstrap::{

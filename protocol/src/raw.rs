@@ -115,16 +115,32 @@ impl Raw {
             // The text may quote the payload, which came from a peer.
             reason: cleaned(&reason),
         };
-        let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
-        de.set_max_depth(Raw::MAX_DEPTH);
-        // The path names the field that did not fit, e.g. `width` or `items[3]`.
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            match path.as_str() {
-                "." | "?" => fail(e.into_inner().to_string()),
-                _ => fail(format!("at {path}: {}", e.into_inner())),
+        let deserializer = || {
+            let mut de = rmp_serde::Deserializer::new(std::io::Cursor::new(&self.0[..]));
+            de.set_max_depth(Raw::MAX_DEPTH);
+            de
+        };
+        let mut de = deserializer();
+        // Tracking the path costs on every value; it is only wanted to
+        // explain a failure, so a value that fails is read again with it.
+        let value = match T::deserialize(&mut de) {
+            Ok(value) => value,
+            Err(_) => {
+                let mut de = deserializer();
+                // The path names the field that did not fit, e.g. `width`
+                // or `items[3]`.
+                let e = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                    Err(e) => e,
+                    // Cannot be: the same bytes failed a moment ago.
+                    Ok(_) => return Err(fail("the value decoded only on a second try".into())),
+                };
+                let path = e.path().to_string();
+                return Err(match path.as_str() {
+                    "." | "?" => fail(e.into_inner().to_string()),
+                    _ => fail(format!("at {path}: {}", e.into_inner())),
+                });
             }
-        })?;
+        };
         // A hand-written `Deserialize` may leave part of the value unread;
         // the payload must be exactly the value asked for.
         if de.position() as usize != self.0.len() {

@@ -12,7 +12,7 @@
 //! core's single deadline; one task per listener accepts; one per child
 //! process waits for its exit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::poll_fn;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize};
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tractor_protocol::{
     Action, Actor, Aid, CancelCause, ChannelId, ChildId, CloseReason, DialogId, Event, ExitStatus,
-    NurseryId, Output, Signal, SpawnSpec, TtyTicket, Uid,
+    IdMap, NurseryId, Output, Signal, SpawnSpec, TtyTicket, Uid,
 };
 
 use crate::error::Error;
@@ -183,10 +183,10 @@ fn add_waker(wakers: &mut Vec<Waker>, cx: &Context<'_>) {
 /// The engine's state, under the one lock.
 pub(crate) struct State {
     pub(crate) actor: Actor,
-    chans: HashMap<ChannelId, Arc<ChanCtl>>,
-    pub(crate) conns: HashMap<ChannelId, Conn>,
-    pub(crate) dialogs: HashMap<DialogId, Slot>,
-    pub(crate) children: HashMap<ChildId, ChildState>,
+    chans: IdMap<ChannelId, Arc<ChanCtl>>,
+    pub(crate) conns: IdMap<ChannelId, Conn>,
+    pub(crate) dialogs: IdMap<DialogId, Slot>,
+    pub(crate) children: IdMap<ChildId, ChildState>,
     pub(crate) nurseries_done: HashSet<NurseryId>,
     waiters: Vec<Waker>,
     deadline: Option<Instant>,
@@ -214,10 +214,10 @@ pub(crate) struct State {
     tty_held: bool,
     /// The nurseries a served call's cancellation dropped, by call: their
     /// children's failures are the call's outcome.
-    pub(crate) dropped_nurseries: HashMap<DialogId, Vec<Leftover>>,
+    pub(crate) dropped_nurseries: IdMap<DialogId, Vec<Leftover>>,
     /// Each child process running: its pid and the strongest signal sent
     /// to it (for the log line of its exit).
-    procs: HashMap<ChildId, Proc>,
+    procs: IdMap<ChildId, Proc>,
 }
 
 /// A call the core started, to run.
@@ -282,10 +282,10 @@ impl Shared {
             holds: Holds::default(),
             state: Mutex::new(State {
                 actor,
-                chans: HashMap::new(),
-                conns: HashMap::new(),
-                dialogs: HashMap::new(),
-                children: HashMap::new(),
+                chans: IdMap::default(),
+                conns: IdMap::default(),
+                dialogs: IdMap::default(),
+                children: IdMap::default(),
                 nurseries_done: HashSet::new(),
                 waiters: Vec::new(),
                 deadline: None,
@@ -300,8 +300,8 @@ impl Shared {
                 deferred: None,
                 tty_granted: HashSet::new(),
                 tty_held: false,
-                dropped_nurseries: HashMap::new(),
-                procs: HashMap::new(),
+                dropped_nurseries: IdMap::default(),
+                procs: IdMap::default(),
             }),
         });
         let timer = shared.clone();
@@ -384,10 +384,10 @@ impl Shared {
         self: &Arc<Self>,
         dialog: DialogId,
         cx: &Context<'_>,
-        f: impl FnOnce(&mut State, Instant) -> Option<T>,
+        f: impl FnOnce(&mut State) -> Option<T>,
     ) -> Poll<T> {
         let mut st = self.lock();
-        let r = f(&mut st, Instant::now());
+        let r = f(&mut st);
         if r.is_none() {
             st.watch(dialog, cx);
         }

@@ -1,6 +1,7 @@
 //! One dialog as the application holds it: its outcome, its stream
 //! items and the broadcast window, shared by the handles made of it.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
@@ -28,7 +29,15 @@ pub(crate) struct Dlg {
     pub(super) observed: std::sync::atomic::AtomicBool,
     /// The broadcast window, once the stream has a subscriber.
     pub(super) fanout: Mutex<Option<Fanout<Raw>>>,
+    /// Stream items taken from the core ahead of the reader, in order: a
+    /// busy stream takes the engine's lock once per [`ITEM_BATCH`].
+    pub(super) batch: Mutex<VecDeque<Raw>>,
 }
+
+/// How many stream items a reader takes from the core at once, at most.
+/// They count as read (their credits go back), so a stream holds at most
+/// this many items beyond its window in the reading process.
+const ITEM_BATCH: usize = 64;
 
 impl std::fmt::Debug for Dlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,6 +55,7 @@ impl Dlg {
             outcome: Mutex::new(None),
             observed: std::sync::atomic::AtomicBool::new(false),
             fanout: Mutex::new(None),
+            batch: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -54,6 +64,10 @@ impl Dlg {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    fn lock_batch(&self) -> std::sync::MutexGuard<'_, VecDeque<Raw>> {
+        self.batch.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn set_outcome(&self, o: Result<Raw>) {
@@ -68,8 +82,11 @@ impl Dlg {
     }
 
     pub(super) fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Incoming> {
+        if let Some(item) = self.lock_batch().pop_front() {
+            return Poll::Ready(Incoming::Yield(item));
+        }
         let dialog = self.dialog;
-        self.shared.poll_dialog(dialog, cx, |st, _| {
+        self.shared.poll_dialog(dialog, cx, |st| {
             let gone = |e: UsageError| {
                 Incoming::Error(DialogError::Protocol {
                     peer: self.peer.clone(),
@@ -81,6 +98,11 @@ impl Dlg {
                 })
             };
             match st.actor.recv(dialog) {
+                Ok(Some(Incoming::Yield(item))) => {
+                    st.actor
+                        .recv_items(dialog, ITEM_BATCH, &mut self.lock_batch());
+                    Some(Incoming::Yield(item))
+                }
                 Ok(Some(i)) => Some(i),
                 // The dialog is gone: its outcome was taken already.
                 Ok(None) if st.actor.cid(dialog).is_none() => {

@@ -106,7 +106,7 @@ fn poll_call(
     dialog: DialogId,
     cx: &mut TaskContext<'_>,
 ) -> Poll<Result<Raw>> {
-    shared.poll_dialog(dialog, cx, |st, _| {
+    shared.poll_dialog(dialog, cx, |st| {
         loop {
             match st.actor.recv(dialog) {
                 Ok(Some(Incoming::Return(v))) => {

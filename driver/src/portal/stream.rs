@@ -77,7 +77,7 @@ impl MsgStream {
         let raw = raw?;
         let dialog = self.dlg.dialog;
         poll_fn(|cx| {
-            self.dlg.shared.poll_dialog(dialog, cx, |st, _| {
+            self.dlg.shared.poll_dialog(dialog, cx, |st| {
                 match st.actor.send(dialog, raw.clone()) {
                     Ok(()) => Some(Ok(())),
                     Err(UsageError::NoCredit(_)) => None,

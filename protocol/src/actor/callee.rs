@@ -57,8 +57,7 @@ impl Actor {
             self.on_tty_lock_request(channel, peer, start);
             return;
         }
-        let key = (peer.clone(), start.cid.clone());
-        if self.routes.contains_key(&key) {
+        if self.routes.contains(&peer, &start.cid) {
             let violation = Violation::DuplicateCid { cid: start.cid };
             self.events
                 .push_back(Event::Violation { channel, violation });
@@ -298,15 +297,11 @@ impl Actor {
     /// `self._cancel_task`: cancel the function the peer started with cid
     /// `target` over this channel; answer once it has ended.
     fn on_cancel_task(&mut self, channel: ChannelId, peer: Uid, cid: String, target: String) {
-        let found = self
-            .routes
-            .get(&(peer.clone(), target))
-            .copied()
-            .filter(|id| {
-                self.dialogs
-                    .get(id)
-                    .is_some_and(|d| d.channel == channel && d.role() == Role::Callee)
-            });
+        let found = self.routes.get(&peer, &target).filter(|id| {
+            self.dialogs
+                .get(id)
+                .is_some_and(|d| d.channel == channel && d.role() == Role::Callee)
+        });
         let Some(id) = found else {
             // Unknown or already finished: nothing to wait for (§5.3 races).
             self.send_cancel_ack(channel, cid);

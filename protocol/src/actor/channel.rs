@@ -299,6 +299,16 @@ impl Channel {
         }
     }
 
+    /// Appends a `Yield` of `pld` on dialog `cid` (as [`Channel::write`]
+    /// would the message).
+    pub(crate) fn write_yield(&mut self, cid: &str, pld: &crate::Raw) {
+        if crate::codec::write_yield_frame(&mut self.out, cid, pld) {
+            self.out_frames += 1;
+        } else {
+            tracing::error!(target: "tractor::runtime", channel = %self.id, %cid, "stream item over 4 GiB not sent");
+        }
+    }
+
     /// Output queued and not yet written: bytes, frames.
     pub(crate) fn queued(&self) -> (usize, usize) {
         (
@@ -321,14 +331,9 @@ impl Channel {
         self.inbuf.extend_from_slice(data);
     }
 
-    /// The next complete frame's message, or why the stream is unusable.
-    ///
-    /// `Ok(Some(Err(_)))` is one message that does not decode; the stream
-    /// itself is still fine.
-    pub(crate) fn next_msg(
-        &mut self,
-    ) -> Result<Option<Result<Msg, crate::DecodeError>>, FrameError> {
-        Ok(self.decoder.decode(&mut self.inbuf)?.map(|f| f.msg()))
+    /// The next complete frame, or why the stream is unusable.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<crate::Frame>, FrameError> {
+        self.decoder.decode(&mut self.inbuf)
     }
 
     /// Whether the peer stopped in the middle of a frame.

@@ -205,6 +205,48 @@ impl Incoming {
     }
 }
 
+/// An [`Incoming`] as it waits in a dialog's inbox: its error boxed, so
+/// that the stream items queued and taken one by one move as small values.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Started(Raw),
+    Yield(Raw),
+    Stop,
+    Return(Raw),
+    Error(Box<DialogError>),
+}
+
+impl Queued {
+    /// As [`Incoming::is_final`].
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self, Queued::Return(_) | Queued::Error(_))
+    }
+}
+
+impl From<Incoming> for Queued {
+    fn from(i: Incoming) -> Self {
+        match i {
+            Incoming::Started(v) => Queued::Started(v),
+            Incoming::Yield(v) => Queued::Yield(v),
+            Incoming::Stop => Queued::Stop,
+            Incoming::Return(v) => Queued::Return(v),
+            Incoming::Error(e) => Queued::Error(Box::new(e)),
+        }
+    }
+}
+
+impl From<Queued> for Incoming {
+    fn from(q: Queued) -> Self {
+        match q {
+            Queued::Started(v) => Incoming::Started(v),
+            Queued::Yield(v) => Incoming::Yield(v),
+            Queued::Stop => Incoming::Stop,
+            Queued::Return(v) => Incoming::Return(v),
+            Queued::Error(e) => Incoming::Error(*e),
+        }
+    }
+}
+
 /// How a dialog failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -410,7 +452,7 @@ pub(crate) struct Dialog {
     /// The function's namespace and name, for listings.
     pub(crate) endpoint: Option<(String, String)>,
     /// Received and not yet taken by the application.
-    pub(crate) inbox: VecDeque<Incoming>,
+    pub(crate) inbox: VecDeque<Queued>,
     /// A `Readable` event was emitted and the inbox not drained since.
     pub(crate) notified: bool,
     /// Callee only: the caller is unreachable; whatever the function does

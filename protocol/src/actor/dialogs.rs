@@ -5,13 +5,15 @@
 //! learns when its channel closes, and how a dialog is forgotten and
 //! remembered as finished (tombstones).
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::msg::{FuncType, Msg};
+use crate::raw::Raw;
 use crate::uid::Uid;
 
 use super::channel::CloseReason;
-use super::dialog::{Dialog, DialogError, Incoming, Kind, OpenerPhase, Phase};
+use super::dialog::{Dialog, DialogError, Incoming, Kind, OpenerPhase, Phase, Queued};
 use super::error::{self, RemoteError};
 use super::timer::Timer;
 use super::{Actor, CancelCause, ChannelId, DialogId, Event, Loss, Role, UsageError, Violation};
@@ -30,6 +32,36 @@ impl Actor {
     /// that `while let Some(item) = actor.recv(dialog)? { … }` ends. Only a
     /// dialog id this actor never gave out is [`UsageError::UnknownDialog`].
     pub fn recv(&mut self, dialog: DialogId) -> Result<Option<Incoming>, UsageError> {
+        Ok(self.recv_one(dialog)?.map(Incoming::from))
+    }
+
+    /// Takes the stream items at the front of a dialog's inbox, up to
+    /// `max`, into `out`, as [`Actor::recv`] would one by one (their
+    /// credits are granted back as each is taken); stops at anything
+    /// else, which [`Actor::recv`] then gives. Returns how many it took.
+    ///
+    /// A reader that keeps a few items at hand this way takes the core's
+    /// lock once per batch instead of once per item; what it holds is
+    /// counted as read, so at most `max` items more than the window wait
+    /// in the process.
+    pub fn recv_items(&mut self, dialog: DialogId, max: usize, out: &mut VecDeque<Raw>) -> usize {
+        let mut n = 0;
+        while n < max
+            && self
+                .dialogs
+                .get(&dialog)
+                .is_some_and(|d| matches!(d.inbox.front(), Some(Queued::Yield(_))))
+        {
+            let Ok(Some(Queued::Yield(item))) = self.recv_one(dialog) else {
+                break;
+            };
+            out.push_back(item);
+            n += 1;
+        }
+        n
+    }
+
+    fn recv_one(&mut self, dialog: DialogId) -> Result<Option<Queued>, UsageError> {
         let Some(d) = self.dialogs.get_mut(&dialog) else {
             return if self.dialog_was_given_out(dialog) {
                 Ok(None)
@@ -41,9 +73,9 @@ impl Actor {
         if d.inbox.is_empty() {
             d.notified = false;
         }
-        let took_item = matches!(item, Some(Incoming::Yield(_)));
+        let took_item = matches!(item, Some(Queued::Yield(_)));
         match &item {
-            Some(Incoming::Stop) => d.stop_taken = true,
+            Some(Queued::Stop) => d.stop_taken = true,
             Some(i) if i.is_final() => d.outcome_taken = true,
             _ => {}
         }
@@ -77,10 +109,17 @@ impl Actor {
             .ok_or(UsageError::UnknownDialog(dialog))
     }
 
-    /// Everything a dialog receives after its `Start`.
-    pub(super) fn on_dialog_msg(&mut self, now: Instant, channel: ChannelId, peer: Uid, msg: Msg) {
+    /// Everything a dialog receives after its `Start`, from an open
+    /// channel; `route` is the dialog its peer and cid lead to, if any.
+    pub(super) fn on_dialog_msg(
+        &mut self,
+        now: Instant,
+        channel: ChannelId,
+        route: Option<DialogId>,
+        msg: Msg,
+    ) {
         let msg_type = msg.msg_type().as_str();
-        let Some(cid) = msg.cid().map(str::to_owned) else {
+        let Some(cid) = msg.cid() else {
             // A cid-less `Error` is a runtime-level failure of the peer;
             // Python drops it too (spec/PROTOCOL.md §7.4).
             if let Msg::Error(e) = msg {
@@ -89,8 +128,9 @@ impl Actor {
             }
             return;
         };
-        let key = (peer.clone(), cid.clone());
-        let Some(&id) = self.routes.get(&key) else {
+        let Some(id) = route else {
+            let cid = cid.to_owned();
+            let key = (self.peer_of(channel), cid.clone());
             if self.finished.contains(&key) {
                 match msg {
                     // The opener left before the function's failure came
@@ -125,6 +165,14 @@ impl Actor {
             Phase::Callee(_) => self.callee_msg(id, msg),
         };
         if let Err(state) = result {
+            // The route led here by the message's cid: the dialog's is the
+            // same, and a refused message leaves the dialog in place.
+            let cid = self
+                .dialogs
+                .get(&id)
+                .map(|d| d.cid.clone())
+                .unwrap_or_default();
+            let peer = self.peer_of(channel);
             let violation = Violation::Unexpected {
                 msg_type,
                 cid,
@@ -146,10 +194,18 @@ impl Actor {
         }
     }
 
+    /// The uid of an open channel's peer (on_msg checked it is open).
+    fn peer_of(&self, channel: ChannelId) -> Uid {
+        self.channels
+            .get(&channel)
+            .and_then(|ch| ch.peer())
+            .map_or_else(|| Uid::new("", ""), crate::msg::Aid::uid)
+    }
+
     /// Queues one input and signals it.
     pub(super) fn deliver(&mut self, id: DialogId, item: Incoming) {
         if let Some(d) = self.dialogs.get_mut(&id) {
-            d.inbox.push_back(item);
+            d.inbox.push_back(item.into());
             self.notify(id);
         }
     }
@@ -221,7 +277,7 @@ impl Actor {
                 d.orphaned = true;
                 d.cancel.acks_owed.retain(|(c, _)| *c != channel);
                 let key = (d.peer.clone(), d.cid.clone());
-                self.routes.remove(&key);
+                self.routes.remove(&key.0, &key.1);
                 self.tombstone(key);
                 self.events.push_back(Event::Cancel {
                     dialog: id,
@@ -272,10 +328,9 @@ impl Actor {
         {
             ch.callees = ch.callees.saturating_sub(1);
         }
-        let key = (d.peer.clone(), d.cid.clone());
-        if self.routes.get(&key) == Some(&id) {
-            self.routes.remove(&key);
-            self.tombstone(key);
+        if self.routes.get(&d.peer, &d.cid) == Some(id) {
+            self.routes.remove(&d.peer, &d.cid);
+            self.tombstone((d.peer.clone(), d.cid.clone()));
         }
         self.timers.stop(Timer::CancelAck(id));
         Some(d)

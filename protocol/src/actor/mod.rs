@@ -19,12 +19,13 @@ mod process;
 mod registrar;
 mod registration;
 mod rng;
+mod routes;
 mod stream;
 mod supervise;
 mod timer;
 mod tty;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::addr::Address;
@@ -44,7 +45,7 @@ pub use error::{
     CONTEXT_CANCELLED, LocalError, MODULE_NOT_EXPOSED, MSG_TYPE_ERROR, PERMISSION_ERROR,
     REMOTE_ACTOR_ERROR, RemoteError, RemoteErrorKind, STREAM_OVERRUN, TaskError, pack_error,
 };
-pub use ids::{ChannelId, ChildId, DialogId, NurseryId, TtyTicket};
+pub use ids::{BuildIdHasher, ChannelId, ChildId, DialogId, IdHasher, IdMap, NurseryId, TtyTicket};
 pub use limits::{
     DEFAULT_KEEPALIVE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_DIALOGS_PER_PEER,
     DEFAULT_MAX_PENDING_CONNECTIONS, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_FRAMES,
@@ -287,10 +288,10 @@ pub struct Actor {
     last_dialog: u64,
     /// Nonces drawn so far (spec/PROTOCOL.md §3.5).
     nonces: u64,
-    channels: HashMap<ChannelId, Channel>,
-    dialogs: HashMap<DialogId, Dialog>,
+    channels: IdMap<ChannelId, Channel>,
+    dialogs: IdMap<DialogId, Dialog>,
     /// Routing: (peer uid, cid) to dialog (spec/PROTOCOL.md §1.5).
-    routes: HashMap<(Uid, String), DialogId>,
+    routes: routes::Routes,
     /// Recently finished dialogs: late messages for them are dropped
     /// quietly instead of reported (spec/PROTOCOL.md §5.3 races).
     finished: VecDeque<(Uid, String)>,
@@ -302,20 +303,20 @@ pub struct Actor {
     registrations: Registrations,
     accept_addrs: Vec<Address>,
     tty: TtyLock,
-    children: HashMap<ChildId, Child>,
+    children: IdMap<ChildId, Child>,
     /// Dialogs whose channel to a child closed from its side, failing
     /// once the child's exit is known (or [`PEER_EXIT_WAIT`] has passed):
     /// each with the channel and how it closed.
-    awaiting_exit: HashMap<ChildId, Vec<(DialogId, ChannelId, CloseReason)>>,
+    awaiting_exit: IdMap<ChildId, Vec<(DialogId, ChannelId, CloseReason)>>,
     /// Children whose process exited while connections to them were still
     /// open: what they sent before they died is read to its end before
     /// they count as gone.
-    draining: HashMap<ChildId, supervise::Draining>,
+    draining: IdMap<ChildId, supervise::Draining>,
     /// The channels whose peer went away most recently, newest last (at
     /// most [`LOST_CHANNELS_KEPT`]): a dialog opened on one later fails
     /// naming who was lost, not an anonymous closed channel.
     lost: std::collections::VecDeque<lost::LostPeer>,
-    nurseries: HashMap<NurseryId, Nursery>,
+    nurseries: IdMap<NurseryId, Nursery>,
     runtime_vars: RuntimeVars,
     /// A child's channel to its parent.
     parent: Option<ChannelId>,
@@ -332,7 +333,7 @@ pub struct Actor {
     clock: Option<Instant>,
     /// Channels closed with [`Action::Close`] whose last bytes are not
     /// all written yet.
-    closing: HashMap<ChannelId, Flight>,
+    closing: IdMap<ChannelId, Flight>,
     /// Accepted channels open, handshaking or not.
     inbound: usize,
     /// Accepted channels handshaking.
@@ -356,20 +357,20 @@ impl Actor {
             next_id: 0,
             last_dialog: 0,
             nonces: 0,
-            channels: HashMap::new(),
-            dialogs: HashMap::new(),
-            routes: HashMap::new(),
+            channels: IdMap::default(),
+            dialogs: IdMap::default(),
+            routes: routes::Routes::default(),
             finished: VecDeque::new(),
             cancelling: None,
             registry: Registry::default(),
             registrations: Registrations::default(),
             accept_addrs: Vec::new(),
             tty: TtyLock::default(),
-            children: HashMap::new(),
-            awaiting_exit: HashMap::new(),
-            draining: HashMap::new(),
+            children: IdMap::default(),
+            awaiting_exit: IdMap::default(),
+            draining: IdMap::default(),
             lost: std::collections::VecDeque::new(),
-            nurseries: HashMap::new(),
+            nurseries: IdMap::default(),
             runtime_vars: RuntimeVars::default(),
             parent: None,
             awaiting_spawn_spec: false,
@@ -379,7 +380,7 @@ impl Actor {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             clock: None,
-            closing: HashMap::new(),
+            closing: IdMap::default(),
             inbound: 0,
             pending: 0,
             refusing: limits::Refusing::default(),
@@ -507,8 +508,7 @@ impl Actor {
     fn add_dialog(&mut self, dialog: Dialog) -> DialogId {
         self.last_dialog += 1;
         let id = DialogId(self.last_dialog);
-        self.routes
-            .insert((dialog.peer.clone(), dialog.cid.clone()), id);
+        self.routes.insert(&dialog.peer, &dialog.cid, id);
         self.dialogs.insert(id, dialog);
         id
     }
@@ -712,13 +712,18 @@ impl Actor {
             if ch.paused {
                 return;
             }
-            match ch.next_msg() {
+            match ch.next_frame() {
                 Ok(None) => return,
-                Ok(Some(Ok(msg))) => {
-                    ch.bad_messages = 0;
-                    self.on_msg(now, channel, msg);
-                }
-                Ok(Some(Err(e))) => self.on_undecodable(channel, e),
+                Ok(Some(frame)) if self.take_yield(channel, &frame.body) => {}
+                Ok(Some(frame)) => match frame.msg() {
+                    Ok(msg) => {
+                        if let Some(ch) = self.channels.get_mut(&channel) {
+                            ch.bad_messages = 0;
+                        }
+                        self.on_msg(now, channel, msg);
+                    }
+                    Err(e) => self.on_undecodable(channel, e),
+                },
                 Err(e) => {
                     self.log_frame_error(now, channel, &e);
                     self.close_channel(channel, CloseReason::Frame(e));
@@ -920,7 +925,7 @@ impl Actor {
         // A bad message that names its dialog fails that dialog, as a
         // `MsgTypeError` blamed on the peer does in Python.
         if let (Some(cid), Some(peer)) = (e.cid(), peer.clone())
-            && let Some(&id) = self.routes.get(&(peer.clone(), cid.to_owned()))
+            && let Some(id) = self.routes.get(&peer, cid)
         {
             self.fail_dialog(
                 id,
@@ -941,11 +946,11 @@ impl Actor {
 
     fn on_msg(&mut self, now: Instant, channel: ChannelId, msg: Msg) {
         tracing::trace!(target: "tractor::transport", %channel, %msg, "recv");
-        let Some(ch) = self.channels.get_mut(&channel) else {
+        let Some(ch) = self.channels.get(&channel) else {
             return;
         };
         let peer = match &ch.state {
-            ChannelState::Open { peer, .. } => peer.uid(),
+            ChannelState::Open { peer, .. } => peer,
             ChannelState::Connecting => return,
             ChannelState::Handshaking(state) => {
                 let state = state.clone();
@@ -974,7 +979,7 @@ impl Actor {
             return;
         }
         match msg {
-            Msg::Start(start) => self.on_start(channel, peer, start),
+            Msg::Start(start) => self.on_start(channel, peer.uid(), start),
             Msg::Aid(_) | Msg::SpawnSpec(_) => {
                 let violation = Violation::OutOfPlace {
                     msg_type: msg.msg_type().as_str(),
@@ -982,7 +987,14 @@ impl Actor {
                 self.events
                     .push_back(Event::Violation { channel, violation });
             }
-            other => self.on_dialog_msg(now, channel, peer, other),
+            other => {
+                // Found here, while the peer's `Aid` is at hand: a dialog's
+                // message costs no copy of the peer's uid nor of the cid.
+                let route = other
+                    .cid()
+                    .and_then(|cid| self.routes.find(&peer.name, &peer.uuid, cid));
+                self.on_dialog_msg(now, channel, route, other)
+            }
         }
     }
 }

@@ -286,7 +286,11 @@ impl Actor {
     pub fn final_error(&self, dialog: DialogId) -> Option<&DialogError> {
         let d = self.dialogs.get(&dialog)?;
         match d.inbox.back() {
-            Some(Incoming::Error(e)) if d.phase == Phase::Opener(OpenerPhase::Done) => Some(e),
+            Some(super::dialog::Queued::Error(e))
+                if d.phase == Phase::Opener(OpenerPhase::Done) =>
+            {
+                Some(e)
+            }
             _ => None,
         }
     }
@@ -470,7 +474,7 @@ impl Actor {
         let key = (d.peer.clone(), d.cid.clone());
         self.timers.stop(Timer::CancelAck(id));
         // The cid is finished: later messages for it are late, not unknown.
-        self.routes.remove(&key);
+        self.routes.remove(&key.0, &key.1);
         self.tombstone(key);
         true
     }

@@ -9,7 +9,7 @@ use crate::raw::Raw;
 
 use super::dialog::{ContextOptions, Incoming, Kind, LocalStream, OpenerPhase, Phase};
 use super::error;
-use super::{Actor, DialogId, Event, Role, UsageError};
+use super::{Actor, ChannelId, DialogId, Event, Role, UsageError};
 
 impl Actor {
     /// Sets up credits for a starting dialog, if its peer uses them: we
@@ -175,8 +175,23 @@ impl Actor {
             Some(n) => *n -= 1,
             None => {}
         }
-        let (channel, cid) = (d.channel, d.cid.clone());
-        self.send_msg(channel, &Msg::Yield(msg::Yield { cid, pld: item }));
+        let channel = d.channel;
+        if tracing::enabled!(target: "tractor::transport", tracing::Level::TRACE) {
+            // The general way, which logs the message.
+            let cid = d.cid.clone();
+            self.send_msg(channel, &Msg::Yield(msg::Yield { cid, pld: item }));
+            return Ok(());
+        }
+        // The same frame, without making the message.
+        let d = self
+            .dialogs
+            .get(&dialog)
+            .ok_or(UsageError::UnknownDialog(dialog))?;
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.write_yield(&d.cid, &item);
+            self.queue_transmit(channel);
+            let _ = self.update_flow(channel);
+        }
         Ok(())
     }
 
@@ -246,9 +261,51 @@ impl Actor {
         self.events.push_back(Event::Writable { dialog: id });
     }
 
+    /// The common case of a stream item, taken without making the message:
+    /// a `Yield` of the canonical shape, on an open channel, for a dialog
+    /// that takes items as they come. True if it was taken; anything else
+    /// (and every message while message tracing is on, which logs each
+    /// one) goes the general way, which ends the same for this case.
+    pub(super) fn take_yield(&mut self, channel: ChannelId, body: &bytes::Bytes) -> bool {
+        if tracing::enabled!(target: "tractor::transport", tracing::Level::TRACE) {
+            return false;
+        }
+        let Some((cid, item)) = crate::codec::yield_parts(body) else {
+            return false;
+        };
+        if self.parent == Some(channel) && self.awaiting_spawn_spec {
+            return false;
+        }
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return false;
+        };
+        let super::channel::ChannelState::Open { peer, .. } = &ch.state else {
+            return false;
+        };
+        let Some(id) = self.routes.find(&peer.name, &peer.uuid, cid) else {
+            return false;
+        };
+        let Some(d) = self.dialogs.get(&id) else {
+            return false;
+        };
+        // What `opener_msg` and `callee_msg` hand to `deliver_yield`.
+        let takes = match d.phase {
+            Phase::Opener(OpenerPhase::Running) => {
+                matches!(d.kind, Kind::Func(FuncType::Context | FuncType::AsyncGen))
+            }
+            Phase::Callee(_) => d.kind == Kind::Func(FuncType::Context),
+            Phase::Opener(_) => false,
+        };
+        if !takes {
+            return false;
+        }
+        ch.bad_messages = 0;
+        self.deliver_yield(id, item);
+        true
+    }
+
     /// Queues a stream item, enforcing the buffer (§5.5).
     pub(super) fn deliver_yield(&mut self, id: DialogId, item: Raw) {
-        let me = self.uid.clone();
         let Some(d) = self.dialogs.get_mut(&id) else {
             return;
         };
@@ -280,7 +337,7 @@ impl Actor {
             } else {
                 d.inbox
                     .iter()
-                    .filter(|i| matches!(i, Incoming::Yield(_)))
+                    .filter(|i| matches!(i, super::dialog::Queued::Yield(_)))
                     .count()
             };
             (capacity, queued)
@@ -291,14 +348,17 @@ impl Actor {
             self.deliver(id, Incoming::Yield(item));
         } else if d.options.allow_overruns {
             if queued >= capacity + super::OVERRUN_BACKLOG
-                && let Some(oldest) = d.inbox.iter().position(|i| matches!(i, Incoming::Yield(_)))
+                && let Some(oldest) = d
+                    .inbox
+                    .iter()
+                    .position(|i| matches!(i, super::dialog::Queued::Yield(_)))
             {
                 d.inbox.remove(oldest);
             }
             self.deliver(id, Incoming::Yield(item));
         } else {
             // Tell the sender and drop the item; our side goes on.
-            let err = error::overrun(&me, &d.peer, &d.cid, capacity);
+            let err = error::overrun(&self.uid, &d.peer, &d.cid, capacity);
             let channel = d.channel;
             self.send_msg(channel, &Msg::Error(err));
         }

@@ -57,8 +57,7 @@ impl TtyLock {
 impl Actor {
     /// A peer asks for the terminal.
     pub(super) fn on_tty_lock_request(&mut self, channel: ChannelId, peer: Uid, start: msg::Start) {
-        let key = (peer.clone(), start.cid.clone());
-        if self.routes.contains_key(&key) {
+        if self.routes.contains(&peer, &start.cid) {
             let err = LocalError::new(
                 "RuntimeError",
                 format!("lock request {} is already active", start.cid),

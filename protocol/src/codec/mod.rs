@@ -16,6 +16,11 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+mod payload;
+
+use payload::{RETURN_PREFIX, STARTED_PREFIX, YIELD_PREFIX, decode_payload, write_payload_frame};
+pub(crate) use payload::{write_yield_frame, yield_parts};
+
 use crate::addr::Address;
 use crate::error::{DecodeError, EncodeError};
 use crate::frame::HEADER_LEN;
@@ -145,6 +150,11 @@ impl Msg {
     /// # Ok::<(), tractor_protocol::EncodeError>(())
     /// ```
     pub fn encode_frame(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Some((prefix, cid, pld)) = self.payload_parts()
+            && write_payload_frame(out, prefix, cid, pld)
+        {
+            return Ok(());
+        }
         let start = out.len();
         out.put_u32_le(0);
         match self.encode_sized(out) {
@@ -156,6 +166,17 @@ impl Msg {
                 out.truncate(start);
                 Err(e)
             }
+        }
+    }
+
+    /// A message of the dialog's payload stream (`Started`, `Yield`,
+    /// `Return`): the bytes its body starts with, its cid and its payload.
+    fn payload_parts(&self) -> Option<(&'static [u8], &str, &Raw)> {
+        match self {
+            Msg::Yield(Yield { cid, pld }) => Some((YIELD_PREFIX, cid, pld)),
+            Msg::Started(Started { cid, pld }) => Some((STARTED_PREFIX, cid, pld)),
+            Msg::Return(Return { cid, pld }) => Some((RETURN_PREFIX, cid, pld)),
+            _ => None,
         }
     }
 
@@ -402,6 +423,14 @@ type Slot = usize;
 
 /// Decodes one body; payloads share `shared` when given.
 fn decode(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
+    match decode_payload(body, shared) {
+        Some(msg) => Ok(msg),
+        None => decode_general(body, shared),
+    }
+}
+
+/// [`decode`] without the payload messages' short way.
+fn decode_general(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
     let len = body.len();
     let mut r = Reader::new(body);
     let n = match r.read_map_len() {
