@@ -399,8 +399,12 @@ impl Runtime for Smol {
     }
 
     fn driver(&self) -> Option<BoxFuture<'static, ()>> {
-        Some(Box::pin(async {
-            let _driving = Driving::new();
+        // Counted from now, not from its first poll: the actor's first
+        // poll comes before it and spawns its first tasks (the parent's
+        // connection), which must land on this executor too.
+        let driving = Driving::new();
+        Some(Box::pin(async move {
+            let _driving = driving;
             EXECUTOR.run(std::future::pending::<()>()).await
         }))
     }

@@ -10,7 +10,9 @@
 //! `TRACTOR_BENCH_QUICK=1` and `TRACTOR_BENCH_ONLY=…` do the same as the
 //! flags. The tokio tree (root and children) runs on tokio's
 //! current-thread runtime; `TRACTOR_TOKIO_WORKERS=N` runs it on the
-//! multi-threaded one with `N` workers instead, to compare the two. Six figures, one line of JSON each, then a summary line:
+//! multi-threaded one with `N` workers instead, to compare the two. Six
+//! figures, one line of JSON each, then a summary line per adapter, and
+//! last a line comparing the adapters:
 //!
 //! * `spawn`: `start_actor`, then the first `Portal::run` of a no-op, per
 //!   child (its cancellation is timed apart); against starting this same
@@ -20,12 +22,13 @@
 //!   ping-pong between two processes over a Unix socket with frames of
 //!   exactly the sizes of ours: a `Start` one way, its `StartAck` and
 //!   `Return` the other (written together, as our callee does). Target:
-//!   ratio ≤ 3.
+//!   our median at most 3× the baseline's minimum (its median is bimodal
+//!   on a VM), both from the root's body and from a task it spawned.
 //! * `stream`: items per second from a child to the root over a context's
 //!   stream (a `u64` each); against a child writing frames of the same
-//!   size, one `write` each, that the parent reads and counts. Targets:
-//!   ≥ 25 % of it and ≥ 1,000,000 items/s. The same loop with buffered
-//!   writes is reported too, as a ceiling.
+//!   size, one `write` each, that the parent reads and counts. Target:
+//!   ≥ 3,000,000 items/s, from the root's body and from a task. The same
+//!   loop with buffered writes is reported too, as a ceiling.
 //! * `teardown`: eight daemons, one of which raises; time from the raise
 //!   (the child's wall clock, carried in the error's message) to the end
 //!   of the nursery in the root. Target: ≤ 50 ms. Rounds alternate
@@ -42,6 +45,9 @@
 //!   its process and waits for the context's result: time from the kill
 //!   to the error in the root, which must name the child's exit (killed
 //!   by SIGKILL) in every round. Target: ≤ 50 ms.
+//! * `smol_vs_tokio`: for spawn, the round trip and the stream (from the
+//!   body and from a task), how many times smol's figure is worse than
+//!   tokio's. Target: ≤ 1.5 each.
 //!
 //! Ours and the baseline alternate, round after round, after a warm-up;
 //! each figure is the median of its rounds. Some lines carry extra keys
@@ -118,7 +124,64 @@ fn main() {
     }
     // Every adapter, one after the other, in one run.
     let code = Adapter::ALL.into_iter().map(run).max().unwrap_or(0);
+    compare_adapters();
     std::process::exit(code);
+}
+
+/// One figure of one adapter, for the comparison between adapters.
+struct Figure {
+    adapter: &'static str,
+    name: &'static str,
+    value: f64,
+    /// A time (lower is better) rather than a rate.
+    is_time: bool,
+}
+
+/// The figures so far, of every adapter.
+static FIGURES: Mutex<Vec<Figure>> = Mutex::new(Vec::new());
+
+/// Keeps a figure of the adapter being measured for [`compare_adapters`].
+fn record(name: &'static str, value: f64, is_time: bool) {
+    let adapter = *lock(&CURRENT_ADAPTER);
+    lock(&FIGURES).push(Figure {
+        adapter,
+        name,
+        value,
+        is_time,
+    });
+}
+
+/// Prints, for each figure both tokio and smol gave, how many times
+/// worse smol's is (a time over tokio's, or tokio's rate over smol's);
+/// target: at most 1.5 each.
+fn compare_adapters() {
+    let figures = lock(&FIGURES);
+    let of = |adapter: &str, name: &str| {
+        figures
+            .iter()
+            .find(|f| f.adapter == adapter && f.name == name)
+    };
+    let mut line = Line::new("smol_vs_tokio");
+    let mut worst: f64 = 0.0;
+    let mut any = false;
+    for t in figures.iter().filter(|f| f.adapter == "tokio") {
+        let Some(s) = of("smol", t.name) else {
+            continue;
+        };
+        let times = if t.is_time {
+            s.value / t.value
+        } else {
+            t.value / s.value
+        };
+        worst = worst.max(times);
+        any = true;
+        line = line.num(t.name, times, 2);
+    }
+    if any {
+        line.str("target", "<= 1.5 each")
+            .bool("met", worst <= 1.5)
+            .print();
+    }
 }
 
 /// Tells a child which adapter to run on.
@@ -380,6 +443,7 @@ async fn spawn(
     let baseline_ms = median(&samples.base);
     let ratio = ours_ms / baseline_ms;
     let met = ratio <= 3.0;
+    record("spawn", ours_ms, true);
     Line::new("spawn")
         .str("adapter", adapter)
         .int("samples", samples.total.len() as u64)
@@ -473,10 +537,16 @@ async fn rpc(
         Ok(())
     })
     .await?;
+    // The baseline's median is bimodal on a VM (a wake-up that finds the
+    // other process's CPU busy or idle): its minimum is the floor.
     let ours_us = median(&samples.ours);
-    let baseline_us = median(&samples.base);
-    let ratio = ours_us / baseline_us;
-    let met = ratio <= 3.0;
+    let in_task_us = median(&samples.in_task);
+    let baseline_min_us = min(&samples.base);
+    let ratio = ours_us / baseline_min_us;
+    let ratio_in_task = in_task_us / baseline_min_us;
+    let met = ratio <= 3.0 && ratio_in_task <= 3.0;
+    record("rpc", ours_us, true);
+    record("rpc_in_task", in_task_us, true);
     Line::new("rpc")
         .str("adapter", adapter)
         .int("calls", calls as u64)
@@ -485,13 +555,17 @@ async fn rpc(
         .int("start_ack_frame_bytes", (HEADER_LEN + ack) as u64)
         .int("return_frame_bytes", (HEADER_LEN + ret) as u64)
         .num("ours_us", ours_us, 2)
-        .num("baseline_us", baseline_us, 2)
+        .num("ours_in_task_us", in_task_us, 2)
+        .num("baseline_min_us", baseline_min_us, 2)
         .num("ratio", ratio, 2)
-        .str("target", "<= 3")
+        .num("ratio_in_task", ratio_in_task, 2)
+        .str(
+            "target",
+            "ours (median) <= 3 x baseline (min), from the body and from a task",
+        )
         .bool("met", met)
         .num("ours_min_us", min(&samples.ours), 2)
-        .num("baseline_min_us", min(&samples.base), 2)
-        .num("ours_in_task_us", median(&samples.in_task), 2)
+        .num("baseline_us", median(&samples.base), 2)
         .print();
     Ok(met)
 }
@@ -575,9 +649,12 @@ async fn stream(
     })
     .await?;
     let ours = median(&samples.ours);
+    let in_task = median(&samples.in_task);
     let base = median(&samples.base);
     let ratio = ours / base;
-    let met = ratio >= 0.25 && ours >= 1_000_000.0;
+    let met = ours >= 3_000_000.0 && in_task >= 3_000_000.0;
+    record("stream", ours, false);
+    record("stream_in_task", in_task, false);
     Line::new("stream")
         .str("adapter", adapter)
         .int("items", items)
@@ -586,7 +663,7 @@ async fn stream(
         .num("ours_msgs_per_s", ours, 0)
         .num("baseline_msgs_per_s", base, 0)
         .num("ratio", ratio, 3)
-        .str("target", ">= 0.25 of baseline and >= 1000000 msgs/s")
+        .str("target", ">= 3000000 msgs/s, from the body and from a task")
         .bool("met", met)
         .num("ours_max_msgs_per_s", max(&samples.ours), 0)
         .num("baseline_max_msgs_per_s", max(&samples.base), 0)

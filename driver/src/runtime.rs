@@ -76,10 +76,6 @@ pub(crate) async fn drive<T>(rt: &dyn Runtime, fut: impl Future<Output = T>) -> 
         return fut.await;
     };
     std::future::poll_fn(move |cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(out);
-        }
-        // Its tasks, then the actor again if they woke it.
         let _ = driver.as_mut().poll(cx);
         fut.as_mut().poll(cx)
     })

@@ -28,15 +28,18 @@ impl Rng {
         bytes[8..].copy_from_slice(&lo.to_be_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1; // the dash already there
+            }
+            text[at] = HEX[usize::from(b >> 4)];
+            text[at + 1] = HEX[usize::from(b & 0x0f)];
+            at += 2;
+        }
+        String::from_utf8_lossy(&text).into_owned()
     }
 }
 
@@ -54,5 +57,23 @@ mod tests {
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
         assert_eq!(Rng::new(7).uuid4(), a, "same seed, same ids");
+        // The text is the 16 bytes in hex, grouped 8-4-4-4-12.
+        let mut rng = Rng::new(7);
+        let (hi, lo) = (rng.next_u64(), rng.next_u64());
+        let hex = format!("{hi:016x}{lo:016x}");
+        let grouped = format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        );
+        for (i, (got, want)) in a.chars().zip(grouped.chars()).enumerate() {
+            // The version and variant nibbles are set, the rest is as drawn.
+            if i != 14 && i != 19 {
+                assert_eq!(got, want, "{a} vs {grouped}");
+            }
+        }
     }
 }

@@ -133,7 +133,10 @@ mod tests {
             for pld in &plds {
                 let (cid, pld) = (cid.clone(), pld.clone());
                 out.push(Msg::Yield(Yield::new(cid.clone(), pld.clone())));
-                out.push(Msg::Started(Started { cid: cid.clone(), pld: pld.clone() }));
+                out.push(Msg::Started(Started {
+                    cid: cid.clone(),
+                    pld: pld.clone(),
+                }));
                 out.push(Msg::Return(Return { cid, pld }));
             }
         }
@@ -184,8 +187,10 @@ mod tests {
                 match decode_payload(&v, Some(&v)) {
                     Some(fast) => assert_eq!(Ok(fast), general, "{v:?}"),
                     None => assert!(
-                        !matches!(&general, Ok(Msg::Yield(_) | Msg::Started(_) | Msg::Return(_)))
-                            || !v.starts_with(b"\x83\xa8msg_type"),
+                        !matches!(
+                            &general,
+                            Ok(Msg::Yield(_) | Msg::Started(_) | Msg::Return(_))
+                        ) || !v.starts_with(b"\x83\xa8msg_type"),
                         "left to the general way: {v:?} -> {general:?}"
                     ),
                 }
