@@ -14,9 +14,16 @@
 //! `tractor-protocol`. `use tractor_smol::prelude::*;` ([`prelude`])
 //! brings in what a program needs, this crate's entry points included.
 //!
-//! Tasks run on smol's global executor (`smol::spawn`; its thread count is
-//! `SMOL_THREADS`, one by default); the program blocks on its root with
-//! `smol::block_on`.
+//! The program blocks on its root with `smol::block_on`, and an actor's
+//! tasks (the connections' readers and writers, its timer, every served
+//! function and what it spawns through the API) run on that thread, on
+//! an executor the entry point drives beside the actor: a message goes
+//! from the socket to the function and back without waking another
+//! thread. Outside any actor, [`Smol`] spawns on smol's global executor.
+//! As in Python tractor, a served function that blocks its thread (a long
+//! computation, `std::thread::sleep`, blocking IO) stalls its whole
+//! actor, cancellation included, until it returns: give such work to
+//! `smol::unblock`, or to another actor.
 //!
 //! ```no_run
 //! use tractor_smol::prelude::*;

@@ -6,7 +6,7 @@ struct Greet {
     who: String,
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     // Everything the actors of this program can serve.
     let functions = Functions::new().rpc("greeter", "hello", |g: Greet| async move {

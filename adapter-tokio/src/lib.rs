@@ -21,7 +21,7 @@
 //!     x: i64,
 //! }
 //!
-//! #[tokio::main]
+//! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> Result<()> {
 //!     // Everything any actor of this program can serve.
 //!     let functions = Functions::new()
@@ -306,6 +306,24 @@
 //! ```text
 //! TRACTOR_LOGLEVEL=info cargo run
 //! ```
+//!
+//! # Which tokio runtime
+//!
+//! An actor's tasks (the connections' readers and writers, its timer,
+//! every served function and what it spawns) run on the runtime `main`
+//! blocks on, in the root and in every child, which run the same `main`.
+//! On the current-thread runtime (`#[tokio::main(flavor =
+//! "current_thread")]`, as above) they share the thread that blocks: a
+//! message goes from the socket to the function and back without waking
+//! another thread, and a round trip takes about half as long as on the
+//! multi-threaded runtime. That one (`#[tokio::main]`) works too and
+//! spreads the actor's tasks over its workers, for served functions that
+//! compute side by side within one actor.
+//!
+//! On one thread, as in Python tractor, a served function that blocks
+//! its thread (a long computation, `std::thread::sleep`, blocking IO)
+//! stalls its whole actor, cancellation included, until it returns. Give
+//! such work to `tokio::task::spawn_blocking`, or to another actor.
 //!
 //! # Many calls at once
 //!

@@ -60,7 +60,7 @@ fn the_readme_dependencies_name_this_crate_and_what_the_program_uses() {
     for needed in [
         r#"tractor-tokio = { path = "../tractor-rs/adapter-tokio" }"#,
         r#"serde = { version = "1", features = ["derive"] }"#,
-        r#"tokio = { version = "1", features = ["rt-multi-thread", "macros"] }"#,
+        r#"tokio = { version = "1", features = ["rt", "macros"] }"#,
     ] {
         assert!(lines.contains(&needed), "no {needed:?} in:\n{deps}");
     }

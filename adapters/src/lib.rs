@@ -42,7 +42,7 @@ pub const WORKERS_ENV: &str = "TRACTOR_TOKIO_WORKERS";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Adapter {
     /// `tractor-tokio`, on tokio's current-thread runtime unless
-    /// [`WORKERS_ENV`] asks for workers; the default.
+    /// `TRACTOR_TOKIO_WORKERS` asks for workers; the default.
     Tokio,
     /// `tractor-smol`, on smol's executor in the calling thread.
     Smol,
@@ -92,7 +92,7 @@ impl Adapter {
     /// Runs `main` to its end on this adapter's runtime: tokio's
     /// current-thread runtime (every task of the actor on the calling
     /// thread: no hop between threads per message), or its
-    /// multi-threaded one when [`WORKERS_ENV`] names a number of workers;
+    /// multi-threaded one when `TRACTOR_TOKIO_WORKERS` names a number of workers;
     /// or smol's `block_on` in the calling thread.
     ///
     /// # Panics

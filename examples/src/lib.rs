@@ -16,11 +16,12 @@
 //! directly instead:
 //!
 //! ```text
-//! #[tokio::main]                       fn main() -> Result<(), Error> {
-//! async fn main() -> Result<(), Error> {   smol::block_on(
-//!     tractor_tokio::open_root_actor(          tractor_smol::open_root_actor(
-//!         config, body).await                      config, body))
-//! }                                        }
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Error> {   fn main() -> Result<(), Error> {
+//!     tractor_tokio::open_root_actor(          smol::block_on(
+//!         config, body).await                      tractor_smol::open_root_actor(
+//! }                                                    config, body))
+//!                                          }
 //! ```
 //!
 //! Everything else (portals, contexts, streams, [`ActorHandle::sleep`],
