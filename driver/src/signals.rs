@@ -55,6 +55,13 @@ struct Ledger {
     /// A SIGINT had been sent but not yet handled (still pending in the
     /// process) when a REPL ended: the delivery recorded next is that one.
     in_flight: AtomicBool,
+    /// Set by every SIGCONT: the process was stopped, and its threads
+    /// all resume at once, any of them taking a SIGINT sent meanwhile.
+    continued: Arc<AtomicBool>,
+    /// When the last REPL ended, after a SIGCONT, with no SIGINT pending
+    /// nor handled: one the root reads within [`HANDLER_GRACE`] of it is
+    /// taken as the REPL's (see [`Ledger::released`]).
+    quiet_release: Mutex<Option<std::time::Instant>>,
 }
 
 impl Ledger {
@@ -64,9 +71,15 @@ impl Ledger {
             self.in_flight.store(false, Ordering::SeqCst);
             return SigintFor::Repl;
         }
+        let quiet = self.quiet_release().take();
         if self.seen.swap(false, Ordering::SeqCst) {
             if self.in_flight.swap(false, Ordering::SeqCst) {
                 // The one sent before the REPL ended, handled after.
+                return SigintFor::Repl;
+            }
+            if quiet.is_some_and(|at| at.elapsed() < HANDLER_GRACE) {
+                // Most likely taken off the pending set by another thread
+                // before the REPL ended and handled just after.
                 return SigintFor::Repl;
             }
             // Delivered since the REPL ended (or with none ever): the
@@ -97,8 +110,29 @@ impl Ledger {
         let handled = self.seen.swap(false, Ordering::SeqCst);
         self.owed.store(handled, Ordering::SeqCst);
         self.in_flight.store(sigint_pending, Ordering::SeqCst);
+        // None seen, in a process that was stopped and continued since
+        // the last release: all its threads resumed at once, and one may
+        // still be between taking a SIGINT sent while it was stopped and
+        // running its handler, for longer than the yields above. Nothing
+        // tells that one from a new ctrl-c, so a SIGINT read right after
+        // this release is counted as the REPL's: a ctrl-c meant for the
+        // tree and typed within that moment is dropped and must be typed
+        // again, which is better than cancelling the tree with the REPL's.
+        // A process that was not stopped delivers a SIGINT to its main
+        // thread, which runs the handler before it goes on.
+        let continued = self.continued.swap(false, Ordering::SeqCst);
+        *self.quiet_release() =
+            (continued && !handled && !sigint_pending).then(std::time::Instant::now);
+    }
+
+    fn quiet_release(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.quiet_release.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// How long after a REPL ended with no SIGINT in sight one the root reads
+/// is still taken as the REPL's.
+const HANDLER_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How often a REPL's end yields the processor to a SIGINT handler that
 /// may be under way before it counts the SIGINTs it owes to the REPL.
@@ -162,6 +196,13 @@ pub(crate) fn listen() -> Listening {
         let ledger = Ledger::default();
         if let Err(e) = signal_hook::flag::register(SIGINT, ledger.seen.clone()) {
             tracing::warn!(target: "tractor::runtime", error = %e, "cannot tell a REPL's ctrl-c by its delivery");
+        }
+        // SIGCONT's action (the process goes on) is the kernel's, whatever
+        // handler it has: this one only records it.
+        if let Err(e) =
+            signal_hook::flag::register(signal_hook::consts::SIGCONT, ledger.continued.clone())
+        {
+            tracing::warn!(target: "tractor::runtime", error = %e, "cannot tell when the process is continued");
         }
         ledger
     });
@@ -245,6 +286,40 @@ mod tests {
         fn release(&self) {
             self.released(false);
         }
+        /// The process is stopped and continued.
+        fn cont(&self) {
+            self.continued.store(true, Ordering::SeqCst);
+        }
+        /// Time passes after a release: longer than the grace.
+        fn later(&self) {
+            let mut q = self.quiet_release();
+            *q = q.and_then(|at| at.checked_sub(HANDLER_GRACE * 2));
+        }
+    }
+
+    #[test]
+    fn a_ctrl_c_handled_just_after_a_quiet_release_is_the_repls() {
+        // Taken off the pending set by a thread that lost its CPU before
+        // its handler ran, in a process just continued, while the REPL
+        // ended seeing nothing.
+        let l = Ledger::default();
+        l.cont();
+        l.release();
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Repl);
+        // The next one is the tree's, however soon.
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        // Once the moment has passed, a ctrl-c is the tree's.
+        l.cont();
+        l.release();
+        l.later();
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
+        // In a process that was not stopped, at once.
+        l.release();
+        l.deliver();
+        assert_eq!(l.read(false), SigintFor::Tree);
     }
 
     #[test]
@@ -310,6 +385,7 @@ mod tests {
         l.deliver();
         assert_eq!(l.read(true), SigintFor::Repl);
         l.release();
+        l.later();
         l.deliver();
         assert_eq!(l.read(false), SigintFor::Tree);
         // With no delivery recorded at all (the flag could not be set up).
