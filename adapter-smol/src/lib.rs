@@ -19,7 +19,8 @@
 //! function and what it spawns through the API) run on that thread, on
 //! an executor the entry point drives beside the actor: a message goes
 //! from the socket to the function and back without waking another
-//! thread. Outside any actor, [`Smol`] spawns on smol's global executor.
+//! thread. While no actor runs (before the first, after the last), a task
+//! on smol's global executor drives that executor instead.
 //! As in Python tractor, a served function that blocks its thread (a long
 //! computation, `std::thread::sleep`, blocking IO) stalls its whole
 //! actor, cancellation included, until it returns: give such work to
@@ -358,6 +359,7 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
@@ -368,47 +370,97 @@ use tractor_driver::runtime::*;
 
 pub use tractor_driver::*;
 
-/// smol as tractor's [`Runtime`]. While an actor runs, its tasks go to an
-/// executor of this crate's that the actor's entry point drives on the
-/// thread blocking on it (no hop between threads per message); outside
-/// any actor, to smol's global executor.
+/// smol as tractor's [`Runtime`]. Its tasks go to an executor of this
+/// crate's. While an actor runs, the actor's entry point drives that
+/// executor on the thread blocking on it (no hop between threads per
+/// message); while none does, a task on smol's global executor drives it,
+/// so that a task still running when its actor has ended, or spawned
+/// before any actor, goes on. Two roots running at once on two threads
+/// of one process share it: a task may then run on either thread.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
-/// The actors' executor, driven by their entry points.
+/// The executor of every task spawned through [`Smol`].
 static EXECUTOR: smol::Executor<'static> = smol::Executor::new();
 /// How many entry points drive [`EXECUTOR`] now.
-static DRIVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static DRIVERS: AtomicUsize = AtomicUsize::new(0);
+/// Whether a task of smol's global executor drives [`EXECUTOR`] now.
+static FALLBACK: AtomicBool = AtomicBool::new(false);
+/// The fallback's waker, woken when an entry point starts driving.
+static FALLBACK_WAKER: std::sync::Mutex<Option<std::task::Waker>> = std::sync::Mutex::new(None);
 
 /// Counts a driver of [`EXECUTOR`] while it lives.
 struct Driving;
 
 impl Driving {
     fn new() -> Self {
-        DRIVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        DRIVERS.fetch_add(1, Ordering::SeqCst);
+        if let Some(w) = fallback_waker().take() {
+            w.wake();
+        }
         Driving
     }
 }
 
 impl Drop for Driving {
     fn drop(&mut self) {
-        DRIVERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if DRIVERS.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The tasks left (a timer woken at the very end, a function
+            // outliving its actor) go on without it.
+            ensure_driven();
+        }
     }
+}
+
+fn fallback_waker() -> std::sync::MutexGuard<'static, Option<std::task::Waker>> {
+    FALLBACK_WAKER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes sure something drives [`EXECUTOR`] while no entry point does: a
+/// task on smol's global executor, which hands over as soon as one does.
+fn ensure_driven() {
+    if DRIVERS.load(Ordering::SeqCst) > 0 || FALLBACK.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    smol::spawn(async {
+        loop {
+            EXECUTOR.run(a_driver_starts()).await;
+            FALLBACK.store(false, Ordering::SeqCst);
+            // The last driver may have gone between the run's end and the
+            // flag's reset, and found the flag still set.
+            if DRIVERS.load(Ordering::SeqCst) > 0 || FALLBACK.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+/// Ready once an entry point drives [`EXECUTOR`].
+fn a_driver_starts() -> impl std::future::Future<Output = ()> {
+    std::future::poll_fn(|cx| {
+        if DRIVERS.load(Ordering::SeqCst) > 0 {
+            return Poll::Ready(());
+        }
+        *fallback_waker() = Some(cx.waker().clone());
+        // Checked again: a driver that started meanwhile found no waker.
+        if DRIVERS.load(Ordering::SeqCst) > 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
 }
 
 impl Runtime for Smol {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
-        if DRIVERS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            EXECUTOR.spawn(task).detach();
-        } else {
-            smol::spawn(task).detach();
-        }
+        EXECUTOR.spawn(task).detach();
+        ensure_driven();
     }
 
     fn driver(&self) -> Option<BoxFuture<'static, ()>> {
-        // Counted from now, not from its first poll: the actor's first
-        // poll comes before it and spawns its first tasks (the parent's
-        // connection), which must land on this executor too.
+        // Counted from now, before its first poll: the fallback stops
+        // taking the tasks the actor spawns from its first poll on.
         let driving = Driving::new();
         Some(Box::pin(async move {
             let _driving = driving;

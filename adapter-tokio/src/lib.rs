@@ -316,9 +316,10 @@
 //! "current_thread")]`, as above) they share the thread that blocks: a
 //! message goes from the socket to the function and back without waking
 //! another thread, and a round trip takes about half as long as on the
-//! multi-threaded runtime. That one (`#[tokio::main]`) works too and
-//! spreads the actor's tasks over its workers, for served functions that
-//! compute side by side within one actor.
+//! multi-threaded runtime. That one (`#[tokio::main]`, with tokio's
+//! `rt-multi-thread` feature) works too and spreads the actor's tasks
+//! over its workers, for served functions that compute side by side
+//! within one actor.
 //!
 //! On one thread, as in Python tractor, a served function that blocks
 //! its thread (a long computation, `std::thread::sleep`, blocking IO)

@@ -210,6 +210,10 @@ where
     F: FnOnce(ActorNursery) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    if let Some(actor) = current_actor() {
+        // Inside an actor, which its own entry point drives already.
+        return actor.open_nursery(body).await;
+    }
     let runtime = rt.clone();
     crate::runtime::drive(&*runtime, open_nursery_driven(rt, config, body)).await
 }

@@ -87,6 +87,11 @@ impl Dlg {
         }
         let dialog = self.dialog;
         self.shared.poll_dialog(dialog, cx, |st| {
+            // Another reader may have filled the batch meanwhile: what it
+            // holds comes before anything still in the core.
+            if let Some(item) = self.lock_batch().pop_front() {
+                return Some(Incoming::Yield(item));
+            }
             let gone = |e: UsageError| {
                 Incoming::Error(DialogError::Protocol {
                     peer: self.peer.clone(),
