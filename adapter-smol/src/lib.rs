@@ -321,7 +321,10 @@
 //!
 //! The futures of the API borrow only the handle they were called on, and
 //! are `Send`: start many actors at once, and call them from tasks of
-//! your own, each owning a clone of a portal.
+//! your own, each owning a clone of a portal. `smol::spawn` runs them on
+//! smol's global executor, another thread than the actor's;
+//! [`ActorHandle::spawn`] keeps them on the actor's own, where a call
+//! costs less.
 //!
 //! ```no_run
 //! use tractor_smol::prelude::*;
