@@ -64,6 +64,13 @@ fn peer() -> Uid {
     Uid::new("peer", "00000000-0000-4000-8000-000000000000")
 }
 
+/// Checks that the payload messages' short way (encoding and decoding
+/// `Started`, `Yield` and `Return`, and reading a `Yield` in place) agrees
+/// with the general codec on `data`.
+pub fn payload_short_way(data: &[u8]) {
+    crate::codec::short_way_agrees(data);
+}
+
 /// Runs one program; panics if an invariant breaks.
 pub fn dialogs(data: &[u8]) {
     let mut config = ActorConfig::new("fuzzed", "11111111-1111-4111-8111-111111111111");
@@ -699,6 +706,7 @@ mod tests {
                 .collect();
             dialogs(&program);
             handshake(&program);
+            payload_short_way(&program);
         }
     }
 

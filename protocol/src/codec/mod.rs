@@ -429,6 +429,40 @@ fn decode(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
     }
 }
 
+/// Panics if the payload messages' short way reads `body` otherwise than
+/// the general way: as `body`, and as the rest of a `Yield` after its
+/// constant prefix (which arbitrary bytes seldom start with).
+#[cfg(any(test, fuzzing))]
+pub(crate) fn short_way_agrees(body: &[u8]) {
+    let mut prefixed = YIELD_PREFIX.to_vec();
+    prefixed.extend_from_slice(body);
+    for body in [Bytes::copy_from_slice(body), Bytes::from(prefixed)] {
+        let general = decode_general(&body, Some(&body));
+        if let Some(short) = decode_payload(&body, Some(&body)) {
+            assert_eq!(
+                Ok(short),
+                general,
+                "the short way decoded {body:?} otherwise"
+            );
+        }
+        if let Some((cid, pld)) = yield_parts(&body) {
+            assert_eq!(
+                Ok(Msg::Yield(Yield::new(cid.to_owned(), pld))),
+                general,
+                "a stream item read in place otherwise than decoded: {body:?}"
+            );
+        }
+        if let Ok(msg) = &general {
+            // What the general way reads, either way writes back alike.
+            let mut short = BytesMut::new();
+            let mut long = BytesMut::new();
+            if msg.encode_frame(&mut short).is_ok() && msg.encode(&mut long).is_ok() {
+                assert_eq!(&short[HEADER_LEN..], &long[..], "{msg:?} written otherwise");
+            }
+        }
+    }
+}
+
 /// [`decode`] without the payload messages' short way.
 fn decode_general(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
     let len = body.len();
