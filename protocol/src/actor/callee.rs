@@ -572,7 +572,7 @@ impl Actor {
             return Ok(());
         };
         match (d.kind, msg) {
-            (Kind::Func(FuncType::Context), Msg::Yield(m)) => {
+            (_, Msg::Yield(m)) if d.takes_yield() => {
                 self.deliver_yield(id, m.pld);
                 Ok(())
             }

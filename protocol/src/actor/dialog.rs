@@ -529,6 +529,23 @@ impl Dialog {
         }
     }
 
+    /// Whether a `Yield` arriving now is a stream item for this dialog:
+    /// a running context or async generator we opened, or a context we
+    /// run. The one rule `opener_msg`, `callee_msg` and the short way of
+    /// `take_yield` share.
+    pub(crate) fn takes_yield(&self) -> bool {
+        match self.phase {
+            Phase::Opener(OpenerPhase::Running) => {
+                matches!(
+                    self.kind,
+                    Kind::Func(FuncType::Context | FuncType::AsyncGen)
+                )
+            }
+            Phase::Callee(_) => self.kind == Kind::Func(FuncType::Context),
+            Phase::Opener(_) => false,
+        }
+    }
+
     /// Whether the application holds this dialog (everything but our own
     /// `_cancel_task` requests and the terminal locks the core serves).
     pub(crate) fn is_app(&self) -> bool {

@@ -353,9 +353,7 @@ impl Actor {
                 self.deliver_final(id, Incoming::Return(m.pld));
                 Ok(())
             }
-            (OpenerPhase::Running, Msg::Yield(m))
-                if matches!(kind, Kind::Func(FuncType::Context | FuncType::AsyncGen)) =>
-            {
+            (OpenerPhase::Running, Msg::Yield(m)) if d.takes_yield() => {
                 self.deliver_yield(id, m.pld);
                 Ok(())
             }

@@ -288,15 +288,7 @@ impl Actor {
         let Some(d) = self.dialogs.get(&id) else {
             return false;
         };
-        // What `opener_msg` and `callee_msg` hand to `deliver_yield`.
-        let takes = match d.phase {
-            Phase::Opener(OpenerPhase::Running) => {
-                matches!(d.kind, Kind::Func(FuncType::Context | FuncType::AsyncGen))
-            }
-            Phase::Callee(_) => d.kind == Kind::Func(FuncType::Context),
-            Phase::Opener(_) => false,
-        };
-        if !takes {
+        if !d.takes_yield() {
             return false;
         }
         ch.bad_messages = 0;
