@@ -108,7 +108,7 @@ impl RawPeer {
 
     /// Our `Aid`, as a frame.
     pub fn aid_frame(&self) -> Vec<u8> {
-        frame(&Msg::Aid(Aid {
+        frame(&Msg::from(Aid {
             name: self.uid.name.clone(),
             uuid: self.uid.uuid.clone(),
             pid: Some(std::process::id()),
@@ -124,7 +124,7 @@ impl RawPeer {
         let aid = self.aid_frame();
         self.stream.write_all(&aid)?;
         match self.recv()? {
-            Some(Msg::Aid(aid)) => Ok(aid),
+            Some(Msg::Aid(aid)) => Ok(*aid),
             other => Err(io::Error::other(format!("expected an Aid, got {other:?}"))),
         }
     }
@@ -135,7 +135,7 @@ impl RawPeer {
         self.next += 1;
         let cid = format!("{:08x}-attack-{}", self.next, self.uid.name);
         let start = Start::new(cid.clone(), ns, func, kwargs, self.uid.clone());
-        (cid, frame(&Msg::Start(start)))
+        (cid, frame(&Msg::from(start)))
     }
 
     /// Sends a `Start` of `ns:func`: its cid.

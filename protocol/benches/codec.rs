@@ -60,14 +60,14 @@ fn case(name: &str, msg: Msg, budget: Duration, target: u64) {
     let decode = measure(budget, || {
         buf.put_slice(black_box(&frame));
         let f = decoder.decode(&mut buf).unwrap().unwrap();
-        black_box(f.msg().unwrap());
+        black_box(f.into_msg().unwrap());
     });
 
     let both = measure(budget, || {
         buf.clear();
         black_box(&msg).encode_frame(&mut buf).unwrap();
         let f = decoder.decode(&mut buf).unwrap().unwrap();
-        black_box(f.msg().unwrap());
+        black_box(f.into_msg().unwrap());
     });
 
     let mut dst = vec![0u8; frame.len()];

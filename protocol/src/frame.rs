@@ -76,6 +76,12 @@ impl Frame {
     pub fn msg(&self) -> Result<Msg, DecodeError> {
         Msg::decode(self.body.clone())
     }
+
+    /// [`Frame::msg`], consuming the frame: a stream item's payload then
+    /// takes the body over without counting one more user of the buffer.
+    pub fn into_msg(self) -> Result<Msg, DecodeError> {
+        Msg::decode(self.body)
+    }
 }
 
 /// Splits a byte stream into frames.

@@ -330,14 +330,19 @@ pub struct Credit {
 }
 
 /// Any message of the protocol.
+///
+/// The rare, large messages (`Aid`, `SpawnSpec`, `Start`, `Error`) are
+/// boxed, so that a `Msg` is as small as the payload messages that make
+/// most of the traffic (64 bytes) and moves cheaply. `From` boxes them:
+/// `Msg::from(error)`, or `error.into()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     /// [`Aid`]
-    Aid(Aid),
+    Aid(Box<Aid>),
     /// [`SpawnSpec`]
-    SpawnSpec(SpawnSpec),
+    SpawnSpec(Box<SpawnSpec>),
     /// [`Start`]
-    Start(Start),
+    Start(Box<Start>),
     /// [`StartAck`]
     StartAck(StartAck),
     /// [`Started`]
@@ -351,7 +356,7 @@ pub enum Msg {
     /// [`CancelAck`]
     CancelAck(CancelAck),
     /// [`Error`]
-    Error(Error),
+    Error(Box<Error>),
     /// [`Credit`]
     Credit(Credit),
 }
@@ -402,9 +407,18 @@ macro_rules! from_variant {
     };
 }
 
-from_variant!(
-    Aid, SpawnSpec, Start, StartAck, Started, Yield, Stop, Return, CancelAck, Error, Credit
-);
+macro_rules! from_boxed_variant {
+    ($($name:ident),*) => {
+        $(impl From<$name> for Msg {
+            fn from(m: $name) -> Msg {
+                Msg::$name(Box::new(m))
+            }
+        })*
+    };
+}
+
+from_variant!(StartAck, Started, Yield, Stop, Return, CancelAck, Credit);
+from_boxed_variant!(Aid, SpawnSpec, Start, Error);
 
 // ---------------------------------------------------------------------------
 // One-line forms.

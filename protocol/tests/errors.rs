@@ -17,7 +17,7 @@ fn errors_of(scenario: &str) -> Vec<RemoteError> {
         .filter(|w| w.msg_type == "Error")
         .map(
             |w| match Msg::decode(Bytes::copy_from_slice(&w.frame[4..])) {
-                Ok(Msg::Error(e)) => RemoteError::from_message(e),
+                Ok(Msg::Error(e)) => RemoteError::from_message(*e),
                 other => panic!("{scenario}: an Error, got {other:?}"),
             },
         )
@@ -58,7 +58,7 @@ fn a_python_error_tells_its_message_from_its_traceback() {
     assert!(leaves.contains(&"leaf mid0_leaf0 failed"), "{leaves:?}");
 
     let vector = match Msg::decode(Bytes::from(vector("error_valueerror").body)) {
-        Ok(Msg::Error(e)) => RemoteError::from_message(e),
+        Ok(Msg::Error(e)) => RemoteError::from_message(*e),
         other => panic!("{other:?}"),
     };
     assert_eq!(vector.text(), "child says no");
@@ -188,7 +188,7 @@ fn a_registered_types_fields_travel_and_survive_every_relay() {
     // Over the wire: the extension comes back as sent, after Python's
     // fields.
     let mut body = bytes::BytesMut::new();
-    Msg::Error(leaf.clone()).encode(&mut body).unwrap();
+    Msg::from(leaf.clone()).encode(&mut body).unwrap();
     let json = Msg::decode(body.clone().freeze()).unwrap().to_json();
     assert!(
         json.ends_with(
@@ -199,11 +199,11 @@ fn a_registered_types_fields_travel_and_survive_every_relay() {
     let Ok(Msg::Error(back)) = Msg::decode(body.freeze()) else {
         panic!("an Error")
     };
-    assert_eq!(back, leaf);
+    assert_eq!(*back, leaf);
     // Relayed once (source kept), then again (the chain restarts at the
     // relay): the fields stay.
     let mid = pack_error(
-        &TaskError::Remote(RemoteError::from_message(back)),
+        &TaskError::Remote(RemoteError::from_message(*back)),
         &uid("mid"),
         None,
         "",
@@ -226,7 +226,7 @@ fn a_registered_types_fields_travel_and_survive_every_relay() {
         None,
         "",
     );
-    assert!(!Msg::Error(plain).to_json().contains("error_fields"));
+    assert!(!Msg::from(plain).to_json().contains("error_fields"));
 
     // A malformed extension is refused with a typed error.
     let mut bad = leaf_body_with(&common::mp::val(7));

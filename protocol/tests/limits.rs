@@ -63,7 +63,7 @@ fn peer() -> Uid {
 }
 
 fn aid() -> Msg {
-    Msg::Aid(Aid {
+    Msg::from(Aid {
         name: peer().name,
         uuid: peer().uuid,
         pid: Some(7),
@@ -97,7 +97,7 @@ fn open(a: &mut Actor, now: Instant) -> ChannelId {
 }
 
 fn start(cid: &str) -> Msg {
-    Msg::Start(Start::new(cid, "ns", "func", Raw::EMPTY_MAP, peer()))
+    Msg::from(Start::new(cid, "ns", "func", Raw::EMPTY_MAP, peer()))
 }
 
 #[test]

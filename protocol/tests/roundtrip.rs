@@ -244,7 +244,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                     None => (None, None),
                 };
                 (
-                    Msg::Aid(Aid {
+                    Msg::from(Aid {
                         name: name.clone(),
                         uuid: uuid.clone(),
                         pid,
@@ -291,7 +291,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
     )
         .prop_map(|(main, vars, modules, reg, bind)| {
             (
-                Msg::SpawnSpec(SpawnSpec {
+                Msg::from(SpawnSpec {
                     parent_main_data: raw(&main),
                     runtime_vars: raw(&vars),
                     enable_modules: modules.clone(),
@@ -310,7 +310,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
     let start = (cid(), text(), text(), map_value(), uid(), text()).prop_map(
         |(cid, ns, func, kwargs, uid, pld_spec)| {
             (
-                Msg::Start(Start {
+                Msg::from(Start {
                     cid: cid.clone(),
                     ns: ns.clone(),
                     func: func.clone(),
@@ -397,7 +397,7 @@ fn message() -> impl Strategy<Value = (Msg, Mirror)> {
                 // overflows a debug build's stack).
                 let error_fields = cid.clone().map(|c| Box::new((src_type_str.clone(), c)));
                 (
-                    Msg::Error(Error {
+                    Msg::from(Error {
                         src_uid: src_uid.clone(),
                         src_type_str: src_type_str.clone(),
                         boxed_type_str: boxed_type_str.clone(),

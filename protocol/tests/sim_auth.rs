@@ -34,7 +34,7 @@ fn identities(sim: &Sim, from: usize, to: usize) -> Vec<Aid> {
         .iter()
         .filter(|w| w.from == from && w.to == to)
         .filter_map(|w| match &w.msg {
-            Msg::Aid(a) if a.auth.is_none() => Some(a.clone()),
+            Msg::Aid(a) if a.auth.is_none() => Some(Aid::clone(a)),
             _ => None,
         })
         .collect()
@@ -272,7 +272,7 @@ fn frame(msg: &Msg) -> BytesMut {
 
 /// An `Aid` as a Python actor sends it.
 fn python_aid(name: &str) -> Msg {
-    Msg::Aid(Aid {
+    Msg::from(Aid {
         name: name.to_owned(),
         uuid: format!("{name}-uuid"),
         pid: Some(99),
@@ -284,7 +284,7 @@ fn python_aid(name: &str) -> Msg {
 }
 
 fn step(s: AuthStep) -> Msg {
-    Msg::Aid(Aid {
+    Msg::from(Aid {
         name: String::new(),
         uuid: String::new(),
         pid: None,
@@ -346,7 +346,7 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
     // register another uid.
     let now = Instant::now();
     let start = |func: &str, kwargs: Raw| {
-        Msg::Start(Start {
+        Msg::from(Start {
             cid: format!("cid-{func}"),
             ns: "self".into(),
             func: func.into(),
@@ -482,11 +482,10 @@ fn a_reflected_proof_is_refused() {
     let (ch, _, pc) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
     a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: pc })));
     let msgs = drain(&mut a).msgs(ch);
-    let Some(Msg::Aid(Aid {
-        auth: Some(AuthStep::Proof { mac: pa }),
-        ..
-    })) = msgs.first()
-    else {
+    let Some(Msg::Aid(aid)) = msgs.first() else {
+        panic!("{msgs:?}")
+    };
+    let Some(AuthStep::Proof { mac: pa }) = &aid.auth else {
         panic!("{msgs:?}")
     };
     let (ch, _, _) = handshake_by_hand(&mut a, TREE_SECRET, [1; 32]);
@@ -501,13 +500,10 @@ fn a_reflected_proof_is_refused() {
     let _ = drain(&mut a);
     a.handle_data(now, ch, &frame(&step(AuthStep::Hello { nonce: [5; 32] })));
     let msgs = drain(&mut a).msgs(ch);
-    let [
-        Msg::Aid(Aid {
-            auth: Some(AuthStep::Proof { mac: pc }),
-            ..
-        }),
-    ] = &msgs[..]
-    else {
+    let [Msg::Aid(aid)] = &msgs[..] else {
+        panic!("{msgs:?}")
+    };
+    let Some(AuthStep::Proof { mac: pc }) = &aid.auth else {
         panic!("{msgs:?}")
     };
     a.handle_data(now, ch, &frame(&step(AuthStep::Proof { mac: *pc })));
@@ -571,11 +567,10 @@ fn a_connector_with_a_wrong_secret_gets_no_acceptor_mac() {
     a.handle_data(now, ch, &frame(&step(AuthStep::Hello { nonce: nc })));
     let out = drain(&mut a);
     sent.extend(out.bytes(ch));
-    let Some(Msg::Aid(Aid {
-        auth: Some(AuthStep::Hello { nonce: na }),
-        ..
-    })) = out.msgs(ch).first().cloned()
-    else {
+    let Some(Msg::Aid(aid)) = out.msgs(ch).first().cloned() else {
+        panic!("{:?}", out.msgs(ch))
+    };
+    let Some(AuthStep::Hello { nonce: na }) = aid.auth else {
         panic!("{:?}", out.msgs(ch))
     };
     let wrong = mac_of("not-the-tree-secret", "connector", &na, &nc);
@@ -752,7 +747,7 @@ fn a_stranger_drops_only_the_address_of_an_actor_that_is_gone() {
     let mut a = raw_actor(None, false);
     let now = Instant::now();
     let start = |who: &str, func: &str, kwargs: serde_json::Value| {
-        Msg::Start(Start {
+        Msg::from(Start {
             cid: format!("cid-{who}-{func}"),
             ns: "self".into(),
             func: func.into(),

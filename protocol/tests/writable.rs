@@ -49,7 +49,7 @@ fn setup(credits: bool, limits: Limits) -> (Actor, Instant, ChannelId, DialogId,
     config.limits = limits;
     let mut a = Actor::new(config);
     let ch = a.handle_accepted(now);
-    let aid = Msg::Aid(Aid {
+    let aid = Msg::from(Aid {
         name: "peer".into(),
         uuid: "0000".into(),
         pid: Some(7),

@@ -519,7 +519,7 @@ impl Actor {
                 (None, _) => {
                     let canceller = canceller.unwrap_or_else(|| self.uid.clone());
                     let err = error::cancelled(&self.uid, &canceller, Some(&cid));
-                    self.send_msg(channel, &Msg::Error(err));
+                    self.send_msg(channel, &Msg::from(err));
                 }
             },
             (_, Err(err)) => self.send_error(channel, &err, Some(&cid)),
@@ -563,7 +563,7 @@ impl Actor {
             TaskError::Remote(_) | TaskError::Cancelled => String::new(),
         };
         let boxed = pack_error(err, &self.uid, cid, &traceback);
-        self.send_msg(channel, &Msg::Error(boxed));
+        self.send_msg(channel, &Msg::from(boxed));
     }
 
     /// A message for a function we run.
@@ -588,7 +588,7 @@ impl Actor {
             (_, Msg::Error(e)) => {
                 // Only ever a `StreamOverrun` in Python: the opener's error
                 // cancels us and is raised in place of the cancellation.
-                let e = RemoteError::from_message(e);
+                let e = RemoteError::from_message(*e);
                 let peer = d.peer.clone();
                 d.cancel.remote_error = Some(e.clone());
                 self.deliver(id, Incoming::Error(DialogError::Remote(e.clone())));

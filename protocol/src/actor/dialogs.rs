@@ -123,7 +123,7 @@ impl Actor {
             // A cid-less `Error` is a runtime-level failure of the peer;
             // Python drops it too (spec/PROTOCOL.md §7.4).
             if let Msg::Error(e) = msg {
-                let e = RemoteError::from_message(e);
+                let e = RemoteError::from_message(*e);
                 tracing::warn!(target: "tractor::runtime", %channel, error = %e, "runtime error from peer");
             }
             return;
@@ -138,7 +138,7 @@ impl Actor {
                     // will read it, but it is not lost. A cancellation is
                     // only the answer to leaving.
                     Msg::Error(e) if e.boxed_type_str != error::CONTEXT_CANCELLED => {
-                        let e = RemoteError::from_message(e);
+                        let e = RemoteError::from_message(*e);
                         tracing::error!(target: "tractor::runtime", %channel, %cid, "a dialog's error came after it was left, unread: {e}");
                     }
                     _ => {

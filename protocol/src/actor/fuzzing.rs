@@ -96,7 +96,7 @@ pub fn dialogs(data: &[u8]) {
         match input.byte() % 8 {
             0 => {
                 let ch = actor.handle_accepted(now);
-                let aid = Msg::Aid(Aid {
+                let aid = Msg::from(Aid {
                     name: peer().name,
                     uuid: peer().uuid,
                     pid: Some(1),
@@ -274,7 +274,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
             } else {
                 peer()
             };
-            Msg::Start(msg::Start::new(cid, ns, func, kwargs, uid))
+            Msg::from(msg::Start::new(cid, ns, func, kwargs, uid))
         }
         2 => Msg::StartAck(msg::StartAck {
             cid,
@@ -293,7 +293,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
         9 => {
             let boxed =
                 ["ContextCancelled", "StreamOverrun", "ValueError"][usize::from(input.byte()) % 3];
-            Msg::Error(msg::Error {
+            Msg::from(msg::Error {
                 src_uid: peer(),
                 src_type_str: boxed.to_owned(),
                 boxed_type_str: boxed.to_owned(),
@@ -308,14 +308,14 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
                 fields: None,
             })
         }
-        10 => Msg::SpawnSpec(msg::SpawnSpec {
+        10 => Msg::from(msg::SpawnSpec {
             parent_main_data: Raw::EMPTY_MAP,
             runtime_vars: Raw::EMPTY_MAP,
             enable_modules: Vec::new(),
             reg_addrs: Vec::new(),
             bind_addrs: None,
         }),
-        _ => Msg::Aid(Aid {
+        _ => Msg::from(Aid {
             name: "again".into(),
             uuid: "again".into(),
             pid: None,
@@ -478,7 +478,7 @@ pub fn handshake(data: &[u8]) -> usize {
     let step_aid = |step: AuthStep| {
         let mut aid = auth::step_aid(step);
         aid.name = String::new();
-        Msg::Aid(aid)
+        Msg::from(aid)
     };
     while !input.done() {
         let live: Vec<ChannelId> = sides.iter().map(|(c, _)| *c).collect();
@@ -560,7 +560,7 @@ pub fn handshake(data: &[u8]) -> usize {
                         if !side.acceptor && side.ours.is_none() && mode == 1 {
                             side.may_learn = true;
                         }
-                        Msg::Aid(Aid {
+                        Msg::from(Aid {
                             name: "peer".into(),
                             uuid: "00000000-0000-4000-8000-000000000000".into(),
                             pid: Some(1),

@@ -57,7 +57,7 @@ impl Actor {
     /// Sends one authentication step, in an anonymous `Aid`.
     fn send_step(&mut self, channel: ChannelId, step: AuthStep) {
         if let Some(ch) = self.channels.get_mut(&channel) {
-            ch.write(&Msg::Aid(auth::step_aid(step)));
+            ch.write(&Msg::from(auth::step_aid(step)));
             self.queue_transmit(channel);
         }
     }
@@ -77,7 +77,7 @@ impl Actor {
             aid.is_probe = true;
             aid.credit_flow = None;
         }
-        ch.write(&Msg::Aid(aid));
+        ch.write(&Msg::from(aid));
         self.queue_transmit(channel);
     }
 

@@ -1,11 +1,14 @@
 //! Per-peer bounds: connections, handshakes, dialogs, and the output queued
-//! for a peer (backpressure). See [`Limits`].
+//! for a peer (backpressure), and messages that do not decode. See
+//! [`Limits`].
 
 use std::time::{Duration, Instant};
 
+use crate::msg::Aid;
+
 use super::channel::{ChannelOrigin, ChannelState, CloseReason};
 use super::timer::Timer;
-use super::{Action, Actor, ChannelId, Closer};
+use super::{Action, Actor, ChannelId, Closer, DialogError, Event, MAX_BAD_MESSAGES, Violation};
 
 /// Inbound connections open at once, by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -216,6 +219,42 @@ impl Actor {
             && let Some(n) = self.refusing.pending.take()
         {
             tracing::info!(target: "tractor::transport", refused = n, handshaking = self.pending, "accepting handshakes again");
+        }
+    }
+
+    /// A message that does not decode: it fails the dialog it names, and
+    /// after [`MAX_BAD_MESSAGES`] in a row the channel.
+    pub(super) fn on_undecodable(&mut self, channel: ChannelId, e: crate::DecodeError) {
+        let Some(ch) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if !matches!(ch.state, ChannelState::Open { .. }) {
+            self.close_channel(channel, CloseReason::InvalidHandshake(e.to_string()));
+            return;
+        }
+        ch.bad_messages += 1;
+        let n = ch.bad_messages;
+        let peer = ch.peer().map(Aid::uid);
+        tracing::warn!(target: "tractor::runtime", %channel, error = %e, "undecodable message");
+        // A bad message that names its dialog fails that dialog, as a
+        // `MsgTypeError` blamed on the peer does in Python.
+        if let (Some(cid), Some(peer)) = (e.cid(), peer.clone())
+            && let Some(id) = self.routes.get(&peer, cid)
+        {
+            self.fail_dialog(
+                id,
+                DialogError::Protocol {
+                    peer,
+                    violation: Violation::Undecodable(e.clone()),
+                },
+            );
+        }
+        self.events.push_back(Event::Violation {
+            channel,
+            violation: Violation::Undecodable(e),
+        });
+        if n >= MAX_BAD_MESSAGES {
+            self.close_channel(channel, CloseReason::TooManyBadMessages(n));
         }
     }
 

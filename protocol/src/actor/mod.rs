@@ -714,15 +714,17 @@ impl Actor {
             }
             match ch.next_frame() {
                 Ok(None) => return,
-                Ok(Some(frame)) if self.take_yield(channel, &frame.body) => {}
-                Ok(Some(frame)) => match frame.msg() {
-                    Ok(msg) => {
-                        if let Some(ch) = self.channels.get_mut(&channel) {
-                            ch.bad_messages = 0;
+                Ok(Some(frame)) => match self.take_yield(channel, frame.body) {
+                    Ok(()) => {}
+                    Err(body) => match Msg::decode(body) {
+                        Ok(msg) => {
+                            if let Some(ch) = self.channels.get_mut(&channel) {
+                                ch.bad_messages = 0;
+                            }
+                            self.on_msg(now, channel, msg);
                         }
-                        self.on_msg(now, channel, msg);
-                    }
-                    Err(e) => self.on_undecodable(channel, e),
+                        Err(e) => self.on_undecodable(channel, e),
+                    },
                 },
                 Err(e) => {
                     self.log_frame_error(now, channel, &e);
@@ -910,40 +912,6 @@ impl Actor {
         }
     }
 
-    fn on_undecodable(&mut self, channel: ChannelId, e: crate::DecodeError) {
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return;
-        };
-        if !matches!(ch.state, ChannelState::Open { .. }) {
-            self.close_channel(channel, CloseReason::InvalidHandshake(e.to_string()));
-            return;
-        }
-        ch.bad_messages += 1;
-        let n = ch.bad_messages;
-        let peer = ch.peer().map(Aid::uid);
-        tracing::warn!(target: "tractor::runtime", %channel, error = %e, "undecodable message");
-        // A bad message that names its dialog fails that dialog, as a
-        // `MsgTypeError` blamed on the peer does in Python.
-        if let (Some(cid), Some(peer)) = (e.cid(), peer.clone())
-            && let Some(id) = self.routes.get(&peer, cid)
-        {
-            self.fail_dialog(
-                id,
-                DialogError::Protocol {
-                    peer,
-                    violation: Violation::Undecodable(e.clone()),
-                },
-            );
-        }
-        self.events.push_back(Event::Violation {
-            channel,
-            violation: Violation::Undecodable(e),
-        });
-        if n >= MAX_BAD_MESSAGES {
-            self.close_channel(channel, CloseReason::TooManyBadMessages(n));
-        }
-    }
-
     fn on_msg(&mut self, now: Instant, channel: ChannelId, msg: Msg) {
         tracing::trace!(target: "tractor::transport", %channel, %msg, "recv");
         let Some(ch) = self.channels.get(&channel) else {
@@ -961,13 +929,13 @@ impl Actor {
                     );
                     return;
                 };
-                self.on_handshake_msg(channel, state, aid);
+                self.on_handshake_msg(channel, state, *aid);
                 return;
             }
         };
         if self.parent == Some(channel) && self.awaiting_spawn_spec {
             match msg {
-                Msg::SpawnSpec(spec) => self.on_spawn_spec(channel, spec),
+                Msg::SpawnSpec(spec) => self.on_spawn_spec(channel, *spec),
                 other => {
                     let what = format!(
                         "expected SpawnSpec from the parent, got {}",
@@ -979,7 +947,7 @@ impl Actor {
             return;
         }
         match msg {
-            Msg::Start(start) => self.on_start(channel, peer.uid(), start),
+            Msg::Start(start) => self.on_start(channel, peer.uid(), *start),
             Msg::Aid(_) | Msg::SpawnSpec(_) => {
                 let violation = Violation::OutOfPlace {
                     msg_type: msg.msg_type().as_str(),

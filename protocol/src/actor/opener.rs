@@ -166,7 +166,7 @@ impl Actor {
         dialog.options = options;
         dialog.endpoint = Some((ns.to_owned(), func.to_owned()));
         let id = self.add_dialog(dialog);
-        self.send_msg(channel, &Msg::Start(start));
+        self.send_msg(channel, &Msg::from(start));
         match kind {
             Kind::Func(FuncType::Context) => self.start_credits(id, true, true),
             Kind::Func(FuncType::AsyncGen) => self.start_credits(id, true, false),
@@ -414,7 +414,7 @@ impl Actor {
                 OpenerPhase::AwaitAck | OpenerPhase::AwaitStarted | OpenerPhase::Running,
                 Msg::Error(e),
             ) => {
-                let e = RemoteError::from_message(e);
+                let e = RemoteError::from_message(*e);
                 let from_callee = e.src_uid() == &d.peer;
                 let ours = e.kind() == RemoteErrorKind::ContextCancelled
                     && d.cancel.requested

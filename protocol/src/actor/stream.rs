@@ -4,6 +4,8 @@
 //! many credits are granted back, and what happens to an item that arrives
 //! with the buffer full (overrun) or after this side closed its stream.
 
+use bytes::{Buf, Bytes};
+
 use crate::msg::{self, FuncType, Msg};
 use crate::raw::Raw;
 
@@ -263,37 +265,41 @@ impl Actor {
 
     /// The common case of a stream item, taken without making the message:
     /// a `Yield` of the canonical shape, on an open channel, for a dialog
-    /// that takes items as they come. True if it was taken; anything else
-    /// (and every message while message tracing is on, which logs each
-    /// one) goes the general way, which ends the same for this case.
-    pub(super) fn take_yield(&mut self, channel: ChannelId, body: &bytes::Bytes) -> bool {
+    /// that takes items as they come. Gives the body back if it was not
+    /// taken; anything else (and every message while message tracing is
+    /// on, which logs each one) goes the general way, which ends the same
+    /// for this case.
+    pub(super) fn take_yield(&mut self, channel: ChannelId, body: Bytes) -> Result<(), Bytes> {
         if tracing::enabled!(target: "tractor::transport", tracing::Level::TRACE) {
-            return false;
+            return Err(body);
         }
-        let Some((cid, item)) = crate::codec::yield_parts(body) else {
-            return false;
+        let Some((id, start)) = self.yield_route(channel, &body) else {
+            return Err(body);
         };
+        let mut item = body;
+        item.advance(start);
+        self.deliver_yield(id, Raw::from_checked(item));
+        Ok(())
+    }
+
+    /// The dialog that takes `body` as a stream item as it comes, and where
+    /// the item starts, if it is a canonical `Yield` for one; the channel's
+    /// count of bad messages is then reset, as for any message that fits.
+    fn yield_route(&mut self, channel: ChannelId, body: &[u8]) -> Option<(DialogId, usize)> {
+        let (cid, start) = crate::codec::yield_parts(body)?;
         if self.parent == Some(channel) && self.awaiting_spawn_spec {
-            return false;
+            return None;
         }
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return false;
-        };
+        let ch = self.channels.get_mut(&channel)?;
         let super::channel::ChannelState::Open { peer, .. } = &ch.state else {
-            return false;
+            return None;
         };
-        let Some(id) = self.routes.find(&peer.name, &peer.uuid, cid) else {
-            return false;
-        };
-        let Some(d) = self.dialogs.get(&id) else {
-            return false;
-        };
-        if !d.takes_yield() {
-            return false;
+        let id = self.routes.find(&peer.name, &peer.uuid, cid)?;
+        if !self.dialogs.get(&id)?.takes_yield() {
+            return None;
         }
         ch.bad_messages = 0;
-        self.deliver_yield(id, item);
-        true
+        Some((id, start))
     }
 
     /// Queues a stream item, enforcing the buffer (§5.5).
@@ -352,7 +358,7 @@ impl Actor {
             // Tell the sender and drop the item; our side goes on.
             let err = error::overrun(&self.uid, &d.peer, &d.cid, capacity);
             let channel = d.channel;
-            self.send_msg(channel, &Msg::Error(err));
+            self.send_msg(channel, &Msg::from(err));
         }
     }
 }

@@ -492,7 +492,7 @@ impl Actor {
             reg_addrs: self.runtime_vars.registry_addrs.clone(),
             bind_addrs: child.request.bind_addrs.clone(),
         };
-        self.send_msg(channel, &Msg::SpawnSpec(spec));
+        self.send_msg(channel, &Msg::from(spec));
         self.events
             .push_back(Event::ChildConnected { child: id, channel });
     }

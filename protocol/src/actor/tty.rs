@@ -193,7 +193,7 @@ impl Actor {
             && let Some(canceller) = canceller
         {
             let err = error::cancelled(&self.uid, canceller, Some(&d.cid));
-            self.send_msg(d.channel, &Msg::Error(err));
+            self.send_msg(d.channel, &Msg::from(err));
         }
         self.grant_tty();
     }

@@ -18,7 +18,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 mod payload;
 
-use payload::{RETURN_PREFIX, STARTED_PREFIX, YIELD_PREFIX, decode_payload, write_payload_frame};
+use payload::{
+    RETURN_PREFIX, STARTED_PREFIX, YIELD_PREFIX, decode_payload, decode_payload_slice,
+    write_payload_frame,
+};
 pub(crate) use payload::{write_yield_frame, yield_parts};
 
 use crate::addr::Address;
@@ -104,12 +107,18 @@ impl Msg {
     /// # Ok::<(), DecodeError>(())
     /// ```
     pub fn decode(body: Bytes) -> Result<Msg, DecodeError> {
-        decode(&body, Some(&body))
+        match decode_payload(body) {
+            Ok(msg) => Ok(msg),
+            Err(body) => decode_general(&body, Some(&body)),
+        }
     }
 
     /// Decodes one message body, copying payloads out of `body`.
     pub fn decode_slice(body: &[u8]) -> Result<Msg, DecodeError> {
-        decode(body, None)
+        match decode_payload_slice(body) {
+            Some(msg) => Ok(msg),
+            None => decode_general(body, None),
+        }
     }
 
     /// Appends the message body to `out`.
@@ -421,14 +430,6 @@ fn write_addrs(out: &mut impl BufMut, addrs: &[Address]) {
 /// Where one field's value starts in the body.
 type Slot = usize;
 
-/// Decodes one body; payloads share `shared` when given.
-fn decode(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
-    match decode_payload(body, shared) {
-        Some(msg) => Ok(msg),
-        None => decode_general(body, shared),
-    }
-}
-
 /// Panics if the payload messages' short way reads `body` otherwise than
 /// the general way: as `body`, and as the rest of a `Yield` after its
 /// constant prefix (which arbitrary bytes seldom start with).
@@ -438,14 +439,21 @@ pub(crate) fn short_way_agrees(body: &[u8]) {
     prefixed.extend_from_slice(body);
     for body in [Bytes::copy_from_slice(body), Bytes::from(prefixed)] {
         let general = decode_general(&body, Some(&body));
-        if let Some(short) = decode_payload(&body, Some(&body)) {
+        let copied = decode_payload_slice(&body);
+        assert_eq!(
+            decode_payload(body.clone()).ok(),
+            copied,
+            "the short way read {body:?} otherwise in place and copied"
+        );
+        if let Some(short) = copied {
             assert_eq!(
                 Ok(short),
                 general,
                 "the short way decoded {body:?} otherwise"
             );
         }
-        if let Some((cid, pld)) = yield_parts(&body) {
+        if let Some((cid, start)) = yield_parts(&body) {
+            let pld = Raw::from_checked(body.slice(start..));
             assert_eq!(
                 Ok(Msg::Yield(Yield::new(cid.to_owned(), pld))),
                 general,
@@ -463,7 +471,8 @@ pub(crate) fn short_way_agrees(body: &[u8]) {
     }
 }
 
-/// [`decode`] without the payload messages' short way.
+/// Decodes one body, without the payload messages' short way; payloads
+/// share `shared` when given.
 fn decode_general(body: &[u8], shared: Option<&Bytes>) -> Result<Msg, DecodeError> {
     let len = body.len();
     let mut r = Reader::new(body);
@@ -598,7 +607,7 @@ impl<'a> Decoder<'a> {
     fn fields(&self, slots: &[Option<Slot>; MAX_FIELDS]) -> Result<Msg, DecodeError> {
         let field = |i: usize| slots[i];
         Ok(match self.msg_type {
-            MsgType::Aid => Msg::Aid(Aid {
+            MsgType::Aid => Msg::from(Aid {
                 name: self.req(field(0), "name", Self::str)?,
                 uuid: self.req(field(1), "uuid", Self::str)?,
                 pid: self.opt(field(2), "pid", Self::pid)?,
@@ -622,14 +631,14 @@ impl<'a> Decoder<'a> {
                     }
                 },
             }),
-            MsgType::SpawnSpec => Msg::SpawnSpec(SpawnSpec {
+            MsgType::SpawnSpec => Msg::from(SpawnSpec {
                 parent_main_data: self.req(field(0), "_parent_main_data", Self::raw_map)?,
                 runtime_vars: self.req(field(1), "_runtime_vars", Self::raw_map)?,
                 enable_modules: self.req(field(2), "enable_modules", Self::str_map)?,
                 reg_addrs: self.req(field(3), "reg_addrs", Self::addrs)?,
                 bind_addrs: self.opt(field(4), "bind_addrs", Self::addrs)?,
             }),
-            MsgType::Start => Msg::Start(Start {
+            MsgType::Start => Msg::from(Start {
                 cid: self.req_cid(field(0))?,
                 ns: self.req(field(1), "ns", Self::str)?,
                 func: self.req(field(2), "func", Self::str)?,
@@ -666,7 +675,7 @@ impl<'a> Decoder<'a> {
                 cid: self.req_cid(field(0))?,
                 pld: self.req(field(1), "pld", Self::bool)?,
             }),
-            MsgType::Error => Msg::Error(Error {
+            MsgType::Error => Msg::from(Error {
                 src_uid: self.req(field(0), "src_uid", Self::uid)?,
                 src_type_str: self.req(field(1), "src_type_str", Self::str)?,
                 boxed_type_str: self.req(field(2), "boxed_type_str", Self::str)?,

@@ -6,7 +6,7 @@
 //! exactly that shape, and otherwise the general one, so both give the
 //! same message or the same error.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::frame::HEADER_LEN;
 use crate::msg::{Msg, MsgType, Return, Started, Yield};
@@ -82,30 +82,43 @@ fn payload_parts(body: &[u8]) -> Option<(MsgType, &str, usize)> {
     Some((kind, cid, start))
 }
 
-/// A frame body that is a `Yield` of the canonical shape: its cid and its
-/// payload (sharing `body`), without making the message. `None` for any
+/// A frame body that is a `Yield` of the canonical shape: its cid and
+/// where its payload starts, without making the message. `None` for any
 /// other body, which [`Msg::decode`] then reads as usual.
-pub(crate) fn yield_parts(body: &Bytes) -> Option<(&str, Raw)> {
+pub(crate) fn yield_parts(body: &[u8]) -> Option<(&str, usize)> {
     match payload_parts(body)? {
-        (MsgType::Yield, cid, start) => Some((cid, Raw::from_checked(body.slice(start..)))),
+        (MsgType::Yield, cid, start) => Some((cid, start)),
         _ => None,
     }
 }
 
-/// Decodes a payload message of the canonical shape, or says `None` and
-/// leaves it to the general decoder (which also reports every error).
-pub(super) fn decode_payload(body: &[u8], shared: Option<&Bytes>) -> Option<Msg> {
-    let (kind, cid, start) = payload_parts(body)?;
-    let pld = Raw::from_checked(match shared {
-        Some(b) => b.slice(start..),
-        None => Bytes::copy_from_slice(&body[start..]),
-    });
+/// Decodes a payload message of the canonical shape, its payload taking
+/// over `body` (no copy, no count of the buffer's users); otherwise gives
+/// `body` back to the general decoder, which also reports every error.
+pub(super) fn decode_payload(body: Bytes) -> Result<Msg, Bytes> {
+    let Some((kind, cid, start)) = payload_parts(&body) else {
+        return Err(body);
+    };
     let cid = cid.to_owned();
-    Some(match kind {
+    let mut pld = body;
+    pld.advance(start);
+    Ok(payload_msg(kind, cid, Raw::from_checked(pld)))
+}
+
+/// [`decode_payload`] of a borrowed body: the payload is copied out.
+pub(super) fn decode_payload_slice(body: &[u8]) -> Option<Msg> {
+    let (kind, cid, start) = payload_parts(body)?;
+    let pld = Raw::from_checked(Bytes::copy_from_slice(&body[start..]));
+    Some(payload_msg(kind, cid.to_owned(), pld))
+}
+
+/// The payload message of type `kind`.
+fn payload_msg(kind: MsgType, cid: String, pld: Raw) -> Msg {
+    match kind {
         MsgType::Yield => Msg::Yield(Yield { cid, pld }),
         MsgType::Started => Msg::Started(Started { cid, pld }),
         _ => Msg::Return(Return { cid, pld }),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -185,9 +198,14 @@ mod tests {
             for v in variants {
                 let v = Bytes::from(v);
                 let general = super::super::decode_general(&v, Some(&v));
-                match decode_payload(&v, Some(&v)) {
-                    Some(fast) => assert_eq!(Ok(fast), general, "{v:?}"),
-                    None => assert!(
+                assert_eq!(
+                    decode_payload_slice(&v),
+                    decode_payload(v.clone()).ok(),
+                    "{v:?}"
+                );
+                match decode_payload(v.clone()) {
+                    Ok(fast) => assert_eq!(Ok(fast), general, "{v:?}"),
+                    Err(_) => assert!(
                         !matches!(
                             &general,
                             Ok(Msg::Yield(_) | Msg::Started(_) | Msg::Return(_))
@@ -195,7 +213,8 @@ mod tests {
                         "left to the general way: {v:?} -> {general:?}"
                     ),
                 }
-                if let Some((cid, pld)) = yield_parts(&v) {
+                if let Some((cid, start)) = yield_parts(&v) {
+                    let pld = Raw::from_checked(v.slice(start..));
                     assert_eq!(
                         general,
                         Ok(Msg::Yield(Yield::new(cid.to_owned(), pld))),
