@@ -385,6 +385,12 @@ pub struct Tokio;
 static HOME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
 
 impl Runtime for Tokio {
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        // tokio polls a task that woke itself again at once (its LIFO
+        // slot); its own yield waits behind the other ready tasks.
+        Box::pin(tokio::task::yield_now())
+    }
+
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         match tokio::runtime::Handle::try_current() {
             Ok(here) => {

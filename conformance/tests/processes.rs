@@ -315,6 +315,16 @@ fn stream_two_streams_one_portal() {
 }
 
 #[test]
+fn stream_sender_shares_its_thread() {
+    // Ours: on an actor's one thread, a sender that never waits for room
+    // still lets the actor's other tasks run.
+    passes("stream-sender-shares-its-thread", |r| {
+        let turns: u64 = r.fact("turns_during_sends").parse().expect("a count");
+        assert!(turns >= 500 / 64, "{turns}");
+    });
+}
+
+#[test]
 fn stream_3_level_aggregate() {
     passes("stream-3-level-aggregate", |r| {
         assert_eq!(r.fact("count"), "1000")
@@ -881,6 +891,16 @@ fn fault_child_sigkilled_mid_stream() {
 fn fault_child_sigkilled_while_a_send_waits_for_room() {
     passes("fault-child-sigkilled-blocked-send", |r| {
         assert_eq!(r.fact("sent"), "512", "{r:?}");
+        victim_died(r);
+    });
+}
+
+#[test]
+fn fault_child_sigkilled_streaming_at_full_speed() {
+    // Ours: killed while streaming at full speed, with items on the way
+    // and in the reader's batch: read in order, then the death.
+    passes("fault-child-sigkilled-full-stream", |r| {
+        assert_eq!(r.fact("read_up_to_the_kill"), "true", "{r:?}");
         victim_died(r);
     });
 }

@@ -67,6 +67,22 @@ pub trait Runtime: Send + Sync + 'static {
     fn driver(&self) -> Option<BoxFuture<'static, ()>> {
         None
     }
+
+    /// Lets the runtime's other ready tasks run once before the caller
+    /// goes on. The default wakes the task and returns `Pending` once;
+    /// a runtime that would poll a task that woke itself again at once (a
+    /// "last in, first out" slot) gives its own way.
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        let mut yielded = false;
+        Box::pin(std::future::poll_fn(move |cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }))
+    }
 }
 
 /// Runs `fut` to its end, polling `rt`'s [`Runtime::driver`] beside it.

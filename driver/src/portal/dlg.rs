@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 
@@ -32,12 +33,18 @@ pub(crate) struct Dlg {
     /// Stream items taken from the core ahead of the reader, in order: a
     /// busy stream takes the engine's lock once per [`ITEM_BATCH`].
     pub(super) batch: Mutex<VecDeque<Raw>>,
+    /// Sends so far, for [`Dlg::turn_due`].
+    sends: AtomicU32,
 }
 
 /// How many stream items a reader takes from the core at once, at most.
 /// They count as read (their credits go back), so a stream holds at most
 /// this many items beyond its window in the reading process.
 const ITEM_BATCH: usize = 64;
+
+/// How many stream items a task sends in a row, at most, before it lets
+/// the actor's other tasks run.
+const SENDS_PER_TURN: u32 = 64;
 
 impl std::fmt::Debug for Dlg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +63,7 @@ impl Dlg {
             observed: std::sync::atomic::AtomicBool::new(false),
             fanout: Mutex::new(None),
             batch: Mutex::new(VecDeque::new()),
+            sends: AtomicU32::new(0),
         })
     }
 
@@ -68,6 +76,22 @@ impl Dlg {
 
     fn lock_batch(&self) -> std::sync::MutexGuard<'_, VecDeque<Raw>> {
         self.batch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether this send lets the actor's other tasks run first: every
+    /// [`SENDS_PER_TURN`]th does, as every send on a trio channel is a
+    /// checkpoint and tokio's own channels spend a budget. A sender that
+    /// never waits would otherwise keep the connection's writer from
+    /// running on the actor's one thread: its items would go out in
+    /// bursts, only once the peer's credits ran out, with the peer idle
+    /// meanwhile.
+    ///
+    /// Receiving needs no such turn: items reach the core only through the
+    /// connection's reader task, so a reader runs dry, and waits, after at
+    /// most what the core holds for its stream (a credit window, or the
+    /// buffer of a peer without credits) and a batch.
+    pub(super) fn turn_due(&self) -> bool {
+        self.sends.fetch_add(1, Ordering::Relaxed) % SENDS_PER_TURN == SENDS_PER_TURN - 1
     }
 
     pub(super) fn set_outcome(&self, o: Result<Raw>) {

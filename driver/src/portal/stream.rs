@@ -76,6 +76,9 @@ impl MsgStream {
         }
         let raw = raw?;
         let dialog = self.dlg.dialog;
+        if self.dlg.turn_due() {
+            self.dlg.shared.rt.yield_now().await;
+        }
         poll_fn(|cx| {
             self.dlg.shared.poll_dialog(dialog, cx, |st| {
                 match st.actor.send(dialog, raw.clone()) {

@@ -356,3 +356,38 @@ pub(crate) async fn fault_parent_dies(root: ActorHandle) -> Result<()> {
     })
     .await
 }
+
+/// Scenario `fault-child-sigkilled-full-stream` (ours): the child streams
+/// without pause and is killed once the root has read 10,000 items.
+/// The root reads on, every item in order, until the stream fails with
+/// the child's death: no hang, nothing out of order.
+pub(crate) async fn fault_child_sigkilled_full_stream(root: ActorHandle) -> Result<()> {
+    const KILL_AT: u64 = 10_000;
+    nursery_with(&root, "victim", |_, p| async move {
+        let pid: u32 = p.run(NS, "pid", ()).await?;
+        let (ctx, ()) = p.open_context(NS, "stream_until_done", ()).await?;
+        let stream = ctx.open_stream().await?;
+        let mut read = 0u64;
+        let end = loop {
+            match stream.next::<u64>().await {
+                Some(Ok(i)) => {
+                    check!(i == read, "item {i} where {read} was due");
+                    read += 1;
+                    if read == KILL_AT {
+                        sigkill(pid)?;
+                    }
+                }
+                Some(Err(e)) => break e,
+                None => {
+                    return Err(Error::raise(
+                        "AssertionError",
+                        format!("the stream ended without an error after {read} items"),
+                    ));
+                }
+            }
+        };
+        fact("read_up_to_the_kill", read >= KILL_AT);
+        child_died(&end, "victim", pid)
+    })
+    .await
+}

@@ -275,6 +275,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
         "stream-ctx-plus-legacy-kbi",
         body!(stream::stream_ctx_plus_legacy_kbi),
     ),
+    (
+        "stream-sender-shares-its-thread",
+        body!(stream::stream_sender_shares_its_thread),
+    ),
     ("stream-local-fanout-22", body!(bcast::bcast_local_fanout)),
     ("stream-fanout-echo-10", body!(bcast::bcast_fanout_echo)),
     ("stream-fanout-go-signal", body!(bcast::bcast_go_signal)),
@@ -466,6 +470,10 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     (
         "fault-child-sigkilled-blocked-send",
         body!(fault::fault_child_sigkilled_blocked_send),
+    ),
+    (
+        "fault-child-sigkilled-full-stream",
+        body!(fault::fault_child_sigkilled_full_stream),
     ),
     (
         "fault-child-sigkilled-spawn",

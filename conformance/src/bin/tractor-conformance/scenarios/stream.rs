@@ -172,3 +172,46 @@ pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
     })
     .await
 }
+
+/// Scenario `stream-sender-shares-its-thread` (ours): a task that sends a
+/// stream's items with credit to spare never waits for room, and still
+/// lets its actor's other tasks run (the connection's writer among them)
+/// at least once every 64 items: a sibling task counts its turns while
+/// the root sends 500 items into a stream the child never reads.
+pub(crate) async fn stream_sender_shares_its_thread(root: ActorHandle) -> Result<()> {
+    const ITEMS: u32 = 500;
+    with_daemon(&root, "deaf", |p| async move {
+        let (ctx, ()) = p.open_context(NS, "deaf_stream", ()).await?;
+        let stream = ctx.open_stream().await?;
+        check!(
+            ITEMS as usize <= tractor_driver::DEFAULT_CREDIT_WINDOW,
+            "the sends must not wait for credit"
+        );
+        let turns = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sibling = {
+            let (turns, stop) = (turns.clone(), stop.clone());
+            me().spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    turns.fetch_add(1, Ordering::SeqCst);
+                    yield_now().await;
+                }
+            })
+        };
+        until(&me(), || turns.load(Ordering::SeqCst) > 0).await;
+        let before = turns.load(Ordering::SeqCst);
+        for i in 0..ITEMS {
+            stream.send(&i).await?;
+        }
+        let during = turns.load(Ordering::SeqCst) - before;
+        stop.store(true, Ordering::SeqCst);
+        sibling.await?;
+        fact("turns_during_sends", during);
+        check!(
+            during >= u64::from(ITEMS / 64),
+            "the sibling ran {during} times during {ITEMS} sends"
+        );
+        Ok(())
+    })
+    .await
+}
