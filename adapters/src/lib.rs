@@ -99,10 +99,20 @@ impl Adapter {
     ///
     /// If tokio cannot build its runtime.
     pub fn block_on<F: Future>(self, main: F) -> F::Output {
-        let workers = std::env::var(WORKERS_ENV)
-            .ok()
-            .and_then(|n| n.trim().parse::<NonZeroUsize>().ok());
-        self.block_on_inner(workers, main)
+        self.block_on_inner(self.workers(), main)
+    }
+
+    /// The worker threads [`block_on`](Adapter::block_on) runs an actor
+    /// on: `None` for the calling thread alone (smol, and tokio's
+    /// current-thread runtime), or the number `TRACTOR_TOKIO_WORKERS`
+    /// gives tokio.
+    pub fn workers(self) -> Option<NonZeroUsize> {
+        match self {
+            Adapter::Tokio => std::env::var(WORKERS_ENV)
+                .ok()
+                .and_then(|n| n.trim().parse::<NonZeroUsize>().ok()),
+            Adapter::Smol => None,
+        }
     }
 
     /// As [`block_on`](Adapter::block_on), on a runtime with `workers`

@@ -177,7 +177,8 @@ pub(crate) async fn stream_3_level_aggregate(root: ActorHandle) -> Result<()> {
 /// stream's items with credit to spare never waits for room, and still
 /// lets its actor's other tasks run (the connection's writer among them)
 /// at least once every 64 items: a sibling task counts its turns while
-/// the root sends 500 items into a stream the child never reads.
+/// the root sends 500 items into a stream the child never reads. Checked
+/// where the actor runs on one thread.
 pub(crate) async fn stream_sender_shares_its_thread(root: ActorHandle) -> Result<()> {
     const ITEMS: u32 = 500;
     with_daemon(&root, "deaf", |p| async move {
@@ -207,10 +208,17 @@ pub(crate) async fn stream_sender_shares_its_thread(root: ActorHandle) -> Result
         stop.store(true, Ordering::SeqCst);
         sibling.await?;
         fact("turns_during_sends", during);
-        check!(
-            during >= u64::from(ITEMS / 64),
-            "the sibling ran {during} times during {ITEMS} sends"
-        );
+        // On one thread the sibling runs only when the sender lets it. On
+        // tokio's multi-threaded runtime it may run on another worker, or
+        // wait there for a CPU: no turn is promised.
+        let one_thread = Adapter::from_env().workers().is_none();
+        fact("one_thread", one_thread);
+        if one_thread {
+            check!(
+                during >= u64::from(ITEMS / 64),
+                "the sibling ran {during} times during {ITEMS} sends"
+            );
+        }
         Ok(())
     })
     .await
