@@ -466,7 +466,12 @@ impl RootSignals {
         let listening = crate::signals::listen();
         let streams = [SignalKind::Interrupt, SignalKind::Terminate]
             .into_iter()
-            .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
+            .filter_map(|k| {
+                Some((
+                    k,
+                    crate::runtime::WokenOnly::wrap(shared.rt.signal(k).ok()?),
+                ))
+            })
             .collect();
         RootSignals {
             streams,
@@ -802,7 +807,12 @@ async fn run_child(
     let _listening = crate::signals::listen();
     let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
         .into_iter()
-        .filter_map(|k| Some((k, shared.rt.signal(k).ok()?)))
+        .filter_map(|k| {
+            Some((
+                k,
+                crate::runtime::WokenOnly::wrap(shared.rt.signal(k).ok()?),
+            ))
+        })
         .collect();
     // Served functions may ask for their actor as soon as they run.
     set_current(Some(shared.clone()));

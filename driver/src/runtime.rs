@@ -174,6 +174,77 @@ pub trait SignalStream: Send + 'static {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>>;
 }
 
+/// A signal stream polled only once it woke its task: an actor's main
+/// future polls its signals beside the state it waits on, and is woken by
+/// that state many times a second on a busy actor; a stream that reads
+/// its pipe at every poll (async-signal does) would cost system calls
+/// each time.
+pub(crate) struct WokenOnly {
+    inner: Box<dyn SignalStream>,
+    gate: std::sync::Arc<Gate>,
+}
+
+/// Whether a [`WokenOnly`] stream's own waker fired since it was last
+/// polled, and the task to wake then.
+#[derive(Default)]
+struct Gate {
+    woken: std::sync::atomic::AtomicBool,
+    task: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl std::task::Wake for Gate {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(task) = &*self.task.lock().unwrap_or_else(|e| e.into_inner()) {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl WokenOnly {
+    pub(crate) fn wrap(inner: Box<dyn SignalStream>) -> Box<dyn SignalStream> {
+        let gate = Gate::default();
+        // Polled at first, to register its waker.
+        gate.woken.store(true, std::sync::atomic::Ordering::SeqCst);
+        Box::new(WokenOnly {
+            inner,
+            gate: std::sync::Arc::new(gate),
+        })
+    }
+}
+
+impl SignalStream for WokenOnly {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        {
+            let mut task = self.gate.task.lock().unwrap_or_else(|e| e.into_inner());
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        // Taken before polling: a wake from here on polls again.
+        if !self
+            .gate
+            .woken
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Poll::Pending;
+        }
+        let waker = std::task::Waker::from(self.gate.clone());
+        let out = self.inner.poll_recv(&mut Context::from_waker(&waker));
+        if out.is_ready() {
+            // More may be queued behind it.
+            self.gate
+                .woken
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        out
+    }
+}
+
 /// The signals an actor handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SignalKind {
@@ -372,4 +443,71 @@ macro_rules! entry_points {
             pub use super::{open_nursery, open_root_actor, run_daemon};
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::{SignalStream, WokenOnly};
+
+    /// A signal stream that counts its polls, and delivers when told.
+    struct Fake {
+        polls: Arc<AtomicUsize>,
+        pending: Arc<AtomicUsize>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl SignalStream for Fake {
+        fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if self.pending.load(Ordering::SeqCst) > 0 {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                return Poll::Ready(Some(()));
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_signal_stream_is_polled_only_after_it_woke_its_task() {
+        let (polls, pending) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let inner_waker = Arc::new(Mutex::new(None::<Waker>));
+        let mut s = WokenOnly::wrap(Box::new(Fake {
+            polls: polls.clone(),
+            pending: pending.clone(),
+            waker: inner_waker.clone(),
+        }));
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        // The first poll reaches the stream; the task's other wake-ups
+        // do not.
+        for _ in 0..5 {
+            assert_eq!(s.poll_recv(&mut cx), Poll::Pending);
+        }
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        // Two signals, then the stream's own wake: the task is woken, and
+        // both come through before the stream is left alone again.
+        pending.store(2, Ordering::SeqCst);
+        let w = inner_waker.lock().unwrap().take().expect("a waker");
+        w.wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1, "the task was woken");
+        assert_eq!(s.poll_recv(&mut cx), Poll::Ready(Some(())));
+        assert_eq!(s.poll_recv(&mut cx), Poll::Ready(Some(())));
+        assert_eq!(s.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(s.poll_recv(&mut cx), Poll::Pending);
+        assert_eq!(polls.load(Ordering::SeqCst), 4);
+    }
 }
