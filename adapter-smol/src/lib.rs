@@ -559,7 +559,10 @@ where
 {
     let socket = Arc::new(socket);
     Connection {
-        reader: Box::new(Half(socket.clone())),
+        reader: Box::new(Reading {
+            socket: socket.clone(),
+            drained: false,
+        }),
         writer: Box::new(Half(socket)),
     }
 }
@@ -567,17 +570,38 @@ where
 /// One half of a connection.
 struct Half<S>(Arc<Async<S>>);
 
-impl<S> ReadHalf for Half<S>
+/// The receiving half of a connection.
+struct Reading<S> {
+    socket: Arc<Async<S>>,
+    /// The last read filled less than its buffer: the socket is most
+    /// likely empty, so the next read first waits for it to be readable.
+    /// Reading at once would cost two failed reads (async-io reads, then
+    /// reads again if an event came since it last looked); re-arming
+    /// the socket's one-shot interest reports data already there at once.
+    drained: bool,
+}
+
+impl<S> ReadHalf for Reading<S>
 where
     S: Socket,
     for<'a> &'a S: Read + Write,
 {
     fn poll_read(&mut self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        smol::io::AsyncRead::poll_read(Pin::new(&mut &*self.0), cx, buf)
+        if self.drained {
+            std::task::ready!(self.socket.poll_readable(cx))?;
+            self.drained = false;
+        }
+        let n = std::task::ready!(smol::io::AsyncRead::poll_read(
+            Pin::new(&mut &*self.socket),
+            cx,
+            buf
+        ))?;
+        self.drained = n > 0 && n < buf.len();
+        Poll::Ready(Ok(n))
     }
 
     fn tcp_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.0.get_ref().tcp()
+        self.socket.get_ref().tcp()
     }
 }
 
