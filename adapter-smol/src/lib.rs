@@ -561,7 +561,7 @@ where
     Connection {
         reader: Box::new(Reading {
             socket: socket.clone(),
-            drained: false,
+            waiting: false,
         }),
         writer: Box::new(Half(socket)),
     }
@@ -571,14 +571,18 @@ where
 struct Half<S>(Arc<Async<S>>);
 
 /// The receiving half of a connection.
+///
+/// async-io's own `poll_read` reads, and on `WouldBlock` reads again
+/// whenever an event came since it last waited, which the event that
+/// woke it always is: two failed reads per message on a connection that
+/// carries one at a time. This one takes that event as used up when it
+/// wakes, so a read that finds nothing waits at once; a busy stream
+/// still reads on without waiting while data keeps coming.
 struct Reading<S> {
     socket: Arc<Async<S>>,
-    /// The last read filled less than its buffer: the socket is most
-    /// likely empty, so the next read first waits for it to be readable.
-    /// Reading at once would cost two failed reads (async-io reads, then
-    /// reads again if an event came since it last looked); re-arming
-    /// the socket's one-shot interest reports data already there at once.
-    drained: bool,
+    /// Waiting for readability was asked for: the next poll first takes
+    /// the event that woke it.
+    waiting: bool,
 }
 
 impl<S> ReadHalf for Reading<S>
@@ -587,17 +591,16 @@ where
     for<'a> &'a S: Read + Write,
 {
     fn poll_read(&mut self, cx: &mut TaskContext<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if self.drained {
-            std::task::ready!(self.socket.poll_readable(cx))?;
-            self.drained = false;
+        loop {
+            if self.waiting {
+                std::task::ready!(self.socket.poll_readable(cx))?;
+                self.waiting = false;
+            }
+            match (&mut self.socket.get_ref()).read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.waiting = true,
+                done => return Poll::Ready(done),
+            }
         }
-        let n = std::task::ready!(smol::io::AsyncRead::poll_read(
-            Pin::new(&mut &*self.socket),
-            cx,
-            buf
-        ))?;
-        self.drained = n > 0 && n < buf.len();
-        Poll::Ready(Ok(n))
     }
 
     fn tcp_socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
