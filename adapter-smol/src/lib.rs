@@ -567,7 +567,7 @@ where
     }
 }
 
-/// One half of a connection.
+/// The sending half of a connection.
 struct Half<S>(Arc<Async<S>>);
 
 /// The receiving half of a connection.
