@@ -106,6 +106,13 @@ impl Adapter {
     /// on: `None` for the calling thread alone (smol, and tokio's
     /// current-thread runtime), or the number `TRACTOR_TOKIO_WORKERS`
     /// gives tokio.
+    ///
+    /// ```
+    /// use tractor_adapters::Adapter;
+    ///
+    /// // smol runs an actor on the thread that blocks on it, always.
+    /// assert_eq!(Adapter::Smol.workers(), None);
+    /// ```
     pub fn workers(self) -> Option<NonZeroUsize> {
         match self {
             Adapter::Tokio => std::env::var(WORKERS_ENV)

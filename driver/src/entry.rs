@@ -464,17 +464,8 @@ struct RootSignals {
 impl RootSignals {
     fn new(shared: &Arc<Shared>) -> Self {
         let listening = crate::signals::listen();
-        let streams = [SignalKind::Interrupt, SignalKind::Terminate]
-            .into_iter()
-            .filter_map(|k| {
-                Some((
-                    k,
-                    crate::runtime::WokenOnly::wrap(shared.rt.signal(k).ok()?),
-                ))
-            })
-            .collect();
         RootSignals {
-            streams,
+            streams: interrupt_and_terminate(shared),
             heard: None,
             late: None,
             _listening: listening,
@@ -519,6 +510,21 @@ impl RootSignals {
         })
         .await
     }
+}
+
+/// The actor's SIGINT and SIGTERM streams (those the runtime could give),
+/// each polled only once it woke the actor: the actor's main future is
+/// woken by much else.
+fn interrupt_and_terminate(shared: &Arc<Shared>) -> Vec<(SignalKind, Box<dyn SignalStream>)> {
+    [SignalKind::Interrupt, SignalKind::Terminate]
+        .into_iter()
+        .filter_map(|k| {
+            Some((
+                k,
+                crate::runtime::WokenOnly::wrap(shared.rt.signal(k).ok()?),
+            ))
+        })
+        .collect()
 }
 
 /// Whether a SIGINT the root has read belongs to a debug REPL (one held
@@ -805,15 +811,7 @@ async fn run_child(
     // boots; a parent that gets no answer still ends it with SIGKILL. They
     // are heard (not given their default action) until the process exits.
     let _listening = crate::signals::listen();
-    let mut signals: Vec<_> = [SignalKind::Interrupt, SignalKind::Terminate]
-        .into_iter()
-        .filter_map(|k| {
-            Some((
-                k,
-                crate::runtime::WokenOnly::wrap(shared.rt.signal(k).ok()?),
-            ))
-        })
-        .collect();
+    let mut signals = interrupt_and_terminate(&shared);
     // Served functions may ask for their actor as soon as they run.
     set_current(Some(shared.clone()));
     shared.defer_calls();

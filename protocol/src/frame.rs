@@ -79,6 +79,18 @@ impl Frame {
 
     /// [`Frame::msg`], consuming the frame: a stream item's payload then
     /// takes the body over without counting one more user of the buffer.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tractor_protocol::{FrameDecoder, Msg, Raw, Yield};
+    ///
+    /// let mut buf = BytesMut::new();
+    /// Msg::Yield(Yield::new("c1", Raw::encode(&7u8)?)).encode_frame(&mut buf)?;
+    /// let frame = FrameDecoder::new().decode(&mut buf)?.expect("a whole frame");
+    /// let Msg::Yield(item) = frame.into_msg()? else { panic!("a Yield") };
+    /// assert_eq!((item.cid.as_str(), item.pld.decode::<u8>()?), ("c1", 7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_msg(self) -> Result<Msg, DecodeError> {
         Msg::decode(self.body)
     }
