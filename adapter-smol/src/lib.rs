@@ -366,6 +366,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
+#[cfg(feature = "guest-tokio")]
+#[path = "guest.rs"]
+mod guest_tokio;
+
 use smol::Async;
 use smol::stream::Stream;
 // The runtime trait's vocabulary: what this crate implements.
@@ -456,6 +460,16 @@ fn a_driver_starts() -> impl std::future::Future<Output = ()> {
 }
 
 impl Runtime for Smol {
+    fn start_guest(&self) -> io::Result<Arc<dyn guest::Guest>> {
+        #[cfg(feature = "guest-tokio")]
+        return guest_tokio::start();
+        #[cfg(not(feature = "guest-tokio"))]
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "tractor-smol was built without its `guest-tokio` feature",
+        ))
+    }
+
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         EXECUTOR.spawn(task).detach();
         ensure_driven();

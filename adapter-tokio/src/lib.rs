@@ -363,6 +363,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "guest-smol")]
+#[path = "guest.rs"]
+mod guest_smol;
+
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
@@ -385,6 +389,16 @@ pub struct Tokio;
 static HOME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
 
 impl Runtime for Tokio {
+    fn start_guest(&self) -> io::Result<std::sync::Arc<dyn guest::Guest>> {
+        #[cfg(feature = "guest-smol")]
+        return guest_smol::start();
+        #[cfg(not(feature = "guest-smol"))]
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "tractor-tokio was built without its `guest-smol` feature",
+        ))
+    }
+
     fn yield_now(&self) -> BoxFuture<'static, ()> {
         // tokio polls a task that woke itself again at once (its LIFO
         // slot); its own yield waits behind the other ready tasks.

@@ -494,3 +494,20 @@ fn dbg_root_timeout_while_a_child_is_in_its_crash_repl() {
         assert!(rest.contains("TooSlowError"), "{adapter}: {rest}");
     }
 }
+
+#[test]
+fn dbg_guest_task_pause() {
+    for adapter in adapters() {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-guest-pause");
+        let banner = repl(&mut p, "paused", "guest-pauser");
+        // The task on record is the guest task, stopped at its pause.
+        assert!(banner.contains("|_guest: pause at "), "{adapter}: {banner}");
+        assert!(
+            banner.contains("tractor_driver::pause().await?"),
+            "{adapter}: {banner}"
+        );
+        let rest = continue_to_end(p, &tree, adapter, 0);
+        assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
+    }
+}

@@ -211,6 +211,7 @@ fn bad_block(input: &[u8]) -> (Option<i32>, String) {
         parent_addr: Address::tcp("127.0.0.1", 9),
         loglevel: None,
         bootstrap_stdin: true,
+        guest: false,
     }
     .to_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -784,6 +784,7 @@ fn start_child(adapter: &str, port: u16, parent_pid: &str, wrapper: bool) -> (Tr
         parent_addr: Address::tcp("127.0.0.1", port),
         loglevel: None,
         bootstrap_stdin: false,
+        guest: false,
     }
     .to_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -2988,5 +2989,85 @@ fn pubsub_topics() {
         ] {
             assert_eq!(r.fact(fact), "true", "{fact}, {a}/{t}: {r:?}");
         }
+    }
+}
+
+/// The guest runtime an actor on `adapter` hosts.
+fn guest_of(run: &Run) -> &'static str {
+    // Each adapter hosts the other's executor.
+    match run.fact("actor_in_tokio") {
+        "true" => "smol",
+        _ => "tokio",
+    }
+}
+
+#[test]
+fn guest_runtime_api_runs_the_other_executors_code() {
+    for (a, t) in cases() {
+        let r = run("guest-runtime-api", a, t);
+        r.assert_ok();
+        assert_eq!(
+            r.fact("actor_in_tokio"),
+            (a == "tokio").to_string(),
+            "{r:?}"
+        );
+        assert_eq!(r.fact("guest"), guest_of(&r), "{r:?}");
+        assert_eq!(r.fact("echoed"), "hello", "{r:?}");
+        assert_eq!(r.fact("thread"), "tractor-guest", "{r:?}");
+        assert_eq!(r.fact("no_guest"), "true", "{r:?}");
+    }
+}
+
+#[test]
+fn guest_cancel_reaches_guest_tasks_before_their_function_goes() {
+    passes("guest-cancel", |r| {
+        assert_eq!(r.fact("held_before"), "1/1", "{r:?}");
+        // Gone by the time the context's cancellation was acknowledged.
+        assert_eq!(r.fact("held_after_ctx_cancel"), "1/0", "{r:?}");
+        assert_eq!(r.fact("ctx_marker"), "dropped on tractor-guest", "{r:?}");
+        // An actor cancelled: its guest task dropped before it exited.
+        assert_eq!(r.fact("actor_marker"), "dropped on tractor-guest", "{r:?}");
+    });
+}
+
+#[test]
+fn guest_errors_and_panics_reach_the_parent() {
+    passes("guest-errors", |r| {
+        for (how, ty) in [
+            ("error", "io::Error"),
+            ("panic", "Panic"),
+            ("channel", "io::Error"),
+        ] {
+            assert_eq!(r.fact(&format!("{how}_type")), ty, "{r:?}");
+            assert_eq!(r.fact(&format!("{how}_src")), "guest-failer", "{r:?}");
+            assert_eq!(r.fact(&format!("{how}_message")), "true", "{r:?}");
+        }
+        assert_eq!(r.fact("after"), "hi from guest-failer", "{r:?}");
+    });
+}
+
+#[test]
+fn guest_stream_10k_items_with_backpressure() {
+    passes("guest-stream-10k", |r| {
+        assert_eq!(r.fact("received"), "10000", "{r:?}");
+        let lead: u64 = r.fact("max_lead").parse().expect("a count");
+        // The channel holds 16: the guest never got further ahead.
+        assert!(lead <= 16, "{r:?}");
+    });
+}
+
+#[test]
+fn guest_root_sigint_drops_every_guest_task_of_the_tree() {
+    for (a, t) in cases() {
+        let r = run("guest-root-sigint", a, t);
+        assert_eq!(r.code, Some(1), "{r:?}");
+        assert_eq!(r.fact("ready"), "true", "{r:?}");
+        assert_eq!(r.fact("root_error"), "interrupted", "{r:?}");
+        assert_eq!(r.fact("root_marker"), "dropped", "{r:?}");
+        assert_eq!(r.fact("child_marker"), "dropped", "{r:?}");
+        // Only tokio lets a guest task spawn on its guest by itself: the
+        // guest's shutdown drops what it spawned.
+        let detached = if a == "smol" { "dropped" } else { "absent" };
+        assert_eq!(r.fact("detached_marker"), detached, "{r:?}");
     }
 }

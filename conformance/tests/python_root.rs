@@ -348,6 +348,7 @@ fn child_takes_the_lock(adapter: &str) {
         parent_addr: Address::tcp("127.0.0.1", port),
         loglevel: None,
         bootstrap_stdin: false,
+        guest: false,
     }
     .to_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

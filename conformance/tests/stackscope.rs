@@ -177,3 +177,40 @@ fn dump_env_propagation() {
         dump_hung_tree(tree, "dump-env-propagation", adapter);
     }
 }
+
+#[test]
+fn dump_lists_guest_tasks_under_their_linked_task() {
+    for adapter in adapters() {
+        let tree = Tree::new().adapter(adapter);
+        let mut running = tree.spawn(Path::new(PROGRAM), &["dump-guest-tasks", "tcp"]);
+        running.wait_for_line("hanging=guest");
+        let guester = pid_of(&tree, "guester");
+        running.signal("USR1");
+        let log = dump_log(&tree.temp_dir(), guester);
+        running.signal("INT");
+        running.finish(&tree);
+        tree.assert_clean();
+        let guest = if adapter == "tokio" { "smol" } else { "tokio" };
+        let lines: Vec<&str> = log.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains(&format!("guest task on {guest}, linked to [")))
+            .unwrap_or_else(|| panic!("{adapter}: no guest task in {log}"));
+        // Right under the call it is linked to (and that call's lines).
+        let linked = lines[at]
+            .split("linked to [")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .expect("an id");
+        let call = lines[..at]
+            .iter()
+            .rposition(|l| l.trim_start().starts_with('[') && !l.starts_with("    "))
+            .expect("a task before");
+        assert!(
+            lines[call].contains(&format!("[{linked}] call "))
+                && lines[call].contains("guest_hang"),
+            "{adapter}: {log}"
+        );
+        assert!(lines[at].contains("started at"), "{adapter}: {log}");
+    }
+}

@@ -156,6 +156,11 @@ pub struct Config {
     /// (`TRACTOR_CANCEL_GRACE_MS`, in whole milliseconds) when set, and
     /// inherited as [`limits`](Config#structfield.limits) are.
     pub cancel_grace: Duration,
+    /// The root runs a guest runtime beside its own (see
+    /// [`guest`](crate::guest) and [`Config::guest`]). Off by default; a
+    /// child gets one through
+    /// [`ActorOptions::guest`](crate::ActorOptions::guest).
+    pub guest: bool,
 }
 
 impl Config {
@@ -182,7 +187,24 @@ impl Config {
             limits: Limits::default(),
             max_frame_len: tractor_protocol::DEFAULT_MAX_FRAME_LEN,
             cancel_grace: tractor_protocol::DEFAULT_CANCEL_GRACE,
+            guest: false,
         }
+    }
+
+    /// Gives the root a guest runtime beside its own: tokio on
+    /// `tractor-smol` (feature `guest-tokio`), smol's executor on
+    /// `tractor-tokio` (feature `guest-smol`). Its tasks reach it through
+    /// [`to_guest`](crate::to_guest); the root fails to start if its
+    /// runtime has none.
+    ///
+    /// ```
+    /// # use tractor_driver::prelude::*;
+    /// let config = Config::new("root", Functions::new()).guest();
+    /// assert!(config.guest);
+    /// ```
+    pub fn guest(mut self) -> Self {
+        self.guest = true;
+        self
     }
 
     /// Gives the tree this secret (see the field

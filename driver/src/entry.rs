@@ -123,6 +123,9 @@ async fn teardown(handle: &ActorHandle) {
         tracing::debug!(target: "tractor::runtime", "teardown: functions still running");
     }
     no_repl().await;
+    // Every linked guest task went with its function; what is left on the
+    // guest (tasks it spawned itself) goes with it.
+    crate::guest::stop(shared).await;
     shared.close_all_channels();
     let flushed = shared.wait(|st, _| (st.io_tasks == 0).then_some(()));
     if shared.timeout(FLUSH_TIMEOUT, flushed).await.is_none() {
@@ -428,6 +431,12 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         shared: shared.clone(),
     };
     if let Err(e) = handle.register().await {
+        teardown(&handle).await;
+        return Err(e);
+    }
+    if config.guest
+        && let Err(e) = crate::guest::start(&*handle.shared.rt)
+    {
         teardown(&handle).await;
         return Err(e);
     }
@@ -812,6 +821,13 @@ async fn run_child(
     // are heard (not given their default action) until the process exits.
     let _listening = crate::signals::listen();
     let mut signals = interrupt_and_terminate(&shared);
+    // Before anything is served: a function may use it at once.
+    if args.guest
+        && let Err(e) = crate::guest::start(&*shared.rt)
+    {
+        eprintln!("tractor child {}: {e}", args.uid);
+        return 1;
+    }
     // Served functions may ask for their actor as soon as they run.
     set_current(Some(shared.clone()));
     shared.defer_calls();

@@ -72,6 +72,7 @@ mod error_types;
 mod functions;
 mod future;
 mod grace;
+pub mod guest;
 mod handle;
 mod kwargs;
 pub mod launch;
@@ -95,6 +96,7 @@ mod supervision;
 mod task;
 mod task_record;
 pub mod tls;
+pub mod to_guest;
 mod trace;
 mod transport;
 

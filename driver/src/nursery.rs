@@ -51,6 +51,9 @@ pub struct ActorOptions {
     /// Runs its command line through this launcher (see
     /// [`ActorOptions::launcher`]).
     pub launcher: Option<Arc<dyn Launcher>>,
+    /// It runs a guest runtime beside its own (see
+    /// [`ActorOptions::guest`]).
+    pub guest: bool,
 }
 
 impl ActorOptions {
@@ -69,6 +72,32 @@ impl ActorOptions {
     /// setting (Python's per-actor `debug_mode`).
     pub fn debug_mode(mut self, on: bool) -> Self {
         self.debug_mode = Some(on);
+        self
+    }
+
+    /// Gives the child a guest runtime beside its own (see
+    /// [`guest`](crate::guest)): tokio in a `tractor-smol` child, smol's
+    /// executor in a `tractor-tokio` one, each behind its adapter's
+    /// feature (`guest-tokio`, `guest-smol`); its tasks reach it through
+    /// [`to_guest`](crate::to_guest). The child is told with Python's
+    /// `--asyncio` flag, so a Python child
+    /// ([`ActorOptions::python`]) runs in asyncio guest mode
+    /// (`infect_asyncio`). A child whose program has no guest fails to
+    /// start, saying so.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::prelude::*;
+    /// # use tractor_driver::to_guest;
+    /// # async fn demo(n: ActorNursery) -> Result<()> {
+    /// let worker = n
+    ///     .start_actor("worker", ActorOptions::new().enable_modules(["net"]).guest())
+    ///     .await?;
+    /// # let _ = worker;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn guest(mut self) -> Self {
+        self.guest = true;
         self
     }
 
@@ -700,6 +729,7 @@ impl ActorNursery {
                             None => options.env,
                         },
                         launcher: options.launcher,
+                        guest: options.guest,
                         channel: None,
                         failed: None,
                         exited: None,
@@ -897,6 +927,7 @@ mod tests {
             loglevel: None,
             env: Vec::new(),
             launcher: None,
+            guest: false,
             channel: None,
             failed: None,
             exited: None,

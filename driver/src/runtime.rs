@@ -68,6 +68,17 @@ pub trait Runtime: Send + Sync + 'static {
         None
     }
 
+    /// Starts a guest runtime for this process's actor (see
+    /// [`guest`](crate::guest)): another executor, on threads of its own,
+    /// that the actor's tasks reach through [`to_guest`](crate::to_guest).
+    /// The default has none.
+    fn start_guest(&self) -> io::Result<std::sync::Arc<dyn Guest>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this runtime offers no guest runtime",
+        ))
+    }
+
     /// Lets the runtime's other ready tasks run once before the caller
     /// goes on. The default wakes the task and returns `Pending` once;
     /// a runtime that would poll a task that woke itself again at once (a
@@ -83,6 +94,24 @@ pub trait Runtime: Send + Sync + 'static {
             Poll::Pending
         }))
     }
+}
+
+/// A guest runtime beside an actor's own (see [`guest`](crate::guest)),
+/// as the driver drives it: what an adapter (or a program embedding the
+/// driver) implements for its guest.
+pub trait Guest: Send + Sync + 'static {
+    /// The runtime's name, for errors and dumps: `tokio`, `smol`.
+    fn name(&self) -> &'static str;
+
+    /// Starts a task on the guest, from any thread; the guest polls it on
+    /// its own threads, in its context (a tokio guest's tasks may use
+    /// tokio's sockets and timers).
+    fn spawn(&self, task: BoxFuture<'static, ()>);
+
+    /// Stops the guest: its tasks are dropped and its threads end. Blocks
+    /// the calling thread (never one of the guest's) until that is done,
+    /// or until `deadline`; says whether it was done in time.
+    fn shutdown(&self, deadline: Instant) -> bool;
 }
 
 /// Runs `fut` to its end, polling `rt`'s [`Runtime::driver`] beside it.

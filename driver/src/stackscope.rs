@@ -131,6 +131,31 @@ pub fn dump() -> String {
     render().0
 }
 
+/// The records in id order, but each guest task right under the task it
+/// is linked to (and under that task's other guest tasks started before).
+fn linked_order(records: Vec<Arc<TaskRecord>>) -> Vec<Arc<TaskRecord>> {
+    let linked_to = |r: &TaskRecord| match r.kind {
+        Kind::Guest { linked, .. } => linked.filter(|id| records.iter().any(|o| o.id == *id)),
+        _ => None,
+    };
+    fn push(
+        out: &mut Vec<Arc<TaskRecord>>,
+        r: &Arc<TaskRecord>,
+        records: &[Arc<TaskRecord>],
+        linked_to: &dyn Fn(&TaskRecord) -> Option<u64>,
+    ) {
+        out.push(r.clone());
+        for g in records.iter().filter(|g| linked_to(g) == Some(r.id)) {
+            push(out, g, records, linked_to);
+        }
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for r in records.iter().filter(|r| linked_to(r).is_none()) {
+        push(&mut out, r, &records, &linked_to);
+    }
+    out
+}
+
 /// The dump, and the children to relay it to.
 fn render() -> (String, Vec<(String, u32)>) {
     let now = Instant::now();
@@ -170,7 +195,7 @@ fn render() -> (String, Vec<(String, u32)>) {
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
     let threads = threads();
-    let records: Vec<Arc<TaskRecord>> = tasks().values().cloned().collect();
+    let records = linked_order(tasks().values().cloned().collect());
     let _ = writeln!(out, "tasks ({}):", records.len());
     for r in &records {
         let what = match &r.kind {
@@ -181,6 +206,12 @@ fn render() -> (String, Vec<(String, u32)>) {
                 None => format!("call {}", r.name),
             },
             Kind::Runtime => format!("runtime: {}", r.name),
+            Kind::Guest {
+                runtime,
+                linked: Some(to),
+                at,
+            } => format!("  guest task on {runtime}, linked to [{to}], started at {at}"),
+            Kind::Guest { runtime, at, .. } => format!("guest task on {runtime}, started at {at}"),
         };
         let _ = writeln!(out, "  [{}] {what}", r.id);
         let t = r.trace();

@@ -35,6 +35,13 @@ pub(crate) enum Kind {
     Call(DialogId),
     /// The runtime's own.
     Runtime,
+    /// A task on the actor's guest runtime (see `guest`), started at
+    /// `at` by the task on record as `linked`.
+    Guest {
+        runtime: &'static str,
+        linked: Option<u64>,
+        at: &'static Location<'static>,
+    },
 }
 
 /// One place a task waits.
@@ -143,6 +150,11 @@ std::thread_local! {
 /// The name of the task this thread polls, if it polls one.
 pub(crate) fn current_task() -> Option<Arc<str>> {
     CURRENT.with(|c| c.borrow().as_ref().map(|(r, _)| r.name.clone()))
+}
+
+/// The record id of the task this thread polls, if it polls one.
+pub(crate) fn current_task_id() -> Option<u64> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(r, _)| r.id))
 }
 
 /// A runtime task: `fut`, on record as `name`.

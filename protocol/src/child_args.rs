@@ -28,11 +28,19 @@ pub struct ChildArgs {
     /// [`BOOTSTRAP_FLAG`]. Set for a child started through a launcher,
     /// whose environment may not reach it. Ours, not Python's.
     pub bootstrap_stdin: bool,
+    /// The child runs a guest runtime beside its own: Python's
+    /// `--asyncio` flag (`infect_asyncio`), which a Python child takes
+    /// as asyncio guest mode and a Rust one as its adapter's guest.
+    pub guest: bool,
 }
 
 /// The flag of a child that reads a bootstrap block on its standard
 /// input before anything else ([`ChildArgs::bootstrap_stdin`]).
 pub const BOOTSTRAP_FLAG: &str = "--bootstrap-stdin";
+
+/// The flag of a child that runs a guest runtime ([`ChildArgs::guest`]):
+/// Python's own, for `infect_asyncio`.
+pub const GUEST_FLAG: &str = "--asyncio";
 
 /// A command line that starts like a child's but does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +58,7 @@ impl ChildArgs {
     ///     parent_addr: Address::tcp("127.0.0.1", 40123),
     ///     loglevel: None,
     ///     bootstrap_stdin: false,
+    ///     guest: false,
     /// };
     /// assert_eq!(
     ///     args.to_args(),
@@ -76,6 +85,9 @@ impl ChildArgs {
             out.push("--loglevel".into());
             out.push(level.clone());
         }
+        if self.guest {
+            out.push(GUEST_FLAG.into());
+        }
         if self.bootstrap_stdin {
             out.push(BOOTSTRAP_FLAG.into());
         }
@@ -94,7 +106,7 @@ impl ChildArgs {
             return Ok(None);
         }
         let (mut uid, mut parent_addr, mut loglevel) = (None, None, None);
-        let mut bootstrap_stdin = false;
+        let (mut bootstrap_stdin, mut guest) = (false, false);
         let mut rest = args[2..].iter();
         while let Some(flag) = rest.next() {
             let mut value = || {
@@ -126,9 +138,7 @@ impl ChildArgs {
                     });
                 }
                 "--loglevel" => loglevel = Some(value()?.clone()),
-                // Python's flag for asyncio guest mode; a Rust child has no
-                // asyncio to infect.
-                "--asyncio" => {}
+                GUEST_FLAG => guest = true,
                 BOOTSTRAP_FLAG => bootstrap_stdin = true,
                 other => return Err(ChildArgsError(format!("unknown argument {other:?}"))),
             }
@@ -139,6 +149,7 @@ impl ChildArgs {
                 .ok_or_else(|| ChildArgsError("--parent_addr is missing".into()))?,
             loglevel,
             bootstrap_stdin,
+            guest,
         }))
     }
 }
@@ -274,6 +285,7 @@ mod tests {
             parent_addr: addr,
             loglevel: Some("cancel".into()),
             bootstrap_stdin: false,
+            guest: false,
         }
     }
 
@@ -297,6 +309,9 @@ mod tests {
         let mut a = args(Uid::new("w", "u"), Address::tcp("10.0.0.1", 1));
         a.bootstrap_stdin = true;
         assert_eq!(a.to_args().last().map(String::as_str), Some(BOOTSTRAP_FLAG));
+        assert_eq!(ChildArgs::parse(a.to_args()), Ok(Some(a.clone())));
+        a.guest = true;
+        assert!(a.to_args().iter().any(|f| f == GUEST_FLAG));
         assert_eq!(ChildArgs::parse(a.to_args()), Ok(Some(a)));
     }
 
@@ -321,6 +336,7 @@ mod tests {
                 parent_addr: Address::tcp("127.0.0.1", 40123),
                 loglevel: Some("info".into()),
                 bootstrap_stdin: false,
+                guest: true,
             }))
         );
     }

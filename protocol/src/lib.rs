@@ -190,7 +190,7 @@ pub use bootstrap::{
     BOOTSTRAP_END, BOOTSTRAP_HEADER, BootstrapError, BootstrapReader, BootstrapVar,
     MAX_BOOTSTRAP_LEN, decode_bootstrap, encode_bootstrap,
 };
-pub use child_args::{BOOTSTRAP_FLAG, CHILD_MARKER, ChildArgs, ChildArgsError};
+pub use child_args::{BOOTSTRAP_FLAG, CHILD_MARKER, ChildArgs, ChildArgsError, GUEST_FLAG};
 pub use election::{ELECTION_PATIENCE, Election, ElectionError, ElectionStep, ProbeAnswer};
 pub use maddr::{
     AddrParseError, EndpointSpec, MADDR_PROTOCOLS, maddr_protocol, parse_endpoints,

@@ -469,7 +469,9 @@ fn stop(site: Site, reason: Reason) -> impl Future<Output = Result<()>> + Send +
         Some(why) => Err(refused(why)),
         None => Ok(me),
     });
-    async move { session(checked?, site, reason).await }
+    // From a guest task, the session's waits (the actor's timers) run on
+    // the actor's runtime, and the guest task waits for it.
+    async move { crate::guest::on_actor(session(checked?, site, reason)).await }
 }
 
 /// A shielded stop: started now, in a task of its own, holding

@@ -40,7 +40,7 @@ impl Shared {
                 .handle_spawn_failed(child, "this actor has no accept address".into());
             return;
         };
-        let (program, python, loglevel, env, launcher) = match st.children.get_mut(&child) {
+        let (program, python, loglevel, env, launcher, guest) = match st.children.get_mut(&child) {
             Some(c) => {
                 c.uid = Some(uid.clone());
                 (
@@ -49,9 +49,10 @@ impl Shared {
                     c.loglevel.clone(),
                     c.env.clone(),
                     c.launcher.clone(),
+                    c.guest,
                 )
             }
-            None => (None, false, None, Vec::new(), None),
+            None => (None, false, None, Vec::new(), None, false),
         };
         // A launched child connects back to the address its host reaches
         // this actor at.
@@ -71,6 +72,7 @@ impl Shared {
             parent_addr,
             loglevel: loglevel.or_else(|| self.settings.loglevel.clone()),
             bootstrap_stdin: launcher.is_some(),
+            guest,
         };
         let mut cmd = std::process::Command::new(&program);
         // The child's title in `ps` and `/proc/<pid>/cmdline`, as Python's

@@ -150,6 +150,8 @@ pub(crate) struct ChildState {
     pub(crate) env: Vec<(String, String)>,
     /// Runs its command line through this launcher.
     pub(crate) launcher: Option<Arc<dyn crate::launch::Launcher>>,
+    /// It runs a guest runtime (`--asyncio`).
+    pub(crate) guest: bool,
     pub(crate) channel: Option<ChannelId>,
     pub(crate) failed: Option<String>,
     pub(crate) exited: Option<ExitStatus>,

@@ -160,7 +160,9 @@ fn configure(id: &str, transport: Transport, registry: Option<&str>) -> Result<C
         _ if id.starts_with("dbg-") => config.debug_mode = true,
         // dump-env-propagation: only TRACTOR_ENABLE_STACKSCOPE, from the
         // test, turns dumps on.
-        "dump-sigusr1-hierarchical" => config = config.enable_stack_on_sig(true),
+        "dump-sigusr1-hierarchical" | "dump-guest-tasks" => {
+            config = config.enable_stack_on_sig(true)
+        }
         "cancel-graceful-before-hard-reap"
         | "cancel-sigterm-root"
         | "cancel-second-signal"

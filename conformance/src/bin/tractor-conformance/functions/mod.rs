@@ -2,12 +2,14 @@
 //! their arguments.
 
 mod grace;
+mod guest;
 mod more;
 mod streams;
 mod trees;
 mod typed;
 
 pub(crate) use grace::*;
+pub(crate) use guest::*;
 pub(crate) use more::*;
 pub(crate) use streams::*;
 pub(crate) use trees::*;
@@ -73,7 +75,7 @@ pub(crate) async fn pause_then_return() -> Result<String> {
 }
 
 pub(crate) fn functions() -> Functions {
-    pubsub_functions(Functions::new())
+    guest_functions(pubsub_functions(Functions::new()))
         .serve(MathService, Calc)
         .rpc(NS, "hi", |(): ()| async move {
             Ok(format!("hi from {}", me().uid().name))

@@ -18,6 +18,7 @@ pub(crate) mod dbg;
 pub(crate) mod disc;
 pub(crate) mod err;
 pub(crate) mod fault;
+pub(crate) mod guest;
 pub(crate) mod launch;
 pub(crate) mod log;
 pub(crate) mod mixed;
@@ -76,6 +77,14 @@ macro_rules! configured {
 /// unique; several may share a function (which, when it needs to, is
 /// given the id).
 pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
+    // guest runtimes
+    ("guest-runtime-api", body!(guest::guest_runtime_api)),
+    ("guest-cancel", body!(guest::guest_cancel)),
+    ("guest-errors", body!(guest::guest_errors)),
+    ("guest-stream-10k", body!(guest::guest_stream_10k)),
+    ("guest-root-sigint", configured!(guest::guest_root_sigint)),
+    ("dbg-guest-pause", body!(guest::dbg_guest_pause)),
+    ("dump-guest-tasks", body!(guest::dump_guest_tasks)),
     // spawn
     ("spawn-proctitle", body!(spawn::spawn_proctitle)),
     ("spawn-python-child", body!(spawn::spawn_python_child)),

@@ -445,6 +445,7 @@ pub(crate) async fn python_child(
             parent_addr: root.accept_addrs()[0].clone(),
             loglevel: root.loglevel().map(str::to_owned),
             bootstrap_stdin: false,
+            guest: false,
         }
         .to_args();
         fact("args_exact", *args == expected[..]);
