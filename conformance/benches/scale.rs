@@ -28,6 +28,13 @@
 //!   them open; memory per open context, in the root and in the child
 //!   (RSS growth ÷ contexts). Target: ≤ 20 µs per open at 10,000.
 //!
+//! * `guest`: what a guest runtime (`ActorOptions::guest`) adds to an
+//!   idle child: four daemons without one and four with one, each after
+//!   the same calls: threads, RSS and PSS (medians), and the time of a
+//!   `to_guest::run` of an empty future, against an `ActorHandle::spawn`
+//!   of one joined in the same child (the baseline). No target: the
+//!   README reports it.
+//!
 //! The tree runs on Unix sockets with a registrar of its own, with its
 //! limits raised for the figures (`TRACTOR_MAX_CONNECTIONS`,
 //! `TRACTOR_MAX_PENDING_CONNECTIONS`, `TRACTOR_MAX_DIALOGS_PER_PEER`:
@@ -82,6 +89,35 @@ fn functions() -> Functions {
             Ok(memory(std::process::id()).0)
         })
         .rpc(NS, "pid", |(): ()| async { Ok(std::process::id()) })
+        .rpc(NS, "probe", |p: Probe| probe(p))
+}
+
+/// What `probe` is asked: how many calls of each kind.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Probe {
+    calls: u32,
+    guest: bool,
+}
+
+/// Times `calls` spawns joined on the actor's runtime and, with a guest,
+/// `calls` runs of an empty future on it: `(pid, spawn µs, run µs)`.
+async fn probe(p: Probe) -> Result<(u32, f64, f64)> {
+    let me =
+        tractor_driver::current_actor().ok_or_else(|| Error::raise("RuntimeError", "no actor"))?;
+    let t0 = Instant::now();
+    for _ in 0..p.calls {
+        me.spawn(async {}).await?;
+    }
+    let spawn_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(p.calls);
+    let mut run_us = 0.0;
+    if p.guest {
+        let t0 = Instant::now();
+        for _ in 0..p.calls {
+            tractor_driver::to_guest::run(async { Ok::<_, Error>(()) }).await?;
+        }
+        run_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(p.calls);
+    }
+    Ok((std::process::id(), spawn_us, run_us))
 }
 
 /// The limits every actor of the tree runs with: room for 1,000 children
@@ -154,6 +190,9 @@ async fn tree(rt: Arc<dyn Runtime>, adapter: &'static str) -> i32 {
         }
         if wanted("scale") {
             met.push(scale(&root, adapter, quick).await?);
+        }
+        if wanted("guest") {
+            guest_cost(&root, adapter).await?;
         }
         if wanted("contexts") {
             met.push(contexts(&root, adapter, if quick { 2_000 } else { 10_000 }).await?);
@@ -238,6 +277,87 @@ async fn idle_rss(root: &ActorHandle, adapter: &str) -> Result<bool> {
         })
     );
     Ok(met)
+}
+
+/// The `Threads:` of `pid` (0 where unreadable).
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One daemon of `guest_cost`: with a guest, threads, RSS and PSS in MiB,
+/// a spawn joined and a guest run, in µs.
+type Row = (bool, f64, f64, f64, f64, f64);
+
+async fn guest_cost(root: &ActorHandle, adapter: &str) -> Result<()> {
+    const N: usize = 4;
+    const CALLS: u32 = 2_000;
+    let me = root.clone();
+    let rows = root
+        .open_nursery(|n| async move {
+            let mut rows = Vec::new();
+            for guest in [false, true] {
+                let options = if guest { daemon().guest() } else { daemon() };
+                let kind = if guest { "guest" } else { "plain" };
+                let portals = n
+                    .start_actors((0..N).map(|i| (format!("{PREFIX}{kind}-{i}"), options.clone())))
+                    .await?;
+                for p in &portals {
+                    let probe = Probe {
+                        calls: CALLS,
+                        guest,
+                    };
+                    let (pid, spawn_us, run_us): (u32, f64, f64) =
+                        p.run(NS, "probe", probe).await?;
+                    rows.push((guest, pid, spawn_us, run_us));
+                }
+            }
+            me.sleep(Duration::from_millis(500)).await;
+            let rows: Vec<_> = rows
+                .into_iter()
+                .map(|(guest, pid, spawn_us, run_us)| {
+                    let (rss, pss) = memory(pid);
+                    (
+                        guest,
+                        threads(pid) as f64,
+                        rss as f64 / 1024.0,
+                        pss as f64 / 1024.0,
+                        spawn_us,
+                        run_us,
+                    )
+                })
+                .collect();
+            n.cancel().await;
+            Ok(rows)
+        })
+        .await?;
+    let col = |guest: bool, f: fn(&Row) -> f64| {
+        let mut v: Vec<f64> = rows.iter().filter(|r| r.0 == guest).map(f).collect();
+        median(&mut v)
+    };
+    let (threads_plain, threads_guest) = (col(false, |r| r.1), col(true, |r| r.1));
+    let (rss_plain, rss_guest) = (col(false, |r| r.2), col(true, |r| r.2));
+    let (pss_plain, pss_guest) = (col(false, |r| r.3), col(true, |r| r.3));
+    let spawn_us = col(true, |r| r.4);
+    let run_us = col(true, |r| r.5);
+    println!(
+        "{}",
+        json!({
+            "figure": "guest", "adapter": adapter, "children": N, "calls": CALLS,
+            "threads_without": threads_plain, "threads_with": threads_guest,
+            "rss_mib_without": round(rss_plain), "rss_mib_with": round(rss_guest),
+            "pss_mib_without": round(pss_plain), "pss_mib_with": round(pss_guest),
+            "spawn_join_us": round(spawn_us), "guest_run_us": round(run_us),
+            "run_vs_spawn": round(run_us / spawn_us),
+        })
+    );
+    Ok(())
 }
 
 fn round(x: f64) -> f64 {

@@ -511,3 +511,26 @@ fn dbg_guest_task_pause() {
         assert!(rest.contains("result=resumed"), "{adapter}: {rest}");
     }
 }
+
+#[test]
+fn dbg_guest_task_crash_opens_the_childs_repl_then_the_roots() {
+    for adapter in adapters() {
+        let tree = Tree::new().adapter(adapter);
+        let mut p = start(&tree, "dbg-guest-crash");
+        // The guest task's panic is its linked function's failure.
+        let child = repl(&mut p, "crashed", "guest-crasher");
+        assert!(child.contains("Panic"), "{adapter}: {child}");
+        assert!(
+            child.contains("the guest task panicked on purpose"),
+            "{adapter}: {child}"
+        );
+        p.send_line("c").unwrap();
+        let root = repl(&mut p, "crashed", "root");
+        assert!(
+            root.contains("src_uid=('guest-crasher'"),
+            "{adapter}: {root}"
+        );
+        let rest = continue_to_end(p, &tree, adapter, 1);
+        assert!(rest.contains("Panic"), "{adapter}: {rest}");
+    }
+}

@@ -3071,3 +3071,29 @@ fn guest_root_sigint_drops_every_guest_task_of_the_tree() {
         assert_eq!(r.fact("detached_marker"), detached, "{r:?}");
     }
 }
+
+#[test]
+fn guest_blocked_thread_delays_the_exit_but_never_to_a_kill() {
+    for (a, t) in cases() {
+        let r = run_env(
+            "guest-blocked-thread",
+            a,
+            t,
+            &[("RUST_LOG", "tractor::runtime=info")],
+        );
+        r.assert_ok();
+        assert_eq!(r.fact("cancel_acked"), "true", "{r:?}");
+        assert!(
+            r.stderr
+                .contains("a cancelled guest task was not dropped within"),
+            "{r:?}"
+        );
+        let exit = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("exited child=blocker["))
+            .unwrap_or_else(|| panic!("no exit of the blocker: {r:?}"));
+        // Not SIGTERMed, not SIGKILLed: it wound down by itself.
+        assert!(exit.contains("exit=code 0 reaped=\"normally\""), "{exit}");
+    }
+}

@@ -465,3 +465,26 @@ fn subscribers_get_the_topics_they_asked_for() {
         );
     }
 }
+
+#[test]
+fn a_guest_task_echoes_through_its_actor() {
+    for (adapter, out) in adapters().zip(on_both("guest_runtime")) {
+        // Each adapter hosts the other's executor.
+        let guest = if adapter == "smol" { "tokio" } else { "smol" };
+        assert_eq!(
+            line(&out, "the guest task said: "),
+            format!("the guest task said: start (the guest is {guest})"),
+            "{out}"
+        );
+        for n in 0..5 {
+            assert!(
+                out.contains(&format!("sent {n}, the guest echoed {n}\n")),
+                "{out}"
+            );
+        }
+        assert!(
+            out.ends_with("the guest task echoed 5 numbers and returned"),
+            "{out}"
+        );
+    }
+}

@@ -52,12 +52,17 @@ pub use channel::{GuestChannel, GuestStart, LinkedChannel};
 pub(crate) use link::{Link, on_actor};
 
 /// The longest a dropped link waits for its guest task to be dropped on
-/// the guest's thread (see the module's docs).
-pub const DROP_WAIT: Duration = Duration::from_secs(3);
+/// the guest's thread (see the module's docs). With [`SHUTDOWN_WAIT`] it
+/// fits, with room to spare, in the 1.5 s a cancelled child has to wind
+/// down before it exits regardless: a child whose guest thread is
+/// blocked still winds down by itself, well before its parent's reaping
+/// would kill it.
+pub const DROP_WAIT: Duration = Duration::from_millis(500);
 
 /// How long the guest's shutdown may take at the end of an actor's
-/// teardown before the actor exits without it.
-pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+/// teardown before the actor exits without it (the process's exit then
+/// ends the guest's threads).
+pub const SHUTDOWN_WAIT: Duration = Duration::from_millis(250);
 
 /// How many items a channel to a guest task holds each way, unless told
 /// otherwise.

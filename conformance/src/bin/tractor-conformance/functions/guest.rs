@@ -189,6 +189,19 @@ pub(crate) fn guest_functions(f: Functions) -> Functions {
             })
             .await
         })
+        // guest-blocked-thread: a guest task that blocks the guest's
+        // one thread for ever.
+        .context(NS, "guest_block", |ctx: Context, (): ()| async move {
+            let (_, _chan): ((), LinkedChannel<(), (), ()>) =
+                to_guest::open_channel_from(|start| async move {
+                    let _chan = start.started(());
+                    std::thread::sleep(Duration::from_secs(3600));
+                    Ok::<(), Error>(())
+                })
+                .await?;
+            ctx.started(()).await?;
+            std::future::pending::<Result<()>>().await
+        })
         // dump-guest-tasks: a guest task that waits for ever.
         .rpc(NS, "guest_hang", |(): ()| async {
             to_guest::run(async {

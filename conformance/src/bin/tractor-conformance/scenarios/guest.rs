@@ -233,3 +233,39 @@ pub(crate) async fn guest_root_sigint(rt: Arc<dyn Runtime>, config: Config) -> R
     }
     out
 }
+
+/// Scenario `dbg-guest-crash`: a guest task's panic fails its child's
+/// function: a crash REPL in the child, then in the root.
+pub(crate) async fn dbg_guest_crash(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n
+            .run_in_actor(
+                "guest-crasher",
+                NS,
+                "guest_fail",
+                Value {
+                    value: Some("panic".into()),
+                },
+                ActorOptions::new().guest(),
+            )
+            .await?;
+        p.wait_for_result::<()>().await
+    })
+    .await
+}
+
+/// Scenario `guest-blocked-thread`: a child whose guest task blocks the
+/// guest's thread is cancelled: it acknowledges, gives up on the guest
+/// task and its guest after their waits, and exits by itself (its
+/// parent's log says how it was reaped).
+pub(crate) async fn guest_blocked_thread(root: ActorHandle) -> Result<()> {
+    root.open_nursery(|n| async move {
+        let p = n.start_actor("blocker", guest_daemon()).await?;
+        let (_ctx, ()) = p.open_context(NS, "guest_block", ()).await?;
+        let acked = p.cancel_actor().await;
+        fact("cancel_acked", acked.is_ok());
+        n.cancel().await;
+        Ok(())
+    })
+    .await
+}

@@ -83,7 +83,9 @@ pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
     ("guest-errors", body!(guest::guest_errors)),
     ("guest-stream-10k", body!(guest::guest_stream_10k)),
     ("guest-root-sigint", configured!(guest::guest_root_sigint)),
+    ("guest-blocked-thread", body!(guest::guest_blocked_thread)),
     ("dbg-guest-pause", body!(guest::dbg_guest_pause)),
+    ("dbg-guest-crash", body!(guest::dbg_guest_crash)),
     ("dump-guest-tasks", body!(guest::dump_guest_tasks)),
     // spawn
     ("spawn-proctitle", body!(spawn::spawn_proctitle)),
