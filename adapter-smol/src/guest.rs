@@ -19,6 +19,7 @@ pub(crate) fn start() -> std::io::Result<Arc<dyn Guest>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tractor-guest")
+        .on_thread_start(tractor_driver::guest::mark_guest_thread)
         .enable_all()
         .build()?;
     let handle = runtime.handle().clone();

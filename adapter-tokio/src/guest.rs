@@ -24,6 +24,7 @@ pub(crate) fn start() -> std::io::Result<Arc<dyn Guest>> {
     let thread = std::thread::Builder::new()
         .name("tractor-guest".into())
         .spawn(move || {
+            tractor_driver::guest::mark_guest_thread();
             // Runs until stopped; then the executor, dropped here (the
             // last reference once the guest let go of its own), drops
             // every task left on this thread.

@@ -113,7 +113,7 @@ async fn probe(p: Probe) -> Result<(u32, f64, f64)> {
     if p.guest {
         let t0 = Instant::now();
         for _ in 0..p.calls {
-            tractor_driver::to_guest::run(async { Ok::<_, Error>(()) }).await?;
+            tractor_driver::to_guest::run(|| async { Ok::<_, Error>(()) }).await?;
         }
         run_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(p.calls);
     }

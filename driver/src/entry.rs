@@ -347,6 +347,11 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         crate::serve::Served::new(config.functions.clone()),
         settings,
     );
+    // Before the root can be reached: a peer's first call may use it.
+    let guest = match config.guest {
+        true => Some(crate::guest::start(&*shared.rt)?),
+        false => None,
+    };
     // Is there a registrar already? (spec/PROTOCOL.md §9.1) Nothing listens
     // on TCP port 0: such an address asks this root to be the registrar on
     // a port the OS picks, and is not probed. Roots that start together
@@ -434,11 +439,8 @@ async fn start_root(rt: Arc<dyn Runtime>, config: &Config) -> Result<ActorHandle
         teardown(&handle).await;
         return Err(e);
     }
-    if config.guest
-        && let Err(e) = crate::guest::start(&*handle.shared.rt)
-    {
-        teardown(&handle).await;
-        return Err(e);
+    if let Some(guest) = guest {
+        guest.keep();
     }
     set_current(Some(shared));
     tracing::info!(target: "tractor::runtime", uid = %handle.uid(), addrs = %crate::log::list(&bound), registrar = !found, "root actor up");
@@ -822,11 +824,14 @@ async fn run_child(
     let _listening = crate::signals::listen();
     let mut signals = interrupt_and_terminate(&shared);
     // Before anything is served: a function may use it at once.
-    if args.guest
-        && let Err(e) = crate::guest::start(&*shared.rt)
-    {
-        eprintln!("tractor child {}: {e}", args.uid);
-        return 1;
+    if args.guest {
+        match crate::guest::start(&*shared.rt) {
+            Ok(guest) => guest.keep(),
+            Err(e) => {
+                eprintln!("tractor child {}: {e}", args.uid);
+                return 1;
+            }
+        }
     }
     // Served functions may ask for their actor as soon as they run.
     set_current(Some(shared.clone()));

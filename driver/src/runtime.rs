@@ -99,6 +99,13 @@ pub trait Runtime: Send + Sync + 'static {
 /// A guest runtime beside an actor's own (see [`guest`](crate::guest)),
 /// as the driver drives it: what an adapter (or a program embedding the
 /// driver) implements for its guest.
+///
+/// The links between guest tasks and the actor's rest on three rules:
+/// every task given to [`spawn`](Guest::spawn) is eventually polled to
+/// its end or dropped (a task spawned once the guest is shut down is
+/// dropped at once, on the caller's thread); a task's waker never polls
+/// it inline, on the waking thread; and each thread the guest starts
+/// calls [`mark_guest_thread`](crate::guest::mark_guest_thread) first.
 pub trait Guest: Send + Sync + 'static {
     /// The runtime's name, for errors and dumps: `tokio`, `smol`.
     fn name(&self) -> &'static str;
@@ -108,9 +115,10 @@ pub trait Guest: Send + Sync + 'static {
     /// tokio's sockets and timers).
     fn spawn(&self, task: BoxFuture<'static, ()>);
 
-    /// Stops the guest: its tasks are dropped and its threads end. Blocks
-    /// the calling thread (never one of the guest's) until that is done,
-    /// or until `deadline`; says whether it was done in time.
+    /// Stops the guest: its tasks are dropped (not leaked: their drops
+    /// are what ends their links) and its threads end. Blocks the calling
+    /// thread (never one of the guest's) until that is done, or until
+    /// `deadline`; says whether it was done in time.
     fn shutdown(&self, deadline: Instant) -> bool;
 }
 

@@ -134,24 +134,27 @@ pub fn dump() -> String {
 /// The records in id order, but each guest task right under the task it
 /// is linked to (and under that task's other guest tasks started before).
 fn linked_order(records: Vec<Arc<TaskRecord>>) -> Vec<Arc<TaskRecord>> {
-    let linked_to = |r: &TaskRecord| match r.kind {
-        Kind::Guest { linked, .. } => linked.filter(|id| records.iter().any(|o| o.id == *id)),
-        _ => None,
-    };
-    fn push(
-        out: &mut Vec<Arc<TaskRecord>>,
-        r: &Arc<TaskRecord>,
-        records: &[Arc<TaskRecord>],
-        linked_to: &dyn Fn(&TaskRecord) -> Option<u64>,
-    ) {
-        out.push(r.clone());
-        for g in records.iter().filter(|g| linked_to(g) == Some(r.id)) {
-            push(out, g, records, linked_to);
+    use std::collections::{BTreeMap, BTreeSet};
+    let ids: BTreeSet<u64> = records.iter().map(|r| r.id).collect();
+    // Guest tasks by the task they are linked to, if that one is shown.
+    let mut under: BTreeMap<u64, Vec<Arc<TaskRecord>>> = BTreeMap::new();
+    let mut top = Vec::with_capacity(records.len());
+    for r in records {
+        match r.kind {
+            Kind::Guest {
+                linked: Some(to), ..
+            } if ids.contains(&to) => under.entry(to).or_default().push(r),
+            _ => top.push(r),
         }
     }
-    let mut out = Vec::with_capacity(records.len());
-    for r in records.iter().filter(|r| linked_to(r).is_none()) {
-        push(&mut out, r, &records, &linked_to);
+    // Depth first; a record is linked only to an older one, so this ends.
+    let mut out = Vec::with_capacity(ids.len());
+    let mut stack: Vec<Arc<TaskRecord>> = top.into_iter().rev().collect();
+    while let Some(r) = stack.pop() {
+        if let Some(guests) = under.remove(&r.id) {
+            stack.extend(guests.into_iter().rev());
+        }
+        out.push(r);
     }
     out
 }
@@ -195,9 +198,18 @@ fn render() -> (String, Vec<(String, u32)>) {
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
     let threads = threads();
-    let records = linked_order(tasks().values().cloned().collect());
+    let records: Vec<Arc<TaskRecord>> = tasks().values().cloned().collect();
+    let records = linked_order(records);
     let _ = writeln!(out, "tasks ({}):", records.len());
+    let shown: std::collections::BTreeSet<u64> = records.iter().map(|r| r.id).collect();
     for r in &records {
+        // A guest task is shown right under its linked task, indented.
+        let indent = match r.kind {
+            Kind::Guest {
+                linked: Some(to), ..
+            } if shown.contains(&to) => "  ",
+            _ => "",
+        };
         let what = match &r.kind {
             Kind::Main => "main: the root's body".to_owned(),
             Kind::Spawned(at) => format!("task spawned at {at}"),
@@ -210,10 +222,10 @@ fn render() -> (String, Vec<(String, u32)>) {
                 runtime,
                 linked: Some(to),
                 at,
-            } => format!("  guest task on {runtime}, linked to [{to}], started at {at}"),
+            } => format!("guest task on {runtime}, linked to [{to}], started at {at}"),
             Kind::Guest { runtime, at, .. } => format!("guest task on {runtime}, started at {at}"),
         };
-        let _ = writeln!(out, "  [{}] {what}", r.id);
+        let _ = writeln!(out, "  {indent}[{}] {what}", r.id);
         let t = r.trace();
         if let Some((since, tid)) = t.polling {
             let thread = threads

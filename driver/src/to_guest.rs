@@ -8,7 +8,7 @@
 //! # async fn demo() -> Result<()> {
 //! // In an actor started with a guest (`ActorOptions::new().guest()`):
 //! // the future runs on the guest's thread, in its context.
-//! let n: u64 = to_guest::run(async { Ok::<_, std::io::Error>(42) }).await?;
+//! let n: u64 = to_guest::run(|| async { Ok::<_, std::io::Error>(42) }).await?;
 //! assert_eq!(n, 42);
 //!
 //! // A guest task that streams to this one, with a first value.

@@ -8,16 +8,20 @@ use super::{DEFAULT_CAPACITY, GuestStart, LinkedChannel};
 use crate::error::Result;
 use crate::guest;
 
-/// Runs `fut` on the guest runtime and yields its output, or its error
-/// (a guest error becomes this task's error, named with the error's
-/// type; a panic, a `Panic` error). Dropping the returned future cancels
-/// `fut` and waits until the guest has dropped it.
+/// Runs the future `f` makes on the guest runtime, and yields its output,
+/// or its error (a guest error becomes this task's error, named with the
+/// error's type; a panic, a `Panic` error). `f` is called on the guest's
+/// thread, so the future is made in the guest's context too (a tokio
+/// timer or socket panics if made outside a tokio runtime). Dropping the
+/// returned future cancels the guest's and waits until the guest has
+/// dropped it.
 ///
 /// Fails at once where the actor runs no guest.
 #[track_caller]
-pub fn run<T, E, F>(fut: F) -> impl Future<Output = Result<T>> + Send + 'static
+pub fn run<T, E, F, Fut>(f: F) -> impl Future<Output = Result<T>> + Send + 'static
 where
-    F: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
@@ -26,7 +30,7 @@ where
         let g = guest::current()?;
         let name = g.name();
         let link = guest::link::to_guest(|t| g.spawn(t), name, at, async move {
-            fut.await.map_err(|e| guest::guest_error(e, at))
+            f().await.map_err(|e| guest::guest_error(e, at))
         });
         link.await
     }

@@ -37,16 +37,23 @@ impl<T> Queue<T> {
         }
     }
 
-    fn wake_receiver(&mut self) {
-        if let Some(w) = self.receiver.take() {
-            w.wake();
-        }
+    /// Nothing more is sent this way, and nothing sent is read: what is
+    /// queued, and the wakers of both sides, to drop and wake once the
+    /// lock is released.
+    fn shut(&mut self) -> (VecDeque<T>, [Option<Waker>; 2]) {
+        self.closed = true;
+        self.dropped = true;
+        (
+            std::mem::take(&mut self.items),
+            [self.receiver.take(), self.sender.take()],
+        )
     }
+}
 
-    fn wake_sender(&mut self) {
-        if let Some(w) = self.sender.take() {
-            w.wake();
-        }
+/// Wakes what a locked step took, once the lock is released.
+fn wake(wakers: impl IntoIterator<Item = Option<Waker>>) {
+    for w in wakers.into_iter().flatten() {
+        w.wake();
     }
 }
 
@@ -114,15 +121,15 @@ impl<First, ToCaller, FromCaller> std::fmt::Debug for GuestStart<First, ToCaller
 }
 
 fn guest_gone<G, C>(chan: &Mutex<Chan<G, C>>) {
-    let mut c = lock(chan);
-    c.to_caller.closed = true;
-    c.to_caller.wake_receiver();
-    c.to_guest.dropped = true;
-    c.to_guest.items.clear();
-    c.to_guest.wake_sender();
-    if let Some(w) = c.starting.take() {
-        w.wake();
-    }
+    let (unread, wakers, starting) = {
+        let mut c = lock(chan);
+        c.to_caller.closed = true;
+        let receiver = c.to_caller.receiver.take();
+        let (unread, [a, b]) = c.to_guest.shut();
+        (unread, [a, b, receiver], c.starting.take())
+    };
+    drop(unread);
+    wake(wakers.into_iter().chain([starting]));
 }
 
 /// The guest task's end of its channel with the linked task.
@@ -149,7 +156,9 @@ impl<ToCaller, FromCaller> GuestChannel<ToCaller, FromCaller> {
                 return Poll::Pending;
             }
             q.items.extend(item.take());
-            q.wake_receiver();
+            let receiver = q.receiver.take();
+            drop(c);
+            wake([receiver]);
             Poll::Ready(Ok(()))
         })
         .await
@@ -162,7 +171,9 @@ impl<ToCaller, FromCaller> GuestChannel<ToCaller, FromCaller> {
             let mut c = lock(&self.chan);
             let q = &mut c.to_guest;
             if let Some(item) = q.items.pop_front() {
-                q.wake_sender();
+                let sender = q.sender.take();
+                drop(c);
+                wake([sender]);
                 return Poll::Ready(Some(item));
             }
             if q.closed {
@@ -210,7 +221,8 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
     /// Sends `item` to the guest task, waiting while the channel is full.
     /// Once the guest task's end is gone, waits for the task to end, and
     /// fails with its error if it failed, with [`ErrorKind::Closed`] if
-    /// it returned.
+    /// it returned. Fails with [`ErrorKind::Closed`] at once after
+    /// [`close`](LinkedChannel::close).
     pub async fn send(&mut self, item: ToGuest) -> Result<()> {
         let mut item = Some(item);
         poll_fn(|cx| {
@@ -218,12 +230,17 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
                 let mut c = lock(&self.chan);
                 let capacity = c.capacity;
                 let q = &mut c.to_guest;
+                if q.closed && !q.dropped {
+                    return Poll::Ready(Err(Error::from(ErrorKind::Closed)));
+                }
                 if !q.dropped {
                     if q.items.len() >= capacity {
                         store(&mut q.sender, cx);
                     } else {
                         q.items.extend(item.take());
-                        q.wake_receiver();
+                        let receiver = q.receiver.take();
+                        drop(c);
+                        wake([receiver]);
                         return Poll::Ready(Ok(()));
                     }
                 }
@@ -249,7 +266,9 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
                 let mut c = lock(&self.chan);
                 let q = &mut c.to_caller;
                 if let Some(item) = q.items.pop_front() {
-                    q.wake_sender();
+                    let sender = q.sender.take();
+                    drop(c);
+                    wake([sender]);
                     return Poll::Ready(Ok(item));
                 }
                 store(&mut q.receiver, cx);
@@ -275,22 +294,32 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
     /// [`recv`](GuestChannel::recv) yields `None` once it has what was
     /// sent. Receiving goes on.
     pub fn close(&mut self) {
-        let mut c = lock(&self.chan);
-        c.to_guest.closed = true;
-        c.to_guest.wake_receiver();
+        let receiver = {
+            let mut c = lock(&self.chan);
+            c.to_guest.closed = true;
+            c.to_guest.receiver.take()
+        };
+        wake([receiver]);
+    }
+
+    /// Closes this end both ways: nothing more is sent, and what the
+    /// guest task sent, or still sends, is dropped.
+    fn shut(&mut self) {
+        let receiver = {
+            let mut c = lock(&self.chan);
+            c.to_guest.closed = true;
+            c.to_guest.receiver.take()
+        };
+        let (unread, wakers) = lock(&self.chan).to_caller.shut();
+        drop(unread);
+        wake(wakers.into_iter().chain([receiver]));
     }
 
     /// Closes this end (as [`close`](LinkedChannel::close), and what the
     /// guest task still sends is dropped), then waits for the guest task
     /// to return, and yields what it returned: its output, or its error.
     pub async fn wait(mut self) -> Result<R> {
-        self.close();
-        {
-            let mut c = lock(&self.chan);
-            c.to_caller.dropped = true;
-            c.to_caller.items.clear();
-            c.to_caller.wake_sender();
-        }
+        self.shut();
         poll_fn(|cx| self.poll_end(cx)).await?;
         self.ended
             .take()
@@ -315,12 +344,7 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
 
 impl<ToGuest, FromGuest, R> Drop for LinkedChannel<ToGuest, FromGuest, R> {
     fn drop(&mut self) {
-        let mut c = lock(&self.chan);
-        c.to_guest.closed = true;
-        c.to_guest.wake_receiver();
-        c.to_caller.dropped = true;
-        c.to_caller.items.clear();
-        c.to_caller.wake_sender();
+        self.shut();
         // `link`'s own drop then cancels the guest task and waits for it.
     }
 }

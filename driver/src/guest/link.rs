@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -16,17 +17,33 @@ use crate::runtime::BoxFuture;
 use crate::task_record::{Kind, Tracked};
 
 std::thread_local! {
-    /// This thread has polled a guest task: it is one of a guest's own
-    /// (a guest runtime keeps its threads to itself).
+    /// This thread is one of a guest's own: marked when the guest starts
+    /// it ([`mark_guest_thread`]), or when it first polls a guest task.
     static GUEST_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// This thread polls a guest task now.
-    static IN_GUEST_TASK: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is polling a guest task.
-fn in_guest_task() -> bool {
-    IN_GUEST_TASK.with(Cell::get)
+/// Marks this thread as one of a guest runtime's own (see
+/// [`Guest`](crate::runtime::Guest)): a link to a guest task dropped here
+/// does not wait for the guest (it would wait for this very thread), and
+/// tractor's waits ([`pause()`](crate::pause())) made here run on the
+/// actor's runtime. A guest calls it on each thread it starts.
+pub fn mark_guest_thread() {
+    GUEST_THREAD.with(|g| g.set(true));
 }
+
+/// Whether this thread is one of a guest's.
+fn on_guest_thread() -> bool {
+    GUEST_THREAD.with(Cell::get)
+}
+
+/// Polls of guest tasks so far, process-wide: how a dropped link tells a
+/// guest that does not move any more from one that is merely busy.
+pub(super) static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// [`PROGRESS`] when a dropped link last gave up waiting (`u64::MAX`:
+/// never). While it stays there, the guest has not polled anything
+/// since: later drops do not wait (so that a blocked guest costs one
+/// [`DROP_WAIT`](super::DROP_WAIT), not one per link).
+pub(super) static STALLED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Where a linked task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,15 +145,15 @@ where
     }
 }
 
-/// Runs `fut` on the actor's runtime when called from a guest task, and
-/// where it is otherwise: for the actor's own waits (its timers, its
+/// Runs `fut` on the actor's runtime when polled on a guest's thread,
+/// and where it is otherwise: for the actor's own waits (its timers, its
 /// locks' wake-ups) that a guest's thread cannot drive.
 pub(crate) async fn on_actor<T, F>(fut: F) -> Result<T>
 where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    if !in_guest_task() {
+    if !on_guest_thread() {
         return fut.await;
     }
     let shared = crate::engine::current()
@@ -171,17 +188,27 @@ impl<T> Drop for Link<T> {
             return;
         }
         st.cancel = true;
-        if let Some(w) = st.task.take() {
+        let task = st.task.take();
+        drop(st);
+        if let Some(w) = task {
             w.wake();
         }
-        // A guest's own thread waiting for its guest would wait for itself.
-        if self.side == Side::Actor || GUEST_THREAD.with(Cell::get) {
+        // A guest's own thread waiting for its guest would wait for
+        // itself; a guest that has not moved since a wait gave up would
+        // only make this one give up too.
+        let progress = PROGRESS.load(Ordering::SeqCst);
+        if self.side == Side::Actor
+            || on_guest_thread()
+            || STALLED_AT.load(Ordering::SeqCst) == progress
+        {
             return;
         }
         let deadline = Instant::now() + super::DROP_WAIT;
+        let mut st = self.shared.lock();
         while !st.ended {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                STALLED_AT.store(PROGRESS.load(Ordering::SeqCst), Ordering::SeqCst);
                 tracing::error!(
                     target: "tractor::runtime",
                     guest = self.runtime,
@@ -212,15 +239,24 @@ struct Linked<T, F> {
 impl<T, F: Future<Output = Result<T>>> Linked<T, F> {
     /// Drops the future, then tells the link it is gone.
     fn end(&mut self, out: Option<Result<T>>) {
-        self.fut = None;
-        let mut st = self.shared.lock();
+        drop_quietly(self.fut.take());
+        self.shared.finish(out);
+    }
+}
+
+impl<T> Shared<T> {
+    /// The task's future is gone, with its output if it finished.
+    fn finish(&self, out: Option<Result<T>>) {
+        let mut st = self.lock();
         st.out = out;
         st.ended = true;
         st.task = None;
-        if let Some(w) = st.caller.take() {
+        let caller = st.caller.take();
+        drop(st);
+        self.ended.notify_all();
+        if let Some(w) = caller {
             w.wake();
         }
-        self.shared.ended.notify_all();
     }
 }
 
@@ -244,16 +280,14 @@ impl<T, F: Future<Output = Result<T>>> Future for Linked<T, F> {
         let Some(fut) = this.fut.as_mut() else {
             return Poll::Ready(());
         };
-        let guest = this.side == Side::Guest;
-        if guest {
-            GUEST_THREAD.with(|g| g.set(true));
+        if this.side == Side::Guest {
+            mark_guest_thread();
+            PROGRESS.fetch_add(1, Ordering::Relaxed);
         }
-        let was = IN_GUEST_TASK.with(|g| g.replace(guest));
         let polled = match &this.tracked {
             Some(t) => t.poll(|| catch_panic(|| fut.as_mut().poll(cx))),
             None => catch_panic(|| fut.as_mut().poll(cx)),
         };
-        IN_GUEST_TASK.with(|g| g.set(was));
         match polled {
             Poll::Ready(out) => {
                 this.end(Some(out));
@@ -271,13 +305,16 @@ impl<T, F> Drop for Linked<T, F> {
         if self.fut.is_none() {
             return;
         }
-        self.fut = None;
-        let mut st = self.shared.lock();
-        st.ended = true;
-        st.task = None;
-        if let Some(w) = st.caller.take() {
-            w.wake();
-        }
-        self.shared.ended.notify_all();
+        drop_quietly(self.fut.take());
+        self.shared.finish(None);
+    }
+}
+
+/// Drops `value`, logging a panic of its drop rather than letting it
+/// unwind past the link: the link would never learn that the task ended,
+/// and its caller would wait for it.
+fn drop_quietly<T>(value: T) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
+        tracing::error!(target: "tractor::runtime", "a linked task's future panicked while it was dropped");
     }
 }

@@ -21,7 +21,10 @@
 //!   once the guest thread has dropped it: neither side outlives the
 //!   other. A guest task that blocks its thread holds that drop until its
 //!   poll returns, for at most [`DROP_WAIT`]; past it, the guest task is
-//!   logged and left to the guest's shutdown.
+//!   logged and left to the guest's shutdown, and later drops do not wait
+//!   until the guest polls a task again. A link dropped on a guest's own
+//!   thread (a guest task that called `to_guest` itself) does not wait:
+//!   the thread would wait for itself.
 //! * **Errors.** A guest task's error reaches the linked task as its own:
 //!   a [`LocalError`](crate::LocalError) named with the error's type and
 //!   its message, made where the link was opened. A panic becomes a
@@ -49,6 +52,7 @@ pub(crate) mod channel;
 pub(crate) mod link;
 
 pub use channel::{GuestChannel, GuestStart, LinkedChannel};
+pub use link::mark_guest_thread;
 pub(crate) use link::{Link, on_actor};
 
 /// The longest a dropped link waits for its guest task to be dropped on
@@ -78,22 +82,45 @@ fn slot() -> MutexGuard<'static, Option<Arc<dyn Guest>>> {
 pub(crate) fn current() -> Result<Arc<dyn Guest>> {
     slot().clone().ok_or_else(|| {
         Error::runtime(
-            "this actor runs no guest runtime: give it one with ActorOptions::guest (a child) or Config::guest (a root)",
+            "this actor runs no guest runtime (none was given, or it was shut down with the actor): give it one with ActorOptions::guest (a child) or Config::guest (a root)",
         )
     })
 }
 
-/// Starts `rt`'s guest for this process's actor.
-pub(crate) fn start(rt: &dyn Runtime) -> Result<()> {
+/// Starts `rt`'s guest for this process's actor; it is stopped again
+/// when the returned guard is dropped, unless [`Started::keep`] was
+/// called (the actor's teardown stops it then).
+pub(crate) fn start(rt: &dyn Runtime) -> Result<Started> {
     let guest = rt
         .start_guest()
         .map_err(|e| Error::runtime(format!("could not start the guest runtime: {e}")))?;
     tracing::debug!(target: "tractor::runtime", guest = guest.name(), "guest runtime up");
-    if let Some(old) = slot().replace(guest) {
+    let old = slot().replace(guest);
+    if let Some(old) = old {
         // Not expected (one actor per process), but never left running.
         stop_now(old);
     }
-    Ok(())
+    Ok(Started(true))
+}
+
+/// A guest just started, stopped if the actor does not get as far as
+/// running ([`Started::keep`]).
+pub(crate) struct Started(bool);
+
+impl Started {
+    /// The actor runs: its teardown stops the guest.
+    pub(crate) fn keep(mut self) {
+        self.0 = false;
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let guest = if self.0 { slot().take() } else { None };
+        if let Some(guest) = guest {
+            stop_now(guest);
+        }
+    }
 }
 
 /// Shuts the guest down, if there is one, waiting for it on a thread of
@@ -141,7 +168,9 @@ where
             let e = *any.downcast::<E>().unwrap_or_else(|_| unreachable!());
             Error::local(
                 short_type_name::<E>(),
-                e.to_string(),
+                // The alternate form: an error with causes (anyhow's) shows
+                // them all.
+                format!("{e:#}"),
                 crate::error::place(at),
                 None,
             )
@@ -149,19 +178,36 @@ where
     }
 }
 
-/// `std::io::error::Error` → `io::Error`; `my::Failure<a::B>` → `Failure<a::B>`.
+/// A type's name as people write it: each path cut to its last segment,
+/// but for std's errors, which keep their module (`std::io::error::Error`
+/// is `io::Error`; `Box<dyn core::error::Error + core::marker::Send>` is
+/// `Box<dyn error::Error + Send>`).
 fn short_type_name<E>() -> String {
     let full = std::any::type_name::<E>();
-    let head = full.split('<').next().unwrap_or(full);
-    let mut parts: Vec<&str> = head.split("::").collect();
-    let name = parts.pop().unwrap_or(head);
-    // `io::error::Error` reads better as `io::Error`: keep the crate's
-    // first module when the type is one of std's.
-    let prefix = match parts.as_slice() {
-        ["std" | "core" | "alloc", module, ..] => format!("{module}::"),
-        _ => String::new(),
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        let parts: Vec<&str> = path.split("::").collect();
+        match parts.as_slice() {
+            ["std" | "core" | "alloc", module, .., "Error"] => {
+                out.push_str(module);
+                out.push_str("::Error");
+            }
+            [.., last] => out.push_str(last),
+            [] => {}
+        }
+        path.clear();
     };
-    format!("{prefix}{name}{}", &full[head.len()..])
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
 }
 
 #[cfg(test)]

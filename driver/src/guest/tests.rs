@@ -121,7 +121,7 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
 #[test]
 fn run_yields_the_guest_futures_output_and_its_error_by_type_and_message() {
     with_guest(|_| {
-        let on = wait_here(to_guest::run(async {
+        let on = wait_here(to_guest::run(|| async {
             Ok::<_, std::io::Error>(std::thread::current().id())
         }))
         .unwrap();
@@ -130,7 +130,7 @@ fn run_yields_the_guest_futures_output_and_its_error_by_type_and_message() {
             std::thread::current().id(),
             "it ran on the guest's thread"
         );
-        let e = wait_here(to_guest::run(async {
+        let e = wait_here(to_guest::run(|| async {
             Err::<(), _>(std::io::Error::other("the guest says no"))
         }))
         .unwrap_err();
@@ -143,7 +143,7 @@ fn run_yields_the_guest_futures_output_and_its_error_by_type_and_message() {
             other => panic!("{other:?}"),
         }
         // A tractor error passes as it is.
-        let e = wait_here(to_guest::run(async {
+        let e = wait_here(to_guest::run(|| async {
             Err::<(), _>(crate::Error::raise("ValueError", "bad"))
         }))
         .unwrap_err();
@@ -154,7 +154,7 @@ fn run_yields_the_guest_futures_output_and_its_error_by_type_and_message() {
 #[test]
 fn a_guest_panic_is_the_callers_error() {
     with_guest(|_| {
-        let e = wait_here(to_guest::run(async {
+        let e = wait_here(to_guest::run(|| async {
             if true {
                 panic!("the guest task gives up");
             }
@@ -166,7 +166,7 @@ fn a_guest_panic_is_the_callers_error() {
         assert!(e.to_string().contains("guest/tests.rs"), "{e}");
         // The guest goes on.
         assert_eq!(
-            wait_here(to_guest::run(async { Ok::<_, std::io::Error>(1) })).unwrap(),
+            wait_here(to_guest::run(|| async { Ok::<_, std::io::Error>(1) })).unwrap(),
             1
         );
     });
@@ -179,7 +179,7 @@ fn dropping_the_caller_drops_the_guest_task_before_the_drop_returns() {
             let dropped = Arc::new(AtomicBool::new(false));
             let started = Arc::new(AtomicBool::new(false));
             let (d, s) = (SetOnDrop(dropped.clone()), started.clone());
-            let mut call = Box::pin(to_guest::run(async move {
+            let mut call = Box::pin(to_guest::run(move || async move {
                 let _d = d;
                 s.store(true, Ordering::SeqCst);
                 std::future::pending::<()>().await;
@@ -201,7 +201,7 @@ fn a_stopped_guest_cancels_its_callers() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let g = ThreadGuest::start();
     *slot() = Some(g.clone());
-    let mut call = Box::pin(to_guest::run(async {
+    let mut call = Box::pin(to_guest::run(|| async {
         std::future::pending::<()>().await;
         Ok::<(), std::io::Error>(())
     }));
@@ -215,7 +215,7 @@ fn a_stopped_guest_cancels_its_callers() {
 #[test]
 fn without_a_guest_the_call_says_how_to_get_one() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let e = wait_here(to_guest::run(async { Ok::<_, std::io::Error>(()) })).unwrap_err();
+    let e = wait_here(to_guest::run(|| async { Ok::<_, std::io::Error>(()) })).unwrap_err();
     assert!(e.to_string().contains("ActorOptions::guest"), "{e}");
 }
 
@@ -320,9 +320,126 @@ fn dropping_the_channel_drops_the_guest_task_before_the_drop_returns() {
 #[test]
 fn type_names_are_short() {
     assert_eq!(short_type_name::<std::io::Error>(), "io::Error");
+    assert_eq!(short_type_name::<std::fmt::Error>(), "fmt::Error");
     assert_eq!(short_type_name::<crate::Error>(), "Error");
+    assert_eq!(short_type_name::<String>(), "String");
     assert_eq!(
         short_type_name::<std::collections::HashMap<u8, String>>(),
-        "collections::HashMap<u8, alloc::string::String>"
+        "HashMap<u8, String>"
     );
+    assert_eq!(
+        short_type_name::<Box<dyn std::error::Error + Send + Sync>>(),
+        "Box<dyn error::Error + Send + Sync>"
+    );
+    assert_eq!(
+        short_type_name::<std::num::ParseIntError>(),
+        "ParseIntError"
+    );
+}
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("a guest future's drop panics");
+    }
+}
+
+#[test]
+fn a_guest_future_whose_drop_panics_still_ends_its_link_and_the_guest_goes_on() {
+    with_guest(|_| {
+        // Cancelled: the drop panics on the guest's thread.
+        let mut call = Box::pin(to_guest::run(|| async {
+            let _p = PanicOnDrop;
+            std::future::pending::<()>().await;
+            Ok::<(), std::io::Error>(())
+        }));
+        assert!(poll_once(&mut call).is_pending());
+        drop(call);
+        // Its locals' drop at its end is part of its last poll: a panic.
+        let e = wait_here(to_guest::run(|| async {
+            let _p = PanicOnDrop;
+            Ok::<_, std::io::Error>(5)
+        }))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("a guest future's drop panics"),
+            "{e}"
+        );
+        // The guest's thread survived both.
+        assert_eq!(
+            wait_here(to_guest::run(|| async { Ok::<_, std::io::Error>(6) })).unwrap(),
+            6
+        );
+    });
+}
+
+#[test]
+fn a_blocked_guest_costs_one_drop_wait_not_one_per_link() {
+    use super::link::{PROGRESS, STALLED_AT};
+    with_guest(|_| {
+        let release = Arc::new(AtomicBool::new(false));
+        let r = release.clone();
+        // Blocks the guest's one thread until released.
+        let mut blocker = Box::pin(to_guest::run(move || async move {
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok::<(), std::io::Error>(())
+        }));
+        assert!(poll_once(&mut blocker).is_pending());
+        let queued: Vec<_> = (0..3)
+            .map(|_| {
+                let mut call = Box::pin(to_guest::run(|| async {
+                    std::future::pending::<()>().await;
+                    Ok::<(), std::io::Error>(())
+                }));
+                assert!(poll_once(&mut call).is_pending());
+                call
+            })
+            .collect();
+        let mut calls = queued.into_iter();
+        // The first drop waits (the guest's thread is in the blocker's
+        // poll, or gets there first), gives up, and marks the guest
+        // stalled...
+        drop(calls.next());
+        let stalled = STALLED_AT.load(Ordering::SeqCst);
+        assert_eq!(stalled, PROGRESS.load(Ordering::SeqCst));
+        // ...so the others do not wait: the guest has not moved since.
+        drop(calls);
+        assert_eq!(STALLED_AT.load(Ordering::SeqCst), stalled);
+        release.store(true, Ordering::SeqCst);
+        wait_here(blocker).unwrap();
+        // Moving again: calls go through, and drops wait again.
+        assert_eq!(
+            wait_here(to_guest::run(|| async { Ok::<_, std::io::Error>(3) })).unwrap(),
+            3
+        );
+        assert_ne!(
+            STALLED_AT.load(Ordering::SeqCst),
+            PROGRESS.load(Ordering::SeqCst)
+        );
+    });
+}
+
+#[test]
+fn sending_after_close_fails_and_the_guest_sees_the_end() {
+    with_guest(|_| {
+        let (_, mut chan): ((), LinkedChannel<u8, (), usize>) =
+            wait_here(to_guest::open_channel_from(|start| async move {
+                let mut chan: GuestChannel<(), u8> = start.started(());
+                let mut n = 0;
+                while chan.recv().await.is_some() {
+                    n += 1;
+                }
+                Ok::<_, crate::Error>(n)
+            }))
+            .unwrap();
+        wait_here(chan.send(1)).unwrap();
+        chan.close();
+        let e = wait_here(chan.send(2)).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::Closed), "{e}");
+        assert_eq!(wait_here(chan.wait()).unwrap(), 1);
+    });
 }

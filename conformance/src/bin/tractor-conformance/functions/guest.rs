@@ -34,7 +34,7 @@ impl Drop for Held {
 /// `(guest, echoed, thread, actor task inside tokio)`.
 async fn guest_api() -> Result<(String, String, String, bool)> {
     let actor_in_tokio = tokio::runtime::Handle::try_current().is_ok();
-    let (guest, echoed, thread) = to_guest::run(async {
+    let (guest, echoed, thread) = to_guest::run(|| async {
         let thread = std::thread::current().name().unwrap_or("").to_owned();
         if tokio::runtime::Handle::try_current().is_ok() {
             // tokio's sockets and timer: they panic outside a tokio
@@ -81,7 +81,7 @@ async fn guest_api() -> Result<(String, String, String, bool)> {
 async fn guest_fail(how: String) -> Result<()> {
     match how.as_str() {
         "error" => {
-            to_guest::run(async {
+            to_guest::run(|| async {
                 Err::<(), _>(std::io::Error::new(
                     std::io::ErrorKind::ConnectionRefused,
                     "the upstream refused",
@@ -90,7 +90,7 @@ async fn guest_fail(how: String) -> Result<()> {
             .await
         }
         "panic" => {
-            to_guest::run(async {
+            to_guest::run(|| async {
                 if std::hint::black_box(true) {
                     panic!("the guest task panicked on purpose");
                 }
@@ -183,7 +183,7 @@ pub(crate) fn guest_functions(f: Functions) -> Functions {
         })
         // dbg-guest-pause: a REPL from a guest task.
         .rpc(NS, "guest_pause", |(): ()| async {
-            to_guest::run(async {
+            to_guest::run(|| async {
                 tractor_driver::pause().await?;
                 Ok::<_, Error>("resumed".to_owned())
             })
@@ -204,7 +204,7 @@ pub(crate) fn guest_functions(f: Functions) -> Functions {
         })
         // dump-guest-tasks: a guest task that waits for ever.
         .rpc(NS, "guest_hang", |(): ()| async {
-            to_guest::run(async {
+            to_guest::run(|| async {
                 fact("hanging", "guest");
                 std::future::pending::<()>().await;
                 Ok::<(), Error>(())
