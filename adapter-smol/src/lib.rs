@@ -317,6 +317,13 @@
 //! TRACTOR_LOGLEVEL=info cargo run
 //! ```
 //!
+//! # A tokio guest
+//!
+//! With the feature `guest-tokio`, an actor given a guest runtime
+//! ([`ActorOptions::guest`], [`Config::guest`]) runs a tokio runtime of
+//! one worker beside its own, for tokio-only libraries; its tasks reach
+//! it through [`to_guest`], linked to them (see [`guest`]).
+//!
 //! # Many calls at once
 //!
 //! The futures of the API borrow only the handle they were called on, and
@@ -460,6 +467,10 @@ fn a_driver_starts() -> impl std::future::Future<Output = ()> {
 }
 
 impl Runtime for Smol {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+
     fn start_guest(&self) -> io::Result<Arc<dyn guest::Guest>> {
         #[cfg(feature = "guest-tokio")]
         return guest_tokio::start();

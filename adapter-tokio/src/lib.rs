@@ -326,6 +326,13 @@
 //! stalls its whole actor, cancellation included, until it returns. Give
 //! such work to `tokio::task::spawn_blocking`, or to another actor.
 //!
+//! # A smol guest
+//!
+//! With the feature `guest-smol`, an actor given a guest runtime
+//! ([`ActorOptions::guest`], [`Config::guest`]) runs smol's executor on a
+//! thread beside its own, for code written for smol or async-io; its
+//! tasks reach it through [`to_guest`], linked to them (see [`guest`]).
+//!
 //! # Many calls at once
 //!
 //! The futures of the API borrow only the handle they were called on, and
@@ -389,6 +396,10 @@ pub struct Tokio;
 static HOME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
 
 impl Runtime for Tokio {
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+
     fn start_guest(&self) -> io::Result<std::sync::Arc<dyn guest::Guest>> {
         #[cfg(feature = "guest-smol")]
         return guest_smol::start();

@@ -3097,3 +3097,39 @@ fn guest_blocked_thread_delays_the_exit_but_never_to_a_kill() {
         assert!(exit.contains("exit=code 0 reaped=\"normally\""), "{exit}");
     }
 }
+
+#[test]
+fn top_snapshot_shows_a_childs_calls_counters_and_process() {
+    for (a, t) in cases() {
+        let r = run("top-snapshot", a, t);
+        r.assert_ok();
+        let expect = [
+            ("version", "1"),
+            ("uid", "snap-a"),
+            ("pid_is_the_childs", "true"),
+            ("parent", "root"),
+            ("registrar", "false"),
+            ("adapter", a),
+            ("transport", t),
+            ("addrs", "1"),
+            ("rss_positive", "true"),
+            ("threads_positive", "true"),
+            ("echo", "context callee streaming root"),
+            ("echo_items", "5/5"),
+            ("echo_items_after", "8/8"),
+            ("age_grew", "true"),
+            ("cpu_not_back", "true"),
+            ("calls_served_grew", "true"),
+            ("items_counted", "true"),
+            ("root_children", "snap-a:running:true,snap-b:running:true"),
+            ("root_echo", "opener streaming"),
+            ("root_parent", "true"),
+            // Neither its parent nor its child: in a tree without a
+            // secret, any peer may look.
+            ("sibling", "answered:snap-a"),
+        ];
+        for (key, value) in expect {
+            assert_eq!(r.fact(key), value, "{key}: {r:?}");
+        }
+    }
+}

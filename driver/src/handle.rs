@@ -115,6 +115,25 @@ impl ActorHandle {
         crate::task::spawn(&*self.shared.rt, task)
     }
 
+    /// This actor as it sees itself now: what it answers a peer's
+    /// `self.introspect` (see [`introspect`](crate::introspect)), its
+    /// children, open calls and contexts, counters and process.
+    ///
+    /// ```no_run
+    /// # use tractor_driver::prelude::*;
+    /// # fn demo(root: ActorHandle) {
+    /// let me = root.snapshot();
+    /// println!("{} (pid {:?}): {} children", me.uid, me.pid, me.children.len());
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> crate::introspect::Snapshot {
+        let shared = &self.shared;
+        shared.with(|st, now| {
+            let process = crate::engine::process_stats(shared, st);
+            st.actor.snapshot(now, process)
+        })
+    }
+
     /// Opens an actor nursery for `body`; returns when the body has ended
     /// and every child has exited (see [`ActorNursery`]).
     #[track_caller]

@@ -133,6 +133,8 @@ pub use task::JoinHandle;
 pub use tls::TlsConfig;
 pub use transport::{ADVERTISE_ADDRS_ENV, Transport, runtime_dir};
 
+/// An actor's picture of itself (`self.introspect`), from the core.
+pub use tractor_protocol::introspect;
 pub use tractor_protocol::{
     AddrParseError, Address, AdvertiseError, AuthError, ContextOptions, DEFAULT_CREDIT_WINDOW,
     DialogError, EndpointSpec, Escalation, ExitStatus, Intensity, Limits, LocalError,

@@ -24,6 +24,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// socket files are handled once, here) and handed over as non-blocking
 /// std sockets; connections and processes are the runtime's own.
 pub trait Runtime: Send + Sync + 'static {
+    /// The runtime's name, as an actor's snapshot shows it (see
+    /// `tractor_protocol::introspect`): `tokio`, `smol`; `custom` by
+    /// default.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Runs a task in the background, detached. It may be called from any
     /// thread, including one outside the runtime (a thread stopped by
     /// `debug::pause_blocking`).

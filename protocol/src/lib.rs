@@ -159,6 +159,7 @@ mod codec;
 mod election;
 mod error;
 mod frame;
+pub mod introspect;
 mod maddr;
 mod msg;
 mod msg_type;

@@ -24,7 +24,7 @@ use crate::text::{clean, short_id};
 /// assert_eq!(uid.to_string(), "worker[9b1e2c3d…]");
 /// assert_eq!(format!("{uid:#}"), "worker[9b1e2c3d-0000-4000-8000-000000000000]");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Uid {
     /// The actor's name, chosen by whoever spawned it.
     pub name: String,

@@ -343,7 +343,7 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
     assert!(!a.peer_authenticated(ch), "open, but not trusted");
 
     // Unauthenticated and a stranger: it may not cancel this actor, nor
-    // register another uid.
+    // look into it, nor register another uid.
     let now = Instant::now();
     let start = |func: &str, kwargs: Raw| {
         Msg::from(Start {
@@ -362,6 +362,7 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
     .unwrap();
     for (func, kwargs) in [
         ("cancel", Raw::EMPTY_MAP),
+        ("introspect", Raw::EMPTY_MAP),
         ("register_actor", other.clone()),
         ("unregister_actor", other),
     ] {
@@ -385,7 +386,9 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
         assert!(
             !out.events.iter().any(|e| matches!(
                 e,
-                Event::ActorCancelRequested { .. } | Event::RegistryChanged
+                Event::ActorCancelRequested { .. }
+                    | Event::RegistryChanged
+                    | Event::IntrospectRequested { .. }
             )),
             "self.{func} took effect"
         );

@@ -32,10 +32,12 @@ use crate::transport;
 
 mod children;
 mod io;
+mod snapshot;
 
 pub(crate) use children::proc_title;
 use children::{Proc, child_name, log_exit};
 pub(crate) use io::ChanCtl;
+pub(crate) use snapshot::process_stats;
 
 /// Decides, from an error, whether it opens a crash REPL in debug mode (the
 /// program's `DebugFilter`, kept here as the engine passes it on).
@@ -122,6 +124,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     /// What holds cancellation and teardown back (see [`Holds`]).
     pub(crate) holds: Holds,
+    /// When the actor started.
+    pub(crate) started: Instant,
     state: Mutex<State>,
 }
 
@@ -280,6 +284,7 @@ impl Shared {
             rt,
             uid,
             dispatch,
+            started: Instant::now(),
             settings,
             holds: Holds::default(),
             state: Mutex::new(State {
@@ -674,6 +679,12 @@ impl Shared {
                 st.wake_all();
             }
             Event::RegistryChanged => st.wake_all(),
+            Event::IntrospectRequested { channel, peer, cid } => {
+                tracing::debug!(target: "tractor::runtime", %peer, "introspected");
+                let process = snapshot::process_stats(self, st);
+                st.actor
+                    .answer_introspect(channel, cid, Instant::now(), process);
+            }
             Event::Registered {
                 registrar,
                 addrs,

@@ -106,6 +106,7 @@ impl Actor {
         dialog.endpoint = Some((start.ns.clone(), start.func.clone()));
         dialog.counted = true;
         let id = self.add_dialog(dialog);
+        self.counters.calls_served += 1;
         // The opener's grant follows its Start at once: be ready to count it
         // before the application even accepts.
         if matches!(kind, FuncType::Context | FuncType::AsyncGen) {
@@ -243,6 +244,9 @@ impl Actor {
                 };
                 self.send_msg(channel, &ack(&start.cid));
                 self.on_cancel_task(channel, peer, start.cid, target);
+            }
+            crate::introspect::INTROSPECT_METHOD => {
+                self.on_introspect_request(channel, peer, start);
             }
             func if self.config.is_registrar && super::registrar::METHODS.contains(&func) => {
                 self.on_registrar_request(channel, peer, start);

@@ -486,6 +486,11 @@ pub(crate) struct Dialog {
     pub(crate) send_refused: bool,
     /// Callee: counted in its channel's `callees` (the per-peer limit).
     pub(crate) counted: bool,
+    /// The actor's clock when it was opened (see `Actor::snapshot`).
+    pub(crate) opened_at: Option<std::time::Instant>,
+    /// Stream items sent and received.
+    pub(crate) items_sent: u64,
+    pub(crate) items_received: u64,
 }
 
 impl Dialog {
@@ -519,6 +524,9 @@ impl Dialog {
             dropped_after_close: 0,
             send_refused: false,
             counted: false,
+            opened_at: None,
+            items_sent: 0,
+            items_received: 0,
         }
     }
 

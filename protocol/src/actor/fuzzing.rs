@@ -242,7 +242,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
     let pld = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
     match input.byte() % 13 {
         0 | 1 => {
-            let (ns, func) = match input.byte() % 8 {
+            let (ns, func) = match input.byte() % 9 {
                 0 => (NS, "func"),
                 1 => (NS, "ctx"),
                 2 => (NS, "gen"),
@@ -250,6 +250,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
                 4 => ("self", "_cancel_task"),
                 5 => ("self", "wait_for_actor"),
                 6 => (crate::tty_lock::TTY_LOCK_NS, crate::tty_lock::TTY_LOCK_FUNC),
+                7 => ("self", crate::introspect::INTROSPECT_METHOD),
                 _ => ("nowhere", "nothing"),
             };
             let kwargs = match func {
@@ -384,6 +385,11 @@ fn drain(
                 | super::Action::Signal { .. },
             ) => {}
             Output::Event(Event::Invoke { dialog, .. }) => dialogs.push(dialog),
+            // Answered at once: the snapshot of whatever state the input
+            // made.
+            Output::Event(Event::IntrospectRequested { channel, cid, .. }) => {
+                actor.answer_introspect(channel, cid, now, Default::default())
+            }
             Output::Event(
                 Event::ChannelOpened { .. }
                 | Event::ChannelClosed { .. }
@@ -665,6 +671,7 @@ fn drain_handshake(
             Output::Event(
                 Event::ProbeAnswered { .. }
                 | Event::Invoke { .. }
+                | Event::IntrospectRequested { .. }
                 | Event::Readable { .. }
                 | Event::Writable { .. }
                 | Event::Cancel { .. }

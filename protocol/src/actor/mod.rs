@@ -11,6 +11,7 @@ mod error;
 pub mod fuzzing;
 mod handshake;
 mod ids;
+mod introspect;
 mod limits;
 mod lost;
 mod opener;
@@ -331,6 +332,8 @@ pub struct Actor {
     /// The latest time an input carried, for deadlines set by operations
     /// that take none.
     clock: Option<Instant>,
+    /// Counts since the start, for `self.introspect`.
+    counters: crate::introspect::Counters,
     /// Channels closed with [`Action::Close`] whose last bytes are not
     /// all written yet.
     closing: IdMap<ChannelId, Flight>,
@@ -380,6 +383,7 @@ impl Actor {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             clock: None,
+            counters: crate::introspect::Counters::default(),
             closing: IdMap::default(),
             inbound: 0,
             pending: 0,
@@ -505,7 +509,8 @@ impl Actor {
     }
 
     /// Tracks a new dialog and routes `(peer, cid)` to it.
-    fn add_dialog(&mut self, dialog: Dialog) -> DialogId {
+    fn add_dialog(&mut self, mut dialog: Dialog) -> DialogId {
+        dialog.opened_at = self.clock;
         self.last_dialog += 1;
         let id = DialogId(self.last_dialog);
         self.routes.insert(&dialog.peer, &dialog.cid, id);

@@ -166,6 +166,9 @@ impl Actor {
         dialog.options = options;
         dialog.endpoint = Some((ns.to_owned(), func.to_owned()));
         let id = self.add_dialog(dialog);
+        if matches!(kind, Kind::Func(_)) {
+            self.counters.calls_made += 1;
+        }
         self.send_msg(channel, &Msg::from(start));
         match kind {
             Kind::Func(FuncType::Context) => self.start_credits(id, true, true),

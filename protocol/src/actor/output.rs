@@ -252,6 +252,17 @@ pub enum Event {
     /// [`Actor::registry`]): an actor registered, unregistered, or lost an
     /// address.
     RegistryChanged,
+    /// A peer allowed to asked for this actor's
+    /// [`Snapshot`](crate::introspect::Snapshot) (`self.introspect`):
+    /// answer with [`Actor::answer_introspect`](super::Actor::answer_introspect).
+    IntrospectRequested {
+        /// Its channel.
+        channel: ChannelId,
+        /// Who asks.
+        peer: Uid,
+        /// The call's id, to answer.
+        cid: String,
+    },
     /// Every accept address of this actor is registered with `registrar`
     /// (see [`Actor::register`]).
     Registered {

@@ -177,6 +177,9 @@ impl Actor {
             Some(n) => *n -= 1,
             None => {}
         }
+        d.items_sent += 1;
+        self.counters.items_sent += 1;
+        let d = self.dialog_mut(dialog)?;
         let channel = d.channel;
         if tracing::enabled!(target: "tractor::transport", tracing::Level::TRACE) {
             // The general way, which logs the message.
@@ -307,6 +310,8 @@ impl Actor {
         let Some(d) = self.dialogs.get_mut(&id) else {
             return;
         };
+        d.items_received += 1;
+        self.counters.items_received += 1;
         if d.local_stream == LocalStream::Closed {
             // Our side closed its stream, both ways as Python's `aclose`:
             // late items are dropped, counted and logged, and each is

@@ -167,6 +167,23 @@ pub(crate) fn functions() -> Functions {
             Ok(Adapter::from_env().name())
         })
         .rpc(NS, "pid", |(): ()| async move { Ok(std::process::id()) })
+        // top-snapshot: another actor's snapshot, or the error's type.
+        .rpc(NS, "introspect_peer", |o: Other| async move {
+            let me = me();
+            let p = me
+                .find_actor(&o.other)
+                .await?
+                .ok_or_else(|| Error::raise("LookupError", o.other.clone()))?;
+            Ok(
+                match p
+                    .run::<tractor_driver::introspect::Snapshot>("self", "introspect", ())
+                    .await
+                {
+                    Ok(s) => format!("answered:{}", s.uid.name),
+                    Err(e) => e.type_name().unwrap_or("?").to_owned(),
+                },
+            )
+        })
         .rpc(NS, "ppid", |(): ()| async move {
             Ok(nix::unistd::getppid().as_raw())
         })

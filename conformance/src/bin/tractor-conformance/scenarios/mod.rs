@@ -27,6 +27,7 @@ pub(crate) mod spawn;
 pub(crate) mod stream;
 pub(crate) mod supervise;
 pub(crate) mod tls;
+pub(crate) mod top;
 pub(crate) mod tpt;
 
 /// A scenario run around the root, or without one: given the runtime,
@@ -77,6 +78,8 @@ macro_rules! configured {
 /// unique; several may share a function (which, when it needs to, is
 /// given the id).
 pub(crate) const SCENARIOS: &[(&str, Scenario)] = &[
+    // introspection
+    ("top-snapshot", body!(top::top_snapshot)),
     // guest runtimes
     ("guest-runtime-api", body!(guest::guest_runtime_api)),
     ("guest-cancel", body!(guest::guest_cancel)),

@@ -1,0 +1,126 @@
+//! `self.introspect`: who may ask, and the [`Snapshot`] the core answers
+//! (see [`crate::introspect`]).
+
+use std::time::Instant;
+
+use super::{Actor, ChannelId, Event, Role};
+use crate::introspect::{ChildSnapshot, DialogSnapshot, ProcessStats, SNAPSHOT_VERSION, Snapshot};
+use crate::msg::{self, FuncType, Msg, StartAck};
+use crate::raw::Raw;
+use crate::uid::Uid;
+
+impl Actor {
+    /// A peer's `self.introspect`: [`Event::IntrospectRequested`], for
+    /// the driver to answer with [`Actor::answer_introspect`].
+    ///
+    /// In a tree with a secret, only a peer that may control this actor
+    /// asks (its parent, a child, a peer that proved the secret: the rule
+    /// of `self.cancel`); others are refused. In a tree without one, any
+    /// peer may: such a tree serves every function it exposes to anyone
+    /// who connects, and a read-only picture of it is no more.
+    pub(super) fn on_introspect_request(
+        &mut self,
+        channel: ChannelId,
+        peer: Uid,
+        start: msg::Start,
+    ) {
+        if self.config.auth.secret.is_some()
+            && let Some(why) = self.control_refusal(channel, &peer)
+        {
+            self.refuse_request(channel, &start, why);
+            return;
+        }
+        self.events.push_back(Event::IntrospectRequested {
+            channel,
+            peer,
+            cid: start.cid,
+        });
+    }
+
+    /// Answers an [`Event::IntrospectRequested`]: this actor's
+    /// [`Snapshot`] at `now`, with what the driver knows of its process.
+    /// Nothing is sent if the channel has closed meanwhile.
+    pub fn answer_introspect(
+        &mut self,
+        channel: ChannelId,
+        cid: String,
+        now: Instant,
+        process: ProcessStats,
+    ) {
+        if self.peer(channel).is_none() {
+            return;
+        }
+        let snapshot = self.snapshot(now, process);
+        self.send_msg(
+            channel,
+            &Msg::StartAck(StartAck {
+                cid: cid.clone(),
+                functype: FuncType::AsyncFunc,
+            }),
+        );
+        match Raw::encode(&snapshot) {
+            Ok(pld) => self.send_msg(channel, &Msg::Return(msg::Return { cid, pld })),
+            Err(e) => {
+                let err = crate::LocalError::new("RuntimeError", e.to_string());
+                self.send_error(channel, &err.into(), Some(&cid));
+            }
+        }
+    }
+
+    /// This actor as it sees itself at `now` (see [`crate::introspect`]):
+    /// `process` is what its driver knows of the process.
+    pub fn snapshot(&self, now: Instant, process: ProcessStats) -> Snapshot {
+        let children = self
+            .children_info()
+            .into_iter()
+            .map(|c| ChildSnapshot {
+                uid: c.uid,
+                pid: c.pid,
+                state: c.state.to_owned(),
+            })
+            .collect();
+        let mut dialogs: Vec<DialogSnapshot> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| d.is_app())
+            .map(|(id, d)| {
+                let info = d.info(*id);
+                DialogSnapshot {
+                    function: match &info.endpoint {
+                        Some((ns, func)) => format!("{ns}:{func}"),
+                        None => info.kind.clone(),
+                    },
+                    kind: info.kind,
+                    peer: info.peer,
+                    role: match info.role {
+                        Role::Opener => "opener",
+                        Role::Callee => "callee",
+                    }
+                    .to_owned(),
+                    state: info.state.to_owned(),
+                    age_ms: d
+                        .opened_at
+                        .map_or(0, |t| now.saturating_duration_since(t).as_millis() as u64),
+                    items_sent: d.items_sent,
+                    items_received: d.items_received,
+                    credit_out: d.credit_out,
+                    queued: u32::try_from(d.queued()).unwrap_or(u32::MAX),
+                }
+            })
+            .collect();
+        // Oldest first.
+        dialogs.sort_by_key(|d| std::cmp::Reverse(d.age_ms));
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            uid: self.uid.clone(),
+            pid: self.config.pid,
+            parent: self.parent.and_then(|c| self.peer(c)).map(crate::Aid::uid),
+            registrar: self.config.is_registrar,
+            cancelling: self.cancelling.is_some(),
+            process,
+            children,
+            dialogs,
+            counters: self.counters,
+        }
+    }
+}

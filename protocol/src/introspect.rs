@@ -1,0 +1,169 @@
+//! A live actor's picture of itself: what the runtime method
+//! `self.introspect` answers (ours, not Python's), for tools that look
+//! into a live tree.
+//!
+//! The core decides who may ask (its parent, its children, and peers
+//! that proved the tree's secret: the rules of `self.cancel`) and fills
+//! in what it knows (its identity, children, dialogs, counters); the
+//! driver adds what only the process can tell ([`ProcessStats`]). A peer
+//! that does not serve the method (a Python actor) answers
+//! `AttributeError`.
+//!
+//! The answer is a msgpack map, [`Snapshot`], whose field `version` is
+//! [`SNAPSHOT_VERSION`]: a newer version only adds fields, which older
+//! readers skip; a reader meets fields it does not know with their
+//! defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::uid::Uid;
+
+/// The runtime method (`ns = "self"`) that answers a [`Snapshot`].
+pub const INTROSPECT_METHOD: &str = "introspect";
+
+/// The version of [`Snapshot`] this crate writes.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// What the driver knows of its process, for [`Snapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessStats {
+    /// The runtime the actor runs on: `tokio`, `smol`, or another's name.
+    pub adapter: String,
+    /// The tree's transport: `tcp` or `uds`.
+    pub transport: String,
+    /// Where the actor accepts connections, as text.
+    pub addrs: Vec<String>,
+    /// Milliseconds since the actor started.
+    pub uptime_ms: u64,
+    /// The process's resident set, KiB.
+    pub rss_kib: u64,
+    /// CPU time the process used, user and system, milliseconds.
+    pub cpu_ms: u64,
+    /// Its threads.
+    pub threads: u32,
+}
+
+/// One actor, as it sees itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Snapshot {
+    /// [`SNAPSHOT_VERSION`] of the writer.
+    pub version: u32,
+    /// The actor.
+    pub uid: Uid,
+    /// Its process id.
+    pub pid: Option<u32>,
+    /// Its parent, `None` for a root.
+    pub parent: Option<Uid>,
+    /// It is the registrar of its tree.
+    pub registrar: bool,
+    /// It is being cancelled.
+    pub cancelling: bool,
+    /// What the process tells ([`ProcessStats`]).
+    pub process: ProcessStats,
+    /// Its children.
+    pub children: Vec<ChildSnapshot>,
+    /// Its open dialogs: calls and contexts, both ways.
+    pub dialogs: Vec<DialogSnapshot>,
+    /// Counts since the actor started.
+    pub counters: Counters,
+}
+
+/// A child, as its parent sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChildSnapshot {
+    /// The child.
+    pub uid: Uid,
+    /// Its process id, once started.
+    pub pid: Option<u32>,
+    /// Where it stands: `starting`, `booting`, `running`, `cancelling`,
+    /// `exiting` or `killed`.
+    pub state: String,
+}
+
+/// An open call or context.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DialogSnapshot {
+    /// `ns:func`, or what the runtime calls it (`cancel-actor`, …).
+    pub function: String,
+    /// `asyncfunc`, `context`, `asyncgen`, or the runtime's kind.
+    pub kind: String,
+    /// The other actor.
+    pub peer: Uid,
+    /// `opener` (this actor called) or `callee` (this actor serves).
+    pub role: String,
+    /// Where it stands (`awaiting started`, `running`, `streaming`, …).
+    pub state: String,
+    /// Milliseconds since it was opened.
+    pub age_ms: u64,
+    /// Stream items sent.
+    pub items_sent: u64,
+    /// Stream items received.
+    pub items_received: u64,
+    /// Items this side may still send before the peer grants more; `None`
+    /// without credits.
+    pub credit_out: Option<u32>,
+    /// Received items waiting to be read.
+    pub queued: u32,
+}
+
+/// Counts since an actor started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Calls and contexts peers opened with this actor.
+    pub calls_served: u64,
+    /// Calls and contexts this actor opened with peers.
+    pub calls_made: u64,
+    /// Stream items sent.
+    pub items_sent: u64,
+    /// Stream items received.
+    pub items_received: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_goes_through_msgpack_and_skips_what_it_does_not_know() {
+        let s = Snapshot {
+            version: SNAPSHOT_VERSION,
+            uid: Uid::new("worker", "9b1e"),
+            pid: Some(7),
+            children: vec![ChildSnapshot {
+                uid: Uid::new("leaf", "1"),
+                pid: Some(8),
+                state: "running".into(),
+            }],
+            counters: Counters {
+                calls_served: 3,
+                ..Counters::default()
+            },
+            ..Snapshot::default()
+        };
+        let bytes = rmp_serde::to_vec_named(&s).unwrap();
+        let back: Snapshot = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, s);
+        // A newer writer's extra field is skipped; a missing one defaults.
+        #[derive(Serialize)]
+        struct Newer {
+            version: u32,
+            uid: Uid,
+            flux_capacitor: bool,
+        }
+        let newer = Newer {
+            version: 2,
+            uid: Uid::new("w", "u"),
+            flux_capacitor: true,
+        };
+        let read: Snapshot =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&newer).unwrap()).unwrap();
+        assert_eq!(read.version, 2);
+        assert_eq!(read.uid, Uid::new("w", "u"));
+        assert!(read.children.is_empty());
+    }
+}
