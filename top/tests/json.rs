@@ -1,0 +1,106 @@
+//! `tractor-top --json` against a real tree: every actor with its
+//! snapshot, in tree order; an actor that stops answering is shown as
+//! gone, not waited for.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tractor_conformance::{Tree, example_binary};
+
+const TOP: &str = env!("CARGO_BIN_EXE_tractor-top");
+
+/// Runs `tractor-top --json` in `tree` against `registry`.
+fn top_json(tree: &Tree, registry: &str) -> Value {
+    let out = tree
+        .command(Path::new(TOP), &["--registry", registry, "--json"])
+        .output()
+        .expect("tractor-top runs");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+/// The entry of the actor named `name`.
+fn actor<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["actors"]
+        .as_array()
+        .expect("actors")
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {doc:#}"))
+}
+
+fn pid_of(doc: &Value, name: &str) -> i32 {
+    actor(doc, name)["snapshot"]["pid"].as_i64().expect("a pid") as i32
+}
+
+#[test]
+fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone() {
+    let tree = Tree::new();
+    let mut running = tree.spawn(&example_binary("top_tree"), &[]);
+    let registry = running.wait_for_fact("registry");
+    let doc = top_json(&tree, &registry);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["registry"], registry.as_str());
+    // Each under its parent, in tree order; tractor-top leaves itself out.
+    let order: Vec<(String, u64)> = doc["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["depth"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [("top-root", 0), ("feeder", 1), ("middle", 1), ("leaf", 2)];
+    assert_eq!(
+        order,
+        expected.map(|(n, d)| (n.to_owned(), d)).to_vec(),
+        "{doc:#}"
+    );
+    for (name, _) in expected {
+        let a = actor(&doc, name);
+        assert_eq!(a["status"], "ok", "{a:#}");
+        let pid = a["snapshot"]["pid"].as_i64().expect("a pid");
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{name} runs");
+        assert_eq!(a["snapshot"]["process"]["adapter"], "tokio", "{a:#}");
+    }
+    let root = &actor(&doc, "top-root")["snapshot"];
+    assert_eq!(root["registrar"], true);
+    assert_eq!(root["children"].as_array().unwrap().len(), 2, "{root:#}");
+    // The feeder streams to the root: its context, and items counted.
+    let feeder = &actor(&doc, "feeder")["snapshot"];
+    let ctx = &feeder["dialogs"][0];
+    assert_eq!(ctx["function"], "top:counter", "{feeder:#}");
+    assert_eq!(ctx["role"], "callee");
+    assert_eq!(ctx["state"], "streaming");
+    assert!(ctx["items_sent"].as_u64().unwrap() > 0, "{feeder:#}");
+    assert_eq!(actor(&doc, "leaf")["snapshot"]["parent"][0], "middle");
+
+    // A stopped actor answers nothing: shown as gone, the rest as ever.
+    let leaf = pid_of(&doc, "leaf");
+    let signal = |sig: &str, pid: i32| {
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP", leaf);
+    let doc = top_json(&tree, &registry);
+    signal("-CONT", leaf);
+    let gone = actor(&doc, "leaf");
+    assert_eq!(gone["status"], "gone", "{gone:#}");
+    assert!(
+        gone["error"].as_str().unwrap().contains("no answer"),
+        "{gone:#}"
+    );
+    assert_eq!(actor(&doc, "feeder")["status"], "ok");
+
+    running.signal("INT");
+    running.finish(&tree);
+    tree.assert_clean();
+}
