@@ -156,7 +156,12 @@ impl RawPeer {
                 return f.msg().map(Some).map_err(io::Error::other);
             }
             let mut chunk = [0u8; 64 * 1024];
-            let n = self.stream.read(&mut chunk)?;
+            let n = match self.stream.read(&mut chunk) {
+                // A signal to this process (a test's child ending, say)
+                // interrupted the wait: nothing was read.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
             if n == 0 {
                 return Ok(None);
             }
@@ -383,7 +388,9 @@ pub fn non_reading_client(
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
                     ) => {}
                 Err(_) => break,
             }

@@ -3114,6 +3114,7 @@ fn top_snapshot_shows_a_childs_calls_counters_and_process() {
             ("addrs", "1"),
             ("rss_positive", "true"),
             ("threads_positive", "true"),
+            ("dialogs_listed", "1/1"),
             ("echo", "context callee streaming root"),
             ("echo_items", "5/5"),
             ("echo_items_after", "8/8"),

@@ -24,6 +24,11 @@ pub const INTROSPECT_METHOD: &str = "introspect";
 /// The version of [`Snapshot`] this crate writes.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
+/// The most dialogs a [`Snapshot`] lists (the oldest first): an actor
+/// with tens of thousands open still answers in a frame every peer
+/// takes. [`Snapshot::dialogs_total`] counts them all.
+pub const MAX_LISTED_DIALOGS: usize = 1_000;
+
 /// What the driver knows of its process, for [`Snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,8 +69,11 @@ pub struct Snapshot {
     pub process: ProcessStats,
     /// Its children.
     pub children: Vec<ChildSnapshot>,
-    /// Its open dialogs: calls and contexts, both ways.
+    /// Its open dialogs, calls and contexts both ways: the oldest
+    /// [`MAX_LISTED_DIALOGS`].
     pub dialogs: Vec<DialogSnapshot>,
+    /// How many dialogs are open, listed or not.
+    pub dialogs_total: u64,
     /// Counts since the actor started.
     pub counters: Counters,
 }

@@ -108,8 +108,10 @@ impl Actor {
                 }
             })
             .collect();
-        // Oldest first.
+        // Oldest first, as many as a listing takes.
         dialogs.sort_by_key(|d| std::cmp::Reverse(d.age_ms));
+        let dialogs_total = dialogs.len() as u64;
+        dialogs.truncate(crate::introspect::MAX_LISTED_DIALOGS);
         Snapshot {
             version: SNAPSHOT_VERSION,
             uid: self.uid.clone(),
@@ -120,6 +122,7 @@ impl Actor {
             process,
             children,
             dialogs,
+            dialogs_total,
             counters: self.counters,
         }
     }

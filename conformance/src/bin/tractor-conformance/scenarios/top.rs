@@ -40,6 +40,10 @@ pub(crate) async fn top_snapshot(root: ActorHandle) -> Result<()> {
         fact("addrs", first.process.addrs.len());
         fact("rss_positive", first.process.rss_kib > 0);
         fact("threads_positive", first.process.threads > 0);
+        fact(
+            "dialogs_listed",
+            format!("{}/{}", first.dialogs.len(), first.dialogs_total),
+        );
         let echo = dialog(&first, "conf:echo")?;
         fact(
             "echo",
