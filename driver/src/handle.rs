@@ -127,11 +127,7 @@ impl ActorHandle {
     /// # }
     /// ```
     pub fn snapshot(&self) -> crate::introspect::Snapshot {
-        let shared = &self.shared;
-        shared.with(|st, now| {
-            let process = crate::engine::process_stats(shared, st);
-            st.actor.snapshot(now, process)
-        })
+        crate::engine::snapshot(&self.shared)
     }
 
     /// Opens an actor nursery for `body`; returns when the body has ended

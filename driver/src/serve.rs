@@ -30,6 +30,10 @@ impl Served {
 }
 
 impl Dispatch for Served {
+    fn task_dump(&self) -> String {
+        crate::stackscope::dump_on_request()
+    }
+
     fn invoke(&self, shared: Arc<Shared>, call: Invoke) -> BoxFuture<'static, ()> {
         Box::pin(run_callee(shared, self.0.clone(), call))
     }

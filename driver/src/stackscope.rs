@@ -131,6 +131,23 @@ pub fn dump() -> String {
     render().0
 }
 
+/// The dump a peer asked for (`self.dump_tasks`): asking turns dumps on
+/// in this process, as [`Config::enable_stack_on_sig`](crate::Config)
+/// would, so that the next dump shows where each task waits; the first
+/// says so.
+pub(crate) fn dump_on_request() -> String {
+    let was_on = ENABLED.load(Ordering::SeqCst);
+    enable();
+    let mut text = dump();
+    if !was_on {
+        text.push_str(
+            "(await sites were not recorded until now: they show in the next dump, \
+             once tasks have run again)\n",
+        );
+    }
+    text
+}
+
 /// The records in id order, but each guest task right under the task it
 /// is linked to (and under that task's other guest tasks started before).
 fn linked_order(records: Vec<Arc<TaskRecord>>) -> Vec<Arc<TaskRecord>> {

@@ -1,6 +1,6 @@
-//! A live actor's picture of itself: what the runtime method
-//! `self.introspect` answers (ours, not Python's), for tools that look
-//! into a live tree.
+//! A live actor's picture of itself: what the runtime methods
+//! `self.introspect` and `self.dump_tasks` answer (ours, not Python's),
+//! for tools that look into a live tree.
 //!
 //! The core decides who may ask (its parent, its children, and peers
 //! that proved the tree's secret: the rules of `self.cancel`) and fills
@@ -20,6 +20,15 @@ use crate::uid::Uid;
 
 /// The runtime method (`ns = "self"`) that answers a [`Snapshot`].
 pub const INTROSPECT_METHOD: &str = "introspect";
+
+/// The runtime method (`ns = "self"`) that answers the actor's task
+/// tree as text: what a `SIGUSR1` dump shows, asked over the wire (same
+/// rules as [`INTROSPECT_METHOD`]).
+pub const DUMP_TASKS_METHOD: &str = "dump_tasks";
+
+/// The most `dump_tasks` calls an actor holds at once, all answered by
+/// the one dump in the making; more are refused until it is done.
+pub const MAX_DUMPS_ASKED: usize = 16;
 
 /// The version of [`Snapshot`] this crate writes.
 pub const SNAPSHOT_VERSION: u32 = 1;

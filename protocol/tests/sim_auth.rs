@@ -295,6 +295,61 @@ fn step(s: AuthStep) -> Msg {
     })
 }
 
+#[test]
+fn task_dumps_asked_meanwhile_share_one_and_too_many_are_refused() {
+    use tractor_protocol::introspect::{DUMP_TASKS_METHOD, MAX_DUMPS_ASKED};
+    // No secret: anyone may look.
+    let mut a = raw_actor(None, true);
+    let (ch, _) = accept_and_feed(&mut a, &[python_aid("looker")]);
+    let ask = |a: &mut Actor, n: usize| {
+        let start = Msg::from(Start {
+            cid: format!("dump-{n}"),
+            ns: "self".into(),
+            func: DUMP_TASKS_METHOD.into(),
+            kwargs: Raw::EMPTY_MAP,
+            uid: Uid::new("looker", "looker-uuid"),
+            pld_spec: tractor_protocol::DEFAULT_PLD_SPEC.into(),
+        });
+        a.handle_data(Instant::now(), ch, &frame(&start));
+        drain(a)
+    };
+    let dumps = |out: &Drained| {
+        out.events
+            .iter()
+            .filter(|e| matches!(e, Event::TaskDumpRequested))
+            .count()
+    };
+    // The first asks for a dump; the rest wait for it, up to the bound.
+    assert_eq!(dumps(&ask(&mut a, 0)), 1);
+    for n in 1..MAX_DUMPS_ASKED {
+        let out = ask(&mut a, n);
+        assert_eq!(dumps(&out), 0, "call {n}");
+        assert!(out.msgs(ch).is_empty(), "call {n}: {:?}", out.msgs(ch));
+    }
+    let out = ask(&mut a, MAX_DUMPS_ASKED);
+    let [Msg::Error(e)] = &out.msgs(ch)[..] else {
+        panic!("{:?}", out.msgs(ch))
+    };
+    assert_eq!(e.boxed_type_str, "RuntimeError");
+    assert!(e.tb_str.contains("ask again later"), "{e:?}");
+    // One dump answers every call that waited, each with its cid.
+    a.answer_task_dumps("the tree");
+    let msgs = drain(&mut a).msgs(ch);
+    assert_eq!(msgs.len(), 2 * MAX_DUMPS_ASKED, "{msgs:?}");
+    for (n, pair) in msgs.chunks(2).enumerate() {
+        let [Msg::StartAck(ack), Msg::Return(r)] = pair else {
+            panic!("{pair:?}")
+        };
+        assert_eq!(
+            (ack.cid.as_str(), r.cid.as_str()),
+            (&*format!("dump-{n}"), &*format!("dump-{n}"))
+        );
+        assert_eq!(r.pld.decode::<String>().unwrap(), "the tree");
+    }
+    // Then a new call asks for a new dump.
+    assert_eq!(dumps(&ask(&mut a, 99)), 1);
+}
+
 /// Asserts that what the guarded actor sent names nothing of it.
 fn learned_nothing(bytes: &[u8]) {
     let hay = String::from_utf8_lossy(bytes);
@@ -363,6 +418,7 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
     for (func, kwargs) in [
         ("cancel", Raw::EMPTY_MAP),
         ("introspect", Raw::EMPTY_MAP),
+        ("dump_tasks", Raw::EMPTY_MAP),
         ("register_actor", other.clone()),
         ("unregister_actor", other),
     ] {
@@ -389,6 +445,7 @@ fn a_python_style_peer_is_accepted_only_when_configured() {
                 Event::ActorCancelRequested { .. }
                     | Event::RegistryChanged
                     | Event::IntrospectRequested { .. }
+                    | Event::TaskDumpRequested
             )),
             "self.{func} took effect"
         );

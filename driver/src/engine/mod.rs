@@ -37,7 +37,7 @@ mod snapshot;
 pub(crate) use children::proc_title;
 use children::{Proc, child_name, log_exit};
 pub(crate) use io::ChanCtl;
-pub(crate) use snapshot::process_stats;
+pub(crate) use snapshot::snapshot;
 
 /// Decides, from an error, whether it opens a crash REPL in debug mode (the
 /// program's `DebugFilter`, kept here as the engine passes it on).
@@ -59,6 +59,10 @@ pub(crate) trait Dispatch: Send + Sync {
         func: &str,
         kwargs: tractor_protocol::Raw,
     ) -> crate::Result<BoxFuture<'static, crate::Result<tractor_protocol::Raw>>>;
+
+    /// The process's task tree as text (what `SIGUSR1` dumps); called
+    /// on a thread of its own, without the state's lock.
+    fn task_dump(&self) -> String;
 }
 
 /// The failures still to come from a nursery that a served call's
@@ -681,10 +685,9 @@ impl Shared {
             Event::RegistryChanged => st.wake_all(),
             Event::IntrospectRequested { channel, peer, cid } => {
                 tracing::debug!(target: "tractor::runtime", %peer, "introspected");
-                let process = snapshot::process_stats(self, st);
-                st.actor
-                    .answer_introspect(channel, cid, Instant::now(), process);
+                snapshot::answer(self, channel, cid);
             }
+            Event::TaskDumpRequested => snapshot::dump_tasks(self),
             Event::Registered {
                 registrar,
                 addrs,

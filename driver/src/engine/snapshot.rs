@@ -1,25 +1,92 @@
-//! What the driver adds to an actor's snapshot (`self.introspect`, see
-//! `tractor_protocol::introspect`): its runtime, addresses, uptime, and
-//! its process's memory, CPU time and threads, read from `/proc`.
+//! The driver's side of `self.introspect` and `self.dump_tasks` (see
+//! `tractor_protocol::introspect`): to a snapshot it adds its runtime,
+//! addresses, uptime, and its process's memory, CPU time and threads,
+//! read from `/proc` (before the actor's state is locked, so a peer that
+//! asks often keeps nobody waiting); a task dump is made on a thread of
+//! its own.
 
+use std::sync::Arc;
+
+use tractor_protocol::ChannelId;
 use tractor_protocol::introspect::ProcessStats;
 
 use super::{Shared, State};
+use crate::task_record::runtime_task;
+
+/// Answers a `self.introspect` call, in a task of its own.
+pub(super) fn answer(shared: &Arc<Shared>, channel: ChannelId, cid: String) {
+    let task = shared.clone();
+    shared.rt.spawn(runtime_task(
+        "answering self.introspect".to_owned(),
+        async move {
+            let read = Proc::read();
+            task.with(|st, now| {
+                let process = process_stats(&task, st, read);
+                st.actor.answer_introspect(channel, cid, now, process);
+            });
+        },
+    ));
+}
+
+/// This actor's snapshot, now.
+pub(crate) fn snapshot(shared: &Arc<Shared>) -> tractor_protocol::introspect::Snapshot {
+    let read = Proc::read();
+    shared.with(|st, now| {
+        let process = process_stats(shared, st, read);
+        st.actor.snapshot(now, process)
+    })
+}
+
+/// Makes a task dump for the `self.dump_tasks` calls waiting, on a thread
+/// of its own: the dump waits a while for the state's lock, and reads
+/// every thread's kernel wait.
+pub(super) fn dump_tasks(shared: &Arc<Shared>) {
+    let task = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tractor-dump".to_owned())
+        .spawn(move || {
+            let dump = task.dispatch.task_dump();
+            task.with(|st, _| st.actor.answer_task_dumps(&dump));
+        });
+    if let Err(e) = spawned {
+        // Whoever asked hears why rather than waiting.
+        tracing::warn!(target: "tractor::devx", error = %e, "no thread for a task dump");
+        let why = format!("(no task dump: no thread for it: {e})");
+        shared.with(|st, _| st.actor.answer_task_dumps(&why));
+    }
+}
+
+/// What `/proc` tells of this process.
+struct Proc {
+    rss_kib: u64,
+    threads: u32,
+    cpu_ms: u64,
+}
+
+impl Proc {
+    fn read() -> Proc {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        Proc {
+            rss_kib: field("VmRSS:"),
+            threads: u32::try_from(field("Threads:")).unwrap_or(u32::MAX),
+            cpu_ms: cpu_ms(),
+        }
+    }
+}
 
 /// Clock ticks per second of `/proc/<pid>/stat`'s times: Linux's
 /// `USER_HZ`, 100 on every architecture it runs on.
 const USER_HZ: u64 = 100;
 
-/// This actor's process, now.
-pub(crate) fn process_stats(shared: &Shared, st: &State) -> ProcessStats {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
+/// This actor's process, now: `read` from `/proc`, the rest from `st`.
+fn process_stats(shared: &Shared, st: &State, read: Proc) -> ProcessStats {
     ProcessStats {
         adapter: shared.rt.name().to_owned(),
         transport: st
@@ -36,9 +103,9 @@ pub(crate) fn process_stats(shared: &Shared, st: &State) -> ProcessStats {
             .map(ToString::to_string)
             .collect(),
         uptime_ms: shared.started.elapsed().as_millis() as u64,
-        rss_kib: field("VmRSS:"),
-        cpu_ms: cpu_ms(),
-        threads: u32::try_from(field("Threads:")).unwrap_or(u32::MAX),
+        rss_kib: read.rss_kib,
+        cpu_ms: read.cpu_ms,
+        threads: read.threads,
     }
 }
 

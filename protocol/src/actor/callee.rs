@@ -245,7 +245,7 @@ impl Actor {
                 self.send_msg(channel, &ack(&start.cid));
                 self.on_cancel_task(channel, peer, start.cid, target);
             }
-            crate::introspect::INTROSPECT_METHOD => {
+            crate::introspect::INTROSPECT_METHOD | crate::introspect::DUMP_TASKS_METHOD => {
                 self.on_introspect_request(channel, peer, start);
             }
             func if self.config.is_registrar && super::registrar::METHODS.contains(&func) => {

@@ -242,7 +242,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
     let pld = Raw::encode(&u32::from(input.byte())).expect("an int encodes");
     match input.byte() % 13 {
         0 | 1 => {
-            let (ns, func) = match input.byte() % 9 {
+            let (ns, func) = match input.byte() % 10 {
                 0 => (NS, "func"),
                 1 => (NS, "ctx"),
                 2 => (NS, "gen"),
@@ -251,6 +251,7 @@ fn message(input: &mut Input<'_>, actor: &Actor, dialogs: &[DialogId]) -> Msg {
                 5 => ("self", "wait_for_actor"),
                 6 => (crate::tty_lock::TTY_LOCK_NS, crate::tty_lock::TTY_LOCK_FUNC),
                 7 => ("self", crate::introspect::INTROSPECT_METHOD),
+                8 => ("self", crate::introspect::DUMP_TASKS_METHOD),
                 _ => ("nowhere", "nothing"),
             };
             let kwargs = match func {
@@ -390,6 +391,7 @@ fn drain(
             Output::Event(Event::IntrospectRequested { channel, cid, .. }) => {
                 actor.answer_introspect(channel, cid, now, Default::default())
             }
+            Output::Event(Event::TaskDumpRequested) => actor.answer_task_dumps("(a dump)"),
             Output::Event(
                 Event::ChannelOpened { .. }
                 | Event::ChannelClosed { .. }
@@ -672,6 +674,7 @@ fn drain_handshake(
                 Event::ProbeAnswered { .. }
                 | Event::Invoke { .. }
                 | Event::IntrospectRequested { .. }
+                | Event::TaskDumpRequested
                 | Event::Readable { .. }
                 | Event::Writable { .. }
                 | Event::Cancel { .. }

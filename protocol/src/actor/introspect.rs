@@ -1,17 +1,26 @@
-//! `self.introspect`: who may ask, and the [`Snapshot`] the core answers
-//! (see [`crate::introspect`]).
+//! `self.introspect` and `self.dump_tasks`: who may ask, the
+//! [`Snapshot`] the core answers, and the task dumps it hands out (see
+//! [`crate::introspect`]).
 
 use std::time::Instant;
 
 use super::{Actor, ChannelId, Event, Role};
-use crate::introspect::{ChildSnapshot, DialogSnapshot, ProcessStats, SNAPSHOT_VERSION, Snapshot};
+use crate::LocalError;
+use crate::introspect::{
+    ChildSnapshot, DUMP_TASKS_METHOD, DialogSnapshot, MAX_DUMPS_ASKED, ProcessStats,
+    SNAPSHOT_VERSION, Snapshot,
+};
 use crate::msg::{self, FuncType, Msg, StartAck};
 use crate::raw::Raw;
 use crate::uid::Uid;
 
 impl Actor {
     /// A peer's `self.introspect`: [`Event::IntrospectRequested`], for
-    /// the driver to answer with [`Actor::answer_introspect`].
+    /// the driver to answer with [`Actor::answer_introspect`]. Its
+    /// `self.dump_tasks`: [`Event::TaskDumpRequested`] unless a dump is
+    /// already in the making, which answers this call too (at most
+    /// [`MAX_DUMPS_ASKED`] calls wait; more are refused with a
+    /// `RuntimeError`).
     ///
     /// In a tree with a secret, only a peer that may control this actor
     /// asks (its parent, a child, a peer that proved the secret: the rule
@@ -30,11 +39,56 @@ impl Actor {
             self.refuse_request(channel, &start, why);
             return;
         }
-        self.events.push_back(Event::IntrospectRequested {
+        if start.func != DUMP_TASKS_METHOD {
+            self.events.push_back(Event::IntrospectRequested {
+                channel,
+                peer,
+                cid: start.cid,
+            });
+            return;
+        }
+        if self.dumps_asked.len() >= MAX_DUMPS_ASKED {
+            let err = LocalError::new(
+                "RuntimeError",
+                format!("{MAX_DUMPS_ASKED} task-tree dumps are asked for already: ask again later"),
+            );
+            self.send_error(channel, &err.into(), Some(&start.cid));
+            return;
+        }
+        self.dumps_asked.push((channel, start.cid));
+        if self.dumps_asked.len() == 1 {
+            self.events.push_back(Event::TaskDumpRequested);
+        }
+    }
+
+    /// Answers every `self.dump_tasks` call waiting (see
+    /// [`Event::TaskDumpRequested`]) with `dump`, the actor's task tree as
+    /// text; calls whose channel has closed meanwhile are forgotten.
+    pub fn answer_task_dumps(&mut self, dump: &str) {
+        for (channel, cid) in std::mem::take(&mut self.dumps_asked) {
+            self.answer(channel, cid, &dump);
+        }
+    }
+
+    /// A runtime call's answer: its `StartAck`, then `value` returned.
+    fn answer(&mut self, channel: ChannelId, cid: String, value: &impl serde::Serialize) {
+        if self.peer(channel).is_none() {
+            return;
+        }
+        self.send_msg(
             channel,
-            peer,
-            cid: start.cid,
-        });
+            &Msg::StartAck(StartAck {
+                cid: cid.clone(),
+                functype: FuncType::AsyncFunc,
+            }),
+        );
+        match Raw::encode(value) {
+            Ok(pld) => self.send_msg(channel, &Msg::Return(msg::Return { cid, pld })),
+            Err(e) => {
+                let err = LocalError::new("RuntimeError", e.to_string());
+                self.send_error(channel, &err.into(), Some(&cid));
+            }
+        }
     }
 
     /// Answers an [`Event::IntrospectRequested`]: this actor's
@@ -51,20 +105,7 @@ impl Actor {
             return;
         }
         let snapshot = self.snapshot(now, process);
-        self.send_msg(
-            channel,
-            &Msg::StartAck(StartAck {
-                cid: cid.clone(),
-                functype: FuncType::AsyncFunc,
-            }),
-        );
-        match Raw::encode(&snapshot) {
-            Ok(pld) => self.send_msg(channel, &Msg::Return(msg::Return { cid, pld })),
-            Err(e) => {
-                let err = crate::LocalError::new("RuntimeError", e.to_string());
-                self.send_error(channel, &err.into(), Some(&cid));
-            }
-        }
+        self.answer(channel, cid, &snapshot);
     }
 
     /// This actor as it sees itself at `now` (see [`crate::introspect`]):

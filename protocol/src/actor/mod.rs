@@ -334,6 +334,8 @@ pub struct Actor {
     clock: Option<Instant>,
     /// Counts since the start, for `self.introspect`.
     counters: crate::introspect::Counters,
+    /// `self.dump_tasks` calls waiting for the driver's dump.
+    dumps_asked: Vec<(ChannelId, String)>,
     /// Channels closed with [`Action::Close`] whose last bytes are not
     /// all written yet.
     closing: IdMap<ChannelId, Flight>,
@@ -384,6 +386,7 @@ impl Actor {
             events: VecDeque::new(),
             clock: None,
             counters: crate::introspect::Counters::default(),
+            dumps_asked: Vec::new(),
             closing: IdMap::default(),
             inbound: 0,
             pending: 0,

@@ -263,6 +263,11 @@ pub enum Event {
         /// The call's id, to answer.
         cid: String,
     },
+    /// A peer allowed to asked for this actor's task tree
+    /// (`self.dump_tasks`) and no dump is in the making: make one, and
+    /// answer it with [`Actor::answer_task_dumps`](super::Actor::answer_task_dumps)
+    /// (every call that asked meanwhile gets the same).
+    TaskDumpRequested,
     /// Every accept address of this actor is registered with `registrar`
     /// (see [`Actor::register`]).
     Registered {

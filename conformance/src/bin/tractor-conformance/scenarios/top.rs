@@ -12,7 +12,8 @@ fn dialog<'a>(s: &'a Snapshot, function: &str) -> Result<&'a DialogSnapshot> {
 }
 
 /// Scenario `top-snapshot`: a child's snapshot while it echoes a stream,
-/// its counters moving between two; the root's own; a sibling's look.
+/// its counters moving between two; its task dump (`self.dump_tasks`);
+/// the root's own; a sibling's look.
 pub(crate) async fn top_snapshot(root: ActorHandle) -> Result<()> {
     let me = root.clone();
     root.open_nursery(|n| async move {
@@ -76,6 +77,21 @@ pub(crate) async fn top_snapshot(root: ActorHandle) -> Result<()> {
             second.counters.calls_served > first.counters.calls_served,
         );
         fact("items_counted", second.counters.items_sent >= 8);
+        // Its task tree, asked over the wire: three at once share a dump.
+        let asks = (0..3)
+            .map(|_| Box::pin(a.run::<String>("self", "dump_tasks", ())))
+            .collect();
+        let dumps: Vec<String> = join_all(asks).await.into_iter().collect::<Result<_>>()?;
+        let dump = &dumps[0];
+        fact("dump_names_the_actor", dump.contains("snap-a"));
+        fact("dump_shows_the_echo", dump.contains("conf:echo"));
+        fact("dumps_alike", dumps.iter().all(|d| d == dump));
+        // Asking turned await sites on: once the echo has run again, a
+        // dump shows where it waits.
+        send_ints(&stream, 1).await?;
+        stream.receive::<i64>().await?;
+        let again: String = a.run("self", "dump_tasks", ()).await?;
+        fact("dump_again_shows_sites", again.contains("waiting for"));
         // The root, as it sees itself.
         let mine = me.snapshot();
         let mut kids: Vec<String> = mine
