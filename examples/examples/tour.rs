@@ -8,6 +8,14 @@
 //! Every actor below is its own OS process: this program started again
 //! in child mode. The tree runs on tokio, or on smol with
 //! `TRACTOR_ADAPTER=smol` (every example does).
+//!
+//! With `--linger`, the tour stops while its context streams, prints the
+//! registrar's address and waits for Enter: time to look at the tree
+//! with `tractor-top` from another terminal.
+//!
+//! ```text
+//! cargo run -p tractor-examples --example tour -- --linger
+//! ```
 
 use tractor_examples::{
     ActorOptions, Address, Config, Error, Functions, Result, ServedContext, current_actor,
@@ -114,7 +122,22 @@ fn functions() -> Functions {
         .serve(TreeService, Tour)
 }
 
+/// Waits for a line (or the end) of standard input, without holding the
+/// runtime up.
+async fn enter_pressed(me: &tractor_examples::ActorHandle) {
+    let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = pressed.clone();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_line(&mut String::new());
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    while !pressed.load(std::sync::atomic::Ordering::SeqCst) {
+        me.sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn main() -> Result<(), Error> {
+    let linger = std::env::args().any(|a| a == "--linger");
     tractor_examples::block_on(async {
         // Children become children right here; only the root goes on.
         let config = Config::new("tour", functions())
@@ -127,6 +150,7 @@ fn main() -> Result<(), Error> {
                 std::process::id(),
                 tractor_examples::adapter_name()
             );
+            let me = root.clone();
             root.open_nursery(|n| async move {
                 let opts = ActorOptions::new()
                     .serve(MathService)
@@ -146,6 +170,15 @@ fn main() -> Result<(), Error> {
                     stream.send(&word.to_owned()).await?;
                     let back = stream.receive().await?;
                     println!("   sent {word:?}, got {back:?}");
+                }
+                if linger {
+                    let registrar = me.registry_addrs()[0].clone();
+                    println!(
+                        "   lingering: the registrar is at {registrar}; from another terminal:"
+                    );
+                    println!("   cargo run -p tractor-top -- --registry {registrar}");
+                    println!("   press Enter to go on");
+                    enter_pressed(&me).await;
                 }
                 stream.close()?;
                 let count = ctx.wait_for_result().await?;

@@ -61,6 +61,46 @@ fn tour_runs_a_whole_tree_and_cleans_up() {
 }
 
 #[test]
+fn the_tour_lingers_until_enter_with_its_registrar_up() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    for adapter in adapters() {
+        let tree = Tree::new().adapter(adapter);
+        let mut tour = tree
+            .command(&example("tour"), &["--linger"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the tour starts");
+        let mut lines = BufReader::new(tour.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let registrar = loop {
+            let line = lines.next().expect("the tour lingers").unwrap();
+            seen.push(line.clone());
+            if let Some(rest) = line.split_once("the registrar is at ") {
+                break rest.1.split(';').next().unwrap().to_owned();
+            }
+        };
+        // Paused after the words, with the context open.
+        assert!(seen.iter().any(|l| l.contains(r#"got "TREE""#)), "{seen:?}");
+        assert!(!seen.iter().any(|l| l.contains("it echoed")), "{seen:?}");
+        // While it waits, its registrar answers.
+        std::net::TcpStream::connect(&registrar)
+            .unwrap_or_else(|e| panic!("{adapter}: the registrar at {registrar}: {e}"));
+        tour.stdin.take().unwrap().write_all(b"\n").unwrap();
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(tour.wait().unwrap().success(), "{adapter}: {rest:?}");
+        assert!(
+            rest.last()
+                .is_some_and(|l| l.ends_with("no child process is left")),
+            "{adapter}: {rest:?}"
+        );
+        tree.assert_clean();
+    }
+}
+
+#[test]
 fn a_one_shot_result_outlives_its_actor() {
     for out in on_both("actor_spawning_and_causality") {
         let root_pid = number_after(line(&out, "root actor director["), "pid ");

@@ -1,16 +1,16 @@
 //! What watching a busy tree costs it: a root calls a daemon's no-op in
-//! a loop, two-second windows alternating without and with `tractor-top
-//! --json` run against the tree once a second (the refresh rate of a
-//! live view), three of each. One line of JSON: the calls per second of
-//! each, medians, and their ratio.
+//! a loop, in two-second windows taking turns: without a watcher, with
+//! `tractor-top`'s live view attached (on a pty, refreshing once a
+//! second), and with `tractor-top --json` run once a second, three of
+//! each. One line of JSON: the calls per second of each, medians, and
+//! their ratios to the windows without.
 //!
 //! ```text
 //! cargo bench -p tractor-top --bench attached
 //! ```
 //!
-//! Each refresh is a whole `tractor-top` process (start, join the tree,
-//! ask every actor, leave): more than a live view that stays connected
-//! costs, so the ratio is a bound.
+//! Each `--json` refresh is a whole process (start, join the tree, ask
+//! every actor, leave); the live view stays connected between its walks.
 
 #![forbid(unsafe_code)]
 
@@ -63,6 +63,30 @@ fn watch(registry: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32
     })
 }
 
+/// `tractor-top`'s live view against `registry`, on a pty whose output
+/// a thread of rexpect's reads all along.
+fn live(registry: &str) -> rexpect::session::PtySession {
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            r#"stty cols 120 rows 40 && exec "$0" --registry "$1""#,
+            env!("CARGO_BIN_EXE_tractor-top"),
+            registry,
+        ])
+        .env("TERM", "xterm-256color");
+    rexpect::session::spawn_command(command, Some(30_000)).expect("the live view starts")
+}
+
+/// Quits the live view; whether it had drawn the busy actor.
+fn quit(mut view: rexpect::session::PtySession) -> bool {
+    let _ = view.send("q");
+    let _ = view.flush();
+    let drawn = view.exp_eof().unwrap_or_default();
+    let _ = view.process_mut().exit();
+    drawn.contains("busy")
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -80,29 +104,49 @@ async fn main() -> Result<()> {
                 .await?;
             // Warm: the first calls of a fresh process cost more.
             rate(&p).await?;
-            let (mut without, mut with) = (Vec::new(), Vec::new());
-            let mut refreshes = 0;
-            for _ in 0..ROUNDS {
-                without.push(rate(&p).await?);
-                let stop = Arc::new(AtomicBool::new(false));
-                let watcher = watch(registry.clone(), stop.clone());
-                with.push(rate(&p).await?);
-                stop.store(true, Ordering::SeqCst);
-                refreshes += watcher.join().unwrap_or(0);
+            let (mut without, mut viewed, mut with) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut refreshes, mut views_drawn) = (0, 0);
+            // Each round starts with another kind of window: whichever
+            // runs first after a pause runs differently.
+            for round in 0..ROUNDS {
+                for turn in 0..3 {
+                    match (round + turn) % 3 {
+                        0 => without.push(rate(&p).await?),
+                        1 => {
+                            let view = live(&registry);
+                            viewed.push(rate(&p).await?);
+                            views_drawn += u32::from(quit(view));
+                        }
+                        _ => {
+                            let stop = Arc::new(AtomicBool::new(false));
+                            let watcher = watch(registry.clone(), stop.clone());
+                            with.push(rate(&p).await?);
+                            stop.store(true, Ordering::SeqCst);
+                            refreshes += watcher.join().unwrap_or(0);
+                        }
+                    }
+                }
             }
-            let (a, b) = (median(&mut without), median(&mut with));
+            let a = median(&mut without);
+            let (v, b) = (median(&mut viewed), median(&mut with));
+            let ratio = |x: f64| (x / a * 1000.0).round() / 1000.0;
+            let rounds = |r: &[f64]| r.iter().map(|x| x.round()).collect::<Vec<_>>();
             println!(
                 "{}",
                 serde_json::json!({
                     "figure": "top_attached",
                     "window_s": WINDOW.as_secs(), "rounds": ROUNDS,
                     "refresh_ms": REFRESH.as_millis() as u64,
-                    "refreshes_ok": refreshes,
+                    "live_views_drawn": views_drawn,
+                    "json_refreshes_ok": refreshes,
                     "calls_per_s_without": a.round(),
-                    "calls_per_s_with": b.round(),
-                    "with_vs_without": (b / a * 1000.0).round() / 1000.0,
-                    "without_rounds": without.iter().map(|x| x.round()).collect::<Vec<_>>(),
-                    "with_rounds": with.iter().map(|x| x.round()).collect::<Vec<_>>(),
+                    "calls_per_s_live": v.round(),
+                    "calls_per_s_json": b.round(),
+                    "live_vs_without": ratio(v),
+                    "json_vs_without": ratio(b),
+                    "without_rounds": rounds(&without),
+                    "live_rounds": rounds(&viewed),
+                    "json_rounds": rounds(&with),
                 })
             );
             n.cancel().await;

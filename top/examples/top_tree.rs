@@ -2,7 +2,8 @@
 //! registrar, a daemon with a child of its own, and a context streaming
 //! between the root and a second daemon. It prints the registrar's
 //! address (`registry=<address>`) once the whole tree is up, then runs
-//! until SIGINT (or SIGTERM).
+//! until SIGINT (or SIGTERM). It runs on tokio, or on smol with
+//! `TRACTOR_ADAPTER=smol`.
 //!
 //! ```text
 //! cargo run -p tractor-top --example top_tree
@@ -10,8 +11,9 @@
 
 use std::time::Duration;
 
-use tractor_tokio::prelude::*;
-use tractor_tokio::{Address, Context};
+use tractor_adapters::Adapter;
+use tractor_driver::prelude::*;
+use tractor_driver::{Address, Context};
 
 async fn counter(ctx: Context) -> Result<()> {
     ctx.started(()).await?;
@@ -20,7 +22,7 @@ async fn counter(ctx: Context) -> Result<()> {
     loop {
         stream.send(&n).await?;
         n += 1;
-        tractor_tokio::current_actor()
+        tractor_driver::current_actor()
             .ok_or_else(|| Error::raise("RuntimeError", "no actor"))?
             .sleep(Duration::from_millis(20))
             .await;
@@ -29,7 +31,7 @@ async fn counter(ctx: Context) -> Result<()> {
 
 async fn with_child() -> Result<()> {
     let me =
-        tractor_tokio::current_actor().ok_or_else(|| Error::raise("RuntimeError", "no actor"))?;
+        tractor_driver::current_actor().ok_or_else(|| Error::raise("RuntimeError", "no actor"))?;
     me.open_nursery(|n| async move {
         n.start_actor("leaf", ActorOptions::new()).await?;
         std::future::pending::<Result<()>>().await
@@ -37,15 +39,19 @@ async fn with_child() -> Result<()> {
     .await
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    let adapter = Adapter::from_env();
+    adapter.block_on(tree(adapter))
+}
+
+async fn tree(adapter: Adapter) -> Result<()> {
     let functions = Functions::new()
         .context("top", "counter", |ctx: Context, (): ()| counter(ctx))
         .rpc("top", "with_child", |(): ()| with_child());
     let config = Config::new("top-root", functions)
         .enable_modules(["top"])
         .registry_addrs([Address::tcp("127.0.0.1", 0)]);
-    open_root_actor(config, |root| async move {
+    tractor_driver::open_root_actor(adapter.runtime(), config, |root| async move {
         let registry = root.registry_addrs();
         let me = root.clone();
         root.open_nursery(|n| async move {

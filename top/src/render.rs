@@ -9,7 +9,7 @@ use crate::walk::{Answer, Seen};
 
 /// The actors in tree order (each under its parent, by name), with their
 /// depth.
-fn ordered(seen: &[Seen]) -> Vec<(usize, &Seen)> {
+pub(crate) fn ordered(seen: &[Seen]) -> Vec<(usize, &Seen)> {
     let parent_of = |s: &Seen| match &s.answer {
         Answer::Snapshot(snap) => snap
             .parent

@@ -1,19 +1,24 @@
-//! Asking every registered actor for its snapshot.
+//! Asking every registered actor for its snapshot, all at once.
 
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use tractor_tokio::introspect::{INTROSPECT_METHOD, Snapshot};
+use tractor_tokio::introspect::{DUMP_TASKS_METHOD, INTROSPECT_METHOD, Snapshot};
 use tractor_tokio::prelude::*;
-use tractor_tokio::{Address, Uid};
+use tractor_tokio::{Address, Portal, Uid};
 
 /// How long an actor has to answer before it is shown as gone.
 pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(2);
 
+/// How long an actor has to answer a task dump (it waits up to half a
+/// second for its own state, and reads each thread's kernel wait).
+pub(crate) const DUMP_WAIT: Duration = Duration::from_secs(5);
+
 /// What one registered actor told, or why it told nothing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Answer {
     /// Its snapshot.
     Snapshot(Box<Snapshot>),
@@ -24,46 +29,118 @@ pub(crate) enum Answer {
 }
 
 /// One registered actor.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub(crate) uid: Uid,
     pub(crate) addrs: Vec<Address>,
     pub(crate) answer: Answer,
 }
 
-/// Every actor the registrar knows, but this one, each with its answer.
-pub(crate) async fn walk(me: &ActorHandle) -> Result<Vec<Seen>> {
-    let registry = me.get_registry().await?;
-    let mut seen = Vec::new();
-    for (key, addrs) in registry {
-        // `name.uuid`: a uuid holds no dot, a name may.
-        let Some((name, uuid)) = key.rsplit_once('.') else {
-            continue;
-        };
-        let uid = Uid::new(name, uuid);
-        if &uid == me.uid() {
-            continue;
-        }
-        let answer = match addrs.first() {
-            Some(addr) => ask(me, addr).await,
-            None => Answer::Gone("registered without an address".into()),
-        };
-        seen.push(Seen { uid, addrs, answer });
-    }
-    Ok(seen)
+/// Walks a tree again and again, keeping a channel open to each actor
+/// between walks (a walk a second costs each actor one call, not a
+/// connection).
+pub(crate) struct Walker {
+    me: ActorHandle,
+    portals: HashMap<Address, Portal>,
 }
 
-async fn ask(me: &ActorHandle, addr: &Address) -> Answer {
+impl Walker {
+    pub(crate) fn new(me: ActorHandle) -> Walker {
+        Walker {
+            me,
+            portals: HashMap::new(),
+        }
+    }
+
+    /// Every actor the registrar knows, but this one, each with its
+    /// answer; each is asked at the same time, so a walk takes at most
+    /// about [`ANSWER_WAIT`] however many do not answer.
+    pub(crate) async fn walk(&mut self) -> Result<Vec<Seen>> {
+        let registry = self.me.get_registry().await?;
+        let mut asked = Vec::new();
+        for (key, addrs) in registry {
+            // `name.uuid`: a uuid holds no dot, a name may.
+            let Some((name, uuid)) = key.rsplit_once('.') else {
+                continue;
+            };
+            let uid = Uid::new(name, uuid);
+            if &uid == self.me.uid() {
+                continue;
+            }
+            let task = addrs.first().cloned().map(|addr| {
+                let cached = self.portals.get(&addr).cloned();
+                let me = self.me.clone();
+                self.me.spawn(async move { ask(&me, cached, addr).await })
+            });
+            asked.push((uid, addrs, task));
+        }
+        let mut seen = Vec::with_capacity(asked.len());
+        let mut portals = HashMap::new();
+        for (uid, addrs, task) in asked {
+            let answer = match task {
+                None => Answer::Gone("registered without an address".into()),
+                Some(task) => match task.await {
+                    Ok((answer, portal)) => {
+                        if let Some(portal) = portal {
+                            portals.insert(addrs[0].clone(), portal);
+                        }
+                        answer
+                    }
+                    Err(e) => Answer::Gone(first_line(&e)),
+                },
+            };
+            seen.push(Seen { uid, addrs, answer });
+        }
+        // Channels to actors gone or silent close here.
+        self.portals = portals;
+        Ok(seen)
+    }
+}
+
+/// The task tree of the actor at `addr` (`self.dump_tasks`), or why
+/// there is none.
+pub(crate) async fn dump(me: ActorHandle, addr: Address) -> Result<String, String> {
     let call = async {
-        let portal = me.portal_at(addr).await?;
-        portal.run::<Snapshot>("self", INTROSPECT_METHOD, ()).await
+        let portal = me.portal_at(&addr).await?;
+        portal.run::<String>("self", DUMP_TASKS_METHOD, ()).await
+    };
+    match first(call, me.sleep(DUMP_WAIT)).await {
+        Some(Ok(text)) => Ok(text),
+        Some(Err(e)) if e.type_name() == Some("AttributeError") => {
+            Err("it does not serve self.dump_tasks (a Python actor?)".into())
+        }
+        Some(Err(e)) => Err(first_line(&e)),
+        None => Err(format!("no answer within {DUMP_WAIT:?}")),
+    }
+}
+
+/// Asks the actor at `addr` for its snapshot, over `cached` if there is
+/// one: its answer, and the portal to keep if it answered.
+async fn ask(me: &ActorHandle, cached: Option<Portal>, addr: Address) -> (Answer, Option<Portal>) {
+    let call = async {
+        let portal = match cached {
+            Some(p) => p,
+            None => me.portal_at(&addr).await?,
+        };
+        let snap = portal.run::<Snapshot>("self", INTROSPECT_METHOD, ()).await;
+        Ok::<_, Error>((snap, portal))
     };
     match first(call, me.sleep(ANSWER_WAIT)).await {
-        Some(Ok(s)) => Answer::Snapshot(Box::new(s)),
-        Some(Err(e)) if e.type_name() == Some("AttributeError") => Answer::NoIntrospection,
-        Some(Err(e)) => Answer::Gone(e.to_string().lines().next().unwrap_or("").to_owned()),
-        None => Answer::Gone(format!("no answer within {ANSWER_WAIT:?}")),
+        Some(Ok((Ok(s), portal))) => (Answer::Snapshot(Box::new(s)), Some(portal)),
+        Some(Ok((Err(e), portal))) if e.type_name() == Some("AttributeError") => {
+            (Answer::NoIntrospection, Some(portal))
+        }
+        Some(Ok((Err(e), _))) | Some(Err(e)) => (Answer::Gone(first_line(&e)), None),
+        None => (
+            Answer::Gone(format!("no answer within {ANSWER_WAIT:?}")),
+            None,
+        ),
     }
+}
+
+/// An error's first line: the rest is a traceback.
+fn first_line(e: &Error) -> String {
+    e.to_string().lines().next().unwrap_or("").to_owned()
 }
 
 /// `fut`'s output, unless `deadline` ends first.

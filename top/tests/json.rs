@@ -34,9 +34,8 @@ fn pid_of(doc: &Value, name: &str) -> i32 {
     actor(doc, name)["snapshot"]["pid"].as_i64().expect("a pid") as i32
 }
 
-#[test]
-fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone() {
-    let tree = Tree::new();
+fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone(adapter: &str) {
+    let tree = Tree::new().adapter(adapter);
     let mut running = tree.spawn(&example_binary("top_tree"), &[]);
     let registry = running.wait_for_fact("registry");
     let doc = top_json(&tree, &registry);
@@ -65,7 +64,7 @@ fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone() {
         assert_eq!(a["status"], "ok", "{a:#}");
         let pid = a["snapshot"]["pid"].as_i64().expect("a pid");
         assert!(Path::new(&format!("/proc/{pid}")).exists(), "{name} runs");
-        assert_eq!(a["snapshot"]["process"]["adapter"], "tokio", "{a:#}");
+        assert_eq!(a["snapshot"]["process"]["adapter"], adapter, "{a:#}");
     }
     let root = &actor(&doc, "top-root")["snapshot"];
     assert_eq!(root["registrar"], true);
@@ -100,6 +99,75 @@ fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone() {
     );
     assert_eq!(actor(&doc, "feeder")["status"], "ok");
 
+    running.signal("INT");
+    running.finish(&tree);
+    tree.assert_clean();
+}
+
+#[test]
+fn json_on_tokio() {
+    json_shows_the_whole_tree_and_a_stopped_actor_as_gone("tokio");
+}
+
+#[test]
+fn json_on_smol() {
+    json_shows_the_whole_tree_and_a_stopped_actor_as_gone("smol");
+}
+
+#[test]
+fn nothing_at_the_address_is_an_error_not_an_empty_tree() {
+    let tree = Tree::new();
+    // A port nobody listens on: bound, then freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let registry = format!("127.0.0.1:{port}");
+    let out = tree
+        .command(Path::new(TOP), &["--registry", &registry, "--json"])
+        .output()
+        .expect("tractor-top runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        err.contains(&format!("no registrar at {registry}")),
+        "{err}"
+    );
+    tree.assert_clean();
+}
+
+#[test]
+fn a_tree_with_a_secret_is_seen_only_with_it() {
+    let tree = Tree::new().env("TRACTOR_SECRET", "top-secret-of-this-tree");
+    let mut running = tree.spawn(&example_binary("top_tree"), &[]);
+    let registry = running.wait_for_fact("registry");
+    // With the tree's secret (inherited like any process of the tree).
+    let doc = top_json(&tree, &registry);
+    assert_eq!(doc["actors"].as_array().unwrap().len(), 4, "{doc:#}");
+    for a in doc["actors"].as_array().unwrap() {
+        assert_eq!(a["status"], "ok", "{a:#}");
+    }
+    // Without it, or with another, the registrar does not let it in:
+    // it fails, saying why.
+    for secret in [None, Some("a-wrong-secret-for-this-tree")] {
+        let mut command = tree.command(Path::new(TOP), &["--registry", &registry, "--json"]);
+        match secret {
+            None => command.env_remove("TRACTOR_SECRET"),
+            Some(s) => command.env("TRACTOR_SECRET", s),
+        };
+        let out = command.output().expect("tractor-top runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{secret:?}: {out:?}");
+        assert!(out.stdout.is_empty(), "{secret:?}: {out:?}");
+        assert!(err.starts_with("tractor-top: "), "{secret:?}: {err}");
+        let hint = match secret {
+            None => "give it in TRACTOR_SECRET",
+            Some(_) => "another secret?",
+        };
+        assert!(err.contains(hint), "{secret:?}: {err}");
+    }
     running.signal("INT");
     running.finish(&tree);
     tree.assert_clean();
