@@ -2589,6 +2589,70 @@ fn tpt_partial_handshake_released() {
 }
 
 #[test]
+fn tpt_introspect_and_dump_floods_answered() {
+    use tractor_protocol::{Msg, Raw, introspect::Snapshot};
+    // Bursts of `self.introspect` (more than are answered in tasks at
+    // once) and `self.dump_tasks` in single writes: every call gets one
+    // outcome, the dumps share their making, and nothing is left running.
+    for (a, t) in cases() {
+        let d = attack_daemon(a, t, "");
+        let threads = || peer::status_kib(d.pid, "Threads");
+        let before = threads();
+        let mut p = RawPeer::connect(&d.addr, "looker").unwrap();
+        p.handshake().unwrap();
+        let (mut snapshots, mut dumps, mut busy) = (0, 0, 0);
+        for _ in 0..20 {
+            let mut burst = Vec::new();
+            let mut asked = std::collections::HashMap::new();
+            for i in 0..100 {
+                let func = if i % 50 == 7 {
+                    "dump_tasks"
+                } else {
+                    "introspect"
+                };
+                let (cid, f) = p.start_frame("self", func, Raw::EMPTY_MAP);
+                burst.extend_from_slice(&f);
+                asked.insert(cid, func);
+            }
+            p.stream.write_all(&burst).unwrap();
+            while !asked.is_empty() {
+                let m = p.recv().unwrap().expect("an answer");
+                let Some(func) = m.cid().and_then(|c| asked.get(c)).copied() else {
+                    continue;
+                };
+                match (&m, func) {
+                    (Msg::StartAck(_), _) => continue,
+                    (Msg::Return(r), "introspect") => {
+                        let s: Snapshot = r.pld.decode().unwrap();
+                        assert_eq!(s.uid.name, "root", "{a}/{t}");
+                        snapshots += 1;
+                    }
+                    (Msg::Return(r), _) => {
+                        let text: String = r.pld.decode().unwrap();
+                        assert!(text.contains("task tree of ('root'"), "{a}/{t}: {text}");
+                        dumps += 1;
+                    }
+                    (Msg::Error(e), "dump_tasks") if e.tb_str.contains("ask again later") => {
+                        busy += 1
+                    }
+                    (other, _) => panic!("{a}/{t}: {func}: {other:?}"),
+                }
+                asked.remove(m.cid().unwrap());
+            }
+        }
+        assert_eq!(snapshots, 1960, "{a}/{t}");
+        assert_eq!(dumps + busy, 40, "{a}/{t}");
+        assert!(dumps > 0, "{a}/{t}");
+        drop(p);
+        assert_eq!(d.wait_for_hi(), "hi from root", "{a}/{t}");
+        // The dump's thread has ended.
+        peer::wait_until("the dump's thread gone", || threads() <= before + 1);
+        let r = d.stop();
+        assert!(!r.stderr.contains("panicked"), "{a}/{t}: {}", r.stderr);
+    }
+}
+
+#[test]
 fn tpt_non_reading_client_bounded() {
     for (a, t) in cases() {
         let d = attack_daemon(a, t, "");

@@ -30,6 +30,11 @@ pub const DUMP_TASKS_METHOD: &str = "dump_tasks";
 /// the one dump in the making; more are refused until it is done.
 pub const MAX_DUMPS_ASKED: usize = 16;
 
+/// The longest task dump `self.dump_tasks` answers, in bytes: a longer
+/// one is cut there (at a character's edge) and says how much was left
+/// out, so the answer fits every peer's frame limit.
+pub const MAX_DUMP_LEN: usize = 1 << 20;
+
 /// The version of [`Snapshot`] this crate writes.
 pub const SNAPSHOT_VERSION: u32 = 1;
 

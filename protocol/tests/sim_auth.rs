@@ -346,8 +346,26 @@ fn task_dumps_asked_meanwhile_share_one_and_too_many_are_refused() {
         );
         assert_eq!(r.pld.decode::<String>().unwrap(), "the tree");
     }
-    // Then a new call asks for a new dump.
+    // Then a new call asks for a new dump; one too long is cut, at a
+    // character's edge, saying so.
     assert_eq!(dumps(&ask(&mut a, 99)), 1);
+    // One byte, then two-byte characters: the bound falls inside one.
+    let cut = tractor_protocol::introspect::MAX_DUMP_LEN;
+    let huge = format!("x{}", "é".repeat(cut));
+    a.answer_task_dumps(&huge);
+    let msgs = drain(&mut a).msgs(ch);
+    let [Msg::StartAck(_), Msg::Return(r)] = &msgs[..] else {
+        panic!("{msgs:?}")
+    };
+    let text: String = r.pld.decode().unwrap();
+    assert_eq!(&text[..cut - 1], &huge[..cut - 1], "cut before the bound");
+    assert_eq!(
+        &text[cut - 1..],
+        format!(
+            "\n(cut: {} more bytes of the dump left out)\n",
+            huge.len() - (cut - 1)
+        ),
+    );
 }
 
 /// Asserts that what the guarded actor sent names nothing of it.

@@ -685,7 +685,7 @@ impl Shared {
             Event::RegistryChanged => st.wake_all(),
             Event::IntrospectRequested { channel, peer, cid } => {
                 tracing::debug!(target: "tractor::runtime", %peer, "introspected");
-                snapshot::answer(self, channel, cid);
+                snapshot::answer(self, st, channel, cid);
             }
             Event::TaskDumpRequested => snapshot::dump_tasks(self),
             Event::Registered {

@@ -6,6 +6,8 @@
 //! its own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tractor_protocol::ChannelId;
 use tractor_protocol::introspect::ProcessStats;
@@ -13,12 +15,37 @@ use tractor_protocol::introspect::ProcessStats;
 use super::{Shared, State};
 use crate::task_record::runtime_task;
 
-/// Answers a `self.introspect` call, in a task of its own.
-pub(super) fn answer(shared: &Arc<Shared>, channel: ChannelId, cid: String) {
+/// At most this many `self.introspect` answers are made in tasks of
+/// their own at once; past it, one is made at once, `/proc` read under
+/// the lock (a peer that floods the call costs no more tasks).
+const MAX_ANSWERING: usize = 32;
+
+/// The `self.introspect` answers being made in tasks.
+static ANSWERING: AtomicUsize = AtomicUsize::new(0);
+
+/// Answers a `self.introspect` call, in a task of its own unless
+/// [`MAX_ANSWERING`] are under way.
+pub(super) fn answer(shared: &Arc<Shared>, st: &mut State, channel: ChannelId, cid: String) {
+    if ANSWERING.fetch_add(1, Ordering::SeqCst) >= MAX_ANSWERING {
+        ANSWERING.fetch_sub(1, Ordering::SeqCst);
+        let process = process_stats(shared, st, Proc::read());
+        st.actor
+            .answer_introspect(channel, cid, Instant::now(), process);
+        return;
+    }
+    /// Counts the task out however it ends (dropped unrun at shutdown).
+    struct Answering;
+    impl Drop for Answering {
+        fn drop(&mut self) {
+            ANSWERING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let counted = Answering;
     let task = shared.clone();
     shared.rt.spawn(runtime_task(
         "answering self.introspect".to_owned(),
         async move {
+            let _counted = counted;
             let read = Proc::read();
             task.with(|st, now| {
                 let process = process_stats(&task, st, read);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Actor, ChannelId, Event, Role};
 use crate::LocalError;
 use crate::introspect::{
-    ChildSnapshot, DUMP_TASKS_METHOD, DialogSnapshot, MAX_DUMPS_ASKED, ProcessStats,
+    ChildSnapshot, DUMP_TASKS_METHOD, DialogSnapshot, MAX_DUMP_LEN, MAX_DUMPS_ASKED, ProcessStats,
     SNAPSHOT_VERSION, Snapshot,
 };
 use crate::msg::{self, FuncType, Msg, StartAck};
@@ -63,10 +63,24 @@ impl Actor {
 
     /// Answers every `self.dump_tasks` call waiting (see
     /// [`Event::TaskDumpRequested`]) with `dump`, the actor's task tree as
-    /// text; calls whose channel has closed meanwhile are forgotten.
+    /// text, cut to [`MAX_DUMP_LEN`]; calls whose channel has closed
+    /// meanwhile are forgotten.
     pub fn answer_task_dumps(&mut self, dump: &str) {
+        let mut text = std::borrow::Cow::Borrowed(dump);
+        if dump.len() > MAX_DUMP_LEN {
+            let mut end = MAX_DUMP_LEN;
+            while !dump.is_char_boundary(end) {
+                end -= 1;
+            }
+            text = format!(
+                "{}\n(cut: {} more bytes of the dump left out)\n",
+                &dump[..end],
+                dump.len() - end
+            )
+            .into();
+        }
         for (channel, cid) in std::mem::take(&mut self.dumps_asked) {
-            self.answer(channel, cid, &dump);
+            self.answer(channel, cid, &text);
         }
     }
 
