@@ -1,6 +1,6 @@
 //! `tractor-top`: looks into a running tree. Given its registrar's
 //! address, it asks every registered actor for its snapshot
-//! (`self.introspect`, see `tractor_tokio::introspect`), all at once, and
+//! (`self.introspect`, see `tractor_tokio::introspect`), 64 at a time, and
 //! shows the tree: live in the terminal, walked again about once a
 //! second (the default when its output is a terminal: see [`live`] for
 //! the keys), once as text (`--once`, the default otherwise), or once as

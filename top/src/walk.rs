@@ -1,4 +1,4 @@
-//! Asking every registered actor for its snapshot, all at once.
+//! Asking every registered actor for its snapshot, 64 at a time.
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
@@ -16,6 +16,13 @@ pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(2);
 /// How long an actor has to answer a task dump (it waits up to half a
 /// second for its own state, and reads each thread's kernel wait).
 pub(crate) const DUMP_WAIT: Duration = Duration::from_secs(5);
+
+/// At most this many actors are asked at once.
+pub(crate) const MAX_ASKING: usize = 64;
+
+/// At most this many channels are kept open between walks (one per
+/// actor); actors past them are connected to anew each walk.
+pub(crate) const MAX_KEPT: usize = 256;
 
 /// What one registered actor told, or why it told nothing.
 #[derive(Debug, Clone)]
@@ -37,8 +44,8 @@ pub(crate) struct Seen {
 }
 
 /// Walks a tree again and again, keeping a channel open to each actor
-/// between walks (a walk a second costs each actor one call, not a
-/// connection).
+/// (up to [`MAX_KEPT`]) between walks: a walk a second costs each actor
+/// one call, not a connection.
 pub(crate) struct Walker {
     me: ActorHandle,
     portals: HashMap<Address, Portal>,
@@ -53,43 +60,54 @@ impl Walker {
     }
 
     /// Every actor the registrar knows, but this one, each with its
-    /// answer; each is asked at the same time, so a walk takes at most
-    /// about [`ANSWER_WAIT`] however many do not answer.
+    /// answer; [`MAX_ASKING`] are asked at the same time, so a walk takes
+    /// about [`ANSWER_WAIT`] at most per that many actors that do not
+    /// answer.
     pub(crate) async fn walk(&mut self) -> Result<Vec<Seen>> {
         let registry = self.me.get_registry().await?;
-        let mut asked = Vec::new();
+        let mut listed = Vec::new();
         for (key, addrs) in registry {
             // `name.uuid`: a uuid holds no dot, a name may.
             let Some((name, uuid)) = key.rsplit_once('.') else {
                 continue;
             };
             let uid = Uid::new(name, uuid);
-            if &uid == self.me.uid() {
-                continue;
+            if &uid != self.me.uid() {
+                listed.push((uid, addrs));
             }
-            let task = addrs.first().cloned().map(|addr| {
-                let cached = self.portals.get(&addr).cloned();
-                let me = self.me.clone();
-                self.me.spawn(async move { ask(&me, cached, addr).await })
-            });
-            asked.push((uid, addrs, task));
         }
-        let mut seen = Vec::with_capacity(asked.len());
+        let mut seen = Vec::with_capacity(listed.len());
         let mut portals = HashMap::new();
-        for (uid, addrs, task) in asked {
-            let answer = match task {
-                None => Answer::Gone("registered without an address".into()),
-                Some(task) => match task.await {
-                    Ok((answer, portal)) => {
-                        if let Some(portal) = portal {
-                            portals.insert(addrs[0].clone(), portal);
+        for chunk in listed.chunks(MAX_ASKING) {
+            let asked: Vec<_> = chunk
+                .iter()
+                .map(|(_, addrs)| {
+                    addrs.first().cloned().map(|addr| {
+                        let cached = self.portals.get(&addr).cloned();
+                        let me = self.me.clone();
+                        self.me.spawn(async move { ask(&me, cached, addr).await })
+                    })
+                })
+                .collect();
+            for ((uid, addrs), task) in chunk.iter().zip(asked) {
+                let answer = match task {
+                    None => Answer::Gone("registered without an address".into()),
+                    Some(task) => match task.await {
+                        Ok((answer, portal)) => {
+                            if let Some(portal) = portal.filter(|_| portals.len() < MAX_KEPT) {
+                                portals.insert(addrs[0].clone(), portal);
+                            }
+                            answer
                         }
-                        answer
-                    }
-                    Err(e) => Answer::Gone(first_line(&e)),
-                },
-            };
-            seen.push(Seen { uid, addrs, answer });
+                        Err(e) => Answer::Gone(first_line(&e)),
+                    },
+                };
+                seen.push(Seen {
+                    uid: uid.clone(),
+                    addrs: addrs.clone(),
+                    answer,
+                });
+            }
         }
         // Channels to actors gone or silent close here.
         self.portals = portals;
