@@ -106,6 +106,11 @@ impl RawPeer {
         })
     }
 
+    /// Who this peer says it is.
+    pub fn uid(&self) -> &Uid {
+        &self.uid
+    }
+
     /// Our `Aid`, as a frame.
     pub fn aid_frame(&self) -> Vec<u8> {
         frame(&Msg::from(Aid {

@@ -5,9 +5,9 @@
 //! The core decides who may ask (its parent, its children, and peers
 //! that proved the tree's secret: the rules of `self.cancel`) and fills
 //! in what it knows (its identity, children, dialogs, counters); the
-//! driver adds what only the process can tell ([`ProcessStats`]). A peer
-//! that does not serve the method (a Python actor) answers
-//! `AttributeError`.
+//! driver adds what only the process can tell ([`ProcessStats`]). A
+//! Python actor does not serve these methods, and is not asked (see
+//! [`OUR_METHODS`]).
 //!
 //! The answer is a msgpack map, [`Snapshot`], whose field `version` is
 //! [`SNAPSHOT_VERSION`]: a newer version only adds fields, which older
@@ -25,6 +25,13 @@ pub const INTROSPECT_METHOD: &str = "introspect";
 /// tree as text: what a `SIGUSR1` dump shows, asked over the wire (same
 /// rules as [`INTROSPECT_METHOD`]).
 pub const DUMP_TASKS_METHOD: &str = "dump_tasks";
+
+/// The runtime methods of ours, which only our actors serve: the core
+/// sends them only to a peer whose `Aid` announced `credit_flow` (every
+/// actor of ours does; Python's does not, and a Python actor crashes on
+/// a `self` method it does not have), and fails the call at once with
+/// `UsageError::NotServedByPeer` otherwise.
+pub const OUR_METHODS: [&str; 2] = [INTROSPECT_METHOD, DUMP_TASKS_METHOD];
 
 /// The most `dump_tasks` calls an actor holds at once, all answered by
 /// the one dump in the making; more are refused until it is done.

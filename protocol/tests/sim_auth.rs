@@ -368,6 +368,40 @@ fn task_dumps_asked_meanwhile_share_one_and_too_many_are_refused() {
     );
 }
 
+#[test]
+fn our_runtime_methods_are_not_asked_of_a_python_peer() {
+    use tractor_protocol::UsageError;
+    let mut a = raw_actor(None, true);
+    // A Python actor's Aid announces no credit_flow: it would crash on a
+    // `self` method it lacks, so the call fails here, and nothing is sent.
+    let (py, _) = accept_and_feed(&mut a, &[python_aid("pyactor")]);
+    for func in ["introspect", "dump_tasks"] {
+        let refused = a.call(py, "self", func, Raw::EMPTY_MAP);
+        assert!(
+            matches!(&refused, Err(UsageError::NotServedByPeer { peer, func: f })
+                if peer.name == "pyactor" && f == func),
+            "{refused:?}"
+        );
+        let err = refused.unwrap_err().to_string();
+        assert!(err.contains("not a tractor-rs actor"), "{err}");
+    }
+    assert!(drain(&mut a).msgs(py).is_empty());
+    // Python's own runtime methods still go.
+    assert!(a.call(py, "self", "cancel", Raw::EMPTY_MAP).is_ok());
+    // One of ours announces it: asked.
+    let Msg::Aid(mut ours) = python_aid("rsactor") else {
+        unreachable!()
+    };
+    ours.credit_flow = Some(1);
+    let (rs, _) = accept_and_feed(&mut a, &[Msg::Aid(ours)]);
+    a.call(rs, "self", "introspect", Raw::EMPTY_MAP).unwrap();
+    let msgs = drain(&mut a).msgs(rs);
+    assert!(
+        matches!(&msgs[..], [Msg::Start(s)] if s.func == "introspect"),
+        "{msgs:?}"
+    );
+}
+
 /// Asserts that what the guarded actor sent names nothing of it.
 fn learned_nothing(bytes: &[u8]) {
     let hay = String::from_utf8_lossy(bytes);

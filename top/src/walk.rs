@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tractor_tokio::introspect::{DUMP_TASKS_METHOD, INTROSPECT_METHOD, Snapshot};
 use tractor_tokio::prelude::*;
-use tractor_tokio::{Address, Portal, Uid};
+use tractor_tokio::{Address, ErrorKind, Portal, Uid, UsageError};
 
 /// How long an actor has to answer before it is shown as gone.
 pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(2);
@@ -124,8 +124,8 @@ pub(crate) async fn dump(me: ActorHandle, addr: Address) -> Result<String, Strin
     };
     match first(call, me.sleep(DUMP_WAIT)).await {
         Some(Ok(text)) => Ok(text),
-        Some(Err(e)) if e.type_name() == Some("AttributeError") => {
-            Err("it does not serve self.dump_tasks (a Python actor?)".into())
+        Some(Err(e)) if not_ours(&e) => {
+            Err("it does not serve self.dump_tasks: not a tractor-rs actor".into())
         }
         Some(Err(e)) => Err(first_line(&e)),
         None => Err(format!("no answer within {DUMP_WAIT:?}")),
@@ -145,15 +145,23 @@ async fn ask(me: &ActorHandle, cached: Option<Portal>, addr: Address) -> (Answer
     };
     match first(call, me.sleep(ANSWER_WAIT)).await {
         Some(Ok((Ok(s), portal))) => (Answer::Snapshot(Box::new(s)), Some(portal)),
-        Some(Ok((Err(e), portal))) if e.type_name() == Some("AttributeError") => {
-            (Answer::NoIntrospection, Some(portal))
-        }
+        Some(Ok((Err(e), portal))) if not_ours(&e) => (Answer::NoIntrospection, Some(portal)),
         Some(Ok((Err(e), _))) | Some(Err(e)) => (Answer::Gone(first_line(&e)), None),
         None => (
             Answer::Gone(format!("no answer within {ANSWER_WAIT:?}")),
             None,
         ),
     }
+}
+
+/// Whether `e` says the actor does not serve our runtime methods: the
+/// core did not ask (its handshake says it is not one of ours, a Python
+/// actor), or it answered that it has no such method.
+fn not_ours(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Usage(UsageError::NotServedByPeer { .. })
+    ) || e.type_name() == Some("AttributeError")
 }
 
 /// An error's first line: the rest is a traceback.

@@ -172,3 +172,76 @@ fn a_tree_with_a_secret_is_seen_only_with_it() {
     running.finish(&tree);
     tree.assert_clean();
 }
+
+#[test]
+fn a_python_actor_is_shown_with_what_the_registrar_knows_and_never_asked() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use tractor_conformance::peer::RawPeer;
+    use tractor_protocol::{FrameDecoder, Msg, Raw};
+
+    let tree = Tree::new();
+    let mut running = tree.spawn(&example_binary("top_tree"), &[]);
+    let registry = running.wait_for_fact("registry");
+    // An actor that speaks as Python's does: its Aid announces no
+    // credit_flow. It answers each connection's handshake and records
+    // every call it is sent.
+    let mut reg = RawPeer::connect(&format!("tcp:{registry}"), "pyactor").unwrap();
+    reg.handshake().unwrap();
+    let aid = reg.aid_frame();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = calls.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let (aid, seen) = (aid.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let _ = conn.write_all(&aid);
+                let mut decoder = FrameDecoder::new();
+                let mut buf = bytes::BytesMut::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = conn.read(&mut chunk) {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Ok(Some(f)) = decoder.decode(&mut buf) {
+                        if let Ok(Msg::Start(s)) = f.msg() {
+                            seen.lock().unwrap().push(format!("{}.{}", s.ns, s.func));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let args = serde_json::json!({
+        "uid": [reg.uid().name, reg.uid().uuid],
+        "addr": ["127.0.0.1", port],
+    });
+    let registered = reg
+        .call("self", "register_actor", Raw::encode(&args).unwrap())
+        .unwrap();
+    assert!(matches!(registered, Msg::Return(_)), "{registered:?}");
+
+    let doc = top_json(&tree, &registry);
+    let py = actor(&doc, "pyactor");
+    assert_eq!(py["status"], "no-introspection", "{py:#}");
+    assert_eq!(py["addrs"][0], format!("127.0.0.1:{port}"), "{py:#}");
+    assert_eq!(actor(&doc, "leaf")["status"], "ok");
+    let out = tree
+        .command(Path::new(TOP), &["--registry", &registry, "--once"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("pyactor[") && l.ends_with("python, no introspection")),
+        "{text}"
+    );
+    // It was connected to, and asked nothing it would crash on.
+    assert_eq!(*calls.lock().unwrap(), Vec::<String>::new());
+
+    drop(reg);
+    running.signal("INT");
+    running.finish(&tree);
+    tree.assert_clean();
+}

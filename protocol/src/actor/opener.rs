@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::msg::{self, Aid, FuncType, Msg};
+use crate::msg::{self, FuncType, Msg};
 use crate::raw::Raw;
 
 use super::dialog::{ContextOptions, Dialog, DialogError, Incoming, Kind, OpenerPhase, Phase};
@@ -142,10 +142,17 @@ impl Actor {
         kwargs: Raw,
         options: ContextOptions,
     ) -> Result<DialogId, UsageError> {
-        let peer = self
-            .peer(channel)
-            .map(Aid::uid)
-            .ok_or_else(|| self.not_open(channel))?;
+        let aid = self.peer(channel).ok_or_else(|| self.not_open(channel))?;
+        let peer = aid.uid();
+        if ns == "self"
+            && crate::introspect::OUR_METHODS.contains(&func)
+            && aid.credit_flow.is_none()
+        {
+            return Err(UsageError::NotServedByPeer {
+                peer,
+                func: func.to_owned(),
+            });
+        }
         if kwargs.kind() != crate::Kind::Map {
             return Err(UsageError::KwargsNotAMap(kwargs.kind()));
         }

@@ -384,6 +384,18 @@ pub enum UsageError {
     /// children go into it.
     #[error("{0} takes no more children")]
     NurseryClosed(NurseryId),
+    /// A runtime method of ours (`self.introspect`, `self.dump_tasks`)
+    /// asked of a peer that is not one of our actors (its `Aid` announced
+    /// no `credit_flow`): a Python actor does not serve it, and crashes on
+    /// an unknown `self` method (spec/PROTOCOL.md §4.1), so it is not
+    /// sent.
+    #[error("{peer} does not serve self.{func}: it is not a tractor-rs actor (a Python one, say)")]
+    NotServedByPeer {
+        /// The peer.
+        peer: Uid,
+        /// The method.
+        func: String,
+    },
     /// Keyword arguments must be a map (Python binds them by name).
     #[error("keyword arguments must be a map, not {0}")]
     KwargsNotAMap(crate::Kind),
