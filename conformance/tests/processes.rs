@@ -3173,6 +3173,7 @@ fn top_snapshot_shows_a_childs_calls_counters_and_process() {
             ("pid_is_the_childs", "true"),
             ("parent", "root"),
             ("registrar", "false"),
+            ("registrars_are_the_roots", "true"),
             ("adapter", a),
             ("transport", t),
             ("addrs", "1"),

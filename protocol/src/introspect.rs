@@ -84,6 +84,9 @@ pub struct Snapshot {
     pub parent: Option<Uid>,
     /// It is the registrar of its tree.
     pub registrar: bool,
+    /// The registrars it registers with (a tool given any actor's
+    /// address finds the tree's registrar here).
+    pub registrars: Vec<crate::Address>,
     /// It is being cancelled.
     pub cancelling: bool,
     /// What the process tells ([`ProcessStats`]).

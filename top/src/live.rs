@@ -261,7 +261,8 @@ impl Drop for Restore {
 }
 
 /// Runs the live view until `q`.
-pub(crate) async fn run(me: ActorHandle, registry: String) -> Result<()> {
+pub(crate) async fn run(walker: Walker) -> Result<()> {
+    let me = walker.actor().clone();
     let mut terminal = ratatui::init();
     let _restore = Restore;
     let (keys_tx, mut keys) = mpsc::channel::<Event>(64);
@@ -278,10 +279,10 @@ pub(crate) async fn run(me: ActorHandle, registry: String) -> Result<()> {
         .map_err(|e| Error::raise("OSError", format!("no thread for keys: {e}")))?;
     let (walks_tx, mut walks) = mpsc::channel(1);
     let (dumps_tx, mut dumps) = mpsc::channel(4);
-    let mut app = App::new(registry);
+    let mut app = App::new(walker.registrar().to_string());
     // The walks run in a task of their own: keys are answered while a
     // walk waits on a silent actor.
-    let mut walking = Walker::new(me.clone());
+    let mut walking = walker;
     let walk_me = me.clone();
     let _walks = me.spawn(async move {
         loop {

@@ -12,15 +12,16 @@
 //! tractor-top --registry /unix/run/user/1000/tractor/registry@1616.sock --once
 //! ```
 //!
-//! It joins the tree as a root of its own (so it is registered while it
-//! looks, and leaves it out of what it shows), with the tree's secret
-//! from the environment (`TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`) when
-//! the tree has one (without it, such a tree's registrar closes the
-//! connection without a word, and `tractor-top` fails once it has tried
-//! for half a minute, as a root does). It fails at once if nothing
-//! listens at the address. An actor that does not answer within
-//! [`walk::ANSWER_WAIT`] is shown as gone; a Python actor, which does not
-//! serve the method, as "python, no introspection".
+//! The address may be the tree's registrar's or any actor's of the tree
+//! (which tells its registrar). `tractor-top` runs as a root of its own,
+//! its own registrar on a free loopback port (so it joins no tree and
+//! holds no address a tree looks for), and connects with the tree's
+//! secret from the environment (`TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`)
+//! when the tree has one: without it, such a tree closes the connection
+//! without a word, and `tractor-top` fails saying so. An actor that does
+//! not answer within [`walk::ANSWER_WAIT`] is shown as gone; a Python
+//! actor, which does not serve the method, as "python, no
+//! introspection".
 
 #![forbid(unsafe_code)]
 
@@ -53,8 +54,9 @@ struct Args {
 }
 
 const USAGE: &str = "usage: tractor-top [--registry ADDRESS] [--live | --once | --json]
-  --registry ADDRESS  the tree's registrar: host:port, /ip4/../tcp/.., or
-                      /unix/<path> (default 127.0.0.1:1616)
+  --registry ADDRESS  the tree's registrar, or any actor of the tree:
+                      host:port, /ip4/../tcp/.., or /unix/<path>
+                      (default 127.0.0.1:1616)
   --live              show the tree live, walked about once a second (the
                       default on a terminal); keys: up/down select, d task
                       dump, esc close it, q quit
@@ -84,26 +86,6 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(out)
 }
 
-/// Whether something accepts connections at `addr`.
-fn listening(addr: &Address) -> std::io::Result<()> {
-    use std::net::ToSocketAddrs;
-    match addr {
-        Address::Tcp { host, port } => {
-            let mut last = std::io::Error::other("the host resolves to no address");
-            for a in (host.as_str(), *port).to_socket_addrs()? {
-                match std::net::TcpStream::connect_timeout(&a, walk::ANSWER_WAIT) {
-                    Ok(_) => return Ok(()),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        }
-        Address::Uds { dir, file } => {
-            std::os::unix::net::UnixStream::connect(std::path::Path::new(dir).join(file)).map(drop)
-        }
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match parse(std::env::args()) {
@@ -113,51 +95,51 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Nothing there: as a root, this would become the registrar of an
-    // empty tree of its own (and hold the address a tree starting later
-    // would look for).
-    if let Err(e) = listening(&args.registry) {
-        eprintln!("tractor-top: no registrar at {}: {e}", args.registry);
-        return ExitCode::FAILURE;
-    }
-    let transport = match args.registry {
-        Address::Tcp { .. } => Transport::Tcp,
-        Address::Uds { .. } => Transport::Uds,
-    };
+    // A registrar of its own, on a free loopback port: it joins no tree,
+    // and holds no address a tree looks for.
     let config = Config::new("tractor-top", Functions::new())
-        .transport(transport)
-        .registry_addrs([args.registry.clone()]);
-    let registry = args.registry.to_string();
-    let mode = args.mode;
+        .transport(Transport::Tcp)
+        .registry_addrs([Address::tcp("127.0.0.1", 0)]);
+    let (addr, mode) = (args.registry, args.mode);
     if mode == Mode::Live {
         // The runtime's log lines would scribble over the view.
         let _ =
             tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::default());
     }
     let out = open_root_actor(config, |me| async move {
+        let mut walker = match walk::Walker::find(me, addr.clone()).await {
+            Ok(w) => w,
+            Err(e) => return Ok(Err((addr, e))),
+        };
         if mode == Mode::Live {
-            return live::run(me, registry).await;
+            return live::run(walker).await.map(Ok);
         }
-        let seen = walk::Walker::new(me).walk().await?;
+        let seen = walker.walk().await?;
         let out = match mode {
-            Mode::Json => format!("{}\n", render::json(&registry, &seen)),
+            Mode::Json => format!("{}\n", render::json(&walker.registrar().to_string(), &seen)),
             _ => render::text(&seen),
         };
         // A reader that went away (`| head`) is not an error of ours.
         let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
-        Ok(())
+        Ok(Ok(()))
     })
     .await;
     match out {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Ok(())) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tractor-top: {e}");
+            ExitCode::FAILURE
+        }
+        // No tree there: where it was looked for, and why.
+        Ok(Err((addr, e))) => {
+            let e = e.to_string();
+            eprintln!("tractor-top: no tree found at {addr}: {e}");
             // A tree with a secret says nothing to a stranger: it only
-            // closes the connection, as a registrar still starting might.
+            // closes the connection.
             let no_secret = ["TRACTOR_SECRET", "TRACTOR_SECRET_FILE"]
                 .iter()
                 .all(|k| std::env::var_os(k).is_none());
-            if no_secret && e.to_string().contains("did not answer as a registrar") {
+            if no_secret && e.contains("closed") {
                 eprintln!(
                     "tractor-top: (if the tree has a secret, give it in TRACTOR_SECRET or TRACTOR_SECRET_FILE)"
                 );

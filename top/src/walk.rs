@@ -1,6 +1,6 @@
 //! Asking every registered actor for its snapshot, 64 at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
@@ -48,14 +48,86 @@ pub(crate) struct Seen {
 /// one call, not a connection.
 pub(crate) struct Walker {
     me: ActorHandle,
+    /// The tree's registrar.
+    registrar: Address,
     portals: HashMap<Address, Portal>,
 }
 
 impl Walker {
-    pub(crate) fn new(me: ActorHandle) -> Walker {
-        Walker {
+    /// A walker of the tree of the actor at `addr`: its registrar, or an
+    /// actor that tells which registrar it registers with.
+    pub(crate) async fn find(me: ActorHandle, addr: Address) -> Result<Walker> {
+        let told = first(
+            async {
+                let portal = me.portal_at(&addr).await?;
+                portal.run::<Snapshot>("self", INTROSPECT_METHOD, ()).await
+            },
+            me.sleep(ANSWER_WAIT),
+        )
+        .await;
+        let registrar = match told {
+            Some(Ok(s)) if s.registrar => addr,
+            Some(Ok(s)) => s.registrars.first().cloned().ok_or_else(|| {
+                Error::raise(
+                    "LookupError",
+                    format!("{} at {addr} registers with no registrar", s.uid),
+                )
+            })?,
+            // A Python actor: its tree's registrar, we take it (a Python
+            // root is one).
+            Some(Err(e)) if not_ours(&e) => addr,
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::raise(
+                    "TimeoutError",
+                    format!("the actor at {addr} did not answer within {ANSWER_WAIT:?}"),
+                ));
+            }
+        };
+        Ok(Walker {
             me,
+            registrar,
             portals: HashMap::new(),
+        })
+    }
+
+    /// The actor that walks.
+    pub(crate) fn actor(&self) -> &ActorHandle {
+        &self.me
+    }
+
+    /// The registrar walked from.
+    pub(crate) fn registrar(&self) -> &Address {
+        &self.registrar
+    }
+
+    /// The registrar's table, over the channel kept to it.
+    async fn registry(&mut self) -> Result<BTreeMap<String, Vec<Address>>> {
+        let portal = match self.portals.get(&self.registrar) {
+            Some(p) => p.clone(),
+            None => self.me.portal_at(&self.registrar).await?,
+        };
+        let asked = first(
+            portal.run::<BTreeMap<String, Vec<Address>>>("self", "get_registry", ()),
+            self.me.sleep(ANSWER_WAIT),
+        )
+        .await;
+        match asked {
+            Some(Ok(table)) => {
+                self.portals.insert(self.registrar.clone(), portal);
+                Ok(table)
+            }
+            Some(Err(e)) => {
+                self.portals.remove(&self.registrar);
+                Err(e)
+            }
+            None => {
+                self.portals.remove(&self.registrar);
+                Err(Error::raise(
+                    "TimeoutError",
+                    format!("no answer within {ANSWER_WAIT:?}"),
+                ))
+            }
         }
     }
 
@@ -64,7 +136,7 @@ impl Walker {
     /// about [`ANSWER_WAIT`] at most per that many actors that do not
     /// answer.
     pub(crate) async fn walk(&mut self) -> Result<Vec<Seen>> {
-        let registry = self.me.get_registry().await?;
+        let registry = self.registry().await?;
         let mut listed = Vec::new();
         for (key, addrs) in registry {
             // `name.uuid`: a uuid holds no dot, a name may.
@@ -110,6 +182,9 @@ impl Walker {
             }
         }
         // Channels to actors gone or silent close here.
+        if let Some(p) = self.portals.remove(&self.registrar) {
+            portals.entry(self.registrar.clone()).or_insert(p);
+        }
         self.portals = portals;
         Ok(seen)
     }

@@ -77,6 +77,19 @@ fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone(adapter: &str) {
     assert_eq!(ctx["state"], "streaming");
     assert!(ctx["items_sent"].as_u64().unwrap() > 0, "{feeder:#}");
     assert_eq!(actor(&doc, "leaf")["snapshot"]["parent"][0], "middle");
+    // Any actor of the tree leads to it: the leaf tells its registrar.
+    let leaf_addr = actor(&doc, "leaf")["addrs"][0].as_str().unwrap().to_owned();
+    let from_leaf = top_json(&tree, &leaf_addr);
+    assert_eq!(from_leaf["registry"], registry.as_str(), "{from_leaf:#}");
+    let names = |d: &Value| -> Vec<String> {
+        d["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&from_leaf), names(&doc));
 
     // A stopped actor answers nothing: shown as gone, the rest as ever.
     let leaf = pid_of(&doc, "leaf");
@@ -132,7 +145,7 @@ fn nothing_at_the_address_is_an_error_not_an_empty_tree() {
     assert!(!out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
     assert!(
-        err.contains(&format!("no registrar at {registry}")),
+        err.contains(&format!("no tree found at {registry}")),
         "{err}"
     );
     tree.assert_clean();

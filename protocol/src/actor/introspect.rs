@@ -173,6 +173,7 @@ impl Actor {
             pid: self.config.pid,
             parent: self.parent.and_then(|c| self.peer(c)).map(crate::Aid::uid),
             registrar: self.config.is_registrar,
+            registrars: self.runtime_vars.registry_addrs.clone(),
             cancelling: self.cancelling.is_some(),
             process,
             children,

@@ -36,6 +36,10 @@ pub(crate) async fn top_snapshot(root: ActorHandle) -> Result<()> {
             first.parent.as_ref().map_or("none", |p| p.name.as_str()),
         );
         fact("registrar", first.registrar);
+        fact(
+            "registrars_are_the_roots",
+            first.registrars == me.registry_addrs(),
+        );
         fact("adapter", &first.process.adapter);
         fact("transport", &first.process.transport);
         fact("addrs", first.process.addrs.len());
