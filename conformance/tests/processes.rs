@@ -3189,7 +3189,6 @@ fn top_snapshot_shows_a_childs_calls_counters_and_process() {
             ("items_counted", "true"),
             ("dump_names_the_actor", "true"),
             ("dump_shows_the_echo", "true"),
-            ("dumps_alike", "true"),
             ("dump_again_shows_sites", "true"),
             ("root_children", "snap-a:running:true,snap-b:running:true"),
             ("root_echo", "opener streaming"),

@@ -25,7 +25,10 @@
 //! so (every child inherits it through the tree's runtime variables), when
 //! the tree runs in debug mode, or when `TRACTOR_ENABLE_STACKSCOPE` is set
 //! to anything non-empty in a process's environment. Otherwise `SIGUSR1`
-//! keeps its default action, as in Python.
+//! keeps its default action, as in Python. A peer's `self.dump_tasks`
+//! (see `tractor_protocol::introspect`) gets the same text over the wire
+//! whether dumps are on or not; it turns the recording of await sites on,
+//! but not the signal.
 //!
 //! ```
 //! # use tractor_driver::prelude::*;
@@ -131,13 +134,12 @@ pub fn dump() -> String {
     render().0
 }
 
-/// The dump a peer asked for (`self.dump_tasks`): asking turns dumps on
-/// in this process, as [`Config::enable_stack_on_sig`](crate::Config)
-/// would, so that the next dump shows where each task waits; the first
-/// says so.
+/// The dump a peer asked for (`self.dump_tasks`): asking turns the
+/// recording of await sites on in this process, so that the next dump
+/// shows where each task waits (the first says so); `SIGUSR1` keeps what
+/// it did.
 pub(crate) fn dump_on_request() -> String {
-    let was_on = ENABLED.load(Ordering::SeqCst);
-    enable();
+    let was_on = ENABLED.swap(true, Ordering::SeqCst);
     let mut text = dump();
     if !was_on {
         text.push_str(

@@ -34,12 +34,14 @@ pub const DUMP_TASKS_METHOD: &str = "dump_tasks";
 pub const OUR_METHODS: [&str; 2] = [INTROSPECT_METHOD, DUMP_TASKS_METHOD];
 
 /// The most `dump_tasks` calls an actor holds at once, all answered by
-/// the one dump in the making; more are refused until it is done.
+/// the one dump in the making, one per channel; more are refused (with
+/// a `RuntimeError`) until it is done.
 pub const MAX_DUMPS_ASKED: usize = 16;
 
 /// The longest task dump `self.dump_tasks` answers, in bytes: a longer
 /// one is cut there (at a character's edge) and says how much was left
-/// out, so the answer fits every peer's frame limit.
+/// out, so the answer fits the default frame limit (a peer that set a
+/// lower one gets the frame refused, as any payload over it).
 pub const MAX_DUMP_LEN: usize = 1 << 20;
 
 /// The version of [`Snapshot`] this crate writes.

@@ -300,17 +300,19 @@ fn task_dumps_asked_meanwhile_share_one_and_too_many_are_refused() {
     use tractor_protocol::introspect::{DUMP_TASKS_METHOD, MAX_DUMPS_ASKED};
     // No secret: anyone may look.
     let mut a = raw_actor(None, true);
-    let (ch, _) = accept_and_feed(&mut a, &[python_aid("looker")]);
-    let ask = |a: &mut Actor, n: usize| {
+    let lookers: Vec<ChannelId> = (0..=MAX_DUMPS_ASKED)
+        .map(|n| accept_and_feed(&mut a, &[python_aid(&format!("looker{n}"))]).0)
+        .collect();
+    let ask = |a: &mut Actor, n: usize, cid: &str| {
         let start = Msg::from(Start {
-            cid: format!("dump-{n}"),
+            cid: cid.to_owned(),
             ns: "self".into(),
             func: DUMP_TASKS_METHOD.into(),
             kwargs: Raw::EMPTY_MAP,
-            uid: Uid::new("looker", "looker-uuid"),
+            uid: Uid::new(format!("looker{n}"), format!("looker{n}-uuid")),
             pld_spec: tractor_protocol::DEFAULT_PLD_SPEC.into(),
         });
-        a.handle_data(Instant::now(), ch, &frame(&start));
+        a.handle_data(Instant::now(), lookers[n], &frame(&start));
         drain(a)
     };
     let dumps = |out: &Drained| {
@@ -319,36 +321,42 @@ fn task_dumps_asked_meanwhile_share_one_and_too_many_are_refused() {
             .filter(|e| matches!(e, Event::TaskDumpRequested))
             .count()
     };
-    // The first asks for a dump; the rest wait for it, up to the bound.
-    assert_eq!(dumps(&ask(&mut a, 0)), 1);
-    for n in 1..MAX_DUMPS_ASKED {
-        let out = ask(&mut a, n);
-        assert_eq!(dumps(&out), 0, "call {n}");
-        assert!(out.msgs(ch).is_empty(), "call {n}: {:?}", out.msgs(ch));
-    }
-    let out = ask(&mut a, MAX_DUMPS_ASKED);
-    let [Msg::Error(e)] = &out.msgs(ch)[..] else {
-        panic!("{:?}", out.msgs(ch))
+    let refused = |out: &Drained, ch: ChannelId| {
+        let [Msg::Error(e)] = &out.msgs(ch)[..] else {
+            panic!("{:?}", out.msgs(ch))
+        };
+        assert_eq!(e.boxed_type_str, "RuntimeError");
+        assert!(e.tb_str.contains("ask again later"), "{e:?}");
+        e.tb_str.clone()
     };
-    assert_eq!(e.boxed_type_str, "RuntimeError");
-    assert!(e.tb_str.contains("ask again later"), "{e:?}");
+    // The first asks for a dump; the rest wait for it, one per channel,
+    // up to the bound.
+    assert_eq!(dumps(&ask(&mut a, 0, "dump-0")), 1);
+    for (n, &looker) in lookers.iter().enumerate().take(MAX_DUMPS_ASKED).skip(1) {
+        let out = ask(&mut a, n, &format!("dump-{n}"));
+        assert_eq!(dumps(&out), 0, "call {n}");
+        assert!(out.msgs(looker).is_empty(), "call {n}");
+    }
+    let over = ask(&mut a, MAX_DUMPS_ASKED, "dump-over");
+    assert!(refused(&over, lookers[MAX_DUMPS_ASKED]).contains("asked for already"));
+    let again = ask(&mut a, 0, "dump-again");
+    assert!(refused(&again, lookers[0]).contains("on this channel"));
     // One dump answers every call that waited, each with its cid.
     a.answer_task_dumps("the tree");
-    let msgs = drain(&mut a).msgs(ch);
-    assert_eq!(msgs.len(), 2 * MAX_DUMPS_ASKED, "{msgs:?}");
-    for (n, pair) in msgs.chunks(2).enumerate() {
-        let [Msg::StartAck(ack), Msg::Return(r)] = pair else {
-            panic!("{pair:?}")
+    let out = drain(&mut a);
+    for (n, &looker) in lookers.iter().enumerate().take(MAX_DUMPS_ASKED) {
+        let msgs = out.msgs(looker);
+        let [Msg::StartAck(ack), Msg::Return(r)] = &msgs[..] else {
+            panic!("{n}: {msgs:?}")
         };
-        assert_eq!(
-            (ack.cid.as_str(), r.cid.as_str()),
-            (&*format!("dump-{n}"), &*format!("dump-{n}"))
-        );
+        let cid = format!("dump-{n}");
+        assert_eq!((ack.cid.as_str(), r.cid.as_str()), (&*cid, &*cid));
         assert_eq!(r.pld.decode::<String>().unwrap(), "the tree");
     }
+    let ch = lookers[0];
     // Then a new call asks for a new dump; one too long is cut, at a
     // character's edge, saying so.
-    assert_eq!(dumps(&ask(&mut a, 99)), 1);
+    assert_eq!(dumps(&ask(&mut a, 0, "dump-99")), 1);
     // One byte, then two-byte characters: the bound falls inside one.
     let cut = tractor_protocol::introspect::MAX_DUMP_LEN;
     let huge = format!("x{}", "é".repeat(cut));
@@ -378,7 +386,7 @@ fn our_runtime_methods_are_not_asked_of_a_python_peer() {
     for func in ["introspect", "dump_tasks"] {
         let refused = a.call(py, "self", func, Raw::EMPTY_MAP);
         assert!(
-            matches!(&refused, Err(UsageError::NotServedByPeer { peer, func: f })
+            matches!(&refused, Err(UsageError::NotServedByPeer { peer, func: f, .. })
                 if peer.name == "pyactor" && f == func),
             "{refused:?}"
         );
@@ -386,8 +394,22 @@ fn our_runtime_methods_are_not_asked_of_a_python_peer() {
         assert!(err.contains("not a tractor-rs actor"), "{err}");
     }
     assert!(drain(&mut a).msgs(py).is_empty());
+    // Nor the registrar's, to one that says it is no registrar.
+    let refused = a.call(py, "self", "get_registry", Raw::EMPTY_MAP);
+    assert!(
+        matches!(&refused, Err(UsageError::NotServedByPeer { func, .. }) if func == "get_registry"),
+        "{refused:?}"
+    );
     // Python's own runtime methods still go.
     assert!(a.call(py, "self", "cancel", Raw::EMPTY_MAP).is_ok());
+    // A Python registrar is asked for its table.
+    let Msg::Aid(mut registrar) = python_aid("pyregistrar") else {
+        unreachable!()
+    };
+    registrar.is_registrar = Some(true);
+    let (pyreg, _) = accept_and_feed(&mut a, &[Msg::Aid(registrar)]);
+    a.call(pyreg, "self", "get_registry", Raw::EMPTY_MAP)
+        .unwrap();
     // One of ours announces it: asked.
     let Msg::Aid(mut ours) = python_aid("rsactor") else {
         unreachable!()

@@ -4,6 +4,10 @@
 //! Keys: `↑`/`↓` (or `k`/`j`) select an actor, `d` asks it for its task
 //! dump (`↑`/`↓`, `PgUp`/`PgDn` then scroll it, `Esc` closes it), `q` (or
 //! `Ctrl-C`) quits.
+//!
+//! CPU % and message rates are over the time between two walks, by the
+//! actor's own clock: CPU time comes in ticks of 10 ms, so over a second
+//! CPU % moves in steps of 1.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -53,6 +57,17 @@ pub(crate) struct Dump {
     /// `None` while it is being made.
     pub(crate) text: Option<Result<String, String>>,
     pub(crate) scroll: u16,
+}
+
+impl Dump {
+    /// `scroll`, but never past the dump's last line.
+    fn clamped(&self, scroll: u16) -> u16 {
+        let lines = match &self.text {
+            Some(Ok(t)) => t.lines().count(),
+            _ => 1,
+        };
+        scroll.min(u16::try_from(lines.saturating_sub(1)).unwrap_or(u16::MAX))
+    }
 }
 
 /// Everything the view shows.
@@ -196,14 +211,13 @@ impl App {
         match key.code {
             KeyCode::Char('c') if ctrl => return false,
             KeyCode::Char('q') => return false,
-            KeyCode::Esc if self.dump.is_some() => self.dump = None,
-            KeyCode::Esc => return false,
+            KeyCode::Esc => self.dump = None,
             KeyCode::Up | KeyCode::Char('k') => match &mut self.dump {
                 Some(d) => d.scroll = d.scroll.saturating_sub(1),
                 None => self.selected = self.selected.saturating_sub(1),
             },
             KeyCode::Down | KeyCode::Char('j') => match &mut self.dump {
-                Some(d) => d.scroll = d.scroll.saturating_add(1),
+                Some(d) => d.scroll = d.clamped(d.scroll.saturating_add(1)),
                 None => {
                     self.selected = (self.selected + 1).min(self.entries.len().saturating_sub(1))
                 }
@@ -215,7 +229,7 @@ impl App {
             }
             KeyCode::PageDown => {
                 if let Some(d) = &mut self.dump {
-                    d.scroll = d.scroll.saturating_add(10);
+                    d.scroll = d.clamped(d.scroll.saturating_add(10));
                 }
             }
             KeyCode::Home => self.selected = 0,
@@ -263,7 +277,8 @@ impl Drop for Restore {
 /// Runs the live view until `q`.
 pub(crate) async fn run(walker: Walker) -> Result<()> {
     let me = walker.actor().clone();
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init()
+        .map_err(|e| Error::raise("OSError", format!("no terminal for the live view: {e}")))?;
     let _restore = Restore;
     let (keys_tx, mut keys) = mpsc::channel::<Event>(64);
     // Keys come from a thread of their own: reading the terminal blocks.

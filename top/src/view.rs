@@ -96,7 +96,7 @@ fn draw_tree(f: &mut Frame, app: &App, area: Rect) {
             Cell::from(format!("{name}{registrar}")),
             Cell::from(or_dash(e.pid, |p| p.to_string())),
             Cell::from(e.state.clone()),
-            Cell::from(or_dash(e.cpu_percent, |c| format!("{c:.1}"))),
+            Cell::from(or_dash(e.cpu_percent, |c| format!("{c:.0}"))),
             Cell::from(or_dash(e.rss_kib, |r| format!("{:.1}", r as f64 / 1024.0))),
             Cell::from(or_dash(e.msg_rate, |m| format!("{m:.0}"))),
             Cell::from(adapter),

@@ -84,11 +84,14 @@ impl Walker {
                 ));
             }
         };
-        Ok(Walker {
+        let mut walker = Walker {
             me,
             registrar,
             portals: HashMap::new(),
-        })
+        };
+        // It answers as a registrar (or the tree is not found).
+        walker.registry().await?;
+        Ok(walker)
     }
 
     /// The actor that walks.
@@ -103,17 +106,23 @@ impl Walker {
 
     /// The registrar's table, over the channel kept to it.
     async fn registry(&mut self) -> Result<BTreeMap<String, Vec<Address>>> {
-        let portal = match self.portals.get(&self.registrar) {
-            Some(p) => p.clone(),
-            None => self.me.portal_at(&self.registrar).await?,
-        };
+        let cached = self.portals.get(&self.registrar).cloned();
         let asked = first(
-            portal.run::<BTreeMap<String, Vec<Address>>>("self", "get_registry", ()),
+            async {
+                let portal = match cached {
+                    Some(p) => p,
+                    None => self.me.portal_at(&self.registrar).await?,
+                };
+                let table = portal
+                    .run::<BTreeMap<String, Vec<Address>>>("self", "get_registry", ())
+                    .await?;
+                Ok::<_, Error>((table, portal))
+            },
             self.me.sleep(ANSWER_WAIT),
         )
         .await;
         match asked {
-            Some(Ok(table)) => {
+            Some(Ok((table, portal))) => {
                 self.portals.insert(self.registrar.clone(), portal);
                 Ok(table)
             }

@@ -205,11 +205,14 @@ fn a_python_actor_is_shown_with_what_the_registrar_knows_and_never_asked() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let calls: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = calls.clone();
+    // Connections accepted, and ended.
+    let conns: Arc<Mutex<(usize, usize)>> = Arc::default();
+    let (seen, counted) = (calls.clone(), conns.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
-            let (aid, seen) = (aid.clone(), seen.clone());
+            counted.lock().unwrap().0 += 1;
+            let (aid, seen, counted) = (aid.clone(), seen.clone(), counted.clone());
             std::thread::spawn(move || {
                 let _ = conn.write_all(&aid);
                 let mut decoder = FrameDecoder::new();
@@ -223,6 +226,7 @@ fn a_python_actor_is_shown_with_what_the_registrar_knows_and_never_asked() {
                         }
                     }
                 }
+                counted.lock().unwrap().1 += 1;
             });
         }
     });
@@ -250,7 +254,33 @@ fn a_python_actor_is_shown_with_what_the_registrar_knows_and_never_asked() {
             .any(|l| l.starts_with("pyactor[") && l.ends_with("python, no introspection")),
         "{text}"
     );
-    // It was connected to, and asked nothing it would crash on.
+    // Given its address, tractor-top finds no tree there (a Python actor
+    // that is no registrar), and asks it nothing either.
+    let out = tree
+        .command(
+            Path::new(TOP),
+            &["--registry", &format!("127.0.0.1:{port}"), "--json"],
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(err.contains("no tree found at 127.0.0.1:"), "{err}");
+    assert!(err.contains("not a registrar"), "{err}");
+    // It was connected to, and asked nothing it would crash on: read
+    // once every connection to it has ended (tractor-top has exited).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (accepted, ended) = *conns.lock().unwrap();
+        if accepted >= 3 && ended == accepted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections {accepted} accepted, {ended} ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(*calls.lock().unwrap(), Vec::<String>::new());
 
     drop(reg);

@@ -111,6 +111,25 @@ fn line_of<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// The number in column `header` of the tree's line of `name`, if it
+/// shows one.
+fn column(screen: &str, name: &str, header: &str) -> Option<f64> {
+    let head: Vec<char> = screen
+        .lines()
+        .find(|l| l.contains(header))?
+        .chars()
+        .collect();
+    let at =
+        (0..head.len()).find(|&i| head[i..].starts_with(&header.chars().collect::<Vec<_>>()))?;
+    let line: Vec<char> = line_of(screen, name)?.chars().collect();
+    let cell: String = line
+        .get(at..)?
+        .iter()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    cell.parse().ok()
+}
+
 /// `tractor-top --json`'s answer.
 fn top_json(tree: &Tree, registry: &str) -> Value {
     let out = tree
@@ -183,11 +202,7 @@ fn watch_a_tree_live(adapter: &str) {
     // Rates, from a second walk on: the feeder streams about 50 items a
     // second.
     s.wait_until("the feeder's message rate", |t| {
-        line_of(t, "feeder").is_some_and(|l| {
-            l.split(['│', ' '])
-                .filter_map(|w| w.parse::<f64>().ok())
-                .any(|n| (10.0..10_000.0).contains(&n))
-        })
+        column(t, "feeder", "MSG/S").is_some_and(|r| (10.0..1000.0).contains(&r))
     });
 
     // Select the feeder: the context it serves.

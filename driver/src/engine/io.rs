@@ -448,7 +448,20 @@ impl Shared {
         addr: &Address,
     ) -> crate::Result<(ChannelId, Aid)> {
         let channel = self.with(|st, _| st.actor.connect(addr.clone()));
-        self.wait_open(channel, addr).await
+        // A caller that gives up before the handshake ends (a deadline)
+        // leaves nobody to close a channel that opens later.
+        struct Abandoned(Option<(Arc<Shared>, ChannelId)>);
+        impl Drop for Abandoned {
+            fn drop(&mut self) {
+                if let Some((shared, channel)) = self.0.take() {
+                    shared.close_channel(channel);
+                }
+            }
+        }
+        let mut abandoned = Abandoned(Some((self.clone(), channel)));
+        let opened = self.wait_open(channel, addr).await;
+        abandoned.0 = None;
+        opened
     }
 
     pub(crate) async fn wait_open(

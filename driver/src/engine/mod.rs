@@ -687,7 +687,7 @@ impl Shared {
                 tracing::debug!(target: "tractor::runtime", %peer, "introspected");
                 snapshot::answer(self, st, channel, cid);
             }
-            Event::TaskDumpRequested => snapshot::dump_tasks(self),
+            Event::TaskDumpRequested => snapshot::dump_tasks(self, st),
             Event::Registered {
                 registrar,
                 addrs,

@@ -28,7 +28,7 @@ static ANSWERING: AtomicUsize = AtomicUsize::new(0);
 pub(super) fn answer(shared: &Arc<Shared>, st: &mut State, channel: ChannelId, cid: String) {
     if ANSWERING.fetch_add(1, Ordering::SeqCst) >= MAX_ANSWERING {
         ANSWERING.fetch_sub(1, Ordering::SeqCst);
-        let process = process_stats(shared, st, Proc::read());
+        let process = process_stats(shared, st, Proc::read(shared));
         st.actor
             .answer_introspect(channel, cid, Instant::now(), process);
         return;
@@ -46,7 +46,7 @@ pub(super) fn answer(shared: &Arc<Shared>, st: &mut State, channel: ChannelId, c
         "answering self.introspect".to_owned(),
         async move {
             let _counted = counted;
-            let read = Proc::read();
+            let read = Proc::read(&task);
             task.with(|st, now| {
                 let process = process_stats(&task, st, read);
                 st.actor.answer_introspect(channel, cid, now, process);
@@ -57,7 +57,7 @@ pub(super) fn answer(shared: &Arc<Shared>, st: &mut State, channel: ChannelId, c
 
 /// This actor's snapshot, now.
 pub(crate) fn snapshot(shared: &Arc<Shared>) -> tractor_protocol::introspect::Snapshot {
-    let read = Proc::read();
+    let read = Proc::read(shared);
     shared.with(|st, now| {
         let process = process_stats(shared, st, read);
         st.actor.snapshot(now, process)
@@ -67,7 +67,7 @@ pub(crate) fn snapshot(shared: &Arc<Shared>) -> tractor_protocol::introspect::Sn
 /// Makes a task dump for the `self.dump_tasks` calls waiting, on a thread
 /// of its own: the dump waits a while for the state's lock, and reads
 /// every thread's kernel wait.
-pub(super) fn dump_tasks(shared: &Arc<Shared>) {
+pub(super) fn dump_tasks(shared: &Arc<Shared>, st: &mut State) {
     let task = shared.clone();
     let spawned = std::thread::Builder::new()
         .name("tractor-dump".to_owned())
@@ -79,19 +79,24 @@ pub(super) fn dump_tasks(shared: &Arc<Shared>) {
         // Whoever asked hears why rather than waiting.
         tracing::warn!(target: "tractor::devx", error = %e, "no thread for a task dump");
         let why = format!("(no task dump: no thread for it: {e})");
-        shared.with(|st, _| st.actor.answer_task_dumps(&why));
+        // Under the lock already (an event's handling), which sends it.
+        st.actor.answer_task_dumps(&why);
     }
 }
 
 /// What `/proc` tells of this process.
 struct Proc {
+    uptime_ms: u64,
     rss_kib: u64,
     threads: u32,
     cpu_ms: u64,
 }
 
 impl Proc {
-    fn read() -> Proc {
+    /// Read now, with the actor's uptime at this moment (the figures
+    /// whose rates a tool computes are all of one moment).
+    fn read(shared: &Shared) -> Proc {
+        let uptime_ms = shared.started.elapsed().as_millis() as u64;
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let field = |key: &str| -> u64 {
             status
@@ -101,6 +106,7 @@ impl Proc {
                 .unwrap_or(0)
         };
         Proc {
+            uptime_ms,
             rss_kib: field("VmRSS:"),
             threads: u32::try_from(field("Threads:")).unwrap_or(u32::MAX),
             cpu_ms: cpu_ms(),
@@ -129,7 +135,7 @@ fn process_stats(shared: &Shared, st: &State, read: Proc) -> ProcessStats {
             .iter()
             .map(ToString::to_string)
             .collect(),
-        uptime_ms: shared.started.elapsed().as_millis() as u64,
+        uptime_ms: read.uptime_ms,
         rss_kib: read.rss_kib,
         cpu_ms: read.cpu_ms,
         threads: read.threads,

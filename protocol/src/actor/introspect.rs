@@ -19,8 +19,8 @@ impl Actor {
     /// the driver to answer with [`Actor::answer_introspect`]. Its
     /// `self.dump_tasks`: [`Event::TaskDumpRequested`] unless a dump is
     /// already in the making, which answers this call too (at most
-    /// [`MAX_DUMPS_ASKED`] calls wait; more are refused with a
-    /// `RuntimeError`).
+    /// [`MAX_DUMPS_ASKED`] calls wait, one per channel; more are refused
+    /// with a `RuntimeError`).
     ///
     /// In a tree with a secret, only a peer that may control this actor
     /// asks (its parent, a child, a peer that proved the secret: the rule
@@ -47,11 +47,17 @@ impl Actor {
             });
             return;
         }
-        if self.dumps_asked.len() >= MAX_DUMPS_ASKED {
-            let err = LocalError::new(
-                "RuntimeError",
-                format!("{MAX_DUMPS_ASKED} task-tree dumps are asked for already: ask again later"),
-            );
+        let busy = if self.dumps_asked.iter().any(|(c, _)| *c == channel) {
+            Some("a task-tree dump is already coming on this channel: ask again later".to_owned())
+        } else if self.dumps_asked.len() >= MAX_DUMPS_ASKED {
+            Some(format!(
+                "{MAX_DUMPS_ASKED} task-tree dumps are asked for already: ask again later"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = busy {
+            let err = LocalError::new("RuntimeError", why);
             self.send_error(channel, &err.into(), Some(&start.cid));
             return;
         }

@@ -144,13 +144,22 @@ impl Actor {
     ) -> Result<DialogId, UsageError> {
         let aid = self.peer(channel).ok_or_else(|| self.not_open(channel))?;
         let peer = aid.uid();
-        if ns == "self"
-            && crate::introspect::OUR_METHODS.contains(&func)
-            && aid.credit_flow.is_none()
-        {
+        let missing = match (ns, aid.credit_flow) {
+            ("self", None) if crate::introspect::OUR_METHODS.contains(&func) => {
+                Some("it is not a tractor-rs actor (a Python one, say)")
+            }
+            ("self", None)
+                if super::registrar::METHODS.contains(&func) && aid.is_registrar == Some(false) =>
+            {
+                Some("it is not a registrar (and a Python actor)")
+            }
+            _ => None,
+        };
+        if let Some(why) = missing {
             return Err(UsageError::NotServedByPeer {
                 peer,
                 func: func.to_owned(),
+                why,
             });
         }
         if kwargs.kind() != crate::Kind::Map {

@@ -252,7 +252,7 @@ pub enum Event {
     /// [`Actor::registry`]): an actor registered, unregistered, or lost an
     /// address.
     RegistryChanged,
-    /// A peer allowed to asked for this actor's
+    /// A peer that may ask asked for this actor's
     /// [`Snapshot`](crate::introspect::Snapshot) (`self.introspect`):
     /// answer with [`Actor::answer_introspect`](super::Actor::answer_introspect).
     IntrospectRequested {
@@ -263,7 +263,7 @@ pub enum Event {
         /// The call's id, to answer.
         cid: String,
     },
-    /// A peer allowed to asked for this actor's task tree
+    /// A peer that may ask asked for this actor's task tree
     /// (`self.dump_tasks`) and no dump is in the making: make one, and
     /// answer it with [`Actor::answer_task_dumps`](super::Actor::answer_task_dumps)
     /// (every call that asked meanwhile gets the same).
@@ -384,17 +384,19 @@ pub enum UsageError {
     /// children go into it.
     #[error("{0} takes no more children")]
     NurseryClosed(NurseryId),
-    /// A runtime method of ours (`self.introspect`, `self.dump_tasks`)
-    /// asked of a peer that is not one of our actors (its `Aid` announced
-    /// no `credit_flow`): a Python actor does not serve it, and crashes on
-    /// an unknown `self` method (spec/PROTOCOL.md §4.1), so it is not
-    /// sent.
-    #[error("{peer} does not serve self.{func}: it is not a tractor-rs actor (a Python one, say)")]
+    /// A runtime method the peer does not have, not sent: a Python actor
+    /// crashes on a `self` method it lacks (spec/PROTOCOL.md §4.1). Ours
+    /// (`self.introspect`, `self.dump_tasks`) go only to a peer whose
+    /// `Aid` announced `credit_flow` (one of our actors), the registrar's
+    /// only to a registrar, or a peer that did not say it is none.
+    #[error("{peer} does not serve self.{func}: {why}")]
     NotServedByPeer {
         /// The peer.
         peer: Uid,
         /// The method.
         func: String,
+        /// Why it is not sent.
+        why: &'static str,
     },
     /// Keyword arguments must be a map (Python binds them by name).
     #[error("keyword arguments must be a map, not {0}")]
