@@ -493,6 +493,16 @@ impl Shared {
                     reason,
                 }
                 .into(),
+                // Said once: "could not connect to <addr>: <why>".
+                CloseReason::ConnectFailed(why) => {
+                    let addr = addr.to_string();
+                    let why = why.strip_prefix(&format!("{addr}: ")).unwrap_or(&why);
+                    crate::ErrorKind::Connect {
+                        reason: why.to_owned(),
+                        addr,
+                    }
+                    .into()
+                }
                 reason => crate::ErrorKind::Connect {
                     addr: addr.to_string(),
                     reason: reason.to_string(),
