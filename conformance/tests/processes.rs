@@ -3190,6 +3190,17 @@ fn top_snapshot_shows_a_childs_calls_counters_and_process() {
             ("dump_names_the_actor", "true"),
             ("dump_shows_the_echo", "true"),
             ("dump_again_shows_sites", "true"),
+            // A context in each state: the callee's side, then the
+            // opener's (still waiting for `started`).
+            (
+                "b_states",
+                "conf:block_forever=running,conf:deaf_stream=streaming,conf:never_started=running",
+            ),
+            (
+                "root_states",
+                "conf:block_forever=running,conf:deaf_stream=streaming,\
+                 conf:never_started=awaiting started",
+            ),
             ("root_children", "snap-a:running:true,snap-b:running:true"),
             ("root_echo", "opener streaming"),
             ("root_parent", "true"),

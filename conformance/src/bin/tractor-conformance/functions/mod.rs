@@ -326,6 +326,11 @@ pub(crate) fn functions() -> Functions {
             })
             .await
         })
+        // top-snapshot: a context whose opener waits for `started` forever.
+        .context(NS, "never_started", |_ctx: Context, (): ()| async move {
+            std::future::pending::<()>().await;
+            Ok(())
+        })
         .context(NS, "deaf_stream", |ctx: Context, (): ()| async move {
             // Opens its stream and never reads it.
             ctx.started(()).await?;

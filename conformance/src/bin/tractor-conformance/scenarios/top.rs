@@ -105,6 +105,39 @@ pub(crate) async fn top_snapshot(root: ActorHandle) -> Result<()> {
                 .iter()
                 .any(|l| l.contains(" at ") && l.contains(".rs:")),
         );
+        // Contexts in each state, on the other child: one whose function
+        // has not called `started` (the opener waits for it), one started
+        // without a stream, one streaming.
+        let waiting = {
+            let b = b.clone();
+            me.spawn(async move {
+                let _ = b.open_context::<()>(NS, "never_started", ()).await;
+            })
+        };
+        let (_running, ()) = b.open_context(NS, "block_forever", ()).await?;
+        let (streaming, ()) = b.open_context(NS, "deaf_stream", ()).await?;
+        let _stream = streaming.open_stream().await?;
+        // Until the first has reached the child.
+        let states = |s: &Snapshot, side: &str| {
+            let mut v: Vec<String> = s
+                .dialogs
+                .iter()
+                .filter(|d| d.role == side && d.peer.name != "snap-a")
+                .map(|d| format!("{}={}", d.function, d.state))
+                .collect();
+            v.sort();
+            v.join(",")
+        };
+        let b_snap = loop {
+            let s: Snapshot = b.run("self", "introspect", ()).await?;
+            if s.dialogs.len() == 3 {
+                break s;
+            }
+            me.sleep(std::time::Duration::from_millis(10)).await;
+        };
+        fact("b_states", states(&b_snap, "callee"));
+        fact("root_states", states(&me.snapshot(), "opener"));
+        drop(waiting);
         // The root, as it sees itself.
         let mine = me.snapshot();
         let mut kids: Vec<String> = mine
