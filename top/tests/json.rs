@@ -2,37 +2,13 @@
 //! snapshot, in tree order; an actor that stops answering is shown as
 //! gone, not waited for.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use std::path::Path;
+
+use common::{TOP, actor, pid_of, signal, top_json};
 use serde_json::Value;
 use tractor_conformance::{Tree, example_binary};
-
-const TOP: &str = env!("CARGO_BIN_EXE_tractor-top");
-
-/// Runs `tractor-top --json` in `tree` against `registry`.
-fn top_json(tree: &Tree, registry: &str) -> Value {
-    let out = tree
-        .command(Path::new(TOP), &["--registry", registry, "--json"])
-        .output()
-        .expect("tractor-top runs");
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).expect("one JSON document")
-}
-
-/// The entry of the actor named `name`.
-fn actor<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["actors"]
-        .as_array()
-        .expect("actors")
-        .iter()
-        .find(|a| a["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {doc:#}"))
-}
-
-fn pid_of(doc: &Value, name: &str) -> i32 {
-    actor(doc, name)["snapshot"]["pid"].as_i64().expect("a pid") as i32
-}
 
 fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone(adapter: &str) {
     let tree = Tree::new().adapter(adapter);
@@ -93,14 +69,6 @@ fn json_shows_the_whole_tree_and_a_stopped_actor_as_gone(adapter: &str) {
 
     // A stopped actor answers nothing: shown as gone, the rest as ever.
     let leaf = pid_of(&doc, "leaf");
-    let signal = |sig: &str, pid: i32| {
-        let ok = Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
     signal("-STOP", leaf);
     let doc = top_json(&tree, &registry);
     signal("-CONT", leaf);

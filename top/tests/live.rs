@@ -4,16 +4,15 @@
 //! answering, and one that dies, are shown as gone while the rest goes
 //! on; `q` quits and gives the terminal back.
 
+mod common;
+
 use std::num::NonZeroU16;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{TOP, pid_of, signal, top_json};
 use rexpect::session::{PtySession, spawn_command};
-use serde_json::Value;
 use tractor_conformance::{Tree, example_binary};
-
-const TOP: &str = env!("CARGO_BIN_EXE_tractor-top");
 
 /// Generous: only a hang should ever reach it.
 const HANG: Duration = Duration::from_secs(60);
@@ -128,35 +127,6 @@ fn column(screen: &str, name: &str, header: &str) -> Option<f64> {
         .take_while(|c| !c.is_whitespace())
         .collect();
     cell.parse().ok()
-}
-
-/// `tractor-top --json`'s answer.
-fn top_json(tree: &Tree, registry: &str) -> Value {
-    let out = tree
-        .command(Path::new(TOP), &["--registry", registry, "--json"])
-        .output()
-        .expect("tractor-top runs");
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).expect("one JSON document")
-}
-
-fn pid_of(doc: &Value, name: &str) -> i32 {
-    doc["actors"]
-        .as_array()
-        .expect("actors")
-        .iter()
-        .find(|a| a["name"] == name)
-        .and_then(|a| a["snapshot"]["pid"].as_i64())
-        .unwrap_or_else(|| panic!("no pid of {name} in {doc:#}")) as i32
-}
-
-fn signal(sig: &str, pid: i32) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("kill runs")
-        .success();
-    assert!(ok, "kill {sig} {pid}");
 }
 
 fn watch_a_tree_live(adapter: &str) {
