@@ -63,7 +63,8 @@ impl Dump {
     /// `scroll`, but never past the dump's last line.
     fn clamped(&self, scroll: u16) -> u16 {
         let lines = match &self.text {
-            Some(Ok(t)) => t.lines().count(),
+            // As shown: without the dump's leading blank line.
+            Some(Ok(t)) => t.trim_start_matches('\n').lines().count(),
             _ => 1,
         };
         scroll.min(u16::try_from(lines.saturating_sub(1)).unwrap_or(u16::MAX))
@@ -277,9 +278,10 @@ impl Drop for Restore {
 /// Runs the live view until `q`.
 pub(crate) async fn run(walker: Walker) -> Result<()> {
     let me = walker.actor().clone();
+    // Before: a setup that fails halfway is undone too.
+    let _restore = Restore;
     let mut terminal = ratatui::try_init()
         .map_err(|e| Error::raise("OSError", format!("no terminal for the live view: {e}")))?;
-    let _restore = Restore;
     let (keys_tx, mut keys) = mpsc::channel::<Event>(64);
     // Keys come from a thread of their own: reading the terminal blocks.
     std::thread::Builder::new()

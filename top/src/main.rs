@@ -2,7 +2,7 @@
 //! address, it asks every registered actor for its snapshot
 //! (`self.introspect`, see `tractor_tokio::introspect`), 64 at a time, and
 //! shows the tree: live in the terminal, walked again about once a
-//! second (the default when its output is a terminal: see [`live`] for
+//! second (the default when its input and output are a terminal: see [`live`] for
 //! the keys), once as text (`--once`, the default otherwise), or once as
 //! one JSON document (`--json`), for scripts and CI.
 //!
@@ -12,8 +12,9 @@
 //! tractor-top --registry /unix/run/user/1000/tractor/registry@1616.sock --once
 //! ```
 //!
-//! The address may be the tree's registrar's or any actor's of the tree
-//! (which tells its registrar). `tractor-top` runs as a root of its own,
+//! The address may be the tree's registrar's or any tractor-rs actor's
+//! of the tree (which tells its registrar); of a Python tree, its
+//! registrar's. `tractor-top` runs as a root of its own,
 //! its own registrar on a free loopback port (so it joins no tree and
 //! holds no address a tree looks for), and connects with the tree's
 //! secret from the environment (`TRACTOR_SECRET`, `TRACTOR_SECRET_FILE`)

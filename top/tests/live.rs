@@ -187,6 +187,13 @@ fn watch_a_tree_live(adapter: &str) {
     s.wait_for("task tree of ('feeder'");
     s.key("\x1b");
     s.wait_for("d task dump");
+    // Esc with no dump open does not quit: the view still follows keys.
+    s.key("\x1b");
+    s.key("j");
+    s.wait_until("the middle's pane", |t| {
+        t.lines()
+            .any(|l| l.contains("top:with_child") && l.contains("serves"))
+    });
 
     // A stopped actor does not hang the view: it is shown as gone, and
     // back once it runs again.

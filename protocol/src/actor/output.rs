@@ -387,8 +387,9 @@ pub enum UsageError {
     /// A runtime method the peer does not have, not sent: a Python actor
     /// crashes on a `self` method it lacks (spec/PROTOCOL.md §4.1). Ours
     /// (`self.introspect`, `self.dump_tasks`) go only to a peer whose
-    /// `Aid` announced `credit_flow` (one of our actors), the registrar's
-    /// only to a registrar, or a peer that did not say it is none.
+    /// `Aid` announced `credit_flow` (one of our actors); the registrar's
+    /// not to such a peer (no `credit_flow`) that says it is no
+    /// registrar.
     #[error("{peer} does not serve self.{func}: {why}")]
     NotServedByPeer {
         /// The peer.
