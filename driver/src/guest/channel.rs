@@ -305,12 +305,13 @@ impl<ToGuest, FromGuest, R> LinkedChannel<ToGuest, FromGuest, R> {
     /// Closes this end both ways: nothing more is sent, and what the
     /// guest task sent, or still sends, is dropped.
     fn shut(&mut self) {
-        let receiver = {
+        let (unread, wakers, receiver) = {
             let mut c = lock(&self.chan);
             c.to_guest.closed = true;
-            c.to_guest.receiver.take()
+            let receiver = c.to_guest.receiver.take();
+            let (unread, wakers) = c.to_caller.shut();
+            (unread, wakers, receiver)
         };
-        let (unread, wakers) = lock(&self.chan).to_caller.shut();
         drop(unread);
         wake(wakers.into_iter().chain([receiver]));
     }

@@ -85,13 +85,25 @@ impl Actor {
             )
             .into();
         }
+        // Encoded once, however many wait.
+        let pld = Raw::encode(&text);
         for (channel, cid) in std::mem::take(&mut self.dumps_asked) {
-            self.answer(channel, cid, &text);
+            self.answer_encoded(channel, cid, pld.clone());
         }
     }
 
     /// A runtime call's answer: its `StartAck`, then `value` returned.
     fn answer(&mut self, channel: ChannelId, cid: String, value: &impl serde::Serialize) {
+        self.answer_encoded(channel, cid, Raw::encode(value));
+    }
+
+    /// [`answer`](Self::answer), with the value encoded already.
+    fn answer_encoded(
+        &mut self,
+        channel: ChannelId,
+        cid: String,
+        pld: Result<Raw, crate::PayloadEncodeError>,
+    ) {
         if self.peer(channel).is_none() {
             return;
         }
@@ -102,7 +114,7 @@ impl Actor {
                 functype: FuncType::AsyncFunc,
             }),
         );
-        match Raw::encode(value) {
+        match pld {
             Ok(pld) => self.send_msg(channel, &Msg::Return(msg::Return { cid, pld })),
             Err(e) => {
                 let err = LocalError::new("RuntimeError", e.to_string());

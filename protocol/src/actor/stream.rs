@@ -178,12 +178,11 @@ impl Actor {
             None => {}
         }
         d.items_sent += 1;
-        self.counters.items_sent += 1;
-        let d = self.dialog_mut(dialog)?;
         let channel = d.channel;
+        self.counters.items_sent += 1;
         if tracing::enabled!(target: "tractor::transport", tracing::Level::TRACE) {
             // The general way, which logs the message.
-            let cid = d.cid.clone();
+            let cid = self.dialog_mut(dialog)?.cid.clone();
             self.send_msg(channel, &Msg::Yield(msg::Yield { cid, pld: item }));
             return Ok(());
         }
